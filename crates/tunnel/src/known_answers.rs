@@ -1,0 +1,1 @@
+//! Known-answer tests of the primitives and of the Noise pattern.

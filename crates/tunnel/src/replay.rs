@@ -1,0 +1,1 @@
+//! The sliding replay window of received counters.
