@@ -22,10 +22,12 @@ pub(crate) fn hash(parts: &[&[u8]]) -> [u8; HASH_LEN] {
     hasher.finalize().into()
 }
 
-/// `MAC(key, parts...)`: keyed BLAKE2s with a 16-byte output.
-pub(crate) fn mac(key: &[u8; HASH_LEN], parts: &[&[u8]]) -> [u8; MAC_LEN] {
-    // A 32-byte key is always a valid BLAKE2s key (1..=32 bytes).
-    let mut mac = <Blake2sMac<U16> as Mac>::new_from_slice(key).expect("32-byte BLAKE2s key");
+/// `MAC(key, parts...)`: keyed BLAKE2s with a 16-byte output. WireGuard
+/// keys it with 32-byte hashes and 16-byte cookies.
+pub(crate) fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; MAC_LEN] {
+    debug_assert!((1..=HASH_LEN).contains(&key.len()));
+    // Keys of 1 to 32 bytes are valid BLAKE2s keys; ours are 16 or 32.
+    let mut mac = <Blake2sMac<U16> as Mac>::new_from_slice(key).expect("BLAKE2s key of 1..=32 bytes");
     for part in parts {
         mac.update(part);
     }

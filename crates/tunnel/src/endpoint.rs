@@ -1,0 +1,608 @@
+//! The interface: our static identity, its peers, and the routing of
+//! datagrams to them.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand_core::CryptoRngCore;
+
+use crate::cookie::CookieChecker;
+use crate::error::Error;
+use crate::handshake::{HandshakeError, LocalIdentity, identify_initiator};
+use crate::keys::{PresharedKey, PrivateKey, PublicKey};
+use crate::messages::{
+    COOKIE_REPLY_LEN, CookieReply, DATA_HEADER_LEN, DATA_OVERHEAD, DataHeader, Initiation,
+    MessageKind, Response, SessionIndex,
+};
+use crate::peer::{Context, IndexSpace, Peer, PeerStats, padded_len};
+use crate::rate_limit::RateLimiter;
+use crate::tai64n::WallClock;
+
+/// Cookie replies waiting to be sent; more are dropped (they are only an
+/// answer to load, and the sender will retry).
+const MAX_QUEUED_COOKIE_REPLIES: usize = 64;
+
+/// A handle to a peer of an [`Endpoint`]. Ids are never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerId(u32);
+
+/// How to reach a new peer.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// The peer's static public key: its identity.
+    pub public_key: PublicKey,
+    /// The preshared key, or all zeros for none.
+    pub preshared_key: PresharedKey,
+    /// Where to send initiations until the peer is heard from.
+    pub endpoint: Option<SocketAddr>,
+    /// Send a keepalive after this much silence, to keep NAT mappings open.
+    pub persistent_keepalive: Option<Duration>,
+}
+
+impl PeerConfig {
+    /// A peer with only a public key.
+    pub fn new(public_key: PublicKey) -> Self {
+        Self {
+            public_key,
+            preshared_key: PresharedKey::none(),
+            endpoint: None,
+            persistent_keepalive: None,
+        }
+    }
+}
+
+/// A datagram to send: `len` bytes of the caller's buffer, to `destination`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// The UDP address to send to.
+    pub destination: SocketAddr,
+    /// The length of the datagram at the start of the buffer.
+    pub len: usize,
+    /// The peer it belongs to; `None` for a cookie reply to an unknown sender.
+    pub peer: Option<PeerId>,
+}
+
+/// What became of a packet given to [`Endpoint::encapsulate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encapsulated {
+    /// Sealed into the output buffer; send it.
+    Sealed(Transmit),
+    /// Kept until a handshake completes; [`Endpoint::poll_transmit`] will
+    /// produce the handshake now and the packet later.
+    Queued,
+}
+
+/// What an accepted datagram carried.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received<'a> {
+    /// An IP packet from `peer`, decrypted in place and stripped of its padding.
+    Packet {
+        /// The peer that sent it.
+        peer: PeerId,
+        /// The inner IPv4 or IPv6 packet, inside the caller's datagram buffer.
+        packet: &'a mut [u8],
+    },
+    /// A handshake message, cookie reply or keepalive from `peer`; anything
+    /// to answer is ready in [`Endpoint::poll_transmit`].
+    Control(PeerId),
+}
+
+/// A WireGuard interface as a state machine.
+///
+/// After every input (`handle_datagram`, `encapsulate`, `handle_timeout`,
+/// configuration changes), drain [`Endpoint::poll_transmit`] and sleep until
+/// [`Endpoint::poll_timeout`].
+pub struct Endpoint {
+    local: LocalIdentity,
+    checker: CookieChecker,
+    clock: WallClock,
+    rng: Box<dyn CryptoRngCore + Send>,
+    indices: IndexSpace,
+    peers: Vec<Option<Peer>>,
+    by_key: BTreeMap<PublicKey, PeerId>,
+    transmit_queue: VecDeque<PeerId>,
+    cookie_replies: VecDeque<(SocketAddr, [u8; COOKIE_REPLY_LEN])>,
+    under_load: bool,
+    rate_limiter: RateLimiter,
+    mtu: Option<usize>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("public_key", self.local.public_key())
+            .field("peers", &self.by_key.len())
+            .field("under_load", &self.under_load)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// An interface with the static key `private_key` and no peers.
+    ///
+    /// `now` and `unix_now` are one reading of the monotonic and the wall
+    /// clock: handshake timestamps are derived from them. `rng` supplies
+    /// ephemeral keys, cookie secrets, nonces and timer jitter.
+    pub fn new(
+        private_key: PrivateKey,
+        mut rng: impl CryptoRngCore + Send + 'static,
+        now: Instant,
+        unix_now: Duration,
+    ) -> Self {
+        let local = LocalIdentity::new(private_key);
+        let indices = IndexSpace {
+            mask: rng.next_u32(),
+        };
+        Self {
+            checker: CookieChecker::new(local.public_key()),
+            local,
+            clock: WallClock::new(now, unix_now),
+            rng: Box::new(rng),
+            indices,
+            peers: Vec::new(),
+            by_key: BTreeMap::new(),
+            transmit_queue: VecDeque::new(),
+            cookie_replies: VecDeque::new(),
+            under_load: false,
+            rate_limiter: RateLimiter::new(),
+            mtu: None,
+        }
+    }
+
+    /// Our static public key.
+    pub fn public_key(&self) -> &PublicKey {
+        self.local.public_key()
+    }
+
+    /// Replaces the static key. Every session and handshake made with the old
+    /// key ends; a peer whose public key is the new one is removed, as a
+    /// peer cannot be ourselves.
+    pub fn set_private_key(&mut self, private_key: PrivateKey) {
+        let local = LocalIdentity::new(private_key);
+        if let Some(&id) = self.by_key.get(local.public_key()) {
+            self.remove_peer(id);
+        }
+        self.checker = CookieChecker::new(local.public_key());
+        self.local = local;
+        for peer in self.peers.iter_mut().flatten() {
+            peer.rekey_identity(&self.local);
+        }
+    }
+
+    /// Pads data packets to at most `mtu` bytes (the TUN device's MTU), as
+    /// the kernel does; without one, packets are padded to a multiple of 16.
+    pub fn set_mtu(&mut self, mtu: Option<u16>) {
+        self.mtu = mtu.map(usize::from);
+    }
+
+    /// Under load, handshake messages must carry a valid cookie (`mac2`) and
+    /// are rate-limited per source; others get a cookie reply.
+    pub fn set_under_load(&mut self, under_load: bool) {
+        self.under_load = under_load;
+    }
+
+    /// Adds a peer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PeerExists`] when a peer has this public key,
+    /// [`Error::InvalidPeerKey`] when it is our own or has low order, and
+    /// [`Error::TooManyPeers`] when the id space is used up.
+    pub fn add_peer(&mut self, now: Instant, config: PeerConfig) -> Result<PeerId, Error> {
+        if self.by_key.contains_key(&config.public_key) {
+            return Err(Error::PeerExists);
+        }
+        if config.public_key == *self.local.public_key() {
+            return Err(Error::InvalidPeerKey);
+        }
+        let slot = self.peers.len();
+        if slot >= IndexSpace::SLOTS {
+            return Err(Error::TooManyPeers);
+        }
+        let slot = u32::try_from(slot).expect("below IndexSpace::SLOTS");
+        let sequence = self.rng.next_u32() as u8;
+        let mut peer = Peer::new(
+            &self.local,
+            slot,
+            sequence,
+            config.public_key,
+            config.preshared_key,
+        );
+        if !peer.is_valid() {
+            return Err(Error::InvalidPeerKey);
+        }
+        peer.endpoint = config.endpoint;
+        peer.set_persistent_keepalive(now, config.persistent_keepalive);
+        let id = PeerId(slot);
+        self.peers.push(Some(peer));
+        self.by_key.insert(config.public_key, id);
+        self.schedule(now, id);
+        Ok(id)
+    }
+
+    /// Removes a peer and erases its keys.
+    pub fn remove_peer(&mut self, id: PeerId) -> bool {
+        let Some(peer) = self.peers.get_mut(id.0 as usize).and_then(Option::take) else {
+            return false;
+        };
+        self.by_key.remove(peer.public_key());
+        true
+    }
+
+    /// The peer with this public key.
+    pub fn peer_id(&self, public_key: &PublicKey) -> Option<PeerId> {
+        self.by_key.get(public_key).copied()
+    }
+
+    /// Every peer, ordered by public key.
+    pub fn peers(&self) -> impl Iterator<Item = (&PublicKey, PeerId)> + '_ {
+        self.by_key.iter().map(|(key, &id)| (key, id))
+    }
+
+    fn peer(&self, id: PeerId) -> Option<&Peer> {
+        self.peers.get(id.0 as usize)?.as_ref()
+    }
+
+    fn peer_mut(&mut self, id: PeerId) -> Result<&mut Peer, Error> {
+        self.peers
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Error::NoSuchPeer)
+    }
+
+    /// The peer's traffic counters and last handshake time.
+    pub fn peer_stats(&self, id: PeerId) -> Option<PeerStats> {
+        self.peer(id).map(|p| p.stats)
+    }
+
+    /// Where the peer was last heard from (or was configured to be).
+    pub fn peer_endpoint(&self, id: PeerId) -> Option<SocketAddr> {
+        self.peer(id)?.endpoint
+    }
+
+    /// The peer's preshared key.
+    pub fn peer_preshared_key(&self, id: PeerId) -> Option<&PresharedKey> {
+        self.peer(id).map(Peer::preshared_key)
+    }
+
+    /// The peer's persistent keepalive interval.
+    pub fn peer_persistent_keepalive(&self, id: PeerId) -> Option<Duration> {
+        self.peer(id)?.persistent_keepalive()
+    }
+
+    /// Sets where to reach the peer (until it is heard from elsewhere).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchPeer`].
+    pub fn set_peer_endpoint(&mut self, id: PeerId, endpoint: SocketAddr) -> Result<(), Error> {
+        self.peer_mut(id)?.endpoint = Some(endpoint);
+        Ok(())
+    }
+
+    /// Sets the peer's preshared key, used from the next handshake on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchPeer`].
+    pub fn set_peer_preshared_key(&mut self, id: PeerId, psk: PresharedKey) -> Result<(), Error> {
+        let peer = self
+            .peers
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Error::NoSuchPeer)?;
+        peer.set_preshared_key(&self.local, psk);
+        Ok(())
+    }
+
+    /// Sets the peer's persistent keepalive interval (`None` or zero: off).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchPeer`].
+    pub fn set_peer_persistent_keepalive(
+        &mut self,
+        now: Instant,
+        id: PeerId,
+        interval: Option<Duration>,
+    ) -> Result<(), Error> {
+        self.peer_mut(id)?.set_persistent_keepalive(now, interval);
+        self.schedule(now, id);
+        Ok(())
+    }
+
+    /// Starts a handshake with the peer now (unless one was sent less than
+    /// `REKEY_TIMEOUT` ago), as sending a packet would.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchPeer`].
+    pub fn connect(&mut self, now: Instant, id: PeerId) -> Result<(), Error> {
+        self.peer_mut(id)?.send_keepalive(now);
+        self.schedule(now, id);
+        Ok(())
+    }
+
+    /// The Unix time at `instant`, by the clock given to [`Endpoint::new`]:
+    /// what `wg show` reports as a peer's latest handshake.
+    pub fn unix_time(&self, instant: Instant) -> Duration {
+        self.clock.unix_time(instant)
+    }
+
+    /// The length of the datagram that carries an inner packet of `len` bytes.
+    pub fn encapsulated_len(&self, len: usize) -> usize {
+        padded_len(len, self.mtu) + DATA_OVERHEAD
+    }
+
+    // ----- inputs -------------------------------------------------------
+
+    /// Processes a datagram received from `from`. Data is decrypted in place.
+    ///
+    /// # Errors
+    ///
+    /// Why the datagram was dropped; the endpoint's state is unchanged.
+    pub fn handle_datagram<'a>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &'a mut [u8],
+    ) -> Result<Received<'a>, Error> {
+        let kind = MessageKind::of(datagram).map_err(|_| Error::Malformed)?;
+        let (id, inner_len) = match kind {
+            MessageKind::Initiation => (self.handle_initiation(now, from, datagram)?, 0),
+            MessageKind::Response => (self.handle_response(now, from, datagram)?, 0),
+            MessageKind::CookieReply => (self.handle_cookie_reply(now, datagram)?, 0),
+            MessageKind::Data => self.handle_data(now, from, datagram)?,
+        };
+        self.schedule(now, id);
+        if inner_len == 0 {
+            Ok(Received::Control(id))
+        } else {
+            Ok(Received::Packet {
+                peer: id,
+                packet: &mut datagram[DATA_HEADER_LEN..DATA_HEADER_LEN + inner_len],
+            })
+        }
+    }
+
+    /// The checks every handshake message passes before any Diffie-Hellman:
+    /// `mac1`, and under load `mac2` and the per-source rate.
+    fn admit_handshake(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        message: &[u8],
+        sender: SessionIndex,
+    ) -> Result<(), Error> {
+        if !self.checker.check_mac1(message) {
+            return Err(Error::InvalidMac1);
+        }
+        if !self.under_load {
+            return Ok(());
+        }
+        if !self.checker.check_mac2(now, message, from) {
+            if self.cookie_replies.len() < MAX_QUEUED_COOKIE_REPLIES {
+                let mut reply = [0u8; COOKIE_REPLY_LEN];
+                self.checker
+                    .write_reply(now, &mut *self.rng, message, sender, from, &mut reply);
+                self.cookie_replies.push_back((from, reply));
+            }
+            return Err(Error::CookieRequired);
+        }
+        if !self.rate_limiter.allow(now, from.ip()) {
+            return Err(Error::RateLimited);
+        }
+        Ok(())
+    }
+
+    fn handle_initiation(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> Result<PeerId, Error> {
+        let message = Initiation::new_checked(datagram).map_err(|_| Error::Malformed)?;
+        self.admit_handshake(now, from, datagram, message.sender())?;
+        let identified = identify_initiator(&self.local, &message).map_err(handshake_error)?;
+        let id = self
+            .peer_id(identified.initiator())
+            .ok_or(Error::UnknownPeer)?;
+        let (peer, mut ctx) = self.split(now, id)?;
+        peer.handle_initiation(&mut ctx, from, identified, &message)?;
+        Ok(id)
+    }
+
+    fn handle_response(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> Result<PeerId, Error> {
+        let message = Response::new_checked(datagram).map_err(|_| Error::Malformed)?;
+        self.admit_handshake(now, from, datagram, message.sender())?;
+        let id = self.owner_of(message.receiver())?;
+        let (peer, mut ctx) = self.split(now, id)?;
+        peer.handle_response(&mut ctx, from, &message)?;
+        Ok(id)
+    }
+
+    fn handle_cookie_reply(&mut self, now: Instant, datagram: &[u8]) -> Result<PeerId, Error> {
+        let reply = CookieReply::new_checked(datagram).map_err(|_| Error::Malformed)?;
+        let id = self.owner_of(reply.receiver())?;
+        self.peer_mut(id)?.handle_cookie_reply(now, &reply)?;
+        Ok(id)
+    }
+
+    fn handle_data(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &mut [u8],
+    ) -> Result<(PeerId, usize), Error> {
+        let header = DataHeader::read(datagram);
+        let id = self.owner_of(header.receiver)?;
+        let (peer, mut ctx) = self.split(now, id)?;
+        let len = peer.handle_data(&mut ctx, from, header.receiver, header.counter, datagram)?;
+        Ok((id, len))
+    }
+
+    /// The peer whose session or handshake has the local index `index`.
+    fn owner_of(&self, index: SessionIndex) -> Result<PeerId, Error> {
+        let slot = self.indices.slot(index);
+        match self.peers.get(slot) {
+            Some(Some(peer)) if peer.owns_index(index) => Ok(PeerId(slot as u32)),
+            _ => Err(Error::UnknownIndex),
+        }
+    }
+
+    /// Seals an IP packet for `peer` into `out`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchPeer`], or [`Error::BufferTooSmall`] when `out` is
+    /// shorter than [`Endpoint::encapsulated_len`] of the packet.
+    pub fn encapsulate(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        packet: &[u8],
+        out: &mut [u8],
+    ) -> Result<Encapsulated, Error> {
+        let total = self.encapsulated_len(packet.len());
+        let out = out.get_mut(..total).ok_or(Error::BufferTooSmall)?;
+        out[DATA_HEADER_LEN..DATA_HEADER_LEN + packet.len()].copy_from_slice(packet);
+        self.encapsulate_in_place(now, peer, out, packet.len())
+    }
+
+    /// Seals the IP packet of `len` bytes at `buf[DATA_HEADER_LEN..]` in
+    /// place: the header is written before it, padding and tag after it.
+    /// Reading packets into buffers at offset [`DATA_HEADER_LEN`] saves a
+    /// copy, and sealing many packets of one peer into consecutive slices of
+    /// one buffer yields a batch ready for UDP segmentation offload.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchPeer`], or [`Error::BufferTooSmall`] when `buf` is
+    /// shorter than [`Endpoint::encapsulated_len`]`(len)`.
+    pub fn encapsulate_in_place(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Result<Encapsulated, Error> {
+        let padded = padded_len(len, self.mtu);
+        let total = padded + DATA_OVERHEAD;
+        let buf = buf.get_mut(..total).ok_or(Error::BufferTooSmall)?;
+        buf[DATA_HEADER_LEN + len..DATA_HEADER_LEN + padded].fill(0);
+        let (state, mut ctx) = self.split(now, peer)?;
+        let sealed = state.send_data(&mut ctx, buf, len);
+        let destination = state.endpoint;
+        self.schedule(now, peer);
+        Ok(match (sealed, destination) {
+            (true, Some(destination)) => Encapsulated::Sealed(Transmit {
+                destination,
+                len: total,
+                peer: Some(peer),
+            }),
+            _ => Encapsulated::Queued,
+        })
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for slot in 0..self.peers.len() {
+            let id = PeerId(slot as u32);
+            let due = self.peers[slot]
+                .as_ref()
+                .and_then(Peer::poll_timeout)
+                .is_some_and(|at| at <= now);
+            if due {
+                if let Ok((peer, mut ctx)) = self.split(now, id) {
+                    peer.handle_timeout(&mut ctx);
+                }
+                self.schedule(now, id);
+            }
+        }
+    }
+
+    // ----- outputs ------------------------------------------------------
+
+    /// The earliest instant at which [`Endpoint::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.peers.iter().flatten().filter_map(Peer::poll_timeout).min()
+    }
+
+    /// Writes the next datagram to send into `buf` and says where it goes.
+    /// `buf` should hold the largest datagram (at least 148 bytes, and
+    /// [`Endpoint::encapsulated_len`] of the largest packet given to
+    /// `encapsulate`); a message that does not fit is dropped.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some((destination, reply)) = self.cookie_replies.pop_front() {
+            if let Some(out) = buf.get_mut(..COOKIE_REPLY_LEN) {
+                out.copy_from_slice(&reply);
+                return Some(Transmit {
+                    destination,
+                    len: COOKIE_REPLY_LEN,
+                    peer: None,
+                });
+            }
+        }
+        let mtu = self.mtu;
+        while let Some(&id) = self.transmit_queue.front() {
+            let Ok((peer, mut ctx)) = self.split(now, id) else {
+                self.transmit_queue.pop_front();
+                continue;
+            };
+            let sent = peer.poll_transmit(&mut ctx, buf, mtu);
+            if !peer.has_pending_output(now) {
+                peer.queued_for_transmit = false;
+                self.transmit_queue.pop_front();
+            }
+            if let Ok(Some((destination, len))) = sent {
+                return Some(Transmit {
+                    destination,
+                    len,
+                    peer: Some(id),
+                });
+            }
+        }
+        None
+    }
+
+    /// Puts the peer in the transmit queue if it has something to send.
+    fn schedule(&mut self, now: Instant, id: PeerId) {
+        if let Ok(peer) = self.peer_mut(id) {
+            if !peer.queued_for_transmit && peer.has_pending_output(now) {
+                peer.queued_for_transmit = true;
+                self.transmit_queue.push_back(id);
+            }
+        }
+    }
+
+    /// The peer and the context its inputs need, borrowed together.
+    fn split(&mut self, now: Instant, id: PeerId) -> Result<(&mut Peer, Context<'_>), Error> {
+        let peer = self
+            .peers
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Error::NoSuchPeer)?;
+        let ctx = Context {
+            now,
+            local: &self.local,
+            clock: &self.clock,
+            rng: &mut *self.rng,
+            indices: self.indices,
+        };
+        Ok((peer, ctx))
+    }
+}
+
+fn handshake_error(error: HandshakeError) -> Error {
+    match error {
+        HandshakeError::Decryption => Error::Decryption,
+        HandshakeError::LowOrderKey => Error::LowOrderKey,
+    }
+}
