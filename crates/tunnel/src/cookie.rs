@@ -78,7 +78,10 @@ impl CookieChecker {
             return false;
         };
         let covered = &message[..mac2_offset(message.len())];
-        verify(&mac(&cookie, &[covered]), &message[mac2_offset(message.len())..])
+        verify(
+            &mac(&cookie, &[covered]),
+            &message[mac2_offset(message.len())..],
+        )
     }
 
     /// Writes into `out` a cookie reply to `message`, a handshake message
@@ -106,7 +109,13 @@ impl CookieChecker {
         let mut nonce = [0u8; XNONCE_LEN];
         rng.fill_bytes(&mut nonce);
         *reply.nonce_mut() = nonce;
-        aead::xseal(&self.cookie_key, &nonce, &cookie, sent_mac1, reply.encrypted_cookie_mut());
+        aead::xseal(
+            &self.cookie_key,
+            &nonce,
+            &cookie,
+            sent_mac1,
+            reply.encrypted_cookie_mut(),
+        );
     }
 
     /// The cookie of `source` under the current secret, unless it has expired.
@@ -203,7 +212,11 @@ mod tests {
     fn setup() -> (CookieChecker, CookieJar, ChaCha8Rng) {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let receiver = PrivateKey::generate(&mut rng).public_key();
-        (CookieChecker::new(&receiver), CookieJar::new(&receiver), rng)
+        (
+            CookieChecker::new(&receiver),
+            CookieJar::new(&receiver),
+            rng,
+        )
     }
 
     fn message() -> [u8; INITIATION_LEN] {

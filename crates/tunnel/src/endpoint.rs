@@ -350,21 +350,47 @@ impl Endpoint {
         datagram: &'a mut [u8],
     ) -> Result<Received<'a>, Error> {
         let kind = MessageKind::of(datagram).map_err(|_| Error::Malformed)?;
-        let (id, inner_len) = match kind {
-            MessageKind::Initiation => (self.handle_initiation(now, from, datagram)?, 0),
-            MessageKind::Response => (self.handle_response(now, from, datagram)?, 0),
-            MessageKind::CookieReply => (self.handle_cookie_reply(now, datagram)?, 0),
-            MessageKind::Data => self.handle_data(now, from, datagram)?,
-        };
-        self.schedule(now, id);
-        if inner_len == 0 {
+        if kind != MessageKind::Data {
+            return self
+                .handle_handshake_message(now, from, kind, datagram)
+                .map(Received::Control);
+        }
+        let header = DataHeader::read(datagram);
+        let id = PeerId(self.indices.slot(header.receiver));
+        let (peer, mut ctx) = self.split(now, id).map_err(|_| Error::UnknownIndex)?;
+        let len = peer.handle_data(&mut ctx, from, header.receiver, header.counter, datagram)?;
+        let schedule = peer.enter_transmit_queue(now);
+        if schedule {
+            self.transmit_queue.push_back(id);
+        }
+        if len == 0 {
             Ok(Received::Control(id))
         } else {
             Ok(Received::Packet {
                 peer: id,
-                packet: &mut datagram[DATA_HEADER_LEN..DATA_HEADER_LEN + inner_len],
+                packet: &mut datagram[DATA_HEADER_LEN..DATA_HEADER_LEN + len],
             })
         }
+    }
+
+    /// Handshake messages and cookie replies: rare, and kept off the data path.
+    #[cold]
+    #[inline(never)]
+    fn handle_handshake_message(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        kind: MessageKind,
+        datagram: &[u8],
+    ) -> Result<PeerId, Error> {
+        let id = match kind {
+            MessageKind::Initiation => self.handle_initiation(now, from, datagram)?,
+            MessageKind::Response => self.handle_response(now, from, datagram)?,
+            MessageKind::CookieReply => self.handle_cookie_reply(now, datagram)?,
+            MessageKind::Data => unreachable!("data is handled by handle_datagram"),
+        };
+        self.schedule(now, id);
+        Ok(id)
     }
 
     /// The checks every handshake message passes before any Diffie-Hellman:
@@ -435,24 +461,11 @@ impl Endpoint {
         Ok(id)
     }
 
-    fn handle_data(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        datagram: &mut [u8],
-    ) -> Result<(PeerId, usize), Error> {
-        let header = DataHeader::read(datagram);
-        let id = self.owner_of(header.receiver)?;
-        let (peer, mut ctx) = self.split(now, id)?;
-        let len = peer.handle_data(&mut ctx, from, header.receiver, header.counter, datagram)?;
-        Ok((id, len))
-    }
-
     /// The peer whose session or handshake has the local index `index`.
     fn owner_of(&self, index: SessionIndex) -> Result<PeerId, Error> {
         let slot = self.indices.slot(index);
-        match self.peers.get(slot) {
-            Some(Some(peer)) if peer.owns_index(index) => Ok(PeerId(slot as u32)),
+        match self.peers.get(slot as usize) {
+            Some(Some(peer)) if peer.owns_index(index) => Ok(PeerId(slot)),
             _ => Err(Error::UnknownIndex),
         }
     }
@@ -496,18 +509,21 @@ impl Endpoint {
         let padded = padded_len(len, self.mtu);
         let total = padded + DATA_OVERHEAD;
         let buf = buf.get_mut(..total).ok_or(Error::BufferTooSmall)?;
-        buf[DATA_HEADER_LEN + len..DATA_HEADER_LEN + padded].fill(0);
+        if padded > len {
+            buf[DATA_HEADER_LEN + len..DATA_HEADER_LEN + padded].fill(0);
+        }
         let (state, mut ctx) = self.split(now, peer)?;
-        let sealed = state.send_data(&mut ctx, buf, len);
-        let destination = state.endpoint;
-        self.schedule(now, peer);
-        Ok(match (sealed, destination) {
-            (true, Some(destination)) => Encapsulated::Sealed(Transmit {
+        let destination = state.send_data(&mut ctx, buf, len);
+        if state.enter_transmit_queue(now) {
+            self.transmit_queue.push_back(peer);
+        }
+        Ok(match destination {
+            Some(destination) => Encapsulated::Sealed(Transmit {
                 destination,
                 len: total,
                 peer: Some(peer),
             }),
-            _ => Encapsulated::Queued,
+            None => Encapsulated::Queued,
         })
     }
 
@@ -532,7 +548,11 @@ impl Endpoint {
 
     /// The earliest instant at which [`Endpoint::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.peers.iter().flatten().filter_map(Peer::poll_timeout).min()
+        self.peers
+            .iter()
+            .flatten()
+            .filter_map(Peer::poll_timeout)
+            .min()
     }
 
     /// Writes the next datagram to send into `buf` and says where it goes.
@@ -574,11 +594,11 @@ impl Endpoint {
 
     /// Puts the peer in the transmit queue if it has something to send.
     fn schedule(&mut self, now: Instant, id: PeerId) {
-        if let Ok(peer) = self.peer_mut(id) {
-            if !peer.queued_for_transmit && peer.has_pending_output(now) {
-                peer.queued_for_transmit = true;
-                self.transmit_queue.push_back(id);
-            }
+        if self
+            .peer_mut(id)
+            .is_ok_and(|peer| peer.enter_transmit_queue(now))
+        {
+            self.transmit_queue.push_back(id);
         }
     }
 

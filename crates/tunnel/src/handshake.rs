@@ -157,11 +157,19 @@ pub(crate) fn write_initiation(
     // es
     let key = symmetric.mix_key(dh(&ephemeral, &peer.remote.to_dalek())?.as_slice());
     // s
-    symmetric.encrypt_and_hash(&key, local.public.as_bytes(), message.encrypted_static_mut());
+    symmetric.encrypt_and_hash(
+        &key,
+        local.public.as_bytes(),
+        message.encrypted_static_mut(),
+    );
     // ss
     let key = symmetric.mix_key(static_static);
     // payload: the timestamp
-    symmetric.encrypt_and_hash(&key, timestamp.as_bytes(), message.encrypted_timestamp_mut());
+    symmetric.encrypt_and_hash(
+        &key,
+        timestamp.as_bytes(),
+        message.encrypted_timestamp_mut(),
+    );
 
     Ok(ExpectResponse {
         symmetric,

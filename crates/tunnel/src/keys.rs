@@ -216,7 +216,13 @@ mod tests {
 
     #[test]
     fn malformed_keys_are_refused() {
-        for text in ["", "abc", &PUBLIC[..43], "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!=", &format!("{PUBLIC}A")] {
+        for text in [
+            "",
+            "abc",
+            &PUBLIC[..43],
+            "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!=",
+            &format!("{PUBLIC}A"),
+        ] {
             assert_eq!(text.parse::<PublicKey>(), Err(KeyParseError), "{text:?}");
         }
     }

@@ -443,7 +443,8 @@ fn noise_ikpsk2_cacophony() {
         // The data-path key produces the same bytes and opens them.
         let transport = TransportKey::new(key);
         let mut buf = payload.clone();
-        let tag = transport.seal_in_place(counter, &mut buf);
+        let mut tag = [0u8; TAG_LEN];
+        transport.seal_in_place(counter, &mut buf, &mut tag);
         buf.extend_from_slice(&tag);
         assert_eq!(&buf, expected, "TransportKey, transport message {index}");
         let mut received = expected.clone();
@@ -553,7 +554,8 @@ fn transport_key_matches_handshake_aead() {
             aead::seal(&key, counter, plaintext, &[], &mut expected);
 
             let mut buf = plaintext.to_vec();
-            let tag = transport.seal_in_place(counter, &mut buf);
+            let mut tag = [0u8; TAG_LEN];
+            transport.seal_in_place(counter, &mut buf, &mut tag);
             buf.extend_from_slice(&tag);
             assert_eq!(buf, expected, "{len} bytes, counter {counter:#x}");
 

@@ -80,7 +80,9 @@ impl MessageKind {
 fn field<const N: usize>(buf: &[u8], offset: usize) -> &[u8; N] {
     // Every view checks its length in `new_checked`, and offsets are constants
     // within that length.
-    buf[offset..offset + N].try_into().expect("field within checked length")
+    buf[offset..offset + N]
+        .try_into()
+        .expect("field within checked length")
 }
 
 fn field_mut<const N: usize>(buf: &mut [u8], offset: usize) -> &mut [u8; N] {
@@ -311,12 +313,18 @@ mod tests {
         Response::start(&mut response, SessionIndex(7), SessionIndex(9));
         assert!(Initiation::new_checked(&response[..]).is_err());
         let view = Response::new_checked(&response[..]).unwrap();
-        assert_eq!((view.sender(), view.receiver()), (SessionIndex(7), SessionIndex(9)));
+        assert_eq!(
+            (view.sender(), view.receiver()),
+            (SessionIndex(7), SessionIndex(9))
+        );
     }
 
     #[test]
     fn data_header_round_trips() {
-        let header = DataHeader { receiver: SessionIndex(0xdead_beef), counter: u64::MAX - 3 };
+        let header = DataHeader {
+            receiver: SessionIndex(0xdead_beef),
+            counter: u64::MAX - 3,
+        };
         let mut buf = [0u8; DATA_HEADER_LEN];
         header.write(&mut buf);
         assert_eq!(DataHeader::read(&buf), header);

@@ -28,14 +28,13 @@ use crate::handshake::{
 use crate::inner::inner_packet_len;
 use crate::keys::{PresharedKey, PublicKey};
 use crate::messages::{
-    CookieReply, DATA_HEADER_LEN, DATA_OVERHEAD, INITIATION_LEN, Initiation,
-    RESPONSE_LEN, Response, SessionIndex,
+    CookieReply, DATA_HEADER_LEN, DATA_OVERHEAD, INITIATION_LEN, Initiation, RESPONSE_LEN,
+    Response, SessionIndex,
 };
 use crate::session::{OpenError, Session};
 use crate::tai64n::{Tai64N, WallClock};
 use crate::timers::{
-    MAX_TIMER_HANDSHAKES, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME, REKEY_ON_RECEIVE_AFTER_TIME,
-    REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX, Timers,
+    MAX_TIMER_HANDSHAKES, REKEY_AFTER_MESSAGES, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX, Timers,
 };
 
 /// At most this many packets wait for a handshake (the kernel's
@@ -85,8 +84,8 @@ impl IndexSpace {
         SessionIndex(((slot << 8) | u32::from(sequence)) ^ self.mask)
     }
 
-    pub(crate) fn slot(self, index: SessionIndex) -> usize {
-        ((index.0 ^ self.mask) >> 8) as usize
+    pub(crate) fn slot(self, index: SessionIndex) -> u32 {
+        (index.0 ^ self.mask) >> 8
     }
 }
 
@@ -123,7 +122,7 @@ pub(crate) struct Peer {
     next: Option<Session>,
     latest_timestamp: Option<Tai64N>,
     last_initiation_consumed: Option<Instant>,
-    last_initiation_sent: Option<Instant>,
+    last_handshake_sent: Option<Instant>,
     timers: Timers,
     staged: VecDeque<Vec<u8>>,
     outbox: Outbox,
@@ -153,7 +152,7 @@ impl Peer {
             next: None,
             latest_timestamp: None,
             last_initiation_consumed: None,
-            last_initiation_sent: None,
+            last_handshake_sent: None,
             timers: Timers::default(),
             staged: VecDeque::new(),
             outbox: Outbox::default(),
@@ -207,7 +206,7 @@ impl Peer {
         self.erase_keys();
         self.latest_timestamp = None;
         // Traffic may start a handshake under the new key at once.
-        self.last_initiation_sent = None;
+        self.last_handshake_sent = None;
     }
 
     fn erase_keys(&mut self) {
@@ -225,7 +224,9 @@ impl Peer {
 
     /// Whether `index` names one of this peer's sessions or its handshake.
     pub(crate) fn owns_index(&self, index: SessionIndex) -> bool {
-        self.handshake.as_ref().is_some_and(|h| h.local_index() == index)
+        self.handshake
+            .as_ref()
+            .is_some_and(|h| h.local_index() == index)
             || [&self.previous, &self.current, &self.next]
                 .into_iter()
                 .flatten()
@@ -340,6 +341,7 @@ impl Peer {
     /// Opens a data message addressed to `index`, in place. Returns the
     /// length of the inner packet at `datagram[DATA_HEADER_LEN..]`; zero is a
     /// keepalive.
+    #[inline]
     pub(crate) fn handle_data(
         &mut self,
         ctx: &mut Context<'_>,
@@ -365,7 +367,9 @@ impl Peer {
             })?;
         let payload = &datagram[DATA_HEADER_LEN..datagram.len() - crate::crypto::aead::TAG_LEN];
         // Authentic from here on: the peer is at `from`, whatever the payload.
-        self.endpoint = Some(from);
+        if self.endpoint != Some(from) {
+            self.endpoint = Some(from);
+        }
         self.stats.rx_bytes += datagram.len() as u64;
         if slot == Slot::Next {
             self.confirm_next_session(now);
@@ -403,30 +407,38 @@ impl Peer {
     }
 
     /// Seals the packet at `buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len]`,
-    /// padded with zeros to `buf.len() - DATA_OVERHEAD`, if a session allows;
-    /// otherwise keeps a copy for after the handshake it starts.
-    pub(crate) fn send_data(&mut self, ctx: &mut Context<'_>, buf: &mut [u8], len: usize) -> bool {
+    /// padded with zeros to `buf.len() - DATA_OVERHEAD`, if a session allows,
+    /// and returns where to send it; otherwise keeps a copy for after the
+    /// handshake it starts.
+    #[inline]
+    pub(crate) fn send_data(
+        &mut self,
+        ctx: &mut Context<'_>,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Option<SocketAddr> {
         let now = ctx.now;
-        match self
-            .current
-            .as_mut()
-            .filter(|s| s.can_send(now) && self.endpoint.is_some())
-        {
-            Some(session) => {
+        let destination = self.endpoint;
+        match self.current.as_mut().filter(|s| s.can_send(now)) {
+            Some(session) if destination.is_some() => {
                 session.seal(buf);
                 self.data_sent(ctx, buf.len(), len > 0);
-                true
+                destination
             }
-            None => {
-                if self.staged.len() == MAX_STAGED_PACKETS {
-                    self.staged.pop_front();
-                }
-                self.staged
-                    .push_back(buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len].to_vec());
-                self.send_initiation(ctx.now, false);
-                false
+            _ => {
+                self.stage(buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len].to_vec());
+                self.send_initiation(now, false);
+                None
             }
         }
+    }
+
+    #[cold]
+    fn stage(&mut self, packet: Vec<u8>) {
+        if self.staged.len() == MAX_STAGED_PACKETS {
+            self.staged.pop_front();
+        }
+        self.staged.push_back(packet);
     }
 
     fn data_sent(&mut self, ctx: &mut Context<'_>, datagram_len: usize, is_data: bool) {
@@ -446,7 +458,7 @@ impl Peer {
     fn keep_key_fresh_on_send(&mut self, now: Instant) {
         let Some(session) = &self.current else { return };
         let worn = session.sent_messages() > REKEY_AFTER_MESSAGES;
-        let old = session.initiator && now.saturating_duration_since(session.created) >= REKEY_AFTER_TIME;
+        let old = session.initiator && now >= session.rekey_at;
         if worn || old {
             self.send_initiation(now, false);
         }
@@ -459,22 +471,20 @@ impl Peer {
             return;
         }
         let Some(session) = &self.current else { return };
-        if session.initiator
-            && ctx.now.saturating_duration_since(session.created) >= REKEY_ON_RECEIVE_AFTER_TIME
-        {
+        if session.initiator && ctx.now >= session.rekey_on_receive_at {
             self.timers.sent_last_minute_handshake = true;
             self.send_initiation(ctx.now, false);
         }
     }
 
-    /// Asks for an initiation to be sent, unless one went out less than
-    /// `REKEY_TIMEOUT` ago. A retry keeps the attempt count.
+    /// Asks for an initiation to be sent, unless a handshake message went out
+    /// less than `REKEY_TIMEOUT` ago. A retry keeps the attempt count.
     fn send_initiation(&mut self, now: Instant, is_retry: bool) {
         if !is_retry {
             self.timers.handshake_attempts = 0;
         }
         let recently = self
-            .last_initiation_sent
+            .last_handshake_sent
             .is_some_and(|at| now.saturating_duration_since(at) < REKEY_TIMEOUT);
         if !recently {
             self.outbox.initiation = true;
@@ -522,6 +532,15 @@ impl Peer {
 
     // ----- outputs ------------------------------------------------------
 
+    /// Marks the peer as queued for transmission when it has something to
+    /// send and is not queued yet; returns whether the caller must queue it.
+    #[inline]
+    pub(crate) fn enter_transmit_queue(&mut self, now: Instant) -> bool {
+        let enter = !self.queued_for_transmit && self.has_pending_output(now);
+        self.queued_for_transmit |= enter;
+        enter
+    }
+
     /// Whether [`Peer::poll_transmit`] has something to do.
     pub(crate) fn has_pending_output(&self, now: Instant) -> bool {
         self.outbox.response.is_some()
@@ -544,6 +563,9 @@ impl Peer {
             let endpoint = self.endpoint.expect("endpoint set by the initiation");
             let out = buf.get_mut(..RESPONSE_LEN).ok_or(Error::BufferTooSmall)?;
             out.copy_from_slice(&response);
+            // Like the kernel, a response counts as a handshake sent: no
+            // initiation of ours crosses it within REKEY_TIMEOUT.
+            self.last_handshake_sent = Some(ctx.now);
             self.stats.tx_bytes += RESPONSE_LEN as u64;
             self.timers
                 .authenticated_packet_traversal(ctx.now, self.persistent_keepalive);
@@ -570,7 +592,10 @@ impl Peer {
             out[DATA_HEADER_LEN..DATA_HEADER_LEN + len].copy_from_slice(packet);
         }
         out[DATA_HEADER_LEN + len..DATA_HEADER_LEN + padded].fill(0);
-        let session = self.current.as_mut().expect("checked by has_pending_output");
+        let session = self
+            .current
+            .as_mut()
+            .expect("checked by has_pending_output");
         session.seal(out);
         // Any data message does a keepalive's job.
         self.outbox.keepalive = false;
@@ -587,7 +612,7 @@ impl Peer {
         buf: &mut [u8],
     ) -> Result<Option<(SocketAddr, usize)>, Error> {
         let now = ctx.now;
-        self.last_initiation_sent = Some(now);
+        self.last_handshake_sent = Some(now);
         let jitter = ctx.jitter();
         self.timers.handshake_initiated(now, jitter);
         let Some(endpoint) = self.endpoint else {
@@ -600,9 +625,15 @@ impl Peer {
         let local_index = self.new_local_index(ctx.indices);
         let ephemeral = ctx.ephemeral();
         let timestamp = ctx.clock.timestamp(now);
-        let handshake =
-            write_initiation(ctx.local, &self.secrets, local_index, ephemeral, timestamp, out)
-                .map_err(handshake_error)?;
+        let handshake = write_initiation(
+            ctx.local,
+            &self.secrets,
+            local_index,
+            ephemeral,
+            timestamp,
+            out,
+        )
+        .map_err(handshake_error)?;
         self.cookies.stamp(now, out);
         self.handshake = Some(handshake);
         self.stats.tx_bytes += INITIATION_LEN as u64;

@@ -9,7 +9,7 @@ use crate::crypto::aead::{TAG_LEN, TransportKey};
 use crate::handshake::SessionKeys;
 use crate::messages::{DATA_HEADER_LEN, DataHeader, SessionIndex};
 use crate::replay::{REJECT_AFTER_MESSAGES, ReplayWindow};
-use crate::timers::REJECT_AFTER_TIME;
+use crate::timers::{REJECT_AFTER_TIME, REKEY_AFTER_TIME, REKEY_ON_RECEIVE_AFTER_TIME};
 
 /// Why a session could not open a data message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +30,14 @@ pub(crate) struct Session {
     next_send_counter: u64,
     receiving: TransportKey,
     replay: ReplayWindow,
-    pub(crate) created: Instant,
+    /// Whether we initiated the handshake that made this session.
     pub(crate) initiator: bool,
+    /// From then on, the initiator renegotiates when it sends.
+    pub(crate) rekey_at: Instant,
+    /// From then on, the initiator renegotiates when it receives.
+    pub(crate) rekey_on_receive_at: Instant,
+    /// From then on, nothing is sent or accepted under this session.
+    reject_at: Instant,
 }
 
 impl Session {
@@ -49,8 +55,10 @@ impl Session {
             next_send_counter: 0,
             receiving: TransportKey::new(&receiving),
             replay: ReplayWindow::new(),
-            created: now,
             initiator,
+            rekey_at: now + REKEY_AFTER_TIME,
+            rekey_on_receive_at: now + REKEY_ON_RECEIVE_AFTER_TIME,
+            reject_at: now + REJECT_AFTER_TIME,
         };
         sending.zeroize();
         receiving.zeroize();
@@ -62,18 +70,16 @@ impl Session {
         self.next_send_counter
     }
 
-    fn expired(&self, now: Instant) -> bool {
-        now.saturating_duration_since(self.created) >= REJECT_AFTER_TIME
-    }
-
     /// Whether a message may still be sent under this session.
+    #[inline]
     pub(crate) fn can_send(&self, now: Instant) -> bool {
-        !self.expired(now) && self.next_send_counter < REJECT_AFTER_MESSAGES
+        now < self.reject_at && self.next_send_counter < REJECT_AFTER_MESSAGES
     }
 
     /// Seals a data message in `buf`: `buf[DATA_HEADER_LEN..len - TAG_LEN]`
     /// holds the padded plaintext; the header and tag are written around it.
     /// The caller has checked [`Session::can_send`].
+    #[inline]
     pub(crate) fn seal(&mut self, buf: &mut [u8]) {
         let counter = self.next_send_counter;
         self.next_send_counter += 1;
@@ -84,7 +90,8 @@ impl Session {
             counter,
         }
         .write(header.try_into().expect("split at DATA_HEADER_LEN"));
-        tag.copy_from_slice(&self.sending.seal_in_place(counter, body));
+        self.sending
+            .seal_in_place(counter, body, tag.try_into().expect("split at TAG_LEN"));
     }
 
     /// Opens the payload of a data message in place: `body` is everything
@@ -96,7 +103,7 @@ impl Session {
         counter: u64,
         body: &mut [u8],
     ) -> Result<(), OpenError> {
-        if self.expired(now) {
+        if now >= self.reject_at {
             return Err(OpenError::Expired);
         }
         if !self.replay.check(counter) {

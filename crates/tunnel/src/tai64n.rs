@@ -88,15 +88,24 @@ mod tests {
         let c = Tai64N::from_unix(Duration::new(1_700_000_001, 0));
         assert!(a < b && b < c);
         // Within one whitening step, two readings are equal.
-        assert_eq!(a, Tai64N::from_unix(Duration::new(1_700_000_000, 1_000_000)));
-        assert_eq!(a.as_bytes()[..8], (TAI64_EPOCH + 1_700_000_000).to_be_bytes());
+        assert_eq!(
+            a,
+            Tai64N::from_unix(Duration::new(1_700_000_000, 1_000_000))
+        );
+        assert_eq!(
+            a.as_bytes()[..8],
+            (TAI64_EPOCH + 1_700_000_000).to_be_bytes()
+        );
     }
 
     #[test]
     fn wall_clock_follows_the_monotonic_clock() {
         let start = Instant::now();
         let clock = WallClock::new(start, Duration::from_secs(1_000));
-        assert_eq!(clock.unix_time(start + Duration::from_secs(5)), Duration::from_secs(1_005));
+        assert_eq!(
+            clock.unix_time(start + Duration::from_secs(5)),
+            Duration::from_secs(1_005)
+        );
         assert!(clock.timestamp(start) < clock.timestamp(start + Duration::from_millis(20)));
     }
 }

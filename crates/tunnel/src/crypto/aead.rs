@@ -133,30 +133,31 @@ impl TransportKey {
         Self { key }
     }
 
-    /// Encrypts `buf` in place under `counter` and returns the tag.
-    pub(crate) fn seal_in_place(&self, counter: u64, buf: &mut [u8]) -> [u8; TAG_LEN] {
+    /// Encrypts `body` in place under `counter` and writes its tag to `tag`.
+    #[inline]
+    pub(crate) fn seal_in_place(&self, counter: u64, body: &mut [u8], tag: &mut [u8; TAG_LEN]) {
         #[cfg(all(feature = "ring", not(feature = "portable-aead")))]
         {
             let nonce = ring::aead::Nonce::assume_unique_for_key(counter_nonce(counter));
-            let tag = self
+            let sealed = self
                 .key
-                .seal_in_place_separate_tag(nonce, ring::aead::Aad::empty(), buf)
+                .seal_in_place_separate_tag(nonce, ring::aead::Aad::empty(), body)
                 .expect("datagram far below the AEAD length limit");
-            let mut out = [0u8; TAG_LEN];
-            out.copy_from_slice(tag.as_ref());
-            out
+            tag.copy_from_slice(sealed.as_ref());
         }
         #[cfg(not(all(feature = "ring", not(feature = "portable-aead"))))]
         {
-            self.key
-                .encrypt_in_place_detached(&counter_nonce(counter).into(), &[], buf)
-                .expect("datagram far below the AEAD length limit")
-                .into()
+            let sealed = self
+                .key
+                .encrypt_in_place_detached(&counter_nonce(counter).into(), &[], body)
+                .expect("datagram far below the AEAD length limit");
+            tag.copy_from_slice(&sealed);
         }
     }
 
     /// Decrypts `buf` (ciphertext followed by the tag) in place; on success the
     /// plaintext is `buf[..buf.len() - TAG_LEN]`.
+    #[inline]
     pub(crate) fn open_in_place(
         &self,
         counter: u64,

@@ -27,7 +27,8 @@ pub(crate) fn hash(parts: &[&[u8]]) -> [u8; HASH_LEN] {
 pub(crate) fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; MAC_LEN] {
     debug_assert!((1..=HASH_LEN).contains(&key.len()));
     // Keys of 1 to 32 bytes are valid BLAKE2s keys; ours are 16 or 32.
-    let mut mac = <Blake2sMac<U16> as Mac>::new_from_slice(key).expect("BLAKE2s key of 1..=32 bytes");
+    let mut mac =
+        <Blake2sMac<U16> as Mac>::new_from_slice(key).expect("BLAKE2s key of 1..=32 bytes");
     for part in parts {
         mac.update(part);
     }
