@@ -234,7 +234,7 @@ impl OursPair {
             .initiator
             .encapsulate(self.now, self.responder_id, packet, out)
         {
-            Ok(Encapsulated::Sealed(transmit)) => transmit.len,
+            Ok(Encapsulated::Sealed { len }) => len,
             other => panic!("not sealed: {other:?}"),
         }
     }
@@ -427,12 +427,12 @@ mod tests {
         let sealed =
             pair.initiator
                 .encapsulate_in_place(pair.now, pair.responder_id, &mut buf, len);
-        let Ok(Encapsulated::Sealed(transmit)) = sealed else {
+        let Ok(Encapsulated::Sealed { len: sealed_len }) = sealed else {
             panic!("{sealed:?}");
         };
         let received =
             pair.responder
-                .handle_datagram(pair.now, INITIATOR_ADDR, &mut buf[..transmit.len]);
+                .handle_datagram(pair.now, INITIATOR_ADDR, &mut buf[..sealed_len]);
         assert!(
             matches!(received, Ok(Received::Packet { .. })),
             "{received:?}"

@@ -67,8 +67,13 @@ pub struct Transmit {
 /// What became of a packet given to [`Endpoint::encapsulate`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encapsulated {
-    /// Sealed into the output buffer; send it.
-    Sealed(Transmit),
+    /// Sealed into the first `len` bytes of the output buffer: send them to
+    /// [`Endpoint::peer_endpoint`]. (The destination is not returned with
+    /// every packet: a caller sending a batch looks it up once.)
+    Sealed {
+        /// The length of the datagram.
+        len: usize,
+    },
     /// Kept until a handshake completes; [`Endpoint::poll_transmit`] will
     /// produce the handshake now and the packet later.
     Queued,
@@ -357,10 +362,13 @@ impl Endpoint {
         }
         let header = DataHeader::read(datagram);
         let id = PeerId(self.indices.slot(header.receiver));
-        let (peer, mut ctx) = self.split(now, id).map_err(|_| Error::UnknownIndex)?;
-        let len = peer.handle_data(&mut ctx, from, header.receiver, header.counter, datagram)?;
-        let schedule = peer.enter_transmit_queue(now);
-        if schedule {
+        let peer = self
+            .peers
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Error::UnknownIndex)?;
+        let len = peer.handle_data(now, from, header.receiver, header.counter, datagram)?;
+        if peer.enter_transmit_queue(now) {
             self.transmit_queue.push_back(id);
         }
         if len == 0 {
@@ -512,18 +520,19 @@ impl Endpoint {
         if padded > len {
             buf[DATA_HEADER_LEN + len..DATA_HEADER_LEN + padded].fill(0);
         }
-        let (state, mut ctx) = self.split(now, peer)?;
-        let destination = state.send_data(&mut ctx, buf, len);
+        let state = self
+            .peers
+            .get_mut(peer.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Error::NoSuchPeer)?;
+        let sealed = state.send_data(now, &mut *self.rng, buf, len);
         if state.enter_transmit_queue(now) {
             self.transmit_queue.push_back(peer);
         }
-        Ok(match destination {
-            Some(destination) => Encapsulated::Sealed(Transmit {
-                destination,
-                len: total,
-                peer: Some(peer),
-            }),
-            None => Encapsulated::Queued,
+        Ok(if sealed {
+            Encapsulated::Sealed { len: total }
+        } else {
+            Encapsulated::Queued
         })
     }
 

@@ -55,12 +55,13 @@ pub(crate) struct Context<'a> {
     pub(crate) indices: IndexSpace,
 }
 
-impl Context<'_> {
-    fn jitter(&mut self) -> Duration {
-        let max = REKEY_TIMEOUT_JITTER_MAX.as_millis() as u32;
-        Duration::from_millis(u64::from(self.rng.next_u32() % max))
-    }
+/// A random delay in `[0, REKEY_TIMEOUT_JITTER_MAX)`, whole milliseconds.
+fn jitter(rng: &mut dyn CryptoRngCore) -> Duration {
+    let max = REKEY_TIMEOUT_JITTER_MAX.as_millis() as u32;
+    Duration::from_millis(u64::from(rng.next_u32() % max))
+}
 
+impl Context<'_> {
     fn ephemeral(&mut self) -> StaticSecret {
         let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
         self.rng.fill_bytes(bytes.as_mut_slice());
@@ -344,13 +345,12 @@ impl Peer {
     #[inline]
     pub(crate) fn handle_data(
         &mut self,
-        ctx: &mut Context<'_>,
+        now: Instant,
         from: SocketAddr,
         index: SessionIndex,
         counter: u64,
         datagram: &mut [u8],
     ) -> Result<usize, Error> {
-        let now = ctx.now;
         let slot = self.session_slot(index).ok_or(Error::UnknownIndex)?;
         let session = match slot {
             Slot::Previous => self.previous.as_mut(),
@@ -377,7 +377,7 @@ impl Peer {
         self.timers
             .authenticated_packet_traversal(now, self.persistent_keepalive);
         self.timers.authenticated_packet_received();
-        self.keep_key_fresh_on_receive(ctx);
+        self.keep_key_fresh_on_receive(now);
         if payload.is_empty() {
             return Ok(0);
         }
@@ -407,28 +407,28 @@ impl Peer {
     }
 
     /// Seals the packet at `buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len]`,
-    /// padded with zeros to `buf.len() - DATA_OVERHEAD`, if a session allows,
-    /// and returns where to send it; otherwise keeps a copy for after the
-    /// handshake it starts.
+    /// padded with zeros to `buf.len() - DATA_OVERHEAD`, if a session and an
+    /// endpoint allow; otherwise keeps a copy for after the handshake it
+    /// starts. Returns whether the packet was sealed.
     #[inline]
     pub(crate) fn send_data(
         &mut self,
-        ctx: &mut Context<'_>,
+        now: Instant,
+        rng: &mut dyn CryptoRngCore,
         buf: &mut [u8],
         len: usize,
-    ) -> Option<SocketAddr> {
-        let now = ctx.now;
-        let destination = self.endpoint;
+    ) -> bool {
+        let has_endpoint = self.endpoint.is_some();
         match self.current.as_mut().filter(|s| s.can_send(now)) {
-            Some(session) if destination.is_some() => {
+            Some(session) if has_endpoint => {
                 session.seal(buf);
-                self.data_sent(ctx, buf.len(), len > 0);
-                destination
+                self.data_sent(now, rng, buf.len(), len > 0);
+                true
             }
             _ => {
                 self.stage(buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len].to_vec());
                 self.send_initiation(now, false);
-                None
+                false
             }
         }
     }
@@ -441,14 +441,19 @@ impl Peer {
         self.staged.push_back(packet);
     }
 
-    fn data_sent(&mut self, ctx: &mut Context<'_>, datagram_len: usize, is_data: bool) {
-        let now = ctx.now;
+    fn data_sent(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn CryptoRngCore,
+        datagram_len: usize,
+        is_data: bool,
+    ) {
         self.stats.tx_bytes += datagram_len as u64;
         self.timers
             .authenticated_packet_traversal(now, self.persistent_keepalive);
         self.timers.authenticated_packet_sent();
         if is_data {
-            self.timers.data_sent(now, || ctx.jitter());
+            self.timers.data_sent(now, || jitter(rng));
         }
         self.keep_key_fresh_on_send(now);
     }
@@ -466,14 +471,14 @@ impl Peer {
 
     /// After receiving: an initiator whose session nears `REJECT_AFTER_TIME`
     /// renegotiates once, so traffic that only flows towards us keeps working.
-    fn keep_key_fresh_on_receive(&mut self, ctx: &mut Context<'_>) {
+    fn keep_key_fresh_on_receive(&mut self, now: Instant) {
         if self.timers.sent_last_minute_handshake {
             return;
         }
         let Some(session) = &self.current else { return };
-        if session.initiator && ctx.now >= session.rekey_on_receive_at {
+        if session.initiator && now >= session.rekey_on_receive_at {
             self.timers.sent_last_minute_handshake = true;
-            self.send_initiation(ctx.now, false);
+            self.send_initiation(now, false);
         }
     }
 
@@ -599,7 +604,7 @@ impl Peer {
         session.seal(out);
         // Any data message does a keepalive's job.
         self.outbox.keepalive = false;
-        self.data_sent(ctx, total, len > 0);
+        self.data_sent(ctx.now, ctx.rng, total, len > 0);
         Ok(Some((endpoint, total)))
     }
 
@@ -613,7 +618,7 @@ impl Peer {
     ) -> Result<Option<(SocketAddr, usize)>, Error> {
         let now = ctx.now;
         self.last_handshake_sent = Some(now);
-        let jitter = ctx.jitter();
+        let jitter = jitter(ctx.rng);
         self.timers.handshake_initiated(now, jitter);
         let Some(endpoint) = self.endpoint else {
             return Ok(None);

@@ -141,7 +141,7 @@ fn data_of_many_sizes_arrives_intact_both_ways() {
     for (i, (build, len)) in v4.into_iter().chain(v6).enumerate() {
         let packet = build(len, i as u8);
         let sealed = pair.seal_ours(&packet, i % 2 == 1);
-        assert!(matches!(sealed, Encapsulated::Sealed(_)), "{sealed:?}");
+        assert!(matches!(sealed, Encapsulated::Sealed { .. }), "{sealed:?}");
         let on_wire = pair.wire.last().unwrap().bytes.len();
         assert_eq!(on_wire, DATA_OVERHEAD + len.div_ceil(16) * 16, "padded");
         packets.push(packet);
@@ -609,7 +609,16 @@ impl Pair {
         } else {
             self.endpoint.encapsulate(now, peer, packet, &mut buf)
         };
-        if let Ok(Encapsulated::Sealed(transmit)) = result {
+        if let Ok(Encapsulated::Sealed { len }) = result {
+            let destination = self
+                .endpoint
+                .peer_endpoint(peer)
+                .expect("sealed for a known endpoint");
+            let transmit = Transmit {
+                destination,
+                len,
+                peer: Some(peer),
+            };
             self.record_ours(transmit, &buf);
         }
         self.drain_ours();
@@ -785,7 +794,10 @@ impl Pair {
         let to_them: Vec<_> = (0..count).map(|i| ipv4_packet(64 + i, i as u8)).collect();
         let to_us: Vec<_> = (0..count).map(|i| ipv6_packet(64 + i, i as u8)).collect();
         for (to_them, to_us) in to_them.iter().zip(&to_us) {
-            assert!(matches!(self.send_ours(to_them), Encapsulated::Sealed(_)));
+            assert!(matches!(
+                self.send_ours(to_them),
+                Encapsulated::Sealed { .. }
+            ));
             self.send_theirs(to_us);
             self.run();
         }

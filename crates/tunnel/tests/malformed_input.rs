@@ -178,11 +178,11 @@ impl Fixture {
         let packet = ipv4_packet(32, 0xaa);
         assert!(matches!(
             pair.send(Side::A, &packet),
-            Encapsulated::Sealed(_)
+            Encapsulated::Sealed { .. }
         ));
         assert!(matches!(
             pair.send(Side::B, &packet),
-            Encapsulated::Sealed(_)
+            Encapsulated::Sealed { .. }
         ));
 
         let initiations = pair.a.initiations();
@@ -315,7 +315,7 @@ impl Fixture {
             let packet = self.next_packet();
             let result = self.pair.send(from, &packet);
             assert!(
-                matches!(result, Encapsulated::Sealed(_)),
+                matches!(result, Encapsulated::Sealed { .. }),
                 "{from:?}: {result:?}"
             );
             let delivered = &self.pair.host(from.other()).delivered;

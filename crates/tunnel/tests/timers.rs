@@ -135,7 +135,7 @@ fn a_receiver_that_sends_nothing_back_sends_a_keepalive_after_keepalive_timeout(
     let data_len = pair.b.endpoint.encapsulated_len(packet.len());
     assert!(matches!(
         pair.send(Side::B, &packet),
-        Encapsulated::Sealed(_)
+        Encapsulated::Sealed { .. }
     ));
     assert_eq!(pair.a.delivered, vec![(t0, packet)]);
 
@@ -161,7 +161,7 @@ fn a_receiver_that_sends_data_itself_sends_no_keepalive() {
     pair.advance_to(t1);
     assert!(matches!(
         pair.send(Side::A, &packet),
-        Encapsulated::Sealed(_)
+        Encapsulated::Sealed { .. }
     ));
 
     pair.advance_to(secs(100));
@@ -255,11 +255,11 @@ fn the_initiator_rekeys_when_it_sends_after_rekey_after_time_and_the_responder_d
         pair.advance_to(secs(5 * step));
         assert!(matches!(
             pair.send(Side::B, &packet),
-            Encapsulated::Sealed(_)
+            Encapsulated::Sealed { .. }
         ));
         assert!(matches!(
             pair.send(Side::A, &packet),
-            Encapsulated::Sealed(_)
+            Encapsulated::Sealed { .. }
         ));
     }
     assert_eq!(pair.a.delivered.len(), 30);

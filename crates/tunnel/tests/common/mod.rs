@@ -411,9 +411,10 @@ impl Pair {
             .encapsulate(now, host.peer, packet, &mut out)
             .expect("encapsulate");
         match result {
-            Encapsulated::Sealed(transmit) => {
-                assert_eq!(transmit.destination, to, "sealed for the wrong address");
-                out.truncate(transmit.len);
+            Encapsulated::Sealed { len } => {
+                let destination = host.endpoint.peer_endpoint(host.peer);
+                assert_eq!(destination, Some(to), "sealed for the wrong address");
+                out.truncate(len);
                 (result, Some(out))
             }
             Encapsulated::Queued => (result, None),
