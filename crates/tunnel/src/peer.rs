@@ -33,9 +33,7 @@ use crate::messages::{
 };
 use crate::session::{OpenError, Session};
 use crate::tai64n::{Tai64N, WallClock};
-use crate::timers::{
-    MAX_TIMER_HANDSHAKES, REKEY_AFTER_MESSAGES, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX, Timers,
-};
+use crate::timers::{MAX_TIMER_HANDSHAKES, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX, Timers};
 
 /// At most this many packets wait for a handshake (the kernel's
 /// `MAX_STAGED_PACKETS`); the oldest is dropped when more arrive.
@@ -441,6 +439,11 @@ impl Peer {
         self.staged.push_back(packet);
     }
 
+    /// Bookkeeping after a data message went out under the current session:
+    /// counters, timers, and renegotiating a session that is worn out or, for
+    /// its initiator, old (the time rule is the initiator's only, so the two
+    /// sides do not rekey at once).
+    #[inline(always)]
     fn data_sent(
         &mut self,
         now: Instant,
@@ -455,16 +458,7 @@ impl Peer {
         if is_data {
             self.timers.data_sent(now, || jitter(rng));
         }
-        self.keep_key_fresh_on_send(now);
-    }
-
-    /// After sending: an old or worn session is renegotiated (the time rule
-    /// only by its initiator, so both sides do not rekey at once).
-    fn keep_key_fresh_on_send(&mut self, now: Instant) {
-        let Some(session) = &self.current else { return };
-        let worn = session.sent_messages() > REKEY_AFTER_MESSAGES;
-        let old = session.initiator && now >= session.rekey_at;
-        if worn || old {
+        if self.current.as_ref().is_some_and(|s| s.wants_rekey(now)) {
             self.send_initiation(now, false);
         }
     }

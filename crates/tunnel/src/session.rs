@@ -9,7 +9,9 @@ use crate::crypto::aead::{TAG_LEN, TransportKey};
 use crate::handshake::SessionKeys;
 use crate::messages::{DATA_HEADER_LEN, DataHeader, SessionIndex};
 use crate::replay::{REJECT_AFTER_MESSAGES, ReplayWindow};
-use crate::timers::{REJECT_AFTER_TIME, REKEY_AFTER_TIME, REKEY_ON_RECEIVE_AFTER_TIME};
+use crate::timers::{
+    REJECT_AFTER_TIME, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME, REKEY_ON_RECEIVE_AFTER_TIME,
+};
 
 /// Why a session could not open a data message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +35,7 @@ pub(crate) struct Session {
     /// Whether we initiated the handshake that made this session.
     pub(crate) initiator: bool,
     /// From then on, the initiator renegotiates when it sends.
-    pub(crate) rekey_at: Instant,
+    rekey_at: Instant,
     /// From then on, the initiator renegotiates when it receives.
     pub(crate) rekey_on_receive_at: Instant,
     /// From then on, nothing is sent or accepted under this session.
@@ -65,9 +67,11 @@ impl Session {
         session
     }
 
-    /// How many messages were sent under this session.
-    pub(crate) fn sent_messages(&self) -> u64 {
-        self.next_send_counter
+    /// Whether this session should be replaced after a send: it carried
+    /// `REKEY_AFTER_MESSAGES`, or we initiated it `REKEY_AFTER_TIME` ago.
+    #[inline]
+    pub(crate) fn wants_rekey(&self, now: Instant) -> bool {
+        self.next_send_counter > REKEY_AFTER_MESSAGES || (self.initiator && now >= self.rekey_at)
     }
 
     /// Whether a message may still be sent under this session.
