@@ -9,7 +9,7 @@ use std::hint::black_box;
 use chacha20poly1305::aead::AeadInPlace;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use criterion::{BenchmarkId, Criterion, Throughput};
-use sentrymesh_benches::{MEASUREMENT_TIME, WARM_UP_TIME, counter_nonce, ipv4_packet, ring_key};
+use sentrymesh_benches::{counter_nonce, ipv4_packet, ring_key};
 
 const LEN: usize = 1420;
 const KEY: [u8; 32] = [0x5a; 32];
@@ -48,9 +48,7 @@ fn aead(c: &mut Criterion) {
 
 criterion::criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .measurement_time(MEASUREMENT_TIME)
-        .warm_up_time(WARM_UP_TIME);
+    config = sentrymesh_benches::criterion();
     targets = aead
 }
 criterion::criterion_main!(benches);

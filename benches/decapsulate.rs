@@ -24,8 +24,8 @@ use boringtun::noise::TunnResult;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use sentrymesh_benches::{
-    BATCH, BUF_LEN, BoringtunPair, INITIATOR_ADDR, MEASUREMENT_TIME, OursPair, SIZES, WARM_UP_TIME,
-    counter_nonce, ipv4_packet, ring_key,
+    BATCH, BUF_LEN, BoringtunPair, INITIATOR_ADDR, OursPair, SIZES, counter_nonce, ipv4_packet,
+    ring_key,
 };
 use sentrymesh_tunnel::{DATA_HEADER_LEN, DATA_OVERHEAD, Received};
 
@@ -173,9 +173,7 @@ fn decapsulate(c: &mut Criterion) {
 
 criterion::criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .measurement_time(MEASUREMENT_TIME)
-        .warm_up_time(WARM_UP_TIME);
+    config = sentrymesh_benches::criterion();
     targets = decapsulate
 }
 criterion::criterion_main!(benches);

@@ -16,8 +16,7 @@ use std::hint::black_box;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use sentrymesh_benches::{
-    BUF_LEN, BoringtunPair, MEASUREMENT_TIME, OursPair, SIZES, WARM_UP_TIME, counter_nonce,
-    ipv4_packet, ring_key,
+    BUF_LEN, BoringtunPair, OursPair, SIZES, counter_nonce, ipv4_packet, ring_key,
 };
 use sentrymesh_tunnel::{DATA_HEADER_LEN, DATA_OVERHEAD, Encapsulated};
 
@@ -115,9 +114,7 @@ fn encapsulate(c: &mut Criterion) {
 
 criterion::criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .measurement_time(MEASUREMENT_TIME)
-        .warm_up_time(WARM_UP_TIME);
+    config = sentrymesh_benches::criterion();
     targets = encapsulate
 }
 criterion::criterion_main!(benches);

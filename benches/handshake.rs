@@ -15,7 +15,7 @@
 use std::hint::black_box;
 
 use criterion::Criterion;
-use sentrymesh_benches::{BoringtunPair, MEASUREMENT_TIME, OursPair, WARM_UP_TIME};
+use sentrymesh_benches::{BoringtunPair, OursPair};
 
 fn handshake(c: &mut Criterion) {
     let mut group = c.benchmark_group("handshake");
@@ -32,9 +32,7 @@ fn handshake(c: &mut Criterion) {
 
 criterion::criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .measurement_time(MEASUREMENT_TIME)
-        .warm_up_time(WARM_UP_TIME);
+    config = sentrymesh_benches::criterion();
     targets = handshake
 }
 criterion::criterion_main!(benches);

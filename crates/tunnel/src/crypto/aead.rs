@@ -8,7 +8,7 @@
 //!   crate on this project's machines); the `portable-aead` feature, or turning
 //!   off the `ring` feature, selects the RustCrypto implementation instead.
 
-use chacha20poly1305::aead::AeadInPlace;
+use chacha20poly1305::aead::{AeadInPlace, Nonce};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, XChaCha20Poly1305};
 use zeroize::Zeroize;
 
@@ -33,15 +33,8 @@ fn counter_nonce(counter: u64) -> [u8; 12] {
 /// `AEAD(key, counter, plaintext, aad)`: writes ciphertext and tag to `out`,
 /// which must be exactly `plaintext.len() + TAG_LEN` bytes.
 pub(crate) fn seal(key: &[u8; 32], counter: u64, plaintext: &[u8], aad: &[u8], out: &mut [u8]) {
-    debug_assert_eq!(out.len(), plaintext.len() + TAG_LEN);
-    let (body, tag_out) = out.split_at_mut(plaintext.len());
-    body.copy_from_slice(plaintext);
     let cipher = ChaCha20Poly1305::new(key.into());
-    // Encryption fails only for messages over 256 GiB.
-    let tag = cipher
-        .encrypt_in_place_detached(&counter_nonce(counter).into(), aad, body)
-        .expect("handshake message far below the AEAD length limit");
-    tag_out.copy_from_slice(&tag);
+    seal_detached(&cipher, &counter_nonce(counter).into(), plaintext, aad, out);
 }
 
 /// The inverse of [`seal`]: `ciphertext` holds the ciphertext and tag, `out`
@@ -53,20 +46,14 @@ pub(crate) fn open(
     aad: &[u8],
     out: &mut [u8],
 ) -> Result<(), AuthenticationFailed> {
-    let body_len = ciphertext
-        .len()
-        .checked_sub(TAG_LEN)
-        .ok_or(AuthenticationFailed)?;
-    debug_assert_eq!(out.len(), body_len);
-    let (body, tag) = ciphertext.split_at(body_len);
-    out.copy_from_slice(body);
     let cipher = ChaCha20Poly1305::new(key.into());
-    cipher
-        .decrypt_in_place_detached(&counter_nonce(counter).into(), aad, out, tag.into())
-        .map_err(|_| {
-            out.zeroize();
-            AuthenticationFailed
-        })
+    open_detached(
+        &cipher,
+        &counter_nonce(counter).into(),
+        ciphertext,
+        aad,
+        out,
+    )
 }
 
 /// `XAEAD(key, nonce, plaintext, aad)` into `out` (`plaintext.len() + TAG_LEN` bytes).
@@ -77,20 +64,55 @@ pub(crate) fn xseal(
     aad: &[u8],
     out: &mut [u8],
 ) {
-    debug_assert_eq!(out.len(), plaintext.len() + TAG_LEN);
-    let (body, tag_out) = out.split_at_mut(plaintext.len());
-    body.copy_from_slice(plaintext);
-    let cipher = XChaCha20Poly1305::new(key.into());
-    let tag = cipher
-        .encrypt_in_place_detached(nonce.into(), aad, body)
-        .expect("cookie far below the AEAD length limit");
-    tag_out.copy_from_slice(&tag);
+    seal_detached(
+        &XChaCha20Poly1305::new(key.into()),
+        nonce.into(),
+        plaintext,
+        aad,
+        out,
+    );
 }
 
 /// The inverse of [`xseal`].
 pub(crate) fn xopen(
     key: &[u8; 32],
     nonce: &[u8; XNONCE_LEN],
+    ciphertext: &[u8],
+    aad: &[u8],
+    out: &mut [u8],
+) -> Result<(), AuthenticationFailed> {
+    open_detached(
+        &XChaCha20Poly1305::new(key.into()),
+        nonce.into(),
+        ciphertext,
+        aad,
+        out,
+    )
+}
+
+/// Seals `plaintext` into `out` as ciphertext followed by the tag.
+fn seal_detached<A: AeadInPlace>(
+    cipher: &A,
+    nonce: &Nonce<A>,
+    plaintext: &[u8],
+    aad: &[u8],
+    out: &mut [u8],
+) {
+    debug_assert_eq!(out.len(), plaintext.len() + TAG_LEN);
+    let (body, tag_out) = out.split_at_mut(plaintext.len());
+    body.copy_from_slice(plaintext);
+    // Sealing fails only for messages over 256 GiB; ours are handshake
+    // fields and cookies of a few dozen bytes.
+    let tag = cipher
+        .encrypt_in_place_detached(nonce, aad, body)
+        .expect("message far below the AEAD length limit");
+    tag_out.copy_from_slice(&tag);
+}
+
+/// Opens ciphertext-then-tag into `out`; on failure `out` is zeroed.
+fn open_detached<A: AeadInPlace>(
+    cipher: &A,
+    nonce: &Nonce<A>,
     ciphertext: &[u8],
     aad: &[u8],
     out: &mut [u8],
@@ -102,9 +124,8 @@ pub(crate) fn xopen(
     debug_assert_eq!(out.len(), body_len);
     let (body, tag) = ciphertext.split_at(body_len);
     out.copy_from_slice(body);
-    let cipher = XChaCha20Poly1305::new(key.into());
     cipher
-        .decrypt_in_place_detached(nonce.into(), aad, out, tag.into())
+        .decrypt_in_place_detached(nonce, aad, out, tag.into())
         .map_err(|_| {
             out.zeroize();
             AuthenticationFailed
