@@ -10,7 +10,7 @@ use rand_core::CryptoRngCore;
 
 use crate::cookie::CookieChecker;
 use crate::error::Error;
-use crate::handshake::{HandshakeError, LocalIdentity, identify_initiator};
+use crate::handshake::{LocalIdentity, identify_initiator};
 use crate::keys::{PresharedKey, PrivateKey, PublicKey};
 use crate::messages::{
     COOKIE_REPLY_LEN, CookieReply, DATA_HEADER_LEN, DATA_OVERHEAD, DataHeader, Initiation,
@@ -439,7 +439,7 @@ impl Endpoint {
     ) -> Result<PeerId, Error> {
         let message = Initiation::new_checked(datagram).map_err(|_| Error::Malformed)?;
         self.admit_handshake(now, from, datagram, message.sender())?;
-        let identified = identify_initiator(&self.local, &message).map_err(handshake_error)?;
+        let identified = identify_initiator(&self.local, &message)?;
         let id = self
             .peer_id(identified.initiator())
             .ok_or(Error::UnknownPeer)?;
@@ -626,12 +626,5 @@ impl Endpoint {
             indices: self.indices,
         };
         Ok((peer, ctx))
-    }
-}
-
-fn handshake_error(error: HandshakeError) -> Error {
-    match error {
-        HandshakeError::Decryption => Error::Decryption,
-        HandshakeError::LowOrderKey => Error::LowOrderKey,
     }
 }

@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::aead::AuthenticationFailed;
 use crate::crypto::x25519::{NonContributory, dh};
+use crate::error::Error;
 use crate::keys::{PresharedKey, PrivateKey, PublicKey};
 use crate::messages::{INITIATION_LEN, Initiation, RESPONSE_LEN, Response, SessionIndex};
 use crate::noise::{CipherKey, SymmetricState};
@@ -37,6 +38,15 @@ pub(crate) enum HandshakeError {
     Decryption,
     /// A Diffie-Hellman result was all zeros: a low-order public key.
     LowOrderKey,
+}
+
+impl From<HandshakeError> for Error {
+    fn from(error: HandshakeError) -> Self {
+        match error {
+            HandshakeError::Decryption => Self::Decryption,
+            HandshakeError::LowOrderKey => Self::LowOrderKey,
+        }
+    }
 }
 
 impl From<AuthenticationFailed> for HandshakeError {

@@ -22,8 +22,7 @@ use x25519_dalek::StaticSecret;
 use crate::cookie::CookieJar;
 use crate::error::Error;
 use crate::handshake::{
-    ExpectResponse, HandshakeError, IdentifiedInitiation, LocalIdentity, PeerSecrets,
-    write_initiation,
+    ExpectResponse, IdentifiedInitiation, LocalIdentity, PeerSecrets, write_initiation,
 };
 use crate::inner::inner_packet_len;
 use crate::keys::{PresharedKey, PublicKey};
@@ -243,9 +242,7 @@ impl Peer {
         message: &Initiation<&[u8]>,
     ) -> Result<(), Error> {
         let now = ctx.now;
-        let initiation = identified
-            .authenticate(&self.secrets, message)
-            .map_err(handshake_error)?;
+        let initiation = identified.authenticate(&self.secrets, message)?;
         if self
             .latest_timestamp
             .is_some_and(|latest| initiation.timestamp() <= latest)
@@ -262,9 +259,8 @@ impl Peer {
         let local_index = self.new_local_index(ctx.indices);
         let ephemeral = ctx.ephemeral();
         let mut response = [0u8; RESPONSE_LEN];
-        let keys = initiation
-            .write_response(&self.secrets, local_index, ephemeral, &mut response)
-            .map_err(handshake_error)?;
+        let keys =
+            initiation.write_response(&self.secrets, local_index, ephemeral, &mut response)?;
         self.cookies.stamp(now, &mut response);
 
         // The initiation is authentic and fresh: commit.
@@ -298,9 +294,7 @@ impl Peer {
             .as_ref()
             .filter(|h| h.local_index() == message.receiver())
             .ok_or(Error::UnknownIndex)?;
-        let keys = handshake
-            .consume_response(ctx.local, &self.secrets, message)
-            .map_err(handshake_error)?;
+        let keys = handshake.consume_response(ctx.local, &self.secrets, message)?;
 
         self.handshake = None;
         self.endpoint = Some(from);
@@ -631,8 +625,7 @@ impl Peer {
             ephemeral,
             timestamp,
             out,
-        )
-        .map_err(handshake_error)?;
+        )?;
         self.cookies.stamp(now, out);
         self.handshake = Some(handshake);
         self.stats.tx_bytes += INITIATION_LEN as u64;
@@ -648,13 +641,6 @@ enum Slot {
     Previous,
     Current,
     Next,
-}
-
-fn handshake_error(error: HandshakeError) -> Error {
-    match error {
-        HandshakeError::Decryption => Error::Decryption,
-        HandshakeError::LowOrderKey => Error::LowOrderKey,
-    }
 }
 
 /// The length of a packet of `len` bytes once padded: to a multiple of 16,
