@@ -19,7 +19,7 @@
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
-use crate::crypto::aead::{self, TAG_LEN, TransportKey, XNONCE_LEN};
+use crate::crypto::aead::{self, ChaChaKey, TAG_LEN, XNONCE_LEN};
 use crate::crypto::blake2s::{hash, hmac, kdf1, kdf2, kdf3, mac};
 use crate::crypto::x25519::{NonContributory, dh};
 use crate::noise::SymmetricState;
@@ -441,12 +441,12 @@ fn noise_ikpsk2_cacophony() {
         );
 
         // The data-path key produces the same bytes and opens them.
-        let transport = TransportKey::new(key);
+        let transport = ChaChaKey::new(key);
         let mut buf = payload.clone();
         let mut tag = [0u8; TAG_LEN];
-        transport.seal_in_place(counter, &mut buf, &mut tag);
+        transport.seal_in_place(counter, &[], &mut buf, &mut tag);
         buf.extend_from_slice(&tag);
-        assert_eq!(&buf, expected, "TransportKey, transport message {index}");
+        assert_eq!(&buf, expected, "ChaChaKey, transport message {index}");
         let mut received = expected.clone();
         transport
             .open_in_place(counter, &mut received)
@@ -534,7 +534,7 @@ fn transport_key_matches_handshake_aead() {
     // Both data-path backends must produce what `aead::seal` (RustCrypto)
     // produces with an empty AAD; the cacophony test pins `aead::seal` itself.
     let key = unhex_array::<32>(rfc8439_a5::KEY);
-    let transport = TransportKey::new(&key);
+    let transport = ChaChaKey::new(&key);
     let message: Vec<u8> = (0..1500u16)
         .map(|i| (i.wrapping_mul(151) >> 3) as u8)
         .collect();
@@ -555,7 +555,7 @@ fn transport_key_matches_handshake_aead() {
 
             let mut buf = plaintext.to_vec();
             let mut tag = [0u8; TAG_LEN];
-            transport.seal_in_place(counter, &mut buf, &mut tag);
+            transport.seal_in_place(counter, &[], &mut buf, &mut tag);
             buf.extend_from_slice(&tag);
             assert_eq!(buf, expected, "{len} bytes, counter {counter:#x}");
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use zeroize::Zeroize;
 
-use crate::crypto::aead::{TAG_LEN, TransportKey};
+use crate::crypto::aead::{ChaChaKey, TAG_LEN};
 use crate::handshake::SessionKeys;
 use crate::messages::{DATA_HEADER_LEN, DataHeader, SessionIndex};
 use crate::replay::{REJECT_AFTER_MESSAGES, ReplayWindow};
@@ -28,9 +28,9 @@ pub(crate) enum OpenError {
 pub(crate) struct Session {
     pub(crate) local_index: SessionIndex,
     pub(crate) remote_index: SessionIndex,
-    sending: TransportKey,
+    sending: ChaChaKey,
     next_send_counter: u64,
-    receiving: TransportKey,
+    receiving: ChaChaKey,
     replay: ReplayWindow,
     /// Whether we initiated the handshake that made this session.
     pub(crate) initiator: bool,
@@ -53,9 +53,9 @@ impl Session {
         let session = Self {
             local_index,
             remote_index,
-            sending: TransportKey::new(&sending),
+            sending: ChaChaKey::new(&sending),
             next_send_counter: 0,
-            receiving: TransportKey::new(&receiving),
+            receiving: ChaChaKey::new(&receiving),
             replay: ReplayWindow::new(),
             initiator,
             rekey_at: now + REKEY_AFTER_TIME,
@@ -94,8 +94,12 @@ impl Session {
             counter,
         }
         .write(header.try_into().expect("split at DATA_HEADER_LEN"));
-        self.sending
-            .seal_in_place(counter, body, tag.try_into().expect("split at TAG_LEN"));
+        self.sending.seal_in_place(
+            counter,
+            &[],
+            body,
+            tag.try_into().expect("split at TAG_LEN"),
+        );
     }
 
     /// Opens the payload of a data message in place: `body` is everything

@@ -37,15 +37,17 @@ pub(crate) fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; MAC_LEN] {
 
 /// `HMAC(key, parts...)` with BLAKE2s-256 (RFC 2104).
 pub(crate) fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; HASH_LEN] {
-    let mut block = [0u8; BLOCK_LEN];
-    if key.len() > BLOCK_LEN {
-        block[..HASH_LEN].copy_from_slice(&hash(&[key]));
+    let mut hashed_key = [0u8; HASH_LEN];
+    let key = if key.len() > BLOCK_LEN {
+        hashed_key = hash(&[key]);
+        &hashed_key[..]
     } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut pad = [0u8; BLOCK_LEN];
-    for (p, b) in pad.iter_mut().zip(&block) {
-        *p = b ^ 0x36;
+        key
+    };
+    // The key padded to a block and XORed with ipad, then with opad.
+    let mut pad = [0x36u8; BLOCK_LEN];
+    for (p, k) in pad.iter_mut().zip(key) {
+        *p ^= k;
     }
     let mut inner = Blake2s256::new();
     inner.update(pad);
@@ -53,13 +55,13 @@ pub(crate) fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; HASH_LEN] {
         inner.update(part);
     }
     let mut inner_hash: [u8; HASH_LEN] = inner.finalize().into();
-    for (p, b) in pad.iter_mut().zip(&block) {
-        *p = b ^ 0x5c;
+    for p in pad.iter_mut() {
+        *p ^= 0x36 ^ 0x5c;
     }
     let out = hash(&[&pad, &inner_hash]);
-    block.zeroize();
     pad.zeroize();
     inner_hash.zeroize();
+    hashed_key.zeroize();
     out
 }
 
