@@ -1,0 +1,7 @@
+//! The sentrymesh daemon: everything that touches the operating system
+//! around the sans-IO engine of `sentrymesh-tunnel`.
+//!
+//! The pieces that can be tested without privileges live here as modules; the
+//! binary (`main.rs`) parses arguments and runs them.
+
+pub mod keygen;
