@@ -4,4 +4,5 @@
 //! The pieces that can be tested without privileges live here as modules; the
 //! binary (`main.rs`) parses arguments and runs them.
 
+pub mod ipnet;
 pub mod keygen;
