@@ -4,5 +4,6 @@
 //! The pieces that can be tested without privileges live here as modules; the
 //! binary (`main.rs`) parses arguments and runs them.
 
+pub mod allowed_ips;
 pub mod ipnet;
 pub mod keygen;
