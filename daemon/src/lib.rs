@@ -7,3 +7,4 @@
 pub mod allowed_ips;
 pub mod ipnet;
 pub mod keygen;
+pub mod tun;
