@@ -196,16 +196,8 @@ impl Endpoint {
     /// [`Error::InvalidPeerKey`] when it is our own or has low order, and
     /// [`Error::TooManyPeers`] when the id space is used up.
     pub fn add_peer(&mut self, now: Instant, config: PeerConfig) -> Result<PeerId, Error> {
-        if self.by_key.contains_key(&config.public_key) {
-            return Err(Error::PeerExists);
-        }
-        if config.public_key == *self.local.public_key() {
-            return Err(Error::InvalidPeerKey);
-        }
+        self.check_new_peer(&config.public_key)?;
         let slot = self.peers.len();
-        if slot >= IndexSpace::SLOTS {
-            return Err(Error::TooManyPeers);
-        }
         let slot = u32::try_from(slot).expect("below IndexSpace::SLOTS");
         let sequence = self.rng.next_u32() as u8;
         let mut peer = Peer::new(
@@ -215,9 +207,6 @@ impl Endpoint {
             config.public_key,
             config.preshared_key,
         );
-        if !peer.is_valid() {
-            return Err(Error::InvalidPeerKey);
-        }
         peer.endpoint = config.endpoint;
         peer.set_persistent_keepalive(now, config.persistent_keepalive);
         let id = PeerId(slot);
@@ -225,6 +214,26 @@ impl Endpoint {
         self.by_key.insert(config.public_key, id);
         self.schedule(now, id);
         Ok(id)
+    }
+
+    /// Whether [`Endpoint::add_peer`] would accept a peer with this public
+    /// key, so a caller can validate a whole configuration before changing
+    /// anything.
+    ///
+    /// # Errors
+    ///
+    /// As [`Endpoint::add_peer`].
+    pub fn check_new_peer(&self, public_key: &PublicKey) -> Result<(), Error> {
+        if self.by_key.contains_key(public_key) {
+            return Err(Error::PeerExists);
+        }
+        if !self.local.can_peer_with(public_key) {
+            return Err(Error::InvalidPeerKey);
+        }
+        if self.peers.len() >= IndexSpace::SLOTS {
+            return Err(Error::TooManyPeers);
+        }
+        Ok(())
     }
 
     /// Removes a peer and erases its keys.

@@ -87,6 +87,12 @@ impl LocalIdentity {
     pub(crate) fn public_key(&self) -> &PublicKey {
         &self.public
     }
+
+    /// Whether handshakes with the owner of `remote` can work: it is not us,
+    /// and its key has no low order.
+    pub(crate) fn can_peer_with(&self, remote: &PublicKey) -> bool {
+        *remote != self.public && dh(self.private.secret(), &remote.to_dalek()).is_ok()
+    }
 }
 
 /// What all handshakes with one peer share.
@@ -116,11 +122,6 @@ impl PeerSecrets {
 
     pub(crate) fn psk(&self) -> &PresharedKey {
         &self.psk
-    }
-
-    /// Whether the remote key is usable at all (has no low order).
-    pub(crate) fn is_valid(&self) -> bool {
-        self.static_static.is_some()
     }
 
     fn static_static(&self) -> Result<&[u8; 32], HandshakeError> {

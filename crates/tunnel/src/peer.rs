@@ -163,10 +163,6 @@ impl Peer {
         self.secrets.remote()
     }
 
-    pub(crate) fn is_valid(&self) -> bool {
-        self.secrets.is_valid()
-    }
-
     /// Whether a data packet could be sealed right now.
     pub(crate) fn has_usable_session(&self, now: Instant) -> bool {
         self.current.as_ref().is_some_and(|s| s.can_send(now))
