@@ -5,6 +5,12 @@
 //! binary (`main.rs`) parses arguments and runs them.
 
 pub mod allowed_ips;
+pub mod control;
+pub mod device;
+pub mod interface;
 pub mod ipnet;
 pub mod keygen;
 pub mod tun;
+pub mod uapi;
+pub mod udp;
+pub mod userspace;

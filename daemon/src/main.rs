@@ -1,11 +1,15 @@
 //! `sentrymesh`: parses the command line, sets up logging and runs the
-//! command.
+//! command. Invoked as `sentrymesh-wg IFNAME` (a link, for wg-quick's
+//! `WG_QUICK_USERSPACE_IMPLEMENTATION`) it is `sentrymesh wg IFNAME`.
 
+use std::ffi::OsString;
 use std::io;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sentrymesh::keygen;
+use sentrymesh::{keygen, userspace};
+use tracing_subscriber::EnvFilter;
 
 /// A userspace WireGuard mesh for block producers and validators.
 #[derive(Debug, Parser)]
@@ -17,6 +21,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run interface IFNAME as a userspace WireGuard configured with `wg`
+    /// (as `wireguard-go IFNAME`).
+    Wg {
+        /// Stay in the foreground (also: WG_PROCESS_FOREGROUND=1).
+        #[arg(short, long)]
+        foreground: bool,
+        /// The interface to create.
+        ifname: String,
+    },
     /// Print a new private key (as `wg genkey`).
     Genkey,
     /// Read a private key on standard input, print its public key (as `wg pubkey`).
@@ -25,10 +38,49 @@ enum Command {
     Genpsk,
 }
 
+/// The arguments, with `sentrymesh-wg ARGS` read as `sentrymesh wg ARGS`.
+fn arguments() -> Vec<OsString> {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|arg0| Path::new(arg0).file_name())
+        .map(|name| name.to_os_string());
+    if invoked_as.as_deref() == Some("sentrymesh-wg".as_ref()) {
+        args.insert(1, "wg".into());
+    }
+    args
+}
+
+/// Logs to standard error; `RUST_LOG` sets the filter, or wireguard-go's
+/// `LOG_LEVEL` (`verbose`, `error`, `silent`).
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        let level = match std::env::var("LOG_LEVEL").as_deref() {
+            Ok("verbose") => "debug",
+            Ok("error") => "error",
+            Ok("silent") => "off",
+            _ => "info",
+        };
+        EnvFilter::new(level)
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+        .init();
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(arguments());
+    init_logging();
     let mut stdout = io::stdout().lock();
     let result = match cli.command {
+        Command::Wg { foreground, ifname } => {
+            let foreground =
+                foreground || std::env::var("WG_PROCESS_FOREGROUND").as_deref() == Ok("1");
+            drop(stdout);
+            userspace::run(&ifname, foreground)
+        }
         Command::Genkey => keygen::genkey(&mut stdout),
         Command::Pubkey => keygen::pubkey(&mut io::stdin().lock(), &mut stdout),
         Command::Genpsk => keygen::genpsk(&mut stdout),

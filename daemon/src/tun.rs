@@ -133,6 +133,14 @@ impl AsFd for Tun {
     }
 }
 
+impl AsRawFd for Tun {
+    /// The device's descriptor: the same one for the whole life of the
+    /// `Tun`, which owns it.
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
 /// Whether `name` is one Linux accepts for a network interface.
 pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty()

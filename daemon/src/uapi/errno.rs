@@ -1,0 +1,91 @@
+//! The error numbers a UAPI reply carries, as wireguard-go sends them.
+
+use std::fmt;
+
+/// An error number for a reply: the line `errno=-N` with `N` from Linux's
+/// `errno.h` (wireguard-go sends the negated number; `wg` negates it back).
+///
+/// The values are Linux's, as wireguard-go sends them on Linux (its
+/// `ipc/uapi_unix.go` takes them from `golang.org/x/sys/unix`). `EPROTO` and
+/// `EADDRINUSE` have other numbers on the BSDs and macOS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Errno(i32);
+
+impl Errno {
+    /// `EIO` (5), wireguard-go's `IpcErrorIO`: the request could not be read
+    /// (a line over its 64 KiB limit) or the reply not written.
+    pub const EIO: Self = Self(5);
+    /// `EINVAL` (22), wireguard-go's `IpcErrorInvalid`: an unknown key, a
+    /// value it cannot parse, a key in the wrong section, or a peer it cannot
+    /// create.
+    pub const EINVAL: Self = Self(22);
+    /// 55 (`ENOANO` on Linux), wireguard-go's `IpcErrorUnknown`: an error it
+    /// cannot classify.
+    pub const UNKNOWN: Self = Self(55);
+    /// `EPROTO` (71), wireguard-go's `IpcErrorProtocol`: a line without `=`.
+    pub const EPROTO: Self = Self(71);
+    /// `EADDRINUSE` (98), wireguard-go's `IpcErrorPortInUse`: the new listen
+    /// port or fwmark could not be applied to the sockets.
+    pub const EADDRINUSE: Self = Self(98);
+
+    /// The error number `code` (a positive `errno` value, as
+    /// [`std::io::Error::raw_os_error`] gives it); `None` unless positive.
+    pub const fn from_raw_os_error(code: i32) -> Option<Self> {
+        if code > 0 { Some(Self(code)) } else { None }
+    }
+
+    /// The positive error number (22 for `EINVAL`).
+    pub const fn code(self) -> i32 {
+        self.0
+    }
+
+    /// The number on the wire: negative, as in `errno=-22`.
+    pub const fn wire_value(self) -> i32 {
+        -self.0
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match *self {
+            Self::EIO => "EIO",
+            Self::EINVAL => "EINVAL",
+            Self::UNKNOWN => "ENOANO",
+            Self::EPROTO => "EPROTO",
+            Self::EADDRINUSE => "EADDRINUSE",
+            _ => return write!(f, "errno {}", self.0),
+        };
+        write!(f, "{name} ({})", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_values_are_wireguard_gos() {
+        assert_eq!(Errno::EIO.wire_value(), -5);
+        assert_eq!(Errno::EINVAL.wire_value(), -22);
+        assert_eq!(Errno::UNKNOWN.wire_value(), -55);
+        assert_eq!(Errno::EPROTO.wire_value(), -71);
+        assert_eq!(Errno::EADDRINUSE.wire_value(), -98);
+    }
+
+    #[test]
+    fn only_positive_numbers_are_errors() {
+        assert_eq!(Errno::from_raw_os_error(22), Some(Errno::EINVAL));
+        assert_eq!(Errno::from_raw_os_error(0), None);
+        assert_eq!(Errno::from_raw_os_error(-22), None);
+        assert_eq!(Errno::from_raw_os_error(13).map(Errno::code), Some(13));
+    }
+
+    #[test]
+    fn display_names_the_known_numbers() {
+        assert_eq!(Errno::EINVAL.to_string(), "EINVAL (22)");
+        assert_eq!(
+            Errno::from_raw_os_error(13).unwrap().to_string(),
+            "errno 13"
+        );
+    }
+}
