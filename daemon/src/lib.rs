@@ -5,11 +5,15 @@
 //! binary (`main.rs`) parses arguments and runs them.
 
 pub mod allowed_ips;
+pub mod config;
 pub mod control;
 pub mod device;
 pub mod interface;
 pub mod ipnet;
+pub mod keyfile;
 pub mod keygen;
+pub mod netlink;
+pub mod systemd;
 pub mod tun;
 pub mod uapi;
 pub mod udp;

@@ -1,0 +1,41 @@
+//! The config file as written: every value with its span, checked by serde
+//! only for its shape (known keys, TOML types). The checks of the values
+//! themselves are in `validate`, where each can point at its value.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A list of strings, the list and each string with its span.
+pub(super) type Strings = Spanned<Vec<Spanned<String>>>;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) interface: Spanned<RawInterface>,
+    #[serde(default, rename = "peer")]
+    pub(super) peers: Vec<Spanned<RawPeer>>,
+}
+
+/// `[interface]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInterface {
+    pub(super) name: Spanned<String>,
+    pub(super) private_key_file: Spanned<String>,
+    pub(super) listen_port: Option<Spanned<i64>>,
+    pub(super) addresses: Strings,
+    pub(super) mtu: Option<Spanned<i64>>,
+    pub(super) fwmark: Option<Spanned<i64>>,
+}
+
+/// One `[[peer]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPeer {
+    pub(super) public_key: Spanned<String>,
+    pub(super) endpoint: Option<Spanned<String>>,
+    pub(super) allowed_ips: Strings,
+    pub(super) preshared_key_file: Option<Spanned<String>>,
+    pub(super) persistent_keepalive: Option<Spanned<i64>>,
+}
