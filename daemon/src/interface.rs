@@ -149,6 +149,10 @@ impl Interface {
     /// and mark are recorded; the caller has bound the socket they need.
     pub fn commit(&mut self, now: Instant, request: SetRequest) {
         match request.private_key {
+            // The key we have: sessions stay (wireguard-go does the same).
+            Some(Some(key))
+                if self.private_key.as_ref().map(PrivateKey::public_key)
+                    == Some(key.public_key()) => {}
             Some(Some(key)) => {
                 self.endpoint.set_private_key(key.clone());
                 self.private_key = Some(key);

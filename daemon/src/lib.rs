@@ -5,6 +5,7 @@
 //! binary (`main.rs`) parses arguments and runs them.
 
 pub mod allowed_ips;
+pub mod capabilities;
 pub mod config;
 pub mod control;
 pub mod device;
@@ -12,6 +13,7 @@ pub mod interface;
 pub mod ipnet;
 pub mod keyfile;
 pub mod keygen;
+pub mod native;
 pub mod netlink;
 pub mod systemd;
 pub mod tun;

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sentrymesh::{keygen, userspace};
+use sentrymesh::{keygen, native, userspace};
 use tracing_subscriber::EnvFilter;
 
 /// A userspace WireGuard mesh for block producers and validators.
@@ -29,6 +29,13 @@ enum Command {
         foreground: bool,
         /// The interface to create.
         ifname: String,
+    },
+    /// Run the interface described by a native configuration file; SIGHUP
+    /// reloads it.
+    Up {
+        /// The configuration file (TOML).
+        #[arg(short, long, value_name = "FILE")]
+        config: std::path::PathBuf,
     },
     /// Print a new private key (as `wg genkey`).
     Genkey,
@@ -80,6 +87,10 @@ fn main() -> ExitCode {
                 foreground || std::env::var("WG_PROCESS_FOREGROUND").as_deref() == Ok("1");
             drop(stdout);
             userspace::run(&ifname, foreground)
+        }
+        Command::Up { config } => {
+            drop(stdout);
+            native::run(&config)
         }
         Command::Genkey => keygen::genkey(&mut stdout),
         Command::Pubkey => keygen::pubkey(&mut io::stdin().lock(), &mut stdout),

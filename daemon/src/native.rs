@@ -1,0 +1,241 @@
+//! `sentrymesh up -c FILE.toml`: the native mode. The configuration is read
+//! and checked completely before anything on the system changes; then the
+//! TUN device is created with its MTU, addresses and routes, the interface is
+//! configured through the same path a UAPI `set` takes, systemd is told the
+//! service is ready, and the UAPI socket serves `wg show`.
+//!
+//! SIGHUP re-reads the file and applies the difference: peers that stayed
+//! keep their sessions; removed peers go; new ones come.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use sentrymesh_tunnel::{PresharedKey, PublicKey};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::capabilities;
+use crate::config::{self, Config};
+use crate::control::{Control, ControlSocket};
+use crate::device::Device;
+use crate::netlink;
+use crate::systemd::{self, Notifier};
+use crate::tun::Tun;
+use crate::uapi::{AllowedIpChange, PeerChange, SetRequest};
+
+/// Runs the interface the configuration at `path` describes.
+///
+/// # Errors
+///
+/// When the configuration is invalid (before anything is changed), when
+/// setting up the device fails, or when the run loop fails.
+pub fn run(path: &Path) -> Result<()> {
+    let config = config::load(path).map_err(|error| anyhow!("{error}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(serve(path.to_owned(), config))
+}
+
+async fn serve(path: PathBuf, config: Config) -> Result<()> {
+    let name = config.interface.name.as_str().to_owned();
+    let tun = set_up_device(&config)?;
+    let device = Device::new(tun)?;
+    let control = ControlSocket::bind(&name)?;
+    if let Err(error) = capabilities::keep_only_network() {
+        tracing::warn!("could not drop capabilities: {error}");
+    }
+    let notifier = Notifier::from_env().context("connecting to systemd")?;
+    let (requests_tx, requests_rx) = mpsc::channel(16);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let supervisor = supervise(path, config, requests_tx.clone(), notifier, shutdown_tx);
+    tokio::select! {
+        result = device.run(requests_rx, shutdown_rx) => result,
+        () = control.serve(requests_tx) => Ok(()),
+        result = supervisor => result,
+    }
+}
+
+/// Creates the TUN device with its MTU, addresses and the routes of every
+/// peer's allowed IPs.
+fn set_up_device(config: &Config) -> Result<Tun> {
+    let interface = &config.interface;
+    let name = interface.name.as_str();
+    let tun = Tun::create(name).with_context(|| format!("creating TUN device {name}"))?;
+    tun.set_mtu(u32::from(interface.mtu))
+        .with_context(|| format!("setting the MTU of {name}"))?;
+    let index = netlink::interface_index(name)?;
+    for address in &interface.addresses {
+        ignore_existing(netlink::add_address(
+            index,
+            address.addr(),
+            address.prefix_len(),
+        ))
+        .with_context(|| {
+            format!(
+                "adding {}/{} to {name}",
+                address.addr(),
+                address.prefix_len()
+            )
+        })?;
+    }
+    tun.set_up()
+        .with_context(|| format!("bringing {name} up"))?;
+    add_routes(index, config)?;
+    Ok(tun)
+}
+
+/// Routes every peer's allowed IPs through the device.
+fn add_routes(index: u32, config: &Config) -> Result<()> {
+    for peer in &config.peers {
+        for net in &peer.allowed_ips {
+            ignore_existing(netlink::add_route(index, *net))
+                .with_context(|| format!("adding a route to {net}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn ignore_existing(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    }
+}
+
+/// Configures the interface, reports readiness, pings the watchdog, reloads
+/// on SIGHUP and stops on SIGINT or SIGTERM.
+async fn supervise(
+    path: PathBuf,
+    config: Config,
+    requests: mpsc::Sender<Control>,
+    notifier: Option<Notifier>,
+    shutdown: watch::Sender<bool>,
+) -> Result<()> {
+    let name = config.interface.name.as_str().to_owned();
+    apply(&requests, &config)
+        .await
+        .context("configuring the interface")?;
+    let notify = |state: &str| {
+        if let Some(notifier) = &notifier {
+            if let Err(error) = notifier.notify(state) {
+                tracing::warn!("telling systemd {state:?}: {error}");
+            }
+        }
+    };
+    notify(&format!(
+        "READY=1\nSTATUS=interface {name} is up with {} peers",
+        config.peers.len()
+    ));
+    tracing::info!("interface {name} is up with {} peers", config.peers.len());
+
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut watchdog =
+        tokio::time::interval(systemd::watchdog_interval().unwrap_or(Duration::MAX / 4));
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => {
+                notify("RELOADING=1");
+                match reload(&path, &name, &requests).await {
+                    Ok(peers) => {
+                        tracing::info!("reloaded {}: {peers} peers", path.display());
+                        notify(&format!("READY=1\nSTATUS=interface {name} is up with {peers} peers"));
+                    }
+                    Err(error) => {
+                        tracing::error!("reload refused, nothing changed: {error:#}");
+                        notify(&format!("READY=1\nSTATUS=last reload refused: {error}"));
+                    }
+                }
+            }
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            _ = watchdog.tick() => notify("WATCHDOG=1"),
+        }
+    }
+    notify("STOPPING=1");
+    let _ = shutdown.send(true);
+    Ok(())
+}
+
+/// Re-reads the configuration and applies it; returns the number of peers.
+async fn reload(path: &Path, name: &str, requests: &mpsc::Sender<Control>) -> Result<usize> {
+    let config = config::load(path).map_err(|error| anyhow!("{error}"))?;
+    if config.interface.name.as_str() != name {
+        bail!("the interface name changed; restart the service to rename it");
+    }
+    let index = netlink::interface_index(name)?;
+    add_routes(index, &config)?;
+    apply(requests, &config).await?;
+    Ok(config.peers.len())
+}
+
+/// Brings the interface to the configuration: a `set` request with every
+/// configured peer, removing the peers that are no longer configured.
+async fn apply(requests: &mpsc::Sender<Control>, config: &Config) -> Result<()> {
+    let (answer, state) = oneshot::channel();
+    requests
+        .send(Control::Get(answer))
+        .await
+        .context("the run loop stopped")?;
+    let current: BTreeSet<PublicKey> = state
+        .await
+        .context("the run loop stopped")?
+        .peers
+        .iter()
+        .map(|peer| peer.public_key)
+        .collect();
+    let request = set_request(config, &current);
+    let (answer, result) = oneshot::channel();
+    requests
+        .send(Control::Set(request, answer))
+        .await
+        .context("the run loop stopped")?;
+    result
+        .await
+        .context("the run loop stopped")?
+        .map_err(|errno| anyhow!("the interface refused the configuration: {errno}"))
+}
+
+/// The `set` request that turns an interface with the peers `current` into
+/// the one `config` describes.
+fn set_request(config: &Config, current: &BTreeSet<PublicKey>) -> SetRequest {
+    let configured: BTreeSet<PublicKey> = config.peers.iter().map(|peer| peer.public_key).collect();
+    let removals = current
+        .difference(&configured)
+        .map(|public_key| PeerChange {
+            remove: true,
+            ..PeerChange::new(*public_key)
+        });
+    let updates = config.peers.iter().map(|peer| PeerChange {
+        preshared_key: Some(
+            peer.preshared_key
+                .clone()
+                .unwrap_or_else(PresharedKey::none),
+        ),
+        endpoint: peer.endpoint,
+        persistent_keepalive: Some(peer.persistent_keepalive.map_or(0, |interval| {
+            u16::try_from(interval.as_secs()).unwrap_or(u16::MAX)
+        })),
+        replace_allowed_ips: true,
+        allowed_ips: peer
+            .allowed_ips
+            .iter()
+            .copied()
+            .map(AllowedIpChange::Add)
+            .collect(),
+        ..PeerChange::new(peer.public_key)
+    });
+    SetRequest {
+        private_key: Some(Some(config.interface.private_key.clone())),
+        listen_port: config.interface.listen_port.map(|port| port.get()),
+        fwmark: Some(config.interface.fwmark.map(|mark| mark.get())),
+        replace_peers: false,
+        peers: removals.chain(updates).collect(),
+    }
+}
