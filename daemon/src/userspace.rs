@@ -4,7 +4,8 @@
 //!
 //! Unless told to stay in the foreground (`-f`, or `WG_PROCESS_FOREGROUND=1`)
 //! the process forks, and the parent exits once the child has created the
-//! device and the socket, with the child's verdict. It runs until SIGINT or
+//! device and the socket, with the child's verdict. After setup the process
+//! keeps only its network capabilities. It runs until SIGINT or
 //! SIGTERM, until the device is deleted, or until its socket file is removed.
 
 use std::io::{Read, Write};
@@ -16,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
+use crate::capabilities;
 use crate::control::ControlSocket;
 use crate::device::Device;
 use crate::tun::{self, Tun};
@@ -83,6 +85,9 @@ fn serve(name: &str, ready: Option<OwnedFd>) -> Result<()> {
                 return Err(error);
             }
         };
+        if let Err(error) = capabilities::keep_only_network() {
+            tracing::warn!("could not drop capabilities: {error}");
+        }
         tracing::info!(
             "interface {name} is up; UAPI at {}",
             control.path().display()

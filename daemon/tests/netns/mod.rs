@@ -32,6 +32,9 @@
 //! (the implementations, keys, `wg` and wg-quick) and [`probes`] (ping and
 //! iperf3).
 
+// Shared by several test binaries, each of which uses a part of it.
+#![allow(dead_code, unused_imports)]
+
 mod probes;
 mod wireguard;
 
@@ -450,6 +453,12 @@ impl Process {
             log,
             stopped: false,
         }
+    }
+
+    /// The process id (`ip netns exec` execs the program, so it is the
+    /// program's).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The exit status, if the process has exited.
