@@ -13,19 +13,9 @@ use std::time::{Duration, Instant};
 
 use sentrymesh::tun::Tun;
 
-/// Fails unless the effective user is root (read from /proc).
-fn require_root() {
-    let status = fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let uid = status
-        .lines()
-        .find_map(|line| line.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        .expect("effective uid in /proc/self/status");
-    assert_eq!(
-        uid, "0",
-        "this test creates a TUN device and must run as root"
-    );
-}
+mod netns;
+
+use netns::require_root;
 
 /// An IPv4 header checksum over `header`.
 fn ipv4_checksum(header: &[u8]) -> u16 {

@@ -49,14 +49,9 @@ pub(crate) fn open(
     aad: &[u8],
     out: &mut [u8],
 ) -> Result<(), AuthenticationFailed> {
-    let body_len = ciphertext
-        .len()
-        .checked_sub(TAG_LEN)
-        .ok_or(AuthenticationFailed)?;
-    debug_assert_eq!(out.len(), body_len);
-    let (body, tag) = ciphertext.split_at(body_len);
+    let (body, tag) = split_tag(ciphertext)?;
+    debug_assert_eq!(out.len(), body.len());
     out.copy_from_slice(body);
-    let tag = tag.try_into().expect("TAG_LEN bytes after the body");
     ChaChaKey::new(key)
         .open_detached(counter, aad, out, tag)
         .inspect_err(|_| out.zeroize())
@@ -88,19 +83,25 @@ pub(crate) fn xopen(
     aad: &[u8],
     out: &mut [u8],
 ) -> Result<(), AuthenticationFailed> {
-    let body_len = ciphertext
-        .len()
-        .checked_sub(TAG_LEN)
-        .ok_or(AuthenticationFailed)?;
-    debug_assert_eq!(out.len(), body_len);
-    let (body, tag) = ciphertext.split_at(body_len);
+    let (body, tag) = split_tag(ciphertext)?;
+    debug_assert_eq!(out.len(), body.len());
     out.copy_from_slice(body);
     XChaCha20Poly1305::new(key.into())
-        .decrypt_in_place_detached(nonce.into(), aad, out, tag.into())
+        .decrypt_in_place_detached(nonce.into(), aad, out, tag.as_slice().into())
         .map_err(|_| {
             out.zeroize();
             AuthenticationFailed
         })
+}
+
+/// Splits ciphertext-then-tag; too short to hold a tag fails like a forgery.
+fn split_tag(ciphertext: &[u8]) -> Result<(&[u8], &[u8; TAG_LEN]), AuthenticationFailed> {
+    let body_len = ciphertext
+        .len()
+        .checked_sub(TAG_LEN)
+        .ok_or(AuthenticationFailed)?;
+    let (body, tag) = ciphertext.split_at(body_len);
+    Ok((body, tag.try_into().expect("TAG_LEN bytes after the body")))
 }
 
 /// A ChaCha20-Poly1305 key from the selected backend.
