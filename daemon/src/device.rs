@@ -285,26 +285,26 @@ fn source_allowed(interface: &Interface, peer: PeerId, packet: &[u8]) -> bool {
 
 /// The destination address of an IPv4 or IPv6 packet.
 fn destination(packet: &[u8]) -> Option<IpAddr> {
-    match packet.first()? >> 4 {
-        4 => Some(IpAddr::V4(Ipv4Addr::from(
-            <[u8; 4]>::try_from(packet.get(16..20)?).ok()?,
-        ))),
-        6 => Some(IpAddr::V6(Ipv6Addr::from(
-            <[u8; 16]>::try_from(packet.get(24..40)?).ok()?,
-        ))),
-        _ => None,
-    }
+    address_at(packet, 16, 24)
 }
 
 /// The source address of an IPv4 or IPv6 packet.
 fn source(packet: &[u8]) -> Option<IpAddr> {
+    address_at(packet, 12, 8)
+}
+
+/// The address at `v4_offset` of an IPv4 header, or at `v6_offset` of an
+/// IPv6 header, by the packet's version.
+fn address_at(packet: &[u8], v4_offset: usize, v6_offset: usize) -> Option<IpAddr> {
     match packet.first()? >> 4 {
-        4 => Some(IpAddr::V4(Ipv4Addr::from(
-            <[u8; 4]>::try_from(packet.get(12..16)?).ok()?,
-        ))),
-        6 => Some(IpAddr::V6(Ipv6Addr::from(
-            <[u8; 16]>::try_from(packet.get(8..24)?).ok()?,
-        ))),
+        4 => {
+            let octets: [u8; 4] = packet.get(v4_offset..v4_offset + 4)?.try_into().ok()?;
+            Some(IpAddr::V4(Ipv4Addr::from(octets)))
+        }
+        6 => {
+            let octets: [u8; 16] = packet.get(v6_offset..v6_offset + 16)?.try_into().ok()?;
+            Some(IpAddr::V6(Ipv6Addr::from(octets)))
+        }
         _ => None,
     }
 }
