@@ -205,3 +205,62 @@ fn a_broken_configuration_is_refused_before_anything_changes() {
     let links = host.ip(&["link", "show"]);
     assert!(!links.contains(&ifname), "the device was created:\n{links}");
 }
+
+#[test]
+fn systemd_hears_ready_after_setup_then_watchdog_pings_and_reloads() {
+    let host = Host::new("native-notify");
+    let ifname = unique_ifname();
+    let keys = Keys::generate();
+    let side = Side {
+        ifname: &ifname,
+        address: Overlay::allocate().a4.into(),
+        peer_public_key: &Keys::generate().public,
+        peer_endpoint: "198.18.0.2:51820".to_owned(),
+        peer_address: "198.19.255.2".parse().expect("an address"),
+    };
+    host.write_file("private.key", &format!("{}\n", keys.private));
+    host.write_file("shared.psk", &format!("{}\n", preshared_key()));
+    let path = host.write_file("sm.toml", &config(&side));
+    host.register_interface(&ifname);
+    // Stand in for systemd: its notification socket, and a 1 s watchdog.
+    let manager_path = host.dir().join("notify");
+    let manager = std::os::unix::net::UnixDatagram::bind(&manager_path).expect("bind");
+    manager
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut command = host.command(SENTRYMESH);
+    command
+        .args(["up", "-c", &path.to_string_lossy()])
+        .env("NOTIFY_SOCKET", &manager_path)
+        .env("WATCHDOG_USEC", "1000000");
+    let daemon = netns::Process::spawn("sentrymesh up under a watchdog", &mut command);
+    let mut next = || {
+        let mut buf = [0u8; 512];
+        let len = manager
+            .recv(&mut buf)
+            .unwrap_or_else(|error| panic!("no notification ({error}):\n{}", daemon.log()));
+        String::from_utf8_lossy(&buf[..len]).into_owned()
+    };
+    let ready = next();
+    assert!(ready.starts_with("READY=1\nSTATUS="), "{ready}");
+    // READY came after the setup: the device exists with its address.
+    let address = host.ip(&["addr", "show", "dev", &ifname]);
+    assert!(
+        address.contains(&format!("{}/24", side.address)),
+        "{address}"
+    );
+    assert_eq!(next(), "WATCHDOG=1");
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &daemon.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let mut reload = Vec::new();
+    while !reload
+        .iter()
+        .any(|state: &String| state.starts_with("READY=1"))
+    {
+        reload.push(next());
+    }
+    assert!(reload.contains(&"RELOADING=1".to_owned()), "{reload:?}");
+}
