@@ -234,7 +234,7 @@ fn systemd_hears_ready_after_setup_then_watchdog_pings_and_reloads() {
         .env("NOTIFY_SOCKET", &manager_path)
         .env("WATCHDOG_USEC", "1000000");
     let daemon = netns::Process::spawn("sentrymesh up under a watchdog", &mut command);
-    let mut next = || {
+    let next = || {
         let mut buf = [0u8; 512];
         let len = manager
             .recv(&mut buf)
