@@ -5,10 +5,12 @@
 //! service is ready, and the UAPI socket serves `wg show`.
 //!
 //! SIGHUP re-reads the file and applies the difference: peers that stayed
-//! keep their sessions; removed peers go; new ones come.
+//! keep their sessions, removed peers go, new ones come, and addresses and
+//! routes follow the file.
 
 use std::collections::BTreeSet;
 use std::io;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,6 +23,7 @@ use crate::capabilities;
 use crate::config::{self, Config};
 use crate::control::{Control, ControlSocket};
 use crate::device::Device;
+use crate::ipnet::IpNet;
 use crate::netlink;
 use crate::systemd::{self, Notifier};
 use crate::tun::Tun;
@@ -111,7 +114,7 @@ fn ignore_existing(result: io::Result<()>) -> io::Result<()> {
 /// on SIGHUP and stops on SIGINT or SIGTERM.
 async fn supervise(
     path: PathBuf,
-    config: Config,
+    mut config: Config,
     requests: mpsc::Sender<Control>,
     notifier: Option<Notifier>,
     shutdown: watch::Sender<bool>,
@@ -142,7 +145,7 @@ async fn supervise(
         tokio::select! {
             _ = hangup.recv() => {
                 notify("RELOADING=1");
-                match reload(&path, &name, &requests).await {
+                match reload(&path, &mut config, &requests).await {
                     Ok(peers) => {
                         tracing::info!("reloaded {}: {peers} peers", path.display());
                         notify(&format!("READY=1\nSTATUS=interface {name} is up with {peers} peers"));
@@ -163,16 +166,63 @@ async fn supervise(
     Ok(())
 }
 
-/// Re-reads the configuration and applies it; returns the number of peers.
-async fn reload(path: &Path, name: &str, requests: &mpsc::Sender<Control>) -> Result<usize> {
+/// Re-reads the configuration and applies it: the peers, and the addresses
+/// and routes that changed. Returns the number of peers.
+async fn reload(
+    path: &Path,
+    current: &mut Config,
+    requests: &mpsc::Sender<Control>,
+) -> Result<usize> {
     let config = config::load(path).map_err(|error| anyhow!("{error}"))?;
+    let name = current.interface.name.as_str();
     if config.interface.name.as_str() != name {
         bail!("the interface name changed; restart the service to rename it");
     }
     let index = netlink::interface_index(name)?;
-    add_routes(index, &config)?;
+    let (old_addresses, new_addresses) = (addresses(current), addresses(&config));
+    let (old_routes, new_routes) = (routes(current), routes(&config));
+    // What can fail comes first, so a refusal leaves the peers as they were.
+    for &(address, prefix_len) in new_addresses.difference(&old_addresses) {
+        ignore_existing(netlink::add_address(index, address, prefix_len))
+            .with_context(|| format!("adding {address}/{prefix_len}"))?;
+    }
+    for &net in new_routes.difference(&old_routes) {
+        ignore_existing(netlink::add_route(index, net))
+            .with_context(|| format!("adding a route to {net}"))?;
+    }
     apply(requests, &config).await?;
-    Ok(config.peers.len())
+    for &net in old_routes.difference(&new_routes) {
+        if let Err(error) = netlink::delete_route(index, net) {
+            tracing::warn!("removing the route to {net}: {error}");
+        }
+    }
+    for &(address, prefix_len) in old_addresses.difference(&new_addresses) {
+        if let Err(error) = netlink::delete_address(index, address, prefix_len) {
+            tracing::warn!("removing {address}/{prefix_len}: {error}");
+        }
+    }
+    let peers = config.peers.len();
+    *current = config;
+    Ok(peers)
+}
+
+/// The interface addresses a configuration gives the device.
+fn addresses(config: &Config) -> BTreeSet<(IpAddr, u8)> {
+    config
+        .interface
+        .addresses
+        .iter()
+        .map(|address| (address.addr(), address.prefix_len()))
+        .collect()
+}
+
+/// The routes a configuration sends through the device: every allowed IP.
+fn routes(config: &Config) -> BTreeSet<IpNet> {
+    config
+        .peers
+        .iter()
+        .flat_map(|peer| peer.allowed_ips.iter().copied())
+        .collect()
 }
 
 /// Brings the interface to the configuration: a `set` request with every

@@ -1,6 +1,6 @@
-//! The two rtnetlink requests the native mode needs: add an address to an
-//! interface, and add a route through it. Just enough of the protocol,
-//! written out, rather than a netlink library.
+//! The rtnetlink requests the native mode needs: add or remove an address of
+//! an interface, and add or remove a route through it. Just enough of the
+//! protocol, written out, rather than a netlink library.
 
 use std::ffi::CString;
 use std::io;
@@ -11,7 +11,9 @@ use crate::ipnet::IpNet;
 
 const NLMSG_ERROR: u16 = 2;
 const RTM_NEWADDR: u16 = 20;
+const RTM_DELADDR: u16 = 21;
 const RTM_NEWROUTE: u16 = 24;
+const RTM_DELROUTE: u16 = 25;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
 const NLM_F_EXCL: u16 = 0x200;
@@ -49,13 +51,23 @@ pub fn interface_index(name: &str) -> io::Result<u32> {
 ///
 /// As the kernel answers, e.g. `AlreadyExists`.
 pub fn add_address(index: u32, address: IpAddr, prefix_len: u8) -> io::Result<()> {
-    let mut message = Message::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
-    // struct ifaddrmsg
-    message.push(&[family(address), prefix_len, 0, RT_SCOPE_UNIVERSE]);
-    message.push(&index.to_ne_bytes());
-    message.attribute(IFA_LOCAL, &octets(address));
-    message.attribute(IFA_ADDRESS, &octets(address));
-    message.send()
+    address_request(
+        RTM_NEWADDR,
+        NLM_F_CREATE | NLM_F_EXCL,
+        index,
+        address,
+        prefix_len,
+    )
+    .send()
+}
+
+/// Removes `address` with its prefix length from interface `index`.
+///
+/// # Errors
+///
+/// As the kernel answers, e.g. `AddrNotAvailable` when it has no such address.
+pub fn delete_address(index: u32, address: IpAddr, prefix_len: u8) -> io::Result<()> {
+    address_request(RTM_DELADDR, 0, index, address, prefix_len).send()
 }
 
 /// Routes `net` through interface `index` (in the main table).
@@ -64,7 +76,30 @@ pub fn add_address(index: u32, address: IpAddr, prefix_len: u8) -> io::Result<()
 ///
 /// As the kernel answers, e.g. `AlreadyExists`.
 pub fn add_route(index: u32, net: IpNet) -> io::Result<()> {
-    let mut message = Message::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+    route_request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, index, net).send()
+}
+
+/// Removes the route to `net` through interface `index`.
+///
+/// # Errors
+///
+/// As the kernel answers, e.g. `NotFound` when there is no such route.
+pub fn delete_route(index: u32, net: IpNet) -> io::Result<()> {
+    route_request(RTM_DELROUTE, 0, index, net).send()
+}
+
+fn address_request(kind: u16, flags: u16, index: u32, address: IpAddr, prefix_len: u8) -> Message {
+    let mut message = Message::new(kind, flags);
+    // struct ifaddrmsg
+    message.push(&[family(address), prefix_len, 0, RT_SCOPE_UNIVERSE]);
+    message.push(&index.to_ne_bytes());
+    message.attribute(IFA_LOCAL, &octets(address));
+    message.attribute(IFA_ADDRESS, &octets(address));
+    message
+}
+
+fn route_request(kind: u16, flags: u16, index: u32, net: IpNet) -> Message {
+    let mut message = Message::new(kind, flags);
     // struct rtmsg
     message.push(&[
         family(net.addr()),
@@ -79,7 +114,7 @@ pub fn add_route(index: u32, net: IpNet) -> io::Result<()> {
     message.push(&0u32.to_ne_bytes());
     message.attribute(RTA_DST, &octets(net.addr()));
     message.attribute(RTA_OIF, &index.to_ne_bytes());
-    message.send()
+    message
 }
 
 fn family(address: IpAddr) -> u8 {

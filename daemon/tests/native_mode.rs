@@ -117,6 +117,29 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
         ],
     );
     std::thread::sleep(Duration::from_millis(400));
+    // The edited file gives A another address and routes another network to B.
+    let extra_address = format!(
+        "{}/24",
+        IpAddr::from(std::net::Ipv4Addr::new(198, 19, 253, 1))
+    );
+    let extra_network = "198.19.254.0/24";
+    let edited = config(&side_a)
+        .replace(
+            &format!("addresses = [\"{}/24\"]", side_a.address),
+            &format!(
+                "addresses = [\"{}/24\", \"{extra_address}\"]",
+                side_a.address
+            ),
+        )
+        .replace(
+            &format!("allowed_ips = [\"{}/32\"]", side_a.peer_address),
+            &format!(
+                "allowed_ips = [\"{}/32\", \"{extra_network}\"]",
+                side_a.peer_address
+            ),
+        );
+    assert_ne!(edited, config(&side_a), "the edit applies");
+    a.write_file("sm.toml", &edited);
     let status = std::process::Command::new("kill")
         .args(["-HUP", &daemon_a.pid().to_string()])
         .status()
@@ -133,6 +156,42 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
         "packets lost across the reload:\n{log}"
     );
     assert!(daemon_a.log().contains("reloaded"), "{}", daemon_a.log());
+    let routes = a.ip(&["route", "show", "dev", &if_a]);
+    assert!(
+        routes.contains(extra_network),
+        "no route after the reload:\n{routes}"
+    );
+    let addresses = a.ip(&["addr", "show", "dev", &if_a]);
+    assert!(
+        addresses.contains(&extra_address),
+        "no address after the reload:\n{addresses}"
+    );
+    let allowed = a.run("wg", &["show", &if_a, "allowed-ips"]);
+    assert!(allowed.contains(extra_network), "{allowed}");
+
+    // Back to the first file: the extra route and address go again.
+    a.write_file("sm.toml", &config(&side_a));
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &daemon_a.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            !a.ip(&["route", "show", "dev", &if_a])
+                .contains(extra_network)
+                && !a
+                    .ip(&["addr", "show", "dev", &if_a])
+                    .contains(&extra_address)
+        }),
+        "the route and address outlived the reload"
+    );
+    let ping = try_ping(&a, overlay.b4.into(), 3, 56, Duration::from_secs(5));
+    assert!(
+        ping.success,
+        "the tunnel broke on the second reload:\n{}",
+        ping.output
+    );
 
     // From an address B may not use, nothing gets through A.
     let spoofed = IpAddr::from(std::net::Ipv4Addr::new(
