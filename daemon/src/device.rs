@@ -179,9 +179,10 @@ impl Device {
                 Ok(received) => received,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) => {
-                    // ICMP errors for earlier datagrams surface here; carry on.
+                    // ICMP errors for earlier datagrams surface here. The
+                    // socket stays readable, so the loop comes back at once.
                     tracing::trace!("receiving: {error}");
-                    continue;
+                    return;
                 }
             };
             if !self.interface.is_configured() {
