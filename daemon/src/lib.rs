@@ -5,6 +5,7 @@
 //! binary (`main.rs`) parses arguments and runs them.
 
 pub mod allowed_ips;
+pub mod batch_udp;
 pub mod capabilities;
 pub mod config;
 pub mod control;
