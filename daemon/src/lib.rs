@@ -16,6 +16,7 @@ pub mod keyfile;
 pub mod keygen;
 pub mod native;
 pub mod netlink;
+pub mod offload;
 pub mod systemd;
 pub mod tun;
 pub mod uapi;
