@@ -11,10 +11,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use sentrymesh_tunnel::{DATA_HEADER_LEN, DATA_OVERHEAD, Encapsulated, PeerId, Received};
+use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
+use crate::batch_udp::{self, BatchIo, GsoMode, RecvMeta};
 use crate::control::Control;
 use crate::interface::Interface;
 use crate::tun::Tun;
@@ -26,6 +28,15 @@ use crate::udp;
 const MAX_PACKET: usize = 65_535;
 /// A buffer for one packet with room for the WireGuard header, padding and tag.
 const BUFFER_LEN: usize = MAX_PACKET + DATA_OVERHEAD + 16;
+/// At most this many datagrams go out in one batch (the kernel's limit for
+/// one UDP segmentation offload send).
+const MAX_BATCH: usize = 64;
+/// Room for a batch of full-size datagrams and one more packet of any size.
+const TX_BUFFER_LEN: usize = MAX_BATCH * 1600 + BUFFER_LEN;
+/// Datagrams, or coalesced runs of them, taken from the socket in one call.
+const RX_MESSAGES: usize = 16;
+/// Room for one coalesced run of datagrams (UDP receive offload).
+const RX_BUFFER_LEN: usize = 65_536;
 
 /// Why packets were dropped, for the logs.
 #[derive(Debug, Default)]
@@ -41,7 +52,61 @@ pub struct Device {
     interface: Interface,
     tun: AsyncFd<Tun>,
     socket: UdpSocket,
+    batch_io: BatchIo,
+    tx: TxBatch,
+    rx_buffers: Vec<Vec<u8>>,
+    rx_meta: Vec<RecvMeta>,
     drops: Drops,
+}
+
+/// Sealed datagrams for one peer, all of one size but perhaps the last,
+/// side by side in one buffer: what one segmentation offload send carries.
+struct TxBatch {
+    buf: Vec<u8>,
+    /// Bytes of sealed datagrams at the start of `buf`.
+    len: usize,
+    /// The size of every datagram but perhaps the last.
+    segment: usize,
+    count: usize,
+    peer: Option<PeerId>,
+}
+
+impl TxBatch {
+    fn new() -> Self {
+        Self {
+            buf: vec![0; TX_BUFFER_LEN],
+            len: 0,
+            segment: 0,
+            count: 0,
+            peer: None,
+        }
+    }
+
+    /// Whether a datagram of `len` bytes for `peer`, sealed right after the
+    /// batch, belongs to it: the same peer, the same size (or a last, shorter
+    /// one), room left.
+    fn takes(&self, peer: PeerId, len: usize) -> bool {
+        self.peer == Some(peer)
+            && len <= self.segment
+            && self.len == self.count * self.segment
+            && self.count < MAX_BATCH
+            && TX_BUFFER_LEN - self.len - len >= BUFFER_LEN
+    }
+
+    fn push(&mut self, peer: PeerId, len: usize) {
+        if self.count == 0 {
+            self.peer = Some(peer);
+            self.segment = len;
+        }
+        self.len += len;
+        self.count += 1;
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.count = 0;
+        self.peer = None;
+    }
 }
 
 /// Wall-clock time since the Unix epoch, read once at start.
@@ -63,6 +128,7 @@ impl Device {
             .context("making the TUN device non-blocking")?;
         let mut interface = Interface::new(Instant::now(), unix_now());
         let socket = udp::bind(0, None).context("binding the UDP socket")?;
+        let batch_io = BatchIo::new(&socket, GsoMode::Probe);
         let socket = UdpSocket::from_std(socket).context("registering the UDP socket")?;
         interface.set_bound_port(socket.local_addr()?.port());
         // SAFETY: `Tun` owns its descriptor and returns that same one from
@@ -74,6 +140,10 @@ impl Device {
             interface,
             tun,
             socket,
+            batch_io,
+            tx: TxBatch::new(),
+            rx_buffers: vec![vec![0; RX_BUFFER_LEN]; RX_MESSAGES],
+            rx_meta: vec![RecvMeta::default(); RX_MESSAGES],
             drops: Drops::default(),
         })
     }
@@ -102,14 +172,14 @@ impl Device {
                 ready = self.tun.readable() => {
                     let mut guard = ready.context("waiting for the TUN device")?;
                     guard.clear_ready();
-                    if !self.drain_tun(&mut buf)? {
+                    if !self.drain_tun()? {
                         tracing::info!("the TUN device is gone; stopping");
                         return Ok(());
                     }
                 }
                 ready = self.socket.readable() => {
                     ready.context("waiting for the UDP socket")?;
-                    self.drain_socket(&mut buf);
+                    self.drain_socket();
                 }
                 () = timer => {
                     self.interface.endpoint_mut().handle_timeout(Instant::now());
@@ -129,82 +199,143 @@ impl Device {
         }
     }
 
-    /// Reads every packet waiting on the TUN device and sends it on; `false`
-    /// when the device has been deleted.
-    fn drain_tun(&mut self, buf: &mut [u8]) -> Result<bool> {
-        loop {
-            let read = self
+    /// Reads every packet waiting on the TUN device, seals each into the
+    /// batch and sends the batches on; `false` when the device has been
+    /// deleted.
+    fn drain_tun(&mut self) -> Result<bool> {
+        let result = loop {
+            let start = self.tx.len;
+            let slot = &mut self.tx.buf[start..start + BUFFER_LEN];
+            let len = match self
                 .tun
                 .get_ref()
-                .recv(&mut buf[DATA_HEADER_LEN..DATA_HEADER_LEN + MAX_PACKET]);
-            let len = match read {
+                .recv(&mut slot[DATA_HEADER_LEN..DATA_HEADER_LEN + MAX_PACKET])
+            {
                 Ok(len) => len,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break Ok(true),
                 // The kernel detaches a deleted device's file: EBADFD.
-                Err(error) if error.raw_os_error() == Some(libc::EBADFD) => return Ok(false),
-                Err(error) => return Err(error).context("reading the TUN device"),
+                Err(error) if error.raw_os_error() == Some(libc::EBADFD) => break Ok(false),
+                Err(error) => break Err(error).context("reading the TUN device"),
             };
             if self.interface.is_configured() {
-                self.send_packet(buf, len);
+                self.seal_into_batch(start, len);
             }
-        }
+        };
+        self.flush_batch();
+        result
     }
 
-    /// Seals the packet of `len` bytes at `buf[DATA_HEADER_LEN..]` for the
-    /// peer its destination routes to, and sends it.
-    fn send_packet(&mut self, buf: &mut [u8], len: usize) {
-        let packet = &buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len];
+    /// Seals the packet of `len` bytes read at `tx.buf[start + DATA_HEADER_LEN..]`
+    /// for the peer its destination routes to, and adds it to the batch (sending
+    /// the batch first when the datagram does not fit it).
+    fn seal_into_batch(&mut self, start: usize, len: usize) {
+        let slot = &mut self.tx.buf[start..start + BUFFER_LEN];
+        let packet = &slot[DATA_HEADER_LEN..DATA_HEADER_LEN + len];
         let Some(peer) =
             destination(packet).and_then(|dst| self.interface.allowed_ips().lookup(dst))
         else {
             self.drops.no_route += 1;
             return;
         };
-        let endpoint = self.interface.endpoint_mut();
-        match endpoint.encapsulate_in_place(Instant::now(), peer, buf, len) {
-            Ok(Encapsulated::Sealed { len }) => {
-                if let Some(to) = endpoint.peer_endpoint(peer) {
-                    self.send_datagram(&buf[..len], to);
-                }
+        let sealed = match self.interface.endpoint_mut().encapsulate_in_place(
+            Instant::now(),
+            peer,
+            slot,
+            len,
+        ) {
+            Ok(Encapsulated::Sealed { len }) => len,
+            Ok(Encapsulated::Queued) => return,
+            Err(error) => {
+                tracing::debug!("not sent to {peer:?}: {error}");
+                return;
             }
-            Ok(Encapsulated::Queued) => {}
-            Err(error) => tracing::debug!("not sent to {peer:?}: {error}"),
+        };
+        if self.tx.count > 0 && !self.tx.takes(peer, sealed) {
+            self.flush_batch();
+            self.tx.buf.copy_within(start..start + sealed, 0);
         }
+        self.tx.push(peer, sealed);
     }
 
-    /// Reads every datagram waiting on the socket and processes it.
-    fn drain_socket(&mut self, buf: &mut [u8]) {
+    /// Sends the batch to its peer's endpoint: one send with segmentation
+    /// offload where the kernel has it.
+    fn flush_batch(&mut self) {
+        let batch = &mut self.tx;
+        let destination = batch
+            .peer
+            .and_then(|peer| self.interface.endpoint().peer_endpoint(peer));
+        if let (Some(to), true) = (destination, batch.count > 0) {
+            let to = udp::destination_for(
+                self.socket.local_addr().is_ok_and(|addr| addr.is_ipv6()),
+                to,
+            );
+            let socket = std_view(&self.socket);
+            let sent =
+                self.batch_io
+                    .send_segments(&socket, to, &batch.buf[..batch.len], batch.segment);
+            if let Err(error) = sent {
+                self.drops.send_errors += batch.count as u64;
+                tracing::trace!("sending a batch to {to}: {error}");
+            }
+        }
+        self.tx.clear();
+    }
+
+    /// Reads every datagram waiting on the socket, many per system call, and
+    /// processes each.
+    fn drain_socket(&mut self) {
+        let mut buffers = std::mem::take(&mut self.rx_buffers);
+        let mut meta = std::mem::take(&mut self.rx_meta);
         loop {
-            let (len, from) = match self.socket.try_recv_from(buf) {
-                Ok(received) => received,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+            let socket = std_view(&self.socket);
+            let received = self.socket.try_io(Interest::READABLE, || {
+                batch_udp::recv_batch(&socket, &mut buffers, &mut meta)
+            });
+            let count = match received {
+                Ok(count) => count,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) => {
                     // ICMP errors for earlier datagrams surface here. The
                     // socket stays readable, so the loop comes back at once.
                     tracing::trace!("receiving: {error}");
-                    return;
+                    break;
                 }
             };
-            if !self.interface.is_configured() {
-                continue;
-            }
-            let from = udp::canonical(from);
-            let endpoint = self.interface.endpoint_mut();
-            match endpoint.handle_datagram(Instant::now(), from, &mut buf[..len]) {
-                Ok(Received::Packet { peer, packet }) => {
-                    if source_allowed(&self.interface, peer, packet) {
-                        if let Err(error) = self.tun.get_ref().send(packet) {
-                            tracing::debug!("writing to the TUN device: {error}");
-                        }
-                    } else {
-                        self.drops.not_allowed_source += 1;
-                    }
-                }
-                Ok(Received::Control(_)) => {}
-                Err(error) => {
+            for (buffer, meta) in buffers.iter_mut().zip(&meta).take(count) {
+                if meta.truncated || meta.segment_size == 0 {
                     self.drops.rejected_datagrams += 1;
-                    tracing::trace!("dropped a datagram from {from}: {error}");
+                    continue;
                 }
+                let from = udp::canonical(meta.source);
+                for datagram in buffer[..meta.len].chunks_mut(meta.segment_size) {
+                    self.receive_datagram(from, datagram);
+                }
+            }
+        }
+        self.rx_buffers = buffers;
+        self.rx_meta = meta;
+    }
+
+    /// Opens one datagram and writes the packet it carries to the TUN device.
+    fn receive_datagram(&mut self, from: SocketAddr, datagram: &mut [u8]) {
+        if !self.interface.is_configured() {
+            return;
+        }
+        let endpoint = self.interface.endpoint_mut();
+        match endpoint.handle_datagram(Instant::now(), from, datagram) {
+            Ok(Received::Packet { peer, packet }) => {
+                if source_allowed(&self.interface, peer, packet) {
+                    if let Err(error) = self.tun.get_ref().send(packet) {
+                        tracing::debug!("writing to the TUN device: {error}");
+                    }
+                } else {
+                    self.drops.not_allowed_source += 1;
+                }
+            }
+            Ok(Received::Control(_)) => {}
+            Err(error) => {
+                self.drops.rejected_datagrams += 1;
+                tracing::trace!("dropped a datagram from {from}: {error}");
             }
         }
     }
@@ -260,7 +391,7 @@ impl Device {
                 .set_bound_port(socket.local_addr().map_or(port, |addr| addr.port()));
             self.socket = socket;
         } else if request.fwmark.is_some() && fwmark != self.interface.fwmark() {
-            let socket = socket2_ref(&self.socket);
+            let socket = std_view(&self.socket);
             udp::set_mark(&socket, fwmark.unwrap_or(0)).map_err(|error| {
                 tracing::warn!("setting fwmark: {error}");
                 Errno::EADDRINUSE
@@ -272,7 +403,7 @@ impl Device {
 }
 
 /// A `std` view of a tokio socket, for `setsockopt`.
-fn socket2_ref(socket: &UdpSocket) -> std::mem::ManuallyDrop<std::net::UdpSocket> {
+fn std_view(socket: &UdpSocket) -> std::mem::ManuallyDrop<std::net::UdpSocket> {
     use std::os::fd::{AsRawFd, FromRawFd};
     // SAFETY: the descriptor stays owned by `socket`, which outlives the
     // view; `ManuallyDrop` keeps the view from closing it.

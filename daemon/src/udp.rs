@@ -1,6 +1,7 @@
 //! The UDP socket that carries WireGuard datagrams: one dual-stack socket
 //! (IPv6 with IPv4-mapped addresses) where the host has IPv6, an IPv4 one
-//! where it has not, optionally with a firewall mark.
+//! where it has not, optionally with a firewall mark, receiving coalesced
+//! datagrams where the kernel offers it (UDP GRO).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -25,6 +26,9 @@ pub fn bind(port: u16, fwmark: Option<u32>) -> io::Result<UdpSocket> {
     if let Some(mark) = fwmark {
         set_mark(&socket, mark)?;
     }
+    // Many datagrams per receive where the kernel coalesces them (UDP GRO);
+    // without it each comes alone, which works too.
+    crate::batch_udp::enable_gro(&socket);
     socket.set_nonblocking(true)?;
     Ok(socket)
 }
