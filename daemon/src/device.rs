@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use crate::batch_udp::{self, BatchIo, GsoMode, RecvMeta};
 use crate::control::Control;
 use crate::interface::Interface;
+use crate::offload::{GsoType, TcpCoalescer, VIRTIO_NET_HDR_LEN, VirtioNetHdr, segment};
 use crate::tun::Tun;
 use crate::uapi::{Errno, SetRequest};
 use crate::udp;
@@ -51,6 +52,13 @@ struct Drops {
 pub struct Device {
     interface: Interface,
     tun: AsyncFd<Tun>,
+    /// Whether the TUN device speaks `virtio_net_hdr` with segmentation
+    /// offloads (see [`create_tun`]).
+    offloads: bool,
+    /// A super packet read from the TUN device, with its virtio header.
+    tun_buf: Vec<u8>,
+    /// Where received packets are coalesced before the TUN device gets them.
+    gro_buf: Vec<u8>,
     socket: UdpSocket,
     batch_io: BatchIo,
     tx: TxBatch,
@@ -117,13 +125,14 @@ fn unix_now() -> std::time::Duration {
 }
 
 impl Device {
-    /// Sets up an unconfigured interface on `tun`, with a socket on any port.
+    /// Sets up an unconfigured interface on `tun` (made with offloads when
+    /// `offloads`), with a socket on any port.
     ///
     /// # Errors
     ///
     /// When the socket cannot be bound or the TUN device registered with the
     /// runtime.
-    pub fn new(tun: Tun) -> Result<Self> {
+    pub fn new(tun: Tun, offloads: bool) -> Result<Self> {
         tun.set_nonblocking(true)
             .context("making the TUN device non-blocking")?;
         let mut interface = Interface::new(Instant::now(), unix_now());
@@ -139,6 +148,9 @@ impl Device {
         Ok(Self {
             interface,
             tun,
+            offloads,
+            tun_buf: vec![0; VIRTIO_NET_HDR_LEN + MAX_PACKET],
+            gro_buf: vec![0; VIRTIO_NET_HDR_LEN + MAX_PACKET],
             socket,
             batch_io,
             tx: TxBatch::new(),
@@ -203,6 +215,9 @@ impl Device {
     /// batch and sends the batches on; `false` when the device has been
     /// deleted.
     fn drain_tun(&mut self) -> Result<bool> {
+        if self.offloads {
+            return self.drain_tun_offloaded();
+        }
         let result = loop {
             let start = self.tx.len;
             let slot = &mut self.tx.buf[start..start + BUFFER_LEN];
@@ -223,6 +238,91 @@ impl Device {
         };
         self.flush_batch();
         result
+    }
+
+    /// [`Device::drain_tun`] for a device with offloads: each read is a
+    /// virtio header and a packet or a TCP super packet, cut into segments
+    /// straight into the batch.
+    fn drain_tun_offloaded(&mut self) -> Result<bool> {
+        let mut tun_buf = std::mem::take(&mut self.tun_buf);
+        let result = loop {
+            let len = match self.tun.get_ref().recv(&mut tun_buf) {
+                Ok(len) => len,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break Ok(true),
+                Err(error) if error.raw_os_error() == Some(libc::EBADFD) => break Ok(false),
+                Err(error) => break Err(error).context("reading the TUN device"),
+            };
+            if self.interface.is_configured() {
+                self.seal_super_packet(&tun_buf[..len]);
+            }
+        };
+        self.flush_batch();
+        self.tun_buf = tun_buf;
+        result
+    }
+
+    /// Cuts a virtio header and (super) packet into segments, laid out in the
+    /// batch at the stride their sealed datagrams take, and seals them there.
+    fn seal_super_packet(&mut self, read: &[u8]) {
+        let Ok(hdr) = VirtioNetHdr::new_checked(read) else {
+            self.drops.no_route += 1;
+            return;
+        };
+        let packet = &read[VIRTIO_NET_HDR_LEN..];
+        let Some(peer) =
+            destination(packet).and_then(|dst| self.interface.allowed_ips().lookup(dst))
+        else {
+            self.drops.no_route += 1;
+            return;
+        };
+        let Some((segment_len, count)) = segment_layout(&hdr, packet) else {
+            self.drops.no_route += 1;
+            return;
+        };
+        let stride = self.interface.endpoint().encapsulated_len(segment_len);
+        let tx = &self.tx;
+        let fits = tx.peer == Some(peer)
+            && tx.segment == stride
+            && tx.len == tx.count * stride
+            && tx.count + count <= MAX_BATCH
+            && TX_BUFFER_LEN - tx.len >= count * stride;
+        if tx.count > 0 && !fits {
+            self.flush_batch();
+        }
+        if count * stride > TX_BUFFER_LEN {
+            self.drops.no_route += 1;
+            return;
+        }
+        let base = self.tx.len;
+        let slots = self.tx.buf[base..base + count * stride]
+            .chunks_mut(stride)
+            .map(|slot| &mut slot[DATA_HEADER_LEN..]);
+        let segments = match segment(&hdr, packet, slots) {
+            Ok(segments) => segments,
+            Err(error) => {
+                tracing::trace!("dropped a packet from the TUN device: {error}");
+                self.drops.no_route += 1;
+                return;
+            }
+        };
+        let now = Instant::now();
+        for index in 0..segments.count() {
+            let start = base + index * stride;
+            let slot = &mut self.tx.buf[start..start + stride];
+            let endpoint = self.interface.endpoint_mut();
+            match endpoint.encapsulate_in_place(now, peer, slot, segments.len_of(index)) {
+                Ok(Encapsulated::Sealed { len }) if start == self.tx.len => self.tx.push(peer, len),
+                // Only the last segment may be shorter, so this does not happen;
+                // should it, the datagram goes on its own.
+                Ok(Encapsulated::Sealed { len }) => {
+                    self.flush_batch();
+                    self.tx.buf.copy_within(start..start + len, 0);
+                    self.tx.push(peer, len);
+                }
+                Ok(Encapsulated::Queued) => {}
+                Err(error) => tracing::debug!("not sent to {peer:?}: {error}"),
+            }
+        }
     }
 
     /// Seals the packet of `len` bytes read at `tx.buf[start + DATA_HEADER_LEN..]`
@@ -282,10 +382,13 @@ impl Device {
     }
 
     /// Reads every datagram waiting on the socket, many per system call, and
-    /// processes each.
+    /// processes each; with offloads, the packets of a TCP flow are written to
+    /// the TUN device coalesced.
     fn drain_socket(&mut self) {
         let mut buffers = std::mem::take(&mut self.rx_buffers);
         let mut meta = std::mem::take(&mut self.rx_meta);
+        let mut gro_buf = std::mem::take(&mut self.gro_buf);
+        let mut coalescer = self.offloads.then(|| TcpCoalescer::new(&mut gro_buf));
         loop {
             let socket = std_view(&self.socket);
             let received = self.socket.try_io(Interest::READABLE, || {
@@ -308,28 +411,45 @@ impl Device {
                 }
                 let from = udp::canonical(meta.source);
                 for datagram in buffer[..meta.len].chunks_mut(meta.segment_size) {
-                    self.receive_datagram(from, datagram);
+                    self.receive_datagram(from, datagram, coalescer.as_mut());
                 }
             }
         }
+        if let Some(coalescer) = coalescer.as_mut() {
+            self.write_coalesced(coalescer);
+        }
         self.rx_buffers = buffers;
         self.rx_meta = meta;
+        self.gro_buf = gro_buf;
     }
 
-    /// Opens one datagram and writes the packet it carries to the TUN device.
-    fn receive_datagram(&mut self, from: SocketAddr, datagram: &mut [u8]) {
+    /// Opens one datagram and hands the packet it carries to the TUN device,
+    /// through `coalescer` when the device takes offloads.
+    fn receive_datagram(
+        &mut self,
+        from: SocketAddr,
+        datagram: &mut [u8],
+        coalescer: Option<&mut TcpCoalescer<'_>>,
+    ) {
         if !self.interface.is_configured() {
             return;
         }
         let endpoint = self.interface.endpoint_mut();
         match endpoint.handle_datagram(Instant::now(), from, datagram) {
             Ok(Received::Packet { peer, packet }) => {
-                if source_allowed(&self.interface, peer, packet) {
-                    if let Err(error) = self.tun.get_ref().send(packet) {
-                        tracing::debug!("writing to the TUN device: {error}");
-                    }
-                } else {
+                if !source_allowed(&self.interface, peer, packet) {
                     self.drops.not_allowed_source += 1;
+                    return;
+                }
+                match coalescer {
+                    None => self.write_to_tun(packet),
+                    Some(coalescer) => {
+                        if coalescer.handle_packet(packet).is_err() {
+                            self.write_coalesced(coalescer);
+                            // An empty coalescer starts with any packet.
+                            let _ = coalescer.handle_packet(packet);
+                        }
+                    }
                 }
             }
             Ok(Received::Control(_)) => {}
@@ -337,6 +457,23 @@ impl Device {
                 self.drops.rejected_datagrams += 1;
                 tracing::trace!("dropped a datagram from {from}: {error}");
             }
+        }
+    }
+
+    /// Writes what `coalescer` holds (a virtio header and a packet or super
+    /// packet) to the TUN device.
+    fn write_coalesced(&mut self, coalescer: &mut TcpCoalescer<'_>) {
+        if !coalescer.is_empty() {
+            let packet = coalescer.finish();
+            if let Err(error) = self.tun.get_ref().send(packet) {
+                tracing::debug!("writing to the TUN device: {error}");
+            }
+        }
+    }
+
+    fn write_to_tun(&self, packet: &[u8]) {
+        if let Err(error) = self.tun.get_ref().send(packet) {
+            tracing::debug!("writing to the TUN device: {error}");
         }
     }
 
@@ -408,6 +545,48 @@ fn std_view(socket: &UdpSocket) -> std::mem::ManuallyDrop<std::net::UdpSocket> {
     // SAFETY: the descriptor stays owned by `socket`, which outlives the
     // view; `ManuallyDrop` keeps the view from closing it.
     std::mem::ManuallyDrop::new(unsafe { std::net::UdpSocket::from_raw_fd(socket.as_raw_fd()) })
+}
+
+/// Creates the TUN device `name`, with segmentation offloads when the kernel
+/// has them; says so once in the log when it has not. Returns the device and
+/// whether it has offloads.
+///
+/// # Errors
+///
+/// As [`Tun::create`].
+pub fn create_tun(name: &str) -> io::Result<(Tun, bool)> {
+    match Tun::create_with_offloads(name)? {
+        Some(tun) => Ok((tun, true)),
+        None => {
+            tracing::info!("the kernel offers no TUN offloads; packets go through one at a time");
+            Ok((Tun::create(name)?, false))
+        }
+    }
+}
+
+/// The length of every segment but the last of a packet read with `hdr`,
+/// and how many segments there are.
+fn segment_layout(hdr: &VirtioNetHdr, packet: &[u8]) -> Option<(usize, usize)> {
+    let network_header = match packet.first()? >> 4 {
+        4 => usize::from(packet.first()? & 0x0f) * 4,
+        6 => 40,
+        _ => return None,
+    };
+    let transport_header = match hdr.gso_type {
+        GsoType::None => return Some((packet.len(), 1)),
+        GsoType::TcpV4 | GsoType::TcpV6 => usize::from(packet.get(network_header + 12)? >> 4) * 4,
+        GsoType::UdpL4 => 8,
+    };
+    let headers = network_header + transport_header;
+    let payload = packet.len().checked_sub(headers)?;
+    let segment = usize::from(hdr.gso_size);
+    if segment == 0 {
+        return None;
+    }
+    Some((
+        headers + segment.min(payload),
+        payload.div_ceil(segment).max(1),
+    ))
 }
 
 /// Whether the source address of `packet` is among `peer`'s allowed IPs.

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::capabilities;
 use crate::config::{self, Config};
 use crate::control::{Control, ControlSocket};
-use crate::device::Device;
+use crate::device::{Device, create_tun};
 use crate::ipnet::IpNet;
 use crate::netlink;
 use crate::systemd::{self, Notifier};
@@ -46,8 +46,8 @@ pub fn run(path: &Path) -> Result<()> {
 
 async fn serve(path: PathBuf, config: Config) -> Result<()> {
     let name = config.interface.name.as_str().to_owned();
-    let tun = set_up_device(&config)?;
-    let device = Device::new(tun)?;
+    let (tun, offloads) = set_up_device(&config)?;
+    let device = Device::new(tun, offloads)?;
     let control = ControlSocket::bind(&name)?;
     if let Err(error) = capabilities::keep_only_network() {
         tracing::warn!("could not drop capabilities: {error}");
@@ -65,10 +65,11 @@ async fn serve(path: PathBuf, config: Config) -> Result<()> {
 
 /// Creates the TUN device with its MTU, addresses and the routes of every
 /// peer's allowed IPs.
-fn set_up_device(config: &Config) -> Result<Tun> {
+fn set_up_device(config: &Config) -> Result<(Tun, bool)> {
     let interface = &config.interface;
     let name = interface.name.as_str();
-    let tun = Tun::create(name).with_context(|| format!("creating TUN device {name}"))?;
+    let (tun, offloads) =
+        create_tun(name).with_context(|| format!("creating TUN device {name}"))?;
     tun.set_mtu(u32::from(interface.mtu))
         .with_context(|| format!("setting the MTU of {name}"))?;
     let index = netlink::interface_index(name)?;
@@ -89,7 +90,7 @@ fn set_up_device(config: &Config) -> Result<Tun> {
     tun.set_up()
         .with_context(|| format!("bringing {name} up"))?;
     add_routes(index, config)?;
-    Ok(tun)
+    Ok((tun, offloads))
 }
 
 /// Routes every peer's allowed IPs through the device.

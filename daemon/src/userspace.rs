@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::capabilities;
 use crate::control::ControlSocket;
-use crate::device::Device;
-use crate::tun::{self, Tun};
+use crate::device::{Device, create_tun};
+use crate::tun;
 
 /// How often the device and the socket file are checked for removal.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -73,8 +73,9 @@ fn serve(name: &str, ready: Option<OwnedFd>) -> Result<()> {
         .context("starting the runtime")?;
     runtime.block_on(async {
         let setup = async {
-            let tun = Tun::create(name).with_context(|| format!("creating TUN device {name}"))?;
-            let device = Device::new(tun)?;
+            let (tun, offloads) =
+                create_tun(name).with_context(|| format!("creating TUN device {name}"))?;
+            let device = Device::new(tun, offloads)?;
             let control = ControlSocket::bind(name)?;
             anyhow::Ok((device, control))
         };
