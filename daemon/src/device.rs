@@ -43,6 +43,7 @@ const RX_BUFFER_LEN: usize = 65_536;
 #[derive(Debug, Default)]
 struct Drops {
     no_route: u64,
+    malformed_from_tun: u64,
     not_allowed_source: u64,
     rejected_datagrams: u64,
     send_errors: u64,
@@ -265,7 +266,7 @@ impl Device {
     /// batch at the stride their sealed datagrams take, and seals them there.
     fn seal_super_packet(&mut self, read: &[u8]) {
         let Ok(hdr) = VirtioNetHdr::new_checked(read) else {
-            self.drops.no_route += 1;
+            self.drops.malformed_from_tun += 1;
             return;
         };
         let packet = &read[VIRTIO_NET_HDR_LEN..];
@@ -276,7 +277,7 @@ impl Device {
             return;
         };
         let Some((segment_len, count)) = segment_layout(&hdr, packet) else {
-            self.drops.no_route += 1;
+            self.drops.malformed_from_tun += 1;
             return;
         };
         let stride = self.interface.endpoint().encapsulated_len(segment_len);
@@ -290,7 +291,7 @@ impl Device {
             self.flush_batch();
         }
         if count * stride > TX_BUFFER_LEN {
-            self.drops.no_route += 1;
+            self.drops.malformed_from_tun += 1;
             return;
         }
         let base = self.tx.len;
@@ -301,7 +302,7 @@ impl Device {
             Ok(segments) => segments,
             Err(error) => {
                 tracing::trace!("dropped a packet from the TUN device: {error}");
-                self.drops.no_route += 1;
+                self.drops.malformed_from_tun += 1;
                 return;
             }
         };
