@@ -61,6 +61,8 @@ pub struct Device {
     /// Where received packets are coalesced before the TUN device gets them.
     gro_buf: Vec<u8>,
     socket: UdpSocket,
+    /// Whether `socket` is IPv6 (dual-stack), so IPv4 destinations are mapped.
+    socket_is_ipv6: bool,
     batch_io: BatchIo,
     tx: TxBatch,
     rx_buffers: Vec<Vec<u8>>,
@@ -140,7 +142,8 @@ impl Device {
         let socket = udp::bind(0, None).context("binding the UDP socket")?;
         let batch_io = BatchIo::new(&socket, GsoMode::Probe);
         let socket = UdpSocket::from_std(socket).context("registering the UDP socket")?;
-        interface.set_bound_port(socket.local_addr()?.port());
+        let local = socket.local_addr()?;
+        interface.set_bound_port(local.port());
         // SAFETY: `Tun` owns its descriptor and returns that same one from
         // `as_raw_fd` until it is dropped, which the `AsyncFd` does.
         let tun = unsafe { AsyncFd::register(tun) }
@@ -153,6 +156,7 @@ impl Device {
             tun_buf: vec![0; VIRTIO_NET_HDR_LEN + MAX_PACKET],
             gro_buf: vec![0; VIRTIO_NET_HDR_LEN + MAX_PACKET],
             socket,
+            socket_is_ipv6: local.is_ipv6(),
             batch_io,
             tx: TxBatch::new(),
             rx_buffers: vec![vec![0; RX_BUFFER_LEN]; RX_MESSAGES],
@@ -366,10 +370,7 @@ impl Device {
             .peer
             .and_then(|peer| self.interface.endpoint().peer_endpoint(peer));
         if let (Some(to), true) = (destination, batch.count > 0) {
-            let to = udp::destination_for(
-                self.socket.local_addr().is_ok_and(|addr| addr.is_ipv6()),
-                to,
-            );
+            let to = udp::destination_for(self.socket_is_ipv6, to);
             let socket = std_view(&self.socket);
             let sent =
                 self.batch_io
@@ -488,15 +489,11 @@ impl Device {
     }
 
     fn send_datagram(&mut self, datagram: &[u8], to: SocketAddr) {
-        let to = udp::destination_for(self.socket_is_ipv6(), to);
+        let to = udp::destination_for(self.socket_is_ipv6, to);
         if let Err(error) = self.socket.try_send_to(datagram, to) {
             self.drops.send_errors += 1;
             tracing::trace!("sending to {to}: {error}");
         }
-    }
-
-    fn socket_is_ipv6(&self) -> bool {
-        self.socket.local_addr().is_ok_and(|addr| addr.is_ipv6())
     }
 
     fn handle_control(&mut self, request: Control) {
@@ -525,8 +522,9 @@ impl Device {
                     tracing::warn!("binding port {port}: {error}");
                     Errno::EADDRINUSE
                 })?;
-            self.interface
-                .set_bound_port(socket.local_addr().map_or(port, |addr| addr.port()));
+            let local = socket.local_addr().map_err(|_| Errno::EADDRINUSE)?;
+            self.interface.set_bound_port(local.port());
+            self.socket_is_ipv6 = local.is_ipv6();
             self.socket = socket;
         } else if request.fwmark.is_some() && fwmark != self.interface.fwmark() {
             let socket = std_view(&self.socket);
