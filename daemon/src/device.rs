@@ -34,6 +34,8 @@ const BUFFER_LEN: usize = MAX_PACKET + DATA_OVERHEAD + 16;
 const MAX_BATCH: usize = 64;
 /// Room for a batch of full-size datagrams and one more packet of any size.
 const TX_BUFFER_LEN: usize = MAX_BATCH * 1600 + BUFFER_LEN;
+/// How often the TUN device's MTU is read again.
+const MTU_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// Datagrams, or coalesced runs of them, taken from the socket in one call.
 const RX_MESSAGES: usize = 16;
 /// Room for one coalesced run of datagrams (UDP receive offload).
@@ -177,6 +179,10 @@ impl Device {
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<()> {
         let mut buf = vec![0u8; BUFFER_LEN];
+        // Padding stops at the TUN device's MTU, as in the kernel: a datagram
+        // any larger would not fit the path a segmentation offload send
+        // assumes. The MTU can change under us, so it is read again each second.
+        let mut mtu_check = tokio::time::interval(MTU_CHECK_INTERVAL);
         loop {
             let deadline = self.interface.endpoint().poll_timeout();
             let timer = async {
@@ -200,6 +206,10 @@ impl Device {
                 }
                 () = timer => {
                     self.interface.endpoint_mut().handle_timeout(Instant::now());
+                }
+                _ = mtu_check.tick() => {
+                    let mtu = self.tun.get_ref().mtu().ok().and_then(|mtu| u16::try_from(mtu).ok());
+                    self.interface.endpoint_mut().set_mtu(mtu);
                 }
                 request = requests.recv() => match request {
                     Some(request) => self.handle_control(request),

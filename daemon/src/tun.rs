@@ -99,6 +99,22 @@ impl Tun {
         check(unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFMTU, &request) })
     }
 
+    /// The device's MTU, as the kernel has it now (wg-quick and operators
+    /// change it while the daemon runs).
+    ///
+    /// # Errors
+    ///
+    /// When the kernel does not answer (the device is gone).
+    pub fn mtu(&self) -> io::Result<u32> {
+        let socket = control_socket()?;
+        let mut request = interface_request(&self.name)?;
+        // SAFETY: SIOCGIFMTU writes the MTU into one `ifreq`.
+        check(unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFMTU, &mut request) })?;
+        // SAFETY: the kernel has just filled in `ifru_mtu`.
+        let mtu = unsafe { request.ifr_ifru.ifru_mtu };
+        u32::try_from(mtu).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
+    }
+
     /// Brings the device up.
     ///
     /// # Errors

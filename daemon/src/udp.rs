@@ -29,8 +29,39 @@ pub fn bind(port: u16, fwmark: Option<u32>) -> io::Result<UdpSocket> {
     // Many datagrams per receive where the kernel coalesces them (UDP GRO);
     // without it each comes alone, which works too.
     crate::batch_udp::enable_gro(&socket);
+    // While the run loop is busy, datagrams wait in the socket: the default
+    // buffer (about 200 KiB) overflows within milliseconds at full speed, and
+    // a datagram lost there is lost to the tunnel.
+    set_buffer_size(&socket, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF);
+    set_buffer_size(&socket, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF);
     socket.set_nonblocking(true)?;
     Ok(socket)
+}
+
+/// The socket buffer size asked for in each direction.
+const BUFFER_SIZE: libc::c_int = 7 << 20;
+
+/// Sets a buffer size with `forced` (past the system's limit, which needs
+/// `CAP_NET_ADMIN`), or else with `plain` (up to the limit). Failing both
+/// leaves the default, which works, only with less room.
+fn set_buffer_size(socket: &UdpSocket, forced: libc::c_int, plain: libc::c_int) {
+    let size = BUFFER_SIZE;
+    for option in [forced, plain] {
+        // SAFETY: the option reads a `c_int` from the pointer, which points
+        // at `size` for the length given.
+        let result = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&raw const size).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if result == 0 {
+            return;
+        }
+    }
 }
 
 /// Sets `SO_MARK` on `socket`.
