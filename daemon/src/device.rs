@@ -476,10 +476,7 @@ impl Device {
     /// packet) to the TUN device.
     fn write_coalesced(&mut self, coalescer: &mut TcpCoalescer<'_>) {
         if !coalescer.is_empty() {
-            let packet = coalescer.finish();
-            if let Err(error) = self.tun.get_ref().send(packet) {
-                tracing::debug!("writing to the TUN device: {error}");
-            }
+            self.write_to_tun(coalescer.finish());
         }
     }
 
