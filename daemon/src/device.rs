@@ -36,6 +36,34 @@ const MAX_BATCH: usize = 64;
 const TX_BUFFER_LEN: usize = MAX_BATCH * 1600 + BUFFER_LEN;
 /// How often the TUN device's MTU is read again.
 const MTU_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Which kernel offloads the data path may use: TUN segmentation offloads
+/// (TSO in, coalesced writes out) and UDP segmentation and receive offloads
+/// (GSO, GRO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Offloads {
+    /// Every offload the kernel offers; each one it lacks is logged once.
+    #[default]
+    Auto,
+    /// None: one packet per TUN read and write, one datagram per UDP message
+    /// (still many messages per system call). For kernels or devices where an
+    /// offload misbehaves, and to compare.
+    Off,
+}
+
+impl std::str::FromStr for Offloads {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "auto" => Ok(Offloads::Auto),
+            "off" => Ok(Offloads::Off),
+            other => Err(format!(
+                "`{other}` is not an offload setting: use auto or off"
+            )),
+        }
+    }
+}
 /// Datagrams, or coalesced runs of them, taken from the socket in one call.
 const RX_MESSAGES: usize = 16;
 /// Room for one coalesced run of datagrams (UDP receive offload).
@@ -57,7 +85,9 @@ pub struct Device {
     tun: AsyncFd<Tun>,
     /// Whether the TUN device speaks `virtio_net_hdr` with segmentation
     /// offloads (see [`create_tun`]).
-    offloads: bool,
+    tun_offloads: bool,
+    /// Whether sockets are bound with UDP receive offload.
+    udp_gro: bool,
     /// A super packet read from the TUN device, with its virtio header.
     tun_buf: Vec<u8>,
     /// Where received packets are coalesced before the TUN device gets them.
@@ -130,19 +160,25 @@ fn unix_now() -> std::time::Duration {
 }
 
 impl Device {
-    /// Sets up an unconfigured interface on `tun` (made with offloads when
-    /// `offloads`), with a socket on any port.
+    /// Sets up an unconfigured interface on `tun` (see [`create_tun`]), with
+    /// a socket on any port, using the UDP offloads `offloads` allows.
     ///
     /// # Errors
     ///
     /// When the socket cannot be bound or the TUN device registered with the
     /// runtime.
-    pub fn new(tun: Tun, offloads: bool) -> Result<Self> {
+    pub fn new(tun: Tun, offloads: Offloads) -> Result<Self> {
         tun.set_nonblocking(true)
             .context("making the TUN device non-blocking")?;
+        let tun_offloads = tun.has_offloads();
+        let udp_gro = offloads == Offloads::Auto;
+        let gso = match offloads {
+            Offloads::Auto => GsoMode::Probe,
+            Offloads::Off => GsoMode::Disabled,
+        };
         let mut interface = Interface::new(Instant::now(), unix_now());
-        let socket = udp::bind(0, None).context("binding the UDP socket")?;
-        let batch_io = BatchIo::new(&socket, GsoMode::Probe);
+        let socket = udp::bind(0, None, udp_gro).context("binding the UDP socket")?;
+        let batch_io = BatchIo::new(&socket, gso);
         let socket = UdpSocket::from_std(socket).context("registering the UDP socket")?;
         let local = socket.local_addr()?;
         interface.set_bound_port(local.port());
@@ -154,7 +190,8 @@ impl Device {
         Ok(Self {
             interface,
             tun,
-            offloads,
+            tun_offloads,
+            udp_gro,
             tun_buf: vec![0; VIRTIO_NET_HDR_LEN + MAX_PACKET],
             gro_buf: vec![0; VIRTIO_NET_HDR_LEN + MAX_PACKET],
             socket,
@@ -230,7 +267,7 @@ impl Device {
     /// batch and sends the batches on; `false` when the device has been
     /// deleted.
     fn drain_tun(&mut self) -> Result<bool> {
-        if self.offloads {
+        if self.tun_offloads {
             return self.drain_tun_offloaded();
         }
         let result = loop {
@@ -400,7 +437,7 @@ impl Device {
         let mut buffers = std::mem::take(&mut self.rx_buffers);
         let mut meta = std::mem::take(&mut self.rx_meta);
         let mut gro_buf = std::mem::take(&mut self.gro_buf);
-        let mut coalescer = self.offloads.then(|| TcpCoalescer::new(&mut gro_buf));
+        let mut coalescer = self.tun_offloads.then(|| TcpCoalescer::new(&mut gro_buf));
         loop {
             let socket = std_view(&self.socket);
             let received = self.socket.try_io(Interest::READABLE, || {
@@ -523,7 +560,7 @@ impl Device {
             .is_some_and(|port| port != self.interface.listen_port() || port == 0);
         if port_changes {
             let port = request.listen_port.unwrap_or_default();
-            let socket = udp::bind(port, fwmark)
+            let socket = udp::bind(port, fwmark, self.udp_gro)
                 .and_then(UdpSocket::from_std)
                 .map_err(|error| {
                     tracing::warn!("binding port {port}: {error}");
@@ -553,19 +590,22 @@ fn std_view(socket: &UdpSocket) -> std::mem::ManuallyDrop<std::net::UdpSocket> {
     std::mem::ManuallyDrop::new(unsafe { std::net::UdpSocket::from_raw_fd(socket.as_raw_fd()) })
 }
 
-/// Creates the TUN device `name`, with segmentation offloads when the kernel
-/// has them; says so once in the log when it has not. Returns the device and
-/// whether it has offloads.
+/// Creates the TUN device `name`, with segmentation offloads when `offloads`
+/// allows them and the kernel has them; says so once in the log when not.
 ///
 /// # Errors
 ///
 /// As [`Tun::create`].
-pub fn create_tun(name: &str) -> io::Result<(Tun, bool)> {
+pub fn create_tun(name: &str, offloads: Offloads) -> io::Result<Tun> {
+    if offloads == Offloads::Off {
+        tracing::info!("offloads are off: packets go through one at a time");
+        return Tun::create(name);
+    }
     match Tun::create_with_offloads(name)? {
-        Some(tun) => Ok((tun, true)),
+        Some(tun) => Ok(tun),
         None => {
             tracing::info!("the kernel offers no TUN offloads; packets go through one at a time");
-            Ok((Tun::create(name)?, false))
+            Tun::create(name)
         }
     }
 }

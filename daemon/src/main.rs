@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use sentrymesh::device::Offloads;
 use sentrymesh::{keygen, native, userspace};
 use tracing_subscriber::EnvFilter;
 
@@ -15,6 +16,15 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Parser)]
 #[command(name = "sentrymesh", version, about)]
 struct Cli {
+    /// Which kernel offloads the data path uses: `auto` (every one the
+    /// kernel offers: TUN segmentation, UDP GSO and GRO) or `off`.
+    #[arg(
+        long,
+        global = true,
+        env = "SENTRYMESH_OFFLOADS",
+        default_value = "auto"
+    )]
+    offloads: Offloads,
     #[command(subcommand)]
     command: Command,
 }
@@ -86,11 +96,11 @@ fn main() -> ExitCode {
             let foreground =
                 foreground || std::env::var("WG_PROCESS_FOREGROUND").as_deref() == Ok("1");
             drop(stdout);
-            userspace::run(&ifname, foreground)
+            userspace::run(&ifname, foreground, cli.offloads)
         }
         Command::Up { config } => {
             drop(stdout);
-            native::run(&config)
+            native::run(&config, cli.offloads)
         }
         Command::Genkey => keygen::genkey(&mut stdout),
         Command::Pubkey => keygen::pubkey(&mut io::stdin().lock(), &mut stdout),

@@ -22,31 +22,32 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::capabilities;
 use crate::config::{self, Config};
 use crate::control::{Control, ControlSocket};
-use crate::device::{Device, create_tun};
+use crate::device::{Device, Offloads, create_tun};
 use crate::ipnet::IpNet;
 use crate::netlink;
 use crate::systemd::{self, Notifier};
 use crate::tun::Tun;
 use crate::uapi::{AllowedIpChange, PeerChange, SetRequest};
 
-/// Runs the interface the configuration at `path` describes.
+/// Runs the interface the configuration at `path` describes, with the
+/// kernel offloads `offloads` allows.
 ///
 /// # Errors
 ///
 /// When the configuration is invalid (before anything is changed), when
 /// setting up the device fails, or when the run loop fails.
-pub fn run(path: &Path) -> Result<()> {
+pub fn run(path: &Path, offloads: Offloads) -> Result<()> {
     let config = config::load(path).map_err(|error| anyhow!("{error}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(serve(path.to_owned(), config))
+    runtime.block_on(serve(path.to_owned(), config, offloads))
 }
 
-async fn serve(path: PathBuf, config: Config) -> Result<()> {
+async fn serve(path: PathBuf, config: Config, offloads: Offloads) -> Result<()> {
     let name = config.interface.name.as_str().to_owned();
-    let (tun, offloads) = set_up_device(&config)?;
+    let tun = set_up_device(&config, offloads)?;
     let device = Device::new(tun, offloads)?;
     let control = ControlSocket::bind(&name)?;
     if let Err(error) = capabilities::keep_only_network() {
@@ -65,11 +66,10 @@ async fn serve(path: PathBuf, config: Config) -> Result<()> {
 
 /// Creates the TUN device with its MTU, addresses and the routes of every
 /// peer's allowed IPs.
-fn set_up_device(config: &Config) -> Result<(Tun, bool)> {
+fn set_up_device(config: &Config, offloads: Offloads) -> Result<Tun> {
     let interface = &config.interface;
     let name = interface.name.as_str();
-    let (tun, offloads) =
-        create_tun(name).with_context(|| format!("creating TUN device {name}"))?;
+    let tun = create_tun(name, offloads).with_context(|| format!("creating TUN device {name}"))?;
     tun.set_mtu(u32::from(interface.mtu))
         .with_context(|| format!("setting the MTU of {name}"))?;
     let index = netlink::interface_index(name)?;
@@ -90,7 +90,7 @@ fn set_up_device(config: &Config) -> Result<(Tun, bool)> {
     tun.set_up()
         .with_context(|| format!("bringing {name} up"))?;
     add_routes(index, config)?;
-    Ok((tun, offloads))
+    Ok(tun)
 }
 
 /// Routes every peer's allowed IPs through the device.

@@ -20,6 +20,8 @@ pub const MAX_NAME_LEN: usize = libc::IFNAMSIZ - 1;
 pub struct Tun {
     file: File,
     name: String,
+    /// Whether packets carry a `virtio_net_hdr` with segmentation offloads.
+    offloads: bool,
 }
 
 impl Tun {
@@ -56,7 +58,10 @@ impl Tun {
                 libc::c_ulong::from(offloads),
             )
         };
-        Ok((result == 0).then_some(tun))
+        Ok((result == 0).then_some(Self {
+            offloads: true,
+            ..tun
+        }))
     }
 
     fn open(name: &str, flags: libc::c_int) -> io::Result<Self> {
@@ -76,12 +81,23 @@ impl Tun {
         // The kernel writes back the name it used (the same, as no `%d` pattern
         // was given).
         let name = name_of(&request)?;
-        Ok(Self { file, name })
+        Ok(Self {
+            file,
+            name,
+            offloads: false,
+        })
     }
 
     /// The device's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether the device was made with segmentation offloads (see
+    /// [`Tun::create_with_offloads`]): every packet read or written then
+    /// starts with a `virtio_net_hdr`.
+    pub fn has_offloads(&self) -> bool {
+        self.offloads
     }
 
     /// Sets the device's MTU.

@@ -8,13 +8,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
 /// Binds the WireGuard socket to `port` (0: any) on all addresses, marked
-/// with `fwmark` when given.
+/// with `fwmark` when given, receiving coalesced datagrams when `gro` and the
+/// kernel offers it.
 ///
 /// # Errors
 ///
 /// When the port is taken (`AddrInUse`) or the mark cannot be set (setting
 /// one needs `CAP_NET_ADMIN`).
-pub fn bind(port: u16, fwmark: Option<u32>) -> io::Result<UdpSocket> {
+pub fn bind(port: u16, fwmark: Option<u32>, gro: bool) -> io::Result<UdpSocket> {
     let socket = match UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)) {
         Ok(socket) => socket,
         // No IPv6 on this host: IPv4 only.
@@ -28,7 +29,9 @@ pub fn bind(port: u16, fwmark: Option<u32>) -> io::Result<UdpSocket> {
     }
     // Many datagrams per receive where the kernel coalesces them (UDP GRO);
     // without it each comes alone, which works too.
-    crate::batch_udp::enable_gro(&socket);
+    if gro {
+        crate::batch_udp::enable_gro(&socket);
+    }
     // While the run loop is busy, datagrams wait in the socket: the default
     // buffer (about 200 KiB) overflows within milliseconds at full speed, and
     // a datagram lost there is lost to the tunnel.
@@ -124,9 +127,9 @@ mod tests {
 
     #[test]
     fn a_taken_port_is_refused() {
-        let first = bind(0, None).unwrap();
+        let first = bind(0, None, true).unwrap();
         let port = first.local_addr().unwrap().port();
-        let error = bind(port, None).unwrap_err();
+        let error = bind(port, None, true).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
     }
 }

@@ -19,23 +19,24 @@ use tokio::sync::{mpsc, watch};
 
 use crate::capabilities;
 use crate::control::ControlSocket;
-use crate::device::{Device, create_tun};
+use crate::device::{Device, Offloads, create_tun};
 use crate::tun;
 
 /// How often the device and the socket file are checked for removal.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Runs the interface `name`, in the foreground or as a daemon.
+/// Runs the interface `name`, in the foreground or as a daemon, with the
+/// kernel offloads `offloads` allows.
 ///
 /// # Errors
 ///
 /// When the device or the socket cannot be set up, or the run loop fails.
-pub fn run(name: &str, foreground: bool) -> Result<()> {
+pub fn run(name: &str, foreground: bool, offloads: Offloads) -> Result<()> {
     if !tun::is_valid_name(name) {
         bail!("{name:?} is not a valid interface name");
     }
     if foreground {
-        return serve(name, None);
+        return serve(name, None, offloads);
     }
     let (read_end, write_end) = pipe()?;
     // SAFETY: no other thread exists yet (the runtime starts after this), so
@@ -47,7 +48,7 @@ pub fn run(name: &str, foreground: bool) -> Result<()> {
             // SAFETY: setsid has no preconditions; it detaches the child from
             // the terminal's session.
             unsafe { libc::setsid() };
-            serve(name, Some(write_end))
+            serve(name, Some(write_end), offloads)
         }
         _ => {
             drop(write_end);
@@ -66,15 +67,15 @@ pub fn run(name: &str, foreground: bool) -> Result<()> {
 }
 
 /// Sets up and runs the interface; tells `ready` (the parent) how setup went.
-fn serve(name: &str, ready: Option<OwnedFd>) -> Result<()> {
+fn serve(name: &str, ready: Option<OwnedFd>, offloads: Offloads) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async {
         let setup = async {
-            let (tun, offloads) =
-                create_tun(name).with_context(|| format!("creating TUN device {name}"))?;
+            let tun = create_tun(name, offloads)
+                .with_context(|| format!("creating TUN device {name}"))?;
             let device = Device::new(tun, offloads)?;
             let control = ControlSocket::bind(name)?;
             anyhow::Ok((device, control))

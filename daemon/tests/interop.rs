@@ -105,6 +105,7 @@ struct Pair {
 fn short(implementation: Implementation) -> &'static str {
     match implementation {
         Implementation::Sentrymesh => "sm",
+        Implementation::SentrymeshOffloadsOff => "so",
         Implementation::WireguardGo => "wg",
         Implementation::Boringtun => "bt",
     }
@@ -523,6 +524,7 @@ fn wg_quick_up_down(implementation: Implementation, peer: Implementation) {
         "wg-quick did not fall back to {userspace} (a kernel WireGuard module is loaded?):\n{details}"
     );
     assert!(socket_path(&ifname).exists(), "no UAPI socket for {ifname}");
+    implementation.check_tun_offloads(&host_a, &ifname);
     let program = std::fs::canonicalize(implementation.program()).expect("the program's path");
     let running = host_a.executables();
     assert!(
@@ -621,6 +623,13 @@ pairs! {
     wireguard_go_sentrymesh: WireguardGo, Sentrymesh;
     sentrymesh_boringtun: Sentrymesh, Boringtun;
     boringtun_sentrymesh: Boringtun, Sentrymesh;
+    // The same, with sentrymesh's kernel offloads off (and against itself
+    // with them on).
+    offloads_off_sentrymesh: SentrymeshOffloadsOff, Sentrymesh;
+    offloads_off_wireguard_go: SentrymeshOffloadsOff, WireguardGo;
+    wireguard_go_offloads_off: WireguardGo, SentrymeshOffloadsOff;
+    offloads_off_boringtun: SentrymeshOffloadsOff, Boringtun;
+    boringtun_offloads_off: Boringtun, SentrymeshOffloadsOff;
     // wireguard-go with boringtun-cli proved this harness when it was
     // written; it is not run here, as a failure between two peers we did not
     // write is not ours to fix (boringtun-cli 0.7.1 once missed its preshared
@@ -634,6 +643,11 @@ mod wg_quick {
     #[test]
     fn sentrymesh() {
         super::wg_quick_up_down(Sentrymesh, WireguardGo);
+    }
+
+    #[test]
+    fn sentrymesh_offloads_off() {
+        super::wg_quick_up_down(SentrymeshOffloadsOff, Boringtun);
     }
 
     #[test]

@@ -20,6 +20,9 @@ use super::{
 pub(crate) enum Implementation {
     /// `sentrymesh wg -f IFNAME`, the daemon under test.
     Sentrymesh,
+    /// `sentrymesh --offloads off wg -f IFNAME`: the daemon under test
+    /// without TUN segmentation offloads or UDP GSO/GRO.
+    SentrymeshOffloadsOff,
     /// Debian's `wireguard-go -f IFNAME`.
     WireguardGo,
     /// `boringtun-cli --foreground IFNAME` 0.7.1 from crates.io.
@@ -31,6 +34,7 @@ impl Implementation {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Implementation::Sentrymesh => "sentrymesh",
+            Implementation::SentrymeshOffloadsOff => "sentrymesh (offloads off)",
             Implementation::WireguardGo => "wireguard-go",
             Implementation::Boringtun => "boringtun",
         }
@@ -46,7 +50,9 @@ impl Implementation {
     /// When the program is not installed; the message says how to install it.
     pub(crate) fn program(self) -> PathBuf {
         match self {
-            Implementation::Sentrymesh => PathBuf::from(env!("CARGO_BIN_EXE_sentrymesh")),
+            Implementation::Sentrymesh | Implementation::SentrymeshOffloadsOff => {
+                PathBuf::from(env!("CARGO_BIN_EXE_sentrymesh"))
+            }
             Implementation::WireguardGo => {
                 find_program("SENTRYMESH_WIREGUARD_GO", "wireguard-go", &[]).unwrap_or_else(|| {
                     panic!("wireguard-go is not installed: apt-get install wireguard-go")
@@ -92,6 +98,17 @@ impl Implementation {
             Implementation::Sentrymesh => {
                 command.args(["RUST_LOG=info", program, "wg", "-f", ifname]);
             }
+            Implementation::SentrymeshOffloadsOff => {
+                command.args([
+                    "RUST_LOG=info",
+                    program,
+                    "--offloads",
+                    "off",
+                    "wg",
+                    "-f",
+                    ifname,
+                ]);
+            }
             Implementation::WireguardGo => {
                 command.args(["LOG_LEVEL=verbose", program, "-f", ifname]);
             }
@@ -129,6 +146,7 @@ impl Implementation {
                 )
                 .success()
             {
+                self.check_tun_offloads(host, ifname);
                 return daemon;
             }
             assert!(
@@ -141,6 +159,31 @@ impl Implementation {
         }
     }
 
+    /// Checks that sentrymesh made `ifname` with TUN offloads (a
+    /// `virtio_net_hdr` on every packet, `IFF_VNET_HDR` in the device's
+    /// `tun_flags`) exactly when they are not turned off, so each test runs
+    /// the data path it names.
+    ///
+    /// # Panics
+    ///
+    /// When the flags are not as expected or cannot be read.
+    pub(crate) fn check_tun_offloads(self, host: &Host, ifname: &str) {
+        let expected = match self {
+            Implementation::Sentrymesh => true,
+            Implementation::SentrymeshOffloadsOff => false,
+            Implementation::WireguardGo | Implementation::Boringtun => return,
+        };
+        let flags = host.run("cat", &[&format!("/sys/class/net/{ifname}/tun_flags")]);
+        let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16)
+            .unwrap_or_else(|_| panic!("tun_flags of {ifname} is not hexadecimal: {flags:?}"));
+        assert_eq!(
+            flags & IFF_VNET_HDR != 0,
+            expected,
+            "{} made {ifname} with tun_flags {flags:#x}",
+            self.name()
+        );
+    }
+
     /// Bytes a transfer counter adds for each data packet beyond the IP
     /// packet inside, at least and at most (padding). sentrymesh, like the
     /// kernel and wireguard-go, counts whole UDP payloads (16-byte header,
@@ -148,7 +191,9 @@ impl Implementation {
     /// counts only the IP packets it encrypts or decrypts.
     pub(crate) fn counted_overhead(self) -> (u64, u64) {
         match self {
-            Implementation::Sentrymesh | Implementation::WireguardGo => (32, 32 + 15),
+            Implementation::Sentrymesh
+            | Implementation::SentrymeshOffloadsOff
+            | Implementation::WireguardGo => (32, 32 + 15),
             Implementation::Boringtun => (0, 0),
         }
     }
@@ -201,6 +246,17 @@ impl Implementation {
                 symlink(&program, &path).expect("symlink sentrymesh-wg");
                 ("sentrymesh-wg", path)
             }
+            Implementation::SentrymeshOffloadsOff => {
+                let path = bin.join("sentrymesh-wg-offloads-off");
+                write_wrapper(
+                    &path,
+                    &format!(
+                        "#!/bin/sh\nSENTRYMESH_OFFLOADS=off exec '{}' wg \"$@\"\n",
+                        program.display()
+                    ),
+                );
+                ("sentrymesh-wg-offloads-off", path)
+            }
             Implementation::WireguardGo => {
                 // Not `wireguard-go`: wg-quick puts its own directory first
                 // on PATH, so /usr/bin/wireguard-go would win.
@@ -218,15 +274,23 @@ impl Implementation {
                     program.display(),
                     log.display()
                 );
-                fs::write(&path, script).expect("write the boringtun wrapper");
-                fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
-                    .expect("make the wrapper executable");
+                write_wrapper(&path, &script);
                 ("boringtun-wg", path)
             }
         };
         assert!(path.exists(), "{} is missing", path.display());
         name.to_owned()
     }
+}
+
+/// The TUN flag of a device whose packets carry a `virtio_net_hdr`.
+const IFF_VNET_HDR: u32 = 0x4000;
+
+/// Writes the executable shell script `script` to `path`.
+fn write_wrapper(path: &Path, script: &str) {
+    fs::write(path, script).expect("write a wrapper script");
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+        .expect("make the wrapper executable");
 }
 
 /// Finds `name` through the environment variable `variable`, then on
