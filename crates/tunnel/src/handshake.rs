@@ -15,11 +15,10 @@
 //! to `crate::cookie`. A failed step consumes nothing: every state is only
 //! replaced once the message it processed has fully verified.
 
-use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 use crate::crypto::aead::AuthenticationFailed;
-use crate::crypto::x25519::{NonContributory, dh};
+use crate::crypto::x25519::{DhPublic, NonContributory, SecretKey, dh};
 use crate::error::Error;
 use crate::keys::{PresharedKey, PrivateKey, PublicKey};
 use crate::messages::{INITIATION_LEN, Initiation, RESPONSE_LEN, Response, SessionIndex};
@@ -91,13 +90,15 @@ impl LocalIdentity {
     /// Whether handshakes with the owner of `remote` can work: it is not us,
     /// and its key has no low order.
     pub(crate) fn can_peer_with(&self, remote: &PublicKey) -> bool {
-        *remote != self.public && dh(self.private.secret(), &remote.to_dalek()).is_ok()
+        *remote != self.public && dh(self.private.secret(), &remote.to_dh()).is_ok()
     }
 }
 
 /// What all handshakes with one peer share.
 pub(crate) struct PeerSecrets {
     remote: PublicKey,
+    /// `remote` prepared for the Diffie-Hellman of every handshake.
+    remote_dh: DhPublic,
     /// `DH(S_local, S_remote)`; `None` when the remote key has low order, in
     /// which case every handshake with it fails.
     static_static: Option<Zeroizing<[u8; 32]>>,
@@ -108,10 +109,12 @@ pub(crate) struct PeerSecrets {
 
 impl PeerSecrets {
     pub(crate) fn new(local: &LocalIdentity, remote: PublicKey, psk: PresharedKey) -> Self {
+        let remote_dh = remote.to_dh();
         Self {
-            static_static: dh(local.private.secret(), &remote.to_dalek()).ok(),
+            static_static: dh(local.private.secret(), &remote_dh).ok(),
             initial: initial_state(&remote),
             remote,
+            remote_dh,
             psk,
         }
     }
@@ -142,7 +145,7 @@ pub(crate) struct SessionKeys {
 /// An initiator that sent an initiation and waits for the response.
 pub(crate) struct ExpectResponse {
     symmetric: SymmetricState,
-    ephemeral: StaticSecret,
+    ephemeral: SecretKey,
     local_index: SessionIndex,
 }
 
@@ -152,7 +155,7 @@ pub(crate) fn write_initiation(
     local: &LocalIdentity,
     peer: &PeerSecrets,
     local_index: SessionIndex,
-    ephemeral: StaticSecret,
+    ephemeral: SecretKey,
     timestamp: Tai64N,
     out: &mut [u8; INITIATION_LEN],
 ) -> Result<ExpectResponse, HandshakeError> {
@@ -161,12 +164,12 @@ pub(crate) fn write_initiation(
     let mut message = Initiation::start(out, local_index);
 
     // e
-    let ephemeral_public = x25519_dalek::PublicKey::from(&ephemeral).to_bytes();
+    let ephemeral_public = ephemeral.public_key();
     *message.ephemeral_mut() = ephemeral_public;
     symmetric.mix_hash(&ephemeral_public);
     symmetric.mix_chaining_key(&ephemeral_public);
     // es
-    let key = symmetric.mix_key(dh(&ephemeral, &peer.remote.to_dalek())?.as_slice());
+    let key = symmetric.mix_key(dh(&ephemeral, &peer.remote_dh)?.as_slice());
     // s
     symmetric.encrypt_and_hash(
         &key,
@@ -193,7 +196,7 @@ pub(crate) fn write_initiation(
 /// sender is known to be a peer or the message known to be authentic.
 pub(crate) struct IdentifiedInitiation {
     symmetric: SymmetricState,
-    remote_ephemeral: [u8; 32],
+    remote_ephemeral: DhPublic,
     sender: SessionIndex,
     initiator: PublicKey,
 }
@@ -205,17 +208,12 @@ pub(crate) fn identify_initiator(
 ) -> Result<IdentifiedInitiation, HandshakeError> {
     let mut symmetric = local.initial.clone();
     // e
-    let remote_ephemeral = *message.ephemeral();
-    symmetric.mix_hash(&remote_ephemeral);
-    symmetric.mix_chaining_key(&remote_ephemeral);
+    let remote_ephemeral = message.ephemeral();
+    symmetric.mix_hash(remote_ephemeral);
+    symmetric.mix_chaining_key(remote_ephemeral);
+    let remote_ephemeral = DhPublic::new(*remote_ephemeral);
     // es
-    let key = symmetric.mix_key(
-        dh(
-            local.private.secret(),
-            &x25519_dalek::PublicKey::from(remote_ephemeral),
-        )?
-        .as_slice(),
-    );
+    let key = symmetric.mix_key(dh(local.private.secret(), &remote_ephemeral)?.as_slice());
     // s
     let mut initiator = [0u8; 32];
     symmetric.decrypt_and_hash(&key, message.encrypted_static(), &mut initiator)?;
@@ -259,7 +257,7 @@ impl IdentifiedInitiation {
 /// An initiation proven to come from a known peer.
 pub(crate) struct AuthenticatedInitiation {
     symmetric: SymmetricState,
-    remote_ephemeral: [u8; 32],
+    remote_ephemeral: DhPublic,
     sender: SessionIndex,
     timestamp: Tai64N,
 }
@@ -276,21 +274,20 @@ impl AuthenticatedInitiation {
         mut self,
         peer: &PeerSecrets,
         local_index: SessionIndex,
-        ephemeral: StaticSecret,
+        ephemeral: SecretKey,
         out: &mut [u8; RESPONSE_LEN],
     ) -> Result<SessionKeys, HandshakeError> {
         let symmetric = &mut self.symmetric;
         let mut message = Response::start(out, local_index, self.sender);
         // e
-        let ephemeral_public = x25519_dalek::PublicKey::from(&ephemeral).to_bytes();
+        let ephemeral_public = ephemeral.public_key();
         *message.ephemeral_mut() = ephemeral_public;
         symmetric.mix_hash(&ephemeral_public);
         symmetric.mix_chaining_key(&ephemeral_public);
         // ee
-        let remote_ephemeral = x25519_dalek::PublicKey::from(self.remote_ephemeral);
-        symmetric.mix_chaining_key(dh(&ephemeral, &remote_ephemeral)?.as_slice());
+        symmetric.mix_chaining_key(dh(&ephemeral, &self.remote_ephemeral)?.as_slice());
         // se
-        symmetric.mix_chaining_key(dh(&ephemeral, &peer.remote.to_dalek())?.as_slice());
+        symmetric.mix_chaining_key(dh(&ephemeral, &peer.remote_dh)?.as_slice());
         // psk
         let key = symmetric.mix_key_and_hash(peer.psk.as_bytes());
         // payload: nothing
@@ -323,10 +320,10 @@ impl ExpectResponse {
     ) -> Result<SessionKeys, HandshakeError> {
         let mut symmetric = self.symmetric.clone();
         // e
-        let remote_ephemeral = *message.ephemeral();
-        symmetric.mix_hash(&remote_ephemeral);
-        symmetric.mix_chaining_key(&remote_ephemeral);
-        let remote_ephemeral = x25519_dalek::PublicKey::from(remote_ephemeral);
+        let remote_ephemeral = message.ephemeral();
+        symmetric.mix_hash(remote_ephemeral);
+        symmetric.mix_chaining_key(remote_ephemeral);
+        let remote_ephemeral = DhPublic::new(*remote_ephemeral);
         // ee
         symmetric.mix_chaining_key(dh(&self.ephemeral, &remote_ephemeral)?.as_slice());
         // se

@@ -12,6 +12,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::crypto::x25519::{DhPublic, SecretKey};
+
 /// Length in bytes of every WireGuard key.
 pub const KEY_LEN: usize = 32;
 
@@ -40,22 +42,22 @@ fn decode_key(text: &str) -> Result<Zeroizing<[u8; KEY_LEN]>, KeyParseError> {
 
 /// A Curve25519 private key: the static identity of an interface.
 #[derive(Clone)]
-pub struct PrivateKey(x25519_dalek::StaticSecret);
+pub struct PrivateKey(SecretKey);
 
 impl PrivateKey {
     /// A new random key from `rng`.
     pub fn generate(rng: &mut (impl RngCore + CryptoRng)) -> Self {
-        Self(x25519_dalek::StaticSecret::random_from_rng(rng))
+        Self(SecretKey::random(rng))
     }
 
     /// The key with these bytes (clamped when used, as X25519 specifies).
     pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
-        Self(x25519_dalek::StaticSecret::from(bytes))
+        Self(SecretKey::from_bytes(bytes))
     }
 
     /// The raw bytes, zeroed when the returned value is dropped.
     pub fn to_bytes(&self) -> Zeroizing<[u8; KEY_LEN]> {
-        Zeroizing::new(self.0.to_bytes())
+        Zeroizing::new(*self.0.as_bytes())
     }
 
     /// The base64 text form, as `wg genkey` prints it.
@@ -65,10 +67,10 @@ impl PrivateKey {
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(x25519_dalek::PublicKey::from(&self.0).to_bytes())
+        PublicKey(self.0.public_key())
     }
 
-    pub(crate) fn secret(&self) -> &x25519_dalek::StaticSecret {
+    pub(crate) fn secret(&self) -> &SecretKey {
         &self.0
     }
 }
@@ -102,8 +104,9 @@ impl PublicKey {
         &self.0
     }
 
-    pub(crate) fn to_dalek(self) -> x25519_dalek::PublicKey {
-        x25519_dalek::PublicKey::from(self.0)
+    /// The key prepared for Diffie-Hellman.
+    pub(crate) fn to_dh(self) -> DhPublic {
+        DhPublic::new(self.0)
     }
 }
 

@@ -16,12 +16,11 @@
 //! | `xchacha20poly1305_*`     | bikeshedders/xchacha-rfc `draft-irtf-cfrg-xchacha-rfc-03.txt` A.3.1 |
 //! | `x25519_*`                | RFC 7748 section 6.1; the small-order points libsodium refuses |
 
-use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::crypto::aead::{self, ChaChaKey, TAG_LEN, XNONCE_LEN};
 use crate::crypto::blake2s::{hash, hmac, kdf1, kdf2, kdf3, mac};
-use crate::crypto::x25519::{NonContributory, dh};
+use crate::crypto::x25519::{DhPublic, NonContributory, SecretKey, dh};
 use crate::noise::SymmetricState;
 
 /// Decodes hex, ignoring whitespace so long vectors can be wrapped.
@@ -296,8 +295,8 @@ mod cacophony_ikpsk2 {
 }
 
 /// `DH` for keys a vector promises are contributory.
-fn dh_vector(private: &StaticSecret, public: &PublicKey) -> Zeroizing<[u8; 32]> {
-    dh(private, public).expect("vector keys give a contributory result")
+fn dh_vector(private: &SecretKey, public: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+    dh(private, &DhPublic::new(*public)).expect("vector keys give a contributory result")
 }
 
 #[test]
@@ -306,14 +305,14 @@ fn noise_ikpsk2_cacophony() {
 
     let prologue = unhex(v::PROLOGUE);
     let psk = unhex_array::<32>(v::PSK);
-    let init_static = StaticSecret::from(unhex_array::<32>(v::INIT_STATIC));
-    let init_ephemeral = StaticSecret::from(unhex_array::<32>(v::INIT_EPHEMERAL));
-    let resp_static = StaticSecret::from(unhex_array::<32>(v::RESP_STATIC));
-    let resp_ephemeral = StaticSecret::from(unhex_array::<32>(v::RESP_EPHEMERAL));
-    let init_static_public = PublicKey::from(&init_static);
-    let resp_static_public = PublicKey::from(&resp_static);
+    let init_static = SecretKey::from_bytes(unhex_array::<32>(v::INIT_STATIC));
+    let init_ephemeral = SecretKey::from_bytes(unhex_array::<32>(v::INIT_EPHEMERAL));
+    let resp_static = SecretKey::from_bytes(unhex_array::<32>(v::RESP_STATIC));
+    let resp_ephemeral = SecretKey::from_bytes(unhex_array::<32>(v::RESP_EPHEMERAL));
+    let init_static_public = init_static.public_key();
+    let resp_static_public = resp_static.public_key();
     assert_eq!(
-        resp_static_public.as_bytes(),
+        &resp_static_public,
         &unhex_array::<32>(v::INIT_REMOTE_STATIC),
         "the initiator's pre-message key is the responder's public key",
     );
@@ -323,21 +322,21 @@ fn noise_ikpsk2_cacophony() {
         .collect();
 
     // <- s, then ... : both sides start from the responder's static key.
-    let mut initiator = SymmetricState::new(v::PROTOCOL_NAME, &prologue)
-        .with_responder(resp_static_public.as_bytes());
-    let mut responder = SymmetricState::new(v::PROTOCOL_NAME, &prologue)
-        .with_responder(resp_static_public.as_bytes());
+    let mut initiator =
+        SymmetricState::new(v::PROTOCOL_NAME, &prologue).with_responder(&resp_static_public);
+    let mut responder =
+        SymmetricState::new(v::PROTOCOL_NAME, &prologue).with_responder(&resp_static_public);
 
     // -> e, es, s, ss, payload (written by the initiator).
     let (payload, expected) = &messages[0];
     let mut message1 = Vec::new();
-    let e = PublicKey::from(&init_ephemeral);
-    message1.extend_from_slice(e.as_bytes());
-    initiator.mix_hash(e.as_bytes());
-    initiator.mix_chaining_key(e.as_bytes()); // psk modes: MixKey(e.pub), key unused
+    let e = init_ephemeral.public_key();
+    message1.extend_from_slice(&e);
+    initiator.mix_hash(&e);
+    initiator.mix_chaining_key(&e); // psk modes: MixKey(e.pub), key unused
     let key = initiator.mix_key(&*dh_vector(&init_ephemeral, &resp_static_public)); // es
     let mut encrypted_static = [0u8; 32 + TAG_LEN];
-    initiator.encrypt_and_hash(&key, init_static_public.as_bytes(), &mut encrypted_static);
+    initiator.encrypt_and_hash(&key, &init_static_public, &mut encrypted_static);
     message1.extend_from_slice(&encrypted_static);
     // ss: every encryption in IKpsk2 follows a MixKey, so nonce 0 is always right.
     let key = initiator.mix_key(&*dh_vector(&init_static, &resp_static_public));
@@ -348,16 +347,16 @@ fn noise_ikpsk2_cacophony() {
     assert_eq!(&message1, expected, "message 1 (e, es, s, ss)");
 
     // The responder reads message 1.
-    let remote_e = PublicKey::from(unhex_array::<32>(&v::MESSAGES[0].1[..64]));
-    responder.mix_hash(remote_e.as_bytes());
-    responder.mix_chaining_key(remote_e.as_bytes());
+    let remote_e = unhex_array::<32>(&v::MESSAGES[0].1[..64]);
+    responder.mix_hash(&remote_e);
+    responder.mix_chaining_key(&remote_e);
     let key = responder.mix_key(&*dh_vector(&resp_static, &remote_e)); // es
     let mut decrypted_static = [0u8; 32];
     responder
         .decrypt_and_hash(&key, &message1[32..80], &mut decrypted_static)
         .expect("the initiator's static key decrypts");
-    assert_eq!(&decrypted_static, init_static_public.as_bytes());
-    let remote_s = PublicKey::from(decrypted_static);
+    assert_eq!(decrypted_static, init_static_public);
+    let remote_s = decrypted_static;
     let key = responder.mix_key(&*dh_vector(&resp_static, &remote_s)); // ss
     // A damaged payload fails and leaves the state as it was.
     let mut damaged = message1[80..].to_vec();
@@ -379,10 +378,10 @@ fn noise_ikpsk2_cacophony() {
     // the reader Noise's MixKey; both must reach the same state.
     let (payload, expected) = &messages[1];
     let mut message2 = Vec::new();
-    let e = PublicKey::from(&resp_ephemeral);
-    message2.extend_from_slice(e.as_bytes());
-    responder.mix_hash(e.as_bytes());
-    responder.mix_chaining_key(e.as_bytes());
+    let e = resp_ephemeral.public_key();
+    message2.extend_from_slice(&e);
+    responder.mix_hash(&e);
+    responder.mix_chaining_key(&e);
     responder.mix_chaining_key(&*dh_vector(&resp_ephemeral, &remote_e)); // ee
     responder.mix_chaining_key(&*dh_vector(&resp_ephemeral, &remote_s)); // se
     let key = responder.mix_key_and_hash(&psk); // psk
@@ -393,9 +392,9 @@ fn noise_ikpsk2_cacophony() {
     assert_eq!(&message2, expected, "message 2 (e, ee, se, psk)");
 
     // The initiator reads message 2.
-    let remote_e = PublicKey::from(unhex_array::<32>(&v::MESSAGES[1].1[..64]));
-    initiator.mix_hash(remote_e.as_bytes());
-    initiator.mix_chaining_key(remote_e.as_bytes());
+    let remote_e = unhex_array::<32>(&v::MESSAGES[1].1[..64]);
+    initiator.mix_hash(&remote_e);
+    initiator.mix_chaining_key(&remote_e);
     let _ee = initiator.mix_key(&*dh_vector(&init_ephemeral, &remote_e));
     let _se = initiator.mix_key(&*dh_vector(&init_static, &remote_e));
     let key = initiator.mix_key_and_hash(&psk);
@@ -641,26 +640,26 @@ fn xchacha20poly1305_draft_a3_1() {
 #[test]
 fn x25519_rfc7748_alice_and_bob() {
     // RFC 7748, section 6.1.
-    let alice = StaticSecret::from(unhex_array::<32>(
+    let alice = SecretKey::from_bytes(unhex_array::<32>(
         "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
     ));
-    let bob = StaticSecret::from(unhex_array::<32>(
+    let bob = SecretKey::from_bytes(unhex_array::<32>(
         "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb",
     ));
-    let alice_public = PublicKey::from(&alice);
-    let bob_public = PublicKey::from(&bob);
+    let alice_public = alice.public_key();
+    let bob_public = bob.public_key();
     assert_eq!(
-        alice_public.as_bytes(),
-        &unhex_array::<32>("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"),
+        alice_public,
+        unhex_array::<32>("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"),
     );
     assert_eq!(
-        bob_public.as_bytes(),
-        &unhex_array::<32>("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f"),
+        bob_public,
+        unhex_array::<32>("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f"),
     );
     let shared =
         unhex_array::<32>("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
-    assert_eq!(*dh(&alice, &bob_public).expect("contributory"), shared);
-    assert_eq!(*dh(&bob, &alice_public).expect("contributory"), shared);
+    assert_eq!(*dh_vector(&alice, &bob_public), shared);
+    assert_eq!(*dh_vector(&bob, &alice_public), shared);
 }
 
 #[test]
@@ -677,11 +676,11 @@ fn x25519_rejects_small_order_points() {
         "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
         "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
     ];
-    let private = StaticSecret::from(unhex_array::<32>(
+    let private = SecretKey::from_bytes(unhex_array::<32>(
         "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
     ));
     for point in small_order {
-        let public = PublicKey::from(unhex_array::<32>(point));
+        let public = DhPublic::new(unhex_array::<32>(point));
         assert_eq!(
             dh(&private, &public).map(|_| ()),
             Err(NonContributory),

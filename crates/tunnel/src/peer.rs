@@ -17,9 +17,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rand_core::CryptoRngCore;
-use x25519_dalek::StaticSecret;
 
 use crate::cookie::CookieJar;
+use crate::crypto::x25519::SecretKey;
 use crate::error::Error;
 use crate::handshake::{
     ExpectResponse, IdentifiedInitiation, LocalIdentity, PeerSecrets, write_initiation,
@@ -59,10 +59,8 @@ fn jitter(rng: &mut dyn CryptoRngCore) -> Duration {
 }
 
 impl Context<'_> {
-    fn ephemeral(&mut self) -> StaticSecret {
-        let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
-        self.rng.fill_bytes(bytes.as_mut_slice());
-        StaticSecret::from(*bytes)
+    fn ephemeral(&mut self) -> SecretKey {
+        SecretKey::random(self.rng)
     }
 }
 
