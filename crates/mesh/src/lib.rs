@@ -1,0 +1,79 @@
+//! The trust mesh of sentrymesh as a sans-IO core.
+//!
+//! This crate does no I/O. It reads no clock, opens no file or socket and
+//! takes no entropy from the operating system: every time is a `now` in Unix
+//! seconds from the caller, randomness comes from the RNG the caller passes,
+//! and every output is a value or bytes the caller stores or sends. Nor does
+//! it gossip: it defines the signed objects members exchange and the rules
+//! that judge them; moving them is the daemon's job.
+//!
+//! The model:
+//!
+//! ```text
+//!  operator key (Ed25519) ──signs──► host cards ──seal to operators──► sealed bundle
+//!        │                            (role, WG key,                   (X25519 + ChaCha20-
+//!        │                             addresses, endpoints)            Poly1305, signed)
+//!        ├──signs──► vouch for another operator ──┐
+//!        └──signs──► revocation (host / vouch) ───┤
+//!                                                 ▼
+//!  TrustPolicy { local, direct, k } ──► admitted operators ──► roles: may_peer, may_share
+//! ```
+//!
+//! * An **operator** is the unit of trust: an Ed25519 key ([`OperatorSecret`])
+//!   whose public half ([`OperatorId`]) names it.
+//! * A **host card** ([`HostCard`], signed as a [`SignedCard`]) says what
+//!   one host of an operator is: name, [`Role`], WireGuard key, overlay
+//!   addresses, endpoints, allowed IPs, validity window, serial.
+//! * A **sealed bundle** ([`bundle::seal`], [`SealedBundle`]) carries an
+//!   operator's cards encrypted to chosen operators only, signed by the
+//!   sender.
+//! * The **web of trust** ([`TrustPolicy`]) admits the operators trusted
+//!   directly and those vouched for ([`Vouch`]) by at least `k` of them;
+//!   [`Revocation`]s withdraw vouches and retire host keys for good.
+//! * The **roles** ([`roles`]) decide who may peer with whom and which cards
+//!   may be shown to which operator: producer and BIOS hosts stay hidden.
+//!
+//! Everything signed is encoded canonically ([`DecodeError`] says what is
+//! wrong with bytes that are not) and has a printable form ([`armour`]).
+//! Parsing never panics, whatever the input.
+#![forbid(unsafe_code)]
+
+pub mod armour;
+pub mod bundle;
+mod card;
+mod cidr;
+mod codec;
+mod endpoint;
+mod identity;
+mod kdf;
+mod revocation;
+mod role;
+pub mod roles;
+mod statement;
+mod time;
+mod trust;
+mod vouch;
+mod wg_key;
+
+#[cfg(test)]
+mod testing;
+
+pub use bundle::{OpenError, OpenedBundle, SealError, SealedBundle};
+pub use card::{
+    CardTimeError, HostCard, InvalidCard, MAX_ADDRESSES, MAX_ALLOWED_IPS, MAX_CARD_LEN,
+    MAX_ENDPOINTS, MAX_NAME_LEN, ParseCardError, SignCardError, SignedCard,
+};
+pub use cidr::{Cidr, CidrError};
+pub use codec::DecodeError;
+pub use endpoint::{
+    ChainP2p, Endpoint, EndpointError, EndpointHost, MAX_CHAIN_ID_LEN, MAX_DNS_NAME_LEN,
+};
+pub use identity::{KeyFileError, OPERATOR_KEY_LEN, OperatorId, OperatorIdError, OperatorSecret};
+pub use revocation::{Revocation, RevocationTarget, SignedRevocation, is_host_revoked};
+pub use role::{Role, RoleError};
+pub use roles::{may_peer, may_share};
+pub use statement::{ParseStatementError, SignStatementError};
+pub use time::{CLOCK_SKEW, UnixTime};
+pub use trust::{PolicyError, TrustPolicy};
+pub use vouch::{SignedVouch, Vouch};
+pub use wg_key::{WgKeyError, WgPublicKey};
