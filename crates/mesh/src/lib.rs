@@ -33,6 +33,53 @@
 //! * The **roles** ([`roles`]) decide who may peer with whom and which cards
 //!   may be shown to which operator: producer and BIOS hosts stay hidden.
 //!
+//! A whole round, as the CLI and the daemon drive it:
+//!
+//! ```
+//! use rand_chacha::ChaCha20Rng;
+//! use rand_core::SeedableRng;
+//! use sentrymesh_mesh::{bundle, may_peer, HostCard, OperatorSecret, Role, TrustPolicy, Vouch};
+//!
+//! let mut rng = ChaCha20Rng::seed_from_u64(1); // the daemon passes OsRng
+//! let now = 1_777_593_600; // the daemon passes the system time
+//! let (alice, bob, carol) = (
+//!     OperatorSecret::generate(&mut rng),
+//!     OperatorSecret::generate(&mut rng),
+//!     OperatorSecret::generate(&mut rng),
+//! );
+//!
+//! // Alice issues a card for her sentry and seals it to Bob.
+//! let card = HostCard {
+//!     operator: alice.operator_id(),
+//!     name: "sentry-1".into(),
+//!     role: Role::Sentry,
+//!     wg_public_key: "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=".parse()?,
+//!     addresses: vec!["198.18.1.1/24".parse()?],
+//!     endpoints: vec!["198.18.0.1:51820".parse()?],
+//!     allowed_ips: vec![],
+//!     not_before: now,
+//!     not_after: now + 90 * 86_400,
+//!     serial: 1,
+//!     chain_p2p: None,
+//! };
+//! let signed = card.sign(&alice)?;
+//! let sealed = bundle::seal(&alice, &[bob.operator_id()], &[signed], now, &mut rng)?;
+//! let text = sealed.to_text(); // `sentrymesh-bundle v1` ..., posted anywhere
+//!
+//! // Bob opens it, and admits Alice because Carol, whom he trusts, vouched.
+//! let opened = bundle::open_text(&bob, &text, now + 60)?;
+//! let vouch = Vouch { voucher: carol.operator_id(), subject: alice.operator_id(), issued_at: now }
+//!     .sign(&carol)?;
+//! let policy = TrustPolicy::new(bob.operator_id(), [carol.operator_id()], 1)?;
+//! let admitted = policy.admitted_operators([&vouch], []);
+//!
+//! let mut bobs_sentry = card.clone();
+//! bobs_sentry.operator = bob.operator_id();
+//! bobs_sentry.wg_public_key = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=".parse()?;
+//! assert!(may_peer(&bobs_sentry, opened.cards[0].card(), &admitted));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Everything signed is encoded canonically ([`DecodeError`] says what is
 //! wrong with bytes that are not) and has a printable form ([`armour`]).
 //! Parsing never panics, whatever the input.
