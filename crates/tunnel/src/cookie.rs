@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::crypto::aead::{self, AuthenticationFailed, XNONCE_LEN};
-use crate::crypto::blake2s::{HASH_LEN, MAC_LEN, hash, mac};
+use crate::crypto::blake2s::{HASH_LEN, MAC_LEN, MacKey, hash, mac};
 use crate::keys::PublicKey;
 use crate::messages::{COOKIE_REPLY_LEN, CookieReply, SessionIndex, mac1_offset, mac2_offset};
 
@@ -29,9 +29,10 @@ pub const COOKIE_REFRESH_TIME: Duration = Duration::from_secs(120);
 const LABEL_MAC1: &[u8] = b"mac1----";
 const LABEL_COOKIE: &[u8] = b"cookie--";
 
-/// The key of `mac1` for messages sent to the owner of `public`.
-fn mac1_key(public: &PublicKey) -> [u8; HASH_LEN] {
-    hash(&[LABEL_MAC1, public.as_bytes()])
+/// The key of `mac1` for messages sent to the owner of `public`. It is
+/// derived from a public key, so it is no secret and is not zeroized.
+fn mac1_key(public: &PublicKey) -> MacKey {
+    MacKey::new(&hash(&[LABEL_MAC1, public.as_bytes()]))
 }
 
 /// The key that encrypts cookies sent by the owner of `public`.
@@ -47,7 +48,8 @@ fn verify(expected: &[u8; MAC_LEN], received: &[u8]) -> bool {
 /// makes cookie replies.
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub(crate) struct CookieChecker {
-    mac1_key: [u8; HASH_LEN],
+    #[zeroize(skip)]
+    mac1_key: MacKey,
     cookie_key: [u8; HASH_LEN],
     secret: [u8; HASH_LEN],
     #[zeroize(skip)]
@@ -69,7 +71,7 @@ impl CookieChecker {
     pub(crate) fn check_mac1(&self, message: &[u8]) -> bool {
         let covered = &message[..mac1_offset(message.len())];
         let received = &message[mac1_offset(message.len())..mac2_offset(message.len())];
-        verify(&mac(&self.mac1_key, &[covered]), received)
+        verify(&self.mac1_key.mac(&[covered]), received)
     }
 
     /// Whether `message` carries a valid `mac2` for a cookie of `source`.
@@ -136,7 +138,8 @@ impl CookieChecker {
 /// `mac1` and, while it holds a fresh cookie from that peer, `mac2`.
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub(crate) struct CookieJar {
-    mac1_key: [u8; HASH_LEN],
+    #[zeroize(skip)]
+    mac1_key: MacKey,
     cookie_key: [u8; HASH_LEN],
     last_mac1: Option<[u8; MAC_LEN]>,
     cookie: [u8; MAC_LEN],
@@ -159,7 +162,7 @@ impl CookieJar {
     /// Fills in `mac1` and `mac2` of `message`, a handshake message about to be sent.
     pub(crate) fn stamp(&mut self, now: Instant, message: &mut [u8]) {
         let len = message.len();
-        let mac1 = mac(&self.mac1_key, &[&message[..mac1_offset(len)]]);
+        let mac1 = self.mac1_key.mac(&[&message[..mac1_offset(len)]]);
         message[mac1_offset(len)..mac2_offset(len)].copy_from_slice(&mac1);
         self.last_mac1 = Some(mac1);
         let fresh_cookie = self

@@ -1,8 +1,9 @@
 //! BLAKE2s as WireGuard uses it: `HASH`, keyed `MAC`, `HMAC` and the HKDF-style
 //! `KDF1`, `KDF2`, `KDF3` built on it.
 //!
-//! A key used more than once is absorbed once: the HMAC key inside `KDF2` and
-//! `KDF3` keeps the states after its padded key blocks were compressed. (The
+//! A key used more than once is absorbed once: [`MacKey`] (`mac1`'s key) and
+//! the HMAC key inside `KDF2` and `KDF3` keep the states after their padded
+//! key blocks were compressed. (The
 //! `blake2` crate keeps a block buffered until more data comes, so a cloned
 //! hasher that has seen only the key would compress it again.)
 
@@ -109,6 +110,28 @@ impl Absorbed {
     }
 }
 
+/// `MAC(key, ...)` under one key, its key block compressed once: one
+/// compression fewer per MAC than [`mac`]. For keys derived from public
+/// values (`mac1`'s); the state is not erased on drop.
+#[derive(Clone)]
+pub(crate) struct MacKey(Absorbed);
+
+impl MacKey {
+    pub(crate) fn new(key: &[u8; HASH_LEN]) -> Self {
+        let mut block = [0u8; BLOCK_LEN];
+        block[..HASH_LEN].copy_from_slice(key);
+        Self(Absorbed::new(&block, HASH_LEN, MAC_LEN))
+    }
+
+    /// `MAC(key, parts...)`; `parts` must not all be empty.
+    pub(crate) fn mac(&self, parts: &[&[u8]]) -> [u8; MAC_LEN] {
+        let out = self.0.finish(parts);
+        let mut mac = [0u8; MAC_LEN];
+        mac.copy_from_slice(&out[..MAC_LEN]);
+        mac
+    }
+}
+
 /// `HMAC(key, ...)` under one 32-byte key, with the inner and outer padded
 /// key blocks compressed once: two compressions fewer per HMAC than [`hmac`].
 /// Erased on drop.
@@ -200,6 +223,16 @@ mod tests {
         ) {
             let (a, b) = message.split_at(cut.index(message.len()));
             prop_assert_eq!(HmacKey::new(&key).hmac(&[a, b]), hmac(&key, &[&message]));
+        }
+
+        #[test]
+        fn mac_key_equals_mac(
+            key in any::<[u8; HASH_LEN]>(),
+            message in proptest::collection::vec(any::<u8>(), 1..200),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let (a, b) = message.split_at(cut.index(message.len()));
+            prop_assert_eq!(MacKey::new(&key).mac(&[a, b]), mac(&key, &[&message]));
         }
     }
 }
