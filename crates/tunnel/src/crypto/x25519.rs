@@ -18,8 +18,10 @@
 //! the Edwards curve costs about a third of a multiplication, so a key used
 //! again and again (a peer's static key) is mapped once, in [`DhPublic`].
 //!
-//! On x86-64 with AVX2 this takes about half the ladder's time; without
-//! AVX2, about the same as the ladder.
+//! On this project's x86-64 machines (AVX2), the ladder takes 52.5 µs, a
+//! multiplication of a mapped key 26 µs, and one including the map 34 µs.
+//! Without AVX2 (curve25519-dalek's serial backend) both ways cost about the
+//! same.
 
 use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::montgomery::MontgomeryPoint;
