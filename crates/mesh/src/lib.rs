@@ -93,10 +93,12 @@ mod codec;
 mod endpoint;
 mod identity;
 mod kdf;
+mod object;
 mod revocation;
 mod role;
 pub mod roles;
 mod statement;
+mod store;
 mod time;
 mod trust;
 mod vouch;
@@ -116,10 +118,14 @@ pub use endpoint::{
     ChainP2p, Endpoint, EndpointError, EndpointHost, MAX_CHAIN_ID_LEN, MAX_DNS_NAME_LEN,
 };
 pub use identity::{KeyFileError, OPERATOR_KEY_LEN, OperatorId, OperatorIdError, OperatorSecret};
+pub use object::{OBJECT_ID_LEN, Object, ObjectId, ObjectKind, ObjectRef, ParseObjectError};
 pub use revocation::{Revocation, RevocationTarget, SignedRevocation, is_host_revoked};
 pub use role::{Role, RoleError};
 pub use roles::{may_peer, may_share};
 pub use statement::{ParseStatementError, SignStatementError};
+pub use store::{
+    InsertError, Inserted, KeyConflict, MAX_CARDS, MAX_REVOCATIONS, MAX_VOUCHES, StateError, Store,
+};
 pub use time::{CLOCK_SKEW, UnixTime};
 pub use trust::{PolicyError, TrustPolicy};
 pub use vouch::{SignedVouch, Vouch};

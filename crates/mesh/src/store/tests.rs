@@ -1,0 +1,361 @@
+//! Tests of the store rules and of the state file, including files that
+//! were damaged or altered.
+
+use super::*;
+use crate::identity::OperatorSecret;
+use crate::revocation::Revocation;
+use crate::role::Role;
+use crate::testing::{NOW, card, operator};
+use crate::vouch::Vouch;
+
+fn signed(op: &OperatorSecret, name: &str, serial: u64) -> SignedCard {
+    let mut c = card(op, name, Role::Sentry);
+    c.serial = serial;
+    c.sign(op).unwrap()
+}
+
+fn vouch(by: &OperatorSecret, subject: &OperatorSecret, at: u64) -> SignedVouch {
+    Vouch {
+        voucher: by.operator_id(),
+        subject: subject.operator_id(),
+        issued_at: at,
+    }
+    .sign(by)
+    .unwrap()
+}
+
+fn revoke_host(by: &OperatorSecret, key: WgPublicKey, at: u64) -> SignedRevocation {
+    Revocation {
+        issuer: by.operator_id(),
+        target: RevocationTarget::Host(key),
+        issued_at: at,
+    }
+    .sign(by)
+    .unwrap()
+}
+
+/// A store with two cards, a vouch and a revocation.
+fn sample() -> Store {
+    let (alice, bob) = (operator(1), operator(2));
+    let mut store = Store::new();
+    store
+        .insert_card(signed(&alice, "sentry-1", 1), NOW)
+        .unwrap();
+    store.insert_card(signed(&bob, "sentry-1", 1), NOW).unwrap();
+    store.insert_vouch(vouch(&alice, &bob, NOW), NOW).unwrap();
+    let old = signed(&alice, "sentry-9", 1);
+    store
+        .insert_revocation(revoke_host(&alice, old.card().wg_public_key, NOW), NOW)
+        .unwrap();
+    store
+}
+
+#[test]
+fn a_higher_serial_supersedes_and_a_lower_one_is_outdated() {
+    let alice = operator(1);
+    let (v1, v2) = (signed(&alice, "sentry-1", 1), signed(&alice, "sentry-1", 2));
+    let (id1, id2) = (Object::from(v1.clone()).id(), Object::from(v2.clone()).id());
+    let mut store = Store::new();
+    assert_eq!(store.insert_card(v1.clone(), NOW), Ok(Inserted::New));
+    assert_eq!(
+        store.insert_card(v1.clone(), NOW),
+        Ok(Inserted::AlreadyHeld)
+    );
+    assert_eq!(store.generation(), 1);
+    assert_eq!(
+        store.insert_card(v2.clone(), NOW),
+        Ok(Inserted::Superseding { replaced: id1 })
+    );
+    assert!(!store.contains(&id1) && store.contains(&id2));
+    assert_eq!(store.insert_card(v1, NOW), Ok(Inserted::Outdated));
+    assert_eq!(store.card(&v2.card().wg_public_key), Some(&v2));
+    assert_eq!(store.get(&id2), Some(ObjectRef::Card(&v2)));
+    assert_eq!((store.len(), store.generation()), (1, 2));
+    assert!(!Inserted::Outdated.changed() && Inserted::New.changed());
+}
+
+#[test]
+fn two_cards_with_one_serial_settle_on_the_lower_id_in_any_order() {
+    let alice = operator(1);
+    let a = signed(&alice, "sentry-1", 5);
+    let mut other = a.card().clone();
+    other.endpoints = vec!["198.18.0.77:51820".parse().unwrap()];
+    let b = other.sign(&alice).unwrap();
+    let lower = if Object::from(a.clone()).id() < Object::from(b.clone()).id() {
+        &a
+    } else {
+        &b
+    };
+    for (first, second) in [(&a, &b), (&b, &a)] {
+        let mut store = Store::new();
+        store.insert_card(first.clone(), NOW).unwrap();
+        store.insert_card(second.clone(), NOW).unwrap();
+        assert_eq!(store.card(&a.card().wg_public_key), Some(lower));
+    }
+}
+
+#[test]
+fn cards_out_of_their_validity_are_refused_and_pruned() {
+    let alice = operator(1);
+    let c = signed(&alice, "sentry-1", 1);
+    let (not_before, not_after) = (c.card().not_before, c.card().not_after);
+    let mut store = Store::new();
+    assert!(matches!(
+        store.insert_card(c.clone(), not_after),
+        Err(InsertError::Time(CardTimeError::Expired { .. }))
+    ));
+    assert!(matches!(
+        store.insert_card(c.clone(), not_before - CLOCK_SKEW - 1),
+        Err(InsertError::Time(CardTimeError::NotYetValid { .. }))
+    ));
+    store.insert_card(c, NOW).unwrap();
+    assert_eq!(store.next_expiry(), Some(not_after));
+    assert_eq!(store.prune(not_after - 1), 0);
+    assert_eq!(store.generation(), 1);
+    assert_eq!(store.prune(not_after), 1);
+    assert!(store.is_empty());
+    assert_eq!((store.next_expiry(), store.generation()), (None, 2));
+}
+
+#[test]
+fn a_key_claimed_by_another_operator_keeps_the_first_card() {
+    let (alice, mallory) = (operator(1), operator(4));
+    let real = signed(&alice, "sentry-1", 1);
+    let mut squat = real.card().clone();
+    squat.operator = mallory.operator_id();
+    squat.name = "squat".into();
+    squat.serial = 99;
+    let squat = squat.sign(&mallory).unwrap();
+    let mut store = Store::new();
+    store.insert_card(real.clone(), NOW).unwrap();
+    let err = store.insert_card(squat.clone(), NOW).unwrap_err();
+    assert_eq!(
+        err,
+        InsertError::KeyConflict(Box::new(KeyConflict {
+            host: "squat".into(),
+            claimed_by: mallory.operator_id(),
+            key: real.card().wg_public_key,
+            held_host: "sentry-1".into(),
+            held_by: alice.operator_id(),
+        }))
+    );
+    assert!(err.to_string().ends_with("the first card is kept"));
+    assert_eq!(store.card(&real.card().wg_public_key), Some(&real));
+    // Once the first card has expired, the key is free again.
+    let later = real.card().not_after;
+    let mut squat_later = squat.card().clone();
+    squat_later.not_after = later + 86_400;
+    let squat_later = squat_later.sign(&mallory).unwrap();
+    assert!(matches!(
+        store.insert_card(squat_later.clone(), later),
+        Ok(Inserted::Superseding { .. })
+    ));
+}
+
+#[test]
+fn a_host_revocation_removes_the_card_and_refuses_every_later_one() {
+    let (alice, mallory) = (operator(1), operator(4));
+    let c = signed(&alice, "sentry-1", 1);
+    let key = c.card().wg_public_key;
+    let mut store = Store::new();
+    store.insert_card(c.clone(), NOW).unwrap();
+    // Someone else's revocation of Alice's host is kept but does nothing.
+    store
+        .insert_revocation(revoke_host(&mallory, key, NOW), NOW)
+        .unwrap();
+    assert_eq!(store.card(&key), Some(&c));
+    assert!(!store.is_revoked(c.card()));
+    store
+        .insert_revocation(revoke_host(&alice, key, NOW), NOW)
+        .unwrap();
+    assert_eq!(store.card(&key), None);
+    assert!(store.is_revoked(c.card()));
+    let err = store
+        .insert_card(signed(&alice, "sentry-1", 1000), NOW)
+        .unwrap_err();
+    assert!(matches!(err, InsertError::Revoked { .. }));
+    assert!(err.to_string().contains("revoked its key"), "{err}");
+    // An older revocation of the same key changes nothing.
+    assert_eq!(
+        store.insert_revocation(revoke_host(&alice, key, NOW - 10), NOW),
+        Ok(Inserted::Outdated)
+    );
+    assert_eq!(store.revocations().count(), 2);
+}
+
+#[test]
+fn the_newest_vouch_wins_and_future_statements_are_refused() {
+    let (alice, bob) = (operator(1), operator(2));
+    let mut store = Store::new();
+    store.insert_vouch(vouch(&alice, &bob, NOW), NOW).unwrap();
+    assert!(matches!(
+        store.insert_vouch(vouch(&alice, &bob, NOW + 5), NOW),
+        Ok(Inserted::Superseding { .. })
+    ));
+    assert_eq!(
+        store.insert_vouch(vouch(&alice, &bob, NOW - 5), NOW),
+        Ok(Inserted::Outdated)
+    );
+    assert_eq!(store.vouches().count(), 1);
+    assert_eq!(store.vouches().next().unwrap().vouch().issued_at, NOW + 5);
+    let future = vouch(&alice, &bob, NOW + CLOCK_SKEW + 1);
+    let err = store.insert_vouch(future.clone(), NOW).unwrap_err();
+    assert!(matches!(
+        err,
+        InsertError::FromTheFuture {
+            kind: ObjectKind::Vouch,
+            ..
+        }
+    ));
+    assert!(store.insert_vouch(future, NOW + 1).is_ok());
+    assert!(matches!(
+        store.insert_revocation(
+            revoke_host(&alice, WgPublicKey::from_bytes([1; 32]), NOW + 1000),
+            NOW
+        ),
+        Err(InsertError::FromTheFuture {
+            kind: ObjectKind::Revocation,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn objects_are_listed_by_id() {
+    let store = sample();
+    let ids: Vec<ObjectId> = store.objects().map(|(id, _)| id).collect();
+    assert_eq!(ids.len(), 4);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    for (id, object) in store.objects() {
+        assert_eq!(object.id(), id);
+    }
+    let after: Vec<ObjectId> = store
+        .objects_after(Some(ids[1]))
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(after, ids[2..]);
+    assert!(format!("{store:?}").contains("cards: 2"));
+}
+
+#[test]
+fn the_state_file_round_trips() {
+    let store = sample();
+    let bytes = store.encode();
+    assert!(bytes.starts_with(b"sentrymesh state\x01"));
+    let again = Store::decode(&bytes).unwrap();
+    assert_eq!(again, store);
+    assert_eq!(again.encode(), bytes);
+    assert_eq!(again.generation(), 0);
+    assert_eq!(Store::decode(&Store::new().encode()).unwrap(), Store::new());
+}
+
+#[test]
+fn a_tampered_state_file_is_refused() {
+    let store = sample();
+    let bytes = store.encode();
+
+    // A flipped bit inside the first card.
+    let mut altered = bytes.clone();
+    altered[40] ^= 1;
+    let err = Store::decode(&altered).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StateError::BadObject {
+                kind: ObjectKind::Card,
+                index: 0,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("the state file is damaged or was altered: card 0 is refused"),
+        "{err}"
+    );
+
+    // Its last byte (in the revocation's signature).
+    let mut altered = bytes.clone();
+    *altered.last_mut().unwrap() ^= 0x80;
+    assert!(matches!(
+        Store::decode(&altered),
+        Err(StateError::BadObject {
+            kind: ObjectKind::Revocation,
+            ..
+        })
+    ));
+
+    assert_eq!(
+        Store::decode(b"not a state file"),
+        Err(StateError::NotAStateFile)
+    );
+    let mut version = bytes.clone();
+    version[16] = 9;
+    assert_eq!(
+        Store::decode(&version),
+        Err(StateError::UnsupportedVersion { found: 9 })
+    );
+    assert!(matches!(
+        Store::decode(&bytes[..bytes.len() - 1]),
+        Err(StateError::Malformed(DecodeError::Truncated { .. }))
+    ));
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(matches!(
+        Store::decode(&longer),
+        Err(StateError::Malformed(DecodeError::TrailingBytes {
+            count: 1
+        }))
+    ));
+}
+
+#[test]
+fn a_state_file_with_valid_objects_out_of_place_is_refused() {
+    let (alice, bob) = (operator(1), operator(2));
+    let (a, b) = (signed(&alice, "sentry-1", 1), signed(&bob, "sentry-1", 1));
+    let file = |cards: &[&SignedCard], revocations: &[&SignedRevocation]| {
+        let mut w = Writer::new();
+        w.array(STATE_MAGIC);
+        w.u8(STATE_VERSION);
+        w.count(cards.len());
+        cards.iter().for_each(|c| w.bytes(c.as_bytes()));
+        w.count(0);
+        w.count(revocations.len());
+        revocations.iter().for_each(|r| w.bytes(r.as_bytes()));
+        w.into_bytes()
+    };
+    let (first, second) = if a.card().wg_public_key < b.card().wg_public_key {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    assert!(Store::decode(&file(&[first, second], &[])).is_ok());
+    assert_eq!(
+        Store::decode(&file(&[second, first], &[])),
+        Err(StateError::NotCanonical)
+    );
+    assert_eq!(
+        Store::decode(&file(&[first, first], &[])),
+        Err(StateError::NotCanonical)
+    );
+    // A card whose key the file also revokes: the revocation, read
+    // after it, removed it, so the file is not what we would write.
+    let revoked = revoke_host(&alice, a.card().wg_public_key, NOW);
+    assert_eq!(
+        Store::decode(&file(&[&a], &[&revoked])),
+        Err(StateError::NotCanonical)
+    );
+    // A second operator's card for the same key.
+    let mut squat = a.card().clone();
+    squat.operator = bob.operator_id();
+    let squat = squat.sign(&bob).unwrap();
+    assert!(matches!(
+        Store::decode(&file(&[&a, &squat], &[])),
+        Err(StateError::Inconsistent {
+            kind: ObjectKind::Card,
+            index: 1,
+            source: InsertError::KeyConflict(_),
+        })
+    ));
+}
