@@ -4,17 +4,12 @@
 //! to the TUN device; UAPI requests, timers and shutdown are served in
 //! between. The loop owns all state, so nothing is locked.
 
-use std::future::pending;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use sentrymesh_tunnel::{DATA_HEADER_LEN, DATA_OVERHEAD, Encapsulated, PeerId, Received};
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
-use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
 
 use crate::batch_udp::{self, BatchIo, GsoMode, RecvMeta};
 use crate::control::Control;
@@ -23,6 +18,8 @@ use crate::offload::{GsoType, TcpCoalescer, VIRTIO_NET_HDR_LEN, VirtioNetHdr, se
 use crate::tun::Tun;
 use crate::uapi::{Errno, SetRequest};
 use crate::udp;
+
+mod run_loop;
 
 /// The largest IP packet the TUN device hands over (its MTU can be at most
 /// 65535).
@@ -82,7 +79,7 @@ struct Drops {
 /// An interface running: its state and its two descriptors.
 pub struct Device {
     interface: Interface,
-    tun: AsyncFd<Tun>,
+    tun: Tun,
     /// Whether the TUN device speaks `virtio_net_hdr` with segmentation
     /// offloads (see [`create_tun`]).
     tun_offloads: bool,
@@ -93,6 +90,9 @@ pub struct Device {
     /// Where received packets are coalesced before the TUN device gets them.
     gro_buf: Vec<u8>,
     socket: UdpSocket,
+    /// Whether `socket` was replaced (a new listen port) since the run loop
+    /// last looked, so it waits on the new one.
+    socket_replaced: bool,
     /// Whether `socket` is IPv6 (dual-stack), so IPv4 destinations are mapped.
     socket_is_ipv6: bool,
     batch_io: BatchIo,
@@ -165,8 +165,7 @@ impl Device {
     ///
     /// # Errors
     ///
-    /// When the socket cannot be bound or the TUN device registered with the
-    /// runtime.
+    /// When the socket cannot be bound or a descriptor made non-blocking.
     pub fn new(tun: Tun, offloads: Offloads) -> Result<Self> {
         tun.set_nonblocking(true)
             .context("making the TUN device non-blocking")?;
@@ -179,14 +178,8 @@ impl Device {
         let mut interface = Interface::new(Instant::now(), unix_now());
         let socket = udp::bind(0, None, udp_gro).context("binding the UDP socket")?;
         let batch_io = BatchIo::new(&socket, gso);
-        let socket = UdpSocket::from_std(socket).context("registering the UDP socket")?;
         let local = socket.local_addr()?;
         interface.set_bound_port(local.port());
-        // SAFETY: `Tun` owns its descriptor and returns that same one from
-        // `as_raw_fd` until it is dropped, which the `AsyncFd` does.
-        let tun = unsafe { AsyncFd::register(tun) }
-            .map_err(io::Error::from)
-            .context("registering the TUN device")?;
         Ok(Self {
             interface,
             tun,
@@ -195,6 +188,7 @@ impl Device {
             tun_buf: vec![0; VIRTIO_NET_HDR_LEN + MAX_PACKET],
             gro_buf: vec![0; VIRTIO_NET_HDR_LEN + MAX_PACKET],
             socket,
+            socket_replaced: false,
             socket_is_ipv6: local.is_ipv6(),
             batch_io,
             tx: TxBatch::new(),
@@ -202,65 +196,6 @@ impl Device {
             rx_meta: vec![RecvMeta::default(); RX_MESSAGES],
             drops: Drops::default(),
         })
-    }
-
-    /// Runs until `shutdown` turns true, the TUN device goes away, or the
-    /// request channel closes.
-    ///
-    /// # Errors
-    ///
-    /// When the TUN device or the socket fails for good.
-    pub async fn run(
-        mut self,
-        mut requests: mpsc::Receiver<Control>,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> Result<()> {
-        let mut buf = vec![0u8; BUFFER_LEN];
-        // Padding stops at the TUN device's MTU, as in the kernel: a datagram
-        // any larger would not fit the path a segmentation offload send
-        // assumes. The MTU can change under us, so it is read again each second.
-        let mut mtu_check = tokio::time::interval(MTU_CHECK_INTERVAL);
-        loop {
-            let deadline = self.interface.endpoint().poll_timeout();
-            let timer = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
-                    None => pending().await,
-                }
-            };
-            tokio::select! {
-                ready = self.tun.readable() => {
-                    let mut guard = ready.context("waiting for the TUN device")?;
-                    guard.clear_ready();
-                    if !self.drain_tun()? {
-                        tracing::info!("the TUN device is gone; stopping");
-                        return Ok(());
-                    }
-                }
-                ready = self.socket.readable() => {
-                    ready.context("waiting for the UDP socket")?;
-                    self.drain_socket();
-                }
-                () = timer => {
-                    self.interface.endpoint_mut().handle_timeout(Instant::now());
-                }
-                _ = mtu_check.tick() => {
-                    let mtu = self.tun.get_ref().mtu().ok().and_then(|mtu| u16::try_from(mtu).ok());
-                    self.interface.endpoint_mut().set_mtu(mtu);
-                }
-                request = requests.recv() => match request {
-                    Some(request) => self.handle_control(request),
-                    None => return Ok(()),
-                },
-                _ = shutdown.changed() => {
-                    if *shutdown.borrow() {
-                        tracing::debug!("dropped packets: {:?}", self.drops);
-                        return Ok(());
-                    }
-                }
-            }
-            self.flush(&mut buf);
-        }
     }
 
     /// Reads every packet waiting on the TUN device, seals each into the
@@ -275,7 +210,6 @@ impl Device {
             let slot = &mut self.tx.buf[start..start + BUFFER_LEN];
             let len = match self
                 .tun
-                .get_ref()
                 .recv(&mut slot[DATA_HEADER_LEN..DATA_HEADER_LEN + MAX_PACKET])
             {
                 Ok(len) => len,
@@ -298,7 +232,7 @@ impl Device {
     fn drain_tun_offloaded(&mut self) -> Result<bool> {
         let mut tun_buf = std::mem::take(&mut self.tun_buf);
         let result = loop {
-            let len = match self.tun.get_ref().recv(&mut tun_buf) {
+            let len = match self.tun.recv(&mut tun_buf) {
                 Ok(len) => len,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break Ok(true),
                 Err(error) if error.raw_os_error() == Some(libc::EBADFD) => break Ok(false),
@@ -418,10 +352,12 @@ impl Device {
             .and_then(|peer| self.interface.endpoint().peer_endpoint(peer));
         if let (Some(to), true) = (destination, batch.count > 0) {
             let to = udp::destination_for(self.socket_is_ipv6, to);
-            let socket = std_view(&self.socket);
-            let sent =
-                self.batch_io
-                    .send_segments(&socket, to, &batch.buf[..batch.len], batch.segment);
+            let sent = self.batch_io.send_segments(
+                &self.socket,
+                to,
+                &batch.buf[..batch.len],
+                batch.segment,
+            );
             if let Err(error) = sent {
                 self.drops.send_errors += batch.count as u64;
                 tracing::trace!("sending a batch to {to}: {error}");
@@ -438,19 +374,17 @@ impl Device {
         let mut meta = std::mem::take(&mut self.rx_meta);
         let mut gro_buf = std::mem::take(&mut self.gro_buf);
         let mut coalescer = self.tun_offloads.then(|| TcpCoalescer::new(&mut gro_buf));
+        // The run loop is told of new datagrams only once, when the socket
+        // becomes readable: read until it is empty.
         loop {
-            let socket = std_view(&self.socket);
-            let received = self.socket.try_io(Interest::READABLE, || {
-                batch_udp::recv_batch(&socket, &mut buffers, &mut meta)
-            });
-            let count = match received {
+            let count = match batch_udp::recv_batch(&self.socket, &mut buffers, &mut meta) {
                 Ok(count) => count,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) => {
-                    // ICMP errors for earlier datagrams surface here. The
-                    // socket stays readable, so the loop comes back at once.
+                    // An ICMP error for an earlier datagram; reading it cleared
+                    // it, and datagrams may wait behind it.
                     tracing::trace!("receiving: {error}");
-                    break;
+                    continue;
                 }
             };
             for (buffer, meta) in buffers.iter_mut().zip(&meta).take(count) {
@@ -518,7 +452,7 @@ impl Device {
     }
 
     fn write_to_tun(&self, packet: &[u8]) {
-        if let Err(error) = self.tun.get_ref().send(packet) {
+        if let Err(error) = self.tun.send(packet) {
             tracing::debug!("writing to the TUN device: {error}");
         }
     }
@@ -534,7 +468,7 @@ impl Device {
 
     fn send_datagram(&mut self, datagram: &[u8], to: SocketAddr) {
         let to = udp::destination_for(self.socket_is_ipv6, to);
-        if let Err(error) = self.socket.try_send_to(datagram, to) {
+        if let Err(error) = self.socket.send_to(datagram, to) {
             self.drops.send_errors += 1;
             tracing::trace!("sending to {to}: {error}");
         }
@@ -560,19 +494,17 @@ impl Device {
             .is_some_and(|port| port != self.interface.listen_port() || port == 0);
         if port_changes {
             let port = request.listen_port.unwrap_or_default();
-            let socket = udp::bind(port, fwmark, self.udp_gro)
-                .and_then(UdpSocket::from_std)
-                .map_err(|error| {
-                    tracing::warn!("binding port {port}: {error}");
-                    Errno::EADDRINUSE
-                })?;
+            let socket = udp::bind(port, fwmark, self.udp_gro).map_err(|error| {
+                tracing::warn!("binding port {port}: {error}");
+                Errno::EADDRINUSE
+            })?;
             let local = socket.local_addr().map_err(|_| Errno::EADDRINUSE)?;
             self.interface.set_bound_port(local.port());
             self.socket_is_ipv6 = local.is_ipv6();
             self.socket = socket;
+            self.socket_replaced = true;
         } else if request.fwmark.is_some() && fwmark != self.interface.fwmark() {
-            let socket = std_view(&self.socket);
-            udp::set_mark(&socket, fwmark.unwrap_or(0)).map_err(|error| {
+            udp::set_mark(&self.socket, fwmark.unwrap_or(0)).map_err(|error| {
                 tracing::warn!("setting fwmark: {error}");
                 Errno::EADDRINUSE
             })?;
@@ -580,14 +512,6 @@ impl Device {
         self.interface.commit(Instant::now(), request);
         Ok(())
     }
-}
-
-/// A `std` view of a tokio socket, for `setsockopt`.
-fn std_view(socket: &UdpSocket) -> std::mem::ManuallyDrop<std::net::UdpSocket> {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    // SAFETY: the descriptor stays owned by `socket`, which outlives the
-    // view; `ManuallyDrop` keeps the view from closing it.
-    std::mem::ManuallyDrop::new(unsafe { std::net::UdpSocket::from_raw_fd(socket.as_raw_fd()) })
 }
 
 /// Creates the TUN device `name`, with segmentation offloads when `offloads`
