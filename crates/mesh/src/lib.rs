@@ -91,6 +91,7 @@ mod card;
 mod cidr;
 mod codec;
 mod endpoint;
+pub mod gossip;
 mod identity;
 mod kdf;
 mod object;
@@ -117,6 +118,7 @@ pub use codec::DecodeError;
 pub use endpoint::{
     ChainP2p, Endpoint, EndpointError, EndpointHost, MAX_CHAIN_ID_LEN, MAX_DNS_NAME_LEN,
 };
+pub use gossip::{Gossip, GossipError, GossipMessage, GossipStats, MessageError, Refusal};
 pub use identity::{KeyFileError, OPERATOR_KEY_LEN, OperatorId, OperatorIdError, OperatorSecret};
 pub use object::{OBJECT_ID_LEN, Object, ObjectId, ObjectKind, ObjectRef, ParseObjectError};
 pub use revocation::{Revocation, RevocationTarget, SignedRevocation, is_host_revoked};

@@ -96,6 +96,11 @@ impl ObjectKind {
             Self::Revocation => 3,
         }
     }
+
+    /// The kind with this tag.
+    pub(crate) fn from_tag(tag: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.tag() == tag)
+    }
 }
 
 impl fmt::Display for ObjectKind {
@@ -282,7 +287,12 @@ mod tests {
     }
 
     #[test]
-    fn kinds_are_named() {
+    fn tags_round_trip() {
+        for kind in ObjectKind::ALL {
+            assert_eq!(ObjectKind::from_tag(kind.tag()), Some(kind));
+        }
+        assert_eq!(ObjectKind::from_tag(0), None);
+        assert_eq!(ObjectKind::from_tag(4), None);
         assert_eq!(ObjectKind::Revocation.to_string(), "revocation");
     }
 }

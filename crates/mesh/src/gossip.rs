@@ -1,0 +1,581 @@
+//! Gossip: how members exchange cards, vouches and revocations with their
+//! mesh peers, as a sans-IO state machine.
+//!
+//! The shared state is a set of signed objects that only grows (see
+//! [`Store`]), so members converge by anti-entropy with no leader:
+//!
+//! ```text
+//!   A                                   B
+//!   │ ── Digest { ids A may show B } ──► │   every DIGEST_INTERVAL, and at once to a new peer
+//!   │ ◄── Want { ids B lacks } ───────── │
+//!   │ ── Objects { the objects } ──────► │   B verifies, stores, and pushes what is new
+//!   │                                    │   to its other peers at once
+//! ```
+//!
+//! A newly learned object is pushed to every other peer straight away
+//! rather than waiting for the next digest round, so a revocation crosses
+//! the mesh in one network traversal per hop.
+//!
+//! # What goes to whom
+//!
+//! Every object is filtered per recipient, when the message is built:
+//!
+//! * a card goes to a peer only when [`may_share`] allows it for the peer's
+//!   operator — a producer's or BIOS node's card only to its own operator's
+//!   hosts — and only when this host admits the card's operator itself;
+//! * vouches and revocations go to every peer (peers are admitted hosts);
+//! * the digest sent to a peer lists only the ids of objects it may receive,
+//!   so another operator's host never even learns the id of a hidden card,
+//!   and a want for an id it may not have is silently ignored.
+//!
+//! On receipt, every object has already been verified by
+//! [`GossipMessage::decode`]; a message that does not decode is dropped and
+//! counted ([`GossipStats`]). A hidden host's card from another operator is
+//! not for this host and is dropped; every other object goes to the store,
+//! and is relayed only when the store took it as new.
+
+mod message;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::Bound;
+
+pub use message::{
+    EncodeMessageError, GOSSIP_VERSION, GossipMessage, MAX_IDS, MAX_MESSAGE_LEN, MAX_OBJECTS,
+    MessageError,
+};
+use message::{ObjectsWriter, encode_digest, encode_want};
+
+use crate::identity::OperatorId;
+use crate::object::{Object, ObjectId, ObjectKind, ObjectRef};
+use crate::roles::may_share;
+use crate::store::{InsertError, Inserted, Store};
+use crate::wg_key::WgPublicKey;
+
+/// Seconds between two digests to one peer.
+pub const DIGEST_INTERVAL: u64 = 3;
+/// Seconds an object the store refused is not asked for again.
+const IGNORE_FOR: u64 = 600;
+/// Seconds before an id asked for and not received is asked again.
+const REQUEST_TIMEOUT: u64 = DIGEST_INTERVAL;
+/// The most refused ids remembered.
+const MAX_IGNORED: usize = 4096;
+/// The most requested ids remembered.
+const MAX_REQUESTED: usize = 8192;
+/// The most ids queued to ask one peer for; a peer listing more is asked
+/// for the rest in a later round.
+const MAX_WANTED: usize = 4 * MAX_IDS;
+/// The most refusals kept for [`Gossip::poll_refusal`].
+const MAX_REFUSALS: usize = 64;
+
+/// Counters of what gossip did, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GossipStats {
+    /// Messages decoded from peers.
+    pub messages_received: u64,
+    /// Messages handed out by [`Gossip::poll_transmit`].
+    pub messages_sent: u64,
+    /// Messages dropped because they did not decode (malformed, too long,
+    /// or carrying an object that does not verify).
+    pub messages_malformed: u64,
+    /// Messages dropped because their sender is not a peer.
+    pub messages_from_strangers: u64,
+    /// Objects received in valid messages.
+    pub objects_received: u64,
+    /// Objects received that were new to the store (and relayed).
+    pub objects_new: u64,
+    /// Objects received that the store held already, or held newer.
+    pub objects_known: u64,
+    /// Objects received that the store refused (expired, revoked, key
+    /// conflict, dated in the future, store full).
+    pub objects_refused: u64,
+    /// Cards of another operator's hidden hosts, which no peer should send
+    /// this host.
+    pub objects_not_for_us: u64,
+    /// Of the refused objects, cards claiming a key another operator's card
+    /// holds.
+    pub key_conflicts: u64,
+}
+
+/// Why a gossip message was dropped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GossipError {
+    /// The sender is not one of this host's mesh peers.
+    #[error("gossip message from {from}, which is not a mesh peer of this host")]
+    UnknownPeer {
+        /// The sender's key.
+        from: WgPublicKey,
+    },
+    /// The message does not decode.
+    #[error("gossip message from {from} dropped: {source}")]
+    Malformed {
+        /// The sender's key.
+        from: WgPublicKey,
+        /// What is wrong with it.
+        source: MessageError,
+    },
+}
+
+/// An object the store refused, for the daemon to log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The peer that sent it; `None` when it was inserted locally.
+    pub from: Option<WgPublicKey>,
+    /// The object's id.
+    pub id: ObjectId,
+    /// Why the store refused it.
+    pub error: InsertError,
+}
+
+/// What gossip keeps about one peer.
+#[derive(Debug)]
+struct Peer {
+    operator: OperatorId,
+    next_digest: u64,
+    /// A digest round is under way.
+    digest_due: bool,
+    /// The round continues after this id.
+    digest_cursor: Option<ObjectId>,
+    /// Objects to send (pushed or wanted), filtered when sent.
+    push: BTreeSet<ObjectId>,
+    /// Ids to ask for.
+    want: BTreeSet<ObjectId>,
+}
+
+impl Peer {
+    fn new(operator: OperatorId, now: u64) -> Self {
+        Self {
+            operator,
+            next_digest: now.saturating_add(DIGEST_INTERVAL),
+            digest_due: true,
+            digest_cursor: None,
+            push: BTreeSet::new(),
+            want: BTreeSet::new(),
+        }
+    }
+
+    fn has_output(&self) -> bool {
+        self.digest_due || !self.push.is_empty() || !self.want.is_empty()
+    }
+
+    fn start_digest(&mut self) {
+        self.digest_due = true;
+        self.digest_cursor = None;
+    }
+}
+
+/// One host's gossip: its store, its peers and what is due to each. See the
+/// [module docs](self).
+#[derive(Debug)]
+pub struct Gossip {
+    store: Store,
+    local_operator: OperatorId,
+    admitted: BTreeSet<OperatorId>,
+    peers: BTreeMap<WgPublicKey, Peer>,
+    /// The peer served last by `poll_transmit`, for round robin.
+    last_served: Option<WgPublicKey>,
+    /// Ids refused recently, not asked for again until the time given.
+    ignored: BTreeMap<ObjectId, u64>,
+    /// Ids asked for, and when.
+    requested: BTreeMap<ObjectId, u64>,
+    refusals: VecDeque<Refusal>,
+    last_now: u64,
+    stats: GossipStats,
+}
+
+impl Gossip {
+    /// Gossip for a host of `local_operator`, starting from `store` and with
+    /// no peers yet.
+    pub fn new(store: Store, local_operator: OperatorId) -> Self {
+        Self {
+            store,
+            local_operator,
+            admitted: BTreeSet::from([local_operator]),
+            peers: BTreeMap::new(),
+            last_served: None,
+            ignored: BTreeMap::new(),
+            requested: BTreeMap::new(),
+            refusals: VecDeque::new(),
+            last_now: 0,
+            stats: GossipStats::default(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> GossipStats {
+        self.stats
+    }
+
+    /// The peers gossiped with.
+    pub fn peers(&self) -> impl Iterator<Item = &WgPublicKey> {
+        self.peers.keys()
+    }
+
+    /// Sets whom to gossip with — each peer's key and operator, as the peer
+    /// manager decided — and the operators this host admits. A new peer
+    /// gets a digest at once; a peer gone is forgotten with everything
+    /// queued for it; a change of admitted operators starts a digest round
+    /// to every peer.
+    pub fn set_peers(
+        &mut self,
+        peers: impl IntoIterator<Item = (WgPublicKey, OperatorId)>,
+        admitted: BTreeSet<OperatorId>,
+        now: u64,
+    ) {
+        self.note_time(now);
+        let wanted: BTreeMap<WgPublicKey, OperatorId> = peers.into_iter().collect();
+        self.peers
+            .retain(|key, peer| wanted.get(key) == Some(&peer.operator));
+        for (key, operator) in wanted {
+            self.peers
+                .entry(key)
+                .or_insert_with(|| Peer::new(operator, now));
+        }
+        if admitted != self.admitted {
+            self.admitted = admitted;
+            self.peers.values_mut().for_each(Peer::start_digest);
+        }
+    }
+
+    /// Inserts an object learned locally (from the configuration, a bundle,
+    /// the control socket) and pushes it to every peer that may have it.
+    ///
+    /// # Errors
+    ///
+    /// [`InsertError`] when the store refuses it.
+    pub fn insert(&mut self, object: Object, now: u64) -> Result<Inserted, InsertError> {
+        self.note_time(now);
+        let id = object.id();
+        let inserted = self.store.insert(object, now)?;
+        if inserted.changed() {
+            self.announce(id, None);
+        }
+        Ok(inserted)
+    }
+
+    /// Handles a message from peer `from` (the key of the WireGuard session
+    /// it arrived through) at `now` (Unix seconds).
+    ///
+    /// # Errors
+    ///
+    /// [`GossipError`] when the message is dropped: the sender is not a
+    /// peer, or it does not decode. Objects the store refuses are counted
+    /// and queued as [`Refusal`]s, not errors.
+    pub fn handle_message(
+        &mut self,
+        from: WgPublicKey,
+        bytes: &[u8],
+        now: u64,
+    ) -> Result<(), GossipError> {
+        self.note_time(now);
+        if !self.peers.contains_key(&from) {
+            self.stats.messages_from_strangers += 1;
+            return Err(GossipError::UnknownPeer { from });
+        }
+        let message = GossipMessage::decode(bytes).map_err(|source| {
+            self.stats.messages_malformed += 1;
+            GossipError::Malformed { from, source }
+        })?;
+        self.stats.messages_received += 1;
+        match message {
+            GossipMessage::Digest { ids } => self.handle_digest(from, ids, now),
+            GossipMessage::Want { ids } => self.handle_want(from, ids),
+            GossipMessage::Objects { objects } => self.handle_objects(from, objects, now),
+        }
+        Ok(())
+    }
+
+    /// Runs the timers due at `now`: starts digest rounds, forgets old
+    /// refusals and requests, and prunes expired cards from the store.
+    pub fn handle_timeout(&mut self, now: u64) {
+        self.note_time(now);
+        for peer in self.peers.values_mut() {
+            if peer.next_digest <= now {
+                peer.start_digest();
+                peer.next_digest = now.saturating_add(DIGEST_INTERVAL);
+            }
+        }
+        self.ignored.retain(|_, until| *until > now);
+        self.requested
+            .retain(|_, at| at.saturating_add(REQUEST_TIMEOUT) > now);
+        self.store.prune(now);
+    }
+
+    /// When [`Gossip::handle_timeout`] next has work (Unix seconds).
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let digests = self.peers.values().map(|peer| peer.next_digest).min();
+        match (digests, self.store.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The next message to send: the peer's key and the bytes. Peers are
+    /// served in turn; objects go before wants, wants before digests, and
+    /// revocations before anything else.
+    pub fn poll_transmit(&mut self) -> Option<(WgPublicKey, Vec<u8>)> {
+        loop {
+            let key = self.next_peer_with_output()?;
+            self.last_served = Some(key);
+            // Each build either returns a message or empties part of the
+            // peer's queue, so this loop ends.
+            if let Some(bytes) = self.build(key) {
+                self.stats.messages_sent += 1;
+                return Some((key, bytes));
+            }
+        }
+    }
+
+    /// The next object the store refused, to log.
+    pub fn poll_refusal(&mut self) -> Option<Refusal> {
+        self.refusals.pop_front()
+    }
+
+    /// Whether `object` may be sent to a host of `recipient`: the filter of
+    /// the [module docs](self).
+    pub fn may_send(&self, object: ObjectRef<'_>, recipient: &OperatorId) -> bool {
+        may_send(object, recipient, &self.admitted, self.local_operator)
+    }
+
+    // ----- inputs ------------------------------------------------------
+
+    fn handle_digest(&mut self, from: WgPublicKey, ids: Vec<ObjectId>, now: u64) {
+        for id in ids {
+            let asked_recently = self
+                .requested
+                .get(&id)
+                .is_some_and(|&at| at.saturating_add(REQUEST_TIMEOUT) > now);
+            if self.store.contains(&id)
+                || self.ignored.contains_key(&id)
+                || asked_recently
+                || self.peers.values().any(|peer| peer.want.contains(&id))
+            {
+                continue;
+            }
+            match self.peers.get_mut(&from) {
+                Some(peer) if peer.want.len() < MAX_WANTED => {
+                    peer.want.insert(id);
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn handle_want(&mut self, from: WgPublicKey, ids: Vec<ObjectId>) {
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return;
+        };
+        // Whether each may go to this peer is decided when it is sent.
+        peer.push
+            .extend(ids.into_iter().filter(|id| self.store.contains(id)));
+    }
+
+    fn handle_objects(&mut self, from: WgPublicKey, objects: Vec<Object>, now: u64) {
+        for object in objects {
+            self.stats.objects_received += 1;
+            let id = object.id();
+            self.requested.remove(&id);
+            self.peers.values_mut().for_each(|peer| {
+                peer.want.remove(&id);
+            });
+            if let Object::Card(card) = &object {
+                let card = card.card();
+                if card.role.is_hidden() && card.operator != self.local_operator {
+                    self.stats.objects_not_for_us += 1;
+                    self.ignore(id, now);
+                    continue;
+                }
+            }
+            match self.store.insert(object, now) {
+                Ok(inserted) if inserted.changed() => {
+                    self.stats.objects_new += 1;
+                    self.announce(id, Some(from));
+                }
+                Ok(inserted) => {
+                    self.stats.objects_known += 1;
+                    if inserted == Inserted::Outdated {
+                        self.ignore(id, now);
+                    }
+                }
+                Err(error) => {
+                    self.stats.objects_refused += 1;
+                    if matches!(error, InsertError::KeyConflict(_)) {
+                        self.stats.key_conflicts += 1;
+                    }
+                    self.ignore(id, now);
+                    if self.refusals.len() == MAX_REFUSALS {
+                        self.refusals.pop_front();
+                    }
+                    self.refusals.push_back(Refusal {
+                        from: Some(from),
+                        id,
+                        error,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Queues a new object for every peer but its sender.
+    fn announce(&mut self, id: ObjectId, except: Option<WgPublicKey>) {
+        self.ignored.remove(&id);
+        for (key, peer) in &mut self.peers {
+            peer.want.remove(&id);
+            if Some(*key) != except {
+                peer.push.insert(id);
+            }
+        }
+    }
+
+    fn ignore(&mut self, id: ObjectId, now: u64) {
+        if self.ignored.len() < MAX_IGNORED {
+            self.ignored.insert(id, now.saturating_add(IGNORE_FOR));
+        }
+    }
+
+    /// Notes the time; when the clock stepped back, timers set by the
+    /// later time are pulled in so nothing waits for the clock to catch up.
+    fn note_time(&mut self, now: u64) {
+        if now < self.last_now {
+            for peer in self.peers.values_mut() {
+                peer.next_digest = peer.next_digest.min(now.saturating_add(DIGEST_INTERVAL));
+            }
+            self.requested.clear();
+            let latest = now.saturating_add(IGNORE_FOR);
+            self.ignored
+                .values_mut()
+                .for_each(|until| *until = latest.min(*until));
+        }
+        self.last_now = now;
+    }
+
+    // ----- outputs -----------------------------------------------------
+
+    /// The first peer after the one served last that has something to send.
+    fn next_peer_with_output(&self) -> Option<WgPublicKey> {
+        let after = self.last_served.map_or(Bound::Unbounded, Bound::Excluded);
+        let before = self.last_served.map_or(Bound::Unbounded, Bound::Included);
+        self.peers
+            .range((after, Bound::Unbounded))
+            .chain(self.peers.range((Bound::Unbounded, before)))
+            .find(|(_, peer)| peer.has_output())
+            .map(|(key, _)| *key)
+    }
+
+    /// The next message for peer `key`, or `None` when, once filtered,
+    /// nothing was left to send it.
+    fn build(&mut self, key: WgPublicKey) -> Option<Vec<u8>> {
+        let Self {
+            store,
+            local_operator,
+            admitted,
+            peers,
+            requested,
+            last_now,
+            ..
+        } = self;
+        let peer = peers.get_mut(&key)?;
+        let allowed =
+            |object: ObjectRef<'_>| may_send(object, &peer.operator, admitted, *local_operator);
+
+        if !peer.push.is_empty() {
+            // Revocations first, then vouches, then cards.
+            let mut ready: Vec<(u8, ObjectId)> = Vec::new();
+            peer.push.retain(|id| match store.get(id) {
+                Some(object) if allowed(object) => {
+                    ready.push((rank(object.kind()), *id));
+                    true
+                }
+                _ => false,
+            });
+            ready.sort_unstable();
+            let mut writer = ObjectsWriter::new();
+            for (_, id) in ready {
+                match store.get(&id) {
+                    Some(object) if writer.try_push(object) => {
+                        peer.push.remove(&id);
+                    }
+                    _ => break,
+                }
+            }
+            if let Some(bytes) = writer.finish() {
+                return Some(bytes);
+            }
+        }
+
+        if !peer.want.is_empty() {
+            peer.want.retain(|id| !store.contains(id));
+            let ids: Vec<ObjectId> = peer.want.iter().take(MAX_IDS).copied().collect();
+            for id in &ids {
+                peer.want.remove(id);
+                if requested.len() < MAX_REQUESTED {
+                    requested.insert(*id, *last_now);
+                }
+            }
+            if !ids.is_empty() {
+                return Some(encode_want(&ids));
+            }
+        }
+
+        if peer.digest_due {
+            let mut ids = Vec::new();
+            let mut more = false;
+            for (id, object) in store.objects_after(peer.digest_cursor) {
+                if !allowed(object) {
+                    continue;
+                }
+                if ids.len() == MAX_IDS {
+                    more = true;
+                    break;
+                }
+                ids.push(id);
+            }
+            if more {
+                peer.digest_cursor = ids.last().copied();
+            } else {
+                peer.digest_due = false;
+                peer.digest_cursor = None;
+            }
+            if !ids.is_empty() {
+                return Some(encode_digest(&ids));
+            }
+        }
+        None
+    }
+}
+
+/// The order objects are sent in: revocations first, since they must
+/// arrive soonest and before any card they revoke, then vouches, then cards.
+fn rank(kind: ObjectKind) -> u8 {
+    match kind {
+        ObjectKind::Revocation => 0,
+        ObjectKind::Vouch => 1,
+        ObjectKind::Card => 2,
+    }
+}
+
+/// The sharing filter: see the [module docs](self).
+fn may_send(
+    object: ObjectRef<'_>,
+    recipient: &OperatorId,
+    admitted: &BTreeSet<OperatorId>,
+    local_operator: OperatorId,
+) -> bool {
+    match object {
+        ObjectRef::Card(card) => {
+            let card = card.card();
+            (card.operator == local_operator || admitted.contains(&card.operator))
+                && may_share(card, recipient, admitted)
+        }
+        ObjectRef::Vouch(_) | ObjectRef::Revocation(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests;

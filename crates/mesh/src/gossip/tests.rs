@@ -1,0 +1,419 @@
+//! Tests of the gossip machine between a few hosts wired by hand, in
+//! virtual time.
+
+use super::*;
+use crate::card::SignedCard;
+use crate::identity::OperatorSecret;
+use crate::revocation::{Revocation, RevocationTarget};
+use crate::role::Role;
+use crate::testing::{NOW, card, operator};
+use crate::vouch::Vouch;
+
+/// A test host: its key, operator and gossip.
+struct Host {
+    key: WgPublicKey,
+    operator: OperatorId,
+    gossip: Gossip,
+}
+
+fn signed(op: &OperatorSecret, name: &str, role: Role) -> SignedCard {
+    card(op, name, role).sign(op).unwrap()
+}
+
+/// A host whose own card is `own`, knowing `others` too.
+fn host(own: &SignedCard, others: &[&SignedCard]) -> Host {
+    let mut store = Store::new();
+    for c in std::iter::once(own).chain(others.iter().copied()) {
+        store.insert_card(c.clone(), NOW).unwrap();
+    }
+    Host {
+        key: own.card().wg_public_key,
+        operator: own.card().operator,
+        gossip: Gossip::new(store, own.card().operator),
+    }
+}
+
+/// Makes every listed pair peers, every host admitting every operator.
+fn connect(hosts: &mut [Host], pairs: &[(usize, usize)]) {
+    let admitted: BTreeSet<OperatorId> = hosts.iter().map(|h| h.operator).collect();
+    let ends: Vec<(WgPublicKey, OperatorId)> = hosts.iter().map(|h| (h.key, h.operator)).collect();
+    for (i, host) in hosts.iter_mut().enumerate() {
+        let peers = pairs.iter().filter_map(|&(a, b)| match i {
+            _ if i == a => Some(ends[b]),
+            _ if i == b => Some(ends[a]),
+            _ => None,
+        });
+        host.gossip.set_peers(peers, admitted.clone(), NOW);
+    }
+}
+
+/// Delivers every message until none is left; returns them as
+/// (from, to, bytes).
+fn run(hosts: &mut [Host]) -> Vec<(usize, usize, Vec<u8>)> {
+    run_at(hosts, NOW)
+}
+
+/// [`run`] at `now`.
+fn run_at(hosts: &mut [Host], now: u64) -> Vec<(usize, usize, Vec<u8>)> {
+    let mut log = Vec::new();
+    loop {
+        let mut quiet = true;
+        for from in 0..hosts.len() {
+            while let Some((to_key, bytes)) = hosts[from].gossip.poll_transmit() {
+                quiet = false;
+                let to = hosts.iter().position(|h| h.key == to_key).unwrap();
+                let sender = hosts[from].key;
+                hosts[to]
+                    .gossip
+                    .handle_message(sender, &bytes, now)
+                    .unwrap();
+                log.push((from, to, bytes));
+            }
+        }
+        if quiet {
+            return log;
+        }
+    }
+}
+
+fn ids(host: &Host) -> BTreeSet<ObjectId> {
+    host.gossip.store().objects().map(|(id, _)| id).collect()
+}
+
+fn revoke(op: &OperatorSecret, target: &SignedCard) -> SignedRevocation {
+    Revocation {
+        issuer: op.operator_id(),
+        target: RevocationTarget::Host(target.card().wg_public_key),
+        issued_at: NOW,
+    }
+    .sign(op)
+    .unwrap()
+}
+
+use crate::revocation::SignedRevocation;
+
+#[test]
+fn two_hosts_converge_by_digest_want_and_objects() {
+    let (alice, bob) = (operator(1), operator(2));
+    let (a1, a2, b1) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&alice, "sentry-2", Role::Sentry),
+        signed(&bob, "sentry-1", Role::Sentry),
+    );
+    let vouch = Vouch {
+        voucher: alice.operator_id(),
+        subject: bob.operator_id(),
+        issued_at: NOW,
+    }
+    .sign(&alice)
+    .unwrap();
+    let mut hosts = [host(&a1, &[&a2]), host(&b1, &[])];
+    hosts[0].gossip.insert(vouch.into(), NOW).unwrap();
+    connect(&mut hosts, &[(0, 1)]);
+    let log = run(&mut hosts);
+    assert_eq!(ids(&hosts[0]), ids(&hosts[1]));
+    assert_eq!(hosts[1].gossip.store().len(), 4);
+    let kinds: Vec<(usize, u8)> = log.iter().map(|(from, _, b)| (*from, b[1])).collect();
+    // Two digests, two wants, two objects messages.
+    assert_eq!(kinds.iter().filter(|k| k.1 == 1).count(), 2);
+    assert_eq!(kinds.iter().filter(|k| k.1 == 2).count(), 2);
+    assert_eq!(kinds.iter().filter(|k| k.1 == 3).count(), 2);
+    let stats = hosts[1].gossip.stats();
+    assert_eq!((stats.objects_received, stats.objects_new), (3, 3));
+    assert_eq!(stats.messages_received, 3);
+    // Nothing more until the next digest round.
+    assert_eq!(hosts[0].gossip.poll_timeout(), Some(NOW + DIGEST_INTERVAL));
+    for h in &mut hosts {
+        h.gossip.handle_timeout(NOW + DIGEST_INTERVAL);
+    }
+    let log = run_at(&mut hosts, NOW + DIGEST_INTERVAL);
+    assert_eq!(log.len(), 2, "only the two digests");
+}
+
+#[test]
+fn hidden_cards_and_their_ids_stay_with_their_operator() {
+    let (alice, bob) = (operator(1), operator(2));
+    let producer = signed(&alice, "producer-1", Role::Producer);
+    let (a1, a2, b1) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&alice, "sentry-2", Role::Sentry),
+        signed(&bob, "sentry-1", Role::Sentry),
+    );
+    // Alice's sentry-1 knows her producer; sentry-2 and Bob's sentry do not.
+    let mut hosts = [host(&a1, &[&producer]), host(&a2, &[]), host(&b1, &[])];
+    connect(&mut hosts, &[(0, 1), (0, 2), (1, 2)]);
+    let log = run(&mut hosts);
+    let producer_id = Object::from(producer.clone()).id();
+    assert!(hosts[1].gossip.store().contains(&producer_id));
+    assert!(!hosts[2].gossip.store().contains(&producer_id));
+    let key = producer.card().wg_public_key;
+    for (_, to, bytes) in log.iter().filter(|(_, to, _)| *to == 2) {
+        assert!(
+            !bytes.windows(32).any(|w| w == key.as_bytes()),
+            "the producer's key went to host {to}"
+        );
+        assert!(!bytes.windows(32).any(|w| w == producer_id.as_bytes()));
+    }
+    // Asking for it by id gets nothing.
+    let want = GossipMessage::Want {
+        ids: vec![producer_id],
+    }
+    .encode()
+    .unwrap();
+    hosts[0]
+        .gossip
+        .handle_message(b1.card().wg_public_key, &want, NOW)
+        .unwrap();
+    assert_eq!(hosts[0].gossip.poll_transmit(), None);
+    let b_operator = bob.operator_id();
+    let store = hosts[0].gossip.store();
+    assert!(
+        !hosts[0]
+            .gossip
+            .may_send(store.get(&producer_id).unwrap(), &b_operator)
+    );
+    assert!(
+        hosts[0]
+            .gossip
+            .may_send(store.get(&producer_id).unwrap(), &alice.operator_id())
+    );
+}
+
+#[test]
+fn cards_of_operators_this_host_does_not_admit_are_not_relayed() {
+    let (alice, bob, carol) = (operator(1), operator(2), operator(3));
+    let (a1, b1, c1) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&bob, "sentry-1", Role::Sentry),
+        signed(&carol, "sentry-1", Role::Sentry),
+    );
+    let mut hosts = [host(&a1, &[&c1]), host(&b1, &[])];
+    let peers = |h: &Host| (h.key, h.operator);
+    let (pa, pb) = (peers(&hosts[0]), peers(&hosts[1]));
+    let both = BTreeSet::from([alice.operator_id(), bob.operator_id()]);
+    hosts[0].gossip.set_peers([pb], both.clone(), NOW);
+    hosts[1].gossip.set_peers([pa], both, NOW);
+    run(&mut hosts);
+    let carol_id = Object::from(c1).id();
+    assert!(!hosts[1].gossip.store().contains(&carol_id));
+    assert_eq!(hosts[1].gossip.store().len(), 2);
+}
+
+#[test]
+fn new_objects_are_pushed_at_once_and_relayed_once() {
+    let alice = operator(1);
+    let cards: Vec<SignedCard> = (1..=4)
+        .map(|i| signed(&alice, &format!("sentry-{i}"), Role::Sentry))
+        .collect();
+    let all: Vec<&SignedCard> = cards.iter().collect();
+    // A line: 0 - 1 - 2 - 3.
+    let mut hosts: Vec<Host> = cards.iter().map(|c| host(c, &all)).collect();
+    connect(&mut hosts, &[(0, 1), (1, 2), (2, 3)]);
+    run(&mut hosts);
+    let revocation = revoke(&alice, &cards[3]);
+    hosts[0].gossip.insert(revocation.into(), NOW).unwrap();
+    let log = run(&mut hosts);
+    // One objects message per hop, forward only; no digest, no want.
+    let hops: Vec<(usize, usize)> = log.iter().map(|(f, t, _)| (*f, *t)).collect();
+    assert_eq!(hops, [(0, 1), (1, 2), (2, 3)]);
+    assert!(log.iter().all(|(_, _, b)| b[1] == 3));
+    for h in &hosts {
+        assert!(
+            h.gossip
+                .store()
+                .card(&cards[3].card().wg_public_key)
+                .is_none()
+        );
+    }
+}
+
+#[test]
+fn bad_messages_are_dropped_and_counted() {
+    let (alice, bob, mallory) = (operator(1), operator(2), operator(4));
+    let (a1, b1) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&bob, "sentry-1", Role::Sentry),
+    );
+    let mut hosts = [host(&a1, &[]), host(&b1, &[])];
+    connect(&mut hosts, &[(0, 1)]);
+    let from = b1.card().wg_public_key;
+    let gossip = &mut hosts[0].gossip;
+    let stranger = WgPublicKey::from_bytes([9; 32]);
+    let digest = GossipMessage::Digest { ids: vec![] }.encode().unwrap();
+    assert_eq!(
+        gossip.handle_message(stranger, &digest, NOW),
+        Err(GossipError::UnknownPeer { from: stranger })
+    );
+    assert!(matches!(
+        gossip.handle_message(from, b"\x01\x07", NOW),
+        Err(GossipError::Malformed { .. })
+    ));
+    // A card altered by a relay: refused whole, nothing stored.
+    let mut bytes = GossipMessage::Objects {
+        objects: vec![signed(&mallory, "sentry-9", Role::Sentry).into()],
+    }
+    .encode()
+    .unwrap();
+    bytes[20] ^= 1;
+    let err = gossip.handle_message(from, &bytes, NOW).unwrap_err();
+    assert!(err.to_string().starts_with("gossip message from"), "{err}");
+    let stats = gossip.stats();
+    assert_eq!(
+        (
+            stats.messages_from_strangers,
+            stats.messages_malformed,
+            stats.messages_received
+        ),
+        (1, 2, 0)
+    );
+    assert_eq!(gossip.store().len(), 1);
+}
+
+#[test]
+fn another_operators_hidden_card_is_not_for_us() {
+    let (alice, bob) = (operator(1), operator(2));
+    let (a1, b1) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&bob, "sentry-1", Role::Sentry),
+    );
+    let producer = signed(&bob, "producer-1", Role::Producer);
+    let mut hosts = [host(&a1, &[]), host(&b1, &[])];
+    connect(&mut hosts, &[(0, 1)]);
+    let message = GossipMessage::Objects {
+        objects: vec![producer.clone().into()],
+    }
+    .encode()
+    .unwrap();
+    hosts[0]
+        .gossip
+        .handle_message(b1.card().wg_public_key, &message, NOW)
+        .unwrap();
+    assert_eq!(
+        hosts[0].gossip.store().card(&producer.card().wg_public_key),
+        None
+    );
+    assert_eq!(hosts[0].gossip.stats().objects_not_for_us, 1);
+}
+
+#[test]
+fn a_refused_object_is_reported_once_and_not_asked_for_again() {
+    let (alice, bob) = (operator(1), operator(2));
+    let (a1, b1) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&bob, "sentry-1", Role::Sentry),
+    );
+    // Each side holds its own operator's card for one shared key.
+    let (a_claim, b_claim) = (signed(&alice, "shared", Role::Full), {
+        let mut c = card(&alice, "shared", Role::Full);
+        c.operator = bob.operator_id();
+        c.sign(&bob).unwrap()
+    });
+    let mut hosts = [host(&a1, &[&a_claim]), host(&b1, &[&b_claim])];
+    connect(&mut hosts, &[(0, 1)]);
+    run(&mut hosts);
+    for h in &mut hosts {
+        assert_eq!(h.gossip.stats().key_conflicts, 1);
+        let refusal = h.gossip.poll_refusal().unwrap();
+        assert!(matches!(refusal.error, InsertError::KeyConflict(_)));
+        assert!(h.gossip.poll_refusal().is_none());
+    }
+    for h in &mut hosts {
+        h.gossip.handle_timeout(NOW + DIGEST_INTERVAL);
+    }
+    let log = run_at(&mut hosts, NOW + DIGEST_INTERVAL);
+    let kinds: Vec<_> = log
+        .iter()
+        .map(|(f, t, b)| (*f, *t, b[1], b.len()))
+        .collect();
+    assert!(
+        log.iter().all(|(_, _, b)| b[1] == 1),
+        "digests only: {kinds:?}"
+    );
+    assert_eq!(hosts[0].gossip.stats().key_conflicts, 1);
+}
+
+#[test]
+fn long_digests_are_sent_in_parts() {
+    let alice = operator(1);
+    let a1 = signed(&alice, "sentry-1", Role::Sentry);
+    let mut hosts = [
+        host(&a1, &[]),
+        host(&signed(&alice, "sentry-2", Role::Sentry), &[]),
+    ];
+    let subjects: Vec<OperatorSecret> = (10..=14).map(operator).collect();
+    let mut count = 0;
+    'outer: for voucher in 20..=250u8 {
+        let voucher = operator(voucher);
+        for subject in &subjects {
+            let vouch = Vouch {
+                voucher: voucher.operator_id(),
+                subject: subject.operator_id(),
+                issued_at: NOW,
+            }
+            .sign(&voucher)
+            .unwrap();
+            hosts[0].gossip.insert(vouch.into(), NOW).unwrap();
+            count += 1;
+            if count == MAX_IDS + 10 {
+                break 'outer;
+            }
+        }
+    }
+    connect(&mut hosts, &[(0, 1)]);
+    // Host 0's digest comes in two parts, and host 1 asks for every id in
+    // two wants (the objects themselves are not sent: verifying a thousand
+    // signatures is slow in a debug build).
+    let from = hosts[0].key;
+    let mut digests = 0;
+    while let Some((_, bytes)) = hosts[0].gossip.poll_transmit() {
+        assert_eq!(bytes[1], 1);
+        assert!(bytes.len() <= MAX_MESSAGE_LEN);
+        digests += 1;
+        hosts[1].gossip.handle_message(from, &bytes, NOW).unwrap();
+    }
+    assert_eq!(digests, 2);
+    let mut wanted = BTreeSet::new();
+    while let Some((_, bytes)) = hosts[1].gossip.poll_transmit() {
+        if let GossipMessage::Want { ids } = GossipMessage::decode(&bytes).unwrap() {
+            wanted.extend(ids);
+        }
+    }
+    let missing: BTreeSet<ObjectId> = ids(&hosts[0])
+        .difference(&ids(&hosts[1]))
+        .copied()
+        .collect();
+    assert_eq!(missing.len(), MAX_IDS + 11, "the vouches and host 0's card");
+    assert_eq!(wanted, missing);
+}
+
+#[test]
+fn timers_survive_a_clock_step_back() {
+    let alice = operator(1);
+    let (a1, a2) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&alice, "sentry-2", Role::Sentry),
+    );
+    let mut hosts = [host(&a1, &[]), host(&a2, &[])];
+    connect(&mut hosts, &[(0, 1)]);
+    run(&mut hosts);
+    let gossip = &mut hosts[0].gossip;
+    gossip.handle_timeout(NOW + 3600);
+    assert_eq!(gossip.poll_timeout(), Some(NOW + 3600 + DIGEST_INTERVAL));
+    // The clock goes back an hour: the next round is due soon after it.
+    gossip.handle_timeout(NOW + 10);
+    assert_eq!(gossip.poll_timeout(), Some(NOW + 10 + DIGEST_INTERVAL));
+}
+
+#[test]
+fn expired_cards_are_pruned_on_time() {
+    let alice = operator(1);
+    let a1 = signed(&alice, "sentry-1", Role::Sentry);
+    let mut short = card(&alice, "sentry-2", Role::Sentry);
+    short.not_after = NOW + 100;
+    let short = short.sign(&alice).unwrap();
+    let mut h = host(&a1, &[&short]);
+    assert_eq!(h.gossip.poll_timeout(), Some(NOW + 100));
+    h.gossip.handle_timeout(NOW + 100);
+    assert_eq!(h.gossip.store().len(), 1);
+    assert_eq!(h.gossip.poll_timeout(), Some(a1.card().not_after));
+}
