@@ -95,6 +95,7 @@ pub mod gossip;
 mod identity;
 mod kdf;
 mod object;
+mod peers;
 mod revocation;
 mod role;
 pub mod roles;
@@ -121,6 +122,9 @@ pub use endpoint::{
 pub use gossip::{Gossip, GossipError, GossipMessage, GossipStats, MessageError, Refusal};
 pub use identity::{KeyFileError, OPERATOR_KEY_LEN, OperatorId, OperatorIdError, OperatorSecret};
 pub use object::{OBJECT_ID_LEN, Object, ObjectId, ObjectKind, ObjectRef, ParseObjectError};
+pub use peers::{
+    LocalCardError, LocalConfigError, PERSISTENT_KEEPALIVE, PeerEvent, PeerManager, PeerSpec,
+};
 pub use revocation::{Revocation, RevocationTarget, SignedRevocation, is_host_revoked};
 pub use role::{Role, RoleError};
 pub use roles::{may_peer, may_share};

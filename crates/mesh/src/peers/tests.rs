@@ -1,0 +1,323 @@
+//! Tests of the peer manager: who peers with whom, the events, the allowed
+//! IPs, admission by vouches, revocation, expiry and reloads.
+
+use super::*;
+use crate::identity::OperatorSecret;
+use crate::revocation::{Revocation, RevocationTarget};
+use crate::testing::{NOW, card, operator};
+use crate::vouch::Vouch;
+
+/// A card for host `name` of operator number `op`, with its own address
+/// 198.18.`op`.`n`/16 and no allowed IPs.
+fn host(op: u8, name: &str, role: Role, n: u8) -> SignedCard {
+    let secret = operator(op);
+    let mut c = card(&secret, name, role);
+    c.addresses = vec![format!("198.18.{op}.{n}/16").parse().unwrap()];
+    c.allowed_ips = vec![];
+    c.sign(&secret).unwrap()
+}
+
+fn policy(op: u8, direct: &[u8], k: usize) -> TrustPolicy {
+    TrustPolicy::new(
+        operator(op).operator_id(),
+        direct.iter().map(|&d| operator(d).operator_id()),
+        k,
+    )
+    .unwrap()
+}
+
+fn store_of(cards: &[&SignedCard]) -> Store {
+    let mut store = Store::new();
+    for c in cards {
+        store.insert_card((*c).clone(), NOW).unwrap();
+    }
+    store
+}
+
+fn names(manager: &PeerManager) -> Vec<String> {
+    manager
+        .peers()
+        .map(|p| p.name.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+fn events(manager: &mut PeerManager) -> Vec<PeerEvent> {
+    std::iter::from_fn(|| manager.poll_event()).collect()
+}
+
+fn revoke(op: u8, target: &SignedCard) -> crate::revocation::SignedRevocation {
+    let secret = operator(op);
+    Revocation {
+        issuer: secret.operator_id(),
+        target: RevocationTarget::Host(target.card().wg_public_key),
+        issued_at: NOW,
+    }
+    .sign(&secret)
+    .unwrap()
+}
+
+fn vouch(by: u8, subject: u8) -> crate::vouch::SignedVouch {
+    let secret: OperatorSecret = operator(by);
+    Vouch {
+        voucher: secret.operator_id(),
+        subject: operator(subject).operator_id(),
+        issued_at: NOW,
+    }
+    .sign(&secret)
+    .unwrap()
+}
+
+/// Operators 1 and 2 each with a producer and two sentries, and a sentry
+/// of operator 3, whom neither trusts.
+struct World {
+    p1: SignedCard,
+    s1a: SignedCard,
+    s1b: SignedCard,
+    p2: SignedCard,
+    s2a: SignedCard,
+    s3: SignedCard,
+    store: Store,
+}
+
+fn world() -> World {
+    let p1 = host(1, "producer", Role::Producer, 1);
+    let s1a = host(1, "sentry-a", Role::Sentry, 2);
+    let s1b = host(1, "sentry-b", Role::Sentry, 3);
+    let p2 = host(2, "producer", Role::Producer, 1);
+    let s2a = host(2, "sentry-a", Role::Sentry, 2);
+    let s3 = host(3, "sentry-a", Role::Sentry, 2);
+    let store = store_of(&[&p1, &s1a, &s1b, &p2, &s2a, &s3]);
+    World {
+        p1,
+        s1a,
+        s1b,
+        p2,
+        s2a,
+        s3,
+        store,
+    }
+}
+
+#[test]
+fn a_producer_peers_with_its_own_sentries_only_and_keeps_them_alive() {
+    let w = world();
+    let mut producer = PeerManager::new(w.p1.clone(), policy(1, &[2], 1)).unwrap();
+    producer.update(&w.store, NOW);
+    assert_eq!(names(&producer), ["sentry-a", "sentry-b"]);
+    assert!(
+        producer
+            .peers()
+            .all(|p| p.operator == operator(1).operator_id())
+    );
+    let spec = producer.peer(&w.s1a.card().wg_public_key).unwrap();
+    assert_eq!(spec.persistent_keepalive, Some(PERSISTENT_KEEPALIVE));
+    assert_eq!(spec.endpoint, w.s1a.card().endpoints.first().cloned());
+    assert_eq!(spec.allowed_ips, ["198.18.1.2/32".parse().unwrap()]);
+    assert!(!producer.is_admitted_peer(&w.s2a.card().wg_public_key));
+    assert!(!producer.is_admitted_peer(&w.p2.card().wg_public_key));
+    assert_eq!(events(&mut producer).len(), 2);
+}
+
+#[test]
+fn a_sentry_peers_across_admitted_operators_and_with_its_own_producer() {
+    let w = world();
+    let mut sentry = PeerManager::new(w.s1a.clone(), policy(1, &[2], 1)).unwrap();
+    sentry.update(&w.store, NOW);
+    let keys: BTreeSet<WgPublicKey> = sentry.peers().map(|p| p.public_key).collect();
+    let expected: BTreeSet<WgPublicKey> = [&w.p1, &w.s1b, &w.s2a]
+        .iter()
+        .map(|c| c.card().wg_public_key)
+        .collect();
+    assert_eq!(keys, expected, "not operator 2's producer, not operator 3");
+    let producer = sentry.peer(&w.p1.card().wg_public_key).unwrap();
+    assert_eq!(
+        (producer.endpoint.as_ref(), producer.persistent_keepalive),
+        (None, None)
+    );
+    assert!(!sentry.is_admitted_peer(&w.s3.card().wg_public_key));
+    assert_eq!(
+        sentry.admitted_operators(),
+        &BTreeSet::from([operator(1).operator_id(), operator(2).operator_id()])
+    );
+}
+
+#[test]
+fn an_operator_is_admitted_with_k_vouches_not_k_minus_one() {
+    let w = world();
+    // Operator 1 trusts 2, 4 and 5 directly and needs two vouches.
+    let mut sentry = PeerManager::new(w.s1a.clone(), policy(1, &[2, 4, 5], 2)).unwrap();
+    let mut store = w.store.clone();
+    store.insert_vouch(vouch(4, 3), NOW).unwrap();
+    sentry.update(&store, NOW);
+    assert!(!sentry.is_admitted_peer(&w.s3.card().wg_public_key));
+    events(&mut sentry);
+    store.insert_vouch(vouch(5, 3), NOW).unwrap();
+    sentry.update(&store, NOW);
+    assert!(sentry.is_admitted_peer(&w.s3.card().wg_public_key));
+    assert!(
+        matches!(&events(&mut sentry)[..], [PeerEvent::Added(spec)] if spec.public_key == w.s3.card().wg_public_key)
+    );
+    // Operator 3's sentry is admitted, its producer could never be.
+    let p3 = host(3, "producer", Role::Producer, 1);
+    store.insert_card(p3.clone(), NOW).unwrap();
+    sentry.update(&store, NOW);
+    assert!(!sentry.is_admitted_peer(&p3.card().wg_public_key));
+}
+
+#[test]
+fn events_follow_changes_revocation_and_expiry() {
+    let w = world();
+    let mut producer = PeerManager::new(w.p1.clone(), policy(1, &[], 1)).unwrap();
+    let mut store = w.store.clone();
+    producer.update(&store, NOW);
+    events(&mut producer);
+    producer.update(&store, NOW);
+    assert_eq!(events(&mut producer), [], "nothing changed");
+
+    // A new serial with a new endpoint: a change, not a new peer.
+    let secret = operator(1);
+    let mut moved = w.s1a.card().clone();
+    moved.serial = 2;
+    moved.endpoints = vec!["198.18.200.2:51820".parse().unwrap()];
+    moved.not_after = NOW + 1000;
+    store
+        .insert_card(moved.sign(&secret).unwrap(), NOW)
+        .unwrap();
+    producer.update(&store, NOW);
+    let spec = producer.peer(&moved.wg_public_key).unwrap().clone();
+    assert_eq!(spec.endpoint, moved.endpoints.first().cloned());
+    assert_eq!(events(&mut producer), [PeerEvent::Changed(spec)]);
+
+    // Revocation removes a peer.
+    store.insert_revocation(revoke(1, &w.s1b), NOW).unwrap();
+    producer.update(&store, NOW);
+    assert_eq!(
+        events(&mut producer),
+        [PeerEvent::Removed(w.s1b.card().wg_public_key)]
+    );
+
+    // Expiry removes the other, even before the store is pruned.
+    producer.update(&store, NOW + 1000);
+    assert_eq!(
+        events(&mut producer),
+        [PeerEvent::Removed(moved.wg_public_key)]
+    );
+    assert_eq!(producer.peers().count(), 0);
+}
+
+#[test]
+fn a_revoked_or_expired_host_has_no_peers() {
+    let w = world();
+    let mut sentry = PeerManager::new(w.s1a.clone(), policy(1, &[2], 1)).unwrap();
+    let mut store = w.store.clone();
+    sentry.update(&store, NOW);
+    assert_eq!(sentry.local_error(), None);
+    sentry.update(&store, w.s1a.card().not_after);
+    assert!(matches!(
+        sentry.local_error(),
+        Some(LocalCardError::Time(CardTimeError::Expired { .. }))
+    ));
+    assert_eq!(sentry.peers().count(), 0);
+    sentry.update(&store, NOW);
+    assert_eq!(sentry.peers().count(), 3);
+    store.insert_revocation(revoke(1, &w.s1a), NOW).unwrap();
+    sentry.update(&store, NOW);
+    let err = sentry.local_error().unwrap();
+    assert!(matches!(err, LocalCardError::Revoked { .. }));
+    assert!(err.to_string().contains("revoked its key"), "{err}");
+    assert_eq!(sentry.peers().count(), 0);
+    assert_eq!(
+        events(&mut sentry)
+            .iter()
+            .filter(|e| matches!(e, PeerEvent::Removed(_)))
+            .count(),
+        6
+    );
+}
+
+#[test]
+fn a_network_named_twice_goes_to_one_peer_own_operator_first() {
+    let w = world();
+    let (one, two) = (operator(1), operator(2));
+    // Operator 2's sentry claims operator 1's sentry-b address and this
+    // host's own address; both cards also name one shared network.
+    let shared: Cidr = "198.19.0.0/16".parse().unwrap();
+    let mut greedy = w.s2a.card().clone();
+    greedy.serial = 2;
+    greedy.allowed_ips = vec![
+        "198.18.1.2/32".parse().unwrap(),
+        "198.18.1.3/32".parse().unwrap(),
+        shared,
+        "198.20.0.0/16".parse().unwrap(),
+    ];
+    let mut b = w.s1b.card().clone();
+    b.serial = 2;
+    b.allowed_ips = vec![shared];
+    let mut store = w.store.clone();
+    store.insert_card(greedy.sign(&two).unwrap(), NOW).unwrap();
+    store.insert_card(b.sign(&one).unwrap(), NOW).unwrap();
+    let mut sentry = PeerManager::new(w.s1a.clone(), policy(1, &[2], 1)).unwrap();
+    sentry.update(&store, NOW);
+    let of = |card: &SignedCard| {
+        sentry
+            .peer(&card.card().wg_public_key)
+            .unwrap()
+            .allowed_ips
+            .clone()
+    };
+    assert_eq!(
+        of(&w.s2a),
+        [
+            "198.18.2.2/32".parse().unwrap(),
+            "198.20.0.0/16".parse().unwrap()
+        ]
+    );
+    assert_eq!(of(&w.s1b), ["198.18.1.3/32".parse().unwrap(), shared]);
+}
+
+#[test]
+fn a_policy_reload_applies_at_once() {
+    let w = world();
+    let mut sentry = PeerManager::new(w.s1a.clone(), policy(1, &[2], 1)).unwrap();
+    sentry.update(&w.store, NOW);
+    events(&mut sentry);
+    sentry
+        .set_policy(policy(1, &[3], 1), &w.store, NOW)
+        .unwrap();
+    assert_eq!(
+        events(&mut sentry),
+        [
+            PeerEvent::Removed(w.s2a.card().wg_public_key),
+            PeerEvent::Added(sentry.peer(&w.s3.card().wg_public_key).unwrap().clone()),
+        ]
+    );
+    assert_eq!(
+        sentry.set_policy(policy(2, &[1], 1), &w.store, NOW),
+        Err(LocalConfigError::OperatorMismatch {
+            card: operator(1).operator_id(),
+            policy: operator(2).operator_id(),
+        })
+    );
+    assert_eq!(sentry.policy(), &policy(1, &[3], 1));
+}
+
+#[test]
+fn this_hosts_card_follows_the_newest_in_the_store() {
+    let w = world();
+    let mut producer = PeerManager::new(w.p1.clone(), policy(1, &[], 1)).unwrap();
+    let mut store = w.store.clone();
+    let mut renewed = w.p1.card().clone();
+    renewed.serial = 7;
+    let renewed = renewed.sign(&operator(1)).unwrap();
+    store.insert_card(renewed.clone(), NOW).unwrap();
+    producer.update(&store, NOW);
+    assert_eq!(producer.local_card(), &renewed);
+    // A renewal given locally is for this host only.
+    assert!(matches!(
+        producer.set_local_card(w.s1a.clone(), &store, NOW),
+        Err(LocalConfigError::OtherKey { .. })
+    ));
+    assert!(PeerManager::new(w.p1.clone(), policy(2, &[], 1)).is_err());
+}
