@@ -14,6 +14,7 @@ pub mod interface;
 pub mod ipnet;
 pub mod keyfile;
 pub mod keygen;
+pub mod mesh_cli;
 pub mod native;
 pub mod netlink;
 pub mod offload;

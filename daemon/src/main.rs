@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sentrymesh::device::Offloads;
+use sentrymesh::mesh_cli::{self, OperatorCommand};
 use sentrymesh::{keygen, native, userspace};
 use tracing_subscriber::EnvFilter;
 
@@ -53,6 +54,9 @@ enum Command {
     Pubkey,
     /// Print a new preshared key (as `wg genpsk`).
     Genpsk,
+    /// Operator identities: make an operator key, show its operator id.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
 }
 
 /// The arguments, with `sentrymesh-wg ARGS` read as `sentrymesh wg ARGS`.
@@ -105,6 +109,7 @@ fn main() -> ExitCode {
         Command::Genkey => keygen::genkey(&mut stdout),
         Command::Pubkey => keygen::pubkey(&mut io::stdin().lock(), &mut stdout),
         Command::Genpsk => keygen::genpsk(&mut stdout),
+        Command::Operator(command) => mesh_cli::operator::run(command, &mut stdout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
