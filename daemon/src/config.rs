@@ -18,6 +18,9 @@
 //! allowed_ips = ["198.18.0.2/32"]          # networks routed to this peer
 //! preshared_key_file = "sm0-peer1.psk"     # optional; mode 0600
 //! persistent_keepalive = 25                # optional, seconds, 1..=65535
+//!
+//! [ready]                                  # optional
+//! min_trusted_peers = 2                    # READY=1 once 2 peers have a live session
 //! ```
 //!
 //! Keys are never written into the config, only the names of files holding
@@ -80,6 +83,9 @@ pub struct Config {
     pub interface: Interface,
     /// The peers, in file order.
     pub peers: Vec<Peer>,
+    /// How many peers must have a live session before the daemon tells
+    /// systemd it is ready (`[ready] min_trusted_peers`; 0: at once).
+    pub min_trusted_peers: usize,
 }
 
 /// The local interface: `[interface]`.
@@ -191,7 +197,11 @@ impl ParsedConfig {
         mut read_private: impl FnMut(&Path) -> Result<PrivateKey, KeyFileError>,
         mut read_preshared: impl FnMut(&Path) -> Result<PresharedKey, KeyFileError>,
     ) -> Result<Config, ConfigError> {
-        let Draft { interface, peers } = self.draft;
+        let Draft {
+            interface,
+            peers,
+            min_trusted_peers,
+        } = self.draft;
         let mut diagnostics = Vec::new();
         let private_key = read_key(
             &interface.private_key_file,
@@ -250,6 +260,7 @@ impl ParsedConfig {
                     fwmark: interface.fwmark,
                 },
                 peers,
+                min_trusted_peers,
             }),
             _ => Err(sorted(diagnostics)),
         }

@@ -3,14 +3,14 @@
 //! `WG_QUICK_USERSPACE_IMPLEMENTATION`) it is `sentrymesh wg IFNAME`.
 
 use std::ffi::OsString;
-use std::io;
+use std::io::{self, Write as _};
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use sentrymesh::device::Offloads;
-use sentrymesh::mesh_cli::{self, OperatorCommand};
-use sentrymesh::{keygen, native, userspace};
+use sentrymesh::{control_client, keygen, native, ready, userspace};
 use tracing_subscriber::EnvFilter;
 
 /// A userspace WireGuard mesh for block producers and validators.
@@ -54,9 +54,27 @@ enum Command {
     Pubkey,
     /// Print a new preshared key (as `wg genpsk`).
     Genpsk,
-    /// Operator identities: make an operator key, show its operator id.
-    #[command(subcommand)]
-    Operator(OperatorCommand),
+    /// Make a running `sentrymesh up` re-read its config and apply what
+    /// changed, keeping the sessions of unchanged peers (as SIGHUP).
+    Reload {
+        /// The interface; default: the only one running.
+        #[arg(short, long)]
+        interface: Option<String>,
+    },
+    /// Wait until at least N peers have a live session (a handshake in the
+    /// last 180 s): exit 0 then, 1 at the timeout. For use before a chain
+    /// node starts.
+    WaitReady {
+        /// The interface; default: the only one running.
+        #[arg(short, long)]
+        interface: Option<String>,
+        /// How many peers must have a live session.
+        #[arg(long, value_name = "N")]
+        min_peers: usize,
+        /// How long to wait: 90s, 5m, 500ms, or seconds.
+        #[arg(long, value_name = "DURATION", value_parser = ready::parse_duration, default_value = "60s")]
+        timeout: Duration,
+    },
 }
 
 /// The arguments, with `sentrymesh-wg ARGS` read as `sentrymesh wg ARGS`.
@@ -109,7 +127,20 @@ fn main() -> ExitCode {
         Command::Genkey => keygen::genkey(&mut stdout),
         Command::Pubkey => keygen::pubkey(&mut io::stdin().lock(), &mut stdout),
         Command::Genpsk => keygen::genpsk(&mut stdout),
-        Command::Operator(command) => mesh_cli::operator::run(command, &mut stdout),
+        Command::Reload { interface } => control_client::request_reload(interface.as_deref())
+            .and_then(|(name, pid)| {
+                writeln!(stdout, "asked process {pid} to reload the config of {name}")?;
+                Ok(())
+            }),
+        Command::WaitReady {
+            interface,
+            min_peers,
+            timeout,
+        } => match ready::wait_ready(interface.as_deref(), min_peers, timeout, &mut stdout) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(error) => Err(error),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,8 @@
 //! and checked completely before anything on the system changes; then the
 //! TUN device is created with its MTU, addresses and routes, the interface is
 //! configured through the same path a UAPI `set` takes, systemd is told the
-//! service is ready, and the UAPI socket serves `wg show`.
+//! service is ready (once `[ready] min_trusted_peers` peers have a live
+//! session), and the UAPI socket serves `wg show`.
 //!
 //! SIGHUP re-reads the file and applies the difference: peers that stayed
 //! keep their sessions, removed peers go, new ones come, and addresses and
@@ -25,6 +26,7 @@ use crate::control::{Control, ControlSocket};
 use crate::device::{Device, Offloads, create_tun};
 use crate::ipnet::IpNet;
 use crate::netlink;
+use crate::ready;
 use crate::systemd::{self, Notifier};
 use crate::tun::Tun;
 use crate::uapi::{AllowedIpChange, PeerChange, SetRequest};
@@ -131,40 +133,106 @@ async fn supervise(
             }
         }
     };
-    notify(&format!(
-        "READY=1\nSTATUS=interface {name} is up with {} peers",
-        config.peers.len()
-    ));
     tracing::info!("interface {name} is up with {} peers", config.peers.len());
 
     let mut hangup = signal(SignalKind::hangup())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
-    let mut watchdog =
-        tokio::time::interval(systemd::watchdog_interval().unwrap_or(Duration::MAX / 4));
+    let watchdog_period = systemd::watchdog_interval();
+    let mut watchdog = tokio::time::interval(watchdog_period.unwrap_or(Duration::from_secs(3600)));
+    let mut readiness_check = tokio::time::interval(READINESS_CHECK_INTERVAL);
+    let mut readiness = Readiness::Waiting { reported: None };
+    // The first report comes before anything else: READY=1 at once when no
+    // peers are waited for.
+    readiness_check.tick().await;
+    let live = live_peers(&requests).await?;
+    readiness.update(live, config.min_trusted_peers, &name, &notify);
     loop {
         tokio::select! {
+            _ = readiness_check.tick(), if !matches!(readiness, Readiness::Ready) => {
+                let live = live_peers(&requests).await?;
+                readiness.update(live, config.min_trusted_peers, &name, &notify);
+            }
             _ = hangup.recv() => {
                 notify("RELOADING=1");
-                match reload(&path, &mut config, &requests).await {
+                let status = match reload(&path, &mut config, &requests).await {
                     Ok(peers) => {
                         tracing::info!("reloaded {}: {peers} peers", path.display());
-                        notify(&format!("READY=1\nSTATUS=interface {name} is up with {peers} peers"));
+                        format!("interface {name} is up with {peers} peers")
                     }
                     Err(error) => {
                         tracing::error!("reload refused, nothing changed: {error:#}");
-                        notify(&format!("READY=1\nSTATUS=last reload refused: {error}"));
+                        format!("last reload refused: {error}")
                     }
+                };
+                // systemd waits for READY=1 after RELOADING=1; while the
+                // gate is shut it gets it with the next readiness report.
+                match readiness {
+                    Readiness::Ready => notify(&format!("READY=1\nSTATUS={status}")),
+                    Readiness::Waiting { ref mut reported } => *reported = None,
                 }
             }
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
-            _ = watchdog.tick() => notify("WATCHDOG=1"),
+            _ = watchdog.tick(), if watchdog_period.is_some() => notify("WATCHDOG=1"),
         }
     }
     notify("STOPPING=1");
     let _ = shutdown.send(true);
     Ok(())
+}
+
+/// How often the readiness gate counts the live sessions while it is shut.
+const READINESS_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Whether systemd has been told the service is ready: not before
+/// `[ready] min_trusted_peers` peers have a live session.
+enum Readiness {
+    /// Not yet; `reported` is the number of live sessions last put in
+    /// `STATUS=`.
+    Waiting { reported: Option<usize> },
+    /// `READY=1` was sent.
+    Ready,
+}
+
+impl Readiness {
+    /// Takes the number of `live` sessions: opens the gate when there are
+    /// `min` of them, or else reports the count when it changed.
+    fn update(&mut self, live: usize, min: usize, name: &str, notify: &impl Fn(&str)) {
+        let Readiness::Waiting { reported } = self else {
+            return;
+        };
+        if live >= min {
+            tracing::info!("interface {name} is ready: {live} peers with a live session");
+            notify(&format!(
+                "READY=1\nSTATUS=interface {name} is up; {live} peers with a live session"
+            ));
+            *self = Readiness::Ready;
+        } else if *reported != Some(live) {
+            tracing::info!("interface {name}: {live} of {min} peers with a live session");
+            notify(&format!(
+                "STATUS=waiting for peers: {live} of {min} with a live session"
+            ));
+            *reported = Some(live);
+        }
+    }
+}
+
+/// How many peers have a live session (see [`ready::live_sessions`]).
+async fn live_peers(requests: &mpsc::Sender<Control>) -> Result<usize> {
+    let (answer, state) = oneshot::channel();
+    requests
+        .send(Control::Get(answer))
+        .await
+        .context("the run loop stopped")?;
+    let handshakes: Vec<Option<Duration>> = state
+        .await
+        .context("the run loop stopped")?
+        .peers
+        .iter()
+        .map(|peer| peer.last_handshake)
+        .collect();
+    Ok(ready::live_sessions(&handshakes, ready::unix_now()))
 }
 
 /// Re-reads the configuration and applies it: the peers, and the addresses

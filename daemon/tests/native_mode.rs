@@ -323,3 +323,120 @@ fn systemd_hears_ready_after_setup_then_watchdog_pings_and_reloads() {
     }
     assert!(reload.contains(&"RELOADING=1".to_owned()), "{reload:?}");
 }
+
+#[test]
+fn readiness_waits_for_a_live_session_and_reload_applies_edits() {
+    let (a, b) = (Host::new("native-ready-a"), Host::new("native-ready-b"));
+    let underlay = link(&a, &b);
+    let overlay = Overlay::allocate();
+    let (keys_a, keys_b) = (Keys::generate(), Keys::generate());
+    let psk = preshared_key();
+    let (if_a, if_b) = (unique_ifname(), unique_ifname());
+    let side_a = Side {
+        ifname: &if_a,
+        address: overlay.a4.into(),
+        peer_public_key: &keys_b.public,
+        peer_endpoint: format!("{}:51820", underlay.b4),
+        peer_address: overlay.b4.into(),
+    };
+    let side_b = Side {
+        ifname: &if_b,
+        address: overlay.b4.into(),
+        peer_public_key: &keys_a.public,
+        peer_endpoint: format!("{}:51820", underlay.a4),
+        peer_address: overlay.a4.into(),
+    };
+    a.write_file("private.key", &format!("{}\n", keys_a.private));
+    a.write_file("shared.psk", &format!("{psk}\n"));
+    let gated = format!("{}\n[ready]\nmin_trusted_peers = 1\n", config(&side_a));
+    let path = a.write_file("sm.toml", &gated);
+    a.register_interface(&if_a);
+    let manager_path = a.dir().join("notify");
+    let manager = std::os::unix::net::UnixDatagram::bind(&manager_path).expect("bind");
+    manager
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut command = a.command(SENTRYMESH);
+    command
+        .args(["up", "-c", &path.to_string_lossy()])
+        .env("NOTIFY_SOCKET", &manager_path);
+    let daemon_a = netns::Process::spawn("sentrymesh up, gated", &mut command);
+    let next = || {
+        let mut buf = [0u8; 512];
+        let len = manager
+            .recv(&mut buf)
+            .unwrap_or_else(|error| panic!("no notification ({error}):\n{}", daemon_a.log()));
+        String::from_utf8_lossy(&buf[..len]).into_owned()
+    };
+    let wait_ready = |timeout: &str| {
+        netns::run_command(
+            std::process::Command::new(SENTRYMESH).args([
+                "wait-ready",
+                "--interface",
+                &if_a,
+                "--min-peers",
+                "1",
+                "--timeout",
+                timeout,
+            ]),
+            b"",
+            Duration::from_secs(30),
+        )
+    };
+
+    // The peer is not up: the gate stays shut, and says why.
+    let waiting = next();
+    assert_eq!(
+        waiting,
+        "STATUS=waiting for peers: 0 of 1 with a live session",
+        "{}",
+        daemon_a.log()
+    );
+    let early = wait_ready("1s");
+    assert_eq!(
+        early.status.code(),
+        Some(1),
+        "{}{}",
+        early.stdout,
+        early.stderr
+    );
+    assert!(early.stdout.contains("0 of 1 peers"), "{}", early.stdout);
+
+    // The peer comes up and the handshake completes: READY=1, and
+    // wait-ready returns at once.
+    let _daemon_b = start(&b, &keys_b, &psk, &side_b);
+    let ping = try_ping(&b, overlay.a4.into(), 3, 56, Duration::from_secs(10));
+    assert!(ping.success, "no tunnel:\n{}", ping.output);
+    let ready = next();
+    assert!(
+        ready.starts_with("READY=1\nSTATUS=") && ready.contains("1 peers with a live session"),
+        "{ready}"
+    );
+    let met = wait_ready("10s");
+    assert_eq!(met.status.code(), Some(0), "{}{}", met.stdout, met.stderr);
+
+    // `sentrymesh reload` applies an edit, as SIGHUP does.
+    let extra_network = "198.19.252.0/24";
+    let edited = gated.replace(
+        &format!("allowed_ips = [\"{}/32\"]", side_a.peer_address),
+        &format!(
+            "allowed_ips = [\"{}/32\", \"{extra_network}\"]",
+            side_a.peer_address
+        ),
+    );
+    assert_ne!(edited, gated, "the edit applies");
+    a.write_file("sm.toml", &edited);
+    let reload = netns::run_command(
+        std::process::Command::new(SENTRYMESH).args(["reload", "--interface", &if_a]),
+        b"",
+        Duration::from_secs(10),
+    );
+    assert!(reload.success(), "{}{}", reload.stdout, reload.stderr);
+    assert!(
+        wait_until(Duration::from_secs(5), || a
+            .run("wg", &["show", &if_a, "allowed-ips"])
+            .contains(extra_network)),
+        "the reload did not apply:\n{}",
+        daemon_a.log()
+    );
+}

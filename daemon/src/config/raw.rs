@@ -15,6 +15,14 @@ pub(super) struct RawConfig {
     pub(super) interface: Spanned<RawInterface>,
     #[serde(default, rename = "peer")]
     pub(super) peers: Vec<Spanned<RawPeer>>,
+    pub(super) ready: Option<RawReady>,
+}
+
+/// `[ready]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReady {
+    pub(super) min_trusted_peers: Option<Spanned<i64>>,
 }
 
 /// `[interface]`.

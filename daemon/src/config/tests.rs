@@ -200,6 +200,25 @@ fn syntax_errors_are_located() {
 }
 
 #[test]
+fn the_readiness_gate_waits_for_the_peers_named() {
+    assert_eq!(parse_with_keys(&valid()).unwrap().min_trusted_peers, 0);
+    let gated = format!("{}\n[ready]\nmin_trusted_peers = 2\n", valid());
+    assert_eq!(parse_with_keys(&gated).unwrap().min_trusted_peers, 2);
+    let lines = valid().lines().count();
+    assert_error(
+        &format!("{}\n[ready]\nmin_trusted_peers = -1\n", valid()),
+        &format!(
+            "sm0.toml:{}:21: ready.min_trusted_peers: -1 is not a number of peers: expected 0..=4096",
+            lines + 3
+        ),
+    );
+    assert_error(
+        &format!("{}\n[ready]\nmin_peers = 2\n", valid()),
+        &format!("sm0.toml:{}:1: ready.min_peers: unknown key", lines + 3),
+    );
+}
+
+#[test]
 fn unknown_keys_are_refused() {
     assert_error(
         &edited("endpoint = \"198", "endpiont = \"198"),
@@ -207,7 +226,7 @@ fn unknown_keys_are_refused() {
     );
     assert_error(
         &edited("[[peer]]", "[peers]\nx = 1\n[[peer]]"),
-        "sm0.toml:10:2: peers: unknown key; expected `interface` or `peer`",
+        "sm0.toml:10:2: peers: unknown key; expected one of `interface`, `peer`, `ready`",
     );
     assert_error(
         &edited("mtu = 1400", "\"m t u\" = 1400"),

@@ -19,6 +19,8 @@ use super::raw::{RawConfig, RawInterface, RawPeer};
 use super::values::{InterfaceAddress, InterfaceName};
 use crate::ipnet::IpNet;
 
+/// The most peers `[ready] min_trusted_peers` may wait for.
+const MAX_READY_PEERS: i64 = 4096;
 /// The accepted MTUs: IPv4's minimum to a common jumbo frame.
 const MTU_RANGE: RangeInclusive<i64> = 576..=9000;
 /// The least MTU of a link that carries IPv6 (RFC 8200).
@@ -29,6 +31,7 @@ const IPV6_MIN_MTU: u16 = 1280;
 pub(super) struct Draft {
     pub(super) interface: DraftInterface,
     pub(super) peers: Vec<DraftPeer>,
+    pub(super) min_trusted_peers: usize,
 }
 
 /// A valid `[interface]`.
@@ -76,11 +79,32 @@ pub(super) fn validate(raw: &RawConfig, source: Source<'_>) -> Result<Draft, Vec
         .collect();
     checker.unique_public_keys(raw, &peers);
     checker.disjoint_allowed_ips(raw, &peers);
+    let min_trusted_peers = match raw
+        .ready
+        .as_ref()
+        .and_then(|ready| ready.min_trusted_peers.as_ref())
+    {
+        None => Some(0),
+        Some(value) => checker
+            .integer(
+                value,
+                "ready.min_trusted_peers",
+                0..=MAX_READY_PEERS,
+                "a number of peers",
+            )
+            .and_then(|value| usize::try_from(value).ok()),
+    };
 
     let peers: Option<Vec<DraftPeer>> = peers.into_iter().collect();
-    match (interface, peers) {
-        (Some(interface), Some(peers)) if checker.diagnostics.is_empty() => {
-            Ok(Draft { interface, peers })
+    match (interface, peers, min_trusted_peers) {
+        (Some(interface), Some(peers), Some(min_trusted_peers))
+            if checker.diagnostics.is_empty() =>
+        {
+            Ok(Draft {
+                interface,
+                peers,
+                min_trusted_peers,
+            })
         }
         _ => Err(checker.diagnostics),
     }
