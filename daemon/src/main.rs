@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use sentrymesh::device::Offloads;
+use sentrymesh::mesh_cli::{self, OperatorCommand};
 use sentrymesh::{control_client, keygen, native, ready, userspace};
 use tracing_subscriber::EnvFilter;
 
@@ -75,6 +76,9 @@ enum Command {
         #[arg(long, value_name = "DURATION", value_parser = ready::parse_duration, default_value = "60s")]
         timeout: Duration,
     },
+    /// Operator identities: make an operator key, show its operator id.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
 }
 
 /// The arguments, with `sentrymesh-wg ARGS` read as `sentrymesh wg ARGS`.
@@ -141,6 +145,7 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::from(1),
             Err(error) => Err(error),
         },
+        Command::Operator(command) => mesh_cli::operator::run(command, &mut stdout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
