@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use sentrymesh::device::Offloads;
-use sentrymesh::mesh_cli::{self, OperatorCommand};
+use sentrymesh::mesh_cli::{self, CardCommand, OperatorCommand};
 use sentrymesh::{control_client, keygen, native, ready, userspace};
 use tracing_subscriber::EnvFilter;
 
@@ -79,6 +79,10 @@ enum Command {
     /// Operator identities: make an operator key, show its operator id.
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Host cards: issue and show them, seal them into bundles for other
+    /// operators, open bundles.
+    #[command(subcommand)]
+    Card(CardCommand),
 }
 
 /// The arguments, with `sentrymesh-wg ARGS` read as `sentrymesh wg ARGS`.
@@ -146,6 +150,7 @@ fn main() -> ExitCode {
             Err(error) => Err(error),
         },
         Command::Operator(command) => mesh_cli::operator::run(command, &mut stdout),
+        Command::Card(command) => mesh_cli::card::run(command, &mut stdout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,15 +1,29 @@
 //! The operator commands end to end: the built `sentrymesh` binary run in a
-//! temporary directory, as operators run it.
+//! temporary directory, as operators run it — operator keys, cards, bundles
+//! sealed to some operators and opened by them, refusals with a one-line
+//! reason.
+//!
+//! Card expiry is tested through the hidden `SENTRYMESH_NOW` override,
+//! which replaces the clock of one run.
 
 use std::cell::RefCell;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sentrymesh_mesh::armour::{self, ArmourKind};
+use sentrymesh_mesh::{OperatorId, Role, SignedCard};
 
 const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
+const DAY: u64 = 86_400;
 /// The example private key of wg(8).
 const WG_PRIVATE: &str = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
+/// Hosts' WireGuard public keys (any 32 bytes do for a card).
+const WG_SENTRY: &str = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=";
+const WG_PRODUCER: &str = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=";
+const WG_FULL: &str = "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=";
 
 /// A temporary directory to run `sentrymesh` in, remembering everything it
 /// printed so a test can check that no secret ever showed.
@@ -75,6 +89,10 @@ impl Workdir {
         );
         assert!(stdout.is_empty(), "sentrymesh {args:?} printed:\n{stdout}");
         stderr
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        self.fails_at(None, args)
     }
 
     /// Runs a command the daemon itself refuses (not clap): exit status 1
@@ -191,4 +209,487 @@ fn operator_key_files_are_private_and_never_replaced() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
     dir.assert_no_secret_printed(&["alice.key"]);
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Issues the sentry card of `operator` into `NAME.card`.
+fn issue_sentry(dir: &Workdir, operator: &str, name: &str, extra: &[&str]) {
+    let key = format!("{operator}.key");
+    let card = format!("{name}.card");
+    let mut args = vec![
+        "card",
+        "issue",
+        "--operator",
+        &key,
+        "--name",
+        name,
+        "--role",
+        "sentry",
+        "--wg-pubkey",
+        WG_SENTRY,
+        "--address",
+        "198.18.1.1/24",
+        "--endpoint",
+        "198.18.0.1:51820",
+        "--out",
+        &card,
+    ];
+    args.extend_from_slice(extra);
+    assert_eq!(dir.ok(&args), "");
+}
+
+#[test]
+fn three_operators_issue_seal_and_open() {
+    let dir = Workdir::new();
+    let alice = dir.operator("alice");
+    let bob = dir.operator("bob");
+    let carol = dir.operator("carol");
+    for name in ["alice.key", "bob.key", "carol.key"] {
+        assert_eq!(mode(&dir.path(name)), 0o600, "{name}");
+    }
+    assert_eq!(
+        dir.ok(&["operator", "show", "alice.key"]),
+        format!("{alice}\n")
+    );
+    assert_eq!(dir.ok(&["operator", "show", "bob.key"]), format!("{bob}\n"));
+
+    // Alice issues a sentry card (to a file), a full node card (to stdout)
+    // and a producer card.
+    let before = unix_now();
+    issue_sentry(
+        &dir,
+        "alice",
+        "sentry-1",
+        &[
+            "--endpoint",
+            "sentry-1.example.net:51820",
+            "--allowed-ip",
+            "198.18.64.0/24",
+            "--chain-p2p",
+            "f3a1c0de@26656",
+            "--valid-days",
+            "30",
+        ],
+    );
+    assert_eq!(mode(&dir.path("sentry-1.card")), 0o600);
+    let sentry = SignedCard::from_text(&dir.read("sentry-1.card")).unwrap();
+    let card = sentry.card();
+    assert_eq!(card.operator.to_string(), alice);
+    assert_eq!((card.name.as_str(), card.role), ("sentry-1", Role::Sentry));
+    assert_eq!(card.wg_public_key.to_string(), WG_SENTRY);
+    assert_eq!(card.endpoints.len(), 2);
+    assert!((before..=unix_now()).contains(&card.not_before));
+    assert_eq!(card.not_after, card.not_before + 30 * DAY);
+    assert_eq!(
+        card.serial, card.not_before,
+        "the serial is the time of issue"
+    );
+
+    let full = dir.ok(&[
+        "card",
+        "issue",
+        "--operator",
+        "alice.key",
+        "--name",
+        "full-1",
+        "--role",
+        "full",
+        "--wg-pubkey",
+        WG_FULL,
+        "--address",
+        "198.18.1.3/24",
+        "--address",
+        "2001:db8::3/64",
+        "--endpoint",
+        "[2001:db8::3]:51820",
+        "--serial",
+        "7",
+    ]);
+    assert!(full.starts_with("sentrymesh-card v1\n"), "{full}");
+    assert_eq!(SignedCard::from_text(&full).unwrap().card().serial, 7);
+    fs::write(dir.path("full-1.card"), &full).unwrap();
+
+    dir.ok(&[
+        "card",
+        "issue",
+        "--operator",
+        "alice.key",
+        "--name",
+        "producer-1",
+        "--role",
+        "producer",
+        "--wg-pubkey",
+        WG_PRODUCER,
+        "--address",
+        "198.18.1.2/24",
+        "--out",
+        "producer-1.card",
+    ]);
+
+    // `card show` checks and prints a card.
+    let shown = dir.ok(&["card", "show", "producer-1.card"]);
+    assert!(
+        shown.contains("role          producer (hidden)\n"),
+        "{shown}"
+    );
+    assert!(shown.contains("status        valid now\n"), "{shown}");
+
+    // Sealed to Bob and Carol, to a file.
+    dir.ok(&[
+        "card",
+        "seal",
+        "--operator",
+        "alice.key",
+        "--to",
+        &bob,
+        "--to",
+        &carol,
+        "--out",
+        "alice.bundle",
+        "sentry-1.card",
+        "full-1.card",
+    ]);
+    assert!(
+        dir.read("alice.bundle")
+            .starts_with("sentrymesh-bundle v1\n")
+    );
+
+    // Each recipient opens it and reads the cards.
+    for recipient in ["bob", "carol"] {
+        let key = format!("{recipient}.key");
+        let shown = dir.ok(&["card", "open", "--operator", &key, "alice.bundle"]);
+        assert!(
+            shown.starts_with(&format!("sender        {alice}\n")),
+            "{shown}"
+        );
+        assert!(shown.contains("sealed at     "), "{shown}");
+        assert!(shown.contains("cards         2\n"), "{shown}");
+        for line in [
+            "card 1 of 2\n  host          sentry-1\n  role          sentry\n",
+            &format!("  operator      {alice}\n"),
+            &format!("  wireguard key {WG_SENTRY}\n"),
+            "  addresses     198.18.1.1/24\n",
+            "  endpoints     198.18.0.1:51820\n                sentry-1.example.net:51820\n",
+            "  allowed ips   198.18.64.0/24\n",
+            "  valid from    ",
+            "  valid until   ",
+            &format!("  serial        {}\n", card.serial),
+            "  chain p2p     f3a1c0de@26656\n",
+            "card 2 of 2\n  host          full-1\n",
+            "  addresses     198.18.1.3/24\n                2001:db8::3/64\n",
+            "  serial        7\n",
+            "  chain p2p     none\n",
+        ] {
+            assert!(shown.contains(line), "{recipient} lacks {line:?}:\n{shown}");
+        }
+        let recipients: Vec<&str> = shown
+            .lines()
+            .skip_while(|line| !line.starts_with("recipients"))
+            .take(2)
+            .map(|line| line.rsplit(' ').next().unwrap())
+            .collect();
+        let mut expected = [bob.as_str(), carol.as_str()];
+        expected.sort_by_key(|id| *id.parse::<OperatorId>().unwrap().as_bytes());
+        assert_eq!(recipients, expected);
+    }
+
+    // `--out-dir` writes each card as it was signed.
+    dir.ok(&[
+        "card",
+        "open",
+        "--operator",
+        "bob.key",
+        "--out-dir",
+        "from-alice",
+        "alice.bundle",
+    ]);
+    assert_eq!(
+        dir.read("from-alice/sentry-1.card"),
+        dir.read("sentry-1.card")
+    );
+    assert_eq!(dir.read("from-alice/full-1.card"), full);
+    assert_eq!(mode(&dir.path("from-alice/full-1.card")), 0o600);
+
+    // The sender did not address the bundle to itself: it cannot open it.
+    let reason = dir.refused(&["card", "open", "--operator", "alice.key", "alice.bundle"]);
+    assert_eq!(
+        reason,
+        format!("bundle 'alice.bundle' refused: bundle is not addressed to operator {alice}")
+    );
+
+    // A hidden card goes to its own operator only.
+    let reason = dir.refused(&[
+        "card",
+        "seal",
+        "--operator",
+        "alice.key",
+        "--to",
+        &bob,
+        "producer-1.card",
+    ]);
+    assert!(
+        reason.starts_with(
+            "cannot seal the bundle: host `producer-1` is a producer, a hidden role: its card \
+             may be sealed only to its own operator"
+        ),
+        "{reason}"
+    );
+    let reason = dir.refused(&[
+        "card",
+        "seal",
+        "--operator",
+        "alice.key",
+        "--to",
+        &alice,
+        "--to",
+        &bob,
+        "sentry-1.card",
+        "producer-1.card",
+    ]);
+    assert!(reason.contains("hidden role"), "{reason}");
+    let own = dir.ok(&[
+        "card",
+        "seal",
+        "--operator",
+        "alice.key",
+        "--to",
+        &alice,
+        "producer-1.card",
+    ]);
+    fs::write(dir.path("own.bundle"), own).unwrap();
+    let shown = dir.ok(&["card", "open", "--operator", "alice.key", "own.bundle"]);
+    assert!(shown.contains("  host          producer-1\n"), "{shown}");
+    assert!(
+        shown.contains("  endpoints     none (hidden role)\n"),
+        "{shown}"
+    );
+
+    // Only the sender's own cards can be sealed.
+    let reason = dir.refused(&[
+        "card",
+        "seal",
+        "--operator",
+        "bob.key",
+        "--to",
+        &carol,
+        "sentry-1.card",
+    ]);
+    assert!(reason.contains("only the sender's own cards"), "{reason}");
+
+    dir.assert_no_secret_printed(&["alice.key", "bob.key", "carol.key"]);
+}
+
+/// Alice's sentry card sealed to Bob, as the armoured text.
+fn alice_to_bob(dir: &Workdir, extra: &[&str]) -> (String, String) {
+    dir.operator("alice");
+    let bob = dir.operator("bob");
+    issue_sentry(dir, "alice", "sentry-1", extra);
+    let bundle = dir.ok(&[
+        "card",
+        "seal",
+        "--operator",
+        "alice.key",
+        "--to",
+        &bob,
+        "sentry-1.card",
+    ]);
+    (bob, bundle)
+}
+
+#[test]
+fn an_altered_or_unsigned_bundle_is_refused() {
+    let dir = Workdir::new();
+    let (_, bundle) = alice_to_bob(&dir, &[]);
+    fs::write(dir.path("good.bundle"), &bundle).unwrap();
+    dir.ok(&["card", "open", "--operator", "bob.key", "good.bundle"]);
+    let bytes = armour::decode(ArmourKind::Bundle, &bundle).unwrap();
+
+    // One bit of the encrypted payload flipped.
+    let mut altered = bytes.clone();
+    let middle = altered.len() - 64 - 20;
+    altered[middle] ^= 0x01;
+    fs::write(
+        dir.path("altered.bundle"),
+        armour::encode(ArmourKind::Bundle, &altered),
+    )
+    .unwrap();
+    let reason = dir.refused(&["card", "open", "--operator", "bob.key", "altered.bundle"]);
+    assert!(
+        reason.starts_with(
+            "bundle 'altered.bundle' refused: signature does not verify: the bundle was altered"
+        ),
+        "{reason}"
+    );
+
+    // The signature blanked.
+    let mut unsigned = bytes.clone();
+    let len = unsigned.len();
+    unsigned[len - 64..].fill(0);
+    fs::write(
+        dir.path("unsigned.bundle"),
+        armour::encode(ArmourKind::Bundle, &unsigned),
+    )
+    .unwrap();
+    let reason = dir.refused(&["card", "open", "--operator", "bob.key", "unsigned.bundle"]);
+    assert!(
+        reason.starts_with("bundle 'unsigned.bundle' refused: the bundle is not signed"),
+        "{reason}"
+    );
+
+    // Cut short, and not a bundle at all.
+    fs::write(dir.path("cut.bundle"), &bundle[..bundle.len() / 2]).unwrap();
+    let reason = dir.refused(&["card", "open", "--operator", "bob.key", "cut.bundle"]);
+    assert!(
+        reason.starts_with("bundle 'cut.bundle' refused: "),
+        "{reason}"
+    );
+    let reason = dir.refused(&["card", "open", "--operator", "bob.key", "sentry-1.card"]);
+    assert_eq!(
+        reason,
+        "bundle 'sentry-1.card' refused: this is a sentrymesh card, not a bundle"
+    );
+    let reason = dir.refused(&["card", "open", "--operator", "bob.key", "missing.bundle"]);
+    assert!(
+        reason.starts_with("cannot read bundle 'missing.bundle': "),
+        "{reason}"
+    );
+}
+
+#[test]
+fn an_expired_card_or_a_bundle_from_the_future_is_refused() {
+    let dir = Workdir::new();
+    let (bob, bundle) = alice_to_bob(&dir, &["--valid-days", "1"]);
+    fs::write(dir.path("alice.bundle"), bundle).unwrap();
+    let open = ["card", "open", "--operator", "bob.key", "alice.bundle"];
+    dir.ok(&open);
+
+    let reason = dir.refused_at(Some(unix_now() + 2 * DAY), &open);
+    assert!(
+        reason
+            .starts_with("bundle 'alice.bundle' refused: the card for host `sentry-1` expired at"),
+        "{reason}"
+    );
+    let reason = dir.refused_at(Some(unix_now() - DAY), &open);
+    assert!(
+        reason.contains("refused: the bundle was created at") && reason.contains("in the future"),
+        "{reason}"
+    );
+    // An expired card is not sealed either.
+    let reason = dir.refused_at(
+        Some(unix_now() + 2 * DAY),
+        &[
+            "card",
+            "seal",
+            "--operator",
+            "alice.key",
+            "--to",
+            &bob,
+            "sentry-1.card",
+        ],
+    );
+    assert!(reason.contains("expired at"), "{reason}");
+    // The override announces itself.
+    let output = dir.run_at(Some(unix_now()), &open);
+    let (_, stderr) = texts(&output);
+    assert!(output.status.success());
+    assert!(stderr.contains("SENTRYMESH_NOW is set"), "{stderr}");
+}
+
+#[test]
+fn bad_flags_are_named_with_their_values() {
+    let dir = Workdir::new();
+    dir.operator("alice");
+    let issue = |extra: &[&str]| {
+        let mut args = vec![
+            "card",
+            "issue",
+            "--operator",
+            "alice.key",
+            "--name",
+            "host-1",
+            "--wg-pubkey",
+            WG_SENTRY,
+            "--address",
+            "198.18.1.1/24",
+        ];
+        args.extend_from_slice(extra);
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let fails = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        dir.fails(&args)
+    };
+    for (extra, expected) in [
+        (
+            &["--role", "validator"][..],
+            "invalid value 'validator' for '--role <ROLE>'",
+        ),
+        (
+            &["--role", "sentry", "--endpoint", "198.18.0.1"],
+            "invalid value '198.18.0.1' for '--endpoint <HOST:PORT>'",
+        ),
+        (
+            &["--role", "sentry", "--address", "198.18.1.300/24"],
+            "invalid value '198.18.1.300/24' for '--address <CIDR>'",
+        ),
+        (
+            &["--role", "sentry", "--valid-days", "0"],
+            "invalid value '0' for '--valid-days <N>'",
+        ),
+        (
+            &["--role", "sentry", "--chain-p2p", "abc"],
+            "invalid value 'abc' for '--chain-p2p <ID@PORT>'",
+        ),
+        (
+            &["--role", "producer", "--endpoint", "198.18.0.1:51820"],
+            "sentrymesh: --endpoint 198.18.0.1:51820: host `host-1` is a producer, a hidden \
+             role: it may publish no endpoint\n",
+        ),
+        (
+            &["--role", "sentry", "--allowed-ip", "198.18.64.1/24"],
+            "sentrymesh: --allowed-ip: the allowed IP 198.18.64.1/24 of host `host-1` has host \
+             bits set; did you mean 198.18.64.0/24?\n",
+        ),
+    ] {
+        let stderr = fails(issue(extra));
+        assert!(stderr.contains(expected), "{extra:?}: {stderr}");
+    }
+    let mut bad_name = issue(&["--role", "sentry"]);
+    bad_name[5] = "Host_1".into();
+    let stderr = fails(bad_name);
+    assert!(
+        stderr.starts_with("sentrymesh: --name: \"Host_1\""),
+        "{stderr}"
+    );
+    let mut bad_key = issue(&["--role", "sentry"]);
+    bad_key[7] = "not-a-key".into();
+    let stderr = fails(bad_key);
+    assert!(
+        stderr.contains("invalid value 'not-a-key' for '--wg-pubkey <KEY>'"),
+        "{stderr}"
+    );
+    let stderr = fails(issue(&[]));
+    assert!(stderr.contains("--role <ROLE>"), "{stderr}");
+
+    let stderr = dir.fails(&[
+        "card",
+        "seal",
+        "--operator",
+        "alice.key",
+        "--to",
+        "bob",
+        "x.card",
+    ]);
+    assert!(
+        stderr.contains("invalid value 'bob' for '--to <OPERATOR_ID>'"),
+        "{stderr}"
+    );
+    let stderr = dir.fails(&["card", "seal", "--operator", "alice.key", "x.card"]);
+    assert!(stderr.contains("--to <OPERATOR_ID>"), "{stderr}");
 }
