@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use sentrymesh::device::Offloads;
-use sentrymesh::mesh_cli::{self, CardCommand, OperatorCommand};
+use sentrymesh::mesh_cli::{self, CardCommand, OperatorCommand, TrustCommand};
 use sentrymesh::{control_client, keygen, native, ready, userspace};
 use tracing_subscriber::EnvFilter;
 
@@ -83,6 +83,9 @@ enum Command {
     /// operators, open bundles.
     #[command(subcommand)]
     Card(CardCommand),
+    /// The web of trust: sign vouches for operators and revocations.
+    #[command(subcommand)]
+    Trust(TrustCommand),
 }
 
 /// The arguments, with `sentrymesh-wg ARGS` read as `sentrymesh wg ARGS`.
@@ -151,6 +154,7 @@ fn main() -> ExitCode {
         },
         Command::Operator(command) => mesh_cli::operator::run(command, &mut stdout),
         Command::Card(command) => mesh_cli::card::run(command, &mut stdout),
+        Command::Trust(command) => mesh_cli::trust::run(command, &mut stdout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,11 +1,12 @@
-//! The operator commands of the trust mesh: `sentrymesh operator` and
-//! `card`.
+//! The operator commands of the trust mesh: `sentrymesh operator`, `card`
+//! and `trust`.
 //!
 //! ```text
 //!  operator new --out op.key ──► op.key (0600) ──► operator id (share it)
 //!  card issue --operator op.key ... ──► card (signed by the operator)
 //!  card seal --operator op.key --to ID... CARD... ──► bundle (post it anywhere)
 //!  card open --operator op.key BUNDLE ──► the cards, checked, in plain words
+//!  trust vouch | revoke --operator op.key ... ──► signed statement
 //! ```
 //!
 //! The cryptography and every rule (signatures, validity windows, hidden
@@ -23,9 +24,11 @@ pub mod files;
 pub mod operator;
 pub mod operator_key;
 pub mod show;
+pub mod trust;
 
 pub use card::CardCommand;
 pub use operator::OperatorCommand;
+pub use trust::TrustCommand;
 
 use std::fmt::Display;
 

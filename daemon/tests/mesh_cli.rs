@@ -1,7 +1,7 @@
 //! The operator commands end to end: the built `sentrymesh` binary run in a
 //! temporary directory, as operators run it — operator keys, cards, bundles
 //! sealed to some operators and opened by them, refusals with a one-line
-//! reason.
+//! reason, vouches and revocations the mesh crate reads back.
 //!
 //! Card expiry is tested through the hidden `SENTRYMESH_NOW` override,
 //! which replaces the clock of one run.
@@ -14,7 +14,9 @@ use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sentrymesh_mesh::armour::{self, ArmourKind};
-use sentrymesh_mesh::{OperatorId, Role, SignedCard};
+use sentrymesh_mesh::{
+    OperatorId, RevocationTarget, Role, SignedCard, SignedRevocation, SignedVouch, WgPublicKey,
+};
 
 const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
 const DAY: u64 = 86_400;
@@ -692,4 +694,85 @@ fn bad_flags_are_named_with_their_values() {
     );
     let stderr = dir.fails(&["card", "seal", "--operator", "alice.key", "x.card"]);
     assert!(stderr.contains("--to <OPERATOR_ID>"), "{stderr}");
+}
+
+#[test]
+fn vouches_and_revocations_are_signed_statements() {
+    let dir = Workdir::new();
+    let alice: OperatorId = dir.operator("alice").parse().unwrap();
+    let bob: OperatorId = dir.operator("bob").parse().unwrap();
+    let before = unix_now();
+
+    let text = dir.ok(&[
+        "trust",
+        "vouch",
+        "--operator",
+        "alice.key",
+        "--for",
+        &bob.to_string(),
+    ]);
+    let vouch = SignedVouch::from_text(&text).unwrap();
+    assert_eq!((vouch.vouch().voucher, vouch.vouch().subject), (alice, bob));
+    assert!((before..=unix_now()).contains(&vouch.vouch().issued_at));
+
+    dir.ok(&[
+        "trust",
+        "revoke",
+        "--operator",
+        "alice.key",
+        "--host",
+        WG_SENTRY,
+        "--out",
+        "sentry.revocation",
+    ]);
+    let revocation = SignedRevocation::from_text(&dir.read("sentry.revocation")).unwrap();
+    let key: WgPublicKey = WG_SENTRY.parse().unwrap();
+    assert_eq!(revocation.revocation().issuer, alice);
+    assert_eq!(revocation.revocation().target, RevocationTarget::Host(key));
+
+    let text = dir.ok(&[
+        "trust",
+        "revoke",
+        "--operator",
+        "alice.key",
+        "--vouch",
+        &bob.to_string(),
+    ]);
+    let revocation = SignedRevocation::from_text(&text).unwrap();
+    assert_eq!(revocation.revocation().target, RevocationTarget::Vouch(bob));
+
+    let reason = dir.refused(&[
+        "trust",
+        "vouch",
+        "--operator",
+        "alice.key",
+        "--for",
+        &alice.to_string(),
+    ]);
+    assert_eq!(
+        reason,
+        format!("--for: operator {alice} cannot vouch for itself")
+    );
+    let stderr = dir.fails(&["trust", "vouch", "--operator", "alice.key", "--for", "x"]);
+    assert!(
+        stderr.contains("invalid value 'x' for '--for <OPERATOR_ID>'"),
+        "{stderr}"
+    );
+    let stderr = dir.fails(&["trust", "revoke", "--operator", "alice.key"]);
+    assert!(
+        stderr.contains("--host <WG_PUBKEY>|--vouch <OPERATOR_ID>"),
+        "{stderr}"
+    );
+    let stderr = dir.fails(&[
+        "trust",
+        "revoke",
+        "--operator",
+        "alice.key",
+        "--host",
+        WG_SENTRY,
+        "--vouch",
+        &bob.to_string(),
+    ]);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    dir.assert_no_secret_printed(&["alice.key", "bob.key"]);
 }
