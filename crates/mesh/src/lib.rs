@@ -94,6 +94,7 @@ mod endpoint;
 pub mod gossip;
 mod identity;
 mod kdf;
+mod mesh;
 mod object;
 mod peers;
 mod revocation;
@@ -121,6 +122,7 @@ pub use endpoint::{
 };
 pub use gossip::{Gossip, GossipError, GossipMessage, GossipStats, MessageError, Refusal};
 pub use identity::{KeyFileError, OPERATOR_KEY_LEN, OperatorId, OperatorIdError, OperatorSecret};
+pub use mesh::{Mesh, MeshError};
 pub use object::{OBJECT_ID_LEN, Object, ObjectId, ObjectKind, ObjectRef, ParseObjectError};
 pub use peers::{
     LocalCardError, LocalConfigError, PERSISTENT_KEEPALIVE, PeerEvent, PeerManager, PeerSpec,

@@ -1,0 +1,256 @@
+//! [`Mesh`]: one member of the mesh — its store, its gossip and its peer
+//! manager kept in step — as the single sans-IO object the daemon drives.
+//!
+//! Every input may change the store; after each one the peer set is
+//! recomputed, gossip is told the new peers and admitted operators, and the
+//! differences are queued as [`PeerEvent`]s. So a revocation received in a
+//! message has, by the time [`Mesh::handle_message`] returns, removed its
+//! host from the peers, been queued for every other peer, and dropped
+//! whatever was queued for the revoked host.
+//!
+//! # The run loop
+//!
+//! ```text
+//! let mut mesh = Mesh::new(card, policy, Store::decode(&state_file)?, unix_now())?;
+//! loop {
+//!     apply every mesh.poll_event():       Added/Changed → configure the peer (sessions of a
+//!                                          changed peer stay); Removed → drop it and its sessions
+//!     send every mesh.poll_transmit():     (peer key, bytes) → through that peer's tunnel session
+//!     log every mesh.poll_refusal()
+//!     if mesh.store().generation() != written → write mesh.store().encode() atomically
+//!     wait for: a gossip datagram (→ mesh.handle_message(peer, bytes, unix_now())),
+//!               an object from the operator (→ mesh.insert(..)), a reload
+//!               (→ set_policy, set_local_card), or mesh.poll_timeout() (→ handle_timeout)
+//! }
+//! ```
+//!
+//! and, for every WireGuard handshake: answer only keys for which
+//! [`Mesh::is_admitted_peer`] holds.
+
+use std::collections::BTreeSet;
+
+use crate::card::SignedCard;
+use crate::gossip::{Gossip, GossipError, GossipStats, Refusal};
+use crate::identity::OperatorId;
+use crate::object::Object;
+use crate::peers::{LocalCardError, LocalConfigError, PeerEvent, PeerManager, PeerSpec};
+use crate::store::{InsertError, Inserted, Store};
+use crate::trust::TrustPolicy;
+use crate::wg_key::WgPublicKey;
+
+/// Why a mesh member cannot start, or a reload was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MeshError {
+    /// The card and the policy do not fit together.
+    #[error(transparent)]
+    Config(#[from] LocalConfigError),
+    /// The store refuses this host's own card.
+    #[error("this host's own card is refused: {0}")]
+    LocalCard(#[source] InsertError),
+}
+
+/// One member of the mesh. See the [module docs](self).
+#[derive(Debug)]
+pub struct Mesh {
+    gossip: Gossip,
+    peers: PeerManager,
+    /// The store generation the peers were last computed from.
+    seen: u64,
+}
+
+impl Mesh {
+    /// The member with card `local` and trust `policy`, starting from
+    /// `store` (read from the state directory, or empty), at `now` (Unix
+    /// seconds). The card is added to the store; a newer card for the same
+    /// host already there is used instead.
+    ///
+    /// # Errors
+    ///
+    /// [`MeshError::Config`] when the policy is another operator's;
+    /// [`MeshError::LocalCard`] when the card is expired or not yet valid,
+    /// its key was revoked, or another operator's card holds its key.
+    pub fn new(
+        local: SignedCard,
+        policy: TrustPolicy,
+        store: Store,
+        now: u64,
+    ) -> Result<Self, MeshError> {
+        let peers = PeerManager::new(local.clone(), policy)?;
+        let mut gossip = Gossip::new(store, local.card().operator);
+        gossip
+            .insert(local.into(), now)
+            .map_err(MeshError::LocalCard)?;
+        let mut mesh = Self {
+            gossip,
+            peers,
+            seen: 0,
+        };
+        mesh.refresh(now);
+        Ok(mesh)
+    }
+
+    // ----- inputs ------------------------------------------------------
+
+    /// Handles a gossip message from the peer with key `from` — the peer
+    /// whose tunnel session it arrived through, never a key read from the
+    /// packet.
+    ///
+    /// # Errors
+    ///
+    /// [`GossipError`] when the message is dropped (it is counted in
+    /// [`Mesh::stats`]); the daemon may log it.
+    pub fn handle_message(
+        &mut self,
+        from: WgPublicKey,
+        bytes: &[u8],
+        now: u64,
+    ) -> Result<(), GossipError> {
+        let result = self.gossip.handle_message(from, bytes, now);
+        self.refresh_if_changed(now);
+        result
+    }
+
+    /// Adds an object learned locally — a card or vouch from a bundle or the
+    /// control socket, a revocation the operator signed — and spreads it.
+    ///
+    /// # Errors
+    ///
+    /// [`InsertError`] when the store refuses it.
+    pub fn insert(&mut self, object: impl Into<Object>, now: u64) -> Result<Inserted, InsertError> {
+        let result = self.gossip.insert(object.into(), now);
+        self.refresh_if_changed(now);
+        result
+    }
+
+    /// Replaces the trust policy (a reload); the peers change at once.
+    ///
+    /// # Errors
+    ///
+    /// [`MeshError::Config`] when the policy is another operator's; nothing
+    /// changes then.
+    pub fn set_policy(&mut self, policy: TrustPolicy, now: u64) -> Result<(), MeshError> {
+        self.peers.set_policy(policy, self.gossip.store(), now)?;
+        self.refresh(now);
+        Ok(())
+    }
+
+    /// Replaces this host's card with a renewal (same key and operator),
+    /// which is spread like any new object.
+    ///
+    /// # Errors
+    ///
+    /// [`MeshError::Config`] for a card of another host;
+    /// [`MeshError::LocalCard`] when the store refuses it. An older card
+    /// than the one held is no error: the result says
+    /// [`Inserted::Outdated`] and the held one stays in use.
+    pub fn set_local_card(&mut self, card: SignedCard, now: u64) -> Result<Inserted, MeshError> {
+        crate::peers::check_same_host(self.peers.local_card(), &card)?;
+        let inserted = self
+            .gossip
+            .insert(card.clone().into(), now)
+            .map_err(MeshError::LocalCard)?;
+        if inserted.changed() {
+            self.peers.set_local_card(card, self.gossip.store(), now)?;
+        }
+        self.refresh(now);
+        Ok(inserted)
+    }
+
+    /// Runs the timers due at `now`: digest rounds, expiry of cards (and of
+    /// the peers they made).
+    pub fn handle_timeout(&mut self, now: u64) {
+        self.gossip.handle_timeout(now);
+        self.refresh(now);
+    }
+
+    // ----- outputs -----------------------------------------------------
+
+    /// When [`Mesh::handle_timeout`] next has work, in Unix seconds. Sleep
+    /// by the wall clock, and for at most a few seconds at a time, so a
+    /// clock stepped back does not stall the mesh.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.gossip.poll_timeout()
+    }
+
+    /// The next gossip message: the peer to send it to, through that peer's
+    /// session, and the bytes.
+    pub fn poll_transmit(&mut self) -> Option<(WgPublicKey, Vec<u8>)> {
+        self.gossip.poll_transmit()
+    }
+
+    /// The next change to the WireGuard peers.
+    pub fn poll_event(&mut self) -> Option<PeerEvent> {
+        self.peers.poll_event()
+    }
+
+    /// The next object the store refused, to log.
+    pub fn poll_refusal(&mut self) -> Option<Refusal> {
+        self.gossip.poll_refusal()
+    }
+
+    // ----- state -------------------------------------------------------
+
+    /// Whether `key` is one of this host's peers; a handshake from any other
+    /// key gets no session.
+    pub fn is_admitted_peer(&self, key: &WgPublicKey) -> bool {
+        self.peers.is_admitted_peer(key)
+    }
+
+    /// The current peers, ascending by key.
+    pub fn peers(&self) -> impl Iterator<Item = &PeerSpec> {
+        self.peers.peers()
+    }
+
+    /// The peer with this key.
+    pub fn peer(&self, key: &WgPublicKey) -> Option<&PeerSpec> {
+        self.peers.peer(key)
+    }
+
+    /// This host's card in use.
+    pub fn local_card(&self) -> &SignedCard {
+        self.peers.local_card()
+    }
+
+    /// Why this host has no peers, when its own card is the reason
+    /// (revoked, expired).
+    pub fn local_error(&self) -> Option<&LocalCardError> {
+        self.peers.local_error()
+    }
+
+    /// The trust policy.
+    pub fn policy(&self) -> &TrustPolicy {
+        self.peers.policy()
+    }
+
+    /// The operators admitted now.
+    pub fn admitted_operators(&self) -> &BTreeSet<OperatorId> {
+        self.peers.admitted_operators()
+    }
+
+    /// The store, to write to the state directory when its
+    /// [`Store::generation`] changed.
+    pub fn store(&self) -> &Store {
+        self.gossip.store()
+    }
+
+    /// The gossip counters.
+    pub fn stats(&self) -> GossipStats {
+        self.gossip.stats()
+    }
+
+    fn refresh_if_changed(&mut self, now: u64) {
+        if self.gossip.store().generation() != self.seen {
+            self.refresh(now);
+        }
+    }
+
+    /// Recomputes the peers and tells gossip.
+    fn refresh(&mut self, now: u64) {
+        self.peers.update(self.gossip.store(), now);
+        let peers = self.peers.peers().map(|p| (p.public_key, p.operator));
+        let admitted = self.peers.admitted_operators().clone();
+        self.gossip.set_peers(peers, admitted, now);
+        self.seen = self.gossip.store().generation();
+    }
+}
