@@ -3,9 +3,9 @@
 //! This crate does no I/O. It reads no clock, opens no file or socket and
 //! takes no entropy from the operating system: every time is a `now` in Unix
 //! seconds from the caller, randomness comes from the RNG the caller passes,
-//! and every output is a value or bytes the caller stores or sends. Nor does
-//! it gossip: it defines the signed objects members exchange and the rules
-//! that judge them; moving them is the daemon's job.
+//! and every output is a value or bytes the caller stores or sends. It
+//! gossips as a state machine only: [`Mesh`] hands out the bytes to send to
+//! each peer and takes back what arrives; carrying them is the daemon's job.
 //!
 //! The model:
 //!
@@ -32,6 +32,30 @@
 //!   [`Revocation`]s withdraw vouches and retire host keys for good.
 //! * The **roles** ([`roles`]) decide who may peer with whom and which cards
 //!   may be shown to which operator: producer and BIOS hosts stay hidden.
+//!
+//! Each member keeps what it learned and shares it over the mesh itself:
+//!
+//! ```text
+//!                  ┌──────────────────────────── Mesh (one member) ──────────────────────────┐
+//!  from a peer ───►│ Gossip ──verify, insert──► Store ──────────► PeerManager ──────────────►│──► PeerEvent::{Added,
+//!  (handle_message)│   │                        (cards, vouches,   (own card, TrustPolicy:     │      Changed, Removed}
+//!                  │   │ digest, want, objects   revocations;      may_peer, admission,      │──► is_admitted_peer
+//!  to a peer  ◄────│◄──┘ filtered per recipient  grows only)       revocation, expiry)       │
+//!  (poll_transmit) └──────────────────────────────────│──────────────────────────────────────┘
+//!                                                     └──► state file (encode / decode, re-verified)
+//! ```
+//!
+//! * The **store** ([`Store`], [`store`]) holds every signed object a member
+//!   knows, under rules that make the set grow only — cards superseded by
+//!   higher serials, revocations as permanent tombstones — and writes itself
+//!   as a state file that is verified again when read.
+//! * **Gossip** ([`gossip`]) converges members by anti-entropy — digests of
+//!   object ids, wants, objects — and pushes what is new to every peer at
+//!   once. Each peer is shown only what it may see: a hidden host's card,
+//!   or even its id, never goes to another operator.
+//! * The **peer manager** ([`PeerManager`], [`peers`]) turns this host's card,
+//!   its trust policy and the store into its WireGuard peers.
+//! * A [`Mesh`] keeps the three in step: it is what the daemon drives.
 //!
 //! A whole round, as the CLI and the daemon drive it:
 //!
@@ -80,6 +104,80 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! A member as the daemon runs it — here two sentries of two operators, the
+//! bytes carried by hand — and how the mesh grows by itself:
+//!
+//! ```
+//! use sentrymesh_mesh::{HostCard, Mesh, OperatorSecret, PeerEvent, Role, Store, TrustPolicy};
+//!
+//! let now = 1_777_593_600;
+//! let (alice, bob) = (OperatorSecret::from_seed([1; 32]), OperatorSecret::from_seed([3; 32]));
+//! let sentry = |op: &OperatorSecret, n: u8| {
+//!     HostCard {
+//!         operator: op.operator_id(),
+//!         name: format!("sentry-{n}"),
+//!         role: Role::Sentry,
+//!         wg_public_key: sentrymesh_mesh::WgPublicKey::from_bytes([n; 32]),
+//!         addresses: vec![format!("198.18.0.{n}/24").parse().unwrap()],
+//!         endpoints: vec![format!("198.19.0.{n}:51820").parse().unwrap()],
+//!         allowed_ips: vec![],
+//!         not_before: now,
+//!         not_after: now + 90 * 86_400,
+//!         serial: 1,
+//!         chain_p2p: None,
+//!     }
+//!     .sign(op)
+//!     .unwrap()
+//! };
+//! let (a1, a2, b1) = (sentry(&alice, 1), sentry(&alice, 2), sentry(&bob, 3));
+//!
+//! // Each side starts with what the other published (a sealed bundle), and
+//! // Alice's first sentry knows her second one; Bob knows nothing of it yet.
+//! let mut store = Store::new();
+//! store.insert_card(b1.clone(), now)?;
+//! store.insert_card(a2.clone(), now)?;
+//! let mut a = Mesh::new(a1.clone(), TrustPolicy::new(alice.operator_id(), [bob.operator_id()], 1)?, store, now)?;
+//! let mut store = Store::new();
+//! store.insert_card(a1.clone(), now)?;
+//! let mut b = Mesh::new(b1.clone(), TrustPolicy::new(bob.operator_id(), [alice.operator_id()], 1)?, store, now)?;
+//!
+//! // The run loop, twice over: after every input, drain the outputs.
+//! let (a_key, b_key) = (a1.card().wg_public_key, b1.card().wg_public_key);
+//! loop {
+//!     let mut quiet = true;
+//!     while let Some((to, bytes)) = a.poll_transmit() {
+//!         // Through the tunnel to that peer (Alice's second sentry is not
+//!         // running in this example).
+//!         if to == b_key {
+//!             b.handle_message(a_key, &bytes, now)?;
+//!             quiet = false;
+//!         }
+//!     }
+//!     while let Some((to, bytes)) = b.poll_transmit() {
+//!         if to == a_key {
+//!             a.handle_message(b_key, &bytes, now)?;
+//!             quiet = false;
+//!         }
+//!     }
+//!     if quiet {
+//!         break;
+//!     }
+//! }
+//!
+//! // Bob learned Alice's second sentry from the gossip and peers with it.
+//! let added: Vec<_> = std::iter::from_fn(|| b.poll_event())
+//!     .filter_map(|event| match event {
+//!         PeerEvent::Added(peer) => Some(peer.name),
+//!         _ => None,
+//!     })
+//!     .collect();
+//! assert_eq!(added, ["sentry-1", "sentry-2"]);
+//! assert!(b.is_admitted_peer(&a2.card().wg_public_key));
+//! let state = b.store().encode(); // written atomically to the state directory
+//! assert_eq!(Store::decode(&state)?, *b.store());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Everything signed is encoded canonically ([`DecodeError`] says what is
 //! wrong with bytes that are not) and has a printable form ([`armour`]).
 //! Parsing never panics, whatever the input.
@@ -96,12 +194,12 @@ mod identity;
 mod kdf;
 mod mesh;
 mod object;
-mod peers;
+pub mod peers;
 mod revocation;
 mod role;
 pub mod roles;
 mod statement;
-mod store;
+pub mod store;
 mod time;
 mod trust;
 mod vouch;

@@ -1,31 +1,5 @@
 //! [`Mesh`]: one member of the mesh — its store, its gossip and its peer
 //! manager kept in step — as the single sans-IO object the daemon drives.
-//!
-//! Every input may change the store; after each one the peer set is
-//! recomputed, gossip is told the new peers and admitted operators, and the
-//! differences are queued as [`PeerEvent`]s. So a revocation received in a
-//! message has, by the time [`Mesh::handle_message`] returns, removed its
-//! host from the peers, been queued for every other peer, and dropped
-//! whatever was queued for the revoked host.
-//!
-//! # The run loop
-//!
-//! ```text
-//! let mut mesh = Mesh::new(card, policy, Store::decode(&state_file)?, unix_now())?;
-//! loop {
-//!     apply every mesh.poll_event():       Added/Changed → configure the peer (sessions of a
-//!                                          changed peer stay); Removed → drop it and its sessions
-//!     send every mesh.poll_transmit():     (peer key, bytes) → through that peer's tunnel session
-//!     log every mesh.poll_refusal()
-//!     if mesh.store().generation() != written → write mesh.store().encode() atomically
-//!     wait for: a gossip datagram (→ mesh.handle_message(peer, bytes, unix_now())),
-//!               an object from the operator (→ mesh.insert(..)), a reload
-//!               (→ set_policy, set_local_card), or mesh.poll_timeout() (→ handle_timeout)
-//! }
-//! ```
-//!
-//! and, for every WireGuard handshake: answer only keys for which
-//! [`Mesh::is_admitted_peer`] holds.
 
 use std::collections::BTreeSet;
 
@@ -50,7 +24,34 @@ pub enum MeshError {
     LocalCard(#[source] InsertError),
 }
 
-/// One member of the mesh. See the [module docs](self).
+/// One member of the mesh: its store, its gossip and its peer manager kept
+/// in step, as the single sans-IO object the daemon drives.
+///
+/// Every input may change the store; after each one the peer set is
+/// recomputed, gossip is told the new peers and admitted operators, and the
+/// differences are queued as [`PeerEvent`]s. So a revocation received in a
+/// message has, by the time [`Mesh::handle_message`] returns, removed its
+/// host from the peers, been queued for every other peer, and dropped
+/// whatever was queued for the revoked host.
+///
+/// # The run loop
+///
+/// ```text
+/// let mut mesh = Mesh::new(card, policy, Store::decode(&state_file)?, unix_now())?;
+/// loop {
+///     apply every mesh.poll_event():       Added/Changed → configure the peer (sessions of a
+///                                          changed peer stay); Removed → drop it and its sessions
+///     send every mesh.poll_transmit():     (peer key, bytes) → through that peer's tunnel session
+///     log every mesh.poll_refusal()
+///     if mesh.store().generation() != written → write mesh.store().encode() atomically
+///     wait for: a gossip datagram (→ mesh.handle_message(peer, bytes, unix_now())),
+///               an object from the operator (→ mesh.insert(..)), a reload
+///               (→ set_policy, set_local_card), or mesh.poll_timeout() (→ handle_timeout)
+/// }
+/// ```
+///
+/// and, for every WireGuard handshake: answer only keys for which
+/// [`Mesh::is_admitted_peer`] holds.
 #[derive(Debug)]
 pub struct Mesh {
     gossip: Gossip,
