@@ -23,6 +23,22 @@
 //! min_trusted_peers = 2                    # READY=1 once 2 peers have a live session
 //! ```
 //!
+//! A mesh member has no `[[peer]]` sections: its peers come from the cards
+//! of the mesh, as its roles and trust allow.
+//!
+//! ```toml
+//! [mesh]
+//! card_file = "sentry-1.card"              # this host's card, signed by its operator
+//! known_dir = "known"                      # optional: *.card, *.vouch, *.revocation to start from
+//! state_dir = "/var/lib/sentrymesh/sm0"    # what gossip taught this host, kept across restarts
+//! gossip_port = 51900                      # optional: gossip with peers, through the tunnel
+//! introduction_port = 51901                # optional: new hosts introduce themselves (underlay)
+//!
+//! [trust]
+//! operators = ["Qm9i...="]                 # operator ids trusted directly
+//! vouch_threshold = 2                      # vouches from them that admit another operator
+//! ```
+//!
 //! Keys are never written into the config, only the names of files holding
 //! them (see [`crate::keyfile`]), so the config can be shared, diffed and
 //! logged.
@@ -54,12 +70,14 @@ mod raw;
 mod validate;
 mod values;
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::net::SocketAddr;
 use std::num::{NonZeroU16, NonZeroU32};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sentrymesh_mesh::OperatorId;
 use sentrymesh_tunnel::{PeerConfig, PresharedKey, PrivateKey, PublicKey};
 
 use self::error::Source;
@@ -86,6 +104,31 @@ pub struct Config {
     /// How many peers must have a live session before the daemon tells
     /// systemd it is ready (`[ready] min_trusted_peers`; 0: at once).
     pub min_trusted_peers: usize,
+    /// The mesh this host is a member of (`[mesh]` and `[trust]`), whose
+    /// cards give its peers; `None`: the peers are the `[[peer]]` sections.
+    pub mesh: Option<MeshSettings>,
+}
+
+/// `[mesh]` and `[trust]`: where this host's card and what it learned are
+/// kept, how gossip reaches its peers, and whom it trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeshSettings {
+    /// This host's card, signed by its operator (`sentrymesh card issue`).
+    pub card_file: PathBuf,
+    /// Cards, vouches and revocations to start from (`*.card`, `*.vouch`,
+    /// `*.revocation`, e.g. written by `sentrymesh card open --out-dir`).
+    pub known_dir: Option<PathBuf>,
+    /// Where what gossip taught this host is kept across restarts.
+    pub state_dir: PathBuf,
+    /// The UDP port of gossip between peers, through the tunnel.
+    pub gossip_port: u16,
+    /// The UDP port on which a public host hears new hosts introduce
+    /// themselves over the underlay.
+    pub introduction_port: u16,
+    /// The operators trusted directly.
+    pub trusted_operators: BTreeSet<OperatorId>,
+    /// How many directly trusted operators must vouch for another one.
+    pub vouch_threshold: usize,
 }
 
 /// The local interface: `[interface]`.
@@ -201,6 +244,7 @@ impl ParsedConfig {
             interface,
             peers,
             min_trusted_peers,
+            mesh,
         } = self.draft;
         let mut diagnostics = Vec::new();
         let private_key = read_key(
@@ -261,6 +305,7 @@ impl ParsedConfig {
                 },
                 peers,
                 min_trusted_peers,
+                mesh,
             }),
             _ => Err(sorted(diagnostics)),
         }

@@ -16,6 +16,7 @@ pub mod ipnet;
 pub mod keyfile;
 pub mod keygen;
 pub mod mesh_cli;
+pub mod mesh_member;
 pub mod native;
 pub mod netlink;
 pub mod offload;

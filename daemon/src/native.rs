@@ -25,6 +25,7 @@ use crate::config::{self, Config};
 use crate::control::{Control, ControlSocket};
 use crate::device::{Device, Offloads, create_tun};
 use crate::ipnet::IpNet;
+use crate::mesh_member::{MeshInputs, MeshMember};
 use crate::netlink;
 use crate::ready;
 use crate::systemd::{self, Notifier};
@@ -40,14 +41,25 @@ use crate::uapi::{AllowedIpChange, PeerChange, SetRequest};
 /// setting up the device fails, or when the run loop fails.
 pub fn run(path: &Path, offloads: Offloads) -> Result<()> {
     let config = config::load(path).map_err(|error| anyhow!("{error}"))?;
+    // A mesh member's card, known objects and state are read and checked
+    // before anything on the system changes, like the config.
+    let member = match config.mesh {
+        Some(_) => Some(MeshMember::start(MeshInputs::read(&config)?)?),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(serve(path.to_owned(), config, offloads))
+    runtime.block_on(serve(path.to_owned(), config, member, offloads))
 }
 
-async fn serve(path: PathBuf, config: Config, offloads: Offloads) -> Result<()> {
+async fn serve(
+    path: PathBuf,
+    config: Config,
+    member: Option<MeshMember>,
+    offloads: Offloads,
+) -> Result<()> {
     let name = config.interface.name.as_str().to_owned();
     let tun = set_up_device(&config, offloads)?;
     let device = Device::new(tun, offloads)?;
@@ -58,11 +70,30 @@ async fn serve(path: PathBuf, config: Config, offloads: Offloads) -> Result<()> 
     let notifier = Notifier::from_env().context("connecting to systemd")?;
     let (requests_tx, requests_rx) = mpsc::channel(16);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let supervisor = supervise(path, config, requests_tx.clone(), notifier, shutdown_tx);
+    let (mesh_reloads, mesh_reloads_rx) = mpsc::channel(1);
+    let mesh = async {
+        match member {
+            Some(member) => {
+                member
+                    .run(&name, requests_tx.clone(), mesh_reloads_rx)
+                    .await
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let supervisor = supervise(
+        path,
+        config,
+        requests_tx.clone(),
+        mesh_reloads,
+        notifier,
+        shutdown_tx,
+    );
     tokio::select! {
         result = device.run(requests_rx, shutdown_rx) => result,
-        () = control.serve(requests_tx) => Ok(()),
+        () = control.serve(requests_tx.clone()) => Ok(()),
         result = supervisor => result,
+        result = mesh => result.context("the mesh member stopped"),
     }
 }
 
@@ -119,6 +150,7 @@ async fn supervise(
     path: PathBuf,
     mut config: Config,
     requests: mpsc::Sender<Control>,
+    mesh_reloads: mpsc::Sender<MeshInputs>,
     notifier: Option<Notifier>,
     shutdown: watch::Sender<bool>,
 ) -> Result<()> {
@@ -155,7 +187,7 @@ async fn supervise(
             }
             _ = hangup.recv() => {
                 notify("RELOADING=1");
-                let status = match reload(&path, &mut config, &requests).await {
+                let status = match reload(&path, &mut config, &requests, &mesh_reloads).await {
                     Ok(peers) => {
                         tracing::info!("reloaded {}: {peers} peers", path.display());
                         format!("interface {name} is up with {peers} peers")
@@ -241,12 +273,20 @@ async fn reload(
     path: &Path,
     current: &mut Config,
     requests: &mpsc::Sender<Control>,
+    mesh_reloads: &mpsc::Sender<MeshInputs>,
 ) -> Result<usize> {
     let config = config::load(path).map_err(|error| anyhow!("{error}"))?;
     let name = current.interface.name.as_str();
     if config.interface.name.as_str() != name {
         bail!("the interface name changed; restart the service to rename it");
     }
+    if config.mesh.is_some() != current.mesh.is_some() {
+        bail!("[mesh] came or went; restart the service to join or leave a mesh");
+    }
+    let mesh_inputs = match config.mesh {
+        Some(_) => Some(MeshInputs::read(&config)?),
+        None => None,
+    };
     let index = netlink::interface_index(name)?;
     let (old_addresses, new_addresses) = (addresses(current), addresses(&config));
     let (old_routes, new_routes) = (routes(current), routes(&config));
@@ -269,6 +309,12 @@ async fn reload(
         if let Err(error) = netlink::delete_address(index, address, prefix_len) {
             tracing::warn!("removing {address}/{prefix_len}: {error}");
         }
+    }
+    if let Some(inputs) = mesh_inputs {
+        mesh_reloads
+            .send(inputs)
+            .await
+            .context("the mesh member stopped")?;
     }
     let peers = config.peers.len();
     *current = config;
@@ -325,7 +371,12 @@ async fn apply(requests: &mpsc::Sender<Control>, config: &Config) -> Result<()> 
 /// the one `config` describes.
 fn set_request(config: &Config, current: &BTreeSet<PublicKey>) -> SetRequest {
     let configured: BTreeSet<PublicKey> = config.peers.iter().map(|peer| peer.public_key).collect();
-    let removals = current
+    // A mesh member's peers are the mesh's to add and remove.
+    let unmanaged = match config.mesh {
+        Some(_) => &BTreeSet::new(),
+        None => current,
+    };
+    let removals = unmanaged
         .difference(&configured)
         .map(|public_key| PeerChange {
             remove: true,

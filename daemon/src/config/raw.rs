@@ -16,6 +16,27 @@ pub(super) struct RawConfig {
     #[serde(default, rename = "peer")]
     pub(super) peers: Vec<Spanned<RawPeer>>,
     pub(super) ready: Option<RawReady>,
+    pub(super) mesh: Option<Spanned<RawMesh>>,
+    pub(super) trust: Option<Spanned<RawTrust>>,
+}
+
+/// `[mesh]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMesh {
+    pub(super) card_file: Spanned<String>,
+    pub(super) known_dir: Option<Spanned<String>>,
+    pub(super) state_dir: Spanned<String>,
+    pub(super) gossip_port: Option<Spanned<i64>>,
+    pub(super) introduction_port: Option<Spanned<i64>>,
+}
+
+/// `[trust]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTrust {
+    pub(super) operators: Strings,
+    pub(super) vouch_threshold: Spanned<i64>,
 }
 
 /// `[ready]`.

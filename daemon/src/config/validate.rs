@@ -14,10 +14,13 @@ use sentrymesh_tunnel::PublicKey;
 use toml::Spanned;
 
 use super::DEFAULT_MTU;
+use super::MeshSettings;
 use super::error::{Diagnostic, Location, Source};
 use super::raw::{RawConfig, RawInterface, RawPeer};
 use super::values::{InterfaceAddress, InterfaceName};
 use crate::ipnet::IpNet;
+
+mod mesh;
 
 /// The most peers `[ready] min_trusted_peers` may wait for.
 const MAX_READY_PEERS: i64 = 4096;
@@ -32,6 +35,7 @@ pub(super) struct Draft {
     pub(super) interface: DraftInterface,
     pub(super) peers: Vec<DraftPeer>,
     pub(super) min_trusted_peers: usize,
+    pub(super) mesh: Option<MeshSettings>,
 }
 
 /// A valid `[interface]`.
@@ -95,15 +99,18 @@ pub(super) fn validate(raw: &RawConfig, source: Source<'_>) -> Result<Draft, Vec
             .and_then(|value| usize::try_from(value).ok()),
     };
 
+    let mesh = checker.mesh(raw);
+
     let peers: Option<Vec<DraftPeer>> = peers.into_iter().collect();
-    match (interface, peers, min_trusted_peers) {
-        (Some(interface), Some(peers), Some(min_trusted_peers))
+    match (interface, peers, min_trusted_peers, mesh) {
+        (Some(interface), Some(peers), Some(min_trusted_peers), Some(mesh))
             if checker.diagnostics.is_empty() =>
         {
             Ok(Draft {
                 interface,
                 peers,
                 min_trusted_peers,
+                mesh,
             })
         }
         _ => Err(checker.diagnostics),

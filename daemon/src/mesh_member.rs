@@ -1,0 +1,558 @@
+//! The mesh member of `sentrymesh up`: drives a [`Mesh`] (the sans-IO
+//! store, gossip and peer manager of `sentrymesh-mesh`) with the network,
+//! the clock and the state directory, and turns its peer events into the
+//! interface's peers and routes.
+//!
+//! ```text
+//!   peers' gossip (overlay, through the tunnel) --> gossip socket --+
+//!   new hosts' cards (underlay, public roles)  --> introductions --+--> Mesh
+//!   reloads (SIGHUP)                            --------------------+     |
+//!                                                                         v
+//!   interface <-- Control::Set (peers, sessions) <-- PeerEvent  <--------+
+//!   routes    <-- netlink                                                 |
+//!   state dir <-- the store, written atomically when it changed <--------+
+//! ```
+//!
+//! Gossip between peers travels through the tunnel, on the overlay
+//! addresses their cards give: the gossip socket is bound to the TUN device,
+//! so what it hears came through a session, from a source address the
+//! sending peer is allowed to use. A message is attributed to the peer whose
+//! card holds that address.
+//!
+//! A new host introduces itself: until it has a session with a peer it may
+//! share its card with, it sends the card to that peer's underlay address
+//! on the introduction port. A public host (sentry, full) that hears a card
+//! there checks it like any gossip (signature, validity, an admitted
+//! operator), and the mesh spreads it. Hidden hosts (producer, bios) open no
+//! introduction socket, and introduce themselves only to their own
+//! operator's hosts.
+
+mod known;
+mod state_file;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use sentrymesh_mesh::{
+    EndpointHost, Mesh, Object, PeerEvent, PeerSpec, SignedCard, TrustPolicy, WgPublicKey,
+    may_share,
+};
+use sentrymesh_tunnel::{PublicKey, RateLimiter};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::{Config, MeshSettings};
+use crate::control::Control;
+use crate::ipnet::IpNet;
+use crate::netlink;
+use crate::ready;
+use crate::uapi::{AllowedIpChange, PeerChange, SetRequest};
+
+/// How often a host without a session to a peer introduces itself again.
+const INTRODUCTION_INTERVAL: Duration = Duration::from_secs(5);
+/// The largest card file read.
+const MAX_CARD_FILE_LEN: u64 = 64 * 1024;
+/// Room for the largest gossip message.
+const RECEIVE_BUFFER_LEN: usize = 64 * 1024;
+
+/// What the config and the files it names give the mesh: read and checked
+/// before anything changes, at start and at each reload.
+pub struct MeshInputs {
+    card: SignedCard,
+    policy: TrustPolicy,
+    known: Vec<Object>,
+    settings: MeshSettings,
+}
+
+impl MeshInputs {
+    /// Reads this host's card and the known directory of `config`'s mesh,
+    /// and checks that the card is this interface's: its WireGuard key, and
+    /// each of its addresses on the interface.
+    ///
+    /// # Errors
+    ///
+    /// When `config` has no mesh, a file cannot be read or does not verify,
+    /// or the card does not fit the interface.
+    pub fn read(config: &Config) -> Result<Self> {
+        let settings = config
+            .mesh
+            .clone()
+            .ok_or_else(|| anyhow!("the config has no [mesh] section"))?;
+        let card = read_card(&settings.card_file)?;
+        let own_key = config.interface.private_key.public_key();
+        if card.card().wg_public_key.as_bytes() != own_key.as_bytes() {
+            bail!(
+                "{} is the card of WireGuard key {}, but this interface's private key is for {own_key}",
+                settings.card_file.display(),
+                card.card().wg_public_key,
+            );
+        }
+        for address in &card.card().addresses {
+            if !config
+                .interface
+                .addresses
+                .iter()
+                .any(|own| own.addr() == address.addr())
+            {
+                bail!(
+                    "the card's address {address} is not an address of the interface: add it to \
+                     [interface] addresses"
+                );
+            }
+        }
+        let policy = TrustPolicy::new(
+            card.card().operator,
+            settings.trusted_operators.clone(),
+            settings.vouch_threshold,
+        )
+        .context("[trust]")?;
+        let known = match &settings.known_dir {
+            Some(dir) => known::read(dir)?,
+            None => Vec::new(),
+        };
+        Ok(Self {
+            card,
+            policy,
+            known,
+            settings,
+        })
+    }
+}
+
+/// Reads and verifies a card file.
+fn read_card(path: &std::path::Path) -> Result<SignedCard> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading the card {}", path.display()))?
+        .len();
+    if len > MAX_CARD_FILE_LEN {
+        bail!("{} is too large for a card", path.display());
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the card {}", path.display()))?;
+    SignedCard::from_text(&text).with_context(|| format!("the card {} is refused", path.display()))
+}
+
+/// The seconds since the Unix epoch, the mesh's clock.
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// A running member: the mesh and what the daemon keeps beside it.
+pub struct MeshMember {
+    mesh: Mesh,
+    settings: MeshSettings,
+    /// The store generation last written to the state directory.
+    saved_generation: u64,
+    /// The routes added for each peer, removed with it.
+    routes: BTreeMap<WgPublicKey, Vec<IpNet>>,
+    /// Introductions heard, limited per source.
+    introductions: RateLimiter,
+}
+
+impl MeshMember {
+    /// Starts the member from `inputs` and the state directory.
+    ///
+    /// # Errors
+    ///
+    /// When the state cannot be read or does not verify, or the mesh refuses
+    /// this host's card (expired, revoked, another operator's key).
+    pub fn start(inputs: MeshInputs) -> Result<Self> {
+        let now = unix_seconds();
+        let store = state_file::load(&inputs.settings.state_dir)?;
+        let mut mesh = Mesh::new(inputs.card, inputs.policy, store, now)?;
+        insert_known(&mut mesh, inputs.known, now);
+        Ok(Self {
+            mesh,
+            settings: inputs.settings,
+            saved_generation: u64::MAX,
+            routes: BTreeMap::new(),
+            introductions: RateLimiter::new(),
+        })
+    }
+
+    /// Runs the member on interface `ifname` until `requests` closes:
+    /// configures peers through `requests`, applies the inputs of each
+    /// reload from `reloads`.
+    ///
+    /// # Errors
+    ///
+    /// When a socket cannot be opened, or the run loop stopped.
+    pub async fn run(
+        mut self,
+        ifname: &str,
+        requests: mpsc::Sender<Control>,
+        mut reloads: mpsc::Receiver<MeshInputs>,
+    ) -> Result<()> {
+        let index = netlink::interface_index(ifname)?;
+        let local = self.local_address()?;
+        let gossip = gossip_socket(ifname, SocketAddr::new(local, self.settings.gossip_port))?;
+        let introductions = if self.mesh.local_card().card().role.is_hidden() {
+            None
+        } else {
+            Some(introduction_socket(self.settings.introduction_port)?)
+        };
+        let mut buf = vec![0u8; RECEIVE_BUFFER_LEN];
+        let mut introduction_buf = vec![0u8; RECEIVE_BUFFER_LEN];
+        let mut introduce = tokio::time::interval(INTRODUCTION_INTERVAL);
+        loop {
+            self.apply_events(index, &requests).await?;
+            self.send_gossip(&gossip).await;
+            while let Some(refusal) = self.mesh.poll_refusal() {
+                tracing::debug!("gossip refused object {}: {}", refusal.id, refusal.error);
+            }
+            self.save_state();
+            let deadline = self.mesh.poll_timeout();
+            let timer = async {
+                match deadline {
+                    Some(at) => {
+                        let wait = Duration::from_secs(at.saturating_sub(unix_seconds()));
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                received = gossip.recv_from(&mut buf) => match received {
+                    Ok((len, from)) => self.handle_gossip(from.ip(), &buf[..len]),
+                    Err(error) => tracing::debug!("receiving gossip: {error}"),
+                },
+                received = recv_from(introductions.as_ref(), &mut introduction_buf) => match received {
+                    Ok((len, from)) => {
+                        self.handle_introduction(from.ip(), &introduction_buf[..len]);
+                    }
+                    Err(error) => tracing::debug!("receiving an introduction: {error}"),
+                },
+                () = timer => self.mesh.handle_timeout(unix_seconds()),
+                _ = introduce.tick() => self.introduce_self(&requests).await?,
+                inputs = reloads.recv() => match inputs {
+                    Some(inputs) => self.reload(inputs),
+                    None => return Ok(()),
+                },
+            }
+        }
+    }
+
+    /// This host's overlay address: its card's first.
+    fn local_address(&self) -> Result<IpAddr> {
+        self.mesh
+            .local_card()
+            .card()
+            .addresses
+            .first()
+            .map(|address| address.addr())
+            .ok_or_else(|| anyhow!("this host's card has no address"))
+    }
+
+    /// Applies the peer manager's changes: peers through the run loop (their
+    /// sessions go with them), routes through netlink.
+    async fn apply_events(&mut self, index: u32, requests: &mpsc::Sender<Control>) -> Result<()> {
+        let mut changes = Vec::new();
+        let mut stale_routes = Vec::new();
+        while let Some(event) = self.mesh.poll_event() {
+            match event {
+                PeerEvent::Added(spec) | PeerEvent::Changed(spec) => {
+                    tracing::info!(
+                        "mesh peer {} ({} of operator {}, {})",
+                        spec.name,
+                        spec.role,
+                        spec.operator,
+                        spec.public_key
+                    );
+                    let routes = routes_of(&spec);
+                    if let Some(old) = self.routes.insert(spec.public_key, routes.clone()) {
+                        stale_routes.extend(old.into_iter().filter(|net| !routes.contains(net)));
+                    }
+                    for net in routes {
+                        if let Err(error) = netlink::add_route(index, net) {
+                            if error.kind() != std::io::ErrorKind::AlreadyExists {
+                                tracing::warn!("adding a route to {net}: {error}");
+                            }
+                        }
+                    }
+                    changes.push(peer_change(&spec).await);
+                }
+                PeerEvent::Removed(key) => {
+                    tracing::info!("mesh peer {key} removed, with its sessions");
+                    stale_routes.extend(self.routes.remove(&key).unwrap_or_default());
+                    changes.push(PeerChange {
+                        remove: true,
+                        ..PeerChange::new(PublicKey::from_bytes(*key.as_bytes()))
+                    });
+                }
+            }
+        }
+        if !changes.is_empty() {
+            let request = SetRequest {
+                peers: changes,
+                ..SetRequest::default()
+            };
+            let (answer, result) = oneshot::channel();
+            requests
+                .send(Control::Set(request, answer))
+                .await
+                .map_err(|_| anyhow!("the run loop stopped"))?;
+            result
+                .await
+                .map_err(|_| anyhow!("the run loop stopped"))?
+                .map_err(|errno| anyhow!("the interface refused the mesh's peers: {errno}"))?;
+        }
+        for net in stale_routes {
+            if let Err(error) = netlink::delete_route(index, net) {
+                tracing::debug!("removing the route to {net}: {error}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends what gossip queued, each message to its peer's overlay address.
+    async fn send_gossip(&mut self, socket: &UdpSocket) {
+        while let Some((key, message)) = self.mesh.poll_transmit() {
+            let Some(address) = self
+                .mesh
+                .peer(&key)
+                .and_then(|spec| spec.addresses.first())
+                .map(|address| address.addr())
+            else {
+                continue;
+            };
+            let to = SocketAddr::new(address, self.settings.gossip_port);
+            if let Err(error) = socket.send_to(&message, to).await {
+                tracing::debug!("sending gossip to {to}: {error}");
+            }
+        }
+    }
+
+    /// A gossip message heard through the tunnel from `source`.
+    fn handle_gossip(&mut self, source: IpAddr, message: &[u8]) {
+        let Some(from) = self
+            .mesh
+            .peers()
+            .find(|spec| {
+                spec.addresses
+                    .iter()
+                    .any(|address| address.addr() == source)
+            })
+            .map(|spec| spec.public_key)
+        else {
+            tracing::debug!("gossip from {source}, which is no peer's address");
+            return;
+        };
+        if let Err(error) = self.mesh.handle_message(from, message, unix_seconds()) {
+            tracing::debug!("gossip from {from} dropped: {error}");
+        }
+    }
+
+    /// A card heard on the introduction port from `source`: taken when it
+    /// verifies and its operator is admitted.
+    fn handle_introduction(&mut self, source: IpAddr, bytes: &[u8]) {
+        if !self.introductions.allow(Instant::now(), source) {
+            return;
+        }
+        let card = match SignedCard::decode(bytes) {
+            Ok(card) => card,
+            Err(error) => {
+                tracing::debug!("an introduction from {source} is refused: {error}");
+                return;
+            }
+        };
+        if !self
+            .mesh
+            .admitted_operators()
+            .contains(&card.card().operator)
+        {
+            tracing::debug!(
+                "an introduction from {source} is refused: operator {} is not admitted",
+                card.card().operator
+            );
+            return;
+        }
+        let name = card.card().name.clone();
+        match self.mesh.insert(card, unix_seconds()) {
+            Ok(inserted) if inserted.changed() => {
+                tracing::info!("host {name} introduced itself from {source}");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::debug!("the card of {name} from {source} is refused: {error}"),
+        }
+    }
+
+    /// Sends this host's card to the underlay address of each peer it may
+    /// share it with and has no live session to.
+    async fn introduce_self(&mut self, requests: &mpsc::Sender<Control>) -> Result<()> {
+        let (answer, state) = oneshot::channel();
+        requests
+            .send(Control::Get(answer))
+            .await
+            .map_err(|_| anyhow!("the run loop stopped"))?;
+        let state = state.await.map_err(|_| anyhow!("the run loop stopped"))?;
+        let now = ready::unix_now();
+        let live: Vec<PublicKey> = state
+            .peers
+            .iter()
+            .filter(|peer| ready::live_sessions(&[peer.last_handshake], now) == 1)
+            .map(|peer| peer.public_key)
+            .collect();
+        let local = self.mesh.local_card();
+        let admitted = self.mesh.admitted_operators();
+        let targets: Vec<IpAddr> = self
+            .mesh
+            .peers()
+            .filter(|spec| !live.contains(&PublicKey::from_bytes(*spec.public_key.as_bytes())))
+            .filter(|spec| may_share(local.card(), &spec.operator, admitted))
+            .filter_map(|spec| match &spec.endpoint.as_ref()?.host {
+                EndpointHost::Ip(ip) => Some(*ip),
+                EndpointHost::Name(_) => None,
+            })
+            .collect();
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let socket = match UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)).await {
+            Ok(socket) => socket,
+            Err(_) => UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).await?,
+        };
+        let card = local.as_bytes().to_vec();
+        for ip in targets {
+            let to = crate::udp::destination_for(
+                socket.local_addr()?.is_ipv6(),
+                SocketAddr::new(ip, self.settings.introduction_port),
+            );
+            if let Err(error) = socket.send_to(&card, to).await {
+                tracing::debug!("introducing this host to {to}: {error}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a reload's inputs: the trust policy, this host's card, the
+    /// known objects.
+    fn reload(&mut self, inputs: MeshInputs) {
+        let now = unix_seconds();
+        if let Err(error) = self.mesh.set_policy(inputs.policy, now) {
+            tracing::error!("the reloaded [trust] is refused: {error}");
+        }
+        if let Err(error) = self.mesh.set_local_card(inputs.card, now) {
+            tracing::error!("the reloaded card is refused: {error}");
+        }
+        insert_known(&mut self.mesh, inputs.known, now);
+        self.settings = inputs.settings;
+    }
+
+    /// Writes the store to the state directory if it changed since the last
+    /// write.
+    fn save_state(&mut self) {
+        let generation = self.mesh.store().generation();
+        if generation == self.saved_generation {
+            return;
+        }
+        match state_file::save(&self.settings.state_dir, self.mesh.store()) {
+            Ok(()) => self.saved_generation = generation,
+            Err(error) => tracing::error!("keeping the mesh state: {error:#}"),
+        }
+    }
+}
+
+/// Adds the operator's known objects to `mesh`; one it refuses (expired,
+/// superseded) is logged and skipped.
+fn insert_known(mesh: &mut Mesh, known: Vec<Object>, now: u64) {
+    for object in known {
+        if let Err(error) = mesh.insert(object, now) {
+            tracing::warn!("a known object is not used: {error}");
+        }
+    }
+}
+
+/// The routes to a peer: its allowed IPs.
+fn routes_of(spec: &PeerSpec) -> Vec<IpNet> {
+    spec.allowed_ips
+        .iter()
+        .filter_map(|cidr| IpNet::new(cidr.network().addr(), cidr.prefix()))
+        .collect()
+}
+
+/// The `set` change that configures the peer `spec`.
+async fn peer_change(spec: &PeerSpec) -> PeerChange {
+    let endpoint = match &spec.endpoint {
+        None => None,
+        Some(endpoint) => match &endpoint.host {
+            EndpointHost::Ip(ip) => Some(SocketAddr::new(*ip, endpoint.port)),
+            EndpointHost::Name(name) => {
+                match tokio::net::lookup_host((name.as_str(), endpoint.port)).await {
+                    Ok(mut addresses) => addresses.next(),
+                    Err(error) => {
+                        tracing::warn!("resolving {name} for peer {}: {error}", spec.name);
+                        None
+                    }
+                }
+            }
+        },
+    };
+    PeerChange {
+        endpoint,
+        persistent_keepalive: Some(spec.persistent_keepalive.unwrap_or(0)),
+        replace_allowed_ips: true,
+        allowed_ips: routes_of(spec)
+            .into_iter()
+            .map(AllowedIpChange::Add)
+            .collect(),
+        ..PeerChange::new(PublicKey::from_bytes(*spec.public_key.as_bytes()))
+    }
+}
+
+/// The gossip socket: bound to this host's overlay address and to the TUN
+/// device, so it hears only what came through the tunnel.
+fn gossip_socket(ifname: &str, address: SocketAddr) -> Result<UdpSocket> {
+    let socket = std::net::UdpSocket::bind(address)
+        .with_context(|| format!("binding the gossip socket to {address}"))?;
+    let name = ifname.as_bytes();
+    // SAFETY: SO_BINDTODEVICE reads `len` bytes of an interface name from the
+    // pointer, which points at `name`.
+    let result = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            name.as_ptr().cast(),
+            name.len() as libc::socklen_t,
+        )
+    };
+    if result != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("binding the gossip socket to {ifname}"));
+    }
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket).context("registering the gossip socket")
+}
+
+/// The introduction socket: every address, `port`.
+fn introduction_socket(port: u16) -> Result<UdpSocket> {
+    let socket = match std::net::UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)) {
+        Ok(socket) => socket,
+        Err(_) => std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port))
+            .with_context(|| format!("binding the introduction port {port}"))?,
+    };
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket).context("registering the introduction socket")
+}
+
+/// Receives on `socket`, or waits forever when there is none.
+async fn recv_from(
+    socket: Option<&UdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(socket) => {
+            let (len, from) = socket.recv_from(buf).await?;
+            Ok((
+                len,
+                SocketAddr::new(crate::udp::canonical(from).ip(), from.port()),
+            ))
+        }
+        None => std::future::pending().await,
+    }
+}

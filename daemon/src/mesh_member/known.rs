@@ -1,0 +1,49 @@
+//! The objects an operator hands a host to start from: the files of its
+//! known directory, `*.card`, `*.vouch` and `*.revocation`, each in the
+//! text form the `card`, `trust` commands print.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use sentrymesh_mesh::{Object, SignedCard, SignedRevocation, SignedVouch};
+
+/// The largest file read from the known directory.
+const MAX_FILE_LEN: u64 = 1 << 20;
+
+/// Reads every object in `dir`, in file-name order.
+///
+/// # Errors
+///
+/// When the directory cannot be read, or a file with one of the three
+/// extensions is not a valid object of its kind (its name is given; its
+/// contents are not).
+pub(super) fn read(dir: &Path) -> Result<Vec<Object>> {
+    let mut paths: Vec<_> = fs::read_dir(dir)
+        .with_context(|| format!("reading the known directory {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .collect();
+    paths.sort();
+    let mut objects = Vec::new();
+    for path in paths {
+        let Some(extension) = path.extension().and_then(|extension| extension.to_str()) else {
+            continue;
+        };
+        let parse: fn(&str) -> Result<Object> = match extension {
+            "card" => |text| Ok(SignedCard::from_text(text)?.into()),
+            "vouch" => |text| Ok(SignedVouch::from_text(text)?.into()),
+            "revocation" => |text| Ok(SignedRevocation::from_text(text)?.into()),
+            _ => continue,
+        };
+        let len = fs::metadata(&path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
+        if len > MAX_FILE_LEN {
+            return Err(anyhow!("{} is larger than 1 MiB", path.display()));
+        }
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        objects.push(parse(&text).with_context(|| format!("{} is refused", path.display()))?);
+    }
+    Ok(objects)
+}
