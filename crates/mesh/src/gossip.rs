@@ -23,7 +23,13 @@
 //! * a card goes to a peer only when [`may_share`] allows it for the peer's
 //!   operator — a producer's or BIOS node's card only to its own operator's
 //!   hosts — and only when this host admits the card's operator itself;
-//! * vouches and revocations go to every peer (peers are admitted hosts);
+//! * a host revocation names the host's key, so it goes where that host's
+//!   card may go: to the revoking operator's own hosts, and to others only
+//!   when this host knows the key as a public host of that operator (held,
+//!   or kept aside after the revocation; see [`Store`]) — revoking a
+//!   producer never shows its key to another operator;
+//! * vouches and vouch withdrawals go to every peer (peers are admitted
+//!   hosts);
 //! * the digest sent to a peer lists only the ids of objects it may receive,
 //!   so another operator's host never even learns the id of a hidden card,
 //!   and a want for an id it may not have is silently ignored.
@@ -45,8 +51,10 @@ pub use message::{
 };
 use message::{ObjectsWriter, encode_digest, encode_want};
 
+use crate::card::HostCard;
 use crate::identity::OperatorId;
 use crate::object::{Object, ObjectId, ObjectKind, ObjectRef};
+use crate::revocation::RevocationTarget;
 use crate::roles::may_share;
 use crate::store::{InsertError, Inserted, Store};
 use crate::wg_key::WgPublicKey;
@@ -340,7 +348,13 @@ impl Gossip {
     /// Whether `object` may be sent to a host of `recipient`: the filter of
     /// the [module docs](self).
     pub fn may_send(&self, object: ObjectRef<'_>, recipient: &OperatorId) -> bool {
-        may_send(object, recipient, &self.admitted, self.local_operator)
+        may_send(
+            object,
+            recipient,
+            &self.admitted,
+            self.local_operator,
+            &self.store,
+        )
     }
 
     // ----- inputs ------------------------------------------------------
@@ -481,8 +495,9 @@ impl Gossip {
             ..
         } = self;
         let peer = peers.get_mut(&key)?;
-        let allowed =
-            |object: ObjectRef<'_>| may_send(object, &peer.operator, admitted, *local_operator);
+        let allowed = |object: ObjectRef<'_>| {
+            may_send(object, &peer.operator, admitted, *local_operator, store)
+        };
 
         if !peer.push.is_empty() {
             // Revocations first, then vouches, then cards.
@@ -566,14 +581,27 @@ fn may_send(
     recipient: &OperatorId,
     admitted: &BTreeSet<OperatorId>,
     local_operator: OperatorId,
+    store: &Store,
 ) -> bool {
+    let card_may_go = |card: &HostCard| {
+        (card.operator == local_operator || admitted.contains(&card.operator))
+            && may_share(card, recipient, admitted)
+    };
     match object {
-        ObjectRef::Card(card) => {
-            let card = card.card();
-            (card.operator == local_operator || admitted.contains(&card.operator))
-                && may_share(card, recipient, admitted)
+        ObjectRef::Card(card) => card_may_go(card.card()),
+        ObjectRef::Vouch(_) => true,
+        ObjectRef::Revocation(revocation) => {
+            let revocation = revocation.revocation();
+            match revocation.target {
+                RevocationTarget::Vouch(_) => true,
+                RevocationTarget::Host(key) => {
+                    *recipient == revocation.issuer
+                        || store.known_card(&key).is_some_and(|card| {
+                            card.card().operator == revocation.issuer && card_may_go(card.card())
+                        })
+                }
+            }
         }
-        ObjectRef::Vouch(_) | ObjectRef::Revocation(_) => true,
     }
 }
 

@@ -15,6 +15,12 @@
 //!   dropped: a host revocation is a tombstone that removes its card and
 //!   refuses every card for that key from that operator, whatever its
 //!   serial; the newest vouch withdrawal is the one the trust policy needs.
+//! * A **public host's card that its operator revoked** is kept aside, inert
+//!   — never listed, never sent, never a peer — until it expires. It is how
+//!   the store remembers that the revoked key was a public host's, so the
+//!   revocation, which names the key, may go to other operators; a
+//!   revocation of a key never seen on a public card stays with its
+//!   operator, as a hidden host's card does.
 //!
 //! The store judges objects on their own: signatures (checked when the
 //! object was decoded), time and these rules. Whether an object's operator
@@ -33,6 +39,7 @@
 //! u16   card count, then per card (ascending by WireGuard key):              u16 length, signed card
 //! u16   vouch count, then per vouch (ascending by voucher, subject):          u16 length, signed vouch
 //! u16   revocation count, then per revocation (ascending by issuer, target):  u16 length, signed revocation
+//! u16   retired card count, then per card (ascending by WireGuard key):      u16 length, signed card
 //! ```
 
 use std::cmp::Reverse;
@@ -175,6 +182,14 @@ pub enum StateError {
         /// What is wrong with it.
         source: ParseObjectError,
     },
+    /// A revoked card kept aside that is not valid or does not verify.
+    #[error("the state file is damaged or was altered: retired card {index} is refused: {source}")]
+    BadRetiredCard {
+        /// Its position in its list, from 0.
+        index: usize,
+        /// What is wrong with it.
+        source: ParseObjectError,
+    },
     /// Valid objects the store would never hold together.
     #[error("the state file is inconsistent: {kind} {index} is refused: {source}")]
     Inconsistent {
@@ -217,6 +232,10 @@ pub struct Store {
     expiries: BTreeSet<(u64, WgPublicKey)>,
     vouches: BTreeMap<(OperatorId, OperatorId), Held<SignedVouch>>,
     revocations: BTreeMap<(OperatorId, RevocationTarget), Held<SignedRevocation>>,
+    /// Public cards their operator revoked, until they expire.
+    retired: BTreeMap<WgPublicKey, SignedCard>,
+    /// `(not_after, key)` of every retired card.
+    retired_expiries: BTreeSet<(u64, WgPublicKey)>,
     ids: BTreeMap<ObjectId, Slot>,
     generation: u64,
 }
@@ -281,26 +300,36 @@ impl Store {
         self.put_revocation(revocation)
     }
 
-    /// Drops every card expired at `now`; returns how many.
+    /// Drops every card expired at `now` (retired ones too); returns how
+    /// many.
     pub fn prune(&mut self, now: u64) -> usize {
-        let expired: Vec<WgPublicKey> = self
-            .expiries
-            .range(..(now.saturating_add(1), WgPublicKey::from_bytes([0; 32])))
-            .map(|&(_, key)| key)
-            .collect();
+        let bound = (now.saturating_add(1), WgPublicKey::from_bytes([0; 32]));
+        let expired: Vec<WgPublicKey> = self.expiries.range(..bound).map(|&(_, key)| key).collect();
         for key in &expired {
             self.remove_card(key);
         }
-        if !expired.is_empty() {
+        let retired: Vec<(u64, WgPublicKey)> =
+            self.retired_expiries.range(..bound).copied().collect();
+        for entry in &retired {
+            self.retired_expiries.remove(entry);
+            self.retired.remove(&entry.1);
+        }
+        let pruned = expired.len() + retired.len();
+        if pruned > 0 {
             self.generation += 1;
         }
-        expired.len()
+        pruned
     }
 
     /// When the next card expires (its `not_after`): the time to call
     /// [`Store::prune`].
     pub fn next_expiry(&self) -> Option<u64> {
-        self.expiries.first().map(|&(at, _)| at)
+        let live = self.expiries.first().map(|&(at, _)| at);
+        let retired = self.retired_expiries.first().map(|&(at, _)| at);
+        match (live, retired) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Whether the store holds the object with this id.
@@ -355,6 +384,13 @@ impl Store {
         self.revokes_host(card.operator, card.wg_public_key)
     }
 
+    /// The card the store knows for a key: the one held, or a public card
+    /// its operator revoked (kept until it expires). For judging to whom a
+    /// revocation of the key may go.
+    pub fn known_card(&self, key: &WgPublicKey) -> Option<&SignedCard> {
+        self.card(key).or_else(|| self.retired.get(key))
+    }
+
     /// How many objects the store holds.
     pub fn len(&self) -> usize {
         self.ids.len()
@@ -386,6 +422,10 @@ impl Store {
         self.vouches().for_each(|vouch| w.bytes(vouch.as_bytes()));
         w.count(self.revocations.len());
         self.revocations().for_each(|r| w.bytes(r.as_bytes()));
+        w.count(self.retired.len());
+        self.retired
+            .values()
+            .for_each(|card| w.bytes(card.as_bytes()));
         w.into_bytes()
     }
 
@@ -444,6 +484,20 @@ impl Store {
                 })?;
             }
         }
+        for index in 0..r.count("retired card list", MAX_CARDS)? {
+            let encoded = r.bytes("retired card", MAX_CARD_LEN)?;
+            let card =
+                SignedCard::decode(encoded).map_err(|source| StateError::BadRetiredCard {
+                    index,
+                    source: source.into(),
+                })?;
+            let c = card.card();
+            // Only a public card its operator revoked is kept aside.
+            if !store.revokes_host(c.operator, c.wg_public_key) || c.role.is_hidden() {
+                return Err(StateError::NotCanonical);
+            }
+            store.retire(card);
+        }
         r.finish()?;
         if store.encode() != bytes {
             return Err(StateError::NotCanonical);
@@ -463,11 +517,15 @@ impl Store {
         }
         let new = card.card();
         if self.revokes_host(new.operator, new.wg_public_key) {
-            return Err(InsertError::Revoked {
+            let error = InsertError::Revoked {
                 host: new.name.clone(),
                 key: new.wg_public_key,
                 operator: new.operator,
-            });
+            };
+            if self.retire(card) {
+                self.generation += 1;
+            }
+            return Err(error);
         }
         let replaced = match self.cards.get(&new.wg_public_key) {
             None => None,
@@ -566,7 +624,9 @@ impl Store {
                 .get(&host)
                 .is_some_and(|held| held.object.card().operator == r.issuer)
             {
-                self.remove_card(&host);
+                if let Some(card) = self.remove_card(&host) {
+                    self.retire(card);
+                }
             }
         }
         Ok(self.changed(replaced))
@@ -581,11 +641,31 @@ impl Store {
         }
     }
 
-    fn remove_card(&mut self, key: &WgPublicKey) {
-        if let Some(held) = self.cards.remove(key) {
-            self.ids.remove(&held.id);
-            self.expiries.remove(&(held.object.card().not_after, *key));
+    fn remove_card(&mut self, key: &WgPublicKey) -> Option<SignedCard> {
+        let held = self.cards.remove(key)?;
+        self.ids.remove(&held.id);
+        self.expiries.remove(&(held.object.card().not_after, *key));
+        Some(held.object)
+    }
+
+    /// Keeps aside a revoked card, if it is a public host's and lasts longer
+    /// than the one kept for its key; says whether it did.
+    fn retire(&mut self, card: SignedCard) -> bool {
+        let c = card.card();
+        if c.role.is_hidden() || self.retired.len() >= MAX_CARDS {
+            return false;
         }
+        let key = c.wg_public_key;
+        let not_after = c.not_after;
+        if let Some(old) = self.retired.get(&key) {
+            if old.card().not_after >= not_after {
+                return false;
+            }
+            self.retired_expiries.remove(&(old.card().not_after, key));
+        }
+        self.retired_expiries.insert((not_after, key));
+        self.retired.insert(key, card);
+        true
     }
 
     fn revokes_host(&self, operator: OperatorId, key: WgPublicKey) -> bool {
@@ -609,9 +689,10 @@ impl Store {
 }
 
 impl PartialEq for Store {
-    /// Two stores are equal when they hold the same objects.
+    /// Two stores are equal when they hold the same objects (and the same
+    /// revoked cards aside).
     fn eq(&self, other: &Self) -> bool {
-        self.ids.keys().eq(other.ids.keys())
+        self.ids.keys().eq(other.ids.keys()) && self.retired == other.retired
     }
 }
 
@@ -623,6 +704,7 @@ impl fmt::Debug for Store {
             .field("cards", &self.cards.len())
             .field("vouches", &self.vouches.len())
             .field("revocations", &self.revocations.len())
+            .field("retired", &self.retired.len())
             .field("generation", &self.generation)
             .finish()
     }

@@ -417,3 +417,56 @@ fn expired_cards_are_pruned_on_time() {
     assert_eq!(h.gossip.store().len(), 1);
     assert_eq!(h.gossip.poll_timeout(), Some(a1.card().not_after));
 }
+
+#[test]
+fn a_revocation_goes_only_where_the_revoked_card_may_go() {
+    let (alice, bob) = (operator(1), operator(2));
+    let (a1, a2, b1) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&alice, "sentry-2", Role::Sentry),
+        signed(&bob, "sentry-1", Role::Sentry),
+    );
+    let producer = signed(&alice, "producer-1", Role::Producer);
+    let mut hosts = [
+        host(&a1, &[&producer, &a2]),
+        host(&a2, &[&producer]),
+        host(&b1, &[&a2]),
+    ];
+    connect(&mut hosts, &[(0, 1), (0, 2)]);
+    run(&mut hosts);
+    let (of_producer, of_sentry) = (revoke(&alice, &producer), revoke(&alice, &a2));
+    let ids = [
+        Object::from(of_producer.clone()).id(),
+        Object::from(of_sentry.clone()).id(),
+    ];
+    hosts[0].gossip.insert(of_producer.into(), NOW).unwrap();
+    hosts[0].gossip.insert(of_sentry.into(), NOW).unwrap();
+    let log = run(&mut hosts);
+    // Alice's other sentry gets both; Bob's sentry only the public one's.
+    assert!(hosts[1].gossip.store().contains(&ids[0]));
+    assert!(hosts[1].gossip.store().contains(&ids[1]));
+    assert!(!hosts[2].gossip.store().contains(&ids[0]));
+    assert!(hosts[2].gossip.store().contains(&ids[1]));
+    let key = producer.card().wg_public_key;
+    assert!(
+        log.iter()
+            .filter(|(_, to, _)| *to == 2)
+            .all(|(_, _, b)| !b.windows(32).any(|w| w == key.as_bytes()))
+    );
+    // Nor is it listed in a digest, or sent when asked for.
+    hosts[0].gossip.handle_timeout(NOW + DIGEST_INTERVAL);
+    let want = GossipMessage::Want { ids: vec![ids[0]] }.encode().unwrap();
+    hosts[0]
+        .gossip
+        .handle_message(b1.card().wg_public_key, &want, NOW + DIGEST_INTERVAL)
+        .unwrap();
+    while let Some((to, bytes)) = hosts[0].gossip.poll_transmit() {
+        if to == b1.card().wg_public_key {
+            assert!(
+                !bytes
+                    .windows(32)
+                    .any(|w| w == ids[0].as_bytes() || w == key.as_bytes())
+            );
+        }
+    }
+}

@@ -275,9 +275,11 @@ fn a_tampered_state_file_is_refused() {
         "{err}"
     );
 
-    // Its last byte (in the revocation's signature).
+    // The last byte of the revocation's signature, before the (empty)
+    // list of retired cards.
     let mut altered = bytes.clone();
-    *altered.last_mut().unwrap() ^= 0x80;
+    let at = altered.len() - 3;
+    altered[at] ^= 0x80;
     assert!(matches!(
         Store::decode(&altered),
         Err(StateError::BadObject {
@@ -323,6 +325,7 @@ fn a_state_file_with_valid_objects_out_of_place_is_refused() {
         w.count(0);
         w.count(revocations.len());
         revocations.iter().for_each(|r| w.bytes(r.as_bytes()));
+        w.count(0);
         w.into_bytes()
     };
     let (first, second) = if a.card().wg_public_key < b.card().wg_public_key {
@@ -358,4 +361,90 @@ fn a_state_file_with_valid_objects_out_of_place_is_refused() {
             source: InsertError::KeyConflict(_),
         })
     ));
+}
+
+#[test]
+fn a_revoked_public_card_is_kept_aside_until_it_expires() {
+    let alice = operator(1);
+    let sentry = signed(&alice, "sentry-1", 1);
+    let producer = card(&alice, "producer-1", Role::Producer)
+        .sign(&alice)
+        .unwrap();
+    let mut store = Store::new();
+    store.insert_card(sentry.clone(), NOW).unwrap();
+    store.insert_card(producer.clone(), NOW).unwrap();
+    for c in [&sentry, &producer] {
+        store
+            .insert_revocation(revoke_host(&alice, c.card().wg_public_key, NOW), NOW)
+            .unwrap();
+    }
+    let (s_key, p_key) = (sentry.card().wg_public_key, producer.card().wg_public_key);
+    // Neither is a card any more; the public one is remembered.
+    assert_eq!((store.card(&s_key), store.card(&p_key)), (None, None));
+    assert_eq!(store.known_card(&s_key), Some(&sentry));
+    assert_eq!(store.known_card(&p_key), None);
+    assert_eq!(store.objects().count(), 2, "the two revocations");
+    // It survives the state file, and goes when it expires.
+    let again = Store::decode(&store.encode()).unwrap();
+    assert_eq!(again, store);
+    assert_eq!(again.known_card(&s_key), Some(&sentry));
+    let expiry = sentry.card().not_after;
+    assert_eq!(store.next_expiry(), Some(expiry));
+    assert_eq!(store.prune(expiry), 1);
+    assert_eq!(store.known_card(&s_key), None);
+    assert_eq!(store.next_expiry(), None);
+}
+
+#[test]
+fn a_card_arriving_after_its_revocation_is_refused_but_remembered() {
+    let alice = operator(1);
+    let sentry = signed(&alice, "sentry-1", 1);
+    let key = sentry.card().wg_public_key;
+    let mut store = Store::new();
+    store
+        .insert_revocation(revoke_host(&alice, key, NOW), NOW)
+        .unwrap();
+    let generation = store.generation();
+    assert!(matches!(
+        store.insert_card(sentry.clone(), NOW),
+        Err(InsertError::Revoked { .. })
+    ));
+    assert_eq!(store.known_card(&key), Some(&sentry));
+    assert_eq!(store.generation(), generation + 1, "worth writing down");
+    assert!(store.insert_card(sentry, NOW).is_err());
+    assert_eq!(store.generation(), generation + 1);
+}
+
+#[test]
+fn a_retired_card_without_its_revocation_is_refused_in_a_state_file() {
+    let alice = operator(1);
+    let sentry = signed(&alice, "sentry-1", 1);
+    let mut store = Store::new();
+    store.insert_card(sentry.clone(), NOW).unwrap();
+    store
+        .insert_revocation(revoke_host(&alice, sentry.card().wg_public_key, NOW), NOW)
+        .unwrap();
+    let bytes = store.encode();
+    // Drop the revocation from the file, keeping the retired card.
+    let mut w = Writer::new();
+    w.array(STATE_MAGIC);
+    w.u8(STATE_VERSION);
+    w.count(0);
+    w.count(0);
+    w.count(0);
+    w.count(1);
+    w.bytes(sentry.as_bytes());
+    assert_eq!(
+        Store::decode(&w.into_bytes()),
+        Err(StateError::NotCanonical)
+    );
+    // And a damaged retired card is named as such.
+    let mut altered = bytes.clone();
+    let at = altered.len() - 10;
+    altered[at] ^= 1;
+    let err = Store::decode(&altered).unwrap_err();
+    assert!(
+        matches!(err, StateError::BadRetiredCard { index: 0, .. }),
+        "{err:?}"
+    );
 }
