@@ -535,6 +535,29 @@ fn an_operator_is_admitted_on_k_vouches_not_on_k_minus_one() {
     );
     net.assert_events_match();
     net.assert_no_hidden_leaks();
+
+    // Operator 3 withdraws its vouch: back to k - 1, and operator 1's
+    // sentries drop operator 4's at once.
+    let withdrawal = Revocation {
+        issuer: operator(3).operator_id(),
+        target: RevocationTarget::Vouch(operator(4).operator_id()),
+        issued_at: net.now,
+    }
+    .sign(&operator(3))
+    .unwrap();
+    net.hand(3, "producer", withdrawal);
+    net.deliver();
+    assert!(
+        net.members
+            .iter()
+            .filter(|m| m.op != 4)
+            .all(|m| !m.mesh.is_admitted_peer(&s4))
+    );
+    assert_eq!(
+        net.sessions(4, "sentry-1"),
+        names(&["4/producer", "4/sentry-2"])
+    );
+    net.assert_events_match();
 }
 
 #[test]
