@@ -35,6 +35,8 @@
 // Shared by several test binaries, each of which uses a part of it.
 #![allow(dead_code, unused_imports)]
 
+pub(crate) mod capture;
+pub(crate) mod mesh_lab;
 mod probes;
 mod wireguard;
 

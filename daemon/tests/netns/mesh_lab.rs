@@ -1,0 +1,267 @@
+//! A mesh laboratory for the trust-mesh tests: operators with their keys, a
+//! switch (a namespace with a bridge) that every host's underlay plugs into,
+//! and hosts running `sentrymesh up` as mesh members, each set up the way an
+//! operator would, through the `operator`, `card` and `trust` commands.
+//!
+//! Underlay addresses are 198.18.0.H/24 on the switch; overlay addresses
+//! 198.19.0.H/32, so a host has a route only to the peers the mesh gives it.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use super::{Host, Process, run_ok, unique_ifname, wait_until};
+
+const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
+
+/// The WireGuard port of every host.
+pub(crate) const WG_PORT: u16 = 51820;
+/// The gossip port (the daemon's default).
+pub(crate) const GOSSIP_PORT: u16 = 51900;
+
+/// Runs `sentrymesh ARGS` outside any namespace and returns its output.
+pub(crate) fn sentrymesh(args: &[&str]) -> String {
+    run_ok(Command::new(SENTRYMESH).args(args), b"")
+}
+
+/// An operator: its key file and id.
+pub(crate) struct Operator {
+    pub(crate) key_file: PathBuf,
+    pub(crate) id: String,
+}
+
+/// The switch and the operators' files.
+pub(crate) struct Lab {
+    switch: Host,
+    hosts: usize,
+}
+
+/// What a host is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Producer,
+    Sentry,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Producer => "producer",
+            Role::Sentry => "sentry",
+        }
+    }
+}
+
+/// A mesh member: its namespace, keys, card and daemon.
+pub(crate) struct Member {
+    // Declared first, so the daemon stops before the namespace goes.
+    daemon: Option<Process>,
+    pub(crate) host: Host,
+    pub(crate) name: String,
+    pub(crate) ifname: String,
+    pub(crate) wg_public: String,
+    pub(crate) overlay: Ipv4Addr,
+    pub(crate) underlay: Ipv4Addr,
+    pub(crate) operator: String,
+}
+
+impl Lab {
+    pub(crate) fn new(label: &str) -> Lab {
+        let switch = Host::new(&format!("{label}-sw"));
+        switch.ip(&["link", "add", "br0", "type", "bridge"]);
+        switch.ip(&["link", "set", "br0", "up"]);
+        Lab { switch, hosts: 0 }
+    }
+
+    /// A path for a file in the lab's own directory.
+    pub(crate) fn switch_file(&self, name: &str) -> PathBuf {
+        self.switch.dir().join(name)
+    }
+
+    /// A new operator, its key file in the switch's directory.
+    pub(crate) fn operator(&self, name: &str) -> Operator {
+        let key_file = self.switch.dir().join(format!("{name}.op"));
+        let id = sentrymesh(&["operator", "new", "--out", &key_file.to_string_lossy()])
+            .trim()
+            .to_owned();
+        Operator { key_file, id }
+    }
+
+    /// A new host of `operator` plugged into the switch, with its keys and
+    /// its card (in `host.card` of its directory); not started.
+    pub(crate) fn member(&mut self, operator: &Operator, name: &str, role: Role) -> Member {
+        self.hosts += 1;
+        let index = u8::try_from(self.hosts).expect("fewer than 256 hosts");
+        let host = Host::new(&format!("m{index}"));
+        let underlay = Ipv4Addr::new(198, 18, 0, index);
+        let overlay = Ipv4Addr::new(198, 19, 0, index);
+        let (inside, outside) = (
+            format!("u{index}"),
+            format!("p{}-{index}", std::process::id() % 10_000),
+        );
+        run_ok(
+            Command::new("ip").args([
+                "link",
+                "add",
+                &inside,
+                "netns",
+                host.name(),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &outside,
+                "netns",
+                self.switch.name(),
+            ]),
+            b"",
+        );
+        self.switch
+            .ip(&["link", "set", &outside, "master", "br0", "up"]);
+        host.ip(&["addr", "add", &format!("{underlay}/24"), "dev", &inside]);
+        host.ip(&["link", "set", &inside, "up"]);
+
+        let wg_key = sentrymesh(&["genkey"]);
+        host.write_file("wg.key", &wg_key);
+        let wg_public = run_ok(Command::new(SENTRYMESH).arg("pubkey"), wg_key.as_bytes())
+            .trim()
+            .to_owned();
+        let mut args = vec![
+            "card".to_owned(),
+            "issue".to_owned(),
+            "--operator".to_owned(),
+            operator.key_file.to_string_lossy().into_owned(),
+            "--name".to_owned(),
+            name.to_owned(),
+            "--role".to_owned(),
+            role.name().to_owned(),
+            "--wg-pubkey".to_owned(),
+            wg_public.clone(),
+            "--address".to_owned(),
+            format!("{overlay}/32"),
+            "--out".to_owned(),
+            host.dir().join("host.card").to_string_lossy().into_owned(),
+        ];
+        if role == Role::Sentry {
+            args.extend(["--endpoint".to_owned(), format!("{underlay}:{WG_PORT}")]);
+        }
+        sentrymesh(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        std::fs::create_dir(host.dir().join("known")).expect("the known directory");
+        Member {
+            daemon: None,
+            ifname: unique_ifname(),
+            host,
+            name: name.to_owned(),
+            wg_public,
+            overlay,
+            underlay,
+            operator: operator.id.clone(),
+        }
+    }
+}
+
+impl Member {
+    /// The member's card file.
+    pub(crate) fn card(&self) -> PathBuf {
+        self.host.dir().join("host.card")
+    }
+
+    /// Copies the file `path` into the known directory as `name`.
+    pub(crate) fn know(&self, name: &str, path: &Path) {
+        std::fs::copy(path, self.host.dir().join("known").join(name)).expect("copy a known file");
+    }
+
+    /// Puts `other`'s card into the known directory.
+    pub(crate) fn know_card(&self, other: &Member) {
+        self.know(&format!("{}.card", other.name), &other.card());
+    }
+
+    /// Writes the config: trusting `trusted` directly with `threshold`,
+    /// ready after `ready` peers.
+    pub(crate) fn configure(&self, trusted: &[&Operator], threshold: usize, ready: usize) {
+        let operators: Vec<String> = trusted.iter().map(|op| format!("{:?}", op.id)).collect();
+        let config = format!(
+            "[interface]\nname = \"{}\"\nprivate_key_file = \"wg.key\"\nlisten_port = {WG_PORT}\n\
+             addresses = [\"{}/32\"]\n\n[mesh]\ncard_file = \"host.card\"\nknown_dir = \"known\"\n\
+             state_dir = \"state\"\n\n[trust]\noperators = [{}]\nvouch_threshold = {threshold}\n\n\
+             [ready]\nmin_trusted_peers = {ready}\n",
+            self.ifname,
+            self.overlay,
+            operators.join(", ")
+        );
+        self.host.write_file("sm.toml", &config);
+    }
+
+    /// Starts `sentrymesh up`, and waits for its UAPI socket.
+    pub(crate) fn start(&mut self) {
+        self.host.register_interface(&self.ifname);
+        let config = self.host.dir().join("sm.toml");
+        let mut command = self.host.command("env");
+        command.args([
+            "RUST_LOG=info",
+            SENTRYMESH,
+            "up",
+            "-c",
+            &config.to_string_lossy(),
+        ]);
+        let process = Process::spawn(&format!("sentrymesh up on {}", self.name), &mut command);
+        let socket = super::socket_path(&self.ifname);
+        assert!(
+            wait_until(Duration::from_secs(10), || socket.exists()),
+            "{} did not start:\n{}",
+            self.name,
+            process.log()
+        );
+        self.daemon = Some(process);
+    }
+
+    /// The daemon's log so far.
+    pub(crate) fn log(&self) -> String {
+        self.daemon.as_ref().map(Process::log).unwrap_or_default()
+    }
+
+    /// The WireGuard keys of the interface's peers.
+    pub(crate) fn peers(&self) -> Vec<String> {
+        let mut peers: Vec<String> = self
+            .host
+            .run("wg", &["show", &self.ifname, "peers"])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        peers.sort();
+        peers
+    }
+
+    /// Whether the interface has a session with `other` (a handshake).
+    pub(crate) fn has_session_with(&self, other: &Member) -> bool {
+        self.host
+            .run("wg", &["show", &self.ifname, "latest-handshakes"])
+            .lines()
+            .any(|line| line.starts_with(&other.wg_public) && !line.ends_with("\t0"))
+    }
+
+    /// Asks the daemon to reload its config, as `sentrymesh reload`.
+    pub(crate) fn reload(&self) {
+        sentrymesh(&["reload", "--interface", &self.ifname]);
+    }
+
+    /// Whether one ping to `other`'s overlay address is answered.
+    pub(crate) fn pings(&self, other: &Member) -> bool {
+        super::try_ping(
+            &self.host,
+            other.overlay.into(),
+            1,
+            56,
+            Duration::from_secs(3),
+        )
+        .success
+    }
+}
+
+/// The sorted keys of `members`.
+pub(crate) fn keys(members: &[&Member]) -> Vec<String> {
+    let mut keys: Vec<String> = members.iter().map(|m| m.wg_public.clone()).collect();
+    keys.sort();
+    keys
+}
