@@ -53,6 +53,8 @@ use crate::uapi::{AllowedIpChange, PeerChange, SetRequest};
 
 /// How often a host without a session to a peer introduces itself again.
 const INTRODUCTION_INTERVAL: Duration = Duration::from_secs(5);
+/// The longest the member sleeps before it reads the wall clock again.
+const MAX_TIMER_WAIT: Duration = Duration::from_secs(1);
 /// The largest card file read.
 const MAX_CARD_FILE_LEN: u64 = 64 * 1024;
 /// Room for the largest gossip message.
@@ -210,8 +212,10 @@ impl MeshMember {
             let timer = async {
                 match deadline {
                     Some(at) => {
+                        // Wall-clock time, which may step: look again at
+                        // least every second.
                         let wait = Duration::from_secs(at.saturating_sub(unix_seconds()));
-                        tokio::time::sleep(wait).await;
+                        tokio::time::sleep(wait.min(MAX_TIMER_WAIT)).await;
                     }
                     None => std::future::pending().await,
                 }
@@ -227,7 +231,11 @@ impl MeshMember {
                     }
                     Err(error) => tracing::debug!("receiving an introduction: {error}"),
                 },
-                () = timer => self.mesh.handle_timeout(unix_seconds()),
+                () = timer => {
+                    if deadline.is_some_and(|at| at <= unix_seconds()) {
+                        self.mesh.handle_timeout(unix_seconds());
+                    }
+                }
                 _ = introduce.tick() => self.introduce_self(&requests).await?,
                 inputs = reloads.recv() => match inputs {
                     Some(inputs) => self.reload(inputs),
@@ -327,17 +335,23 @@ impl MeshMember {
         }
     }
 
-    /// A gossip message heard through the tunnel from `source`.
+    /// A gossip message heard through the tunnel from `source`: from the
+    /// peer the source is routed to (longest prefix first), the one whose
+    /// session the device let it through.
     fn handle_gossip(&mut self, source: IpAddr, message: &[u8]) {
         let Some(from) = self
             .mesh
             .peers()
-            .find(|spec| {
-                spec.addresses
-                    .iter()
-                    .any(|address| address.addr() == source)
+            .filter_map(|spec| {
+                let longest = routes_of(spec)
+                    .into_iter()
+                    .filter(|net| net.contains(source))
+                    .map(|net| net.prefix_len())
+                    .max()?;
+                Some((longest, spec.public_key))
             })
-            .map(|spec| spec.public_key)
+            .max_by_key(|&(prefix_len, _)| prefix_len)
+            .map(|(_, key)| key)
         else {
             tracing::debug!("gossip from {source}, which is no peer's address");
             return;

@@ -1,8 +1,8 @@
 //! The trust mesh on namespace hosts, each running `sentrymesh up` as a mesh
 //! member set up through the operator commands: the mesh forms as the roles
 //! allow, admission takes k vouches, a new sentry joins without a restart, a
-//! revocation cuts a host off everywhere within a second, and a reload keeps
-//! the sessions of unchanged peers.
+//! revocation cuts a host off everywhere within a second and outlives a
+//! restart, and a reload keeps the sessions of unchanged peers.
 //!
 //! The tests need root and fail (never skip) without it. Every address is in
 //! 198.18.0.0/15; see [`netns::mesh_lab`].
@@ -296,6 +296,19 @@ fn a_new_sentry_joins_a_revocation_cuts_it_off_and_reloads_keep_sessions() {
         foreign.log()
     );
     assert!(!foreign.pings(&newcomer), "the revoked host still answers");
+
+    // A restart forgets nothing: the revoked host, which never heard of its
+    // revocation and keeps introducing itself, is not taken back.
+    assert!(newcomer.peers().contains(&foreign.wg_public));
+    foreign.stop();
+    foreign.start();
+    assert_peers(&foreign, &[&sentry]);
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(
+        !foreign.peers().contains(&newcomer.wg_public),
+        "a restart forgot the revocation:\n{}",
+        foreign.log()
+    );
 }
 
 #[test]

@@ -216,6 +216,17 @@ impl Member {
         self.daemon = Some(process);
     }
 
+    /// Stops the daemon (SIGTERM) and waits for its socket to go.
+    pub(crate) fn stop(&mut self) {
+        self.daemon = None;
+        let socket = super::socket_path(&self.ifname);
+        assert!(
+            wait_until(Duration::from_secs(10), || !socket.exists()),
+            "{} did not stop",
+            self.name
+        );
+    }
+
     /// The daemon's log so far.
     pub(crate) fn log(&self) -> String {
         self.daemon.as_ref().map(Process::log).unwrap_or_default()
