@@ -797,3 +797,40 @@ fn bad_trust_settings_are_pointed_at() {
     ));
     assert!(error_of(&clash).contains("mesh.introduction_port: 52000 is the gossip port too"));
 }
+
+#[test]
+fn the_mesh_examples_are_valid_and_hide_what_the_roles_hide() {
+    for (text, ready) in [
+        (include_str!("../../../configs/sentry.toml"), 3),
+        (include_str!("../../../configs/full.toml"), 2),
+        (include_str!("../../../configs/producer.toml"), 2),
+        (include_str!("../../../configs/bios.toml"), 2),
+    ] {
+        let config = parse_with_keys(text).unwrap();
+        let mesh = config.mesh.expect("a mesh member");
+        assert!(config.peers.is_empty());
+        assert_eq!(mesh.trusted_operators.len(), 2);
+        assert_eq!(config.min_trusted_peers, ready);
+        let all = "198.18.0.0/15".parse::<IpNet>().unwrap();
+        for address in &config.interface.addresses {
+            assert!(all.contains(address.addr()) && address.prefix_len() == 32);
+        }
+    }
+    // The hidden roles listen on no fixed port and publish no endpoint.
+    for text in [
+        include_str!("../../../configs/producer.toml"),
+        include_str!("../../../configs/bios.toml"),
+    ] {
+        assert!(
+            parse_with_keys(text)
+                .unwrap()
+                .interface
+                .listen_port
+                .is_none()
+        );
+        assert!(
+            !text.contains("--endpoint 198"),
+            "a hidden card with an endpoint"
+        );
+    }
+}
