@@ -165,7 +165,7 @@ async fn supervise(
             }
         }
     };
-    tracing::info!("interface {name} is up with {} peers", config.peers.len());
+    tracing::info!("interface {name} is up {}", peers_of(&config));
 
     let mut hangup = signal(SignalKind::hangup())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -188,9 +188,9 @@ async fn supervise(
             _ = hangup.recv() => {
                 notify("RELOADING=1");
                 let status = match reload(&path, &mut config, &requests, &mesh_reloads).await {
-                    Ok(peers) => {
-                        tracing::info!("reloaded {}: {peers} peers", path.display());
-                        format!("interface {name} is up with {peers} peers")
+                    Ok(()) => {
+                        tracing::info!("reloaded {}: {}", path.display(), peers_of(&config));
+                        format!("interface {name} is up {}", peers_of(&config))
                     }
                     Err(error) => {
                         tracing::error!("reload refused, nothing changed: {error:#}");
@@ -267,14 +267,14 @@ async fn live_peers(requests: &mpsc::Sender<Control>) -> Result<usize> {
     Ok(ready::live_sessions(&handshakes, ready::unix_now()))
 }
 
-/// Re-reads the configuration and applies it: the peers, and the addresses
-/// and routes that changed. Returns the number of peers.
+/// Re-reads the configuration and applies it: the peers (or the mesh's
+/// inputs), and the addresses and routes that changed.
 async fn reload(
     path: &Path,
     current: &mut Config,
     requests: &mpsc::Sender<Control>,
     mesh_reloads: &mpsc::Sender<MeshInputs>,
-) -> Result<usize> {
+) -> Result<()> {
     let config = config::load(path).map_err(|error| anyhow!("{error}"))?;
     let name = current.interface.name.as_str();
     if config.interface.name.as_str() != name {
@@ -316,9 +316,16 @@ async fn reload(
             .await
             .context("the mesh member stopped")?;
     }
-    let peers = config.peers.len();
     *current = config;
-    Ok(peers)
+    Ok(())
+}
+
+/// Where the peers of `config` come from, for the log and systemd's status.
+fn peers_of(config: &Config) -> String {
+    match config.mesh {
+        Some(_) => "as a mesh member".to_owned(),
+        None => format!("with {} peers", config.peers.len()),
+    }
 }
 
 /// The interface addresses a configuration gives the device.
