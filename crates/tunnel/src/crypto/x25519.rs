@@ -13,7 +13,7 @@
 //! `u` determines `P` only up to its sign, and `[k]P` and `[k](-P)` have the
 //! same u-coordinate, so either sign gives the ladder's result. A
 //! u-coordinate of the quadratic twist has no Edwards point; X25519 accepts
-//! it, and so do we, with the ladder. Which path a key takes depends only on
+//! it, and so do we, with x25519-dalek's ladder. Which path a key takes depends only on
 //! the public key; both are constant-time in the secret scalar. The map to
 //! the Edwards curve costs about a third of a multiplication, so a key used
 //! again and again (a peer's static key) is mapped once, in [`DhPublic`].
@@ -96,7 +96,10 @@ pub(crate) fn dh(
             product.zeroize();
             shared
         }
-        None => public.u.mul_clamped(private.0),
+        None => MontgomeryPoint(*Zeroizing::new(x25519_dalek::x25519(
+            private.0,
+            public.u.to_bytes(),
+        ))),
     };
     let contributory = !shared.is_identity();
     let bytes = Zeroizing::new(shared.to_bytes());
