@@ -45,9 +45,15 @@ fn decode_key(text: &str) -> Result<Zeroizing<[u8; KEY_LEN]>, KeyParseError> {
 pub struct PrivateKey(SecretKey);
 
 impl PrivateKey {
-    /// A new random key from `rng`.
+    /// A new random key from `rng`, clamped (RFC 7748) as `wg genkey`
+    /// writes keys, so a key file looks the same whichever tool made it.
     pub fn generate(rng: &mut (impl RngCore + CryptoRng)) -> Self {
-        Self(SecretKey::random(rng))
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        rng.fill_bytes(bytes.as_mut_slice());
+        bytes[0] &= 248;
+        bytes[31] &= 127;
+        bytes[31] |= 64;
+        Self(SecretKey::from_bytes(*bytes))
     }
 
     /// The key with these bytes (clamped when used, as X25519 specifies).
@@ -194,6 +200,8 @@ impl fmt::Debug for PresharedKey {
 
 #[cfg(test)]
 mod tests {
+    use rand_chacha::rand_core::SeedableRng;
+
     use super::*;
 
     // The example key of wg(8); its public key as `wg pubkey` prints it.
@@ -205,6 +213,16 @@ mod tests {
         let private: PrivateKey = PRIVATE.parse().unwrap();
         assert_eq!(private.public_key().to_string(), PUBLIC);
         assert_eq!(*private.to_base64(), PRIVATE);
+    }
+
+    #[test]
+    fn generated_keys_are_clamped_as_wg_genkey_writes_them() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        for _ in 0..64 {
+            let bytes = PrivateKey::generate(&mut rng).to_bytes();
+            assert_eq!(bytes[0] & 7, 0);
+            assert_eq!(bytes[31] & 0xc0, 0x40);
+        }
     }
 
     #[test]
