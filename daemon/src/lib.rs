@@ -22,6 +22,7 @@ pub mod netlink;
 pub mod offload;
 pub mod ready;
 pub mod systemd;
+pub mod testnet;
 pub mod tun;
 pub mod uapi;
 pub mod udp;

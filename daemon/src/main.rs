@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use sentrymesh::device::Offloads;
 use sentrymesh::mesh_cli::{self, CardCommand, OperatorCommand, TrustCommand};
-use sentrymesh::{control_client, keygen, native, ready, userspace};
+use sentrymesh::{control_client, keygen, native, ready, testnet, userspace};
 use tracing_subscriber::EnvFilter;
 
 /// A userspace WireGuard mesh for block producers and validators.
@@ -86,6 +86,10 @@ enum Command {
     /// The web of trust: sign vouches for operators and revocations.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// Build a mesh of N operators (a hidden producer and M sentries each)
+    /// in network namespaces here, check it forms as the roles require,
+    /// print it, and remove it (root). Exit 0 only if it formed.
+    Testnet(testnet::TestnetArgs),
 }
 
 /// The arguments, with `sentrymesh-wg ARGS` read as `sentrymesh wg ARGS`.
@@ -155,6 +159,11 @@ fn main() -> ExitCode {
         Command::Operator(command) => mesh_cli::operator::run(command, &mut stdout),
         Command::Card(command) => mesh_cli::card::run(command, &mut stdout),
         Command::Trust(command) => mesh_cli::trust::run(command, &mut stdout),
+        Command::Testnet(args) => match testnet::run(&args, cli.offloads, &mut stdout) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(error) => Err(error),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,350 @@
+//! The daemons of a testnet: a native config per host, `sentrymesh up -c`
+//! started inside the host's namespace, and its readiness heard as systemd
+//! would hear it.
+//!
+//! Each daemon gets `NOTIFY_SOCKET` naming a datagram socket of its own in
+//! its host's directory, so the testnet hears its `READY=1` — sent once its
+//! readiness gate (`[ready] min_trusted_peers`, set to the number of peers
+//! its role requires) opens — and its `STATUS=` lines meanwhile. Its log
+//! (standard error, `RUST_LOG=info` unless set) goes to `daemon.log` there.
+//!
+//! [`Daemons`] stops every daemon when dropped (SIGTERM, then SIGKILL after
+//! a grace period) and removes any UAPI socket they left in
+//! `/var/run/wireguard`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use super::identities::{HostFiles, TestnetOperator, write_file};
+use super::plan::{LISTEN_PORT, OVERLAY_PREFIX, PlannedHost};
+use super::{TestnetSpec, interrupt, process};
+use crate::device::Offloads;
+use crate::{config, control_client, mesh_member};
+
+/// How long a daemon gets between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+/// The longest path a Unix socket address holds (with its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// The native config of `host`: its interface, its mesh files, whom it
+/// trusts, and as its readiness threshold the `peers` its role requires.
+pub(super) fn config_text(
+    host: &PlannedHost,
+    operator: &TestnetOperator,
+    operators: &[TestnetOperator],
+    peers: usize,
+) -> String {
+    let trusted: Vec<String> = operator
+        .trusts
+        .iter()
+        .map(|&number| format!("\"{}\"", operators[number - 1].id))
+        .collect();
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "# {}: {} of {}, written by sentrymesh testnet",
+        host.name, host.role, operator.label
+    );
+    let _ = writeln!(text, "[interface]");
+    let _ = writeln!(text, "name = \"{}\"", host.ifname);
+    let _ = writeln!(text, "private_key_file = \"wg.key\"");
+    let _ = writeln!(text, "listen_port = {LISTEN_PORT}");
+    let _ = writeln!(text, "addresses = [\"{}/{OVERLAY_PREFIX}\"]", host.overlay);
+    let _ = writeln!(text);
+    let _ = writeln!(text, "[mesh]");
+    let _ = writeln!(text, "card_file = \"host.card\"");
+    let _ = writeln!(text, "known_dir = \"known\"");
+    let _ = writeln!(text, "state_dir = \"state\"");
+    let _ = writeln!(text);
+    let _ = writeln!(text, "[trust]");
+    let _ = writeln!(text, "operators = [{}]", trusted.join(", "));
+    let _ = writeln!(text, "vouch_threshold = 1");
+    let _ = writeln!(text);
+    let _ = writeln!(text, "[ready]");
+    let _ = writeln!(text, "min_trusted_peers = {peers}");
+    text
+}
+
+/// A daemon of one host.
+#[derive(Debug)]
+pub(super) struct Daemon {
+    host: String,
+    ifname: String,
+    child: Child,
+    log: PathBuf,
+    notify: UnixDatagram,
+    ready: bool,
+    status: String,
+    exit: Option<ExitStatus>,
+}
+
+impl Daemon {
+    /// Whether it sent `READY=1`.
+    pub(super) fn ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Its last `STATUS=`, or how it ended.
+    pub(super) fn status(&self) -> String {
+        match self.exit {
+            Some(status) => format!("exited ({status})"),
+            None => self.status.clone(),
+        }
+    }
+
+    /// Its log.
+    pub(super) fn log(&self) -> String {
+        fs::read(&self.log)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// How it ended and the end of its log, once it exited.
+    pub(super) fn exit_message(&self) -> String {
+        format!(
+            "the daemon of {} {}; its log ends:\n{}",
+            self.host,
+            self.status(),
+            self.log_tail(20)
+        )
+    }
+
+    /// The last `lines` lines of its log.
+    pub(super) fn log_tail(&self, lines: usize) -> String {
+        let log = self.log();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Reads the notifications that arrived; records an exit.
+    fn poll(&mut self) {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.notify.recv(&mut buf) {
+                Ok(len) => {
+                    for line in String::from_utf8_lossy(&buf[..len]).lines() {
+                        if line == "READY=1" {
+                            self.ready = true;
+                        } else if let Some(status) = line.strip_prefix("STATUS=") {
+                            status.clone_into(&mut self.status);
+                        }
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        if self.exit.is_none() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.exit = Some(status);
+            }
+        }
+    }
+}
+
+/// The running daemons by host index; dropping them stops them.
+#[derive(Debug, Default)]
+pub(super) struct Daemons {
+    daemons: BTreeMap<usize, Daemon>,
+}
+
+impl Daemons {
+    /// Writes `host`'s config (`config_text`) into its directory, checks it
+    /// as `sentrymesh up` will, and starts `sentrymesh up -c CONFIG` (the
+    /// binary and offloads of `spec`) inside the host's namespace.
+    ///
+    /// # Errors
+    ///
+    /// When a file cannot be written, the config or card is refused, or the
+    /// daemon cannot be started.
+    pub(super) fn start(
+        &mut self,
+        index: usize,
+        spec: &TestnetSpec,
+        host: &PlannedHost,
+        files: &HostFiles,
+        config: &str,
+    ) -> Result<()> {
+        let path = files.dir.join("config.toml");
+        write_file(&path, config)?;
+        let checked = config::load(&path).map_err(|error| anyhow!("{error}"))?;
+        mesh_member::MeshInputs::read(&checked)?;
+
+        let notify_path = files.dir.join("notify.sock");
+        if notify_path.as_os_str().len() > MAX_SOCKET_PATH {
+            bail!(
+                "{} is too long for a socket address: set TMPDIR to a shorter directory",
+                notify_path.display()
+            );
+        }
+        let notify = UnixDatagram::bind(&notify_path)
+            .with_context(|| format!("binding {}", notify_path.display()))?;
+        notify.set_nonblocking(true)?;
+
+        let log = files.dir.join("daemon.log");
+        let log_file = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&log)
+            .with_context(|| format!("creating {}", log.display()))?;
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &host.namespace])
+            .arg(&spec.binary)
+            .arg("--offloads")
+            .arg(match spec.offloads {
+                Offloads::Auto => "auto",
+                Offloads::Off => "off",
+            })
+            .args(["up", "-c"])
+            .arg(&path)
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
+            .env_remove("LISTEN_FDS")
+            .env_remove("LISTEN_PID")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log_file.try_clone()?))
+            .stderr(Stdio::from(log_file));
+        if std::env::var_os("RUST_LOG").is_none() {
+            command.env("RUST_LOG", "info");
+        }
+        let child = process::spawn_detached(&mut command)?;
+        self.daemons.insert(
+            index,
+            Daemon {
+                host: host.name.clone(),
+                ifname: host.ifname.clone(),
+                child,
+                log,
+                notify,
+                ready: false,
+                status: "starting".to_owned(),
+                exit: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Reads every daemon's notifications and notes which exited.
+    pub(super) fn poll(&mut self) {
+        for daemon in self.daemons.values_mut() {
+            daemon.poll();
+        }
+    }
+
+    /// The daemon of host `index`.
+    pub(super) fn get(&self, index: usize) -> Option<&Daemon> {
+        self.daemons.get(&index)
+    }
+
+    /// The index of the first daemon that exited.
+    pub(super) fn first_exited(&self) -> Option<usize> {
+        self.daemons
+            .iter()
+            .find(|(_, daemon)| daemon.exit.is_some())
+            .map(|(&index, _)| index)
+    }
+
+    /// Waits until every daemon started so far serves its UAPI socket,
+    /// which it binds once its interface and UDP socket are up.
+    ///
+    /// # Errors
+    ///
+    /// When one exits or does not come up within `timeout`, or a stop is
+    /// requested.
+    pub(super) fn wait_serving(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            interrupt::check()?;
+            self.poll();
+            if let Some(index) = self.first_exited() {
+                bail!("{}", self.daemons[&index].exit_message());
+            }
+            let serving = self.daemons.values().all(|daemon| {
+                UnixStream::connect(control_client::socket_path(&daemon.ifname)).is_ok()
+            });
+            if serving {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("the daemons did not bring their interfaces up within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        for daemon in self.daemons.values_mut() {
+            if daemon.child.try_wait().ok().flatten().is_none() {
+                process::signal(daemon.child.id(), libc::SIGTERM);
+            }
+        }
+        let all_exited = |daemons: &mut BTreeMap<usize, Daemon>| {
+            daemons
+                .values_mut()
+                .all(|daemon| !matches!(daemon.child.try_wait(), Ok(None)))
+        };
+        if !process::wait_until(STOP_GRACE, || all_exited(&mut self.daemons)) {
+            for daemon in self.daemons.values_mut() {
+                if matches!(daemon.child.try_wait(), Ok(None)) {
+                    let _ = daemon.child.kill();
+                    let _ = daemon.child.wait();
+                }
+            }
+        }
+        for daemon in self.daemons.values() {
+            let socket = control_client::socket_path(&daemon.ifname);
+            match fs::remove_file(&socket) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    eprintln!("sentrymesh testnet: removing {}: {error}", socket.display())
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan::{Plan, RunTag};
+    use super::*;
+
+    #[test]
+    fn a_config_names_the_host_its_trust_and_its_readiness() {
+        let plan = Plan::new(3, 2, RunTag { pid: 9, serial: 0 }).unwrap();
+        let operators: Vec<TestnetOperator> = (1..=3u8)
+            .map(|n| TestnetOperator {
+                number: usize::from(n),
+                label: format!("op{n}"),
+                id: sentrymesh_mesh::OperatorSecret::from_seed([n; 32]).operator_id(),
+                key_file: PathBuf::new(),
+                trusts: plan.trusted_by(usize::from(n)),
+                admits_by_vouch: plan.admitted_by_vouch(usize::from(n)),
+            })
+            .collect();
+        let host = &plan.hosts()[8];
+        let text = config_text(host, &operators[2], &operators, 6);
+        assert!(text.starts_with("# op3-sentry-2: sentry of op3,"), "{text}");
+        assert!(text.contains("name = \"tn9-0-8\"\n"), "{text}");
+        assert!(text.contains("addresses = [\"198.19.3.3/32\"]\n"), "{text}");
+        assert!(
+            text.contains(&format!("operators = [\"{}\"]\n", operators[0].id)),
+            "{text}"
+        );
+        assert!(text.contains("min_trusted_peers = 6\n"), "{text}");
+        // The text is a valid native config (its files aside).
+        config::parse(&text, std::path::Path::new("config.toml")).unwrap();
+    }
+}

@@ -1,0 +1,79 @@
+//! Ctrl-C (and SIGTERM, SIGHUP) during a testnet: the signal only sets a
+//! flag; the testnet notices it at its next wait, stops, and removes
+//! everything it made on the way out, as on any other error.
+//!
+//! Without [`install`] (a test that uses the library) the flag is never
+//! set and the signals keep their default actions.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+/// Set by the signal handler.
+static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// How often a wait looks at the flag.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Makes SIGINT, SIGTERM and SIGHUP request a stop instead of ending the
+/// process at once.
+///
+/// # Errors
+///
+/// When a handler cannot be installed.
+pub fn install() -> io::Result<()> {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: a zeroed sigaction is a valid value of the plain C struct
+        // (no handler, empty mask, no flags) before the fields are set.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = handle as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe; `action` is initialised and outlives the call;
+        // the old action is not asked for.
+        if unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+extern "C" fn handle(_signal: libc::c_int) {
+    REQUESTED.store(true, Ordering::SeqCst);
+}
+
+/// Whether a stop was requested.
+pub fn requested() -> bool {
+    REQUESTED.load(Ordering::SeqCst)
+}
+
+/// Fails when a stop was requested.
+///
+/// # Errors
+///
+/// "interrupted" when it was.
+pub fn check() -> Result<()> {
+    if requested() {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+/// Sleeps for `duration`, or less when a stop is requested meanwhile;
+/// returns whether the whole time passed.
+pub fn sleep(duration: Duration) -> bool {
+    let deadline = Instant::now() + duration;
+    loop {
+        if requested() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        thread::sleep(POLL.min(deadline - now));
+    }
+}

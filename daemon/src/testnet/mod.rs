@@ -1,0 +1,487 @@
+//! A whole mesh on one machine: `sentrymesh testnet` builds N operators'
+//! hosts — one hidden producer and M sentries each — out of network
+//! namespaces, gives them keys, cards, sealed bundles and vouches as
+//! operators would, runs `sentrymesh up` on every host, waits until the
+//! mesh has formed, checks it against what the roles require, and removes
+//! everything it made.
+//!
+//! ```text
+//!   Testnet::create ─► plan ─► topology ─► identities ─► daemons
+//!                     (names,  (switch +    (operator keys,  (config per host,
+//!                      addresses) namespaces, WG keys, cards,  sentrymesh up in
+//!                                 veths)      bundles, vouches, its namespace)
+//!                                             known dirs)
+//!   wait_ready ─► every daemon READY=1, every required peer in session
+//!   report     ─► peers and handshake ages (UAPI), ping matrix ─► violations()
+//!   drop       ─► daemons stopped, namespaces deleted, UAPI sockets and files removed
+//! ```
+//!
+//! The pieces: [`plan`] (names and the address plan, what the roles
+//! require), `topology` (namespaces, the switch, links), `identities`
+//! (operators, keys, cards, bundles, known directories), `daemons` (configs,
+//! starting, readiness, stopping), `status` (peers over UAPI), `probes` (the
+//! ping matrix), [`report`] (the judgement and its printout), [`interrupt`]
+//! (Ctrl-C), and `command` (the `sentrymesh testnet` command).
+//!
+//! What it does not do: touch any link, address or route of the machine's
+//! own namespace, or send to any address outside 198.18.0.0/15 (the
+//! underlay is 198.18.0.0/16, the overlay 198.19.0.0/16) but loopback.
+//!
+//! Everything is removed when the [`Testnet`] is dropped — after a
+//! successful run, on an error half-way through, and (in the command) on
+//! Ctrl-C: the daemons are stopped (SIGTERM, then SIGKILL), any other
+//! process left in a namespace too, the namespaces deleted with their
+//! veths, the UAPI sockets in `/var/run/wireguard` and the testnet's
+//! directory removed. Only a SIGKILL of the testnet itself leaves them;
+//! their names start with `smtn-<pid>-` (namespaces) and `tn<pid in hex>-`
+//! (interfaces).
+
+mod command;
+mod daemons;
+mod identities;
+pub mod interrupt;
+pub mod plan;
+mod probes;
+mod process;
+pub mod report;
+mod status;
+mod topology;
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::DirBuilderExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use rand_core::{OsRng, RngCore as _};
+use sentrymesh_mesh::{OperatorId, Role, WgPublicKey};
+
+pub use self::command::{TestnetArgs, run};
+use self::daemons::Daemons;
+pub use self::identities::TestnetOperator;
+use self::plan::{Plan, RunTag};
+pub use self::process::Finished;
+pub use self::report::{HostReport, MeshReport, PeerRow, Ping, Violation};
+pub use self::status::PeerStatus;
+use self::topology::Topology;
+use crate::device::Offloads;
+use crate::ready;
+
+/// The testnets this process created, for unique names.
+static SERIAL: AtomicU32 = AtomicU32::new(0);
+
+/// How often `wait_ready` looks.
+const READY_POLL: Duration = Duration::from_millis(100);
+/// How long daemons may take to bring their interfaces up.
+const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What testnet to build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestnetSpec {
+    /// How many operators (1 to [`plan::MAX_OPERATORS`]).
+    pub operators: usize,
+    /// How many sentries each operator has besides its producer (1 to
+    /// [`plan::MAX_SENTRIES`]).
+    pub sentries: usize,
+    /// The `sentrymesh` binary the hosts run (`sentrymesh testnet` passes
+    /// itself; a test passes `env!("CARGO_BIN_EXE_sentrymesh")`).
+    pub binary: PathBuf,
+    /// The kernel offloads the daemons use (`--offloads`).
+    pub offloads: Offloads,
+}
+
+/// One host of a running testnet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestnetHost {
+    /// Its name, also its card's: `op<a>-producer`, `op<a>-sentry-<s>`.
+    pub name: String,
+    /// Its short label in tables: `1P`, `1S2`.
+    pub label: String,
+    /// Its role.
+    pub role: Role,
+    /// Its operator's number, from 1.
+    pub operator: usize,
+    /// Its operator's id.
+    pub operator_id: OperatorId,
+    /// Its network namespace.
+    pub namespace: String,
+    /// Its WireGuard interface (the UAPI socket
+    /// `/var/run/wireguard/IFNAME.sock`).
+    pub ifname: String,
+    /// Its underlay address (prefix /16).
+    pub underlay: Ipv4Addr,
+    /// Its overlay address (prefix /32).
+    pub overlay: Ipv4Addr,
+    /// Where its peers reach it; `None` for a hidden host.
+    pub endpoint: Option<SocketAddr>,
+    /// Its WireGuard public key.
+    pub wg_public_key: WgPublicKey,
+    /// Its directory: `config.toml`, `wg.key`, `host.card`, `known/`,
+    /// `state/`, `daemon.log`.
+    pub dir: PathBuf,
+    /// The hosts the roles require it to peer with, by name.
+    pub expected_peers: Vec<String>,
+}
+
+/// A running testnet. Dropping it removes everything it made.
+#[derive(Debug)]
+pub struct Testnet {
+    // Dropped in this order: daemons, then namespaces, then files.
+    daemons: Daemons,
+    #[expect(dead_code, reason = "held for its Drop, which deletes the namespaces")]
+    topology: Topology,
+    plan: Plan,
+    hosts: Vec<TestnetHost>,
+    operators: Vec<TestnetOperator>,
+    by_key: BTreeMap<WgPublicKey, usize>,
+    started: Instant,
+    workdir: Workdir,
+}
+
+impl Testnet {
+    /// Builds the testnet `spec` describes and starts its daemons; the
+    /// mesh forms from here on ([`Testnet::wait_ready`]).
+    ///
+    /// # Errors
+    ///
+    /// When not root, `ip` or `ping` is missing, the size is refused, or
+    /// creating anything fails; what was made is removed.
+    pub fn create(spec: &TestnetSpec) -> Result<Self> {
+        require_root()?;
+        for program in ["ip", "ping"] {
+            if find_program(program).is_none() {
+                bail!(
+                    "`{program}` is not installed (it is in Debian's {} package)",
+                    if program == "ip" {
+                        "iproute2"
+                    } else {
+                        "iputils-ping"
+                    }
+                );
+            }
+        }
+        let tag = RunTag {
+            pid: std::process::id(),
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+        };
+        let plan = Plan::new(spec.operators, spec.sentries, tag)?;
+        let workdir = Workdir::create(tag)?;
+        let topology = Topology::create(&plan)?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .context("the clock is before 1970")?
+            .as_secs();
+        let (operators, files) = identities::issue(&plan, workdir.path(), now)?;
+        let mut hosts = Vec::new();
+        let mut by_key = BTreeMap::new();
+        for (index, (planned, files)) in plan.hosts().iter().zip(&files).enumerate() {
+            by_key.insert(files.wg_public_key, index);
+            hosts.push(TestnetHost {
+                name: planned.name.clone(),
+                label: planned.label.clone(),
+                role: planned.role,
+                operator: planned.operator,
+                operator_id: operators[planned.operator - 1].id,
+                namespace: planned.namespace.clone(),
+                ifname: planned.ifname.clone(),
+                underlay: planned.underlay,
+                overlay: planned.overlay,
+                endpoint: planned
+                    .endpoint()
+                    .map(|(ip, port)| SocketAddr::new(ip.into(), port)),
+                wg_public_key: files.wg_public_key,
+                dir: files.dir.clone(),
+                expected_peers: plan
+                    .expected_peers(index)
+                    .into_iter()
+                    .map(|peer| plan.hosts()[peer].name.clone())
+                    .collect(),
+            });
+        }
+        // Public hosts first, and up before the hidden ones start: a
+        // producer cannot be reached until it has sent a handshake, and a
+        // first one lost to a sentry not yet listening is retried only after
+        // WireGuard's 5 s.
+        let mut daemons = Daemons::default();
+        let started = Instant::now();
+        for hidden in [false, true] {
+            for (index, (planned, files)) in plan.hosts().iter().zip(&files).enumerate() {
+                if planned.role.is_hidden() != hidden {
+                    continue;
+                }
+                interrupt::check()?;
+                let operator = &operators[planned.operator - 1];
+                let config = daemons::config_text(
+                    planned,
+                    operator,
+                    &operators,
+                    plan.expected_peer_count(index),
+                );
+                daemons
+                    .start(index, spec, planned, files, &config)
+                    .with_context(|| format!("starting the daemon of {}", planned.name))?;
+            }
+            daemons.wait_serving(DAEMON_START_TIMEOUT)?;
+        }
+        Ok(Self {
+            daemons,
+            topology,
+            plan,
+            hosts,
+            operators,
+            by_key,
+            started,
+            workdir,
+        })
+    }
+
+    /// When the first daemon started: the mesh forms from then on.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The hosts, operator by operator, producer first.
+    pub fn hosts(&self) -> &[TestnetHost] {
+        &self.hosts
+    }
+
+    /// The host named `name`.
+    pub fn host(&self, name: &str) -> Option<&TestnetHost> {
+        self.hosts.iter().find(|host| host.name == name)
+    }
+
+    /// The operators.
+    pub fn operators(&self) -> &[TestnetOperator] {
+        &self.operators
+    }
+
+    /// The address plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The testnet's directory: `operators/` and `hosts/` (see the
+    /// `identities` module).
+    pub fn dir(&self) -> &Path {
+        self.workdir.path()
+    }
+
+    /// A command that runs `program` inside `host`'s namespace.
+    pub fn command_in(&self, host: &TestnetHost, program: impl AsRef<OsStr>) -> Command {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &host.namespace])
+            .arg(program);
+        command
+    }
+
+    /// Runs `program args` inside `host`'s namespace, killed after 20 s.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be started.
+    pub fn run_in(&self, host: &TestnetHost, program: &str, args: &[&str]) -> Result<Finished> {
+        let mut command = self.command_in(host, program);
+        command.args(args);
+        process::run(&mut command, process::COMMAND_TIMEOUT)
+    }
+
+    /// The log of `host`'s daemon so far.
+    pub fn log(&self, host: &TestnetHost) -> String {
+        self.index_of(host)
+            .and_then(|index| self.daemons.get(index))
+            .map(daemons::Daemon::log)
+            .unwrap_or_default()
+    }
+
+    /// The last `lines` lines of `host`'s daemon log.
+    pub fn log_tail(&self, host: &TestnetHost, lines: usize) -> String {
+        self.index_of(host)
+            .and_then(|index| self.daemons.get(index))
+            .map(|daemon| daemon.log_tail(lines))
+            .unwrap_or_default()
+    }
+
+    fn index_of(&self, host: &TestnetHost) -> Option<usize> {
+        self.hosts.iter().position(|other| other.name == host.name)
+    }
+
+    /// The peers `host`'s daemon reports now.
+    ///
+    /// # Errors
+    ///
+    /// When it does not answer on its UAPI socket.
+    pub fn peers(&self, host: &TestnetHost) -> Result<Vec<PeerStatus>> {
+        status::peers(&host.ifname)
+    }
+
+    /// Waits until the mesh has formed: every daemon has reported
+    /// `READY=1` and has a live session with every peer its role requires.
+    /// Returns `false` when `timeout` passed first.
+    ///
+    /// # Errors
+    ///
+    /// When a daemon exited (the message ends with its log), or a stop was
+    /// requested ([`interrupt`]).
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<bool> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            interrupt::check()?;
+            self.daemons.poll();
+            if let Some(daemon) = self
+                .daemons
+                .first_exited()
+                .and_then(|i| self.daemons.get(i))
+            {
+                bail!("{}", daemon.exit_message());
+            }
+            if self.is_formed() {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(READY_POLL);
+        }
+    }
+
+    /// Whether every daemon is ready with a live session to every peer its
+    /// role requires.
+    fn is_formed(&self) -> bool {
+        self.hosts.iter().enumerate().all(|(index, host)| {
+            self.daemons.get(index).is_some_and(daemons::Daemon::ready)
+                && status::peers(&host.ifname).is_ok_and(|peers| {
+                    let rows = self.peer_rows(&peers);
+                    host.expected_peers.iter().all(|expected| {
+                        rows.iter()
+                            .any(|row| row.host.as_ref() == Some(expected) && row.is_live())
+                    })
+                })
+        })
+    }
+
+    /// `peers` as report rows: named, with handshake ages, in the plan's
+    /// order (keys of no host last).
+    fn peer_rows(&self, peers: &[PeerStatus]) -> Vec<PeerRow> {
+        let now = ready::unix_now();
+        let mut peers: Vec<&PeerStatus> = peers.iter().collect();
+        peers.sort_by_key(|peer| {
+            (
+                self.by_key
+                    .get(&peer.public_key)
+                    .copied()
+                    .unwrap_or(usize::MAX),
+                peer.public_key,
+            )
+        });
+        peers
+            .into_iter()
+            .map(|peer| PeerRow {
+                public_key: peer.public_key,
+                host: self
+                    .by_key
+                    .get(&peer.public_key)
+                    .map(|&index| self.hosts[index].name.clone()),
+                endpoint: peer.endpoint,
+                handshake_age: peer.last_handshake.map(|at| now.saturating_sub(at)),
+            })
+            .collect()
+    }
+
+    /// Looks at the mesh as it is now: every host's peers and their
+    /// handshakes, then a ping from every host to every other one.
+    pub fn report(&mut self) -> MeshReport {
+        self.daemons.poll();
+        let hosts = self
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(index, host)| {
+                let daemon = self.daemons.get(index);
+                HostReport {
+                    name: host.name.clone(),
+                    label: host.label.clone(),
+                    role: host.role,
+                    operator: host.operator,
+                    overlay: host.overlay,
+                    ready: daemon.is_some_and(daemons::Daemon::ready),
+                    status: daemon.map(daemons::Daemon::status).unwrap_or_default(),
+                    expected_peers: host.expected_peers.iter().cloned().collect(),
+                    peers: status::peers(&host.ifname)
+                        .map(|peers| self.peer_rows(&peers))
+                        .map_err(|error| format!("{error:#}")),
+                }
+            })
+            .collect();
+        let pings = probes::ping_matrix(self.plan.hosts(), |from, to| {
+            plan::must_peer(&self.plan.hosts()[from], &self.plan.hosts()[to])
+        });
+        MeshReport { hosts, pings }
+    }
+}
+
+/// Fails unless the effective user is root.
+///
+/// # Errors
+///
+/// When it is not, saying why root is needed.
+pub fn require_root() -> Result<()> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!(
+            "a testnet creates network namespaces, veths and TUN devices: run it as root \
+             (sudo sentrymesh testnet)"
+        );
+    }
+    Ok(())
+}
+
+/// Where `program` is on `PATH`.
+fn find_program(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The testnet's directory in the system's temporary directory; removed
+/// with everything in it on drop.
+#[derive(Debug)]
+struct Workdir {
+    path: PathBuf,
+}
+
+impl Workdir {
+    fn create(tag: RunTag) -> Result<Self> {
+        let path = std::env::temp_dir().join(format!(
+            "sentrymesh-testnet-{}-{}-{:08x}",
+            tag.pid,
+            tag.serial,
+            OsRng.next_u32()
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .with_context(|| format!("making directory {}", path.display()))?;
+        Ok(Self { path })
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_dir_all(&self.path) {
+            eprintln!(
+                "sentrymesh testnet: removing {}: {error}",
+                self.path.display()
+            );
+        }
+    }
+}

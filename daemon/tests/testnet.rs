@@ -1,0 +1,416 @@
+//! `sentrymesh testnet` end to end: the built binary builds a mesh of
+//! operators in network namespaces, which must form as the roles require —
+//! each producer peering only with its own sentries — and leave nothing
+//! behind, also when interrupted; and the library API the command is built
+//! on, as other tests can use it.
+//!
+//! These tests create namespaces and TUN devices: run them as root. They
+//! fail rather than skip without it.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use sentrymesh::device::Offloads;
+use sentrymesh::testnet::{Testnet, TestnetSpec};
+use sentrymesh_mesh::Role;
+
+const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
+/// The longest a whole testnet run may take in a test.
+const RUN_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Fails unless root: these tests must never be skipped silently.
+fn require_root() {
+    sentrymesh::testnet::require_root()
+        .expect("the testnet tests create network namespaces: run them as root (they fail rather than skip)");
+}
+
+/// Runs `sentrymesh ARGS`, killing it after [`RUN_TIMEOUT`]; returns its
+/// output and process id.
+fn run(args: &[&str]) -> (Output, u32) {
+    let child = Command::new(SENTRYMESH)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sentrymesh");
+    let pid = child.id();
+    let (done, finished) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let output = match finished.recv_timeout(RUN_TIMEOUT) {
+        Ok(output) => output.expect("wait for sentrymesh"),
+        Err(_) => {
+            signal(pid, libc::SIGKILL);
+            panic!("sentrymesh {args:?} did not finish within {RUN_TIMEOUT:?}");
+        }
+    };
+    (output, pid)
+}
+
+fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) touches no memory; the pid is our own child's.
+    unsafe {
+        libc::kill(pid as libc::pid_t, signal);
+    }
+}
+
+/// Panics if anything of the testnet run by process `pid` is left: a
+/// namespace, a UAPI socket, its directory.
+fn assert_nothing_left(pid: u32) {
+    let namespaces = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    let prefix = format!("smtn-{pid}-");
+    let left: Vec<String> = String::from_utf8_lossy(&namespaces.stdout)
+        .lines()
+        .filter(|line| line.starts_with(&prefix))
+        .map(str::to_owned)
+        .collect();
+    assert!(left.is_empty(), "namespaces left: {left:?}");
+    let socket_prefix = format!("tn{pid:x}-");
+    let sockets: Vec<String> = std::fs::read_dir("/var/run/wireguard")
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.starts_with(&socket_prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(sockets.is_empty(), "UAPI sockets left: {sockets:?}");
+    let dir_prefix = format!("sentrymesh-testnet-{pid}-");
+    let dirs: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .expect("the temporary directory")
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(&dir_prefix))
+        .collect();
+    assert!(dirs.is_empty(), "directories left: {dirs:?}");
+}
+
+/// The peers section of the printed mesh: each host and the names of its
+/// peers, as printed.
+fn printed_peers(stdout: &str) -> Vec<(String, Vec<String>)> {
+    let section = stdout
+        .split("\npeers (")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .expect("a peers section");
+    let mut hosts: Vec<(String, Vec<String>)> = Vec::new();
+    for line in section.lines().skip(1) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let indent = line.len() - line.trim_start().len();
+        if indent == 2 {
+            // "  1P   op1-producer  producer of op1  198.19.1.1  ready"
+            hosts.push((words[1].to_owned(), Vec::new()));
+        } else if let Some((_, peers)) = hosts.last_mut() {
+            // "         op1-sentry-1  sentry of op1  handshake ..."
+            peers.push(words[0].to_owned());
+        }
+    }
+    hosts
+}
+
+#[test]
+fn three_operators_form_a_mesh_with_producers_behind_their_own_sentries() {
+    require_root();
+    let (output, pid) = run(&["testnet", "--operators", "3", "--sentries", "2"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "sentrymesh testnet failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(
+        stdout.contains(
+            "the mesh formed as the roles require: 9 hosts, 21 peerings, 72 pings as expected\n"
+        ),
+        "{stdout}"
+    );
+
+    let hosts = printed_peers(&stdout);
+    assert_eq!(hosts.len(), 9, "{stdout}");
+    for operator in 1..=3 {
+        let producer = format!("op{operator}-producer");
+        let (_, peers) = hosts
+            .iter()
+            .find(|(host, _)| *host == producer)
+            .unwrap_or_else(|| panic!("{producer} is not in the peers section:\n{stdout}"));
+        let peers: BTreeSet<&str> = peers.iter().map(String::as_str).collect();
+        let own_sentries: Vec<String> = (1..=2)
+            .map(|sentry| format!("op{operator}-sentry-{sentry}"))
+            .collect();
+        assert_eq!(
+            peers,
+            own_sentries.iter().map(String::as_str).collect(),
+            "{producer} must peer with its own sentries only:\n{stdout}"
+        );
+    }
+    // A sentry: its producer, its other sentry, the four other sentries.
+    let (_, peers) = hosts
+        .iter()
+        .find(|(host, _)| host == "op2-sentry-1")
+        .expect("op2-sentry-1");
+    assert_eq!(peers.len(), 6, "{stdout}");
+    assert!(
+        !peers
+            .iter()
+            .any(|peer| peer.ends_with("producer") && peer != "op2-producer")
+    );
+
+    // Producers reach their own sentries only.
+    assert!(
+        stdout.contains("\n  1P   .    ok   ok   -    -    -    -    -    -\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("removed everything the testnet made"),
+        "{stdout}"
+    );
+    assert_nothing_left(pid);
+}
+
+#[test]
+fn ctrl_c_while_the_mesh_stays_up_removes_everything() {
+    require_root();
+    let mut child: Child = Command::new(SENTRYMESH)
+        .args([
+            "testnet",
+            "--operators",
+            "2",
+            "--sentries",
+            "1",
+            "--seconds",
+            "120",
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sentrymesh");
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines_tx, lines) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let mut printed = String::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                printed.push_str(&line);
+                printed.push('\n');
+                // The hold's hints follow its announcement.
+                if printed.contains("the mesh stays up for 120 s") && line.contains(" wg show ") {
+                    break;
+                }
+            }
+            Err(_) => {
+                signal(pid, libc::SIGKILL);
+                panic!("the mesh did not stay up:\n{printed}");
+            }
+        }
+    }
+    // What the hold suggests works meanwhile.
+    let hint = printed
+        .lines()
+        .find(|line| line.contains(" wg show "))
+        .expect("a wg show hint");
+    let words: Vec<&str> = hint.split_whitespace().collect();
+    assert_eq!(words[..3], ["sudo", "ip", "netns"], "{hint}");
+    let shown = Command::new(words[1])
+        .args(&words[2..])
+        .output()
+        .expect("run the hint");
+    assert!(shown.status.success(), "{hint}: {shown:?}");
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("latest handshake"));
+
+    let interrupted = Instant::now();
+    signal(pid, libc::SIGINT);
+    let status = wait_for(&mut child, Duration::from_secs(30));
+    for line in lines.try_iter() {
+        printed.push_str(&line);
+        printed.push('\n');
+    }
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(20),
+        "Ctrl-C took {:?}",
+        interrupted.elapsed()
+    );
+    // The mesh had formed: the interrupted hold does not make it fail.
+    assert!(status.success(), "{status}:\n{printed}");
+    assert!(
+        printed.contains("removed everything the testnet made"),
+        "{printed}"
+    );
+    assert_nothing_left(pid);
+}
+
+fn wait_for(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("sentrymesh did not stop within {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_library_builds_a_testnet_other_tests_can_look_into() {
+    require_root();
+    let spec = TestnetSpec {
+        operators: 2,
+        sentries: 1,
+        binary: SENTRYMESH.into(),
+        offloads: Offloads::Auto,
+    };
+    let mut testnet = Testnet::create(&spec).expect("create the testnet");
+    let names: Vec<&str> = testnet.hosts().iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "op1-producer",
+            "op1-sentry-1",
+            "op2-producer",
+            "op2-sentry-1"
+        ]
+    );
+    let namespaces: Vec<String> = testnet
+        .hosts()
+        .iter()
+        .map(|host| host.namespace.clone())
+        .collect();
+    let dir = testnet.dir().to_owned();
+    assert!(
+        testnet
+            .wait_ready(Duration::from_secs(60))
+            .expect("no daemon exits"),
+        "the mesh did not form"
+    );
+
+    let producer = testnet.host("op1-producer").expect("a producer").clone();
+    let sentry = testnet.host("op1-sentry-1").expect("a sentry").clone();
+    assert_eq!(producer.role, Role::Producer);
+    assert_eq!(producer.endpoint, None);
+    assert_eq!(producer.expected_peers, ["op1-sentry-1"]);
+    assert_eq!(sentry.endpoint, Some("198.18.1.2:51820".parse().unwrap()));
+
+    // The producer's only peer is its sentry, and its only route into the
+    // overlay is the one to that sentry.
+    let peers = testnet.peers(&producer).expect("the producer answers");
+    assert_eq!(
+        peers.iter().map(|p| p.public_key).collect::<Vec<_>>(),
+        [sentry.wg_public_key]
+    );
+    let routes = testnet
+        .run_in(
+            &producer,
+            "ip",
+            &["-4", "route", "show", "dev", &producer.ifname],
+        )
+        .expect("ip route");
+    assert!(routes.success(), "{routes:?}");
+    assert_eq!(
+        routes.stdout.trim(),
+        "198.19.1.2 proto static scope link",
+        "{routes:?}"
+    );
+    let ping = testnet
+        .run_in(
+            &producer,
+            "ping",
+            &["-n", "-c", "1", "-W", "1", "198.19.2.2"],
+        )
+        .expect("ping");
+    assert!(
+        !ping.success(),
+        "the producer reached another operator's sentry"
+    );
+
+    let report = testnet.report();
+    assert_eq!(report.violations(), [], "{report}");
+    if std::env::var_os("RUST_LOG").is_none() {
+        assert!(testnet.log(&sentry).contains("mesh peer op1-producer"));
+    }
+
+    drop(testnet);
+    let list = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    let list = String::from_utf8_lossy(&list.stdout);
+    for namespace in namespaces {
+        assert!(!list.contains(&namespace), "{namespace} is left");
+    }
+    assert!(!Path::new(&dir).exists(), "{} is left", dir.display());
+}
+
+#[test]
+fn a_testnet_needs_root_and_says_so() {
+    require_root();
+    // As nobody: refused before anything is made.
+    let output = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            SENTRYMESH,
+            "testnet",
+        ])
+        .output()
+        .expect("setpriv (util-linux)");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("run it as root"), "{stderr}");
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn a_daemon_that_exits_is_reported_and_everything_is_removed() {
+    require_root();
+    // Four sentries: no other test of this process makes an op1-sentry-4,
+    // so its namespace names this testnet's alone.
+    let spec = TestnetSpec {
+        operators: 1,
+        sentries: 4,
+        binary: "/bin/false".into(),
+        offloads: Offloads::Auto,
+    };
+    let error = Testnet::create(&spec).expect_err("a daemon that exits at once");
+    let message = format!("{error:#}");
+    assert!(
+        message.starts_with("the daemon of op1-sentry-1 exited (exit status: 1)"),
+        "{message}"
+    );
+    let list = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    let prefix = format!("smtn-{}-", std::process::id());
+    let left: Vec<String> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter(|line| line.starts_with(&prefix) && line.contains("-op1-sentry-4"))
+        .map(str::to_owned)
+        .collect();
+    assert!(left.is_empty(), "namespaces left: {left:?}");
+}
