@@ -71,7 +71,13 @@ async fn serve(
     let (requests_tx, requests_rx) = mpsc::channel(16);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (mesh_reloads, mesh_reloads_rx) = mpsc::channel(1);
+    let (configured, is_configured) = oneshot::channel();
     let mesh = async {
+        // The member's first gossip starts handshakes: not before the
+        // interface has its private key and port.
+        if is_configured.await.is_err() {
+            return std::future::pending().await;
+        }
         match member {
             Some(member) => {
                 member
@@ -86,6 +92,7 @@ async fn serve(
         config,
         requests_tx.clone(),
         mesh_reloads,
+        configured,
         notifier,
         shutdown_tx,
     );
@@ -151,6 +158,7 @@ async fn supervise(
     mut config: Config,
     requests: mpsc::Sender<Control>,
     mesh_reloads: mpsc::Sender<MeshInputs>,
+    configured: oneshot::Sender<()>,
     notifier: Option<Notifier>,
     shutdown: watch::Sender<bool>,
 ) -> Result<()> {
@@ -158,6 +166,7 @@ async fn supervise(
     apply(&requests, &config)
         .await
         .context("configuring the interface")?;
+    let _ = configured.send(());
     let notify = |state: &str| {
         if let Some(notifier) = &notifier {
             if let Err(error) = notifier.notify(state) {
