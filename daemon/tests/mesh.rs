@@ -12,7 +12,7 @@ mod netns;
 use std::time::{Duration, Instant};
 
 use netns::capture::Capture;
-use netns::mesh_lab::{GOSSIP_PORT, Lab, Member, Role, keys, sentrymesh};
+use netns::mesh_lab::{GOSSIP_PORT, INTRODUCTION_PORT, Lab, Member, Role, keys, sentrymesh};
 use netns::wait_until;
 
 /// How long a mesh may take to form: handshakes retry every 5 s.
@@ -76,12 +76,19 @@ fn three_operators_form_the_mesh_and_no_producer_leaks() {
         own[1].configure(&trusted, 1, 1 + 1 + 4);
         own[2].configure(&trusted, 1, 1 + 1 + 4);
     }
-    // Every sentry records the gossip it receives from the first moment.
-    let captures: Vec<(usize, Capture)> = members
+    // Every sentry records, from the first moment, the gossip it receives
+    // through the tunnel and the introductions it hears on the underlay.
+    let captures: Vec<(usize, Capture, Capture)> = members
         .iter()
         .enumerate()
         .flat_map(|(i, own)| own[1..].iter().map(move |sentry| (i, sentry)))
-        .map(|(i, sentry)| (i, Capture::start(&sentry.host, sentry.overlay, GOSSIP_PORT)))
+        .map(|(i, sentry)| {
+            (
+                i,
+                Capture::start(&sentry.host, sentry.overlay, GOSSIP_PORT),
+                Capture::start(&sentry.host, sentry.underlay, INTRODUCTION_PORT),
+            )
+        })
         .collect();
     for member in members.iter_mut().flatten() {
         member.start();
@@ -134,11 +141,13 @@ fn three_operators_form_the_mesh_and_no_producer_leaks() {
         }
     }
 
-    // Nothing a sentry received from anyone carries another operator's
-    // producer: not its card, key, name, or either of its addresses.
+    // Nothing a sentry received from anyone, through the tunnel or on the
+    // underlay, carries another operator's producer: not its card, key,
+    // name, or either of its addresses.
     std::thread::sleep(Duration::from_secs(2));
-    for (i, capture) in captures {
-        let received = capture.stop();
+    for (i, gossip, introductions) in captures {
+        let received = gossip.stop();
+        let introduced = introductions.stop();
         assert!(
             !received.is_empty(),
             "a sentry of operator {i} heard no gossip"
@@ -165,11 +174,11 @@ fn three_operators_form_the_mesh_and_no_producer_leaks() {
                 ("overlay address", producer.overlay.octets().to_vec()),
                 ("underlay address", producer.underlay.octets().to_vec()),
             ];
-            for payload in &received {
+            for payload in received.iter().chain(&introduced) {
                 for (what, needle) in &secrets {
                     assert!(
                         !contains(payload, needle),
-                        "a sentry of operator {i} received {}'s {what} in gossip",
+                        "a sentry of operator {i} received {}'s {what}",
                         producer.name
                     );
                 }

@@ -19,6 +19,8 @@ const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
 pub(crate) const WG_PORT: u16 = 51820;
 /// The gossip port (the daemon's default).
 pub(crate) const GOSSIP_PORT: u16 = 51900;
+/// The introduction port (the daemon's default).
+pub(crate) const INTRODUCTION_PORT: u16 = 51901;
 
 /// Runs `sentrymesh ARGS` outside any namespace and returns its output.
 pub(crate) fn sentrymesh(args: &[&str]) -> String {
