@@ -1,13 +1,14 @@
 //! The client side of the UAPI socket, for commands that talk to a running
 //! daemon (`wait-ready`, `reload`): which interfaces are served here, which
-//! process serves one, when its peers last completed a handshake, and asking
-//! it to reload its config.
+//! process serves one, what it says of its peers, and asking it to reload
+//! its config.
 //!
 //! The `get` reply carries the interface's private key: it is read into a
-//! buffer that is zeroed when dropped, and only the handshake times are kept.
+//! buffer that is zeroed when dropped, and only the peers' public data is
+//! kept ([`read_get_reply`]).
 
 use std::ffi::OsStr;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufReader, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
@@ -15,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use zeroize::Zeroizing;
 
 use crate::control::SOCKET_DIR;
+use crate::uapi::{PeerReport, read_get_reply};
 
 /// How long a request to a daemon may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -131,97 +132,19 @@ pub fn request_reload(interface: Option<&str>) -> Result<(String, u32)> {
     Ok((name, pid))
 }
 
-/// The time of each peer's last completed handshake, since the Unix epoch
-/// (`None`: never), as the daemon serving `path` reports them.
+/// The peers of the interface served at `path`, as its `get` reply gives
+/// them.
 ///
 /// # Errors
 ///
 /// When the daemon does not answer, answers with an error, or the reply is
 /// not a UAPI `get` reply.
-pub fn handshake_times(path: &Path) -> Result<Vec<Option<Duration>>> {
+pub fn peers(path: &Path) -> Result<Vec<PeerReport>> {
     let mut stream =
         UnixStream::connect(path).with_context(|| format!("connecting to {}", path.display()))?;
     stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
     stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
     stream.write_all(b"get=1\n\n")?;
-    parse_handshake_times(BufReader::new(stream))
-        .with_context(|| format!("reading the reply on {}", path.display()))
-}
-
-/// Reads a `get` reply up to its `errno=` line, keeping each peer's handshake
-/// time.
-fn parse_handshake_times(mut reply: impl BufRead) -> Result<Vec<Option<Duration>>> {
-    let mut peers: Vec<Option<Duration>> = Vec::new();
-    let mut line = Zeroizing::new(String::new());
-    loop {
-        line.clear();
-        if reply.read_line(&mut line)? == 0 {
-            bail!("the reply ended before its errno line");
-        }
-        let Some((key, value)) = line.trim_end().split_once('=') else {
-            bail!("a reply line is not KEY=VALUE");
-        };
-        let number = || {
-            value
-                .parse::<u64>()
-                .with_context(|| format!("{key} is not a number"))
-        };
-        match key {
-            "public_key" => peers.push(None),
-            "last_handshake_time_sec" => {
-                let seconds = number()?;
-                if let Some(last) = peers.last_mut() {
-                    *last = (seconds > 0).then(|| Duration::from_secs(seconds));
-                }
-            }
-            "last_handshake_time_nsec" => {
-                let nanos = number()?;
-                if let Some(Some(time)) = peers.last_mut() {
-                    *time += Duration::from_nanos(nanos.min(999_999_999));
-                }
-            }
-            "errno" => {
-                let errno = number()?;
-                if errno != 0 {
-                    bail!("the daemon answered errno {errno}");
-                }
-                return Ok(peers);
-            }
-            _ => {}
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_reply_gives_each_peers_handshake_time() {
-        let reply = "private_key=e84b5a6d2717c1003a13b431570353dbaca9146cf150c5f8575680feba52027a\n\
-                     listen_port=51820\n\
-                     public_key=b85996fecc9c7f1fc6d2572a76eda11d59bcd20be8e543b15ce4bd85a8e75a33\n\
-                     last_handshake_time_sec=1795246265\n\
-                     last_handshake_time_nsec=500000000\n\
-                     allowed_ip=198.18.0.2/32\n\
-                     public_key=58402e695ba1772b1cc9309755f043251ea77fdcf10fbe63989ceb7e19321376\n\
-                     last_handshake_time_sec=0\n\
-                     last_handshake_time_nsec=0\n\
-                     errno=0\n\n";
-        let times = parse_handshake_times(reply.as_bytes()).unwrap();
-        assert_eq!(
-            times,
-            [Some(Duration::new(1_795_246_265, 500_000_000)), None]
-        );
-    }
-
-    #[test]
-    fn an_error_reply_or_a_cut_one_is_refused() {
-        let error = parse_handshake_times(&b"errno=22\n\n"[..]).unwrap_err();
-        assert!(error.to_string().contains("errno 22"), "{error}");
-        let cut = parse_handshake_times(&b"listen_port=51820\n"[..]).unwrap_err();
-        assert!(cut.to_string().contains("ended"), "{cut}");
-        let garbage = parse_handshake_times(&b"hello\n"[..]).unwrap_err();
-        assert!(garbage.to_string().contains("KEY=VALUE"), "{garbage}");
-    }
+    read_get_reply(BufReader::new(stream))
+        .with_context(|| format!("the reply on {}", path.display()))
 }

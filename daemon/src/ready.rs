@@ -78,7 +78,8 @@ pub fn wait_ready(
     let mut last_report: Option<String> = None;
     loop {
         let report = match control_client::choose_interface(interface).and_then(|name| {
-            let times = control_client::handshake_times(&control_client::socket_path(&name))?;
+            let peers = control_client::peers(&control_client::socket_path(&name))?;
+            let times: Vec<_> = peers.iter().map(|peer| peer.last_handshake).collect();
             Ok((name, live_sessions(&times, unix_now())))
         }) {
             Ok((name, live)) if live >= min_peers => {

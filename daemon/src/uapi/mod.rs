@@ -95,6 +95,7 @@
 mod decoder;
 mod errno;
 mod error;
+mod get_reply;
 mod request;
 mod response;
 mod wire;
@@ -102,6 +103,7 @@ mod wire;
 pub use decoder::{Limits, RequestDecoder};
 pub use errno::Errno;
 pub use error::RequestError;
+pub use get_reply::{GetReplyError, PeerReport, read_get_reply};
 pub use request::{AllowedIpChange, Key, Operation, PeerChange, Request, Section, SetRequest};
 pub use response::{DeviceState, PeerState, write_get_response, write_status};
 
