@@ -132,13 +132,14 @@ fn read_key<K: FromStr>(path: &Path) -> Result<K, KeyFileError> {
 }
 
 /// The bytes of a key file, in a buffer zeroed when dropped.
-struct Secret {
+pub(crate) struct Secret {
     buffer: Zeroizing<[u8; MAX_LEN]>,
     len: usize,
 }
 
 impl Secret {
-    fn as_bytes(&self) -> &[u8] {
+    /// The bytes read.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.buffer[..self.len]
     }
 }
@@ -149,11 +150,13 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Checks the file's type and mode, then reads at most [`MAX_LEN`] bytes.
+/// Checks the file's type and mode (a regular file only its owner may
+/// access), then reads at most [`MAX_LEN`] bytes; more is
+/// [`KeyFileError::Malformed`]. For every file that holds a secret.
 ///
 /// The type is checked before opening (opening a FIFO would block) and the
 /// mode again on the opened file, so a file swapped in between is caught.
-fn read_secret_file(path: &Path) -> Result<Secret, KeyFileError> {
+pub(crate) fn read_secret_file(path: &Path) -> Result<Secret, KeyFileError> {
     let io_error = |source: io::Error| match source.kind() {
         io::ErrorKind::NotFound => KeyFileError::NotFound { path: path.into() },
         _ => KeyFileError::Io {

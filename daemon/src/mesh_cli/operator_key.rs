@@ -14,19 +14,13 @@
 //! by mistake may hold some other secret — and the content is read into a
 //! buffer zeroed when dropped.
 
-use std::fs::{self, File};
-use std::io::{self, Read};
-use std::os::unix::fs::PermissionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use sentrymesh_mesh::{KeyFileError, OperatorSecret};
-use zeroize::Zeroizing;
 
 use super::files::{self, Existing, PRIVATE_MODE};
-
-/// The most bytes read from a key file: a 44-character key, a line ending
-/// and generous room for stray whitespace. A larger file is not a key.
-const MAX_LEN: usize = 256;
+use crate::keyfile::{self, KeyFileError as SecretFileError};
 
 /// An operator key file that cannot be read or written; each names the
 /// file and none shows its content.
@@ -125,70 +119,36 @@ pub fn create(path: &Path, secret: &OperatorSecret) -> Result<(), OperatorKeyErr
 /// readable or writable by group or others, unreadable, or holds anything
 /// but an operator key (a WireGuard key, a card, garbage).
 pub fn read(path: &Path) -> Result<OperatorSecret, OperatorKeyError> {
-    let io_error = |error: io::Error| match error.kind() {
-        io::ErrorKind::NotFound => OperatorKeyError::NotFound { path: path.into() },
-        _ => OperatorKeyError::Read {
-            path: path.into(),
-            error,
-        },
-    };
-    // The type is checked before opening (opening a FIFO would block) and
-    // again on the opened file, so a file swapped in between is caught.
-    check_metadata(path, &fs::metadata(path).map_err(io_error)?)?;
-    let mut file = File::open(path).map_err(io_error)?;
-    check_metadata(path, &file.metadata().map_err(io_error)?)?;
-
-    // A fixed buffer, not `read_to_end`: a growing `Vec` would leave copies
-    // of the key behind that are never zeroed.
-    let mut buffer = Zeroizing::new([0u8; MAX_LEN]);
-    let mut len = 0;
     let not_a_key = |reason| OperatorKeyError::NotAKey {
         path: path.into(),
         reason,
     };
-    loop {
-        if len == MAX_LEN {
-            return Err(not_a_key(KeyFileError::NotBase64));
-        }
-        match file.read(&mut buffer[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(io_error(error)),
-        }
-    }
-    let text =
-        std::str::from_utf8(&buffer[..len]).map_err(|_| not_a_key(KeyFileError::NotBase64))?;
-    OperatorSecret::from_text(text).map_err(not_a_key)
-}
-
-/// Refuses anything but a regular file that only its owner may access.
-fn check_metadata(path: &Path, metadata: &fs::Metadata) -> Result<(), OperatorKeyError> {
-    let file_type = metadata.file_type();
-    if !file_type.is_file() {
-        let kind = if file_type.is_dir() {
-            "a directory"
-        } else {
-            "a special file"
-        };
-        return Err(OperatorKeyError::NotAFile {
+    let secret = keyfile::read_secret_file(path).map_err(|error| match error {
+        SecretFileError::NotFound { .. } => OperatorKeyError::NotFound { path: path.into() },
+        SecretFileError::NotAFile { kind, .. } => OperatorKeyError::NotAFile {
             path: path.into(),
             kind,
-        });
-    }
-    let mode = metadata.permissions().mode();
-    if mode & 0o077 != 0 {
-        return Err(OperatorKeyError::TooOpen {
+        },
+        SecretFileError::TooOpen { mode, .. } => OperatorKeyError::TooOpen {
             path: path.into(),
             mode,
-        });
-    }
-    Ok(())
+        },
+        SecretFileError::Io { source, .. } => OperatorKeyError::Read {
+            path: path.into(),
+            error: source,
+        },
+        // Longer than any key file: not a key.
+        _ => not_a_key(KeyFileError::NotBase64),
+    })?;
+    let text =
+        std::str::from_utf8(secret.as_bytes()).map_err(|_| not_a_key(KeyFileError::NotBase64))?;
+    OperatorSecret::from_text(text).map_err(not_a_key)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::symlink;
+    use std::fs;
+    use std::os::unix::fs::{PermissionsExt, symlink};
 
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
@@ -309,7 +269,7 @@ mod tests {
 
         // The example private key of wg(8).
         let wireguard = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
-        let huge = "A".repeat(MAX_LEN * 2);
+        let huge = "A".repeat(4096);
         for (content, expected) in [
             ("", KeyFileError::Empty),
             (wireguard, KeyFileError::WireGuardKey),
