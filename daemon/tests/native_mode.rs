@@ -10,7 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use netns::{
-    Host, Keys, Overlay, link, preshared_key, socket_path, try_ping, unique_ifname, wait_until,
+    Host, Keys, Link, Overlay, link, preshared_key, socket_path, try_ping, unique_ifname,
+    wait_until,
 };
 
 const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
@@ -66,40 +67,90 @@ fn start(host: &Host, keys: &Keys, psk: &str, side: &Side<'_>) -> netns::Process
     process
 }
 
+/// Two hosts on a link, with their keys, a preshared key and interface
+/// names, for a tunnel between their native configs.
+struct Pair {
+    a: Host,
+    b: Host,
+    underlay: Link,
+    overlay: Overlay,
+    keys_a: Keys,
+    keys_b: Keys,
+    psk: String,
+    if_a: String,
+    if_b: String,
+}
+
+impl Pair {
+    fn new(label: &str) -> Pair {
+        let (a, b) = (
+            Host::new(&format!("{label}-a")),
+            Host::new(&format!("{label}-b")),
+        );
+        let underlay = link(&a, &b);
+        Pair {
+            a,
+            b,
+            underlay,
+            overlay: Overlay::allocate(),
+            keys_a: Keys::generate(),
+            keys_b: Keys::generate(),
+            psk: preshared_key(),
+            if_a: unique_ifname(),
+            if_b: unique_ifname(),
+        }
+    }
+
+    /// The configs of `a` and `b`, each with the other as its peer.
+    fn sides(&self) -> (Side<'_>, Side<'_>) {
+        let Pair {
+            underlay, overlay, ..
+        } = self;
+        let a = Side {
+            ifname: &self.if_a,
+            address: overlay.a4.into(),
+            peer_public_key: &self.keys_b.public,
+            peer_endpoint: format!("{}:51820", underlay.b4),
+            peer_address: overlay.b4.into(),
+        };
+        let b = Side {
+            ifname: &self.if_b,
+            address: overlay.b4.into(),
+            peer_public_key: &self.keys_a.public,
+            peer_endpoint: format!("{}:51820", underlay.a4),
+            peer_address: overlay.a4.into(),
+        };
+        (a, b)
+    }
+}
+
 #[test]
 fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
-    let (a, b) = (Host::new("native-a"), Host::new("native-b"));
-    let underlay = link(&a, &b);
-    let overlay = Overlay::allocate();
-    let (keys_a, keys_b) = (Keys::generate(), Keys::generate());
-    let psk = preshared_key();
-    let (if_a, if_b) = (unique_ifname(), unique_ifname());
-    let side_a = Side {
-        ifname: &if_a,
-        address: overlay.a4.into(),
-        peer_public_key: &keys_b.public,
-        peer_endpoint: format!("{}:51820", underlay.b4),
-        peer_address: overlay.b4.into(),
-    };
-    let side_b = Side {
-        ifname: &if_b,
-        address: overlay.b4.into(),
-        peer_public_key: &keys_a.public,
-        peer_endpoint: format!("{}:51820", underlay.a4),
-        peer_address: overlay.a4.into(),
-    };
-    let daemon_a = start(&a, &keys_a, &psk, &side_a);
-    let _daemon_b = start(&b, &keys_b, &psk, &side_b);
+    let pair = Pair::new("native");
+    let Pair {
+        a,
+        b,
+        overlay,
+        keys_a,
+        keys_b,
+        psk,
+        if_a,
+        if_b,
+        ..
+    } = &pair;
+    let (side_a, side_b) = pair.sides();
+    let daemon_a = start(a, keys_a, psk, &side_a);
+    let _daemon_b = start(b, keys_b, psk, &side_b);
 
     // The device, its address and the peer's route came from the file.
-    let first = try_ping(&a, overlay.b4.into(), 3, 56, Duration::from_secs(10));
+    let first = try_ping(a, overlay.b4.into(), 3, 56, Duration::from_secs(10));
     assert!(
         first.success,
         "no tunnel:\n{}\n{}",
         first.output,
         daemon_a.log()
     );
-    let routes = a.ip(&["route", "show", "dev", &if_a]);
+    let routes = a.ip(&["route", "show", "dev", if_a]);
     assert!(routes.contains(&overlay.b4.to_string()), "{routes}");
 
     // A ping every 10 ms across a SIGHUP reload: none lost.
@@ -156,17 +207,17 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
         "packets lost across the reload:\n{log}"
     );
     assert!(daemon_a.log().contains("reloaded"), "{}", daemon_a.log());
-    let routes = a.ip(&["route", "show", "dev", &if_a]);
+    let routes = a.ip(&["route", "show", "dev", if_a]);
     assert!(
         routes.contains(extra_network),
         "no route after the reload:\n{routes}"
     );
-    let addresses = a.ip(&["addr", "show", "dev", &if_a]);
+    let addresses = a.ip(&["addr", "show", "dev", if_a]);
     assert!(
         addresses.contains(&extra_address),
         "no address after the reload:\n{addresses}"
     );
-    let allowed = a.run("wg", &["show", &if_a, "allowed-ips"]);
+    let allowed = a.run("wg", &["show", if_a, "allowed-ips"]);
     assert!(allowed.contains(extra_network), "{allowed}");
 
     // Back to the first file: the extra route and address go again.
@@ -178,15 +229,15 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
     assert!(status.success());
     assert!(
         wait_until(Duration::from_secs(5), || {
-            !a.ip(&["route", "show", "dev", &if_a])
+            !a.ip(&["route", "show", "dev", if_a])
                 .contains(extra_network)
                 && !a
-                    .ip(&["addr", "show", "dev", &if_a])
+                    .ip(&["addr", "show", "dev", if_a])
                     .contains(&extra_address)
         }),
         "the route and address outlived the reload"
     );
-    let ping = try_ping(&a, overlay.b4.into(), 3, 56, Duration::from_secs(5));
+    let ping = try_ping(a, overlay.b4.into(), 3, 56, Duration::from_secs(5));
     assert!(
         ping.success,
         "the tunnel broke on the second reload:\n{}",
@@ -200,7 +251,7 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
         overlay.b4.octets()[2],
         50,
     ));
-    b.ip(&["addr", "add", &format!("{spoofed}/24"), "dev", &if_b]);
+    b.ip(&["addr", "add", &format!("{spoofed}/24"), "dev", if_b]);
     let received = |host: &Host, ifname: &str| -> u64 {
         let transfer = host.run("wg", &["show", ifname, "transfer"]);
         transfer
@@ -209,7 +260,7 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
             .and_then(|rx| rx.parse().ok())
             .expect("wg show transfer: PEER RX TX")
     };
-    let before = received(&a, &if_a);
+    let before = received(a, if_a);
     let spoofed_ping = netns::run_command(
         b.command("ping").args([
             "-c",
@@ -232,7 +283,7 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
     );
     // The packets did reach A, authenticated, and were dropped there:
     // 3 pings of 84 bytes, padded to 96, plus 32 bytes of header and tag.
-    let grew = received(&a, &if_a) - before;
+    let grew = received(a, if_a) - before;
     assert!(
         grew >= 3 * 128,
         "A received only {grew} bytes: the pings never reached it"
@@ -326,31 +377,23 @@ fn systemd_hears_ready_after_setup_then_watchdog_pings_and_reloads() {
 
 #[test]
 fn readiness_waits_for_a_live_session_and_reload_applies_edits() {
-    let (a, b) = (Host::new("native-ready-a"), Host::new("native-ready-b"));
-    let underlay = link(&a, &b);
-    let overlay = Overlay::allocate();
-    let (keys_a, keys_b) = (Keys::generate(), Keys::generate());
-    let psk = preshared_key();
-    let (if_a, if_b) = (unique_ifname(), unique_ifname());
-    let side_a = Side {
-        ifname: &if_a,
-        address: overlay.a4.into(),
-        peer_public_key: &keys_b.public,
-        peer_endpoint: format!("{}:51820", underlay.b4),
-        peer_address: overlay.b4.into(),
-    };
-    let side_b = Side {
-        ifname: &if_b,
-        address: overlay.b4.into(),
-        peer_public_key: &keys_a.public,
-        peer_endpoint: format!("{}:51820", underlay.a4),
-        peer_address: overlay.a4.into(),
-    };
+    let pair = Pair::new("native-ready");
+    let Pair {
+        a,
+        b,
+        overlay,
+        keys_a,
+        keys_b,
+        psk,
+        if_a,
+        ..
+    } = &pair;
+    let (side_a, side_b) = pair.sides();
     a.write_file("private.key", &format!("{}\n", keys_a.private));
     a.write_file("shared.psk", &format!("{psk}\n"));
     let gated = format!("{}\n[ready]\nmin_trusted_peers = 1\n", config(&side_a));
     let path = a.write_file("sm.toml", &gated);
-    a.register_interface(&if_a);
+    a.register_interface(if_a);
     let manager_path = a.dir().join("notify");
     let manager = std::os::unix::net::UnixDatagram::bind(&manager_path).expect("bind");
     manager
@@ -373,7 +416,7 @@ fn readiness_waits_for_a_live_session_and_reload_applies_edits() {
             std::process::Command::new(SENTRYMESH).args([
                 "wait-ready",
                 "--interface",
-                &if_a,
+                if_a,
                 "--min-peers",
                 "1",
                 "--timeout",
@@ -404,8 +447,8 @@ fn readiness_waits_for_a_live_session_and_reload_applies_edits() {
 
     // The peer comes up and the handshake completes: READY=1, and
     // wait-ready returns at once.
-    let _daemon_b = start(&b, &keys_b, &psk, &side_b);
-    let ping = try_ping(&b, overlay.a4.into(), 3, 56, Duration::from_secs(10));
+    let _daemon_b = start(b, keys_b, psk, &side_b);
+    let ping = try_ping(b, overlay.a4.into(), 3, 56, Duration::from_secs(10));
     assert!(ping.success, "no tunnel:\n{}", ping.output);
     let ready = next();
     assert!(
@@ -427,14 +470,14 @@ fn readiness_waits_for_a_live_session_and_reload_applies_edits() {
     assert_ne!(edited, gated, "the edit applies");
     a.write_file("sm.toml", &edited);
     let reload = netns::run_command(
-        std::process::Command::new(SENTRYMESH).args(["reload", "--interface", &if_a]),
+        std::process::Command::new(SENTRYMESH).args(["reload", "--interface", if_a]),
         b"",
         Duration::from_secs(10),
     );
     assert!(reload.success(), "{}{}", reload.stdout, reload.stderr);
     assert!(
         wait_until(Duration::from_secs(5), || a
-            .run("wg", &["show", &if_a, "allowed-ips"])
+            .run("wg", &["show", if_a, "allowed-ips"])
             .contains(extra_network)),
         "the reload did not apply:\n{}",
         daemon_a.log()
