@@ -101,6 +101,9 @@ pub struct PeerStats {
 struct Outbox {
     response: Option<[u8; RESPONSE_LEN]>,
     initiation: bool,
+    /// Send our pending initiation again, as it was (see
+    /// [`Peer::keeps_own_initiation`]).
+    initiation_again: bool,
     keepalive: bool,
 }
 
@@ -113,6 +116,9 @@ pub(crate) struct Peer {
     pub(crate) endpoint: Option<SocketAddr>,
     persistent_keepalive: Option<Duration>,
     handshake: Option<ExpectResponse>,
+    /// The initiation that started `handshake`, as sent: public bytes, kept
+    /// to send again when both sides initiate at once.
+    initiation_sent: Option<[u8; INITIATION_LEN]>,
     previous: Option<Session>,
     current: Option<Session>,
     next: Option<Session>,
@@ -143,6 +149,7 @@ impl Peer {
             endpoint: None,
             persistent_keepalive: None,
             handshake: None,
+            initiation_sent: None,
             previous: None,
             current: None,
             next: None,
@@ -250,6 +257,16 @@ impl Peer {
             return Err(Error::InitiationFlood);
         }
         let timestamp = initiation.timestamp();
+        if self.keeps_own_initiation(ctx.local) {
+            // Consumed all the same: a replay of it is refused, and it moves
+            // the endpoint like any authentic message.
+            self.latest_timestamp = Some(timestamp);
+            self.last_initiation_consumed = Some(now);
+            self.endpoint = Some(from);
+            self.stats.rx_bytes += INITIATION_LEN as u64;
+            self.outbox.initiation_again = true;
+            return Ok(());
+        }
         let local_index = self.new_local_index(ctx.indices);
         let ephemeral = ctx.ephemeral();
         let mut response = [0u8; RESPONSE_LEN];
@@ -273,6 +290,20 @@ impl Peer {
         self.timers.authenticated_packet_received();
         self.timers.session_derived(now);
         Ok(())
+    }
+
+    /// Whether an initiation from the peer, arriving while ours waits for
+    /// its response, leaves ours standing: when both sides initiate at once,
+    /// answering both would leave each waiting for a response to an
+    /// initiation the other has dropped, until a retry REKEY_TIMEOUT later.
+    /// The side with the greater static public key keeps its initiation and
+    /// sends it again to where the peer's came from; the other side answers
+    /// it, as every WireGuard implementation answers an initiation. Against
+    /// a peer that answers both, the outcome is the usual retry.
+    fn keeps_own_initiation(&self, local: &LocalIdentity) -> bool {
+        self.handshake.is_some()
+            && self.initiation_sent.is_some()
+            && local.public_key().as_bytes() > self.secrets.remote().as_bytes()
     }
 
     /// Completes our handshake with the response `message`.
@@ -532,6 +563,7 @@ impl Peer {
     pub(crate) fn has_pending_output(&self, now: Instant) -> bool {
         self.outbox.response.is_some()
             || self.outbox.initiation
+            || self.outbox.initiation_again
             || ((self.outbox.keepalive || !self.staged.is_empty())
                 && self.endpoint.is_some()
                 && self.has_usable_session(now))
@@ -558,6 +590,18 @@ impl Peer {
                 .authenticated_packet_traversal(ctx.now, self.persistent_keepalive);
             self.timers.authenticated_packet_sent();
             return Ok(Some((endpoint, RESPONSE_LEN)));
+        }
+        if std::mem::take(&mut self.outbox.initiation_again) {
+            if let (Some(initiation), Some(endpoint), true) = (
+                self.initiation_sent,
+                self.endpoint,
+                self.handshake.is_some(),
+            ) {
+                let out = buf.get_mut(..INITIATION_LEN).ok_or(Error::BufferTooSmall)?;
+                out.copy_from_slice(&initiation);
+                self.stats.tx_bytes += INITIATION_LEN as u64;
+                return Ok(Some((endpoint, INITIATION_LEN)));
+            }
         }
         if self.outbox.initiation {
             self.outbox.initiation = false;
@@ -602,6 +646,7 @@ impl Peer {
         self.last_handshake_sent = Some(now);
         let jitter = jitter(ctx.rng);
         self.timers.handshake_initiated(now, jitter);
+        self.initiation_sent = None;
         let Some(endpoint) = self.endpoint else {
             return Ok(None);
         };
@@ -622,6 +667,7 @@ impl Peer {
         )?;
         self.cookies.stamp(now, out);
         self.handshake = Some(handshake);
+        self.initiation_sent = Some(*out);
         self.stats.tx_bytes += INITIATION_LEN as u64;
         self.timers
             .authenticated_packet_traversal(now, self.persistent_keepalive);

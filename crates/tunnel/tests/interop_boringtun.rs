@@ -90,6 +90,50 @@ fn handshake_carries_the_first_packet(initiator: Side, psk: Option<[u8; 32]>) {
     pair.assert_no_errors();
 }
 
+/// Both sides initiate in the same instant, with our static key the greater
+/// and then the smaller. Greater: we keep our initiation (and send it again)
+/// instead of answering theirs, and boringtun answers ours. Smaller: we
+/// answer theirs, and boringtun, which keeps its own initiation apart from
+/// the one it answers, completes with our response. A session forms at
+/// once either way.
+#[test]
+fn simultaneous_initiations_with_boringtun() {
+    let mut seen = [false; 2];
+    for seed in 0..64 {
+        let mut pair = Pair::new(Config {
+            seed: Some(seed),
+            ..Config::default()
+        });
+        let ours = *pair.endpoint.public_key().as_bytes();
+        let ours_greater = ours > *pair.their_public().as_bytes();
+        if std::mem::replace(&mut seen[usize::from(ours_greater)], true) {
+            continue;
+        }
+        let start = pair.now();
+        pair.endpoint.connect(start, pair.peer).unwrap();
+        pair.drain_ours();
+        let mut buf = [0u8; BUF_LEN];
+        match pair.tunn.format_handshake_initiation(&mut buf, false) {
+            TunnResult::WriteToNetwork(d) => pair.record(Theirs, d.to_vec()),
+            other => panic!("boringtun initiation: {other:?}"),
+        }
+        pair.run();
+        assert_eq!(
+            pair.stats().last_handshake,
+            Some(start),
+            "ours greater: {ours_greater}: {:?}",
+            pair.kinds()
+        );
+        for (from, to) in [(Ours, Theirs), (Theirs, Ours)] {
+            let packet = ipv4_packet(84, 3);
+            pair.send(from, &packet);
+            pair.run();
+            assert_eq!(pair.delivered(to).last(), Some(&packet), "seed {seed}");
+        }
+    }
+    assert_eq!(seen, [true, true], "both orders of keys were tried");
+}
+
 #[test]
 fn mismatched_psk_fails_when_we_initiate() {
     mismatched_psk_never_completes(Ours);
@@ -496,6 +540,9 @@ struct Config {
     /// which nothing resets, so 0 means always under load. `None` for its
     /// default limiter.
     their_rate_limit: Option<u64>,
+    /// The seed of both sides' keys; `None` for the one every other test
+    /// uses.
+    seed: Option<u64>,
 }
 
 /// Our endpoint and a boringtun tunnel, each the other's peer.
@@ -503,6 +550,8 @@ struct Pair {
     endpoint: Endpoint,
     peer: PeerId,
     tunn: Tunn,
+    /// boringtun's static public key.
+    their_public: PublicKey,
     start: Instant,
     elapsed: Duration,
     /// Datagrams on their way, by the side they go to.
@@ -518,7 +567,7 @@ struct Pair {
 
 impl Pair {
     fn new(config: Config) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed.unwrap_or(7));
         let our_key = PrivateKey::generate(&mut rng);
         let our_public = x25519_dalek::PublicKey::from(*our_key.public_key().as_bytes());
         let their_key = x25519_dalek::StaticSecret::random_from_rng(&mut rng);
@@ -541,6 +590,7 @@ impl Pair {
             endpoint,
             peer,
             tunn,
+            their_public: PublicKey::from_bytes(their_public.to_bytes()),
             start,
             elapsed: Duration::ZERO,
             in_flight: Default::default(),
@@ -576,6 +626,10 @@ impl Pair {
 
     fn now(&self) -> Instant {
         self.start + self.elapsed
+    }
+
+    fn their_public(&self) -> PublicKey {
+        self.their_public
     }
 
     fn stats(&self) -> PeerStats {

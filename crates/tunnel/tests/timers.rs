@@ -522,3 +522,39 @@ fn a_responder_that_just_sent_a_response_does_not_initiate_within_rekey_timeout(
         vec![(secs(1) + REKEY_TIMEOUT, INITIATION, INITIATION_LEN)]
     );
 }
+
+/// Both sides initiate in the same instant (a mesh whose members learn of
+/// each other together). Answering both would leave each waiting for a
+/// response to an initiation the other has dropped, until a retry
+/// REKEY_TIMEOUT later; the side with the greater static key keeps its own,
+/// so a session forms in one round trip.
+#[test]
+fn simultaneous_initiations_form_a_session_without_waiting_for_a_retry() {
+    for seed in 0..8 {
+        let mut pair = Pair::with_seed(seed);
+        let now = pair.now;
+        for side in [Side::A, Side::B] {
+            let host = pair.host(side);
+            let peer = host.peer;
+            host.endpoint.connect(now, peer).expect("connect");
+        }
+        pair.drive();
+        for side in [Side::A, Side::B] {
+            let host = pair.host(side);
+            let stats = host.endpoint.peer_stats(host.peer).expect("peer");
+            assert_eq!(
+                stats.last_handshake,
+                Some(now),
+                "seed {seed}: {side:?} has no session at once"
+            );
+        }
+        // And it carries data both ways at once.
+        for side in [Side::A, Side::B] {
+            pair.send(side, &ipv4_packet(100, 7));
+        }
+        pair.drive();
+        for side in [Side::A, Side::B] {
+            assert_eq!(pair.host(side).delivered.len(), 1, "seed {seed}: {side:?}");
+        }
+    }
+}
