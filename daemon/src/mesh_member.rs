@@ -198,6 +198,13 @@ impl MeshMember {
         } else {
             Some(introduction_socket(self.settings.introduction_port)?)
         };
+        // Where this host's introductions leave from: any port, any address.
+        let introducer = match UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)).await {
+            Ok(socket) => socket,
+            Err(_) => UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+                .await
+                .context("binding the socket introductions leave from")?,
+        };
         let mut buf = vec![0u8; RECEIVE_BUFFER_LEN];
         let mut introduction_buf = vec![0u8; RECEIVE_BUFFER_LEN];
         let mut introduce = tokio::time::interval(INTRODUCTION_INTERVAL);
@@ -236,7 +243,7 @@ impl MeshMember {
                         self.mesh.handle_timeout(unix_seconds());
                     }
                 }
-                _ = introduce.tick() => self.introduce_self(&requests).await?,
+                _ = introduce.tick() => self.introduce_self(&introducer, &requests).await?,
                 inputs = reloads.recv() => match inputs {
                     Some(inputs) => self.reload(inputs),
                     None => return Ok(()),
@@ -395,9 +402,13 @@ impl MeshMember {
         }
     }
 
-    /// Sends this host's card to the underlay address of each peer it may
-    /// share it with and has no live session to.
-    async fn introduce_self(&mut self, requests: &mpsc::Sender<Control>) -> Result<()> {
+    /// Sends this host's card from `socket` to the underlay address of each
+    /// peer it may share it with and has no live session to.
+    async fn introduce_self(
+        &mut self,
+        socket: &UdpSocket,
+        requests: &mpsc::Sender<Control>,
+    ) -> Result<()> {
         let (answer, state) = oneshot::channel();
         requests
             .send(Control::Get(answer))
@@ -426,14 +437,11 @@ impl MeshMember {
         if targets.is_empty() {
             return Ok(());
         }
-        let socket = match UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)).await {
-            Ok(socket) => socket,
-            Err(_) => UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).await?,
-        };
         let card = local.as_bytes().to_vec();
+        let socket_is_ipv6 = socket.local_addr()?.is_ipv6();
         for ip in targets {
             let to = crate::udp::destination_for(
-                socket.local_addr()?.is_ipv6(),
+                socket_is_ipv6,
                 SocketAddr::new(ip, self.settings.introduction_port),
             );
             if let Err(error) = socket.send_to(&card, to).await {
