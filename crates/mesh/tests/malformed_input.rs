@@ -3,6 +3,8 @@
 //! revocations, never panic and are never accepted as anything but the
 //! original; arbitrary valid cards survive every round trip.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -10,19 +12,12 @@ use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sentrymesh_mesh::bundle::{open, open_text, seal};
+
+use common::{NOW, apply, mutation, operator};
 use sentrymesh_mesh::{
     ChainP2p, Cidr, Endpoint, EndpointHost, HostCard, OperatorSecret, Revocation, RevocationTarget,
     Role, SealedBundle, SignedCard, SignedRevocation, SignedVouch, Vouch, WgPublicKey,
 };
-
-/// 2026-05-01 00:00:00 UTC.
-const NOW: u64 = 1_777_593_600;
-
-fn operator(n: u8) -> OperatorSecret {
-    let mut seed = [n; 32];
-    seed[0] |= 1;
-    OperatorSecret::from_seed(seed)
-}
 
 fn sample_card(op: &OperatorSecret) -> SignedCard {
     HostCard {
@@ -88,47 +83,6 @@ fn sample_revocation() -> Vec<u8> {
     .unwrap()
     .as_bytes()
     .to_vec()
-}
-
-/// A change to a byte string.
-#[derive(Debug, Clone)]
-enum Mutation {
-    FlipBit { at: usize, bit: u8 },
-    SetByte { at: usize, value: u8 },
-    Truncate { to: usize },
-    Extend { with: Vec<u8> },
-    Insert { at: usize, value: u8 },
-    Remove { at: usize },
-}
-
-fn mutation() -> impl Strategy<Value = Mutation> {
-    prop_oneof![
-        (any::<usize>(), 0u8..8).prop_map(|(at, bit)| Mutation::FlipBit { at, bit }),
-        (any::<usize>(), any::<u8>()).prop_map(|(at, value)| Mutation::SetByte { at, value }),
-        any::<usize>().prop_map(|to| Mutation::Truncate { to }),
-        proptest::collection::vec(any::<u8>(), 1..40).prop_map(|with| Mutation::Extend { with }),
-        (any::<usize>(), any::<u8>()).prop_map(|(at, value)| Mutation::Insert { at, value }),
-        any::<usize>().prop_map(|at| Mutation::Remove { at }),
-    ]
-}
-
-fn apply(original: &[u8], mutations: &[Mutation]) -> Vec<u8> {
-    let mut bytes = original.to_vec();
-    for m in mutations {
-        let len = bytes.len();
-        match m {
-            Mutation::FlipBit { at, bit } if len > 0 => bytes[at % len] ^= 1 << bit,
-            Mutation::SetByte { at, value } if len > 0 => bytes[at % len] = *value,
-            Mutation::Truncate { to } => bytes.truncate(to % (len + 1)),
-            Mutation::Extend { with } => bytes.extend_from_slice(with),
-            Mutation::Insert { at, value } => bytes.insert(at % (len + 1), *value),
-            Mutation::Remove { at } if len > 0 => {
-                bytes.remove(at % len);
-            }
-            _ => {}
-        }
-    }
-    bytes
 }
 
 proptest! {

@@ -4,25 +4,19 @@
 //! peer — and every message a host receives recorded, so the tests can
 //! check what another operator's host ever got to see.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sentrymesh_mesh::{
-    GossipError, GossipMessage, HostCard, InsertError, Mesh, Object, OperatorSecret, PeerEvent,
-    PeerSpec, Revocation, RevocationTarget, Role, SignedCard, Store, TrustPolicy, Vouch,
-    WgPublicKey, bundle,
+    GossipError, GossipMessage, HostCard, InsertError, Mesh, Object, PeerEvent, PeerSpec,
+    Revocation, RevocationTarget, Role, SignedCard, Store, TrustPolicy, Vouch, WgPublicKey, bundle,
 };
 
-/// 2026-05-01 00:00:00 UTC.
-const NOW: u64 = 1_777_593_600;
-
-fn operator(n: u8) -> OperatorSecret {
-    let mut seed = [n; 32];
-    seed[0] |= 1;
-    OperatorSecret::from_seed(seed)
-}
+use common::{NOW, operator};
 
 /// Host `i` of operator `op`: overlay address 198.18.`op`.`i`, endpoint
 /// 198.19.`op`.`i`:51820 unless hidden.
