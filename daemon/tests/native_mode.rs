@@ -124,6 +124,18 @@ impl Pair {
     }
 }
 
+/// Address `host` of the /24 `step` places after the overlay's. The overlay's
+/// /24 varies from run to run, so a fixed network could be the overlay itself.
+fn beside(overlay: &Overlay, step: u8, host: u8) -> IpAddr {
+    let [a, b, third, _] = overlay.a4.octets();
+    IpAddr::from(std::net::Ipv4Addr::new(
+        a,
+        b,
+        third.wrapping_add(step),
+        host,
+    ))
+}
+
 #[test]
 fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
     let pair = Pair::new("native");
@@ -169,11 +181,8 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
     );
     std::thread::sleep(Duration::from_millis(400));
     // The edited file gives A another address and routes another network to B.
-    let extra_address = format!(
-        "{}/24",
-        IpAddr::from(std::net::Ipv4Addr::new(198, 19, 253, 1))
-    );
-    let extra_network = "198.19.254.0/24";
+    let extra_address = format!("{}/24", beside(overlay, 1, 1));
+    let extra_network = &format!("{}/24", beside(overlay, 2, 0));
     let edited = config(&side_a)
         .replace(
             &format!("addresses = [\"{}/24\"]", side_a.address),
@@ -459,7 +468,7 @@ fn readiness_waits_for_a_live_session_and_reload_applies_edits() {
     assert_eq!(met.status.code(), Some(0), "{}{}", met.stdout, met.stderr);
 
     // `sentrymesh reload` applies an edit, as SIGHUP does.
-    let extra_network = "198.19.252.0/24";
+    let extra_network = &format!("{}/24", beside(overlay, 1, 0));
     let edited = gated.replace(
         &format!("allowed_ips = [\"{}/32\"]", side_a.peer_address),
         &format!(
