@@ -299,16 +299,22 @@ async fn reload(
     let index = netlink::interface_index(name)?;
     let (old_addresses, new_addresses) = (addresses(current), addresses(&config));
     let (old_routes, new_routes) = (routes(current), routes(&config));
-    // What can fail comes first, so a refusal leaves the peers as they were.
-    for &(address, prefix_len) in new_addresses.difference(&old_addresses) {
-        ignore_existing(netlink::add_address(index, address, prefix_len))
-            .with_context(|| format!("adding {address}/{prefix_len}"))?;
+    // What can fail comes first; a refusal takes back what it had added, so
+    // the interface, its routes and its peers stay as they were.
+    let mut added = Additions::new(index);
+    let additions = async {
+        for &(address, prefix_len) in new_addresses.difference(&old_addresses) {
+            added.address(address, prefix_len)?;
+        }
+        for &net in new_routes.difference(&old_routes) {
+            added.route(net)?;
+        }
+        apply(requests, &config).await
+    };
+    if let Err(error) = additions.await {
+        added.take_back();
+        return Err(error);
     }
-    for &net in new_routes.difference(&old_routes) {
-        ignore_existing(netlink::add_route(index, net))
-            .with_context(|| format!("adding a route to {net}"))?;
-    }
-    apply(requests, &config).await?;
     for &net in old_routes.difference(&new_routes) {
         if let Err(error) = netlink::delete_route(index, net) {
             tracing::warn!("removing the route to {net}: {error}");
@@ -327,6 +333,58 @@ async fn reload(
     }
     *current = config;
     Ok(())
+}
+
+/// The addresses and routes a reload gave the interface, so that a reload
+/// refused halfway can take them back.
+struct Additions {
+    index: u32,
+    addresses: Vec<(IpAddr, u8)>,
+    routes: Vec<IpNet>,
+}
+
+impl Additions {
+    fn new(index: u32) -> Self {
+        Self {
+            index,
+            addresses: Vec::new(),
+            routes: Vec::new(),
+        }
+    }
+
+    /// Adds `address/prefix_len`, unless the interface has it already.
+    fn address(&mut self, address: IpAddr, prefix_len: u8) -> Result<()> {
+        match netlink::add_address(self.index, address, prefix_len) {
+            Ok(()) => self.addresses.push((address, prefix_len)),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(error).context(format!("adding {address}/{prefix_len}")),
+        }
+        Ok(())
+    }
+
+    /// Routes `net` through the interface, unless a route is there already.
+    fn route(&mut self, net: IpNet) -> Result<()> {
+        match netlink::add_route(self.index, net) {
+            Ok(()) => self.routes.push(net),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(error).context(format!("adding a route to {net}")),
+        }
+        Ok(())
+    }
+
+    /// Removes everything added, routes first.
+    fn take_back(self) {
+        for net in self.routes {
+            if let Err(error) = netlink::delete_route(self.index, net) {
+                tracing::warn!("taking back the route to {net}: {error}");
+            }
+        }
+        for (address, prefix_len) in self.addresses {
+            if let Err(error) = netlink::delete_address(self.index, address, prefix_len) {
+                tracing::warn!("taking back {address}/{prefix_len}: {error}");
+            }
+        }
+    }
 }
 
 /// Where the peers of `config` come from, for the log and systemd's status.

@@ -23,22 +23,6 @@ const DATAGRAMS: u64 = 20_000;
 const DATAGRAM_LEN: usize = 1_000;
 const TCP_BYTES: usize = 32 << 20;
 
-/// Runs `make` on a thread that has entered `host`'s network namespace, so
-/// the sockets it creates live there (and stay there when used elsewhere).
-fn in_namespace<T: Send + 'static>(host: &Host, make: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/var/run/netns/{}", host.name());
-    thread::spawn(move || {
-        let namespace = std::fs::File::open(&path).expect("open the namespace");
-        // SAFETY: setns moves only the calling thread, which ends after
-        // `make`; the descriptor is an open network namespace file.
-        let entered = unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(entered, 0, "setns: {}", std::io::Error::last_os_error());
-        make()
-    })
-    .join()
-    .expect("the namespace thread")
-}
-
 /// Gives a socket an 8 MiB receive buffer, so the test's own reader never
 /// drops what the tunnel delivered.
 fn large_receive_buffer(socket: &impl AsRawFd) {
@@ -148,20 +132,24 @@ fn bulk_then_stream(tunnel: &Tunnel, inner_ipv6: bool) {
     } else {
         (tunnel.overlay.b4.into(), tunnel.overlay.a4.into())
     };
-    let receiver = in_namespace(&tunnel.b, move || UdpSocket::bind((to, 0)).expect("bind"));
+    let receiver = tunnel
+        .b
+        .in_namespace(move || UdpSocket::bind((to, 0)).expect("bind"));
     large_receive_buffer(&receiver);
     receiver
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     let destination = receiver.local_addr().expect("address");
-    let sender = in_namespace(&tunnel.a, move || UdpSocket::bind((from, 0)).expect("bind"));
-    let listener = in_namespace(&tunnel.b, move || {
-        TcpListener::bind((to, 0)).expect("listen")
-    });
+    let sender = tunnel
+        .a
+        .in_namespace(move || UdpSocket::bind((from, 0)).expect("bind"));
+    let listener = tunnel
+        .b
+        .in_namespace(move || TcpListener::bind((to, 0)).expect("listen"));
     let tcp_destination = listener.local_addr().expect("address");
-    let tcp_sender = in_namespace(&tunnel.a, move || {
-        TcpStream::connect(tcp_destination).expect("connect")
-    });
+    let tcp_sender = tunnel
+        .a
+        .in_namespace(move || TcpStream::connect(tcp_destination).expect("connect"));
 
     // First a TCP bulk transfer, checked byte by byte.
     let tcp_reader = thread::spawn(move || {

@@ -124,6 +124,15 @@ impl Pair {
     }
 }
 
+/// Sends SIGHUP to `daemon`: reload the configuration.
+fn hang_up(daemon: &netns::Process) {
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &daemon.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -HUP {}", daemon.pid());
+}
+
 /// Address `host` of the /24 `step` places after the overlay's. The overlay's
 /// /24 varies from run to run, so a fixed network could be the overlay itself.
 fn beside(overlay: &Overlay, step: u8, host: u8) -> IpAddr {
@@ -200,11 +209,7 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
         );
     assert_ne!(edited, config(&side_a), "the edit applies");
     a.write_file("sm.toml", &edited);
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &daemon_a.pid().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    hang_up(&daemon_a);
     let mut pinger = pinger;
     assert!(
         wait_until(Duration::from_secs(10), || pinger.exit_status().is_some()),
@@ -231,11 +236,7 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
 
     // Back to the first file: the extra route and address go again.
     a.write_file("sm.toml", &config(&side_a));
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &daemon_a.pid().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    hang_up(&daemon_a);
     assert!(
         wait_until(Duration::from_secs(5), || {
             !a.ip(&["route", "show", "dev", if_a])
@@ -250,6 +251,40 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
     assert!(
         ping.success,
         "the tunnel broke on the second reload:\n{}",
+        ping.output
+    );
+
+    // A reload the interface refuses halfway, as its new port is taken,
+    // takes back the address and route it had added; the tunnel carries on.
+    let holder = a.in_namespace(|| std::net::UdpSocket::bind("[::]:0").expect("bind"));
+    let taken = holder.local_addr().expect("the port held").port();
+    let refused = edited.replace("listen_port = 51820", &format!("listen_port = {taken}"));
+    assert_ne!(refused, edited, "the edit applies");
+    a.write_file("sm.toml", &refused);
+    hang_up(&daemon_a);
+    assert!(
+        wait_until(Duration::from_secs(5), || daemon_a
+            .log()
+            .contains("reload refused")),
+        "the reload was not refused:\n{}",
+        daemon_a.log()
+    );
+    let routes = a.ip(&["route", "show", "dev", if_a]);
+    assert!(
+        !routes.contains(extra_network),
+        "a refused reload left its route:\n{routes}"
+    );
+    let addresses = a.ip(&["addr", "show", "dev", if_a]);
+    assert!(
+        !addresses.contains(&extra_address),
+        "a refused reload left its address:\n{addresses}"
+    );
+    let port = a.run("wg", &["show", if_a, "listen-port"]);
+    assert_eq!(port.trim(), "51820", "a refused reload moved the port");
+    let ping = try_ping(a, overlay.b4.into(), 3, 56, Duration::from_secs(5));
+    assert!(
+        ping.success,
+        "the tunnel broke on a refused reload:\n{}",
         ping.output
     );
 
@@ -369,11 +404,7 @@ fn systemd_hears_ready_after_setup_then_watchdog_pings_and_reloads() {
         "{address}"
     );
     assert_eq!(next(), "WATCHDOG=1");
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &daemon.pid().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    hang_up(&daemon);
     let mut reload = Vec::new();
     while !reload
         .iter()

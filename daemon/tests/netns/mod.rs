@@ -49,6 +49,7 @@ pub(crate) use wireguard::{
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -316,6 +317,29 @@ impl Host {
         let mut command = self.command(program);
         command.args(args);
         Process::spawn(description, &mut command)
+    }
+
+    /// Runs `make` on a thread that has entered the namespace, so the
+    /// sockets it creates live there (and stay there when used elsewhere).
+    ///
+    /// # Panics
+    ///
+    /// When the namespace cannot be entered, or `make` panics.
+    pub(crate) fn in_namespace<T: Send + 'static>(
+        &self,
+        make: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        let path = format!("/var/run/netns/{}", self.name);
+        thread::spawn(move || {
+            let namespace = File::open(&path).expect("open the namespace");
+            // SAFETY: setns moves only the calling thread, which ends after
+            // `make`; the descriptor is an open network namespace file.
+            let entered = unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(entered, 0, "setns: {}", std::io::Error::last_os_error());
+            make()
+        })
+        .join()
+        .expect("the namespace thread")
     }
 
     /// Registers an interface whose daemon this host does not own (one that
