@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{PoisonError, RwLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,9 @@ use sentrymesh::testnet::{Testnet, TestnetSpec};
 use sentrymesh_mesh::Role;
 
 const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
+/// Taken to read by every test that makes a testnet, to write by the one
+/// that must know no other testnet starts while it runs.
+static TESTNETS: RwLock<()> = RwLock::new(());
 /// The longest a whole testnet run may take in a test.
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -64,16 +67,7 @@ fn signal(pid: u32, signal: libc::c_int) {
 /// Panics if anything of the testnet run by process `pid` is left: a
 /// namespace, a UAPI socket, its directory.
 fn assert_nothing_left(pid: u32) {
-    let namespaces = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .expect("ip netns list");
-    let prefix = format!("smtn-{pid}-");
-    let left: Vec<String> = String::from_utf8_lossy(&namespaces.stdout)
-        .lines()
-        .filter(|line| line.starts_with(&prefix))
-        .map(str::to_owned)
-        .collect();
+    let left = testnet_namespaces(pid);
     assert!(left.is_empty(), "namespaces left: {left:?}");
     let socket_prefix = format!("tn{pid:x}-");
     let sockets: Vec<String> = std::fs::read_dir("/var/run/wireguard")
@@ -122,6 +116,7 @@ fn printed_peers(stdout: &str) -> Vec<(String, Vec<String>)> {
 #[test]
 fn three_operators_form_a_mesh_with_producers_behind_their_own_sentries() {
     require_root();
+    let _shared = TESTNETS.read().unwrap_or_else(PoisonError::into_inner);
     let (output, pid) = run(&["testnet", "--operators", "3", "--sentries", "2"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -179,16 +174,26 @@ fn three_operators_form_a_mesh_with_producers_behind_their_own_sentries() {
     assert_nothing_left(pid);
 }
 
-#[test]
-fn ctrl_c_while_the_mesh_stays_up_removes_everything() {
-    require_root();
+/// A `sentrymesh testnet --seconds 120` whose mesh formed and stays up.
+struct HeldMesh {
+    child: Child,
+    pid: u32,
+    /// The lines it prints, as they come.
+    lines: mpsc::Receiver<String>,
+    /// What it printed up to the hold's hints.
+    printed: String,
+}
+
+/// Starts a testnet of `operators` operators with `sentries` sentries each
+/// that holds its mesh up, and waits until it does.
+fn hold_mesh(operators: &str, sentries: &str) -> HeldMesh {
     let mut child: Child = Command::new(SENTRYMESH)
         .args([
             "testnet",
             "--operators",
-            "2",
+            operators,
             "--sentries",
-            "1",
+            sentries,
             "--seconds",
             "120",
         ])
@@ -226,6 +231,24 @@ fn ctrl_c_while_the_mesh_stays_up_removes_everything() {
             }
         }
     }
+    HeldMesh {
+        child,
+        pid,
+        lines,
+        printed,
+    }
+}
+
+#[test]
+fn ctrl_c_while_the_mesh_stays_up_removes_everything() {
+    require_root();
+    let _shared = TESTNETS.read().unwrap_or_else(PoisonError::into_inner);
+    let HeldMesh {
+        mut child,
+        pid,
+        lines,
+        mut printed,
+    } = hold_mesh("2", "1");
     // What the hold suggests works meanwhile.
     let hint = printed
         .lines()
@@ -261,6 +284,80 @@ fn ctrl_c_while_the_mesh_stays_up_removes_everything() {
     assert_nothing_left(pid);
 }
 
+#[test]
+fn what_a_killed_testnet_left_is_removed_by_the_next() {
+    require_root();
+    // No other testnet starts meanwhile, so the next one below is the one
+    // that finds what the killed one left.
+    let _alone = TESTNETS.write().unwrap_or_else(PoisonError::into_inner);
+    let HeldMesh { mut child, pid, .. } = hold_mesh("1", "1");
+    let namespaces = testnet_namespaces(pid);
+    assert_eq!(namespaces.len(), 3, "{namespaces:?}");
+    signal(pid, libc::SIGKILL);
+    wait_for(&mut child, Duration::from_secs(10));
+    // Its daemons run on, each in its own process group.
+    let daemons: Vec<u32> = namespaces
+        .iter()
+        .flat_map(|namespace| {
+            let pids = Command::new("ip")
+                .args(["netns", "pids", namespace])
+                .output()
+                .expect("ip netns pids");
+            String::from_utf8_lossy(&pids.stdout)
+                .split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    assert_eq!(
+        daemons.len(),
+        2,
+        "the killed testnet's daemons: {daemons:?}"
+    );
+
+    let (output, _) = run(&["testnet", "--operators", "1", "--sentries", "1"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{}\n{stderr}", output.status);
+    assert!(
+        stderr.contains(&format!(
+            "removing what testnets no longer running (pids {pid}) left behind: 3 namespaces"
+        )),
+        "{stderr}"
+    );
+    assert_nothing_left(pid);
+    for daemon in daemons {
+        assert!(
+            !is_running(daemon),
+            "daemon {daemon} of the killed testnet still runs"
+        );
+    }
+}
+
+/// Whether process `pid` exists and has not exited (a zombie waiting for
+/// its new parent to reap it has).
+fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // "PID (COMM) STATE ...", COMM may hold spaces and parentheses.
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
+}
+
+/// The namespaces of the testnet run by process `pid`.
+fn testnet_namespaces(pid: u32) -> Vec<String> {
+    let list = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    let prefix = format!("smtn-{pid}-");
+    String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter(|line| line.starts_with(&prefix))
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn wait_for(child: &mut Child, timeout: Duration) -> ExitStatus {
     let deadline = Instant::now() + timeout;
     loop {
@@ -278,6 +375,7 @@ fn wait_for(child: &mut Child, timeout: Duration) -> ExitStatus {
 #[test]
 fn the_library_builds_a_testnet_other_tests_can_look_into() {
     require_root();
+    let _shared = TESTNETS.read().unwrap_or_else(PoisonError::into_inner);
     let spec = TestnetSpec {
         operators: 2,
         sentries: 1,
@@ -388,6 +486,7 @@ fn a_testnet_needs_root_and_says_so() {
 #[test]
 fn a_daemon_that_exits_is_reported_and_everything_is_removed() {
     require_root();
+    let _shared = TESTNETS.read().unwrap_or_else(PoisonError::into_inner);
     // Four sentries: no other test of this process makes an op1-sentry-4,
     // so its namespace names this testnet's alone.
     let spec = TestnetSpec {

@@ -32,14 +32,14 @@
 //! Ctrl-C: the daemons are stopped (SIGTERM, then SIGKILL), any other
 //! process left in a namespace too, the namespaces deleted with their
 //! veths, the UAPI sockets in `/var/run/wireguard` and the testnet's
-//! directory removed. Only a SIGKILL of the testnet itself leaves them;
-//! their names start with `smtn-<pid>-` (namespaces) and `tn<pid in hex>-`
-//! (interfaces).
+//! directory removed. Only a SIGKILL of the testnet itself leaves them,
+//! and the next testnet removes them ([`leftovers`]).
 
 mod command;
 mod daemons;
 mod identities;
 pub mod interrupt;
+mod leftovers;
 pub mod plan;
 mod probes;
 mod process;
@@ -63,7 +63,7 @@ use sentrymesh_mesh::{OperatorId, Role, WgPublicKey};
 pub use self::command::{TestnetArgs, run};
 use self::daemons::Daemons;
 pub use self::identities::TestnetOperator;
-use self::plan::{Plan, RunTag};
+use self::plan::{Plan, RunTag, WORKDIR_PREFIX};
 pub use self::process::Finished;
 pub use self::report::{HostReport, MeshReport, PeerRow, Ping, Violation};
 pub use self::status::PeerStatus;
@@ -164,6 +164,7 @@ impl Testnet {
                 );
             }
         }
+        leftovers::sweep();
         let tag = RunTag {
             pid: std::process::id(),
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
@@ -458,7 +459,7 @@ struct Workdir {
 impl Workdir {
     fn create(tag: RunTag) -> Result<Self> {
         let path = std::env::temp_dir().join(format!(
-            "sentrymesh-testnet-{}-{}-{:08x}",
+            "{WORKDIR_PREFIX}{}-{}-{:08x}",
             tag.pid,
             tag.serial,
             OsRng.next_u32()

@@ -29,6 +29,13 @@ use sentrymesh_mesh::Role;
 
 use crate::config::MAX_INTERFACE_NAME_LEN;
 
+/// The prefix of a testnet's namespaces, before its pid in decimal.
+pub(super) const NAMESPACE_PREFIX: &str = "smtn-";
+/// The prefix of a testnet's interfaces, before its pid in hexadecimal.
+pub(super) const INTERFACE_PREFIX: &str = "tn";
+/// The prefix of a testnet's directory, before its pid in decimal.
+pub(super) const WORKDIR_PREFIX: &str = "sentrymesh-testnet-";
+
 /// The most operators a testnet has (an underlay /24 each, and a namespace
 /// and a daemon per host).
 pub const MAX_OPERATORS: usize = 32;
@@ -130,7 +137,7 @@ impl Plan {
     /// When a count is 0 or beyond its limit, or there are too many hosts.
     pub fn new(operators: usize, sentries: usize, tag: RunTag) -> Result<Self, PlanError> {
         let hosts = check_size(operators, sentries)?;
-        let prefix = format!("smtn-{}-{}", tag.pid, tag.serial);
+        let prefix = format!("{NAMESPACE_PREFIX}{}-{}", tag.pid, tag.serial);
         let mut plan = Self {
             operators,
             sentries,
@@ -157,7 +164,11 @@ impl Plan {
                 let index = plan.hosts.len();
                 // Bounded by MAX_OPERATORS and MAX_SENTRIES, checked above.
                 let (a, h) = (operator as u8, number as u8);
-                let ifname = format!("tn{:x}-{:x}-{index}", tag.pid, tag.serial & 0xff);
+                let ifname = format!(
+                    "{INTERFACE_PREFIX}{:x}-{:x}-{index}",
+                    tag.pid,
+                    tag.serial & 0xff
+                );
                 debug_assert!(ifname.len() <= MAX_INTERFACE_NAME_LEN);
                 plan.hosts.push(PlannedHost {
                     namespace: format!("{}-{name}", plan.prefix),

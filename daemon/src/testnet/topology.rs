@@ -68,6 +68,12 @@ impl Topology {
         Ok(topology)
     }
 
+    /// Takes charge of `namespaces`, made by a testnet no longer running, to
+    /// remove them and stop what runs in them when dropped.
+    pub(super) fn adopt(namespaces: Vec<String>) -> Self {
+        Self { namespaces }
+    }
+
     /// Creates namespace `name` with its loopback up, and records it.
     fn add_namespace(&mut self, name: &str) -> Result<()> {
         ip(&["netns", "add", name])?;
