@@ -34,9 +34,13 @@
 //!   so another operator's host never even learns the id of a hidden card,
 //!   and a want for an id it may not have is silently ignored.
 //!
-//! On receipt, every object has already been verified by
-//! [`GossipMessage::decode`]; a message that does not decode is dropped and
-//! counted ([`GossipStats`]). A hidden host's card from another operator is
+//! On receipt, a message is first charged to its sender's budget of
+//! [`RECEIVE_BURST`] bytes, refilled at [`RECEIVE_RATE`] bytes a second: a
+//! peer over it — a compromised member flooding valid objects, each costing
+//! a signature check — has the message dropped and counted, unread, and
+//! gossip asks again for what it lost. Every object has then been verified
+//! by [`GossipMessage::decode`]; a message that does not decode is dropped
+//! and counted ([`GossipStats`]). A hidden host's card from another operator is
 //! not for this host and is dropped; every other object goes to the store,
 //! and is relayed only when the store took it as new.
 
@@ -74,6 +78,12 @@ const MAX_REQUESTED: usize = 8192;
 const MAX_WANTED: usize = 4 * MAX_IDS;
 /// The most refusals kept for [`Gossip::poll_refusal`].
 const MAX_REFUSALS: usize = 64;
+/// Bytes of gossip a peer may send at once: 32 full messages, many times
+/// what the first exchange of a launch group's hosts takes.
+pub const RECEIVE_BURST: u64 = 32 * MAX_MESSAGE_LEN as u64;
+/// Bytes of gossip a peer may send per second once its burst is spent: 8
+/// full messages.
+pub const RECEIVE_RATE: u64 = 8 * MAX_MESSAGE_LEN as u64;
 
 /// Counters of what gossip did, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -88,6 +98,9 @@ pub struct GossipStats {
     pub messages_malformed: u64,
     /// Messages dropped because their sender is not a peer.
     pub messages_from_strangers: u64,
+    /// Messages dropped unread because their sender had spent its budget
+    /// ([`RECEIVE_BURST`], [`RECEIVE_RATE`]).
+    pub messages_over_budget: u64,
     /// Objects received in valid messages.
     pub objects_received: u64,
     /// Objects received that were new to the store (and relayed).
@@ -112,6 +125,12 @@ pub enum GossipError {
     /// The sender is not one of this host's mesh peers.
     #[error("gossip message from {from}, which is not a mesh peer of this host")]
     UnknownPeer {
+        /// The sender's key.
+        from: WgPublicKey,
+    },
+    /// The sender has sent more than its budget allows.
+    #[error("gossip message from {from} dropped: it sends more than {RECEIVE_RATE} bytes a second")]
+    OverBudget {
         /// The sender's key.
         from: WgPublicKey,
     },
@@ -149,6 +168,8 @@ struct Peer {
     push: BTreeSet<ObjectId>,
     /// Ids to ask for.
     want: BTreeSet<ObjectId>,
+    /// What it may still send us.
+    budget: ReceiveBudget,
 }
 
 impl Peer {
@@ -160,6 +181,7 @@ impl Peer {
             digest_cursor: None,
             push: BTreeSet::new(),
             want: BTreeSet::new(),
+            budget: ReceiveBudget::new(now),
         }
     }
 
@@ -170,6 +192,43 @@ impl Peer {
     fn start_digest(&mut self) {
         self.digest_due = true;
         self.digest_cursor = None;
+    }
+}
+
+/// The bytes of gossip a peer may still send: a token bucket of
+/// [`RECEIVE_BURST`] bytes refilled at [`RECEIVE_RATE`] a second.
+#[derive(Debug)]
+struct ReceiveBudget {
+    bytes: u64,
+    refilled_at: u64,
+}
+
+impl ReceiveBudget {
+    fn new(now: u64) -> Self {
+        Self {
+            bytes: RECEIVE_BURST,
+            refilled_at: now,
+        }
+    }
+
+    /// Takes `len` bytes at `now`; `false`, taking nothing, when there are
+    /// not so many left.
+    fn take(&mut self, len: usize, now: u64) -> bool {
+        // A clock stepped back refills from the new time on.
+        let elapsed = now.saturating_sub(self.refilled_at);
+        if elapsed > 0 || now < self.refilled_at {
+            self.bytes = elapsed
+                .saturating_mul(RECEIVE_RATE)
+                .saturating_add(self.bytes)
+                .min(RECEIVE_BURST);
+            self.refilled_at = now;
+        }
+        let len = u64::try_from(len).unwrap_or(u64::MAX);
+        if len > self.bytes {
+            return false;
+        }
+        self.bytes -= len;
+        true
     }
 }
 
@@ -273,7 +332,7 @@ impl Gossip {
     /// # Errors
     ///
     /// [`GossipError`] when the message is dropped: the sender is not a
-    /// peer, or it does not decode. Objects the store refuses are counted
+    /// peer, it is over its budget, or the message does not decode. Objects the store refuses are counted
     /// and queued as [`Refusal`]s, not errors.
     pub fn handle_message(
         &mut self,
@@ -282,9 +341,13 @@ impl Gossip {
         now: u64,
     ) -> Result<(), GossipError> {
         self.note_time(now);
-        if !self.peers.contains_key(&from) {
+        let Some(peer) = self.peers.get_mut(&from) else {
             self.stats.messages_from_strangers += 1;
             return Err(GossipError::UnknownPeer { from });
+        };
+        if !peer.budget.take(bytes.len(), now) {
+            self.stats.messages_over_budget += 1;
+            return Err(GossipError::OverBudget { from });
         }
         let message = GossipMessage::decode(bytes).map_err(|source| {
             self.stats.messages_malformed += 1;

@@ -270,6 +270,60 @@ fn bad_messages_are_dropped_and_counted() {
 }
 
 #[test]
+fn a_peer_over_its_budget_is_not_read_until_it_refills() {
+    let (alice, bob, carol) = (operator(1), operator(2), operator(3));
+    let (a1, b1, c1) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&bob, "sentry-1", Role::Sentry),
+        signed(&carol, "sentry-1", Role::Sentry),
+    );
+    let mut hosts = [host(&a1, &[]), host(&b1, &[]), host(&c1, &[])];
+    connect(&mut hosts, &[(0, 1), (0, 2)]);
+    let (from_bob, from_carol) = (b1.card().wg_public_key, c1.card().wg_public_key);
+    let gossip = &mut hosts[0].gossip;
+    // Bob floods full-length messages, which are read (and do not decode)
+    // until his burst is spent.
+    let junk = vec![0xff; MAX_MESSAGE_LEN];
+    let burst = usize::try_from(RECEIVE_BURST).unwrap() / MAX_MESSAGE_LEN;
+    for _ in 0..burst {
+        assert!(matches!(
+            gossip.handle_message(from_bob, &junk, NOW),
+            Err(GossipError::Malformed { .. })
+        ));
+    }
+    // Then even a good message of his is dropped unread.
+    let objects = |card: SignedCard| {
+        GossipMessage::Objects {
+            objects: vec![card.into()],
+        }
+        .encode()
+        .unwrap()
+    };
+    let bobs_card = objects(signed(&bob, "sentry-2", Role::Sentry));
+    assert_eq!(
+        gossip.handle_message(from_bob, &bobs_card, NOW),
+        Err(GossipError::OverBudget { from: from_bob })
+    );
+    assert_eq!(gossip.store().len(), 1);
+    // Carol's budget is her own.
+    let carols_card = objects(signed(&carol, "sentry-2", Role::Sentry));
+    assert_eq!(gossip.handle_message(from_carol, &carols_card, NOW), Ok(()));
+    assert_eq!(gossip.store().len(), 2);
+    // A second later Bob may send RECEIVE_RATE bytes again.
+    assert_eq!(gossip.handle_message(from_bob, &bobs_card, NOW + 1), Ok(()));
+    assert_eq!(gossip.store().len(), 3);
+    let stats = gossip.stats();
+    assert_eq!(
+        (
+            stats.messages_over_budget,
+            stats.messages_malformed,
+            stats.messages_received
+        ),
+        (1, burst as u64, 2)
+    );
+}
+
+#[test]
 fn another_operators_hidden_card_is_not_for_us() {
     let (alice, bob) = (operator(1), operator(2));
     let (a1, b1) = (
