@@ -21,6 +21,9 @@
 //!
 //! [ready]                                  # optional
 //! min_trusted_peers = 2                    # READY=1 once 2 peers have a live session
+//!
+//! [metrics]                                # optional
+//! listen = "127.0.0.1:9586"                # Prometheus text format at /metrics
 //! ```
 //!
 //! A mesh member has no `[[peer]]` sections: its peers come from the cards
@@ -104,6 +107,8 @@ pub struct Config {
     /// How many peers must have a live session before the daemon tells
     /// systemd it is ready (`[ready] min_trusted_peers`; 0: at once).
     pub min_trusted_peers: usize,
+    /// Where `/metrics` is served (`[metrics] listen`); `None`: nowhere.
+    pub metrics: Option<SocketAddr>,
     /// The mesh this host is a member of (`[mesh]` and `[trust]`), whose
     /// cards give its peers; `None`: the peers are the `[[peer]]` sections.
     pub mesh: Option<MeshSettings>,
@@ -244,6 +249,7 @@ impl ParsedConfig {
             interface,
             peers,
             min_trusted_peers,
+            metrics,
             mesh,
         } = self.draft;
         let mut diagnostics = Vec::new();
@@ -305,6 +311,7 @@ impl ParsedConfig {
                 },
                 peers,
                 min_trusted_peers,
+                metrics,
                 mesh,
             }),
             _ => Err(sorted(diagnostics)),

@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::device::DeviceCounters;
 use crate::uapi::{
     DeviceState, Errno, Limits, Request, RequestDecoder, SetRequest, write_get_response,
     write_status,
@@ -30,6 +31,8 @@ pub enum Control {
     Get(oneshot::Sender<DeviceState>),
     /// `set=1`: change it, all or nothing.
     Set(SetRequest, oneshot::Sender<Result<(), Errno>>),
+    /// Report what the device counts, for metrics.
+    Counters(oneshot::Sender<DeviceCounters>),
 }
 
 /// The listening UAPI socket; its file is removed when this is dropped.

@@ -6,10 +6,12 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use sentrymesh_tunnel::{DATA_HEADER_LEN, DATA_OVERHEAD, Encapsulated, PeerId, Received};
+use sentrymesh_tunnel::{
+    DATA_HEADER_LEN, DATA_OVERHEAD, Encapsulated, PeerId, PublicKey, Received,
+};
 
 use crate::batch_udp::{self, BatchIo, GsoMode, RecvMeta};
 use crate::control::Control;
@@ -66,14 +68,42 @@ const RX_MESSAGES: usize = 16;
 /// Room for one coalesced run of datagrams (UDP receive offload).
 const RX_BUFFER_LEN: usize = 65_536;
 
-/// Why packets were dropped, for the logs.
-#[derive(Debug, Default)]
-struct Drops {
-    no_route: u64,
-    malformed_from_tun: u64,
-    not_allowed_source: u64,
-    rejected_datagrams: u64,
-    send_errors: u64,
+/// Packets the device dropped, by reason.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DropCounters {
+    /// Packets from the TUN device to an address no peer is allowed.
+    pub no_route: u64,
+    /// Packets from the TUN device that are not IP, or cut short.
+    pub malformed_from_tun: u64,
+    /// Packets from a peer with a source address the peer may not use.
+    pub not_allowed_source: u64,
+    /// Datagrams the engine refused: malformed, unauthenticated, replayed,
+    /// or from a peer this interface does not have.
+    pub rejected_datagrams: u64,
+    /// Datagrams the socket did not send.
+    pub send_errors: u64,
+}
+
+/// One peer's traffic and last handshake, for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCounters {
+    /// The peer's public key.
+    pub public_key: PublicKey,
+    /// When the last handshake completed, since the Unix epoch.
+    pub last_handshake: Option<Duration>,
+    /// Bytes received from the peer.
+    pub rx_bytes: u64,
+    /// Bytes sent to the peer.
+    pub tx_bytes: u64,
+}
+
+/// What the device counts, for metrics. It holds no secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceCounters {
+    /// Each peer's traffic and last handshake.
+    pub peers: Vec<PeerCounters>,
+    /// The packets dropped.
+    pub drops: DropCounters,
 }
 
 /// An interface running: its state and its two descriptors.
@@ -99,7 +129,7 @@ pub struct Device {
     tx: TxBatch,
     rx_buffers: Vec<Vec<u8>>,
     rx_meta: Vec<RecvMeta>,
-    drops: Drops,
+    drops: DropCounters,
 }
 
 /// Sealed datagrams for one peer, all of one size but perhaps the last,
@@ -194,7 +224,7 @@ impl Device {
             tx: TxBatch::new(),
             rx_buffers: vec![vec![0; RX_BUFFER_LEN]; RX_MESSAGES],
             rx_meta: vec![RecvMeta::default(); RX_MESSAGES],
-            drops: Drops::default(),
+            drops: DropCounters::default(),
         })
     }
 
@@ -481,6 +511,12 @@ impl Device {
             }
             Control::Set(set, answer) => {
                 let _ = answer.send(self.apply(set));
+            }
+            Control::Counters(answer) => {
+                let _ = answer.send(DeviceCounters {
+                    peers: self.interface.peer_counters(),
+                    drops: self.drops,
+                });
             }
         }
     }

@@ -15,6 +15,7 @@ use rand_core::OsRng;
 use sentrymesh_tunnel::{Endpoint, PeerConfig, PeerId, PrivateKey, PublicKey};
 
 use crate::allowed_ips::AllowedIps;
+use crate::device::PeerCounters;
 use crate::uapi::{AllowedIpChange, DeviceState, Errno, PeerState, SetRequest};
 
 /// The state of an interface.
@@ -81,6 +82,24 @@ impl Interface {
     /// Records the port the socket was actually bound to.
     pub fn set_bound_port(&mut self, port: u16) {
         self.listen_port = port;
+    }
+
+    /// Each peer's traffic and last handshake, for metrics: no key but the
+    /// peers' public ones.
+    pub fn peer_counters(&self) -> Vec<PeerCounters> {
+        let endpoint = &self.endpoint;
+        endpoint
+            .peers()
+            .map(|(public_key, id)| {
+                let stats = endpoint.peer_stats(id).unwrap_or_default();
+                PeerCounters {
+                    public_key: *public_key,
+                    last_handshake: stats.last_handshake.map(|at| endpoint.unix_time(at)),
+                    rx_bytes: stats.rx_bytes,
+                    tx_bytes: stats.tx_bytes,
+                }
+            })
+            .collect()
     }
 
     /// A snapshot for a UAPI `get`, peers ordered by public key.

@@ -17,6 +17,7 @@ pub mod keyfile;
 pub mod keygen;
 pub mod mesh_cli;
 pub mod mesh_member;
+pub mod metrics;
 pub mod native;
 pub mod netlink;
 pub mod offload;

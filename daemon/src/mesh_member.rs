@@ -37,8 +37,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use sentrymesh_mesh::{
-    EndpointHost, Mesh, Object, PeerEvent, PeerSpec, SignedCard, TrustPolicy, WgPublicKey,
-    may_share,
+    EndpointHost, GossipStats, Mesh, Object, PeerEvent, PeerSpec, SignedCard, TrustPolicy,
+    WgPublicKey, may_share,
 };
 use sentrymesh_tunnel::{PublicKey, RateLimiter};
 use tokio::net::UdpSocket;
@@ -144,6 +144,23 @@ fn unix_seconds() -> u64 {
         .map_or(0, |elapsed| elapsed.as_secs())
 }
 
+/// What a mesh member counts, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MeshCounters {
+    /// The peers its roles and trust give it.
+    pub peers: usize,
+    /// The operators it admits, its own included.
+    pub admitted_operators: usize,
+    /// Cards in its store.
+    pub cards: usize,
+    /// Vouches in its store.
+    pub vouches: usize,
+    /// Revocations in its store.
+    pub revocations: usize,
+    /// What gossip did.
+    pub gossip: GossipStats,
+}
+
 /// A running member: the mesh and what the daemon keeps beside it.
 pub struct MeshMember {
     mesh: Mesh,
@@ -179,7 +196,8 @@ impl MeshMember {
 
     /// Runs the member on interface `ifname` until `requests` closes:
     /// configures peers through `requests`, applies the inputs of each
-    /// reload from `reloads`.
+    /// reload from `reloads`, and answers each request for its counters
+    /// from `counters`.
     ///
     /// # Errors
     ///
@@ -189,6 +207,7 @@ impl MeshMember {
         ifname: &str,
         requests: mpsc::Sender<Control>,
         mut reloads: mpsc::Receiver<MeshInputs>,
+        mut counters: mpsc::Receiver<oneshot::Sender<MeshCounters>>,
     ) -> Result<()> {
         let index = netlink::interface_index(ifname)?;
         let local = self.local_address()?;
@@ -248,7 +267,22 @@ impl MeshMember {
                     Some(inputs) => self.reload(inputs),
                     None => return Ok(()),
                 },
+                Some(answer) = counters.recv() => {
+                    let _ = answer.send(self.counters());
+                }
             }
+        }
+    }
+
+    fn counters(&self) -> MeshCounters {
+        let store = self.mesh.store();
+        MeshCounters {
+            peers: self.mesh.peers().count(),
+            admitted_operators: self.mesh.admitted_operators().len(),
+            cards: store.cards().count(),
+            vouches: store.vouches().count(),
+            revocations: store.revocations().count(),
+            gossip: self.mesh.stats(),
         }
     }
 

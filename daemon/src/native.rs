@@ -8,6 +8,9 @@
 //! SIGHUP re-reads the file and applies the difference: peers that stayed
 //! keep their sessions, removed peers go, new ones come, and addresses and
 //! routes follow the file.
+//!
+//! With `[metrics] listen`, the counters are served to Prometheus (see
+//! [`crate::metrics`]).
 
 use std::collections::BTreeSet;
 use std::io;
@@ -26,6 +29,7 @@ use crate::control::{Control, ControlSocket};
 use crate::device::{Device, Offloads, create_tun};
 use crate::ipnet::IpNet;
 use crate::mesh_member::{MeshInputs, MeshMember};
+use crate::metrics;
 use crate::netlink;
 use crate::ready;
 use crate::systemd::{self, Notifier};
@@ -47,17 +51,19 @@ pub fn run(path: &Path, offloads: Offloads) -> Result<()> {
         Some(_) => Some(MeshMember::start(MeshInputs::read(&config)?)?),
         None => None,
     };
+    let metrics = config.metrics.map(metrics::bind).transpose()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(serve(path.to_owned(), config, member, offloads))
+    runtime.block_on(serve(path.to_owned(), config, member, metrics, offloads))
 }
 
 async fn serve(
     path: PathBuf,
     config: Config,
     member: Option<MeshMember>,
+    metrics: Option<std::net::TcpListener>,
     offloads: Offloads,
 ) -> Result<()> {
     let name = config.interface.name.as_str().to_owned();
@@ -72,6 +78,18 @@ async fn serve(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (mesh_reloads, mesh_reloads_rx) = mpsc::channel(1);
     let (configured, is_configured) = oneshot::channel();
+    let (mesh_counters, mesh_counters_rx) = mpsc::channel(4);
+    let sources = metrics::Sources {
+        interface: name.clone(),
+        requests: requests_tx.clone(),
+        mesh: member.is_some().then_some(mesh_counters),
+    };
+    let metrics = async {
+        match metrics {
+            Some(listener) => metrics::serve(listener, sources).await,
+            None => std::future::pending().await,
+        }
+    };
     let mesh = async {
         // The member's first gossip starts handshakes: not before the
         // interface has its private key and port.
@@ -81,7 +99,12 @@ async fn serve(
         match member {
             Some(member) => {
                 member
-                    .run(&name, requests_tx.clone(), mesh_reloads_rx)
+                    .run(
+                        &name,
+                        requests_tx.clone(),
+                        mesh_reloads_rx,
+                        mesh_counters_rx,
+                    )
                     .await
             }
             None => std::future::pending().await,
@@ -101,6 +124,7 @@ async fn serve(
         () = control.serve(requests_tx.clone()) => Ok(()),
         result = supervisor => result,
         result = mesh => result.context("the mesh member stopped"),
+        result = metrics => result.context("serving metrics"),
     }
 }
 
@@ -288,6 +312,9 @@ async fn reload(
     let name = current.interface.name.as_str();
     if config.interface.name.as_str() != name {
         bail!("the interface name changed; restart the service to rename it");
+    }
+    if config.metrics != current.metrics {
+        bail!("[metrics] listen changed; restart the service to move the metrics listener");
     }
     if config.mesh.is_some() != current.mesh.is_some() {
         bail!("[mesh] came or went; restart the service to join or leave a mesh");

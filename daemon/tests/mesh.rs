@@ -305,6 +305,19 @@ fn a_new_sentry_joins_a_revocation_cuts_it_off_and_reloads_keep_sessions() {
         foreign.log()
     );
     assert!(!foreign.pings(&newcomer), "the revoked host still answers");
+    // Its metrics tell the story: one peer left, the revocation held, and
+    // what gossip brought.
+    assert_eq!(foreign.metric("sentrymesh_mesh_peers", ""), 1);
+    assert_eq!(foreign.metric("sentrymesh_mesh_admitted_operators", ""), 2);
+    assert_eq!(
+        foreign.metric("sentrymesh_mesh_objects", ",kind=\"revocation\""),
+        1
+    );
+    assert!(foreign.metric("sentrymesh_gossip_objects_total", ",outcome=\"new\"") >= 2);
+    assert_eq!(
+        foreign.metric("sentrymesh_gossip_messages_total", ",outcome=\"malformed\""),
+        0
+    );
 
     // A restart forgets nothing: the revoked host, which never heard of its
     // revocation and keeps introducing itself, is not taken back.

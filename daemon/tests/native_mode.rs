@@ -49,9 +49,14 @@ persistent_keepalive = 25
 }
 
 fn start(host: &Host, keys: &Keys, psk: &str, side: &Side<'_>) -> netns::Process {
+    start_with(host, keys, psk, side, &config(side))
+}
+
+/// Starts `sentrymesh up` in `host` with the config `text`, for `side`.
+fn start_with(host: &Host, keys: &Keys, psk: &str, side: &Side<'_>, text: &str) -> netns::Process {
     host.write_file("private.key", &format!("{}\n", keys.private));
     host.write_file("shared.psk", &format!("{psk}\n"));
-    let path = host.write_file("sm.toml", &config(side));
+    let path = host.write_file("sm.toml", text);
     host.register_interface(side.ifname);
     let process = host.spawn(
         "sentrymesh up",
@@ -522,4 +527,70 @@ fn readiness_waits_for_a_live_session_and_reload_applies_edits() {
         "the reload did not apply:\n{}",
         daemon_a.log()
     );
+}
+
+#[test]
+fn metrics_show_peers_sessions_and_drops_but_no_secret() {
+    let pair = Pair::new("metrics");
+    let Pair {
+        a,
+        b,
+        overlay,
+        keys_a,
+        keys_b,
+        psk,
+        if_a,
+        ..
+    } = &pair;
+    let (side_a, side_b) = pair.sides();
+    let listen: std::net::SocketAddr = "127.0.0.1:9586".parse().expect("an address");
+    let with_metrics = format!("{}\n[metrics]\nlisten = \"{listen}\"\n", config(&side_a));
+    let daemon_a = start_with(a, keys_a, psk, &side_a, &with_metrics);
+    let _daemon_b = start(b, keys_b, psk, &side_b);
+    let ping = try_ping(a, overlay.b4.into(), 3, 56, Duration::from_secs(10));
+    assert!(ping.success, "no tunnel:\n{}", ping.output);
+    // A's /24 is routed to the device, but only B's address to a peer: a
+    // ping to another address of it is dropped for want of a route.
+    let nowhere = IpAddr::from(std::net::Ipv4Addr::new(
+        overlay.b4.octets()[0],
+        overlay.b4.octets()[1],
+        overlay.b4.octets()[2],
+        77,
+    ));
+    let lost = try_ping(a, nowhere, 2, 56, Duration::from_secs(5));
+    assert!(!lost.success, "{}", lost.output);
+
+    let (status, body) = a.http_get(listen, "/metrics");
+    assert!(status.starts_with("HTTP/1.1 200 OK"), "{status}\n{body}");
+    let value = |series: &str| -> u64 {
+        netns::sample(&body, series)
+            .unwrap_or_else(|| panic!("no sample {series} in:\n{body}\n{}", daemon_a.log()))
+    };
+    let interface = format!("interface=\"{if_a}\"");
+    let peer = format!("{interface},peer=\"{}\"", keys_b.public);
+    assert_eq!(value(&format!("sentrymesh_peers{{{interface}}}")), 1);
+    assert_eq!(
+        value(&format!("sentrymesh_live_sessions{{{interface}}}")),
+        1
+    );
+    // Three pings and their replies, with the handshake: well over 3 x 128.
+    assert!(value(&format!("sentrymesh_peer_receive_bytes_total{{{peer}}}")) >= 3 * 128);
+    assert!(value(&format!("sentrymesh_peer_transmit_bytes_total{{{peer}}}")) >= 3 * 128);
+    let handshake = value(&format!("sentrymesh_peer_last_handshake_seconds{{{peer}}}"));
+    assert!(handshake.abs_diff(netns::unix_now()) < 60, "{handshake}");
+    assert!(
+        value(&format!(
+            "sentrymesh_dropped_packets_total{{{interface},reason=\"no_route\"}}"
+        )) >= 2
+    );
+    for secret in [&keys_a.private, &keys_b.private, psk] {
+        assert!(!body.contains(secret.as_str()), "a secret in the metrics");
+    }
+    assert!(
+        !body.contains("sentrymesh_mesh_"),
+        "no mesh, no mesh metrics"
+    );
+
+    let (status, _) = a.http_get(listen, "/");
+    assert!(status.starts_with("HTTP/1.1 404"), "{status}");
 }

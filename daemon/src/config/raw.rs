@@ -16,6 +16,7 @@ pub(super) struct RawConfig {
     #[serde(default, rename = "peer")]
     pub(super) peers: Vec<Spanned<RawPeer>>,
     pub(super) ready: Option<RawReady>,
+    pub(super) metrics: Option<RawMetrics>,
     pub(super) mesh: Option<Spanned<RawMesh>>,
     pub(super) trust: Option<Spanned<RawTrust>>,
 }
@@ -37,6 +38,13 @@ pub(super) struct RawMesh {
 pub(super) struct RawTrust {
     pub(super) operators: Strings,
     pub(super) vouch_threshold: Spanned<i64>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    pub(super) listen: Spanned<String>,
 }
 
 /// `[ready]`.

@@ -219,6 +219,33 @@ fn the_readiness_gate_waits_for_the_peers_named() {
 }
 
 #[test]
+fn metrics_listen_on_an_address_and_port() {
+    assert_eq!(parse_with_keys(&valid()).unwrap().metrics, None);
+    let served = format!("{}\n[metrics]\nlisten = \"[::1]:9586\"\n", valid());
+    assert_eq!(
+        parse_with_keys(&served).unwrap().metrics,
+        Some("[::1]:9586".parse().unwrap())
+    );
+    let line = valid().lines().count() + 3;
+    for (listen, message) in [
+        (
+            "localhost:9586",
+            "\"localhost:9586\" is not an IP address and port to listen on",
+        ),
+        ("127.0.0.1:0", "127.0.0.1:0: give a port"),
+        (
+            "[ff02::1]:9586",
+            "[ff02::1]:9586: ff02::1 is a multicast address",
+        ),
+    ] {
+        assert_error(
+            &format!("{}\n[metrics]\nlisten = \"{listen}\"\n", valid()),
+            &format!("sm0.toml:{line}:10: metrics.listen: {message}"),
+        );
+    }
+}
+
+#[test]
 fn unknown_keys_are_refused() {
     assert_error(
         &edited("endpoint = \"198", "endpiont = \"198"),

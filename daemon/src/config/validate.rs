@@ -35,6 +35,7 @@ pub(super) struct Draft {
     pub(super) interface: DraftInterface,
     pub(super) peers: Vec<DraftPeer>,
     pub(super) min_trusted_peers: usize,
+    pub(super) metrics: Option<SocketAddr>,
     pub(super) mesh: Option<MeshSettings>,
 }
 
@@ -99,17 +100,22 @@ pub(super) fn validate(raw: &RawConfig, source: Source<'_>) -> Result<Draft, Vec
             .and_then(|value| usize::try_from(value).ok()),
     };
 
+    let metrics = match &raw.metrics {
+        None => Some(None),
+        Some(metrics) => checker.metrics_listen(&metrics.listen).map(Some),
+    };
     let mesh = checker.mesh(raw);
 
     let peers: Option<Vec<DraftPeer>> = peers.into_iter().collect();
-    match (interface, peers, min_trusted_peers, mesh) {
-        (Some(interface), Some(peers), Some(min_trusted_peers), Some(mesh))
+    match (interface, peers, min_trusted_peers, metrics, mesh) {
+        (Some(interface), Some(peers), Some(min_trusted_peers), Some(metrics), Some(mesh))
             if checker.diagnostics.is_empty() =>
         {
             Ok(Draft {
                 interface,
                 peers,
                 min_trusted_peers,
+                metrics,
                 mesh,
             })
         }
@@ -296,6 +302,25 @@ impl Checker<'_> {
             Ok(addr) => return Some(addr),
         };
         self.report(text.span(), key, message);
+        None
+    }
+
+    /// Where the metrics are served: an IP address and a port.
+    fn metrics_listen(&mut self, text: &Spanned<String>) -> Option<SocketAddr> {
+        let message = match text.get_ref().parse::<SocketAddr>() {
+            Err(_) => format!(
+                "{:?} is not an IP address and port to listen on (127.0.0.1:9586 or [::1]:9586)",
+                text.get_ref()
+            ),
+            Ok(addr) if addr.port() == 0 => {
+                format!("{addr}: give a port, so that Prometheus knows where to look")
+            }
+            Ok(addr) if addr.ip().is_multicast() => {
+                format!("{addr}: {} is a multicast address", addr.ip())
+            }
+            Ok(addr) => return Some(addr),
+        };
+        self.report(text.span(), "metrics.listen", message);
         None
     }
 

@@ -21,6 +21,8 @@ pub(crate) const WG_PORT: u16 = 51820;
 pub(crate) const GOSSIP_PORT: u16 = 51900;
 /// The introduction port (the daemon's default).
 pub(crate) const INTRODUCTION_PORT: u16 = 51901;
+/// Where each member serves its metrics, in its own namespace.
+const METRICS: &str = "127.0.0.1:9586";
 
 /// Runs `sentrymesh ARGS` outside any namespace and returns its output.
 pub(crate) fn sentrymesh(args: &[&str]) -> String {
@@ -187,12 +189,23 @@ impl Member {
             "[interface]\nname = \"{}\"\nprivate_key_file = \"wg.key\"\nlisten_port = {WG_PORT}\n\
              addresses = [\"{}/32\"]\n\n[mesh]\ncard_file = \"host.card\"\nknown_dir = \"known\"\n\
              state_dir = \"state\"\n\n[trust]\noperators = [{}]\nvouch_threshold = {threshold}\n\n\
-             [ready]\nmin_trusted_peers = {ready}\n",
+             [ready]\nmin_trusted_peers = {ready}\n\n[metrics]\nlisten = \"{METRICS}\"\n",
             self.ifname,
             self.overlay,
             operators.join(", ")
         );
         self.host.write_file("sm.toml", &config);
+    }
+
+    /// The value of the sample `name{interface="…",labels}` its metrics show
+    /// now; `labels` is empty or starts with a comma.
+    pub(crate) fn metric(&self, name: &str, labels: &str) -> u64 {
+        let address = METRICS.parse().expect("an address");
+        let (status, body) = self.host.http_get(address, "/metrics");
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        let series = format!("{name}{{interface=\"{}\"{labels}}}", self.ifname);
+        super::sample(&body, &series)
+            .unwrap_or_else(|| panic!("{} shows no {series}:\n{body}", self.name))
     }
 
     /// Starts `sentrymesh up`, and waits for its UAPI socket.

@@ -342,6 +342,30 @@ impl Host {
         .expect("the namespace thread")
     }
 
+    /// Sends `GET path` to `address` from inside the namespace; returns the
+    /// status line and the body.
+    ///
+    /// # Panics
+    ///
+    /// When the connection fails or the answer is not HTTP.
+    pub(crate) fn http_get(&self, address: std::net::SocketAddr, path: &str) -> (String, String) {
+        let mut stream = self.in_namespace(move || {
+            std::net::TcpStream::connect_timeout(&address, Duration::from_secs(5))
+                .unwrap_or_else(|error| panic!("connecting to {address}: {error}"))
+        });
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a read timeout");
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n").expect("send");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("read the answer");
+        let (head, body) = answer
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("not HTTP: {answer:?}"));
+        let status = head.lines().next().unwrap_or_default().to_owned();
+        (status, body.to_owned())
+    }
+
     /// Registers an interface whose daemon this host does not own (one that
     /// wg-quick starts), so that its socket is removed with the host.
     pub(crate) fn register_interface(&self, ifname: &str) {
@@ -619,6 +643,14 @@ impl Overlay {
             b6: Ipv6Addr::new(0x2001, 2, 0, subnet, 0, 0, 0, 2),
         }
     }
+}
+
+/// The value of the sample `series` (name and labels, as printed) in a
+/// Prometheus exposition.
+pub(crate) fn sample(metrics: &str, series: &str) -> Option<u64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// Gives `ifname` in `host` the overlay address `address/prefix` (IPv6

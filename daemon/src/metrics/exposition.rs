@@ -1,0 +1,368 @@
+//! The Prometheus text exposition format (version 0.0.4) of what the
+//! daemon counts: each metric family once, with its `# HELP` and `# TYPE`,
+//! then its samples.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::device::DeviceCounters;
+use crate::mesh_member::MeshCounters;
+use crate::ready;
+
+/// The content type of [`render`]'s output.
+pub(super) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// What one scrape reports of an interface.
+#[derive(Debug, Clone)]
+pub(super) struct Snapshot {
+    /// The interface's name.
+    pub(super) interface: String,
+    /// The device's counters.
+    pub(super) device: DeviceCounters,
+    /// The mesh member's counters, when the interface is a mesh member.
+    pub(super) mesh: Option<MeshCounters>,
+    /// The time of the scrape, since the Unix epoch.
+    pub(super) now: Duration,
+}
+
+/// The exposition of `snapshot`.
+pub(super) fn render(snapshot: &Snapshot) -> String {
+    let mut out = Exposition {
+        text: String::new(),
+        interface: escape(&snapshot.interface),
+    };
+    let device = &snapshot.device;
+    let handshakes: Vec<Option<Duration>> = device
+        .peers
+        .iter()
+        .map(|peer| peer.last_handshake)
+        .collect();
+
+    out.family("sentrymesh_peers", "gauge", "Peers of the interface.");
+    out.sample("sentrymesh_peers", &[], device.peers.len());
+    out.family(
+        "sentrymesh_live_sessions",
+        "gauge",
+        "Peers with a handshake in the last 180 seconds.",
+    );
+    out.sample(
+        "sentrymesh_live_sessions",
+        &[],
+        ready::live_sessions(&handshakes, snapshot.now),
+    );
+
+    out.family(
+        "sentrymesh_peer_receive_bytes_total",
+        "counter",
+        "Bytes received from the peer.",
+    );
+    for peer in &device.peers {
+        let key = peer.public_key.to_string();
+        out.sample(
+            "sentrymesh_peer_receive_bytes_total",
+            &[("peer", &key)],
+            peer.rx_bytes,
+        );
+    }
+    out.family(
+        "sentrymesh_peer_transmit_bytes_total",
+        "counter",
+        "Bytes sent to the peer.",
+    );
+    for peer in &device.peers {
+        let key = peer.public_key.to_string();
+        out.sample(
+            "sentrymesh_peer_transmit_bytes_total",
+            &[("peer", &key)],
+            peer.tx_bytes,
+        );
+    }
+    out.family(
+        "sentrymesh_peer_last_handshake_seconds",
+        "gauge",
+        "When the last handshake with the peer completed, in Unix seconds; 0: never.",
+    );
+    for peer in &device.peers {
+        let key = peer.public_key.to_string();
+        let at = peer.last_handshake.map_or(0, |at| at.as_secs());
+        out.sample(
+            "sentrymesh_peer_last_handshake_seconds",
+            &[("peer", &key)],
+            at,
+        );
+    }
+
+    out.family(
+        "sentrymesh_dropped_packets_total",
+        "counter",
+        "Packets the device dropped, by reason.",
+    );
+    let drops = &device.drops;
+    for (reason, count) in [
+        ("no_route", drops.no_route),
+        ("malformed_from_tun", drops.malformed_from_tun),
+        ("not_allowed_source", drops.not_allowed_source),
+        ("rejected_datagram", drops.rejected_datagrams),
+        ("send_error", drops.send_errors),
+    ] {
+        out.sample(
+            "sentrymesh_dropped_packets_total",
+            &[("reason", reason)],
+            count,
+        );
+    }
+
+    if let Some(mesh) = &snapshot.mesh {
+        render_mesh(&mut out, mesh);
+    }
+    out.text
+}
+
+/// The mesh member's families.
+fn render_mesh(out: &mut Exposition, mesh: &MeshCounters) {
+    out.family(
+        "sentrymesh_mesh_peers",
+        "gauge",
+        "Peers the mesh's cards, roles and trust give this host.",
+    );
+    out.sample("sentrymesh_mesh_peers", &[], mesh.peers);
+    out.family(
+        "sentrymesh_mesh_admitted_operators",
+        "gauge",
+        "Operators this host admits, its own included.",
+    );
+    out.sample(
+        "sentrymesh_mesh_admitted_operators",
+        &[],
+        mesh.admitted_operators,
+    );
+    out.family(
+        "sentrymesh_mesh_objects",
+        "gauge",
+        "Signed objects this host holds, by kind.",
+    );
+    for (kind, count) in [
+        ("card", mesh.cards),
+        ("vouch", mesh.vouches),
+        ("revocation", mesh.revocations),
+    ] {
+        out.sample("sentrymesh_mesh_objects", &[("kind", kind)], count);
+    }
+
+    let gossip = &mesh.gossip;
+    out.family(
+        "sentrymesh_gossip_messages_total",
+        "counter",
+        "Gossip messages sent, and received by what became of them.",
+    );
+    for (outcome, count) in [
+        ("sent", gossip.messages_sent),
+        ("received", gossip.messages_received),
+        ("malformed", gossip.messages_malformed),
+        ("from_stranger", gossip.messages_from_strangers),
+        ("over_budget", gossip.messages_over_budget),
+    ] {
+        out.sample(
+            "sentrymesh_gossip_messages_total",
+            &[("outcome", outcome)],
+            count,
+        );
+    }
+    out.family(
+        "sentrymesh_gossip_objects_total",
+        "counter",
+        "Objects received by gossip, by what became of them.",
+    );
+    for (outcome, count) in [
+        ("new", gossip.objects_new),
+        ("known", gossip.objects_known),
+        ("refused", gossip.objects_refused),
+        ("not_for_us", gossip.objects_not_for_us),
+    ] {
+        out.sample(
+            "sentrymesh_gossip_objects_total",
+            &[("outcome", outcome)],
+            count,
+        );
+    }
+    out.family(
+        "sentrymesh_gossip_key_conflicts_total",
+        "counter",
+        "Cards refused for claiming a WireGuard key another operator's card holds.",
+    );
+    out.sample(
+        "sentrymesh_gossip_key_conflicts_total",
+        &[],
+        gossip.key_conflicts,
+    );
+}
+
+/// The text being written, and the interface label every sample carries.
+struct Exposition {
+    text: String,
+    interface: String,
+}
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.text, "# HELP {name} {help}");
+        let _ = writeln!(self.text, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl Into<Value>) {
+        let _ = write!(self.text, "{name}{{interface=\"{}\"", self.interface);
+        for (label, text) in labels {
+            let _ = write!(self.text, ",{label}=\"{}\"", escape(text));
+        }
+        let _ = writeln!(self.text, "}} {}", value.into().0);
+    }
+}
+
+/// A sample's value: every one is a count.
+struct Value(u64);
+
+impl From<u64> for Value {
+    fn from(value: u64) -> Self {
+        Self(value)
+    }
+}
+
+impl From<usize> for Value {
+    fn from(value: usize) -> Self {
+        Self(u64::try_from(value).unwrap_or(u64::MAX))
+    }
+}
+
+/// A label value as the format wants it: backslash, double quote and line
+/// feed escaped.
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use sentrymesh_tunnel::PrivateKey;
+
+    use super::*;
+    use crate::device::{DropCounters, PeerCounters};
+
+    const NOW: Duration = Duration::from_secs(1_790_000_000);
+
+    fn snapshot() -> Snapshot {
+        let key = |seed: u8| PrivateKey::from_bytes([seed; 32]).public_key();
+        Snapshot {
+            interface: "sm0".to_owned(),
+            device: DeviceCounters {
+                peers: vec![
+                    PeerCounters {
+                        public_key: key(1),
+                        last_handshake: Some(NOW - Duration::from_secs(30)),
+                        rx_bytes: 1_000,
+                        tx_bytes: 2_000,
+                    },
+                    PeerCounters {
+                        public_key: key(2),
+                        last_handshake: None,
+                        rx_bytes: 0,
+                        tx_bytes: 148,
+                    },
+                ],
+                drops: DropCounters {
+                    no_route: 3,
+                    rejected_datagrams: 7,
+                    ..DropCounters::default()
+                },
+            },
+            mesh: None,
+            now: NOW,
+        }
+    }
+
+    #[test]
+    fn every_family_has_help_and_type_then_its_samples() {
+        let text = render(&snapshot());
+        let key = PrivateKey::from_bytes([1; 32]).public_key().to_string();
+        for line in [
+            "# TYPE sentrymesh_peers gauge",
+            "sentrymesh_peers{interface=\"sm0\"} 2",
+            "sentrymesh_live_sessions{interface=\"sm0\"} 1",
+            &format!(
+                "sentrymesh_peer_receive_bytes_total{{interface=\"sm0\",peer=\"{key}\"}} 1000"
+            ),
+            &format!(
+                "sentrymesh_peer_transmit_bytes_total{{interface=\"sm0\",peer=\"{key}\"}} 2000"
+            ),
+            &format!(
+                "sentrymesh_peer_last_handshake_seconds{{interface=\"sm0\",peer=\"{key}\"}} {}",
+                NOW.as_secs() - 30
+            ),
+            "sentrymesh_dropped_packets_total{interface=\"sm0\",reason=\"no_route\"} 3",
+            "sentrymesh_dropped_packets_total{interface=\"sm0\",reason=\"rejected_datagram\"} 7",
+            "sentrymesh_dropped_packets_total{interface=\"sm0\",reason=\"send_error\"} 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in:\n{text}"
+            );
+        }
+        // Each family is declared once, before its samples.
+        let mut declared = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let name = rest.split(' ').next().unwrap();
+                assert!(!declared.contains(&name.to_owned()), "{name} twice");
+                declared.push(name.to_owned());
+            } else if !line.starts_with("# HELP ") {
+                let name = line.split('{').next().unwrap();
+                assert_eq!(declared.last().map(String::as_str), Some(name), "{line}");
+            }
+        }
+        assert!(!text.contains("gossip"), "no mesh, no mesh families");
+    }
+
+    #[test]
+    fn a_mesh_member_reports_its_store_and_gossip() {
+        let mut snapshot = snapshot();
+        let mut counters = MeshCounters {
+            peers: 4,
+            admitted_operators: 3,
+            cards: 9,
+            vouches: 2,
+            revocations: 1,
+            ..MeshCounters::default()
+        };
+        counters.gossip.messages_over_budget = 5;
+        counters.gossip.objects_new = 11;
+        snapshot.mesh = Some(counters);
+        let text = render(&snapshot);
+        for line in [
+            "sentrymesh_mesh_peers{interface=\"sm0\"} 4",
+            "sentrymesh_mesh_admitted_operators{interface=\"sm0\"} 3",
+            "sentrymesh_mesh_objects{interface=\"sm0\",kind=\"card\"} 9",
+            "sentrymesh_mesh_objects{interface=\"sm0\",kind=\"revocation\"} 1",
+            "sentrymesh_gossip_messages_total{interface=\"sm0\",outcome=\"over_budget\"} 5",
+            "sentrymesh_gossip_objects_total{interface=\"sm0\",outcome=\"new\"} 11",
+            "sentrymesh_gossip_key_conflicts_total{interface=\"sm0\"} 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(escape("sm0"), "sm0");
+    }
+}
