@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::device::DeviceCounters;
+use crate::device::{DeviceCounters, PeerCounters};
 use crate::mesh_member::MeshCounters;
 use crate::ready;
 
@@ -37,81 +37,53 @@ pub(super) fn render(snapshot: &Snapshot) -> String {
         .iter()
         .map(|peer| peer.last_handshake)
         .collect();
-
-    out.family("sentrymesh_peers", "gauge", "Peers of the interface.");
-    out.sample("sentrymesh_peers", &[], device.peers.len());
-    out.family(
+    out.single(
+        "sentrymesh_peers",
+        "gauge",
+        "Peers of the interface.",
+        device.peers.len(),
+    );
+    out.single(
         "sentrymesh_live_sessions",
         "gauge",
         "Peers with a handshake in the last 180 seconds.",
-    );
-    out.sample(
-        "sentrymesh_live_sessions",
-        &[],
         ready::live_sessions(&handshakes, snapshot.now),
     );
-
-    out.family(
+    out.per_peer(
+        device,
         "sentrymesh_peer_receive_bytes_total",
         "counter",
         "Bytes received from the peer.",
+        |peer| peer.rx_bytes,
     );
-    for peer in &device.peers {
-        let key = peer.public_key.to_string();
-        out.sample(
-            "sentrymesh_peer_receive_bytes_total",
-            &[("peer", &key)],
-            peer.rx_bytes,
-        );
-    }
-    out.family(
+    out.per_peer(
+        device,
         "sentrymesh_peer_transmit_bytes_total",
         "counter",
         "Bytes sent to the peer.",
+        |peer| peer.tx_bytes,
     );
-    for peer in &device.peers {
-        let key = peer.public_key.to_string();
-        out.sample(
-            "sentrymesh_peer_transmit_bytes_total",
-            &[("peer", &key)],
-            peer.tx_bytes,
-        );
-    }
-    out.family(
+    out.per_peer(
+        device,
         "sentrymesh_peer_last_handshake_seconds",
         "gauge",
         "When the last handshake with the peer completed, in Unix seconds; 0: never.",
+        |peer| peer.last_handshake.map_or(0, |at| at.as_secs()),
     );
-    for peer in &device.peers {
-        let key = peer.public_key.to_string();
-        let at = peer.last_handshake.map_or(0, |at| at.as_secs());
-        out.sample(
-            "sentrymesh_peer_last_handshake_seconds",
-            &[("peer", &key)],
-            at,
-        );
-    }
-
-    out.family(
+    let drops = &device.drops;
+    out.by_label(
         "sentrymesh_dropped_packets_total",
         "counter",
         "Packets the device dropped, by reason.",
+        "reason",
+        [
+            ("no_route", drops.no_route),
+            ("malformed_from_tun", drops.malformed_from_tun),
+            ("not_allowed_source", drops.not_allowed_source),
+            ("rejected_datagram", drops.rejected_datagrams),
+            ("send_error", drops.send_errors),
+        ],
     );
-    let drops = &device.drops;
-    for (reason, count) in [
-        ("no_route", drops.no_route),
-        ("malformed_from_tun", drops.malformed_from_tun),
-        ("not_allowed_source", drops.not_allowed_source),
-        ("rejected_datagram", drops.rejected_datagrams),
-        ("send_error", drops.send_errors),
-    ] {
-        out.sample(
-            "sentrymesh_dropped_packets_total",
-            &[("reason", reason)],
-            count,
-        );
-    }
-
     if let Some(mesh) = &snapshot.mesh {
         render_mesh(&mut out, mesh);
     }
@@ -120,79 +92,59 @@ pub(super) fn render(snapshot: &Snapshot) -> String {
 
 /// The mesh member's families.
 fn render_mesh(out: &mut Exposition, mesh: &MeshCounters) {
-    out.family(
+    out.single(
         "sentrymesh_mesh_peers",
         "gauge",
         "Peers the mesh's cards, roles and trust give this host.",
+        mesh.peers,
     );
-    out.sample("sentrymesh_mesh_peers", &[], mesh.peers);
-    out.family(
+    out.single(
         "sentrymesh_mesh_admitted_operators",
         "gauge",
         "Operators this host admits, its own included.",
-    );
-    out.sample(
-        "sentrymesh_mesh_admitted_operators",
-        &[],
         mesh.admitted_operators,
     );
-    out.family(
+    out.by_label(
         "sentrymesh_mesh_objects",
         "gauge",
         "Signed objects this host holds, by kind.",
+        "kind",
+        [
+            ("card", mesh.cards),
+            ("vouch", mesh.vouches),
+            ("revocation", mesh.revocations),
+        ],
     );
-    for (kind, count) in [
-        ("card", mesh.cards),
-        ("vouch", mesh.vouches),
-        ("revocation", mesh.revocations),
-    ] {
-        out.sample("sentrymesh_mesh_objects", &[("kind", kind)], count);
-    }
-
     let gossip = &mesh.gossip;
-    out.family(
+    out.by_label(
         "sentrymesh_gossip_messages_total",
         "counter",
         "Gossip messages sent, and received by what became of them.",
+        "outcome",
+        [
+            ("sent", gossip.messages_sent),
+            ("received", gossip.messages_received),
+            ("malformed", gossip.messages_malformed),
+            ("from_stranger", gossip.messages_from_strangers),
+            ("over_budget", gossip.messages_over_budget),
+        ],
     );
-    for (outcome, count) in [
-        ("sent", gossip.messages_sent),
-        ("received", gossip.messages_received),
-        ("malformed", gossip.messages_malformed),
-        ("from_stranger", gossip.messages_from_strangers),
-        ("over_budget", gossip.messages_over_budget),
-    ] {
-        out.sample(
-            "sentrymesh_gossip_messages_total",
-            &[("outcome", outcome)],
-            count,
-        );
-    }
-    out.family(
+    out.by_label(
         "sentrymesh_gossip_objects_total",
         "counter",
         "Objects received by gossip, by what became of them.",
+        "outcome",
+        [
+            ("new", gossip.objects_new),
+            ("known", gossip.objects_known),
+            ("refused", gossip.objects_refused),
+            ("not_for_us", gossip.objects_not_for_us),
+        ],
     );
-    for (outcome, count) in [
-        ("new", gossip.objects_new),
-        ("known", gossip.objects_known),
-        ("refused", gossip.objects_refused),
-        ("not_for_us", gossip.objects_not_for_us),
-    ] {
-        out.sample(
-            "sentrymesh_gossip_objects_total",
-            &[("outcome", outcome)],
-            count,
-        );
-    }
-    out.family(
+    out.single(
         "sentrymesh_gossip_key_conflicts_total",
         "counter",
         "Cards refused for claiming a WireGuard key another operator's card holds.",
-    );
-    out.sample(
-        "sentrymesh_gossip_key_conflicts_total",
-        &[],
         gossip.key_conflicts,
     );
 }
@@ -204,6 +156,43 @@ struct Exposition {
 }
 
 impl Exposition {
+    /// A family of one sample.
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: impl Into<Value>) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+
+    /// A family with a sample for each value of `label`.
+    fn by_label<V: Into<Value>>(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        label: &str,
+        samples: impl IntoIterator<Item = (&'static str, V)>,
+    ) {
+        self.family(name, kind, help);
+        for (text, value) in samples {
+            self.sample(name, &[(label, text)], value);
+        }
+    }
+
+    /// A family with a sample for each peer, labelled with its public key.
+    fn per_peer(
+        &mut self,
+        device: &DeviceCounters,
+        name: &str,
+        kind: &str,
+        help: &str,
+        value: impl Fn(&PeerCounters) -> u64,
+    ) {
+        self.family(name, kind, help);
+        for peer in &device.peers {
+            let key = peer.public_key.to_string();
+            self.sample(name, &[("peer", &key)], value(peer));
+        }
+    }
+
     fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.text, "# HELP {name} {help}");
         let _ = writeln!(self.text, "# TYPE {name} {kind}");
@@ -253,7 +242,7 @@ mod tests {
     use sentrymesh_tunnel::PrivateKey;
 
     use super::*;
-    use crate::device::{DropCounters, PeerCounters};
+    use crate::device::DropCounters;
 
     const NOW: Duration = Duration::from_secs(1_790_000_000);
 
