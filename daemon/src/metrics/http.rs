@@ -76,7 +76,26 @@ pub(super) fn response(status: &str, content_type: &str, body: &str, head_only: 
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// Whatever a client sends, routing it gives an answer.
+        #[test]
+        fn any_bytes_are_routed_without_panicking(head in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = route(&head);
+            let _ = head_complete(&head);
+        }
+
+        /// A request line with a path other than /metrics is not the metrics.
+        #[test]
+        fn other_paths_are_not_found(path in "/[a-z0-9/._-]{0,40}") {
+            prop_assume!(path != "/metrics");
+            let request = format!("GET {path} HTTP/1.1\r\n\r\n");
+            prop_assert_eq!(route(request.as_bytes()), Route::NotFound);
+        }
+    }
 
     #[test]
     fn requests_are_routed_by_method_and_path() {
