@@ -191,12 +191,16 @@ async fn supervise(
         .await
         .context("configuring the interface")?;
     let _ = configured.send(());
-    let notify = |state: &str| {
-        if let Some(notifier) = &notifier {
-            if let Err(error) = notifier.notify(state) {
+    // Whether systemd heard `state` (or there is no systemd to hear it).
+    let notify = |state: &str| match &notifier {
+        Some(notifier) => match notifier.notify(state) {
+            Ok(()) => true,
+            Err(error) => {
                 tracing::warn!("telling systemd {state:?}: {error}");
+                false
             }
-        }
+        },
+        None => true,
     };
     tracing::info!("interface {name} is up {}", peers_of(&config));
 
@@ -219,7 +223,7 @@ async fn supervise(
                 readiness.update(live, config.min_trusted_peers, &name, &notify);
             }
             _ = hangup.recv() => {
-                notify("RELOADING=1");
+                let _ = notify("RELOADING=1");
                 let status = match reload(&path, &mut config, &requests, &mesh_reloads).await {
                     Ok(()) => {
                         tracing::info!("reloaded {}: {}", path.display(), peers_of(&config));
@@ -233,16 +237,20 @@ async fn supervise(
                 // systemd waits for READY=1 after RELOADING=1; while the
                 // gate is shut it gets it with the next readiness report.
                 match readiness {
-                    Readiness::Ready => notify(&format!("READY=1\nSTATUS={status}")),
+                    Readiness::Ready => {
+                        let _ = notify(&format!("READY=1\nSTATUS={status}"));
+                    }
                     Readiness::Waiting { ref mut reported } => *reported = None,
                 }
             }
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
-            _ = watchdog.tick(), if watchdog_period.is_some() => notify("WATCHDOG=1"),
+            _ = watchdog.tick(), if watchdog_period.is_some() => {
+                let _ = notify("WATCHDOG=1");
+            }
         }
     }
-    notify("STOPPING=1");
+    let _ = notify("STOPPING=1");
     let _ = shutdown.send(true);
     Ok(())
 }
@@ -262,20 +270,22 @@ enum Readiness {
 
 impl Readiness {
     /// Takes the number of `live` sessions: opens the gate when there are
-    /// `min` of them, or else reports the count when it changed.
-    fn update(&mut self, live: usize, min: usize, name: &str, notify: &impl Fn(&str)) {
+    /// `min` of them, or else reports the count when it changed. `notify`
+    /// says whether systemd heard; `READY=1` is sent again until it did.
+    fn update(&mut self, live: usize, min: usize, name: &str, notify: &impl Fn(&str) -> bool) {
         let Readiness::Waiting { reported } = self else {
             return;
         };
         if live >= min {
-            tracing::info!("interface {name} is ready: {live} peers with a live session");
-            notify(&format!(
-                "READY=1\nSTATUS=interface {name} is up; {live} peers with a live session"
-            ));
-            *self = Readiness::Ready;
+            let ready =
+                format!("READY=1\nSTATUS=interface {name} is up; {live} peers with a live session");
+            if notify(&ready) {
+                tracing::info!("interface {name} is ready: {live} peers with a live session");
+                *self = Readiness::Ready;
+            }
         } else if *reported != Some(live) {
             tracing::info!("interface {name}: {live} of {min} peers with a live session");
-            notify(&format!(
+            let _ = notify(&format!(
                 "STATUS=waiting for peers: {live} of {min} with a live session"
             ));
             *reported = Some(live);

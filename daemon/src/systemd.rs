@@ -1,6 +1,10 @@
 //! The systemd notification protocol (`sd_notify`), spoken directly: one
 //! datagram per state change to the socket named by `NOTIFY_SOCKET`. Without
 //! that variable (not started by systemd) every call does nothing.
+//!
+//! A notification never waits: when the manager's queue is full, the call
+//! fails at once. The daemon's runtime sends them, and a manager that stopped
+//! reading must not stop the mesh with it.
 
 use std::env;
 use std::ffi::OsStr;
@@ -40,17 +44,17 @@ impl Notifier {
             Some(name) => SocketAddr::from_abstract_name(name)?,
             None => SocketAddr::from_pathname(path)?,
         };
-        Ok(Self {
-            socket: UnixDatagram::unbound()?,
-            address,
-        })
+        let socket = UnixDatagram::unbound()?;
+        socket.set_nonblocking(true)?;
+        Ok(Self { socket, address })
     }
 
     /// Sends `state` lines, e.g. `READY=1` or `STATUS=waiting for peers`.
     ///
     /// # Errors
     ///
-    /// When the datagram cannot be sent.
+    /// When the datagram cannot be sent: `WouldBlock` when the manager's
+    /// queue is full.
     pub fn notify(&self, state: &str) -> io::Result<()> {
         self.socket.send_to_addr(state.as_bytes(), &self.address)?;
         Ok(())
@@ -84,6 +88,30 @@ mod tests {
         let mut buf = [0u8; 64];
         let len = manager.recv(&mut buf).unwrap();
         assert_eq!(&buf[..len], b"READY=1\nSTATUS=up");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_manager_that_stops_reading_does_not_stop_the_sender() {
+        let dir = std::env::temp_dir().join(format!("sentrymesh-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("notify");
+        let _manager = UnixDatagram::bind(&path).unwrap();
+        let notifier = Notifier::connect(path.as_os_str()).unwrap();
+        // A blocking socket would wait here for good once the queue is full.
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let refused = (0..100_000).find_map(|i| {
+                notifier
+                    .notify(&format!("STATUS=waiting for peers: {i} of 9"))
+                    .err()
+            });
+            let _ = done.send(refused.map(|error| error.kind()));
+        });
+        let refused = result
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a notification waited for the manager");
+        assert_eq!(refused, Some(io::ErrorKind::WouldBlock));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -32,7 +32,7 @@ use anyhow::{Context, Result, anyhow};
 use clap::Args;
 
 use super::report::Violation;
-use super::{Testnet, TestnetSpec, interrupt, plan};
+use super::{Testnet, TestnetSpec, interrupt, neighbours, plan};
 use crate::device::Offloads;
 use crate::ready;
 
@@ -104,6 +104,11 @@ fn run_spec(spec: &TestnetSpec, args: &TestnetArgs, out: &mut impl Write) -> Res
     )?;
     writeln!(out)?;
     write_plan(&testnet, out)?;
+    let neighbour_advice = neighbours::limit()
+        .and_then(|limit| neighbours::advice(neighbours::needed(testnet.plan().peerings()), limit));
+    if let Some(advice) = &neighbour_advice {
+        writeln!(out, "note: {advice}")?;
+    }
     writeln!(
         out,
         "waiting up to {} s for every daemon to report ready with every peer its role requires",
@@ -122,9 +127,14 @@ fn run_spec(spec: &TestnetSpec, args: &TestnetArgs, out: &mut impl Write) -> Res
             "the mesh did not form within {} s",
             args.timeout.as_secs_f64()
         )?;
+        if let Some(advice) = &neighbour_advice {
+            writeln!(out, "{advice}")?;
+        }
     }
     writeln!(out)?;
     let report = testnet.report();
+    // A matrix cut short by Ctrl-C proves nothing.
+    interrupt::check()?;
     write!(out, "{report}")?;
     let violations = report.violations();
     if !violations.is_empty() {

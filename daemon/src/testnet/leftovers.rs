@@ -147,9 +147,14 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Whether process `pid` exists.
+/// Whether process `pid` exists and has not exited: a zombie, not yet
+/// reaped by its parent, has.
 fn is_running(pid: u32) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists()
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // "PID (COMM) STATE ...": COMM may hold spaces and parentheses.
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
 }
 
 #[cfg(test)]
@@ -198,6 +203,22 @@ mod tests {
                 workdirs: vec![PathBuf::from("/tmp/sentrymesh-testnet-4660-0-0a1b2c3d")],
             }
         );
+    }
+
+    #[test]
+    fn a_process_that_exited_is_not_running_even_unreaped() {
+        assert!(is_running(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Not waited for: a zombie until reaped below.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while is_running(pid) {
+            assert!(std::time::Instant::now() < deadline, "{pid} still runs");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(Path::new(&format!("/proc/{pid}")).exists(), "reaped too early");
+        child.wait().unwrap();
+        assert!(!is_running(pid));
     }
 
     #[test]

@@ -40,6 +40,7 @@ mod daemons;
 mod identities;
 pub mod interrupt;
 mod leftovers;
+mod neighbours;
 pub mod plan;
 mod probes;
 mod process;

@@ -238,6 +238,14 @@ impl Plan {
             .collect()
     }
 
+    /// How many pairs of hosts must peer.
+    pub fn peerings(&self) -> usize {
+        (0..self.hosts.len())
+            .map(|index| self.expected_peer_count(index))
+            .sum::<usize>()
+            / 2
+    }
+
     /// How many peers host `index` must have: its readiness threshold.
     pub fn expected_peer_count(&self, index: usize) -> usize {
         self.expected_peers(index).len()

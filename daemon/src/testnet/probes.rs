@@ -3,15 +3,16 @@
 //!
 //! A ping the roles require gets three tries of one echo request each
 //! (waiting a second for each reply); one they forbid gets one try. Most
-//! forbidden ones fail at once: the host has no route to the address.
+//! forbidden ones fail at once: the host has no route to the address. A stop
+//! request (Ctrl-C) ends the matrix early, with the pings done so far.
 
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use super::plan::PlannedHost;
-use super::process;
 use super::report::Ping;
+use super::{interrupt, process};
 
 /// How many pings run at once.
 const PARALLEL: usize = 16;
@@ -33,7 +34,7 @@ pub(super) fn ping_matrix(
     std::thread::scope(|scope| {
         for _ in 0..PARALLEL.min(jobs.len()) {
             scope.spawn(|| {
-                loop {
+                while !interrupt::requested() {
                     let job = {
                         let Ok(mut next) = next.lock() else { return };
                         let Some(&job) = jobs.get(*next) else { return };
