@@ -216,7 +216,10 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "{pid} still runs");
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert!(Path::new(&format!("/proc/{pid}")).exists(), "reaped too early");
+        assert!(
+            Path::new(&format!("/proc/{pid}")).exists(),
+            "reaped too early"
+        );
         child.wait().unwrap();
         assert!(!is_running(pid));
     }
