@@ -11,12 +11,13 @@ use rand_core::CryptoRngCore;
 use crate::cookie::CookieChecker;
 use crate::error::Error;
 use crate::handshake::{LocalIdentity, identify_initiator};
+use crate::index_table::IndexTable;
 use crate::keys::{PresharedKey, PrivateKey, PublicKey};
 use crate::messages::{
     COOKIE_REPLY_LEN, CookieReply, DATA_HEADER_LEN, DATA_OVERHEAD, DataHeader, Initiation,
     MessageKind, Response, SessionIndex,
 };
-use crate::peer::{Context, IndexSpace, Peer, PeerStats, padded_len};
+use crate::peer::{Context, Peer, PeerStats, padded_len};
 use crate::rate_limit::RateLimiter;
 use crate::tai64n::WallClock;
 
@@ -24,9 +25,12 @@ use crate::tai64n::WallClock;
 /// answer to load, and the sender will retry).
 const MAX_QUEUED_COOKIE_REPLIES: usize = 64;
 
+/// The most peers an endpoint adds over its life (ids are never reused).
+const MAX_PEERS: usize = 1 << 24;
+
 /// A handle to a peer of an [`Endpoint`]. Ids are never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PeerId(u32);
+pub struct PeerId(pub(crate) u32);
 
 /// How to reach a new peer.
 #[derive(Debug, Clone)]
@@ -104,7 +108,7 @@ pub struct Endpoint {
     checker: CookieChecker,
     clock: WallClock,
     rng: Box<dyn CryptoRngCore + Send>,
-    indices: IndexSpace,
+    indices: IndexTable,
     peers: Vec<Option<Peer>>,
     by_key: BTreeMap<PublicKey, PeerId>,
     transmit_queue: VecDeque<PeerId>,
@@ -132,20 +136,17 @@ impl Endpoint {
     /// ephemeral keys, cookie secrets, nonces and timer jitter.
     pub fn new(
         private_key: PrivateKey,
-        mut rng: impl CryptoRngCore + Send + 'static,
+        rng: impl CryptoRngCore + Send + 'static,
         now: Instant,
         unix_now: Duration,
     ) -> Self {
         let local = LocalIdentity::new(private_key);
-        let indices = IndexSpace {
-            mask: rng.next_u32(),
-        };
         Self {
             checker: CookieChecker::new(local.public_key()),
             local,
             clock: WallClock::new(now, unix_now),
             rng: Box::new(rng),
-            indices,
+            indices: IndexTable::default(),
             peers: Vec::new(),
             by_key: BTreeMap::new(),
             transmit_queue: VecDeque::new(),
@@ -198,18 +199,11 @@ impl Endpoint {
     pub fn add_peer(&mut self, now: Instant, config: PeerConfig) -> Result<PeerId, Error> {
         self.check_new_peer(&config.public_key)?;
         let slot = self.peers.len();
-        let slot = u32::try_from(slot).expect("below IndexSpace::SLOTS");
-        let sequence = self.rng.next_u32() as u8;
-        let mut peer = Peer::new(
-            &self.local,
-            slot,
-            sequence,
-            config.public_key,
-            config.preshared_key,
-        );
+        let slot = u32::try_from(slot).expect("below MAX_PEERS");
+        let id = PeerId(slot);
+        let mut peer = Peer::new(&self.local, id, config.public_key, config.preshared_key);
         peer.endpoint = config.endpoint;
         peer.set_persistent_keepalive(now, config.persistent_keepalive);
-        let id = PeerId(slot);
         self.peers.push(Some(peer));
         self.by_key.insert(config.public_key, id);
         self.schedule(now, id);
@@ -230,7 +224,7 @@ impl Endpoint {
         if !self.local.can_peer_with(public_key) {
             return Err(Error::InvalidPeerKey);
         }
-        if self.peers.len() >= IndexSpace::SLOTS {
+        if self.peers.len() >= MAX_PEERS {
             return Err(Error::TooManyPeers);
         }
         Ok(())
@@ -238,9 +232,10 @@ impl Endpoint {
 
     /// Removes a peer and erases its keys.
     pub fn remove_peer(&mut self, id: PeerId) -> bool {
-        let Some(peer) = self.peers.get_mut(id.0 as usize).and_then(Option::take) else {
+        let Some(mut peer) = self.peers.get_mut(id.0 as usize).and_then(Option::take) else {
             return false;
         };
+        peer.release_indices(&mut self.indices);
         self.by_key.remove(peer.public_key());
         true
     }
@@ -370,7 +365,10 @@ impl Endpoint {
                 .map(Received::Control);
         }
         let header = DataHeader::read(datagram);
-        let id = PeerId(self.indices.slot(header.receiver));
+        let id = self
+            .indices
+            .owner(header.receiver)
+            .ok_or(Error::UnknownIndex)?;
         let peer = self
             .peers
             .get_mut(id.0 as usize)
@@ -480,9 +478,9 @@ impl Endpoint {
 
     /// The peer whose session or handshake has the local index `index`.
     fn owner_of(&self, index: SessionIndex) -> Result<PeerId, Error> {
-        let slot = self.indices.slot(index);
-        match self.peers.get(slot as usize) {
-            Some(Some(peer)) if peer.owns_index(index) => Ok(PeerId(slot)),
+        let id = self.indices.owner(index).ok_or(Error::UnknownIndex)?;
+        match self.peer(id) {
+            Some(peer) if peer.owns_index(index) => Ok(id),
             _ => Err(Error::UnknownIndex),
         }
     }
@@ -632,7 +630,7 @@ impl Endpoint {
             local: &self.local,
             clock: &self.clock,
             rng: &mut *self.rng,
-            indices: self.indices,
+            indices: &mut self.indices,
         };
         Ok((peer, ctx))
     }

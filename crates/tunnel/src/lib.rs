@@ -33,6 +33,7 @@ mod crypto;
 mod endpoint;
 mod error;
 mod handshake;
+mod index_table;
 mod inner;
 mod keys;
 mod messages;

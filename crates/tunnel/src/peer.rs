@@ -20,10 +20,12 @@ use rand_core::CryptoRngCore;
 
 use crate::cookie::CookieJar;
 use crate::crypto::x25519::SecretKey;
+use crate::endpoint::PeerId;
 use crate::error::Error;
 use crate::handshake::{
     ExpectResponse, IdentifiedInitiation, LocalIdentity, PeerSecrets, write_initiation,
 };
+use crate::index_table::IndexTable;
 use crate::inner::inner_packet_len;
 use crate::keys::{PresharedKey, PublicKey};
 use crate::messages::{
@@ -48,8 +50,8 @@ pub(crate) struct Context<'a> {
     pub(crate) local: &'a LocalIdentity,
     pub(crate) clock: &'a WallClock,
     pub(crate) rng: &'a mut dyn CryptoRngCore,
-    /// Maps this peer's session sequence numbers to session indices.
-    pub(crate) indices: IndexSpace,
+    /// The session indices in use, where this peer draws its new ones.
+    pub(crate) indices: &'a mut IndexTable,
 }
 
 /// A random delay in `[0, REKEY_TIMEOUT_JITTER_MAX)`, whole milliseconds.
@@ -61,27 +63,6 @@ fn jitter(rng: &mut dyn CryptoRngCore) -> Duration {
 impl Context<'_> {
     fn ephemeral(&mut self) -> SecretKey {
         SecretKey::random(self.rng)
-    }
-}
-
-/// How session indices encode the peer they belong to: the upper 24 bits
-/// name the peer's slot, the lower 8 bits count its handshakes, and the whole
-/// is masked with a per-endpoint random value.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct IndexSpace {
-    pub(crate) mask: u32,
-}
-
-impl IndexSpace {
-    /// The number of peer slots the index space has room for.
-    pub(crate) const SLOTS: usize = 1 << 24;
-
-    pub(crate) fn index(self, slot: u32, sequence: u8) -> SessionIndex {
-        SessionIndex(((slot << 8) | u32::from(sequence)) ^ self.mask)
-    }
-
-    pub(crate) fn slot(self, index: SessionIndex) -> u32 {
-        (index.0 ^ self.mask) >> 8
     }
 }
 
@@ -109,8 +90,11 @@ struct Outbox {
 
 /// The state of one peer.
 pub(crate) struct Peer {
-    slot: u32,
-    sequence: u8,
+    id: PeerId,
+    /// The session indices drawn for this peer and not yet given back:
+    /// those of its handshake and sessions, and any it dropped since it
+    /// last drew one.
+    issued: Vec<SessionIndex>,
     secrets: PeerSecrets,
     cookies: CookieJar,
     pub(crate) endpoint: Option<SocketAddr>,
@@ -136,14 +120,13 @@ pub(crate) struct Peer {
 impl Peer {
     pub(crate) fn new(
         local: &LocalIdentity,
-        slot: u32,
-        sequence: u8,
+        id: PeerId,
         remote: PublicKey,
         psk: PresharedKey,
     ) -> Self {
         Self {
-            slot,
-            sequence,
+            id,
+            issued: Vec::new(),
             secrets: PeerSecrets::new(local, remote, psk),
             cookies: CookieJar::new(&remote),
             endpoint: None,
@@ -216,9 +199,33 @@ impl Peer {
         self.outbox.response = None;
     }
 
-    fn new_local_index(&mut self, indices: IndexSpace) -> SessionIndex {
-        self.sequence = self.sequence.wrapping_add(1);
-        indices.index(self.slot, self.sequence)
+    /// Draws a random index for a new handshake, first giving back the
+    /// ones that no longer name a handshake or session of this peer, so a
+    /// peer holds at most five at once.
+    fn new_local_index(
+        &mut self,
+        indices: &mut IndexTable,
+        rng: &mut dyn CryptoRngCore,
+    ) -> SessionIndex {
+        let mut issued = std::mem::take(&mut self.issued);
+        issued.retain(|&index| {
+            let live = self.owns_index(index);
+            if !live {
+                indices.release(index);
+            }
+            live
+        });
+        let index = indices.allocate(rng, self.id);
+        issued.push(index);
+        self.issued = issued;
+        index
+    }
+
+    /// Gives back every index drawn for this peer: it is being removed.
+    pub(crate) fn release_indices(&mut self, indices: &mut IndexTable) {
+        for index in self.issued.drain(..) {
+            indices.release(index);
+        }
     }
 
     /// Whether `index` names one of this peer's sessions or its handshake.
@@ -267,7 +274,7 @@ impl Peer {
             self.outbox.initiation_again = true;
             return Ok(());
         }
-        let local_index = self.new_local_index(ctx.indices);
+        let local_index = self.new_local_index(ctx.indices, ctx.rng);
         let ephemeral = ctx.ephemeral();
         let mut response = [0u8; RESPONSE_LEN];
         let keys =
@@ -654,7 +661,7 @@ impl Peer {
             .get_mut(..INITIATION_LEN)
             .and_then(|b| b.try_into().ok())
             .ok_or(Error::BufferTooSmall)?;
-        let local_index = self.new_local_index(ctx.indices);
+        let local_index = self.new_local_index(ctx.indices, ctx.rng);
         let ephemeral = ctx.ephemeral();
         let timestamp = ctx.clock.timestamp(now);
         let handshake = write_initiation(

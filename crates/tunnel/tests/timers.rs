@@ -558,3 +558,32 @@ fn simultaneous_initiations_form_a_session_without_waiting_for_a_retry() {
         }
     }
 }
+
+#[test]
+fn each_handshake_names_itself_by_a_fresh_random_index() {
+    // The whitepaper's rule: session indices are random, so an observer
+    // cannot tie one peer's handshakes together or count an interface's
+    // peers by them. A slot-derived index kept its upper 24 bits across a
+    // peer's handshakes.
+    for seed in 0..4 {
+        let mut pair = Pair::with_seed(seed);
+        pair.a.drop_outgoing = true;
+        pair.send(Side::A, &ipv4_packet(60, 0x52));
+        while pair.advance_to_next_timeout() {}
+        let indices: Vec<u32> = pair
+            .a
+            .initiations()
+            .iter()
+            .map(|s| s.index_at_4())
+            .collect();
+        assert_eq!(indices.len(), 1 + RETRIES, "seed {seed}");
+        let mut upper: Vec<u32> = indices.iter().map(|index| index >> 8).collect();
+        upper.sort_unstable();
+        upper.dedup();
+        assert_eq!(
+            upper.len(),
+            indices.len(),
+            "seed {seed}: indices share their upper bits: {indices:x?}"
+        );
+    }
+}
