@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -44,7 +44,10 @@ pub struct ControlSocket {
 
 impl ControlSocket {
     /// Binds `/var/run/wireguard/IFNAME.sock`: the directory is created with
-    /// mode 0755 and the socket gets 0600. A socket another process still
+    /// mode 0755, and the socket is bound under umask 077, so it is its
+    /// owner's alone from the moment it exists (as wireguard-go does; a
+    /// `chmod` after `bind` would leave a moment in which anyone could
+    /// connect and configure the interface). A socket another process still
     /// answers on is left alone (the interface is taken); a stale one, left by
     /// a process that died, is replaced.
     ///
@@ -72,10 +75,10 @@ impl ControlSocket {
             fs::remove_file(&path)
                 .with_context(|| format!("removing the stale socket {}", path.display()))?;
         }
-        let listener =
-            UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("restricting {} to its owner", path.display()))?;
+        let listener = {
+            let _private = PrivateUmask::set();
+            UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?
+        };
         Ok(Self { listener, path })
     }
 
@@ -105,6 +108,27 @@ impl ControlSocket {
                 return;
             }
         }
+    }
+}
+
+/// Umask 077 while it lives, then the umask before it.
+///
+/// The umask is the process's: a file another thread creates meanwhile is
+/// made private too, which errs on the safe side.
+struct PrivateUmask(libc::mode_t);
+
+impl PrivateUmask {
+    fn set() -> Self {
+        // SAFETY: umask(2) only swaps the process's file mode mask; it
+        // cannot fail and touches no memory of ours.
+        Self(unsafe { libc::umask(0o077) })
+    }
+}
+
+impl Drop for PrivateUmask {
+    fn drop(&mut self) {
+        // SAFETY: as in `PrivateUmask::set`.
+        unsafe { libc::umask(self.0) };
     }
 }
 
@@ -186,6 +210,8 @@ async fn answer(
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[tokio::test(flavor = "current_thread")]
@@ -193,7 +219,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sentrymesh-control-{}", std::process::id()));
         let live = ControlSocket::bind_in(&dir, "smtest0").unwrap();
         let mode = fs::metadata(live.path()).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        assert_eq!(mode & 0o077, 0, "the socket is its owner's alone");
         let error = ControlSocket::bind_in(&dir, "smtest0").unwrap_err();
         assert!(format!("{error:#}").contains("in use"), "{error:#}");
         drop(live);
@@ -204,6 +230,26 @@ mod tests {
         assert!(dir.join("smtest1.sock").exists());
         let replaced = ControlSocket::bind_in(&dir, "smtest1").unwrap();
         drop(replaced);
+        let _ = fs::remove_dir(&dir);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_socket_is_private_from_its_bind() {
+        // Under the most open umask, the socket's mode is what `bind` gave
+        // it: 0777 less umask 077. A socket bound openly and restricted by a
+        // `chmod` afterwards (reachable by anyone in between) would show
+        // the chmod's 0600 instead.
+        let dir = std::env::temp_dir().join(format!("sentrymesh-umask-{}", std::process::id()));
+        // SAFETY: umask(2) only swaps the process's file mode mask.
+        let before = unsafe { libc::umask(0) };
+        let bound = ControlSocket::bind_in(&dir, "smtest2");
+        // SAFETY: as above.
+        let during = unsafe { libc::umask(before) };
+        let bound = bound.unwrap();
+        let mode = fs::metadata(bound.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "bound under umask 077, not chmodded after");
+        assert_eq!(during, 0, "the umask before the bind is restored");
+        drop(bound);
         let _ = fs::remove_dir(&dir);
     }
 }
