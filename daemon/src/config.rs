@@ -24,6 +24,7 @@
 //!
 //! [metrics]                                # optional
 //! listen = "127.0.0.1:9586"                # Prometheus text format at /metrics
+//! allow_public = false                     # optional: true to listen off loopback
 //! ```
 //!
 //! A mesh member has no `[[peer]]` sections: its peers come from the cards

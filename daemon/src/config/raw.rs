@@ -45,6 +45,7 @@ pub(super) struct RawTrust {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMetrics {
     pub(super) listen: Spanned<String>,
+    pub(super) allow_public: Option<Spanned<bool>>,
 }
 
 /// `[ready]`.

@@ -237,12 +237,45 @@ fn metrics_listen_on_an_address_and_port() {
             "[ff02::1]:9586",
             "[ff02::1]:9586: ff02::1 is a multicast address",
         ),
+        (
+            "0.0.0.0:9586",
+            "0.0.0.0:9586: 0.0.0.0 is not a loopback address, and the metrics name every peer",
+        ),
+        (
+            "198.18.0.1:9586",
+            "198.18.0.1:9586: 198.18.0.1 is not a loopback address",
+        ),
+        ("[::]:9586", "[::]:9586: :: is not a loopback address"),
     ] {
         assert_error(
             &format!("{}\n[metrics]\nlisten = \"{listen}\"\n", valid()),
             &format!("sm0.toml:{line}:10: metrics.listen: {message}"),
         );
     }
+}
+
+#[test]
+fn metrics_off_loopback_only_when_allowed() {
+    let line = valid().lines().count() + 3;
+    for allow in ["allow_public = false\n", ""] {
+        assert_error(
+            &format!(
+                "{}\n[metrics]\nlisten = \"198.18.0.1:9586\"\n{allow}",
+                valid()
+            ),
+            &format!(
+                "sm0.toml:{line}:10: metrics.listen: 198.18.0.1:9586: 198.18.0.1 is not a loopback address"
+            ),
+        );
+    }
+    let allowed = format!(
+        "{}\n[metrics]\nlisten = \"198.18.0.1:9586\"\nallow_public = true\n",
+        valid()
+    );
+    assert_eq!(
+        parse_with_keys(&allowed).unwrap().metrics,
+        Some("198.18.0.1:9586".parse().unwrap())
+    );
 }
 
 #[test]

@@ -102,7 +102,15 @@ pub(super) fn validate(raw: &RawConfig, source: Source<'_>) -> Result<Draft, Vec
 
     let metrics = match &raw.metrics {
         None => Some(None),
-        Some(metrics) => checker.metrics_listen(&metrics.listen).map(Some),
+        Some(metrics) => checker
+            .metrics_listen(
+                &metrics.listen,
+                metrics
+                    .allow_public
+                    .as_ref()
+                    .is_some_and(|allow| *allow.get_ref()),
+            )
+            .map(Some),
     };
     let mesh = checker.mesh(raw);
 
@@ -305,8 +313,12 @@ impl Checker<'_> {
         None
     }
 
-    /// Where the metrics are served: an IP address and a port.
-    fn metrics_listen(&mut self, text: &Spanned<String>) -> Option<SocketAddr> {
+    /// Where the metrics are served: an IP address and a port, on loopback
+    /// unless `allow_public`. The metrics name every peer's key, traffic and
+    /// handshake times and the mesh's operators: served on an address
+    /// others reach, they tell anyone (a rival operator on the overlay, a
+    /// scanner on the underlay) who this host talks to.
+    fn metrics_listen(&mut self, text: &Spanned<String>, allow_public: bool) -> Option<SocketAddr> {
         let message = match text.get_ref().parse::<SocketAddr>() {
             Err(_) => format!(
                 "{:?} is not an IP address and port to listen on (127.0.0.1:9586 or [::1]:9586)",
@@ -318,6 +330,12 @@ impl Checker<'_> {
             Ok(addr) if addr.ip().is_multicast() => {
                 format!("{addr}: {} is a multicast address", addr.ip())
             }
+            Ok(addr) if !addr.ip().is_loopback() && !allow_public => format!(
+                "{addr}: {} is not a loopback address, and the metrics name every peer and \
+                 operator this host knows; listen on 127.0.0.1 or [::1], or set \
+                 `allow_public = true` where only your monitoring can reach it",
+                addr.ip()
+            ),
             Ok(addr) => return Some(addr),
         };
         self.report(text.span(), "metrics.listen", message);
