@@ -60,6 +60,10 @@ const MAX_CARD_FILE_LEN: u64 = 64 * 1024;
 /// Room for the largest gossip message.
 const RECEIVE_BUFFER_LEN: usize = 64 * 1024;
 
+/// A reload for a running member: its inputs, and where it answers whether
+/// it applied them (all of them) or refused them (all of them).
+pub type MeshReload = (MeshInputs, oneshot::Sender<Result<()>>);
+
 /// What the config and the files it names give the mesh: read and checked
 /// before anything changes, at start and at each reload.
 pub struct MeshInputs {
@@ -206,7 +210,7 @@ impl MeshMember {
         mut self,
         ifname: &str,
         requests: mpsc::Sender<Control>,
-        mut reloads: mpsc::Receiver<MeshInputs>,
+        mut reloads: mpsc::Receiver<MeshReload>,
         mut counters: mpsc::Receiver<oneshot::Sender<MeshCounters>>,
     ) -> Result<()> {
         let index = netlink::interface_index(ifname)?;
@@ -263,8 +267,10 @@ impl MeshMember {
                     }
                 }
                 _ = introduce.tick() => self.introduce_self(&introducer, &requests).await?,
-                inputs = reloads.recv() => match inputs {
-                    Some(inputs) => self.reload(inputs),
+                reload = reloads.recv() => match reload {
+                    Some((inputs, answer)) => {
+                        let _ = answer.send(self.reload(inputs));
+                    }
                     None => return Ok(()),
                 },
                 Some(answer) = counters.recv() => {
@@ -486,17 +492,24 @@ impl MeshMember {
     }
 
     /// Applies a reload's inputs: the trust policy, this host's card, the
-    /// known objects.
-    fn reload(&mut self, inputs: MeshInputs) {
+    /// known objects; or, when the mesh refuses the policy or the card,
+    /// none of them.
+    fn reload(&mut self, inputs: MeshInputs) -> Result<()> {
         let now = unix_seconds();
-        if let Err(error) = self.mesh.set_policy(inputs.policy, now) {
-            tracing::error!("the reloaded [trust] is refused: {error}");
-        }
+        let policy = self.mesh.policy().clone();
+        self.mesh
+            .set_policy(inputs.policy, now)
+            .context("the reloaded [trust] is refused")?;
         if let Err(error) = self.mesh.set_local_card(inputs.card, now) {
-            tracing::error!("the reloaded card is refused: {error}");
+            // The policy before was this card's, so it is taken back.
+            if let Err(restoring) = self.mesh.set_policy(policy, now) {
+                tracing::error!("restoring the trust policy: {restoring}");
+            }
+            return Err(error).context("the reloaded card is refused");
         }
         insert_known(&mut self.mesh, inputs.known, now);
         self.settings = inputs.settings;
+        Ok(())
     }
 
     /// Writes the store to the state directory if it changed since the last

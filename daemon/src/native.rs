@@ -28,7 +28,7 @@ use crate::config::{self, Config};
 use crate::control::{Control, ControlSocket};
 use crate::device::{Device, Offloads, create_tun};
 use crate::ipnet::IpNet;
-use crate::mesh_member::{MeshInputs, MeshMember};
+use crate::mesh_member::{MeshInputs, MeshMember, MeshReload};
 use crate::metrics;
 use crate::netlink;
 use crate::ready;
@@ -181,7 +181,7 @@ async fn supervise(
     path: PathBuf,
     mut config: Config,
     requests: mpsc::Sender<Control>,
-    mesh_reloads: mpsc::Sender<MeshInputs>,
+    mesh_reloads: mpsc::Sender<MeshReload>,
     configured: oneshot::Sender<()>,
     notifier: Option<Notifier>,
     shutdown: watch::Sender<bool>,
@@ -316,7 +316,7 @@ async fn reload(
     path: &Path,
     current: &mut Config,
     requests: &mpsc::Sender<Control>,
-    mesh_reloads: &mpsc::Sender<MeshInputs>,
+    mesh_reloads: &mpsc::Sender<MeshReload>,
 ) -> Result<()> {
     let config = config::load(path).map_err(|error| anyhow!("{error}"))?;
     let name = current.interface.name.as_str();
@@ -328,6 +328,17 @@ async fn reload(
     }
     if config.mesh.is_some() != current.mesh.is_some() {
         bail!("[mesh] came or went; restart the service to join or leave a mesh");
+    }
+    if config.mesh.is_some()
+        && config.interface.private_key.public_key() != current.interface.private_key.public_key()
+    {
+        // A member's WireGuard key is its identity in the mesh: its peers
+        // hold its card for the old key, and would be left with a host
+        // they can no longer reach, and the mesh with a card it cannot use.
+        bail!(
+            "the private key changed; a mesh member's key is named by its card, so rotate it \
+             with a restart (new key and new card together), not a reload"
+        );
     }
     let mesh_inputs = match config.mesh {
         Some(_) => Some(MeshInputs::read(&config)?),
@@ -348,8 +359,25 @@ async fn reload(
         }
         apply(requests, &config).await
     };
-    if let Err(error) = additions.await {
+    let mesh_applied = async {
+        additions.await?;
+        match mesh_inputs {
+            Some(inputs) => {
+                let (answer, applied) = oneshot::channel();
+                mesh_reloads
+                    .send((inputs, answer))
+                    .await
+                    .context("the mesh member stopped")?;
+                applied.await.context("the mesh member stopped")?
+            }
+            None => Ok(()),
+        }
+    };
+    if let Err(error) = mesh_applied.await {
         added.take_back();
+        if let Err(restoring) = apply(requests, current).await {
+            tracing::error!("restoring the interface after a refused reload: {restoring:#}");
+        }
         return Err(error);
     }
     for &net in old_routes.difference(&new_routes) {
@@ -361,12 +389,6 @@ async fn reload(
         if let Err(error) = netlink::delete_address(index, address, prefix_len) {
             tracing::warn!("removing {address}/{prefix_len}: {error}");
         }
-    }
-    if let Some(inputs) = mesh_inputs {
-        mesh_reloads
-            .send(inputs)
-            .await
-            .context("the mesh member stopped")?;
     }
     *current = config;
     Ok(())

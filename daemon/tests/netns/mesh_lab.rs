@@ -131,26 +131,15 @@ impl Lab {
         let wg_public = run_ok(Command::new(SENTRYMESH).arg("pubkey"), wg_key.as_bytes())
             .trim()
             .to_owned();
-        let mut args = vec![
-            "card".to_owned(),
-            "issue".to_owned(),
-            "--operator".to_owned(),
-            operator.key_file.to_string_lossy().into_owned(),
-            "--name".to_owned(),
-            name.to_owned(),
-            "--role".to_owned(),
-            role.name().to_owned(),
-            "--wg-pubkey".to_owned(),
-            wg_public.clone(),
-            "--address".to_owned(),
-            format!("{overlay}/32"),
-            "--out".to_owned(),
-            host.dir().join("host.card").to_string_lossy().into_owned(),
-        ];
-        if role == Role::Sentry {
-            args.extend(["--endpoint".to_owned(), format!("{underlay}:{WG_PORT}")]);
-        }
-        sentrymesh(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        issue_card(
+            operator,
+            name,
+            role,
+            &wg_public,
+            overlay,
+            underlay,
+            &host.dir().join("host.card"),
+        );
         std::fs::create_dir(host.dir().join("known")).expect("the known directory");
         Member {
             daemon: None,
@@ -165,7 +154,70 @@ impl Lab {
     }
 }
 
+/// Issues the card of host `name` of `operator` for the WireGuard key
+/// `wg_public` into `out`; a sentry's endpoint is `underlay`.
+fn issue_card(
+    operator: &Operator,
+    name: &str,
+    role: Role,
+    wg_public: &str,
+    overlay: Ipv4Addr,
+    underlay: Ipv4Addr,
+    out: &Path,
+) {
+    let mut args = vec![
+        "card".to_owned(),
+        "issue".to_owned(),
+        "--operator".to_owned(),
+        operator.key_file.to_string_lossy().into_owned(),
+        "--name".to_owned(),
+        name.to_owned(),
+        "--role".to_owned(),
+        role.name().to_owned(),
+        "--wg-pubkey".to_owned(),
+        wg_public.to_owned(),
+        "--address".to_owned(),
+        format!("{overlay}/32"),
+        "--out".to_owned(),
+        out.to_string_lossy().into_owned(),
+    ];
+    if role == Role::Sentry {
+        args.extend(["--endpoint".to_owned(), format!("{underlay}:{WG_PORT}")]);
+    }
+    sentrymesh(&args.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
 impl Member {
+    /// Writes a new WireGuard key over the member's key file and a new card
+    /// for it (a later serial) over its card file, as a key rotation does;
+    /// the running daemon is not told.
+    pub(crate) fn rotate_key(&self, operator: &Operator, role: Role) -> String {
+        let wg_key = sentrymesh(&["genkey"]);
+        self.host.write_file("wg.key", &wg_key);
+        let wg_public = run_ok(Command::new(SENTRYMESH).arg("pubkey"), wg_key.as_bytes())
+            .trim()
+            .to_owned();
+        std::fs::remove_file(self.card()).expect("remove the old card");
+        issue_card(
+            operator,
+            &self.name,
+            role,
+            &wg_public,
+            self.overlay,
+            self.underlay,
+            &self.card(),
+        );
+        wg_public
+    }
+
+    /// The public key the interface runs with, as `wg show` prints it.
+    pub(crate) fn interface_public_key(&self) -> String {
+        self.host
+            .run("wg", &["show", &self.ifname, "public-key"])
+            .trim()
+            .to_owned()
+    }
+
     /// The member's card file.
     pub(crate) fn card(&self) -> PathBuf {
         self.host.dir().join("host.card")
