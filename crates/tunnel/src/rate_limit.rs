@@ -19,8 +19,17 @@
 //! /64 prefix is all zeros, so grouping it by prefix would put every IPv4 peer
 //! in one bucket and let one of them starve all the others.
 //!
-//! Memory is bounded: at most [`MAX_ENTRIES`] sources are tracked, and a new
-//! source is refused while the table is full, the safe answer under a flood.
+//! Memory is bounded: at most [`MAX_ENTRIES`] sources are tracked. When the
+//! table is full, a new source takes the place of the source used least
+//! recently, found in O(log n) through a second map ordered by last use.
+//! Refusing every new source instead would let anyone who can send from
+//! [`MAX_ENTRIES`] addresses a second (spoofed ones, where a limiter sits in
+//! front of anything that does not prove the source address) lock every other
+//! source out. Eviction hands the evicted source a fresh bucket when it comes
+//! back, at most a burst more than it was due; what caps the total work is a
+//! budget shared by all sources where the work is expensive (the tunnel's
+//! handshakes under load are behind cookies, which prove the source address,
+//! and the daemon's introductions behind a global budget of checks).
 //! Sources idle for over a second are forgotten, by a sweep that runs inside
 //! [`RateLimiter::allow`] at most once a second.
 //!
@@ -42,7 +51,7 @@ pub const PACKETS_PER_SECOND: u32 = 20;
 pub const PACKETS_BURSTABLE: u32 = 5;
 
 /// The most sources a [`RateLimiter`] tracks at once; while that many are
-/// tracked, messages from any other source are refused.
+/// tracked, a new source evicts the one used least recently.
 ///
 /// 16 384 entries take about a megabyte. The kernel sizes its table by the
 /// machine's memory, up to 65 536 entries; at the default rate a legitimate
@@ -90,6 +99,9 @@ struct Bucket {
     tokens: u64,
     /// The latest `now` this bucket was credited up to.
     last: Instant,
+    /// When the bucket was last used, as a position in the limiter's order of
+    /// use: its key in `RateLimiter::by_use`.
+    used: u64,
 }
 
 impl Bucket {
@@ -146,6 +158,11 @@ pub struct RateLimiter {
     /// The buckets of the sources seen recently, in a deterministic order
     /// that no sender can make degenerate.
     buckets: BTreeMap<Source, Bucket>,
+    /// Every tracked source by its bucket's `used`: the first is the one
+    /// evicted when the table is full.
+    by_use: BTreeMap<u64, Source>,
+    /// The next `used` to hand out; it only grows (2^64 uses never come).
+    next_use: u64,
     /// When idle buckets were last swept out.
     last_purge: Option<Instant>,
 }
@@ -169,6 +186,8 @@ impl RateLimiter {
             packet_cost,
             token_max: packet_cost.saturating_mul(u64::from(burst.max(1))),
             buckets: BTreeMap::new(),
+            by_use: BTreeMap::new(),
+            next_use: 0,
             last_purge: None,
         }
     }
@@ -177,19 +196,33 @@ impl RateLimiter {
     /// processed; counts it against the source's bucket if so.
     ///
     /// A source not seen recently starts with a full bucket. While
-    /// [`MAX_ENTRIES`] sources are tracked, a new source is refused. At most
-    /// once a second, sources idle for over a second are forgotten first.
+    /// [`MAX_ENTRIES`] sources are tracked, a new source first evicts the
+    /// source used least recently. At most once a second, sources idle for
+    /// over a second are forgotten first.
     pub fn allow(&mut self, now: Instant, source: IpAddr) -> bool {
         self.purge_if_due(now);
-        let full = self.buckets.len() >= MAX_ENTRIES;
+        let source = Source::of(source);
+        if !self.buckets.contains_key(&source) && self.buckets.len() >= MAX_ENTRIES {
+            if let Some((_, oldest)) = self.by_use.pop_first() {
+                self.buckets.remove(&oldest);
+            }
+        }
+        let used = self.next_use;
+        self.next_use += 1;
+        self.by_use.insert(used, source);
         let (packet_cost, token_max) = (self.packet_cost, self.token_max);
-        match self.buckets.entry(Source::of(source)) {
-            Entry::Occupied(bucket) => bucket.into_mut().take(now, packet_cost, token_max),
-            Entry::Vacant(_) if full => false,
+        match self.buckets.entry(source) {
+            Entry::Occupied(bucket) => {
+                let bucket = bucket.into_mut();
+                self.by_use.remove(&bucket.used);
+                bucket.used = used;
+                bucket.take(now, packet_cost, token_max)
+            }
             Entry::Vacant(slot) => slot
                 .insert(Bucket {
                     tokens: token_max,
                     last: now,
+                    used,
                 })
                 .take(now, packet_cost, token_max),
         }
@@ -213,9 +246,14 @@ impl RateLimiter {
             }
         }
         self.last_purge = Some(now);
-        let token_max = self.token_max;
-        self.buckets
-            .retain(|_, bucket| !bucket.forgettable(now, token_max));
+        let (token_max, by_use) = (self.token_max, &mut self.by_use);
+        self.buckets.retain(|_, bucket| {
+            let forget = bucket.forgettable(now, token_max);
+            if forget {
+                by_use.remove(&bucket.used);
+            }
+            !forget
+        });
     }
 }
 
@@ -293,17 +331,69 @@ mod tests {
         }
     }
 
-    /// The kernel's `capacity_test`: sources up to the cap are allowed, the
-    /// next is refused.
+    /// The kernel's `capacity_test`, but past the cap a new source evicts
+    /// the least recently used one instead of being refused.
     #[test]
-    fn kernel_selftest_capacity() {
+    fn capacity_is_bounded_and_a_new_source_is_never_refused() {
         let mut limiter = RateLimiter::new();
         let now = Instant::now();
         for i in 0..=MAX_ENTRIES {
             let n = u32::try_from(i).unwrap();
-            assert_eq!(limiter.allow(now, v4(n)), i != MAX_ENTRIES, "source {i}");
+            assert!(limiter.allow(now, v4(n)), "source {i}");
         }
         assert_eq!(limiter.len(), MAX_ENTRIES);
+        assert_eq!(limiter.by_use.len(), MAX_ENTRIES);
+    }
+
+    /// 100 000 spoofed sources within a second, all at the same instant so
+    /// no sweep helps: the table stays bounded, a real source arriving after
+    /// them is allowed its whole burst, and a source that kept sending all
+    /// along kept its bucket, and so its limit.
+    #[test]
+    fn a_flood_of_spoofed_sources_never_locks_out_a_real_one() {
+        let mut limiter = RateLimiter::new();
+        let now = Instant::now();
+        let steady = v4(0xc612_0001);
+        while limiter.allow(now, steady) {}
+        // 198.18.0.0/15 holds 131 072 addresses.
+        for n in 0..100_000u32 {
+            limiter.allow(now, v4(0xc612_0000 + 2 + n));
+            if n % 1000 == 0 {
+                assert!(
+                    !limiter.allow(now, steady),
+                    "the drained source stays limited"
+                );
+            }
+            assert!(limiter.len() <= MAX_ENTRIES);
+        }
+        let real = v4(0xc613_ffff);
+        assert!((0..PACKETS_BURSTABLE).all(|_| limiter.allow(now, real)));
+        assert!(
+            !limiter.allow(now, real),
+            "and then limited like any source"
+        );
+        assert_eq!(limiter.len(), MAX_ENTRIES);
+        assert_eq!(limiter.by_use.len(), MAX_ENTRIES);
+    }
+
+    #[test]
+    fn the_least_recently_used_source_is_evicted() {
+        let mut limiter = RateLimiter::new();
+        let now = Instant::now();
+        for n in 0..MAX_ENTRIES as u32 {
+            assert!(limiter.allow(now, v4(n)));
+        }
+        // Source 0 drains its bucket, so it is the most recently used.
+        while limiter.allow(now, v4(0)) {}
+        assert!(limiter.allow(now, v4(u32::MAX)));
+        assert!(
+            !limiter.allow(now, v4(0)),
+            "source 0 kept its drained bucket"
+        );
+        assert!(
+            limiter.allow(now, v4(1)) && limiter.len() == MAX_ENTRIES,
+            "source 1 was evicted and starts again"
+        );
     }
 
     #[test]
@@ -425,13 +515,14 @@ mod tests {
         for n in 0..MAX_ENTRIES as u32 {
             assert!(limiter.allow(t0, v4(n)));
         }
-        assert!(!limiter.allow(t0, v4(u32::MAX)), "new source while full");
-        assert!(!limiter.allow(t0, v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1])));
+        assert!(limiter.allow(t0, v4(u32::MAX)), "new source while full");
+        assert!(limiter.allow(t0, v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1])));
         assert!(limiter.allow(t0, v4(7)), "known sources keep their bucket");
         assert_eq!(limiter.len(), MAX_ENTRIES);
         let t1 = t0 + Duration::from_millis(2001);
         assert!(limiter.allow(t1, v4(u32::MAX)), "after the sweep");
         assert_eq!(limiter.len(), 1);
+        assert_eq!(limiter.by_use.len(), 1);
     }
 
     #[test]
@@ -512,6 +603,7 @@ mod tests {
                 offset_ms = offset_ms.saturating_add_signed(delta);
                 limiter.allow(base + Duration::from_millis(offset_ms), sources[which]);
                 prop_assert!(limiter.len() <= 4);
+                prop_assert_eq!(limiter.len(), limiter.by_use.len());
             }
         }
     }
