@@ -32,6 +32,10 @@
 //!   [`Revocation`]s withdraw vouches and retire host keys for good.
 //! * The **roles** ([`roles`]) decide who may peer with whom and which cards
 //!   may be shown to which operator: producer and BIOS hosts stay hidden.
+//! * An **introduction** ([`introduction`]) is how a public host with no
+//!   session yet hands a peer its card over the underlay: sealed to the
+//!   peer's WireGuard key, the sender's operator checked before its
+//!   signature, under a budget of checks; hidden hosts never send one.
 //!
 //! Each member keeps what it learned and shares it over the mesh itself:
 //!
@@ -191,6 +195,7 @@ mod codec;
 mod endpoint;
 pub mod gossip;
 mod identity;
+pub mod introduction;
 mod kdf;
 mod mesh;
 mod object;
@@ -220,6 +225,10 @@ pub use endpoint::{
 };
 pub use gossip::{Gossip, GossipError, GossipMessage, GossipStats, MessageError, Refusal};
 pub use identity::{KeyFileError, OPERATOR_KEY_LEN, OperatorId, OperatorIdError, OperatorSecret};
+pub use introduction::{
+    IntroductionError, IntroductionReceiver, IntroductionStats, SealIntroductionError,
+    seal_introduction,
+};
 pub use mesh::{Mesh, MeshError};
 pub use object::{OBJECT_ID_LEN, Object, ObjectId, ObjectKind, ObjectRef, ParseObjectError};
 pub use peers::{

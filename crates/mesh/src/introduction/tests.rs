@@ -1,0 +1,362 @@
+//! Tests of sealing and opening introductions, including what a rival
+//! operator, a flooder or someone on the path might send.
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use super::*;
+use crate::identity::OperatorSecret;
+use crate::role::Role;
+use crate::testing::{NOW, card, operator};
+
+fn rng() -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(17)
+}
+
+fn signed(op: &OperatorSecret, name: &str, role: Role) -> SignedCard {
+    card(op, name, role).sign(op).unwrap()
+}
+
+/// The WireGuard private key of test host `n`.
+fn host_secret(n: u8) -> [u8; 32] {
+    [n; 32]
+}
+
+/// The WireGuard public key of test host `n`.
+fn host_key(n: u8) -> WgPublicKey {
+    let secret = x25519_dalek::StaticSecret::from(host_secret(n));
+    WgPublicKey::from_bytes(x25519_dalek::PublicKey::from(&secret).to_bytes())
+}
+
+fn admitted(ops: &[&OperatorSecret]) -> BTreeSet<OperatorId> {
+    ops.iter().map(|op| op.operator_id()).collect()
+}
+
+#[test]
+fn the_recipient_opens_it_after_one_agreement_and_one_signature_check() {
+    let alice = operator(1);
+    let sentry = signed(&alice, "sentry-1", Role::Sentry);
+    let sealed = seal_introduction(&sentry, &host_key(2), NOW, &mut rng()).unwrap();
+    let mut receiver = IntroductionReceiver::new(&host_secret(2), NOW);
+    let opened = receiver
+        .handle_introduction(&sealed, &admitted(&[&alice]), NOW + 1)
+        .unwrap();
+    assert_eq!(opened, sentry);
+    let stats = receiver.stats();
+    assert_eq!(
+        (stats.accepted, stats.key_agreements, stats.signature_checks),
+        (1, 1, 1)
+    );
+}
+
+#[test]
+fn nothing_that_names_the_host_is_in_the_clear() {
+    let alice = operator(1);
+    let sentry = signed(&alice, "sentry-1", Role::Sentry);
+    let sealed = seal_introduction(&sentry, &host_key(2), NOW, &mut rng()).unwrap();
+    let c = sentry.card();
+    let recipient = host_key(2);
+    let needles: [&[u8]; 5] = [
+        c.operator.as_bytes(),
+        c.wg_public_key.as_bytes(),
+        c.name.as_bytes(),
+        &sentry.as_bytes()[..40],
+        recipient.as_bytes(),
+    ];
+    for needle in needles {
+        assert!(!sealed.windows(needle.len()).any(|w| w == needle));
+    }
+    // Not a WireGuard message, and a length that is a whole number of
+    // blocks.
+    assert_eq!(sealed[0], INTRODUCTION_TYPE);
+    assert_eq!((sealed.len() - HEADER_LEN - TAG_LEN) % PAD_TO, 0);
+    let again = seal_introduction(&sentry, &host_key(2), NOW, &mut rng()).unwrap();
+    let other = seal_introduction(
+        &sentry,
+        &host_key(2),
+        NOW,
+        &mut ChaCha20Rng::seed_from_u64(18),
+    )
+    .unwrap();
+    assert_eq!(sealed, again, "deterministic for one RNG");
+    assert_ne!(
+        sealed[1..33],
+        other[1..33],
+        "a fresh ephemeral key each time"
+    );
+}
+
+#[test]
+fn another_host_and_the_sender_itself_cannot_open_it() {
+    let alice = operator(1);
+    let sentry = signed(&alice, "sentry-1", Role::Sentry);
+    let sealed = seal_introduction(&sentry, &host_key(2), NOW, &mut rng()).unwrap();
+    for other in [3, 1] {
+        let mut receiver = IntroductionReceiver::new(&host_secret(other), NOW);
+        assert_eq!(
+            receiver.handle_introduction(&sealed, &admitted(&[&alice]), NOW),
+            Err(IntroductionError::NotForUs),
+            "host {other}"
+        );
+        assert_eq!(receiver.stats().not_for_us, 1);
+        assert_eq!(receiver.stats().signature_checks, 0);
+    }
+}
+
+#[test]
+fn any_altered_byte_is_refused_before_a_signature_check() {
+    let alice = operator(1);
+    let sentry = signed(&alice, "sentry-1", Role::Sentry);
+    let sealed = seal_introduction(&sentry, &host_key(2), NOW, &mut rng()).unwrap();
+    for at in 0..sealed.len() {
+        let mut altered = sealed.clone();
+        altered[at] ^= 0x40;
+        let mut receiver = IntroductionReceiver::new(&host_secret(2), NOW);
+        let result = receiver.handle_introduction(&altered, &admitted(&[&alice]), NOW);
+        assert!(
+            matches!(
+                result,
+                Err(IntroductionError::NotForUs | IntroductionError::Malformed(_))
+            ),
+            "byte {at}: {result:?}"
+        );
+        assert_eq!(receiver.stats().signature_checks, 0, "byte {at}");
+    }
+    let mut receiver = IntroductionReceiver::new(&host_secret(2), NOW);
+    for len in [
+        0,
+        1,
+        MIN_INTRODUCTION_LEN - 1,
+        sealed.len() - 1,
+        sealed.len() + 1,
+    ] {
+        let mut resized = sealed.clone();
+        resized.resize(len, 0);
+        assert!(matches!(
+            receiver.handle_introduction(&resized, &admitted(&[&alice]), NOW),
+            Err(IntroductionError::Malformed(_))
+        ));
+    }
+    let huge = vec![INTRODUCTION_TYPE; MAX_INTRODUCTION_LEN + PAD_TO];
+    assert!(matches!(
+        receiver.handle_introduction(&huge, &admitted(&[&alice]), NOW),
+        Err(IntroductionError::Malformed(DecodeError::TooLong { .. }))
+    ));
+    assert_eq!(
+        receiver.stats().key_agreements,
+        0,
+        "length is checked first"
+    );
+}
+
+#[test]
+fn a_replay_or_an_older_introduction_is_refused_before_its_signature_check() {
+    let alice = operator(1);
+    let sentry = signed(&alice, "sentry-1", Role::Sentry);
+    let ops = admitted(&[&alice]);
+    let mut receiver = IntroductionReceiver::new(&host_secret(2), NOW);
+    let first = seal_introduction(&sentry, &host_key(2), NOW, &mut rng()).unwrap();
+    assert!(receiver.handle_introduction(&first, &ops, NOW).is_ok());
+    assert_eq!(
+        receiver.handle_introduction(&first, &ops, NOW + 5),
+        Err(IntroductionError::Replayed)
+    );
+    let older = seal_introduction(&sentry, &host_key(2), NOW - 5, &mut rng()).unwrap();
+    assert_eq!(
+        receiver.handle_introduction(&older, &ops, NOW + 5),
+        Err(IntroductionError::Replayed)
+    );
+    assert_eq!(receiver.stats().signature_checks, 1);
+    assert_eq!(receiver.stats().replayed, 2);
+    let newer = seal_introduction(&sentry, &host_key(2), NOW + 5, &mut rng()).unwrap();
+    assert!(receiver.handle_introduction(&newer, &ops, NOW + 5).is_ok());
+    // A forgery naming the sentry with a later timestamp fails its
+    // signature check, and does not move the sentry's timestamp on.
+    let mut forged = sentry.as_bytes().to_vec();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let header = Header {
+        operator: alice.operator_id(),
+        wg_key: sentry.card().wg_public_key,
+        timestamp: NOW + 100,
+    };
+    let forgery = seal_unchecked(&header, &forged, &host_key(2), &mut rng()).unwrap();
+    assert!(matches!(
+        receiver.handle_introduction(&forgery, &ops, NOW + 10),
+        Err(IntroductionError::BadCard(_))
+    ));
+    let later = seal_introduction(&sentry, &host_key(2), NOW + 10, &mut rng()).unwrap();
+    assert!(receiver.handle_introduction(&later, &ops, NOW + 10).is_ok());
+}
+
+#[test]
+fn a_non_admitted_operator_is_dropped_without_a_signature_check() {
+    let (alice, mallory) = (operator(1), operator(4));
+    let rival = signed(&mallory, "sentry-9", Role::Sentry);
+    let sealed = seal_introduction(&rival, &host_key(2), NOW, &mut rng()).unwrap();
+    let mut receiver = IntroductionReceiver::new(&host_secret(2), NOW);
+    assert_eq!(
+        receiver.handle_introduction(&sealed, &admitted(&[&alice]), NOW),
+        Err(IntroductionError::NotAdmitted)
+    );
+    // Claiming an admitted operator does not help a card signed by another.
+    let header = Header {
+        operator: alice.operator_id(),
+        wg_key: rival.card().wg_public_key,
+        timestamp: NOW,
+    };
+    let claimed = seal_unchecked(&header, rival.as_bytes(), &host_key(2), &mut rng()).unwrap();
+    assert_eq!(
+        receiver.handle_introduction(&claimed, &admitted(&[&alice]), NOW),
+        Err(IntroductionError::Mismatch)
+    );
+    let stats = receiver.stats();
+    assert_eq!(
+        (stats.not_admitted, stats.bad_card, stats.signature_checks),
+        (1, 1, 1),
+        "the first was dropped before its signature was checked"
+    );
+}
+
+#[test]
+fn timestamps_beyond_the_clock_skew_are_refused() {
+    let alice = operator(1);
+    let sentry = signed(&alice, "sentry-1", Role::Sentry);
+    let mut receiver = IntroductionReceiver::new(&host_secret(2), NOW);
+    for (sealed_at, accepted) in [
+        (NOW - CLOCK_SKEW - 1, false),
+        (NOW + CLOCK_SKEW + 1, false),
+        (NOW - CLOCK_SKEW, true),
+    ] {
+        let sealed = seal_introduction(&sentry, &host_key(2), sealed_at, &mut rng()).unwrap();
+        let result = receiver.handle_introduction(&sealed, &admitted(&[&alice]), NOW);
+        assert_eq!(result.is_ok(), accepted, "{result:?}");
+    }
+    assert_eq!(receiver.stats().stale, 2);
+}
+
+#[test]
+fn hidden_hosts_are_never_sealed_nor_taken() {
+    let alice = operator(1);
+    for role in [Role::Producer, Role::Bios] {
+        let hidden = signed(&alice, "hidden", role);
+        assert!(matches!(
+            seal_introduction(&hidden, &host_key(2), NOW, &mut rng()),
+            Err(SealIntroductionError::HiddenRole { .. })
+        ));
+        let header = Header {
+            operator: alice.operator_id(),
+            wg_key: hidden.card().wg_public_key,
+            timestamp: NOW,
+        };
+        let sealed = seal_unchecked(&header, hidden.as_bytes(), &host_key(2), &mut rng()).unwrap();
+        let mut receiver = IntroductionReceiver::new(&host_secret(2), NOW);
+        assert_eq!(
+            receiver.handle_introduction(&sealed, &admitted(&[&alice]), NOW),
+            Err(IntroductionError::HiddenRole)
+        );
+    }
+}
+
+#[test]
+fn an_introduction_with_the_recipients_own_key_is_refused() {
+    let alice = operator(1);
+    let sentry = signed(&alice, "sentry-1", Role::Sentry);
+    let header = Header {
+        operator: alice.operator_id(),
+        wg_key: host_key(2),
+        timestamp: NOW,
+    };
+    let sealed = seal_unchecked(&header, sentry.as_bytes(), &host_key(2), &mut rng()).unwrap();
+    let mut receiver = IntroductionReceiver::new(&host_secret(2), NOW);
+    assert_eq!(
+        receiver.handle_introduction(&sealed, &admitted(&[&alice]), NOW),
+        Err(IntroductionError::OwnKey)
+    );
+    assert_eq!(receiver.stats().signature_checks, 0);
+}
+
+#[test]
+fn a_low_order_recipient_key_is_refused() {
+    let sentry = signed(&operator(1), "sentry-1", Role::Sentry);
+    assert_eq!(
+        seal_introduction(&sentry, &WgPublicKey::from_bytes([0; 32]), NOW, &mut rng()),
+        Err(SealIntroductionError::LowOrderRecipient)
+    );
+}
+
+/// 100 000 datagrams from a flood (as many spoofed sources as the daemon's
+/// per-source limiter would let through, one each) cost one second's budget
+/// of agreements and no signature check; a second later a real
+/// introduction is taken.
+#[test]
+fn a_flood_costs_one_budget_a_second_and_a_real_introduction_follows() {
+    let (alice, mallory) = (operator(1), operator(4));
+    let ops = admitted(&[&alice]);
+    let mut receiver = IntroductionReceiver::new(&host_secret(2), NOW);
+    let mut flood_rng = rng();
+    let rival = signed(&mallory, "sentry-9", Role::Sentry);
+    let flood: Vec<Vec<u8>> = (0..8)
+        .map(|_| seal_introduction(&rival, &host_key(2), NOW, &mut flood_rng).unwrap())
+        .collect();
+    for n in 0..100_000 {
+        let result = receiver.handle_introduction(&flood[n % flood.len()], &ops, NOW);
+        assert!(result.is_err());
+    }
+    let stats = receiver.stats();
+    assert_eq!(stats.key_agreements, CHECKS_PER_SECOND);
+    assert_eq!(stats.over_budget, 100_000 - CHECKS_PER_SECOND);
+    assert_eq!(stats.signature_checks, 0);
+    let sentry = signed(&alice, "sentry-1", Role::Sentry);
+    let real = seal_introduction(&sentry, &host_key(2), NOW, &mut rng()).unwrap();
+    assert_eq!(
+        receiver.handle_introduction(&real, &ops, NOW),
+        Err(IntroductionError::OverBudget),
+        "within the same second the budget is spent"
+    );
+    assert_eq!(
+        receiver.handle_introduction(&real, &ops, NOW + 1),
+        Ok(sentry)
+    );
+}
+
+#[test]
+fn the_budget_refills_at_its_rate_and_survives_a_clock_step() {
+    let mut budget = CheckBudget::new(NOW);
+    assert!((0..CHECKS_PER_SECOND).all(|_| budget.take(NOW)));
+    assert!(!budget.take(NOW));
+    // A clock stepped back mints nothing, and refills count from there.
+    assert!(!budget.take(NOW - 100));
+    assert!((0..CHECKS_PER_SECOND).all(|_| budget.take(NOW - 99)));
+    assert!(!budget.take(NOW - 99));
+    // However long it was idle, it saves up one second's worth.
+    assert!((0..CHECKS_PER_SECOND).all(|_| budget.take(NOW + 10_000)));
+    assert!(!budget.take(NOW + 10_000));
+}
+
+#[test]
+fn the_table_of_hosts_is_bounded_and_forgets_the_oldest() {
+    let mut receiver = IntroductionReceiver::new(&host_secret(2), NOW);
+    let key = |n: usize| {
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&(n as u64).to_be_bytes());
+        WgPublicKey::from_bytes(bytes)
+    };
+    for n in 0..MAX_REMEMBERED_HOSTS + 10 {
+        receiver.remember(key(n), NOW + n as u64);
+    }
+    assert_eq!(receiver.last_seen.len(), MAX_REMEMBERED_HOSTS);
+    assert_eq!(receiver.by_time.len(), MAX_REMEMBERED_HOSTS);
+    assert!(!receiver.last_seen.contains_key(&key(9)));
+    assert!(receiver.last_seen.contains_key(&key(10)));
+    receiver.remember(key(10), NOW + 1_000_000);
+    assert_eq!(receiver.by_time.len(), MAX_REMEMBERED_HOSTS);
+}
+
+#[test]
+fn debug_shows_no_key() {
+    let receiver = IntroductionReceiver::new(&host_secret(2), NOW);
+    let shown = format!("{receiver:?}");
+    assert!(!shown.contains(&host_key(2).to_string()), "{shown}");
+    assert!(!shown.contains("secret"), "{shown}");
+}
