@@ -19,14 +19,18 @@
 //! sending peer is allowed to use. A message is attributed to the peer whose
 //! card holds that address.
 //!
-//! A new host introduces itself: until it has a session with a peer it may
-//! share its card with, it sends the card to that peer's underlay address
-//! on the introduction port. A public host (sentry, full) that hears a card
-//! there checks it like any gossip (signature, validity, an admitted
-//! operator), and the mesh spreads it. Hidden hosts (producer, bios) open no
-//! introduction socket, and introduce themselves only to their own
-//! operator's hosts.
+//! A new public host introduces itself: until it has a session with a peer
+//! it may share its card with, it sends the card, sealed to that peer's
+//! WireGuard key, to the peer's underlay address on the introduction port
+//! ([`introductions`]). A public host (sentry, full) that hears one there
+//! opens it, drops a sender whose operator it does not admit before checking
+//! any signature, checks the card like any gossip, and the mesh spreads it.
+//! Hidden hosts (producer, bios) open no introduction socket and send no
+//! introduction: on the underlay they send WireGuard messages only, and
+//! reach their own sentries because both sides know each other's cards from
+//! the operator's known directory or bundle.
 
+mod introductions;
 mod known;
 mod state_file;
 
@@ -40,7 +44,7 @@ use sentrymesh_mesh::{
     EndpointHost, GossipStats, Mesh, Object, PeerEvent, PeerSpec, SignedCard, TrustPolicy,
     WgPublicKey, may_share,
 };
-use sentrymesh_tunnel::{PublicKey, RateLimiter};
+use sentrymesh_tunnel::{PrivateKey, PublicKey};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
@@ -50,6 +54,9 @@ use crate::ipnet::IpNet;
 use crate::netlink;
 use crate::ready;
 use crate::uapi::{AllowedIpChange, PeerChange, SetRequest};
+
+pub use introductions::IntroductionCounters;
+use introductions::Introductions;
 
 /// How often a host without a session to a peer introduces itself again.
 const INTRODUCTION_INTERVAL: Duration = Duration::from_secs(5);
@@ -68,6 +75,9 @@ pub type MeshReload = (MeshInputs, oneshot::Sender<Result<()>>);
 /// before anything changes, at start and at each reload.
 pub struct MeshInputs {
     card: SignedCard,
+    /// The interface's WireGuard private key, which opens introductions (a
+    /// reload cannot change it: the card names it).
+    wg_secret: PrivateKey,
     policy: TrustPolicy,
     known: Vec<Object>,
     settings: MeshSettings,
@@ -121,6 +131,7 @@ impl MeshInputs {
         };
         Ok(Self {
             card,
+            wg_secret: config.interface.private_key.clone(),
             policy,
             known,
             settings,
@@ -163,6 +174,8 @@ pub struct MeshCounters {
     pub revocations: usize,
     /// What gossip did.
     pub gossip: GossipStats,
+    /// What introductions did.
+    pub introductions: IntroductionCounters,
 }
 
 /// A running member: the mesh and what the daemon keeps beside it.
@@ -173,8 +186,8 @@ pub struct MeshMember {
     saved_generation: u64,
     /// The routes added for each peer, removed with it.
     routes: BTreeMap<WgPublicKey, Vec<IpNet>>,
-    /// Introductions heard, limited per source.
-    introductions: RateLimiter,
+    /// Introductions heard, and this host's own sealed.
+    introductions: Introductions,
 }
 
 impl MeshMember {
@@ -194,7 +207,7 @@ impl MeshMember {
             settings: inputs.settings,
             saved_generation: u64::MAX,
             routes: BTreeMap::new(),
-            introductions: RateLimiter::new(),
+            introductions: Introductions::new(&inputs.wg_secret.to_bytes(), now),
         })
     }
 
@@ -289,6 +302,7 @@ impl MeshMember {
             vouches: store.vouches().count(),
             revocations: store.revocations().count(),
             gossip: self.mesh.stats(),
+            introductions: self.introductions.counters(),
         }
     }
 
@@ -408,32 +422,20 @@ impl MeshMember {
         }
     }
 
-    /// A card heard on the introduction port from `source`: taken when it
-    /// verifies and its operator is admitted.
+    /// An introduction heard on the introduction port from `source`: its
+    /// card is taken when it opens, is fresh, its operator is admitted and
+    /// it verifies.
     fn handle_introduction(&mut self, source: IpAddr, bytes: &[u8]) {
-        if !self.introductions.allow(Instant::now(), source) {
+        let now = unix_seconds();
+        let admitted = self.mesh.admitted_operators();
+        let Some(card) = self
+            .introductions
+            .handle(source, bytes, admitted, Instant::now(), now)
+        else {
             return;
-        }
-        let card = match SignedCard::decode(bytes) {
-            Ok(card) => card,
-            Err(error) => {
-                tracing::debug!("an introduction from {source} is refused: {error}");
-                return;
-            }
         };
-        if !self
-            .mesh
-            .admitted_operators()
-            .contains(&card.card().operator)
-        {
-            tracing::debug!(
-                "an introduction from {source} is refused: operator {} is not admitted",
-                card.card().operator
-            );
-            return;
-        }
         let name = card.card().name.clone();
-        match self.mesh.insert(card, unix_seconds()) {
+        match self.mesh.insert(card, now) {
             Ok(inserted) if inserted.changed() => {
                 tracing::info!("host {name} introduced itself from {source}");
             }
@@ -442,13 +444,17 @@ impl MeshMember {
         }
     }
 
-    /// Sends this host's card from `socket` to the underlay address of each
-    /// peer it may share it with and has no live session to.
+    /// Sends this host's card from `socket`, sealed to each peer it may
+    /// share it with and has no live session to, to the peer's underlay
+    /// address. A hidden host sends nothing.
     async fn introduce_self(
         &mut self,
         socket: &UdpSocket,
         requests: &mpsc::Sender<Control>,
     ) -> Result<()> {
+        if self.mesh.local_card().card().role.is_hidden() {
+            return Ok(());
+        }
         let (answer, state) = oneshot::channel();
         requests
             .send(Control::Get(answer))
@@ -464,27 +470,31 @@ impl MeshMember {
             .collect();
         let local = self.mesh.local_card();
         let admitted = self.mesh.admitted_operators();
-        let targets: Vec<IpAddr> = self
+        let targets: Vec<(WgPublicKey, IpAddr)> = self
             .mesh
             .peers()
             .filter(|spec| !live.contains(&PublicKey::from_bytes(*spec.public_key.as_bytes())))
             .filter(|spec| may_share(local.card(), &spec.operator, admitted))
             .filter_map(|spec| match &spec.endpoint.as_ref()?.host {
-                EndpointHost::Ip(ip) => Some(*ip),
+                EndpointHost::Ip(ip) => Some((spec.public_key, *ip)),
                 EndpointHost::Name(_) => None,
             })
             .collect();
         if targets.is_empty() {
             return Ok(());
         }
-        let card = local.as_bytes().to_vec();
+        let card = local.clone();
+        let now = unix_seconds();
         let socket_is_ipv6 = socket.local_addr()?.is_ipv6();
-        for ip in targets {
+        for (key, ip) in targets {
+            let Some(sealed) = self.introductions.seal(&card, &key, now) else {
+                continue;
+            };
             let to = crate::udp::destination_for(
                 socket_is_ipv6,
                 SocketAddr::new(ip, self.settings.introduction_port),
             );
-            if let Err(error) = socket.send_to(&card, to).await {
+            if let Err(error) = socket.send_to(&sealed, to).await {
                 tracing::debug!("introducing this host to {to}: {error}");
             }
         }

@@ -1,8 +1,9 @@
 //! The trust mesh on namespace hosts, each running `sentrymesh up` as a mesh
 //! member set up through the operator commands: the mesh forms as the roles
-//! allow, admission takes k vouches, a new sentry joins without a restart, a
-//! revocation cuts a host off everywhere within a second and outlives a
-//! restart, and a reload keeps the sessions of unchanged peers.
+//! allow, nothing that names a host crosses the underlay outside WireGuard
+//! messages, admission takes k vouches, a new sentry joins without a
+//! restart, a revocation cuts a host off everywhere within a second and
+//! outlives a restart, and a reload keeps the sessions of unchanged peers.
 //!
 //! The tests need root and fail (never skip) without it. Every address is in
 //! 198.18.0.0/15; see [`netns::mesh_lab`].
@@ -11,7 +12,7 @@ mod netns;
 
 use std::time::{Duration, Instant};
 
-use netns::capture::Capture;
+use netns::capture::{Capture, Datagram};
 use netns::mesh_lab::{GOSSIP_PORT, INTRODUCTION_PORT, Lab, Member, Role, keys, sentrymesh};
 use netns::wait_until;
 
@@ -39,6 +40,10 @@ fn assert_peers(member: &Member, expected: &[&Member]) {
     );
 }
 
+/// Three operators' meshes form, a card changes and a host is revoked:
+/// no producer's card reaches another operator, and no packet on any host's
+/// underlay that is not a WireGuard message carries a card, an operator id,
+/// a WireGuard key, an overlay address, a chain p2p id or a host name.
 #[test]
 fn three_operators_form_the_mesh_and_no_producer_leaks() {
     let mut lab = Lab::new("form");
@@ -93,6 +98,16 @@ fn three_operators_form_the_mesh_and_no_producer_leaks() {
             )
         })
         .collect();
+    // Every host records everything it says and hears on the underlay.
+    let underlay: Vec<Capture> = members
+        .iter()
+        .flatten()
+        .map(|member| Capture::underlay(&member.host, member.underlay))
+        .collect();
+    // What names each host, as it will be and as it was before its card
+    // changes below.
+    let mut names_a_host: Vec<(String, Vec<u8>)> =
+        members.iter().flatten().flat_map(what_names).collect();
     for member in members.iter_mut().flatten() {
         member.start();
     }
@@ -144,6 +159,56 @@ fn three_operators_form_the_mesh_and_no_producer_leaks() {
         }
     }
 
+    // A card changes: operator a's second sentry publishes a new chain p2p
+    // id, and the other operators' sentries take the card in by gossip.
+    let learned =
+        |member: &Member| member.metric("sentrymesh_gossip_objects_total", ",outcome=\"new\"");
+    let before = learned(&members[1][1]);
+    members[0][2].change_card(&operators[0], Role::Sentry);
+    members[0][2].reload();
+    names_a_host.extend(what_names(&members[0][2]));
+    assert!(
+        wait_until(FORMS_WITHIN, || learned(&members[1][1]) > before),
+        "the changed card did not reach {}",
+        members[1][1].name
+    );
+    // Operator c revokes its second sentry, published at its first one.
+    let revoked = &members[2][2];
+    let revocation = lab.switch_file("c-sentry-2.revocation");
+    sentrymesh(&[
+        "trust",
+        "revoke",
+        "--operator",
+        &operators[2].key_file.to_string_lossy(),
+        "--host",
+        &revoked.wg_public,
+        "--out",
+        &revocation.to_string_lossy(),
+    ]);
+    members[2][1].know("c-sentry-2.revocation", &revocation);
+    members[2][1].reload();
+    let others: Vec<&Member> = members
+        .iter()
+        .flatten()
+        .filter(|member| member.name != revoked.name)
+        .collect();
+    assert!(
+        wait_until(FORMS_WITHIN, || others
+            .iter()
+            .all(|member| !member.peers().contains(&revoked.wg_public))),
+        "the revoked host is still a peer somewhere"
+    );
+
+    // The positive control: a card sent in the clear on the underlay, as
+    // introductions once were, is seen by the check below.
+    let control = armoured_bytes(&members[1][1].card());
+    let to = std::net::SocketAddr::from((members[2][1].underlay, INTRODUCTION_PORT));
+    let plaintext = control.clone();
+    members[0][1].host.in_namespace(move || {
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("a socket");
+        socket.send_to(&plaintext, to).expect("send the control");
+    });
+
     // Nothing a sentry received from anyone, through the tunnel or on the
     // underlay, carries another operator's producer: not its card, key,
     // name, or either of its addresses.
@@ -189,6 +254,107 @@ fn three_operators_form_the_mesh_and_no_producer_leaks() {
             }
         }
     }
+
+    // Nothing on any host's underlay but WireGuard messages and sealed
+    // bytes: every leak found is the control's plaintext card, which the
+    // check does find, at its sender and at its receiver.
+    let mut leaks = 0;
+    let mut sealed_introductions = 0;
+    for (capture, member) in underlay.into_iter().zip(members.iter().flatten()) {
+        for datagram in capture.stop_datagrams() {
+            if datagram.udp_payload().is_some_and(is_wireguard) {
+                continue;
+            }
+            if datagram.udp_payload().and_then(<[u8]>::first) == Some(&0x49) {
+                sealed_introductions += 1;
+            }
+            for (what, needle) in &names_a_host {
+                if contains(&datagram.payload, needle) {
+                    assert_eq!(
+                        datagram.udp_payload(),
+                        Some(&control[..]),
+                        "{}'s underlay carries {what} outside WireGuard: {}",
+                        member.name,
+                        describe(&datagram)
+                    );
+                    leaks += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        leaks > 0,
+        "the check did not see the plaintext control card"
+    );
+    assert!(
+        sealed_introductions > 0,
+        "no sealed introduction crossed the underlay: the check saw none"
+    );
+}
+
+/// What names `member`, each with what it is: its card (the bytes of its
+/// card file), operator id, WireGuard key, overlay address, chain p2p id and
+/// name.
+fn what_names(member: &Member) -> Vec<(String, Vec<u8>)> {
+    let name = &member.name;
+    vec![
+        (format!("{name}'s card"), armoured_bytes(&member.card())),
+        (
+            format!("{name}'s operator id"),
+            base64_decode(&member.operator),
+        ),
+        (
+            format!("{name}'s WireGuard key"),
+            base64_decode(&member.wg_public),
+        ),
+        (
+            format!("{name}'s overlay address"),
+            member.overlay.octets().to_vec(),
+        ),
+        (
+            format!("{name}'s chain p2p id"),
+            member.chain_id.as_bytes().to_vec(),
+        ),
+        (format!("{name}'s name"), name.as_bytes().to_vec()),
+    ]
+}
+
+/// The binary form of the armoured object in the file `path`.
+fn armoured_bytes(path: &std::path::Path) -> Vec<u8> {
+    let text = std::fs::read_to_string(path).expect("an armoured file");
+    base64_decode(&text.lines().skip(1).collect::<String>())
+}
+
+/// Whether a UDP payload is a WireGuard message: its type (1 to 4), three
+/// zero bytes, and the length of its type.
+fn is_wireguard(payload: &[u8]) -> bool {
+    let len = payload.len();
+    len >= 4
+        && payload[1..4] == [0, 0, 0]
+        && match payload[0] {
+            1 => len == 148,
+            2 => len == 92,
+            3 => len == 64,
+            4 => len >= 32 && len % 16 == 0,
+            _ => false,
+        }
+}
+
+/// A datagram's protocol, ports and length, for a failure message.
+fn describe(datagram: &Datagram) -> String {
+    let ports = datagram
+        .udp_payload()
+        .map(|_| {
+            let port =
+                |at: usize| u16::from_be_bytes([datagram.payload[at], datagram.payload[at + 1]]);
+            format!(" from port {} to port {}", port(0), port(2))
+        })
+        .unwrap_or_default();
+    format!(
+        "protocol {}{ports}, {} bytes",
+        datagram.protocol,
+        datagram.payload.len()
+    )
 }
 
 /// Whether `needle` occurs in `haystack`.

@@ -332,14 +332,6 @@ impl IntroductionReceiver {
         }
     }
 
-    /// Takes `secret` as this host's WireGuard private key from now on (a
-    /// reload may change it); what was remembered is kept.
-    pub fn set_secret(&mut self, secret: &[u8; 32]) {
-        self.secret = x25519_dalek::StaticSecret::from(*secret);
-        self.public =
-            WgPublicKey::from_bytes(x25519_dalek::PublicKey::from(&self.secret).to_bytes());
-    }
-
     /// What this receiver did so far.
     pub fn stats(&self) -> IntroductionStats {
         self.stats

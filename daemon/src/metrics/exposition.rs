@@ -147,6 +147,36 @@ fn render_mesh(out: &mut Exposition, mesh: &MeshCounters) {
         "Cards refused for claiming a WireGuard key another operator's card holds.",
         gossip.key_conflicts,
     );
+    let introductions = &mesh.introductions;
+    let received = &introductions.received;
+    out.by_label(
+        "sentrymesh_introductions_total",
+        "counter",
+        "Introductions this host sealed, and those it heard by what became of them.",
+        "outcome",
+        [
+            ("sealed", introductions.sealed),
+            ("accepted", received.accepted),
+            ("rate_limited", introductions.rate_limited),
+            ("over_budget", received.over_budget),
+            ("malformed", received.malformed),
+            ("not_for_us", received.not_for_us),
+            ("stale", received.stale),
+            ("not_admitted", received.not_admitted),
+            ("replayed", received.replayed),
+            ("bad_card", received.bad_card),
+        ],
+    );
+    out.by_label(
+        "sentrymesh_introduction_checks_total",
+        "counter",
+        "Expensive checks of introductions, paid from a budget shared by all senders.",
+        "check",
+        [
+            ("key_agreement", received.key_agreements),
+            ("signature", received.signature_checks),
+        ],
+    );
 }
 
 /// The text being written, and the interface label every sample carries.
@@ -331,6 +361,9 @@ mod tests {
         };
         counters.gossip.messages_over_budget = 5;
         counters.gossip.objects_new = 11;
+        counters.introductions.rate_limited = 7;
+        counters.introductions.received.not_admitted = 3;
+        counters.introductions.received.signature_checks = 2;
         snapshot.mesh = Some(counters);
         let text = render(&snapshot);
         for line in [
@@ -341,6 +374,9 @@ mod tests {
             "sentrymesh_gossip_messages_total{interface=\"sm0\",outcome=\"over_budget\"} 5",
             "sentrymesh_gossip_objects_total{interface=\"sm0\",outcome=\"new\"} 11",
             "sentrymesh_gossip_key_conflicts_total{interface=\"sm0\"} 0",
+            "sentrymesh_introductions_total{interface=\"sm0\",outcome=\"rate_limited\"} 7",
+            "sentrymesh_introductions_total{interface=\"sm0\",outcome=\"not_admitted\"} 3",
+            "sentrymesh_introduction_checks_total{interface=\"sm0\",check=\"signature\"} 2",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

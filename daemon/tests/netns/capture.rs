@@ -1,7 +1,9 @@
 //! Captures what a host receives: a packet socket inside its namespace
 //! records every IPv4 packet addressed to the host, so a test can inspect
 //! the UDP datagrams others sent it through the tunnel (after decryption, as
-//! the TUN device delivers them), fragments put back together.
+//! the TUN device delivers them), fragments put back together. On the
+//! underlay, [`Capture::underlay`] records every packet from or to an
+//! address: everything the host says and hears there.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -20,6 +22,23 @@ pub(crate) struct Capture {
     thread: Option<JoinHandle<()>>,
 }
 
+/// An IPv4 datagram captured, fragments joined.
+pub(crate) struct Datagram {
+    /// The IP protocol: 17 for UDP.
+    pub(crate) protocol: u8,
+    /// The IP payload: for UDP, the UDP header and then its payload.
+    pub(crate) payload: Vec<u8>,
+}
+
+impl Datagram {
+    /// The payload of a UDP datagram.
+    pub(crate) fn udp_payload(&self) -> Option<&[u8]> {
+        (self.protocol == 17)
+            .then(|| self.payload.get(8..))
+            .flatten()
+    }
+}
+
 impl Capture {
     /// Starts recording the UDP datagrams to `address:port` that `host`
     /// receives on any interface.
@@ -28,6 +47,28 @@ impl Capture {
     ///
     /// When the namespace cannot be entered or the socket opened.
     pub(crate) fn start(host: &Host, address: Ipv4Addr, port: u16) -> Capture {
+        Self::recording(host, port, move |packet| packet[16..20] == address.octets())
+    }
+
+    /// Starts recording every IPv4 packet `host` sends from or receives at
+    /// `address`, of any protocol; [`Capture::stop_datagrams`] returns them.
+    ///
+    /// # Panics
+    ///
+    /// When the namespace cannot be entered or the socket opened.
+    pub(crate) fn underlay(host: &Host, address: Ipv4Addr) -> Capture {
+        Self::recording(host, 0, move |packet| {
+            packet[12..16] == address.octets() || packet[16..20] == address.octets()
+        })
+    }
+
+    /// Records the IPv4 packets of `host` for which `wanted` holds (given a
+    /// packet of at least 20 bytes).
+    fn recording(
+        host: &Host,
+        port: u16,
+        wanted: impl Fn(&[u8]) -> bool + Send + 'static,
+    ) -> Capture {
         let stop = Arc::new(AtomicBool::new(false));
         let packets = Arc::new(Mutex::new(Vec::new()));
         let namespace = std::fs::File::open(format!("/var/run/netns/{}", host.name()))
@@ -43,19 +84,25 @@ impl Capture {
                 let socket = packet_socket();
                 ready_tx.send(()).expect("report readiness");
                 let mut buf = vec![0u8; 65_536];
-                while !stop.load(Ordering::Relaxed) {
+                // After the stop, what the socket still holds is read (up
+                // to a bound), so a packet sent just before is not lost.
+                let mut after_stop = 0;
+                while after_stop < 10_000 {
+                    if stop.load(Ordering::Relaxed) {
+                        after_stop += 1;
+                    }
                     // SAFETY: recv writes at most `buf.len()` bytes to `buf`.
                     let len = unsafe {
                         libc::recv(socket.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0)
                     };
                     let Ok(len) = usize::try_from(len) else {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
                         continue;
                     };
                     let packet = &buf[..len];
-                    if packet.len() >= 20
-                        && packet[0] >> 4 == 4
-                        && packet[16..20] == address.octets()
-                    {
+                    if packet.len() >= 20 && packet[0] >> 4 == 4 && wanted(packet) {
                         packets.lock().expect("packets").push(packet.to_vec());
                     }
                 }
@@ -71,12 +118,21 @@ impl Capture {
     }
 
     /// Stops and returns the payload of every datagram recorded.
-    pub(crate) fn stop(mut self) -> Vec<Vec<u8>> {
+    pub(crate) fn stop(self) -> Vec<Vec<u8>> {
+        let port = self.port;
+        self.stop_datagrams()
+            .into_iter()
+            .filter_map(|datagram| udp_payload(datagram.protocol, &datagram.payload, port))
+            .collect()
+    }
+
+    /// Stops and returns every datagram recorded, of any protocol.
+    pub(crate) fn stop_datagrams(mut self) -> Vec<Datagram> {
         self.halt();
         let packets = std::mem::take(&mut *self.packets.lock().expect("packets"));
         reassemble(&packets)
             .into_iter()
-            .filter_map(|(protocol, payload)| udp_payload(protocol, &payload, self.port))
+            .map(|(protocol, payload)| Datagram { protocol, payload })
             .collect()
     }
 
@@ -143,7 +199,14 @@ fn reassemble(packets: &[Vec<u8>]) -> Vec<(u8, Vec<u8>)> {
     let mut whole = Vec::new();
     for packet in packets {
         let header = usize::from(packet[0] & 0x0f) * 4;
-        let Some(payload) = packet.get(header..) else {
+        // Up to the IP total length: a short frame may carry padding.
+        let total = usize::from(u16::from_be_bytes([packet[2], packet[3]]));
+        let end = if (header..=packet.len()).contains(&total) {
+            total
+        } else {
+            packet.len()
+        };
+        let Some(payload) = packet.get(header..end) else {
             continue;
         };
         let protocol = packet[9];

@@ -68,6 +68,8 @@ pub(crate) struct Member {
     pub(crate) overlay: Ipv4Addr,
     pub(crate) underlay: Ipv4Addr,
     pub(crate) operator: String,
+    /// The chain p2p node id its card publishes.
+    pub(crate) chain_id: String,
 }
 
 impl Lab {
@@ -131,15 +133,18 @@ impl Lab {
         let wg_public = run_ok(Command::new(SENTRYMESH).arg("pubkey"), wg_key.as_bytes())
             .trim()
             .to_owned();
-        issue_card(
+        let chain_id = chain_id(index, 0);
+        let card = CardSpec {
             operator,
             name,
             role,
-            &wg_public,
+            wg_public: &wg_public,
             overlay,
             underlay,
-            &host.dir().join("host.card"),
-        );
+            chain_id: &chain_id,
+            serial: None,
+        };
+        issue_card(&card, &host.dir().join("host.card"));
         std::fs::create_dir(host.dir().join("known")).expect("the known directory");
         Member {
             daemon: None,
@@ -150,41 +155,65 @@ impl Lab {
             overlay,
             underlay,
             operator: operator.id.clone(),
+            chain_id,
         }
     }
 }
 
-/// Issues the card of host `name` of `operator` for the WireGuard key
-/// `wg_public` into `out`; a sentry's endpoint is `underlay`.
-fn issue_card(
-    operator: &Operator,
-    name: &str,
+/// What a member's card says.
+struct CardSpec<'a> {
+    operator: &'a Operator,
+    name: &'a str,
     role: Role,
-    wg_public: &str,
+    wg_public: &'a str,
     overlay: Ipv4Addr,
+    /// A sentry's endpoint.
     underlay: Ipv4Addr,
-    out: &Path,
-) {
+    chain_id: &'a str,
+    /// The card's serial, or `card issue`'s default (the time).
+    serial: Option<u64>,
+}
+
+/// Issues the card `card` into `out`.
+fn issue_card(card: &CardSpec<'_>, out: &Path) {
     let mut args = vec![
         "card".to_owned(),
         "issue".to_owned(),
         "--operator".to_owned(),
-        operator.key_file.to_string_lossy().into_owned(),
+        card.operator.key_file.to_string_lossy().into_owned(),
         "--name".to_owned(),
-        name.to_owned(),
+        card.name.to_owned(),
         "--role".to_owned(),
-        role.name().to_owned(),
+        card.role.name().to_owned(),
         "--wg-pubkey".to_owned(),
-        wg_public.to_owned(),
+        card.wg_public.to_owned(),
         "--address".to_owned(),
-        format!("{overlay}/32"),
+        format!("{}/32", card.overlay),
+        "--chain-p2p".to_owned(),
+        format!("{}@26656", card.chain_id),
         "--out".to_owned(),
         out.to_string_lossy().into_owned(),
     ];
-    if role == Role::Sentry {
-        args.extend(["--endpoint".to_owned(), format!("{underlay}:{WG_PORT}")]);
+    if card.role == Role::Sentry {
+        args.extend([
+            "--endpoint".to_owned(),
+            format!("{}:{WG_PORT}", card.underlay),
+        ]);
+    }
+    if let Some(serial) = card.serial {
+        args.extend(["--serial".to_owned(), serial.to_string()]);
     }
     sentrymesh(&args.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+/// A chain p2p node id unique to host `index`, card version `version`,
+/// and to this run: 40 hexadecimal digits, as a Tendermint node id.
+fn chain_id(index: u8, version: u8) -> String {
+    format!(
+        "{:08x}{:030x}{version:02x}",
+        std::process::id(),
+        u128::from(index) * 0x1f3d_5b79
+    )
 }
 
 impl Member {
@@ -198,16 +227,38 @@ impl Member {
             .trim()
             .to_owned();
         std::fs::remove_file(self.card()).expect("remove the old card");
-        issue_card(
+        let card = CardSpec {
             operator,
-            &self.name,
+            name: &self.name,
             role,
-            &wg_public,
-            self.overlay,
-            self.underlay,
-            &self.card(),
-        );
+            wg_public: &wg_public,
+            overlay: self.overlay,
+            underlay: self.underlay,
+            chain_id: &self.chain_id,
+            serial: None,
+        };
+        issue_card(&card, &self.card());
         wg_public
+    }
+
+    /// Issues the member's card again with a new chain p2p id and a later
+    /// serial; the running daemon is not told.
+    pub(crate) fn change_card(&mut self, operator: &Operator, role: Role) {
+        let index = self.underlay.octets()[3];
+        let version = u8::from_str_radix(&self.chain_id[38..], 16).expect("hex") + 1;
+        self.chain_id = chain_id(index, version);
+        std::fs::remove_file(self.card()).expect("remove the old card");
+        let card = CardSpec {
+            operator,
+            name: &self.name,
+            role,
+            wg_public: &self.wg_public,
+            overlay: self.overlay,
+            underlay: self.underlay,
+            chain_id: &self.chain_id,
+            serial: Some(super::unix_now() + u64::from(version)),
+        };
+        issue_card(&card, &self.card());
     }
 
     /// The public key the interface runs with, as `wg show` prints it.
