@@ -39,9 +39,20 @@
 //! introduction_port = 51901                # optional: new hosts introduce themselves (underlay)
 //!
 //! [trust]
-//! operators = ["Qm9i...="]                 # operator ids trusted directly
-//! vouch_threshold = 2                      # vouches from them that admit another operator
+//! overlay = "198.19.0.0/16"                # the mesh's overlay: nothing outside it is routed in
+//! own_overlay = "198.19.1.0/24"            # this host's operator's range, inside the overlay
+//! operators = [                            # operators trusted directly, each with its range
+//!     { id = "Qm9i...=", overlay = "198.19.2.0/24" },
+//! ]
+//! vouch_threshold = 2                      # vouches from them, naming one range, admit another
 //! ```
+//!
+//! Every card is confined to its operator's range: one that names an
+//! address or allowed IP outside it is refused, so no operator can route
+//! another's traffic or anything outside the overlay. An operator admitted
+//! by vouches gets the range its vouchers name (`sentrymesh trust vouch
+//! --overlay`). The ranges must lie inside the overlay and not overlap,
+//! and a mesh member's interface addresses must lie inside the overlay too.
 //!
 //! Keys are never written into the config, only the names of files holding
 //! them (see [`crate::keyfile`]), so the config can be shared, diffed and
@@ -74,14 +85,14 @@ mod raw;
 mod validate;
 mod values;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fs;
 use std::net::SocketAddr;
 use std::num::{NonZeroU16, NonZeroU32};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sentrymesh_mesh::OperatorId;
+use sentrymesh_mesh::{Cidr, OperatorId};
 use sentrymesh_tunnel::{PeerConfig, PresharedKey, PrivateKey, PublicKey};
 
 use self::error::Source;
@@ -131,8 +142,13 @@ pub struct MeshSettings {
     /// The UDP port on which a public host hears new hosts introduce
     /// themselves over the underlay.
     pub introduction_port: u16,
-    /// The operators trusted directly.
-    pub trusted_operators: BTreeSet<OperatorId>,
+    /// The mesh's overlay range (`[trust] overlay`): every route the mesh
+    /// adds, and every address of the interface, lies inside it.
+    pub overlay: Cidr,
+    /// This host's operator's range (`[trust] own_overlay`).
+    pub own_overlay: Cidr,
+    /// The operators trusted directly, each with its overlay range.
+    pub trusted_operators: BTreeMap<OperatorId, Cidr>,
     /// How many directly trusted operators must vouch for another one.
     pub vouch_threshold: usize,
 }

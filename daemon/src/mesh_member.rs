@@ -41,7 +41,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use sentrymesh_mesh::{
-    EndpointHost, GossipStats, Mesh, Object, PeerEvent, PeerSpec, SignedCard, TrustPolicy,
+    EndpointHost, GossipStats, Mesh, Object, Overlay, PeerEvent, PeerSpec, SignedCard, TrustPolicy,
     WgPublicKey, may_share,
 };
 use sentrymesh_tunnel::{PrivateKey, PublicKey};
@@ -119,10 +119,24 @@ impl MeshInputs {
                 );
             }
         }
+        let own = card.card().operator;
+        if settings.trusted_operators.contains_key(&own) {
+            bail!(
+                "[trust] operators lists this host's own operator {own}: remove it; its range is \
+                 own_overlay"
+            );
+        }
+        let ranges = settings
+            .trusted_operators
+            .iter()
+            .map(|(&id, &range)| (id, range))
+            .chain([(own, settings.own_overlay)]);
+        let overlay = Overlay::new(settings.overlay, ranges).context("[trust]")?;
         let policy = TrustPolicy::new(
-            card.card().operator,
-            settings.trusted_operators.clone(),
+            own,
+            settings.trusted_operators.keys().copied(),
             settings.vouch_threshold,
+            overlay,
         )
         .context("[trust]")?;
         let known = match &settings.known_dir {
@@ -172,6 +186,9 @@ pub struct MeshCounters {
     pub vouches: usize,
     /// Revocations in its store.
     pub revocations: usize,
+    /// Cards refused for claiming what their operator's overlay range does
+    /// not hold, each counted once.
+    pub cards_out_of_range: u64,
     /// What gossip did.
     pub gossip: GossipStats,
     /// What introductions did.
@@ -250,6 +267,11 @@ impl MeshMember {
             while let Some(refusal) = self.mesh.poll_refusal() {
                 tracing::debug!("gossip refused object {}: {}", refusal.id, refusal.error);
             }
+            // Once per card; the text names host, operator and the range,
+            // never the prefix at fault (a hidden host's address).
+            while let Some(refusal) = self.mesh.poll_card_refusal() {
+                tracing::warn!("{refusal}");
+            }
             self.save_state();
             let deadline = self.mesh.poll_timeout();
             let timer = async {
@@ -301,6 +323,7 @@ impl MeshMember {
             cards: store.cards().count(),
             vouches: store.vouches().count(),
             revocations: store.revocations().count(),
+            cards_out_of_range: self.mesh.cards_refused(),
             gossip: self.mesh.stats(),
             introductions: self.introductions.counters(),
         }
@@ -546,7 +569,8 @@ fn insert_known(mesh: &mut Mesh, known: Vec<Object>, now: u64) {
     }
 }
 
-/// The routes to a peer: its allowed IPs.
+/// The routes to a peer: its allowed IPs, which the mesh keeps inside the
+/// peer's operator's range and so inside `[trust] overlay`.
 fn routes_of(spec: &PeerSpec) -> Vec<IpNet> {
     spec.allowed_ips
         .iter()

@@ -3,18 +3,20 @@
 //! allow, nothing that names a host crosses the underlay outside WireGuard
 //! messages, admission takes k vouches, a new sentry joins without a
 //! restart, a revocation cuts a host off everywhere within a second and
-//! outlives a restart, and a reload keeps the sessions of unchanged peers.
+//! outlives a restart, a reload keeps the sessions of unchanged peers, and
+//! no card routes anything outside its operator's overlay range.
 //!
 //! The tests need root and fail (never skip) without it. Every address is in
 //! 198.18.0.0/15; see [`netns::mesh_lab`].
 
 mod netns;
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use netns::capture::{Capture, Datagram};
 use netns::mesh_lab::{GOSSIP_PORT, INTRODUCTION_PORT, Lab, Member, Role, keys, sentrymesh};
-use netns::wait_until;
+use netns::{run_command, wait_until};
 
 /// How long a mesh may take to form: handshakes retry every 5 s.
 const FORMS_WITHIN: Duration = Duration::from_secs(30);
@@ -523,6 +525,8 @@ fn admission_takes_k_vouches_and_others_get_no_session() {
             &voucher.key_file.to_string_lossy(),
             "--for",
             &subject.id,
+            "--overlay",
+            &subject.range,
             "--out",
             &path.to_string_lossy(),
         ]);
@@ -588,4 +592,209 @@ fn a_reload_with_a_new_key_and_card_is_refused_whole() {
         "the interface runs with the new key {rotated} though the reload was refused"
     );
     assert!(ours.has_session_with(&theirs) && ours.pings(&theirs));
+}
+
+/// What `ip route get ADDRESS` answers in `member`'s namespace, error or not.
+fn route_to(member: &Member, address: &str) -> String {
+    let finished = run_command(
+        Command::new("ip").args(["-n", member.host.name(), "route", "get", address]),
+        b"",
+        Duration::from_secs(10),
+    );
+    format!("{}{}", finished.stdout, finished.stderr)
+}
+
+#[test]
+fn cards_claiming_outside_their_operators_range_route_nothing() {
+    let mut lab = Lab::new("range");
+    let (a, b, c) = (lab.operator("a"), lab.operator("b"), lab.operator("c"));
+    let mut producer = lab.member(&a, "a-producer", Role::Producer);
+    let mut a_sentry = lab.member(&a, "a-sentry", Role::Sentry);
+    let mut b_sentry = lab.member(&b, "b-sentry", Role::Sentry);
+    // Operator c is admitted, and turns rival.
+    let mut c_sentry = lab.member(&c, "c-sentry", Role::Sentry);
+    producer.know_card(&a_sentry);
+    a_sentry.know_card(&producer);
+    for (member, others) in [
+        (&a_sentry, [&b_sentry, &c_sentry]),
+        (&b_sentry, [&a_sentry, &c_sentry]),
+        (&c_sentry, [&a_sentry, &b_sentry]),
+    ] {
+        for other in others {
+            member.know_card(other);
+        }
+    }
+    producer.configure(&[&b, &c], 1, 1);
+    a_sentry.configure(&[&b, &c], 1, 3);
+    b_sentry.configure(&[&a, &c], 1, 2);
+    c_sentry.configure(&[&a, &b], 1, 2);
+    for member in [&mut producer, &mut a_sentry, &mut b_sentry, &mut c_sentry] {
+        member.start();
+    }
+    assert_peers(&producer, &[&a_sentry]);
+    assert_peers(&a_sentry, &[&producer, &b_sentry, &c_sentry]);
+    assert_peers(&b_sentry, &[&a_sentry, &c_sentry]);
+    assert_peers(&c_sentry, &[&a_sentry, &b_sentry]);
+
+    // c's cards, each claiming one thing outside c's range (198.19.3.0/24),
+    // and for each an address whose route must not change.
+    let a_prefix = format!("198.19.{}", a.number);
+    let claims: [(&str, String, String); 7] = [
+        ("--allowed-ip", "0.0.0.0/1".into(), "100.64.0.1".into()),
+        ("--allowed-ip", "128.0.0.0/1".into(), "203.0.113.1".into()),
+        ("--allowed-ip", "::/1".into(), "2001:db8::1".into()),
+        (
+            "--allowed-ip",
+            format!("{}/32", a_sentry.underlay),
+            a_sentry.underlay.to_string(),
+        ),
+        (
+            "--allowed-ip",
+            format!("{}/32", producer.underlay),
+            producer.underlay.to_string(),
+        ),
+        (
+            "--allowed-ip",
+            format!("{a_prefix}.128/25"),
+            format!("{a_prefix}.200"),
+        ),
+        (
+            "--address",
+            format!("{a_prefix}.77/32"),
+            format!("{a_prefix}.77"),
+        ),
+    ];
+    let observers = [&producer, &a_sentry, &b_sentry, &c_sentry];
+    let routes_before: Vec<Vec<String>> = observers
+        .iter()
+        .map(|member| {
+            claims
+                .iter()
+                .map(|(_, _, probe)| route_to(member, probe))
+                .collect()
+        })
+        .collect();
+    let sentries = [&a_sentry, &b_sentry, &c_sentry];
+    let cards_before: Vec<u64> = sentries
+        .iter()
+        .map(|member| member.metric("sentrymesh_mesh_objects", ",kind=\"card\""))
+        .collect();
+
+    let mut greedy_keys = Vec::new();
+    for (i, (flag, claim, _)) in claims.iter().enumerate() {
+        let name = format!("c-greedy-{i}");
+        let key = sentrymesh(&["genkey"]);
+        let public = netns::run_ok(
+            Command::new(env!("CARGO_BIN_EXE_sentrymesh")).arg("pubkey"),
+            key.as_bytes(),
+        )
+        .trim()
+        .to_owned();
+        let card = lab.switch_file(&format!("{name}.card"));
+        let own_address = format!("198.19.{}.{}/32", c.number, 100 + i);
+        let endpoint = format!("{}:{}", c_sentry.underlay, 52000 + i);
+        let mut args = vec![
+            "card",
+            "issue",
+            "--operator",
+            c.key_file.to_str().unwrap(),
+            "--name",
+            &name,
+            "--role",
+            "sentry",
+            "--wg-pubkey",
+            &public,
+            "--endpoint",
+            &endpoint,
+            "--out",
+            card.to_str().unwrap(),
+        ];
+        if *flag == "--address" {
+            args.extend(["--address", claim.as_str()]);
+        } else {
+            args.extend(["--address", own_address.as_str(), flag, claim.as_str()]);
+        }
+        sentrymesh(&args);
+        c_sentry.know(&format!("{name}.card"), &card);
+        greedy_keys.push((name, public));
+    }
+    // Published at c's sentry, they reach every other sentry by gossip (or,
+    // were they taken, would change a route first: some of the claims would
+    // pull the gossip itself into c's tunnel).
+    c_sentry.reload();
+    let routes_now = || -> Vec<Vec<String>> {
+        observers
+            .iter()
+            .map(|member| {
+                claims
+                    .iter()
+                    .map(|(_, _, probe)| route_to(member, probe))
+                    .collect()
+            })
+            .collect()
+    };
+    let spread = wait_until(FORMS_WITHIN, || {
+        let all_hold = sentries.iter().zip(&cards_before).all(|(member, before)| {
+            member.metric("sentrymesh_mesh_objects", ",kind=\"card\"") == before + 7
+        });
+        all_hold || routes_now() != routes_before
+    });
+
+    for (member, before) in observers.iter().zip(&routes_before) {
+        for ((_, claim, probe), was) in claims.iter().zip(before) {
+            assert_eq!(
+                &route_to(member, probe),
+                was,
+                "{}: the route to {probe} changed after a card claimed {claim}",
+                member.name
+            );
+        }
+        let listed = member
+            .host
+            .run("wg", &["show", &member.ifname, "allowed-ips"]);
+        for (name, key) in &greedy_keys {
+            assert!(
+                !listed.contains(key.as_str()),
+                "{} peers with {name}:\n{listed}",
+                member.name
+            );
+        }
+        for allowed in listed
+            .lines()
+            .flat_map(|line| line.split_whitespace().skip(1))
+        {
+            assert!(
+                allowed.starts_with("198.19.") && allowed.ends_with("/32"),
+                "{} routes {allowed} into the tunnel:\n{listed}",
+                member.name
+            );
+        }
+    }
+    assert!(spread, "c's cards did not spread:\n{}", a_sentry.log());
+    // Each refusal counted once and logged once, by host name and operator,
+    // without the prefix at fault.
+    for member in sentries {
+        assert_eq!(
+            member.metric("sentrymesh_mesh_cards_out_of_range_total", ""),
+            7,
+            "{}",
+            member.name
+        );
+        let log = member.log();
+        for ((name, _), (_, claim, _)) in greedy_keys.iter().zip(&claims) {
+            let lines: Vec<&str> = log
+                .lines()
+                .filter(|line| line.contains(&format!("the card of host {name} ")))
+                .collect();
+            assert_eq!(lines.len(), 1, "{}: {name} logged {lines:?}", member.name);
+            assert!(
+                lines[0].contains(&c.id) && lines[0].contains("is refused"),
+                "{}",
+                lines[0]
+            );
+            assert!(!lines[0].contains(claim.as_str()), "{}", lines[0]);
+        }
+    }
+    // The mesh still works.
+    assert!(producer.pings(&a_sentry) && b_sentry.pings(&c_sentry));
 }

@@ -710,9 +710,12 @@ fn vouches_and_revocations_are_signed_statements() {
         "alice.key",
         "--for",
         &bob.to_string(),
+        "--overlay",
+        "198.19.7.0/24",
     ]);
     let vouch = SignedVouch::from_text(&text).unwrap();
     assert_eq!((vouch.vouch().voucher, vouch.vouch().subject), (alice, bob));
+    assert_eq!(vouch.vouch().overlay.to_string(), "198.19.7.0/24");
     assert!((before..=unix_now()).contains(&vouch.vouch().issued_at));
 
     dir.ok(&[
@@ -748,12 +751,51 @@ fn vouches_and_revocations_are_signed_statements() {
         "alice.key",
         "--for",
         &alice.to_string(),
+        "--overlay",
+        "198.19.7.0/24",
     ]);
     assert_eq!(
         reason,
         format!("--for: operator {alice} cannot vouch for itself")
     );
-    let stderr = dir.fails(&["trust", "vouch", "--operator", "alice.key", "--for", "x"]);
+    let reason = dir.refused(&[
+        "trust",
+        "vouch",
+        "--operator",
+        "alice.key",
+        "--for",
+        &bob.to_string(),
+        "--overlay",
+        "198.19.7.1/24",
+    ]);
+    assert!(reason.starts_with("--overlay: "), "{reason}");
+    assert!(
+        reason.contains("write its network (198.19.7.0/24)"),
+        "{reason}"
+    );
+    let bob_text = bob.to_string();
+    let stderr = dir.fails(&[
+        "trust",
+        "vouch",
+        "--operator",
+        "alice.key",
+        "--for",
+        &bob_text,
+    ]);
+    assert!(
+        stderr.contains("--overlay <ADDRESS/PREFIX>"),
+        "a vouch without a range: {stderr}"
+    );
+    let stderr = dir.fails(&[
+        "trust",
+        "vouch",
+        "--operator",
+        "alice.key",
+        "--for",
+        "x",
+        "--overlay",
+        "198.19.7.0/24",
+    ]);
     assert!(
         stderr.contains("invalid value 'x' for '--for <OPERATOR_ID>'"),
         "{stderr}"

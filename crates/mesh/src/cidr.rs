@@ -103,6 +103,25 @@ impl Cidr {
         self.network() == *self
     }
 
+    /// Whether every address of `other`'s network is in this network
+    /// (host bits of either are ignored; another family is never inside).
+    pub fn contains(&self, other: &Cidr) -> bool {
+        let same_family = self.addr.is_ipv4() == other.addr.is_ipv4();
+        same_family
+            && other.prefix >= self.prefix
+            && Self {
+                addr: other.addr,
+                prefix: self.prefix,
+            }
+            .network()
+                == self.network()
+    }
+
+    /// Whether the two networks share an address: one contains the other.
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        self.contains(other) || other.contains(self)
+    }
+
     pub(crate) fn encode(&self, w: &mut Writer) {
         match self.addr {
             IpAddr::V4(a) => {
@@ -250,6 +269,26 @@ mod tests {
     }
 
     #[test]
+    fn containment_and_overlap() {
+        let cidr = |text: &str| text.parse::<Cidr>().unwrap();
+        let overlay = cidr("198.19.0.0/16");
+        assert!(overlay.contains(&cidr("198.19.3.0/24")));
+        assert!(overlay.contains(&cidr("198.19.3.7")));
+        assert!(overlay.contains(&overlay));
+        assert!(cidr("198.19.1.1/16").contains(&cidr("198.19.200.0/24")));
+        assert!(!overlay.contains(&cidr("198.18.0.0/15")));
+        assert!(!overlay.contains(&cidr("0.0.0.0/1")));
+        assert!(!overlay.contains(&cidr("128.0.0.0/1")));
+        assert!(!overlay.contains(&cidr("198.20.0.1")));
+        assert!(!overlay.contains(&cidr("::/1")));
+        assert!(!cidr("::/0").contains(&cidr("198.19.0.1")));
+        assert!(cidr("0.0.0.0/0").contains(&cidr("198.19.0.1")));
+        assert!(overlay.overlaps(&cidr("198.18.0.0/15")));
+        assert!(overlay.overlaps(&cidr("198.19.255.255")));
+        assert!(!cidr("198.19.3.0/24").overlaps(&cidr("198.19.4.0/24")));
+    }
+
+    #[test]
     fn decoding_refuses_impossible_values() {
         let mut r = Reader::new(&[4, 198, 18, 0, 1, 33]);
         assert!(matches!(
@@ -285,6 +324,17 @@ mod tests {
             let mut r = Reader::new(&bytes);
             prop_assert_eq!(Cidr::decode(&mut r, "cidr").unwrap(), cidr);
             prop_assert!(r.finish().is_ok());
+        }
+
+        /// Containment agrees with a plain comparison of the addresses'
+        /// leading bits.
+        #[test]
+        fn containment_matches_the_leading_bits(a in any::<u32>(), p in 0u8..=32, b in any::<u32>(), q in 0u8..=32) {
+            let outer = Cidr::new(Ipv4Addr::from(a).into(), p).unwrap();
+            let inner = Cidr::new(Ipv4Addr::from(b).into(), q).unwrap();
+            let mask = u32::MAX.checked_shl(32 - u32::from(p)).unwrap_or(0);
+            prop_assert_eq!(outer.contains(&inner), q >= p && a & mask == b & mask);
+            prop_assert_eq!(outer.overlaps(&inner), inner.overlaps(&outer));
         }
     }
 }

@@ -16,7 +16,8 @@
 //!        ├──signs──► vouch for another operator ──┐
 //!        └──signs──► revocation (host / vouch) ───┤
 //!                                                 ▼
-//!  TrustPolicy { local, direct, k } ──► admitted operators ──► roles: may_peer, may_share
+//!  TrustPolicy { local, direct, k, ranges } ──► admitted operators ──► roles: may_peer, may_share
+//!                                                (each with the one overlay range its cards may use)
 //! ```
 //!
 //! * An **operator** is the unit of trust: an Ed25519 key ([`OperatorSecret`])
@@ -29,7 +30,10 @@
 //!   sender.
 //! * The **web of trust** ([`TrustPolicy`]) admits the operators trusted
 //!   directly and those vouched for ([`Vouch`]) by at least `k` of them;
-//!   [`Revocation`]s withdraw vouches and retire host keys for good.
+//!   [`Revocation`]s withdraw vouches and retire host keys for good. Each
+//!   admitted operator has one overlay range ([`overlay`]): from the local
+//!   config, or named alike by `k` vouches; a card that claims anything
+//!   outside its operator's range is refused.
 //! * The **roles** ([`roles`]) decide who may peer with whom and which cards
 //!   may be shown to which operator: producer and BIOS hosts stay hidden.
 //! * An **introduction** ([`introduction`]) is how a public host with no
@@ -66,7 +70,9 @@
 //! ```
 //! use rand_chacha::ChaCha20Rng;
 //! use rand_core::SeedableRng;
-//! use sentrymesh_mesh::{bundle, may_peer, HostCard, OperatorSecret, Role, TrustPolicy, Vouch};
+//! use sentrymesh_mesh::{
+//!     bundle, may_peer, HostCard, OperatorSecret, Overlay, Role, TrustPolicy, Vouch,
+//! };
 //!
 //! let mut rng = ChaCha20Rng::seed_from_u64(1); // the daemon passes OsRng
 //! let now = 1_777_593_600; // the daemon passes the system time
@@ -82,7 +88,7 @@
 //!     name: "sentry-1".into(),
 //!     role: Role::Sentry,
 //!     wg_public_key: "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=".parse()?,
-//!     addresses: vec!["198.18.1.1/24".parse()?],
+//!     addresses: vec!["198.19.1.1/24".parse()?],
 //!     endpoints: vec!["198.18.0.1:51820".parse()?],
 //!     allowed_ips: vec![],
 //!     not_before: now,
@@ -94,11 +100,25 @@
 //! let sealed = bundle::seal(&alice, &[bob.operator_id()], &[signed], now, &mut rng)?;
 //! let text = sealed.to_text(); // `sentrymesh-bundle v1` ..., posted anywhere
 //!
-//! // Bob opens it, and admits Alice because Carol, whom he trusts, vouched.
+//! // Bob opens it, and admits Alice because Carol, whom he trusts, vouched
+//! // for her with the overlay range 198.19.1.0/24, inside which Alice's
+//! // cards must keep. Bob's own config gives his and Carol's ranges.
 //! let opened = bundle::open_text(&bob, &text, now + 60)?;
-//! let vouch = Vouch { voucher: carol.operator_id(), subject: alice.operator_id(), issued_at: now }
-//!     .sign(&carol)?;
-//! let policy = TrustPolicy::new(bob.operator_id(), [carol.operator_id()], 1)?;
+//! let vouch = Vouch {
+//!     voucher: carol.operator_id(),
+//!     subject: alice.operator_id(),
+//!     overlay: "198.19.1.0/24".parse()?,
+//!     issued_at: now,
+//! }
+//! .sign(&carol)?;
+//! let overlay = Overlay::new(
+//!     "198.19.0.0/16".parse()?,
+//!     [
+//!         (bob.operator_id(), "198.19.2.0/24".parse()?),
+//!         (carol.operator_id(), "198.19.3.0/24".parse()?),
+//!     ],
+//! )?;
+//! let policy = TrustPolicy::new(bob.operator_id(), [carol.operator_id()], 1, overlay)?;
 //! let admitted = policy.admitted_operators([&vouch], []);
 //!
 //! let mut bobs_sentry = card.clone();
@@ -112,18 +132,29 @@
 //! bytes carried by hand — and how the mesh grows by itself:
 //!
 //! ```
-//! use sentrymesh_mesh::{HostCard, Mesh, OperatorSecret, PeerEvent, Role, Store, TrustPolicy};
+//! use sentrymesh_mesh::{
+//!     HostCard, Mesh, OperatorSecret, Overlay, PeerEvent, Role, Store, TrustPolicy,
+//! };
 //!
 //! let now = 1_777_593_600;
 //! let (alice, bob) = (OperatorSecret::from_seed([1; 32]), OperatorSecret::from_seed([3; 32]));
+//! // Alice's hosts are 198.19.1.0/24, Bob's 198.19.3.0/24: both agree.
+//! let overlay = Overlay::new(
+//!     "198.19.0.0/16".parse()?,
+//!     [
+//!         (alice.operator_id(), "198.19.1.0/24".parse()?),
+//!         (bob.operator_id(), "198.19.3.0/24".parse()?),
+//!     ],
+//! )?;
 //! let sentry = |op: &OperatorSecret, n: u8| {
+//!     let range = if op.operator_id() == alice.operator_id() { 1 } else { 3 };
 //!     HostCard {
 //!         operator: op.operator_id(),
 //!         name: format!("sentry-{n}"),
 //!         role: Role::Sentry,
 //!         wg_public_key: sentrymesh_mesh::WgPublicKey::from_bytes([n; 32]),
-//!         addresses: vec![format!("198.18.0.{n}/24").parse().unwrap()],
-//!         endpoints: vec![format!("198.19.0.{n}:51820").parse().unwrap()],
+//!         addresses: vec![format!("198.19.{range}.{n}/24").parse().unwrap()],
+//!         endpoints: vec![format!("198.18.0.{n}:51820").parse().unwrap()],
 //!         allowed_ips: vec![],
 //!         not_before: now,
 //!         not_after: now + 90 * 86_400,
@@ -140,10 +171,12 @@
 //! let mut store = Store::new();
 //! store.insert_card(b1.clone(), now)?;
 //! store.insert_card(a2.clone(), now)?;
-//! let mut a = Mesh::new(a1.clone(), TrustPolicy::new(alice.operator_id(), [bob.operator_id()], 1)?, store, now)?;
+//! let policy = TrustPolicy::new(alice.operator_id(), [bob.operator_id()], 1, overlay.clone())?;
+//! let mut a = Mesh::new(a1.clone(), policy, store, now)?;
 //! let mut store = Store::new();
 //! store.insert_card(a1.clone(), now)?;
-//! let mut b = Mesh::new(b1.clone(), TrustPolicy::new(bob.operator_id(), [alice.operator_id()], 1)?, store, now)?;
+//! let policy = TrustPolicy::new(bob.operator_id(), [alice.operator_id()], 1, overlay)?;
+//! let mut b = Mesh::new(b1.clone(), policy, store, now)?;
 //!
 //! // The run loop, twice over: after every input, drain the outputs.
 //! let (a_key, b_key) = (a1.card().wg_public_key, b1.card().wg_public_key);
@@ -199,6 +232,7 @@ pub mod introduction;
 mod kdf;
 mod mesh;
 mod object;
+pub mod overlay;
 pub mod peers;
 mod revocation;
 mod role;
@@ -231,8 +265,10 @@ pub use introduction::{
 };
 pub use mesh::{Mesh, MeshError};
 pub use object::{OBJECT_ID_LEN, Object, ObjectId, ObjectKind, ObjectRef, ParseObjectError};
+pub use overlay::{OutOfRange, Overlay, OverlayError};
 pub use peers::{
-    LocalCardError, LocalConfigError, PERSISTENT_KEEPALIVE, PeerEvent, PeerManager, PeerSpec,
+    CardRefusal, LocalCardError, LocalConfigError, PERSISTENT_KEEPALIVE, PeerEvent, PeerManager,
+    PeerSpec,
 };
 pub use revocation::{Revocation, RevocationTarget, SignedRevocation, is_host_revoked};
 pub use role::{Role, RoleError};

@@ -7,7 +7,9 @@ use crate::card::SignedCard;
 use crate::gossip::{Gossip, GossipError, GossipStats, Refusal};
 use crate::identity::OperatorId;
 use crate::object::Object;
-use crate::peers::{LocalCardError, LocalConfigError, PeerEvent, PeerManager, PeerSpec};
+use crate::peers::{
+    CardRefusal, LocalCardError, LocalConfigError, PeerEvent, PeerManager, PeerSpec,
+};
 use crate::store::{InsertError, Inserted, Store};
 use crate::trust::TrustPolicy;
 use crate::wg_key::WgPublicKey;
@@ -42,7 +44,7 @@ pub enum MeshError {
 ///     apply every mesh.poll_event():       Added/Changed → configure the peer (sessions of a
 ///                                          changed peer stay); Removed → drop it and its sessions
 ///     send every mesh.poll_transmit():     (peer key, bytes) → through that peer's tunnel session
-///     log every mesh.poll_refusal()
+///     log every mesh.poll_refusal() and mesh.poll_card_refusal()
 ///     if mesh.store().generation() != written → write mesh.store().encode() atomically
 ///     wait for: a gossip datagram (→ mesh.handle_message(peer, bytes, unix_now())),
 ///               an object from the operator (→ mesh.insert(..)), a reload
@@ -190,6 +192,12 @@ impl Mesh {
         self.gossip.poll_refusal()
     }
 
+    /// The next card refused for claiming what its operator's overlay
+    /// range does not hold, to log: each card once.
+    pub fn poll_card_refusal(&mut self) -> Option<CardRefusal> {
+        self.peers.poll_refusal()
+    }
+
     // ----- state -------------------------------------------------------
 
     /// Whether `key` is one of this host's peers; a handshake from any other
@@ -227,6 +235,12 @@ impl Mesh {
     /// The operators admitted now.
     pub fn admitted_operators(&self) -> &BTreeSet<OperatorId> {
         self.peers.admitted_operators()
+    }
+
+    /// How many cards were refused for claiming what their operator's
+    /// overlay range does not hold, each counted once.
+    pub fn cards_refused(&self) -> u64 {
+        self.peers.cards_refused()
     }
 
     /// The store, to write to the state directory when its

@@ -269,6 +269,7 @@ mod tests {
         let vouch = Vouch {
             voucher: alice.operator_id(),
             subject: bob.operator_id(),
+            overlay: "198.19.9.0/24".parse().unwrap(),
             issued_at: NOW,
         }
         .sign(&alice)

@@ -2,7 +2,12 @@
 //! card, its trust policy and what its store knows — and what changed.
 //!
 //! A card in the store becomes a peer when it is valid now, not revoked,
-//! and [`may_peer`] allows it for this host's card and admitted operators:
+//! [`may_peer`] allows it for this host's card and admitted operators, and
+//! it keeps inside its operator's overlay range ([`crate::overlay`]): a card
+//! that claims anything outside it is refused whole, counted, and reported
+//! once ([`PeerManager::poll_refusal`]). So every allowed IP a peer gets,
+//! and every route the daemon adds for it, lies inside the mesh overlay and
+//! inside that operator's own range.
 //!
 //! ```text
 //!  Store (cards, vouches, revocations) ──┐
@@ -32,6 +37,7 @@ use crate::card::{CardTimeError, HostCard, SignedCard};
 use crate::cidr::Cidr;
 use crate::endpoint::Endpoint;
 use crate::identity::OperatorId;
+use crate::overlay::{self, OutOfRange};
 use crate::role::Role;
 use crate::roles::may_peer;
 use crate::store::Store;
@@ -74,6 +80,25 @@ pub enum PeerEvent {
     Changed(PeerSpec),
     /// A peer to remove, with its sessions.
     Removed(WgPublicKey),
+}
+
+/// A card refused because it claims what its operator was not given:
+/// reported once per card (key and serial). It names the host and its
+/// operator and says why, never the prefix at fault, so it may be logged
+/// even for a hidden host.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the card of host {name} (serial {serial}) of operator {operator} is refused: {reason}")]
+pub struct CardRefusal {
+    /// The card's WireGuard key.
+    pub key: WgPublicKey,
+    /// Its host name.
+    pub name: String,
+    /// Its operator.
+    pub operator: OperatorId,
+    /// Its serial.
+    pub serial: u64,
+    /// What it claims that it may not.
+    pub reason: OutOfRange,
 }
 
 /// Why this host has no peers.
@@ -121,6 +146,9 @@ pub enum LocalConfigError {
         /// The new card's operator.
         new: OperatorId,
     },
+    /// This host's own card claims what its operator's range does not hold.
+    #[error("this host's card has {0}")]
+    OutOfRange(OutOfRange),
 }
 
 /// Computes a host's WireGuard peers and reports changes. See the [module
@@ -130,9 +158,15 @@ pub struct PeerManager {
     local: SignedCard,
     policy: TrustPolicy,
     admitted: BTreeSet<OperatorId>,
+    /// The admitted operators' overlay ranges.
+    ranges: BTreeMap<OperatorId, Cidr>,
     local_error: Option<LocalCardError>,
     peers: BTreeMap<WgPublicKey, PeerSpec>,
     events: VecDeque<PeerEvent>,
+    /// The cards refused as of the last update: key -> serial.
+    refused: BTreeMap<WgPublicKey, u64>,
+    refusals: VecDeque<CardRefusal>,
+    cards_refused: u64,
 }
 
 impl PeerManager {
@@ -142,7 +176,8 @@ impl PeerManager {
     /// # Errors
     ///
     /// [`LocalConfigError::OperatorMismatch`] when the policy is not for the
-    /// card's operator.
+    /// card's operator; [`LocalConfigError::OutOfRange`] when the card
+    /// claims what the policy's range for its operator does not hold.
     pub fn new(local: SignedCard, policy: TrustPolicy) -> Result<Self, LocalConfigError> {
         check_policy(&local, &policy)?;
         let admitted = BTreeSet::from([policy.local()]);
@@ -150,9 +185,13 @@ impl PeerManager {
             local,
             policy,
             admitted,
+            ranges: BTreeMap::new(),
             local_error: None,
             peers: BTreeMap::new(),
             events: VecDeque::new(),
+            refused: BTreeMap::new(),
+            refusals: VecDeque::new(),
+            cards_refused: 0,
         })
     }
 
@@ -177,11 +216,23 @@ impl PeerManager {
         self.local_error.as_ref()
     }
 
+    /// The admitted operators' overlay ranges as of the last update.
+    pub fn admitted_ranges(&self) -> &BTreeMap<OperatorId, Cidr> {
+        &self.ranges
+    }
+
+    /// How many cards were refused for claiming what their operator was
+    /// not given, each counted once (per key and serial).
+    pub fn cards_refused(&self) -> u64 {
+        self.cards_refused
+    }
+
     /// Replaces the trust policy (a configuration reload) and updates.
     ///
     /// # Errors
     ///
-    /// [`LocalConfigError::OperatorMismatch`]; nothing changes then.
+    /// [`LocalConfigError::OperatorMismatch`] or
+    /// [`LocalConfigError::OutOfRange`]; nothing changes then.
     pub fn set_policy(
         &mut self,
         policy: TrustPolicy,
@@ -200,8 +251,8 @@ impl PeerManager {
     ///
     /// # Errors
     ///
-    /// [`LocalConfigError::OtherKey`] or [`LocalConfigError::OtherOperator`];
-    /// nothing changes then.
+    /// [`LocalConfigError::OtherKey`], [`LocalConfigError::OtherOperator`]
+    /// or [`LocalConfigError::OutOfRange`]; nothing changes then.
     pub fn set_local_card(
         &mut self,
         card: SignedCard,
@@ -209,6 +260,7 @@ impl PeerManager {
         now: u64,
     ) -> Result<(), LocalConfigError> {
         check_same_host(&self.local, &card)?;
+        check_policy(&card, &self.policy)?;
         self.local = card;
         self.update(store, now);
         Ok(())
@@ -220,13 +272,15 @@ impl PeerManager {
         if let Some(held) = store.card(&self.local.card().wg_public_key) {
             let newer = held.card().operator == self.local.card().operator
                 && held.card().serial >= self.local.card().serial;
-            if newer && held != &self.local {
+            // A renewal that leaves the range is not adopted.
+            if newer && held != &self.local && check_policy(held, &self.policy).is_ok() {
                 self.local = held.clone();
             }
         }
-        self.admitted = self
+        self.ranges = self
             .policy
-            .admitted_operators(store.vouches(), store.revocations());
+            .admitted_ranges(store.vouches(), store.revocations());
+        self.admitted = self.ranges.keys().copied().collect();
         let local = self.local.card();
         self.local_error = if store.is_revoked(local) {
             Some(LocalCardError::Revoked {
@@ -269,6 +323,11 @@ impl PeerManager {
         self.events.pop_front()
     }
 
+    /// The next card refused for its claims, to log.
+    pub fn poll_refusal(&mut self) -> Option<CardRefusal> {
+        self.refusals.pop_front()
+    }
+
     /// The current peers, ascending by key.
     pub fn peers(&self) -> impl Iterator<Item = &PeerSpec> {
         self.peers.values()
@@ -285,15 +344,41 @@ impl PeerManager {
         self.peers.contains_key(key)
     }
 
-    /// The peers this host should have now.
-    fn desired(&self, store: &Store, now: u64) -> BTreeMap<WgPublicKey, PeerSpec> {
+    /// The peers this host should have now; refuses (and reports once)
+    /// the cards that claim what their operator's range does not hold.
+    fn desired(&mut self, store: &Store, now: u64) -> BTreeMap<WgPublicKey, PeerSpec> {
         let local = self.local.card();
-        let remotes: Vec<&HostCard> = store
+        let overlay = self.policy.overlay().overlay();
+        let mut refused = BTreeMap::new();
+        let mut remotes: Vec<&HostCard> = Vec::new();
+        for card in store
             .cards()
             .filter(|signed| signed.check_valid_at(now).is_ok())
             .map(SignedCard::card)
             .filter(|card| !store.is_revoked(card) && may_peer(local, card, &self.admitted))
-            .collect();
+        {
+            // may_peer admits only operators with a range.
+            let Some(&range) = self.ranges.get(&card.operator) else {
+                continue;
+            };
+            match overlay::check_card(card, range, overlay) {
+                Ok(()) => remotes.push(card),
+                Err(reason) => {
+                    refused.insert(card.wg_public_key, card.serial);
+                    if self.refused.get(&card.wg_public_key) != Some(&card.serial) {
+                        self.cards_refused += 1;
+                        self.refusals.push_back(CardRefusal {
+                            key: card.wg_public_key,
+                            name: card.name.clone(),
+                            operator: card.operator,
+                            serial: card.serial,
+                            reason,
+                        });
+                    }
+                }
+            }
+        }
+        self.refused = refused;
 
         // Each network goes to one claimant: this host, then its own
         // operator's hosts, then the lowest key.
@@ -354,12 +439,20 @@ fn routes(card: &HostCard) -> BTreeSet<Cidr> {
         .collect()
 }
 
+/// Whether the card `local` fits `policy`: its operator's, and inside the
+/// range the policy gives that operator.
 fn check_policy(local: &SignedCard, policy: &TrustPolicy) -> Result<(), LocalConfigError> {
     if policy.local() != local.card().operator {
         return Err(LocalConfigError::OperatorMismatch {
             card: local.card().operator,
             policy: policy.local(),
         });
+    }
+    let overlay = policy.overlay();
+    // TrustPolicy::new refuses a policy without a range for its own operator.
+    if let Some(range) = overlay.range(&policy.local()) {
+        overlay::check_card(local.card(), range, overlay.overlay())
+            .map_err(LocalConfigError::OutOfRange)?;
     }
     Ok(())
 }

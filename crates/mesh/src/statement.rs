@@ -35,6 +35,12 @@ pub enum SignStatementError {
         /// The operator.
         operator: OperatorId,
     },
+    /// A vouch's overlay range with host bits set.
+    #[error("the overlay range {overlay} has host bits set; write its network ({})", overlay.network())]
+    OverlayHostBits {
+        /// The range as given.
+        overlay: crate::cidr::Cidr,
+    },
 }
 
 /// Why bytes or text are not a signed vouch or revocation.
@@ -57,6 +63,12 @@ pub enum ParseStatementError {
     SelfVouch {
         /// The operator.
         operator: OperatorId,
+    },
+    /// A vouch's overlay range with host bits set.
+    #[error("the vouch's overlay range {overlay} has host bits set")]
+    OverlayHostBits {
+        /// The range as signed.
+        overlay: crate::cidr::Cidr,
     },
     /// The signature field is blank.
     #[error("the {kind} by operator {signer} is not signed")]

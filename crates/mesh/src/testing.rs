@@ -3,7 +3,9 @@
 use blake2::{Blake2s256, Digest};
 
 use crate::card::HostCard;
+use crate::cidr::Cidr;
 use crate::identity::OperatorSecret;
+use crate::overlay::Overlay;
 use crate::role::Role;
 use crate::wg_key::WgPublicKey;
 
@@ -48,4 +50,21 @@ pub(crate) fn card(op: &OperatorSecret, name: &str, role: Role) -> HostCard {
                 .unwrap(),
         ),
     }
+}
+
+/// Operator `n`'s overlay range in the tests: 198.19.`n`.0/24.
+pub(crate) fn range_of(n: u8) -> Cidr {
+    format!("198.19.{n}.0/24").parse().unwrap()
+}
+
+/// The mesh overlay 198.19.0.0/16 with the ranges [`range_of`] gives the
+/// operators numbered `operators`.
+pub(crate) fn overlay_of(operators: impl IntoIterator<Item = u8>) -> Overlay {
+    Overlay::new(
+        "198.19.0.0/16".parse().unwrap(),
+        operators
+            .into_iter()
+            .map(|n| (operator(n).operator_id(), range_of(n))),
+    )
+    .unwrap()
 }

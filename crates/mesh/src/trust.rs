@@ -16,11 +16,35 @@
 //! later wins. Every vouch and revocation given is already signed and
 //! verified: [`SignedVouch`] and [`SignedRevocation`] values always are.
 //!
+//! # Overlay ranges
+//!
+//! Admission comes with an overlay range (see [`crate::overlay`]), the only
+//! addresses the operator's cards may route. The local operator and each
+//! directly trusted operator get theirs from the policy's [`Overlay`]; the
+//! policy is refused unless every one of them has one. An operator admitted
+//! by vouches gets the range its vouchers name: each voucher's latest
+//! standing vouch names one, and the operator is admitted only when at
+//! least `k` of them name the *same* range, and that range
+//!
+//! * lies inside the mesh overlay,
+//! * overlaps no range the local configuration gives (so no vouch, however
+//!   many, takes a range from the local operator or a directly trusted one),
+//! * and overlaps the range of no other operator admitted by vouches.
+//!
+//! Two vouched operators whose ranges overlap are both left out, whatever
+//! their vouch counts, ids or times: any order between them would be one a
+//! rival could aim for (a lower id can be ground, a vouch can be
+//! backdated), and leaving both out only waits for their vouchers to fix
+//! the clash. So is an operator whose vouchers name two ranges that both
+//! reach `k`.
+//!
 //! [`Revocation`]: crate::Revocation
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::cidr::Cidr;
 use crate::identity::OperatorId;
+use crate::overlay::Overlay;
 use crate::revocation::{RevocationTarget, SignedRevocation};
 use crate::vouch::SignedVouch;
 
@@ -31,6 +55,18 @@ pub enum PolicyError {
     /// A threshold of zero would admit every operator anyone names.
     #[error("vouch_threshold must be at least 1")]
     ZeroThreshold,
+    /// The local operator or a directly trusted one without a range.
+    #[error("operator {operator} has no overlay range")]
+    NoRange {
+        /// The operator.
+        operator: OperatorId,
+    },
+    /// A range for an operator neither local nor trusted directly.
+    #[error("operator {operator} has an overlay range but is not trusted directly")]
+    RangeForUntrusted {
+        /// The operator.
+        operator: OperatorId,
+    },
 }
 
 /// One host's trust settings: the `[trust]` section of its configuration.
@@ -39,29 +75,50 @@ pub struct TrustPolicy {
     local: OperatorId,
     direct: BTreeSet<OperatorId>,
     vouch_threshold: usize,
+    overlay: Overlay,
 }
 
 impl TrustPolicy {
     /// The policy of a host of operator `local` that trusts `direct`
-    /// directly and admits others on `vouch_threshold` vouches from them.
+    /// directly and admits others on `vouch_threshold` vouches from them,
+    /// with the ranges `overlay` gives the local and direct operators.
     /// A threshold above the number of directly trusted operators admits
     /// no one by vouches.
     ///
     /// # Errors
     ///
-    /// [`PolicyError::ZeroThreshold`] when `vouch_threshold` is 0.
+    /// [`PolicyError::ZeroThreshold`] when `vouch_threshold` is 0;
+    /// [`PolicyError::NoRange`] when `overlay` gives the local operator or
+    /// a direct one no range; [`PolicyError::RangeForUntrusted`] when it
+    /// gives one to another operator.
     pub fn new(
         local: OperatorId,
         direct: impl IntoIterator<Item = OperatorId>,
         vouch_threshold: usize,
+        overlay: Overlay,
     ) -> Result<Self, PolicyError> {
         if vouch_threshold == 0 {
             return Err(PolicyError::ZeroThreshold);
         }
+        let direct: BTreeSet<OperatorId> = direct.into_iter().collect();
+        if let Some(&operator) = std::iter::once(&local)
+            .chain(&direct)
+            .find(|operator| overlay.range(operator).is_none())
+        {
+            return Err(PolicyError::NoRange { operator });
+        }
+        if let Some(&operator) = overlay
+            .ranges()
+            .keys()
+            .find(|operator| **operator != local && !direct.contains(operator))
+        {
+            return Err(PolicyError::RangeForUntrusted { operator });
+        }
         Ok(Self {
             local,
-            direct: direct.into_iter().collect(),
+            direct,
             vouch_threshold,
+            overlay,
         })
     }
 
@@ -80,6 +137,11 @@ impl TrustPolicy {
         self.vouch_threshold
     }
 
+    /// The mesh overlay and the configured ranges.
+    pub fn overlay(&self) -> &Overlay {
+        &self.overlay
+    }
+
     /// Every operator admitted given these vouches and revocations (in any
     /// order, duplicates allowed). Revocations of hosts are ignored here.
     pub fn admitted_operators<'a>(
@@ -87,18 +149,33 @@ impl TrustPolicy {
         vouches: impl IntoIterator<Item = &'a SignedVouch>,
         revocations: impl IntoIterator<Item = &'a SignedRevocation>,
     ) -> BTreeSet<OperatorId> {
-        let mut admitted = self.direct.clone();
-        admitted.insert(self.local);
+        self.admitted_ranges(vouches, revocations)
+            .into_keys()
+            .collect()
+    }
 
-        // (voucher, subject) -> the latest vouch, from direct vouchers for
-        // operators not already admitted.
-        let mut latest_vouch: BTreeMap<(OperatorId, OperatorId), u64> = BTreeMap::new();
+    /// Every operator admitted given these vouches and revocations, with
+    /// the overlay range its cards must keep inside (see the [module
+    /// docs](self)).
+    pub fn admitted_ranges<'a>(
+        &self,
+        vouches: impl IntoIterator<Item = &'a SignedVouch>,
+        revocations: impl IntoIterator<Item = &'a SignedRevocation>,
+    ) -> BTreeMap<OperatorId, Cidr> {
+        let mut admitted = self.overlay.ranges().clone();
+
+        // (voucher, subject) -> the latest vouch and its range, from direct
+        // vouchers for operators not already admitted. Two vouches of the
+        // same second: the greater range, so the order given does not
+        // matter.
+        let mut latest_vouch: BTreeMap<(OperatorId, OperatorId), (u64, Cidr)> = BTreeMap::new();
         for vouch in vouches.into_iter().map(SignedVouch::vouch) {
-            if self.direct.contains(&vouch.voucher) && !admitted.contains(&vouch.subject) {
-                let latest = latest_vouch
+            if self.direct.contains(&vouch.voucher) && !admitted.contains_key(&vouch.subject) {
+                let this = (vouch.issued_at, vouch.overlay);
+                latest_vouch
                     .entry((vouch.voucher, vouch.subject))
-                    .or_default();
-                *latest = (*latest).max(vouch.issued_at);
+                    .and_modify(|latest| *latest = (*latest).max(this))
+                    .or_insert(this);
             }
         }
         let mut latest_withdrawal: BTreeMap<(OperatorId, OperatorId), u64> = BTreeMap::new();
@@ -111,21 +188,43 @@ impl TrustPolicy {
             }
         }
 
-        let mut standing: BTreeMap<OperatorId, usize> = BTreeMap::new();
-        for (pair, vouched_at) in latest_vouch {
+        // (subject, range) -> standing vouches naming that range.
+        let mut standing: BTreeMap<(OperatorId, Cidr), usize> = BTreeMap::new();
+        for (pair, (vouched_at, range)) in latest_vouch {
             let withdrawn = latest_withdrawal
                 .get(&pair)
                 .is_some_and(|&withdrawn_at| withdrawn_at >= vouched_at);
             if !withdrawn {
-                *standing.entry(pair.1).or_default() += 1;
+                *standing.entry((pair.1, range)).or_default() += 1;
             }
         }
-        admitted.extend(
-            standing
-                .into_iter()
-                .filter(|&(_, count)| count >= self.vouch_threshold)
-                .map(|(subject, _)| subject),
-        );
+        // Each subject with exactly one range at the threshold, inside the
+        // overlay and clear of every configured range.
+        let mut candidates: BTreeMap<OperatorId, Option<Cidr>> = BTreeMap::new();
+        for ((subject, range), count) in standing {
+            if count >= self.vouch_threshold {
+                candidates
+                    .entry(subject)
+                    .and_modify(|held| *held = None)
+                    .or_insert(Some(range));
+            }
+        }
+        let candidates: Vec<(OperatorId, Cidr)> = candidates
+            .into_iter()
+            .filter_map(|(subject, range)| Some((subject, range?)))
+            .filter(|(_, range)| {
+                self.overlay.overlay().contains(range) && !self.overlay.overlaps_configured(range)
+            })
+            .collect();
+        // Vouched ranges that clash with each other admit neither.
+        for (subject, range) in &candidates {
+            let clash = candidates
+                .iter()
+                .any(|(other, theirs)| other != subject && theirs.overlaps(range));
+            if !clash {
+                admitted.insert(*subject, *range);
+            }
+        }
         admitted
     }
 }
@@ -137,10 +236,11 @@ mod tests {
     use super::*;
     use crate::identity::OperatorSecret;
     use crate::revocation::Revocation;
-    use crate::testing::{NOW, operator};
+    use crate::testing::{NOW, operator, overlay_of, range_of};
     use crate::vouch::Vouch;
 
-    /// Operators 1..=8 trusted directly by operator 0; 20 and up are outsiders.
+    /// Operators 1..=8 trusted directly by operator 0; 20 and up are
+    /// outsiders. Operator n's range is 198.19.n.0/24.
     fn setup(k: usize) -> (TrustPolicy, Vec<OperatorSecret>) {
         let local = operator(0);
         let direct: Vec<OperatorSecret> = (1..=8).map(operator).collect();
@@ -148,19 +248,36 @@ mod tests {
             local.operator_id(),
             direct.iter().map(OperatorSecret::operator_id),
             k,
+            overlay_of(0..=8),
         )
         .unwrap();
         (policy, direct)
     }
 
-    fn vouch(by: &OperatorSecret, subject: &OperatorSecret, at: u64) -> SignedVouch {
+    /// A vouch for `subject` naming the range `range`.
+    fn vouch_range(
+        by: &OperatorSecret,
+        subject: &OperatorSecret,
+        range: &str,
+        at: u64,
+    ) -> SignedVouch {
         Vouch {
             voucher: by.operator_id(),
             subject: subject.operator_id(),
+            overlay: range.parse().unwrap(),
             issued_at: at,
         }
         .sign(by)
         .unwrap()
+    }
+
+    /// A vouch for outsider `subject` (operator 20 + i) naming the range
+    /// 198.19.(20 + i).0/24.
+    fn vouch(by: &OperatorSecret, subject: &OperatorSecret, at: u64) -> SignedVouch {
+        let n = (20u8..40)
+            .find(|&n| operator(n).operator_id() == subject.operator_id())
+            .expect("an outsider numbered 20 to 39");
+        vouch_range(by, subject, &range_of(n).to_string(), at)
     }
 
     fn withdraw(by: &OperatorSecret, subject: &OperatorSecret, at: u64) -> SignedRevocation {
@@ -282,9 +399,131 @@ mod tests {
     #[test]
     fn a_zero_threshold_is_refused() {
         assert_eq!(
-            TrustPolicy::new(operator(0).operator_id(), [], 0),
+            TrustPolicy::new(operator(0).operator_id(), [], 0, overlay_of([0])),
             Err(PolicyError::ZeroThreshold)
         );
+    }
+
+    #[test]
+    fn the_local_and_direct_operators_need_a_range_and_only_they_get_one() {
+        let (local, direct, other) = (
+            operator(0).operator_id(),
+            operator(1).operator_id(),
+            operator(2).operator_id(),
+        );
+        assert_eq!(
+            TrustPolicy::new(local, [direct], 1, overlay_of([0])),
+            Err(PolicyError::NoRange { operator: direct })
+        );
+        assert_eq!(
+            TrustPolicy::new(local, [direct], 1, overlay_of([1])),
+            Err(PolicyError::NoRange { operator: local })
+        );
+        assert_eq!(
+            TrustPolicy::new(local, [direct], 1, overlay_of([0, 1, 2])),
+            Err(PolicyError::RangeForUntrusted { operator: other })
+        );
+        let policy = TrustPolicy::new(local, [direct], 1, overlay_of([0, 1])).unwrap();
+        assert_eq!(policy.overlay().range(&direct), Some(range_of(1)));
+        let admitted = policy.admitted_ranges([], []);
+        assert_eq!(admitted.get(&local), Some(&range_of(0)));
+        assert_eq!(admitted.get(&direct), Some(&range_of(1)));
+    }
+
+    #[test]
+    fn a_vouched_operator_gets_the_range_k_vouchers_name_alike() {
+        let (policy, direct) = setup(2);
+        let outsider = operator(20);
+        let id = outsider.operator_id();
+        let agreed = vec![
+            vouch_range(&direct[0], &outsider, "198.19.20.0/24", NOW),
+            vouch_range(&direct[1], &outsider, "198.19.20.0/24", NOW),
+        ];
+        assert_eq!(
+            policy.admitted_ranges(&agreed, []).get(&id),
+            Some(&"198.19.20.0/24".parse().unwrap())
+        );
+        // Two vouchers naming two ranges: neither reaches k.
+        let split = vec![
+            vouch_range(&direct[0], &outsider, "198.19.20.0/24", NOW),
+            vouch_range(&direct[1], &outsider, "198.19.21.0/24", NOW),
+        ];
+        assert!(!policy.admitted_operators(&split, []).contains(&id));
+        // A voucher's latest vouch is its word: a later one moves it.
+        let mut moved = split.clone();
+        moved.push(vouch_range(
+            &direct[1],
+            &outsider,
+            "198.19.20.0/24",
+            NOW + 1,
+        ));
+        assert!(policy.admitted_operators(&moved, []).contains(&id));
+        // Two ranges that both reach k: ambiguous, left out.
+        let both: Vec<_> = direct[..4]
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let range = if i < 2 {
+                    "198.19.20.0/24"
+                } else {
+                    "198.19.21.0/24"
+                };
+                vouch_range(d, &outsider, range, NOW)
+            })
+            .collect();
+        assert!(!policy.admitted_operators(&both, []).contains(&id));
+    }
+
+    #[test]
+    fn no_vouches_take_a_configured_range_or_leave_the_overlay() {
+        let (policy, direct) = setup(2);
+        let outsider = operator(20);
+        for range in [
+            "198.19.3.0/24",   // operator 3's, trusted directly
+            "198.19.0.0/24",   // the local operator's
+            "198.19.0.0/20",   // wider, around configured ranges
+            "198.19.3.128/25", // a slice of one
+            "198.18.0.0/24",   // outside the overlay
+            "0.0.0.0/1",
+            "::/1",
+        ] {
+            let vouches: Vec<_> = direct
+                .iter()
+                .map(|d| vouch_range(d, &outsider, range, NOW))
+                .collect();
+            assert!(
+                !policy
+                    .admitted_operators(&vouches, [])
+                    .contains(&outsider.operator_id()),
+                "{range}"
+            );
+        }
+    }
+
+    #[test]
+    fn vouched_operators_with_clashing_ranges_are_both_left_out() {
+        let (policy, direct) = setup(2);
+        let (first, second, third) = (operator(20), operator(21), operator(22));
+        let mut vouches = Vec::new();
+        for d in &direct[..2] {
+            vouches.push(vouch_range(d, &first, "198.19.20.0/23", NOW));
+            vouches.push(vouch_range(d, &second, "198.19.21.0/24", NOW));
+            vouches.push(vouch_range(d, &third, "198.19.22.0/24", NOW));
+        }
+        let admitted = policy.admitted_ranges(&vouches, []);
+        assert!(!admitted.contains_key(&first.operator_id()));
+        assert!(!admitted.contains_key(&second.operator_id()));
+        assert_eq!(
+            admitted.get(&third.operator_id()),
+            Some(&"198.19.22.0/24".parse().unwrap())
+        );
+        // Once the clash is withdrawn, the other is admitted.
+        let withdrawals = [
+            withdraw(&direct[0], &first, NOW + 1),
+            withdraw(&direct[1], &first, NOW + 1),
+        ];
+        let admitted = policy.admitted_ranges(&vouches, &withdrawals);
+        assert!(admitted.contains_key(&second.operator_id()));
     }
 
     proptest! {
@@ -325,6 +564,12 @@ mod tests {
             prop_assert!(admitted.contains(&policy.local()));
             prop_assert!(policy.direct().is_subset(&admitted));
             prop_assert!(admitted.len() <= 9 + 4);
+            // Every admitted range is inside the overlay, and no two overlap.
+            let ranges: Vec<Cidr> = policy.admitted_ranges(&vouches, &revocations).into_values().collect();
+            for (i, range) in ranges.iter().enumerate() {
+                prop_assert!(policy.overlay().overlay().contains(range));
+                prop_assert!(ranges[i + 1..].iter().all(|other| !other.overlaps(range)));
+            }
         }
     }
 }

@@ -1,9 +1,17 @@
-//! Vouches: one operator's signed word that it trusts another.
+//! Vouches: one operator's signed word that it trusts another, and the
+//! overlay range it allocates to it.
 //!
-//! Encoding after the format version: voucher id (32), subject id (32),
+//! Encoding after the format version: voucher id (32), subject id (32), the
+//! overlay range (family byte 4 or 6, the address, the prefix length),
 //! `issued_at` (`u64`), then the voucher's 64-byte signature.
+//!
+//! The range is part of what the voucher signs, so it is the voucher's word
+//! too: a host admits an operator by vouches only with a range that `k` of
+//! its directly trusted operators name alike (see [`crate::TrustPolicy`]),
+//! and refuses every card of that operator that claims anything outside it.
 
 use crate::armour::{self, ArmourKind};
+use crate::cidr::Cidr;
 use crate::identity::{OperatorId, OperatorSecret};
 use crate::statement::{self, ParseStatementError, SignStatementError, StatementKind};
 
@@ -16,6 +24,10 @@ pub struct Vouch {
     pub voucher: OperatorId,
     /// The operator vouched for.
     pub subject: OperatorId,
+    /// The overlay range the voucher allocates to the subject: a network
+    /// (no host bits), inside which the subject's cards must keep every
+    /// address and allowed IP.
+    pub overlay: Cidr,
     /// When the vouch was made (Unix seconds); a later withdrawal of it
     /// overrides it, a later vouch overrides the withdrawal.
     pub issued_at: u64,
@@ -35,16 +47,23 @@ impl Vouch {
     ///
     /// [`SignStatementError::NotTheSigner`] when `secret` is not the
     /// voucher's key; [`SignStatementError::SelfVouch`] when the voucher is
-    /// the subject.
+    /// the subject; [`SignStatementError::OverlayHostBits`] when the range
+    /// has host bits set.
     pub fn sign(&self, secret: &OperatorSecret) -> Result<SignedVouch, SignStatementError> {
         if self.voucher == self.subject {
             return Err(SignStatementError::SelfVouch {
                 operator: self.voucher,
             });
         }
+        if !self.overlay.is_network() {
+            return Err(SignStatementError::OverlayHostBits {
+                overlay: self.overlay,
+            });
+        }
         let encoded = statement::sign(KIND, self.voucher, secret, |w| {
             w.array(self.voucher.as_bytes());
             w.array(self.subject.as_bytes());
+            self.overlay.encode(w);
             w.u64(self.issued_at);
         })?;
         Ok(SignedVouch {
@@ -69,20 +88,25 @@ impl SignedVouch {
     ///
     /// # Errors
     ///
-    /// [`ParseStatementError`]: malformed, a self-vouch, unsigned, or a
-    /// signature that does not verify.
+    /// [`ParseStatementError`]: malformed, a self-vouch, a range with host
+    /// bits, unsigned, or a signature that does not verify.
     pub fn decode(bytes: &[u8]) -> Result<Self, ParseStatementError> {
         let vouch = statement::verify(KIND, bytes, |r| {
             let voucher = statement::operator_id(KIND, r, "voucher operator id")?;
             let subject = statement::operator_id(KIND, r, "subject operator id")?;
+            let overlay = Cidr::decode(r, "overlay range").map_err(|e| KIND.malformed(e))?;
             let issued_at = r.u64("issue time").map_err(|e| KIND.malformed(e))?;
             if voucher == subject {
                 return Err(ParseStatementError::SelfVouch { operator: voucher });
+            }
+            if !overlay.is_network() {
+                return Err(ParseStatementError::OverlayHostBits { overlay });
             }
             Ok((
                 Vouch {
                     voucher,
                     subject,
+                    overlay,
                     issued_at,
                 },
                 voucher,
@@ -121,6 +145,7 @@ mod tests {
         Vouch {
             voucher: voucher.operator_id(),
             subject: subject.operator_id(),
+            overlay: "198.19.2.0/24".parse().unwrap(),
             issued_at: NOW,
         }
     }
@@ -129,7 +154,7 @@ mod tests {
     fn sign_and_read_back() {
         let (alice, bob) = (operator(1), operator(2));
         let signed = vouch(&alice, &bob).sign(&alice).unwrap();
-        assert_eq!(signed.as_bytes().len(), 1 + 32 + 32 + 8 + 64);
+        assert_eq!(signed.as_bytes().len(), 1 + 32 + 32 + 6 + 8 + 64);
         assert_eq!(SignedVouch::decode(signed.as_bytes()).unwrap(), signed);
         let text = signed.to_text();
         assert!(text.starts_with("sentrymesh-vouch v1\n"));
@@ -197,6 +222,7 @@ mod tests {
         let mut body = vec![1];
         body.extend_from_slice(alice.operator_id().as_bytes());
         body.extend_from_slice(alice.operator_id().as_bytes());
+        body.extend_from_slice(&[4, 198, 19, 2, 0, 24]);
         body.extend_from_slice(&NOW.to_be_bytes());
         let signature = alice.sign(Domain::Vouch, &body);
         body.extend_from_slice(&signature);
@@ -204,6 +230,32 @@ mod tests {
             SignedVouch::decode(&body),
             Err(ParseStatementError::SelfVouch {
                 operator: alice.operator_id()
+            })
+        );
+    }
+
+    #[test]
+    fn a_range_with_host_bits_is_refused_even_when_signed() {
+        let (alice, bob) = (operator(1), operator(2));
+        let mut sloppy = vouch(&alice, &bob);
+        sloppy.overlay = "198.19.2.1/24".parse().unwrap();
+        assert_eq!(
+            sloppy.sign(&alice),
+            Err(SignStatementError::OverlayHostBits {
+                overlay: sloppy.overlay
+            })
+        );
+        let mut body = vec![1];
+        body.extend_from_slice(alice.operator_id().as_bytes());
+        body.extend_from_slice(bob.operator_id().as_bytes());
+        body.extend_from_slice(&[4, 198, 19, 2, 1, 24]);
+        body.extend_from_slice(&NOW.to_be_bytes());
+        let signature = alice.sign(Domain::Vouch, &body);
+        body.extend_from_slice(&signature);
+        assert_eq!(
+            SignedVouch::decode(&body),
+            Err(ParseStatementError::OverlayHostBits {
+                overlay: sloppy.overlay
             })
         );
     }

@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use sentrymesh_mesh::{
-    GossipMessage, HostCard, Mesh, Object, PeerEvent, PeerSpec, Revocation, RevocationTarget, Role,
-    SignedCard, Store, TrustPolicy, Vouch, WgPublicKey,
+    GossipMessage, HostCard, Mesh, Object, Overlay, PeerEvent, PeerSpec, Revocation,
+    RevocationTarget, Role, SignedCard, Store, TrustPolicy, Vouch, WgPublicKey,
 };
 
 use common::{NOW, apply, mutation, operator};
@@ -60,6 +60,7 @@ fn fixture() -> &'static Fixture {
             Vouch {
                 voucher: operator(2).operator_id(),
                 subject: operator(3).operator_id(),
+                overlay: "198.19.9.0/24".parse().unwrap(),
                 issued_at: NOW,
             }
             .sign(&operator(2))
@@ -98,8 +99,21 @@ fn member() -> Mesh {
     let f = fixture();
     let mut store = Store::new();
     store.insert_card(f.peer.clone(), NOW).unwrap();
-    let policy =
-        TrustPolicy::new(operator(1).operator_id(), [operator(2).operator_id()], 1).unwrap();
+    let overlay = Overlay::new(
+        "198.18.0.0/16".parse().unwrap(),
+        [1, 2].map(|o| {
+            let range = format!("198.18.{o}.0/24").parse().unwrap();
+            (operator(o).operator_id(), range)
+        }),
+    )
+    .unwrap();
+    let policy = TrustPolicy::new(
+        operator(1).operator_id(),
+        [operator(2).operator_id()],
+        1,
+        overlay,
+    )
+    .unwrap();
     let mut mesh = Mesh::new(f.own.clone(), policy, store, NOW).unwrap();
     assert!(mesh.is_admitted_peer(&f.peer.card().wg_public_key));
     assert!(matches!(mesh.poll_event(), Some(PeerEvent::Added(_))));

@@ -64,6 +64,7 @@ fn sample_vouch() -> Vec<u8> {
     Vouch {
         voucher: alice.operator_id(),
         subject: operator(2).operator_id(),
+        overlay: "198.19.9.0/24".parse().unwrap(),
         issued_at: NOW,
     }
     .sign(&alice)

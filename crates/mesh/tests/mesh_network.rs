@@ -12,14 +12,15 @@ use std::net::IpAddr;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sentrymesh_mesh::{
-    GossipError, GossipMessage, HostCard, InsertError, Mesh, Object, PeerEvent, PeerSpec,
+    GossipError, GossipMessage, HostCard, InsertError, Mesh, Object, Overlay, PeerEvent, PeerSpec,
     Revocation, RevocationTarget, Role, SignedCard, Store, TrustPolicy, Vouch, WgPublicKey, bundle,
 };
 
 use common::{NOW, operator};
 
-/// Host `i` of operator `op`: overlay address 198.18.`op`.`i`, endpoint
-/// 198.19.`op`.`i`:51820 unless hidden.
+/// Host `i` of operator `op`: overlay address 198.18.`op`.`i` (in its
+/// operator's range, [`range`]), endpoint 198.19.`op`.`i`:51820 unless
+/// hidden.
 fn card(op: u8, name: &str, role: Role, i: u8) -> SignedCard {
     let secret = operator(op);
     let mut key = [0x5a; 32];
@@ -55,11 +56,22 @@ fn hosts_of(op: u8) -> [SignedCard; 3] {
     ]
 }
 
+/// Operator `op`'s overlay range: 198.18.`op`.0/24, in the mesh overlay
+/// 198.18.0.0/16.
+fn range(op: u8) -> sentrymesh_mesh::Cidr {
+    format!("198.18.{op}.0/24").parse().unwrap()
+}
+
 fn policy(op: u8, direct: &[u8], k: usize) -> TrustPolicy {
+    let ranges = std::iter::once(op)
+        .chain(direct.iter().copied())
+        .map(|o| (operator(o).operator_id(), range(o)));
+    let overlay = Overlay::new("198.18.0.0/16".parse().unwrap(), ranges).unwrap();
     TrustPolicy::new(
         operator(op).operator_id(),
         direct.iter().map(|&d| operator(d).operator_id()),
         k,
+        overlay,
     )
     .unwrap()
 }
@@ -495,6 +507,7 @@ fn an_operator_is_admitted_on_k_vouches_not_on_k_minus_one() {
         Vouch {
             voucher: operator(by).operator_id(),
             subject: operator(4).operator_id(),
+            overlay: range(4),
             issued_at: NOW,
         }
         .sign(&operator(by))

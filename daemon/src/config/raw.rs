@@ -36,7 +36,13 @@ pub(super) struct RawMesh {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTrust {
-    pub(super) operators: Strings,
+    /// Optional in the file's shape so that its absence gets a message
+    /// saying what to add, not serde's "missing field".
+    pub(super) overlay: Option<Spanned<String>>,
+    pub(super) own_overlay: Option<Spanned<String>>,
+    /// Each `{ id = "…", overlay = "…" }`; read as any value, so that the
+    /// bare ids of older configs get a message saying what to write.
+    pub(super) operators: Spanned<Vec<Spanned<toml::Value>>>,
     pub(super) vouch_threshold: Spanned<i64>,
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Result, anyhow};
 use clap::{ArgGroup, Args, Subcommand};
 use sentrymesh_mesh::{
-    OperatorId, OperatorSecret, Revocation, RevocationTarget, SignStatementError, Vouch,
+    Cidr, OperatorId, OperatorSecret, Revocation, RevocationTarget, SignStatementError, Vouch,
     WgPublicKey,
 };
 
@@ -17,8 +17,10 @@ use super::{clock, operator_key, refused};
 /// `sentrymesh trust ...`.
 #[derive(Debug, Subcommand)]
 pub enum TrustCommand {
-    /// Sign a vouch: this operator trusts another one. Hosts that trust
-    /// this operator admit the other once enough vouches are in.
+    /// Sign a vouch: this operator trusts another one, and allocates it an
+    /// overlay range. Hosts that trust this operator admit the other once
+    /// enough vouches name the same range, and refuse its cards that claim
+    /// anything outside it.
     Vouch(VouchArgs),
     /// Sign a revocation: retire one of this operator's host keys for
     /// good, or withdraw this operator's vouches for another operator.
@@ -34,6 +36,12 @@ pub struct VouchArgs {
     /// The operator vouched for, by operator id.
     #[arg(long = "for", value_name = "OPERATOR_ID")]
     subject: OperatorId,
+    /// The overlay range allocated to it (a network, e.g. 198.19.7.0/24):
+    /// the only addresses its cards may route. Agree on it with the other
+    /// vouchers: a host admits the operator only when enough of them name
+    /// the same range.
+    #[arg(long, value_name = "ADDRESS/PREFIX")]
+    overlay: Cidr,
     /// Write the vouch to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -67,7 +75,7 @@ pub fn run(command: TrustCommand, out: &mut impl Write) -> Result<()> {
     match command {
         TrustCommand::Vouch(args) => {
             let secret = operator_key::read(&args.operator)?;
-            let text = vouch(&secret, args.subject, clock::now()?)?;
+            let text = vouch(&secret, args.subject, args.overlay, clock::now()?)?;
             files::write_output(args.out.as_deref(), out, &text, PUBLIC_MODE)
         }
         TrustCommand::Revoke(args) => {
@@ -84,16 +92,21 @@ pub fn run(command: TrustCommand, out: &mut impl Write) -> Result<()> {
     }
 }
 
-/// The armoured vouch of `secret`'s operator for `subject`, issued `now`.
-fn vouch(secret: &OperatorSecret, subject: OperatorId, now: u64) -> Result<String> {
+/// The armoured vouch of `secret`'s operator for `subject` with the range
+/// `overlay`, issued `now`.
+fn vouch(secret: &OperatorSecret, subject: OperatorId, overlay: Cidr, now: u64) -> Result<String> {
     let vouch = Vouch {
         voucher: secret.operator_id(),
         subject,
+        overlay,
         issued_at: now,
     };
     match vouch.sign(secret) {
         Ok(signed) => Ok(signed.to_text()),
         Err(error @ SignStatementError::SelfVouch { .. }) => Err(anyhow!("--for: {error}")),
+        Err(error @ SignStatementError::OverlayHostBits { .. }) => {
+            Err(anyhow!("--overlay: {error}"))
+        }
         Err(error) => Err(refused("cannot sign the vouch", error)),
     }
 }
@@ -127,16 +140,23 @@ mod tests {
         let alice = OperatorSecret::generate(&mut rng);
         let bob = OperatorSecret::generate(&mut rng).operator_id();
 
-        let text = vouch(&alice, bob, NOW).unwrap();
+        let range: Cidr = "198.19.7.0/24".parse().unwrap();
+        let text = vouch(&alice, bob, range, NOW).unwrap();
         let signed = SignedVouch::from_text(&text).unwrap();
         assert_eq!(
             *signed.vouch(),
             Vouch {
                 voucher: alice.operator_id(),
                 subject: bob,
+                overlay: range,
                 issued_at: NOW
             }
         );
+        let message = vouch(&alice, bob, "198.19.7.1/24".parse().unwrap(), NOW)
+            .unwrap_err()
+            .to_string();
+        assert!(message.starts_with("--overlay: "), "{message}");
+        assert!(message.contains("198.19.7.0/24"), "{message}");
 
         let key: WgPublicKey = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw="
             .parse()
@@ -152,7 +172,8 @@ mod tests {
     #[test]
     fn a_vouch_for_oneself_is_blamed_on_for() {
         let alice = OperatorSecret::generate(&mut ChaCha20Rng::seed_from_u64(4));
-        let message = vouch(&alice, alice.operator_id(), NOW)
+        let range = "198.19.7.0/24".parse().unwrap();
+        let message = vouch(&alice, alice.operator_id(), range, NOW)
             .unwrap_err()
             .to_string();
         assert!(message.starts_with("--for: "), "{message}");

@@ -104,6 +104,13 @@ fn render_mesh(out: &mut Exposition, mesh: &MeshCounters) {
         "Operators this host admits, its own included.",
         mesh.admitted_operators,
     );
+    out.single(
+        "sentrymesh_mesh_cards_out_of_range_total",
+        "counter",
+        "Cards refused for an address, allowed IP or endpoint outside what their operator's \
+         overlay range allows, each card counted once.",
+        mesh.cards_out_of_range,
+    );
     out.by_label(
         "sentrymesh_mesh_objects",
         "gauge",
@@ -357,6 +364,7 @@ mod tests {
             cards: 9,
             vouches: 2,
             revocations: 1,
+            cards_out_of_range: 6,
             ..MeshCounters::default()
         };
         counters.gossip.messages_over_budget = 5;
@@ -369,6 +377,7 @@ mod tests {
         for line in [
             "sentrymesh_mesh_peers{interface=\"sm0\"} 4",
             "sentrymesh_mesh_admitted_operators{interface=\"sm0\"} 3",
+            "sentrymesh_mesh_cards_out_of_range_total{interface=\"sm0\"} 6",
             "sentrymesh_mesh_objects{interface=\"sm0\",kind=\"card\"} 9",
             "sentrymesh_mesh_objects{interface=\"sm0\",kind=\"revocation\"} 1",
             "sentrymesh_gossip_messages_total{interface=\"sm0\",outcome=\"over_budget\"} 5",

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::identities::{HostFiles, TestnetOperator, write_file};
-use super::plan::{LISTEN_PORT, OVERLAY_PREFIX, PlannedHost};
+use super::plan::{LISTEN_PORT, MESH_OVERLAY, OVERLAY_PREFIX, PlannedHost, operator_range};
 use super::{TestnetSpec, interrupt, process};
 use crate::device::Offloads;
 use crate::{config, control_client, mesh_member};
@@ -45,7 +45,13 @@ pub(super) fn config_text(
     let trusted: Vec<String> = operator
         .trusts
         .iter()
-        .map(|&number| format!("\"{}\"", operators[number - 1].id))
+        .map(|&number| {
+            format!(
+                "{{ id = \"{}\", overlay = \"{}\" }}",
+                operators[number - 1].id,
+                operator_range(number)
+            )
+        })
         .collect();
     let mut text = String::new();
     let _ = writeln!(
@@ -65,6 +71,12 @@ pub(super) fn config_text(
     let _ = writeln!(text, "state_dir = \"state\"");
     let _ = writeln!(text);
     let _ = writeln!(text, "[trust]");
+    let _ = writeln!(text, "overlay = \"{MESH_OVERLAY}\"");
+    let _ = writeln!(
+        text,
+        "own_overlay = \"{}\"",
+        operator_range(operator.number)
+    );
     let _ = writeln!(text, "operators = [{}]", trusted.join(", "));
     let _ = writeln!(text, "vouch_threshold = 1");
     let _ = writeln!(text);
@@ -340,9 +352,14 @@ mod tests {
         assert!(text.contains("name = \"tn9-0-8\"\n"), "{text}");
         assert!(text.contains("addresses = [\"198.19.3.3/32\"]\n"), "{text}");
         assert!(
-            text.contains(&format!("operators = [\"{}\"]\n", operators[0].id)),
+            text.contains(&format!(
+                "operators = [{{ id = \"{}\", overlay = \"198.19.1.0/24\" }}]\n",
+                operators[0].id
+            )),
             "{text}"
         );
+        assert!(text.contains("overlay = \"198.19.0.0/16\"\n"), "{text}");
+        assert!(text.contains("own_overlay = \"198.19.3.0/24\"\n"), "{text}");
         assert!(text.contains("min_trusted_peers = 6\n"), "{text}");
         // The text is a valid native config (its files aside).
         config::parse(&text, std::path::Path::new("config.toml")).unwrap();

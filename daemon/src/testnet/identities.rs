@@ -37,7 +37,7 @@ use sentrymesh_mesh::{
 };
 use sentrymesh_tunnel::PrivateKey;
 
-use super::plan::{Plan, PlannedHost};
+use super::plan::{Plan, PlannedHost, operator_range};
 use crate::mesh_cli::operator_key;
 
 /// How long the testnet's cards are valid.
@@ -155,7 +155,7 @@ pub(super) fn issue(
         write_file(&dir.join("own.bundle"), sealed.to_text())?;
     }
 
-    // Vouches: every operator for every other one.
+    // Vouches: every operator for every other one, with its range.
     let mut vouches: Vec<(String, SignedVouch)> = Vec::new();
     for (i, secret) in secrets.iter().enumerate() {
         for (j, subject) in ids.iter().enumerate() {
@@ -165,6 +165,9 @@ pub(super) fn issue(
             let vouch = Vouch {
                 voucher: ids[i],
                 subject: *subject,
+                overlay: operator_range(j + 1)
+                    .parse()
+                    .map_err(|error| anyhow!("op{}'s overlay range: {error}", j + 1))?,
                 issued_at: now,
             }
             .sign(secret)

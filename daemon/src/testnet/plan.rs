@@ -15,6 +15,10 @@
 //! route to another host's overlay address until its mesh member adds one
 //! for a peer: a producer cannot even address a host it does not peer with.
 //!
+//! The mesh overlay is [`MESH_OVERLAY`], 198.19.0.0/16, and operator `a`'s
+//! range in it 198.19.`a`.0/24 ([`operator_range`]): what its hosts' configs
+//! give the operators they trust, and what its vouchers name.
+//!
 //! Names that are global on the machine carry the run's tag (the process
 //! id and a counter), so that two runs, or two tests of one process, never
 //! collide: the namespaces `smtn-<pid>-<n>-<host>` (and `…-switch`), and the
@@ -49,6 +53,13 @@ pub const LISTEN_PORT: u16 = 51820;
 pub const UNDERLAY_PREFIX: u8 = 16;
 /// The prefix length of an overlay address: a host address.
 pub const OVERLAY_PREFIX: u8 = 32;
+/// The mesh overlay of every testnet: each operator's range lies in it.
+pub const MESH_OVERLAY: &str = "198.19.0.0/16";
+
+/// Operator `operator`'s overlay range: 198.19.`operator`.0/24.
+pub fn operator_range(operator: usize) -> String {
+    format!("198.19.{operator}.0/24")
+}
 
 /// Why a testnet's size is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

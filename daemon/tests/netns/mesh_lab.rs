@@ -4,7 +4,10 @@
 //! operator would, through the `operator`, `card` and `trust` commands.
 //!
 //! Underlay addresses are 198.18.0.H/24 on the switch; overlay addresses
-//! 198.19.0.H/32, so a host has a route only to the peers the mesh gives it.
+//! 198.19.O.H/32 for host H of operator O, so a host has a route only to the
+//! peers the mesh gives it. The mesh overlay is [`MESH_OVERLAY`], and
+//! operator O's range in it 198.19.O.0/24: what every config gives the
+//! operators it trusts, and what a vouch for it names.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -23,22 +26,29 @@ pub(crate) const GOSSIP_PORT: u16 = 51900;
 pub(crate) const INTRODUCTION_PORT: u16 = 51901;
 /// Where each member serves its metrics, in its own namespace.
 const METRICS: &str = "127.0.0.1:9586";
+/// The mesh overlay of every lab.
+pub(crate) const MESH_OVERLAY: &str = "198.19.0.0/16";
 
 /// Runs `sentrymesh ARGS` outside any namespace and returns its output.
 pub(crate) fn sentrymesh(args: &[&str]) -> String {
     run_ok(Command::new(SENTRYMESH).args(args), b"")
 }
 
-/// An operator: its key file and id.
+/// An operator: its key file, id, number and overlay range.
 pub(crate) struct Operator {
     pub(crate) key_file: PathBuf,
     pub(crate) id: String,
+    /// Its number O, from 1.
+    pub(crate) number: u8,
+    /// Its overlay range, 198.19.O.0/24.
+    pub(crate) range: String,
 }
 
 /// The switch and the operators' files.
 pub(crate) struct Lab {
     switch: Host,
     hosts: usize,
+    operators: u8,
 }
 
 /// What a host is.
@@ -70,6 +80,8 @@ pub(crate) struct Member {
     pub(crate) operator: String,
     /// The chain p2p node id its card publishes.
     pub(crate) chain_id: String,
+    /// Its operator's overlay range.
+    pub(crate) range: String,
 }
 
 impl Lab {
@@ -77,7 +89,11 @@ impl Lab {
         let switch = Host::new(&format!("{label}-sw"));
         switch.ip(&["link", "add", "br0", "type", "bridge"]);
         switch.ip(&["link", "set", "br0", "up"]);
-        Lab { switch, hosts: 0 }
+        Lab {
+            switch,
+            hosts: 0,
+            operators: 0,
+        }
     }
 
     /// A path for a file in the lab's own directory.
@@ -86,12 +102,18 @@ impl Lab {
     }
 
     /// A new operator, its key file in the switch's directory.
-    pub(crate) fn operator(&self, name: &str) -> Operator {
+    pub(crate) fn operator(&mut self, name: &str) -> Operator {
+        self.operators += 1;
         let key_file = self.switch.dir().join(format!("{name}.op"));
         let id = sentrymesh(&["operator", "new", "--out", &key_file.to_string_lossy()])
             .trim()
             .to_owned();
-        Operator { key_file, id }
+        Operator {
+            key_file,
+            id,
+            number: self.operators,
+            range: format!("198.19.{}.0/24", self.operators),
+        }
     }
 
     /// A new host of `operator` plugged into the switch, with its keys and
@@ -101,7 +123,7 @@ impl Lab {
         let index = u8::try_from(self.hosts).expect("fewer than 256 hosts");
         let host = Host::new(&format!("m{index}"));
         let underlay = Ipv4Addr::new(198, 18, 0, index);
-        let overlay = Ipv4Addr::new(198, 19, 0, index);
+        let overlay = Ipv4Addr::new(198, 19, operator.number, index);
         let (inside, outside) = (
             format!("u{index}"),
             format!("p{}-{index}", std::process::id() % 10_000),
@@ -156,6 +178,7 @@ impl Lab {
             underlay,
             operator: operator.id.clone(),
             chain_id,
+            range: operator.range.clone(),
         }
     }
 }
@@ -284,17 +307,22 @@ impl Member {
         self.know(&format!("{}.card", other.name), &other.card());
     }
 
-    /// Writes the config: trusting `trusted` directly with `threshold`,
-    /// ready after `ready` peers.
+    /// Writes the config: trusting `trusted` directly (each with its
+    /// range) with `threshold`, ready after `ready` peers.
     pub(crate) fn configure(&self, trusted: &[&Operator], threshold: usize, ready: usize) {
-        let operators: Vec<String> = trusted.iter().map(|op| format!("{:?}", op.id)).collect();
+        let operators: Vec<String> = trusted
+            .iter()
+            .map(|op| format!("{{ id = {:?}, overlay = {:?} }}", op.id, op.range))
+            .collect();
         let config = format!(
             "[interface]\nname = \"{}\"\nprivate_key_file = \"wg.key\"\nlisten_port = {WG_PORT}\n\
              addresses = [\"{}/32\"]\n\n[mesh]\ncard_file = \"host.card\"\nknown_dir = \"known\"\n\
-             state_dir = \"state\"\n\n[trust]\noperators = [{}]\nvouch_threshold = {threshold}\n\n\
+             state_dir = \"state\"\n\n[trust]\noverlay = \"{MESH_OVERLAY}\"\nown_overlay = \"{}\"\n\
+             operators = [{}]\nvouch_threshold = {threshold}\n\n\
              [ready]\nmin_trusted_peers = {ready}\n\n[metrics]\nlisten = \"{METRICS}\"\n",
             self.ifname,
             self.overlay,
+            self.range,
             operators.join(", ")
         );
         self.host.write_file("sm.toml", &config);

@@ -336,6 +336,7 @@ mod tests {
             Vouch {
                 voucher: alice.operator_id(),
                 subject: bob.operator_id(),
+                overlay: "198.19.9.0/24".parse().unwrap(),
                 issued_at: NOW,
             }
             .sign(&alice)

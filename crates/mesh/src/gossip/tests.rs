@@ -103,6 +103,7 @@ fn two_hosts_converge_by_digest_want_and_objects() {
     let vouch = Vouch {
         voucher: alice.operator_id(),
         subject: bob.operator_id(),
+        overlay: "198.19.9.0/24".parse().unwrap(),
         issued_at: NOW,
     }
     .sign(&alice)
@@ -402,6 +403,7 @@ fn long_digests_are_sent_in_parts() {
             let vouch = Vouch {
                 voucher: voucher.operator_id(),
                 subject: subject.operator_id(),
+                overlay: "198.19.9.0/24".parse().unwrap(),
                 issued_at: NOW,
             }
             .sign(&voucher)

@@ -4,15 +4,16 @@
 use super::*;
 use crate::identity::OperatorSecret;
 use crate::revocation::{Revocation, RevocationTarget};
-use crate::testing::{NOW, card, operator};
+use crate::testing::{NOW, card, operator, overlay_of, range_of};
 use crate::vouch::Vouch;
 
 /// A card for host `name` of operator number `op`, with its own address
-/// 198.18.`op`.`n`/16 and no allowed IPs.
+/// 198.19.`op`.`n`/16 (in its operator's range 198.19.`op`.0/24) and no
+/// allowed IPs.
 fn host(op: u8, name: &str, role: Role, n: u8) -> SignedCard {
     let secret = operator(op);
     let mut c = card(&secret, name, role);
-    c.addresses = vec![format!("198.18.{op}.{n}/16").parse().unwrap()];
+    c.addresses = vec![format!("198.19.{op}.{n}/16").parse().unwrap()];
     c.allowed_ips = vec![];
     c.sign(&secret).unwrap()
 }
@@ -22,6 +23,7 @@ fn policy(op: u8, direct: &[u8], k: usize) -> TrustPolicy {
         operator(op).operator_id(),
         direct.iter().map(|&d| operator(d).operator_id()),
         k,
+        overlay_of(std::iter::once(op).chain(direct.iter().copied())),
     )
     .unwrap()
 }
@@ -63,6 +65,7 @@ fn vouch(by: u8, subject: u8) -> crate::vouch::SignedVouch {
     Vouch {
         voucher: secret.operator_id(),
         subject: operator(subject).operator_id(),
+        overlay: range_of(subject),
         issued_at: NOW,
     }
     .sign(&secret)
@@ -114,7 +117,7 @@ fn a_producer_peers_with_its_own_sentries_only_and_keeps_them_alive() {
     let spec = producer.peer(&w.s1a.card().wg_public_key).unwrap();
     assert_eq!(spec.persistent_keepalive, Some(PERSISTENT_KEEPALIVE));
     assert_eq!(spec.endpoint, w.s1a.card().endpoints.first().cloned());
-    assert_eq!(spec.allowed_ips, ["198.18.1.2/32".parse().unwrap()]);
+    assert_eq!(spec.allowed_ips, ["198.19.1.2/32".parse().unwrap()]);
     assert!(!producer.is_admitted_peer(&w.s2a.card().wg_public_key));
     assert!(!producer.is_admitted_peer(&w.p2.card().wg_public_key));
     assert_eq!(events(&mut producer).len(), 2);
@@ -238,26 +241,21 @@ fn a_revoked_or_expired_host_has_no_peers() {
 }
 
 #[test]
-fn a_network_named_twice_goes_to_one_peer_own_operator_first() {
+fn a_network_named_twice_goes_to_one_peer_this_host_first() {
     let w = world();
-    let (one, two) = (operator(1), operator(2));
-    // Operator 2's sentry claims operator 1's sentry-b address and this
-    // host's own address; both cards also name one shared network.
-    let shared: Cidr = "198.19.0.0/16".parse().unwrap();
-    let mut greedy = w.s2a.card().clone();
-    greedy.serial = 2;
-    greedy.allowed_ips = vec![
-        "198.18.1.2/32".parse().unwrap(),
-        "198.18.1.3/32".parse().unwrap(),
-        shared,
-        "198.20.0.0/16".parse().unwrap(),
-    ];
+    let one = operator(1);
+    // The producer and sentry-b (operator 1's) both name one network in
+    // their range; sentry-b also claims this host's own address.
+    let shared: Cidr = "198.19.1.128/25".parse().unwrap();
     let mut b = w.s1b.card().clone();
     b.serial = 2;
-    b.allowed_ips = vec![shared];
+    b.allowed_ips = vec!["198.19.1.2/32".parse().unwrap(), shared];
+    let mut p = w.p1.card().clone();
+    p.serial = 2;
+    p.allowed_ips = vec![shared];
     let mut store = w.store.clone();
-    store.insert_card(greedy.sign(&two).unwrap(), NOW).unwrap();
     store.insert_card(b.sign(&one).unwrap(), NOW).unwrap();
+    store.insert_card(p.sign(&one).unwrap(), NOW).unwrap();
     let mut sentry = PeerManager::new(w.s1a.clone(), policy(1, &[2], 1)).unwrap();
     sentry.update(&store, NOW);
     let of = |card: &SignedCard| {
@@ -267,14 +265,105 @@ fn a_network_named_twice_goes_to_one_peer_own_operator_first() {
             .allowed_ips
             .clone()
     };
+    let (low, high) = if b.wg_public_key < p.wg_public_key {
+        (&w.s1b, &w.p1)
+    } else {
+        (&w.p1, &w.s1b)
+    };
+    let own_address = |card: &SignedCard| Cidr::host(card.card().addresses[0].addr());
+    assert_eq!(of(low), [own_address(low), shared]);
+    assert_eq!(of(high), [own_address(high)]);
+    assert_eq!(sentry.cards_refused(), 0);
+}
+
+#[test]
+fn a_card_claiming_outside_its_range_is_refused_whole_and_reported_once() {
+    let w = world();
+    let two = operator(2);
+    let mut sentry = PeerManager::new(w.s1a.clone(), policy(1, &[2, 3], 1)).unwrap();
+    sentry.update(&w.store, NOW);
+    events(&mut sentry);
+    assert!(sentry.is_admitted_peer(&w.s2a.card().wg_public_key));
+    let s3_endpoint = match w.s3.card().endpoints[0].host {
+        crate::endpoint::EndpointHost::Ip(ip) => Cidr::host(ip),
+        crate::endpoint::EndpointHost::Name(_) => unreachable!(),
+    };
+    let claims: [(&str, Cidr, bool); 7] = [
+        ("0.0.0.0/1", "0.0.0.0/1".parse().unwrap(), false),
+        ("128.0.0.0/1", "128.0.0.0/1".parse().unwrap(), false),
+        ("::/1", "::/1".parse().unwrap(), false),
+        ("operator 3's endpoint", s3_endpoint, false),
+        (
+            "a slice of operator 1's range",
+            "198.19.1.0/25".parse().unwrap(),
+            false,
+        ),
+        (
+            "operator 1's sentry",
+            "198.19.1.3/32".parse().unwrap(),
+            true,
+        ),
+        ("the whole overlay", "198.19.0.0/16".parse().unwrap(), false),
+    ];
+    for (serial, (what, claim, as_address)) in (2..).zip(claims) {
+        let mut greedy = w.s2a.card().clone();
+        greedy.serial = serial;
+        if as_address {
+            greedy.addresses.push(claim);
+        } else {
+            greedy.allowed_ips = vec![claim];
+        }
+        let mut store = w.store.clone();
+        store.insert_card(greedy.sign(&two).unwrap(), NOW).unwrap();
+        let before = sentry.cards_refused();
+        sentry.update(&store, NOW);
+        sentry.update(&store, NOW + 1);
+        assert!(
+            !sentry.is_admitted_peer(&greedy.wg_public_key),
+            "{what} is refused"
+        );
+        assert!(
+            sentry
+                .peers()
+                .flat_map(|p| &p.allowed_ips)
+                .all(|ip| range_of(1).contains(ip) || range_of(3).contains(ip)),
+            "{what}: nothing of it is routed"
+        );
+        assert_eq!(sentry.cards_refused(), before + 1, "{what}: counted once");
+        let refusal = sentry.poll_refusal().unwrap();
+        assert_eq!(sentry.poll_refusal(), None, "{what}: reported once");
+        assert_eq!(
+            (refusal.name.as_str(), refusal.operator, refusal.serial),
+            ("sentry-a", two.operator_id(), serial)
+        );
+        let text = refusal.to_string();
+        assert!(
+            text.contains("sentry-a") && text.contains("198.19.2.0/24"),
+            "{text}"
+        );
+        assert!(!text.contains(&claim.to_string()), "{text}");
+        // Back to the honest card: a peer again.
+        sentry.update(&w.store, NOW);
+        events(&mut sentry);
+    }
+}
+
+#[test]
+fn this_hosts_own_card_must_keep_inside_its_range() {
+    let w = world();
+    let mut outside = w.s1a.card().clone();
+    outside.allowed_ips = vec!["198.19.2.0/24".parse().unwrap()];
+    let outside = outside.sign(&operator(1)).unwrap();
     assert_eq!(
-        of(&w.s2a),
-        [
-            "198.18.2.2/32".parse().unwrap(),
-            "198.20.0.0/16".parse().unwrap()
-        ]
+        PeerManager::new(outside.clone(), policy(1, &[2], 1)).unwrap_err(),
+        LocalConfigError::OutOfRange(OutOfRange::AllowedIp { range: range_of(1) })
     );
-    assert_eq!(of(&w.s1b), ["198.18.1.3/32".parse().unwrap(), shared]);
+    let mut sentry = PeerManager::new(w.s1a.clone(), policy(1, &[2], 1)).unwrap();
+    assert!(matches!(
+        sentry.set_local_card(outside, &w.store, NOW),
+        Err(LocalConfigError::OutOfRange(_))
+    ));
+    assert_eq!(sentry.local_card(), &w.s1a);
 }
 
 #[test]

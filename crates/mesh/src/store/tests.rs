@@ -18,6 +18,7 @@ fn vouch(by: &OperatorSecret, subject: &OperatorSecret, at: u64) -> SignedVouch 
     Vouch {
         voucher: by.operator_id(),
         subject: subject.operator_id(),
+        overlay: "198.19.9.0/24".parse().unwrap(),
         issued_at: at,
     }
     .sign(by)

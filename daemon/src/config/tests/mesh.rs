@@ -12,10 +12,11 @@ fn operator(seed: u8) -> String {
         .to_string()
 }
 
-/// `valid()`'s interface as a mesh member: no `[[peer]]`, with `extra`
+/// `valid()`'s interface as a mesh member: no `[[peer]]`, only its IPv4
+/// address (inside the overlay of [`mesh_sections`]), with `extra`
 /// appended.
 fn mesh_member(extra: &str) -> String {
-    let text = valid();
+    let text = valid().replacen(", \"2001:db8::1/64\"", "", 1);
     let interface = &text[..text.find("[[peer]]").expect("a peer")];
     format!("{interface}{extra}")
 }
@@ -23,7 +24,9 @@ fn mesh_member(extra: &str) -> String {
 fn mesh_sections() -> String {
     format!(
         "[mesh]\ncard_file = \"host.card\"\nstate_dir = \"/var/lib/sentrymesh/sm0\"\n\n\
-         [trust]\noperators = [\"{}\", \"{}\"]\nvouch_threshold = 2\n",
+         [trust]\noverlay = \"198.18.0.0/16\"\nown_overlay = \"198.18.0.0/24\"\n\
+         operators = [{{ id = \"{}\", overlay = \"198.18.1.0/24\" }}, \
+         {{ id = \"{}\", overlay = \"198.18.2.0/24\" }}]\nvouch_threshold = 2\n",
         operator(1),
         operator(2)
     )
@@ -40,7 +43,104 @@ fn a_mesh_member_names_its_card_state_and_trust() {
     assert_eq!((mesh.gossip_port, mesh.introduction_port), (51900, 51901));
     assert_eq!(mesh.trusted_operators.len(), 2);
     assert_eq!(mesh.vouch_threshold, 2);
+    assert_eq!(mesh.overlay.to_string(), "198.18.0.0/16");
+    assert_eq!(mesh.own_overlay.to_string(), "198.18.0.0/24");
+    let id: sentrymesh_mesh::OperatorId = operator(2).parse().unwrap();
+    assert_eq!(mesh.trusted_operators[&id].to_string(), "198.18.2.0/24");
     assert!(parse_with_keys(&valid()).unwrap().mesh.is_none());
+}
+
+#[test]
+fn overlay_ranges_are_required_and_checked() {
+    let sections = mesh_sections();
+    for (from, to, expected) in [
+        (
+            "overlay = \"198.18.0.0/16\"\n",
+            "",
+            "trust: has no overlay: add overlay = \"ADDRESS/PREFIX\"",
+        ),
+        (
+            "own_overlay = \"198.18.0.0/24\"\n",
+            "",
+            "trust: has no own_overlay: add own_overlay = \"ADDRESS/PREFIX\"",
+        ),
+        (
+            "198.18.0.0/16",
+            "198.18.0.1/16",
+            "trust.overlay: 198.18.0.1/16 has host bits set; write its network, 198.18.0.0/16",
+        ),
+        (
+            "198.18.0.0/24",
+            "198.19.0.0/24",
+            "trust.own_overlay: 198.19.0.0/24 is not inside the overlay 198.18.0.0/16",
+        ),
+        (
+            "198.18.2.0/24",
+            "198.18.1.128/25",
+            "trust.operators[1]: 198.18.1.128/25 overlaps the range of trust.operators[0]",
+        ),
+        (
+            "198.18.1.0/24",
+            "198.18.0.0/23",
+            "trust.operators[0]: 198.18.0.0/23 overlaps the range of own_overlay",
+        ),
+        (
+            "198.18.1.0/24",
+            "0.0.0.0/1",
+            "trust.operators[0]: 0.0.0.0/1 is not inside the overlay 198.18.0.0/16",
+        ),
+        (
+            "198.18.2.0/24",
+            "198.18.2.1/24",
+            "trust.operators[1]: overlay 198.18.2.1/24 has host bits set",
+        ),
+        (
+            ", overlay = \"198.18.1.0/24\"",
+            "",
+            "trust.operators[0]: has no overlay",
+        ),
+        (
+            ", overlay = \"198.18.1.0/24\"",
+            ", range = \"198.18.1.0/24\"",
+            "trust.operators[0]: unknown key \"range\"",
+        ),
+    ] {
+        assert!(sections.contains(from), "{from}");
+        let text = mesh_member(&sections.replacen(from, to, 1));
+        let message = error_of(&text);
+        assert!(message.contains(expected), "{message}\nlacks\n{expected}");
+    }
+    // A config written before ranges: each bare id is told what to write.
+    let old = mesh_member(&format!(
+        "[mesh]\ncard_file = \"c\"\nstate_dir = \"s\"\n[trust]\noverlay = \"198.18.0.0/16\"\n\
+         own_overlay = \"198.18.0.0/24\"\noperators = [\"{}\"]\nvouch_threshold = 1\n",
+        operator(1)
+    ));
+    let message = error_of(&old);
+    assert!(
+        message.contains(&format!(
+            "trust.operators[0]: each trusted operator now comes with its overlay range: write \
+             {{ id = \"{}\", overlay = \"ADDRESS/PREFIX\" }}",
+            operator(1)
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_mesh_members_interface_addresses_stay_inside_the_overlay() {
+    // valid()'s interface address is 198.18.0.1/24, inside 198.18.0.0/16.
+    let outside = mesh_sections().replace("198.18.0.0/16", "198.18.128.0/17");
+    let outside = outside.replace("198.18.0.0/24", "198.18.128.0/24");
+    let outside = outside.replace("198.18.1.0/24", "198.18.129.0/24");
+    let outside = outside.replace("198.18.2.0/24", "198.18.130.0/24");
+    let message = error_of(&mesh_member(&outside));
+    assert!(
+        message.contains(
+            "interface.addresses[0]: 198.18.0.0/24 is not inside [trust] overlay 198.18.128.0/17"
+        ),
+        "{message}"
+    );
 }
 
 #[test]
@@ -78,6 +178,11 @@ fn bad_trust_settings_are_pointed_at() {
             "trust.operators[1]: \"not-an-operator\" is not an operator id",
         ),
         (operator(2), operator(1), "trust.operators[1]: "),
+        (
+            format!("\"{}\"", operator(2)),
+            "[]".to_owned(),
+            "trust.operators[1]: id: [] is not a string",
+        ),
         (
             "vouch_threshold = 2".to_owned(),
             "vouch_threshold = 0".to_owned(),
@@ -125,6 +230,9 @@ fn the_mesh_examples_are_valid_and_hide_what_the_roles_hide() {
         assert!(config.peers.is_empty());
         assert_eq!(mesh.trusted_operators.len(), 2);
         assert_eq!(config.min_trusted_peers, ready);
+        for range in mesh.trusted_operators.values().chain([&mesh.own_overlay]) {
+            assert!(mesh.overlay.contains(range));
+        }
         let all = "198.18.0.0/15".parse::<IpNet>().unwrap();
         for address in &config.interface.addresses {
             assert!(all.contains(address.addr()) && address.prefix_len() == 32);

@@ -1,15 +1,20 @@
 //! Checks `[mesh]` and `[trust]`: a mesh member needs both, and takes its
-//! peers from cards, not from `[[peer]]` sections.
+//! peers from cards, not from `[[peer]]` sections. `[trust]` gives the
+//! mesh's overlay and each directly trusted operator's range in it; a config
+//! without them is refused with what to add, rather than defaulted, since
+//! a default range would let every card route anything.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use sentrymesh_mesh::OperatorId;
+use sentrymesh_mesh::{Cidr, OperatorId};
 use toml::Spanned;
 
 use super::Checker;
 use crate::config::MeshSettings;
 use crate::config::raw::{RawConfig, RawMesh, RawTrust};
+use crate::config::values::InterfaceAddress;
 
 /// The UDP port gossip uses on the overlay when the config names none.
 pub(in crate::config) const DEFAULT_GOSSIP_PORT: u16 = 51900;
@@ -41,13 +46,17 @@ impl Checker<'_> {
                         .to_owned();
                     self.report(peer.span(), &format!("peer[{i}]"), message);
                 }
-                let settings = self.mesh_settings(mesh.get_ref(), trust.get_ref());
+                let settings = self.mesh_settings(mesh.get_ref(), trust);
+                if let Some(settings) = &settings {
+                    self.addresses_in_overlay(raw, settings.overlay);
+                }
                 (raw.peers.is_empty() && settings.is_some()).then_some(settings)
             }
         }
     }
 
-    fn mesh_settings(&mut self, mesh: &RawMesh, trust: &RawTrust) -> Option<MeshSettings> {
+    fn mesh_settings(&mut self, mesh: &RawMesh, trust: &Spanned<RawTrust>) -> Option<MeshSettings> {
+        let (span, trust) = (trust.span(), trust.get_ref());
         let card_file = self.path(&mesh.card_file, "mesh.card_file");
         let known_dir = match &mesh.known_dir {
             None => Some(None),
@@ -72,7 +81,9 @@ impl Checker<'_> {
                 self.report(at.span(), "mesh.introduction_port", message);
             }
         }
-        let operators = self.trusted_operators(trust);
+        let overlay = self.overlay(trust, span.clone());
+        let own_overlay = self.own_overlay(trust, span, overlay);
+        let operators = self.trusted_operators(trust, overlay, own_overlay);
         let vouch_threshold = self
             .integer(
                 &trust.vouch_threshold,
@@ -87,6 +98,8 @@ impl Checker<'_> {
             state_dir: state_dir?,
             gossip_port: gossip_port?,
             introduction_port: introduction_port?,
+            overlay: overlay?,
+            own_overlay: own_overlay?,
             trusted_operators: operators?,
             vouch_threshold: vouch_threshold?,
         })
@@ -111,7 +124,77 @@ impl Checker<'_> {
         }
     }
 
-    fn trusted_operators(&mut self, trust: &RawTrust) -> Option<BTreeSet<OperatorId>> {
+    /// `[trust] overlay`: a network.
+    fn overlay(&mut self, trust: &RawTrust, section: Range<usize>) -> Option<Cidr> {
+        let Some(text) = &trust.overlay else {
+            let message = "has no overlay: add overlay = \"ADDRESS/PREFIX\" (e.g. \
+                           \"198.19.0.0/16\"), the mesh's overlay range, which every \
+                           operator's range lies in; nothing outside it is routed into the \
+                           interface"
+                .to_owned();
+            self.report(section, "trust", message);
+            return None;
+        };
+        self.network(text, "trust.overlay")
+    }
+
+    /// `[trust] own_overlay`: a network inside the overlay.
+    fn own_overlay(
+        &mut self,
+        trust: &RawTrust,
+        section: Range<usize>,
+        overlay: Option<Cidr>,
+    ) -> Option<Cidr> {
+        let Some(text) = &trust.own_overlay else {
+            let message = "has no own_overlay: add own_overlay = \"ADDRESS/PREFIX\" (e.g. \
+                           \"198.19.1.0/24\"), this host's operator's range inside the \
+                           overlay, which its cards' addresses and allowed IPs must keep to"
+                .to_owned();
+            self.report(section, "trust", message);
+            return None;
+        };
+        let range = self.network(text, "trust.own_overlay")?;
+        self.inside(overlay?, range, text.span(), "trust.own_overlay")
+            .then_some(range)
+    }
+
+    /// A network (no host bits) in CIDR notation.
+    fn network(&mut self, text: &Spanned<String>, key: &str) -> Option<Cidr> {
+        let checked = match text.get_ref().parse::<Cidr>() {
+            Err(error) => Err(format!(
+                "{:?} is not a network (ADDRESS/PREFIX, e.g. 198.19.0.0/16): {error}",
+                text.get_ref()
+            )),
+            Ok(range) if !range.is_network() => Err(format!(
+                "{range} has host bits set; write its network, {}",
+                range.network()
+            )),
+            Ok(range) => Ok(range),
+        };
+        checked
+            .map_err(|message| self.report(text.span(), key, message))
+            .ok()
+    }
+
+    /// Whether `range` lies inside `overlay`; reports it at `span` if not.
+    fn inside(&mut self, overlay: Cidr, range: Cidr, span: Range<usize>, key: &str) -> bool {
+        if overlay.contains(&range) {
+            return true;
+        }
+        let message = format!("{range} is not inside the overlay {overlay}");
+        self.report(span, key, message);
+        false
+    }
+
+    /// `[trust] operators`: each `{ id, overlay }`, the ids distinct, the
+    /// ranges inside the overlay and overlapping neither each other nor
+    /// `own_overlay`.
+    fn trusted_operators(
+        &mut self,
+        trust: &RawTrust,
+        overlay: Option<Cidr>,
+        own_overlay: Option<Cidr>,
+    ) -> Option<BTreeMap<OperatorId, Cidr>> {
         let list = trust.operators.get_ref();
         if list.len() > MAX_TRUSTED_OPERATORS {
             let message = format!(
@@ -121,23 +204,109 @@ impl Checker<'_> {
             self.report(trust.operators.span(), "trust.operators", message);
             return None;
         }
-        let mut seen = BTreeSet::new();
+        let mut operators = BTreeMap::new();
+        // Each range so far, with where it is named.
+        let mut ranges: Vec<(Cidr, String)> = own_overlay
+            .map(|range| (range, "own_overlay".to_owned()))
+            .into_iter()
+            .collect();
         let mut valid = true;
-        for (i, text) in list.iter().enumerate() {
+        for (i, item) in list.iter().enumerate() {
             let key = format!("trust.operators[{i}]");
-            let checked = match text.get_ref().parse::<OperatorId>() {
-                Err(error) => Err(format!(
-                    "{:?} is not an operator id (`sentrymesh operator show` prints one): {error}",
-                    text.get_ref()
-                )),
-                Ok(id) if !seen.insert(id) => Err(format!("{id} is listed twice")),
-                Ok(_) => Ok(()),
-            };
-            if let Err(message) = checked {
-                self.report(text.span(), &key, message);
-                valid = false;
+            let checked = trusted_operator(item.get_ref()).and_then(|(id, range)| {
+                if operators.contains_key(&id) {
+                    return Err(format!("{id} is listed twice"));
+                }
+                if let Some(overlay) = overlay.filter(|overlay| !overlay.contains(&range)) {
+                    return Err(format!("{range} is not inside the overlay {overlay}"));
+                }
+                if let Some((_, other)) = ranges.iter().find(|(held, _)| held.overlaps(&range)) {
+                    return Err(format!("{range} overlaps the range of {other}"));
+                }
+                Ok((id, range))
+            });
+            match checked {
+                Ok((id, range)) => {
+                    operators.insert(id, range);
+                    ranges.push((range, key));
+                }
+                Err(message) => {
+                    self.report(item.span(), &key, message);
+                    valid = false;
+                }
             }
         }
-        valid.then_some(seen)
+        valid.then_some(operators)
     }
+
+    /// Refuses a mesh member's interface address whose subnet leaves the
+    /// overlay: the kernel would route that subnet into the interface.
+    fn addresses_in_overlay(&mut self, raw: &RawConfig, overlay: Cidr) {
+        for (i, text) in raw
+            .interface
+            .get_ref()
+            .addresses
+            .get_ref()
+            .iter()
+            .enumerate()
+        {
+            // Malformed addresses are reported by the interface's checks.
+            let Ok(address) = text.get_ref().parse::<InterfaceAddress>() else {
+                continue;
+            };
+            let Ok(subnet) = Cidr::new(address.addr(), address.prefix_len()) else {
+                continue;
+            };
+            if !overlay.contains(&subnet) {
+                let message = format!(
+                    "{} is not inside [trust] overlay {overlay}: a mesh member routes nothing \
+                     outside the overlay into the interface",
+                    address.network()
+                );
+                self.report(text.span(), &format!("interface.addresses[{i}]"), message);
+            }
+        }
+    }
+}
+
+/// One `{ id = "…", overlay = "…" }` of `[trust] operators`.
+fn trusted_operator(item: &toml::Value) -> Result<(OperatorId, Cidr), String> {
+    let table = match item {
+        toml::Value::Table(table) => table,
+        toml::Value::String(id) => {
+            return Err(format!(
+                "each trusted operator now comes with its overlay range: write \
+                 {{ id = {id:?}, overlay = \"ADDRESS/PREFIX\" }} (e.g. \"198.19.2.0/24\", the \
+                 only addresses its cards may route)"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "{other} is not {{ id = \"OPERATOR ID\", overlay = \"ADDRESS/PREFIX\" }}"
+            ));
+        }
+    };
+    if let Some(key) = table.keys().find(|key| *key != "id" && *key != "overlay") {
+        return Err(format!("unknown key {key:?}: expected id and overlay"));
+    }
+    let text = |key: &str| match table.get(key) {
+        Some(toml::Value::String(text)) => Ok(text.as_str()),
+        Some(other) => Err(format!("{key}: {other} is not a string")),
+        None => Err(format!("has no {key}")),
+    };
+    let id = text("id")?;
+    let id = id.parse::<OperatorId>().map_err(|error| {
+        format!("{id:?} is not an operator id (`sentrymesh operator show` prints one): {error}")
+    })?;
+    let range = text("overlay")?;
+    let range = range.parse::<Cidr>().map_err(|error| {
+        format!("overlay {range:?} is not a network (ADDRESS/PREFIX, e.g. 198.19.2.0/24): {error}")
+    })?;
+    if !range.is_network() {
+        return Err(format!(
+            "overlay {range} has host bits set; write its network, {}",
+            range.network()
+        ));
+    }
+    Ok((id, range))
 }

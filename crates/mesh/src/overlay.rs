@@ -1,0 +1,288 @@
+//! Overlay ranges: what each operator's cards may route.
+//!
+//! A card's addresses and allowed IPs become WireGuard allowed IPs and
+//! kernel routes on every host that peers with it. Left unchecked, one
+//! admitted operator could claim `0.0.0.0/1`, another operator's endpoint,
+//! or a slice of another operator's subnet, and pull that traffic into its
+//! tunnel. So the receiving host decides what each operator may claim:
+//!
+//! * the mesh's overlay range (`[trust] overlay`, e.g. `198.19.0.0/16`),
+//!   outside which nothing is ever routed into the interface;
+//! * inside it, one range per operator, pairwise disjoint: from the local
+//!   configuration for the host's own operator and each directly trusted
+//!   operator ([`Overlay`]), and from the vouches for an operator admitted
+//!   by vouches ([`crate::TrustPolicy`]);
+//! * a card is a peer only when every address (as a host) and every allowed
+//!   IP lies inside its operator's range, and no endpoint lies inside the
+//!   mesh overlay ([`check_card`]). Since ranges never overlap, a card
+//!   inside its own range claims nothing of another operator's.
+//!
+//! A card that fails is refused whole rather than trimmed: a card that asks
+//! for more than its operator was given is a mistake or an attack, and
+//! peering with part of it would hide either.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::card::HostCard;
+use crate::cidr::Cidr;
+use crate::endpoint::EndpointHost;
+use crate::identity::OperatorId;
+
+/// Why an overlay configuration is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OverlayError {
+    /// A range with host bits set.
+    #[error("the overlay range {range} has host bits set; write its network ({})", range.network())]
+    HostBits {
+        /// The range as given.
+        range: Cidr,
+    },
+    /// An operator's range outside the mesh overlay.
+    #[error("operator {operator}'s overlay range {range} is not inside the mesh overlay {overlay}")]
+    OutsideOverlay {
+        /// The operator.
+        operator: OperatorId,
+        /// Its range.
+        range: Cidr,
+        /// The mesh overlay.
+        overlay: Cidr,
+    },
+    /// Two operators' ranges share addresses.
+    #[error(
+        "the overlay ranges of operators {first} ({first_range}) and {second} ({second_range}) overlap"
+    )]
+    Overlap {
+        /// One operator.
+        first: OperatorId,
+        /// Its range.
+        first_range: Cidr,
+        /// The other.
+        second: OperatorId,
+        /// Its range.
+        second_range: Cidr,
+    },
+}
+
+/// The mesh overlay and the ranges the local configuration gives operators:
+/// each a network inside the overlay, no two overlapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlay {
+    overlay: Cidr,
+    ranges: BTreeMap<OperatorId, Cidr>,
+}
+
+impl Overlay {
+    /// The mesh overlay `overlay` with a range per operator.
+    ///
+    /// # Errors
+    ///
+    /// [`OverlayError::HostBits`] for the overlay or a range with host bits
+    /// set; [`OverlayError::OutsideOverlay`] for a range not inside the
+    /// overlay; [`OverlayError::Overlap`] for two ranges that share an
+    /// address. An operator named twice keeps the last range given.
+    pub fn new(
+        overlay: Cidr,
+        ranges: impl IntoIterator<Item = (OperatorId, Cidr)>,
+    ) -> Result<Self, OverlayError> {
+        if !overlay.is_network() {
+            return Err(OverlayError::HostBits { range: overlay });
+        }
+        let ranges: BTreeMap<OperatorId, Cidr> = ranges.into_iter().collect();
+        for (&operator, &range) in &ranges {
+            if !range.is_network() {
+                return Err(OverlayError::HostBits { range });
+            }
+            if !overlay.contains(&range) {
+                return Err(OverlayError::OutsideOverlay {
+                    operator,
+                    range,
+                    overlay,
+                });
+            }
+        }
+        for (i, (&first, &first_range)) in ranges.iter().enumerate() {
+            if let Some((&second, &second_range)) = ranges
+                .iter()
+                .skip(i + 1)
+                .find(|(_, range)| range.overlaps(&first_range))
+            {
+                return Err(OverlayError::Overlap {
+                    first,
+                    first_range,
+                    second,
+                    second_range,
+                });
+            }
+        }
+        Ok(Self { overlay, ranges })
+    }
+
+    /// The mesh overlay: nothing outside it is routed into the interface.
+    pub fn overlay(&self) -> Cidr {
+        self.overlay
+    }
+
+    /// The ranges the configuration gives, by operator.
+    pub fn ranges(&self) -> &BTreeMap<OperatorId, Cidr> {
+        &self.ranges
+    }
+
+    /// The range the configuration gives `operator`.
+    pub fn range(&self, operator: &OperatorId) -> Option<Cidr> {
+        self.ranges.get(operator).copied()
+    }
+
+    /// Whether `range` overlaps a range the configuration gives any
+    /// operator.
+    pub fn overlaps_configured(&self, range: &Cidr) -> bool {
+        self.ranges.values().any(|own| own.overlaps(range))
+    }
+}
+
+/// Why a card is refused: it claims what its operator was not given. The
+/// offending prefix is not carried, so the reason can be logged at any
+/// level without a hidden host's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutOfRange {
+    /// An address outside the operator's range.
+    #[error("an address outside its operator's overlay range {range}")]
+    Address {
+        /// The operator's range.
+        range: Cidr,
+    },
+    /// An allowed IP outside the operator's range.
+    #[error("an allowed IP outside its operator's overlay range {range}")]
+    AllowedIp {
+        /// The operator's range.
+        range: Cidr,
+    },
+    /// An endpoint inside the mesh overlay: handshakes to it would be routed
+    /// into the tunnel, to whichever host holds that overlay address.
+    #[error("an endpoint inside the mesh overlay {overlay}")]
+    EndpointInOverlay {
+        /// The mesh overlay.
+        overlay: Cidr,
+    },
+}
+
+/// Whether `card` keeps inside `range`, its operator's: each address (as a
+/// single host) and each allowed IP inside the range, and no endpoint
+/// address inside the mesh `overlay`.
+///
+/// # Errors
+///
+/// The first [`OutOfRange`] found.
+pub fn check_card(card: &HostCard, range: Cidr, overlay: Cidr) -> Result<(), OutOfRange> {
+    if card
+        .addresses
+        .iter()
+        .any(|address| !range.contains(&Cidr::host(address.addr())))
+    {
+        return Err(OutOfRange::Address { range });
+    }
+    if card.allowed_ips.iter().any(|net| !range.contains(net)) {
+        return Err(OutOfRange::AllowedIp { range });
+    }
+    let in_overlay = |ip: &IpAddr| overlay.contains(&Cidr::host(*ip));
+    if card.endpoints.iter().any(|endpoint| match &endpoint.host {
+        EndpointHost::Ip(ip) => in_overlay(ip),
+        EndpointHost::Name(_) => false,
+    }) {
+        return Err(OutOfRange::EndpointInOverlay { overlay });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::role::Role;
+    use crate::testing::{card, operator};
+
+    fn cidr(text: &str) -> Cidr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn ranges_must_be_disjoint_networks_inside_the_overlay() {
+        let (a, b) = (operator(1).operator_id(), operator(2).operator_id());
+        let overlay = cidr("198.19.0.0/16");
+        let good = Overlay::new(
+            overlay,
+            [(a, cidr("198.19.1.0/24")), (b, cidr("198.19.2.0/24"))],
+        )
+        .unwrap();
+        assert_eq!(good.range(&a), Some(cidr("198.19.1.0/24")));
+        assert_eq!(good.overlay(), overlay);
+        assert!(good.overlaps_configured(&cidr("198.19.2.128/25")));
+        assert!(good.overlaps_configured(&cidr("198.19.0.0/16")));
+        assert!(!good.overlaps_configured(&cidr("198.19.3.0/24")));
+        assert_eq!(
+            Overlay::new(cidr("198.19.0.1/16"), []),
+            Err(OverlayError::HostBits {
+                range: cidr("198.19.0.1/16")
+            })
+        );
+        assert_eq!(
+            Overlay::new(overlay, [(a, cidr("198.19.1.1/24"))]),
+            Err(OverlayError::HostBits {
+                range: cidr("198.19.1.1/24")
+            })
+        );
+        assert!(matches!(
+            Overlay::new(overlay, [(a, cidr("198.18.1.0/24"))]),
+            Err(OverlayError::OutsideOverlay { .. })
+        ));
+        assert!(matches!(
+            Overlay::new(
+                overlay,
+                [(a, cidr("198.19.1.0/24")), (b, cidr("198.19.1.64/26"))]
+            ),
+            Err(OverlayError::Overlap { .. })
+        ));
+    }
+
+    #[test]
+    fn a_card_keeps_inside_its_range() {
+        let (range, overlay) = (cidr("198.19.1.0/24"), cidr("198.19.0.0/16"));
+        let op = operator(1);
+        let mut sentry = card(&op, "sentry", Role::Sentry);
+        sentry.addresses = vec![cidr("198.19.1.1/16")];
+        sentry.allowed_ips = vec![cidr("198.19.1.128/25")];
+        assert_eq!(check_card(&sentry, range, overlay), Ok(()));
+
+        for claim in [
+            "0.0.0.0/1",
+            "128.0.0.0/1",
+            "::/1",
+            "198.19.2.0/24",
+            "198.19.0.0/16",
+        ] {
+            let mut greedy = sentry.clone();
+            greedy.allowed_ips.push(cidr(claim));
+            assert_eq!(
+                check_card(&greedy, range, overlay),
+                Err(OutOfRange::AllowedIp { range }),
+                "{claim}"
+            );
+        }
+        let mut elsewhere = sentry.clone();
+        elsewhere.addresses.push(cidr("198.19.2.1/24"));
+        assert_eq!(
+            check_card(&elsewhere, range, overlay),
+            Err(OutOfRange::Address { range })
+        );
+        let mut looping = sentry.clone();
+        looping.endpoints = vec!["198.19.2.1:51820".parse().unwrap()];
+        assert_eq!(
+            check_card(&looping, range, overlay),
+            Err(OutOfRange::EndpointInOverlay { overlay })
+        );
+        // The reason names the range, never the claim.
+        let text = OutOfRange::AllowedIp { range }.to_string();
+        assert!(!text.contains("0.0.0.0"), "{text}");
+    }
+}
