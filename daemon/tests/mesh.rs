@@ -11,11 +11,15 @@
 
 mod netns;
 
+use std::net::SocketAddrV4;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use netns::capture::{Capture, Datagram};
 use netns::mesh_lab::{GOSSIP_PORT, INTRODUCTION_PORT, Lab, Member, Role, keys, sentrymesh};
+use netns::spoof::{Spoofer, spoofed_source};
 use netns::{run_command, wait_until};
 
 /// How long a mesh may take to form: handshakes retry every 5 s.
@@ -797,4 +801,104 @@ fn cards_claiming_outside_their_operators_range_route_nothing() {
     }
     // The mesh still works.
     assert!(producer.pings(&a_sentry) && b_sentry.pings(&c_sentry));
+}
+
+/// A flood at a sentry's introduction port from 20 000 spoofed sources
+/// (more than its per-source limiter tracks), by someone who does not know
+/// the sentry's key, kept up while a new sentry introduces itself: the
+/// newcomer joins, and the flood cost the sentry a hash a datagram and no
+/// key agreement. The real time it took is printed.
+#[test]
+fn a_new_sentry_joins_through_a_flood_of_spoofed_introductions() {
+    const SOURCES: u32 = 20_000;
+    let mut lab = Lab::new("flood");
+    let (a, b) = (lab.operator("a"), lab.operator("b"));
+    let mut sentry = lab.member(&a, "a-sentry-1", Role::Sentry);
+    let mut newcomer = lab.member(&b, "b-sentry-1", Role::Sentry);
+    let flooder = lab.member(&b, "flooder", Role::Sentry);
+    newcomer.know_card(&sentry);
+    sentry.configure(&[&b], 1, 1);
+    newcomer.configure(&[&a], 1, 1);
+    // The spoofed sources are off the sentry's subnet: no reverse-path
+    // filter may drop them before the port.
+    let underlay_link = format!("u{}", sentry.underlay.octets()[3]);
+    for link in ["all", "default", &underlay_link] {
+        sentry.host.run(
+            "sysctl",
+            &["-qw", &format!("net.ipv4.conf.{link}.rp_filter=0")],
+        );
+    }
+    sentry.start();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let spoofer = Spoofer::new(&flooder.host);
+    let target = SocketAddrV4::new(sentry.underlay, INTRODUCTION_PORT);
+    let flood = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            // The shape of an introduction: its type byte and the shortest
+            // length, the rest arbitrary.
+            let mut payload = vec![0u8; 1 + 32 + 128 + 16 + 16];
+            payload[0] = 0x49;
+            let mut sent = 0u64;
+            for n in (0..SOURCES).cycle() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                payload[1..5].copy_from_slice(&n.to_be_bytes());
+                let source = SocketAddrV4::new(spoofed_source(n), 40_000);
+                if spoofer.send(source, target, &payload).is_ok() {
+                    sent += 1;
+                }
+                // About 5 000 a second: what the sentry's debug build reads
+                // without its socket overflowing on this shared machine.
+                if n % 50 == 0 {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            sent
+        })
+    };
+    let dropped_unkeyed =
+        |member: &Member| member.metric("sentrymesh_introductions_total", ",outcome=\"bad_mac\"");
+    assert!(
+        wait_until(Duration::from_secs(120), || dropped_unkeyed(&sentry)
+            >= u64::from(SOURCES)),
+        "the sentry did not read the flood: {} dropped",
+        dropped_unkeyed(&sentry)
+    );
+
+    let started = Instant::now();
+    newcomer.start();
+    assert_peers(&sentry, &[&newcomer]);
+    let joined = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let sent = flood.join().expect("the flood thread");
+    assert_peers(&newcomer, &[&sentry]);
+    assert!(newcomer.pings(&sentry));
+
+    let outcome = |outcome: &str| {
+        sentry.metric(
+            "sentrymesh_introductions_total",
+            &format!(",outcome=\"{outcome}\""),
+        )
+    };
+    let agreements = sentry.metric(
+        "sentrymesh_introduction_checks_total",
+        ",check=\"key_agreement\"",
+    );
+    eprintln!(
+        "the newcomer joined {joined:?} after it started, through {sent} spoofed datagrams from \
+         {SOURCES} sources: {} dropped for their MAC, {} by the per-source limiter, {agreements} \
+         key agreements, {} introductions accepted",
+        outcome("bad_mac"),
+        outcome("rate_limited"),
+        outcome("accepted")
+    );
+    assert!(outcome("accepted") >= 1);
+    assert_eq!(
+        agreements,
+        outcome("accepted") + outcome("replayed") + outcome("not_for_us"),
+        "the flood cost a key agreement"
+    );
 }

@@ -12,10 +12,14 @@
 //!   sender read in the recipient's card): on the wire there is a type byte,
 //!   an ephemeral X25519 key and ciphertext, never a card, a key, an operator
 //!   id or an address;
+//! * a **MAC keyed by the recipient's public key**, checked first, drops
+//!   for the cost of a hash everything sent by someone who does not know
+//!   that key (a flooder at the port, who never saw the recipient's card) or
+//!   sent to another host (a reflection);
 //! * the recipient reads the sender's operator id after decrypting and drops
 //!   a non-admitted sender **before any signature check**;
 //! * a replayed introduction is dropped before its signature is checked, and
-//!   a reflected one does not decrypt;
+//!   a replay of one accepted before, before anything but the MAC;
 //! * every expensive step (the X25519 agreement, the Ed25519 check) is paid
 //!   from one **budget** shared by all senders, so a flood costs at most the
 //!   budget's work per second however many sources it comes from;
@@ -31,13 +35,17 @@
 //! salt    = BLAKE2s("sentrymesh-introduction v1" || E || R)
 //! key     = KDF1(salt, shared)                (HKDF with HMAC-BLAKE2s, as WireGuard)
 //! sealed  = ChaCha20-Poly1305(key, nonce 0, aad = type || E, plaintext)
+//! mac     = HMAC-BLAKE2s(HASH("sentrymesh-introduction v1 mac" || R), type || E || sealed)[..16]
 //! ```
 //!
 //! The recipient computes `shared` as `X25519(r, E)` with its WireGuard
 //! private key. The key is used once (`E` is fresh), so the zero nonce is
 //! safe. Binding `R` into the salt makes a datagram sealed to one host
 //! useless to every other, the sender included: a reflected introduction
-//! fails to decrypt.
+//! fails to decrypt. The MAC, like WireGuard's `mac1`, proves only that the
+//! sender knows `R`: which every operator that admits the recipient's
+//! operator does (its card is sealed to them), but no one else, since `R` is
+//! never on the wire in the clear.
 //!
 //! # Format
 //!
@@ -45,6 +53,7 @@
 //! u8    message type: 0x49 ('I'), version 1 — never a WireGuard type (1 to 4)
 //! [32]  ephemeral X25519 public key E
 //! ...   ciphertext of the plaintext below, then the 16-byte tag
+//! [16]  mac
 //!
 //! plaintext:
 //! u64   timestamp, Unix seconds, when it was sealed
@@ -56,6 +65,12 @@
 //! ```
 //!
 //! # Replay
+//!
+//! The recipient remembers the ephemeral keys of the introductions it
+//! accepted (at most [`MAX_REMEMBERED_HOSTS`], forgetting the oldest first)
+//! and drops a datagram that repeats one before the X25519 agreement: a
+//! replay of an accepted introduction costs a hash and a lookup. A replay it
+//! no longer remembers goes on to the checks below.
 //!
 //! A timestamp outside [`CLOCK_SKEW`] of `now`, either way, is refused. Within
 //! that window, the recipient remembers for each host key the timestamp of
@@ -79,8 +94,13 @@
 //! that rate a second. A datagram that finds the bucket empty is dropped and
 //! counted. In front of this budget the daemon limits each source address;
 //! but a flood of spoofed sources passes any per-source limit, and only the
-//! shared budget caps the work it causes. A real introduction that loses to
-//! a flood is sent again five seconds later.
+//! shared budget caps the work it causes. A flooder who does not know the
+//! recipient's key spends none of it (the MAC fails first); one who does (a
+//! host of an admitted operator, or anyone its card leaked to) can spend it
+//! all, and then a real introduction waits for a second in which it finds a
+//! token: it is sent again every five seconds. Proving the source address
+//! first, as WireGuard's cookies do, would close that too, at the cost of a
+//! round trip; it is not done.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -108,6 +128,8 @@ pub const MAX_REMEMBERED_HOSTS: usize = 4096;
 const PAD_TO: usize = 128;
 /// Length of a Poly1305 tag.
 const TAG_LEN: usize = 16;
+/// Length of the MAC that ends an introduction.
+const MAC_LEN: usize = 16;
 /// Type byte and ephemeral key: the associated data.
 const HEADER_LEN: usize = 1 + 32;
 /// Timestamp, operator id, WireGuard key, card length.
@@ -115,11 +137,13 @@ const PLAIN_FIXED_LEN: usize = 8 + 32 + 32 + 2;
 /// The longest plaintext: the largest card, padded.
 const MAX_PLAIN_LEN: usize = (PLAIN_FIXED_LEN + MAX_CARD_LEN).div_ceil(PAD_TO) * PAD_TO;
 /// The shortest introduction: one block of plaintext.
-pub const MIN_INTRODUCTION_LEN: usize = HEADER_LEN + PAD_TO + TAG_LEN;
+pub const MIN_INTRODUCTION_LEN: usize = HEADER_LEN + PAD_TO + TAG_LEN + MAC_LEN;
 /// The longest introduction.
-pub const MAX_INTRODUCTION_LEN: usize = HEADER_LEN + MAX_PLAIN_LEN + TAG_LEN;
+pub const MAX_INTRODUCTION_LEN: usize = HEADER_LEN + MAX_PLAIN_LEN + TAG_LEN + MAC_LEN;
 /// The label hashed into every key's salt.
 const LABEL: &[u8] = b"sentrymesh-introduction v1";
+/// The label hashed into the MAC key.
+const MAC_LABEL: &[u8] = b"sentrymesh-introduction v1 mac";
 
 /// Why a card could not be sealed as an introduction.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -146,6 +170,10 @@ pub enum IntroductionError {
     /// not parse.
     #[error("malformed introduction: {0}")]
     Malformed(#[from] DecodeError),
+    /// The MAC is not this host's: the sender does not know this host's key,
+    /// or sent it to another host.
+    #[error("the introduction's MAC is not keyed by this host's key")]
+    BadMac,
     /// The budget of checks for this second is spent.
     #[error("the budget of introduction checks is spent")]
     OverBudget,
@@ -162,7 +190,8 @@ pub enum IntroductionError {
     /// The sender's operator is not admitted.
     #[error("the introduction's operator is not admitted")]
     NotAdmitted,
-    /// Not newer than the last introduction accepted from that host.
+    /// A repeat of an introduction accepted before, or not newer than the
+    /// last one accepted from that host.
     #[error("the introduction is a replay, or older than one accepted before")]
     Replayed,
     /// It claims to come from this host itself.
@@ -186,6 +215,8 @@ pub struct IntroductionStats {
     pub accepted: u64,
     /// Dropped as [`IntroductionError::Malformed`].
     pub malformed: u64,
+    /// Dropped as [`IntroductionError::BadMac`], for the cost of a hash.
+    pub bad_mac: u64,
     /// Dropped as [`IntroductionError::OverBudget`].
     pub over_budget: u64,
     /// Dropped as [`IntroductionError::NotForUs`].
@@ -265,7 +296,7 @@ fn seal_unchecked(
     let padded_len = plain.len().div_ceil(PAD_TO) * PAD_TO;
     plain.resize(padded_len, 0);
 
-    let mut message = Vec::with_capacity(HEADER_LEN + plain.len() + TAG_LEN);
+    let mut message = Vec::with_capacity(HEADER_LEN + plain.len() + TAG_LEN + MAC_LEN);
     message.push(INTRODUCTION_TYPE);
     message.extend_from_slice(ephemeral_public.as_bytes());
     let sealed = ChaCha20Poly1305::new((&*key).into())
@@ -279,7 +310,29 @@ fn seal_unchecked(
         // Invariant: sealing fails only past 256 GiB; this is under 17 KiB.
         .expect("plaintext far below the AEAD length limit");
     message.extend_from_slice(&sealed);
+    let mac = mac(&mac_key(recipient), &message);
+    message.extend_from_slice(&mac);
     Ok(message)
+}
+
+/// The key of the MACs to `recipient`: `HASH(mac label || R)`.
+fn mac_key(recipient: &WgPublicKey) -> [u8; 32] {
+    kdf::hash(&[MAC_LABEL, recipient.as_bytes()])
+}
+
+/// The MAC of `message` under `key`: the first [`MAC_LEN`] bytes of
+/// `HMAC(key, message)`.
+fn mac(key: &[u8; 32], message: &[u8]) -> [u8; MAC_LEN] {
+    let full = kdf::hmac(key, &[message]);
+    let mut mac = [0u8; MAC_LEN];
+    mac.copy_from_slice(&full[..MAC_LEN]);
+    mac
+}
+
+/// Whether two MACs are equal, in time that does not depend on where they
+/// differ.
+fn macs_equal(a: &[u8; MAC_LEN], b: &[u8; MAC_LEN]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `KDF1(HASH(label || E || R), shared)`.
@@ -298,11 +351,20 @@ fn derive_key(
 pub struct IntroductionReceiver {
     secret: x25519_dalek::StaticSecret,
     public: WgPublicKey,
+    /// The key of the MACs to this host.
+    mac_key: [u8; 32],
     budget: CheckBudget,
     /// The timestamp of the last introduction accepted from each host.
     last_seen: BTreeMap<WgPublicKey, u64>,
     /// The same entries by timestamp, to find the oldest.
     by_time: BTreeSet<(u64, WgPublicKey)>,
+    /// The ephemeral keys of the introductions accepted, with the order in
+    /// which they were: the smallest is forgotten first.
+    ephemerals: BTreeMap<[u8; 32], u64>,
+    /// The same entries by that order.
+    ephemerals_by_age: BTreeMap<u64, [u8; 32]>,
+    /// The next order to hand out.
+    accepted_count: u64,
     stats: IntroductionStats,
 }
 
@@ -324,10 +386,14 @@ impl IntroductionReceiver {
         let public = WgPublicKey::from_bytes(x25519_dalek::PublicKey::from(&secret).to_bytes());
         Self {
             secret,
+            mac_key: mac_key(&public),
             public,
             budget: CheckBudget::new(now),
             last_seen: BTreeMap::new(),
             by_time: BTreeSet::new(),
+            ephemerals: BTreeMap::new(),
+            ephemerals_by_age: BTreeMap::new(),
+            accepted_count: 0,
             stats: IntroductionStats::default(),
         }
     }
@@ -359,6 +425,7 @@ impl IntroductionReceiver {
         let counter = match &result {
             Ok(_) => &mut stats.accepted,
             Err(IntroductionError::Malformed(_)) => &mut stats.malformed,
+            Err(IntroductionError::BadMac) => &mut stats.bad_mac,
             Err(IntroductionError::OverBudget) => &mut stats.over_budget,
             Err(IntroductionError::NotForUs) => &mut stats.not_for_us,
             Err(IntroductionError::Stale { .. }) => &mut stats.stale,
@@ -381,6 +448,12 @@ impl IntroductionReceiver {
         now: u64,
     ) -> Result<SignedCard, IntroductionError> {
         let view = IntroductionView::new_checked(bytes)?;
+        if !macs_equal(&view.mac(), &mac(&self.mac_key, view.maced())) {
+            return Err(IntroductionError::BadMac);
+        }
+        if self.ephemerals.contains_key(&view.ephemeral()) {
+            return Err(IntroductionError::Replayed);
+        }
         if !self.budget.take(now) {
             return Err(IntroductionError::OverBudget);
         }
@@ -434,7 +507,24 @@ impl IntroductionReceiver {
             return Err(IntroductionError::HiddenRole);
         }
         self.remember(sealed.wg_key, sealed.timestamp);
+        self.remember_ephemeral(view.ephemeral());
         Ok(card)
+    }
+
+    /// Records the ephemeral key of an accepted introduction, forgetting
+    /// the oldest when the table is full.
+    fn remember_ephemeral(&mut self, ephemeral: [u8; 32]) {
+        let order = self.accepted_count;
+        self.accepted_count += 1;
+        if let Some(old) = self.ephemerals.insert(ephemeral, order) {
+            self.ephemerals_by_age.remove(&old);
+        }
+        self.ephemerals_by_age.insert(order, ephemeral);
+        if self.ephemerals.len() > MAX_REMEMBERED_HOSTS {
+            if let Some((_, oldest)) = self.ephemerals_by_age.pop_first() {
+                self.ephemerals.remove(&oldest);
+            }
+        }
     }
 
     /// Records `timestamp` as the last accepted from `host`, forgetting the
@@ -472,7 +562,7 @@ impl<'a> IntroductionView<'a> {
                 field: "introduction",
             });
         }
-        if (bytes.len() - HEADER_LEN - TAG_LEN) % PAD_TO != 0 {
+        if (bytes.len() - HEADER_LEN - TAG_LEN - MAC_LEN) % PAD_TO != 0 {
             return Err(DecodeError::Invalid {
                 field: "introduction",
                 reason: "not a whole number of blocks",
@@ -501,7 +591,19 @@ impl<'a> IntroductionView<'a> {
 
     /// The ciphertext and its tag.
     fn sealed(&self) -> &'a [u8] {
-        &self.bytes[HEADER_LEN..]
+        &self.bytes[HEADER_LEN..self.bytes.len() - MAC_LEN]
+    }
+
+    /// Everything the MAC covers: all but the MAC.
+    fn maced(&self) -> &'a [u8] {
+        &self.bytes[..self.bytes.len() - MAC_LEN]
+    }
+
+    /// The MAC.
+    fn mac(&self) -> [u8; MAC_LEN] {
+        let mut mac = [0u8; MAC_LEN];
+        mac.copy_from_slice(&self.bytes[self.bytes.len() - MAC_LEN..]);
+        mac
     }
 }
 

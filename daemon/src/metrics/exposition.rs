@@ -167,6 +167,7 @@ fn render_mesh(out: &mut Exposition, mesh: &MeshCounters) {
             ("rate_limited", introductions.rate_limited),
             ("over_budget", received.over_budget),
             ("malformed", received.malformed),
+            ("bad_mac", received.bad_mac),
             ("not_for_us", received.not_for_us),
             ("stale", received.stale),
             ("not_admitted", received.not_admitted),

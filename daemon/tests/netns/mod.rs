@@ -38,6 +38,7 @@
 pub(crate) mod capture;
 pub(crate) mod mesh_lab;
 mod probes;
+pub(crate) mod spoof;
 mod wireguard;
 
 pub(crate) use probes::{iperf3, ping, try_ping};
