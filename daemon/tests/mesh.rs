@@ -896,9 +896,9 @@ fn a_new_sentry_joins_through_a_flood_of_spoofed_introductions() {
         outcome("accepted")
     );
     assert!(outcome("accepted") >= 1);
-    assert_eq!(
-        agreements,
-        outcome("accepted") + outcome("replayed") + outcome("not_for_us"),
-        "the flood cost a key agreement"
+    let introduced = newcomer.metric("sentrymesh_introductions_total", ",outcome=\"sealed\"");
+    assert!(
+        agreements <= introduced,
+        "the flood cost key agreements: {agreements}, for {introduced} real introductions"
     );
 }
