@@ -43,9 +43,9 @@
 //! safe. Binding `R` into the salt makes a datagram sealed to one host
 //! useless to every other, the sender included: a reflected introduction
 //! fails to decrypt. The MAC, like WireGuard's `mac1`, proves only that the
-//! sender knows `R`: which every operator that admits the recipient's
-//! operator does (its card is sealed to them), but no one else, since `R` is
-//! never on the wire in the clear.
+//! sender knows `R`: which the operators the recipient's card was shared
+//! with do (by a sealed bundle, or by gossip through the tunnel), but no
+//! one on the path, since `R` never crosses the underlay in the clear.
 //!
 //! # Format
 //!
