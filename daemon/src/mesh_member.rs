@@ -41,8 +41,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use sentrymesh_mesh::{
-    EndpointHost, GossipStats, Mesh, Object, Overlay, PeerEvent, PeerSpec, SignedCard, TrustPolicy,
-    WgPublicKey, may_share,
+    Cidr, EndpointHost, GossipStats, Mesh, Object, Overlay, PeerEvent, PeerSpec, SignedCard,
+    TrustPolicy, WgPublicKey, may_share,
 };
 use sentrymesh_tunnel::{PrivateKey, PublicKey};
 use tokio::net::UdpSocket;
@@ -366,7 +366,7 @@ impl MeshMember {
                             }
                         }
                     }
-                    changes.push(peer_change(&spec).await);
+                    changes.push(peer_change(&spec, self.settings.overlay).await);
                 }
                 PeerEvent::Removed(key) => {
                     tracing::info!("mesh peer {key} removed, with its sessions");
@@ -578,15 +578,30 @@ fn routes_of(spec: &PeerSpec) -> Vec<IpNet> {
         .collect()
 }
 
-/// The `set` change that configures the peer `spec`.
-async fn peer_change(spec: &PeerSpec) -> PeerChange {
+/// The `set` change that configures the peer `spec`. An endpoint name
+/// that resolves into the mesh `overlay` is not used: handshakes to it would
+/// be routed into the tunnel, to whichever host holds that address (the
+/// mesh refuses such a card when its endpoint is an address).
+async fn peer_change(spec: &PeerSpec, overlay: Cidr) -> PeerChange {
     let endpoint = match &spec.endpoint {
         None => None,
         Some(endpoint) => match &endpoint.host {
             EndpointHost::Ip(ip) => Some(SocketAddr::new(*ip, endpoint.port)),
             EndpointHost::Name(name) => {
                 match tokio::net::lookup_host((name.as_str(), endpoint.port)).await {
-                    Ok(mut addresses) => addresses.next(),
+                    Ok(addresses) => {
+                        let mut addresses = addresses
+                            .filter(|address| !overlay.contains(&Cidr::host(address.ip())));
+                        let first = addresses.next();
+                        if first.is_none() {
+                            tracing::warn!(
+                                "{name}, the endpoint of peer {}, resolves to no address outside \
+                                 the overlay {overlay}",
+                                spec.name
+                            );
+                        }
+                        first
+                    }
                     Err(error) => {
                         tracing::warn!("resolving {name} for peer {}: {error}", spec.name);
                         None
@@ -657,5 +672,45 @@ async fn recv_from(
             ))
         }
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sentrymesh_mesh::Role;
+
+    use super::*;
+
+    /// A peer whose endpoint is the name `localhost` (127.0.0.1 from
+    /// /etc/hosts, no resolver asked).
+    fn named_peer() -> PeerSpec {
+        PeerSpec {
+            public_key: WgPublicKey::from_bytes([7; 32]),
+            operator: sentrymesh_mesh::OperatorSecret::from_seed([1; 32]).operator_id(),
+            name: "sentry-1".into(),
+            role: Role::Sentry,
+            addresses: vec!["198.19.1.1/32".parse().unwrap()],
+            endpoint: Some("localhost:51820".parse().unwrap()),
+            allowed_ips: vec!["198.19.1.1/32".parse().unwrap()],
+            persistent_keepalive: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_into_the_overlay_is_no_endpoint() {
+        let spec = named_peer();
+        let outside = peer_change(&spec, "198.19.0.0/16".parse().unwrap()).await;
+        assert_eq!(
+            outside.endpoint.map(|address| address.ip()),
+            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        );
+        // Where /etc/hosts also names ::1, that one may be used; never
+        // 127.0.0.1.
+        let inside = peer_change(&spec, "127.0.0.0/8".parse().unwrap()).await;
+        assert!(
+            inside.endpoint.is_none_or(|address| address.is_ipv6()),
+            "{:?}",
+            inside.endpoint
+        );
     }
 }

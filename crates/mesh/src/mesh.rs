@@ -1,9 +1,10 @@
 //! [`Mesh`]: one member of the mesh — its store, its gossip and its peer
 //! manager kept in step — as the single sans-IO object the daemon drives.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::card::SignedCard;
+use crate::cidr::Cidr;
 use crate::gossip::{Gossip, GossipError, GossipStats, Refusal};
 use crate::identity::OperatorId;
 use crate::object::Object;
@@ -241,6 +242,12 @@ impl Mesh {
     /// overlay range does not hold, each counted once.
     pub fn cards_refused(&self) -> u64 {
         self.peers.cards_refused()
+    }
+
+    /// The operators admitted now, each with the overlay range its cards
+    /// must keep inside.
+    pub fn admitted_ranges(&self) -> &BTreeMap<OperatorId, Cidr> {
+        self.peers.admitted_ranges()
     }
 
     /// The store, to write to the state directory when its

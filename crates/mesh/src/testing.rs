@@ -2,7 +2,7 @@
 
 use blake2::{Blake2s256, Digest};
 
-use crate::card::HostCard;
+use crate::card::{HostCard, SignedCard};
 use crate::cidr::Cidr;
 use crate::identity::OperatorSecret;
 use crate::overlay::Overlay;
@@ -67,4 +67,9 @@ pub(crate) fn overlay_of(operators: impl IntoIterator<Item = u8>) -> Overlay {
             .map(|n| (operator(n).operator_id(), range_of(n))),
     )
     .unwrap()
+}
+
+/// `card`, edited from [`card`], signed by its operator `op`.
+pub(crate) fn signed(card: HostCard, op: &OperatorSecret) -> SignedCard {
+    card.sign(op).unwrap()
 }

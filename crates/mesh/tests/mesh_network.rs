@@ -22,11 +22,22 @@ use common::{NOW, operator};
 /// operator's range, [`range`]), endpoint 198.19.`op`.`i`:51820 unless
 /// hidden.
 fn card(op: u8, name: &str, role: Role, i: u8) -> SignedCard {
+    card_with(op, name, role, i, |_| {})
+}
+
+/// [`card`], changed by `edit` before its operator signs it.
+fn card_with(
+    op: u8,
+    name: &str,
+    role: Role,
+    i: u8,
+    edit: impl FnOnce(&mut HostCard),
+) -> SignedCard {
     let secret = operator(op);
     let mut key = [0x5a; 32];
     key[0] = op;
     key[1] = i;
-    HostCard {
+    let mut card = HostCard {
         operator: secret.operator_id(),
         name: name.into(),
         role,
@@ -42,9 +53,9 @@ fn card(op: u8, name: &str, role: Role, i: u8) -> SignedCard {
         not_after: NOW + 30 * 86_400,
         serial: 1,
         chain_p2p: None,
-    }
-    .sign(&secret)
-    .unwrap()
+    };
+    edit(&mut card);
+    card.sign(&secret).unwrap()
 }
 
 /// Each operator's hosts: a producer and two sentries.
@@ -564,6 +575,60 @@ fn an_operator_is_admitted_on_k_vouches_not_on_k_minus_one() {
         net.sessions(4, "sentry-1"),
         names(&["4/producer", "4/sentry-2"])
     );
+    net.assert_events_match();
+}
+
+#[test]
+fn a_rivals_cards_beyond_its_range_are_relayed_but_route_nothing_anywhere() {
+    let mut net = converged_three();
+    // Operator 3, admitted everywhere, publishes sentries claiming the
+    // world, operator 1's sentry and a slice of operator 2's range.
+    let claims = ["0.0.0.0/1", "198.18.1.2/32", "198.18.2.128/25", "::/1"];
+    let greedy: Vec<SignedCard> = claims
+        .iter()
+        .zip(10u8..)
+        .map(|(claim, i)| {
+            card_with(3, &format!("greedy-{i}"), Role::Sentry, i, |c| {
+                c.allowed_ips = vec![claim.parse().unwrap()];
+            })
+        })
+        .collect();
+    for c in &greedy {
+        net.hand(3, "sentry-1", c.clone());
+    }
+    net.run_for(10);
+    for m in &net.members {
+        let sentry = m.mesh.local_card().card().role == Role::Sentry;
+        for c in &greedy {
+            let object = Object::from(c.clone());
+            // Gossip still carries them (they are validly signed by an
+            // admitted operator) to every sentry, but no one peers.
+            if sentry {
+                assert!(m.mesh.store().contains(&object.id()), "{}", m.name());
+            }
+            assert!(
+                !m.mesh.is_admitted_peer(&c.card().wg_public_key),
+                "{}",
+                m.name()
+            );
+        }
+        for peer in m.mesh.peers() {
+            let range = m.mesh.admitted_ranges()[&peer.operator];
+            assert!(
+                peer.allowed_ips.iter().all(|ip| range.contains(ip)),
+                "{} routes {:?} to {}",
+                m.name(),
+                peer.allowed_ips,
+                peer.name
+            );
+        }
+        // Every sentry weighed them and refused each once, and so did
+        // operator 3's producer; another producer never peers with another
+        // operator's hosts, so never weighs them.
+        let weighs = sentry || m.op == 3;
+        let expected = if weighs { greedy.len() as u64 } else { 0 };
+        assert_eq!(m.mesh.cards_refused(), expected, "{}", m.name());
+    }
     net.assert_events_match();
 }
 

@@ -4,7 +4,7 @@
 use super::*;
 use crate::identity::OperatorSecret;
 use crate::revocation::{Revocation, RevocationTarget};
-use crate::testing::{NOW, card, operator, overlay_of, range_of};
+use crate::testing::{NOW, card, operator, overlay_of, range_of, signed};
 use crate::vouch::Vouch;
 
 /// A card for host `name` of operator number `op`, with its own address
@@ -254,8 +254,8 @@ fn a_network_named_twice_goes_to_one_peer_this_host_first() {
     p.serial = 2;
     p.allowed_ips = vec![shared];
     let mut store = w.store.clone();
-    store.insert_card(b.sign(&one).unwrap(), NOW).unwrap();
-    store.insert_card(p.sign(&one).unwrap(), NOW).unwrap();
+    store.insert_card(signed(b.clone(), &one), NOW).unwrap();
+    store.insert_card(signed(p.clone(), &one), NOW).unwrap();
     let mut sentry = PeerManager::new(w.s1a.clone(), policy(1, &[2], 1)).unwrap();
     sentry.update(&store, NOW);
     let of = |card: &SignedCard| {
@@ -314,7 +314,9 @@ fn a_card_claiming_outside_its_range_is_refused_whole_and_reported_once() {
             greedy.allowed_ips = vec![claim];
         }
         let mut store = w.store.clone();
-        store.insert_card(greedy.sign(&two).unwrap(), NOW).unwrap();
+        store
+            .insert_card(signed(greedy.clone(), &two), NOW)
+            .unwrap();
         let before = sentry.cards_refused();
         sentry.update(&store, NOW);
         sentry.update(&store, NOW + 1);
@@ -353,7 +355,7 @@ fn this_hosts_own_card_must_keep_inside_its_range() {
     let w = world();
     let mut outside = w.s1a.card().clone();
     outside.allowed_ips = vec!["198.19.2.0/24".parse().unwrap()];
-    let outside = outside.sign(&operator(1)).unwrap();
+    let outside = signed(outside, &operator(1));
     assert_eq!(
         PeerManager::new(outside.clone(), policy(1, &[2], 1)).unwrap_err(),
         LocalConfigError::OutOfRange(OutOfRange::AllowedIp { range: range_of(1) })
@@ -409,4 +411,60 @@ fn this_hosts_card_follows_the_newest_in_the_store() {
         Err(LocalConfigError::OtherKey { .. })
     ));
     assert!(PeerManager::new(w.p1.clone(), policy(2, &[], 1)).is_err());
+}
+
+/// Claims a card may make: outside the overlay, the whole overlay, and
+/// inside and across the ranges of operators 1, 2 and 3.
+const CLAIMS: [&str; 12] = [
+    "0.0.0.0/1",
+    "128.0.0.0/1",
+    "::/1",
+    "198.18.0.1/32",
+    "198.19.0.0/16",
+    "198.19.0.0/22",
+    "198.19.1.0/24",
+    "198.19.1.128/25",
+    "198.19.2.0/24",
+    "198.19.2.7/32",
+    "198.19.3.0/25",
+    "198.19.3.200/32",
+];
+
+proptest::proptest! {
+    /// Whatever operators 1, 2 and 3 claim, every allowed IP a peer gets
+    /// lies inside its operator's range, no two peers share one, and each
+    /// card that claims beyond its range is refused and counted once.
+    #[test]
+    fn every_allowed_ip_lies_in_its_operators_range(
+        claims in proptest::collection::vec((1u8..=3, 0..CLAIMS.len()), 0..12),
+    ) {
+        let w = world();
+        let mut store = w.store.clone();
+        let mut beyond = 0;
+        for (i, &(op, claim)) in claims.iter().enumerate() {
+            let secret = operator(op);
+            let mut extra = card(&secret, &format!("extra-{i}"), Role::Sentry);
+            extra.addresses = vec![format!("198.19.{op}.{}/32", 100 + i).parse().unwrap()];
+            let claim: Cidr = CLAIMS[claim].parse().unwrap();
+            extra.allowed_ips = vec![claim];
+            beyond += u64::from(!range_of(op).contains(&claim));
+            store.insert_card(signed(extra, &secret), NOW).unwrap();
+        }
+        let mut sentry = PeerManager::new(w.s1a.clone(), policy(1, &[2, 3], 1)).unwrap();
+        sentry.update(&store, NOW);
+        sentry.update(&store, NOW + 1);
+        let mut seen = BTreeSet::new();
+        for peer in sentry.peers() {
+            let range = sentry.admitted_ranges()[&peer.operator];
+            for ip in &peer.allowed_ips {
+                proptest::prop_assert!(range.contains(ip), "{} routes {ip}", peer.name);
+                proptest::prop_assert!(seen.insert(*ip), "{ip} twice");
+            }
+        }
+        proptest::prop_assert_eq!(sentry.cards_refused(), beyond);
+        proptest::prop_assert_eq!(
+            std::iter::from_fn(|| sentry.poll_refusal()).count() as u64,
+            beyond
+        );
+    }
 }
