@@ -19,7 +19,8 @@
 //! * the recipient reads the sender's operator id after decrypting and drops
 //!   a non-admitted sender **before any signature check**;
 //! * a replayed introduction is dropped before its signature is checked, and
-//!   a replay of one accepted before, before anything but the MAC;
+//!   a datagram whose ephemeral key already cost a key agreement, before
+//!   anything but the MAC;
 //! * every expensive step (the X25519 agreement, the Ed25519 check) is paid
 //!   from one **budget** shared by all senders, so a flood costs at most the
 //!   budget's work per second however many sources it comes from;
@@ -66,11 +67,16 @@
 //!
 //! # Replay
 //!
-//! The recipient remembers the ephemeral keys of the introductions it
-//! accepted (at most [`MAX_REMEMBERED_HOSTS`], forgetting the oldest first)
-//! and drops a datagram that repeats one before the X25519 agreement: a
-//! replay of an accepted introduction costs a hash and a lookup. A replay it
-//! no longer remembers goes on to the checks below.
+//! The recipient remembers the ephemeral key of every datagram it paid a
+//! key agreement for, whatever became of it (at most
+//! [`MAX_REMEMBERED_EPHEMERALS`], forgetting the oldest first), and drops a
+//! datagram that repeats one before the agreement: a replay costs a hash and
+//! a lookup. So each agreement a flooder makes the recipient compute costs
+//! the flooder one too (a fresh ephemeral key and seal), unless it replays
+//! one forgotten: at the full budget, a key is remembered for
+//! [`MAX_REMEMBERED_EPHEMERALS`] / [`CHECKS_PER_SECOND`] = 256 s, nearly
+//! the whole window of timestamps. A replay it no longer remembers goes on
+//! to the checks below.
 //!
 //! A timestamp outside [`CLOCK_SKEW`] of `now`, either way, is refused. Within
 //! that window, the recipient remembers for each host key the timestamp of
@@ -102,7 +108,7 @@
 //! first, as WireGuard's cookies do, would close that too, at the cost of a
 //! round trip; it is not done.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
 use chacha20poly1305::aead::{Aead, Payload};
@@ -124,6 +130,12 @@ pub const INTRODUCTION_TYPE: u8 = 0x49;
 pub const CHECKS_PER_SECOND: u64 = 256;
 /// The most hosts whose last introduction a receiver remembers.
 pub const MAX_REMEMBERED_HOSTS: usize = 4096;
+/// The most ephemeral keys a receiver remembers, as 16-byte prefixes (a
+/// megabyte or two).
+pub const MAX_REMEMBERED_EPHEMERALS: usize = 65_536;
+/// How much of an ephemeral key is remembered: finding another key with the
+/// same prefix takes 2^64 tries.
+const EPHEMERAL_PREFIX_LEN: usize = 16;
 /// The plaintext is padded with zeros to a multiple of this many bytes.
 const PAD_TO: usize = 128;
 /// Length of a Poly1305 tag.
@@ -358,13 +370,10 @@ pub struct IntroductionReceiver {
     last_seen: BTreeMap<WgPublicKey, u64>,
     /// The same entries by timestamp, to find the oldest.
     by_time: BTreeSet<(u64, WgPublicKey)>,
-    /// The ephemeral keys of the introductions accepted, with the order in
-    /// which they were: the smallest is forgotten first.
-    ephemerals: BTreeMap<[u8; 32], u64>,
-    /// The same entries by that order.
-    ephemerals_by_age: BTreeMap<u64, [u8; 32]>,
-    /// The next order to hand out.
-    accepted_count: u64,
+    /// The ephemeral keys that cost a key agreement.
+    ephemerals: BTreeSet<[u8; EPHEMERAL_PREFIX_LEN]>,
+    /// The same keys, oldest first.
+    ephemerals_by_age: VecDeque<[u8; EPHEMERAL_PREFIX_LEN]>,
     stats: IntroductionStats,
 }
 
@@ -391,9 +400,8 @@ impl IntroductionReceiver {
             budget: CheckBudget::new(now),
             last_seen: BTreeMap::new(),
             by_time: BTreeSet::new(),
-            ephemerals: BTreeMap::new(),
-            ephemerals_by_age: BTreeMap::new(),
-            accepted_count: 0,
+            ephemerals: BTreeSet::new(),
+            ephemerals_by_age: VecDeque::new(),
             stats: IntroductionStats::default(),
         }
     }
@@ -451,12 +459,14 @@ impl IntroductionReceiver {
         if !macs_equal(&view.mac(), &mac(&self.mac_key, view.maced())) {
             return Err(IntroductionError::BadMac);
         }
-        if self.ephemerals.contains_key(&view.ephemeral()) {
+        let prefix = ephemeral_prefix(&view.ephemeral());
+        if self.ephemerals.contains(&prefix) {
             return Err(IntroductionError::Replayed);
         }
         if !self.budget.take(now) {
             return Err(IntroductionError::OverBudget);
         }
+        self.remember_ephemeral(prefix);
         self.stats.key_agreements += 1;
         let ephemeral = x25519_dalek::PublicKey::from(view.ephemeral());
         let shared = self.secret.diffie_hellman(&ephemeral);
@@ -507,21 +517,18 @@ impl IntroductionReceiver {
             return Err(IntroductionError::HiddenRole);
         }
         self.remember(sealed.wg_key, sealed.timestamp);
-        self.remember_ephemeral(view.ephemeral());
         Ok(card)
     }
 
-    /// Records the ephemeral key of an accepted introduction, forgetting
-    /// the oldest when the table is full.
-    fn remember_ephemeral(&mut self, ephemeral: [u8; 32]) {
-        let order = self.accepted_count;
-        self.accepted_count += 1;
-        if let Some(old) = self.ephemerals.insert(ephemeral, order) {
-            self.ephemerals_by_age.remove(&old);
+    /// Records an ephemeral key (its prefix) that cost a key agreement,
+    /// forgetting the oldest when the table is full.
+    fn remember_ephemeral(&mut self, prefix: [u8; EPHEMERAL_PREFIX_LEN]) {
+        if !self.ephemerals.insert(prefix) {
+            return;
         }
-        self.ephemerals_by_age.insert(order, ephemeral);
-        if self.ephemerals.len() > MAX_REMEMBERED_HOSTS {
-            if let Some((_, oldest)) = self.ephemerals_by_age.pop_first() {
+        self.ephemerals_by_age.push_back(prefix);
+        if self.ephemerals_by_age.len() > MAX_REMEMBERED_EPHEMERALS {
+            if let Some(oldest) = self.ephemerals_by_age.pop_front() {
                 self.ephemerals.remove(&oldest);
             }
         }
@@ -539,6 +546,13 @@ impl IntroductionReceiver {
         }
         self.by_time.insert((timestamp, host));
     }
+}
+
+/// The part of an ephemeral key that is remembered.
+fn ephemeral_prefix(ephemeral: &[u8; 32]) -> [u8; EPHEMERAL_PREFIX_LEN] {
+    let mut prefix = [0u8; EPHEMERAL_PREFIX_LEN];
+    prefix.copy_from_slice(&ephemeral[..EPHEMERAL_PREFIX_LEN]);
+    prefix
 }
 
 /// An introduction's bytes, their length and type checked: the header and
