@@ -13,6 +13,19 @@
 //!   state dir <-- the store, written atomically when it changed <--------+
 //! ```
 //!
+//! Routes: each peer's allowed IPs are routed into the interface, and they
+//! all lie inside the mesh overlay (`[trust] overlay`): the mesh confines
+//! each card to its operator's range, so nothing outside the overlay is
+//! routed in. The rest of the overlay is made unreachable
+//! (`OverlayGuard`): a packet for an overlay address no peer holds (a
+//! revoked host, another operator's hidden host, one not yet known) is
+//! refused at once with "no route to host", instead of leaving by the
+//! default route in the clear with an overlay address on the underlay. (A
+//! single route of the whole overlay into the interface would do the same,
+//! but every such packet would wait for a reply that never comes.) The
+//! underlay must lie outside the overlay: a card whose endpoint lies inside
+//! is refused, and an endpoint name resolving inside is not used.
+//!
 //! Gossip between peers travels through the tunnel, on the overlay
 //! addresses their cards give: the gossip socket is bound to the TUN device,
 //! so what it hears came through a session, from a source address the
@@ -244,6 +257,7 @@ impl MeshMember {
         mut counters: mpsc::Receiver<oneshot::Sender<MeshCounters>>,
     ) -> Result<()> {
         let index = netlink::interface_index(ifname)?;
+        let mut overlay_guard = OverlayGuard::new(self.settings.overlay);
         let local = self.local_address()?;
         let gossip = gossip_socket(ifname, SocketAddr::new(local, self.settings.gossip_port))?;
         let introductions = if self.mesh.local_card().card().role.is_hidden() {
@@ -304,7 +318,9 @@ impl MeshMember {
                 _ = introduce.tick() => self.introduce_self(&introducer, &requests).await?,
                 reload = reloads.recv() => match reload {
                     Some((inputs, answer)) => {
-                        let _ = answer.send(self.reload(inputs));
+                        let result = self.reload(inputs);
+                        overlay_guard.set(self.settings.overlay);
+                        let _ = answer.send(result);
                     }
                     None => return Ok(()),
                 },
@@ -556,6 +572,58 @@ impl MeshMember {
             Ok(()) => self.saved_generation = generation,
             Err(error) => tracing::error!("keeping the mesh state: {error:#}"),
         }
+    }
+}
+
+/// The unreachable route of the mesh overlay (see the module docs): added
+/// when made, moved when the overlay changes, removed when dropped — when
+/// the member stops, however it stops. A daemon killed outright leaves it,
+/// which keeps overlay traffic off the underlay until it starts again.
+struct OverlayGuard {
+    /// The overlay made unreachable; `None` when the kernel refused.
+    net: Option<IpNet>,
+}
+
+impl OverlayGuard {
+    fn new(overlay: Cidr) -> Self {
+        let mut guard = Self { net: None };
+        guard.set(overlay);
+        guard
+    }
+
+    /// Makes `overlay` the unreachable one, in place of the one before.
+    fn set(&mut self, overlay: Cidr) {
+        let net = IpNet::new(overlay.addr(), overlay.prefix());
+        if net == self.net {
+            return;
+        }
+        self.remove();
+        let Some(net) = net else {
+            return;
+        };
+        match netlink::add_unreachable_route(net) {
+            Ok(()) => self.net = Some(net),
+            // A route of the whole overlay already there (another member's,
+            // or the operator's) is kept, and left alone.
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => {
+                tracing::warn!("making the rest of the overlay {net} unreachable: {error}")
+            }
+        }
+    }
+
+    fn remove(&mut self) {
+        if let Some(net) = self.net.take() {
+            if let Err(error) = netlink::delete_unreachable_route(net) {
+                tracing::debug!("removing the unreachable route to {net}: {error}");
+            }
+        }
+    }
+}
+
+impl Drop for OverlayGuard {
+    fn drop(&mut self) {
+        self.remove();
     }
 }
 

@@ -1,5 +1,6 @@
 //! The rtnetlink requests the native mode needs: add or remove an address of
-//! an interface, and add or remove a route through it. Just enough of the
+//! an interface, add or remove a route through it, and add or remove an
+//! unreachable route. Just enough of the
 //! protocol, written out, rather than a netlink library.
 
 use std::ffi::CString;
@@ -27,6 +28,7 @@ const RTPROT_STATIC: u8 = 4;
 const RT_SCOPE_UNIVERSE: u8 = 0;
 const RT_SCOPE_LINK: u8 = 253;
 const RTN_UNICAST: u8 = 1;
+const RTN_UNREACHABLE: u8 = 7;
 
 /// The index of interface `name`.
 ///
@@ -76,7 +78,27 @@ pub fn delete_address(index: u32, address: IpAddr, prefix_len: u8) -> io::Result
 ///
 /// As the kernel answers, e.g. `AlreadyExists`.
 pub fn add_route(index: u32, net: IpNet) -> io::Result<()> {
-    route_request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, index, net).send()
+    route_request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, Some(index), net).send()
+}
+
+/// Makes `net` unreachable (in the main table): a packet for it that no
+/// more specific route takes is refused at once with "no route to host",
+/// rather than sent by a wider route such as the default one.
+///
+/// # Errors
+///
+/// As the kernel answers, e.g. `AlreadyExists` when `net` has a route.
+pub fn add_unreachable_route(net: IpNet) -> io::Result<()> {
+    route_request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, None, net).send()
+}
+
+/// Removes the unreachable route to `net`.
+///
+/// # Errors
+///
+/// As the kernel answers, e.g. `NotFound` when there is no such route.
+pub fn delete_unreachable_route(net: IpNet) -> io::Result<()> {
+    route_request(RTM_DELROUTE, 0, None, net).send()
 }
 
 /// Removes the route to `net` through interface `index`.
@@ -85,7 +107,7 @@ pub fn add_route(index: u32, net: IpNet) -> io::Result<()> {
 ///
 /// As the kernel answers, e.g. `NotFound` when there is no such route.
 pub fn delete_route(index: u32, net: IpNet) -> io::Result<()> {
-    route_request(RTM_DELROUTE, 0, index, net).send()
+    route_request(RTM_DELROUTE, 0, Some(index), net).send()
 }
 
 fn address_request(kind: u16, flags: u16, index: u32, address: IpAddr, prefix_len: u8) -> Message {
@@ -98,8 +120,14 @@ fn address_request(kind: u16, flags: u16, index: u32, address: IpAddr, prefix_le
     message
 }
 
-fn route_request(kind: u16, flags: u16, index: u32, net: IpNet) -> Message {
+/// A route to `net` through interface `index`, or an unreachable one when
+/// there is no interface.
+fn route_request(kind: u16, flags: u16, index: Option<u32>, net: IpNet) -> Message {
     let mut message = Message::new(kind, flags);
+    let (scope, route_type) = match index {
+        Some(_) => (RT_SCOPE_LINK, RTN_UNICAST),
+        None => (RT_SCOPE_UNIVERSE, RTN_UNREACHABLE),
+    };
     // struct rtmsg
     message.push(&[
         family(net.addr()),
@@ -108,12 +136,14 @@ fn route_request(kind: u16, flags: u16, index: u32, net: IpNet) -> Message {
         0,
         RT_TABLE_MAIN,
         RTPROT_STATIC,
-        RT_SCOPE_LINK,
-        RTN_UNICAST,
+        scope,
+        route_type,
     ]);
     message.push(&0u32.to_ne_bytes());
     message.attribute(RTA_DST, &octets(net.addr()));
-    message.attribute(RTA_OIF, &index.to_ne_bytes());
+    if let Some(index) = index {
+        message.attribute(RTA_OIF, &index.to_ne_bytes());
+    }
     message
 }
 

@@ -801,6 +801,19 @@ fn cards_claiming_outside_their_operators_range_route_nothing() {
     }
     // The mesh still works.
     assert!(producer.pings(&a_sentry) && b_sentry.pings(&c_sentry));
+    // The rest of the overlay is unreachable, not sent to the underlay: with
+    // a default route on the underlay (none is used: only looked up), the
+    // producer's packets for another operator's sentry are refused at once.
+    let gateway = a_sentry.underlay.to_string();
+    producer
+        .host
+        .ip(&["route", "add", "default", "via", &gateway]);
+    let refused = route_to(&producer, &b_sentry.overlay.to_string());
+    assert!(refused.contains("No route to host"), "{refused}");
+    // Until the member stops: then the default route takes them again.
+    producer.stop();
+    let after = route_to(&producer, &b_sentry.overlay.to_string());
+    assert!(after.contains(&format!("via {gateway}")), "{after}");
 }
 
 /// A flood at a sentry's introduction port from 20 000 spoofed sources
