@@ -694,6 +694,7 @@ fn cards_claiming_outside_their_operators_range_route_nothing() {
         )
         .trim()
         .to_owned();
+        let key_file = lab.write_switch_file(&format!("{name}.key"), &key);
         let card = lab.switch_file(&format!("{name}.card"));
         let own_address = format!("198.19.{}.{}/32", c.number, 100 + i);
         let endpoint = format!("{}:{}", c_sentry.underlay, 52000 + i);
@@ -706,8 +707,8 @@ fn cards_claiming_outside_their_operators_range_route_nothing() {
             &name,
             "--role",
             "sentry",
-            "--wg-pubkey",
-            &public,
+            "--wg-key",
+            key_file.to_str().unwrap(),
             "--endpoint",
             &endpoint,
             "--out",

@@ -20,12 +20,17 @@ use sentrymesh_mesh::{
 
 const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
 const DAY: u64 = 86_400;
-/// The example private key of wg(8).
+/// The example private key of wg(8): the sentry's.
 const WG_PRIVATE: &str = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
-/// Hosts' WireGuard public keys (any 32 bytes do for a card).
+/// Hosts' WireGuard key pairs, as `wg genkey` and `wg pubkey` print them;
+/// each private key is in `NAME.wg` in every work directory.
 const WG_SENTRY: &str = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=";
-const WG_PRODUCER: &str = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=";
-const WG_FULL: &str = "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=";
+const WG_PRODUCER_PRIVATE: &str = "0MO14ftj98v1kveDxVPzgiwNqAVfnQd/EOX14bsiYlQ=";
+const WG_PRODUCER: &str = "vWK86bFPgRElpev8USsL8ZlwHC7eeG7WHRd91z5YHAc=";
+const WG_FULL_PRIVATE: &str = "cCuGMhwoixHkHfRzK1P7x/psicrgItwD2Zu8gR+htXM=";
+const WG_FULL: &str = "am5A3f6yQogr07aW5H22uNCZhiQQsfREHCN7GbD38zU=";
+/// The hosts' private key files.
+const HOST_KEY_FILES: [&str; 3] = ["sentry.wg", "producer.wg", "full.wg"];
 
 /// A temporary directory to run `sentrymesh` in, remembering everything it
 /// printed so a test can check that no secret ever showed.
@@ -35,11 +40,22 @@ struct Workdir {
 }
 
 impl Workdir {
+    /// A new directory holding the hosts' private key files.
     fn new() -> Self {
-        Self {
+        let dir = Self {
             dir: tempfile::tempdir().unwrap(),
             printed: RefCell::new(String::new()),
+        };
+        for (name, key) in
+            HOST_KEY_FILES
+                .iter()
+                .zip([WG_PRIVATE, WG_PRODUCER_PRIVATE, WG_FULL_PRIVATE])
+        {
+            let path = dir.path(name);
+            fs::write(&path, format!("{key}\n")).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         }
+        dir
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -160,7 +176,11 @@ fn operator_key_files_are_private_and_never_replaced() {
     );
     assert_eq!(dir.read("alice.key"), secret);
     let entries = fs::read_dir(dir.dir.path()).unwrap().count();
-    assert_eq!(entries, 1, "no temporary file is left behind");
+    assert_eq!(
+        entries,
+        1 + HOST_KEY_FILES.len(),
+        "no temporary file is left behind"
+    );
 
     let reason = dir.refused(&["operator", "new", "--out", "no/such/dir/op.key"]);
     assert!(
@@ -233,8 +253,8 @@ fn issue_sentry(dir: &Workdir, operator: &str, name: &str, extra: &[&str]) {
         name,
         "--role",
         "sentry",
-        "--wg-pubkey",
-        WG_SENTRY,
+        "--wg-key",
+        "sentry.wg",
         "--address",
         "198.18.1.1/24",
         "--endpoint",
@@ -302,8 +322,8 @@ fn three_operators_issue_seal_and_open() {
         "full-1",
         "--role",
         "full",
-        "--wg-pubkey",
-        WG_FULL,
+        "--wg-key",
+        "full.wg",
         "--address",
         "198.18.1.3/24",
         "--address",
@@ -314,7 +334,9 @@ fn three_operators_issue_seal_and_open() {
         "7",
     ]);
     assert!(full.starts_with("sentrymesh-card v1\n"), "{full}");
-    assert_eq!(SignedCard::from_text(&full).unwrap().card().serial, 7);
+    let full_card = SignedCard::from_text(&full).unwrap().into_card();
+    assert_eq!(full_card.serial, 7);
+    assert_eq!(full_card.wg_public_key.to_string(), WG_FULL);
     fs::write(dir.path("full-1.card"), &full).unwrap();
 
     dir.ok(&[
@@ -326,8 +348,8 @@ fn three_operators_issue_seal_and_open() {
         "producer-1",
         "--role",
         "producer",
-        "--wg-pubkey",
-        WG_PRODUCER,
+        "--wg-key",
+        "producer.wg",
         "--address",
         "198.18.1.2/24",
         "--out",
@@ -341,6 +363,10 @@ fn three_operators_issue_seal_and_open() {
         "{shown}"
     );
     assert!(shown.contains("status        valid now\n"), "{shown}");
+    assert!(
+        shown.contains(&format!("wireguard key {WG_PRODUCER}\n")),
+        "{shown}"
+    );
 
     // Sealed to Bob and Carol, to a file.
     dir.ok(&[
@@ -485,6 +511,7 @@ fn three_operators_issue_seal_and_open() {
     assert!(reason.contains("only the sender's own cards"), "{reason}");
 
     dir.assert_no_secret_printed(&["alice.key", "bob.key", "carol.key"]);
+    dir.assert_no_secret_printed(&HOST_KEY_FILES);
 }
 
 /// Alice's sentry card sealed to Bob, as the armoured text.
@@ -615,8 +642,8 @@ fn bad_flags_are_named_with_their_values() {
             "alice.key",
             "--name",
             "host-1",
-            "--wg-pubkey",
-            WG_SENTRY,
+            "--wg-key",
+            "sentry.wg",
             "--address",
             "198.18.1.1/24",
         ];
@@ -669,13 +696,29 @@ fn bad_flags_are_named_with_their_values() {
         stderr.starts_with("sentrymesh: --name: \"Host_1\""),
         "{stderr}"
     );
-    let mut bad_key = issue(&["--role", "sentry"]);
-    bad_key[7] = "not-a-key".into();
-    let stderr = fails(bad_key);
-    assert!(
-        stderr.contains("invalid value 'not-a-key' for '--wg-pubkey <KEY>'"),
-        "{stderr}"
+    // The host's key file, not a public key, and only a usable one.
+    let mut public_key = issue(&["--role", "sentry"]);
+    public_key[7] = WG_SENTRY.into();
+    let stderr = fails(public_key);
+    assert_eq!(
+        stderr,
+        format!("sentrymesh: --wg-key: key file '{WG_SENTRY}' does not exist\n")
     );
+    fs::write(dir.path("open.wg"), format!("{WG_PRIVATE}\n")).unwrap();
+    fs::set_permissions(dir.path("open.wg"), fs::Permissions::from_mode(0o644)).unwrap();
+    let mut open = issue(&["--role", "sentry"]);
+    open[7] = "open.wg".into();
+    let stderr = fails(open);
+    assert_eq!(
+        stderr,
+        "sentrymesh: --wg-key: permissions 0644 for key file 'open.wg' are too open; chmod 600 \
+         it\n"
+    );
+    let mut missing = issue(&["--role", "sentry"]);
+    missing.drain(6..8);
+    let stderr = fails(missing);
+    assert!(stderr.contains("--wg-key <FILE>"), "{stderr}");
+    dir.assert_no_secret_printed(&HOST_KEY_FILES);
     let stderr = fails(issue(&[]));
     assert!(stderr.contains("--role <ROLE>"), "{stderr}");
 

@@ -72,6 +72,7 @@
 //! use rand_core::SeedableRng;
 //! use sentrymesh_mesh::{
 //!     bundle, may_peer, HostCard, OperatorSecret, Overlay, Role, TrustPolicy, Vouch,
+//!     WgSecretKey,
 //! };
 //!
 //! let mut rng = ChaCha20Rng::seed_from_u64(1); // the daemon passes OsRng
@@ -82,12 +83,15 @@
 //!     OperatorSecret::generate(&mut rng),
 //! );
 //!
-//! // Alice issues a card for her sentry and seals it to Bob.
+//! // Alice issues a card for her sentry, with the sentry's WireGuard key
+//! // (`wg genkey`; the CLI reads its key file) to prove the key is the
+//! // sentry's, and seals it to Bob.
+//! let sentry_key = WgSecretKey::from_bytes([7; 32]);
 //! let card = HostCard {
 //!     operator: alice.operator_id(),
 //!     name: "sentry-1".into(),
 //!     role: Role::Sentry,
-//!     wg_public_key: "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=".parse()?,
+//!     wg_public_key: sentry_key.public_key(),
 //!     addresses: vec!["198.19.1.1/24".parse()?],
 //!     endpoints: vec!["198.18.0.1:51820".parse()?],
 //!     allowed_ips: vec![],
@@ -96,7 +100,7 @@
 //!     serial: 1,
 //!     chain_p2p: None,
 //! };
-//! let signed = card.sign(&alice)?;
+//! let signed = card.issue(&alice, &sentry_key, &mut rng)?;
 //! let sealed = bundle::seal(&alice, &[bob.operator_id()], &[signed], now, &mut rng)?;
 //! let text = sealed.to_text(); // `sentrymesh-bundle v1` ..., posted anywhere
 //!
@@ -132,8 +136,11 @@
 //! bytes carried by hand — and how the mesh grows by itself:
 //!
 //! ```
+//! use rand_chacha::ChaCha20Rng;
+//! use rand_core::SeedableRng;
 //! use sentrymesh_mesh::{
 //!     HostCard, Mesh, OperatorSecret, Overlay, PeerEvent, Role, Store, TrustPolicy,
+//!     WgSecretKey,
 //! };
 //!
 //! let now = 1_777_593_600;
@@ -148,11 +155,12 @@
 //! )?;
 //! let sentry = |op: &OperatorSecret, n: u8| {
 //!     let range = if op.operator_id() == alice.operator_id() { 1 } else { 3 };
+//!     let host_key = WgSecretKey::from_bytes([n; 32]);
 //!     HostCard {
 //!         operator: op.operator_id(),
 //!         name: format!("sentry-{n}"),
 //!         role: Role::Sentry,
-//!         wg_public_key: sentrymesh_mesh::WgPublicKey::from_bytes([n; 32]),
+//!         wg_public_key: host_key.public_key(),
 //!         addresses: vec![format!("198.19.{range}.{n}/24").parse().unwrap()],
 //!         endpoints: vec![format!("198.18.0.{n}:51820").parse().unwrap()],
 //!         allowed_ips: vec![],
@@ -161,7 +169,7 @@
 //!         serial: 1,
 //!         chain_p2p: None,
 //!     }
-//!     .sign(op)
+//!     .issue(op, &host_key, &mut ChaCha20Rng::seed_from_u64(n.into()))
 //!     .unwrap()
 //! };
 //! let (a1, a2, b1) = (sentry(&alice, 1), sentry(&alice, 2), sentry(&bob, 3));
@@ -215,6 +223,29 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Proof of possession
+//!
+//! An admitted operator is a rival, not a friend: without more, it could
+//! sign a card naming another operator's WireGuard key, and the hosts that
+//! saw that card first would keep it and refuse the real one. So a card
+//! carries a proof, made with the host's WireGuard private key, that its
+//! issuer holds the key the card names: an XEdDSA signature (Signal's
+//! construction, which signs with an X25519 key as it is) over a context
+//! string, the operator id and the card's body. [`HostCard::issue`] makes
+//! it (`sentrymesh card issue --wg-key FILE` reads the host's key file),
+//! and [`SignedCard::decode`] — the one way a card enters a store, a
+//! gossip exchange, an opened bundle or a state file — refuses a card
+//! without a valid one. The operator's signature covers the proof, so the
+//! signed card stays one object. The proof binds the operator id and the
+//! whole body, so it cannot be moved to another operator's card, or to
+//! another card of the same operator.
+//!
+//! A card whose key no tunnel can use is refused at decoding too: a key of
+//! low order (X25519 with it is zero, so every host that tried to peer
+//! with it would be refused by its interface) or a non-canonical encoding
+//! (u ≥ 2^255 − 19). A key on the twist has no Edwards point and so can
+//! carry no valid proof.
+//!
 //! Everything signed is encoded canonically ([`DecodeError`] says what is
 //! wrong with bytes that are not) and has a printable form ([`armour`]).
 //! Parsing never panics, whatever the input.
@@ -234,6 +265,7 @@ mod mesh;
 mod object;
 pub mod overlay;
 pub mod peers;
+mod possession;
 mod revocation;
 mod role;
 pub mod roles;
@@ -243,6 +275,7 @@ mod time;
 mod trust;
 mod vouch;
 mod wg_key;
+mod xeddsa;
 
 #[cfg(test)]
 mod testing;
@@ -280,4 +313,4 @@ pub use store::{
 pub use time::{CLOCK_SKEW, UnixTime};
 pub use trust::{PolicyError, TrustPolicy};
 pub use vouch::{SignedVouch, Vouch};
-pub use wg_key::{WgKeyError, WgPublicKey};
+pub use wg_key::{WgKeyError, WgPublicKey, WgSecretKey};

@@ -239,7 +239,7 @@ impl<'a> ObjectRef<'a> {
 mod tests {
     use super::*;
     use crate::role::Role;
-    use crate::testing::{NOW, card, operator};
+    use crate::testing::{NOW, SignCard, card, operator};
     use crate::vouch::Vouch;
 
     #[test]

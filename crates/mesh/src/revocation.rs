@@ -239,7 +239,7 @@ mod tests {
         host.not_before = NOW + 86_400;
         assert!(is_host_revoked(&host, [&own]));
         // Another key of the same operator is untouched.
-        host.wg_public_key = WgPublicKey::from_bytes([5; 32]);
+        host.wg_public_key = crate::testing::wg_key([5; 32]);
         assert!(!is_host_revoked(&host, [&own]));
     }
 

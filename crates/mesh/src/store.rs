@@ -7,7 +7,14 @@
 //!   lower [`ObjectId`] is kept, so every member settles on the same card. A
 //!   card for a key another operator's card already holds is refused as a
 //!   [`InsertError::KeyConflict`] — the first is kept — until the held card
-//!   expires. A card for a key its own operator revoked is refused for good.
+//!   expires. Every card carries a proof that its issuer holds the key (see
+//!   [`crate::SignedCard`]), so a rival operator cannot make such a card:
+//!   two operators' cards for one key come only from the key's holder (a
+//!   host handed from one operator to another, or one key copied onto two
+//!   operators' hosts). Keeping the first is still the rule every member
+//!   can apply alike, and the conflict is still counted, now as that
+//!   operators' mistake rather than an attack. A card for a key its own
+//!   operator revoked is refused for good.
 //!   Expired cards are refused, and dropped by [`Store::prune`].
 //! * **Vouches** are keyed by (voucher, subject): the newest `issued_at`
 //!   wins (the lower id at an equal time).

@@ -1,16 +1,26 @@
-//! Fixtures shared by the unit tests: deterministic operators and cards.
+//! Fixtures shared by the unit tests: deterministic operators, host keys
+//! and cards, and cards signed as an operator issues them.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use blake2::{Blake2s256, Digest};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 
-use crate::card::{HostCard, SignedCard};
+use crate::card::{HostCard, SignCardError, SignedCard};
 use crate::cidr::Cidr;
 use crate::identity::OperatorSecret;
 use crate::overlay::Overlay;
 use crate::role::Role;
-use crate::wg_key::WgPublicKey;
+use crate::wg_key::{WgPublicKey, WgSecretKey};
 
 /// 2026-05-01 00:00:00 UTC: "now" in the tests.
 pub(crate) const NOW: u64 = 1_777_593_600;
+
+/// The private key of every host key the fixtures made, so that
+/// [`SignCard::sign`] can prove possession for any card built from them.
+static HOST_KEYS: Mutex<BTreeMap<WgPublicKey, [u8; 32]>> = Mutex::new(BTreeMap::new());
 
 /// Operator number `n`, the same key every run.
 pub(crate) fn operator(n: u8) -> OperatorSecret {
@@ -20,11 +30,54 @@ pub(crate) fn operator(n: u8) -> OperatorSecret {
     OperatorSecret::from_seed(seed)
 }
 
+/// The WireGuard private key made from `seed` (hashed, so seeds that
+/// differ only in the bits X25519 clamps give different keys), remembered
+/// for [`SignCard::sign`].
+pub(crate) fn wg_secret(seed: [u8; 32]) -> WgSecretKey {
+    let seed: [u8; 32] = Blake2s256::digest(seed).into();
+    let secret = WgSecretKey::from_bytes(seed);
+    HOST_KEYS.lock().unwrap().insert(secret.public_key(), seed);
+    secret
+}
+
+/// The public half of [`wg_secret`]`(seed)`: a real WireGuard key whose
+/// private key the fixtures know.
+pub(crate) fn wg_key(seed: [u8; 32]) -> WgPublicKey {
+    wg_secret(seed).public_key()
+}
+
+/// The private key the fixtures made for `key`, or another one when they
+/// made none.
+pub(crate) fn secret_of(key: &WgPublicKey) -> WgSecretKey {
+    let seed = HOST_KEYS
+        .lock()
+        .unwrap()
+        .get(key)
+        .copied()
+        .unwrap_or([0xee; 32]);
+    WgSecretKey::from_bytes(seed)
+}
+
+/// A deterministic RNG for proofs and seals.
+pub(crate) fn rng() -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(0)
+}
+
+/// A card for a host of `op` that names `victim`'s WireGuard key, with a
+/// proof made by a key `op` holds: what a rival operator can make to claim
+/// another's key.
+pub(crate) fn claim(op: &OperatorSecret, name: &str, victim: &WgPublicKey) -> SignedCard {
+    let mut c = card(op, name, Role::Sentry);
+    let own = secret_of(&c.wg_public_key);
+    c.wg_public_key = *victim;
+    c.forge(op, &own, &mut rng())
+}
+
 /// A valid card for a host of `op`, valid from an hour before [`NOW`] for
 /// ninety days, with an endpoint when the role is public.
 pub(crate) fn card(op: &OperatorSecret, name: &str, role: Role) -> HostCard {
     let operator = op.operator_id();
-    let key: [u8; 32] = Blake2s256::new()
+    let seed: [u8; 32] = Blake2s256::new()
         .chain_update(operator.as_bytes())
         .chain_update(name)
         .finalize()
@@ -33,7 +86,7 @@ pub(crate) fn card(op: &OperatorSecret, name: &str, role: Role) -> HostCard {
         operator,
         name: name.to_owned(),
         role,
-        wg_public_key: WgPublicKey::from_bytes(key),
+        wg_public_key: wg_key(seed),
         addresses: vec!["198.18.1.1/24".parse().unwrap()],
         endpoints: if role.is_hidden() {
             Vec::new()
@@ -72,4 +125,19 @@ pub(crate) fn overlay_of(operators: impl IntoIterator<Item = u8>) -> Overlay {
 /// `card`, edited from [`card`], signed by its operator `op`.
 pub(crate) fn signed(card: HostCard, op: &OperatorSecret) -> SignedCard {
     card.sign(op).unwrap()
+}
+
+/// Signing a test card the way `card issue` does, with the host key the
+/// fixtures made for it.
+pub(crate) trait SignCard {
+    /// [`HostCard::issue`] by `op`, proving possession with the private
+    /// key the fixtures remember for the card's key (another one when they
+    /// know none, so the card is refused as it would be without the key).
+    fn sign(&self, op: &OperatorSecret) -> Result<SignedCard, SignCardError>;
+}
+
+impl SignCard for HostCard {
+    fn sign(&self, op: &OperatorSecret) -> Result<SignedCard, SignCardError> {
+        self.issue(op, &secret_of(&self.wg_public_key), &mut rng())
+    }
 }

@@ -12,10 +12,10 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use sentrymesh_mesh::{
     GossipMessage, HostCard, Mesh, Object, Overlay, PeerEvent, PeerSpec, Revocation,
-    RevocationTarget, Role, SignedCard, Store, TrustPolicy, Vouch, WgPublicKey,
+    RevocationTarget, Role, SignedCard, Store, TrustPolicy, Vouch,
 };
 
-use common::{NOW, apply, mutation, operator};
+use common::{NOW, SignCard, apply, mutation, operator, wg_key};
 
 fn card(op: u8, name: &str, role: Role, i: u8) -> SignedCard {
     let secret = operator(op);
@@ -23,7 +23,7 @@ fn card(op: u8, name: &str, role: Role, i: u8) -> SignedCard {
         operator: secret.operator_id(),
         name: name.into(),
         role,
-        wg_public_key: WgPublicKey::from_bytes([i; 32]),
+        wg_public_key: wg_key([i; 32]),
         addresses: vec![format!("198.18.{op}.{i}/16").parse().unwrap()],
         endpoints: if role.is_hidden() {
             vec![]

@@ -16,7 +16,7 @@ use sentrymesh_mesh::{
     Revocation, RevocationTarget, Role, SignedCard, Store, TrustPolicy, Vouch, WgPublicKey, bundle,
 };
 
-use common::{NOW, operator};
+use common::{NOW, SignCard, operator, wg_key};
 
 /// Host `i` of operator `op`: overlay address 198.18.`op`.`i` (in its
 /// operator's range, [`range`]), endpoint 198.19.`op`.`i`:51820 unless
@@ -41,7 +41,7 @@ fn card_with(
         operator: secret.operator_id(),
         name: name.into(),
         role,
-        wg_public_key: WgPublicKey::from_bytes(key),
+        wg_public_key: wg_key(key),
         addresses: vec![format!("198.18.{op}.{i}/16").parse().unwrap()],
         endpoints: if role.is_hidden() {
             vec![]
@@ -111,7 +111,12 @@ impl Member {
     fn peer_names(&self) -> BTreeSet<String> {
         self.mesh
             .peers()
-            .map(|p| format!("{}/{}", p.public_key.as_bytes()[0], p.name))
+            .map(|p| {
+                let op = (1..=u8::MAX)
+                    .find(|&n| operator(n).operator_id() == p.operator)
+                    .unwrap();
+                format!("{op}/{}", p.name)
+            })
             .collect()
     }
 }

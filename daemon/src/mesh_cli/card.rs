@@ -1,5 +1,11 @@
 //! `sentrymesh card issue | show` (and the `seal | open` subcommands, run by
 //! [`super::bundle`]): host cards signed by their operator.
+//!
+//! `card issue` reads two key files: the operator's key, which signs the
+//! card, and the host's WireGuard private key, which makes the card's proof
+//! of possession (the public key on the card is derived from it, so the two
+//! always match). A card without that proof is refused by every member:
+//! otherwise any admitted operator could claim another's WireGuard key.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -8,15 +14,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow};
 use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Subcommand};
+use rand_core::{CryptoRngCore, OsRng};
 use sentrymesh_mesh::{
     ChainP2p, Cidr, Endpoint, HostCard, InvalidCard, OperatorSecret, Role, SignCardError,
-    SignedCard, WgPublicKey,
+    SignedCard, WgSecretKey,
 };
 
 use super::bundle::{self, OpenArgs, SealArgs};
 use super::files::{self, PRIVATE_MODE};
 use super::show::{CardView, LABEL_WIDTH};
 use super::{clock, operator_key, refused};
+use crate::keyfile;
 
 /// The validity of a card unless `--valid-days` says otherwise.
 pub const DEFAULT_VALID_DAYS: u64 = 365;
@@ -30,8 +38,8 @@ const SECONDS_PER_DAY: u64 = 86_400;
 /// `sentrymesh card ...`.
 #[derive(Debug, Subcommand)]
 pub enum CardCommand {
-    /// Issue a card for one of the operator's hosts, signed with the
-    /// operator's key, and print it.
+    /// Issue a card for one of the operator's hosts, proved with the host's
+    /// WireGuard key and signed with the operator's key, and print it.
     Issue(Box<IssueArgs>),
     /// Check card files (format and operator signature) and print them
     /// readably.
@@ -66,10 +74,12 @@ pub struct IssueArgs {
             .try_map(|name| name.parse::<Role>())
     )]
     role: Role,
-    /// The host's WireGuard public key (`sentrymesh pubkey` or `wg pubkey`
-    /// prints it).
-    #[arg(long, value_name = "KEY")]
-    wg_pubkey: WgPublicKey,
+    /// The host's WireGuard private key file (as `wg genkey` writes it,
+    /// mode 0600): the card names its public key and carries a proof, made
+    /// with it, that the host holds the key. Run `card issue` where the key
+    /// is, or copy the key there for the moment.
+    #[arg(long, value_name = "FILE")]
+    wg_key: PathBuf,
     /// An overlay address of the host with its subnet, e.g. 198.18.1.1/24
     /// (repeat for more).
     #[arg(long = "address", value_name = "CIDR", required = true)]
@@ -113,7 +123,8 @@ pub fn run(command: CardCommand, out: &mut impl Write) -> Result<()> {
     match command {
         CardCommand::Issue(args) => {
             let secret = operator_key::read(&args.operator)?;
-            let card = issue(&args, &secret, clock::now()?)?;
+            let host_key = read_host_key(&args.wg_key)?;
+            let card = issue(&args, &secret, &host_key, clock::now()?, &mut OsRng)?;
             files::write_output(args.out.as_deref(), out, &card.to_text(), PRIVATE_MODE)
         }
         CardCommand::Show { cards } => show(&cards, clock::now()?, out),
@@ -122,18 +133,36 @@ pub fn run(command: CardCommand, out: &mut impl Write) -> Result<()> {
     }
 }
 
-/// The card `args` describe, valid from `now` for `--valid-days`, signed by
-/// `secret`.
+/// Reads the host's WireGuard private key from the file at `path`, as the
+/// daemon reads its interface key.
+///
+/// # Errors
+///
+/// When the file cannot be used; the message names it and never shows its
+/// content.
+fn read_host_key(path: &Path) -> Result<WgSecretKey> {
+    let key = keyfile::read_private_key(path).context("--wg-key")?;
+    Ok(WgSecretKey::from_bytes(*key.to_bytes()))
+}
+
+/// The card `args` describe for the host of `host_key`, valid from `now`
+/// for `--valid-days`, proved with `host_key` and signed by `secret`.
 ///
 /// # Errors
 ///
 /// When the card is invalid; the message starts with the flag at fault.
-fn issue(args: &IssueArgs, secret: &OperatorSecret, now: u64) -> Result<SignedCard> {
+fn issue(
+    args: &IssueArgs,
+    secret: &OperatorSecret,
+    host_key: &WgSecretKey,
+    now: u64,
+    rng: &mut impl CryptoRngCore,
+) -> Result<SignedCard> {
     let card = HostCard {
         operator: secret.operator_id(),
         name: args.name.clone(),
         role: args.role,
-        wg_public_key: args.wg_pubkey,
+        wg_public_key: host_key.public_key(),
         addresses: args.addresses.clone(),
         endpoints: args.endpoints.clone(),
         allowed_ips: args.allowed_ips.clone(),
@@ -142,15 +171,17 @@ fn issue(args: &IssueArgs, secret: &OperatorSecret, now: u64) -> Result<SignedCa
         serial: args.serial.unwrap_or(now),
         chain_p2p: args.chain_p2p.clone(),
     };
-    card.sign(secret).map_err(|error| match error {
-        SignCardError::Invalid(invalid) => match blame(&invalid, &card) {
-            Some(flag) => anyhow!("{flag}: {invalid}"),
-            None => anyhow!("invalid card: {invalid}"),
-        },
-        // The card names the key's own operator, so this cannot happen;
-        // say what happened rather than panic.
-        other => refused("cannot sign the card", other),
-    })
+    card.issue(secret, host_key, rng)
+        .map_err(|error| match error {
+            SignCardError::Invalid(invalid) => match blame(&invalid, &card) {
+                Some(flag) => anyhow!("{flag}: {invalid}"),
+                None => anyhow!("invalid card: {invalid}"),
+            },
+            // The card names the key's own operator and the host key's own
+            // public key, so this cannot happen; say what happened rather
+            // than panic.
+            other => refused("cannot sign the card", other),
+        })
 }
 
 /// The flag (with its value where the crate's message lacks it) that
@@ -178,7 +209,9 @@ fn blame(error: &InvalidCard, card: &HostCard) -> Option<String> {
         InvalidCard::Endpoint { .. } => "--endpoint".to_owned(),
         InvalidCard::AllowedIpHostBits { .. } => "--allowed-ip".to_owned(),
         InvalidCard::EmptyValidity { .. } => "--valid-days".to_owned(),
-        InvalidCard::ZeroKey { .. } => format!("--wg-pubkey {}", card.wg_public_key),
+        InvalidCard::ZeroKey { .. }
+        | InvalidCard::LowOrderKey { .. }
+        | InvalidCard::NonCanonicalKey { .. } => "--wg-key".to_owned(),
         InvalidCard::ChainP2p { .. } => "--chain-p2p".to_owned(),
         _ => return None,
     };
@@ -228,10 +261,27 @@ mod tests {
     use super::*;
 
     const NOW: u64 = 1_777_593_600;
+    /// `wg genkey` output, and the `wg pubkey` of it.
+    const WG_PRIVATE: &str = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
     const WG_KEY: &str = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=";
 
     fn secret() -> OperatorSecret {
         OperatorSecret::generate(&mut ChaCha20Rng::seed_from_u64(3))
+    }
+
+    fn host_key() -> WgSecretKey {
+        let key: sentrymesh_tunnel::PrivateKey = WG_PRIVATE.parse().unwrap();
+        WgSecretKey::from_bytes(*key.to_bytes())
+    }
+
+    fn issue(args: &IssueArgs, secret: &OperatorSecret, now: u64) -> Result<SignedCard> {
+        super::issue(
+            args,
+            secret,
+            &host_key(),
+            now,
+            &mut ChaCha20Rng::seed_from_u64(4),
+        )
     }
 
     fn args(role: Role) -> IssueArgs {
@@ -239,7 +289,7 @@ mod tests {
             operator: PathBuf::from("unused"),
             name: "sentry-1".into(),
             role,
-            wg_pubkey: WG_KEY.parse().unwrap(),
+            wg_key: PathBuf::from("unused"),
             addresses: vec!["198.18.1.1/24".parse().unwrap()],
             endpoints: vec!["198.18.0.1:51820".parse().unwrap()],
             allowed_ips: vec![],
@@ -312,14 +362,6 @@ mod tests {
         let mut bad = args(Role::Sentry);
         bad.endpoints.push(bad.endpoints[0].clone());
         assert!(issue_error(&bad).starts_with("--endpoint: "));
-
-        let mut bad = args(Role::Sentry);
-        bad.wg_pubkey = WgPublicKey::from_bytes([0; 32]);
-        let message = issue_error(&bad);
-        assert!(
-            message.starts_with("--wg-pubkey AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=: "),
-            "{message}"
-        );
     }
 
     #[test]

@@ -204,7 +204,14 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(2);
         let alice = OperatorSecret::generate(&mut rng);
         let bob = OperatorSecret::generate(&mut rng);
-        let signed = card(&alice, Role::Sentry).sign(&alice).unwrap();
+        // The private key of the card's public key, as `wg genkey` wrote it.
+        let key: sentrymesh_tunnel::PrivateKey = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="
+            .parse()
+            .unwrap();
+        let host_key = sentrymesh_mesh::WgSecretKey::from_bytes(*key.to_bytes());
+        let signed = card(&alice, Role::Sentry)
+            .issue(&alice, &host_key, &mut rng)
+            .unwrap();
         let recipients = [alice.operator_id(), bob.operator_id()];
         let sealed = bundle::seal(&alice, &recipients, &[signed], NOW, &mut rng).unwrap();
         let opened = sealed.open(&bob, NOW).unwrap();

@@ -33,7 +33,7 @@ use anyhow::{Context, Result, anyhow};
 use rand_core::OsRng;
 use sentrymesh_mesh::{
     Cidr, HostCard, OperatorId, OperatorSecret, SealedBundle, SignedCard, SignedVouch, Vouch,
-    WgPublicKey, bundle,
+    WgPublicKey, WgSecretKey, bundle,
 };
 use sentrymesh_tunnel::PrivateKey;
 
@@ -113,9 +113,10 @@ pub(super) fn issue(
         make_dir(&dir)?;
         let key = PrivateKey::generate(&mut OsRng);
         write_file(&dir.join("wg.key"), format!("{}\n", *key.to_base64()))?;
-        let wg_public_key = WgPublicKey::from_bytes(*key.public_key().as_bytes());
+        let host_key = WgSecretKey::from_bytes(*key.to_bytes());
+        let wg_public_key = host_key.public_key();
         let card = host_card(host, ids[host.operator - 1], wg_public_key, now)
-            .sign(&secrets[host.operator - 1])
+            .issue(&secrets[host.operator - 1], &host_key, &mut OsRng)
             .map_err(|error| anyhow!("signing the card of {}: {error}", host.name))?;
         write_file(&dir.join("host.card"), card.to_text())?;
         let operator_dir = operators_dir.join(format!("op{}", host.operator));

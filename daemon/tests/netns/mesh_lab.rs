@@ -101,6 +101,12 @@ impl Lab {
         self.switch.dir().join(name)
     }
 
+    /// Writes `contents` to the file `name` (mode 0600) in the switch's
+    /// directory; returns its path.
+    pub(crate) fn write_switch_file(&self, name: &str, contents: &str) -> PathBuf {
+        self.switch.write_file(name, contents)
+    }
+
     /// A new operator, its key file in the switch's directory.
     pub(crate) fn operator(&mut self, name: &str) -> Operator {
         self.operators += 1;
@@ -160,7 +166,7 @@ impl Lab {
             operator,
             name,
             role,
-            wg_public: &wg_public,
+            wg_key: &host.dir().join("wg.key"),
             overlay,
             underlay,
             chain_id: &chain_id,
@@ -188,7 +194,8 @@ struct CardSpec<'a> {
     operator: &'a Operator,
     name: &'a str,
     role: Role,
-    wg_public: &'a str,
+    /// The host's WireGuard private key file, which proves the card.
+    wg_key: &'a Path,
     overlay: Ipv4Addr,
     /// A sentry's endpoint.
     underlay: Ipv4Addr,
@@ -208,8 +215,8 @@ fn issue_card(card: &CardSpec<'_>, out: &Path) {
         card.name.to_owned(),
         "--role".to_owned(),
         card.role.name().to_owned(),
-        "--wg-pubkey".to_owned(),
-        card.wg_public.to_owned(),
+        "--wg-key".to_owned(),
+        card.wg_key.to_string_lossy().into_owned(),
         "--address".to_owned(),
         format!("{}/32", card.overlay),
         "--chain-p2p".to_owned(),
@@ -254,7 +261,7 @@ impl Member {
             operator,
             name: &self.name,
             role,
-            wg_public: &wg_public,
+            wg_key: &self.host.dir().join("wg.key"),
             overlay: self.overlay,
             underlay: self.underlay,
             chain_id: &self.chain_id,
@@ -275,7 +282,7 @@ impl Member {
             operator,
             name: &self.name,
             role,
-            wg_public: &self.wg_public,
+            wg_key: &self.host.dir().join("wg.key"),
             overlay: self.overlay,
             underlay: self.underlay,
             chain_id: &self.chain_id,

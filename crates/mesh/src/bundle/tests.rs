@@ -6,7 +6,7 @@ use rand_core::SeedableRng;
 
 use super::*;
 use crate::card::HostCard;
-use crate::testing::{NOW, card, operator};
+use crate::testing::{NOW, SignCard, card, claim, operator};
 
 /// Where the ephemeral key starts in an encoded bundle.
 const EPHEMERAL_AT: usize = 1 + 32 + 8;
@@ -380,5 +380,24 @@ fn a_bad_card_inside_is_named_by_position() {
     assert!(
         err.to_string()
             .starts_with("card 2 of the bundle: signature does not verify")
+    );
+}
+
+#[test]
+fn a_card_for_another_operators_key_is_refused_when_opened() {
+    let (alice, bob, mallory) = (operator(1), operator(2), operator(3));
+    let real = signed(&alice, "sentry-1", Role::Sentry);
+    let squat = claim(&mallory, "sentry-1", &real.card().wg_public_key);
+    let sealed = seal(&mallory, &[bob.operator_id()], &[squat], NOW, &mut rng()).unwrap();
+    let err = open(&bob, sealed.as_bytes(), NOW).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OpenError::Card {
+                index: 1,
+                source: ParseCardError::BadProof { .. }
+            }
+        ),
+        "{err}"
     );
 }

@@ -322,7 +322,7 @@ mod tests {
     use super::*;
     use crate::revocation::{Revocation, RevocationTarget};
     use crate::role::Role;
-    use crate::testing::{NOW, card, operator};
+    use crate::testing::{NOW, SignCard, card, operator};
     use crate::vouch::Vouch;
     use crate::wg_key::WgPublicKey;
 

@@ -2,11 +2,12 @@
 //! virtual time.
 
 use super::*;
-use crate::card::SignedCard;
+use crate::card::{ParseCardError, SignedCard};
 use crate::identity::OperatorSecret;
+use crate::object::ParseObjectError;
 use crate::revocation::{Revocation, RevocationTarget};
 use crate::role::Role;
-use crate::testing::{NOW, card, operator};
+use crate::testing::{NOW, SignCard, card, claim, operator};
 use crate::vouch::Vouch;
 
 /// A test host: its key, operator and gossip.
@@ -385,6 +386,67 @@ fn a_refused_object_is_reported_once_and_not_asked_for_again() {
         "digests only: {kinds:?}"
     );
     assert_eq!(hosts[0].gossip.stats().key_conflicts, 1);
+}
+
+#[test]
+fn a_card_for_another_operators_key_is_refused_whichever_arrives_first() {
+    let (alice, bob, mallory) = (operator(1), operator(2), operator(3));
+    let (a1, b1, m1) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&bob, "sentry-1", Role::Sentry),
+        signed(&mallory, "sentry-1", Role::Sentry),
+    );
+    let real = signed(&alice, "sentry-2", Role::Sentry);
+    let key = real.card().wg_public_key;
+    // Mallory's member sends a card naming the key of Alice's sentry-2.
+    let squat = claim(&mallory, "sentry-2", &key);
+    let objects = |c: &SignedCard| {
+        GossipMessage::Objects {
+            objects: vec![c.clone().into()],
+        }
+        .encode()
+        .unwrap()
+    };
+    for squat_first in [true, false] {
+        let mut hosts = [host(&b1, &[]), host(&a1, &[]), host(&m1, &[])];
+        connect(&mut hosts, &[(0, 1), (0, 2)]);
+        run(&mut hosts);
+        let (from_alice, from_mallory) = (hosts[1].key, hosts[2].key);
+        let bob = &mut hosts[0].gossip;
+        let deliver_squat = |bob: &mut Gossip| {
+            let result = bob.handle_message(from_mallory, &objects(&squat), NOW);
+            let Err(GossipError::Malformed {
+                source: MessageError::BadObject { source, .. },
+                ..
+            }) = result
+            else {
+                panic!("{result:?}")
+            };
+            assert!(
+                matches!(
+                    *source,
+                    ParseObjectError::Card(ParseCardError::BadProof { .. })
+                ),
+                "{source}"
+            );
+        };
+        if squat_first {
+            deliver_squat(bob);
+            assert_eq!(bob.store().card(&key), None);
+        }
+        bob.handle_message(from_alice, &objects(&real), NOW)
+            .unwrap();
+        if !squat_first {
+            deliver_squat(bob);
+        }
+        assert_eq!(
+            bob.store().card(&key),
+            Some(&real),
+            "squat first: {squat_first}"
+        );
+        assert_eq!(bob.stats().messages_malformed, 1);
+        assert_eq!(bob.stats().key_conflicts, 0);
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use rand_core::{RngCore as _, SeedableRng};
 use super::*;
 use crate::identity::OperatorSecret;
 use crate::role::Role;
-use crate::testing::{NOW, card, operator};
+use crate::testing::{NOW, SignCard, card, operator};
 
 /// A new RNG at each call, the same sequence of them in every run of a
 /// test: two introductions sealed with two of them have two ephemeral keys.

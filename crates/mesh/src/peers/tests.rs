@@ -4,7 +4,7 @@
 use super::*;
 use crate::identity::OperatorSecret;
 use crate::revocation::{Revocation, RevocationTarget};
-use crate::testing::{NOW, card, operator, overlay_of, range_of, signed};
+use crate::testing::{NOW, SignCard, card, operator, overlay_of, range_of, signed};
 use crate::vouch::Vouch;
 
 /// A card for host `name` of operator number `op`, with its own address

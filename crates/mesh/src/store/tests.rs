@@ -5,7 +5,7 @@ use super::*;
 use crate::identity::OperatorSecret;
 use crate::revocation::Revocation;
 use crate::role::Role;
-use crate::testing::{NOW, card, operator};
+use crate::testing::{NOW, SignCard, card, claim, operator};
 use crate::vouch::Vouch;
 
 fn signed(op: &OperatorSecret, name: &str, serial: u64) -> SignedCard {
@@ -350,7 +350,20 @@ fn a_state_file_with_valid_objects_out_of_place_is_refused() {
         Store::decode(&file(&[&a], &[&revoked])),
         Err(StateError::NotCanonical)
     );
-    // A second operator's card for the same key.
+    // A rival operator's card for the same key, without its proof of
+    // possession: refused whatever its place in the file.
+    let squat = claim(&bob, "squat", &a.card().wg_public_key);
+    for cards in [[&a, &squat], [&squat, &a]] {
+        assert!(matches!(
+            Store::decode(&file(&cards, &[])),
+            Err(StateError::BadObject {
+                source: ParseObjectError::Card(crate::ParseCardError::BadProof { .. }),
+                ..
+            })
+        ));
+    }
+    // A second operator's card for the same key, proved by the key's
+    // holder (a host handed from one operator to another).
     let mut squat = a.card().clone();
     squat.operator = bob.operator_id();
     let squat = squat.sign(&bob).unwrap();
