@@ -45,6 +45,7 @@
 
 mod introductions;
 mod known;
+mod peer_changes;
 mod state_file;
 
 use std::collections::BTreeMap;
@@ -66,10 +67,11 @@ use crate::control::Control;
 use crate::ipnet::IpNet;
 use crate::netlink;
 use crate::ready;
-use crate::uapi::{AllowedIpChange, PeerChange, SetRequest};
+use crate::uapi::{AllowedIpChange, PeerChange};
 
 pub use introductions::IntroductionCounters;
 use introductions::Introductions;
+use peer_changes::{Change, RefusedPeers};
 
 /// How often a host without a session to a peer introduces itself again.
 const INTRODUCTION_INTERVAL: Duration = Duration::from_secs(5);
@@ -206,6 +208,8 @@ pub struct MeshCounters {
     pub gossip: GossipStats,
     /// What introductions did.
     pub introductions: IntroductionCounters,
+    /// Peer changes the interface refused and the member skipped.
+    pub peers_refused: u64,
 }
 
 /// A running member: the mesh and what the daemon keeps beside it.
@@ -218,6 +222,8 @@ pub struct MeshMember {
     routes: BTreeMap<WgPublicKey, Vec<IpNet>>,
     /// Introductions heard, and this host's own sealed.
     introductions: Introductions,
+    /// The peers the interface refused.
+    refused_peers: RefusedPeers,
 }
 
 impl MeshMember {
@@ -238,6 +244,7 @@ impl MeshMember {
             saved_generation: u64::MAX,
             routes: BTreeMap::new(),
             introductions: Introductions::new(&inputs.wg_secret.to_bytes(), now),
+            refused_peers: RefusedPeers::default(),
         })
     }
 
@@ -342,6 +349,7 @@ impl MeshMember {
             cards_out_of_range: self.mesh.cards_refused(),
             gossip: self.mesh.stats(),
             introductions: self.introductions.counters(),
+            peers_refused: self.refused_peers.total(),
         }
     }
 
@@ -357,7 +365,8 @@ impl MeshMember {
     }
 
     /// Applies the peer manager's changes: peers through the run loop (their
-    /// sessions go with them), routes through netlink.
+    /// sessions go with them), routes through netlink. A peer the interface
+    /// refuses is skipped, logged and counted (see [`peer_changes`]).
     async fn apply_events(&mut self, index: u32, requests: &mpsc::Sender<Control>) -> Result<()> {
         let mut changes = Vec::new();
         let mut stale_routes = Vec::new();
@@ -382,32 +391,28 @@ impl MeshMember {
                             }
                         }
                     }
-                    changes.push(peer_change(&spec, self.settings.overlay).await);
+                    changes.push(Change {
+                        change: peer_change(&spec, self.settings.overlay).await,
+                        host: Some((spec.name.clone(), spec.operator)),
+                    });
                 }
                 PeerEvent::Removed(key) => {
                     tracing::info!("mesh peer {key} removed, with its sessions");
                     stale_routes.extend(self.routes.remove(&key).unwrap_or_default());
-                    changes.push(PeerChange {
-                        remove: true,
-                        ..PeerChange::new(PublicKey::from_bytes(*key.as_bytes()))
+                    changes.push(Change {
+                        change: PeerChange {
+                            remove: true,
+                            ..PeerChange::new(PublicKey::from_bytes(*key.as_bytes()))
+                        },
+                        host: None,
                     });
                 }
             }
         }
-        if !changes.is_empty() {
-            let request = SetRequest {
-                peers: changes,
-                ..SetRequest::default()
-            };
-            let (answer, result) = oneshot::channel();
-            requests
-                .send(Control::Set(request, answer))
-                .await
-                .map_err(|_| anyhow!("the run loop stopped"))?;
-            result
-                .await
-                .map_err(|_| anyhow!("the run loop stopped"))?
-                .map_err(|errno| anyhow!("the interface refused the mesh's peers: {errno}"))?;
+        // A peer the interface refused has no routes.
+        for key in self.refused_peers.apply(requests, changes).await? {
+            let key = WgPublicKey::from_bytes(*key.as_bytes());
+            stale_routes.extend(self.routes.remove(&key).unwrap_or_default());
         }
         for net in stale_routes {
             if let Err(error) = netlink::delete_route(index, net) {

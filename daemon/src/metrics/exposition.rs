@@ -111,6 +111,13 @@ fn render_mesh(out: &mut Exposition, mesh: &MeshCounters) {
          overlay range allows, each card counted once.",
         mesh.cards_out_of_range,
     );
+    out.single(
+        "sentrymesh_mesh_peers_refused_total",
+        "counter",
+        "Peer changes the interface refused (a key it cannot peer with, a full peer table), \
+         skipped while the member goes on.",
+        mesh.peers_refused,
+    );
     out.by_label(
         "sentrymesh_mesh_objects",
         "gauge",
@@ -366,6 +373,7 @@ mod tests {
             vouches: 2,
             revocations: 1,
             cards_out_of_range: 6,
+            peers_refused: 8,
             ..MeshCounters::default()
         };
         counters.gossip.messages_over_budget = 5;
@@ -379,6 +387,7 @@ mod tests {
             "sentrymesh_mesh_peers{interface=\"sm0\"} 4",
             "sentrymesh_mesh_admitted_operators{interface=\"sm0\"} 3",
             "sentrymesh_mesh_cards_out_of_range_total{interface=\"sm0\"} 6",
+            "sentrymesh_mesh_peers_refused_total{interface=\"sm0\"} 8",
             "sentrymesh_mesh_objects{interface=\"sm0\",kind=\"card\"} 9",
             "sentrymesh_mesh_objects{interface=\"sm0\",kind=\"revocation\"} 1",
             "sentrymesh_gossip_messages_total{interface=\"sm0\",outcome=\"over_budget\"} 5",
