@@ -10,7 +10,8 @@
 //!                                                                         v
 //!   interface <-- Control::Set (peers, sessions) <-- PeerEvent  <--------+
 //!   routes    <-- netlink                                                 |
-//!   state dir <-- the store, written atomically when it changed <--------+
+//!   state dir <-- the store, written atomically (its own thread, at most --+
+//!                 once a second, and when the member stops)
 //! ```
 //!
 //! Routes: each peer's allowed IPs are routed into the interface, and they
@@ -48,15 +49,15 @@ mod known;
 mod peer_changes;
 mod state_file;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use sentrymesh_mesh::{
-    Cidr, EndpointHost, GossipStats, Mesh, Object, Overlay, PeerEvent, PeerSpec, SignedCard,
-    TrustPolicy, WgPublicKey, may_share,
+    Cidr, EndpointHost, GossipStats, Mesh, Object, OperatorId, Overlay, PeerEvent, PeerSpec,
+    SignedCard, TrustPolicy, WgPublicKey, may_share,
 };
 use sentrymesh_tunnel::{PrivateKey, PublicKey};
 use tokio::net::UdpSocket;
@@ -68,6 +69,7 @@ use crate::ipnet::IpNet;
 use crate::netlink;
 use crate::ready;
 use crate::uapi::{AllowedIpChange, PeerChange};
+use state_file::StateWriter;
 
 pub use introductions::IntroductionCounters;
 use introductions::Introductions;
@@ -212,12 +214,19 @@ pub struct MeshCounters {
     pub peers_refused: u64,
 }
 
-/// A running member: the mesh and what the daemon keeps beside it.
+/// A running member: the mesh and what the daemon keeps beside it. When it
+/// is dropped, the last state is written.
 pub struct MeshMember {
     mesh: Mesh,
     settings: MeshSettings,
-    /// The store generation last written to the state directory.
-    saved_generation: u64,
+    /// The objects of the known directory, offered again whenever more
+    /// operators are admitted: gossip keeps nothing of an operator not
+    /// admitted, so a card opened from its bundle waits here.
+    known: Vec<Object>,
+    /// The operators admitted when the known objects were last offered.
+    known_offered_to: BTreeSet<OperatorId>,
+    /// Writes the store to the state directory.
+    state: StateWriter,
     /// The routes added for each peer, removed with it.
     routes: BTreeMap<WgPublicKey, Vec<IpNet>>,
     /// Introductions heard, and this host's own sealed.
@@ -237,11 +246,14 @@ impl MeshMember {
         let now = unix_seconds();
         let store = state_file::load(&inputs.settings.state_dir)?;
         let mut mesh = Mesh::new(inputs.card, inputs.policy, store, now)?;
-        insert_known(&mut mesh, inputs.known, now);
+        let known = known::sort(inputs.known);
+        known::insert(&mut mesh, &known, now);
         Ok(Self {
+            known_offered_to: mesh.admitted_operators().clone(),
             mesh,
             settings: inputs.settings,
-            saved_generation: u64::MAX,
+            known,
+            state: StateWriter::spawn()?,
             routes: BTreeMap::new(),
             introductions: Introductions::new(&inputs.wg_secret.to_bytes(), now),
             refused_peers: RefusedPeers::default(),
@@ -293,7 +305,16 @@ impl MeshMember {
             while let Some(refusal) = self.mesh.poll_card_refusal() {
                 tracing::warn!("{refusal}");
             }
-            self.save_state();
+            self.offer_known();
+            let write_at =
+                self.state
+                    .poll(&self.settings.state_dir, self.mesh.store(), Instant::now());
+            let write_due = async {
+                match write_at {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             let deadline = self.mesh.poll_timeout();
             let timer = async {
                 match deadline {
@@ -334,6 +355,7 @@ impl MeshMember {
                 Some(answer) = counters.recv() => {
                     let _ = answer.send(self.counters());
                 }
+                () = write_due => {}
             }
         }
     }
@@ -561,22 +583,29 @@ impl MeshMember {
             }
             return Err(error).context("the reloaded card is refused");
         }
-        insert_known(&mut self.mesh, inputs.known, now);
+        self.known = known::sort(inputs.known);
+        known::insert(&mut self.mesh, &self.known, now);
+        self.known_offered_to = self.mesh.admitted_operators().clone();
         self.settings = inputs.settings;
         Ok(())
     }
 
-    /// Writes the store to the state directory if it changed since the last
-    /// write.
-    fn save_state(&mut self) {
-        let generation = self.mesh.store().generation();
-        if generation == self.saved_generation {
+    /// Offers the known objects again when more operators are admitted than
+    /// when they were last offered.
+    fn offer_known(&mut self) {
+        let admitted = self.mesh.admitted_operators();
+        if admitted.is_subset(&self.known_offered_to) {
             return;
         }
-        match state_file::save(&self.settings.state_dir, self.mesh.store()) {
-            Ok(()) => self.saved_generation = generation,
-            Err(error) => tracing::error!("keeping the mesh state: {error:#}"),
-        }
+        self.known_offered_to = admitted.clone();
+        known::insert(&mut self.mesh, &self.known, unix_seconds());
+    }
+}
+
+impl Drop for MeshMember {
+    fn drop(&mut self) {
+        self.state
+            .close(&self.settings.state_dir, self.mesh.store());
     }
 }
 
@@ -629,16 +658,6 @@ impl OverlayGuard {
 impl Drop for OverlayGuard {
     fn drop(&mut self) {
         self.remove();
-    }
-}
-
-/// Adds the operator's known objects to `mesh`; one it refuses (expired,
-/// superseded) is logged and skipped.
-fn insert_known(mesh: &mut Mesh, known: Vec<Object>, now: u64) {
-    for object in known {
-        if let Err(error) = mesh.insert(object, now) {
-            tracing::warn!("a known object is not used: {error}");
-        }
     }
 }
 

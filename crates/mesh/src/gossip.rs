@@ -20,14 +20,18 @@
 //!
 //! Every object is filtered per recipient, when the message is built:
 //!
+//! * nothing goes anywhere unless its signer is this host's operator or one
+//!   it admits: an object of an operator no longer admitted is not relayed;
 //! * a card goes to a peer only when [`may_share`] allows it for the peer's
 //!   operator — a producer's or BIOS node's card only to its own operator's
-//!   hosts — and only when this host admits the card's operator itself;
+//!   hosts;
 //! * a host revocation names the host's key, so it goes where that host's
 //!   card may go: to the revoking operator's own hosts, and to others only
 //!   when this host knows the key as a public host of that operator (held,
 //!   or kept aside after the revocation; see [`Store`]) — revoking a
-//!   producer never shows its key to another operator;
+//!   producer never shows its key to another operator — and never to the
+//!   host it revokes, which must not learn of it before the rest of the
+//!   mesh has dropped it (by then it is no peer of anyone's);
 //! * vouches and vouch withdrawals go to every peer (peers are admitted
 //!   hosts);
 //! * the digest sent to a peer lists only the ids of objects it may receive,
@@ -38,11 +42,24 @@
 //! [`RECEIVE_BURST`] bytes, refilled at [`RECEIVE_RATE`] bytes a second: a
 //! peer over it — a compromised member flooding valid objects, each costing
 //! a signature check — has the message dropped and counted, unread, and
-//! gossip asks again for what it lost. Every object has then been verified
-//! by [`GossipMessage::decode`]; a message that does not decode is dropped
-//! and counted ([`GossipStats`]). A hidden host's card from another operator is
-//! not for this host and is dropped; every other object goes to the store,
-//! and is relayed only when the store took it as new.
+//! gossip asks again for what it lost. Then each object is taken in the
+//! cheapest order of checks that refuses a flood:
+//!
+//! ```text
+//! decode the framing → signer admitted? (a set lookup on the id the encoding names; no: dropped,
+//!                      unverified, counted as not admitted)
+//!                    → signature and validity (a message with a bad one is dropped, counted)
+//!                    → a hidden card of another operator? (dropped, counted)
+//!                    → the store: its rules and its signer's quota (refused, counted) → relayed if new
+//! ```
+//!
+//! Vouches count the same way: a vouch is stored only when its voucher is
+//! admitted — and every operator the trust policy takes vouches from (a
+//! directly trusted one) is — so the vouches that admit an operator are
+//! stored before it is admitted, and its own objects after. When the
+//! admitted operators shrink, what the others signed leaves the store
+//! ([`Store::retain_signers`]); when they grow, objects refused before are
+//! asked for again at once.
 
 mod message;
 
@@ -108,8 +125,15 @@ pub struct GossipStats {
     /// Objects received that the store held already, or held newer.
     pub objects_known: u64,
     /// Objects received that the store refused (expired, revoked, key
-    /// conflict, dated in the future, store full).
+    /// conflict, dated in the future, no room), or whose signer is not
+    /// admitted.
     pub objects_refused: u64,
+    /// Of the refused objects, those signed by an operator this host does
+    /// not admit: dropped before their signature was checked.
+    pub objects_not_admitted: u64,
+    /// Of the refused objects, those their signer's quota, or the store's
+    /// limit, had no room for.
+    pub objects_over_quota: u64,
     /// Cards of another operator's hidden hosts, which no peer should send
     /// this host.
     pub objects_not_for_us: u64,
@@ -239,6 +263,12 @@ pub struct Gossip {
     store: Store,
     local_operator: OperatorId,
     admitted: BTreeSet<OperatorId>,
+    /// The ids of the admitted operators' keys, for the check before a
+    /// signature is.
+    admitted_keys: BTreeSet<[u8; 32]>,
+    /// Whether the store still holds what it was given, not yet pruned to
+    /// the admitted operators.
+    unpruned: bool,
     peers: BTreeMap<WgPublicKey, Peer>,
     /// The peer served last by `poll_transmit`, for round robin.
     last_served: Option<WgPublicKey>,
@@ -253,12 +283,15 @@ pub struct Gossip {
 
 impl Gossip {
     /// Gossip for a host of `local_operator`, starting from `store` and with
-    /// no peers yet.
+    /// no peers yet. The store is pruned to the operators admitted at the
+    /// first [`Gossip::set_peers`].
     pub fn new(store: Store, local_operator: OperatorId) -> Self {
         Self {
             store,
             local_operator,
             admitted: BTreeSet::from([local_operator]),
+            admitted_keys: BTreeSet::from([*local_operator.as_bytes()]),
+            unpruned: true,
             peers: BTreeMap::new(),
             last_served: None,
             ignored: BTreeMap::new(),
@@ -287,8 +320,10 @@ impl Gossip {
     /// Sets whom to gossip with — each peer's key and operator, as the peer
     /// manager decided — and the operators this host admits. A new peer
     /// gets a digest at once; a peer gone is forgotten with everything
-    /// queued for it; a change of admitted operators starts a digest round
-    /// to every peer.
+    /// queued for it; a change of admitted operators drops from the store
+    /// what the others signed ([`Store::retain_signers`]), forgets the
+    /// refusals when it admits more, and starts a digest round to every
+    /// peer.
     pub fn set_peers(
         &mut self,
         peers: impl IntoIterator<Item = (WgPublicKey, OperatorId)>,
@@ -304,7 +339,15 @@ impl Gossip {
                 .entry(key)
                 .or_insert_with(|| Peer::new(operator, now));
         }
-        if admitted != self.admitted {
+        let mut admitted = admitted;
+        admitted.insert(self.local_operator);
+        if admitted != self.admitted || self.unpruned {
+            if !admitted.is_subset(&self.admitted) {
+                self.ignored.clear();
+            }
+            self.store.retain_signers(&admitted);
+            self.unpruned = false;
+            self.admitted_keys = admitted.iter().map(|op| *op.as_bytes()).collect();
             self.admitted = admitted;
             self.peers.values_mut().for_each(Peer::start_digest);
         }
@@ -315,9 +358,17 @@ impl Gossip {
     ///
     /// # Errors
     ///
+    /// [`InsertError::NotAdmitted`] when its signer is not admitted;
     /// [`InsertError`] when the store refuses it.
     pub fn insert(&mut self, object: Object, now: u64) -> Result<Inserted, InsertError> {
         self.note_time(now);
+        let signer = object.as_ref().signer();
+        if !self.admits(&signer) {
+            return Err(InsertError::NotAdmitted {
+                kind: object.kind(),
+                signer,
+            });
+        }
         let id = object.id();
         let inserted = self.store.insert(object, now)?;
         if inserted.changed() {
@@ -349,11 +400,22 @@ impl Gossip {
             self.stats.messages_over_budget += 1;
             return Err(GossipError::OverBudget { from });
         }
-        let message = GossipMessage::decode(bytes).map_err(|source| {
-            self.stats.messages_malformed += 1;
-            GossipError::Malformed { from, source }
-        })?;
+        let admitted = &self.admitted_keys;
+        let (message, not_admitted) =
+            GossipMessage::decode_admitting(bytes, |signer| admitted.contains(signer)).map_err(
+                |source| {
+                    self.stats.messages_malformed += 1;
+                    GossipError::Malformed { from, source }
+                },
+            )?;
         self.stats.messages_received += 1;
+        for id in not_admitted {
+            self.stats.objects_received += 1;
+            self.stats.objects_refused += 1;
+            self.stats.objects_not_admitted += 1;
+            self.forget_request(&id);
+            self.ignore(id, now);
+        }
         match message {
             GossipMessage::Digest { ids } => self.handle_digest(from, ids, now),
             GossipMessage::Want { ids } => self.handle_want(from, ids),
@@ -457,10 +519,7 @@ impl Gossip {
         for object in objects {
             self.stats.objects_received += 1;
             let id = object.id();
-            self.requested.remove(&id);
-            self.peers.values_mut().for_each(|peer| {
-                peer.want.remove(&id);
-            });
+            self.forget_request(&id);
             if let Object::Card(card) = &object {
                 let card = card.card();
                 if card.role.is_hidden() && card.operator != self.local_operator {
@@ -482,8 +541,12 @@ impl Gossip {
                 }
                 Err(error) => {
                     self.stats.objects_refused += 1;
-                    if matches!(error, InsertError::KeyConflict(_)) {
-                        self.stats.key_conflicts += 1;
+                    match error {
+                        InsertError::KeyConflict(_) => self.stats.key_conflicts += 1,
+                        InsertError::OverQuota { .. } | InsertError::Full { .. } => {
+                            self.stats.objects_over_quota += 1;
+                        }
+                        _ => {}
                     }
                     self.ignore(id, now);
                     if self.refusals.len() == MAX_REFUSALS {
@@ -508,6 +571,19 @@ impl Gossip {
                 peer.push.insert(id);
             }
         }
+    }
+
+    /// Whether objects signed by `signer` are taken.
+    fn admits(&self, signer: &OperatorId) -> bool {
+        *signer == self.local_operator || self.admitted.contains(signer)
+    }
+
+    /// An object arrived: no longer to be asked for.
+    fn forget_request(&mut self, id: &ObjectId) {
+        self.requested.remove(id);
+        self.peers.values_mut().for_each(|peer| {
+            peer.want.remove(id);
+        });
     }
 
     fn ignore(&mut self, id: ObjectId, now: u64) {
@@ -560,6 +636,7 @@ impl Gossip {
         let peer = peers.get_mut(&key)?;
         let allowed = |object: ObjectRef<'_>| {
             may_send(object, &peer.operator, admitted, *local_operator, store)
+                && !revokes(object, &key)
         };
 
         if !peer.push.is_empty() {
@@ -638,6 +715,12 @@ fn rank(kind: ObjectKind) -> u8 {
     }
 }
 
+/// Whether `object` is a revocation of the host with key `host`.
+fn revokes(object: ObjectRef<'_>, host: &WgPublicKey) -> bool {
+    matches!(object, ObjectRef::Revocation(r)
+        if r.revocation().target == RevocationTarget::Host(*host))
+}
+
 /// The sharing filter: see the [module docs](self).
 fn may_send(
     object: ObjectRef<'_>,
@@ -646,10 +729,11 @@ fn may_send(
     local_operator: OperatorId,
     store: &Store,
 ) -> bool {
-    let card_may_go = |card: &HostCard| {
-        (card.operator == local_operator || admitted.contains(&card.operator))
-            && may_share(card, recipient, admitted)
-    };
+    let signer = object.signer();
+    if signer != local_operator && !admitted.contains(&signer) {
+        return false;
+    }
+    let card_may_go = |card: &HostCard| may_share(card, recipient, admitted);
     match object {
         ObjectRef::Card(card) => card_may_go(card.card()),
         ObjectRef::Vouch(_) => true,

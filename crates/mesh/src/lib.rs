@@ -308,7 +308,8 @@ pub use role::{Role, RoleError};
 pub use roles::{may_peer, may_share};
 pub use statement::{ParseStatementError, SignStatementError};
 pub use store::{
-    InsertError, Inserted, KeyConflict, MAX_CARDS, MAX_REVOCATIONS, MAX_VOUCHES, StateError, Store,
+    HOST_QUOTA, InsertError, Inserted, KeyConflict, MAX_CARDS, MAX_REVOCATIONS, MAX_VOUCHES,
+    STATEMENT_QUOTA, StateError, Store,
 };
 pub use time::{CLOCK_SKEW, UnixTime};
 pub use trust::{PolicyError, TrustPolicy};

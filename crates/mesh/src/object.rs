@@ -15,6 +15,7 @@
 use std::fmt;
 
 use crate::card::{ParseCardError, SignedCard};
+use crate::identity::OperatorId;
 use crate::kdf;
 use crate::revocation::SignedRevocation;
 use crate::statement::ParseStatementError;
@@ -172,6 +173,16 @@ impl Object {
     }
 }
 
+/// The operator an object's encoding names as its signer (the card's
+/// operator, the voucher, the issuer), read without decoding or verifying
+/// anything: every kind's encoding is a format version byte, then that
+/// operator's 32-byte id. For refusing an object of an operator not
+/// admitted before paying for its signature check; `None` when the bytes
+/// are too short to name one.
+pub(crate) fn claimed_signer(encoded: &[u8]) -> Option<&[u8; 32]> {
+    encoded.get(1..33)?.try_into().ok()
+}
+
 impl From<SignedCard> for Object {
     fn from(card: SignedCard) -> Self {
         Self::Card(card)
@@ -225,6 +236,16 @@ impl<'a> ObjectRef<'a> {
         ObjectId::of(self.kind(), self.as_bytes())
     }
 
+    /// The operator who signed it: the card's operator, the voucher, the
+    /// issuer.
+    pub fn signer(self) -> OperatorId {
+        match self {
+            Self::Card(card) => card.card().operator,
+            Self::Vouch(vouch) => vouch.vouch().voucher,
+            Self::Revocation(revocation) => revocation.revocation().issuer,
+        }
+    }
+
     /// An owned copy.
     pub fn to_object(self) -> Object {
         match self {
@@ -238,6 +259,7 @@ impl<'a> ObjectRef<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::OperatorSecret;
     use crate::role::Role;
     use crate::testing::{NOW, SignCard, card, operator};
     use crate::vouch::Vouch;
@@ -285,6 +307,41 @@ mod tests {
         let object = Object::decode(ObjectKind::Vouch, vouch.as_bytes()).unwrap();
         assert_eq!(object.kind(), ObjectKind::Vouch);
         assert_eq!(object.as_bytes(), vouch.as_bytes());
+    }
+
+    #[test]
+    fn the_claimed_signer_is_the_signer_of_every_kind() {
+        let (alice, bob) = (operator(1), operator(2));
+        let card = card(&alice, "sentry-1", Role::Sentry).sign(&alice).unwrap();
+        let vouch = Vouch {
+            voucher: bob.operator_id(),
+            subject: alice.operator_id(),
+            overlay: "198.19.9.0/24".parse().unwrap(),
+            issued_at: NOW,
+        }
+        .sign(&bob)
+        .unwrap();
+        let revocation = crate::revocation::Revocation {
+            issuer: alice.operator_id(),
+            target: crate::revocation::RevocationTarget::Vouch(bob.operator_id()),
+            issued_at: NOW,
+        }
+        .sign(&alice)
+        .unwrap();
+        let objects: [(Object, &OperatorSecret); 3] = [
+            (card.into(), &alice),
+            (vouch.into(), &bob),
+            (revocation.into(), &alice),
+        ];
+        for (object, signer) in objects {
+            assert_eq!(
+                claimed_signer(object.as_bytes()),
+                Some(signer.operator_id().as_bytes()),
+                "{}",
+                object.kind()
+            );
+        }
+        assert_eq!(claimed_signer(&[1; 32]), None);
     }
 
     #[test]

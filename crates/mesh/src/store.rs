@@ -1,5 +1,6 @@
 //! The store: every signed object a member knows, kept under the rules that
-//! make the shared state grow only and so converge by plain anti-entropy.
+//! make the shared state grow only and so converge by plain anti-entropy,
+//! and within bounds no operator can push it past.
 //!
 //! * **Cards** are keyed by the host's WireGuard key. A card with a higher
 //!   serial from the same operator supersedes the one held; at an equal
@@ -14,14 +15,14 @@
 //!   operators' hosts). Keeping the first is still the rule every member
 //!   can apply alike, and the conflict is still counted, now as that
 //!   operators' mistake rather than an attack. A card for a key its own
-//!   operator revoked is refused for good.
-//!   Expired cards are refused, and dropped by [`Store::prune`].
+//!   operator revoked is refused while the revocation stands. Expired cards
+//!   are refused, and dropped by [`Store::prune`].
 //! * **Vouches** are keyed by (voucher, subject): the newest `issued_at`
 //!   wins (the lower id at an equal time).
-//! * **Revocations** are keyed by (issuer, target) the same way and are never
-//!   dropped: a host revocation is a tombstone that removes its card and
-//!   refuses every card for that key from that operator, whatever its
-//!   serial; the newest vouch withdrawal is the one the trust policy needs.
+//! * **Revocations** are keyed by (issuer, target) the same way. A host
+//!   revocation is a tombstone that removes its card and refuses every card
+//!   for that key from that operator, whatever its serial; the newest vouch
+//!   withdrawal is the one the trust policy needs.
 //! * A **public host's card that its operator revoked** is kept aside, inert
 //!   — never listed, never sent, never a peer — until it expires. It is how
 //!   the store remembers that the revoked key was a public host's, so the
@@ -29,51 +30,80 @@
 //!   revocation of a key never seen on a public card stays with its
 //!   operator, as a hidden host's card does.
 //!
+//! # Bounds
+//!
+//! Gossip stores only objects signed by operators this host admits (see
+//! [`crate::gossip`]), and the store keeps each operator within a quota, so
+//! an admitted rival cannot fill it for everyone else:
+//!
+//! * **[`HOST_QUOTA`]** cards and host revocations together per operator.
+//!   A revocation by an operator of a card of its own that the store holds
+//!   takes that card's place, so it is **never refused for room** — not by
+//!   the quota, not by [`MAX_CARDS`]. A host revocation of a key the store
+//!   holds no card of needs room like a card.
+//! * **[`STATEMENT_QUOTA`]** (signer, subject) pairs per operator, a vouch
+//!   and a withdrawal of it sharing one: withdrawing a vouch the store holds
+//!   is never refused for room.
+//! * Globally, at most [`MAX_CARDS`] cards and host revocations, and
+//!   [`MAX_VOUCHES`] vouch pairs; so the store holds at most
+//!   `min(HOST_QUOTA × operators, MAX_CARDS)` cards and host revocations,
+//!   as many revoked cards aside, and `min(STATEMENT_QUOTA × operators,
+//!   MAX_VOUCHES)` vouches and as many withdrawals, where `operators` is the
+//!   number of operators with objects here: the admitted ones, and formerly
+//!   admitted ones whose tombstones still stand.
+//!
+//! A host revocation that revoked a card here — held, or refused because it
+//! came later — needs to outlive only that card: the tombstone is dropped
+//! by [`Store::prune`] once the latest such card has expired (no card of
+//! that key from that operator is valid any more), which is what keeps the
+//! tombstones bounded over time. A host revocation of a key never seen on
+//! a card here is kept, within its issuer's quota. [`Store::retain_signers`]
+//! drops what operators no longer admitted signed, but keeps their
+//! tombstones of revoked cards until they expire: a revocation is not
+//! undone by its issuer leaving the web of trust.
+//!
 //! The store judges objects on their own: signatures (checked when the
-//! object was decoded), time and these rules. Whether an object's operator
-//! is admitted, and to whom it may be shown, is for the peer manager and the
-//! gossip layer.
-//!
-//! # State file
-//!
-//! [`Store::encode`] writes the whole store for the daemon's state
-//! directory; [`Store::decode`] reads it back and re-verifies every
-//! signature, so an altered file is refused rather than trusted:
-//!
-//! ```text
-//! [16]  "sentrymesh state"
-//! u8    state format version (1)
-//! u16   card count, then per card (ascending by WireGuard key):              u16 length, signed card
-//! u16   vouch count, then per vouch (ascending by voucher, subject):          u16 length, signed vouch
-//! u16   revocation count, then per revocation (ascending by issuer, target):  u16 length, signed revocation
-//! u16   retired card count, then per card (ascending by WireGuard key):      u16 length, signed card
-//! ```
+//! object was decoded), time, these rules and quotas. Whether an object's
+//! operator is admitted, and to whom it may be shown, is for the peer
+//! manager and the gossip layer. The state file is in [`state`].
+
+mod state;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Bound;
 
-use crate::card::{CardTimeError, HostCard, MAX_CARD_LEN, SignedCard};
-use crate::codec::{DecodeError, Reader, Writer};
+pub use state::StateError;
+
+use crate::card::{CardTimeError, HostCard, SignedCard};
 use crate::identity::OperatorId;
-use crate::object::{Object, ObjectId, ObjectKind, ObjectRef, ParseObjectError};
+use crate::object::{Object, ObjectId, ObjectKind, ObjectRef};
 use crate::revocation::{RevocationTarget, SignedRevocation};
 use crate::time::{CLOCK_SKEW, UnixTime};
 use crate::vouch::SignedVouch;
 use crate::wg_key::WgPublicKey;
 
-/// The most cards a store keeps.
+/// Cards and host revocations one operator may have in a store. An
+/// operator of a launch group runs a few producers, sentries and full
+/// nodes, each with one card (a renewal replaces it) and, over the cards'
+/// lifetimes, a few revoked keys: 256 is many times that, and 64 operators
+/// at their quota fill [`MAX_CARDS`].
+pub const HOST_QUOTA: usize = 256;
+/// Vouch pairs — (signer, subject), a vouch and its withdrawal sharing one
+/// — one operator may have in a store. An operator vouches for the
+/// operators it trusts, 6 to 10 in a launch group and rarely more than a
+/// few dozen: 256 leaves room for large meshes.
+pub const STATEMENT_QUOTA: usize = 256;
+/// The most cards and host revocations a store keeps, all operators
+/// together.
 pub const MAX_CARDS: usize = 16_384;
-/// The most vouches a store keeps.
+/// The most vouch pairs a store keeps, all operators together.
 pub const MAX_VOUCHES: usize = 16_384;
-/// The most revocations a store keeps.
-pub const MAX_REVOCATIONS: usize = 16_384;
+/// The most revocations a store keeps: host revocations and vouch
+/// withdrawals, each within the pool of [`MAX_CARDS`] or [`MAX_VOUCHES`].
+pub const MAX_REVOCATIONS: usize = MAX_CARDS + MAX_VOUCHES;
 
-/// The first bytes of a state file.
-const STATE_MAGIC: &[u8; 16] = b"sentrymesh state";
-/// The state file format this build writes and reads.
-const STATE_VERSION: u8 = 1;
 /// The longest encoded vouch or revocation.
 const MAX_STATEMENT_LEN: usize = 256;
 
@@ -101,7 +131,8 @@ impl Inserted {
     }
 }
 
-/// Why the store refuses an object.
+/// Why a member refuses an object: the store's rules, or (from gossip and
+/// [`crate::Mesh::insert`]) an operator it does not admit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InsertError {
@@ -134,10 +165,29 @@ pub enum InsertError {
     /// A card for a key that another operator's card holds.
     #[error(transparent)]
     KeyConflict(Box<KeyConflict>),
+    /// An object signed by an operator this host does not admit.
+    #[error("the {kind} is signed by operator {signer}, which this host does not admit")]
+    NotAdmitted {
+        /// The kind of object.
+        kind: ObjectKind,
+        /// The operator who signed it.
+        signer: OperatorId,
+    },
+    /// The signer already has as many objects of the kind as one operator
+    /// may keep here.
+    #[error("operator {operator} already has {quota} {what} here, the most one operator may")]
+    OverQuota {
+        /// The operator who signed the object.
+        operator: OperatorId,
+        /// `cards and host revocations` or `vouches`.
+        what: &'static str,
+        /// Its quota.
+        quota: usize,
+    },
     /// The store holds as many objects of the kind as it keeps.
     #[error("the store already holds {max} {what}, the most it keeps")]
     Full {
-        /// `cards`, `vouches` or `revocations`.
+        /// `cards and host revocations` or `vouches`.
         what: &'static str,
         /// The limit.
         max: usize,
@@ -163,59 +213,6 @@ pub struct KeyConflict {
     pub held_by: OperatorId,
 }
 
-/// Why bytes are not a state file this build can trust.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum StateError {
-    /// The bytes do not start as a state file does.
-    #[error("not a sentrymesh state file: it does not start with `sentrymesh state`")]
-    NotAStateFile,
-    /// A state format this build does not read.
-    #[error("state file format {found} is not supported (this build reads format {STATE_VERSION})")]
-    UnsupportedVersion {
-        /// The version found.
-        found: u8,
-    },
-    /// The framing is broken: a truncated or damaged file.
-    #[error("the state file is damaged or truncated: {0}")]
-    Malformed(#[from] DecodeError),
-    /// An object that is not valid or whose signature does not verify.
-    #[error("the state file is damaged or was altered: {kind} {index} is refused: {source}")]
-    BadObject {
-        /// The kind of object.
-        kind: ObjectKind,
-        /// Its position in its list, from 0.
-        index: usize,
-        /// What is wrong with it.
-        source: ParseObjectError,
-    },
-    /// A revoked card kept aside that is not valid or does not verify.
-    #[error("the state file is damaged or was altered: retired card {index} is refused: {source}")]
-    BadRetiredCard {
-        /// Its position in its list, from 0.
-        index: usize,
-        /// What is wrong with it.
-        source: ParseObjectError,
-    },
-    /// Valid objects the store would never hold together.
-    #[error("the state file is inconsistent: {kind} {index} is refused: {source}")]
-    Inconsistent {
-        /// The kind of object.
-        kind: ObjectKind,
-        /// Its position in its list, from 0.
-        index: usize,
-        /// Why the store refuses it.
-        source: InsertError,
-    },
-    /// Valid objects, but not as this build writes them: out of order,
-    /// repeated, or superseded by another in the file.
-    #[error(
-        "the state file was altered: its objects are not as sentrymesh writes them (out of \
-         order, repeated or superseded)"
-    )]
-    NotCanonical,
-}
-
 /// An object the store holds, with its id.
 #[derive(Debug, Clone)]
 struct Held<T> {
@@ -231,6 +228,24 @@ enum Slot {
     Revocation(OperatorId, RevocationTarget),
 }
 
+/// Whether an insert must find room for what it adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Room {
+    /// A new object: quotas and limits apply.
+    Needed,
+    /// An object the store held before (a state file): it is taken back.
+    Held,
+}
+
+/// What one operator has in the store, against its quotas.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Usage {
+    /// Cards and host revocations it signed.
+    hosts: usize,
+    /// (signer, subject) pairs of its vouches and withdrawals.
+    statements: usize,
+}
+
 /// Every signed object a member knows. See the [module docs](self).
 #[derive(Clone, Default)]
 pub struct Store {
@@ -239,10 +254,19 @@ pub struct Store {
     expiries: BTreeSet<(u64, WgPublicKey)>,
     vouches: BTreeMap<(OperatorId, OperatorId), Held<SignedVouch>>,
     revocations: BTreeMap<(OperatorId, RevocationTarget), Held<SignedRevocation>>,
+    /// How many of the revocations are of hosts.
+    host_revocations: usize,
+    /// Until when each host revocation that revoked a card here must stand:
+    /// the latest `not_after` of its issuer's cards for the key.
+    tombstones: BTreeMap<(OperatorId, WgPublicKey), u64>,
+    /// `(until, issuer, key)` of every entry of `tombstones`.
+    tombstone_expiries: BTreeSet<(u64, OperatorId, WgPublicKey)>,
     /// Public cards their operator revoked, until they expire.
     retired: BTreeMap<WgPublicKey, SignedCard>,
     /// `(not_after, key)` of every retired card.
     retired_expiries: BTreeSet<(u64, WgPublicKey)>,
+    /// Each operator's objects, against its quotas; no entry when none.
+    usage: BTreeMap<OperatorId, Usage>,
     ids: BTreeMap<ObjectId, Slot>,
     generation: u64,
 }
@@ -273,7 +297,8 @@ impl Store {
     /// [`InsertError::Time`] when the card is not valid at `now`;
     /// [`InsertError::Revoked`] when its operator revoked its key;
     /// [`InsertError::KeyConflict`] when another operator's unexpired card
-    /// holds its key; [`InsertError::Full`].
+    /// holds its key; [`InsertError::OverQuota`] or [`InsertError::Full`] when
+    /// its operator, or the store, has no room for it.
     pub fn insert_card(&mut self, card: SignedCard, now: u64) -> Result<Inserted, InsertError> {
         card.check_valid_at(now)?;
         self.put_card(card, Some(now))
@@ -284,11 +309,13 @@ impl Store {
     /// # Errors
     ///
     /// [`InsertError::FromTheFuture`] when it is dated more than
-    /// [`CLOCK_SKEW`] seconds after `now`; [`InsertError::Full`].
+    /// [`CLOCK_SKEW`] seconds after `now`; [`InsertError::OverQuota`] or
+    /// [`InsertError::Full`] when there is no room for it (a revocation of a
+    /// card held, or a withdrawal of a vouch held, always has room).
     pub fn insert_vouch(&mut self, vouch: SignedVouch, now: u64) -> Result<Inserted, InsertError> {
         let v = vouch.vouch();
         check_not_future(ObjectKind::Vouch, v.voucher, v.issued_at, now)?;
-        self.put_vouch(vouch)
+        self.put_vouch(vouch, Room::Needed)
     }
 
     /// Inserts a revocation. A host revocation removes the card it revokes.
@@ -296,7 +323,9 @@ impl Store {
     /// # Errors
     ///
     /// [`InsertError::FromTheFuture`] when it is dated more than
-    /// [`CLOCK_SKEW`] seconds after `now`; [`InsertError::Full`].
+    /// [`CLOCK_SKEW`] seconds after `now`; [`InsertError::OverQuota`] or
+    /// [`InsertError::Full`] when there is no room for it (a revocation of a
+    /// card held, or a withdrawal of a vouch held, always has room).
     pub fn insert_revocation(
         &mut self,
         revocation: SignedRevocation,
@@ -304,39 +333,108 @@ impl Store {
     ) -> Result<Inserted, InsertError> {
         let r = revocation.revocation();
         check_not_future(ObjectKind::Revocation, r.issuer, r.issued_at, now)?;
-        self.put_revocation(revocation)
+        self.put_revocation(revocation, Room::Needed)
     }
 
-    /// Drops every card expired at `now` (retired ones too); returns how
-    /// many.
+    /// Drops every card expired at `now` (retired ones too) and every host
+    /// revocation whose revoked cards have all expired; returns how many.
     pub fn prune(&mut self, now: u64) -> usize {
         let bound = (now.saturating_add(1), WgPublicKey::from_bytes([0; 32]));
         let expired: Vec<WgPublicKey> = self.expiries.range(..bound).map(|&(_, key)| key).collect();
         for key in &expired {
             self.remove_card(key);
         }
-        let retired: Vec<(u64, WgPublicKey)> =
-            self.retired_expiries.range(..bound).copied().collect();
-        for entry in &retired {
-            self.retired_expiries.remove(entry);
-            self.retired.remove(&entry.1);
+        let retired: Vec<WgPublicKey> = self
+            .retired_expiries
+            .range(..bound)
+            .map(|&(_, key)| key)
+            .collect();
+        for key in &retired {
+            self.unretire(key);
         }
-        let pruned = expired.len() + retired.len();
+        let tombstones: Vec<(OperatorId, WgPublicKey)> = self
+            .tombstone_expiries
+            .iter()
+            .take_while(|&&(until, _, _)| until <= now)
+            .map(|&(_, issuer, key)| (issuer, key))
+            .collect();
+        for &(issuer, key) in &tombstones {
+            self.remove_revocation((issuer, RevocationTarget::Host(key)));
+        }
+        let pruned = expired.len() + retired.len() + tombstones.len();
         if pruned > 0 {
             self.generation += 1;
         }
         pruned
     }
 
-    /// When the next card expires (its `not_after`): the time to call
+    /// Drops every object signed by an operator `admitted` does not hold —
+    /// cards, vouches, vouch withdrawals and host revocations of keys never
+    /// seen on their cards — keeping the tombstones of cards they revoked
+    /// until those expire; returns how many were dropped. For when the
+    /// operators admitted change: memory follows the trust configuration.
+    pub fn retain_signers(&mut self, admitted: &BTreeSet<OperatorId>) -> usize {
+        let cards: Vec<WgPublicKey> = self
+            .cards
+            .iter()
+            .filter(|(_, held)| !admitted.contains(&held.object.card().operator))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in &cards {
+            self.remove_card(key);
+        }
+        let vouches: Vec<(OperatorId, OperatorId)> = self
+            .vouches
+            .keys()
+            .filter(|(voucher, _)| !admitted.contains(voucher))
+            .copied()
+            .collect();
+        for &pair in &vouches {
+            self.remove_vouch(pair);
+        }
+        let revocations: Vec<(OperatorId, RevocationTarget)> = self
+            .revocations
+            .keys()
+            .filter(|&&(issuer, target)| {
+                !admitted.contains(&issuer)
+                    && match target {
+                        RevocationTarget::Host(key) => {
+                            !self.tombstones.contains_key(&(issuer, key))
+                        }
+                        RevocationTarget::Vouch(_) => true,
+                    }
+            })
+            .copied()
+            .collect();
+        for &key in &revocations {
+            self.remove_revocation(key);
+        }
+        let dropped = cards.len() + vouches.len() + revocations.len();
+        if dropped > 0 {
+            self.generation += 1;
+        }
+        dropped
+    }
+
+    /// When the next card or tombstone expires: the time to call
     /// [`Store::prune`].
     pub fn next_expiry(&self) -> Option<u64> {
-        let live = self.expiries.first().map(|&(at, _)| at);
-        let retired = self.retired_expiries.first().map(|&(at, _)| at);
-        match (live, retired) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.expiries.first().map(|&(at, _)| at),
+            self.retired_expiries.first().map(|&(at, _)| at),
+            self.tombstone_expiries.first().map(|&(at, _, _)| at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// How many cards and host revocations `operator` signed here, against
+    /// [`HOST_QUOTA`], and how many vouch pairs, against
+    /// [`STATEMENT_QUOTA`].
+    pub fn usage_of(&self, operator: &OperatorId) -> (usize, usize) {
+        let usage = self.usage(*operator);
+        (usage.hosts, usage.statements)
     }
 
     /// Whether the store holds the object with this id.
@@ -415,108 +513,11 @@ impl Store {
         self.generation
     }
 
-    /// The state file: every object, in the format of the [module
-    /// docs](self).
-    pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        w.array(STATE_MAGIC);
-        w.u8(STATE_VERSION);
-        // Invariant (for `count` and `bytes`): each map is capped at 16384
-        // entries, and every object is shorter than 65536 bytes.
-        w.count(self.cards.len());
-        self.cards().for_each(|card| w.bytes(card.as_bytes()));
-        w.count(self.vouches.len());
-        self.vouches().for_each(|vouch| w.bytes(vouch.as_bytes()));
-        w.count(self.revocations.len());
-        self.revocations().for_each(|r| w.bytes(r.as_bytes()));
-        w.count(self.retired.len());
-        self.retired
-            .values()
-            .for_each(|card| w.bytes(card.as_bytes()));
-        w.into_bytes()
-    }
-
-    /// Reads a state file [`Store::encode`] wrote, verifying every object
-    /// again. Time is not checked: an expired card is kept until the next
-    /// [`Store::prune`].
-    ///
-    /// # Errors
-    ///
-    /// [`StateError`]: not a state file, damaged, an object that does not
-    /// verify, or objects the store would not hold together or would not
-    /// write so.
-    pub fn decode(bytes: &[u8]) -> Result<Self, StateError> {
-        let body = bytes
-            .strip_prefix(STATE_MAGIC)
-            .ok_or(StateError::NotAStateFile)?;
-        let mut r = Reader::new(body);
-        match r.u8("state format version")? {
-            STATE_VERSION => {}
-            found => return Err(StateError::UnsupportedVersion { found }),
-        }
-        let mut store = Self::new();
-        let lists = [
-            (ObjectKind::Card, "card list", MAX_CARDS, MAX_CARD_LEN),
-            (
-                ObjectKind::Vouch,
-                "vouch list",
-                MAX_VOUCHES,
-                MAX_STATEMENT_LEN,
-            ),
-            (
-                ObjectKind::Revocation,
-                "revocation list",
-                MAX_REVOCATIONS,
-                MAX_STATEMENT_LEN,
-            ),
-        ];
-        for (kind, field, max_count, max_len) in lists {
-            for index in 0..r.count(field, max_count)? {
-                let encoded = r.bytes(field, max_len)?;
-                let object =
-                    Object::decode(kind, encoded).map_err(|source| StateError::BadObject {
-                        kind,
-                        index,
-                        source,
-                    })?;
-                let put = match object {
-                    Object::Card(card) => store.put_card(card, None),
-                    Object::Vouch(vouch) => store.put_vouch(vouch),
-                    Object::Revocation(revocation) => store.put_revocation(revocation),
-                };
-                put.map_err(|source| StateError::Inconsistent {
-                    kind,
-                    index,
-                    source,
-                })?;
-            }
-        }
-        for index in 0..r.count("retired card list", MAX_CARDS)? {
-            let encoded = r.bytes("retired card", MAX_CARD_LEN)?;
-            let card =
-                SignedCard::decode(encoded).map_err(|source| StateError::BadRetiredCard {
-                    index,
-                    source: source.into(),
-                })?;
-            let c = card.card();
-            // Only a public card its operator revoked is kept aside.
-            if !store.revokes_host(c.operator, c.wg_public_key) || c.role.is_hidden() {
-                return Err(StateError::NotCanonical);
-            }
-            store.retire(card);
-        }
-        r.finish()?;
-        if store.encode() != bytes {
-            return Err(StateError::NotCanonical);
-        }
-        store.generation = 0;
-        Ok(store)
-    }
-
     // ----- the rules ---------------------------------------------------
 
     /// Inserts a card whose validity at `now` the caller checked (when
-    /// `now` is known; a decoded state file has none).
+    /// `now` is known; a decoded state file has none, and its cards need
+    /// no room).
     fn put_card(&mut self, card: SignedCard, now: Option<u64>) -> Result<Inserted, InsertError> {
         let id = ObjectId::of(ObjectKind::Card, card.as_bytes());
         if self.ids.contains_key(&id) {
@@ -529,13 +530,15 @@ impl Store {
                 key: new.wg_public_key,
                 operator: new.operator,
             };
+            let (operator, key, not_after) = (new.operator, new.wg_public_key, new.not_after);
+            self.bind_tombstone(operator, key, not_after);
             if self.retire(card) {
                 self.generation += 1;
             }
             return Err(error);
         }
-        let replaced = match self.cards.get(&new.wg_public_key) {
-            None => None,
+        let (replaced, same_operator) = match self.cards.get(&new.wg_public_key) {
+            None => (None, false),
             Some(held) => {
                 let old = held.object.card();
                 let old_expired = now.is_some_and(|now| now >= old.not_after);
@@ -552,21 +555,24 @@ impl Store {
                 } else if (new.serial, Reverse(id)) < (old.serial, Reverse(held.id)) {
                     return Ok(Inserted::Outdated);
                 }
-                Some(held.id)
+                (Some(held.id), old.operator == new.operator)
             }
         };
-        if replaced.is_none() && self.cards.len() >= MAX_CARDS {
-            return Err(full("cards", MAX_CARDS));
+        if now.is_some() && !same_operator {
+            // A card replacing another operator's expired one takes its
+            // place in the pool, but not in its operator's quota.
+            self.check_host_room(new.operator, replaced.is_none())?;
         }
-        let key = new.wg_public_key;
+        let (key, operator, not_after) = (new.wg_public_key, new.operator, new.not_after);
         self.remove_card(&key);
-        self.expiries.insert((new.not_after, key));
+        self.expiries.insert((not_after, key));
         self.ids.insert(id, Slot::Card(key));
         self.cards.insert(key, Held { id, object: card });
+        self.usage.entry(operator).or_default().hosts += 1;
         Ok(self.changed(replaced))
     }
 
-    fn put_vouch(&mut self, vouch: SignedVouch) -> Result<Inserted, InsertError> {
+    fn put_vouch(&mut self, vouch: SignedVouch, room: Room) -> Result<Inserted, InsertError> {
         let id = ObjectId::of(ObjectKind::Vouch, vouch.as_bytes());
         if self.ids.contains_key(&id) {
             return Ok(Inserted::AlreadyHeld);
@@ -581,11 +587,15 @@ impl Store {
                 return Ok(Inserted::Outdated);
             }
             Some(held) => Some(held.id),
-            None if self.vouches.len() >= MAX_VOUCHES => {
-                return Err(full("vouches", MAX_VOUCHES));
-            }
             None => None,
         };
+        let new_pair = replaced.is_none() && !self.withdraws(v.voucher, v.subject);
+        if new_pair {
+            if room == Room::Needed {
+                self.check_statement_room(v.voucher)?;
+            }
+            self.usage.entry(v.voucher).or_default().statements += 1;
+        }
         if let Some(old) = replaced {
             self.ids.remove(&old);
         }
@@ -594,7 +604,11 @@ impl Store {
         Ok(self.changed(replaced))
     }
 
-    fn put_revocation(&mut self, revocation: SignedRevocation) -> Result<Inserted, InsertError> {
+    fn put_revocation(
+        &mut self,
+        revocation: SignedRevocation,
+        room: Room,
+    ) -> Result<Inserted, InsertError> {
         let id = ObjectId::of(ObjectKind::Revocation, revocation.as_bytes());
         if self.ids.contains_key(&id) {
             return Ok(Inserted::AlreadyHeld);
@@ -609,11 +623,39 @@ impl Store {
                 return Ok(Inserted::Outdated);
             }
             Some(held) => Some(held.id),
-            None if self.revocations.len() >= MAX_REVOCATIONS => {
-                return Err(full("revocations", MAX_REVOCATIONS));
-            }
             None => None,
         };
+        // The card this revokes, if the store holds it.
+        let revoked_card = match r.target {
+            RevocationTarget::Host(host) => self
+                .cards
+                .get(&host)
+                .filter(|held| held.object.card().operator == r.issuer)
+                .map(|_| host),
+            RevocationTarget::Vouch(_) => None,
+        };
+        if replaced.is_none() {
+            match r.target {
+                // Revoking a card held takes the card's room: never refused.
+                RevocationTarget::Host(_) if revoked_card.is_some() => {}
+                RevocationTarget::Host(_) if room == Room::Needed => {
+                    self.check_host_room(r.issuer, true)?;
+                }
+                RevocationTarget::Vouch(subject)
+                    if !self.vouches.contains_key(&(r.issuer, subject)) =>
+                {
+                    if room == Room::Needed {
+                        self.check_statement_room(r.issuer)?;
+                    }
+                    self.usage.entry(r.issuer).or_default().statements += 1;
+                }
+                RevocationTarget::Host(_) | RevocationTarget::Vouch(_) => {}
+            }
+            if let RevocationTarget::Host(_) = r.target {
+                self.host_revocations += 1;
+                self.usage.entry(r.issuer).or_default().hosts += 1;
+            }
+        }
         if let Some(old) = replaced {
             self.ids.remove(&old);
         }
@@ -625,18 +667,59 @@ impl Store {
                 object: revocation,
             },
         );
-        if let RevocationTarget::Host(host) = r.target {
-            if self
-                .cards
-                .get(&host)
-                .is_some_and(|held| held.object.card().operator == r.issuer)
-            {
-                if let Some(card) = self.remove_card(&host) {
-                    self.retire(card);
-                }
+        if let Some(host) = revoked_card {
+            if let Some(card) = self.remove_card(&host) {
+                self.bind_tombstone(r.issuer, host, card.card().not_after);
+                self.retire(card);
             }
         }
         Ok(self.changed(replaced))
+    }
+
+    /// Whether operator `operator` may add a card or host revocation:
+    /// within its quota and, when `grows_pool`, within [`MAX_CARDS`].
+    fn check_host_room(&self, operator: OperatorId, grows_pool: bool) -> Result<(), InsertError> {
+        if self.usage(operator).hosts >= HOST_QUOTA {
+            return Err(InsertError::OverQuota {
+                operator,
+                what: "cards and host revocations",
+                quota: HOST_QUOTA,
+            });
+        }
+        if grows_pool && self.cards.len() + self.host_revocations >= MAX_CARDS {
+            return Err(full("cards and host revocations", MAX_CARDS));
+        }
+        Ok(())
+    }
+
+    /// Whether operator `operator` may add a vouch pair.
+    fn check_statement_room(&self, operator: OperatorId) -> Result<(), InsertError> {
+        if self.usage(operator).statements >= STATEMENT_QUOTA {
+            return Err(InsertError::OverQuota {
+                operator,
+                what: "vouches",
+                quota: STATEMENT_QUOTA,
+            });
+        }
+        let pairs: usize = self.usage.values().map(|usage| usage.statements).sum();
+        if pairs >= MAX_VOUCHES {
+            return Err(full("vouches", MAX_VOUCHES));
+        }
+        Ok(())
+    }
+
+    fn usage(&self, operator: OperatorId) -> Usage {
+        self.usage.get(&operator).copied().unwrap_or_default()
+    }
+
+    /// Takes one of `operator`'s objects off its usage.
+    fn release(&mut self, operator: OperatorId, take: impl FnOnce(&mut Usage)) {
+        if let Some(usage) = self.usage.get_mut(&operator) {
+            take(usage);
+            if *usage == Usage::default() {
+                self.usage.remove(&operator);
+            }
+        }
     }
 
     /// Records a change and says what it was.
@@ -651,8 +734,61 @@ impl Store {
     fn remove_card(&mut self, key: &WgPublicKey) -> Option<SignedCard> {
         let held = self.cards.remove(key)?;
         self.ids.remove(&held.id);
-        self.expiries.remove(&(held.object.card().not_after, *key));
+        let card = held.object.card();
+        self.expiries.remove(&(card.not_after, *key));
+        self.release(card.operator, |usage| usage.hosts -= 1);
         Some(held.object)
+    }
+
+    fn remove_vouch(&mut self, pair: (OperatorId, OperatorId)) {
+        if let Some(held) = self.vouches.remove(&pair) {
+            self.ids.remove(&held.id);
+            if !self.withdraws(pair.0, pair.1) {
+                self.release(pair.0, |usage| usage.statements -= 1);
+            }
+        }
+    }
+
+    fn remove_revocation(&mut self, key: (OperatorId, RevocationTarget)) {
+        let Some(held) = self.revocations.remove(&key) else {
+            return;
+        };
+        self.ids.remove(&held.id);
+        match key.1 {
+            RevocationTarget::Host(host) => {
+                self.host_revocations -= 1;
+                self.release(key.0, |usage| usage.hosts -= 1);
+                if let Some(until) = self.tombstones.remove(&(key.0, host)) {
+                    self.tombstone_expiries.remove(&(until, key.0, host));
+                }
+                if self
+                    .retired
+                    .get(&host)
+                    .is_some_and(|card| card.card().operator == key.0)
+                {
+                    self.unretire(&host);
+                }
+            }
+            RevocationTarget::Vouch(subject) => {
+                if !self.vouches.contains_key(&(key.0, subject)) {
+                    self.release(key.0, |usage| usage.statements -= 1);
+                }
+            }
+        }
+    }
+
+    /// Notes that the host revocation by `issuer` of `key` revoked a card
+    /// valid until `not_after`, so it must stand until then at least.
+    fn bind_tombstone(&mut self, issuer: OperatorId, key: WgPublicKey, not_after: u64) {
+        if !self.revokes_host(issuer, key) {
+            return;
+        }
+        let until = self.tombstones.entry((issuer, key)).or_insert(not_after);
+        if *until < not_after {
+            self.tombstone_expiries.remove(&(*until, issuer, key));
+            *until = not_after;
+        }
+        self.tombstone_expiries.insert((*until, issuer, key));
     }
 
     /// Keeps aside a revoked card, if it is a public host's and lasts longer
@@ -675,9 +811,22 @@ impl Store {
         true
     }
 
+    fn unretire(&mut self, key: &WgPublicKey) {
+        if let Some(card) = self.retired.remove(key) {
+            self.retired_expiries.remove(&(card.card().not_after, *key));
+        }
+    }
+
     fn revokes_host(&self, operator: OperatorId, key: WgPublicKey) -> bool {
         self.revocations
             .contains_key(&(operator, RevocationTarget::Host(key)))
+    }
+
+    /// Whether the store holds a withdrawal by `voucher` of its vouch for
+    /// `subject`.
+    fn withdraws(&self, voucher: OperatorId, subject: OperatorId) -> bool {
+        self.revocations
+            .contains_key(&(voucher, RevocationTarget::Vouch(subject)))
     }
 
     fn resolve(&self, slot: &Slot) -> Option<ObjectRef<'_>> {
@@ -736,5 +885,6 @@ fn check_not_future(
 fn full(what: &'static str, max: usize) -> InsertError {
     InsertError::Full { what, max }
 }
+
 #[cfg(test)]
 mod tests;

@@ -1,398 +1,19 @@
-//! Whole meshes in one process: several operators' producers and sentries,
-//! each a [`Mesh`], their gossip delivered in virtual time the way a tunnel
-//! would carry it — to a host only when that host accepts the sender as a
-//! peer — and every message a host receives recorded, so the tests can
-//! check what another operator's host ever got to see.
+//! Whole meshes in one process (the harness of `common::net`): operators'
+//! producers and sentries converging, admitting by vouches, introducing new
+//! hosts and revoking them, and never showing a producer to another
+//! operator.
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::collections::BTreeSet;
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
 use sentrymesh_mesh::{
-    GossipError, GossipMessage, HostCard, InsertError, Mesh, Object, Overlay, PeerEvent, PeerSpec,
-    Revocation, RevocationTarget, Role, SignedCard, Store, TrustPolicy, Vouch, WgPublicKey, bundle,
+    GossipError, GossipMessage, InsertError, Mesh, Object, PeerSpec, Revocation, RevocationTarget,
+    Role, SignedCard, Store, Vouch, WgPublicKey,
 };
 
-use common::{NOW, SignCard, operator, wg_key};
-
-/// Host `i` of operator `op`: overlay address 198.18.`op`.`i` (in its
-/// operator's range, [`range`]), endpoint 198.19.`op`.`i`:51820 unless
-/// hidden.
-fn card(op: u8, name: &str, role: Role, i: u8) -> SignedCard {
-    card_with(op, name, role, i, |_| {})
-}
-
-/// [`card`], changed by `edit` before its operator signs it.
-fn card_with(
-    op: u8,
-    name: &str,
-    role: Role,
-    i: u8,
-    edit: impl FnOnce(&mut HostCard),
-) -> SignedCard {
-    let secret = operator(op);
-    let mut key = [0x5a; 32];
-    key[0] = op;
-    key[1] = i;
-    let mut card = HostCard {
-        operator: secret.operator_id(),
-        name: name.into(),
-        role,
-        wg_public_key: wg_key(key),
-        addresses: vec![format!("198.18.{op}.{i}/16").parse().unwrap()],
-        endpoints: if role.is_hidden() {
-            vec![]
-        } else {
-            vec![format!("198.19.{op}.{i}:51820").parse().unwrap()]
-        },
-        allowed_ips: vec![],
-        not_before: NOW - 3600,
-        not_after: NOW + 30 * 86_400,
-        serial: 1,
-        chain_p2p: None,
-    };
-    edit(&mut card);
-    card.sign(&secret).unwrap()
-}
-
-/// Each operator's hosts: a producer and two sentries.
-fn hosts_of(op: u8) -> [SignedCard; 3] {
-    [
-        card(op, "producer", Role::Producer, 1),
-        card(op, "sentry-1", Role::Sentry, 2),
-        card(op, "sentry-2", Role::Sentry, 3),
-    ]
-}
-
-/// Operator `op`'s overlay range: 198.18.`op`.0/24, in the mesh overlay
-/// 198.18.0.0/16.
-fn range(op: u8) -> sentrymesh_mesh::Cidr {
-    format!("198.18.{op}.0/24").parse().unwrap()
-}
-
-fn policy(op: u8, direct: &[u8], k: usize) -> TrustPolicy {
-    let ranges = std::iter::once(op)
-        .chain(direct.iter().copied())
-        .map(|o| (operator(o).operator_id(), range(o)));
-    let overlay = Overlay::new("198.18.0.0/16".parse().unwrap(), ranges).unwrap();
-    TrustPolicy::new(
-        operator(op).operator_id(),
-        direct.iter().map(|&d| operator(d).operator_id()),
-        k,
-        overlay,
-    )
-    .unwrap()
-}
-
-/// One member and what the test saw of it.
-struct Member {
-    op: u8,
-    mesh: Mesh,
-    /// The peers as the daemon would have configured them from the events.
-    configured: BTreeMap<WgPublicKey, PeerSpec>,
-    /// Every message delivered to it, with its sender.
-    received: Vec<(WgPublicKey, Vec<u8>)>,
-    /// Every peer removal it reported.
-    removed: Vec<WgPublicKey>,
-}
-
-impl Member {
-    fn key(&self) -> WgPublicKey {
-        self.mesh.local_card().card().wg_public_key
-    }
-
-    fn name(&self) -> String {
-        format!("{}/{}", self.op, self.mesh.local_card().card().name)
-    }
-
-    fn peer_names(&self) -> BTreeSet<String> {
-        self.mesh
-            .peers()
-            .map(|p| {
-                let op = (1..=u8::MAX)
-                    .find(|&n| operator(n).operator_id() == p.operator)
-                    .unwrap();
-                format!("{op}/{}", p.name)
-            })
-            .collect()
-    }
-}
-
-/// A mesh of members and a virtual clock.
-struct Net {
-    members: Vec<Member>,
-    now: u64,
-    /// Messages to a host that does not (yet) accept the sender.
-    dropped: usize,
-}
-
-impl Net {
-    /// Operators `ops`, each host trusting operators by `policy_of`. Each
-    /// host starts knowing its own operator's cards; each sentry also knows
-    /// the first sentry of every other operator, from a sealed bundle.
-    fn launch(ops: &[u8], policy_of: impl Fn(u8) -> TrustPolicy) -> Self {
-        let mut rng = ChaCha20Rng::seed_from_u64(7);
-        let mut opened: BTreeMap<u8, Vec<SignedCard>> = BTreeMap::new();
-        for &op in ops {
-            let others: Vec<_> = ops.iter().filter(|&&o| o != op).copied().collect();
-            let recipients: Vec<_> = others.iter().map(|&o| operator(o).operator_id()).collect();
-            let sealed = bundle::seal(
-                &operator(op),
-                &recipients,
-                &[hosts_of(op)[1].clone()],
-                NOW,
-                &mut rng,
-            )
-            .unwrap()
-            .to_text();
-            for o in others {
-                let cards = bundle::open_text(&operator(o), &sealed, NOW).unwrap().cards;
-                opened.entry(o).or_default().extend(cards);
-            }
-        }
-        let mut net = Self {
-            members: Vec::new(),
-            now: NOW,
-            dropped: 0,
-        };
-        for &op in ops {
-            for own in hosts_of(op) {
-                let mut store = Store::new();
-                for c in hosts_of(op) {
-                    store.insert_card(c, NOW).unwrap();
-                }
-                if !own.card().role.is_hidden() {
-                    for c in &opened[&op] {
-                        store.insert_card(c.clone(), NOW).unwrap();
-                    }
-                }
-                net.join(op, own, policy_of(op), store);
-            }
-        }
-        net
-    }
-
-    fn join(&mut self, op: u8, own: SignedCard, policy: TrustPolicy, store: Store) {
-        let mesh = Mesh::new(own, policy, store, self.now).unwrap();
-        self.members.push(Member {
-            op,
-            mesh,
-            configured: BTreeMap::new(),
-            received: Vec::new(),
-            removed: Vec::new(),
-        });
-    }
-
-    fn at(&mut self, op: u8, name: &str) -> &mut Member {
-        self.members
-            .iter_mut()
-            .find(|m| m.op == op && m.mesh.local_card().card().name == name)
-            .unwrap()
-    }
-
-    /// Hands `object` to one member, as its operator would through the
-    /// control socket, at the current time.
-    fn hand(&mut self, op: u8, name: &str, object: impl Into<Object>) {
-        let now = self.now;
-        self.at(op, name).mesh.insert(object, now).unwrap();
-    }
-
-    fn apply_events(&mut self) {
-        for m in &mut self.members {
-            while let Some(event) = m.mesh.poll_event() {
-                match event {
-                    PeerEvent::Added(spec) => {
-                        assert!(m.configured.insert(spec.public_key, spec).is_none());
-                    }
-                    PeerEvent::Changed(spec) => {
-                        assert!(m.configured.insert(spec.public_key, spec).is_some());
-                    }
-                    PeerEvent::Removed(key) => {
-                        assert!(m.configured.remove(&key).is_some());
-                        m.removed.push(key);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Delivers every message, at the current time, until none is left;
-    /// returns how many were delivered.
-    fn deliver(&mut self) -> usize {
-        let mut delivered = 0;
-        loop {
-            self.apply_events();
-            let mut quiet = true;
-            for i in 0..self.members.len() {
-                while let Some((to, bytes)) = self.members[i].mesh.poll_transmit() {
-                    quiet = false;
-                    let from = self.members[i].key();
-                    let Some(j) = self.members.iter().position(|m| m.key() == to) else {
-                        self.dropped += 1;
-                        continue;
-                    };
-                    // The tunnel: no session unless the recipient admits the sender.
-                    if !self.members[j].mesh.is_admitted_peer(&from) {
-                        self.dropped += 1;
-                        continue;
-                    }
-                    let member = &mut self.members[j];
-                    member.mesh.handle_message(from, &bytes, self.now).unwrap();
-                    member.received.push((from, bytes));
-                    delivered += 1;
-                }
-            }
-            if quiet {
-                self.apply_events();
-                return delivered;
-            }
-        }
-    }
-
-    /// Runs for `secs` seconds of virtual time, jumping from timeout to
-    /// timeout and delivering everything in between.
-    fn run_for(&mut self, secs: u64) {
-        let end = self.now + secs;
-        loop {
-            self.deliver();
-            let next = self
-                .members
-                .iter()
-                .filter_map(|m| m.mesh.poll_timeout())
-                .min();
-            match next {
-                Some(at) if at <= end => {
-                    self.now = self.now.max(at);
-                    let now = self.now;
-                    for m in &mut self.members {
-                        if m.mesh.poll_timeout().is_some_and(|at| at <= now) {
-                            m.mesh.handle_timeout(now);
-                        }
-                    }
-                }
-                _ => {
-                    self.now = end;
-                    return;
-                }
-            }
-        }
-    }
-
-    /// The peers of `member` that also accept it: the sessions a tunnel
-    /// could actually set up.
-    fn sessions(&self, op: u8, name: &str) -> BTreeSet<String> {
-        let member = self
-            .members
-            .iter()
-            .find(|m| m.op == op && m.mesh.local_card().card().name == name)
-            .unwrap();
-        self.members
-            .iter()
-            .filter(|other| {
-                member.mesh.is_admitted_peer(&other.key())
-                    && other.mesh.is_admitted_peer(&member.key())
-            })
-            .map(Member::name)
-            .collect()
-    }
-
-    /// Whether every member but those with keys `except` holds `object`.
-    fn everyone_holds(&self, object: &Object, except: &[WgPublicKey]) -> bool {
-        let id = object.id();
-        self.members
-            .iter()
-            .filter(|m| !except.contains(&m.key()))
-            .all(|m| m.mesh.store().contains(&id))
-    }
-
-    /// Every member's peers are the ones its events configured.
-    fn assert_events_match(&self) {
-        for m in &self.members {
-            let peers: BTreeMap<WgPublicKey, PeerSpec> =
-                m.mesh.peers().map(|p| (p.public_key, p.clone())).collect();
-            assert_eq!(m.configured, peers, "{}", m.name());
-        }
-    }
-
-    /// No message any host received carried a hidden host of another
-    /// operator: not its card, not its card's id, not its key (not even in
-    /// a revocation), not its overlay address.
-    fn assert_no_hidden_leaks(&self) {
-        let hidden: Vec<(u8, SignedCard)> = self
-            .members
-            .iter()
-            .map(|m| (m.op, m.mesh.local_card().clone()))
-            .filter(|(_, c)| c.card().role.is_hidden())
-            .collect();
-        let mut checked = 0;
-        for m in &self.members {
-            let recipient = operator(m.op).operator_id();
-            for (_, bytes) in &m.received {
-                let message = GossipMessage::decode(bytes).unwrap();
-                for (op, h) in hidden.iter().filter(|(op, _)| *op != m.op) {
-                    let card = h.card();
-                    let IpAddr::V4(address) = card.addresses[0].addr() else {
-                        unreachable!()
-                    };
-                    assert!(
-                        !contains(bytes, card.wg_public_key.as_bytes()),
-                        "{}",
-                        m.name()
-                    );
-                    assert!(!contains(bytes, &address.octets()), "{}", m.name());
-                    let id = Object::from(h.clone()).id();
-                    match &message {
-                        GossipMessage::Digest { ids } | GossipMessage::Want { ids } => {
-                            assert!(!ids.contains(&id), "{} got operator {op}'s id", m.name());
-                        }
-                        GossipMessage::Objects { objects } => {
-                            for object in objects {
-                                if let Object::Card(c) = object {
-                                    let c = c.card();
-                                    assert_ne!(c.wg_public_key, card.wg_public_key, "{}", m.name());
-                                    assert!(
-                                        !c.role.is_hidden() || c.operator == recipient,
-                                        "{} got a hidden card",
-                                        m.name()
-                                    );
-                                }
-                            }
-                        }
-                    }
-                    checked += 1;
-                }
-            }
-        }
-        assert!(checked > 0);
-    }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Every operator trusts every other directly.
-fn everyone(ops: &'static [u8]) -> impl Fn(u8) -> TrustPolicy {
-    move |op| {
-        let others: Vec<u8> = ops.iter().filter(|&&o| o != op).copied().collect();
-        policy(op, &others, 1)
-    }
-}
-
-const THREE: &[u8] = &[1, 2, 3];
-
-fn names(list: &[&str]) -> BTreeSet<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
-
-fn converged_three() -> Net {
-    let mut net = Net::launch(THREE, everyone(THREE));
-    net.run_for(10);
-    net
-}
+use common::net::*;
+use common::{NOW, operator};
 
 #[test]
 fn three_operators_converge_with_producers_behind_their_own_sentries() {
@@ -538,9 +159,24 @@ fn an_operator_is_admitted_on_k_vouches_not_on_k_minus_one() {
             .filter(|m| m.op != 4)
             .all(|m| !m.mesh.is_admitted_peer(&s4))
     );
+    // Operator 4's card, opened from its bundle, is not kept while operator
+    // 4 is not admitted: memory follows the trust configuration.
+    assert!(net.at(1, "sentry-1").mesh.store().card(&s4).is_none());
     // k = 2: operator 3's too. Operator 1 trusts both and admits operator
     // 4; operators 2 and 3 each see one vouch from an operator they trust.
     net.hand(3, "sentry-2", vouch(3));
+    net.deliver();
+    let four = operator(4).operator_id();
+    assert!(
+        net.at(1, "sentry-1")
+            .mesh
+            .admitted_operators()
+            .contains(&four)
+    );
+    // Its sentry's card comes again — from the known directory, which the
+    // daemon takes again when it admits more, or from the sentry's own
+    // introduction — and is kept now.
+    net.hand(1, "sentry-1", hosts_of(4)[1].clone());
     net.deliver();
     for m in net.members.iter().filter(|m| m.op != 4) {
         let is_sentry = m.mesh.local_card().card().role == Role::Sentry;
@@ -715,6 +351,69 @@ fn a_revocation_introduced_anywhere_removes_the_host_everywhere_at_once() {
         assert_eq!(m.mesh.store().contains(&id), expected, "{}", m.name());
     }
     net.assert_no_hidden_leaks();
+    net.assert_events_match();
+}
+
+#[test]
+fn a_revoked_hostile_host_learns_last_and_is_never_taken_back() {
+    let mut net = converged_three();
+    let hostile = hosts_of(2)[2].clone();
+    let key = hostile.card().wg_public_key;
+    let revocation = Revocation {
+        issuer: operator(2).operator_id(),
+        target: RevocationTarget::Host(key),
+        issued_at: NOW,
+    }
+    .sign(&operator(2))
+    .unwrap();
+    let id = Object::from(revocation.clone()).id();
+    // Its operator hands the revocation to its other sentry; within the
+    // same instant of virtual time every other host has dropped it, and it
+    // has not heard a word of it.
+    net.hand(2, "sentry-1", revocation);
+    net.deliver();
+    for m in net.members.iter().filter(|m| m.key() != key) {
+        assert!(!m.mesh.is_admitted_peer(&key), "{}", m.name());
+    }
+    let heard = |net: &Net| {
+        let m = net.members.iter().find(|m| m.key() == key).unwrap();
+        m.mesh.store().contains(&id)
+            || m.received
+                .iter()
+                .any(|(_, bytes)| bytes.windows(32).any(|w| w == id.as_bytes()))
+    };
+    assert!(!heard(&net), "the revoked host learned of its revocation");
+
+    // It goes on as before: its own gossip, and a card for its key
+    // re-issued with a higher serial, relayed by another operator's sentry
+    // or handed to a member the way an introduction is. No one takes it.
+    let reissued = card_with(2, "sentry-2", Role::Sentry, 3, |c| c.serial = 2);
+    let digest = GossipMessage::Digest { ids: vec![] }.encode().unwrap();
+    let relayed = GossipMessage::Objects {
+        objects: vec![reissued.clone().into()],
+    }
+    .encode()
+    .unwrap();
+    let rival = net.at(3, "sentry-1").key();
+    let now = net.now;
+    let first = net.at(1, "sentry-1");
+    assert_eq!(
+        first.mesh.handle_message(key, &digest, now),
+        Err(GossipError::UnknownPeer { from: key })
+    );
+    let refused = first.mesh.stats().objects_refused;
+    first.mesh.handle_message(rival, &relayed, now).unwrap();
+    assert_eq!(first.mesh.stats().objects_refused, refused + 1);
+    assert!(matches!(
+        first.mesh.insert(reissued, now),
+        Err(InsertError::Revoked { .. })
+    ));
+    net.run_for(60);
+    for m in net.members.iter().filter(|m| m.key() != key) {
+        assert!(!m.mesh.is_admitted_peer(&key), "{}", m.name());
+    }
+    assert!(!heard(&net));
+    assert!(net.sessions(2, "sentry-2").is_empty());
     net.assert_events_match();
 }
 

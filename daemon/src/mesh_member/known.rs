@@ -1,12 +1,13 @@
 //! The objects an operator hands a host to start from: the files of its
 //! known directory, `*.card`, `*.vouch` and `*.revocation`, each in the
-//! text form the `card`, `trust` commands print.
+//! text form the `card`, `trust` commands print; and how they are offered
+//! to the mesh.
 
 use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
-use sentrymesh_mesh::{Object, SignedCard, SignedRevocation, SignedVouch};
+use sentrymesh_mesh::{InsertError, Mesh, Object, SignedCard, SignedRevocation, SignedVouch};
 
 /// The largest file read from the known directory.
 const MAX_FILE_LEN: u64 = 1 << 20;
@@ -46,4 +47,27 @@ pub(super) fn read(dir: &Path) -> Result<Vec<Object>> {
         objects.push(parse(&text).with_context(|| format!("{} is refused", path.display()))?);
     }
     Ok(objects)
+}
+
+/// The known objects in the order they can be taken: vouches and
+/// revocations first, since the vouches admit the operators whose cards
+/// follow.
+pub(super) fn sort(mut known: Vec<Object>) -> Vec<Object> {
+    known.sort_by_key(|object| matches!(object, Object::Card(_)));
+    known
+}
+
+/// Adds the operator's known objects to `mesh`; one it refuses (expired,
+/// superseded) is logged and skipped, one of an operator not admitted yet
+/// waits for [`super::MeshMember`] to offer them again.
+pub(super) fn insert(mesh: &mut Mesh, known: &[Object], now: u64) {
+    for object in known {
+        match mesh.insert(object.clone(), now) {
+            Ok(_) => {}
+            Err(error @ InsertError::NotAdmitted { .. }) => {
+                tracing::debug!("a known object waits: {error}");
+            }
+            Err(error) => tracing::warn!("a known object is not used: {error}"),
+        }
+    }
 }

@@ -2,14 +2,30 @@
 //! replaced atomically (written beside, synced, renamed, the directory
 //! synced), so a crash leaves the old state or the new, never a mix, and a
 //! revocation once written is never lost.
+//!
+//! The file is written by a thread of its own ([`StateWriter`]), never on
+//! the runtime thread that runs gossip and the data path's control: a
+//! write and its two syncs can take tens of milliseconds on a loaded disk.
+//! Writes are debounced — at most one a [`WRITE_INTERVAL`], of the store
+//! as it is then — so a flood of changes costs one write a second, not
+//! one per gossip message; the last state is written when the member
+//! stops. A crash loses at most the last second of changes, which gossip
+//! brings back from the peers (a revocation this host's operator handed it
+//! is in its known directory too).
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use sentrymesh_mesh::Store;
+
+/// The least time between the starts of two writes of the state file.
+pub(super) const WRITE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The state file's name in the state directory.
 const STATE_FILE: &str = "mesh.state";
@@ -50,12 +66,12 @@ pub(super) fn load(dir: &Path) -> Result<Store> {
     })
 }
 
-/// Replaces the state kept in `dir` with `store`.
+/// Replaces the state kept in `dir` with `state`, a store's encoding.
 ///
 /// # Errors
 ///
 /// When a write, sync or rename fails; the old state then stays.
-pub(super) fn save(dir: &Path, store: &Store) -> Result<()> {
+fn save(dir: &Path, state: &[u8]) -> Result<()> {
     let path = path(dir);
     let temporary = dir.join(format!("{STATE_FILE}.new"));
     let write = || -> io::Result<()> {
@@ -65,12 +81,123 @@ pub(super) fn save(dir: &Path, store: &Store) -> Result<()> {
             .truncate(true)
             .mode(0o600)
             .open(&temporary)?;
-        file.write_all(&store.encode())?;
+        file.write_all(state)?;
         file.sync_all()?;
         fs::rename(&temporary, &path)?;
         File::open(dir)?.sync_all()
     };
     write().with_context(|| format!("writing {}", path.display()))
+}
+
+/// A state file to write: the store's encoding at a generation.
+struct Job {
+    generation: u64,
+    dir: PathBuf,
+    state: Vec<u8>,
+}
+
+/// Writes the store to the state directory from a thread of its own, at
+/// most once a [`WRITE_INTERVAL`]; see the [module docs](self).
+pub(super) struct StateWriter {
+    jobs: Option<mpsc::Sender<Job>>,
+    done: mpsc::Receiver<(u64, Result<()>)>,
+    thread: Option<thread::JoinHandle<()>>,
+    /// The generation last handed to the thread, and when.
+    sent: Option<(u64, Instant)>,
+}
+
+impl StateWriter {
+    /// Starts the writer thread.
+    ///
+    /// # Errors
+    ///
+    /// When the thread cannot be started.
+    pub(super) fn spawn() -> Result<Self> {
+        let (jobs, queued) = mpsc::channel::<Job>();
+        let (report, done) = mpsc::channel();
+        let thread = thread::Builder::new()
+            .name("mesh-state".into())
+            .spawn(move || {
+                while let Ok(mut job) = queued.recv() {
+                    // Only the newest state is worth writing.
+                    while let Ok(newer) = queued.try_recv() {
+                        job = newer;
+                    }
+                    let result = save(&job.dir, &job.state);
+                    if report.send((job.generation, result)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .context("starting the thread that writes the mesh state")?;
+        Ok(Self {
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+            sent: None,
+        })
+    }
+
+    /// Logs the writes done since the last call, and hands the thread the
+    /// store, to write to `dir`, if it changed since the last write and
+    /// that began a [`WRITE_INTERVAL`] ago. Returns when a write is due
+    /// next, if a change waits for the interval.
+    pub(super) fn poll(&mut self, dir: &Path, store: &Store, now: Instant) -> Option<Instant> {
+        while let Ok((generation, result)) = self.done.try_recv() {
+            if let Err(error) = result {
+                tracing::error!("keeping the mesh state: {error:#}");
+                // Written again after the interval.
+                if let Some((sent, _)) = &mut self.sent {
+                    if *sent == generation {
+                        *sent = u64::MAX;
+                    }
+                }
+            }
+        }
+        let generation = store.generation();
+        let next = match self.sent {
+            Some((sent, _)) if sent == generation => return None,
+            Some((_, at)) => at + WRITE_INTERVAL,
+            None => now,
+        };
+        if next > now {
+            return Some(next);
+        }
+        self.send(dir, store, now);
+        None
+    }
+
+    /// Writes the store to `dir` if it changed since the last write, and
+    /// waits for the thread to finish: for when the member stops.
+    pub(super) fn close(&mut self, dir: &Path, store: &Store) {
+        if self.sent.is_none_or(|(sent, _)| sent != store.generation()) {
+            self.send(dir, store, Instant::now());
+        }
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        while let Ok((_, result)) = self.done.try_recv() {
+            if let Err(error) = result {
+                tracing::error!("keeping the mesh state: {error:#}");
+            }
+        }
+    }
+
+    fn send(&mut self, dir: &Path, store: &Store, now: Instant) {
+        let job = Job {
+            generation: store.generation(),
+            dir: dir.to_owned(),
+            state: store.encode(),
+        };
+        let Some(jobs) = &self.jobs else {
+            return;
+        };
+        if jobs.send(job).is_err() {
+            tracing::error!("keeping the mesh state: its writer thread stopped");
+        }
+        self.sent = Some((store.generation(), now));
+    }
 }
 
 #[cfg(test)]
@@ -83,9 +210,22 @@ mod tests {
         let state = dir.path().join("state");
         let store = load(&state).unwrap();
         assert_eq!(store.objects().count(), 0);
-        save(&state, &store).unwrap();
+        save(&state, &store.encode()).unwrap();
         assert_eq!(load(&state).unwrap().encode(), store.encode());
         assert!(!state.join("mesh.state.new").exists());
+    }
+
+    #[test]
+    fn the_writer_writes_on_its_thread_and_at_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new();
+        let mut writer = StateWriter::spawn().unwrap();
+        let now = Instant::now();
+        assert_eq!(writer.poll(dir.path(), &store, now), None);
+        // Nothing changed: nothing more to write, now or later.
+        assert_eq!(writer.poll(dir.path(), &store, now + WRITE_INTERVAL), None);
+        writer.close(dir.path(), &store);
+        assert_eq!(load(dir.path()).unwrap(), store);
     }
 
     #[test]

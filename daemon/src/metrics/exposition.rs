@@ -155,6 +155,17 @@ fn render_mesh(out: &mut Exposition, mesh: &MeshCounters) {
             ("not_for_us", gossip.objects_not_for_us),
         ],
     );
+    out.by_label(
+        "sentrymesh_gossip_objects_refused_total",
+        "counter",
+        "Of the objects refused, those signed by an operator not admitted (dropped before their \
+         signature was checked) and those their signer's quota or the store had no room for.",
+        "reason",
+        [
+            ("not_admitted", gossip.objects_not_admitted),
+            ("over_quota", gossip.objects_over_quota),
+        ],
+    );
     out.single(
         "sentrymesh_gossip_key_conflicts_total",
         "counter",
@@ -381,6 +392,7 @@ mod tests {
         counters.introductions.rate_limited = 7;
         counters.introductions.received.not_admitted = 3;
         counters.introductions.received.signature_checks = 2;
+        counters.gossip.objects_not_admitted = 7;
         snapshot.mesh = Some(counters);
         let text = render(&snapshot);
         for line in [
@@ -392,6 +404,7 @@ mod tests {
             "sentrymesh_mesh_objects{interface=\"sm0\",kind=\"revocation\"} 1",
             "sentrymesh_gossip_messages_total{interface=\"sm0\",outcome=\"over_budget\"} 5",
             "sentrymesh_gossip_objects_total{interface=\"sm0\",outcome=\"new\"} 11",
+            "sentrymesh_gossip_objects_refused_total{interface=\"sm0\",reason=\"not_admitted\"} 7",
             "sentrymesh_gossip_key_conflicts_total{interface=\"sm0\"} 0",
             "sentrymesh_introductions_total{interface=\"sm0\",outcome=\"rate_limited\"} 7",
             "sentrymesh_introductions_total{interface=\"sm0\",outcome=\"not_admitted\"} 3",

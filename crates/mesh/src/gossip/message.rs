@@ -14,11 +14,16 @@
 //! limit before it is read, and trailing bytes are refused. Decoding an
 //! objects message verifies every object (its validity and signature), so
 //! a [`GossipMessage`] only ever holds objects their signers made; one bad
-//! object refuses the whole message. Decoding never panics.
+//! object refuses the whole message. Gossip decodes with a filter of the
+//! operators it admits, which skips, unverified, every object whose encoding
+//! names another signer: a flood of objects signed by throwaway keys costs
+//! a lookup each, not a signature check. Decoding never panics.
 
 use crate::card::MAX_CARD_LEN;
 use crate::codec::{DecodeError, Reader, Writer};
-use crate::object::{OBJECT_ID_LEN, Object, ObjectId, ObjectKind, ObjectRef, ParseObjectError};
+use crate::object::{
+    OBJECT_ID_LEN, Object, ObjectId, ObjectKind, ObjectRef, ParseObjectError, claimed_signer,
+};
 
 /// The gossip protocol version this build speaks.
 pub const GOSSIP_VERSION: u8 = 1;
@@ -172,6 +177,22 @@ impl GossipMessage {
     ///
     /// [`MessageError`] saying what is wrong.
     pub fn decode(bytes: &[u8]) -> Result<Self, MessageError> {
+        Self::decode_admitting(bytes, |_| true).map(|(message, _)| message)
+    }
+
+    /// Reads and checks a message, skipping unverified every object whose
+    /// signer — the operator its encoding names, a lookup before any
+    /// signature check — `admit` refuses; returns the message of the other
+    /// objects, each verified, and the ids of those skipped.
+    ///
+    /// # Errors
+    ///
+    /// [`MessageError`] saying what is wrong with the message or with an
+    /// object that was not skipped.
+    pub fn decode_admitting(
+        bytes: &[u8],
+        admit: impl Fn(&[u8; 32]) -> bool,
+    ) -> Result<(Self, Vec<ObjectId>), MessageError> {
         if bytes.len() > MAX_MESSAGE_LEN {
             return Err(MessageError::TooLong { len: bytes.len() });
         }
@@ -180,6 +201,7 @@ impl GossipMessage {
             GOSSIP_VERSION => {}
             found => return Err(MessageError::UnsupportedVersion { found }),
         }
+        let mut skipped = Vec::new();
         let message = match r.u8("gossip message type")? {
             DIGEST => Self::Digest {
                 ids: decode_ids(&mut r, 0)?,
@@ -188,7 +210,7 @@ impl GossipMessage {
                 ids: decode_ids(&mut r, 1)?,
             },
             OBJECTS => Self::Objects {
-                objects: decode_objects(&mut r)?,
+                objects: decode_objects(&mut r, &admit, &mut skipped)?,
             },
             value => {
                 return Err(DecodeError::BadValue {
@@ -199,7 +221,7 @@ impl GossipMessage {
             }
         };
         r.finish()?;
-        Ok(message)
+        Ok((message, skipped))
     }
 }
 
@@ -243,7 +265,11 @@ fn decode_ids(r: &mut Reader<'_>, min: usize) -> Result<Vec<ObjectId>, MessageEr
     Ok(ids)
 }
 
-fn decode_objects(r: &mut Reader<'_>) -> Result<Vec<Object>, MessageError> {
+fn decode_objects(
+    r: &mut Reader<'_>,
+    admit: impl Fn(&[u8; 32]) -> bool,
+    skipped: &mut Vec<ObjectId>,
+) -> Result<Vec<Object>, MessageError> {
     let count = r.count("object count", MAX_OBJECTS)?;
     if count == 0 {
         return Err(DecodeError::BadValue {
@@ -260,6 +286,10 @@ fn decode_objects(r: &mut Reader<'_>) -> Result<Vec<Object>, MessageError> {
             value: tag.into(),
         })?;
         let bytes = r.bytes("object", MAX_CARD_LEN)?;
+        if claimed_signer(bytes).is_some_and(|signer| !admit(signer)) {
+            skipped.push(ObjectId::of(kind, bytes));
+            continue;
+        }
         let object = Object::decode(kind, bytes).map_err(|source| MessageError::BadObject {
             index,
             kind,

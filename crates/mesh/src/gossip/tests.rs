@@ -204,15 +204,15 @@ fn cards_of_operators_this_host_does_not_admit_are_not_relayed() {
 #[test]
 fn new_objects_are_pushed_at_once_and_relayed_once() {
     let alice = operator(1);
-    let cards: Vec<SignedCard> = (1..=4)
+    let cards: Vec<SignedCard> = (1..=5)
         .map(|i| signed(&alice, &format!("sentry-{i}"), Role::Sentry))
         .collect();
     let all: Vec<&SignedCard> = cards.iter().collect();
-    // A line: 0 - 1 - 2 - 3.
-    let mut hosts: Vec<Host> = cards.iter().map(|c| host(c, &all)).collect();
+    // A line: 0 - 1 - 2 - 3; the fifth card is no host's here.
+    let mut hosts: Vec<Host> = cards[..4].iter().map(|c| host(c, &all)).collect();
     connect(&mut hosts, &[(0, 1), (1, 2), (2, 3)]);
     run(&mut hosts);
-    let revocation = revoke(&alice, &cards[3]);
+    let revocation = revoke(&alice, &cards[4]);
     hosts[0].gossip.insert(revocation.into(), NOW).unwrap();
     let log = run(&mut hosts);
     // One objects message per hop, forward only; no digest, no want.
@@ -223,7 +223,7 @@ fn new_objects_are_pushed_at_once_and_relayed_once() {
         assert!(
             h.gossip
                 .store()
-                .card(&cards[3].card().wg_public_key)
+                .card(&cards[4].card().wg_public_key)
                 .is_none()
         );
     }
@@ -252,21 +252,33 @@ fn bad_messages_are_dropped_and_counted() {
     ));
     // A card altered by a relay: refused whole, nothing stored.
     let mut bytes = GossipMessage::Objects {
+        objects: vec![signed(&bob, "sentry-9", Role::Sentry).into()],
+    }
+    .encode()
+    .unwrap();
+    let at = bytes.len() - 10;
+    bytes[at] ^= 1;
+    let err = gossip.handle_message(from, &bytes, NOW).unwrap_err();
+    assert!(err.to_string().starts_with("gossip message from"), "{err}");
+    // An operator not admitted: its objects are dropped before their
+    // signatures are checked — even a bad signature goes unnoticed.
+    let mut bytes = GossipMessage::Objects {
         objects: vec![signed(&mallory, "sentry-9", Role::Sentry).into()],
     }
     .encode()
     .unwrap();
-    bytes[20] ^= 1;
-    let err = gossip.handle_message(from, &bytes, NOW).unwrap_err();
-    assert!(err.to_string().starts_with("gossip message from"), "{err}");
+    let at = bytes.len() - 10;
+    bytes[at] ^= 1;
+    gossip.handle_message(from, &bytes, NOW).unwrap();
     let stats = gossip.stats();
     assert_eq!(
         (
             stats.messages_from_strangers,
             stats.messages_malformed,
-            stats.messages_received
+            stats.messages_received,
+            stats.objects_not_admitted
         ),
-        (1, 2, 0)
+        (1, 2, 1, 1)
     );
     assert_eq!(gossip.store().len(), 1);
 }
@@ -458,6 +470,10 @@ fn long_digests_are_sent_in_parts() {
         host(&signed(&alice, "sentry-2", Role::Sentry), &[]),
     ];
     let subjects: Vec<OperatorSecret> = (10..=14).map(operator).collect();
+    let mut admitted = BTreeSet::from([alice.operator_id()]);
+    admitted.extend((20..=250u8).map(|n| operator(n).operator_id()));
+    let ends: Vec<(WgPublicKey, OperatorId)> = hosts.iter().map(|h| (h.key, h.operator)).collect();
+    hosts[0].gossip.set_peers([], admitted.clone(), NOW);
     let mut count = 0;
     'outer: for voucher in 20..=250u8 {
         let voucher = operator(voucher);
@@ -477,7 +493,8 @@ fn long_digests_are_sent_in_parts() {
             }
         }
     }
-    connect(&mut hosts, &[(0, 1)]);
+    hosts[0].gossip.set_peers([ends[1]], admitted.clone(), NOW);
+    hosts[1].gossip.set_peers([ends[0]], admitted, NOW);
     // Host 0's digest comes in two parts, and host 1 asks for every id in
     // two wants (the objects themselves are not sent: verifying a thousand
     // signatures is slow in a debug build).
@@ -539,20 +556,21 @@ fn expired_cards_are_pruned_on_time() {
 #[test]
 fn a_revocation_goes_only_where_the_revoked_card_may_go() {
     let (alice, bob) = (operator(1), operator(2));
-    let (a1, a2, b1) = (
+    let (a1, a2, a3, b1) = (
         signed(&alice, "sentry-1", Role::Sentry),
         signed(&alice, "sentry-2", Role::Sentry),
+        signed(&alice, "sentry-3", Role::Sentry),
         signed(&bob, "sentry-1", Role::Sentry),
     );
     let producer = signed(&alice, "producer-1", Role::Producer);
     let mut hosts = [
-        host(&a1, &[&producer, &a2]),
+        host(&a1, &[&producer, &a2, &a3]),
         host(&a2, &[&producer]),
-        host(&b1, &[&a2]),
+        host(&b1, &[&a2, &a3]),
     ];
     connect(&mut hosts, &[(0, 1), (0, 2)]);
     run(&mut hosts);
-    let (of_producer, of_sentry) = (revoke(&alice, &producer), revoke(&alice, &a2));
+    let (of_producer, of_sentry) = (revoke(&alice, &producer), revoke(&alice, &a3));
     let ids = [
         Object::from(of_producer.clone()).id(),
         Object::from(of_sentry.clone()).id(),
@@ -587,4 +605,45 @@ fn a_revocation_goes_only_where_the_revoked_card_may_go() {
             );
         }
     }
+}
+
+#[test]
+fn a_revocation_never_goes_to_the_host_it_revokes() {
+    let alice = operator(1);
+    let (a1, a2, a3) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&alice, "sentry-2", Role::Sentry),
+        signed(&alice, "sentry-3", Role::Sentry),
+    );
+    let mut hosts = [
+        host(&a1, &[&a2, &a3]),
+        host(&a2, &[&a1, &a3]),
+        host(&a3, &[&a1, &a2]),
+    ];
+    connect(&mut hosts, &[(0, 1), (0, 2), (1, 2)]);
+    run(&mut hosts);
+    // Host 2 is still everyone's gossip peer here (no peer manager drops
+    // it), yet nothing names its revocation to it: not pushed, not in a
+    // digest, not sent when it asks.
+    let revocation = revoke(&alice, &a3);
+    let id = Object::from(revocation.clone()).id();
+    hosts[0].gossip.insert(revocation.into(), NOW).unwrap();
+    run(&mut hosts);
+    assert!(hosts[1].gossip.store().contains(&id));
+    let later = NOW + DIGEST_INTERVAL;
+    for h in &mut hosts[..2] {
+        h.gossip.handle_timeout(later);
+        let want = GossipMessage::Want { ids: vec![id] }.encode().unwrap();
+        h.gossip
+            .handle_message(a3.card().wg_public_key, &want, later)
+            .unwrap();
+    }
+    let log = run_at(&mut hosts, later);
+    assert!(log.iter().any(|(_, to, _)| *to == 2), "it still gossips");
+    assert!(!hosts[2].gossip.store().contains(&id));
+    assert!(
+        log.iter()
+            .filter(|(_, to, _)| *to == 2)
+            .all(|(_, _, b)| !b.windows(32).any(|w| w == id.as_bytes()))
+    );
 }

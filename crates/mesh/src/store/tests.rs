@@ -1,8 +1,11 @@
 //! Tests of the store rules and of the state file, including files that
 //! were damaged or altered.
 
+use super::state::{STATE_MAGIC, STATE_VERSION};
 use super::*;
+use crate::codec::{DecodeError, Writer};
 use crate::identity::OperatorSecret;
+use crate::object::ParseObjectError;
 use crate::revocation::Revocation;
 use crate::role::Role;
 use crate::testing::{NOW, SignCard, card, claim, operator};
@@ -404,9 +407,13 @@ fn a_revoked_public_card_is_kept_aside_until_it_expires() {
     assert_eq!(again.known_card(&s_key), Some(&sentry));
     let expiry = sentry.card().not_after;
     assert_eq!(store.next_expiry(), Some(expiry));
-    assert_eq!(store.prune(expiry), 1);
+    // Once the cards they revoked have expired, the revocations need not
+    // stand any more: the retired card and both tombstones go.
+    assert_eq!(store.prune(expiry - 1), 0);
+    assert_eq!(store.prune(expiry), 3);
     assert_eq!(store.known_card(&s_key), None);
-    assert_eq!(store.next_expiry(), None);
+    assert_eq!((store.next_expiry(), store.len()), (None, 0));
+    assert_eq!(store.usage_of(&alice.operator_id()), (0, 0));
 }
 
 #[test]
@@ -461,4 +468,167 @@ fn a_retired_card_without_its_revocation_is_refused_in_a_state_file() {
         matches!(err, StateError::BadRetiredCard { index: 0, .. }),
         "{err:?}"
     );
+}
+
+/// A key no card names.
+fn stray_key(n: u32) -> WgPublicKey {
+    let mut key = [0x33; 32];
+    key[..4].copy_from_slice(&n.to_le_bytes());
+    WgPublicKey::from_bytes(key)
+}
+
+/// Operator number `n` beyond the 256 of [`operator`].
+fn many_operator(n: u16) -> OperatorSecret {
+    let mut seed = [0x44; 32];
+    seed[..2].copy_from_slice(&n.to_le_bytes());
+    OperatorSecret::from_seed(seed)
+}
+
+#[test]
+fn an_operator_at_its_quota_can_still_revoke_its_own_hosts() {
+    let (alice, bob) = (operator(1), operator(2));
+    let mut store = Store::new();
+    let sentry = signed(&alice, "sentry-1", 1);
+    store.insert_card(sentry.clone(), NOW).unwrap();
+    for n in 1..HOST_QUOTA as u32 {
+        store
+            .insert_revocation(revoke_host(&alice, stray_key(n), NOW), NOW)
+            .unwrap();
+    }
+    assert_eq!(store.usage_of(&alice.operator_id()), (HOST_QUOTA, 0));
+    let over = store
+        .insert_revocation(revoke_host(&alice, stray_key(0), NOW), NOW)
+        .unwrap_err();
+    assert!(
+        matches!(
+            over,
+            InsertError::OverQuota {
+                quota: HOST_QUOTA,
+                ..
+            }
+        ),
+        "{over}"
+    );
+    assert!(matches!(
+        store.insert_card(signed(&alice, "sentry-2", 1), NOW),
+        Err(InsertError::OverQuota { .. })
+    ));
+    // A renewal takes its card's place; another operator has its own room.
+    store
+        .insert_card(signed(&alice, "sentry-1", 2), NOW)
+        .unwrap();
+    store.insert_card(signed(&bob, "sentry-1", 1), NOW).unwrap();
+    // Revoking its own card held takes that card's room: never refused.
+    let key = sentry.card().wg_public_key;
+    assert_eq!(
+        store.insert_revocation(revoke_host(&alice, key, NOW), NOW),
+        Ok(Inserted::New)
+    );
+    assert!(store.card(&key).is_none());
+    assert_eq!(store.usage_of(&alice.operator_id()), (HOST_QUOTA, 0));
+    // The state file takes it all back.
+    assert_eq!(Store::decode(&store.encode()).unwrap(), store);
+}
+
+#[test]
+fn an_operator_at_its_vouch_quota_can_still_withdraw_its_vouches() {
+    let alice = operator(1);
+    let subjects: Vec<OperatorSecret> = (0..=STATEMENT_QUOTA as u16).map(many_operator).collect();
+    let mut store = Store::new();
+    for subject in &subjects[..STATEMENT_QUOTA] {
+        store
+            .insert_vouch(vouch(&alice, subject, NOW), NOW)
+            .unwrap();
+    }
+    let withdraw = |subject: &OperatorSecret| {
+        Revocation {
+            issuer: alice.operator_id(),
+            target: RevocationTarget::Vouch(subject.operator_id()),
+            issued_at: NOW + 1,
+        }
+        .sign(&alice)
+        .unwrap()
+    };
+    let last = &subjects[STATEMENT_QUOTA];
+    assert!(matches!(
+        store.insert_vouch(vouch(&alice, last, NOW), NOW),
+        Err(InsertError::OverQuota {
+            what: "vouches",
+            ..
+        })
+    ));
+    assert!(matches!(
+        store.insert_revocation(withdraw(last), NOW + 1),
+        Err(InsertError::OverQuota { .. })
+    ));
+    // A withdrawal of a vouch held shares its pair: never refused.
+    assert_eq!(
+        store.insert_revocation(withdraw(&subjects[0]), NOW + 1),
+        Ok(Inserted::New)
+    );
+    assert_eq!(store.usage_of(&alice.operator_id()), (0, STATEMENT_QUOTA));
+}
+
+#[test]
+fn a_tombstone_stands_until_every_card_it_revoked_has_expired() {
+    let alice = operator(1);
+    let short = signed(&alice, "sentry-1", 1);
+    let key = short.card().wg_public_key;
+    let mut long = card(&alice, "sentry-1", Role::Sentry);
+    long.serial = 2;
+    long.not_after += 86_400;
+    let long = long.sign(&alice).unwrap();
+    let mut store = Store::new();
+    store.insert_card(short.clone(), NOW).unwrap();
+    store
+        .insert_revocation(revoke_host(&alice, key, NOW), NOW)
+        .unwrap();
+    // A later card of the key, replayed after the revocation, is refused
+    // and keeps the tombstone standing until it expires too.
+    assert!(matches!(
+        store.insert_card(long.clone(), NOW),
+        Err(InsertError::Revoked { .. })
+    ));
+    store.prune(short.card().not_after);
+    assert!(store.is_revoked(long.card()));
+    assert_eq!(store.next_expiry(), Some(long.card().not_after));
+    store.prune(long.card().not_after);
+    assert!(!store.is_revoked(long.card()));
+    assert_eq!(store.len(), 0);
+    // A revocation of a key never seen on a card here is kept.
+    store
+        .insert_revocation(revoke_host(&alice, stray_key(1), NOW), NOW)
+        .unwrap();
+    assert_eq!(store.prune(u64::MAX - 1), 0);
+    assert_eq!(store.revocations().count(), 1);
+}
+
+#[test]
+fn operators_no_longer_admitted_leave_but_their_tombstones_stay() {
+    let (alice, bob, carol) = (operator(1), operator(2), operator(3));
+    let mut store = Store::new();
+    let (a, b) = (signed(&alice, "sentry-1", 1), signed(&bob, "sentry-1", 1));
+    let b_gone = signed(&bob, "sentry-2", 1);
+    for c in [&a, &b, &b_gone] {
+        store.insert_card(c.clone(), NOW).unwrap();
+    }
+    store.insert_vouch(vouch(&alice, &bob, NOW), NOW).unwrap();
+    store.insert_vouch(vouch(&bob, &carol, NOW), NOW).unwrap();
+    let tombstone = revoke_host(&bob, b_gone.card().wg_public_key, NOW);
+    let stray = revoke_host(&bob, stray_key(1), NOW);
+    store.insert_revocation(tombstone.clone(), NOW).unwrap();
+    store.insert_revocation(stray.clone(), NOW).unwrap();
+    let generation = store.generation();
+    let admitted = BTreeSet::from([alice.operator_id()]);
+    // Bob's card, vouch and stray revocation go; Alice's vouch for Bob
+    // stays, and so does Bob's revocation of a card it had here.
+    assert_eq!(store.retain_signers(&admitted), 3);
+    assert!(store.generation() > generation);
+    assert_eq!(store.cards().collect::<Vec<_>>(), [&a]);
+    assert_eq!(store.vouches().count(), 1);
+    assert_eq!(store.revocations().collect::<Vec<_>>(), [&tombstone]);
+    assert!(store.known_card(&b_gone.card().wg_public_key).is_some());
+    assert_eq!(store.usage_of(&bob.operator_id()), (1, 0));
+    assert_eq!(Store::decode(&store.encode()).unwrap(), store);
+    assert_eq!(store.retain_signers(&admitted), 0);
 }

@@ -1,8 +1,10 @@
 //! What the crate's integration tests share: a fixed clock, operators made
-//! from a number, host keys made from a seed, cards signed with them, and
-//! random mutations of byte strings.
+//! from a number, host keys made from a seed, cards signed with them,
+//! random mutations of byte strings, and a mesh in virtual time ([`net`]).
 // Each test crate uses a different part.
 #![allow(dead_code)]
+
+pub(crate) mod net;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
