@@ -380,6 +380,18 @@ impl Member {
         );
     }
 
+    /// The daemon's resident memory, in KiB, from `/proc/PID/status`.
+    pub(crate) fn rss_kib(&self) -> u64 {
+        let pid = self.daemon.as_ref().expect("a running daemon").pid();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("its status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().strip_suffix("kB"))
+            .and_then(|kib| kib.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in the status of {}:\n{status}", self.name))
+    }
+
     /// The daemon's log so far.
     pub(crate) fn log(&self) -> String {
         self.daemon.as_ref().map(Process::log).unwrap_or_default()

@@ -330,6 +330,17 @@ impl Host {
         &self,
         make: impl FnOnce() -> T + Send + 'static,
     ) -> T {
+        self.spawn_in_namespace(make)
+            .join()
+            .expect("the namespace thread")
+    }
+
+    /// Runs `make` on a new thread inside the namespace, and returns the
+    /// thread to join.
+    pub(crate) fn spawn_in_namespace<T: Send + 'static>(
+        &self,
+        make: impl FnOnce() -> T + Send + 'static,
+    ) -> thread::JoinHandle<T> {
         let path = format!("/var/run/netns/{}", self.name);
         thread::spawn(move || {
             let namespace = File::open(&path).expect("open the namespace");
@@ -339,8 +350,6 @@ impl Host {
             assert_eq!(entered, 0, "setns: {}", std::io::Error::last_os_error());
             make()
         })
-        .join()
-        .expect("the namespace thread")
     }
 
     /// Sends `GET path` to `address` from inside the namespace; returns the
