@@ -46,7 +46,9 @@ pub enum MeshError {
 ///                                          changed peer stay); Removed → drop it and its sessions
 ///     send every mesh.poll_transmit():     (peer key, bytes) → through that peer's tunnel session
 ///     log every mesh.poll_refusal() and mesh.poll_card_refusal()
-///     if mesh.store().generation() != written → write mesh.store().encode() atomically
+///     if mesh.store().generation() != written, and the last write began a second ago or more
+///                                          → write mesh.store().encode() atomically, off the
+///                                            loop's thread (and once more when stopping)
 ///     wait for: a gossip datagram (→ mesh.handle_message(peer, bytes, unix_now())),
 ///               an object from the operator (→ mesh.insert(..)), a reload
 ///               (→ set_policy, set_local_card), or mesh.poll_timeout() (→ handle_timeout)
@@ -120,7 +122,9 @@ impl Mesh {
     ///
     /// # Errors
     ///
-    /// [`InsertError`] when the store refuses it.
+    /// [`InsertError::NotAdmitted`] when its signer is not admitted (yet:
+    /// offer it again when more operators are); [`InsertError`] when the
+    /// store refuses it.
     pub fn insert(&mut self, object: impl Into<Object>, now: u64) -> Result<Inserted, InsertError> {
         let result = self.gossip.insert(object.into(), now);
         self.refresh_if_changed(now);

@@ -56,7 +56,11 @@
 //! came later — needs to outlive only that card: the tombstone is dropped
 //! by [`Store::prune`] once the latest such card has expired (no card of
 //! that key from that operator is valid any more), which is what keeps the
-//! tombstones bounded over time. A host revocation of a key never seen on
+//! tombstones bounded over time. The price: a card of that key this store
+//! never saw, valid beyond every one it saw, would be taken once the
+//! tombstone is gone — which needs the operator to have signed it before
+//! the revocation and the host's key to prove it; until then, any copy of
+//! it that arrives is refused and keeps the tombstone standing longer. A host revocation of a key never seen on
 //! a card here is kept, within its issuer's quota. [`Store::retain_signers`]
 //! drops what operators no longer admitted signed, but keeps their
 //! tombstones of revoked cards until they expire: a revocation is not
@@ -65,7 +69,7 @@
 //! The store judges objects on their own: signatures (checked when the
 //! object was decoded), time, these rules and quotas. Whether an object's
 //! operator is admitted, and to whom it may be shown, is for the peer
-//! manager and the gossip layer. The state file is in [`state`].
+//! manager and the gossip layer. The state file: [`Store::encode`].
 
 mod state;
 

@@ -1,16 +1,7 @@
 //! The state file: the whole store as the daemon keeps it in its state
-//! directory. [`Store::encode`] writes it; [`Store::decode`] reads it back
-//! and re-verifies every signature, so an altered file is refused rather
-//! than trusted:
-//!
-//! ```text
-//! [16]  "sentrymesh state"
-//! u8    state format version (1)
-//! u16   card count, then per card (ascending by WireGuard key):              u16 length, signed card
-//! u16   vouch count, then per vouch (ascending by voucher, subject):          u16 length, signed vouch
-//! u16   revocation count, then per revocation (ascending by issuer, target):  u16 length, signed revocation
-//! u16   retired card count, then per card (ascending by WireGuard key):      u16 length, signed card
-//! ```
+//! directory, in the format of [`Store::encode`]; [`Store::decode`] reads
+//! it back and re-verifies every signature, so an altered file is refused
+//! rather than trusted.
 //!
 //! The file holds what the store held, so the per-operator quotas are not
 //! checked again when it is read (a file written under other quotas still
@@ -80,8 +71,16 @@ pub enum StateError {
 }
 
 impl Store {
-    /// The state file: every object, in the format of the [module
-    /// docs](self).
+    /// The state file: every object, in this format:
+    ///
+    /// ```text
+    /// [16]  "sentrymesh state"
+    /// u8    state format version (1)
+    /// u16   card count, then per card (ascending by WireGuard key):              u16 length, signed card
+    /// u16   vouch count, then per vouch (ascending by voucher, subject):          u16 length, signed vouch
+    /// u16   revocation count, then per revocation (ascending by issuer, target):  u16 length, signed revocation
+    /// u16   retired card count, then per card (ascending by WireGuard key):      u16 length, signed card
+    /// ```
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
         w.array(STATE_MAGIC);
