@@ -572,17 +572,10 @@ impl MeshMember {
     /// none of them.
     fn reload(&mut self, inputs: MeshInputs) -> Result<()> {
         let now = unix_seconds();
-        let policy = self.mesh.policy().clone();
+        // Together, so a new own_overlay and a card in it are one change.
         self.mesh
-            .set_policy(inputs.policy, now)
-            .context("the reloaded [trust] is refused")?;
-        if let Err(error) = self.mesh.set_local_card(inputs.card, now) {
-            // The policy before was this card's, so it is taken back.
-            if let Err(restoring) = self.mesh.set_policy(policy, now) {
-                tracing::error!("restoring the trust policy: {restoring}");
-            }
-            return Err(error).context("the reloaded card is refused");
-        }
+            .reconfigure(inputs.policy, inputs.card, now)
+            .context("the reloaded [trust] and card are refused")?;
         self.known = known::sort(inputs.known);
         known::insert(&mut self.mesh, &self.known, now);
         self.known_offered_to = self.mesh.admitted_operators().clone();

@@ -148,19 +148,48 @@ impl Mesh {
     ///
     /// # Errors
     ///
-    /// [`MeshError::Config`] for a card of another host;
-    /// [`MeshError::LocalCard`] when the store refuses it. An older card
+    /// [`MeshError::Config`] for a card of another host, or one outside
+    /// its operator's range; [`MeshError::LocalCard`] when the store
+    /// refuses it. Nothing changes then, the store included. An older card
     /// than the one held is no error: the result says
     /// [`Inserted::Outdated`] and the held one stays in use.
     pub fn set_local_card(&mut self, card: SignedCard, now: u64) -> Result<Inserted, MeshError> {
-        crate::peers::check_same_host(self.peers.local_card(), &card)?;
+        self.reconfigure(self.peers.policy().clone(), card, now)
+    }
+
+    /// Replaces the trust policy and this host's card together (a reload),
+    /// each checked against the other rather than against what it
+    /// replaces: so a policy that moves this operator's overlay range and a
+    /// card in the new range are taken as one. An older card than the one
+    /// held is no error; the held one stays in use, and must fit.
+    ///
+    /// # Errors
+    ///
+    /// [`MeshError::Config`] when the card is another host's, or the card
+    /// in use afterwards does not fit the policy (another operator's, or
+    /// outside its range); [`MeshError::LocalCard`] when the store refuses
+    /// the card. Nothing changes then.
+    pub fn reconfigure(
+        &mut self,
+        policy: TrustPolicy,
+        card: SignedCard,
+        now: u64,
+    ) -> Result<Inserted, MeshError> {
+        let held = self.peers.local_card();
+        crate::peers::check_same_host(held, &card)?;
+        let in_use = if card.card().serial > held.card().serial {
+            &card
+        } else {
+            held
+        };
+        crate::peers::check_policy(in_use, &policy)?;
         let inserted = self
             .gossip
             .insert(card.clone().into(), now)
             .map_err(MeshError::LocalCard)?;
-        if inserted.changed() {
-            self.peers.set_local_card(card, self.gossip.store(), now)?;
-        }
+        let card = inserted.changed().then_some(card);
+        self.peers
+            .reconfigure(policy, card, self.gossip.store(), now);
         self.refresh(now);
         Ok(inserted)
     }
@@ -278,5 +307,83 @@ impl Mesh {
         let admitted = self.peers.admitted_operators().clone();
         self.gossip.set_peers(peers, admitted, now);
         self.seen = self.gossip.store().generation();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::overlay::Overlay;
+    use crate::role::Role;
+    use crate::testing::{NOW, card, operator, signed};
+
+    /// Operator 1's policy, trusting operator 2, with operator 1's range
+    /// `own` in 198.19.0.0/16 and operator 2's 198.19.2.0/24.
+    fn policy(own: &str) -> TrustPolicy {
+        let overlay = Overlay::new(
+            "198.19.0.0/16".parse().unwrap(),
+            [
+                (operator(1).operator_id(), own.parse().unwrap()),
+                (operator(2).operator_id(), "198.19.2.0/24".parse().unwrap()),
+            ],
+        )
+        .unwrap();
+        TrustPolicy::new(
+            operator(1).operator_id(),
+            [operator(2).operator_id()],
+            1,
+            overlay,
+        )
+        .unwrap()
+    }
+
+    /// Operator 1's sentry at `address`, serial `serial`.
+    fn sentry(address: &str, serial: u64) -> SignedCard {
+        let mut c = card(&operator(1), "sentry", Role::Sentry);
+        c.addresses = vec![address.parse().unwrap()];
+        c.allowed_ips = vec![];
+        c.serial = serial;
+        signed(c, &operator(1))
+    }
+
+    #[test]
+    fn a_moved_range_and_a_card_in_it_are_taken_together() {
+        let old = sentry("198.19.1.1/32", 1);
+        let moved = sentry("198.19.5.1/32", 2);
+        let mut mesh = Mesh::new(old.clone(), policy("198.19.1.0/24"), Store::new(), NOW).unwrap();
+        // One at a time, each is refused against the other's predecessor.
+        assert!(matches!(
+            mesh.set_policy(policy("198.19.5.0/24"), NOW),
+            Err(MeshError::Config(LocalConfigError::OutOfRange(_)))
+        ));
+        assert!(matches!(
+            mesh.set_local_card(moved.clone(), NOW),
+            Err(MeshError::Config(LocalConfigError::OutOfRange(_)))
+        ));
+        // A pair that does not fit is refused, and nothing changes.
+        assert!(matches!(
+            mesh.reconfigure(policy("198.19.6.0/24"), moved.clone(), NOW),
+            Err(MeshError::Config(LocalConfigError::OutOfRange(_)))
+        ));
+        assert_eq!(mesh.local_card(), &old);
+        assert_eq!(mesh.policy(), &policy("198.19.1.0/24"));
+        // Together they are one change.
+        let inserted = mesh
+            .reconfigure(policy("198.19.5.0/24"), moved.clone(), NOW)
+            .unwrap();
+        assert!(inserted.changed());
+        assert_eq!(mesh.local_card(), &moved);
+        assert_eq!(mesh.policy(), &policy("198.19.5.0/24"));
+        assert_eq!(mesh.local_error(), None);
+        // An older card given with a policy the held one fits: no error,
+        // the held card stays.
+        let inserted = mesh
+            .reconfigure(policy("198.19.5.0/24"), old.clone(), NOW)
+            .unwrap();
+        assert!(!inserted.changed());
+        assert_eq!(mesh.local_card(), &moved);
+        // ... and with one it does not fit: refused.
+        assert!(mesh.reconfigure(policy("198.19.1.0/24"), old, NOW).is_err());
+        assert_eq!(mesh.policy(), &policy("198.19.5.0/24"));
     }
 }

@@ -266,6 +266,23 @@ impl PeerManager {
         Ok(())
     }
 
+    /// Replaces the policy and, when given, this host's card, and updates;
+    /// the caller has checked that they fit each other and this host
+    /// ([`crate::Mesh::reconfigure`]).
+    pub(crate) fn reconfigure(
+        &mut self,
+        policy: TrustPolicy,
+        card: Option<SignedCard>,
+        store: &Store,
+        now: u64,
+    ) {
+        self.policy = policy;
+        if let Some(card) = card {
+            self.local = card;
+        }
+        self.update(store, now);
+    }
+
     /// Recomputes the peers from the store at `now` and queues an event for
     /// each difference: removals first, then changes, then additions.
     pub fn update(&mut self, store: &Store, now: u64) {
@@ -441,7 +458,10 @@ fn routes(card: &HostCard) -> BTreeSet<Cidr> {
 
 /// Whether the card `local` fits `policy`: its operator's, and inside the
 /// range the policy gives that operator.
-fn check_policy(local: &SignedCard, policy: &TrustPolicy) -> Result<(), LocalConfigError> {
+pub(crate) fn check_policy(
+    local: &SignedCard,
+    policy: &TrustPolicy,
+) -> Result<(), LocalConfigError> {
     if policy.local() != local.card().operator {
         return Err(LocalConfigError::OperatorMismatch {
             card: local.card().operator,
