@@ -267,6 +267,90 @@ fn issue_sentry(dir: &Workdir, operator: &str, name: &str, extra: &[&str]) {
 }
 
 #[test]
+fn a_card_requested_on_the_host_is_signed_by_the_operator() {
+    let dir = Workdir::new();
+    let alice = dir.operator("alice");
+    let bob = dir.operator("bob");
+    // On the host: its key and Alice's id, no operator key.
+    let request = dir.ok(&[
+        "card",
+        "request",
+        "--operator-id",
+        &alice,
+        "--wg-key",
+        "sentry.wg",
+        "--name",
+        "sentry-1",
+        "--role",
+        "sentry",
+        "--address",
+        "198.19.1.1/32",
+        "--endpoint",
+        "198.18.1.1:51820",
+        "--out",
+        "sentry-1.request",
+    ]);
+    assert_eq!(request, "");
+    assert_eq!(mode(&dir.path("sentry-1.request")), 0o600);
+    assert!(
+        dir.read("sentry-1.request")
+            .starts_with("sentrymesh-card-request v1\n")
+    );
+    // On Alice's machine: her key, no host key.
+    let card = dir.ok(&[
+        "card",
+        "sign",
+        "--operator",
+        "alice.key",
+        "sentry-1.request",
+    ]);
+    let card = SignedCard::from_text(&card).unwrap().into_card();
+    assert_eq!(card.operator.to_string(), alice);
+    assert_eq!(card.wg_public_key.to_string(), WG_SENTRY);
+    assert_eq!(card.name, "sentry-1");
+
+    // Bob cannot sign what was asked of Alice.
+    let reason = dir.refused(&["card", "sign", "--operator", "bob.key", "sentry-1.request"]);
+    assert_eq!(
+        reason,
+        format!(
+            "cannot sign the card request: the card for host `sentry-1` names operator {alice}, \
+             but the key given is operator {bob}'s"
+        )
+    );
+    // An altered request, or a card where a request should be, is refused.
+    let mut altered = dir.read("sentry-1.request").into_bytes();
+    let at = altered.len() / 2;
+    altered[at] = if altered[at] == b'A' { b'B' } else { b'A' };
+    fs::write(dir.path("altered.request"), altered).unwrap();
+    let reason = dir.refused(&["card", "sign", "--operator", "alice.key", "altered.request"]);
+    assert!(
+        reason.starts_with("card request file 'altered.request': "),
+        "{reason}"
+    );
+    fs::write(
+        dir.path("sentry-1.card"),
+        SignedCard::from_text(&dir.ok(&[
+            "card",
+            "sign",
+            "--operator",
+            "alice.key",
+            "sentry-1.request",
+        ]))
+        .unwrap()
+        .to_text(),
+    )
+    .unwrap();
+    let reason = dir.refused(&["card", "sign", "--operator", "alice.key", "sentry-1.card"]);
+    assert!(
+        reason.ends_with("this is a sentrymesh card, not a card-request"),
+        "{reason}"
+    );
+    dir.assert_no_secret_printed(&["alice.key", "bob.key"]);
+    dir.assert_no_secret_printed(&HOST_KEY_FILES);
+}
+
+#[test]
 fn three_operators_issue_seal_and_open() {
     let dir = Workdir::new();
     let alice = dir.operator("alice");

@@ -33,6 +33,8 @@ const VERSION: u32 = 1;
 pub enum ArmourKind {
     /// A signed host card.
     Card,
+    /// A host card with its proof of possession, for its operator to sign.
+    CardRequest,
     /// A sealed bundle of cards.
     Bundle,
     /// A signed vouch for an operator.
@@ -42,12 +44,20 @@ pub enum ArmourKind {
 }
 
 impl ArmourKind {
-    const ALL: [Self; 4] = [Self::Card, Self::Bundle, Self::Vouch, Self::Revocation];
+    const ALL: [Self; 5] = [
+        Self::Card,
+        Self::CardRequest,
+        Self::Bundle,
+        Self::Vouch,
+        Self::Revocation,
+    ];
 
-    /// The word in the header: `card`, `bundle`, `vouch`, `revocation`.
+    /// The word in the header: `card`, `card-request`, `bundle`, `vouch`,
+    /// `revocation`.
     pub const fn word(self) -> &'static str {
         match self {
             Self::Card => "card",
+            Self::CardRequest => "card-request",
             Self::Bundle => "bundle",
             Self::Vouch => "vouch",
             Self::Revocation => "revocation",
@@ -58,6 +68,7 @@ impl ArmourKind {
     pub const fn header(self) -> &'static str {
         match self {
             Self::Card => "sentrymesh-card v1",
+            Self::CardRequest => "sentrymesh-card-request v1",
             Self::Bundle => "sentrymesh-bundle v1",
             Self::Vouch => "sentrymesh-vouch v1",
             Self::Revocation => "sentrymesh-revocation v1",

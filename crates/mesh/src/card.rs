@@ -42,6 +42,10 @@ use crate::role::Role;
 use crate::time::{CLOCK_SKEW, UnixTime};
 use crate::wg_key::{KeyDefect, WgPublicKey, WgSecretKey};
 
+mod request;
+
+pub use request::CardRequest;
+
 /// The most overlay addresses on one card.
 pub const MAX_ADDRESSES: usize = 16;
 /// The most endpoints on one card.
@@ -400,16 +404,43 @@ impl HostCard {
         host_key: &WgSecretKey,
         rng: &mut impl CryptoRngCore,
     ) -> SignedCard {
+        SignedCard::sign_proved(self.clone(), self.prove(host_key, rng), operator)
+    }
+
+    /// The body followed by the proof of possession `host_key` makes over
+    /// it; the caller checked the key and the card.
+    fn prove(&self, host_key: &WgSecretKey, rng: &mut impl CryptoRngCore) -> Vec<u8> {
         let mut w = Writer::versioned();
         self.encode(&mut w);
         let proof = possession::prove(host_key, &self.operator, w.as_slice(), rng);
         w.array(&proof);
-        let signature = operator.sign(Domain::Card, w.as_slice());
-        w.array(&signature);
-        SignedCard {
-            card: self.clone(),
-            encoded: w.into_bytes(),
+        w.into_bytes()
+    }
+
+    /// The card in `proved` (body and proof), checked: well-formed, valid,
+    /// and proved by the holder of its key.
+    fn decode_proved(proved: &[u8]) -> Result<Self, ParseCardError> {
+        let body_len = proved
+            .len()
+            .checked_sub(PROOF_LEN)
+            .ok_or(DecodeError::Truncated {
+                field: "proof of possession",
+            })?;
+        let (body, proof) = proved.split_at(body_len);
+        let mut r = Reader::new(body);
+        r.version()?;
+        let card = HostCard::decode(&mut r)?;
+        r.finish()?;
+        card.validate()?;
+        let mut proof_bytes = [0u8; PROOF_LEN];
+        proof_bytes.copy_from_slice(proof);
+        if !possession::verify(&card.wg_public_key, &card.operator, body, &proof_bytes) {
+            return Err(ParseCardError::BadProof {
+                host: card.name,
+                operator: card.operator,
+            });
         }
+        Ok(card)
     }
 
     /// Writes the fields; the caller has validated the card.
@@ -555,36 +586,17 @@ impl SignedCard {
             }
             .into());
         }
-        let (signed, signature) = codec::split_signature(bytes)?;
-        let body_len = signed
-            .len()
-            .checked_sub(PROOF_LEN)
-            .ok_or(DecodeError::Truncated {
-                field: "proof of possession",
-            })?;
-        let (body, proof) = signed.split_at(body_len);
-        let mut r = Reader::new(body);
-        r.version()?;
-        let card = HostCard::decode(&mut r)?;
-        r.finish()?;
-        card.validate()?;
+        let (proved, signature) = codec::split_signature(bytes)?;
+        let card = HostCard::decode_proved(proved)?;
         if is_blank_signature(&signature) {
             return Err(ParseCardError::Unsigned { host: card.name });
         }
         if card
             .operator
-            .verify(Domain::Card, signed, &signature)
+            .verify(Domain::Card, proved, &signature)
             .is_err()
         {
             return Err(ParseCardError::BadSignature {
-                host: card.name,
-                operator: card.operator,
-            });
-        }
-        let mut proof_bytes = [0u8; PROOF_LEN];
-        proof_bytes.copy_from_slice(proof);
-        if !possession::verify(&card.wg_public_key, &card.operator, body, &proof_bytes) {
-            return Err(ParseCardError::BadProof {
                 host: card.name,
                 operator: card.operator,
             });
@@ -593,6 +605,17 @@ impl SignedCard {
             card,
             encoded: bytes.to_vec(),
         })
+    }
+
+    /// `card` with its body and proof `proved`, signed by `operator`; the
+    /// caller checked the card, the proof and the operator.
+    fn sign_proved(card: HostCard, mut proved: Vec<u8>, operator: &OperatorSecret) -> Self {
+        let signature = operator.sign(Domain::Card, &proved);
+        proved.extend_from_slice(&signature);
+        Self {
+            card,
+            encoded: proved,
+        }
     }
 
     /// The printable form: `sentrymesh-card v1` and base64.

@@ -232,7 +232,9 @@
 //! issuer holds the key the card names: an XEdDSA signature (Signal's
 //! construction, which signs with an X25519 key as it is) over a context
 //! string, the operator id and the card's body. [`HostCard::issue`] makes
-//! it (`sentrymesh card issue --wg-key FILE` reads the host's key file),
+//! it (`sentrymesh card issue --wg-key FILE` reads the host's key file;
+//! [`HostCard::request`] and [`CardRequest::sign`] split it in two, so the
+//! host key never leaves the host nor the operator key its machine),
 //! and [`SignedCard::decode`] — the one way a card enters a store, a
 //! gossip exchange, an opened bundle or a state file — refuses a card
 //! without a valid one. The operator's signature covers the proof, so the
@@ -282,8 +284,8 @@ mod testing;
 
 pub use bundle::{OpenError, OpenedBundle, SealError, SealedBundle};
 pub use card::{
-    CardTimeError, HostCard, InvalidCard, MAX_ADDRESSES, MAX_ALLOWED_IPS, MAX_CARD_LEN,
-    MAX_ENDPOINTS, MAX_NAME_LEN, ParseCardError, SignCardError, SignedCard,
+    CardRequest, CardTimeError, HostCard, InvalidCard, MAX_ADDRESSES, MAX_ALLOWED_IPS,
+    MAX_CARD_LEN, MAX_ENDPOINTS, MAX_NAME_LEN, ParseCardError, SignCardError, SignedCard,
 };
 pub use cidr::{Cidr, CidrError};
 pub use codec::DecodeError;

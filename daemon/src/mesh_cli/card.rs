@@ -1,11 +1,14 @@
-//! `sentrymesh card issue | show` (and the `seal | open` subcommands, run by
-//! [`super::bundle`]): host cards signed by their operator.
+//! `sentrymesh card issue | request | sign | show` (and the `seal | open`
+//! subcommands, run by [`super::bundle`]): host cards signed by their
+//! operator.
 //!
-//! `card issue` reads two key files: the operator's key, which signs the
-//! card, and the host's WireGuard private key, which makes the card's proof
+//! A card needs two keys: the host's WireGuard private key makes its proof
 //! of possession (the public key on the card is derived from it, so the two
-//! always match). A card without that proof is refused by every member:
-//! otherwise any admitted operator could claim another's WireGuard key.
+//! always match), and the operator's key signs it. A card without that
+//! proof is refused by every member: otherwise any admitted operator could
+//! claim another's WireGuard key. `card issue` reads both key files at
+//! once; where neither key should travel, `card request` makes the proof on
+//! the host and `card sign` adds the signature on the operator's machine.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -16,8 +19,8 @@ use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Subcommand};
 use rand_core::{CryptoRngCore, OsRng};
 use sentrymesh_mesh::{
-    ChainP2p, Cidr, Endpoint, HostCard, InvalidCard, OperatorSecret, Role, SignCardError,
-    SignedCard, WgSecretKey,
+    CardRequest, ChainP2p, Cidr, Endpoint, HostCard, InvalidCard, OperatorId, OperatorSecret, Role,
+    SignCardError, SignedCard, WgPublicKey, WgSecretKey,
 };
 
 use super::bundle::{self, OpenArgs, SealArgs};
@@ -41,6 +44,12 @@ pub enum CardCommand {
     /// Issue a card for one of the operator's hosts, proved with the host's
     /// WireGuard key and signed with the operator's key, and print it.
     Issue(Box<IssueArgs>),
+    /// On the host: ask its operator for a card, proved with the host's
+    /// WireGuard key, and print the request for `card sign`.
+    Request(Box<RequestArgs>),
+    /// On the operator's machine: check a card request and sign it with the
+    /// operator's key, and print the card.
+    Sign(SignArgs),
     /// Check card files (format and operator signature) and print them
     /// readably.
     Show {
@@ -62,6 +71,57 @@ pub struct IssueArgs {
     /// The operator's secret key file.
     #[arg(long, value_name = "FILE")]
     operator: PathBuf,
+    /// The host's WireGuard private key file (as `wg genkey` writes it,
+    /// mode 0600): the card names its public key and carries a proof, made
+    /// with it, that the host holds the key. Where the key should not leave
+    /// the host, use `card request` there and `card sign` here instead.
+    #[arg(long, value_name = "FILE")]
+    wg_key: PathBuf,
+    #[command(flatten)]
+    fields: CardFields,
+    /// Write the card to this file (mode 0600) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+/// `sentrymesh card request`.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// The id of the operator the card is asked of (`sentrymesh operator
+    /// show` prints it).
+    #[arg(long, value_name = "OPERATOR_ID")]
+    operator_id: OperatorId,
+    /// The host's WireGuard private key file (as `wg genkey` writes it,
+    /// mode 0600): the card names its public key and carries a proof, made
+    /// with it, that the host holds the key.
+    #[arg(long, value_name = "FILE")]
+    wg_key: PathBuf,
+    #[command(flatten)]
+    fields: CardFields,
+    /// Write the request to this file (mode 0600: it holds the endpoints)
+    /// instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+/// `sentrymesh card sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The operator's secret key file.
+    #[arg(long, value_name = "FILE")]
+    operator: PathBuf,
+    /// The card request file, as `card request` wrote it.
+    #[arg(value_name = "REQUEST")]
+    request: PathBuf,
+    /// Write the card to this file (mode 0600) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+/// What a card says besides its operator and key: the flags `card issue`
+/// and `card request` share.
+#[derive(Debug, Args)]
+pub struct CardFields {
     /// The host's name: 1 to 63 lower-case letters, digits and hyphens.
     #[arg(long)]
     name: String,
@@ -74,12 +134,6 @@ pub struct IssueArgs {
             .try_map(|name| name.parse::<Role>())
     )]
     role: Role,
-    /// The host's WireGuard private key file (as `wg genkey` writes it,
-    /// mode 0600): the card names its public key and carries a proof, made
-    /// with it, that the host holds the key. Run `card issue` where the key
-    /// is, or copy the key there for the moment.
-    #[arg(long, value_name = "FILE")]
-    wg_key: PathBuf,
     /// An overlay address of the host with its subnet, e.g. 198.18.1.1/24
     /// (repeat for more).
     #[arg(long = "address", value_name = "CIDR", required = true)]
@@ -108,9 +162,6 @@ pub struct IssueArgs {
     /// its p2p port.
     #[arg(long, value_name = "ID@PORT")]
     chain_p2p: Option<ChainP2p>,
-    /// Write the card to this file (mode 0600) instead of standard output.
-    #[arg(long, value_name = "FILE")]
-    out: Option<PathBuf>,
 }
 
 /// Runs a `card` command, printing to `out`.
@@ -125,6 +176,16 @@ pub fn run(command: CardCommand, out: &mut impl Write) -> Result<()> {
             let secret = operator_key::read(&args.operator)?;
             let host_key = read_host_key(&args.wg_key)?;
             let card = issue(&args, &secret, &host_key, clock::now()?, &mut OsRng)?;
+            files::write_output(args.out.as_deref(), out, &card.to_text(), PRIVATE_MODE)
+        }
+        CardCommand::Request(args) => {
+            let host_key = read_host_key(&args.wg_key)?;
+            let request = request(&args, &host_key, clock::now()?, &mut OsRng)?;
+            files::write_output(args.out.as_deref(), out, &request.to_text(), PRIVATE_MODE)
+        }
+        CardCommand::Sign(args) => {
+            let secret = operator_key::read(&args.operator)?;
+            let card = sign(&read_request(&args.request)?, &secret)?;
             files::write_output(args.out.as_deref(), out, &card.to_text(), PRIVATE_MODE)
         }
         CardCommand::Show { cards } => show(&cards, clock::now()?, out),
@@ -158,30 +219,88 @@ fn issue(
     now: u64,
     rng: &mut impl CryptoRngCore,
 ) -> Result<SignedCard> {
-    let card = HostCard {
-        operator: secret.operator_id(),
-        name: args.name.clone(),
-        role: args.role,
-        wg_public_key: host_key.public_key(),
-        addresses: args.addresses.clone(),
-        endpoints: args.endpoints.clone(),
-        allowed_ips: args.allowed_ips.clone(),
-        not_before: now,
-        not_after: now.saturating_add(args.valid_days.saturating_mul(SECONDS_PER_DAY)),
-        serial: args.serial.unwrap_or(now),
-        chain_p2p: args.chain_p2p.clone(),
-    };
+    let card = args
+        .fields
+        .card(secret.operator_id(), host_key.public_key(), now);
     card.issue(secret, host_key, rng)
-        .map_err(|error| match error {
-            SignCardError::Invalid(invalid) => match blame(&invalid, &card) {
-                Some(flag) => anyhow!("{flag}: {invalid}"),
-                None => anyhow!("invalid card: {invalid}"),
-            },
-            // The card names the key's own operator and the host key's own
-            // public key, so this cannot happen; say what happened rather
-            // than panic.
-            other => refused("cannot sign the card", other),
-        })
+        .map_err(|error| blamed(error, &card))
+}
+
+/// The card request `args` describe for the host of `host_key`, valid from
+/// `now` for `--valid-days`, proved with `host_key`.
+///
+/// # Errors
+///
+/// When the card is invalid; the message starts with the flag at fault.
+fn request(
+    args: &RequestArgs,
+    host_key: &WgSecretKey,
+    now: u64,
+    rng: &mut impl CryptoRngCore,
+) -> Result<CardRequest> {
+    let card = args
+        .fields
+        .card(args.operator_id, host_key.public_key(), now);
+    card.request(host_key, rng)
+        .map_err(|error| blamed(error, &card))
+}
+
+/// Reads and checks the card request in the file at `path`.
+///
+/// # Errors
+///
+/// When the file cannot be read, or does not hold a valid card request
+/// whose proof verifies; the message names the file.
+fn read_request(path: &Path) -> Result<CardRequest> {
+    let what = files::describe(path, "card request file");
+    let text = files::read_text(path, "card request file", MAX_CARD_FILE_LEN)?;
+    CardRequest::from_text(&text).map_err(|error| refused(what, error))
+}
+
+/// `request` signed by `secret`.
+///
+/// # Errors
+///
+/// When the request names another operator.
+fn sign(request: &CardRequest, secret: &OperatorSecret) -> Result<SignedCard> {
+    request
+        .sign(secret)
+        .map_err(|error| refused("cannot sign the card request", error))
+}
+
+impl CardFields {
+    /// The card these fields describe, of `operator`'s host with the key
+    /// `key`, valid from `now` for `--valid-days`.
+    fn card(&self, operator: OperatorId, key: WgPublicKey, now: u64) -> HostCard {
+        HostCard {
+            operator,
+            name: self.name.clone(),
+            role: self.role,
+            wg_public_key: key,
+            addresses: self.addresses.clone(),
+            endpoints: self.endpoints.clone(),
+            allowed_ips: self.allowed_ips.clone(),
+            not_before: now,
+            not_after: now.saturating_add(self.valid_days.saturating_mul(SECONDS_PER_DAY)),
+            serial: self.serial.unwrap_or(now),
+            chain_p2p: self.chain_p2p.clone(),
+        }
+    }
+}
+
+/// Why `card` cannot be issued or requested, starting with the flag at
+/// fault when there is one.
+fn blamed(error: SignCardError, card: &HostCard) -> anyhow::Error {
+    match error {
+        SignCardError::Invalid(invalid) => match blame(&invalid, card) {
+            Some(flag) => anyhow!("{flag}: {invalid}"),
+            None => anyhow!("invalid card: {invalid}"),
+        },
+        // The card names the key's own operator and the host key's own
+        // public key, so this cannot happen; say what happened rather than
+        // panic.
+        other => refused("cannot sign the card", other),
+    }
 }
 
 /// The flag (with its value where the crate's message lacks it) that
@@ -287,15 +406,17 @@ mod tests {
     fn args(role: Role) -> IssueArgs {
         IssueArgs {
             operator: PathBuf::from("unused"),
-            name: "sentry-1".into(),
-            role,
             wg_key: PathBuf::from("unused"),
-            addresses: vec!["198.18.1.1/24".parse().unwrap()],
-            endpoints: vec!["198.18.0.1:51820".parse().unwrap()],
-            allowed_ips: vec![],
-            valid_days: DEFAULT_VALID_DAYS,
-            serial: None,
-            chain_p2p: None,
+            fields: CardFields {
+                name: "sentry-1".into(),
+                role,
+                addresses: vec!["198.18.1.1/24".parse().unwrap()],
+                endpoints: vec!["198.18.0.1:51820".parse().unwrap()],
+                allowed_ips: vec![],
+                valid_days: DEFAULT_VALID_DAYS,
+                serial: None,
+                chain_p2p: None,
+            },
             out: None,
         }
     }
@@ -308,7 +429,7 @@ mod tests {
     fn issues_a_card_valid_from_now_with_the_time_as_serial() {
         let secret = secret();
         let mut args = args(Role::Sentry);
-        args.chain_p2p = Some("f3a1c0de@26656".parse().unwrap());
+        args.fields.chain_p2p = Some("f3a1c0de@26656".parse().unwrap());
         let signed = issue(&args, &secret, NOW).unwrap();
         let card = signed.card();
         assert_eq!(card.operator, secret.operator_id());
@@ -318,11 +439,11 @@ mod tests {
         assert_eq!(card.not_before, NOW);
         assert_eq!(card.not_after, NOW + 365 * 86_400);
         assert_eq!(card.serial, NOW);
-        assert_eq!(card.chain_p2p, args.chain_p2p);
+        assert_eq!(card.chain_p2p, args.fields.chain_p2p);
         assert_eq!(SignedCard::from_text(&signed.to_text()).unwrap(), signed);
 
-        args.serial = Some(7);
-        args.valid_days = 1;
+        args.fields.serial = Some(7);
+        args.fields.valid_days = 1;
         let card = issue(&args, &secret, NOW).unwrap().into_card();
         assert_eq!((card.serial, card.not_after), (7, NOW + 86_400));
     }
@@ -335,14 +456,14 @@ mod tests {
             "{message}"
         );
         let mut args = args(Role::Bios);
-        args.endpoints.clear();
+        args.fields.endpoints.clear();
         issue(&args, &secret(), NOW).unwrap();
     }
 
     #[test]
     fn each_invalid_card_names_its_flag() {
         let mut bad = args(Role::Sentry);
-        bad.name = "Sentry_1".into();
+        bad.fields.name = "Sentry_1".into();
         assert!(
             issue_error(&bad).starts_with("--name: "),
             "{}",
@@ -350,18 +471,44 @@ mod tests {
         );
 
         let mut bad = args(Role::Sentry);
-        bad.allowed_ips = vec!["198.18.64.1/24".parse().unwrap()];
+        bad.fields.allowed_ips = vec!["198.18.64.1/24".parse().unwrap()];
         let message = issue_error(&bad);
         assert!(message.starts_with("--allowed-ip: "), "{message}");
         assert!(message.contains("did you mean 198.18.64.0/24"), "{message}");
 
         let mut bad = args(Role::Sentry);
-        bad.addresses.push(bad.addresses[0]);
+        bad.fields.addresses.push(bad.fields.addresses[0]);
         assert!(issue_error(&bad).starts_with("--address: "));
 
         let mut bad = args(Role::Sentry);
-        bad.endpoints.push(bad.endpoints[0].clone());
+        bad.fields.endpoints.push(bad.fields.endpoints[0].clone());
         assert!(issue_error(&bad).starts_with("--endpoint: "));
+    }
+
+    #[test]
+    fn a_request_made_on_the_host_is_signed_on_the_operators_machine() {
+        let secret = secret();
+        let issued = args(Role::Sentry);
+        let request_args = RequestArgs {
+            operator_id: secret.operator_id(),
+            wg_key: PathBuf::from("unused"),
+            fields: issued.fields,
+            out: None,
+        };
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let request = request(&request_args, &host_key(), NOW, &mut rng).unwrap();
+        let signed = sign(&request, &secret).unwrap();
+        assert_eq!(signed, issue(&args(Role::Sentry), &secret, NOW).unwrap());
+        let message = format!(
+            "{:#}",
+            sign(&request, &OperatorSecret::from_seed([9; 32])).unwrap_err()
+        );
+        assert!(
+            message.starts_with(
+                "cannot sign the card request: the card for host `sentry-1` names operator"
+            ),
+            "{message}"
+        );
     }
 
     #[test]
