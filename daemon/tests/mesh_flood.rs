@@ -191,13 +191,16 @@ fn a_flood_and_a_hostile_revoked_host_change_nothing_for_the_mesh() {
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicU64::new(0)),
     );
-    let rounds = messages.len() as u64;
+    // Every message sent twice, about 15 s: the member reads what the
+    // rival's budget lets in (32 messages, then 8 a second: some 150, or
+    // 30,000 objects, more than the 16,384 revocations a store held in all
+    // before quotas) and drops the rest unread; and the rival's quota is
+    // reached.
+    let to_send = 2 * messages.len() as u64;
     let flooder = flood(&rival, &first, messages, stop.clone(), sent.clone());
     let flood_started = Instant::now();
-    // Every message sent once (the member reads what the rival's budget
-    // lets in, and drops the rest unread), and the rival's quota reached.
-    let flooded = wait_until(Duration::from_secs(10 * rounds / FLOOD_RATE), || {
-        sent.load(Ordering::Relaxed) >= rounds
+    let flooded = wait_until(Duration::from_secs(10 * to_send / FLOOD_RATE), || {
+        sent.load(Ordering::Relaxed) >= to_send
             && first.metric(
                 "sentrymesh_gossip_objects_refused_total",
                 ",reason=\"over_quota\"",
