@@ -228,6 +228,50 @@ mod tests {
         assert_eq!(load(dir.path()).unwrap(), store);
     }
 
+    /// A vouch by operator `by` for another, at `at`: a change to a store.
+    fn vouch(by: u8, at: u64) -> sentrymesh_mesh::SignedVouch {
+        let voucher = sentrymesh_mesh::OperatorSecret::from_seed([by | 1; 32]);
+        let subject = sentrymesh_mesh::OperatorSecret::from_seed([0x41; 32]);
+        sentrymesh_mesh::Vouch {
+            voucher: voucher.operator_id(),
+            subject: subject.operator_id(),
+            overlay: "198.19.9.0/24".parse().unwrap(),
+            issued_at: at,
+        }
+        .sign(&voucher)
+        .unwrap()
+    }
+
+    #[test]
+    fn changes_within_the_interval_wait_for_it_and_the_last_is_written_at_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::new();
+        let mut writer = StateWriter::spawn().unwrap();
+        let start = Instant::now();
+        assert_eq!(writer.poll(dir.path(), &store, start), None);
+        // A change half an interval later waits until the interval is over.
+        store.insert_vouch(vouch(3, 1_000), 2_000).unwrap();
+        let half = start + WRITE_INTERVAL / 2;
+        assert_eq!(
+            writer.poll(dir.path(), &store, half),
+            Some(start + WRITE_INTERVAL)
+        );
+        // Then it is written, and the next change waits again.
+        assert_eq!(
+            writer.poll(dir.path(), &store, start + WRITE_INTERVAL),
+            None
+        );
+        store.insert_vouch(vouch(5, 1_000), 2_000).unwrap();
+        let next = start + WRITE_INTERVAL + WRITE_INTERVAL;
+        assert_eq!(
+            writer.poll(dir.path(), &store, start + WRITE_INTERVAL),
+            Some(next)
+        );
+        // Stopping writes it at once.
+        writer.close(dir.path(), &store);
+        assert_eq!(load(dir.path()).unwrap(), store);
+    }
+
     #[test]
     fn a_damaged_state_is_refused_not_replaced() {
         let dir = tempfile::tempdir().unwrap();
