@@ -71,6 +71,7 @@
 //! operator is admitted, and to whom it may be shown, is for the peer
 //! manager and the gossip layer. The state file: [`Store::encode`].
 
+mod quota;
 mod state;
 
 use std::cmp::Reverse;
@@ -78,6 +79,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Bound;
 
+use quota::Usage;
+pub use quota::{HOST_QUOTA, MAX_CARDS, MAX_REVOCATIONS, MAX_VOUCHES, STATEMENT_QUOTA};
 pub use state::StateError;
 
 use crate::card::{CardTimeError, HostCard, SignedCard};
@@ -87,26 +90,6 @@ use crate::revocation::{RevocationTarget, SignedRevocation};
 use crate::time::{CLOCK_SKEW, UnixTime};
 use crate::vouch::SignedVouch;
 use crate::wg_key::WgPublicKey;
-
-/// Cards and host revocations one operator may have in a store. An
-/// operator of a launch group runs a few producers, sentries and full
-/// nodes, each with one card (a renewal replaces it) and, over the cards'
-/// lifetimes, a few revoked keys: 256 is many times that, and 64 operators
-/// at their quota fill [`MAX_CARDS`].
-pub const HOST_QUOTA: usize = 256;
-/// Vouch pairs — (signer, subject), a vouch and its withdrawal sharing one
-/// — one operator may have in a store. An operator vouches for the
-/// operators it trusts, 6 to 10 in a launch group and rarely more than a
-/// few dozen: 256 leaves room for large meshes.
-pub const STATEMENT_QUOTA: usize = 256;
-/// The most cards and host revocations a store keeps, all operators
-/// together.
-pub const MAX_CARDS: usize = 16_384;
-/// The most vouch pairs a store keeps, all operators together.
-pub const MAX_VOUCHES: usize = 16_384;
-/// The most revocations a store keeps: host revocations and vouch
-/// withdrawals, each within the pool of [`MAX_CARDS`] or [`MAX_VOUCHES`].
-pub const MAX_REVOCATIONS: usize = MAX_CARDS + MAX_VOUCHES;
 
 /// The longest encoded vouch or revocation.
 const MAX_STATEMENT_LEN: usize = 256;
@@ -239,15 +222,6 @@ enum Room {
     Needed,
     /// An object the store held before (a state file): it is taken back.
     Held,
-}
-
-/// What one operator has in the store, against its quotas.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Usage {
-    /// Cards and host revocations it signed.
-    hosts: usize,
-    /// (signer, subject) pairs of its vouches and withdrawals.
-    statements: usize,
 }
 
 /// Every signed object a member knows. See the [module docs](self).
@@ -431,14 +405,6 @@ impl Store {
         .into_iter()
         .flatten()
         .min()
-    }
-
-    /// How many cards and host revocations `operator` signed here, against
-    /// [`HOST_QUOTA`], and how many vouch pairs, against
-    /// [`STATEMENT_QUOTA`].
-    pub fn usage_of(&self, operator: &OperatorId) -> (usize, usize) {
-        let usage = self.usage(*operator);
-        (usage.hosts, usage.statements)
     }
 
     /// Whether the store holds the object with this id.
@@ -680,52 +646,6 @@ impl Store {
         Ok(self.changed(replaced))
     }
 
-    /// Whether operator `operator` may add a card or host revocation:
-    /// within its quota and, when `grows_pool`, within [`MAX_CARDS`].
-    fn check_host_room(&self, operator: OperatorId, grows_pool: bool) -> Result<(), InsertError> {
-        if self.usage(operator).hosts >= HOST_QUOTA {
-            return Err(InsertError::OverQuota {
-                operator,
-                what: "cards and host revocations",
-                quota: HOST_QUOTA,
-            });
-        }
-        if grows_pool && self.cards.len() + self.host_revocations >= MAX_CARDS {
-            return Err(full("cards and host revocations", MAX_CARDS));
-        }
-        Ok(())
-    }
-
-    /// Whether operator `operator` may add a vouch pair.
-    fn check_statement_room(&self, operator: OperatorId) -> Result<(), InsertError> {
-        if self.usage(operator).statements >= STATEMENT_QUOTA {
-            return Err(InsertError::OverQuota {
-                operator,
-                what: "vouches",
-                quota: STATEMENT_QUOTA,
-            });
-        }
-        let pairs: usize = self.usage.values().map(|usage| usage.statements).sum();
-        if pairs >= MAX_VOUCHES {
-            return Err(full("vouches", MAX_VOUCHES));
-        }
-        Ok(())
-    }
-
-    fn usage(&self, operator: OperatorId) -> Usage {
-        self.usage.get(&operator).copied().unwrap_or_default()
-    }
-
-    /// Takes one of `operator`'s objects off its usage.
-    fn release(&mut self, operator: OperatorId, take: impl FnOnce(&mut Usage)) {
-        if let Some(usage) = self.usage.get_mut(&operator) {
-            take(usage);
-            if *usage == Usage::default() {
-                self.usage.remove(&operator);
-            }
-        }
-    }
-
     /// Records a change and says what it was.
     fn changed(&mut self, replaced: Option<ObjectId>) -> Inserted {
         self.generation += 1;
@@ -884,10 +804,6 @@ fn check_not_future(
         });
     }
     Ok(())
-}
-
-fn full(what: &'static str, max: usize) -> InsertError {
-    InsertError::Full { what, max }
 }
 
 #[cfg(test)]

@@ -632,3 +632,139 @@ fn operators_no_longer_admitted_leave_but_their_tombstones_stay() {
     assert_eq!(Store::decode(&store.encode()).unwrap(), store);
     assert_eq!(store.retain_signers(&admitted), 0);
 }
+
+/// The objects the property below draws from: three operators' cards (a
+/// renewal and a short-lived one among them, a hidden host's too), host
+/// revocations of their own keys, of another's and of stray keys, vouches
+/// and withdrawals.
+fn pool() -> &'static [Object] {
+    static POOL: std::sync::OnceLock<Vec<Object>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let ops: Vec<OperatorSecret> = (1..=3).map(operator).collect();
+        let mut pool: Vec<Object> = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            let other = &ops[(i + 1) % ops.len()];
+            for name in ["h0", "h1"] {
+                pool.push(signed(op, name, 1).into());
+                pool.push(signed(op, name, 2).into());
+            }
+            let mut short = card(op, "h1", Role::Sentry);
+            short.serial = 3;
+            short.not_after = NOW + 100;
+            pool.push(short.sign(op).unwrap().into());
+            let hidden = card(op, "p0", Role::Producer).sign(op).unwrap();
+            let own = [
+                signed(op, "h0", 1).card().wg_public_key,
+                signed(op, "h1", 1).card().wg_public_key,
+                hidden.card().wg_public_key,
+            ];
+            pool.push(hidden.into());
+            for key in own {
+                pool.push(revoke_host(op, key, NOW).into());
+            }
+            let theirs = signed(other, "h0", 1).card().wg_public_key;
+            pool.push(revoke_host(op, theirs, NOW).into());
+            pool.push(revoke_host(op, stray_key(i as u32), NOW).into());
+            pool.push(vouch(op, other, NOW).into());
+            pool.push(vouch(op, other, NOW + 10).into());
+            pool.push(
+                Revocation {
+                    issuer: op.operator_id(),
+                    target: RevocationTarget::Vouch(other.operator_id()),
+                    issued_at: NOW + 5,
+                }
+                .sign(op)
+                .unwrap()
+                .into(),
+            );
+        }
+        pool
+    })
+}
+
+/// What the property does to a store.
+#[derive(Debug, Clone)]
+enum Step {
+    Insert(usize),
+    Prune(u64),
+    Retain(u8),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        6 => any::<usize>().prop_map(Step::Insert),
+        1 => prop::sample::select(vec![0, 101, 91 * 86_400]).prop_map(Step::Prune),
+        1 => (1u8..8).prop_map(Step::Retain),
+    ]
+}
+
+/// The counters the quotas rest on agree with what the store holds, and so
+/// do its indexes; the state file round-trips.
+fn assert_consistent(store: &Store) {
+    let mut usage: BTreeMap<OperatorId, Usage> = BTreeMap::new();
+    for held in store.cards.values() {
+        usage.entry(held.object.card().operator).or_default().hosts += 1;
+    }
+    let mut pairs = BTreeSet::new();
+    let mut host_revocations = 0;
+    for &(issuer, target) in store.revocations.keys() {
+        match target {
+            RevocationTarget::Host(_) => {
+                host_revocations += 1;
+                usage.entry(issuer).or_default().hosts += 1;
+            }
+            RevocationTarget::Vouch(subject) => {
+                pairs.insert((issuer, subject));
+            }
+        }
+    }
+    pairs.extend(store.vouches.keys().copied());
+    for (voucher, _) in pairs {
+        usage.entry(voucher).or_default().statements += 1;
+    }
+    assert_eq!(store.usage, usage);
+    assert_eq!(store.host_revocations, host_revocations);
+    assert_eq!(
+        store.ids.len(),
+        store.cards.len() + store.vouches.len() + store.revocations.len()
+    );
+    assert_eq!(store.tombstones.len(), store.tombstone_expiries.len());
+    for (&(issuer, key), &until) in &store.tombstones {
+        assert!(store.revokes_host(issuer, key));
+        assert!(store.tombstone_expiries.contains(&(until, issuer, key)));
+    }
+    assert_eq!(store.retired.len(), store.retired_expiries.len());
+    for (key, card) in &store.retired {
+        assert!(store.revokes_host(card.card().operator, *key));
+    }
+    assert_eq!(&Store::decode(&store.encode()).unwrap(), store);
+}
+
+proptest::proptest! {
+    #[test]
+    fn the_quota_counters_follow_every_insert_prune_and_retain(
+        steps in proptest::collection::vec(step(), 1..40),
+    ) {
+        let pool = pool();
+        let mut store = Store::new();
+        for step in steps {
+            match step {
+                Step::Insert(i) => {
+                    let _ = store.insert(pool[i % pool.len()].clone(), NOW);
+                }
+                Step::Prune(after) => {
+                    store.prune(NOW + after);
+                }
+                Step::Retain(mask) => {
+                    let admitted: BTreeSet<OperatorId> = (1..=3u8)
+                        .filter(|n| mask & (1 << (n - 1)) != 0)
+                        .map(|n| operator(n).operator_id())
+                        .collect();
+                    store.retain_signers(&admitted);
+                }
+            }
+            assert_consistent(&store);
+        }
+    }
+}

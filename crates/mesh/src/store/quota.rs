@@ -1,0 +1,100 @@
+//! The store's quotas: how much of it one operator may fill, and in all;
+//! see the [store's docs](super) for the rules and the bound they give.
+
+use super::{InsertError, Store};
+use crate::identity::OperatorId;
+
+/// Cards and host revocations one operator may have in a store. An
+/// operator of a launch group runs a few producers, sentries and full
+/// nodes, each with one card (a renewal replaces it) and, over the cards'
+/// lifetimes, a few revoked keys: 256 is many times that, and 64 operators
+/// at their quota fill [`MAX_CARDS`].
+pub const HOST_QUOTA: usize = 256;
+/// Vouch pairs — (signer, subject), a vouch and its withdrawal sharing one
+/// — one operator may have in a store. An operator vouches for the
+/// operators it trusts, 6 to 10 in a launch group and rarely more than a
+/// few dozen: 256 leaves room for large meshes.
+pub const STATEMENT_QUOTA: usize = 256;
+/// The most cards and host revocations a store keeps, all operators
+/// together.
+pub const MAX_CARDS: usize = 16_384;
+/// The most vouch pairs a store keeps, all operators together.
+pub const MAX_VOUCHES: usize = 16_384;
+/// The most revocations a store keeps: host revocations and vouch
+/// withdrawals, each within the pool of [`MAX_CARDS`] or [`MAX_VOUCHES`].
+pub const MAX_REVOCATIONS: usize = MAX_CARDS + MAX_VOUCHES;
+
+/// What one operator has in the store, against its quotas.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Usage {
+    /// Cards and host revocations it signed.
+    pub(super) hosts: usize,
+    /// (signer, subject) pairs of its vouches and withdrawals.
+    pub(super) statements: usize,
+}
+
+impl Store {
+    /// How many cards and host revocations `operator` signed here, against
+    /// [`HOST_QUOTA`], and how many vouch pairs, against
+    /// [`STATEMENT_QUOTA`].
+    pub fn usage_of(&self, operator: &OperatorId) -> (usize, usize) {
+        let usage = self.usage(*operator);
+        (usage.hosts, usage.statements)
+    }
+
+    /// Whether operator `operator` may add a card or host revocation:
+    /// within its quota and, when `grows_pool`, within [`MAX_CARDS`].
+    pub(super) fn check_host_room(
+        &self,
+        operator: OperatorId,
+        grows_pool: bool,
+    ) -> Result<(), InsertError> {
+        if self.usage(operator).hosts >= HOST_QUOTA {
+            return Err(InsertError::OverQuota {
+                operator,
+                what: "cards and host revocations",
+                quota: HOST_QUOTA,
+            });
+        }
+        if grows_pool && self.cards.len() + self.host_revocations >= MAX_CARDS {
+            return Err(InsertError::Full {
+                what: "cards and host revocations",
+                max: MAX_CARDS,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether operator `operator` may add a vouch pair.
+    pub(super) fn check_statement_room(&self, operator: OperatorId) -> Result<(), InsertError> {
+        if self.usage(operator).statements >= STATEMENT_QUOTA {
+            return Err(InsertError::OverQuota {
+                operator,
+                what: "vouches",
+                quota: STATEMENT_QUOTA,
+            });
+        }
+        let pairs: usize = self.usage.values().map(|usage| usage.statements).sum();
+        if pairs >= MAX_VOUCHES {
+            return Err(InsertError::Full {
+                what: "vouches",
+                max: MAX_VOUCHES,
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn usage(&self, operator: OperatorId) -> Usage {
+        self.usage.get(&operator).copied().unwrap_or_default()
+    }
+
+    /// Takes one of `operator`'s objects off its usage.
+    pub(super) fn release(&mut self, operator: OperatorId, take: impl FnOnce(&mut Usage)) {
+        if let Some(usage) = self.usage.get_mut(&operator) {
+            take(usage);
+            if *usage == Usage::default() {
+                self.usage.remove(&operator);
+            }
+        }
+    }
+}
