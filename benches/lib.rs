@@ -2,7 +2,8 @@
 //! on its own.
 //!
 //! This crate is not part of the daemon and measures nothing by itself: the
-//! bench targets do (`encapsulate`, `decapsulate`, `handshake`, `aead`; see
+//! bench targets do (`encapsulate`, `decapsulate`, `handshake`, `aead`,
+//! and `card` for the mesh's cards; see
 //! `benches/README.md`). They compare our [`Endpoint`] with boringtun's
 //! [`Tunn`] and with the bare AEAD, and share:
 //!

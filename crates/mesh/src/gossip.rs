@@ -138,7 +138,8 @@ pub struct GossipStats {
     /// this host.
     pub objects_not_for_us: u64,
     /// Of the refused objects, cards claiming a key another operator's card
-    /// holds.
+    /// holds. Every card proves its key, so these come from a key's holder
+    /// that signed for two operators, not from a rival.
     pub key_conflicts: u64,
 }
 

@@ -169,7 +169,9 @@ fn render_mesh(out: &mut Exposition, mesh: &MeshCounters) {
     out.single(
         "sentrymesh_gossip_key_conflicts_total",
         "counter",
-        "Cards refused for claiming a WireGuard key another operator's card holds.",
+        "Cards refused for a WireGuard key another operator's card holds: with proofs of \
+         possession, a key's holder that signed for two operators (a host handed over, a key \
+         copied), not a rival's claim.",
         gossip.key_conflicts,
     );
     let introductions = &mesh.introductions;
