@@ -39,6 +39,9 @@
 //! ([`introductions`]). A public host (sentry, full) that hears one there
 //! opens it, drops a sender whose operator it does not admit before checking
 //! any signature, checks the card like any gossip, and the mesh spreads it.
+//! Under load it answers an introduction that proves no source address with
+//! a cookie reply instead; the introducer hears it on the socket its
+//! introductions leave from and sends again at once with the cookie's MAC.
 //! Hidden hosts (producer, bios) open no introduction socket and send no
 //! introduction: on the underlay they send WireGuard messages only, and
 //! reach their own sentries because both sides know each other's cards from
@@ -57,7 +60,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use sentrymesh_mesh::{
     Cidr, EndpointHost, GossipStats, Mesh, Object, OperatorId, Overlay, PeerEvent, PeerSpec,
-    SignedCard, TrustPolicy, WgPublicKey, may_share,
+    Received, SignedCard, TrustPolicy, WgPublicKey, may_share,
 };
 use sentrymesh_tunnel::{PrivateKey, PublicKey};
 use tokio::net::UdpSocket;
@@ -72,7 +75,7 @@ use crate::uapi::{AllowedIpChange, PeerChange};
 use state_file::StateWriter;
 
 pub use introductions::IntroductionCounters;
-use introductions::Introductions;
+use introductions::{Introductions, introduction_socket, recv_from, send_from};
 use peer_changes::{Change, RefusedPeers};
 
 /// How often a host without a session to a peer introduces itself again.
@@ -293,6 +296,7 @@ impl MeshMember {
         };
         let mut buf = vec![0u8; RECEIVE_BUFFER_LEN];
         let mut introduction_buf = vec![0u8; RECEIVE_BUFFER_LEN];
+        let mut reply_buf = vec![0u8; RECEIVE_BUFFER_LEN];
         let mut introduce = tokio::time::interval(INTRODUCTION_INTERVAL);
         loop {
             self.apply_events(index, &requests).await?;
@@ -334,9 +338,17 @@ impl MeshMember {
                 },
                 received = recv_from(introductions.as_ref(), &mut introduction_buf) => match received {
                     Ok((len, from)) => {
-                        self.handle_introduction(from.ip(), &introduction_buf[..len]);
+                        if let Some(reply) = self.handle_introduction(from, &introduction_buf[..len]) {
+                            send_from(introductions.as_ref(), &reply, from).await;
+                        }
                     }
                     Err(error) => tracing::debug!("receiving an introduction: {error}"),
+                },
+                received = recv_from(Some(&introducer), &mut reply_buf) => match received {
+                    Ok((len, from)) => {
+                        self.handle_cookie_reply(&introducer, from, &reply_buf[..len]).await;
+                    }
+                    Err(error) => tracing::debug!("receiving a cookie reply: {error}"),
                 },
                 () = timer => {
                     if deadline.is_some_and(|at| at <= unix_seconds()) {
@@ -490,23 +502,42 @@ impl MeshMember {
 
     /// An introduction heard on the introduction port from `source`: its
     /// card is taken when it opens, is fresh, its operator is admitted and
-    /// it verifies.
-    fn handle_introduction(&mut self, source: IpAddr, bytes: &[u8]) {
+    /// it verifies. Returns the cookie reply to send back to `source`, when
+    /// the receiver is under load and the introduction proved no source.
+    fn handle_introduction(&mut self, source: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
         let now = unix_seconds();
         let admitted = self.mesh.admitted_operators();
-        let Some(card) = self
+        let card = match self
             .introductions
-            .handle(source, bytes, admitted, Instant::now(), now)
-        else {
-            return;
+            .handle(source, bytes, admitted, Instant::now(), now)?
+        {
+            Received::Card(card) => card,
+            Received::CookieReply(reply) => return Some(reply),
         };
         let name = card.card().name.clone();
+        let source = source.ip();
         match self.mesh.insert(card, now) {
             Ok(inserted) if inserted.changed() => {
                 tracing::info!("host {name} introduced itself from {source}");
             }
             Ok(_) => {}
             Err(error) => tracing::debug!("the card of {name} from {source} is refused: {error}"),
+        }
+        None
+    }
+
+    /// A datagram heard on `socket`, where this host's introductions leave
+    /// from, from `from`: when it is a cookie reply answering the last
+    /// introduction sent there, the introduction is sealed again with the
+    /// cookie's MAC and sent at once.
+    async fn handle_cookie_reply(&mut self, socket: &UdpSocket, from: SocketAddr, bytes: &[u8]) {
+        let now = unix_seconds();
+        let Some(recipient) = self.introductions.handle_cookie_reply(from, bytes, now) else {
+            return;
+        };
+        let card = self.mesh.local_card().clone();
+        if let Some(sealed) = self.introductions.seal(&card, &recipient, from, now) {
+            send_from(Some(socket), &sealed, from).await;
         }
     }
 
@@ -551,18 +582,12 @@ impl MeshMember {
         }
         let card = local.clone();
         let now = unix_seconds();
-        let socket_is_ipv6 = socket.local_addr()?.is_ipv6();
         for (key, ip) in targets {
-            let Some(sealed) = self.introductions.seal(&card, &key, now) else {
+            let destination = SocketAddr::new(ip, self.settings.introduction_port);
+            let Some(sealed) = self.introductions.seal(&card, &key, destination, now) else {
                 continue;
             };
-            let to = crate::udp::destination_for(
-                socket_is_ipv6,
-                SocketAddr::new(ip, self.settings.introduction_port),
-            );
-            if let Err(error) = socket.send_to(&sealed, to).await {
-                tracing::debug!("introducing this host to {to}: {error}");
-            }
+            send_from(Some(socket), &sealed, destination).await;
         }
         Ok(())
     }
@@ -730,34 +755,6 @@ fn gossip_socket(ifname: &str, address: SocketAddr) -> Result<UdpSocket> {
     }
     socket.set_nonblocking(true)?;
     UdpSocket::from_std(socket).context("registering the gossip socket")
-}
-
-/// The introduction socket: every address, `port`.
-fn introduction_socket(port: u16) -> Result<UdpSocket> {
-    let socket = match std::net::UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)) {
-        Ok(socket) => socket,
-        Err(_) => std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port))
-            .with_context(|| format!("binding the introduction port {port}"))?,
-    };
-    socket.set_nonblocking(true)?;
-    UdpSocket::from_std(socket).context("registering the introduction socket")
-}
-
-/// Receives on `socket`, or waits forever when there is none.
-async fn recv_from(
-    socket: Option<&UdpSocket>,
-    buf: &mut [u8],
-) -> std::io::Result<(usize, SocketAddr)> {
-    match socket {
-        Some(socket) => {
-            let (len, from) = socket.recv_from(buf).await?;
-            Ok((
-                len,
-                SocketAddr::new(crate::udp::canonical(from).ip(), from.port()),
-            ))
-        }
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,11 @@
 //! * every expensive step (the X25519 agreement, the Ed25519 check) is paid
 //!   from one **budget** shared by all senders, so a flood costs at most the
 //!   budget's work per second however many sources it comes from;
+//! * under load, an introduction is opened only when it proves its **source
+//!   address**: its second MAC is keyed by a **cookie** the recipient sent
+//!   to that address ([Cookies](#cookies)), so a flood from spoofed
+//!   sources gets small cookie replies and never a key agreement, whatever
+//!   key it knows;
 //! * a hidden host's card (producer, BIOS) is never sealed: hidden hosts say
 //!   nothing on the underlay but WireGuard, and a hidden card received here is
 //!   refused.
@@ -33,28 +38,42 @@
 //! ```text
 //! (e, E)  = fresh X25519 key pair, one per introduction
 //! shared  = X25519(e, R)                      R: the recipient's WireGuard key (all zeros: refused)
-//! salt    = BLAKE2s("sentrymesh-introduction v1" || E || R)
+//! salt    = BLAKE2s("sentrymesh-introduction v2" || E || R)
 //! key     = KDF1(salt, shared)                (HKDF with HMAC-BLAKE2s, as WireGuard)
-//! sealed  = ChaCha20-Poly1305(key, nonce 0, aad = type || E, plaintext)
-//! mac     = HMAC-BLAKE2s(HASH("sentrymesh-introduction v1 mac" || R), type || E || sealed)[..16]
+//! sealed  = ChaCha20-Poly1305(key, nonce 0, aad = type || version || E, plaintext)
+//! mac1    = HMAC-BLAKE2s(HASH("sentrymesh-introduction v2 mac" || R), type || version || E || sealed)[..16]
+//! mac2    = HMAC-BLAKE2s(cookie, type || version || E || sealed || mac1)[..16], or zeros without a cookie
+//!
+//! cookie  = HMAC-BLAKE2s(secret, source IP || source port)[..16]       secret: random, renewed every 120 s
+//! reply   = XChaCha20-Poly1305(HASH("sentrymesh-introduction v2 cookie" || R), random nonce,
+//!                              aad = mac1 of the introduction answered, cookie)
 //! ```
 //!
 //! The recipient computes `shared` as `X25519(r, E)` with its WireGuard
 //! private key. The key is used once (`E` is fresh), so the zero nonce is
 //! safe. Binding `R` into the salt makes a datagram sealed to one host
 //! useless to every other, the sender included: a reflected introduction
-//! fails to decrypt. The MAC, like WireGuard's `mac1`, proves only that the
-//! sender knows `R`: which the operators the recipient's card was shared
-//! with do (by a sealed bundle, or by gossip through the tunnel), but no
-//! one on the path, since `R` never crosses the underlay in the clear.
+//! fails to decrypt. The first MAC, like WireGuard's `mac1`, proves only
+//! that the sender knows `R`: which the operators the recipient's card was
+//! shared with do (by a sealed bundle, or by gossip through the tunnel), but
+//! no one on the path, since `R` never crosses the underlay in the clear.
+//! The second MAC, like WireGuard's `mac2`, proves that the sender receives
+//! what is sent to its source address and port. A cookie reply is
+//! encrypted under a key that only those who know `R` can derive, with the
+//! first MAC of the introduction it answers as associated data: someone on
+//! the path who sees it does not know `R`, and someone who knows `R` but is
+//! not on the path never sees it.
 //!
 //! # Format
 //!
 //! ```text
-//! u8    message type: 0x49 ('I'), version 1 — never a WireGuard type (1 to 4)
+//! introduction:
+//! u8    message type: 0x49 ('I') — never a WireGuard type (1 to 4)
+//! u8    version: 2
 //! [32]  ephemeral X25519 public key E
 //! ...   ciphertext of the plaintext below, then the 16-byte tag
-//! [16]  mac
+//! [16]  mac1
+//! [16]  mac2
 //!
 //! plaintext:
 //! u64   timestamp, Unix seconds, when it was sealed
@@ -63,7 +82,17 @@
 //! u16   card length, then the signed card
 //! 0..   zero bytes, to a multiple of 128 bytes, so the length says little
 //!       about the card
+//!
+//! cookie reply, sent from the introduction port to the introduction's
+//! source address and port (58 bytes; the shortest introduction is 210):
+//! u8    message type: 0x43 ('C')
+//! u8    version: 2
+//! [24]  XChaCha20 nonce
+//! [32]  the encrypted cookie and its tag
 //! ```
+//!
+//! Version 1 had no `mac2` and a version in its type byte; a version 1
+//! datagram is dropped as malformed or for its MAC.
 //!
 //! # Replay
 //!
@@ -97,19 +126,42 @@
 //!
 //! The recipient pays one token for the X25519 agreement and one for the
 //! signature check, from a bucket of [`CHECKS_PER_SECOND`] tokens refilled at
-//! that rate a second. A datagram that finds the bucket empty is dropped and
-//! counted. In front of this budget the daemon limits each source address;
-//! but a flood of spoofed sources passes any per-source limit, and only the
-//! shared budget caps the work it causes. A flooder who does not know the
-//! recipient's key spends none of it (the MAC fails first); one who does (a
-//! host of an admitted operator, or anyone its card leaked to) can spend it
-//! all, and then a real introduction waits for a second in which it finds a
-//! token: it is sent again every five seconds. Proving the source address
-//! first, as WireGuard's cookies do, would close that too, at the cost of a
-//! round trip; it is not done.
+//! that rate a second. A flooder who does not know the recipient's key
+//! spends none of it (the first MAC fails first). One who does (a host of
+//! an admitted operator, or anyone its card leaked to) could spend it all
+//! from spoofed sources, paying one X25519 for each the recipient computes,
+//! and lock real introductions out; cookies end that.
+//!
+//! # Cookies
+//!
+//! The recipient is **under load** while no more than
+//! [`RESERVED_FOR_PROVEN`] tokens (half the bucket) are left. Until then an
+//! introduction is opened as it comes, so a few new hosts joining cost no
+//! round trip; the half above the reserve is all that an introduction
+//! without a cookie may spend. Under load, an introduction whose first MAC
+//! checks but whose second does not is not opened: its source gets a cookie
+//! reply, smaller than the introduction (no amplification), at most
+//! [`COOKIE_REPLIES_PER_SOURCE`] a second to each source address and port.
+//! There is no cap on all replies together, by design: a flood from spoofed
+//! sources would spend it and leave a real introducer without its reply,
+//! the lock-out cookies end. The replies stay bounded by the flood itself:
+//! at most one for each datagram whose first MAC checked, each smaller than
+//! it, each costing about what checking that MAC did. The sender ([`Introducer`]) keeps the cookie for
+//! [`COOKIE_LIFETIME`], adds the second MAC to its introductions to that
+//! recipient, and sends the introduction again at once.
+//!
+//! An introduction with a valid second MAC comes from a proved source: it
+//! may spend the reserve as well, and the caller's per-source limiter
+//! (consulted only for proved sources, so a flood spoofing a real
+//! introducer's address cannot spend that introducer's allowance) holds a
+//! flood from one real address. So a flood from spoofed sources, whatever
+//! key it knows, costs at most the open half of the budget a second and a
+//! cookie reply a datagram, and a real introducer gets in through the
+//! reserve after one round trip.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
@@ -117,17 +169,43 @@ use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
 use crate::card::{MAX_CARD_LEN, SignedCard};
-use crate::codec::{DecodeError, Reader, Writer};
+use crate::codec::{DecodeError, Writer};
 use crate::identity::OperatorId;
 use crate::kdf;
 use crate::time::CLOCK_SKEW;
 use crate::wg_key::WgPublicKey;
 
-/// The first byte of an introduction: its type and version.
+mod budget;
+mod cookie;
+mod introducer;
+mod wire;
+
+use budget::CheckBudget;
+use cookie::CookieChecker;
+pub use introducer::{CookieReplyError, Introducer, IntroducerStats};
+use wire::{IntroductionView, Plaintext};
+
+/// The first byte of an introduction: its type.
 pub const INTRODUCTION_TYPE: u8 = 0x49;
+/// The first byte of a cookie reply: its type.
+pub const COOKIE_REPLY_TYPE: u8 = 0x43;
+/// The second byte of an introduction and of a cookie reply: the version
+/// of the format.
+pub const VERSION: u8 = 2;
 /// The signature and agreement checks paid for each second, and the most
 /// that can be saved up.
 pub const CHECKS_PER_SECOND: u64 = 256;
+/// The checks of each second that only introductions with a valid cookie
+/// MAC may pay for; while no more are left, the receiver is under load.
+pub const RESERVED_FOR_PROVEN: u64 = CHECKS_PER_SECOND / 2;
+/// How long, in seconds, a cookie secret lives, and a sender keeps a
+/// cookie.
+pub const COOKIE_LIFETIME: u64 = 120;
+/// The most cookie replies sent to one source address and port in a second.
+pub const COOKIE_REPLIES_PER_SOURCE: u32 = 1;
+/// The most sources whose cookie replies are counted; a new one evicts the
+/// one used least recently.
+pub const MAX_REPLY_SOURCES: usize = 16_384;
 /// The most hosts whose last introduction a receiver remembers.
 pub const MAX_REMEMBERED_HOSTS: usize = 4096;
 /// The most ephemeral keys a receiver remembers, as 16-byte prefixes (a
@@ -140,22 +218,30 @@ const EPHEMERAL_PREFIX_LEN: usize = 16;
 const PAD_TO: usize = 128;
 /// Length of a Poly1305 tag.
 const TAG_LEN: usize = 16;
-/// Length of the MAC that ends an introduction.
+/// Length of each MAC that ends an introduction, and of a cookie.
 const MAC_LEN: usize = 16;
-/// Type byte and ephemeral key: the associated data.
-const HEADER_LEN: usize = 1 + 32;
+/// Length of an XChaCha20 nonce.
+const XNONCE_LEN: usize = 24;
+/// Type and version bytes and ephemeral key: the associated data.
+const HEADER_LEN: usize = 2 + 32;
 /// Timestamp, operator id, WireGuard key, card length.
 const PLAIN_FIXED_LEN: usize = 8 + 32 + 32 + 2;
 /// The longest plaintext: the largest card, padded.
 const MAX_PLAIN_LEN: usize = (PLAIN_FIXED_LEN + MAX_CARD_LEN).div_ceil(PAD_TO) * PAD_TO;
 /// The shortest introduction: one block of plaintext.
-pub const MIN_INTRODUCTION_LEN: usize = HEADER_LEN + PAD_TO + TAG_LEN + MAC_LEN;
+pub const MIN_INTRODUCTION_LEN: usize = HEADER_LEN + PAD_TO + TAG_LEN + 2 * MAC_LEN;
 /// The longest introduction.
-pub const MAX_INTRODUCTION_LEN: usize = HEADER_LEN + MAX_PLAIN_LEN + TAG_LEN + MAC_LEN;
+pub const MAX_INTRODUCTION_LEN: usize = HEADER_LEN + MAX_PLAIN_LEN + TAG_LEN + 2 * MAC_LEN;
+/// The length of a cookie reply, shorter than any introduction.
+pub const COOKIE_REPLY_LEN: usize = 2 + XNONCE_LEN + MAC_LEN + TAG_LEN;
+// A cookie reply never amplifies what it answers.
+const _: () = assert!(COOKIE_REPLY_LEN < MIN_INTRODUCTION_LEN);
 /// The label hashed into every key's salt.
-const LABEL: &[u8] = b"sentrymesh-introduction v1";
-/// The label hashed into the MAC key.
-const MAC_LABEL: &[u8] = b"sentrymesh-introduction v1 mac";
+const LABEL: &[u8] = b"sentrymesh-introduction v2";
+/// The label hashed into the key of the first MAC.
+const MAC_LABEL: &[u8] = b"sentrymesh-introduction v2 mac";
+/// The label hashed into the key of cookie replies.
+const COOKIE_LABEL: &[u8] = b"sentrymesh-introduction v2 cookie";
 
 /// Why a card could not be sealed as an introduction.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -178,14 +264,21 @@ pub enum SealIntroductionError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum IntroductionError {
-    /// Not the length or type of an introduction, or a plaintext that does
-    /// not parse.
+    /// Not the length, type or version of an introduction, or a plaintext
+    /// that does not parse.
     #[error("malformed introduction: {0}")]
     Malformed(#[from] DecodeError),
-    /// The MAC is not this host's: the sender does not know this host's key,
-    /// or sent it to another host.
+    /// The first MAC is not this host's: the sender does not know this
+    /// host's key, or sent it to another host.
     #[error("the introduction's MAC is not keyed by this host's key")]
     BadMac,
+    /// Under load, without a valid cookie MAC, from a source that had its
+    /// cookie replies for this second.
+    #[error("under load, and the cookie replies to this source are spent for now")]
+    ReplyLimited,
+    /// From a proved source that sent more than its share.
+    #[error("the introduction's source sent more than its share")]
+    RateLimited,
     /// The budget of checks for this second is spent.
     #[error("the budget of introduction checks is spent")]
     OverBudget,
@@ -225,10 +318,18 @@ pub enum IntroductionError {
 pub struct IntroductionStats {
     /// Introductions accepted: decrypted, admitted, new and verified.
     pub accepted: u64,
+    /// Introductions whose cookie MAC was valid: from a proved source.
+    pub proven: u64,
+    /// Cookie replies made, each answering an introduction not opened.
+    pub cookie_replies: u64,
     /// Dropped as [`IntroductionError::Malformed`].
     pub malformed: u64,
     /// Dropped as [`IntroductionError::BadMac`], for the cost of a hash.
     pub bad_mac: u64,
+    /// Dropped as [`IntroductionError::ReplyLimited`].
+    pub reply_limited: u64,
+    /// Dropped as [`IntroductionError::RateLimited`].
+    pub rate_limited: u64,
     /// Dropped as [`IntroductionError::OverBudget`].
     pub over_budget: u64,
     /// Dropped as [`IntroductionError::NotForUs`].
@@ -249,8 +350,24 @@ pub struct IntroductionStats {
     pub signature_checks: u64,
 }
 
+/// What a receiver made of an introduction it did not drop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+// One is made per datagram and moved out at once: boxing the card would add
+// an allocation for the size of a value that never sits in a collection.
+#[allow(clippy::large_enum_variant)]
+pub enum Received {
+    /// The card it carried: sealed to this host, fresh, an admitted
+    /// operator's, verified.
+    Card(SignedCard),
+    /// Under load, it had no valid cookie MAC and was not opened: send
+    /// these bytes, a cookie reply, back to the address and port it came
+    /// from.
+    CookieReply(Vec<u8>),
+}
+
 /// Seals `card` as an introduction to the host whose WireGuard public key is
-/// `recipient`, at `now`.
+/// `recipient`, at `now`, with no cookie. A sender that takes cookies uses
+/// an [`Introducer`].
 ///
 /// # Errors
 ///
@@ -259,6 +376,18 @@ pub struct IntroductionStats {
 pub fn seal_introduction(
     card: &SignedCard,
     recipient: &WgPublicKey,
+    now: u64,
+    rng: &mut impl CryptoRngCore,
+) -> Result<Vec<u8>, SealIntroductionError> {
+    seal_card(card, recipient, None, now, rng)
+}
+
+/// [`seal_introduction`], its second MAC keyed by `cookie` when there is
+/// one.
+fn seal_card(
+    card: &SignedCard,
+    recipient: &WgPublicKey,
+    cookie: Option<&[u8; MAC_LEN]>,
     now: u64,
     rng: &mut impl CryptoRngCore,
 ) -> Result<Vec<u8>, SealIntroductionError> {
@@ -272,7 +401,13 @@ pub fn seal_introduction(
         wg_key: card.card().wg_public_key,
         timestamp: now,
     };
-    seal_unchecked(&header, card.as_bytes(), recipient, rng)
+    let mut message = seal_unchecked(&header, card.as_bytes(), recipient, rng)?;
+    if let Some(cookie) = cookie {
+        let mac2_at = message.len() - MAC_LEN;
+        let mac2 = mac(cookie, &[&message[..mac2_at]]);
+        message[mac2_at..].copy_from_slice(&mac2);
+    }
+    Ok(message)
 }
 
 /// What the plaintext says of its sender, ahead of the card.
@@ -284,7 +419,7 @@ struct Header {
 
 /// The construction of [`seal_introduction`], without its check of the role
 /// and with a header that may not match the card (the tests use it to build
-/// what a misbehaving sender might send).
+/// what a misbehaving sender might send); its second MAC is zeros.
 fn seal_unchecked(
     header: &Header,
     card: &[u8],
@@ -308,8 +443,8 @@ fn seal_unchecked(
     let padded_len = plain.len().div_ceil(PAD_TO) * PAD_TO;
     plain.resize(padded_len, 0);
 
-    let mut message = Vec::with_capacity(HEADER_LEN + plain.len() + TAG_LEN + MAC_LEN);
-    message.push(INTRODUCTION_TYPE);
+    let mut message = Vec::with_capacity(HEADER_LEN + plain.len() + TAG_LEN + 2 * MAC_LEN);
+    message.extend_from_slice(&[INTRODUCTION_TYPE, VERSION]);
     message.extend_from_slice(ephemeral_public.as_bytes());
     let sealed = ChaCha20Poly1305::new((&*key).into())
         .encrypt(
@@ -322,20 +457,21 @@ fn seal_unchecked(
         // Invariant: sealing fails only past 256 GiB; this is under 17 KiB.
         .expect("plaintext far below the AEAD length limit");
     message.extend_from_slice(&sealed);
-    let mac = mac(&mac_key(recipient), &message);
-    message.extend_from_slice(&mac);
+    let mac1 = mac(&mac_key(recipient), &[&message]);
+    message.extend_from_slice(&mac1);
+    message.extend_from_slice(&[0; MAC_LEN]);
     Ok(message)
 }
 
-/// The key of the MACs to `recipient`: `HASH(mac label || R)`.
+/// The key of the first MACs to `recipient`: `HASH(mac label || R)`.
 fn mac_key(recipient: &WgPublicKey) -> [u8; 32] {
     kdf::hash(&[MAC_LABEL, recipient.as_bytes()])
 }
 
-/// The MAC of `message` under `key`: the first [`MAC_LEN`] bytes of
-/// `HMAC(key, message)`.
-fn mac(key: &[u8; 32], message: &[u8]) -> [u8; MAC_LEN] {
-    let full = kdf::hmac(key, &[message]);
+/// The MAC of the concatenated `parts` under `key`: the first [`MAC_LEN`]
+/// bytes of `HMAC(key, parts...)`.
+fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; MAC_LEN] {
+    let full = kdf::hmac(key, parts);
     let mut mac = [0u8; MAC_LEN];
     mac.copy_from_slice(&full[..MAC_LEN]);
     mac
@@ -358,14 +494,15 @@ fn derive_key(
 }
 
 /// A receiver of introductions: this host's WireGuard private key, the
-/// budget of checks, and the last introduction accepted from each host. See
-/// the [module docs](self).
+/// budget of checks, the cookie secret, and the last introduction accepted
+/// from each host. See the [module docs](self).
 pub struct IntroductionReceiver {
     secret: x25519_dalek::StaticSecret,
     public: WgPublicKey,
-    /// The key of the MACs to this host.
+    /// The key of the first MACs to this host.
     mac_key: [u8; 32],
     budget: CheckBudget,
+    cookies: CookieChecker,
     /// The timestamp of the last introduction accepted from each host.
     last_seen: BTreeMap<WgPublicKey, u64>,
     /// The same entries by timestamp, to find the oldest.
@@ -391,11 +528,15 @@ impl IntroductionReceiver {
     /// A receiver for the host whose WireGuard private key is `secret`, its
     /// budget full at `now`.
     pub fn new(secret: &[u8; 32], now: u64) -> Self {
-        let secret = x25519_dalek::StaticSecret::from(*secret);
+        // The copy handed to `StaticSecret` (which zeroes itself on drop)
+        // is zeroed here when dropped, not left on the stack.
+        let copy = Zeroizing::new(*secret);
+        let secret = x25519_dalek::StaticSecret::from(*copy);
         let public = WgPublicKey::from_bytes(x25519_dalek::PublicKey::from(&secret).to_bytes());
         Self {
             secret,
             mac_key: mac_key(&public),
+            cookies: CookieChecker::new(&public),
             public,
             budget: CheckBudget::new(now),
             last_seen: BTreeMap::new(),
@@ -411,11 +552,15 @@ impl IntroductionReceiver {
         self.stats
     }
 
-    /// Opens the introduction `bytes` received at `now` and returns the card
-    /// in it, when it was sealed to this host, is fresh, comes from an
-    /// operator in `admitted`, and its card verifies.
+    /// Handles the introduction `bytes` received from `source` at `now`:
+    /// returns the card in it when it was sealed to this host, is fresh,
+    /// comes from an operator in `admitted`, and its card verifies; or,
+    /// under load and without a valid cookie MAC, a cookie reply for
+    /// `source`, drawing the cookie secret and the reply's nonce from `rng`.
     ///
-    /// The cheap checks come first; the X25519 agreement and the signature
+    /// The cheap checks come first. An introduction with a valid cookie MAC
+    /// is then put to `allow_source`, the caller's per-source limiter, with
+    /// its (proved) source address. The X25519 agreement and the signature
     /// check are each paid from the budget, and the signature is checked
     /// only for an admitted operator's fresh introduction.
     ///
@@ -425,15 +570,21 @@ impl IntroductionReceiver {
     pub fn handle_introduction(
         &mut self,
         bytes: &[u8],
+        source: SocketAddr,
         admitted: &BTreeSet<OperatorId>,
         now: u64,
-    ) -> Result<SignedCard, IntroductionError> {
-        let result = self.open(bytes, admitted, now);
+        rng: &mut impl CryptoRngCore,
+        allow_source: impl FnOnce(IpAddr) -> bool,
+    ) -> Result<Received, IntroductionError> {
+        let result = self.receive(bytes, source, admitted, now, rng, allow_source);
         let stats = &mut self.stats;
         let counter = match &result {
-            Ok(_) => &mut stats.accepted,
+            Ok(Received::Card(_)) => &mut stats.accepted,
+            Ok(Received::CookieReply(_)) => &mut stats.cookie_replies,
             Err(IntroductionError::Malformed(_)) => &mut stats.malformed,
             Err(IntroductionError::BadMac) => &mut stats.bad_mac,
+            Err(IntroductionError::ReplyLimited) => &mut stats.reply_limited,
+            Err(IntroductionError::RateLimited) => &mut stats.rate_limited,
             Err(IntroductionError::OverBudget) => &mut stats.over_budget,
             Err(IntroductionError::NotForUs) => &mut stats.not_for_us,
             Err(IntroductionError::Stale { .. }) => &mut stats.stale,
@@ -449,24 +600,55 @@ impl IntroductionReceiver {
         result
     }
 
-    fn open(
+    /// The checks of [`Self::handle_introduction`] up to the key
+    /// agreement: the MACs, replay, load and the source's share.
+    fn receive(
         &mut self,
         bytes: &[u8],
+        source: SocketAddr,
         admitted: &BTreeSet<OperatorId>,
         now: u64,
-    ) -> Result<SignedCard, IntroductionError> {
+        rng: &mut impl CryptoRngCore,
+        allow_source: impl FnOnce(IpAddr) -> bool,
+    ) -> Result<Received, IntroductionError> {
         let view = IntroductionView::new_checked(bytes)?;
-        if !macs_equal(&view.mac(), &mac(&self.mac_key, view.maced())) {
+        if !macs_equal(&view.mac1(), &mac(&self.mac_key, &[view.mac1_covers()])) {
             return Err(IntroductionError::BadMac);
         }
         let prefix = ephemeral_prefix(&view.ephemeral());
         if self.ephemerals.contains(&prefix) {
             return Err(IntroductionError::Replayed);
         }
-        if !self.budget.take(now) {
+        let cookie = self.cookies.cookie(source, now);
+        let proven = CookieChecker::check_mac2(&view, cookie.as_ref());
+        if proven {
+            self.stats.proven += 1;
+            if !allow_source(source.ip()) {
+                return Err(IntroductionError::RateLimited);
+            }
+        } else if self.budget.under_load(now) {
+            return match self.cookies.reply(&view.mac1(), source, cookie, now, rng) {
+                Some(reply) => Ok(Received::CookieReply(reply)),
+                None => Err(IntroductionError::ReplyLimited),
+            };
+        }
+        if !self.budget.take(now, proven) {
             return Err(IntroductionError::OverBudget);
         }
         self.remember_ephemeral(prefix);
+        self.open(&view, admitted, now, proven).map(Received::Card)
+    }
+
+    /// Opens `view`, whose agreement is paid for: decrypts it, checks its
+    /// freshness and operator, then pays for and checks its card's
+    /// signature.
+    fn open(
+        &mut self,
+        view: &IntroductionView<'_>,
+        admitted: &BTreeSet<OperatorId>,
+        now: u64,
+        proven: bool,
+    ) -> Result<SignedCard, IntroductionError> {
         self.stats.key_agreements += 1;
         let ephemeral = x25519_dalek::PublicKey::from(view.ephemeral());
         let shared = self.secret.diffie_hellman(&ephemeral);
@@ -505,7 +687,7 @@ impl IntroductionReceiver {
         {
             return Err(IntroductionError::Replayed);
         }
-        if !self.budget.take(now) {
+        if !self.budget.take(now, proven) {
             return Err(IntroductionError::OverBudget);
         }
         self.stats.signature_checks += 1;
@@ -553,145 +735,6 @@ fn ephemeral_prefix(ephemeral: &[u8; 32]) -> [u8; EPHEMERAL_PREFIX_LEN] {
     let mut prefix = [0u8; EPHEMERAL_PREFIX_LEN];
     prefix.copy_from_slice(&ephemeral[..EPHEMERAL_PREFIX_LEN]);
     prefix
-}
-
-/// An introduction's bytes, their length and type checked: the header and
-/// the sealed part read without further checks.
-struct IntroductionView<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> IntroductionView<'a> {
-    /// Checks the length and the type byte.
-    fn new_checked(bytes: &'a [u8]) -> Result<Self, DecodeError> {
-        if bytes.len() > MAX_INTRODUCTION_LEN {
-            return Err(DecodeError::TooLong {
-                field: "introduction",
-                len: bytes.len(),
-                max: MAX_INTRODUCTION_LEN,
-            });
-        }
-        if bytes.len() < MIN_INTRODUCTION_LEN {
-            return Err(DecodeError::Truncated {
-                field: "introduction",
-            });
-        }
-        if (bytes.len() - HEADER_LEN - TAG_LEN - MAC_LEN) % PAD_TO != 0 {
-            return Err(DecodeError::Invalid {
-                field: "introduction",
-                reason: "not a whole number of blocks",
-            });
-        }
-        match bytes[0] {
-            INTRODUCTION_TYPE => Ok(Self { bytes }),
-            value => Err(DecodeError::BadValue {
-                field: "introduction type",
-                value: value.into(),
-            }),
-        }
-    }
-
-    /// The type byte and the ephemeral key: the associated data.
-    fn header(&self) -> &'a [u8] {
-        &self.bytes[..HEADER_LEN]
-    }
-
-    /// The ephemeral X25519 public key.
-    fn ephemeral(&self) -> [u8; 32] {
-        let mut key = [0u8; 32];
-        key.copy_from_slice(&self.bytes[1..HEADER_LEN]);
-        key
-    }
-
-    /// The ciphertext and its tag.
-    fn sealed(&self) -> &'a [u8] {
-        &self.bytes[HEADER_LEN..self.bytes.len() - MAC_LEN]
-    }
-
-    /// Everything the MAC covers: all but the MAC.
-    fn maced(&self) -> &'a [u8] {
-        &self.bytes[..self.bytes.len() - MAC_LEN]
-    }
-
-    /// The MAC.
-    fn mac(&self) -> [u8; MAC_LEN] {
-        let mut mac = [0u8; MAC_LEN];
-        mac.copy_from_slice(&self.bytes[self.bytes.len() - MAC_LEN..]);
-        mac
-    }
-}
-
-/// The decrypted contents, parsed but not verified.
-struct Plaintext<'a> {
-    timestamp: u64,
-    operator: OperatorId,
-    wg_key: WgPublicKey,
-    card: &'a [u8],
-}
-
-impl<'a> Plaintext<'a> {
-    fn parse(plain: &'a [u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(plain);
-        let timestamp = r.u64("introduction timestamp")?;
-        let operator =
-            OperatorId::from_bytes(&r.array("introduction operator")?).map_err(|_| {
-                DecodeError::Invalid {
-                    field: "introduction operator",
-                    reason: "not an Ed25519 public key",
-                }
-            })?;
-        let wg_key = WgPublicKey::from_bytes(r.array("introduction WireGuard key")?);
-        let card = r.bytes("introduced card", MAX_CARD_LEN)?;
-        let padding = r.take(r.remaining(), "padding")?;
-        if padding.len() >= PAD_TO || padding.iter().any(|&b| b != 0) {
-            return Err(DecodeError::Invalid {
-                field: "padding",
-                reason: "not the zeros up to the next block",
-            });
-        }
-        r.finish()?;
-        Ok(Self {
-            timestamp,
-            operator,
-            wg_key,
-            card,
-        })
-    }
-}
-
-/// The checks a receiver may still pay for: a token bucket of
-/// [`CHECKS_PER_SECOND`], refilled at that rate a second.
-#[derive(Debug)]
-struct CheckBudget {
-    tokens: u64,
-    refilled_at: u64,
-}
-
-impl CheckBudget {
-    fn new(now: u64) -> Self {
-        Self {
-            tokens: CHECKS_PER_SECOND,
-            refilled_at: now,
-        }
-    }
-
-    /// Takes one check at `now`; `false` when none is left.
-    fn take(&mut self, now: u64) -> bool {
-        // A clock stepped back refills from the new time on.
-        if now != self.refilled_at {
-            let elapsed = now.saturating_sub(self.refilled_at);
-            self.tokens = elapsed
-                .saturating_mul(CHECKS_PER_SECOND)
-                .saturating_add(self.tokens)
-                .min(CHECKS_PER_SECOND);
-            self.refilled_at = now;
-        }
-        if self.tokens == 0 {
-            return false;
-        }
-        self.tokens -= 1;
-        true
-    }
 }
 
 #[cfg(test)]

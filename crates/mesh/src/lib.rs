@@ -295,8 +295,8 @@ pub use endpoint::{
 pub use gossip::{Gossip, GossipError, GossipMessage, GossipStats, MessageError, Refusal};
 pub use identity::{KeyFileError, OPERATOR_KEY_LEN, OperatorId, OperatorIdError, OperatorSecret};
 pub use introduction::{
-    IntroductionError, IntroductionReceiver, IntroductionStats, SealIntroductionError,
-    seal_introduction,
+    CookieReplyError, Introducer, IntroducerStats, IntroductionError, IntroductionReceiver,
+    IntroductionStats, Received, SealIntroductionError, seal_introduction,
 };
 pub use mesh::{Mesh, MeshError};
 pub use object::{OBJECT_ID_LEN, Object, ObjectId, ObjectKind, ObjectRef, ParseObjectError};

@@ -2,47 +2,57 @@
 //! introductions.
 //!
 //! ```text
-//!   datagram from the underlay --> per-source limiter --> IntroductionReceiver --> card
-//!                                  (evicts the least       (budget, decrypt, admitted?,
-//!                                   recently used)          replay?, budget, signature)
+//!   datagram from the underlay --> IntroductionReceiver --------------------------> card
+//!                                  (MAC, replay; under load and no cookie MAC:
+//!                                   a cookie reply back to the source;
+//!                                   a cookie MAC: the per-source limiter;
+//!                                   budget, decrypt, admitted?, replay?, budget, signature)
 //! ```
 //!
-//! The per-source limiter keeps one source from spending the receiver's
-//! budget of checks alone; the budget, shared by all sources, caps the work
-//! a flood from any number of (spoofed) sources can cause. Both drop and
-//! count; neither ever refuses every new source.
+//! The receiver's budget of checks, shared by all sources, caps the work a
+//! flood from any number of (spoofed) sources can cause; under load, only
+//! introductions that proved their source address with a cookie are
+//! opened, so a spoofed flood cannot spend what real introducers need. The
+//! per-source limiter (which evicts the least recently used source, never
+//! refusing every new one) is consulted only for those proved sources: a
+//! flood spoofing a real introducer's address cannot spend its allowance,
+//! and a flood from one real address is held.
 //!
 //! This host's own card leaves sealed to each recipient's WireGuard key
-//! ([`sentrymesh_mesh::introduction`]); a hidden host sends none at all.
+//! ([`sentrymesh_mesh::introduction`]) through an [`Introducer`], which
+//! takes the cookie replies coming back and seals again at once with the
+//! cookie's MAC; a hidden host sends none at all.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
+
+use anyhow::{Context, Result};
 
 use rand_core::OsRng;
 use sentrymesh_mesh::{
-    IntroductionReceiver, IntroductionStats, OperatorId, SignedCard, WgPublicKey, seal_introduction,
+    Introducer, IntroducerStats, IntroductionReceiver, IntroductionStats, OperatorId, Received,
+    SignedCard, WgPublicKey,
 };
 use sentrymesh_tunnel::RateLimiter;
+use tokio::net::UdpSocket;
 
 /// What introductions did, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IntroductionCounters {
-    /// Datagrams dropped by the per-source limiter, unread.
-    pub rate_limited: u64,
-    /// What the receiver did with the rest.
+    /// What the receiver did with the datagrams of the introduction port.
     pub received: IntroductionStats,
-    /// Introductions of this host sealed, one for each peer without a
-    /// session every five seconds.
-    pub sealed: u64,
+    /// What this host's own introductions did: sealed, one for each peer
+    /// without a session every five seconds and one again for each cookie
+    /// taken, and the cookie replies that came back.
+    pub sent: IntroducerStats,
 }
 
-/// The receiving side: the per-source limiter in front of the receiver.
+/// The receiving side with its per-source limiter, and the sending side.
 pub(super) struct Introductions {
     limiter: RateLimiter,
     receiver: IntroductionReceiver,
-    rate_limited: u64,
-    sealed: u64,
+    introducer: Introducer,
 }
 
 impl Introductions {
@@ -52,28 +62,28 @@ impl Introductions {
         Self {
             limiter: RateLimiter::new(),
             receiver: IntroductionReceiver::new(wg_secret, now),
-            rate_limited: 0,
-            sealed: 0,
+            introducer: Introducer::new(),
         }
     }
 
-    /// The card in the datagram `bytes` heard from `source` at `at` (Unix
-    /// seconds `now`), when it gets past the limiter and the receiver's
-    /// checks for an operator in `admitted`.
+    /// What the datagram `bytes` heard from `source` at `at` (Unix seconds
+    /// `now`) gives: the card in it when it passes the receiver's checks
+    /// for an operator in `admitted`, or a cookie reply to send back to
+    /// `source`.
     pub(super) fn handle(
         &mut self,
-        source: IpAddr,
+        source: SocketAddr,
         bytes: &[u8],
         admitted: &BTreeSet<OperatorId>,
         at: Instant,
         now: u64,
-    ) -> Option<SignedCard> {
-        if !self.limiter.allow(at, source) {
-            self.rate_limited += 1;
-            return None;
-        }
-        match self.receiver.handle_introduction(bytes, admitted, now) {
-            Ok(card) => Some(card),
+    ) -> Option<Received> {
+        let Self {
+            limiter, receiver, ..
+        } = self;
+        let allow = |ip| limiter.allow(at, ip);
+        match receiver.handle_introduction(bytes, source, admitted, now, &mut OsRng, allow) {
+            Ok(received) => Some(received),
             Err(error) => {
                 tracing::debug!("an introduction from {source} is dropped: {error}");
                 None
@@ -82,21 +92,40 @@ impl Introductions {
     }
 
     /// `card` sealed at `now` to the host whose WireGuard key is
-    /// `recipient`; `None` for a hidden host's card, or a recipient key that
-    /// cannot be sealed to.
+    /// `recipient`, to be sent to `destination`; `None` for a hidden host's
+    /// card, or a recipient key that cannot be sealed to.
     pub(super) fn seal(
         &mut self,
         card: &SignedCard,
         recipient: &WgPublicKey,
+        destination: SocketAddr,
         now: u64,
     ) -> Option<Vec<u8>> {
-        match seal_introduction(card, recipient, now, &mut OsRng) {
-            Ok(sealed) => {
-                self.sealed += 1;
-                Some(sealed)
-            }
+        match self
+            .introducer
+            .seal(card, recipient, destination, now, &mut OsRng)
+        {
+            Ok(sealed) => Some(sealed),
             Err(error) => {
                 tracing::debug!("no introduction to {recipient}: {error}");
+                None
+            }
+        }
+    }
+
+    /// The key of the recipient whose cookie reply `bytes`, heard from
+    /// `from` at `now`, was taken: this host's introduction to it is to be
+    /// sealed and sent again at once.
+    pub(super) fn handle_cookie_reply(
+        &mut self,
+        from: SocketAddr,
+        bytes: &[u8],
+        now: u64,
+    ) -> Option<WgPublicKey> {
+        match self.introducer.handle_cookie_reply(from, bytes, now) {
+            Ok(recipient) => Some(recipient),
+            Err(error) => {
+                tracing::debug!("a cookie reply from {from} is dropped: {error}");
                 None
             }
         }
@@ -105,9 +134,49 @@ impl Introductions {
     /// What was counted so far.
     pub(super) fn counters(&self) -> IntroductionCounters {
         IntroductionCounters {
-            rate_limited: self.rate_limited,
             received: self.receiver.stats(),
-            sealed: self.sealed,
+            sent: self.introducer.stats(),
         }
+    }
+}
+
+/// The introduction socket: every address, `port`.
+pub(super) fn introduction_socket(port: u16) -> Result<UdpSocket> {
+    let socket = match std::net::UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)) {
+        Ok(socket) => socket,
+        Err(_) => std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port))
+            .with_context(|| format!("binding the introduction port {port}"))?,
+    };
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket).context("registering the introduction socket")
+}
+
+/// Sends `bytes` from `socket` to `to` (mapped to the socket's family);
+/// a failure is logged, as the loss of a datagram would go unseen.
+pub(super) async fn send_from(socket: Option<&UdpSocket>, bytes: &[u8], to: SocketAddr) {
+    let Some(socket) = socket else {
+        return;
+    };
+    let is_ipv6 = socket.local_addr().is_ok_and(|local| local.is_ipv6());
+    let to = crate::udp::destination_for(is_ipv6, to);
+    if let Err(error) = socket.send_to(bytes, to).await {
+        tracing::debug!("sending {} bytes to {to}: {error}", bytes.len());
+    }
+}
+
+/// Receives on `socket`, or waits forever when there is none.
+pub(super) async fn recv_from(
+    socket: Option<&UdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(socket) => {
+            let (len, from) = socket.recv_from(buf).await?;
+            Ok((
+                len,
+                SocketAddr::new(crate::udp::canonical(from).ip(), from.port()),
+            ))
+        }
+        None => std::future::pending().await,
     }
 }

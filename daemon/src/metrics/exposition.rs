@@ -176,15 +176,16 @@ fn render_mesh(out: &mut Exposition, mesh: &MeshCounters) {
     );
     let introductions = &mesh.introductions;
     let received = &introductions.received;
+    let sent = &introductions.sent;
     out.by_label(
         "sentrymesh_introductions_total",
         "counter",
         "Introductions this host sealed, and those it heard by what became of them.",
         "outcome",
         [
-            ("sealed", introductions.sealed),
+            ("sealed", sent.sealed),
             ("accepted", received.accepted),
-            ("rate_limited", introductions.rate_limited),
+            ("rate_limited", received.rate_limited),
             ("over_budget", received.over_budget),
             ("malformed", received.malformed),
             ("bad_mac", received.bad_mac),
@@ -203,6 +204,23 @@ fn render_mesh(out: &mut Exposition, mesh: &MeshCounters) {
         [
             ("key_agreement", received.key_agreements),
             ("signature", received.signature_checks),
+        ],
+    );
+    out.by_label(
+        "sentrymesh_introduction_cookies_total",
+        "counter",
+        "Cookies: replies this host sent under load instead of opening an introduction (and \
+         those its per-source limit held back), introductions it heard that proved their source \
+         with one; replies it took for its own introductions (and refused), and its \
+         introductions sealed with one.",
+        "outcome",
+        [
+            ("replied", received.cookie_replies),
+            ("reply_limited", received.reply_limited),
+            ("proven", received.proven),
+            ("taken", sent.cookies_taken),
+            ("refused", sent.replies_refused),
+            ("sealed_with", sent.with_cookie),
         ],
     );
 }
@@ -391,7 +409,8 @@ mod tests {
         };
         counters.gossip.messages_over_budget = 5;
         counters.gossip.objects_new = 11;
-        counters.introductions.rate_limited = 7;
+        counters.introductions.received.rate_limited = 7;
+        counters.introductions.received.cookie_replies = 4;
         counters.introductions.received.not_admitted = 3;
         counters.introductions.received.signature_checks = 2;
         counters.gossip.objects_not_admitted = 7;
@@ -411,6 +430,7 @@ mod tests {
             "sentrymesh_introductions_total{interface=\"sm0\",outcome=\"rate_limited\"} 7",
             "sentrymesh_introductions_total{interface=\"sm0\",outcome=\"not_admitted\"} 3",
             "sentrymesh_introduction_checks_total{interface=\"sm0\",check=\"signature\"} 2",
+            "sentrymesh_introduction_cookies_total{interface=\"sm0\",outcome=\"replied\"} 4",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
