@@ -13,6 +13,8 @@
 //! body, then the 64-byte proof. The printable form is armoured as
 //! `sentrymesh-card-request v1`.
 
+use std::fmt;
+
 use rand_core::CryptoRngCore;
 
 use super::{HostCard, MAX_CARD_LEN, ParseCardError, SignCardError, SignedCard};
@@ -23,7 +25,7 @@ use crate::wg_key::WgSecretKey;
 
 /// A valid host card with a proof of possession that verifies under its
 /// WireGuard key, not yet signed by its operator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CardRequest {
     card: HostCard,
     /// The card's body, then the 64-byte proof.
@@ -131,6 +133,14 @@ impl CardRequest {
     }
 }
 
+impl fmt::Debug for CardRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CardRequest")
+            .field("card", &self.card)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +155,10 @@ mod tests {
         let host_key = secret_of(&c.wg_public_key);
         // On the host: no operator key.
         let request = c.request(&host_key, &mut rng()).unwrap();
+        assert_eq!(
+            format!("{request:?}"),
+            format!("CardRequest {{ card: {c:?}, .. }}")
+        );
         let text = request.to_text();
         assert!(text.starts_with("sentrymesh-card-request v1\n"), "{text}");
         // On the operator's machine: no host key.
