@@ -11,7 +11,7 @@
 
 mod netns;
 
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand_core::OsRng;
 use sentrymesh_mesh::introduction::{CHECKS_PER_SECOND, RESERVED_FOR_PROVEN};
-use sentrymesh_mesh::{SignedCard, WgPublicKey, seal_introduction};
+use sentrymesh_mesh::{Introducer, SignedCard, WgPublicKey, seal_introduction};
 
 use netns::capture::{Capture, Datagram};
 use netns::mesh_lab::{GOSSIP_PORT, INTRODUCTION_PORT, Lab, Member, Role, keys, sentrymesh};
@@ -829,8 +829,10 @@ fn cards_claiming_outside_their_operators_range_route_nothing() {
 /// faster than the budget's open share. Kept up while a new sentry
 /// introduces itself: the newcomer joins, and the flood cost the sentry at
 /// most the open share of key agreements a second, and otherwise cookie
-/// replies. The real time it took, the counts, and whether the newcomer
-/// went through a cookie round trip are printed.
+/// replies. Then the flooder, having taken a cookie at its own address as
+/// any real introducer can, floods from that address: the sentry's
+/// per-source limiter holds it. The real time it took, the counts, and
+/// whether the newcomer went through a cookie round trip are printed.
 #[test]
 fn a_new_sentry_joins_through_a_flood_of_spoofed_introductions() {
     const SOURCES: u32 = 20_000;
@@ -921,6 +923,10 @@ fn a_new_sentry_joins_through_a_flood_of_spoofed_introductions() {
     newcomer.start();
     assert_peers(&sentry, &[&newcomer]);
     let joined = started.elapsed();
+    // The flooder also sends from its own address: under load, it gets a
+    // cookie as any real introducer would.
+    let mut own = OwnAddressFlooder::new(&flooder, SocketAddr::V4(target));
+    own.take_cookie(&flooder_card, &sentry_key);
     stop.store(true, Ordering::Relaxed);
     let sent = flood.join().expect("the flood thread");
     let flood_lasted = flooding.elapsed();
@@ -962,6 +968,92 @@ fn a_new_sentry_joins_through_a_flood_of_spoofed_introductions() {
         "the flood cost {agreements} key agreements in {seconds} s, for {introduced} real \
          introductions"
     );
+
+    // With its cookie, the flooder's own address is proved: a flood from it
+    // is held by the sentry's per-source limiter.
+    const OWN: u64 = 200;
+    let limited_before = outcome("rate_limited");
+    let proven_before = cookies(&sentry, "proven");
+    let own_started = Instant::now();
+    for _ in 0..OWN {
+        own.send(&flooder_card, &sentry_key);
+    }
+    let own_sent = own_started.elapsed();
+    assert!(
+        wait_until(Duration::from_secs(60), || cookies(&sentry, "proven")
+            >= proven_before + OWN),
+        "the sentry did not read the flood from one address: {} proven",
+        cookies(&sentry, "proven") - proven_before
+    );
+    let limited = outcome("rate_limited") - limited_before;
+    let own_agreements = sentry.metric(
+        "sentrymesh_introduction_checks_total",
+        ",check=\"key_agreement\"",
+    ) - agreements;
+    eprintln!(
+        "{OWN} introductions with a cookie from the flooder's own address in {own_sent:?}: \
+         {limited} held by the per-source limiter, {own_agreements} key agreements"
+    );
+    // The limiter's burst, and its rate for as long as the sending took.
+    let allowed = 5 + 20 * (own_sent.as_secs() + 1);
+    assert!(
+        own_agreements <= allowed && limited >= OWN - allowed,
+        "{own_agreements} key agreements, {limited} held, for {OWN} from one address"
+    );
+}
+
+/// A flooder sending from its host's own address, with the mesh crate's
+/// own introducer: it takes cookies and seals with them.
+struct OwnAddressFlooder {
+    socket: std::net::UdpSocket,
+    destination: SocketAddr,
+    introducer: Introducer,
+}
+
+impl OwnAddressFlooder {
+    /// A socket in `member`'s namespace, introducing to `destination`.
+    fn new(member: &Member, destination: SocketAddr) -> OwnAddressFlooder {
+        let socket = member
+            .host
+            .in_namespace(|| std::net::UdpSocket::bind("0.0.0.0:0").expect("a UDP socket"));
+        socket
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .expect("a read timeout");
+        OwnAddressFlooder {
+            socket,
+            destination,
+            introducer: Introducer::new(),
+        }
+    }
+
+    /// Sends `card`, sealed to `recipient`.
+    fn send(&mut self, card: &SignedCard, recipient: &WgPublicKey) {
+        let sealed = self
+            .introducer
+            .seal(card, recipient, self.destination, unix_now(), &mut OsRng)
+            .expect("sealed to the recipient");
+        self.socket
+            .send_to(&sealed, self.destination)
+            .expect("sent from the flooder's own address");
+    }
+
+    /// Introduces `card` until a cookie reply comes back and is taken.
+    fn take_cookie(&mut self, card: &SignedCard, recipient: &WgPublicKey) {
+        let mut buf = [0u8; 1500];
+        for _ in 0..60 {
+            self.send(card, recipient);
+            if let Ok((len, from)) = self.socket.recv_from(&mut buf) {
+                if self
+                    .introducer
+                    .handle_cookie_reply(from, &buf[..len], unix_now())
+                    .is_ok()
+                {
+                    return;
+                }
+            }
+        }
+        panic!("no cookie reply in a minute of introductions under load");
+    }
 }
 
 /// The wall clock in Unix seconds, as the daemon reads it.
