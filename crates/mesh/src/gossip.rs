@@ -48,6 +48,8 @@
 //! ```text
 //! decode the framing → signer admitted? (a set lookup on the id the encoding names; no: dropped,
 //!                      unverified, counted as not admitted)
+//!                    → room? (when its signer is at its quota, a vouch or revocation that would
+//!                      need room, read from the encoding, is dropped unverified and counted)
 //!                    → signature and validity (a message with a bad one is dropped, counted)
 //!                    → a hidden card of another operator? (dropped, counted)
 //!                    → the store: its rules and its signer's quota (refused, counted) → relayed if new
@@ -70,11 +72,11 @@ pub use message::{
     EncodeMessageError, GOSSIP_VERSION, GossipMessage, MAX_IDS, MAX_MESSAGE_LEN, MAX_OBJECTS,
     MessageError,
 };
-use message::{ObjectsWriter, encode_digest, encode_want};
+use message::{ObjectsWriter, Screen, encode_digest, encode_want};
 
 use crate::card::HostCard;
 use crate::identity::OperatorId;
-use crate::object::{Object, ObjectId, ObjectKind, ObjectRef};
+use crate::object::{Object, ObjectId, ObjectKind, ObjectRef, claimed_signer};
 use crate::revocation::RevocationTarget;
 use crate::roles::may_share;
 use crate::store::{InsertError, Inserted, Store};
@@ -132,7 +134,8 @@ pub struct GossipStats {
     /// not admit: dropped before their signature was checked.
     pub objects_not_admitted: u64,
     /// Of the refused objects, those their signer's quota, or the store's
-    /// limit, had no room for.
+    /// limit, had no room for (most dropped before their signature was
+    /// checked).
     pub objects_over_quota: u64,
     /// Cards of another operator's hidden hosts, which no peer should send
     /// this host.
@@ -264,9 +267,9 @@ pub struct Gossip {
     store: Store,
     local_operator: OperatorId,
     admitted: BTreeSet<OperatorId>,
-    /// The ids of the admitted operators' keys, for the check before a
-    /// signature is.
-    admitted_keys: BTreeSet<[u8; 32]>,
+    /// The admitted operators by the bytes of their ids, for the checks
+    /// before a signature is.
+    admitted_keys: BTreeMap<[u8; 32], OperatorId>,
     /// Whether the store still holds what it was given, not yet pruned to
     /// the admitted operators.
     unpruned: bool,
@@ -291,7 +294,7 @@ impl Gossip {
             store,
             local_operator,
             admitted: BTreeSet::from([local_operator]),
-            admitted_keys: BTreeSet::from([*local_operator.as_bytes()]),
+            admitted_keys: BTreeMap::from([(*local_operator.as_bytes(), local_operator)]),
             unpruned: true,
             peers: BTreeMap::new(),
             last_served: None,
@@ -348,7 +351,7 @@ impl Gossip {
             }
             self.store.retain_signers(&admitted);
             self.unpruned = false;
-            self.admitted_keys = admitted.iter().map(|op| *op.as_bytes()).collect();
+            self.admitted_keys = admitted.iter().map(|op| (*op.as_bytes(), *op)).collect();
             self.admitted = admitted;
             self.peers.values_mut().for_each(Peer::start_digest);
         }
@@ -401,19 +404,28 @@ impl Gossip {
             self.stats.messages_over_budget += 1;
             return Err(GossipError::OverBudget { from });
         }
-        let admitted = &self.admitted_keys;
-        let (message, not_admitted) =
-            GossipMessage::decode_admitting(bytes, |signer| admitted.contains(signer)).map_err(
-                |source| {
-                    self.stats.messages_malformed += 1;
-                    GossipError::Malformed { from, source }
-                },
-            )?;
+        let (admitted, store) = (&self.admitted_keys, &self.store);
+        let screen = |kind, encoded: &[u8]| match claimed_signer(encoded) {
+            None => Screen::Verify,
+            Some(signer) => match admitted.get(signer) {
+                None => Screen::NotAdmitted,
+                Some(&signer) if !store.may_have_room(signer, kind, encoded) => Screen::NoRoom,
+                Some(_) => Screen::Verify,
+            },
+        };
+        let (message, skipped) =
+            GossipMessage::decode_screened(bytes, screen).map_err(|source| {
+                self.stats.messages_malformed += 1;
+                GossipError::Malformed { from, source }
+            })?;
         self.stats.messages_received += 1;
-        for id in not_admitted {
+        for (id, why) in skipped {
             self.stats.objects_received += 1;
             self.stats.objects_refused += 1;
-            self.stats.objects_not_admitted += 1;
+            match why {
+                Screen::NoRoom => self.stats.objects_over_quota += 1,
+                Screen::NotAdmitted | Screen::Verify => self.stats.objects_not_admitted += 1,
+            }
             self.forget_request(&id);
             self.ignore(id, now);
         }

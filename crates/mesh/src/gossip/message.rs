@@ -193,6 +193,27 @@ impl GossipMessage {
         bytes: &[u8],
         admit: impl Fn(&[u8; 32]) -> bool,
     ) -> Result<(Self, Vec<ObjectId>), MessageError> {
+        let screen = |_: ObjectKind, encoded: &[u8]| match claimed_signer(encoded) {
+            Some(signer) if !admit(signer) => Screen::NotAdmitted,
+            _ => Screen::Verify,
+        };
+        Self::decode_screened(bytes, screen)
+            .map(|(message, skipped)| (message, skipped.into_iter().map(|(id, _)| id).collect()))
+    }
+
+    /// Reads and checks a message, skipping unverified every object that
+    /// `screen`, shown its kind and encoding before any signature check,
+    /// does not pass; returns the message of the other objects, each
+    /// verified, and the ids of those skipped with why.
+    ///
+    /// # Errors
+    ///
+    /// [`MessageError`] saying what is wrong with the message or with an
+    /// object that was not skipped.
+    pub(crate) fn decode_screened(
+        bytes: &[u8],
+        screen: impl Fn(ObjectKind, &[u8]) -> Screen,
+    ) -> Result<(Self, Vec<(ObjectId, Screen)>), MessageError> {
         if bytes.len() > MAX_MESSAGE_LEN {
             return Err(MessageError::TooLong { len: bytes.len() });
         }
@@ -210,7 +231,7 @@ impl GossipMessage {
                 ids: decode_ids(&mut r, 1)?,
             },
             OBJECTS => Self::Objects {
-                objects: decode_objects(&mut r, &admit, &mut skipped)?,
+                objects: decode_objects(&mut r, &screen, &mut skipped)?,
             },
             value => {
                 return Err(DecodeError::BadValue {
@@ -265,10 +286,21 @@ fn decode_ids(r: &mut Reader<'_>, min: usize) -> Result<Vec<ObjectId>, MessageEr
     Ok(ids)
 }
 
+/// What gossip makes of an object before checking its signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Screen {
+    /// Check it and take it to the store.
+    Verify,
+    /// Its signer is not admitted.
+    NotAdmitted,
+    /// It needs room its signer's quota, or the store, no longer has.
+    NoRoom,
+}
+
 fn decode_objects(
     r: &mut Reader<'_>,
-    admit: impl Fn(&[u8; 32]) -> bool,
-    skipped: &mut Vec<ObjectId>,
+    screen: impl Fn(ObjectKind, &[u8]) -> Screen,
+    skipped: &mut Vec<(ObjectId, Screen)>,
 ) -> Result<Vec<Object>, MessageError> {
     let count = r.count("object count", MAX_OBJECTS)?;
     if count == 0 {
@@ -286,9 +318,12 @@ fn decode_objects(
             value: tag.into(),
         })?;
         let bytes = r.bytes("object", MAX_CARD_LEN)?;
-        if claimed_signer(bytes).is_some_and(|signer| !admit(signer)) {
-            skipped.push(ObjectId::of(kind, bytes));
-            continue;
+        match screen(kind, bytes) {
+            Screen::Verify => {}
+            skipped_for => {
+                skipped.push((ObjectId::of(kind, bytes), skipped_for));
+                continue;
+            }
         }
         let object = Object::decode(kind, bytes).map_err(|source| MessageError::BadObject {
             index,

@@ -647,3 +647,61 @@ fn a_revocation_never_goes_to_the_host_it_revokes() {
             .all(|(_, _, b)| !b.windows(32).any(|w| w == id.as_bytes()))
     );
 }
+
+#[test]
+fn what_a_signer_at_its_quota_cannot_store_is_dropped_before_its_signature_is_checked() {
+    let (alice, bob) = (operator(1), operator(2));
+    let (a1, b1) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&bob, "sentry-1", Role::Sentry),
+    );
+    let subject = |n: u16| {
+        let mut seed = [0x44; 32];
+        seed[..2].copy_from_slice(&n.to_le_bytes());
+        OperatorSecret::from_seed(seed)
+    };
+    let vouch = |n: u16| {
+        Vouch {
+            voucher: bob.operator_id(),
+            subject: subject(n).operator_id(),
+            overlay: "198.19.9.0/24".parse().unwrap(),
+            issued_at: NOW,
+        }
+        .sign(&bob)
+        .unwrap()
+    };
+    let mut hosts = [host(&a1, &[&b1]), host(&b1, &[])];
+    for n in 0..crate::store::STATEMENT_QUOTA as u16 {
+        hosts[0].gossip.store.insert_vouch(vouch(n), NOW).unwrap();
+    }
+    connect(&mut hosts, &[(0, 1)]);
+    let from = b1.card().wg_public_key;
+    // A vouch for a new subject, its signature broken: dropped as over the
+    // quota, unverified — the message is not malformed.
+    let mut bytes = GossipMessage::Objects {
+        objects: vec![vouch(1000).into()],
+    }
+    .encode()
+    .unwrap();
+    let at = bytes.len() - 10;
+    bytes[at] ^= 1;
+    let gossip = &mut hosts[0].gossip;
+    gossip.handle_message(from, &bytes, NOW).unwrap();
+    let stats = gossip.stats();
+    assert_eq!((stats.objects_over_quota, stats.messages_malformed), (1, 0));
+    // A withdrawal of a vouch it holds still goes in.
+    let withdrawal = Revocation {
+        issuer: bob.operator_id(),
+        target: RevocationTarget::Vouch(subject(0).operator_id()),
+        issued_at: NOW + 1,
+    }
+    .sign(&bob)
+    .unwrap();
+    let bytes = GossipMessage::Objects {
+        objects: vec![withdrawal.clone().into()],
+    }
+    .encode()
+    .unwrap();
+    gossip.handle_message(from, &bytes, NOW + 1).unwrap();
+    assert!(gossip.store().contains(&Object::from(withdrawal).id()));
+}

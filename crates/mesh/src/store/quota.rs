@@ -3,6 +3,16 @@
 
 use super::{InsertError, Store};
 use crate::identity::OperatorId;
+use crate::object::ObjectKind;
+use crate::wg_key::WgPublicKey;
+
+/// Where a revocation's encoding has its target: after the format version
+/// and the issuer's id, a tag (1: a host key, 2: a vouch's subject) and 32
+/// bytes. (The store's tests check it against real revocations.)
+const REVOCATION_TARGET_AT: usize = 33;
+/// Where a vouch's encoding has its subject: after the format version and
+/// the voucher's id.
+const VOUCH_SUBJECT_AT: usize = 33;
 
 /// Cards and host revocations one operator may have in a store. An
 /// operator of a launch group runs a few producers, sentries and full
@@ -96,5 +106,59 @@ impl Store {
                 self.usage.remove(&operator);
             }
         }
+    }
+
+    /// Whether an object of `kind` signed by `signer` may find room here,
+    /// judged from its encoding before its signature is checked: `false`
+    /// only when it certainly needs room its signer has no more of — a
+    /// revocation of a key whose card the store does not hold from that
+    /// operator, a vouch or withdrawal of a new pair — so what the store
+    /// would refuse anyway costs a lookup, not a signature check. Anything
+    /// it cannot read is left to the decoder (`true`).
+    pub(crate) fn may_have_room(
+        &self,
+        signer: OperatorId,
+        kind: ObjectKind,
+        encoded: &[u8],
+    ) -> bool {
+        let at = |offset: usize| -> Option<[u8; 32]> {
+            encoded.get(offset..offset + 32)?.try_into().ok()
+        };
+        match kind {
+            ObjectKind::Card => true,
+            ObjectKind::Revocation => {
+                let target = at(REVOCATION_TARGET_AT + 1);
+                match (encoded.get(REVOCATION_TARGET_AT), target) {
+                    (Some(1), Some(key)) => {
+                        let key = WgPublicKey::from_bytes(key);
+                        self.check_host_room(signer, true).is_ok()
+                            || self.revokes_host(signer, key)
+                            || self
+                                .cards
+                                .get(&key)
+                                .is_some_and(|held| held.object.card().operator == signer)
+                    }
+                    (Some(2), Some(subject)) => self.pair_may_have_room(signer, &subject),
+                    _ => true,
+                }
+            }
+            ObjectKind::Vouch => match at(VOUCH_SUBJECT_AT) {
+                Some(subject) => self.pair_may_have_room(signer, &subject),
+                None => true,
+            },
+        }
+    }
+
+    /// Whether a vouch or withdrawal by `signer` for `subject` may find
+    /// room: its signer has room for a pair, or holds this one.
+    fn pair_may_have_room(&self, signer: OperatorId, subject: &[u8; 32]) -> bool {
+        if self.check_statement_room(signer).is_ok() {
+            return true;
+        }
+        // Only at the quota: the id's check is cheaper than a signature's.
+        let Ok(subject) = OperatorId::from_bytes(subject) else {
+            return true;
+        };
+        self.vouches.contains_key(&(signer, subject)) || self.withdraws(signer, subject)
     }
 }

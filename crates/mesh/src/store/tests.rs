@@ -496,6 +496,17 @@ fn an_operator_at_its_quota_can_still_revoke_its_own_hosts() {
             .unwrap();
     }
     assert_eq!(store.usage_of(&alice.operator_id()), (HOST_QUOTA, 0));
+    // Read before any signature check: a revocation of a stray key needs
+    // room Alice has no more of; one of her card held, or one she holds
+    // already, does not; Bob has room.
+    let room = |store: &Store, by: &OperatorSecret, key| {
+        let r = revoke_host(by, key, NOW + 1);
+        store.may_have_room(by.operator_id(), ObjectKind::Revocation, r.as_bytes())
+    };
+    assert!(!room(&store, &alice, stray_key(0)));
+    assert!(room(&store, &alice, sentry.card().wg_public_key));
+    assert!(room(&store, &alice, stray_key(1)));
+    assert!(room(&store, &bob, stray_key(0)));
     let over = store
         .insert_revocation(revoke_host(&alice, stray_key(0), NOW), NOW)
         .unwrap_err();
@@ -550,6 +561,31 @@ fn an_operator_at_its_vouch_quota_can_still_withdraw_its_vouches() {
         .unwrap()
     };
     let last = &subjects[STATEMENT_QUOTA];
+    // Read before any signature check: a new pair needs room Alice has no
+    // more of; a newer vouch or a withdrawal of a pair held does not.
+    let id = alice.operator_id();
+    let room = |store: &Store, kind, bytes: &[u8]| store.may_have_room(id, kind, bytes);
+    assert!(!room(
+        &store,
+        ObjectKind::Vouch,
+        vouch(&alice, last, NOW).as_bytes()
+    ));
+    assert!(!room(
+        &store,
+        ObjectKind::Revocation,
+        withdraw(last).as_bytes()
+    ));
+    let held = &subjects[0];
+    assert!(room(
+        &store,
+        ObjectKind::Vouch,
+        vouch(&alice, held, NOW + 1).as_bytes()
+    ));
+    assert!(room(
+        &store,
+        ObjectKind::Revocation,
+        withdraw(held).as_bytes()
+    ));
     assert!(matches!(
         store.insert_vouch(vouch(&alice, last, NOW), NOW),
         Err(InsertError::OverQuota {
