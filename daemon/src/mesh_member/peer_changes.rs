@@ -215,6 +215,85 @@ mod tests {
         assert_eq!(peers, expected);
     }
 
+    /// Keys of low order (u = 0, 1, -1 and the two of order 8), which no
+    /// interface takes, little-endian hex.
+    const LOW_ORDER: [&str; 5] = [
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+        "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ];
+
+    fn low_order(index: usize) -> PublicKey {
+        let hex = LOW_ORDER[index % LOW_ORDER.len()];
+        let mut bytes = [0u8; 32];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+        }
+        PublicKey::from_bytes(bytes)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 32,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Any rounds of additions and removals, good keys and keys of low
+        /// order mixed: nothing but a stopped run loop is an error, every
+        /// refused change is a low-order key, and the interface ends with
+        /// exactly the good keys added and not removed since.
+        #[test]
+        fn no_round_of_changes_stops_the_member(
+            rounds in proptest::collection::vec(
+                proptest::collection::vec((0u8..3, 0usize..8, proptest::bool::ANY), 1..6),
+                1..6,
+            ),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                let (requests, task) = run_loop();
+                let mut refused = RefusedPeers::default();
+                let mut expected = BTreeSet::new();
+                let mut refusals = 0;
+                for round in &rounds {
+                    let mut changes = Vec::new();
+                    for &(kind, index, remove) in round {
+                        let key = match kind {
+                            0 => low_order(index),
+                            _ => PrivateKey::from_bytes([index as u8 + 1; 32]).public_key(),
+                        };
+                        let mut change = add(key, "host");
+                        change.change.remove = remove;
+                        changes.push(change);
+                    }
+                    // The interface takes the last change of a key.
+                    let mut last = std::collections::BTreeMap::new();
+                    for change in &changes {
+                        last.insert(change.change.public_key, change.change.remove);
+                    }
+                    let skipped = refused.apply(&requests, changes).await.unwrap();
+                    for key in &skipped {
+                        assert!((0..LOW_ORDER.len()).any(|i| low_order(i) == *key));
+                    }
+                    refusals += skipped.len();
+                    for (key, remove) in last {
+                        if remove {
+                            expected.remove(&key);
+                        } else if !skipped.contains(&key) {
+                            expected.insert(key);
+                        }
+                    }
+                }
+                assert_eq!(refused.total(), refusals as u64);
+                drop(requests);
+                let peers: BTreeSet<PublicKey> = task.await.unwrap().into_iter().collect();
+                assert_eq!(peers, expected);
+            });
+        }
+    }
+
     #[tokio::test]
     async fn only_a_stopped_run_loop_is_an_error() {
         let (requests, task) = run_loop();
