@@ -9,8 +9,8 @@
 //! send anything to the port, so:
 //!
 //! * the card is **sealed to the recipient's WireGuard static key** (which the
-//!   sender read in the recipient's card): on the wire there is a type byte,
-//!   an ephemeral X25519 key and ciphertext, never a card, a key, an operator
+//!   sender read in the recipient's card): on the wire there are type and
+//!   version bytes, an ephemeral X25519 key, ciphertext and MACs, never a card, a key, an operator
 //!   id or an address;
 //! * a **MAC keyed by the recipient's public key**, checked first, drops
 //!   for the cost of a hash everything sent by someone who does not know

@@ -37,6 +37,18 @@ use sentrymesh_mesh::{
 use sentrymesh_tunnel::RateLimiter;
 use tokio::net::UdpSocket;
 
+/// Introductions a second from one proved source address (an IPv4 address
+/// or an IPv6 /64) that may be opened.
+///
+/// A real introducer sends one to each peer every five seconds, and one
+/// again at once for each cookie reply; a few hosts behind one address
+/// stay well under two a second. The handshake limiter's 20 a second would
+/// let seven addresses with cookies spend the whole share of checks kept
+/// for proved sources; at two, it takes some sixty.
+const PER_SOURCE_PER_SECOND: u32 = 2;
+/// How many introductions from one proved source may come at once.
+const PER_SOURCE_BURST: u32 = 5;
+
 /// What introductions did, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IntroductionCounters {
@@ -60,7 +72,7 @@ impl Introductions {
     /// `now` (Unix seconds).
     pub(super) fn new(wg_secret: &[u8; 32], now: u64) -> Self {
         Self {
-            limiter: RateLimiter::new(),
+            limiter: RateLimiter::with_limits(PER_SOURCE_PER_SECOND, PER_SOURCE_BURST),
             receiver: IntroductionReceiver::new(wg_secret, now),
             introducer: Introducer::new(),
         }
