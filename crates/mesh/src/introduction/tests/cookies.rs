@@ -388,3 +388,45 @@ fn the_introducer_takes_only_a_reply_to_its_last_introduction() {
     let shown = format!("{introducer:?}");
     assert!(!shown.contains(&host_key(2).to_string()), "{shown}");
 }
+
+proptest::proptest! {
+    /// Whatever arrives at the introduction port, under load or not, or
+    /// where the introducer's cookie replies arrive, is dropped or answered,
+    /// never a panic; a cookie reply is never longer than what it answers.
+    #[test]
+    fn arbitrary_datagrams_never_panic(
+        body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+        shape in 0..3u8,
+        under_load: bool,
+    ) {
+        let mut bytes = body;
+        match shape {
+            // An introduction's type and version, then anything.
+            1 if bytes.len() >= 2 => bytes[..2].copy_from_slice(&[INTRODUCTION_TYPE, VERSION]),
+            // A cookie reply's type and version, at its length.
+            2 => {
+                bytes.resize(COOKIE_REPLY_LEN, 0);
+                bytes[..2].copy_from_slice(&[COOKIE_REPLY_TYPE, VERSION]);
+            }
+            _ => {}
+        }
+        let ops = admitted(&[&operator(1)]);
+        let mut receiver = IntroductionReceiver::new(&host_secret(2), NOW);
+        if under_load {
+            load(&mut receiver, NOW);
+        }
+        if let Ok(Received::CookieReply(reply)) =
+            hand(&mut receiver, &bytes, addr(REAL), &ops, NOW)
+        {
+            proptest::prop_assert!(reply.len() < bytes.len());
+        }
+        let mut introducer = Introducer::new();
+        let sentry = signed(&operator(1), "sentry-1", Role::Sentry);
+        introducer
+            .seal(&sentry, &host_key(2), addr(DESTINATION), NOW, &mut rng())
+            .unwrap();
+        proptest::prop_assert!(introducer
+            .handle_cookie_reply(addr(DESTINATION), &bytes, NOW)
+            .is_err());
+    }
+}
