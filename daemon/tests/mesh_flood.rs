@@ -26,7 +26,7 @@ use sentrymesh_mesh::{
 };
 
 /// How long a mesh may take to form: handshakes retry every 5 s.
-const FORMS_WITHIN: Duration = Duration::from_secs(30);
+const FORMS_WITHIN: Duration = Duration::from_secs(60);
 /// The ceiling on a revocation's taking effect everywhere: ten times what
 /// a quiet machine needs.
 const REVOKED_WITHIN: Duration = Duration::from_secs(10);
