@@ -21,7 +21,12 @@
 //! This host's own card leaves sealed to each recipient's WireGuard key
 //! ([`sentrymesh_mesh::introduction`]) through an [`Introducer`], which
 //! takes the cookie replies coming back and seals again at once with the
-//! cookie's MAC; a hidden host sends none at all.
+//! cookie's MAC; a hidden host sends none at all. A reply is taken only
+//! from the address and port the introduction went to (its first MAC keys
+//! the reply, and the address narrows which recipient's to try): a
+//! recipient with several addresses that answers from another one has its
+//! cookie refused, and such an introducer gets in only while that
+//! recipient is not under load.
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
