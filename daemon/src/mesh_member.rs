@@ -247,7 +247,7 @@ impl MeshMember {
     /// this host's card (expired, revoked, another operator's key).
     pub fn start(inputs: MeshInputs) -> Result<Self> {
         let now = unix_seconds();
-        let store = state_file::load(&inputs.settings.state_dir)?;
+        let (store, state_lock) = state_file::load(&inputs.settings.state_dir)?;
         let mut mesh = Mesh::new(inputs.card, inputs.policy, store, now)?;
         let known = known::sort(inputs.known);
         known::insert(&mut mesh, &known, now);
@@ -256,7 +256,7 @@ impl MeshMember {
             mesh,
             settings: inputs.settings,
             known,
-            state: StateWriter::spawn()?,
+            state: StateWriter::spawn(state_lock)?,
             routes: BTreeMap::new(),
             introductions: Introductions::new(&inputs.wg_secret.to_bytes(), now),
             refused_peers: RefusedPeers::default(),

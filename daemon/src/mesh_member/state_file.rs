@@ -12,10 +12,18 @@
 //! stops. A crash loses at most the last second of changes, which gossip
 //! brings back from the peers (a revocation this host's operator handed it
 //! is in its known directory too).
+//!
+//! The directory is this daemon's alone: it must not be writable by group
+//! or others (whoever can write there can swap the file for a link to
+//! elsewhere, or for a state without revocations), and a lock file held
+//! while the member runs refuses a second daemon the same directory, whose
+//! writes would interleave with ours. The file beside the state is opened
+//! new each time and never through a symbolic link.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
@@ -29,41 +37,112 @@ pub(super) const WRITE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The state file's name in the state directory.
 const STATE_FILE: &str = "mesh.state";
+/// The lock file's name in the state directory.
+const LOCK_FILE: &str = "mesh.lock";
+
+/// The state directory's lock, held while the member runs.
+#[derive(Debug)]
+pub(super) struct StateLock {
+    /// The locked file: the lock goes when it is closed.
+    _file: File,
+}
 
 /// The state file of the directory `dir`.
 pub(super) fn path(dir: &Path) -> PathBuf {
     dir.join(STATE_FILE)
 }
 
-/// Reads the store kept in `dir`; an empty one when there is none yet. The
-/// directory is created (mode 0700) if missing.
+/// Takes the state directory `dir` for this daemon and reads the store
+/// kept there; an empty one when there is none yet. The directory is
+/// created (mode 0700) if missing.
 ///
 /// # Errors
 ///
-/// When the directory cannot be made, or the file cannot be read or does
-/// not verify: a damaged state is not replaced silently, since it may hold
-/// revocations.
-pub(super) fn load(dir: &Path) -> Result<Store> {
+/// When the directory cannot be made, is writable by others than its
+/// owner, belongs to another user, or another daemon holds it; or the file
+/// cannot be read or does not verify: a damaged state is not replaced
+/// silently, since it may hold revocations.
+pub(super) fn load(dir: &Path) -> Result<(Store, StateLock)> {
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("creating the state directory {}", dir.display()))?;
+    check_private(dir)?;
+    let lock = lock(dir)?;
     let path = path(dir);
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Store::new()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok((Store::new(), lock)),
         Err(error) => {
             return Err(error).with_context(|| format!("reading {}", path.display()));
         }
     };
-    Store::decode(&bytes).with_context(|| {
+    let store = Store::decode(&bytes).with_context(|| {
         format!(
             "the mesh state {} does not verify; it may hold revocations, so it is not \
              replaced: move it away to start over",
             path.display()
         )
-    })
+    })?;
+    Ok((store, lock))
+}
+
+/// Refuses a state directory that others could write to.
+fn check_private(dir: &Path) -> Result<()> {
+    let metadata = fs::metadata(dir)
+        .with_context(|| format!("reading the state directory {}", dir.display()))?;
+    if !metadata.is_dir() {
+        anyhow::bail!("the state directory {} is not a directory", dir.display());
+    }
+    // SAFETY: geteuid(2) cannot fail and touches no memory of ours.
+    let euid = unsafe { libc::geteuid() };
+    if metadata.uid() != euid {
+        anyhow::bail!(
+            "the state directory {} belongs to user {}, not to this daemon's user {euid}",
+            dir.display(),
+            metadata.uid()
+        );
+    }
+    if metadata.mode() & 0o022 != 0 {
+        anyhow::bail!(
+            "the state directory {} is writable by group or others (mode {:o}), who could \
+             replace the mesh state; make it private: chmod 700 {}",
+            dir.display(),
+            metadata.mode() & 0o7777,
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Takes the lock of the state directory `dir`, which one daemon holds at
+/// a time.
+fn lock(dir: &Path) -> Result<StateLock> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .with_context(|| format!("opening the lock {}", path.display()))?;
+    // SAFETY: flock(2) on a descriptor this function owns; it touches no
+    // memory of ours.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let error = io::Error::last_os_error();
+        if error.kind() == io::ErrorKind::WouldBlock {
+            anyhow::bail!(
+                "the state directory {} is in use by another sentrymesh daemon; give each \
+                 interface a state_dir of its own",
+                dir.display()
+            );
+        }
+        return Err(error).with_context(|| format!("locking {}", path.display()));
+    }
+    Ok(StateLock { _file: file })
 }
 
 /// Replaces the state kept in `dir` with `state`, a store's encoding.
@@ -75,11 +154,18 @@ fn save(dir: &Path, state: &[u8]) -> Result<()> {
     let path = path(dir);
     let temporary = dir.join(format!("{STATE_FILE}.new"));
     let write = || -> io::Result<()> {
+        // A file a crash left there is ours (the directory is private and
+        // locked); whatever it is, a link included, it goes, and the new
+        // one is made afresh, never opened through a link.
+        match fs::remove_file(&temporary) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
         let mut file = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&temporary)?;
         file.write_all(state)?;
         file.sync_all()?;
@@ -107,17 +193,19 @@ pub(super) struct StateWriter {
 }
 
 impl StateWriter {
-    /// Starts the writer thread.
+    /// Starts the writer thread, which holds the state directory's `lock`
+    /// until it ends.
     ///
     /// # Errors
     ///
     /// When the thread cannot be started.
-    pub(super) fn spawn() -> Result<Self> {
+    pub(super) fn spawn(lock: StateLock) -> Result<Self> {
         let (jobs, queued) = mpsc::channel::<Job>();
         let (report, done) = mpsc::channel();
         let thread = thread::Builder::new()
             .name("mesh-state".into())
             .spawn(move || {
+                let _lock = lock;
                 while let Ok(mut job) = queued.recv() {
                     // Only the newest state is worth writing.
                     while let Ok(newer) = queued.try_recv() {
@@ -208,10 +296,11 @@ mod tests {
     fn a_missing_state_is_empty_and_a_saved_one_comes_back() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
-        let store = load(&state).unwrap();
+        let (store, lock) = load(&state).unwrap();
         assert_eq!(store.objects().count(), 0);
         save(&state, &store.encode()).unwrap();
-        assert_eq!(load(&state).unwrap().encode(), store.encode());
+        drop(lock);
+        assert_eq!(load(&state).unwrap().0.encode(), store.encode());
         assert!(!state.join("mesh.state.new").exists());
     }
 
@@ -219,13 +308,14 @@ mod tests {
     fn the_writer_writes_on_its_thread_and_at_close() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new();
-        let mut writer = StateWriter::spawn().unwrap();
+        let (_, lock) = load(dir.path()).unwrap();
+        let mut writer = StateWriter::spawn(lock).unwrap();
         let now = Instant::now();
         assert_eq!(writer.poll(dir.path(), &store, now), None);
         // Nothing changed: nothing more to write, now or later.
         assert_eq!(writer.poll(dir.path(), &store, now + WRITE_INTERVAL), None);
         writer.close(dir.path(), &store);
-        assert_eq!(load(dir.path()).unwrap(), store);
+        assert_eq!(load(dir.path()).unwrap().0, store);
     }
 
     /// A vouch by operator `by` for another, at `at`: a change to a store.
@@ -246,7 +336,8 @@ mod tests {
     fn changes_within_the_interval_wait_for_it_and_the_last_is_written_at_close() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::new();
-        let mut writer = StateWriter::spawn().unwrap();
+        let (_, lock) = load(dir.path()).unwrap();
+        let mut writer = StateWriter::spawn(lock).unwrap();
         let start = Instant::now();
         assert_eq!(writer.poll(dir.path(), &store, start), None);
         // A change half an interval later waits until the interval is over.
@@ -269,7 +360,7 @@ mod tests {
         );
         // Stopping writes it at once.
         writer.close(dir.path(), &store);
-        assert_eq!(load(dir.path()).unwrap(), store);
+        assert_eq!(load(dir.path()).unwrap().0, store);
     }
 
     #[test]
@@ -279,5 +370,49 @@ mod tests {
         let error = format!("{:#}", load(dir.path()).unwrap_err());
         assert!(error.contains("does not verify"), "{error}");
         assert_eq!(fs::read(path(dir.path())).unwrap(), b"not a state");
+    }
+
+    #[test]
+    fn a_second_daemon_is_refused_the_directory_until_the_first_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, held) = load(dir.path()).unwrap();
+        let error = format!("{:#}", load(dir.path()).unwrap_err());
+        assert!(
+            error.contains("in use by another sentrymesh daemon"),
+            "{error}"
+        );
+        drop(held);
+        assert!(load(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn a_directory_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        for mode in [0o777, 0o770, 0o702] {
+            fs::set_permissions(dir.path(), fs::Permissions::from_mode(mode)).unwrap();
+            let error = format!("{:#}", load(dir.path()).unwrap_err());
+            assert!(
+                error.contains("writable by group or others"),
+                "{mode:o}: {error}"
+            );
+        }
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o750)).unwrap();
+        assert!(load(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn a_link_planted_beside_the_state_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let target = elsewhere.path().join("victim");
+        fs::write(&target, b"untouched").unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("mesh.state.new")).unwrap();
+        let (store, _lock) = load(dir.path()).unwrap();
+        save(dir.path(), &store.encode()).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"untouched");
+        assert_eq!(fs::read(path(dir.path())).unwrap(), store.encode());
+        assert!(!fs::symlink_metadata(path(dir.path())).unwrap().is_symlink());
     }
 }
