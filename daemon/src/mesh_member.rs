@@ -36,7 +36,7 @@
 //! A new public host introduces itself: until it has a session with a peer
 //! it may share its card with, it sends the card, sealed to that peer's
 //! WireGuard key, to the peer's underlay address on the introduction port
-//! ([`introductions`]). A public host (sentry, full) that hears one there
+//! (`mesh_member/introductions.rs`). A public host (sentry, full) that hears one there
 //! opens it, drops a sender whose operator it does not admit before checking
 //! any signature, checks the card like any gossip, and the mesh spreads it.
 //! Under load it answers an introduction that proves no source address with

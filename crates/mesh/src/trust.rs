@@ -155,8 +155,10 @@ impl TrustPolicy {
     }
 
     /// Every operator admitted given these vouches and revocations, with
-    /// the overlay range its cards must keep inside (see the [module
-    /// docs](self)).
+    /// the overlay range its cards must keep inside: the ranges of the
+    /// local configuration, and for an operator admitted by vouches the
+    /// range `k` of its vouchers name alike (the module docs give the
+    /// rules).
     pub fn admitted_ranges<'a>(
         &self,
         vouches: impl IntoIterator<Item = &'a SignedVouch>,

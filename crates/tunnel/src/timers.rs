@@ -1,7 +1,7 @@
 //! The protocol's timers, with the constants of the WireGuard whitepaper
 //! (section 6) and the event hooks of the Linux kernel and wireguard-go.
 //!
-//! Each timer is a deadline, not a tick: [`Timers::poll_timeout`] reports the
+//! Each timer is a deadline, not a tick: each peer's timers report the
 //! earliest one so the caller sleeps until exactly then.
 
 use std::time::{Duration, Instant};

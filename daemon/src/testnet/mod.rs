@@ -33,7 +33,7 @@
 //! process left in a namespace too, the namespaces deleted with their
 //! veths, the UAPI sockets in `/var/run/wireguard` and the testnet's
 //! directory removed. Only a SIGKILL of the testnet itself leaves them,
-//! and the next testnet removes them ([`leftovers`]).
+//! and the next testnet removes them (`testnet/leftovers.rs`).
 
 mod command;
 mod daemons;
