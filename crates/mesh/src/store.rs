@@ -15,8 +15,15 @@
 //!   operators' hosts). Keeping the first is still the rule every member
 //!   can apply alike, and the conflict is still counted, now as that
 //!   operators' mistake rather than an attack. A card for a key its own
-//!   operator revoked is refused while the revocation stands. Expired cards
-//!   are refused, and dropped by [`Store::prune`].
+//!   operator revoked is refused while the revocation stands. So is a card
+//!   for that key from **any other operator**, once the store has held (or
+//!   refused, coming late) a card of the revoking operator for it: a
+//!   revoked host holds its key and can prove it, so without this it could
+//!   rejoin under a colluding rival's card. The key is blocked until the
+//!   tombstone goes (below); a host handed to another operator needs a new
+//!   key. A rival's revocation of our key blocks nothing, since the store
+//!   never held a card of the rival's for it. Expired cards are refused,
+//!   and dropped by [`Store::prune`].
 //! * **Vouches** are keyed by (voucher, subject): the newest `issued_at`
 //!   wins (the lower id at an equal time).
 //! * **Revocations** are keyed by (issuer, target) the same way. A host
@@ -73,6 +80,7 @@
 
 mod quota;
 mod state;
+mod tombstone;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
@@ -139,14 +147,16 @@ pub enum InsertError {
         /// Its date.
         issued_at: UnixTime,
     },
-    /// A card for a host key its operator revoked.
+    /// A card for a host key its operator revoked, or that the operator of
+    /// a card the store held for the key revoked.
     #[error("the card for host `{host}` is refused: operator {operator} revoked its key {key}")]
     Revoked {
         /// The host's name on the card.
         host: String,
         /// The revoked key.
         key: WgPublicKey,
-        /// The card's operator, who revoked it.
+        /// Who revoked it: the card's operator, or the operator whose card
+        /// for the key the store held.
         operator: OperatorId,
     },
     /// A card for a key that another operator's card holds.
@@ -239,6 +249,8 @@ pub struct Store {
     tombstones: BTreeMap<(OperatorId, WgPublicKey), u64>,
     /// `(until, issuer, key)` of every entry of `tombstones`.
     tombstone_expiries: BTreeSet<(u64, OperatorId, WgPublicKey)>,
+    /// The issuers of the entries of `tombstones`, by key.
+    tombstoned_keys: BTreeMap<WgPublicKey, BTreeSet<OperatorId>>,
     /// Public cards their operator revoked, until they expire.
     retired: BTreeMap<WgPublicKey, SignedCard>,
     /// `(not_after, key)` of every retired card.
@@ -502,10 +514,26 @@ impl Store {
             };
             let (operator, key, not_after) = (new.operator, new.wg_public_key, new.not_after);
             self.bind_tombstone(operator, key, not_after);
-            if self.retire(card) {
+            // Another operator's card for the key came first; the key's
+            // operator revoked it, so it is blocked for everyone.
+            let rival = self
+                .cards
+                .get(&key)
+                .is_some_and(|held| held.object.card().operator != operator);
+            if rival {
+                self.remove_card(&key);
+            }
+            if self.retire(card) || rival {
                 self.generation += 1;
             }
             return Err(error);
+        }
+        if let Some(revoker) = self.revoked_elsewhere(new.operator, new.wg_public_key) {
+            return Err(InsertError::Revoked {
+                host: new.name.clone(),
+                key: new.wg_public_key,
+                operator: revoker,
+            });
         }
         let (replaced, same_operator) = match self.cards.get(&new.wg_public_key) {
             None => (None, false),
@@ -684,6 +712,12 @@ impl Store {
                 self.release(key.0, |usage| usage.hosts -= 1);
                 if let Some(until) = self.tombstones.remove(&(key.0, host)) {
                     self.tombstone_expiries.remove(&(until, key.0, host));
+                    if let Some(issuers) = self.tombstoned_keys.get_mut(&host) {
+                        issuers.remove(&key.0);
+                        if issuers.is_empty() {
+                            self.tombstoned_keys.remove(&host);
+                        }
+                    }
                 }
                 if self
                     .retired
@@ -698,46 +732,6 @@ impl Store {
                     self.release(key.0, |usage| usage.statements -= 1);
                 }
             }
-        }
-    }
-
-    /// Notes that the host revocation by `issuer` of `key` revoked a card
-    /// valid until `not_after`, so it must stand until then at least.
-    fn bind_tombstone(&mut self, issuer: OperatorId, key: WgPublicKey, not_after: u64) {
-        if !self.revokes_host(issuer, key) {
-            return;
-        }
-        let until = self.tombstones.entry((issuer, key)).or_insert(not_after);
-        if *until < not_after {
-            self.tombstone_expiries.remove(&(*until, issuer, key));
-            *until = not_after;
-        }
-        self.tombstone_expiries.insert((*until, issuer, key));
-    }
-
-    /// Keeps aside a revoked card, if it is a public host's and lasts longer
-    /// than the one kept for its key; says whether it did.
-    fn retire(&mut self, card: SignedCard) -> bool {
-        let c = card.card();
-        if c.role.is_hidden() || self.retired.len() >= MAX_CARDS {
-            return false;
-        }
-        let key = c.wg_public_key;
-        let not_after = c.not_after;
-        if let Some(old) = self.retired.get(&key) {
-            if old.card().not_after >= not_after {
-                return false;
-            }
-            self.retired_expiries.remove(&(old.card().not_after, key));
-        }
-        self.retired_expiries.insert((not_after, key));
-        self.retired.insert(key, card);
-        true
-    }
-
-    fn unretire(&mut self, key: &WgPublicKey) {
-        if let Some(card) = self.retired.remove(key) {
-            self.retired_expiries.remove(&(card.card().not_after, *key));
         }
     }
 
@@ -808,3 +802,5 @@ fn check_not_future(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rivals;

@@ -11,13 +11,13 @@ use crate::role::Role;
 use crate::testing::{NOW, SignCard, card, claim, operator};
 use crate::vouch::Vouch;
 
-fn signed(op: &OperatorSecret, name: &str, serial: u64) -> SignedCard {
+pub(super) fn signed(op: &OperatorSecret, name: &str, serial: u64) -> SignedCard {
     let mut c = card(op, name, Role::Sentry);
     c.serial = serial;
     c.sign(op).unwrap()
 }
 
-fn vouch(by: &OperatorSecret, subject: &OperatorSecret, at: u64) -> SignedVouch {
+pub(super) fn vouch(by: &OperatorSecret, subject: &OperatorSecret, at: u64) -> SignedVouch {
     Vouch {
         voucher: by.operator_id(),
         subject: subject.operator_id(),
@@ -28,7 +28,7 @@ fn vouch(by: &OperatorSecret, subject: &OperatorSecret, at: u64) -> SignedVouch 
     .unwrap()
 }
 
-fn revoke_host(by: &OperatorSecret, key: WgPublicKey, at: u64) -> SignedRevocation {
+pub(super) fn revoke_host(by: &OperatorSecret, key: WgPublicKey, at: u64) -> SignedRevocation {
     Revocation {
         issuer: by.operator_id(),
         target: RevocationTarget::Host(key),
@@ -471,14 +471,14 @@ fn a_retired_card_without_its_revocation_is_refused_in_a_state_file() {
 }
 
 /// A key no card names.
-fn stray_key(n: u32) -> WgPublicKey {
+pub(super) fn stray_key(n: u32) -> WgPublicKey {
     let mut key = [0x33; 32];
     key[..4].copy_from_slice(&n.to_le_bytes());
     WgPublicKey::from_bytes(key)
 }
 
 /// Operator number `n` beyond the 256 of [`operator`].
-fn many_operator(n: u16) -> OperatorSecret {
+pub(super) fn many_operator(n: u16) -> OperatorSecret {
     let mut seed = [0x44; 32];
     seed[..2].copy_from_slice(&n.to_le_bytes());
     OperatorSecret::from_seed(seed)
@@ -766,6 +766,12 @@ fn assert_consistent(store: &Store) {
         store.cards.len() + store.vouches.len() + store.revocations.len()
     );
     assert_eq!(store.tombstones.len(), store.tombstone_expiries.len());
+    let tombstoned: BTreeSet<(OperatorId, WgPublicKey)> = store
+        .tombstoned_keys
+        .iter()
+        .flat_map(|(key, issuers)| issuers.iter().map(|issuer| (*issuer, *key)))
+        .collect();
+    assert!(tombstoned.iter().eq(store.tombstones.keys()));
     for (&(issuer, key), &until) in &store.tombstones {
         assert!(store.revokes_host(issuer, key));
         assert!(store.tombstone_expiries.contains(&(until, issuer, key)));
