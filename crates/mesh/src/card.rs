@@ -514,6 +514,23 @@ impl HostCard {
     }
 }
 
+/// The WireGuard key a card's encoding names, read without decoding or
+/// verifying anything: the format version, operator id, name and role
+/// before it are skipped, not checked. For refusing a card that would need
+/// room its operator has no more of before paying for its proof and
+/// signature; `None` when the bytes end first or the name is longer than
+/// any card's.
+pub(crate) fn claimed_key(encoded: &[u8]) -> Option<WgPublicKey> {
+    let mut r = Reader::new(encoded);
+    r.u8("format version").ok()?;
+    r.array::<32>("operator id").ok()?;
+    r.bytes("host name", MAX_NAME_LEN).ok()?;
+    r.u8("role").ok()?;
+    r.array("WireGuard public key")
+        .ok()
+        .map(WgPublicKey::from_bytes)
+}
+
 /// A lower-case DNS label: the form of a host name.
 fn is_host_name(name: &str) -> bool {
     is_dns_label(name) && !name.bytes().any(|b| b.is_ascii_uppercase())

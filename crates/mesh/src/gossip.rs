@@ -48,7 +48,7 @@
 //! ```text
 //! decode the framing → signer admitted? (a set lookup on the id the encoding names; no: dropped,
 //!                      unverified, counted as not admitted)
-//!                    → room? (when its signer is at its quota, a vouch or revocation that would
+//!                    → room? (when its signer is at its quota, a card, vouch or revocation that would
 //!                      need room, read from the encoding, is dropped unverified and counted)
 //!                    → signature and validity (a message with a bad one is dropped, counted)
 //!                    → a hidden card of another operator? (dropped, counted)

@@ -378,3 +378,28 @@ fn a_low_order_or_non_canonical_key_is_refused_when_decoded() {
         "host `sentry-1` has a WireGuard public key of low order, which no tunnel can peer with"
     );
 }
+
+#[test]
+fn the_key_read_ahead_of_decoding_is_the_cards_or_none() {
+    let op = operator(1);
+    for name in ["s", "sentry-1", &"n".repeat(MAX_NAME_LEN)] {
+        let signed = card(&op, name, Role::Sentry).sign(&op).unwrap();
+        let bytes = signed.as_bytes();
+        assert_eq!(claimed_key(bytes), Some(signed.card().wg_public_key));
+        // Every prefix that ends before the key names none, and reading
+        // never panics.
+        let key_end = 1 + 32 + 2 + name.len() + 1 + 32;
+        for len in 0..key_end {
+            assert_eq!(claimed_key(&bytes[..len]), None, "{len}");
+        }
+        assert_eq!(
+            claimed_key(&bytes[..key_end]),
+            Some(signed.card().wg_public_key)
+        );
+    }
+    // A name longer than any card's is not read past.
+    let mut long = vec![1u8; 33];
+    long.extend_from_slice(&[0, 64]);
+    long.extend_from_slice(&[b'a'; 64 + 1 + 32]);
+    assert_eq!(claimed_key(&long), None);
+}

@@ -705,3 +705,64 @@ fn what_a_signer_at_its_quota_cannot_store_is_dropped_before_its_signature_is_ch
     gossip.handle_message(from, &bytes, NOW + 1).unwrap();
     assert!(gossip.store().contains(&Object::from(withdrawal).id()));
 }
+
+#[test]
+fn a_card_its_operator_has_no_room_for_is_dropped_before_its_checks() {
+    let (alice, bob) = (operator(1), operator(2));
+    let (a1, b1) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&bob, "sentry-1", Role::Sentry),
+    );
+    let stray = |n: u32| {
+        let mut key = [0x33; 32];
+        key[..4].copy_from_slice(&n.to_le_bytes());
+        WgPublicKey::from_bytes(key)
+    };
+    let mut hosts = [host(&a1, &[&b1]), host(&b1, &[])];
+    for n in 1..crate::store::HOST_QUOTA as u32 {
+        let revocation = Revocation {
+            issuer: bob.operator_id(),
+            target: RevocationTarget::Host(stray(n)),
+            issued_at: NOW,
+        }
+        .sign(&bob)
+        .unwrap();
+        hosts[0]
+            .gossip
+            .store
+            .insert_revocation(revocation, NOW)
+            .unwrap();
+    }
+    connect(&mut hosts, &[(0, 1)]);
+    let from = b1.card().wg_public_key;
+    // Cards for fresh keys, their signatures broken: each dropped as over
+    // the quota, its proof and signature unchecked — not one message is
+    // refused as malformed, which a check would have found.
+    const FLOOD: usize = 20;
+    for n in 0..FLOOD {
+        let mut bytes = GossipMessage::Objects {
+            objects: vec![signed(&bob, &format!("flood-{n}"), Role::Sentry).into()],
+        }
+        .encode()
+        .unwrap();
+        let at = bytes.len() - 10;
+        bytes[at] ^= 1;
+        hosts[0].gossip.handle_message(from, &bytes, NOW).unwrap();
+    }
+    let stats = hosts[0].gossip.stats();
+    assert_eq!(
+        (stats.objects_over_quota, stats.messages_malformed),
+        (FLOOD as u64, 0)
+    );
+    // A renewal of a card Bob holds here needs no room: it goes in.
+    let mut renewal = card(&bob, "sentry-1", Role::Sentry);
+    renewal.serial = 2;
+    let renewal = renewal.sign(&bob).unwrap();
+    let bytes = GossipMessage::Objects {
+        objects: vec![renewal.clone().into()],
+    }
+    .encode()
+    .unwrap();
+    hosts[0].gossip.handle_message(from, &bytes, NOW).unwrap();
+    assert_eq!(hosts[0].gossip.store().card(&from), Some(&renewal));
+}

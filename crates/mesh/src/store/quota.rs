@@ -2,6 +2,7 @@
 //! see the [store's docs](super) for the rules and the bound they give.
 
 use super::{InsertError, Store};
+use crate::card::claimed_key;
 use crate::identity::OperatorId;
 use crate::object::ObjectKind;
 use crate::wg_key::WgPublicKey;
@@ -110,9 +111,9 @@ impl Store {
 
     /// Whether an object of `kind` signed by `signer` may find room here,
     /// judged from its encoding before its signature is checked: `false`
-    /// only when it certainly needs room its signer has no more of — a
-    /// revocation of a key whose card the store does not hold from that
-    /// operator, a vouch or withdrawal of a new pair — so what the store
+    /// only when it certainly needs room its signer has no more of — a card
+    /// or a revocation of a key whose card the store does not hold from
+    /// that operator, a vouch or withdrawal of a new pair — so what the store
     /// would refuse anyway costs a lookup, not a signature check. Anything
     /// it cannot read is left to the decoder (`true`).
     pub(crate) fn may_have_room(
@@ -125,18 +126,17 @@ impl Store {
             encoded.get(offset..offset + 32)?.try_into().ok()
         };
         match kind {
-            ObjectKind::Card => true,
+            ObjectKind::Card => match claimed_key(encoded) {
+                // A card for a key held by another operator takes its
+                // place in the pool if that card has expired.
+                Some(key) => self.host_may_have_room(signer, key, !self.cards.contains_key(&key)),
+                None => true,
+            },
             ObjectKind::Revocation => {
                 let target = at(REVOCATION_TARGET_AT + 1);
                 match (encoded.get(REVOCATION_TARGET_AT), target) {
                     (Some(1), Some(key)) => {
-                        let key = WgPublicKey::from_bytes(key);
-                        self.check_host_room(signer, true).is_ok()
-                            || self.revokes_host(signer, key)
-                            || self
-                                .cards
-                                .get(&key)
-                                .is_some_and(|held| held.object.card().operator == signer)
+                        self.host_may_have_room(signer, WgPublicKey::from_bytes(key), true)
                     }
                     (Some(2), Some(subject)) => self.pair_may_have_room(signer, &subject),
                     _ => true,
@@ -147,6 +147,20 @@ impl Store {
                 None => true,
             },
         }
+    }
+
+    /// Whether a card or host revocation by `signer` of `key` may find
+    /// room: its signer has room for one more (and the store too, when it
+    /// `grows_pool`), or the object needs none — it replaces `signer`'s own
+    /// card of the key, or meets `signer`'s revocation of it (held; a card
+    /// that comes after is refused, but the store remembers it).
+    fn host_may_have_room(&self, signer: OperatorId, key: WgPublicKey, grows_pool: bool) -> bool {
+        self.check_host_room(signer, grows_pool).is_ok()
+            || self.revokes_host(signer, key)
+            || self
+                .cards
+                .get(&key)
+                .is_some_and(|held| held.object.card().operator == signer)
     }
 
     /// Whether a vouch or withdrawal by `signer` for `subject` may find
