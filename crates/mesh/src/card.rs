@@ -33,7 +33,7 @@ use std::fmt;
 use crate::armour::{self, ArmourError, ArmourKind};
 use crate::cidr::Cidr;
 use crate::codec::{self, DecodeError, Reader, Writer};
-use crate::endpoint::{ChainP2p, Endpoint, is_dns_label};
+use crate::endpoint::{ChainP2p, Endpoint, EndpointHost, is_dns_label};
 use rand_core::CryptoRngCore;
 
 use crate::identity::{Domain, OperatorId, OperatorSecret, is_blank_signature};
@@ -138,6 +138,20 @@ pub enum InvalidCard {
         host: String,
         /// The endpoint as written.
         endpoint: String,
+    },
+    /// An endpoint address that reaches no other host, or is checked as
+    /// another address than the one sent to (see
+    /// [`crate::unreachable_reason`]).
+    #[error(
+        "host `{host}` has the endpoint {endpoint}, {reason}: give an address other hosts reach it at"
+    )]
+    EndpointAddress {
+        /// The host's name.
+        host: String,
+        /// The endpoint as written.
+        endpoint: String,
+        /// What the address is.
+        reason: &'static str,
     },
     /// An allowed IP with host bits set.
     #[error("the allowed IP {cidr} of host `{host}` has host bits set; did you mean {network}?")]
@@ -316,6 +330,17 @@ impl HostCard {
                 host: host(),
                 role: self.role,
             });
+        }
+        for endpoint in &self.endpoints {
+            if let EndpointHost::Ip(ip) = endpoint.host {
+                if let Some(reason) = crate::endpoint::unreachable_reason(ip) {
+                    return Err(InvalidCard::EndpointAddress {
+                        host: host(),
+                        endpoint: endpoint.to_string(),
+                        reason,
+                    });
+                }
+            }
         }
         if let Some(endpoint) = self.endpoints.iter().find(|e| !e.is_valid()) {
             return Err(InvalidCard::Endpoint {

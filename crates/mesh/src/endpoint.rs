@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
+use crate::cidr::Cidr;
 use crate::codec::{DecodeError, Reader, Writer};
 
 /// The longest DNS name, in bytes.
@@ -106,14 +107,49 @@ impl Endpoint {
         Ok(Self { host, port })
     }
 
-    /// Whether the host is a valid address or DNS name and the port is not 0.
+    /// Whether the host is a valid DNS name or an address a peer may be
+    /// reached at (see [`unreachable_reason`]) and the port is not 0.
     pub(crate) fn is_valid(&self) -> bool {
         self.port != 0
             && match &self.host {
-                EndpointHost::Ip(_) => true,
+                EndpointHost::Ip(ip) => unreachable_reason(*ip).is_none(),
                 EndpointHost::Name(name) => is_dns_name(name),
             }
     }
+}
+
+/// Why `ip` is no address to reach a peer at, or `None` when it may be one.
+///
+/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is refused rather than
+/// read as its IPv4 address: a dual-stack socket sends to it as IPv4, so a
+/// check made on the IPv6 form (such as "not inside an IPv4 overlay") would
+/// be made on another address than the one used. A loopback, unspecified,
+/// multicast or broadcast address names no other host: handshakes to it
+/// would reach this host's own services, or every host on a link.
+pub fn unreachable_reason(ip: IpAddr) -> Option<&'static str> {
+    if ip.to_canonical() != ip {
+        Some("an IPv4-mapped IPv6 address (write the IPv4 address)")
+    } else if ip.is_loopback() {
+        Some("a loopback address")
+    } else if ip.is_unspecified() {
+        Some("the unspecified address")
+    } else if ip.is_multicast() {
+        Some("a multicast address")
+    } else if ip == IpAddr::V4(Ipv4Addr::BROADCAST) {
+        Some("the broadcast address")
+    } else {
+        None
+    }
+}
+
+/// The address to send to a peer whose endpoint is or resolves to `ip`:
+/// `ip` in its canonical form (an IPv4-mapped address as IPv4), or `None`
+/// when it is loopback, unspecified, multicast or broadcast, or lies inside
+/// the mesh `overlay`, where handshakes would be routed into the tunnel.
+/// Every check on an endpoint address is made on what this returns.
+pub fn underlay_address(ip: IpAddr, overlay: Cidr) -> Option<IpAddr> {
+    let ip = ip.to_canonical();
+    (unreachable_reason(ip).is_none() && !overlay.contains(&Cidr::host(ip))).then_some(ip)
 }
 
 impl FromStr for Endpoint {
@@ -359,6 +395,46 @@ mod tests {
             "abc@0".parse::<ChainP2p>(),
             Err(EndpointError::Port(_))
         ));
+    }
+
+    #[test]
+    fn only_an_address_of_another_host_is_an_endpoint() {
+        let overlay: Cidr = "198.19.0.0/16".parse().unwrap();
+        for (text, reason) in [
+            ("[::ffff:198.19.1.7]:51820", "an IPv4-mapped IPv6 address"),
+            ("[::ffff:198.18.0.1]:51820", "an IPv4-mapped IPv6 address"),
+            ("127.0.0.1:51820", "a loopback address"),
+            ("[::1]:51820", "a loopback address"),
+            ("0.0.0.0:51820", "the unspecified address"),
+            ("[::]:51820", "the unspecified address"),
+            ("224.0.0.1:51820", "a multicast address"),
+            ("[ff02::1]:51820", "a multicast address"),
+            ("255.255.255.255:51820", "the broadcast address"),
+        ] {
+            let endpoint: Endpoint = text.parse().unwrap();
+            assert!(!endpoint.is_valid(), "{text}");
+            let EndpointHost::Ip(ip) = endpoint.host else {
+                panic!("{text} is an address");
+            };
+            assert!(
+                unreachable_reason(ip).is_some_and(|r| r.starts_with(reason)),
+                "{text}"
+            );
+        }
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        // A resolved address is used in its canonical form, and checked so.
+        assert_eq!(
+            underlay_address(ip("::ffff:198.18.0.1"), overlay),
+            Some(ip("198.18.0.1"))
+        );
+        assert_eq!(underlay_address(ip("::ffff:198.19.1.7"), overlay), None);
+        assert_eq!(underlay_address(ip("198.19.1.7"), overlay), None);
+        assert_eq!(underlay_address(ip("127.0.0.1"), overlay), None);
+        assert_eq!(underlay_address(ip("::ffff:127.0.0.1"), overlay), None);
+        assert_eq!(
+            underlay_address(ip("2001:db8::1"), overlay),
+            Some(ip("2001:db8::1"))
+        );
     }
 
     #[test]

@@ -291,6 +291,7 @@ pub use cidr::{Cidr, CidrError};
 pub use codec::DecodeError;
 pub use endpoint::{
     ChainP2p, Endpoint, EndpointError, EndpointHost, MAX_CHAIN_ID_LEN, MAX_DNS_NAME_LEN,
+    underlay_address, unreachable_reason,
 };
 pub use gossip::{Gossip, GossipError, GossipMessage, GossipStats, MessageError, Refusal};
 pub use identity::{KeyFileError, OPERATOR_KEY_LEN, OperatorId, OperatorIdError, OperatorSecret};

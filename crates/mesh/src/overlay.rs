@@ -186,7 +186,8 @@ pub fn check_card(card: &HostCard, range: Cidr, overlay: Cidr) -> Result<(), Out
     if card.allowed_ips.iter().any(|net| !range.contains(net)) {
         return Err(OutOfRange::AllowedIp { range });
     }
-    let in_overlay = |ip: &IpAddr| overlay.contains(&Cidr::host(*ip));
+    // In canonical form: `::ffff:a.b.c.d` is sent to as `a.b.c.d`.
+    let in_overlay = |ip: &IpAddr| overlay.contains(&Cidr::host(ip.to_canonical()));
     if card.endpoints.iter().any(|endpoint| match &endpoint.host {
         EndpointHost::Ip(ip) => in_overlay(ip),
         EndpointHost::Name(_) => false,
@@ -275,12 +276,17 @@ mod tests {
             check_card(&elsewhere, range, overlay),
             Err(OutOfRange::Address { range })
         );
-        let mut looping = sentry.clone();
-        looping.endpoints = vec!["198.19.2.1:51820".parse().unwrap()];
-        assert_eq!(
-            check_card(&looping, range, overlay),
-            Err(OutOfRange::EndpointInOverlay { overlay })
-        );
+        // An IPv4-mapped endpoint is checked as the IPv4 address it is
+        // sent to (and `HostCard::validate` refuses it anyway).
+        for endpoint in ["198.19.2.1:51820", "[::ffff:198.19.2.1]:51820"] {
+            let mut looping = sentry.clone();
+            looping.endpoints = vec![endpoint.parse().unwrap()];
+            assert_eq!(
+                check_card(&looping, range, overlay),
+                Err(OutOfRange::EndpointInOverlay { overlay }),
+                "{endpoint}"
+            );
+        }
         // The reason names the range, never the claim.
         let text = OutOfRange::AllowedIp { range }.to_string();
         assert!(!text.contains("0.0.0.0"), "{text}");

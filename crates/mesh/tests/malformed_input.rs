@@ -173,6 +173,11 @@ fn endpoint() -> impl Strategy<Value = Endpoint> {
         any::<u128>().prop_map(|a| EndpointHost::Ip(IpAddr::V6(a.into()))),
         "[a-z][a-z0-9-]{0,10}[a-z0-9](\\.[a-z][a-z0-9]{0,10}){0,3}".prop_map(EndpointHost::Name),
     ];
+    // Only addresses a card may give (not loopback, multicast, ...).
+    let host = host.prop_filter("an address of another host", |host| match host {
+        EndpointHost::Ip(ip) => sentrymesh_mesh::unreachable_reason(*ip).is_none(),
+        EndpointHost::Name(_) => true,
+    });
     (host, 1u16..).prop_map(|(host, port)| Endpoint { host, port })
 }
 

@@ -118,6 +118,21 @@ fn validation_rules() {
         check(&|c| c.wg_public_key = WgPublicKey::from_bytes([0; 32])),
         InvalidCard::ZeroKey { .. }
     ));
+    let err = check(&|c| c.endpoints = vec!["[::ffff:198.19.1.7]:51820".parse().unwrap()]);
+    assert_eq!(
+        err.to_string(),
+        "host `sentry-1` has the endpoint [::ffff:198.19.1.7]:51820, an IPv4-mapped IPv6 \
+         address (write the IPv4 address): give an address other hosts reach it at"
+    );
+    for endpoint in ["127.0.0.1:51820", "[::]:51820", "[ff02::1]:51820"] {
+        assert!(
+            matches!(
+                check(&|c| c.endpoints = vec![endpoint.parse().unwrap()]),
+                InvalidCard::EndpointAddress { .. }
+            ),
+            "{endpoint}"
+        );
+    }
     assert!(matches!(
         check(&|c| c.endpoints[0].port = 0),
         InvalidCard::Endpoint { .. }
