@@ -289,7 +289,8 @@ impl Gossip {
     /// Gossip for a host of `local_operator`, starting from `store` and with
     /// no peers yet. The store is pruned to the operators admitted at the
     /// first [`Gossip::set_peers`].
-    pub fn new(store: Store, local_operator: OperatorId) -> Self {
+    pub fn new(mut store: Store, local_operator: OperatorId) -> Self {
+        store.reserve_room(local_operator, &BTreeSet::new());
         Self {
             store,
             local_operator,
@@ -355,6 +356,13 @@ impl Gossip {
             self.admitted = admitted;
             self.peers.values_mut().for_each(Peer::start_digest);
         }
+    }
+
+    /// Sets the operators this host trusts directly: with the local one,
+    /// they never compete for the store's global caps with the operators
+    /// admitted by vouches ([`Store::reserve_room`]).
+    pub fn set_direct(&mut self, direct: &BTreeSet<OperatorId>) {
+        self.store.reserve_room(self.local_operator, direct);
     }
 
     /// Inserts an object learned locally (from the configuration, a bundle,

@@ -311,7 +311,7 @@ pub use role::{Role, RoleError};
 pub use roles::{may_peer, may_share};
 pub use statement::{ParseStatementError, SignStatementError};
 pub use store::{
-    HOST_QUOTA, InsertError, Inserted, KeyConflict, MAX_CARDS, MAX_REVOCATIONS, MAX_VOUCHES,
+    HOST_QUOTA, InsertError, Inserted, KeyConflict, MAX_CARDS, MAX_LISTED, MAX_VOUCHES,
     STATEMENT_QUOTA, StateError, Store,
 };
 pub use time::{CLOCK_SKEW, UnixTime};

@@ -84,6 +84,7 @@ impl Mesh {
     ) -> Result<Self, MeshError> {
         let peers = PeerManager::new(local.clone(), policy)?;
         let mut gossip = Gossip::new(store, local.card().operator);
+        gossip.set_direct(peers.policy().direct());
         gossip
             .insert(local.into(), now)
             .map_err(MeshError::LocalCard)?;
@@ -305,6 +306,7 @@ impl Mesh {
         self.peers.update(self.gossip.store(), now);
         let peers = self.peers.peers().map(|p| (p.public_key, p.operator));
         let admitted = self.peers.admitted_operators().clone();
+        self.gossip.set_direct(self.peers.policy().direct());
         self.gossip.set_peers(peers, admitted, now);
         self.seen = self.gossip.store().generation();
     }

@@ -52,12 +52,21 @@
 //!   and a withdrawal of it sharing one: withdrawing a vouch the store holds
 //!   is never refused for room.
 //! * Globally, at most [`MAX_CARDS`] cards and host revocations, and
-//!   [`MAX_VOUCHES`] vouch pairs; so the store holds at most
-//!   `min(HOST_QUOTA × operators, MAX_CARDS)` cards and host revocations,
-//!   as many revoked cards aside, and `min(STATEMENT_QUOTA × operators,
-//!   MAX_VOUCHES)` vouches and as many withdrawals, where `operators` is the
-//!   number of operators with objects here: the admitted ones, and formerly
-//!   admitted ones whose tombstones still stand.
+//!   [`MAX_VOUCHES`] vouch pairs, of the operators admitted by vouches (and
+//!   formerly admitted ones whose tombstones still stand). The operators
+//!   this host trusts itself do not compete with them for that room (see
+//!   [`Store::reserve_room`]): with `k` colluding vouchers, or a threshold
+//!   of 1, a few operators can admit enough stand-ins to fill the caps, and
+//!   our own new cards would then be refused. Each directly trusted
+//!   operator is held to its quotas alone, and the **local operator's
+//!   objects are never refused for room** (its key signs nothing a rival
+//!   can multiply). So the store holds at most `min(HOST_QUOTA × vouched,
+//!   MAX_CARDS) + HOST_QUOTA × direct` cards and host revocations besides
+//!   the local operator's, as many revoked cards aside (at most
+//!   [`MAX_CARDS`]), and `min(STATEMENT_QUOTA × vouched, MAX_VOUCHES) +
+//!   STATEMENT_QUOTA × direct` vouches and as many withdrawals; no list
+//!   ever more than [`MAX_LISTED`], whoever signed it, since the state
+//!   file counts each in 16 bits.
 //!
 //! A host revocation that revoked a card here — held, or refused because it
 //! came later — needs to outlive only that card: the tombstone is dropped
@@ -88,7 +97,7 @@ use std::fmt;
 use std::ops::Bound;
 
 use quota::Usage;
-pub use quota::{HOST_QUOTA, MAX_CARDS, MAX_REVOCATIONS, MAX_VOUCHES, STATEMENT_QUOTA};
+pub use quota::{HOST_QUOTA, MAX_CARDS, MAX_LISTED, MAX_VOUCHES, STATEMENT_QUOTA};
 pub use state::StateError;
 
 use crate::card::{CardTimeError, HostCard, SignedCard};
@@ -242,8 +251,6 @@ pub struct Store {
     expiries: BTreeSet<(u64, WgPublicKey)>,
     vouches: BTreeMap<(OperatorId, OperatorId), Held<SignedVouch>>,
     revocations: BTreeMap<(OperatorId, RevocationTarget), Held<SignedRevocation>>,
-    /// How many of the revocations are of hosts.
-    host_revocations: usize,
     /// Until when each host revocation that revoked a card here must stand:
     /// the latest `not_after` of its issuer's cards for the key.
     tombstones: BTreeMap<(OperatorId, WgPublicKey), u64>,
@@ -257,6 +264,13 @@ pub struct Store {
     retired_expiries: BTreeSet<(u64, WgPublicKey)>,
     /// Each operator's objects, against its quotas; no entry when none.
     usage: BTreeMap<OperatorId, Usage>,
+    /// The local operator, whose objects are never refused for room.
+    local: Option<OperatorId>,
+    /// The directly trusted operators: held to their quotas, but outside
+    /// the global caps.
+    direct: BTreeSet<OperatorId>,
+    /// The objects of every other operator, against the global caps.
+    pooled: Usage,
     ids: BTreeMap<ObjectId, Slot>,
     generation: u64,
 }
@@ -561,12 +575,15 @@ impl Store {
             // place in the pool, but not in its operator's quota.
             self.check_host_room(new.operator, replaced.is_none())?;
         }
+        if replaced.is_none() {
+            Self::check_listed(self.cards.len())?;
+        }
         let (key, operator, not_after) = (new.wg_public_key, new.operator, new.not_after);
         self.remove_card(&key);
         self.expiries.insert((not_after, key));
         self.ids.insert(id, Slot::Card(key));
         self.cards.insert(key, Held { id, object: card });
-        self.usage.entry(operator).or_default().hosts += 1;
+        self.charge(operator, |usage| usage.hosts += 1);
         Ok(self.changed(replaced))
     }
 
@@ -587,12 +604,15 @@ impl Store {
             Some(held) => Some(held.id),
             None => None,
         };
+        if replaced.is_none() {
+            Self::check_listed(self.vouches.len())?;
+        }
         let new_pair = replaced.is_none() && !self.withdraws(v.voucher, v.subject);
         if new_pair {
             if room == Room::Needed {
                 self.check_statement_room(v.voucher)?;
             }
-            self.usage.entry(v.voucher).or_default().statements += 1;
+            self.charge(v.voucher, |usage| usage.statements += 1);
         }
         if let Some(old) = replaced {
             self.ids.remove(&old);
@@ -633,6 +653,7 @@ impl Store {
             RevocationTarget::Vouch(_) => None,
         };
         if replaced.is_none() {
+            Self::check_listed(self.revocations.len())?;
             match r.target {
                 // Revoking a card held takes the card's room: never refused.
                 RevocationTarget::Host(_) if revoked_card.is_some() => {}
@@ -645,13 +666,12 @@ impl Store {
                     if room == Room::Needed {
                         self.check_statement_room(r.issuer)?;
                     }
-                    self.usage.entry(r.issuer).or_default().statements += 1;
+                    self.charge(r.issuer, |usage| usage.statements += 1);
                 }
                 RevocationTarget::Host(_) | RevocationTarget::Vouch(_) => {}
             }
             if let RevocationTarget::Host(_) = r.target {
-                self.host_revocations += 1;
-                self.usage.entry(r.issuer).or_default().hosts += 1;
+                self.charge(r.issuer, |usage| usage.hosts += 1);
             }
         }
         if let Some(old) = replaced {
@@ -708,7 +728,6 @@ impl Store {
         self.ids.remove(&held.id);
         match key.1 {
             RevocationTarget::Host(host) => {
-                self.host_revocations -= 1;
                 self.release(key.0, |usage| usage.hosts -= 1);
                 if let Some(until) = self.tombstones.remove(&(key.0, host)) {
                     self.tombstone_expiries.remove(&(until, key.0, host));

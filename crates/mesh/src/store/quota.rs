@@ -1,6 +1,8 @@
 //! The store's quotas: how much of it one operator may fill, and in all;
 //! see the [store's docs](super) for the rules and the bound they give.
 
+use std::collections::BTreeSet;
+
 use super::{InsertError, Store};
 use crate::card::claimed_key;
 use crate::identity::OperatorId;
@@ -31,9 +33,14 @@ pub const STATEMENT_QUOTA: usize = 256;
 pub const MAX_CARDS: usize = 16_384;
 /// The most vouch pairs a store keeps, all operators together.
 pub const MAX_VOUCHES: usize = 16_384;
-/// The most revocations a store keeps: host revocations and vouch
-/// withdrawals, each within the pool of [`MAX_CARDS`] or [`MAX_VOUCHES`].
-pub const MAX_REVOCATIONS: usize = MAX_CARDS + MAX_VOUCHES;
+
+/// The most objects of one list (cards, vouches, revocations) a store
+/// holds, whoever signed them: the state file counts each list in 16 bits.
+/// The only limit the local operator's objects meet; the quotas and caps
+/// keep any real store far below it (the operators admitted by vouches
+/// fill at most [`MAX_CARDS`] and [`MAX_VOUCHES`], each directly trusted
+/// one [`HOST_QUOTA`] and [`STATEMENT_QUOTA`]).
+pub const MAX_LISTED: usize = u16::MAX as usize;
 
 /// What one operator has in the store, against its quotas.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,13 +60,58 @@ impl Store {
         (usage.hosts, usage.statements)
     }
 
+    /// Sets whose objects never compete for the global caps with those of
+    /// operators admitted by vouches: the `local` operator's, which are
+    /// never refused for room (its own revocations and renewed cards must
+    /// always go in, and it signs nothing a rival can multiply), and the
+    /// `direct`ly trusted operators', held to their quotas only. The caps
+    /// ([`MAX_CARDS`], [`MAX_VOUCHES`]) then count only the others, so
+    /// however many operators a few vouchers admit, they cannot fill the
+    /// room of the operators this host trusts itself.
+    pub fn reserve_room(&mut self, local: OperatorId, direct: &BTreeSet<OperatorId>) {
+        if self.local == Some(local) && self.direct == *direct {
+            return;
+        }
+        self.local = Some(local);
+        self.direct = direct.clone();
+        let mut pooled = Usage::default();
+        for (operator, usage) in &self.usage {
+            if !self.is_reserved(*operator) {
+                pooled.hosts += usage.hosts;
+                pooled.statements += usage.statements;
+            }
+        }
+        self.pooled = pooled;
+    }
+
+    /// Whether a list of `len` objects may grow by one: below
+    /// [`MAX_LISTED`].
+    pub(super) fn check_listed(len: usize) -> Result<(), InsertError> {
+        if len >= MAX_LISTED {
+            return Err(InsertError::Full {
+                what: "objects of one kind",
+                max: MAX_LISTED,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the global caps leave `operator`'s objects out.
+    fn is_reserved(&self, operator: OperatorId) -> bool {
+        self.local == Some(operator) || self.direct.contains(&operator)
+    }
+
     /// Whether operator `operator` may add a card or host revocation:
-    /// within its quota and, when `grows_pool`, within [`MAX_CARDS`].
+    /// within its quota and, when `grows_pool`, within [`MAX_CARDS`]
+    /// (always, for the local operator).
     pub(super) fn check_host_room(
         &self,
         operator: OperatorId,
         grows_pool: bool,
     ) -> Result<(), InsertError> {
+        if self.local == Some(operator) {
+            return Ok(());
+        }
         if self.usage(operator).hosts >= HOST_QUOTA {
             return Err(InsertError::OverQuota {
                 operator,
@@ -67,7 +119,7 @@ impl Store {
                 quota: HOST_QUOTA,
             });
         }
-        if grows_pool && self.cards.len() + self.host_revocations >= MAX_CARDS {
+        if grows_pool && !self.is_reserved(operator) && self.pooled.hosts >= MAX_CARDS {
             return Err(InsertError::Full {
                 what: "cards and host revocations",
                 max: MAX_CARDS,
@@ -76,8 +128,12 @@ impl Store {
         Ok(())
     }
 
-    /// Whether operator `operator` may add a vouch pair.
+    /// Whether operator `operator` may add a vouch pair (always, for the
+    /// local operator).
     pub(super) fn check_statement_room(&self, operator: OperatorId) -> Result<(), InsertError> {
+        if self.local == Some(operator) {
+            return Ok(());
+        }
         if self.usage(operator).statements >= STATEMENT_QUOTA {
             return Err(InsertError::OverQuota {
                 operator,
@@ -85,8 +141,7 @@ impl Store {
                 quota: STATEMENT_QUOTA,
             });
         }
-        let pairs: usize = self.usage.values().map(|usage| usage.statements).sum();
-        if pairs >= MAX_VOUCHES {
+        if !self.is_reserved(operator) && self.pooled.statements >= MAX_VOUCHES {
             return Err(InsertError::Full {
                 what: "vouches",
                 max: MAX_VOUCHES,
@@ -99,12 +154,23 @@ impl Store {
         self.usage.get(&operator).copied().unwrap_or_default()
     }
 
-    /// Takes one of `operator`'s objects off its usage.
-    pub(super) fn release(&mut self, operator: OperatorId, take: impl FnOnce(&mut Usage)) {
+    /// Adds one of `operator`'s objects to its usage (and the pool's).
+    pub(super) fn charge(&mut self, operator: OperatorId, add: impl Fn(&mut Usage)) {
+        add(self.usage.entry(operator).or_default());
+        if !self.is_reserved(operator) {
+            add(&mut self.pooled);
+        }
+    }
+
+    /// Takes one of `operator`'s objects off its usage (and the pool's).
+    pub(super) fn release(&mut self, operator: OperatorId, take: impl Fn(&mut Usage)) {
         if let Some(usage) = self.usage.get_mut(&operator) {
             take(usage);
             if *usage == Usage::default() {
                 self.usage.remove(&operator);
+            }
+            if !self.is_reserved(operator) {
+                take(&mut self.pooled);
             }
         }
     }

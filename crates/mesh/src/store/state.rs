@@ -5,9 +5,9 @@
 //!
 //! The file holds what the store held, so the per-operator quotas are not
 //! checked again when it is read (a file written under other quotas still
-//! loads); the counts are bounded by the store's global limits.
+//! loads); each list is bounded by [`MAX_LISTED`], as the store's are.
 
-use super::{InsertError, MAX_CARDS, MAX_REVOCATIONS, MAX_STATEMENT_LEN, MAX_VOUCHES, Room, Store};
+use super::{InsertError, MAX_CARDS, MAX_LISTED, MAX_STATEMENT_LEN, Room, Store};
 use crate::card::{MAX_CARD_LEN, SignedCard};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::object::{Object, ObjectKind, ParseObjectError};
@@ -86,7 +86,8 @@ impl Store {
         w.array(STATE_MAGIC);
         w.u8(STATE_VERSION);
         // Invariant (for `count` and `bytes`): no list holds more than
-        // MAX_REVOCATIONS (32768) entries, and every object is shorter than
+        // MAX_LISTED (65535) entries (every insert that grows one checks
+        // it; the retired cards are at most MAX_CARDS), and every object is shorter than
         // 65536 bytes.
         w.count(self.cards.len());
         self.cards().for_each(|card| w.bytes(card.as_bytes()));
@@ -121,17 +122,17 @@ impl Store {
         }
         let mut store = Self::new();
         let lists = [
-            (ObjectKind::Card, "card list", MAX_CARDS, MAX_CARD_LEN),
+            (ObjectKind::Card, "card list", MAX_LISTED, MAX_CARD_LEN),
             (
                 ObjectKind::Vouch,
                 "vouch list",
-                MAX_VOUCHES,
+                MAX_LISTED,
                 MAX_STATEMENT_LEN,
             ),
             (
                 ObjectKind::Revocation,
                 "revocation list",
-                MAX_REVOCATIONS,
+                MAX_LISTED,
                 MAX_STATEMENT_LEN,
             ),
         ];

@@ -743,11 +743,9 @@ fn assert_consistent(store: &Store) {
         usage.entry(held.object.card().operator).or_default().hosts += 1;
     }
     let mut pairs = BTreeSet::new();
-    let mut host_revocations = 0;
     for &(issuer, target) in store.revocations.keys() {
         match target {
             RevocationTarget::Host(_) => {
-                host_revocations += 1;
                 usage.entry(issuer).or_default().hosts += 1;
             }
             RevocationTarget::Vouch(subject) => {
@@ -760,7 +758,14 @@ fn assert_consistent(store: &Store) {
         usage.entry(voucher).or_default().statements += 1;
     }
     assert_eq!(store.usage, usage);
-    assert_eq!(store.host_revocations, host_revocations);
+    let mut pooled = Usage::default();
+    for (operator, usage) in &store.usage {
+        if store.local != Some(*operator) && !store.direct.contains(operator) {
+            pooled.hosts += usage.hosts;
+            pooled.statements += usage.statements;
+        }
+    }
+    assert_eq!(store.pooled, pooled);
     assert_eq!(
         store.ids.len(),
         store.cards.len() + store.vouches.len() + store.revocations.len()
@@ -789,7 +794,9 @@ proptest::proptest! {
         steps in proptest::collection::vec(step(), 1..40),
     ) {
         let pool = pool();
+        // Operator 1 is local, 2 trusted directly, 3 admitted by vouches.
         let mut store = Store::new();
+        store.reserve_room(operator(1).operator_id(), &BTreeSet::from([operator(2).operator_id()]));
         for step in steps {
             match step {
                 Step::Insert(i) => {

@@ -2,7 +2,7 @@
 //! host we revoked rejoin under its own card, and fill the room our own
 //! objects need.
 
-use super::tests::{revoke_host, signed};
+use super::tests::{many_operator, revoke_host, signed, stray_key, vouch};
 use super::*;
 use crate::testing::{NOW, SignCard, operator};
 
@@ -88,4 +88,79 @@ fn a_rival_revocation_of_our_key_blocks_nothing() {
     assert!(store.insert_card(renewal, NOW).unwrap().changed());
     store.insert_card(sentry, NOW).unwrap();
     assert!(store.card(&key).is_some());
+}
+
+/// A store of a host of operator 1, trusting operator 2 directly, whose
+/// pools 64 operators admitted by vouches filled: [`MAX_CARDS`] host
+/// revocations of stray keys and [`MAX_VOUCHES`] vouches.
+fn filled_by_vouched_operators() -> Store {
+    let mut store = Store::new();
+    store.reserve_room(
+        operator(1).operator_id(),
+        &BTreeSet::from([operator(2).operator_id()]),
+    );
+    let per = MAX_CARDS / HOST_QUOTA;
+    for n in 0..per {
+        let op = many_operator(n as u16);
+        for k in 0..HOST_QUOTA {
+            let key = stray_key((n * HOST_QUOTA + k) as u32);
+            store
+                .insert_revocation(revoke_host(&op, key, NOW), NOW)
+                .unwrap();
+            let subject = many_operator((1000 + k) as u16);
+            store.insert_vouch(vouch(&op, &subject, NOW), NOW).unwrap();
+        }
+    }
+    store
+}
+
+#[test]
+fn operators_admitted_by_vouches_cannot_fill_the_room_of_those_we_trust() {
+    let (alice, bob) = (operator(1), operator(2));
+    let mut store = filled_by_vouched_operators();
+    // The caps still hold the operators admitted by vouches.
+    let late = many_operator(999);
+    let full =
+        |result: Result<Inserted, InsertError>| matches!(result, Err(InsertError::Full { .. }));
+    assert!(full(store.insert_revocation(
+        revoke_host(&late, stray_key(u32::MAX), NOW),
+        NOW
+    )));
+    assert!(full(store.insert_vouch(vouch(&late, &bob, NOW), NOW)));
+    assert!(!store.may_have_room(
+        late.operator_id(),
+        ObjectKind::Vouch,
+        vouch(&late, &alice, NOW).as_bytes()
+    ));
+    // A directly trusted operator has its quota's room: a card, a vouch.
+    assert_eq!(
+        store.insert_card(signed(&bob, "sentry-1", 1), NOW),
+        Ok(Inserted::New)
+    );
+    assert_eq!(
+        store.insert_vouch(vouch(&bob, &late, NOW), NOW),
+        Ok(Inserted::New)
+    );
+    // The local operator's objects are never refused for room: not by
+    // the caps, not past its quota.
+    for k in 0..HOST_QUOTA {
+        store
+            .insert_revocation(revoke_host(&alice, stray_key(1 << 20 | k as u32), NOW), NOW)
+            .unwrap();
+    }
+    assert_eq!(
+        store.insert_card(signed(&alice, "sentry-1", 1), NOW),
+        Ok(Inserted::New)
+    );
+    assert_eq!(
+        store.insert_vouch(vouch(&alice, &late, NOW), NOW),
+        Ok(Inserted::New)
+    );
+    // The state file takes it all back, and a member of the local operator
+    // starting from it takes its rotated card.
+    let again = Store::decode(&store.encode()).unwrap();
+    assert_eq!(again, store);
+    let mut gossip = crate::gossip::Gossip::new(again, alice.operator_id());
+    let rotated = signed(&alice, "sentry-2", 1);
+    assert_eq!(gossip.insert(rotated.into(), NOW), Ok(Inserted::New));
 }
