@@ -25,7 +25,10 @@
 //! single route of the whole overlay into the interface would do the same,
 //! but every such packet would wait for a reply that never comes.) The
 //! underlay must lie outside the overlay: a card whose endpoint lies inside
-//! is refused, and an endpoint name resolving inside is not used.
+//! is refused, and an endpoint name resolving inside is not used (each
+//! address checked as sent to: `::ffff:a.b.c.d` as `a.b.c.d`). Names are
+//! resolved off the run loop, with a timeout and few at once ([`resolver`]):
+//! a name server that never answers holds up nothing.
 //!
 //! Gossip between peers travels through the tunnel, on the overlay
 //! addresses their cards give: the gossip socket is bound to the TUN device,
@@ -43,18 +46,21 @@
 //! a cookie reply instead; the introducer hears it on the socket its
 //! introductions leave from and sends again at once with the cookie's MAC.
 //! Hidden hosts (producer, bios) open no introduction socket and send no
-//! introduction: on the underlay they send WireGuard messages only, and
+//! introduction: on the underlay they send WireGuard messages only (no DNS
+//! query either: they use only their sentries' IP endpoints), and
 //! reach their own sentries because both sides know each other's cards from
 //! the operator's known directory or bundle.
 
 mod introductions;
 mod known;
 mod peer_changes;
+mod resolver;
 mod state_file;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -77,6 +83,7 @@ use state_file::StateWriter;
 pub use introductions::IntroductionCounters;
 use introductions::{Introductions, introduction_socket, recv_from, send_from};
 use peer_changes::{Change, RefusedPeers};
+use resolver::{LOOKUP_TIMEOUT, Resolved, Resolver, SystemLookup};
 
 /// How often a host without a session to a peer introduces itself again.
 const INTRODUCTION_INTERVAL: Duration = Duration::from_secs(5);
@@ -236,6 +243,8 @@ pub struct MeshMember {
     introductions: Introductions,
     /// The peers the interface refused.
     refused_peers: RefusedPeers,
+    /// Peers' endpoint names, resolved off the run loop.
+    resolver: Resolver,
 }
 
 impl MeshMember {
@@ -260,6 +269,7 @@ impl MeshMember {
             routes: BTreeMap::new(),
             introductions: Introductions::new(&inputs.wg_secret.to_bytes(), now),
             refused_peers: RefusedPeers::default(),
+            resolver: Resolver::new(Arc::new(SystemLookup), LOOKUP_TIMEOUT),
         })
     }
 
@@ -364,6 +374,7 @@ impl MeshMember {
                     }
                     None => return Ok(()),
                 },
+                resolved = self.resolver.next() => self.apply_resolved(resolved, &requests).await?,
                 Some(answer) = counters.recv() => {
                     let _ = answer.send(self.counters());
                 }
@@ -425,8 +436,9 @@ impl MeshMember {
                             }
                         }
                     }
+                    let endpoint = self.endpoint_of(&spec);
                     changes.push(Change {
-                        change: peer_change(&spec, self.settings.overlay).await,
+                        change: peer_change(&spec, endpoint),
                         host: Some((spec.name.clone(), spec.operator)),
                     });
                 }
@@ -453,6 +465,59 @@ impl MeshMember {
                 tracing::debug!("removing the route to {net}: {error}");
             }
         }
+        Ok(())
+    }
+
+    /// The address to give the interface for `spec`'s endpoint, or `None`
+    /// for now: never waits for a name to resolve, and a hidden host
+    /// resolves none (see [`resolver`]).
+    fn endpoint_of(&mut self, spec: &PeerSpec) -> Option<SocketAddr> {
+        let hidden = self.mesh.local_card().card().role.is_hidden();
+        self.resolver.endpoint(
+            spec.endpoint.as_ref()?,
+            &spec.name,
+            self.settings.overlay,
+            hidden,
+            Instant::now(),
+        )
+    }
+
+    /// Keeps a lookup's outcome, and sets the endpoint of each peer whose
+    /// card gives that name and that it resolves for.
+    async fn apply_resolved(
+        &mut self,
+        resolved: Resolved,
+        requests: &mpsc::Sender<Control>,
+    ) -> Result<()> {
+        let name = resolved.name().to_owned();
+        self.resolver.complete(resolved, Instant::now());
+        let named: Vec<PeerSpec> = self
+            .mesh
+            .peers()
+            .filter(|spec| {
+                matches!(&spec.endpoint, Some(endpoint)
+                    if matches!(&endpoint.host, EndpointHost::Name(host) if *host == name))
+            })
+            .cloned()
+            .collect();
+        let mut changes = Vec::new();
+        for spec in named {
+            let Some(endpoint) = self.endpoint_of(&spec) else {
+                continue;
+            };
+            changes.push(Change {
+                change: PeerChange {
+                    endpoint: Some(endpoint),
+                    // Removed meanwhile: not brought back.
+                    update_only: true,
+                    ..PeerChange::new(PublicKey::from_bytes(*spec.public_key.as_bytes()))
+                },
+                host: Some((spec.name.clone(), spec.operator)),
+            });
+        }
+        // A peer the interface refuses here is one it refused when it was
+        // added, whose routes went then.
+        self.refused_peers.apply(requests, changes).await?;
         Ok(())
     }
 
@@ -573,7 +638,7 @@ impl MeshMember {
             .filter(|spec| !live.contains(&PublicKey::from_bytes(*spec.public_key.as_bytes())))
             .filter(|spec| may_share(local.card(), &spec.operator, admitted))
             .filter_map(|spec| match &spec.endpoint.as_ref()?.host {
-                EndpointHost::Ip(ip) => Some((spec.public_key, *ip)),
+                EndpointHost::Ip(ip) => Some((spec.public_key, ip.to_canonical())),
                 EndpointHost::Name(_) => None,
             })
             .collect();
@@ -688,38 +753,10 @@ fn routes_of(spec: &PeerSpec) -> Vec<IpNet> {
         .collect()
 }
 
-/// The `set` change that configures the peer `spec`. An endpoint name
-/// that resolves into the mesh `overlay` is not used: handshakes to it would
-/// be routed into the tunnel, to whichever host holds that address (the
-/// mesh refuses such a card when its endpoint is an address).
-async fn peer_change(spec: &PeerSpec, overlay: Cidr) -> PeerChange {
-    let endpoint = match &spec.endpoint {
-        None => None,
-        Some(endpoint) => match &endpoint.host {
-            EndpointHost::Ip(ip) => Some(SocketAddr::new(*ip, endpoint.port)),
-            EndpointHost::Name(name) => {
-                match tokio::net::lookup_host((name.as_str(), endpoint.port)).await {
-                    Ok(addresses) => {
-                        let mut addresses = addresses
-                            .filter(|address| !overlay.contains(&Cidr::host(address.ip())));
-                        let first = addresses.next();
-                        if first.is_none() {
-                            tracing::warn!(
-                                "{name}, the endpoint of peer {}, resolves to no address outside \
-                                 the overlay {overlay}",
-                                spec.name
-                            );
-                        }
-                        first
-                    }
-                    Err(error) => {
-                        tracing::warn!("resolving {name} for peer {}: {error}", spec.name);
-                        None
-                    }
-                }
-            }
-        },
-    };
+/// The `set` change that configures the peer `spec`, at `endpoint` when
+/// it is known (an endpoint name is resolved off the run loop, and the
+/// endpoint set when it resolves: see [`resolver`]).
+fn peer_change(spec: &PeerSpec, endpoint: Option<SocketAddr>) -> PeerChange {
     PeerChange {
         endpoint,
         persistent_keepalive: Some(spec.persistent_keepalive.unwrap_or(0)),
@@ -755,44 +792,4 @@ fn gossip_socket(ifname: &str, address: SocketAddr) -> Result<UdpSocket> {
     }
     socket.set_nonblocking(true)?;
     UdpSocket::from_std(socket).context("registering the gossip socket")
-}
-
-#[cfg(test)]
-mod tests {
-    use sentrymesh_mesh::Role;
-
-    use super::*;
-
-    /// A peer whose endpoint is the name `localhost` (127.0.0.1 from
-    /// /etc/hosts, no resolver asked).
-    fn named_peer() -> PeerSpec {
-        PeerSpec {
-            public_key: WgPublicKey::from_bytes([7; 32]),
-            operator: sentrymesh_mesh::OperatorSecret::from_seed([1; 32]).operator_id(),
-            name: "sentry-1".into(),
-            role: Role::Sentry,
-            addresses: vec!["198.19.1.1/32".parse().unwrap()],
-            endpoint: Some("localhost:51820".parse().unwrap()),
-            allowed_ips: vec!["198.19.1.1/32".parse().unwrap()],
-            persistent_keepalive: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_name_resolving_into_the_overlay_is_no_endpoint() {
-        let spec = named_peer();
-        let outside = peer_change(&spec, "198.19.0.0/16".parse().unwrap()).await;
-        assert_eq!(
-            outside.endpoint.map(|address| address.ip()),
-            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        );
-        // Where /etc/hosts also names ::1, that one may be used; never
-        // 127.0.0.1.
-        let inside = peer_change(&spec, "127.0.0.0/8".parse().unwrap()).await;
-        assert!(
-            inside.endpoint.is_none_or(|address| address.is_ipv6()),
-            "{:?}",
-            inside.endpoint
-        );
-    }
 }
