@@ -38,11 +38,17 @@
 //!   so another operator's host never even learns the id of a hidden card,
 //!   and a want for an id it may not have is silently ignored.
 //!
-//! On receipt, a message is first charged to its sender's budget of
-//! [`RECEIVE_BURST`] bytes, refilled at [`RECEIVE_RATE`] bytes a second: a
-//! peer over it — a compromised member flooding valid objects, each costing
-//! a signature check — has the message dropped and counted, unread, and
-//! gossip asks again for what it lost. Then each object is taken in the
+//! On receipt, a message is first charged to the budget of its sender's
+//! operator — one for all of an operator's peers, since a rival can have a
+//! peer per card it signs — of [`RECEIVE_BURST`] bytes, refilled at
+//! [`RECEIVE_RATE`] bytes a second: a message over it — from a compromised
+//! member flooding valid objects, each costing a signature check — is
+//! dropped and counted, unread, and gossip asks again for what it lost.
+//! Another operator's replacements of its own objects (a renewed card, a
+//! later vouch), which need no room but are relayed everywhere and change
+//! every store, are limited the same way, per operator: [`REPLACEMENT_BURST`],
+//! then one every [`REPLACEMENT_EVERY`] seconds; one over it is dropped,
+//! counted as over the quota, and asked for again later. Then each object is taken in the
 //! cheapest order of checks that refuses a flood:
 //!
 //! ```text
@@ -63,11 +69,13 @@
 //! ([`Store::retain_signers`]); when they grow, objects refused before are
 //! asked for again at once.
 
+mod budget;
 mod message;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Bound;
 
+use budget::{ReceiveBudget, Replacements};
 pub use message::{
     EncodeMessageError, GOSSIP_VERSION, GossipMessage, MAX_IDS, MAX_MESSAGE_LEN, MAX_OBJECTS,
     MessageError,
@@ -97,12 +105,22 @@ const MAX_REQUESTED: usize = 8192;
 const MAX_WANTED: usize = 4 * MAX_IDS;
 /// The most refusals kept for [`Gossip::poll_refusal`].
 const MAX_REFUSALS: usize = 64;
-/// Bytes of gossip a peer may send at once: 32 full messages, many times
-/// what the first exchange of a launch group's hosts takes.
+/// Bytes of gossip an operator's peers together may send at once: 32 full
+/// messages, many times what the first exchange of a launch group's hosts
+/// takes.
 pub const RECEIVE_BURST: u64 = 32 * MAX_MESSAGE_LEN as u64;
-/// Bytes of gossip a peer may send per second once its burst is spent: 8
-/// full messages.
+/// Bytes of gossip an operator's peers together may send per second once
+/// their burst is spent: 8 full messages.
 pub const RECEIVE_RATE: u64 = 8 * MAX_MESSAGE_LEN as u64;
+/// How many of its objects another operator may replace through gossip at
+/// once: a renewal of each of a launch group operator's hosts, and more.
+pub const REPLACEMENT_BURST: u64 = 32;
+/// Seconds between two replacements another operator may make once its
+/// burst is spent (30 a minute). A replacement needs no room, yet is
+/// relayed to every peer and changes the store (peers recomputed, the
+/// state written): without a limit a rival could make every member do
+/// that as fast as it can sign.
+pub const REPLACEMENT_EVERY: u64 = 2;
 
 /// Counters of what gossip did, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -117,8 +135,8 @@ pub struct GossipStats {
     pub messages_malformed: u64,
     /// Messages dropped because their sender is not a peer.
     pub messages_from_strangers: u64,
-    /// Messages dropped unread because their sender had spent its budget
-    /// ([`RECEIVE_BURST`], [`RECEIVE_RATE`]).
+    /// Messages dropped unread because their sender's operator had spent
+    /// its budget ([`RECEIVE_BURST`], [`RECEIVE_RATE`]).
     pub messages_over_budget: u64,
     /// Objects received in valid messages.
     pub objects_received: u64,
@@ -135,7 +153,8 @@ pub struct GossipStats {
     pub objects_not_admitted: u64,
     /// Of the refused objects, those their signer's quota, or the store's
     /// limit, had no room for (most dropped before their signature was
-    /// checked).
+    /// checked), and replacements over their signer's rate
+    /// ([`REPLACEMENT_BURST`], [`REPLACEMENT_EVERY`]).
     pub objects_over_quota: u64,
     /// Cards of another operator's hidden hosts, which no peer should send
     /// this host.
@@ -156,8 +175,11 @@ pub enum GossipError {
         /// The sender's key.
         from: WgPublicKey,
     },
-    /// The sender has sent more than its budget allows.
-    #[error("gossip message from {from} dropped: it sends more than {RECEIVE_RATE} bytes a second")]
+    /// The sender's operator's peers have sent more than its budget allows.
+    #[error(
+        "gossip message from {from} dropped: its operator's peers send more than {RECEIVE_RATE} \
+         bytes a second"
+    )]
     OverBudget {
         /// The sender's key.
         from: WgPublicKey,
@@ -196,8 +218,6 @@ struct Peer {
     push: BTreeSet<ObjectId>,
     /// Ids to ask for.
     want: BTreeSet<ObjectId>,
-    /// What it may still send us.
-    budget: ReceiveBudget,
 }
 
 impl Peer {
@@ -209,7 +229,6 @@ impl Peer {
             digest_cursor: None,
             push: BTreeSet::new(),
             want: BTreeSet::new(),
-            budget: ReceiveBudget::new(now),
         }
     }
 
@@ -220,43 +239,6 @@ impl Peer {
     fn start_digest(&mut self) {
         self.digest_due = true;
         self.digest_cursor = None;
-    }
-}
-
-/// The bytes of gossip a peer may still send: a token bucket of
-/// [`RECEIVE_BURST`] bytes refilled at [`RECEIVE_RATE`] a second.
-#[derive(Debug)]
-struct ReceiveBudget {
-    bytes: u64,
-    refilled_at: u64,
-}
-
-impl ReceiveBudget {
-    fn new(now: u64) -> Self {
-        Self {
-            bytes: RECEIVE_BURST,
-            refilled_at: now,
-        }
-    }
-
-    /// Takes `len` bytes at `now`; `false`, taking nothing, when there are
-    /// not so many left.
-    fn take(&mut self, len: usize, now: u64) -> bool {
-        // A clock stepped back refills from the new time on.
-        let elapsed = now.saturating_sub(self.refilled_at);
-        if elapsed > 0 || now < self.refilled_at {
-            self.bytes = elapsed
-                .saturating_mul(RECEIVE_RATE)
-                .saturating_add(self.bytes)
-                .min(RECEIVE_BURST);
-            self.refilled_at = now;
-        }
-        let len = u64::try_from(len).unwrap_or(u64::MAX);
-        if len > self.bytes {
-            return false;
-        }
-        self.bytes -= len;
-        true
     }
 }
 
@@ -274,6 +256,10 @@ pub struct Gossip {
     /// the admitted operators.
     unpruned: bool,
     peers: BTreeMap<WgPublicKey, Peer>,
+    /// What each operator's peers may still send us.
+    budgets: BTreeMap<OperatorId, ReceiveBudget>,
+    /// How many of its objects each other operator may still replace.
+    replacements: BTreeMap<OperatorId, Replacements>,
     /// The peer served last by `poll_transmit`, for round robin.
     last_served: Option<WgPublicKey>,
     /// Ids refused recently, not asked for again until the time given.
@@ -298,6 +284,8 @@ impl Gossip {
             admitted_keys: BTreeMap::from([(*local_operator.as_bytes(), local_operator)]),
             unpruned: true,
             peers: BTreeMap::new(),
+            budgets: BTreeMap::new(),
+            replacements: BTreeMap::new(),
             last_served: None,
             ignored: BTreeMap::new(),
             requested: BTreeMap::new(),
@@ -344,6 +332,9 @@ impl Gossip {
                 .entry(key)
                 .or_insert_with(|| Peer::new(operator, now));
         }
+        let peers = &self.peers;
+        self.budgets
+            .retain(|operator, _| peers.values().any(|peer| peer.operator == *operator));
         let mut admitted = admitted;
         admitted.insert(self.local_operator);
         if admitted != self.admitted || self.unpruned {
@@ -351,6 +342,8 @@ impl Gossip {
                 self.ignored.clear();
             }
             self.store.retain_signers(&admitted);
+            self.replacements
+                .retain(|operator, _| admitted.contains(operator));
             self.unpruned = false;
             self.admitted_keys = admitted.iter().map(|op| (*op.as_bytes(), *op)).collect();
             self.admitted = admitted;
@@ -408,7 +401,11 @@ impl Gossip {
             self.stats.messages_from_strangers += 1;
             return Err(GossipError::UnknownPeer { from });
         };
-        if !peer.budget.take(bytes.len(), now) {
+        let budget = self
+            .budgets
+            .entry(peer.operator)
+            .or_insert_with(|| ReceiveBudget::new(now));
+        if !budget.take(bytes.len(), now) {
             self.stats.messages_over_budget += 1;
             return Err(GossipError::OverBudget { from });
         }
@@ -549,6 +546,12 @@ impl Gossip {
                     continue;
                 }
             }
+            if !self.may_replace(&object, id, now) {
+                self.stats.objects_refused += 1;
+                self.stats.objects_over_quota += 1;
+                self.ignore(id, now);
+                continue;
+            }
             match self.store.insert(object, now) {
                 Ok(inserted) if inserted.changed() => {
                     self.stats.objects_new += 1;
@@ -581,6 +584,20 @@ impl Gossip {
                 }
             }
         }
+    }
+
+    /// Whether `object` may go on to the store: anything but a replacement
+    /// of another operator's own object over that operator's rate
+    /// ([`REPLACEMENT_BURST`], [`REPLACEMENT_EVERY`]).
+    fn may_replace(&mut self, object: &Object, id: ObjectId, now: u64) -> bool {
+        let signer = object.as_ref().signer();
+        if signer == self.local_operator || !self.store.would_replace(object, id) {
+            return true;
+        }
+        self.replacements
+            .entry(signer)
+            .or_insert_with(|| Replacements::new(now))
+            .take(now)
     }
 
     /// Queues a new object for every peer but its sender.

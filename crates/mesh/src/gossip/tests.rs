@@ -766,3 +766,90 @@ fn a_card_its_operator_has_no_room_for_is_dropped_before_its_checks() {
     hosts[0].gossip.handle_message(from, &bytes, NOW).unwrap();
     assert_eq!(hosts[0].gossip.store().card(&from), Some(&renewal));
 }
+
+#[test]
+fn an_operators_peers_share_one_budget() {
+    let (alice, bob) = (operator(1), operator(2));
+    let (a1, b1, b2) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&bob, "sentry-1", Role::Sentry),
+        signed(&bob, "sentry-2", Role::Sentry),
+    );
+    let mut hosts = [host(&a1, &[&b1, &b2]), host(&b1, &[]), host(&b2, &[])];
+    connect(&mut hosts, &[(0, 1), (0, 2)]);
+    let gossip = &mut hosts[0].gossip;
+    let junk = vec![0xff; MAX_MESSAGE_LEN];
+    let burst = usize::try_from(RECEIVE_BURST).unwrap() / MAX_MESSAGE_LEN;
+    for _ in 0..burst {
+        let _ = gossip.handle_message(b1.card().wg_public_key, &junk, NOW);
+    }
+    // Bob's second host has no budget of its own: another card does not
+    // buy its operator more.
+    let from = b2.card().wg_public_key;
+    assert_eq!(
+        gossip.handle_message(from, &junk, NOW),
+        Err(GossipError::OverBudget { from })
+    );
+}
+
+#[test]
+fn another_operators_replacements_are_limited_in_rate() {
+    let (alice, bob, carol) = (operator(1), operator(2), operator(3));
+    let (a1, b1) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&bob, "sentry-1", Role::Sentry),
+    );
+    let mut hosts = [host(&a1, &[&b1]), host(&b1, &[])];
+    connect(&mut hosts, &[(0, 1)]);
+    let from = b1.card().wg_public_key;
+    // Bob re-signs one vouch with a later date again and again: each would
+    // replace the last, be relayed to every peer and change the store.
+    let send = |gossip: &mut Gossip, n: u64, now: u64| {
+        let vouch = Vouch {
+            voucher: bob.operator_id(),
+            subject: carol.operator_id(),
+            overlay: "198.19.9.0/24".parse().unwrap(),
+            issued_at: NOW - 1000 + n,
+        }
+        .sign(&bob)
+        .unwrap();
+        let bytes = GossipMessage::Objects {
+            objects: vec![vouch.into()],
+        }
+        .encode()
+        .unwrap();
+        gossip.handle_message(from, &bytes, now).unwrap();
+    };
+    let gossip = &mut hosts[0].gossip;
+    let extra = 10;
+    for n in 0..=REPLACEMENT_BURST + extra {
+        send(gossip, n, NOW);
+    }
+    let stats = gossip.stats();
+    // The first is new, then a burst of replacements; the rest dropped.
+    assert_eq!(
+        (stats.objects_new, stats.objects_over_quota),
+        (1 + REPLACEMENT_BURST, extra)
+    );
+    // One more once the interval has passed.
+    send(gossip, 1000, NOW + REPLACEMENT_EVERY);
+    assert_eq!(gossip.stats().objects_new, 2 + REPLACEMENT_BURST);
+    // The local operator's own are not limited.
+    for n in 0..=REPLACEMENT_BURST + extra {
+        let vouch = Vouch {
+            voucher: alice.operator_id(),
+            subject: carol.operator_id(),
+            overlay: "198.19.9.0/24".parse().unwrap(),
+            issued_at: NOW - 1000 + n,
+        }
+        .sign(&alice)
+        .unwrap();
+        let bytes = GossipMessage::Objects {
+            objects: vec![vouch.into()],
+        }
+        .encode()
+        .unwrap();
+        gossip.handle_message(from, &bytes, NOW + 10).unwrap();
+    }
+    assert_eq!(gossip.stats().objects_over_quota, extra);
+}

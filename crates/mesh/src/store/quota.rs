@@ -1,12 +1,13 @@
 //! The store's quotas: how much of it one operator may fill, and in all;
 //! see the [store's docs](super) for the rules and the bound they give.
 
+use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
 use super::{InsertError, Store};
 use crate::card::claimed_key;
 use crate::identity::OperatorId;
-use crate::object::ObjectKind;
+use crate::object::{Object, ObjectId, ObjectKind};
 use crate::wg_key::WgPublicKey;
 
 /// Where a revocation's encoding has its target: after the format version
@@ -212,6 +213,41 @@ impl Store {
                 Some(subject) => self.pair_may_have_room(signer, &subject),
                 None => true,
             },
+        }
+    }
+
+    /// Whether `object`, whose id is `id`, would replace one of its signer's
+    /// own that the store holds (a card of the same key by a higher serial,
+    /// a vouch or revocation of the same pair or target by a later date):
+    /// what needs no room, so gossip limits its rate instead.
+    pub(crate) fn would_replace(&self, object: &Object, id: ObjectId) -> bool {
+        match object {
+            Object::Card(card) => {
+                let c = card.card();
+                self.cards.get(&c.wg_public_key).is_some_and(|held| {
+                    let old = held.object.card();
+                    old.operator == c.operator
+                        && (c.serial, Reverse(id)) > (old.serial, Reverse(held.id))
+                })
+            }
+            Object::Vouch(vouch) => {
+                let v = vouch.vouch();
+                self.vouches
+                    .get(&(v.voucher, v.subject))
+                    .is_some_and(|held| {
+                        (v.issued_at, Reverse(id))
+                            > (held.object.vouch().issued_at, Reverse(held.id))
+                    })
+            }
+            Object::Revocation(revocation) => {
+                let r = revocation.revocation();
+                self.revocations
+                    .get(&(r.issuer, r.target))
+                    .is_some_and(|held| {
+                        (r.issued_at, Reverse(id))
+                            > (held.object.revocation().issued_at, Reverse(held.id))
+                    })
+            }
         }
     }
 
