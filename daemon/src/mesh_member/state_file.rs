@@ -272,6 +272,12 @@ impl StateWriter {
         }
     }
 
+    /// Hands the thread the store's encoding. It is made here, on the
+    /// member's thread, at most once a [`WRITE_INTERVAL`]: one pass copying
+    /// the objects' bytes, some 4 ms in a release build for 32,768 objects
+    /// (4.7 MB, both global caps full). Handing the thread a clone to
+    /// encode there would cost the member's thread more: the clone of that
+    /// store took 22 ms. The write and its syncs are the thread's.
     fn send(&mut self, dir: &Path, store: &Store, now: Instant) {
         let job = Job {
             generation: store.generation(),
