@@ -169,6 +169,7 @@ impl Lab {
             wg_key: &host.dir().join("wg.key"),
             overlay,
             underlay,
+            endpoint_name: None,
             chain_id: &chain_id,
             serial: None,
         };
@@ -199,6 +200,8 @@ struct CardSpec<'a> {
     overlay: Ipv4Addr,
     /// A sentry's endpoint.
     underlay: Ipv4Addr,
+    /// A DNS name the sentry's endpoint gives instead of `underlay`.
+    endpoint_name: Option<&'a str>,
     chain_id: &'a str,
     /// The card's serial, or `card issue`'s default (the time).
     serial: Option<u64>,
@@ -225,10 +228,10 @@ fn issue_card(card: &CardSpec<'_>, out: &Path) {
         out.to_string_lossy().into_owned(),
     ];
     if card.role == Role::Sentry {
-        args.extend([
-            "--endpoint".to_owned(),
-            format!("{}:{WG_PORT}", card.underlay),
-        ]);
+        let host = card
+            .endpoint_name
+            .map_or_else(|| card.underlay.to_string(), str::to_owned);
+        args.extend(["--endpoint".to_owned(), format!("{host}:{WG_PORT}")]);
     }
     if let Some(serial) = card.serial {
         args.extend(["--serial".to_owned(), serial.to_string()]);
@@ -264,6 +267,7 @@ impl Member {
             wg_key: &self.host.dir().join("wg.key"),
             overlay: self.overlay,
             underlay: self.underlay,
+            endpoint_name: None,
             chain_id: &self.chain_id,
             serial: None,
         };
@@ -285,6 +289,28 @@ impl Member {
             wg_key: &self.host.dir().join("wg.key"),
             overlay: self.overlay,
             underlay: self.underlay,
+            endpoint_name: None,
+            chain_id: &self.chain_id,
+            serial: Some(super::unix_now() + u64::from(version)),
+        };
+        issue_card(&card, &self.card());
+    }
+
+    /// Issues the sentry's card again with the DNS name `endpoint_name` as
+    /// its endpoint host and a later serial; the running daemon is not told.
+    pub(crate) fn name_endpoint(&mut self, operator: &Operator, endpoint_name: &str) {
+        let index = self.underlay.octets()[3];
+        let version = u8::from_str_radix(&self.chain_id[38..], 16).expect("hex") + 1;
+        self.chain_id = chain_id(index, version);
+        std::fs::remove_file(self.card()).expect("remove the old card");
+        let card = CardSpec {
+            operator,
+            name: &self.name,
+            role: Role::Sentry,
+            wg_key: &self.host.dir().join("wg.key"),
+            overlay: self.overlay,
+            underlay: self.underlay,
+            endpoint_name: Some(endpoint_name),
             chain_id: &self.chain_id,
             serial: Some(super::unix_now() + u64::from(version)),
         };
