@@ -346,6 +346,35 @@ fn a_card_requested_on_the_host_is_signed_by_the_operator() {
         reason.ends_with("this is a sentrymesh card, not a card-request"),
         "{reason}"
     );
+    // An endpoint that is an IPv4-mapped address (checked as IPv6, sent to
+    // as IPv4) or reaches no other host is refused, saying why.
+    for (endpoint, why) in [
+        ("[::ffff:198.19.1.7]:51820", "an IPv4-mapped IPv6 address"),
+        ("127.0.0.1:51820", "a loopback address"),
+    ] {
+        let reason = dir.refused(&[
+            "card",
+            "request",
+            "--operator-id",
+            &alice,
+            "--wg-key",
+            "sentry.wg",
+            "--name",
+            "sentry-9",
+            "--role",
+            "sentry",
+            "--address",
+            "198.19.1.9/32",
+            "--endpoint",
+            endpoint,
+            "--out",
+            "sentry-9.request",
+        ]);
+        assert!(
+            reason.contains(&format!("has the endpoint {endpoint}, {why}")),
+            "{reason}"
+        );
+    }
     dir.assert_no_secret_printed(&["alice.key", "bob.key"]);
     dir.assert_no_secret_printed(&HOST_KEY_FILES);
 }
