@@ -22,7 +22,10 @@
 //!   rejoin under a colluding rival's card. The key is blocked until the
 //!   tombstone goes (below); a host handed to another operator needs a new
 //!   key. A rival's revocation of our key blocks nothing, since the store
-//!   never held a card of the rival's for it. Expired cards are refused,
+//!   never held a card of the rival's for it. On the local operator's own
+//!   hosts, its revocations block their keys even with no tombstone (a
+//!   revocation read from the state file, whose card was hidden or never
+//!   seen): no one else can sign them. Expired cards are refused,
 //!   and dropped by [`Store::prune`].
 //! * **Vouches** are keyed by (voucher, subject): the newest `issued_at`
 //!   wins (the lower id at an equal time).
@@ -340,38 +343,6 @@ impl Store {
         self.put_revocation(revocation, Room::Needed)
     }
 
-    /// Drops every card expired at `now` (retired ones too) and every host
-    /// revocation whose revoked cards have all expired; returns how many.
-    pub fn prune(&mut self, now: u64) -> usize {
-        let bound = (now.saturating_add(1), WgPublicKey::from_bytes([0; 32]));
-        let expired: Vec<WgPublicKey> = self.expiries.range(..bound).map(|&(_, key)| key).collect();
-        for key in &expired {
-            self.remove_card(key);
-        }
-        let retired: Vec<WgPublicKey> = self
-            .retired_expiries
-            .range(..bound)
-            .map(|&(_, key)| key)
-            .collect();
-        for key in &retired {
-            self.unretire(key);
-        }
-        let tombstones: Vec<(OperatorId, WgPublicKey)> = self
-            .tombstone_expiries
-            .iter()
-            .take_while(|&&(until, _, _)| until <= now)
-            .map(|&(_, issuer, key)| (issuer, key))
-            .collect();
-        for &(issuer, key) in &tombstones {
-            self.remove_revocation((issuer, RevocationTarget::Host(key)));
-        }
-        let pruned = expired.len() + retired.len() + tombstones.len();
-        if pruned > 0 {
-            self.generation += 1;
-        }
-        pruned
-    }
-
     /// Drops every object signed by an operator `admitted` does not hold —
     /// cards, vouches, vouch withdrawals and host revocations of keys never
     /// seen on their cards — keeping the tombstones of cards they revoked
@@ -418,19 +389,6 @@ impl Store {
             self.generation += 1;
         }
         dropped
-    }
-
-    /// When the next card or tombstone expires: the time to call
-    /// [`Store::prune`].
-    pub fn next_expiry(&self) -> Option<u64> {
-        [
-            self.expiries.first().map(|&(at, _)| at),
-            self.retired_expiries.first().map(|&(at, _)| at),
-            self.tombstone_expiries.first().map(|&(at, _, _)| at),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
     }
 
     /// Whether the store holds the object with this id.

@@ -53,6 +53,34 @@ fn a_key_its_holder_revoked_is_refused_under_every_operator() {
 }
 
 #[test]
+fn our_own_revocation_blocks_the_key_for_rivals_without_a_tombstone() {
+    let (alice, mallory) = (operator(1), operator(4));
+    let producer = crate::testing::card(&alice, "producer-1", crate::role::Role::Producer)
+        .sign(&alice)
+        .unwrap();
+    let key = producer.card().wg_public_key;
+    let rejoin = card_for(&mallory, "rejoin", key);
+    // A store that never saw the card holds the revocation but no
+    // tombstone (a hidden host's revoked card is not kept aside, so after a
+    // restart no store has one): on a host of the revoking operator the key
+    // stays blocked all the same.
+    let mut store = Store::new();
+    store
+        .insert_revocation(revoke_host(&alice, key, NOW), NOW)
+        .unwrap();
+    let mut ours = Store::decode(&store.encode()).unwrap();
+    ours.reserve_room(alice.operator_id(), &BTreeSet::new());
+    assert!(matches!(
+        ours.insert_card(rejoin.clone(), NOW),
+        Err(InsertError::Revoked { operator, .. }) if operator == alice.operator_id()
+    ));
+    // Another operator's host, which never saw the card, takes it.
+    let mut theirs = Store::decode(&store.encode()).unwrap();
+    theirs.reserve_room(operator(2).operator_id(), &BTreeSet::new());
+    assert!(theirs.insert_card(rejoin, NOW).is_ok());
+}
+
+#[test]
 fn a_rival_card_that_came_first_goes_when_the_revoked_card_arrives() {
     let (alice, mallory) = (operator(1), operator(4));
     let sentry = signed(&alice, "sentry-1", 1);

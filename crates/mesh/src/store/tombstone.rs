@@ -1,14 +1,60 @@
 //! The store's memory of revoked hosts: tombstones (how long a host
 //! revocation must stand), the public cards their operator revoked, kept
-//! aside, and the keys a revocation blocks for every operator; see the
-//! [store's docs](super).
+//! aside, and the keys a revocation blocks for every operator; and the
+//! pruning of what has expired. See the [store's docs](super).
 
 use super::{MAX_CARDS, Store};
 use crate::card::SignedCard;
 use crate::identity::OperatorId;
+use crate::revocation::RevocationTarget;
 use crate::wg_key::WgPublicKey;
 
 impl Store {
+    /// Drops every card expired at `now` (retired ones too) and every host
+    /// revocation whose revoked cards have all expired; returns how many.
+    pub fn prune(&mut self, now: u64) -> usize {
+        let bound = (now.saturating_add(1), WgPublicKey::from_bytes([0; 32]));
+        let expired: Vec<WgPublicKey> = self.expiries.range(..bound).map(|&(_, key)| key).collect();
+        for key in &expired {
+            self.remove_card(key);
+        }
+        let retired: Vec<WgPublicKey> = self
+            .retired_expiries
+            .range(..bound)
+            .map(|&(_, key)| key)
+            .collect();
+        for key in &retired {
+            self.unretire(key);
+        }
+        let tombstones: Vec<(OperatorId, WgPublicKey)> = self
+            .tombstone_expiries
+            .iter()
+            .take_while(|&&(until, _, _)| until <= now)
+            .map(|&(_, issuer, key)| (issuer, key))
+            .collect();
+        for &(issuer, key) in &tombstones {
+            self.remove_revocation((issuer, RevocationTarget::Host(key)));
+        }
+        let pruned = expired.len() + retired.len() + tombstones.len();
+        if pruned > 0 {
+            self.generation += 1;
+        }
+        pruned
+    }
+
+    /// When the next card or tombstone expires: the time to call
+    /// [`Store::prune`].
+    pub fn next_expiry(&self) -> Option<u64> {
+        [
+            self.expiries.first().map(|&(at, _)| at),
+            self.retired_expiries.first().map(|&(at, _)| at),
+            self.tombstone_expiries.first().map(|&(at, _, _)| at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
     /// Notes that the host revocation by `issuer` of `key` revoked a card
     /// valid until `not_after`, so it must stand until then at least.
     pub(super) fn bind_tombstone(&mut self, issuer: OperatorId, key: WgPublicKey, not_after: u64) {
@@ -54,12 +100,20 @@ impl Store {
     /// held (or refused, coming after the revocation) a card of its own for
     /// that key: while its tombstone stands, the key is blocked for every
     /// operator. A revocation of a key whose card the store never saw from
-    /// its issuer blocks nothing, so a rival cannot block our keys.
+    /// its issuer blocks nothing, so a rival cannot block our keys. The
+    /// local operator's revocations block their keys whether or not the
+    /// store saw the card (a hidden host's revoked card leaves no tombstone
+    /// across a restart): no one else can sign them.
     pub(super) fn revoked_elsewhere(
         &self,
         operator: OperatorId,
         key: WgPublicKey,
     ) -> Option<OperatorId> {
+        if let Some(local) = self.local.filter(|local| *local != operator) {
+            if self.revokes_host(local, key) {
+                return Some(local);
+            }
+        }
         self.tombstoned_keys
             .get(&key)?
             .iter()
