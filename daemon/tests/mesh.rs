@@ -846,9 +846,7 @@ fn cards_claiming_outside_their_operators_range_route_nothing() {
 #[test]
 fn a_new_sentry_joins_through_a_flood_of_spoofed_introductions() {
     const SOURCES: u32 = 20_000;
-    /// Introductions sealed before the flood starts.
-    const POOL: usize = 4_000;
-    /// How many sources send each of them.
+    /// How many sources send each introduction.
     const SOURCES_EACH: u32 = 8;
     /// The share of the sentry's budget of checks a second that
     /// introductions without a cookie may spend.
@@ -880,14 +878,6 @@ fn a_new_sentry_joins_through_a_flood_of_spoofed_introductions() {
             .expect("a 32-byte key"),
     );
     let flooder_card = SignedCard::decode(&armoured_bytes(&flooder.card())).expect("a card");
-    let sealing = Instant::now();
-    let pool: Vec<Vec<u8>> = (0..POOL)
-        .map(|_| {
-            seal_introduction(&flooder_card, &sentry_key, unix_now(), &mut OsRng)
-                .expect("sealed to the sentry")
-        })
-        .collect();
-    eprintln!("{POOL} introductions sealed in {:?}", sealing.elapsed());
 
     let stop = Arc::new(AtomicBool::new(false));
     let spoofer = Spoofer::new(&flooder.host);
@@ -895,15 +885,26 @@ fn a_new_sentry_joins_through_a_flood_of_spoofed_introductions() {
     let flooding = Instant::now();
     let flood = {
         let stop = Arc::clone(&stop);
+        let card = flooder_card.clone();
         std::thread::spawn(move || {
             let mut sent = 0u64;
+            let mut payload = Vec::new();
             for n in 0u32.. {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let payload = &pool[(n / SOURCES_EACH) as usize % POOL];
+                // A fresh introduction for every few sources, for as long
+                // as the flood lasts: the sentry remembers the ephemeral
+                // keys it paid for and drops their replays unopened, so a
+                // flood that cycled through a fixed set would stop loading
+                // it after a while (and a late cookie request would find
+                // the sentry idle).
+                if n % SOURCES_EACH == 0 {
+                    payload = seal_introduction(&card, &sentry_key, unix_now(), &mut OsRng)
+                        .expect("sealed to the sentry");
+                }
                 let source = SocketAddrV4::new(spoofed_source(n % SOURCES), 40_000);
-                if spoofer.send(source, target, payload).is_ok() {
+                if spoofer.send(source, target, &payload).is_ok() {
                     sent += 1;
                 }
                 // About 2 500 a second, fresh ones at about 300 a second:
