@@ -27,7 +27,7 @@
 //! underlay must lie outside the overlay: a card whose endpoint lies inside
 //! is refused, and an endpoint name resolving inside is not used (each
 //! address checked as sent to: `::ffff:a.b.c.d` as `a.b.c.d`). Names are
-//! resolved off the run loop, with a timeout and few at once ([`resolver`]):
+//! resolved off the run loop, with a timeout and few at once (`mesh_member/resolver.rs`):
 //! a name server that never answers holds up nothing.
 //!
 //! Gossip between peers travels through the tunnel, on the overlay
