@@ -20,14 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use netns::mesh_lab::{Lab, Member, Role, sentrymesh};
+use netns::mesh_lab::{FORMS_WITHIN, Lab, Member, REVOKED_WITHIN, Role, sentrymesh};
 use netns::wait_until;
-
-/// How long a mesh may take to form: handshakes retry every 5 s.
-const FORMS_WITHIN: Duration = Duration::from_secs(60);
-/// The ceiling on a revocation's taking effect at the host it is published
-/// at: ten times what a quiet machine needs.
-const REVOKED_WITHIN: Duration = Duration::from_secs(10);
 
 /// The namespace's `/etc/netns/NAMESPACE` directory with a `resolv.conf`
 /// naming `nameserver` (asked for 90 s a name: three tries of 30 s);

@@ -18,18 +18,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use netns::mesh_lab::{GOSSIP_PORT, Lab, Member, Operator, Role, keys, sentrymesh};
+use netns::mesh_lab::{
+    GOSSIP_PORT, Lab, Member, Operator, REVOKED_WITHIN, Role, assert_peers, sentrymesh,
+};
 use netns::wait_until;
 use sentrymesh_mesh::{
     GossipMessage, HOST_QUOTA, Object, OperatorSecret, Revocation, RevocationTarget,
     STATEMENT_QUOTA, SignedCard, Vouch, WgPublicKey,
 };
 
-/// How long a mesh may take to form: handshakes retry every 5 s.
-const FORMS_WITHIN: Duration = Duration::from_secs(60);
-/// The ceiling on a revocation's taking effect everywhere: ten times what
-/// a quiet machine needs.
-const REVOKED_WITHIN: Duration = Duration::from_secs(10);
 /// Objects signed by fresh keys, and by the rival, in the flood.
 const FRESH_OBJECTS: usize = 100_000;
 const RIVAL_OBJECTS: usize = 50_000;
@@ -43,23 +40,6 @@ const FLOOD_RATE: u64 = 100;
 /// The most resident memory a daemon may use after the flood (a debug
 /// build; its store is bounded by the quotas, its queues by their limits).
 const RSS_BOUND_KIB: u64 = 64 * 1024;
-
-/// Waits until `member` has exactly the peers `expected`, with a session to
-/// each; panics with its log otherwise.
-#[track_caller]
-fn assert_peers(member: &Member, expected: &[&Member]) {
-    let formed = wait_until(FORMS_WITHIN, || {
-        member.peers() == keys(expected)
-            && expected.iter().all(|peer| member.has_session_with(peer))
-    });
-    assert!(
-        formed,
-        "{} does not have the peers expected: {:?}\n{}",
-        member.name,
-        member.peers(),
-        member.log()
-    );
-}
 
 fn secret(operator: &Operator) -> OperatorSecret {
     let text = std::fs::read_to_string(&operator.key_file).expect("the operator key file");

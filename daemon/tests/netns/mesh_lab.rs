@@ -16,6 +16,15 @@ use std::time::Duration;
 
 use super::{Host, Process, run_ok, unique_ifname, wait_until};
 
+/// How long a mesh may take to form: under a second on a quiet machine, but
+/// a lost handshake is retried only after 5 s, and a loaded machine loses
+/// some.
+pub(crate) const FORMS_WITHIN: Duration = Duration::from_secs(60);
+/// How long a revocation may take to reach every member: tens of
+/// milliseconds on a quiet machine (the tests print the figure); the
+/// ceiling is for a loaded one.
+pub(crate) const REVOKED_WITHIN: Duration = Duration::from_secs(10);
+
 const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
 
 /// The WireGuard port of every host.
@@ -466,4 +475,46 @@ pub(crate) fn keys(members: &[&Member]) -> Vec<String> {
     let mut keys: Vec<String> = members.iter().map(|m| m.wg_public.clone()).collect();
     keys.sort();
     keys
+}
+
+/// Waits until `member` has exactly the peers `expected`, with a session to
+/// each; panics with its log otherwise.
+#[track_caller]
+pub(crate) fn assert_peers(member: &Member, expected: &[&Member]) {
+    let formed = wait_until(FORMS_WITHIN, || {
+        member.peers() == keys(expected)
+            && expected.iter().all(|peer| member.has_session_with(peer))
+    });
+    let names: Vec<&str> = expected.iter().map(|peer| peer.name.as_str()).collect();
+    assert!(
+        formed,
+        "{} does not have exactly the peers {names:?} with sessions: {:?}\n{}",
+        member.name,
+        member.peers(),
+        member.log()
+    );
+}
+
+/// The binary form of the armoured object in the file `path`.
+pub(crate) fn armoured_bytes(path: &std::path::Path) -> Vec<u8> {
+    let text = std::fs::read_to_string(path).expect("an armoured file");
+    base64_decode(&text.lines().skip(1).collect::<String>())
+}
+
+/// Standard base64 decoding, for keys.
+pub(crate) fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for byte in text.bytes().take_while(|&byte| byte != b'=') {
+        let value = ALPHABET.iter().position(|&c| c == byte).expect("base64") as u32;
+        bits = bits << 6 | value;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    out
 }
