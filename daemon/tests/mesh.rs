@@ -159,18 +159,7 @@ fn three_operators_form_the_mesh_and_no_producer_leaks() {
     );
     // Operator c revokes its second sentry, published at its first one.
     let revoked = &members[2][2];
-    let revocation = lab.switch_file("c-sentry-2.revocation");
-    sentrymesh(&[
-        "trust",
-        "revoke",
-        "--operator",
-        &operators[2].key_file.to_string_lossy(),
-        "--host",
-        &revoked.wg_public,
-        "--out",
-        &revocation.to_string_lossy(),
-    ]);
-    members[2][1].know("c-sentry-2.revocation", &revocation);
+    members[2][1].know_revocation(&lab, &operators[2], revoked);
     members[2][1].reload();
     let others: Vec<&Member> = members
         .iter()
@@ -407,18 +396,7 @@ fn a_new_sentry_joins_a_revocation_cuts_it_off_and_reloads_keep_sessions() {
 
     // Operator a revokes the newcomer; published at one sentry, the
     // revocation removes it from every member within a second.
-    let revocation = lab.switch_file("newcomer.revocation");
-    sentrymesh(&[
-        "trust",
-        "revoke",
-        "--operator",
-        &a.key_file.to_string_lossy(),
-        "--host",
-        &newcomer.wg_public,
-        "--out",
-        &revocation.to_string_lossy(),
-    ]);
-    sentry.know("newcomer.revocation", &revocation);
+    sentry.know_revocation(&lab, &a, &newcomer);
     let published = Instant::now();
     sentry.reload();
     let cut_off = wait_until(REVOKED_WITHIN, || {

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use netns::mesh_lab::{FORMS_WITHIN, Lab, Member, REVOKED_WITHIN, Role, sentrymesh};
+use netns::mesh_lab::{FORMS_WITHIN, Lab, Member, REVOKED_WITHIN, Role};
 use netns::wait_until;
 
 /// The namespace's `/etc/netns/NAMESPACE` directory with a `resolv.conf`
@@ -155,18 +155,7 @@ fn a_name_server_that_never_answers_holds_up_no_member_and_hears_nothing_from_a_
     rival.name_endpoint(&b, "b-sentry-1-again.never.example");
     rival.reload();
     std::thread::sleep(Duration::from_secs(2));
-    let revocation = lab.switch_file("named.revocation");
-    sentrymesh(&[
-        "trust",
-        "revoke",
-        "--operator",
-        &a.key_file.to_string_lossy(),
-        "--host",
-        &named.wg_public,
-        "--out",
-        &revocation.to_string_lossy(),
-    ]);
-    sentry.know("named.revocation", &revocation);
+    sentry.know_revocation(&lab, &a, &named);
     let published = Instant::now();
     sentry.reload();
     let cut_off = wait_until(REVOKED_WITHIN, || {

@@ -18,9 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use netns::mesh_lab::{
-    GOSSIP_PORT, Lab, Member, Operator, REVOKED_WITHIN, Role, assert_peers, sentrymesh,
-};
+use netns::mesh_lab::{GOSSIP_PORT, Lab, Member, Operator, REVOKED_WITHIN, Role, assert_peers};
 use netns::wait_until;
 use sentrymesh_mesh::{
     GossipMessage, HOST_QUOTA, Object, OperatorSecret, Revocation, RevocationTarget,
@@ -190,18 +188,7 @@ fn a_flood_and_a_hostile_revoked_host_change_nothing_for_the_mesh() {
 
     // Operator a revokes its second sentry, published at the first while
     // the flood goes on.
-    let revocation = lab.switch_file("hostile.revocation");
-    sentrymesh(&[
-        "trust",
-        "revoke",
-        "--operator",
-        &a.key_file.to_string_lossy(),
-        "--host",
-        &hostile.wg_public,
-        "--out",
-        &revocation.to_string_lossy(),
-    ]);
-    first.know("hostile.revocation", &revocation);
+    first.know_revocation(&lab, &a, &hostile);
     let published = Instant::now();
     first.reload();
     let mut dropped_by = Vec::new();

@@ -268,6 +268,13 @@ impl Member {
         let wg_public = run_ok(Command::new(SENTRYMESH).arg("pubkey"), wg_key.as_bytes())
             .trim()
             .to_owned();
+        self.reissue_card(operator, role, None);
+        wg_public
+    }
+
+    /// Writes the member's card anew, for its key file and chain p2p id as
+    /// they are now, with `serial` (the time of issue when `None`).
+    fn reissue_card(&self, operator: &Operator, role: Role, serial: Option<u64>) {
         std::fs::remove_file(self.card()).expect("remove the old card");
         let card = CardSpec {
             operator,
@@ -278,10 +285,27 @@ impl Member {
             underlay: self.underlay,
             endpoint_name: None,
             chain_id: &self.chain_id,
-            serial: None,
+            serial,
         };
         issue_card(&card, &self.card());
-        wg_public
+    }
+
+    /// Has `operator` revoke `revoked`'s host key, and puts the revocation
+    /// in this member's known directory: published at its next reload.
+    pub(crate) fn know_revocation(&self, lab: &Lab, operator: &Operator, revoked: &Member) {
+        let name = format!("{}.revocation", revoked.name);
+        let revocation = lab.switch_file(&name);
+        sentrymesh(&[
+            "trust",
+            "revoke",
+            "--operator",
+            &operator.key_file.to_string_lossy(),
+            "--host",
+            &revoked.wg_public,
+            "--out",
+            &revocation.to_string_lossy(),
+        ]);
+        self.know(&name, &revocation);
     }
 
     /// Issues the member's card again with a new chain p2p id and a later
@@ -290,19 +314,7 @@ impl Member {
         let index = self.underlay.octets()[3];
         let version = u8::from_str_radix(&self.chain_id[38..], 16).expect("hex") + 1;
         self.chain_id = chain_id(index, version);
-        std::fs::remove_file(self.card()).expect("remove the old card");
-        let card = CardSpec {
-            operator,
-            name: &self.name,
-            role,
-            wg_key: &self.host.dir().join("wg.key"),
-            overlay: self.overlay,
-            underlay: self.underlay,
-            endpoint_name: None,
-            chain_id: &self.chain_id,
-            serial: Some(super::unix_now() + u64::from(version)),
-        };
-        issue_card(&card, &self.card());
+        self.reissue_card(operator, role, Some(super::unix_now() + u64::from(version)));
     }
 
     /// Issues the sentry's card again with the DNS name `endpoint_name` as
