@@ -55,7 +55,7 @@
 //! and a mesh member's interface addresses must lie inside the overlay too.
 //!
 //! Keys are never written into the config, only the names of files holding
-//! them (see [`crate::keyfile`]), so the config can be shared, diffed and
+//! them (see [`crate::config::keyfile`]), so the config can be shared, diffed and
 //! logged.
 //!
 //! An endpoint is an IP address, never a host name: the config is checked
@@ -81,6 +81,7 @@
 //! stop at the first; all problems with values are reported together.
 
 mod error;
+pub mod keyfile;
 mod raw;
 mod validate;
 mod values;
@@ -103,7 +104,7 @@ pub use self::values::{
     InterfaceAddress, InterfaceName, InterfaceNameError, MAX_INTERFACE_NAME_LEN,
 };
 use crate::ipnet::IpNet;
-use crate::keyfile::{self, KeyFileError};
+use keyfile::KeyFileError;
 
 /// The MTU when the config sets none: 1500 less WireGuard's overhead over
 /// IPv6 (40 IPv6 + 8 UDP + 32 WireGuard), as `wg-quick` picks.

@@ -1,30 +1,25 @@
 //! The sentrymesh daemon: everything that touches the operating system
-//! around the sans-IO engine of `sentrymesh-tunnel`.
+//! around the sans-IO engines of `sentrymesh-tunnel` and `sentrymesh-mesh`.
 //!
-//! The pieces that can be tested without privileges live here as modules; the
-//! binary (`main.rs`) parses arguments and runs them.
+//! The library is in rooms, one job each; the binary (`main.rs`) parses
+//! arguments and runs them:
+//!
+//! * [`sys`]: every system call and every `unsafe` block (TUN, UDP and its
+//!   batched I/O, rtnetlink, capabilities, systemd notifications).
+//! * [`dataplane`]: the run loop that moves packets between the TUN device
+//!   and UDP through the engine, and the allowed-IPs table.
+//! * [`control`]: the UAPI socket `wg` talks to, its client, and metrics.
+//! * [`modes`]: the ways an interface runs: `wg` (a drop-in for
+//!   wireguard-go), `up` (the native TOML mode) and its mesh member.
+//! * [`cli`]: the operator's commands (keys, operators, cards, trust).
+//! * [`config`]: the native TOML configuration and key files.
+//! * [`testnet`]: a whole mesh in network namespaces on one machine.
 
-pub mod allowed_ips;
-pub mod batch_udp;
-pub mod capabilities;
+pub mod cli;
 pub mod config;
 pub mod control;
-pub mod control_client;
-pub mod device;
-pub mod interface;
+pub mod dataplane;
 pub mod ipnet;
-pub mod keyfile;
-pub mod keygen;
-pub mod mesh_cli;
-pub mod mesh_member;
-pub mod metrics;
-pub mod native;
-pub mod netlink;
-pub mod offload;
-pub mod ready;
-pub mod systemd;
+pub mod modes;
+pub mod sys;
 pub mod testnet;
-pub mod tun;
-pub mod uapi;
-pub mod udp;
-pub mod userspace;

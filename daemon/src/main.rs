@@ -9,9 +9,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use sentrymesh::device::Offloads;
-use sentrymesh::mesh_cli::{self, CardCommand, OperatorCommand, TrustCommand};
-use sentrymesh::{control_client, keygen, native, ready, testnet, userspace};
+use sentrymesh::cli::keygen;
+use sentrymesh::cli::{self, CardCommand, OperatorCommand, TrustCommand};
+use sentrymesh::control::client;
+use sentrymesh::dataplane::device::Offloads;
+use sentrymesh::modes::{ready, up, wg};
+use sentrymesh::testnet;
 use tracing_subscriber::EnvFilter;
 
 /// A userspace WireGuard mesh for block producers and validators.
@@ -133,20 +136,21 @@ fn main() -> ExitCode {
             let foreground =
                 foreground || std::env::var("WG_PROCESS_FOREGROUND").as_deref() == Ok("1");
             drop(stdout);
-            userspace::run(&ifname, foreground, cli.offloads)
+            wg::run(&ifname, foreground, cli.offloads)
         }
         Command::Up { config } => {
             drop(stdout);
-            native::run(&config, cli.offloads)
+            up::run(&config, cli.offloads)
         }
         Command::Genkey => keygen::genkey(&mut stdout),
         Command::Pubkey => keygen::pubkey(&mut io::stdin().lock(), &mut stdout),
         Command::Genpsk => keygen::genpsk(&mut stdout),
-        Command::Reload { interface } => control_client::request_reload(interface.as_deref())
-            .and_then(|(name, pid)| {
+        Command::Reload { interface } => {
+            client::request_reload(interface.as_deref()).and_then(|(name, pid)| {
                 writeln!(stdout, "asked process {pid} to reload the config of {name}")?;
                 Ok(())
-            }),
+            })
+        }
         Command::WaitReady {
             interface,
             min_peers,
@@ -156,9 +160,9 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::from(1),
             Err(error) => Err(error),
         },
-        Command::Operator(command) => mesh_cli::operator::run(command, &mut stdout),
-        Command::Card(command) => mesh_cli::card::run(command, &mut stdout),
-        Command::Trust(command) => mesh_cli::trust::run(command, &mut stdout),
+        Command::Operator(command) => cli::operator::run(command, &mut stdout),
+        Command::Card(command) => cli::card::run(command, &mut stdout),
+        Command::Trust(command) => cli::trust::run(command, &mut stdout),
         Command::Testnet(args) => match testnet::run(&args, cli.offloads, &mut stdout) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),

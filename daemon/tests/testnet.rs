@@ -15,7 +15,7 @@ use std::sync::{PoisonError, RwLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sentrymesh::device::Offloads;
+use sentrymesh::dataplane::device::Offloads;
 use sentrymesh::testnet::{Testnet, TestnetSpec};
 use sentrymesh_mesh::Role;
 

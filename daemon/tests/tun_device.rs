@@ -11,7 +11,7 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use sentrymesh::tun::Tun;
+use sentrymesh::sys::tun::Tun;
 
 mod netns;
 

@@ -33,8 +33,8 @@ use clap::Args;
 
 use super::report::Violation;
 use super::{Testnet, TestnetSpec, interrupt, neighbours, plan};
-use crate::device::Offloads;
-use crate::ready;
+use crate::dataplane::device::Offloads;
+use crate::modes::ready;
 
 /// Log lines shown of each daemon involved in a violation.
 const LOG_LINES: usize = 15;

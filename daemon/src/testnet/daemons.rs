@@ -26,8 +26,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use super::identities::{HostFiles, TestnetOperator, write_file};
 use super::plan::{LISTEN_PORT, MESH_OVERLAY, OVERLAY_PREFIX, PlannedHost, operator_range};
 use super::{TestnetSpec, interrupt, process};
-use crate::device::Offloads;
-use crate::{config, control_client, mesh_member};
+use crate::config;
+use crate::control::client;
+use crate::dataplane::device::Offloads;
+use crate::modes::mesh_member;
 
 /// How long a daemon gets between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(3);
@@ -281,9 +283,10 @@ impl Daemons {
             if let Some(index) = self.first_exited() {
                 bail!("{}", self.daemons[&index].exit_message());
             }
-            let serving = self.daemons.values().all(|daemon| {
-                UnixStream::connect(control_client::socket_path(&daemon.ifname)).is_ok()
-            });
+            let serving = self
+                .daemons
+                .values()
+                .all(|daemon| UnixStream::connect(client::socket_path(&daemon.ifname)).is_ok());
             if serving {
                 return Ok(());
             }
@@ -316,7 +319,7 @@ impl Drop for Daemons {
             }
         }
         for daemon in self.daemons.values() {
-            let socket = control_client::socket_path(&daemon.ifname);
+            let socket = client::socket_path(&daemon.ifname);
             match fs::remove_file(&socket) {
                 Ok(()) => {}
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {}

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::plan::{INTERFACE_PREFIX, NAMESPACE_PREFIX, WORKDIR_PREFIX};
 use super::topology::Topology;
-use crate::control::SOCKET_DIR;
+use crate::control::socket::SOCKET_DIR;
 
 /// Where `ip netns` keeps its namespaces.
 const NETNS_DIR: &str = "/var/run/netns";

@@ -69,8 +69,8 @@ pub use self::process::Finished;
 pub use self::report::{HostReport, MeshReport, PeerRow, Ping, Violation};
 pub use self::status::PeerStatus;
 use self::topology::Topology;
-use crate::device::Offloads;
-use crate::ready;
+use crate::dataplane::device::Offloads;
+use crate::modes::ready;
 
 /// The testnets this process created, for unique names.
 static SERIAL: AtomicU32 = AtomicU32::new(0);

@@ -2,7 +2,7 @@
 //! (`/var/run/wireguard/IFNAME.sock`, shared by every namespace) as `wg
 //! show` reads it: each peer's key, endpoint and last handshake.
 //!
-//! The reply is read by [`crate::uapi::read_get_reply`], which keeps
+//! The reply is read by [`crate::control::uapi::read_get_reply`], which keeps
 //! nothing but the peers' public data.
 
 use std::net::SocketAddr;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Result;
 use sentrymesh_mesh::WgPublicKey;
 
-use crate::control_client;
+use crate::control::client;
 
 /// One peer as the daemon reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub struct PeerStatus {
 ///
 /// When no daemon answers on the socket, or its reply is not a `get` reply.
 pub(super) fn peers(ifname: &str) -> Result<Vec<PeerStatus>> {
-    let reports = control_client::peers(&control_client::socket_path(ifname))?;
+    let reports = client::peers(&client::socket_path(ifname))?;
     Ok(reports
         .into_iter()
         .map(|report| PeerStatus {

@@ -1,0 +1,43 @@
+//! The operator commands of the trust mesh: `sentrymesh operator`, `card`
+//! and `trust`.
+//!
+//! ```text
+//!  operator new --out op.key ──► op.key (0600) ──► operator id (share it)
+//!  card issue --operator op.key ... ──► card (signed by the operator)
+//!  card seal --operator op.key --to ID... CARD... ──► bundle (post it anywhere)
+//!  card open --operator op.key BUNDLE ──► the cards, checked, in plain words
+//!  trust vouch | revoke --operator op.key ... ──► signed statement
+//! ```
+//!
+//! The cryptography and every rule (signatures, validity windows, hidden
+//! roles, who may open a bundle) are `sentrymesh-mesh`'s; these commands
+//! supply what that crate leaves to its caller — the secret key file, the
+//! system clock ([`clock`]), the operating system's RNG and the files — and
+//! turn its errors into one-line messages that name the flag or the file at
+//! fault. No message, `Debug` output or log line shows an operator's secret
+//! key.
+
+pub mod bundle;
+pub mod card;
+pub mod clock;
+pub mod files;
+pub mod keygen;
+pub mod operator;
+pub mod operator_key;
+pub mod show;
+pub mod trust;
+
+pub use card::CardCommand;
+pub use operator::OperatorCommand;
+pub use trust::TrustCommand;
+
+use std::fmt::Display;
+
+/// `context: error` as one message.
+///
+/// The errors of `sentrymesh-mesh` include their cause in their own
+/// message and also return it as their `source`; chained with `context`,
+/// `{:#}` would print the cause twice. This keeps the message only.
+fn refused(context: impl Display, error: impl Display) -> anyhow::Error {
+    anyhow::anyhow!("{context}: {error}")
+}

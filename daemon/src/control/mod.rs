@@ -1,0 +1,10 @@
+//! The control room: how people and programs talk to a running interface.
+//!
+//! The UAPI socket that `wg` speaks to ([`socket`], its text protocol in
+//! [`uapi`]), the client side other `sentrymesh` commands use ([`client`]),
+//! and the Prometheus endpoint ([`metrics`]).
+
+pub mod client;
+pub mod metrics;
+pub mod socket;
+pub mod uapi;

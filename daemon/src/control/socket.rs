@@ -1,0 +1,255 @@
+//! The UAPI socket, `/var/run/wireguard/IFNAME.sock`, through which the `wg`
+//! tool (and wg-quick) reads and changes the interface.
+//!
+//! Each connection is served by its own task: it frames requests with
+//! [`RequestDecoder`] and hands each one to the device's run loop, which owns
+//! all state, over a channel; the run loop's answer is written back.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::control::uapi::{
+    DeviceState, Errno, Limits, Request, RequestDecoder, SetRequest, write_get_response,
+    write_status,
+};
+use crate::dataplane::device::DeviceCounters;
+
+/// The directory of UAPI sockets that `wg` looks in.
+pub const SOCKET_DIR: &str = "/var/run/wireguard";
+
+/// A request for the run loop, with where to send its answer.
+#[derive(Debug)]
+pub enum Control {
+    /// `get=1`: report the interface.
+    Get(oneshot::Sender<DeviceState>),
+    /// `set=1`: change it, all or nothing.
+    Set(SetRequest, oneshot::Sender<Result<(), Errno>>),
+    /// Report what the device counts, for metrics.
+    Counters(oneshot::Sender<DeviceCounters>),
+}
+
+/// The listening UAPI socket; its file is removed when this is dropped.
+#[derive(Debug)]
+pub struct ControlSocket {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl ControlSocket {
+    /// Binds `/var/run/wireguard/IFNAME.sock`: the directory is created with
+    /// mode 0755, and the socket is bound under umask 077, so it is its
+    /// owner's alone from the moment it exists (as wireguard-go does; a
+    /// `chmod` after `bind` would leave a moment in which anyone could
+    /// connect and configure the interface). A socket another process still
+    /// answers on is left alone (the interface is taken); a stale one, left by
+    /// a process that died, is replaced.
+    ///
+    /// # Errors
+    ///
+    /// When a live daemon serves the interface, or the file system refuses.
+    pub fn bind(interface: &str) -> Result<Self> {
+        Self::bind_in(Path::new(SOCKET_DIR), interface)
+    }
+
+    fn bind_in(dir: &Path, interface: &str) -> Result<Self> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(format!("{interface}.sock"));
+        if path.exists() {
+            if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+                bail!(
+                    "{} is in use: another daemon serves interface {interface}",
+                    path.display()
+                );
+            }
+            fs::remove_file(&path)
+                .with_context(|| format!("removing the stale socket {}", path.display()))?;
+        }
+        let listener = {
+            let _private = PrivateUmask::set();
+            UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?
+        };
+        Ok(Self { listener, path })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Serves connections until the run loop goes away.
+    pub async fn serve(&self, requests: mpsc::Sender<Control>) {
+        loop {
+            match self.listener.accept().await {
+                Ok((stream, _)) => {
+                    let requests = requests.clone();
+                    tokio::spawn(async move {
+                        if let Err(error) = serve_connection(stream, requests).await {
+                            tracing::debug!("UAPI connection ended: {error}");
+                        }
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!("accepting a UAPI connection: {error}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+            if requests.is_closed() {
+                return;
+            }
+        }
+    }
+}
+
+/// Umask 077 while it lives, then the umask before it.
+///
+/// The umask is the process's: a file another thread creates meanwhile is
+/// made private too, which errs on the safe side.
+struct PrivateUmask(libc::mode_t);
+
+impl PrivateUmask {
+    fn set() -> Self {
+        // SAFETY: umask(2) only swaps the process's file mode mask; it
+        // cannot fail and touches no memory of ours.
+        Self(unsafe { libc::umask(0o077) })
+    }
+}
+
+impl Drop for PrivateUmask {
+    fn drop(&mut self) {
+        // SAFETY: as in `PrivateUmask::set`.
+        unsafe { libc::umask(self.0) };
+    }
+}
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Answers the requests of one connection, in order, until it closes.
+async fn serve_connection(
+    mut stream: UnixStream,
+    requests: mpsc::Sender<Control>,
+) -> io::Result<()> {
+    let mut decoder = RequestDecoder::new(Limits::default());
+    let mut input = vec![0u8; 4096];
+    let mut reply = Vec::new();
+    loop {
+        let read = stream.read(&mut input).await?;
+        if read == 0 {
+            decoder.handle_eof();
+        }
+        let mut pending = &input[..read];
+        loop {
+            let used = decoder.handle_input(pending);
+            pending = &pending[used..];
+            let Some(request) = decoder.poll_request() else {
+                break;
+            };
+            reply.clear();
+            if !answer(request, &requests, &mut reply).await {
+                return Ok(());
+            }
+            stream.write_all(&reply).await?;
+        }
+        if decoder.is_closed() {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes the answer to one request into `reply`; `false` when the run loop
+/// has gone away.
+async fn answer(
+    request: Result<Request, crate::control::uapi::RequestError>,
+    requests: &mpsc::Sender<Control>,
+    reply: &mut Vec<u8>,
+) -> bool {
+    match request {
+        Ok(Request::Get) => {
+            let (answer, state) = oneshot::channel();
+            if requests.send(Control::Get(answer)).await.is_err() {
+                return false;
+            }
+            match state.await {
+                Ok(state) => write_get_response(&state, reply),
+                Err(_) => return false,
+            }
+        }
+        Ok(Request::Set(set)) => {
+            let (answer, result) = oneshot::channel();
+            if requests.send(Control::Set(set, answer)).await.is_err() {
+                return false;
+            }
+            match result.await {
+                Ok(result) => write_status(result, reply),
+                Err(_) => return false,
+            }
+        }
+        Err(error) => {
+            tracing::debug!("refused a UAPI request: {error}");
+            if let Some(errno) = error.errno() {
+                write_status(Err(errno), reply);
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_live_socket_is_kept_and_a_stale_one_replaced() {
+        let dir = std::env::temp_dir().join(format!("sentrymesh-control-{}", std::process::id()));
+        let live = ControlSocket::bind_in(&dir, "smtest0").unwrap();
+        let mode = fs::metadata(live.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "the socket is its owner's alone");
+        let error = ControlSocket::bind_in(&dir, "smtest0").unwrap_err();
+        assert!(format!("{error:#}").contains("in use"), "{error:#}");
+        drop(live);
+        assert!(!dir.join("smtest0.sock").exists(), "removed on drop");
+
+        // A socket file nobody listens on any more is stale.
+        drop(std::os::unix::net::UnixListener::bind(dir.join("smtest1.sock")).unwrap());
+        assert!(dir.join("smtest1.sock").exists());
+        let replaced = ControlSocket::bind_in(&dir, "smtest1").unwrap();
+        drop(replaced);
+        let _ = fs::remove_dir(&dir);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_socket_is_private_from_its_bind() {
+        // Under the most open umask, the socket's mode is what `bind` gave
+        // it: 0777 less umask 077. A socket bound openly and restricted by a
+        // `chmod` afterwards (reachable by anyone in between) would show
+        // the chmod's 0600 instead.
+        let dir = std::env::temp_dir().join(format!("sentrymesh-umask-{}", std::process::id()));
+        // SAFETY: umask(2) only swaps the process's file mode mask.
+        let before = unsafe { libc::umask(0) };
+        let bound = ControlSocket::bind_in(&dir, "smtest2");
+        // SAFETY: as above.
+        let during = unsafe { libc::umask(before) };
+        let bound = bound.unwrap();
+        let mode = fs::metadata(bound.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "bound under umask 077, not chmodded after");
+        assert_eq!(during, 0, "the umask before the bind is restored");
+        drop(bound);
+        let _ = fs::remove_dir(&dir);
+    }
+}

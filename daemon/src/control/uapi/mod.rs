@@ -1,0 +1,111 @@
+//! The cross-platform userspace API of WireGuard (UAPI): the text protocol
+//! that `wg` and `wg-quick` speak over `/var/run/wireguard/IFNAME.sock`, as
+//! <https://www.wireguard.com/xplatform/> describes it and wireguard-go
+//! implements it (`device/uapi.go`).
+//!
+//! This module does no I/O and applies nothing: it parses requests and
+//! formats replies. It does not open or accept on the socket, read the
+//! clock, or touch the device; the daemon does, and applies a parsed
+//! [`SetRequest`] all or nothing (wireguard-go applies each line as it reads
+//! it, so a bad line leaves the lines before it applied).
+//!
+//! ```text
+//!   wg                                 daemon
+//!   "get=1\n\n"        ──────────▶  RequestDecoder ──▶ Request::Get
+//!   "private_key=…\n…"
+//!   "errno=0\n\n"      ◀──────────  write_get_response(&DeviceState)
+//!
+//!   "set=1\n"
+//!   "public_key=…\n…"
+//!   "\n"               ──────────▶  RequestDecoder ──▶ Request::Set(SetRequest)
+//!                                                     apply all, or none
+//!   "errno=-22\n\n"    ◀──────────  write_status(Err(Errno::EINVAL))
+//! ```
+//!
+//! Keys travel as 64 hex digits (not base64), endpoints as `A.B.C.D:PORT` or
+//! `[IPV6]:PORT`, allowed IPs as `NET/LEN` (`-NET/LEN` removes one), and
+//! every reply ends with `errno=N` and a blank line, `N` 0 or a negated
+//! errno ([`Errno`]). The errors and the errno each maps to are listed at
+//! [`RequestError::errno`].
+//!
+//! # The run loop
+//!
+//! After every read from the connection, feed the bytes and answer every
+//! request they complete; close when the decoder says so:
+//!
+//! ```no_run
+//! # use std::io::{Read, Write};
+//! # use sentrymesh::control::uapi::{self, Request, RequestDecoder, Limits, DeviceState};
+//! # fn snapshot() -> DeviceState { DeviceState::default() }
+//! # fn apply(_: uapi::SetRequest) -> Result<(), uapi::Errno> { Ok(()) }
+//! # fn serve(mut stream: std::os::unix::net::UnixStream) -> std::io::Result<()> {
+//! let mut decoder = RequestDecoder::new(Limits::default());
+//! let mut buffer = [0u8; 4096];
+//! let mut reply = zeroize::Zeroizing::new(Vec::new());
+//! while !decoder.is_closed() {
+//!     let read = stream.read(&mut buffer)?;
+//!     let mut input = &buffer[..read];
+//!     if read == 0 {
+//!         decoder.handle_eof();
+//!     }
+//!     loop {
+//!         let used = decoder.handle_input(input);
+//!         input = &input[used..];
+//!         let Some(result) = decoder.poll_request() else { break };
+//!         match result {
+//!             Ok(Request::Get) => uapi::write_get_response(&snapshot(), &mut reply),
+//!             Ok(Request::Set(request)) => uapi::write_status(apply(request), &mut reply),
+//!             Err(error) => {
+//!                 if let Some(errno) = error.errno() {
+//!                     uapi::write_status(Err(errno), &mut reply);
+//!                 }
+//!             }
+//!         }
+//!         stream.write_all(&reply)?;
+//!         reply.clear();
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`Request::read`] does the same for one request over a blocking
+//! `BufRead`, and [`Request::parse`] for one request in memory.
+//!
+//! # Limits
+//!
+//! A line of a set request may be 64 KiB long, its newline included (as in
+//! wireguard-go, whose `bufio.Scanner` has that limit), and a request 64 MiB;
+//! [`Limits`] changes both. The first line must be `get=1` or `set=1`, so it
+//! is never longer than 6 bytes.
+//!
+//! # Differences from wireguard-go
+//!
+//! They concern requests `wg` does not send:
+//!
+//! - A set request that ends (the client shuts its side) before its blank
+//!   line is refused with `EPROTO`; wireguard-go applies what it read and
+//!   answers 0. A cut-short request may be a cut-short peer list.
+//! - An endpoint with a named IPv6 zone (`[fe80::1%eth0]:51820`) is refused
+//!   with `EINVAL`; numeric zones are taken.
+//! - A peer section with `remove=true` or `update_only=true` ignores its
+//!   other lines as a whole (see [`PeerChange`]).
+//! - Over-long requests are refused (see above).
+
+mod decoder;
+mod errno;
+mod error;
+mod get_reply;
+mod request;
+mod response;
+mod wire;
+
+pub use decoder::{Limits, RequestDecoder};
+pub use errno::Errno;
+pub use error::RequestError;
+pub use get_reply::{GetReplyError, PeerReport, read_get_reply};
+pub use request::{AllowedIpChange, Key, Operation, PeerChange, Request, Section, SetRequest};
+pub use response::{DeviceState, PeerState, write_get_response, write_status};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,173 @@
+//! The run loop: a thread of its own that waits on the TUN device, the UDP
+//! socket and a waker with `epoll`, and serves them in turn.
+//!
+//! ```text
+//!   tokio (UAPI socket, signals, reload)          data-path thread
+//!   ------------------------------------          ----------------
+//!   requests.recv() --> inbox.send(Control) -+--> epoll_wait(tun, socket, waker, deadline)
+//!   shutdown        --> inbox.send(Stop)     |       tun readable    -> drain_tun
+//!                       waker.wake() --------+       socket readable -> drain_socket
+//!   done.await  <-- the loop's result                waker           -> inbox: control, stop
+//!                                                    deadline        -> engine timers, MTU
+//! ```
+//!
+//! A thread rather than a task: after the tunnel has been idle a while, the
+//! first packet used to wait ~25 µs in the async runtime (its driver, the
+//! select over six futures, the readiness bookkeeping, all cold in the
+//! caches) before the TUN device was read. The thread goes from `epoll_wait`
+//! straight to the read.
+
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::mpsc::{self as std_mpsc, TryRecvError};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::{BUFFER_LEN, Device, MTU_CHECK_INTERVAL};
+use crate::control::socket::Control;
+
+const TUN: Token = Token(0);
+const SOCKET: Token = Token(1);
+const WAKER: Token = Token(2);
+
+/// What reaches the data-path thread from the runtime.
+enum Inbox {
+    Control(Control),
+    Stop,
+}
+
+impl Device {
+    /// Runs the interface on a thread of its own until `shutdown` turns true,
+    /// the TUN device goes away, or the request channel closes; requests are
+    /// relayed to it as they come.
+    ///
+    /// # Errors
+    ///
+    /// When the thread cannot start, or the TUN device or the socket fails
+    /// for good.
+    pub async fn run(
+        self,
+        mut requests: mpsc::Receiver<Control>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<()> {
+        let poll = Poll::new().context("creating the event poller")?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).context("creating a waker")?);
+        let (inbox, inbox_rx) = std_mpsc::channel();
+        let (done_tx, mut done) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("sentrymesh-data".into())
+            .spawn(move || {
+                let _ = done_tx.send(self.run_blocking(poll, &inbox_rx));
+            })
+            .context("starting the data-path thread")?;
+        let send = |message: Inbox| {
+            // A send fails only once the thread has ended, which `done` tells.
+            let _ = inbox.send(message);
+            if let Err(error) = waker.wake() {
+                tracing::error!("waking the data-path thread: {error}");
+            }
+        };
+        loop {
+            tokio::select! {
+                result = &mut done => {
+                    return result.unwrap_or_else(|_| Err(anyhow!("the data-path thread panicked")));
+                }
+                request = requests.recv() => match request {
+                    Some(request) => send(Inbox::Control(request)),
+                    None => break,
+                },
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+        send(Inbox::Stop);
+        done.await
+            .unwrap_or_else(|_| Err(anyhow!("the data-path thread panicked")))
+    }
+
+    /// The data-path thread: waits for the TUN device, the socket, the
+    /// waker or the next deadline, serves what is ready, and sends what the
+    /// engine queued.
+    fn run_blocking(mut self, mut poll: Poll, inbox: &std_mpsc::Receiver<Inbox>) -> Result<()> {
+        let registry = poll.registry();
+        registry
+            .register(
+                &mut SourceFd(&self.tun.as_raw_fd()),
+                TUN,
+                Interest::READABLE,
+            )
+            .context("watching the TUN device")?;
+        registry
+            .register(
+                &mut SourceFd(&self.socket.as_raw_fd()),
+                SOCKET,
+                Interest::READABLE,
+            )
+            .context("watching the UDP socket")?;
+        let mut events = Events::with_capacity(8);
+        let mut buf = vec![0u8; BUFFER_LEN];
+        // Padding stops at the TUN device's MTU, as in the kernel: a datagram
+        // any larger would not fit the path a segmentation offload send
+        // assumes. The MTU can change under us, so it is read again each second.
+        let mut mtu_check = Instant::now() + MTU_CHECK_INTERVAL;
+        loop {
+            let engine_deadline = self.interface.endpoint().poll_timeout();
+            let deadline = engine_deadline.map_or(mtu_check, |at| at.min(mtu_check));
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            if let Err(error) = poll.poll(&mut events, Some(timeout)) {
+                if error.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(error).context("waiting for packets");
+                }
+            }
+            for event in &events {
+                match event.token() {
+                    TUN => {
+                        if !self.drain_tun()? {
+                            tracing::info!("the TUN device is gone; stopping");
+                            return Ok(());
+                        }
+                    }
+                    SOCKET => self.drain_socket(),
+                    _ => loop {
+                        match inbox.try_recv() {
+                            Ok(Inbox::Control(request)) => self.handle_control(request),
+                            Ok(Inbox::Stop) | Err(TryRecvError::Disconnected) => {
+                                tracing::debug!("dropped packets: {:?}", self.drops);
+                                return Ok(());
+                            }
+                            Err(TryRecvError::Empty) => break,
+                        }
+                    },
+                }
+            }
+            if std::mem::take(&mut self.socket_replaced) {
+                // The old socket left the poller when it was closed.
+                poll.registry()
+                    .register(
+                        &mut SourceFd(&self.socket.as_raw_fd()),
+                        SOCKET,
+                        Interest::READABLE,
+                    )
+                    .context("watching the new UDP socket")?;
+                self.drain_socket();
+            }
+            let now = Instant::now();
+            if engine_deadline.is_some_and(|at| at <= now) {
+                self.interface.endpoint_mut().handle_timeout(now);
+            }
+            if mtu_check <= now {
+                let mtu = self.tun.mtu().ok().and_then(|mtu| u16::try_from(mtu).ok());
+                self.interface.endpoint_mut().set_mtu(mtu);
+                mtu_check = now + MTU_CHECK_INTERVAL;
+            }
+            self.flush(&mut buf);
+        }
+    }
+}

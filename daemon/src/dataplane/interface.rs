@@ -1,0 +1,374 @@
+//! One WireGuard interface as the UAPI sees it: the engine, the allowed-IPs
+//! table, the private key, the listen port and firewall mark; and the rule
+//! that a `set` request is applied completely or not at all.
+//!
+//! Applying a request is split in two: [`Interface::check`] finds every
+//! reason to refuse it without changing anything, and [`Interface::commit`]
+//! then cannot fail. (wireguard-go applies line by line, so a request that
+//! fails half-way stays half-applied; we do not.) Binding a new socket, the
+//! one step that can fail for reasons outside the request, happens in
+//! between, in the caller.
+
+use std::time::{Duration, Instant};
+
+use rand_core::OsRng;
+use sentrymesh_tunnel::{Endpoint, PeerConfig, PeerId, PrivateKey, PublicKey};
+
+use crate::control::uapi::{AllowedIpChange, DeviceState, Errno, PeerState, SetRequest};
+use crate::dataplane::allowed_ips::AllowedIps;
+use crate::dataplane::device::PeerCounters;
+
+/// The state of an interface.
+#[derive(Debug)]
+pub struct Interface {
+    endpoint: Endpoint,
+    allowed_ips: AllowedIps<PeerId>,
+    /// The key set through the UAPI; until then the engine holds a random
+    /// key nobody knows, and the interface neither sends nor answers.
+    private_key: Option<PrivateKey>,
+    listen_port: u16,
+    fwmark: Option<u32>,
+}
+
+impl Interface {
+    /// An interface with no key and no peers. `now` and `unix_now` are one
+    /// reading of the monotonic and the wall clock.
+    pub fn new(now: Instant, unix_now: Duration) -> Self {
+        Self {
+            endpoint: Endpoint::new(PrivateKey::generate(&mut OsRng), OsRng, now, unix_now),
+            allowed_ips: AllowedIps::new(),
+            private_key: None,
+            listen_port: 0,
+            fwmark: None,
+        }
+    }
+
+    /// The engine.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The engine, for the data path.
+    pub fn endpoint_mut(&mut self) -> &mut Endpoint {
+        &mut self.endpoint
+    }
+
+    /// The allowed-IPs table.
+    pub fn allowed_ips(&self) -> &AllowedIps<PeerId> {
+        &self.allowed_ips
+    }
+
+    /// Whether a private key has been set: without one, nothing is sent or
+    /// accepted.
+    pub fn is_configured(&self) -> bool {
+        self.private_key.is_some()
+    }
+
+    /// The private key, if set.
+    pub fn private_key(&self) -> Option<&PrivateKey> {
+        self.private_key.as_ref()
+    }
+
+    /// The port the socket is bound to.
+    pub fn listen_port(&self) -> u16 {
+        self.listen_port
+    }
+
+    /// The firewall mark of the socket.
+    pub fn fwmark(&self) -> Option<u32> {
+        self.fwmark
+    }
+
+    /// Records the port the socket was actually bound to.
+    pub fn set_bound_port(&mut self, port: u16) {
+        self.listen_port = port;
+    }
+
+    /// Each peer's traffic and last handshake, for metrics: no key but the
+    /// peers' public ones.
+    pub fn peer_counters(&self) -> Vec<PeerCounters> {
+        let endpoint = &self.endpoint;
+        endpoint
+            .peers()
+            .map(|(public_key, id)| {
+                let stats = endpoint.peer_stats(id).unwrap_or_default();
+                PeerCounters {
+                    public_key: *public_key,
+                    last_handshake: stats.last_handshake.map(|at| endpoint.unix_time(at)),
+                    rx_bytes: stats.rx_bytes,
+                    tx_bytes: stats.tx_bytes,
+                }
+            })
+            .collect()
+    }
+
+    /// A snapshot for a UAPI `get`, peers ordered by public key.
+    pub fn state(&self) -> DeviceState {
+        let endpoint = &self.endpoint;
+        let peers = endpoint
+            .peers()
+            .map(|(public_key, id)| {
+                let stats = endpoint.peer_stats(id).unwrap_or_default();
+                PeerState {
+                    public_key: *public_key,
+                    preshared_key: endpoint
+                        .peer_preshared_key(id)
+                        .filter(|psk| !psk.is_none())
+                        .cloned(),
+                    endpoint: endpoint.peer_endpoint(id),
+                    last_handshake: stats.last_handshake.map(|at| endpoint.unix_time(at)),
+                    rx_bytes: stats.rx_bytes,
+                    tx_bytes: stats.tx_bytes,
+                    persistent_keepalive: endpoint
+                        .peer_persistent_keepalive(id)
+                        .map(|interval| u16::try_from(interval.as_secs()).unwrap_or(u16::MAX)),
+                    allowed_ips: self.allowed_ips.nets_of(id),
+                }
+            })
+            .collect();
+        DeviceState {
+            private_key: self.private_key.clone(),
+            listen_port: self.listen_port,
+            fwmark: self.fwmark,
+            peers,
+        }
+    }
+
+    /// Finds every reason to refuse `request` without changing anything.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` when a new peer's key is a low-order point, with which no
+    /// handshake can work.
+    pub fn check(&self, request: &SetRequest) -> Result<(), Errno> {
+        let own_key = match &request.private_key {
+            Some(Some(key)) => Some(key.public_key()),
+            Some(None) => None,
+            None => self.private_key.as_ref().map(PrivateKey::public_key),
+        };
+        for change in &request.peers {
+            // A peer with our own key is ignored, as wireguard-go does.
+            if change.remove || Some(change.public_key) == own_key {
+                continue;
+            }
+            let exists =
+                !request.replace_peers && self.endpoint.peer_id(&change.public_key).is_some();
+            if exists || change.update_only {
+                continue;
+            }
+            match self.endpoint.check_new_peer(&change.public_key) {
+                Ok(()) | Err(sentrymesh_tunnel::Error::PeerExists) => {}
+                Err(_) => return Err(Errno::EINVAL),
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a request that [`Interface::check`] accepted. The listen port
+    /// and mark are recorded; the caller has bound the socket they need.
+    pub fn commit(&mut self, now: Instant, request: SetRequest) {
+        match request.private_key {
+            // The key we have: sessions stay (wireguard-go does the same).
+            Some(Some(key))
+                if self.private_key.as_ref().map(PrivateKey::public_key)
+                    == Some(key.public_key()) => {}
+            Some(Some(key)) => {
+                self.endpoint.set_private_key(key.clone());
+                self.private_key = Some(key);
+            }
+            Some(None) => {
+                self.endpoint
+                    .set_private_key(PrivateKey::generate(&mut OsRng));
+                self.private_key = None;
+            }
+            None => {}
+        }
+        if let Some(fwmark) = request.fwmark {
+            self.fwmark = fwmark;
+        }
+        if request.replace_peers {
+            let ids: Vec<PeerId> = self.endpoint.peers().map(|(_, id)| id).collect();
+            for id in ids {
+                self.remove_peer(id);
+            }
+        }
+        let own_key = *self.endpoint.public_key();
+        for change in request.peers {
+            if change.public_key == own_key {
+                continue;
+            }
+            let existing = self.endpoint.peer_id(&change.public_key);
+            if change.remove {
+                if let Some(id) = existing {
+                    self.remove_peer(id);
+                }
+                continue;
+            }
+            let id = match existing {
+                Some(id) => id,
+                None if change.update_only => continue,
+                None => match self.add_peer(now, change.public_key) {
+                    Some(id) => id,
+                    None => continue,
+                },
+            };
+            self.update_peer(
+                now,
+                id,
+                change.preshared_key,
+                change.endpoint,
+                change.persistent_keepalive,
+            );
+            if change.replace_allowed_ips {
+                self.allowed_ips.remove_value(id);
+            }
+            for allowed in change.allowed_ips {
+                match allowed {
+                    AllowedIpChange::Add(net) => {
+                        self.allowed_ips.insert(net, id);
+                    }
+                    AllowedIpChange::Remove(net) => {
+                        self.allowed_ips.remove(net, id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn add_peer(&mut self, now: Instant, public_key: PublicKey) -> Option<PeerId> {
+        // `check` refused every key `add_peer` could refuse.
+        self.endpoint
+            .add_peer(now, PeerConfig::new(public_key))
+            .ok()
+    }
+
+    fn update_peer(
+        &mut self,
+        now: Instant,
+        id: PeerId,
+        preshared_key: Option<sentrymesh_tunnel::PresharedKey>,
+        endpoint: Option<std::net::SocketAddr>,
+        persistent_keepalive: Option<u16>,
+    ) {
+        // The peer exists: it was just found or added.
+        if let Some(psk) = preshared_key {
+            let _ = self.endpoint.set_peer_preshared_key(id, psk);
+        }
+        if let Some(addr) = endpoint {
+            let _ = self.endpoint.set_peer_endpoint(id, addr);
+        }
+        if let Some(seconds) = persistent_keepalive {
+            let interval = (seconds > 0).then(|| Duration::from_secs(u64::from(seconds)));
+            let _ = self
+                .endpoint
+                .set_peer_persistent_keepalive(now, id, interval);
+        }
+    }
+
+    fn remove_peer(&mut self, id: PeerId) {
+        self.allowed_ips.remove_value(id);
+        self.endpoint.remove_peer(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::uapi::PeerChange;
+
+    fn key(byte: u8) -> PrivateKey {
+        PrivateKey::from_bytes([byte; 32])
+    }
+
+    fn peer(byte: u8, nets: &[&str]) -> PeerChange {
+        let mut change = PeerChange::new(key(byte).public_key());
+        change.endpoint = Some("198.18.0.2:51820".parse().unwrap());
+        change.persistent_keepalive = Some(25);
+        change.allowed_ips = nets
+            .iter()
+            .map(|net| AllowedIpChange::Add(net.parse().unwrap()))
+            .collect();
+        change
+    }
+
+    fn apply(interface: &mut Interface, request: SetRequest) -> Result<(), Errno> {
+        interface.check(&request)?;
+        interface.commit(Instant::now(), request);
+        Ok(())
+    }
+
+    #[test]
+    fn a_request_applies_completely() {
+        let mut interface = Interface::new(Instant::now(), Duration::from_secs(1_700_000_000));
+        assert!(!interface.is_configured());
+        let request = SetRequest {
+            private_key: Some(Some(key(1))),
+            peers: vec![
+                peer(2, &["198.18.1.0/24"]),
+                peer(3, &["198.18.2.0/24", "2001:2::/64"]),
+            ],
+            ..SetRequest::default()
+        };
+        apply(&mut interface, request).unwrap();
+        assert!(interface.is_configured());
+        let state = interface.state();
+        assert_eq!(state.peers.len(), 2);
+        let third = state
+            .peers
+            .iter()
+            .find(|p| p.public_key == key(3).public_key())
+            .unwrap();
+        assert_eq!(third.allowed_ips.len(), 2);
+        assert_eq!(third.persistent_keepalive, Some(25));
+        assert_eq!(
+            interface
+                .allowed_ips()
+                .lookup("198.18.2.9".parse().unwrap()),
+            interface.endpoint().peer_id(&key(3).public_key())
+        );
+    }
+
+    #[test]
+    fn a_request_with_one_bad_peer_changes_nothing() {
+        let mut interface = Interface::new(Instant::now(), Duration::from_secs(1_700_000_000));
+        apply(
+            &mut interface,
+            SetRequest {
+                private_key: Some(Some(key(1))),
+                peers: vec![peer(2, &["198.18.1.0/24"])],
+                ..SetRequest::default()
+            },
+        )
+        .unwrap();
+        let report = |interface: &Interface| {
+            let mut out = Vec::new();
+            crate::control::uapi::write_get_response(&interface.state(), &mut out);
+            out
+        };
+        let before = report(&interface);
+        // The all-zero point has low order: no handshake can work with it.
+        let low_order = PeerChange::new(PublicKey::from_bytes([0; 32]));
+        let request = SetRequest {
+            private_key: Some(Some(key(9))),
+            replace_peers: true,
+            peers: vec![peer(4, &["198.18.4.0/24"]), low_order],
+            ..SetRequest::default()
+        };
+        assert_eq!(apply(&mut interface, request), Err(Errno::EINVAL));
+        assert_eq!(report(&interface), before);
+    }
+
+    #[test]
+    fn our_own_key_as_a_peer_is_ignored() {
+        let mut interface = Interface::new(Instant::now(), Duration::from_secs(1_700_000_000));
+        let request = SetRequest {
+            private_key: Some(Some(key(1))),
+            peers: vec![peer(1, &["198.18.1.0/24"]), peer(2, &["198.18.2.0/24"])],
+            ..SetRequest::default()
+        };
+        apply(&mut interface, request).unwrap();
+        let state = interface.state();
+        assert_eq!(state.peers.len(), 1);
+        assert_eq!(state.peers[0].public_key, key(2).public_key());
+    }
+}

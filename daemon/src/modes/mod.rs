@@ -1,0 +1,11 @@
+//! The ways the daemon runs an interface.
+//!
+//! [`wg`] is the drop-in for `wireguard-go` that `wg` and `wg-quick`
+//! configure; [`up`] is the native mode configured by one TOML file, with
+//! the trust mesh's [`mesh_member`] when the file has a `[trust]` section;
+//! [`ready`] decides when an interface counts as ready.
+
+pub mod mesh_member;
+pub mod ready;
+pub mod up;
+pub mod wg;

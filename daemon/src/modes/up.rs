@@ -1,0 +1,544 @@
+//! `sentrymesh up -c FILE.toml`: the native mode. The configuration is read
+//! and checked completely before anything on the system changes; then the
+//! TUN device is created with its MTU, addresses and routes, the interface is
+//! configured through the same path a UAPI `set` takes, systemd is told the
+//! service is ready (once `[ready] min_trusted_peers` peers have a live
+//! session), and the UAPI socket serves `wg show`.
+//!
+//! SIGHUP re-reads the file and applies the difference: peers that stayed
+//! keep their sessions, removed peers go, new ones come, and addresses and
+//! routes follow the file.
+//!
+//! With `[metrics] listen`, the counters are served to Prometheus (see
+//! [`crate::control::metrics`]).
+
+use std::collections::BTreeSet;
+use std::io;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use sentrymesh_tunnel::{PresharedKey, PublicKey};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::config::{self, Config};
+use crate::control::metrics;
+use crate::control::socket::{Control, ControlSocket};
+use crate::control::uapi::{AllowedIpChange, PeerChange, SetRequest};
+use crate::dataplane::device::{Device, Offloads, create_tun};
+use crate::ipnet::IpNet;
+use crate::modes::mesh_member::{MeshInputs, MeshMember, MeshReload};
+use crate::modes::ready;
+use crate::sys::capabilities;
+use crate::sys::netlink;
+use crate::sys::systemd::{self, Notifier};
+use crate::sys::tun::Tun;
+
+/// Runs the interface the configuration at `path` describes, with the
+/// kernel offloads `offloads` allows.
+///
+/// # Errors
+///
+/// When the configuration is invalid (before anything is changed), when
+/// setting up the device fails, or when the run loop fails.
+pub fn run(path: &Path, offloads: Offloads) -> Result<()> {
+    let config = config::load(path).map_err(|error| anyhow!("{error}"))?;
+    // A mesh member's card, known objects and state are read and checked
+    // before anything on the system changes, like the config.
+    let member = match config.mesh {
+        Some(_) => Some(MeshMember::start(MeshInputs::read(&config)?)?),
+        None => None,
+    };
+    let metrics = config.metrics.map(metrics::bind).transpose()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(serve(path.to_owned(), config, member, metrics, offloads))
+}
+
+async fn serve(
+    path: PathBuf,
+    config: Config,
+    member: Option<MeshMember>,
+    metrics: Option<std::net::TcpListener>,
+    offloads: Offloads,
+) -> Result<()> {
+    let name = config.interface.name.as_str().to_owned();
+    let tun = set_up_device(&config, offloads)?;
+    let device = Device::new(tun, offloads)?;
+    let control = ControlSocket::bind(&name)?;
+    if let Err(error) = capabilities::keep_only_network() {
+        tracing::warn!("could not drop capabilities: {error}");
+    }
+    let notifier = Notifier::from_env().context("connecting to systemd")?;
+    let (requests_tx, requests_rx) = mpsc::channel(16);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (mesh_reloads, mesh_reloads_rx) = mpsc::channel(1);
+    let (configured, is_configured) = oneshot::channel();
+    let (mesh_counters, mesh_counters_rx) = mpsc::channel(4);
+    let sources = metrics::Sources {
+        interface: name.clone(),
+        requests: requests_tx.clone(),
+        mesh: member.is_some().then_some(mesh_counters),
+    };
+    let metrics = async {
+        match metrics {
+            Some(listener) => metrics::serve(listener, sources).await,
+            None => std::future::pending().await,
+        }
+    };
+    let mesh = async {
+        // The member's first gossip starts handshakes: not before the
+        // interface has its private key and port.
+        if is_configured.await.is_err() {
+            return std::future::pending().await;
+        }
+        match member {
+            Some(member) => {
+                member
+                    .run(
+                        &name,
+                        requests_tx.clone(),
+                        mesh_reloads_rx,
+                        mesh_counters_rx,
+                    )
+                    .await
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let supervisor = supervise(
+        path,
+        config,
+        requests_tx.clone(),
+        mesh_reloads,
+        configured,
+        notifier,
+        shutdown_tx,
+    );
+    tokio::select! {
+        result = device.run(requests_rx, shutdown_rx) => result,
+        () = control.serve(requests_tx.clone()) => Ok(()),
+        result = supervisor => result,
+        result = mesh => result.context("the mesh member stopped"),
+        result = metrics => result.context("serving metrics"),
+    }
+}
+
+/// Creates the TUN device with its MTU, addresses and the routes of every
+/// peer's allowed IPs.
+fn set_up_device(config: &Config, offloads: Offloads) -> Result<Tun> {
+    let interface = &config.interface;
+    let name = interface.name.as_str();
+    let tun = create_tun(name, offloads).with_context(|| format!("creating TUN device {name}"))?;
+    tun.set_mtu(u32::from(interface.mtu))
+        .with_context(|| format!("setting the MTU of {name}"))?;
+    let index = netlink::interface_index(name)?;
+    for address in &interface.addresses {
+        ignore_existing(netlink::add_address(
+            index,
+            address.addr(),
+            address.prefix_len(),
+        ))
+        .with_context(|| {
+            format!(
+                "adding {}/{} to {name}",
+                address.addr(),
+                address.prefix_len()
+            )
+        })?;
+    }
+    tun.set_up()
+        .with_context(|| format!("bringing {name} up"))?;
+    add_routes(index, config)?;
+    Ok(tun)
+}
+
+/// Routes every peer's allowed IPs through the device.
+fn add_routes(index: u32, config: &Config) -> Result<()> {
+    for peer in &config.peers {
+        for net in &peer.allowed_ips {
+            ignore_existing(netlink::add_route(index, *net))
+                .with_context(|| format!("adding a route to {net}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn ignore_existing(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    }
+}
+
+/// Configures the interface, reports readiness, pings the watchdog, reloads
+/// on SIGHUP and stops on SIGINT or SIGTERM.
+async fn supervise(
+    path: PathBuf,
+    mut config: Config,
+    requests: mpsc::Sender<Control>,
+    mesh_reloads: mpsc::Sender<MeshReload>,
+    configured: oneshot::Sender<()>,
+    notifier: Option<Notifier>,
+    shutdown: watch::Sender<bool>,
+) -> Result<()> {
+    let name = config.interface.name.as_str().to_owned();
+    apply(&requests, &config)
+        .await
+        .context("configuring the interface")?;
+    let _ = configured.send(());
+    // Whether systemd heard `state` (or there is no systemd to hear it).
+    let notify = |state: &str| match &notifier {
+        Some(notifier) => match notifier.notify(state) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!("telling systemd {state:?}: {error}");
+                false
+            }
+        },
+        None => true,
+    };
+    tracing::info!("interface {name} is up {}", peers_of(&config));
+
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let watchdog_period = systemd::watchdog_interval();
+    let mut watchdog = tokio::time::interval(watchdog_period.unwrap_or(Duration::from_secs(3600)));
+    let mut readiness_check = tokio::time::interval(READINESS_CHECK_INTERVAL);
+    let mut readiness = Readiness::Waiting { reported: None };
+    // The first report comes before anything else: READY=1 at once when no
+    // peers are waited for.
+    readiness_check.tick().await;
+    let live = live_peers(&requests).await?;
+    readiness.update(live, config.min_trusted_peers, &name, &notify);
+    loop {
+        tokio::select! {
+            _ = readiness_check.tick(), if !matches!(readiness, Readiness::Ready) => {
+                let live = live_peers(&requests).await?;
+                readiness.update(live, config.min_trusted_peers, &name, &notify);
+            }
+            _ = hangup.recv() => {
+                let _ = notify("RELOADING=1");
+                let status = match reload(&path, &mut config, &requests, &mesh_reloads).await {
+                    Ok(()) => {
+                        tracing::info!("reloaded {}: {}", path.display(), peers_of(&config));
+                        format!("interface {name} is up {}", peers_of(&config))
+                    }
+                    Err(error) => {
+                        tracing::error!("reload refused, nothing changed: {error:#}");
+                        format!("last reload refused: {error}")
+                    }
+                };
+                // systemd waits for READY=1 after RELOADING=1; while the
+                // gate is shut it gets it with the next readiness report.
+                match readiness {
+                    Readiness::Ready => {
+                        let _ = notify(&format!("READY=1\nSTATUS={status}"));
+                    }
+                    Readiness::Waiting { ref mut reported } => *reported = None,
+                }
+            }
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            _ = watchdog.tick(), if watchdog_period.is_some() => {
+                let _ = notify("WATCHDOG=1");
+            }
+        }
+    }
+    let _ = notify("STOPPING=1");
+    let _ = shutdown.send(true);
+    Ok(())
+}
+
+/// How often the readiness gate counts the live sessions while it is shut.
+const READINESS_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Whether systemd has been told the service is ready: not before
+/// `[ready] min_trusted_peers` peers have a live session.
+enum Readiness {
+    /// Not yet; `reported` is the number of live sessions last put in
+    /// `STATUS=`.
+    Waiting { reported: Option<usize> },
+    /// `READY=1` was sent.
+    Ready,
+}
+
+impl Readiness {
+    /// Takes the number of `live` sessions: opens the gate when there are
+    /// `min` of them, or else reports the count when it changed. `notify`
+    /// says whether systemd heard; `READY=1` is sent again until it did.
+    fn update(&mut self, live: usize, min: usize, name: &str, notify: &impl Fn(&str) -> bool) {
+        let Readiness::Waiting { reported } = self else {
+            return;
+        };
+        if live >= min {
+            let ready =
+                format!("READY=1\nSTATUS=interface {name} is up; {live} peers with a live session");
+            if notify(&ready) {
+                tracing::info!("interface {name} is ready: {live} peers with a live session");
+                *self = Readiness::Ready;
+            }
+        } else if *reported != Some(live) {
+            tracing::info!("interface {name}: {live} of {min} peers with a live session");
+            let _ = notify(&format!(
+                "STATUS=waiting for peers: {live} of {min} with a live session"
+            ));
+            *reported = Some(live);
+        }
+    }
+}
+
+/// How many peers have a live session (see [`ready::live_sessions`]).
+async fn live_peers(requests: &mpsc::Sender<Control>) -> Result<usize> {
+    let (answer, state) = oneshot::channel();
+    requests
+        .send(Control::Get(answer))
+        .await
+        .context("the run loop stopped")?;
+    let handshakes: Vec<Option<Duration>> = state
+        .await
+        .context("the run loop stopped")?
+        .peers
+        .iter()
+        .map(|peer| peer.last_handshake)
+        .collect();
+    Ok(ready::live_sessions(&handshakes, ready::unix_now()))
+}
+
+/// Re-reads the configuration and applies it: the peers (or the mesh's
+/// inputs), and the addresses and routes that changed.
+async fn reload(
+    path: &Path,
+    current: &mut Config,
+    requests: &mpsc::Sender<Control>,
+    mesh_reloads: &mpsc::Sender<MeshReload>,
+) -> Result<()> {
+    let config = config::load(path).map_err(|error| anyhow!("{error}"))?;
+    let name = current.interface.name.as_str();
+    if config.interface.name.as_str() != name {
+        bail!("the interface name changed; restart the service to rename it");
+    }
+    if config.metrics != current.metrics {
+        bail!("[metrics] listen changed; restart the service to move the metrics listener");
+    }
+    if config.mesh.is_some() != current.mesh.is_some() {
+        bail!("[mesh] came or went; restart the service to join or leave a mesh");
+    }
+    if config.mesh.is_some()
+        && config.interface.private_key.public_key() != current.interface.private_key.public_key()
+    {
+        // A member's WireGuard key is its identity in the mesh: its peers
+        // hold its card for the old key, and would be left with a host
+        // they can no longer reach, and the mesh with a card it cannot use.
+        bail!(
+            "the private key changed; a mesh member's key is named by its card, so rotate it \
+             with a restart (new key and new card together), not a reload"
+        );
+    }
+    let mesh_inputs = match config.mesh {
+        Some(_) => Some(MeshInputs::read(&config)?),
+        None => None,
+    };
+    let index = netlink::interface_index(name)?;
+    let (old_addresses, new_addresses) = (addresses(current), addresses(&config));
+    let (old_routes, new_routes) = (routes(current), routes(&config));
+    // What can fail comes first; a refusal takes back what it had added, so
+    // the interface, its routes and its peers stay as they were.
+    let mut added = Additions::new(index);
+    let additions = async {
+        for &(address, prefix_len) in new_addresses.difference(&old_addresses) {
+            added.address(address, prefix_len)?;
+        }
+        for &net in new_routes.difference(&old_routes) {
+            added.route(net)?;
+        }
+        apply(requests, &config).await
+    };
+    let mesh_applied = async {
+        additions.await?;
+        match mesh_inputs {
+            Some(inputs) => {
+                let (answer, applied) = oneshot::channel();
+                mesh_reloads
+                    .send((inputs, answer))
+                    .await
+                    .context("the mesh member stopped")?;
+                applied.await.context("the mesh member stopped")?
+            }
+            None => Ok(()),
+        }
+    };
+    if let Err(error) = mesh_applied.await {
+        added.take_back();
+        if let Err(restoring) = apply(requests, current).await {
+            tracing::error!("restoring the interface after a refused reload: {restoring:#}");
+        }
+        return Err(error);
+    }
+    for &net in old_routes.difference(&new_routes) {
+        if let Err(error) = netlink::delete_route(index, net) {
+            tracing::warn!("removing the route to {net}: {error}");
+        }
+    }
+    for &(address, prefix_len) in old_addresses.difference(&new_addresses) {
+        if let Err(error) = netlink::delete_address(index, address, prefix_len) {
+            tracing::warn!("removing {address}/{prefix_len}: {error}");
+        }
+    }
+    *current = config;
+    Ok(())
+}
+
+/// The addresses and routes a reload gave the interface, so that a reload
+/// refused halfway can take them back.
+struct Additions {
+    index: u32,
+    addresses: Vec<(IpAddr, u8)>,
+    routes: Vec<IpNet>,
+}
+
+impl Additions {
+    fn new(index: u32) -> Self {
+        Self {
+            index,
+            addresses: Vec::new(),
+            routes: Vec::new(),
+        }
+    }
+
+    /// Adds `address/prefix_len`, unless the interface has it already.
+    fn address(&mut self, address: IpAddr, prefix_len: u8) -> Result<()> {
+        match netlink::add_address(self.index, address, prefix_len) {
+            Ok(()) => self.addresses.push((address, prefix_len)),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(error).context(format!("adding {address}/{prefix_len}")),
+        }
+        Ok(())
+    }
+
+    /// Routes `net` through the interface, unless a route is there already.
+    fn route(&mut self, net: IpNet) -> Result<()> {
+        match netlink::add_route(self.index, net) {
+            Ok(()) => self.routes.push(net),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(error).context(format!("adding a route to {net}")),
+        }
+        Ok(())
+    }
+
+    /// Removes everything added, routes first.
+    fn take_back(self) {
+        for net in self.routes {
+            if let Err(error) = netlink::delete_route(self.index, net) {
+                tracing::warn!("taking back the route to {net}: {error}");
+            }
+        }
+        for (address, prefix_len) in self.addresses {
+            if let Err(error) = netlink::delete_address(self.index, address, prefix_len) {
+                tracing::warn!("taking back {address}/{prefix_len}: {error}");
+            }
+        }
+    }
+}
+
+/// Where the peers of `config` come from, for the log and systemd's status.
+fn peers_of(config: &Config) -> String {
+    match config.mesh {
+        Some(_) => "as a mesh member".to_owned(),
+        None => format!("with {} peers", config.peers.len()),
+    }
+}
+
+/// The interface addresses a configuration gives the device.
+fn addresses(config: &Config) -> BTreeSet<(IpAddr, u8)> {
+    config
+        .interface
+        .addresses
+        .iter()
+        .map(|address| (address.addr(), address.prefix_len()))
+        .collect()
+}
+
+/// The routes a configuration sends through the device: every allowed IP.
+fn routes(config: &Config) -> BTreeSet<IpNet> {
+    config
+        .peers
+        .iter()
+        .flat_map(|peer| peer.allowed_ips.iter().copied())
+        .collect()
+}
+
+/// Brings the interface to the configuration: a `set` request with every
+/// configured peer, removing the peers that are no longer configured.
+async fn apply(requests: &mpsc::Sender<Control>, config: &Config) -> Result<()> {
+    let (answer, state) = oneshot::channel();
+    requests
+        .send(Control::Get(answer))
+        .await
+        .context("the run loop stopped")?;
+    let current: BTreeSet<PublicKey> = state
+        .await
+        .context("the run loop stopped")?
+        .peers
+        .iter()
+        .map(|peer| peer.public_key)
+        .collect();
+    let request = set_request(config, &current);
+    let (answer, result) = oneshot::channel();
+    requests
+        .send(Control::Set(request, answer))
+        .await
+        .context("the run loop stopped")?;
+    result
+        .await
+        .context("the run loop stopped")?
+        .map_err(|errno| anyhow!("the interface refused the configuration: {errno}"))
+}
+
+/// The `set` request that turns an interface with the peers `current` into
+/// the one `config` describes.
+fn set_request(config: &Config, current: &BTreeSet<PublicKey>) -> SetRequest {
+    let configured: BTreeSet<PublicKey> = config.peers.iter().map(|peer| peer.public_key).collect();
+    // A mesh member's peers are the mesh's to add and remove.
+    let unmanaged = match config.mesh {
+        Some(_) => &BTreeSet::new(),
+        None => current,
+    };
+    let removals = unmanaged
+        .difference(&configured)
+        .map(|public_key| PeerChange {
+            remove: true,
+            ..PeerChange::new(*public_key)
+        });
+    let updates = config.peers.iter().map(|peer| PeerChange {
+        preshared_key: Some(
+            peer.preshared_key
+                .clone()
+                .unwrap_or_else(PresharedKey::none),
+        ),
+        endpoint: peer.endpoint,
+        persistent_keepalive: Some(peer.persistent_keepalive.map_or(0, |interval| {
+            u16::try_from(interval.as_secs()).unwrap_or(u16::MAX)
+        })),
+        replace_allowed_ips: true,
+        allowed_ips: peer
+            .allowed_ips
+            .iter()
+            .copied()
+            .map(AllowedIpChange::Add)
+            .collect(),
+        ..PeerChange::new(peer.public_key)
+    });
+    SetRequest {
+        private_key: Some(Some(config.interface.private_key.clone())),
+        listen_port: config.interface.listen_port.map(|port| port.get()),
+        fwmark: Some(config.interface.fwmark.map(|mark| mark.get())),
+        replace_peers: false,
+        peers: removals.chain(updates).collect(),
+    }
+}

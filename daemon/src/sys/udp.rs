@@ -1,0 +1,135 @@
+//! The UDP socket that carries WireGuard datagrams: one dual-stack socket
+//! (IPv6 with IPv4-mapped addresses) where the host has IPv6, an IPv4 one
+//! where it has not, optionally with a firewall mark, receiving coalesced
+//! datagrams where the kernel offers it (UDP GRO).
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+
+/// Binds the WireGuard socket to `port` (0: any) on all addresses, marked
+/// with `fwmark` when given, receiving coalesced datagrams when `gro` and the
+/// kernel offers it.
+///
+/// # Errors
+///
+/// When the port is taken (`AddrInUse`) or the mark cannot be set (setting
+/// one needs `CAP_NET_ADMIN`).
+pub fn bind(port: u16, fwmark: Option<u32>, gro: bool) -> io::Result<UdpSocket> {
+    let socket = match UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)) {
+        Ok(socket) => socket,
+        // No IPv6 on this host: IPv4 only.
+        Err(error) if error.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
+            UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port))?
+        }
+        Err(error) => return Err(error),
+    };
+    if let Some(mark) = fwmark {
+        set_mark(&socket, mark)?;
+    }
+    // Many datagrams per receive where the kernel coalesces them (UDP GRO);
+    // without it each comes alone, which works too.
+    if gro {
+        crate::sys::batch_udp::enable_gro(&socket);
+    }
+    // While the run loop is busy, datagrams wait in the socket: the default
+    // buffer (about 200 KiB) overflows within milliseconds at full speed, and
+    // a datagram lost there is lost to the tunnel.
+    set_buffer_size(&socket, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF);
+    set_buffer_size(&socket, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF);
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// The socket buffer size asked for in each direction.
+const BUFFER_SIZE: libc::c_int = 7 << 20;
+
+/// Sets a buffer size with `forced` (past the system's limit, which needs
+/// `CAP_NET_ADMIN`), or else with `plain` (up to the limit). Failing both
+/// leaves the default, which works, only with less room.
+fn set_buffer_size(socket: &UdpSocket, forced: libc::c_int, plain: libc::c_int) {
+    let size = BUFFER_SIZE;
+    for option in [forced, plain] {
+        // SAFETY: the option reads a `c_int` from the pointer, which points
+        // at `size` for the length given.
+        let result = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&raw const size).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if result == 0 {
+            return;
+        }
+    }
+}
+
+/// Sets `SO_MARK` on `socket`.
+///
+/// # Errors
+///
+/// As `setsockopt(2)`.
+pub fn set_mark(socket: &UdpSocket, mark: u32) -> io::Result<()> {
+    let value = mark;
+    // SAFETY: SO_MARK reads a `u32` from the pointer, which points at
+    // `value` for the length given.
+    let result = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MARK,
+            (&raw const value).cast(),
+            size_of::<u32>() as libc::socklen_t,
+        )
+    };
+    if result < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// The address a datagram came from, as the engine should know it: an
+/// IPv4-mapped IPv6 address becomes the IPv4 address it maps.
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+/// The address to send to from `socket`: an IPv4 destination is mapped into
+/// IPv6 when the socket is IPv6.
+pub fn destination_for(socket_is_ipv6: bool, addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(v4) if socket_is_ipv6 => {
+            SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), addr.port())
+        }
+        _ => addr,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_map_between_families() {
+        let v4: SocketAddr = "198.18.0.1:51820".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:198.18.0.1]:51820".parse().unwrap();
+        assert_eq!(destination_for(true, v4), mapped);
+        assert_eq!(destination_for(false, v4), v4);
+        assert_eq!(canonical(mapped), v4);
+        let v6: SocketAddr = "[2001:2::1]:7".parse().unwrap();
+        assert_eq!(canonical(v6), v6);
+        assert_eq!(destination_for(true, v6), v6);
+    }
+
+    #[test]
+    fn a_taken_port_is_refused() {
+        let first = bind(0, None, true).unwrap();
+        let port = first.local_addr().unwrap().port();
+        let error = bind(port, None, true).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
+    }
+}
