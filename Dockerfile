@@ -14,7 +14,7 @@ COPY . .
 RUN cargo build --release --locked -p sentrymesh
 
 FROM debian:bookworm-slim
-# wg for `wg show`, ip and ping for looking around and for `sentrymesh testnet`.
+# wg for `wg show`, ip and ping for looking around.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         wireguard-tools iproute2 iputils-ping \

@@ -13,7 +13,10 @@
 //!   wireguard-go), `up` (the native TOML mode) and its mesh member.
 //! * [`cli`]: the operator's commands (keys, operators, cards, trust).
 //! * [`config`]: the native TOML configuration and key files.
-//! * [`testnet`]: a whole mesh in network namespaces on one machine.
+//!
+//! A whole mesh in network namespaces on one machine is the
+//! `sentrymesh-testnet` crate's, which uses this library; the binary does
+//! not link it.
 
 pub mod cli;
 pub mod config;
@@ -22,4 +25,3 @@ pub mod dataplane;
 pub mod ipnet;
 pub mod modes;
 pub mod sys;
-pub mod testnet;

@@ -14,7 +14,6 @@ use sentrymesh::cli::{self, CardCommand, OperatorCommand, TrustCommand};
 use sentrymesh::control::client;
 use sentrymesh::dataplane::device::Offloads;
 use sentrymesh::modes::{ready, up, wg};
-use sentrymesh::testnet;
 use tracing_subscriber::EnvFilter;
 
 /// A userspace WireGuard mesh for block producers and validators.
@@ -89,10 +88,6 @@ enum Command {
     /// The web of trust: sign vouches for operators and revocations.
     #[command(subcommand)]
     Trust(TrustCommand),
-    /// Build a mesh of N operators (a hidden producer and M sentries each)
-    /// in network namespaces here, check it forms as the roles require,
-    /// print it, and remove it (root). Exit 0 only if it formed.
-    Testnet(testnet::TestnetArgs),
 }
 
 /// The arguments, with `sentrymesh-wg ARGS` read as `sentrymesh wg ARGS`.
@@ -163,11 +158,6 @@ fn main() -> ExitCode {
         Command::Operator(command) => cli::operator::run(command, &mut stdout),
         Command::Card(command) => cli::card::run(command, &mut stdout),
         Command::Trust(command) => cli::trust::run(command, &mut stdout),
-        Command::Testnet(args) => match testnet::run(&args, cli.offloads, &mut stdout) {
-            Ok(true) => Ok(()),
-            Ok(false) => return ExitCode::from(1),
-            Err(error) => Err(error),
-        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,7 +31,7 @@ use std::net::Ipv4Addr;
 
 use sentrymesh_mesh::Role;
 
-use crate::config::MAX_INTERFACE_NAME_LEN;
+use sentrymesh::config::MAX_INTERFACE_NAME_LEN;
 
 /// The prefix of a testnet's namespaces, before its pid in decimal.
 pub(super) const NAMESPACE_PREFIX: &str = "smtn-";
@@ -399,7 +399,7 @@ mod tests {
         assert!(!namespaces.contains(plan.switch()));
         for ifname in ifnames {
             assert!(ifname.len() <= MAX_INTERFACE_NAME_LEN, "{ifname}");
-            ifname.parse::<crate::config::InterfaceName>().unwrap();
+            ifname.parse::<sentrymesh::config::InterfaceName>().unwrap();
         }
         // Another run of the same process gets other names.
         let other = Plan::new(1, 1, RunTag { serial: 301, ..TAG }).unwrap();

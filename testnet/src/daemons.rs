@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::identities::{HostFiles, TestnetOperator, write_file};
-use super::plan::{LISTEN_PORT, MESH_OVERLAY, OVERLAY_PREFIX, PlannedHost, operator_range};
-use super::{TestnetSpec, interrupt, process};
-use crate::config;
-use crate::control::client;
-use crate::dataplane::device::Offloads;
-use crate::modes::mesh_member;
+use crate::identities::{HostFiles, TestnetOperator, write_file};
+use crate::plan::{LISTEN_PORT, MESH_OVERLAY, OVERLAY_PREFIX, PlannedHost, operator_range};
+use crate::{TestnetSpec, interrupt, process};
+use sentrymesh::config;
+use sentrymesh::control::client;
+use sentrymesh::dataplane::device::Offloads;
+use sentrymesh::modes::mesh_member;
 
 /// How long a daemon gets between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(3);
@@ -58,7 +58,7 @@ pub(super) fn config_text(
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "# {}: {} of {}, written by sentrymesh testnet",
+        "# {}: {} of {}, written by sentrymesh-testnet",
         host.name, host.role, operator.label
     );
     let _ = writeln!(text, "[interface]");
@@ -324,7 +324,7 @@ impl Drop for Daemons {
                 Ok(()) => {}
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {}
                 Err(error) => {
-                    eprintln!("sentrymesh testnet: removing {}: {error}", socket.display())
+                    eprintln!("sentrymesh-testnet: removing {}: {error}", socket.display())
                 }
             }
         }
@@ -333,8 +333,8 @@ impl Drop for Daemons {
 
 #[cfg(test)]
 mod tests {
-    use super::super::plan::{Plan, RunTag};
     use super::*;
+    use crate::plan::{Plan, RunTag};
 
     #[test]
     fn a_config_names_the_host_its_trust_and_its_readiness() {

@@ -37,8 +37,8 @@ use sentrymesh_mesh::{
 };
 use sentrymesh_tunnel::PrivateKey;
 
-use super::plan::{Plan, PlannedHost, operator_range};
-use crate::cli::operator_key;
+use crate::plan::{Plan, PlannedHost, operator_range};
+use sentrymesh::cli::operator_key;
 
 /// How long the testnet's cards are valid.
 const CARD_VALIDITY_SECS: u64 = 86_400;

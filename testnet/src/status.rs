@@ -2,7 +2,7 @@
 //! (`/var/run/wireguard/IFNAME.sock`, shared by every namespace) as `wg
 //! show` reads it: each peer's key, endpoint and last handshake.
 //!
-//! The reply is read by [`crate::control::uapi::read_get_reply`], which keeps
+//! The reply is read by `sentrymesh::control::uapi::read_get_reply`, which keeps
 //! nothing but the peers' public data.
 
 use std::net::SocketAddr;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Result;
 use sentrymesh_mesh::WgPublicKey;
 
-use crate::control::client;
+use sentrymesh::control::client;
 
 /// One peer as the daemon reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]

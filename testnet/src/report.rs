@@ -414,8 +414,8 @@ impl fmt::Display for MeshReport {
 
 #[cfg(test)]
 mod tests {
-    use super::super::plan::{Plan, RunTag, must_peer};
     use super::*;
+    use crate::plan::{Plan, RunTag, must_peer};
 
     /// The report of a mesh that formed exactly as `plan` requires.
     fn perfect(plan: &Plan) -> MeshReport {

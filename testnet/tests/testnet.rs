@@ -1,4 +1,4 @@
-//! `sentrymesh testnet` end to end: the built binary builds a mesh of
+//! `sentrymesh-testnet` end to end: the built binary builds a mesh of
 //! operators in network namespaces, which must form as the roles require —
 //! each producer peering only with its own sentries — and leave nothing
 //! behind, also when interrupted; and the library API the command is built
@@ -6,20 +6,25 @@
 //!
 //! These tests create namespaces and TUN devices: run them as root. They
 //! fail rather than skip without it.
+//!
+//! The hosts run the `sentrymesh` binary, which this package's tests cannot
+//! name through Cargo (it is another package's): [`sentrymesh`] builds it
+//! with the Cargo that runs the tests, once, unless `SENTRYMESH_BIN` names
+//! one.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{PoisonError, RwLock, mpsc};
+use std::sync::{OnceLock, PoisonError, RwLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use sentrymesh::dataplane::device::Offloads;
-use sentrymesh::testnet::{Testnet, TestnetSpec};
 use sentrymesh_mesh::Role;
+use sentrymesh_testnet::{Testnet, TestnetSpec};
 
-const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
+const TESTNET: &str = env!("CARGO_BIN_EXE_sentrymesh-testnet");
 /// Taken to read by every test that makes a testnet, to write by the one
 /// that must know no other testnet starts while it runs.
 static TESTNETS: RwLock<()> = RwLock::new(());
@@ -28,30 +33,72 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Fails unless root: these tests must never be skipped silently.
 fn require_root() {
-    sentrymesh::testnet::require_root()
+    sentrymesh_testnet::require_root()
         .expect("the testnet tests create network namespaces: run them as root (they fail rather than skip)");
 }
 
-/// Runs `sentrymesh ARGS`, killing it after [`RUN_TIMEOUT`]; returns its
-/// output and process id.
+/// The `sentrymesh` binary: `SENTRYMESH_BIN`, else the one `cargo build -p
+/// sentrymesh` makes in the profile of these tests (built once a process;
+/// Cargo rebuilds it only when its sources changed).
+///
+/// # Panics
+///
+/// When Cargo fails or names no binary.
+fn sentrymesh() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        if let Some(path) = std::env::var_os("SENTRYMESH_BIN") {
+            return PathBuf::from(path);
+        }
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args([
+            "build",
+            "--package",
+            "sentrymesh",
+            "--bin",
+            "sentrymesh",
+            "--message-format=json",
+        ]);
+        if !cfg!(debug_assertions) {
+            cargo.arg("--release");
+        }
+        let output = cargo
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run cargo build");
+        assert!(output.status.success(), "cargo build -p sentrymesh failed");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find_map(|message| {
+                let executable = message["executable"].as_str()?;
+                (message["target"]["name"] == "sentrymesh").then(|| PathBuf::from(executable))
+            })
+            .expect("cargo build names the sentrymesh executable")
+    })
+}
+
+/// Runs `sentrymesh-testnet ARGS` with [`sentrymesh`], killing it after
+/// [`RUN_TIMEOUT`]; returns its output and process id.
 fn run(args: &[&str]) -> (Output, u32) {
-    let child = Command::new(SENTRYMESH)
+    let child = Command::new(TESTNET)
         .args(args)
+        .env("SENTRYMESH_BIN", sentrymesh())
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start sentrymesh");
+        .expect("start sentrymesh-testnet");
     let pid = child.id();
     let (done, finished) = mpsc::channel();
     thread::spawn(move || {
         let _ = done.send(child.wait_with_output());
     });
     let output = match finished.recv_timeout(RUN_TIMEOUT) {
-        Ok(output) => output.expect("wait for sentrymesh"),
+        Ok(output) => output.expect("wait for sentrymesh-testnet"),
         Err(_) => {
             signal(pid, libc::SIGKILL);
-            panic!("sentrymesh {args:?} did not finish within {RUN_TIMEOUT:?}");
+            panic!("sentrymesh-testnet {args:?} did not finish within {RUN_TIMEOUT:?}");
         }
     };
     (output, pid)
@@ -117,12 +164,12 @@ fn printed_peers(stdout: &str) -> Vec<(String, Vec<String>)> {
 fn three_operators_form_a_mesh_with_producers_behind_their_own_sentries() {
     require_root();
     let _shared = TESTNETS.read().unwrap_or_else(PoisonError::into_inner);
-    let (output, pid) = run(&["testnet", "--operators", "3", "--sentries", "2"]);
+    let (output, pid) = run(&["--operators", "3", "--sentries", "2"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "sentrymesh testnet failed ({}):\n{stdout}\n{stderr}",
+        "sentrymesh-testnet failed ({}):\n{stdout}\n{stderr}",
         output.status
     );
     assert!(
@@ -174,7 +221,7 @@ fn three_operators_form_a_mesh_with_producers_behind_their_own_sentries() {
     assert_nothing_left(pid);
 }
 
-/// A `sentrymesh testnet --seconds 120` whose mesh formed and stays up.
+/// A `sentrymesh-testnet --seconds 120` whose mesh formed and stays up.
 struct HeldMesh {
     child: Child,
     pid: u32,
@@ -187,9 +234,8 @@ struct HeldMesh {
 /// Starts a testnet of `operators` operators with `sentries` sentries each
 /// that holds its mesh up, and waits until it does.
 fn hold_mesh(operators: &str, sentries: &str) -> HeldMesh {
-    let mut child: Child = Command::new(SENTRYMESH)
+    let mut child: Child = Command::new(TESTNET)
         .args([
-            "testnet",
             "--operators",
             operators,
             "--sentries",
@@ -197,11 +243,12 @@ fn hold_mesh(operators: &str, sentries: &str) -> HeldMesh {
             "--seconds",
             "120",
         ])
+        .env("SENTRYMESH_BIN", sentrymesh())
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start sentrymesh");
+        .expect("start sentrymesh-testnet");
     let pid = child.id();
     let stdout = child.stdout.take().expect("stdout");
     let (lines_tx, lines) = mpsc::channel();
@@ -315,7 +362,7 @@ fn what_a_killed_testnet_left_is_removed_by_the_next() {
         "the killed testnet's daemons: {daemons:?}"
     );
 
-    let (output, _) = run(&["testnet", "--operators", "1", "--sentries", "1"]);
+    let (output, _) = run(&["--operators", "1", "--sentries", "1"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{}\n{stderr}", output.status);
     // Other testnets killed earlier on this machine may be named too.
@@ -374,7 +421,7 @@ fn wait_for(child: &mut Child, timeout: Duration) -> ExitStatus {
         }
         if Instant::now() >= deadline {
             let _ = child.kill();
-            panic!("sentrymesh did not stop within {timeout:?}");
+            panic!("sentrymesh-testnet did not stop within {timeout:?}");
         }
         thread::sleep(Duration::from_millis(20));
     }
@@ -387,7 +434,7 @@ fn the_library_builds_a_testnet_other_tests_can_look_into() {
     let spec = TestnetSpec {
         operators: 2,
         sentries: 1,
-        binary: SENTRYMESH.into(),
+        binary: sentrymesh().to_owned(),
         offloads: Offloads::Auto,
     };
     let mut testnet = Testnet::create(&spec).expect("create the testnet");
@@ -476,13 +523,7 @@ fn a_testnet_needs_root_and_says_so() {
     require_root();
     // As nobody: refused before anything is made.
     let output = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            SENTRYMESH,
-            "testnet",
-        ])
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", TESTNET])
         .output()
         .expect("setpriv (util-linux)");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -520,4 +561,20 @@ fn a_daemon_that_exits_is_reported_and_everything_is_removed() {
         .map(str::to_owned)
         .collect();
     assert!(left.is_empty(), "namespaces left: {left:?}");
+}
+
+#[test]
+fn a_missing_sentrymesh_binary_is_named() {
+    require_root();
+    let output = Command::new(TESTNET)
+        .args(["--sentrymesh", "/nonexistent/sentrymesh"])
+        .output()
+        .expect("run sentrymesh-testnet");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no sentrymesh binary at /nonexistent/sentrymesh"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
 }

@@ -3,7 +3,7 @@
 //! running in them; the daemons' UAPI sockets; and the testnet's directory,
 //! which holds the hosts' secret keys.
 //!
-//! Every name a testnet makes carries its process id (see [`super::plan`]):
+//! Every name a testnet makes carries its process id (see [`crate::plan`]):
 //! namespaces `smtn-<pid>-…`, interfaces (so UAPI sockets) `tn<pid in
 //! hex>-…`, the directory `sentrymesh-testnet-<pid>-…`. What belongs to a
 //! process that no longer runs is left over. A live process is never
@@ -12,9 +12,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::plan::{INTERFACE_PREFIX, NAMESPACE_PREFIX, WORKDIR_PREFIX};
-use super::topology::Topology;
-use crate::control::socket::SOCKET_DIR;
+use crate::plan::{INTERFACE_PREFIX, NAMESPACE_PREFIX, WORKDIR_PREFIX};
+use crate::topology::Topology;
+use sentrymesh::control::socket::SOCKET_DIR;
 
 /// Where `ip netns` keeps its namespaces.
 const NETNS_DIR: &str = "/var/run/netns";

@@ -1,4 +1,4 @@
-//! A whole mesh on one machine: `sentrymesh testnet` builds N operators'
+//! A whole mesh on one machine: `sentrymesh-testnet` builds N operators'
 //! hosts — one hidden producer and M sentries each — out of network
 //! namespaces, gives them keys, cards, sealed bundles and vouches as
 //! operators would, runs `sentrymesh up` on every host, waits until the
@@ -21,7 +21,7 @@
 //! (operators, keys, cards, bundles, known directories), `daemons` (configs,
 //! starting, readiness, stopping), `status` (peers over UAPI), `probes` (the
 //! ping matrix), [`report`] (the judgement and its printout), [`interrupt`]
-//! (Ctrl-C), and `command` (the `sentrymesh testnet` command).
+//! (Ctrl-C), and `command` (the `sentrymesh-testnet` command).
 //!
 //! What it does not do: touch any link, address or route of the machine's
 //! own namespace, or send to any address outside 198.18.0.0/15 (the
@@ -33,7 +33,7 @@
 //! process left in a namespace too, the namespaces deleted with their
 //! veths, the UAPI sockets in `/var/run/wireguard` and the testnet's
 //! directory removed. Only a SIGKILL of the testnet itself leaves them,
-//! and the next testnet removes them (`testnet/leftovers.rs`).
+//! and the next testnet removes them (`leftovers.rs`).
 
 mod command;
 mod daemons;
@@ -69,8 +69,8 @@ pub use self::process::Finished;
 pub use self::report::{HostReport, MeshReport, PeerRow, Ping, Violation};
 pub use self::status::PeerStatus;
 use self::topology::Topology;
-use crate::dataplane::device::Offloads;
-use crate::modes::ready;
+use sentrymesh::dataplane::device::Offloads;
+use sentrymesh::modes::ready;
 
 /// The testnets this process created, for unique names.
 static SERIAL: AtomicU32 = AtomicU32::new(0);
@@ -88,8 +88,8 @@ pub struct TestnetSpec {
     /// How many sentries each operator has besides its producer (1 to
     /// [`plan::MAX_SENTRIES`]).
     pub sentries: usize,
-    /// The `sentrymesh` binary the hosts run (`sentrymesh testnet` passes
-    /// itself; a test passes `env!("CARGO_BIN_EXE_sentrymesh")`).
+    /// The `sentrymesh` binary the hosts run (`sentrymesh-testnet` passes
+    /// the one beside itself, or the one it was given).
     pub binary: PathBuf,
     /// The kernel offloads the daemons use (`--offloads`).
     pub offloads: Offloads,
@@ -436,7 +436,7 @@ pub fn require_root() -> Result<()> {
     if unsafe { libc::geteuid() } != 0 {
         bail!(
             "a testnet creates network namespaces, veths and TUN devices: run it as root \
-             (sudo sentrymesh testnet)"
+             (sudo sentrymesh-testnet)"
         );
     }
     Ok(())
@@ -481,7 +481,7 @@ impl Drop for Workdir {
     fn drop(&mut self) {
         if let Err(error) = std::fs::remove_dir_all(&self.path) {
             eprintln!(
-                "sentrymesh testnet: removing {}: {error}",
+                "sentrymesh-testnet: removing {}: {error}",
                 self.path.display()
             );
         }

@@ -10,9 +10,9 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::plan::PlannedHost;
-use super::report::Ping;
-use super::{interrupt, process};
+use crate::plan::PlannedHost;
+use crate::report::Ping;
+use crate::{interrupt, process};
 
 /// How many pings run at once.
 const PARALLEL: usize = 16;

@@ -26,9 +26,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::interrupt;
-use super::plan::{Plan, PlannedHost, UNDERLAY_PREFIX};
-use super::process::{self, COMMAND_TIMEOUT, ip};
+use crate::interrupt;
+use crate::plan::{Plan, PlannedHost, UNDERLAY_PREFIX};
+use crate::process::{self, COMMAND_TIMEOUT, ip};
 
 /// The bridge in the switch namespace.
 const BRIDGE: &str = "br0";
@@ -148,7 +148,7 @@ impl Topology {
             process::signal(pid, libc::SIGKILL);
         }
         if !process::wait_until(STOP_GRACE, || self.pids().is_empty()) {
-            eprintln!("sentrymesh testnet: processes survived SIGKILL in its namespaces");
+            eprintln!("sentrymesh-testnet: processes survived SIGKILL in its namespaces");
         }
     }
 }
@@ -164,10 +164,10 @@ impl Drop for Topology {
             match deleted {
                 Ok(finished) if finished.success() => {}
                 Ok(finished) => eprintln!(
-                    "sentrymesh testnet: ip netns delete {ns} failed: {}",
+                    "sentrymesh-testnet: ip netns delete {ns} failed: {}",
                     finished.stderr.trim()
                 ),
-                Err(error) => eprintln!("sentrymesh testnet: {error:#}"),
+                Err(error) => eprintln!("sentrymesh-testnet: {error:#}"),
             }
         }
     }

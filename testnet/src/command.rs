@@ -1,8 +1,13 @@
-//! `sentrymesh testnet`: builds a testnet, waits for the mesh, prints it and
+//! `sentrymesh-testnet`: builds a testnet, waits for the mesh, prints it and
 //! the verdict, keeps it up `--seconds` if asked, and removes it.
 //!
+//! The hosts run the `sentrymesh` binary beside this one (where `cargo
+//! build` puts both), or the one `--sentrymesh PATH` (`SENTRYMESH_BIN`)
+//! names. The testnet is a program of its own, not a `sentrymesh`
+//! subcommand, so the daemon operators install does not carry it.
+//!
 //! ```text
-//! sentrymesh testnet: 3 operators, each with a hidden producer and 2 sentries: 9 hosts
+//! sentrymesh-testnet: 3 operators, each with a hidden producer and 2 sentries: 9 hosts
 //! created in 0.6 s; files (keys, cards, bundles, vouches, configs, logs) in /tmp/sentrymesh-testnet-…
 //!
 //! operators (vouch threshold 1: each trusts the next directly, and admits the others on its vouches)
@@ -26,20 +31,24 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 
-use super::report::Violation;
-use super::{Testnet, TestnetSpec, interrupt, neighbours, plan};
-use crate::dataplane::device::Offloads;
-use crate::modes::ready;
+use crate::report::Violation;
+use crate::{Testnet, TestnetSpec, interrupt, neighbours, plan};
+use sentrymesh::dataplane::device::Offloads;
+use sentrymesh::modes::ready;
 
 /// Log lines shown of each daemon involved in a violation.
 const LOG_LINES: usize = 15;
 
-/// `sentrymesh testnet`.
+/// The program's name, beside which the daemon's binary is looked for.
+const SENTRYMESH: &str = "sentrymesh";
+
+/// `sentrymesh-testnet`'s arguments.
 #[derive(Debug, Clone, Args)]
 pub struct TestnetArgs {
     /// How many operators, each with one hidden producer and its sentries
@@ -56,26 +65,39 @@ pub struct TestnetArgs {
     /// How long the mesh may take to form: 90s, 2m, or seconds.
     #[arg(long, value_name = "DURATION", value_parser = ready::parse_duration, default_value = "60s")]
     pub timeout: Duration,
+    /// The `sentrymesh` binary the hosts run; default: the one beside this
+    /// program.
+    #[arg(long, value_name = "PATH", env = "SENTRYMESH_BIN")]
+    pub sentrymesh: Option<PathBuf>,
+    /// Which kernel offloads the hosts' data paths use: `auto` or `off`
+    /// (their `--offloads`).
+    #[arg(
+        long,
+        value_name = "auto|off",
+        env = "SENTRYMESH_OFFLOADS",
+        default_value = "auto"
+    )]
+    pub offloads: Offloads,
 }
 
-/// Runs `sentrymesh testnet`, its daemons with `offloads`, printing to
-/// `out`; returns whether the mesh
-/// formed as the roles require. Everything it made is removed before it
-/// returns, also on error and on Ctrl-C.
+/// Runs the testnet `args` describe, printing to `out`; returns whether
+/// the mesh formed as the roles require. Everything it made is removed
+/// before it returns, also on error and on Ctrl-C.
 ///
 /// # Errors
 ///
-/// When not root, the testnet cannot be built, a daemon exits, or it was
-/// interrupted before the mesh was checked.
-pub fn run(args: &TestnetArgs, offloads: Offloads, out: &mut impl Write) -> Result<bool> {
+/// When not root, there is no `sentrymesh` binary, the testnet cannot be
+/// built, a daemon exits, or it was interrupted before the mesh was
+/// checked.
+pub fn run(args: &TestnetArgs, out: &mut impl Write) -> Result<bool> {
     plan::check_size(args.operators, args.sentries)?;
-    super::require_root()?;
+    crate::require_root()?;
     interrupt::install().context("installing the Ctrl-C handler")?;
     let spec = TestnetSpec {
         operators: args.operators,
         sentries: args.sentries,
-        binary: std::env::current_exe().context("finding the sentrymesh binary")?,
-        offloads,
+        binary: sentrymesh_binary(args.sentrymesh.as_deref())?,
+        offloads: args.offloads,
     };
     let result = run_spec(&spec, args, out);
     match result {
@@ -86,10 +108,33 @@ pub fn run(args: &TestnetArgs, offloads: Offloads, out: &mut impl Write) -> Resu
     }
 }
 
+/// The daemon the hosts run: `given`, else `sentrymesh` beside this
+/// program.
+///
+/// # Errors
+///
+/// When that is not a file, saying how to build or name one.
+fn sentrymesh_binary(given: Option<&Path>) -> Result<PathBuf> {
+    let path = match given {
+        Some(path) => path.to_owned(),
+        None => std::env::current_exe()
+            .context("finding this program")?
+            .with_file_name(SENTRYMESH),
+    };
+    if !path.is_file() {
+        bail!(
+            "no sentrymesh binary at {}: build it (`cargo build --release -p sentrymesh`) or \
+             name one with --sentrymesh PATH",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
 fn run_spec(spec: &TestnetSpec, args: &TestnetArgs, out: &mut impl Write) -> Result<bool> {
     writeln!(
         out,
-        "sentrymesh testnet: {} operators, each with a hidden producer and {} sentries: {} hosts",
+        "sentrymesh-testnet: {} operators, each with a hidden producer and {} sentries: {} hosts",
         spec.operators,
         spec.sentries,
         spec.operators * (1 + spec.sentries)
@@ -184,7 +229,7 @@ fn write_plan(testnet: &Testnet, out: &mut impl Write) -> Result<()> {
     }
     writeln!(out, "hosts")?;
     let hosts = testnet.hosts();
-    let width = |field: fn(&super::TestnetHost) -> usize| hosts.iter().map(field).max();
+    let width = |field: fn(&crate::TestnetHost) -> usize| hosts.iter().map(field).max();
     let label = width(|host| host.label.len()).unwrap_or(0);
     let name = width(|host| host.name.len()).unwrap_or(0);
     let namespace = width(|host| host.namespace.len()).unwrap_or(0);
