@@ -42,6 +42,8 @@ mod peer;
 pub mod rate_limit;
 mod replay;
 mod session;
+#[cfg(any(test, feature = "testing"))]
+pub mod sim;
 mod tai64n;
 pub mod timers;
 

@@ -23,6 +23,7 @@ use boringtun::noise::{Tunn, TunnResult};
 use mock_instant::MockClock;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
+use sentrymesh_tunnel::sim::ipv4_packet;
 use sentrymesh_tunnel::timers::{
     KEEPALIVE_TIMEOUT, REKEY_AFTER_TIME, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX,
 };
@@ -862,19 +863,6 @@ impl Pair {
 
 /// Makes an IP packet of a length with a seeded payload.
 type Build = fn(usize, u8) -> Vec<u8>;
-
-/// An IPv4 packet of `len` bytes (at least a header) with a `seed`ed payload.
-fn ipv4_packet(len: usize, seed: u8) -> Vec<u8> {
-    let mut packet = payload(len, seed);
-    packet[..20].fill(0);
-    packet[0] = 0x45;
-    packet[2..4].copy_from_slice(&u16::try_from(len).unwrap().to_be_bytes());
-    packet[8] = 64; // TTL
-    packet[9] = 17; // UDP
-    packet[12..16].copy_from_slice(&[10, 0, 0, 2]);
-    packet[16..20].copy_from_slice(&[10, 0, 0, 1]);
-    packet
-}
 
 /// An IPv6 packet of `len` bytes (at least a header) with a `seed`ed payload.
 fn ipv6_packet(len: usize, seed: u8) -> Vec<u8> {

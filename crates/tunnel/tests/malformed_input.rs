@@ -14,8 +14,6 @@
 //!   replay counter only moves after authentication;
 //! * the session still carries a data packet each way.
 
-mod common;
-
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -23,13 +21,16 @@ use std::time::{Duration, Instant};
 use blake2::digest::consts::U16;
 use blake2::digest::{Digest, KeyInit, Mac};
 use blake2::{Blake2s256, Blake2sMac};
-use common::{BUF_LEN, COOKIE_REPLY, DATA, INITIATION, Pair, RESPONSE, Side, ipv4_packet};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::{Config, TestRng, TestRunner};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
+use sentrymesh_tunnel::sim;
+use sentrymesh_tunnel::sim::{
+    BUF_LEN, COOKIE_REPLY, DATA, INITIATION, Pair, RESPONSE, Side, ipv4_packet,
+};
 use sentrymesh_tunnel::{
     COOKIE_REPLY_LEN, DATA_HEADER_LEN, Encapsulated, Endpoint, Error, INITIATION_LEN,
     KEEPALIVE_LEN, PeerConfig, PeerStats, PrivateKey, PublicKey, RESPONSE_LEN,
@@ -187,7 +188,7 @@ impl Fixture {
 
         let initiations = pair.a.initiations();
         assert_eq!(initiations.len(), 2);
-        let data = |host: &common::Host| {
+        let data = |host: &sim::Host| {
             let sent = host.sent.iter().find(|s| s.is_data()).expect("data");
             assert_eq!(sent.bytes.len(), COOKIE_REPLY_LEN);
             sent.bytes.clone()
@@ -713,9 +714,9 @@ fn an_initiation_from_a_stranger_is_refused() {
     let now = fixture.pair.now;
     let mut rng = ChaCha8Rng::seed_from_u64(99);
     let stranger_key = PrivateKey::generate(&mut rng);
-    let mut stranger = Endpoint::new(stranger_key, rng, now, common::UNIX_NOW);
+    let mut stranger = Endpoint::new(stranger_key, rng, now, sim::UNIX_NOW);
     let mut config = PeerConfig::new(*fixture.pair.b.endpoint.public_key());
-    config.endpoint = Some(common::ADDR_B);
+    config.endpoint = Some(sim::ADDR_B);
     let peer = stranger.add_peer(now, config).expect("peer");
     stranger.connect(now, peer).expect("connect");
     let mut buf = [0u8; BUF_LEN];

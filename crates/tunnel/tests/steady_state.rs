@@ -2,12 +2,10 @@
 //! contiguous buffer (as UDP segmentation offload wants them), opened in place
 //! on the other side, and not one heap allocation for any of it.
 
-mod common;
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use common::{Pair, Side, ipv4_packet};
+use sentrymesh_tunnel::sim::{Pair, Side, ipv4_packet};
 use sentrymesh_tunnel::{DATA_HEADER_LEN, Encapsulated, Received};
 
 thread_local! {

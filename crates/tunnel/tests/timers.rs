@@ -7,11 +7,9 @@
 //! `receive.c`, `noise.c`), which wireguard-go shares, and each test pins
 //! exact message types and virtual send times.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{DATA, INITIATION, Pair, RESPONSE, Side, ipv4_packet};
+use sentrymesh_tunnel::sim::{DATA, INITIATION, Pair, RESPONSE, Side, ipv4_packet};
 use sentrymesh_tunnel::timers::{
     KEEPALIVE_TIMEOUT, REJECT_AFTER_TIME, REKEY_AFTER_TIME, REKEY_ATTEMPT_TIME,
     REKEY_ON_RECEIVE_AFTER_TIME, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX, ZERO_KEYS_AFTER_TIME,

@@ -1,52 +1,33 @@
-//! A `Pair` of sentrymesh endpoints joined by a virtual network, under
-//! virtual time — quinn-proto's test harness, for WireGuard.
-//!
-//! Nothing here reads a clock or the OS's entropy: the clock is an
-//! [`Instant`] that only moves when a test moves it, and every key and
-//! random draw comes from a seeded [`ChaCha8Rng`]. A three-minute rekey
-//! scenario runs in microseconds and the same seed gives the same bytes.
-//!
-//! ```text
-//!      Host a (198.18.0.1:51820)                 Host b (198.18.0.2:51820)
-//!   ┌────────────────────────────┐            ┌────────────────────────────┐
-//!   │ Endpoint ── poll_transmit ─┼─ drive() ─►│ inbound ─► handle_datagram │
-//!   │ handle_datagram ◄─ inbound ◄┼─ drive() ──┼─ poll_transmit ── Endpoint │
-//!   └────────────────────────────┘            └────────────────────────────┘
-//!   every datagram sent is recorded (`Host::sent`) with its virtual send
-//!   time and type, and delivered unless the sender's `drop_outgoing` is set.
-//! ```
-// Each test crate uses a different part of the harness.
-#![allow(dead_code)]
-
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha8Rng;
-use rand_core::SeedableRng;
-use sentrymesh_tunnel::{
+use rand_core::{RngCore, SeedableRng};
+
+use crate::{
     Encapsulated, Endpoint, Error, KEEPALIVE_LEN, PeerConfig, PeerId, PrivateKey, Received,
 };
 
 /// Where host `a` lives.
-pub(crate) const ADDR_A: SocketAddr =
+pub const ADDR_A: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 51820));
 /// Where host `b` lives.
-pub(crate) const ADDR_B: SocketAddr =
+pub const ADDR_B: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 51820));
 /// The wall-clock reading both endpoints are created with.
-pub(crate) const UNIX_NOW: Duration = Duration::from_secs(1_700_000_000);
-/// Room for any datagram the tests make.
-pub(crate) const BUF_LEN: usize = 2048;
+pub const UNIX_NOW: Duration = Duration::from_secs(1_700_000_000);
+/// Room for any datagram the harness carries.
+pub const BUF_LEN: usize = 2048;
 
 /// The first byte of a handshake initiation.
-pub(crate) const INITIATION: u8 = 1;
+pub const INITIATION: u8 = 1;
 /// The first byte of a handshake response.
-pub(crate) const RESPONSE: u8 = 2;
+pub const RESPONSE: u8 = 2;
 /// The first byte of a cookie reply.
-pub(crate) const COOKIE_REPLY: u8 = 3;
+pub const COOKIE_REPLY: u8 = 3;
 /// The first byte of a data message (and of a keepalive).
-pub(crate) const DATA: u8 = 4;
+pub const DATA: u8 = 4;
 
 /// After this many delivery rounds without quiescence, `drive` gives up:
 /// the endpoints are ping-ponging.
@@ -55,16 +36,30 @@ const MAX_DRIVE_ROUNDS: usize = 1000;
 /// firing in a loop.
 const MAX_TIMER_STEPS: usize = 100_000;
 
+/// What the network between the two hosts does to the datagrams it
+/// carries, decided by the pair's seeded RNG: the same seed loses and
+/// reorders the same datagrams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Conditions {
+    /// Out of 1000 datagrams, how many are lost on the way (recorded with
+    /// [`Sent::dropped`] set).
+    pub loss_per_mille: u16,
+    /// Whether the datagrams in flight together arrive in a shuffled order.
+    pub reorder: bool,
+}
+
 /// One of the two hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Side {
+pub enum Side {
+    /// The host at 198.18.0.1, the initiator of [`Pair::handshake`].
     A,
+    /// The host at 198.18.0.2.
     B,
 }
 
 impl Side {
     /// The other host.
-    pub(crate) fn other(self) -> Self {
+    pub fn other(self) -> Self {
         match self {
             Self::A => Self::B,
             Self::B => Self::A,
@@ -74,69 +69,75 @@ impl Side {
 
 /// A datagram a host sent, as recorded by the harness.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Sent {
+pub struct Sent {
     /// Virtual time since the pair was made.
-    pub(crate) at: Duration,
+    pub at: Duration,
     /// The message type: the first byte.
-    pub(crate) kind: u8,
+    pub kind: u8,
     /// The whole datagram.
-    pub(crate) bytes: Vec<u8>,
-    /// Whether the network dropped it (the sender's `drop_outgoing`).
-    pub(crate) dropped: bool,
+    pub bytes: Vec<u8>,
+    /// Whether the network dropped it: the sender's `drop_outgoing`, or
+    /// lost under the pair's [`Conditions`].
+    pub dropped: bool,
 }
 
 impl Sent {
     /// Whether this is a keepalive: a data message with an empty payload.
-    pub(crate) fn is_keepalive(&self) -> bool {
+    pub fn is_keepalive(&self) -> bool {
         self.kind == DATA && self.bytes.len() == KEEPALIVE_LEN
     }
 
     /// Whether this is a data message with a non-empty payload.
-    pub(crate) fn is_data(&self) -> bool {
+    pub fn is_data(&self) -> bool {
         self.kind == DATA && self.bytes.len() > KEEPALIVE_LEN
     }
 
     /// The index at bytes 4..8: the sender index of an initiation or a
     /// response, the receiver index of a cookie reply or a data message.
-    pub(crate) fn index_at_4(&self) -> u32 {
+    ///
+    /// # Panics
+    ///
+    /// If the datagram is shorter than 8 bytes (no message of the protocol
+    /// is).
+    pub fn index_at_4(&self) -> u32 {
         u32::from_le_bytes(self.bytes[4..8].try_into().expect("4 bytes"))
     }
 
     /// `(at, kind, len)`: what assertions compare.
-    pub(crate) fn summary(&self) -> (Duration, u8, usize) {
+    pub fn summary(&self) -> (Duration, u8, usize) {
         (self.at, self.kind, self.bytes.len())
     }
 }
 
 /// One host: an endpoint with the other host as its only peer.
-pub(crate) struct Host {
+pub struct Host {
     /// The engine under test.
-    pub(crate) endpoint: Endpoint,
+    pub endpoint: Endpoint,
     /// This host's UDP address.
-    pub(crate) addr: SocketAddr,
+    pub addr: SocketAddr,
     /// This host's private key (to build a twin of it).
-    pub(crate) private_key: PrivateKey,
+    pub private_key: PrivateKey,
     /// The other host, as a peer of this endpoint.
-    pub(crate) peer: PeerId,
+    pub peer: PeerId,
     /// Every datagram this host sent, in order.
-    pub(crate) sent: Vec<Sent>,
+    pub sent: Vec<Sent>,
     /// Every inner packet this host received, with the virtual time.
-    pub(crate) delivered: Vec<(Duration, Vec<u8>)>,
+    pub delivered: Vec<(Duration, Vec<u8>)>,
     /// Every datagram this host refused, with the virtual time.
-    pub(crate) rejected: Vec<(Duration, Error)>,
+    pub rejected: Vec<(Duration, Error)>,
     /// Drop every datagram this host sends (it still records them).
-    pub(crate) drop_outgoing: bool,
+    pub drop_outgoing: bool,
     inbound: VecDeque<Vec<u8>>,
 }
 
 impl Host {
     /// What this host sent at or after `since`.
-    pub(crate) fn sent_since(&self, since: Duration) -> Vec<&Sent> {
+    pub fn sent_since(&self, since: Duration) -> Vec<&Sent> {
         self.sent.iter().filter(|s| s.at >= since).collect()
     }
 
     /// `summary()` of everything sent at or after `since`.
-    pub(crate) fn summary_since(&self, since: Duration) -> Vec<(Duration, u8, usize)> {
+    pub fn summary_since(&self, since: Duration) -> Vec<(Duration, u8, usize)> {
         self.sent
             .iter()
             .filter(|s| s.at >= since)
@@ -145,44 +146,58 @@ impl Host {
     }
 
     /// The initiations this host sent.
-    pub(crate) fn initiations(&self) -> Vec<&Sent> {
+    pub fn initiations(&self) -> Vec<&Sent> {
         self.sent.iter().filter(|s| s.kind == INITIATION).collect()
     }
 
     /// The last datagram of type `kind` this host sent.
-    pub(crate) fn last_sent(&self, kind: u8) -> Option<&Sent> {
+    pub fn last_sent(&self, kind: u8) -> Option<&Sent> {
         self.sent.iter().rev().find(|s| s.kind == kind)
     }
 }
 
 /// Two endpoints that are each other's peer, a network between them and a
 /// virtual clock.
-pub(crate) struct Pair {
+pub struct Pair {
     /// The host at 198.18.0.1.
-    pub(crate) a: Host,
+    pub a: Host,
     /// The host at 198.18.0.2.
-    pub(crate) b: Host,
+    pub b: Host,
     /// Virtual time zero.
-    pub(crate) epoch: Instant,
+    pub epoch: Instant,
     /// The current virtual time.
-    pub(crate) now: Instant,
+    pub now: Instant,
+    /// What the network does to datagrams; perfect unless a test sets it.
+    pub conditions: Conditions,
+    /// Draws the losses and the reordering of [`Pair::conditions`].
+    network_rng: ChaCha8Rng,
+}
+
+impl Default for Pair {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Pair {
     /// A pair from seed 0 where each knows the other's endpoint.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self::with_seed(0)
     }
 
     /// A pair whose keys and random draws come from `seed`.
-    pub(crate) fn with_seed(seed: u64) -> Self {
+    pub fn with_seed(seed: u64) -> Self {
         Self::with_config(seed, |_, _| {})
     }
 
     /// A pair whose peer configurations `configure` may change first:
     /// `configure(a's view of b, b's view of a)`. By default each knows the
     /// other's endpoint and nothing else.
-    pub(crate) fn with_config(
+    ///
+    /// # Panics
+    ///
+    /// If an endpoint refuses its peer's configuration.
+    pub fn with_config(
         seed: u64,
         configure: impl FnOnce(&mut PeerConfig, &mut PeerConfig),
     ) -> Self {
@@ -225,6 +240,8 @@ impl Pair {
             b: host(b, ADDR_B, key_b, peer_a),
             epoch,
             now: epoch,
+            conditions: Conditions::default(),
+            network_rng: ChaCha8Rng::seed_from_u64(seed.wrapping_mul(2).wrapping_add(1_002)),
         };
         // A configuration may have asked for output (a persistent keepalive).
         pair.drive();
@@ -232,7 +249,7 @@ impl Pair {
     }
 
     /// A pair that completed a handshake at time zero, `a` the initiator.
-    pub(crate) fn established() -> Self {
+    pub fn established() -> Self {
         let mut pair = Self::new();
         pair.handshake();
         pair
@@ -240,7 +257,12 @@ impl Pair {
 
     /// Has `a` connect to `b` now and checks that the handshake completed
     /// on both sides (`a`'s keepalive confirmed it to `b`).
-    pub(crate) fn handshake(&mut self) {
+    ///
+    /// # Panics
+    ///
+    /// If the handshake did not complete at once (a lossy network, a
+    /// configuration that makes the peers refuse each other).
+    pub fn handshake(&mut self) {
         let (peer, now) = (self.a.peer, self.now);
         self.a.endpoint.connect(now, peer).expect("connect");
         self.drive();
@@ -251,7 +273,7 @@ impl Pair {
     }
 
     /// The host on `side`.
-    pub(crate) fn host(&mut self, side: Side) -> &mut Host {
+    pub fn host(&mut self, side: Side) -> &mut Host {
         match side {
             Side::A => &mut self.a,
             Side::B => &mut self.b,
@@ -266,12 +288,12 @@ impl Pair {
     }
 
     /// Virtual time since the pair was made.
-    pub(crate) fn elapsed(&self) -> Duration {
+    pub fn elapsed(&self) -> Duration {
         self.now - self.epoch
     }
 
     /// The instant at virtual time `at`.
-    pub(crate) fn at(&self, at: Duration) -> Instant {
+    pub fn at(&self, at: Duration) -> Instant {
         self.epoch + at
     }
 
@@ -283,7 +305,7 @@ impl Pair {
     /// # Panics
     ///
     /// If the endpoints keep answering each other forever.
-    pub(crate) fn drive(&mut self) {
+    pub fn drive(&mut self) {
         for _ in 0..MAX_DRIVE_ROUNDS {
             self.drain(Side::A);
             self.drain(Side::B);
@@ -314,11 +336,14 @@ impl Pair {
         }
     }
 
-    /// Records a datagram `from` sent and puts it on the wire.
+    /// Records a datagram `from` sent and puts it on the wire, unless the
+    /// sender drops everything or the network loses it.
     fn transmit(&mut self, from: Side, bytes: Vec<u8>) {
         let at = self.elapsed();
+        let lost = self.conditions.loss_per_mille > 0
+            && self.network_rng.next_u32() % 1000 < u32::from(self.conditions.loss_per_mille);
         let (sender, receiver) = self.hosts(from);
-        let dropped = sender.drop_outgoing;
+        let dropped = sender.drop_outgoing || lost;
         sender.sent.push(Sent {
             at,
             kind: bytes.first().copied().unwrap_or_default(),
@@ -331,10 +356,26 @@ impl Pair {
     }
 
     fn deliver_inbound(&mut self, to: Side) {
+        if self.conditions.reorder {
+            self.shuffle_inbound(to);
+        }
         while let Some(mut datagram) = self.host(to).inbound.pop_front() {
             // A refusal is recorded in `rejected`; what the network carried
             // was sent by the other endpoint, so tests check that list.
             let _ = self.receive(to, &mut datagram);
+        }
+    }
+
+    /// Shuffles what is in flight to `to` (Fisher–Yates, seeded).
+    fn shuffle_inbound(&mut self, to: Side) {
+        let (inbound, rng) = match to {
+            Side::A => (&mut self.a.inbound, &mut self.network_rng),
+            Side::B => (&mut self.b.inbound, &mut self.network_rng),
+        };
+        let inbound = inbound.make_contiguous();
+        for i in (1..inbound.len()).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            inbound.swap(i, j);
         }
     }
 
@@ -367,7 +408,7 @@ impl Pair {
     /// # Errors
     ///
     /// Why `to` refused it.
-    pub(crate) fn deliver(&mut self, to: Side, datagram: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+    pub fn deliver(&mut self, to: Side, datagram: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         let mut datagram = datagram.to_vec();
         let result = self.receive(to, &mut datagram);
         self.drive();
@@ -376,13 +417,40 @@ impl Pair {
 
     /// Gives `packet` to `from`'s `encapsulate`; a sealed datagram goes on
     /// the wire like any other. Then drives.
-    pub(crate) fn send(&mut self, from: Side, packet: &[u8]) -> Encapsulated {
+    ///
+    /// # Panics
+    ///
+    /// If `from`'s endpoint refuses the packet.
+    pub fn send(&mut self, from: Side, packet: &[u8]) -> Encapsulated {
         let (result, datagram) = self.encapsulate(from, packet);
         if let Some(datagram) = datagram {
             self.transmit(from, datagram);
         }
         self.drive();
         result
+    }
+
+    /// Seals every packet of `packets` at `from` and puts them on the wire
+    /// together, as the daemon sends a batch, then drives: under
+    /// [`Conditions::reorder`] they arrive in a shuffled order. Returns what
+    /// became of each.
+    ///
+    /// # Panics
+    ///
+    /// If `from`'s endpoint refuses a packet.
+    pub fn send_batch(&mut self, from: Side, packets: &[Vec<u8>]) -> Vec<Encapsulated> {
+        let results = packets
+            .iter()
+            .map(|packet| {
+                let (result, datagram) = self.encapsulate(from, packet);
+                if let Some(datagram) = datagram {
+                    self.transmit(from, datagram);
+                }
+                result
+            })
+            .collect();
+        self.drive();
+        results
     }
 
     /// Seals `packet` at `from` and hands back the datagram without sending
@@ -392,7 +460,7 @@ impl Pair {
     /// # Panics
     ///
     /// If `from` has no session to seal with.
-    pub(crate) fn seal(&mut self, from: Side, packet: &[u8]) -> Vec<u8> {
+    pub fn seal(&mut self, from: Side, packet: &[u8]) -> Vec<u8> {
         let (result, datagram) = self.encapsulate(from, packet);
         let Some(datagram) = datagram else {
             panic!("{from:?} could not seal: {result:?}");
@@ -424,7 +492,7 @@ impl Pair {
     // ----- time -----------------------------------------------------------
 
     /// The earliest deadline of either endpoint.
-    pub(crate) fn next_timeout(&self) -> Option<Instant> {
+    pub fn next_timeout(&self) -> Option<Instant> {
         [
             self.a.endpoint.poll_timeout(),
             self.b.endpoint.poll_timeout(),
@@ -437,7 +505,7 @@ impl Pair {
     /// Jumps to the next deadline of either endpoint, runs the timers of
     /// both and drives. Returns `false` (and does nothing) when no timer is
     /// armed.
-    pub(crate) fn advance_to_next_timeout(&mut self) -> bool {
+    pub fn advance_to_next_timeout(&mut self) -> bool {
         let Some(deadline) = self.next_timeout() else {
             return false;
         };
@@ -448,7 +516,7 @@ impl Pair {
 
     /// Moves virtual time forward by `d`, stopping at every deadline on the
     /// way (`advance_to`).
-    pub(crate) fn advance(&mut self, d: Duration) {
+    pub fn advance(&mut self, d: Duration) {
         self.advance_to(self.elapsed() + d);
     }
 
@@ -458,7 +526,7 @@ impl Pair {
     /// # Panics
     ///
     /// If `at` is in the past, or the timers fire in a loop.
-    pub(crate) fn advance_to(&mut self, at: Duration) {
+    pub fn advance_to(&mut self, at: Duration) {
         let target = self.at(at);
         assert!(target >= self.now, "time only moves forward");
         for _ in 0..MAX_TIMER_STEPS {
@@ -480,7 +548,7 @@ impl Pair {
     /// only peer: a second instance of the same identity, whose handshakes
     /// the other host takes for `side`'s. Its wall clock agrees with the
     /// pair's, so its initiations carry current timestamps.
-    pub(crate) fn twin(&mut self, side: Side, seed: u64) -> (Endpoint, PeerId) {
+    pub fn twin(&mut self, side: Side, seed: u64) -> (Endpoint, PeerId) {
         let (now, unix_now) = (self.now, UNIX_NOW + self.elapsed());
         let (host, other) = self.hosts(side);
         let mut endpoint = Endpoint::new(
@@ -501,14 +569,4 @@ impl Pair {
         self.b.endpoint.handle_timeout(now);
         self.drive();
     }
-}
-
-/// An IPv4 packet of `len` bytes (at least 20) whose body is `tag`.
-pub(crate) fn ipv4_packet(len: usize, tag: u8) -> Vec<u8> {
-    assert!(len >= 20, "an IPv4 header is 20 bytes");
-    let mut packet = vec![tag; len];
-    packet[0] = 0x45;
-    packet[1] = 0;
-    packet[2..4].copy_from_slice(&u16::try_from(len).expect("IPv4 length").to_be_bytes());
-    packet
 }
