@@ -412,7 +412,7 @@ impl HostCard {
 
     /// The card signed by `operator` with a proof made by `prover`, whether
     /// or not either is the card's: what a rival operator can make.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn forge(
         &self,
         operator: &OperatorSecret,

@@ -271,6 +271,8 @@ mod possession;
 mod revocation;
 mod role;
 pub mod roles;
+#[cfg(any(test, feature = "testing"))]
+pub mod sim;
 mod statement;
 pub mod store;
 mod time;
@@ -279,8 +281,8 @@ mod vouch;
 mod wg_key;
 mod xeddsa;
 
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use bundle::{OpenError, OpenedBundle, SealError, SealedBundle};
 pub use card::{

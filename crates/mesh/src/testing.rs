@@ -1,5 +1,7 @@
-//! Fixtures shared by the unit tests: deterministic operators, host keys
-//! and cards, and cards signed as an operator issues them.
+//! Fixtures shared by the tests (the unit tests, the integration tests and
+//! the [`sim`](crate::sim) harness): deterministic operators, host keys and
+//! cards, and cards signed as an operator issues them. Compiled only with
+//! the `testing` feature (or in this crate's own tests).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -16,14 +18,14 @@ use crate::role::Role;
 use crate::wg_key::{WgPublicKey, WgSecretKey};
 
 /// 2026-05-01 00:00:00 UTC: "now" in the tests.
-pub(crate) const NOW: u64 = 1_777_593_600;
+pub const NOW: u64 = 1_777_593_600;
 
 /// The private key of every host key the fixtures made, so that
 /// [`SignCard::sign`] can prove possession for any card built from them.
 static HOST_KEYS: Mutex<BTreeMap<WgPublicKey, [u8; 32]>> = Mutex::new(BTreeMap::new());
 
 /// Operator number `n`, the same key every run.
-pub(crate) fn operator(n: u8) -> OperatorSecret {
+pub fn operator(n: u8) -> OperatorSecret {
     let mut seed = [n; 32];
     // Keep clear of the bit pattern refused as a WireGuard key.
     seed[0] |= 1;
@@ -33,7 +35,7 @@ pub(crate) fn operator(n: u8) -> OperatorSecret {
 /// The WireGuard private key made from `seed` (hashed, so seeds that
 /// differ only in the bits X25519 clamps give different keys), remembered
 /// for [`SignCard::sign`].
-pub(crate) fn wg_secret(seed: [u8; 32]) -> WgSecretKey {
+pub fn wg_secret(seed: [u8; 32]) -> WgSecretKey {
     let seed: [u8; 32] = Blake2s256::digest(seed).into();
     let secret = WgSecretKey::from_bytes(seed);
     HOST_KEYS.lock().unwrap().insert(secret.public_key(), seed);
@@ -42,13 +44,13 @@ pub(crate) fn wg_secret(seed: [u8; 32]) -> WgSecretKey {
 
 /// The public half of [`wg_secret`]`(seed)`: a real WireGuard key whose
 /// private key the fixtures know.
-pub(crate) fn wg_key(seed: [u8; 32]) -> WgPublicKey {
+pub fn wg_key(seed: [u8; 32]) -> WgPublicKey {
     wg_secret(seed).public_key()
 }
 
 /// The private key the fixtures made for `key`, or another one when they
 /// made none.
-pub(crate) fn secret_of(key: &WgPublicKey) -> WgSecretKey {
+pub fn secret_of(key: &WgPublicKey) -> WgSecretKey {
     let seed = HOST_KEYS
         .lock()
         .unwrap()
@@ -59,14 +61,14 @@ pub(crate) fn secret_of(key: &WgPublicKey) -> WgSecretKey {
 }
 
 /// A deterministic RNG for proofs and seals.
-pub(crate) fn rng() -> ChaCha20Rng {
+pub fn rng() -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(0)
 }
 
 /// A card for a host of `op` that names `victim`'s WireGuard key, with a
 /// proof made by a key `op` holds: what a rival operator can make to claim
 /// another's key.
-pub(crate) fn claim(op: &OperatorSecret, name: &str, victim: &WgPublicKey) -> SignedCard {
+pub fn claim(op: &OperatorSecret, name: &str, victim: &WgPublicKey) -> SignedCard {
     let mut c = card(op, name, Role::Sentry);
     let own = secret_of(&c.wg_public_key);
     c.wg_public_key = *victim;
@@ -75,7 +77,7 @@ pub(crate) fn claim(op: &OperatorSecret, name: &str, victim: &WgPublicKey) -> Si
 
 /// A valid card for a host of `op`, valid from an hour before [`NOW`] for
 /// ninety days, with an endpoint when the role is public.
-pub(crate) fn card(op: &OperatorSecret, name: &str, role: Role) -> HostCard {
+pub fn card(op: &OperatorSecret, name: &str, role: Role) -> HostCard {
     let operator = op.operator_id();
     let seed: [u8; 32] = Blake2s256::new()
         .chain_update(operator.as_bytes())
@@ -106,13 +108,13 @@ pub(crate) fn card(op: &OperatorSecret, name: &str, role: Role) -> HostCard {
 }
 
 /// Operator `n`'s overlay range in the tests: 198.19.`n`.0/24.
-pub(crate) fn range_of(n: u8) -> Cidr {
+pub fn range_of(n: u8) -> Cidr {
     format!("198.19.{n}.0/24").parse().unwrap()
 }
 
 /// The mesh overlay 198.19.0.0/16 with the ranges [`range_of`] gives the
 /// operators numbered `operators`.
-pub(crate) fn overlay_of(operators: impl IntoIterator<Item = u8>) -> Overlay {
+pub fn overlay_of(operators: impl IntoIterator<Item = u8>) -> Overlay {
     Overlay::new(
         "198.19.0.0/16".parse().unwrap(),
         operators
@@ -123,13 +125,13 @@ pub(crate) fn overlay_of(operators: impl IntoIterator<Item = u8>) -> Overlay {
 }
 
 /// `card`, edited from [`card`], signed by its operator `op`.
-pub(crate) fn signed(card: HostCard, op: &OperatorSecret) -> SignedCard {
+pub fn signed(card: HostCard, op: &OperatorSecret) -> SignedCard {
     card.sign(op).unwrap()
 }
 
 /// Signing a test card the way `card issue` does, with the host key the
 /// fixtures made for it.
-pub(crate) trait SignCard {
+pub trait SignCard {
     /// [`HostCard::issue`] by `op`, proving possession with the private
     /// key the fixtures remember for the card's key (another one when they
     /// know none, so the card is refused as it would be without the key).

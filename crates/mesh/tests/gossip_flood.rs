@@ -1,4 +1,4 @@
-//! A gossip flood in virtual time (the harness of `common::net`): an
+//! A gossip flood in virtual time (the crate's `sim` harness): an
 //! admitted rival's sentry sends its peers 100,000 objects signed by fresh
 //! keys and 50,000 signed by its own operator. The fresh keys' objects are
 //! dropped before their signatures are checked, the rival's are held to its
@@ -99,10 +99,14 @@ fn a_flood_of_gossip_leaves_stores_bounded_and_a_revocation_takes_effect_at_once
     // Every operator trusts the others directly, and admits others on two
     // vouches: the rival alone admits no one (with one, each of its vouches
     // would admit a fresh operator, with quotas of its own).
-    let mut net = Net::launch(THREE, |op| {
-        let others: Vec<u8> = THREE.iter().filter(|&&o| o != op).copied().collect();
-        policy(op, &others, 2)
-    });
+    let mut net = Net::launch(
+        THREE,
+        |op| {
+            let others: Vec<u8> = THREE.iter().filter(|&&o| o != op).copied().collect();
+            policy(op, &others, 2)
+        },
+        seed(),
+    );
     net.run_for(10);
     let rival = operator(3);
     let (messages, fresh_ids) = flood(&rival);
@@ -151,7 +155,7 @@ fn a_flood_of_gossip_leaves_stores_bounded_and_a_revocation_takes_effect_at_once
     net.run_for(1);
     assert!(net.now <= at + 1);
     assert!(net.everyone_holds(&revocation.into(), &[doomed]));
-    for m in net.members.iter().filter(|m| m.key() != doomed) {
+    for m in net.nodes().filter(|m| m.key() != doomed) {
         assert!(!m.mesh.is_admitted_peer(&doomed), "{}", m.name());
     }
 
@@ -159,7 +163,7 @@ fn a_flood_of_gossip_leaves_stores_bounded_and_a_revocation_takes_effect_at_once
     // (on others' hosts), and the whole within the stated bound of quota ×
     // admitted operators.
     let rival_id = rival.operator_id();
-    for m in &net.members {
+    for m in net.nodes() {
         let store = m.mesh.store();
         let signers = store
             .revocations()

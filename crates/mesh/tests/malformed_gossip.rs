@@ -11,34 +11,12 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use sentrymesh_mesh::{
-    GossipMessage, HostCard, Mesh, Object, Overlay, PeerEvent, PeerSpec, Revocation,
-    RevocationTarget, Role, SignedCard, Store, TrustPolicy, Vouch,
+    GossipMessage, Mesh, Object, Overlay, PeerEvent, PeerSpec, Revocation, RevocationTarget, Role,
+    SignedCard, Store, TrustPolicy, Vouch,
 };
 
-use common::{NOW, SignCard, apply, mutation, operator, wg_key};
-
-fn card(op: u8, name: &str, role: Role, i: u8) -> SignedCard {
-    let secret = operator(op);
-    HostCard {
-        operator: secret.operator_id(),
-        name: name.into(),
-        role,
-        wg_public_key: wg_key([i; 32]),
-        addresses: vec![format!("198.18.{op}.{i}/16").parse().unwrap()],
-        endpoints: if role.is_hidden() {
-            vec![]
-        } else {
-            vec![format!("198.19.{op}.{i}:51820").parse().unwrap()]
-        },
-        allowed_ips: vec![],
-        not_before: NOW - 3600,
-        not_after: NOW + 86_400,
-        serial: 1,
-        chain_p2p: None,
-    }
-    .sign(&secret)
-    .unwrap()
-}
+use common::{NOW, apply, mutation, operator};
+use sentrymesh_mesh::sim::host_card;
 
 /// The receiving member's card, its peer's, and valid messages from that
 /// peer carrying objects the member does not hold.
@@ -52,11 +30,11 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let own = card(1, "sentry-1", Role::Sentry, 1);
-        let peer = card(1, "sentry-2", Role::Sentry, 2);
+        let own = host_card(1, "sentry-1", Role::Sentry, 1);
+        let peer = host_card(1, "sentry-2", Role::Sentry, 2);
         let new_objects: Vec<Object> = vec![
-            card(2, "sentry-1", Role::Sentry, 3).into(),
-            card(1, "producer", Role::Producer, 4).into(),
+            host_card(2, "sentry-1", Role::Sentry, 3).into(),
+            host_card(1, "producer", Role::Producer, 4).into(),
             Vouch {
                 voucher: operator(2).operator_id(),
                 subject: operator(3).operator_id(),

@@ -1,4 +1,4 @@
-//! Whole meshes in one process (the harness of `common::net`): operators'
+//! Whole meshes in one process (the crate's `sim` harness): operators'
 //! producers and sentries converging, admitting by vouches, introducing new
 //! hosts and revoking them, and never showing a producer to another
 //! operator.
@@ -18,7 +18,7 @@ use common::{NOW, operator};
 #[test]
 fn three_operators_converge_with_producers_behind_their_own_sentries() {
     let net = converged_three();
-    for m in &net.members {
+    for m in net.nodes() {
         let op = m.op;
         let expected = if m.mesh.local_card().card().role == Role::Producer {
             names(&[&format!("{op}/sentry-1"), &format!("{op}/sentry-2")])
@@ -39,22 +39,14 @@ fn three_operators_converge_with_producers_behind_their_own_sentries() {
     net.assert_no_hidden_leaks();
     // Each producer keeps its sentries' paths open; sentries reach the
     // producer by the address its handshakes come from.
-    let producer = net
-        .members
-        .iter()
-        .find(|m| m.name() == "1/producer")
-        .unwrap();
+    let producer = net.nodes().find(|m| m.name() == "1/producer").unwrap();
     assert!(
         producer
             .mesh
             .peers()
             .all(|p| p.persistent_keepalive == Some(25) && p.endpoint.is_some())
     );
-    let sentry = net
-        .members
-        .iter()
-        .find(|m| m.name() == "1/sentry-1")
-        .unwrap();
+    let sentry = net.nodes().find(|m| m.name() == "1/sentry-1").unwrap();
     let to_producer = sentry.mesh.peer(&producer.key()).unwrap();
     assert_eq!(
         (
@@ -69,8 +61,8 @@ fn three_operators_converge_with_producers_behind_their_own_sentries() {
 #[test]
 fn no_host_of_another_operator_learns_anything_of_a_producer() {
     let net = converged_three();
-    for m in &net.members {
-        for other in net.members.iter().filter(|o| o.op != m.op) {
+    for m in net.nodes() {
+        for other in net.nodes().filter(|o| o.op != m.op) {
             let other_card = other.mesh.local_card();
             if other_card.card().role.is_hidden() {
                 assert!(
@@ -84,8 +76,7 @@ fn no_host_of_another_operator_learns_anything_of_a_producer() {
         }
     }
     let stats = net
-        .members
-        .iter()
+        .nodes()
         .map(|m| m.mesh.stats())
         .fold(0, |n, s| n + s.objects_not_for_us);
     assert_eq!(stats, 0, "no host even tried");
@@ -97,7 +88,7 @@ fn a_key_in_no_admitted_card_gets_no_session() {
     let stranger = WgPublicKey::from_bytes([0x77; 32]);
     let digest = GossipMessage::Digest { ids: vec![] }.encode().unwrap();
     let now = net.now;
-    for m in &mut net.members {
+    for m in net.nodes_mut() {
         assert!(!m.mesh.is_admitted_peer(&stranger));
         assert_eq!(
             m.mesh.handle_message(stranger, &digest, now),
@@ -106,15 +97,14 @@ fn a_key_in_no_admitted_card_gets_no_session() {
     }
     // Operator 4 is known to no one: its sentry's messages are dropped.
     let before = net.dropped;
-    let s4 = card(4, "sentry-1", Role::Sentry, 2);
+    let s4 = host_card(4, "sentry-1", Role::Sentry, 2);
     let mut store = Store::new();
     store.insert_card(hosts_of(1)[1].clone(), NOW).unwrap();
     net.join(4, s4.clone(), policy(4, &[1], 1), store);
     net.deliver();
     assert!(net.dropped > before);
     assert!(
-        net.members
-            .iter()
+        net.nodes()
             .all(|m| !m.mesh.is_admitted_peer(&s4.card().wg_public_key))
     );
 }
@@ -124,18 +114,21 @@ fn an_operator_is_admitted_on_k_vouches_not_on_k_minus_one() {
     // Operators 1, 2 and 3 trust each other and need two vouches for
     // anyone else; operator 4 trusts all three.
     const FOUR: &[u8] = &[1, 2, 3, 4];
-    let mut net = Net::launch(FOUR, |op| match op {
-        4 => policy(4, &[1, 2, 3], 1),
-        _ => {
-            let others: Vec<u8> = [1, 2, 3].into_iter().filter(|&o| o != op).collect();
-            policy(op, &others, 2)
-        }
-    });
+    let mut net = Net::launch(
+        FOUR,
+        |op| match op {
+            4 => policy(4, &[1, 2, 3], 1),
+            _ => {
+                let others: Vec<u8> = [1, 2, 3].into_iter().filter(|&o| o != op).collect();
+                policy(op, &others, 2)
+            }
+        },
+        seed(),
+    );
     net.run_for(10);
     let s4 = hosts_of(4)[1].card().wg_public_key;
     assert!(
-        net.members
-            .iter()
+        net.nodes()
             .filter(|m| m.op != 4)
             .all(|m| !m.mesh.is_admitted_peer(&s4))
     );
@@ -144,7 +137,7 @@ fn an_operator_is_admitted_on_k_vouches_not_on_k_minus_one() {
         Vouch {
             voucher: operator(by).operator_id(),
             subject: operator(4).operator_id(),
-            overlay: range(4),
+            overlay: operator_range(4),
             issued_at: NOW,
         }
         .sign(&operator(by))
@@ -154,8 +147,7 @@ fn an_operator_is_admitted_on_k_vouches_not_on_k_minus_one() {
     net.hand(2, "producer", vouch(2));
     net.deliver();
     assert!(
-        net.members
-            .iter()
+        net.nodes()
             .filter(|m| m.op != 4)
             .all(|m| !m.mesh.is_admitted_peer(&s4))
     );
@@ -178,7 +170,7 @@ fn an_operator_is_admitted_on_k_vouches_not_on_k_minus_one() {
     // introduction — and is kept now.
     net.hand(1, "sentry-1", hosts_of(4)[1].clone());
     net.deliver();
-    for m in net.members.iter().filter(|m| m.op != 4) {
+    for m in net.nodes().filter(|m| m.op != 4) {
         let is_sentry = m.mesh.local_card().card().role == Role::Sentry;
         assert_eq!(
             m.mesh.is_admitted_peer(&s4),
@@ -207,8 +199,7 @@ fn an_operator_is_admitted_on_k_vouches_not_on_k_minus_one() {
     net.hand(3, "producer", withdrawal);
     net.deliver();
     assert!(
-        net.members
-            .iter()
+        net.nodes()
             .filter(|m| m.op != 4)
             .all(|m| !m.mesh.is_admitted_peer(&s4))
     );
@@ -229,7 +220,7 @@ fn a_rivals_cards_beyond_its_range_are_relayed_but_route_nothing_anywhere() {
         .iter()
         .zip(10u8..)
         .map(|(claim, i)| {
-            card_with(3, &format!("greedy-{i}"), Role::Sentry, i, |c| {
+            host_card_with(3, &format!("greedy-{i}"), Role::Sentry, i, |c| {
                 c.allowed_ips = vec![claim.parse().unwrap()];
             })
         })
@@ -238,7 +229,7 @@ fn a_rivals_cards_beyond_its_range_are_relayed_but_route_nothing_anywhere() {
         net.hand(3, "sentry-1", c.clone());
     }
     net.run_for(10);
-    for m in &net.members {
+    for m in net.nodes() {
         let sentry = m.mesh.local_card().card().role == Role::Sentry;
         for c in &greedy {
             let object = Object::from(c.clone());
@@ -276,7 +267,7 @@ fn a_rivals_cards_beyond_its_range_are_relayed_but_route_nothing_anywhere() {
 #[test]
 fn a_new_sentry_introduced_at_one_host_reaches_everyone_and_its_producer() {
     let mut net = converged_three();
-    let newcomer = card(1, "sentry-3", Role::Sentry, 4);
+    let newcomer = host_card(1, "sentry-3", Role::Sentry, 4);
     let key = newcomer.card().wg_public_key;
     // The new host starts with its own card and one sentry of its operator.
     let mut store = Store::new();
@@ -285,7 +276,7 @@ fn a_new_sentry_introduced_at_one_host_reaches_everyone_and_its_producer() {
     // Its card is handed to a host of another operator.
     net.hand(3, "sentry-2", newcomer);
     net.deliver();
-    for m in net.members.iter().filter(|m| m.key() != key) {
+    for m in net.nodes().filter(|m| m.key() != key) {
         // Its own producer and every sentry; not other operators' producers.
         let peers = m.op == 1 || m.mesh.local_card().card().role == Role::Sentry;
         assert_eq!(m.mesh.is_admitted_peer(&key), peers, "{}", m.name());
@@ -319,7 +310,7 @@ fn a_revocation_introduced_anywhere_removes_the_host_everywhere_at_once() {
     let delivered = net.deliver();
     assert!(delivered > 0);
     assert!(net.everyone_holds(&revocation.into(), &[key]));
-    for m in net.members.iter().filter(|m| m.key() != key) {
+    for m in net.nodes().filter(|m| m.key() != key) {
         assert!(!m.mesh.is_admitted_peer(&key), "{}", m.name());
         assert!(!m.configured.contains_key(&key), "{}", m.name());
         assert!(m.mesh.store().card(&key).is_none(), "{}", m.name());
@@ -338,7 +329,7 @@ fn a_revocation_introduced_anywhere_removes_the_host_everywhere_at_once() {
     .unwrap();
     net.hand(3, "sentry-1", revocation.clone());
     net.deliver();
-    for m in net.members.iter().filter(|m| m.op == 1) {
+    for m in net.nodes().filter(|m| m.op == 1) {
         assert!(!m.mesh.is_admitted_peer(&producer), "{}", m.name());
     }
     assert!(net.sessions(1, "producer").is_empty());
@@ -346,7 +337,7 @@ fn a_revocation_introduced_anywhere_removes_the_host_everywhere_at_once() {
     // hosts only (its sentries dropped the producer before it could hear
     // why): not to another operator's host that was not handed it.
     let id = Object::from(revocation).id();
-    for m in &net.members {
+    for m in net.nodes() {
         let expected = (m.op == 1 && m.key() != producer) || m.name() == "3/sentry-1";
         assert_eq!(m.mesh.store().contains(&id), expected, "{}", m.name());
     }
@@ -372,22 +363,23 @@ fn a_revoked_hostile_host_learns_last_and_is_never_taken_back() {
     // has not heard a word of it.
     net.hand(2, "sentry-1", revocation);
     net.deliver();
-    for m in net.members.iter().filter(|m| m.key() != key) {
+    for m in net.nodes().filter(|m| m.key() != key) {
         assert!(!m.mesh.is_admitted_peer(&key), "{}", m.name());
     }
-    let heard = |net: &Net| {
-        let m = net.members.iter().find(|m| m.key() == key).unwrap();
-        m.mesh.store().contains(&id)
-            || m.received
+    let heard = |net: &Net<Member>| {
+        let to = net.index_of(&key).unwrap();
+        net.hosts[to].node.mesh.store().contains(&id)
+            || net
+                .log()
                 .iter()
-                .any(|(_, bytes)| bytes.windows(32).any(|w| w == id.as_bytes()))
+                .any(|d| d.to == to && contains(&d.bytes, id.as_bytes()))
     };
     assert!(!heard(&net), "the revoked host learned of its revocation");
 
     // It goes on as before: its own gossip, and a card for its key
     // re-issued with a higher serial, relayed by another operator's sentry
     // or handed to a member the way an introduction is. No one takes it.
-    let reissued = card_with(2, "sentry-2", Role::Sentry, 3, |c| c.serial = 2);
+    let reissued = host_card_with(2, "sentry-2", Role::Sentry, 3, |c| c.serial = 2);
     let digest = GossipMessage::Digest { ids: vec![] }.encode().unwrap();
     let relayed = GossipMessage::Objects {
         objects: vec![reissued.clone().into()],
@@ -409,7 +401,7 @@ fn a_revoked_hostile_host_learns_last_and_is_never_taken_back() {
         Err(InsertError::Revoked { .. })
     ));
     net.run_for(60);
-    for m in net.members.iter().filter(|m| m.key() != key) {
+    for m in net.nodes().filter(|m| m.key() != key) {
         assert!(!m.mesh.is_admitted_peer(&key), "{}", m.name());
     }
     assert!(!heard(&net));

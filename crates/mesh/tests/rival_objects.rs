@@ -13,11 +13,12 @@ use std::net::Ipv4Addr;
 
 use proptest::prelude::*;
 use sentrymesh_mesh::{
-    Cidr, Endpoint, EndpointHost, GossipMessage, HostCard, Mesh, Object, Overlay, PeerEvent,
-    Revocation, RevocationTarget, Role, SignedCard, Store, TrustPolicy, Vouch, WgPublicKey,
+    Cidr, Endpoint, EndpointHost, GossipMessage, HostCard, Mesh, Object, PeerEvent, Revocation,
+    RevocationTarget, Role, SignedCard, Store, TrustPolicy, Vouch, WgPublicKey,
 };
 
 use common::{NOW, SignCard, operator, wg_key};
+use sentrymesh_mesh::testing::overlay_of;
 
 /// The member's operator, the rival's, and the operators the rival may
 /// vouch for.
@@ -52,11 +53,6 @@ fn host(op: u8, name: &str, i: u8, serial: u64) -> SignedCard {
     .unwrap()
 }
 
-/// Operator `op`'s range: 198.19.`op`.0/24.
-fn range(op: u8) -> Cidr {
-    format!("198.19.{op}.0/24").parse().unwrap()
-}
-
 /// The member (operator 1's sentry-1), knowing its own sentry-2 and the
 /// rival's sentry, whose messages the tests send.
 struct Member {
@@ -72,11 +68,7 @@ fn member() -> Member {
     let mut store = Store::new();
     store.insert_card(own_peer.clone(), NOW).unwrap();
     store.insert_card(rival.clone(), NOW).unwrap();
-    let overlay = Overlay::new(
-        "198.19.0.0/16".parse().unwrap(),
-        [OWN, RIVAL].map(|op| (operator(op).operator_id(), range(op))),
-    )
-    .unwrap();
+    let overlay = overlay_of([OWN, RIVAL]);
     let policy = TrustPolicy::new(
         operator(OWN).operator_id(),
         [operator(RIVAL).operator_id()],

@@ -1,84 +1,88 @@
 //! Tests of the gossip machine between a few hosts wired by hand, in
 //! virtual time.
 
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+
 use super::*;
 use crate::card::{ParseCardError, SignedCard};
 use crate::identity::OperatorSecret;
 use crate::object::ParseObjectError;
 use crate::revocation::{Revocation, RevocationTarget};
 use crate::role::Role;
+use crate::sim::{Host, Net};
 use crate::testing::{NOW, SignCard, card, claim, operator};
 use crate::vouch::Vouch;
-
-/// A test host: its key, operator and gossip.
-struct Host {
-    key: WgPublicKey,
-    operator: OperatorId,
-    gossip: Gossip,
-}
 
 fn signed(op: &OperatorSecret, name: &str, role: Role) -> SignedCard {
     card(op, name, role).sign(op).unwrap()
 }
 
 /// A host whose own card is `own`, knowing `others` too.
-fn host(own: &SignedCard, others: &[&SignedCard]) -> Host {
+fn host(own: &SignedCard, others: &[&SignedCard]) -> Host<Gossip> {
     let mut store = Store::new();
     for c in std::iter::once(own).chain(others.iter().copied()) {
         store.insert_card(c.clone(), NOW).unwrap();
     }
     Host {
         key: own.card().wg_public_key,
-        operator: own.card().operator,
-        gossip: Gossip::new(store, own.card().operator),
+        node: Gossip::new(store, own.card().operator),
     }
 }
 
+/// The hosts on a perfect network at [`NOW`], recording every message.
+fn net_of(hosts: impl IntoIterator<Item = Host<Gossip>>) -> Net<Gossip> {
+    let mut net = Net::new(NOW, ChaCha8Rng::seed_from_u64(0));
+    net.record();
+    for host in hosts {
+        net.add(host.key, host.node);
+    }
+    net
+}
+
+/// A host's key and operator, as a peer of another.
+fn end(host: &Host<Gossip>) -> (WgPublicKey, OperatorId) {
+    (host.key, host.node.local_operator)
+}
+
 /// Makes every listed pair peers, every host admitting every operator.
-fn connect(hosts: &mut [Host], pairs: &[(usize, usize)]) {
-    let admitted: BTreeSet<OperatorId> = hosts.iter().map(|h| h.operator).collect();
-    let ends: Vec<(WgPublicKey, OperatorId)> = hosts.iter().map(|h| (h.key, h.operator)).collect();
-    for (i, host) in hosts.iter_mut().enumerate() {
+fn connect(net: &mut Net<Gossip>, pairs: &[(usize, usize)]) {
+    let admitted: BTreeSet<OperatorId> = net.nodes().map(|g| g.local_operator).collect();
+    let ends: Vec<(WgPublicKey, OperatorId)> = net.hosts.iter().map(end).collect();
+    for (i, host) in net.hosts.iter_mut().enumerate() {
         let peers = pairs.iter().filter_map(|&(a, b)| match i {
             _ if i == a => Some(ends[b]),
             _ if i == b => Some(ends[a]),
             _ => None,
         });
-        host.gossip.set_peers(peers, admitted.clone(), NOW);
+        host.node.set_peers(peers, admitted.clone(), NOW);
     }
 }
 
 /// Delivers every message until none is left; returns them as
 /// (from, to, bytes).
-fn run(hosts: &mut [Host]) -> Vec<(usize, usize, Vec<u8>)> {
-    run_at(hosts, NOW)
+fn run(net: &mut Net<Gossip>) -> Vec<(usize, usize, Vec<u8>)> {
+    run_at(net, NOW)
 }
 
 /// [`run`] at `now`.
-fn run_at(hosts: &mut [Host], now: u64) -> Vec<(usize, usize, Vec<u8>)> {
-    let mut log = Vec::new();
-    loop {
-        let mut quiet = true;
-        for from in 0..hosts.len() {
-            while let Some((to_key, bytes)) = hosts[from].gossip.poll_transmit() {
-                quiet = false;
-                let to = hosts.iter().position(|h| h.key == to_key).unwrap();
-                let sender = hosts[from].key;
-                hosts[to]
-                    .gossip
-                    .handle_message(sender, &bytes, now)
-                    .unwrap();
-                log.push((from, to, bytes));
-            }
-        }
-        if quiet {
-            return log;
-        }
-    }
+///
+/// # Panics
+///
+/// If a host refuses a message for any reason, its sender's budget too.
+fn run_at(net: &mut Net<Gossip>, now: u64) -> Vec<(usize, usize, Vec<u8>)> {
+    net.now = now;
+    let (logged, dropped) = (net.log().len(), net.dropped);
+    net.deliver();
+    assert_eq!(net.dropped, dropped, "a message was refused");
+    net.log()[logged..]
+        .iter()
+        .map(|d| (d.from, d.to, d.bytes.clone()))
+        .collect()
 }
 
-fn ids(host: &Host) -> BTreeSet<ObjectId> {
-    host.gossip.store().objects().map(|(id, _)| id).collect()
+fn ids(host: &Host<Gossip>) -> BTreeSet<ObjectId> {
+    host.node.store().objects().map(|(id, _)| id).collect()
 }
 
 fn revoke(op: &OperatorSecret, target: &SignedCard) -> SignedRevocation {
@@ -109,26 +113,29 @@ fn two_hosts_converge_by_digest_want_and_objects() {
     }
     .sign(&alice)
     .unwrap();
-    let mut hosts = [host(&a1, &[&a2]), host(&b1, &[])];
-    hosts[0].gossip.insert(vouch.into(), NOW).unwrap();
-    connect(&mut hosts, &[(0, 1)]);
-    let log = run(&mut hosts);
-    assert_eq!(ids(&hosts[0]), ids(&hosts[1]));
-    assert_eq!(hosts[1].gossip.store().len(), 4);
+    let mut net = net_of([host(&a1, &[&a2]), host(&b1, &[])]);
+    net.hosts[0].node.insert(vouch.into(), NOW).unwrap();
+    connect(&mut net, &[(0, 1)]);
+    let log = run(&mut net);
+    assert_eq!(ids(&net.hosts[0]), ids(&net.hosts[1]));
+    assert_eq!(net.hosts[1].node.store().len(), 4);
     let kinds: Vec<(usize, u8)> = log.iter().map(|(from, _, b)| (*from, b[1])).collect();
     // Two digests, two wants, two objects messages.
     assert_eq!(kinds.iter().filter(|k| k.1 == 1).count(), 2);
     assert_eq!(kinds.iter().filter(|k| k.1 == 2).count(), 2);
     assert_eq!(kinds.iter().filter(|k| k.1 == 3).count(), 2);
-    let stats = hosts[1].gossip.stats();
+    let stats = net.hosts[1].node.stats();
     assert_eq!((stats.objects_received, stats.objects_new), (3, 3));
     assert_eq!(stats.messages_received, 3);
     // Nothing more until the next digest round.
-    assert_eq!(hosts[0].gossip.poll_timeout(), Some(NOW + DIGEST_INTERVAL));
-    for h in &mut hosts {
-        h.gossip.handle_timeout(NOW + DIGEST_INTERVAL);
+    assert_eq!(
+        net.hosts[0].node.poll_timeout(),
+        Some(NOW + DIGEST_INTERVAL)
+    );
+    for h in &mut net.hosts {
+        h.node.handle_timeout(NOW + DIGEST_INTERVAL);
     }
-    let log = run_at(&mut hosts, NOW + DIGEST_INTERVAL);
+    let log = run_at(&mut net, NOW + DIGEST_INTERVAL);
     assert_eq!(log.len(), 2, "only the two digests");
 }
 
@@ -142,12 +149,12 @@ fn hidden_cards_and_their_ids_stay_with_their_operator() {
         signed(&bob, "sentry-1", Role::Sentry),
     );
     // Alice's sentry-1 knows her producer; sentry-2 and Bob's sentry do not.
-    let mut hosts = [host(&a1, &[&producer]), host(&a2, &[]), host(&b1, &[])];
-    connect(&mut hosts, &[(0, 1), (0, 2), (1, 2)]);
-    let log = run(&mut hosts);
+    let mut net = net_of([host(&a1, &[&producer]), host(&a2, &[]), host(&b1, &[])]);
+    connect(&mut net, &[(0, 1), (0, 2), (1, 2)]);
+    let log = run(&mut net);
     let producer_id = Object::from(producer.clone()).id();
-    assert!(hosts[1].gossip.store().contains(&producer_id));
-    assert!(!hosts[2].gossip.store().contains(&producer_id));
+    assert!(net.hosts[1].node.store().contains(&producer_id));
+    assert!(!net.hosts[2].node.store().contains(&producer_id));
     let key = producer.card().wg_public_key;
     for (_, to, bytes) in log.iter().filter(|(_, to, _)| *to == 2) {
         assert!(
@@ -162,21 +169,21 @@ fn hidden_cards_and_their_ids_stay_with_their_operator() {
     }
     .encode()
     .unwrap();
-    hosts[0]
-        .gossip
+    net.hosts[0]
+        .node
         .handle_message(b1.card().wg_public_key, &want, NOW)
         .unwrap();
-    assert_eq!(hosts[0].gossip.poll_transmit(), None);
+    assert_eq!(net.hosts[0].node.poll_transmit(), None);
     let b_operator = bob.operator_id();
-    let store = hosts[0].gossip.store();
+    let store = net.hosts[0].node.store();
     assert!(
-        !hosts[0]
-            .gossip
+        !net.hosts[0]
+            .node
             .may_send(store.get(&producer_id).unwrap(), &b_operator)
     );
     assert!(
-        hosts[0]
-            .gossip
+        net.hosts[0]
+            .node
             .may_send(store.get(&producer_id).unwrap(), &alice.operator_id())
     );
 }
@@ -189,16 +196,16 @@ fn cards_of_operators_this_host_does_not_admit_are_not_relayed() {
         signed(&bob, "sentry-1", Role::Sentry),
         signed(&carol, "sentry-1", Role::Sentry),
     );
-    let mut hosts = [host(&a1, &[&c1]), host(&b1, &[])];
-    let peers = |h: &Host| (h.key, h.operator);
-    let (pa, pb) = (peers(&hosts[0]), peers(&hosts[1]));
+    let mut net = net_of([host(&a1, &[&c1]), host(&b1, &[])]);
+    let peers = end;
+    let (pa, pb) = (peers(&net.hosts[0]), peers(&net.hosts[1]));
     let both = BTreeSet::from([alice.operator_id(), bob.operator_id()]);
-    hosts[0].gossip.set_peers([pb], both.clone(), NOW);
-    hosts[1].gossip.set_peers([pa], both, NOW);
-    run(&mut hosts);
+    net.hosts[0].node.set_peers([pb], both.clone(), NOW);
+    net.hosts[1].node.set_peers([pa], both, NOW);
+    run(&mut net);
     let carol_id = Object::from(c1).id();
-    assert!(!hosts[1].gossip.store().contains(&carol_id));
-    assert_eq!(hosts[1].gossip.store().len(), 2);
+    assert!(!net.hosts[1].node.store().contains(&carol_id));
+    assert_eq!(net.hosts[1].node.store().len(), 2);
 }
 
 #[test]
@@ -209,19 +216,19 @@ fn new_objects_are_pushed_at_once_and_relayed_once() {
         .collect();
     let all: Vec<&SignedCard> = cards.iter().collect();
     // A line: 0 - 1 - 2 - 3; the fifth card is no host's here.
-    let mut hosts: Vec<Host> = cards[..4].iter().map(|c| host(c, &all)).collect();
-    connect(&mut hosts, &[(0, 1), (1, 2), (2, 3)]);
-    run(&mut hosts);
+    let mut net = net_of(cards[..4].iter().map(|c| host(c, &all)));
+    connect(&mut net, &[(0, 1), (1, 2), (2, 3)]);
+    run(&mut net);
     let revocation = revoke(&alice, &cards[4]);
-    hosts[0].gossip.insert(revocation.into(), NOW).unwrap();
-    let log = run(&mut hosts);
+    net.hosts[0].node.insert(revocation.into(), NOW).unwrap();
+    let log = run(&mut net);
     // One objects message per hop, forward only; no digest, no want.
     let hops: Vec<(usize, usize)> = log.iter().map(|(f, t, _)| (*f, *t)).collect();
     assert_eq!(hops, [(0, 1), (1, 2), (2, 3)]);
     assert!(log.iter().all(|(_, _, b)| b[1] == 3));
-    for h in &hosts {
+    for h in &net.hosts {
         assert!(
-            h.gossip
+            h.node
                 .store()
                 .card(&cards[4].card().wg_public_key)
                 .is_none()
@@ -236,10 +243,10 @@ fn bad_messages_are_dropped_and_counted() {
         signed(&alice, "sentry-1", Role::Sentry),
         signed(&bob, "sentry-1", Role::Sentry),
     );
-    let mut hosts = [host(&a1, &[]), host(&b1, &[])];
-    connect(&mut hosts, &[(0, 1)]);
+    let mut net = net_of([host(&a1, &[]), host(&b1, &[])]);
+    connect(&mut net, &[(0, 1)]);
     let from = b1.card().wg_public_key;
-    let gossip = &mut hosts[0].gossip;
+    let gossip = &mut net.hosts[0].node;
     let stranger = WgPublicKey::from_bytes([9; 32]);
     let digest = GossipMessage::Digest { ids: vec![] }.encode().unwrap();
     assert_eq!(
@@ -291,10 +298,10 @@ fn a_peer_over_its_budget_is_not_read_until_it_refills() {
         signed(&bob, "sentry-1", Role::Sentry),
         signed(&carol, "sentry-1", Role::Sentry),
     );
-    let mut hosts = [host(&a1, &[]), host(&b1, &[]), host(&c1, &[])];
-    connect(&mut hosts, &[(0, 1), (0, 2)]);
+    let mut net = net_of([host(&a1, &[]), host(&b1, &[]), host(&c1, &[])]);
+    connect(&mut net, &[(0, 1), (0, 2)]);
     let (from_bob, from_carol) = (b1.card().wg_public_key, c1.card().wg_public_key);
-    let gossip = &mut hosts[0].gossip;
+    let gossip = &mut net.hosts[0].node;
     // Bob floods full-length messages, which are read (and do not decode)
     // until his burst is spent.
     let junk = vec![0xff; MAX_MESSAGE_LEN];
@@ -345,22 +352,25 @@ fn another_operators_hidden_card_is_not_for_us() {
         signed(&bob, "sentry-1", Role::Sentry),
     );
     let producer = signed(&bob, "producer-1", Role::Producer);
-    let mut hosts = [host(&a1, &[]), host(&b1, &[])];
-    connect(&mut hosts, &[(0, 1)]);
+    let mut net = net_of([host(&a1, &[]), host(&b1, &[])]);
+    connect(&mut net, &[(0, 1)]);
     let message = GossipMessage::Objects {
         objects: vec![producer.clone().into()],
     }
     .encode()
     .unwrap();
-    hosts[0]
-        .gossip
+    net.hosts[0]
+        .node
         .handle_message(b1.card().wg_public_key, &message, NOW)
         .unwrap();
     assert_eq!(
-        hosts[0].gossip.store().card(&producer.card().wg_public_key),
+        net.hosts[0]
+            .node
+            .store()
+            .card(&producer.card().wg_public_key),
         None
     );
-    assert_eq!(hosts[0].gossip.stats().objects_not_for_us, 1);
+    assert_eq!(net.hosts[0].node.stats().objects_not_for_us, 1);
 }
 
 #[test]
@@ -376,19 +386,19 @@ fn a_refused_object_is_reported_once_and_not_asked_for_again() {
         c.operator = bob.operator_id();
         c.sign(&bob).unwrap()
     });
-    let mut hosts = [host(&a1, &[&a_claim]), host(&b1, &[&b_claim])];
-    connect(&mut hosts, &[(0, 1)]);
-    run(&mut hosts);
-    for h in &mut hosts {
-        assert_eq!(h.gossip.stats().key_conflicts, 1);
-        let refusal = h.gossip.poll_refusal().unwrap();
+    let mut net = net_of([host(&a1, &[&a_claim]), host(&b1, &[&b_claim])]);
+    connect(&mut net, &[(0, 1)]);
+    run(&mut net);
+    for h in &mut net.hosts {
+        assert_eq!(h.node.stats().key_conflicts, 1);
+        let refusal = h.node.poll_refusal().unwrap();
         assert!(matches!(refusal.error, InsertError::KeyConflict(_)));
-        assert!(h.gossip.poll_refusal().is_none());
+        assert!(h.node.poll_refusal().is_none());
     }
-    for h in &mut hosts {
-        h.gossip.handle_timeout(NOW + DIGEST_INTERVAL);
+    for h in &mut net.hosts {
+        h.node.handle_timeout(NOW + DIGEST_INTERVAL);
     }
-    let log = run_at(&mut hosts, NOW + DIGEST_INTERVAL);
+    let log = run_at(&mut net, NOW + DIGEST_INTERVAL);
     let kinds: Vec<_> = log
         .iter()
         .map(|(f, t, b)| (*f, *t, b[1], b.len()))
@@ -397,7 +407,7 @@ fn a_refused_object_is_reported_once_and_not_asked_for_again() {
         log.iter().all(|(_, _, b)| b[1] == 1),
         "digests only: {kinds:?}"
     );
-    assert_eq!(hosts[0].gossip.stats().key_conflicts, 1);
+    assert_eq!(net.hosts[0].node.stats().key_conflicts, 1);
 }
 
 #[test]
@@ -420,11 +430,11 @@ fn a_card_for_another_operators_key_is_refused_whichever_arrives_first() {
         .unwrap()
     };
     for squat_first in [true, false] {
-        let mut hosts = [host(&b1, &[]), host(&a1, &[]), host(&m1, &[])];
-        connect(&mut hosts, &[(0, 1), (0, 2)]);
-        run(&mut hosts);
-        let (from_alice, from_mallory) = (hosts[1].key, hosts[2].key);
-        let bob = &mut hosts[0].gossip;
+        let mut net = net_of([host(&b1, &[]), host(&a1, &[]), host(&m1, &[])]);
+        connect(&mut net, &[(0, 1), (0, 2)]);
+        run(&mut net);
+        let (from_alice, from_mallory) = (net.hosts[1].key, net.hosts[2].key);
+        let bob = &mut net.hosts[0].node;
         let deliver_squat = |bob: &mut Gossip| {
             let result = bob.handle_message(from_mallory, &objects(&squat), NOW);
             let Err(GossipError::Malformed {
@@ -465,15 +475,15 @@ fn a_card_for_another_operators_key_is_refused_whichever_arrives_first() {
 fn long_digests_are_sent_in_parts() {
     let alice = operator(1);
     let a1 = signed(&alice, "sentry-1", Role::Sentry);
-    let mut hosts = [
+    let mut net = net_of([
         host(&a1, &[]),
         host(&signed(&alice, "sentry-2", Role::Sentry), &[]),
-    ];
+    ]);
     let subjects: Vec<OperatorSecret> = (10..=14).map(operator).collect();
     let mut admitted = BTreeSet::from([alice.operator_id()]);
     admitted.extend((20..=250u8).map(|n| operator(n).operator_id()));
-    let ends: Vec<(WgPublicKey, OperatorId)> = hosts.iter().map(|h| (h.key, h.operator)).collect();
-    hosts[0].gossip.set_peers([], admitted.clone(), NOW);
+    let ends: Vec<(WgPublicKey, OperatorId)> = net.hosts.iter().map(end).collect();
+    net.hosts[0].node.set_peers([], admitted.clone(), NOW);
     let mut count = 0;
     'outer: for voucher in 20..=250u8 {
         let voucher = operator(voucher);
@@ -486,35 +496,37 @@ fn long_digests_are_sent_in_parts() {
             }
             .sign(&voucher)
             .unwrap();
-            hosts[0].gossip.insert(vouch.into(), NOW).unwrap();
+            net.hosts[0].node.insert(vouch.into(), NOW).unwrap();
             count += 1;
             if count == MAX_IDS + 10 {
                 break 'outer;
             }
         }
     }
-    hosts[0].gossip.set_peers([ends[1]], admitted.clone(), NOW);
-    hosts[1].gossip.set_peers([ends[0]], admitted, NOW);
+    net.hosts[0]
+        .node
+        .set_peers([ends[1]], admitted.clone(), NOW);
+    net.hosts[1].node.set_peers([ends[0]], admitted, NOW);
     // Host 0's digest comes in two parts, and host 1 asks for every id in
     // two wants (the objects themselves are not sent: verifying a thousand
     // signatures is slow in a debug build).
-    let from = hosts[0].key;
+    let from = net.hosts[0].key;
     let mut digests = 0;
-    while let Some((_, bytes)) = hosts[0].gossip.poll_transmit() {
+    while let Some((_, bytes)) = net.hosts[0].node.poll_transmit() {
         assert_eq!(bytes[1], 1);
         assert!(bytes.len() <= MAX_MESSAGE_LEN);
         digests += 1;
-        hosts[1].gossip.handle_message(from, &bytes, NOW).unwrap();
+        net.hosts[1].node.handle_message(from, &bytes, NOW).unwrap();
     }
     assert_eq!(digests, 2);
     let mut wanted = BTreeSet::new();
-    while let Some((_, bytes)) = hosts[1].gossip.poll_transmit() {
+    while let Some((_, bytes)) = net.hosts[1].node.poll_transmit() {
         if let GossipMessage::Want { ids } = GossipMessage::decode(&bytes).unwrap() {
             wanted.extend(ids);
         }
     }
-    let missing: BTreeSet<ObjectId> = ids(&hosts[0])
-        .difference(&ids(&hosts[1]))
+    let missing: BTreeSet<ObjectId> = ids(&net.hosts[0])
+        .difference(&ids(&net.hosts[1]))
         .copied()
         .collect();
     assert_eq!(missing.len(), MAX_IDS + 11, "the vouches and host 0's card");
@@ -528,10 +540,10 @@ fn timers_survive_a_clock_step_back() {
         signed(&alice, "sentry-1", Role::Sentry),
         signed(&alice, "sentry-2", Role::Sentry),
     );
-    let mut hosts = [host(&a1, &[]), host(&a2, &[])];
-    connect(&mut hosts, &[(0, 1)]);
-    run(&mut hosts);
-    let gossip = &mut hosts[0].gossip;
+    let mut net = net_of([host(&a1, &[]), host(&a2, &[])]);
+    connect(&mut net, &[(0, 1)]);
+    run(&mut net);
+    let gossip = &mut net.hosts[0].node;
     gossip.handle_timeout(NOW + 3600);
     assert_eq!(gossip.poll_timeout(), Some(NOW + 3600 + DIGEST_INTERVAL));
     // The clock goes back an hour: the next round is due soon after it.
@@ -547,10 +559,10 @@ fn expired_cards_are_pruned_on_time() {
     short.not_after = NOW + 100;
     let short = short.sign(&alice).unwrap();
     let mut h = host(&a1, &[&short]);
-    assert_eq!(h.gossip.poll_timeout(), Some(NOW + 100));
-    h.gossip.handle_timeout(NOW + 100);
-    assert_eq!(h.gossip.store().len(), 1);
-    assert_eq!(h.gossip.poll_timeout(), Some(a1.card().not_after));
+    assert_eq!(h.node.poll_timeout(), Some(NOW + 100));
+    h.node.handle_timeout(NOW + 100);
+    assert_eq!(h.node.store().len(), 1);
+    assert_eq!(h.node.poll_timeout(), Some(a1.card().not_after));
 }
 
 #[test]
@@ -563,26 +575,26 @@ fn a_revocation_goes_only_where_the_revoked_card_may_go() {
         signed(&bob, "sentry-1", Role::Sentry),
     );
     let producer = signed(&alice, "producer-1", Role::Producer);
-    let mut hosts = [
+    let mut net = net_of([
         host(&a1, &[&producer, &a2, &a3]),
         host(&a2, &[&producer]),
         host(&b1, &[&a2, &a3]),
-    ];
-    connect(&mut hosts, &[(0, 1), (0, 2)]);
-    run(&mut hosts);
+    ]);
+    connect(&mut net, &[(0, 1), (0, 2)]);
+    run(&mut net);
     let (of_producer, of_sentry) = (revoke(&alice, &producer), revoke(&alice, &a3));
     let ids = [
         Object::from(of_producer.clone()).id(),
         Object::from(of_sentry.clone()).id(),
     ];
-    hosts[0].gossip.insert(of_producer.into(), NOW).unwrap();
-    hosts[0].gossip.insert(of_sentry.into(), NOW).unwrap();
-    let log = run(&mut hosts);
+    net.hosts[0].node.insert(of_producer.into(), NOW).unwrap();
+    net.hosts[0].node.insert(of_sentry.into(), NOW).unwrap();
+    let log = run(&mut net);
     // Alice's other sentry gets both; Bob's sentry only the public one's.
-    assert!(hosts[1].gossip.store().contains(&ids[0]));
-    assert!(hosts[1].gossip.store().contains(&ids[1]));
-    assert!(!hosts[2].gossip.store().contains(&ids[0]));
-    assert!(hosts[2].gossip.store().contains(&ids[1]));
+    assert!(net.hosts[1].node.store().contains(&ids[0]));
+    assert!(net.hosts[1].node.store().contains(&ids[1]));
+    assert!(!net.hosts[2].node.store().contains(&ids[0]));
+    assert!(net.hosts[2].node.store().contains(&ids[1]));
     let key = producer.card().wg_public_key;
     assert!(
         log.iter()
@@ -590,13 +602,13 @@ fn a_revocation_goes_only_where_the_revoked_card_may_go() {
             .all(|(_, _, b)| !b.windows(32).any(|w| w == key.as_bytes()))
     );
     // Nor is it listed in a digest, or sent when asked for.
-    hosts[0].gossip.handle_timeout(NOW + DIGEST_INTERVAL);
+    net.hosts[0].node.handle_timeout(NOW + DIGEST_INTERVAL);
     let want = GossipMessage::Want { ids: vec![ids[0]] }.encode().unwrap();
-    hosts[0]
-        .gossip
+    net.hosts[0]
+        .node
         .handle_message(b1.card().wg_public_key, &want, NOW + DIGEST_INTERVAL)
         .unwrap();
-    while let Some((to, bytes)) = hosts[0].gossip.poll_transmit() {
+    while let Some((to, bytes)) = net.hosts[0].node.poll_transmit() {
         if to == b1.card().wg_public_key {
             assert!(
                 !bytes
@@ -615,32 +627,32 @@ fn a_revocation_never_goes_to_the_host_it_revokes() {
         signed(&alice, "sentry-2", Role::Sentry),
         signed(&alice, "sentry-3", Role::Sentry),
     );
-    let mut hosts = [
+    let mut net = net_of([
         host(&a1, &[&a2, &a3]),
         host(&a2, &[&a1, &a3]),
         host(&a3, &[&a1, &a2]),
-    ];
-    connect(&mut hosts, &[(0, 1), (0, 2), (1, 2)]);
-    run(&mut hosts);
+    ]);
+    connect(&mut net, &[(0, 1), (0, 2), (1, 2)]);
+    run(&mut net);
     // Host 2 is still everyone's gossip peer here (no peer manager drops
     // it), yet nothing names its revocation to it: not pushed, not in a
     // digest, not sent when it asks.
     let revocation = revoke(&alice, &a3);
     let id = Object::from(revocation.clone()).id();
-    hosts[0].gossip.insert(revocation.into(), NOW).unwrap();
-    run(&mut hosts);
-    assert!(hosts[1].gossip.store().contains(&id));
+    net.hosts[0].node.insert(revocation.into(), NOW).unwrap();
+    run(&mut net);
+    assert!(net.hosts[1].node.store().contains(&id));
     let later = NOW + DIGEST_INTERVAL;
-    for h in &mut hosts[..2] {
-        h.gossip.handle_timeout(later);
+    for h in &mut net.hosts[..2] {
+        h.node.handle_timeout(later);
         let want = GossipMessage::Want { ids: vec![id] }.encode().unwrap();
-        h.gossip
+        h.node
             .handle_message(a3.card().wg_public_key, &want, later)
             .unwrap();
     }
-    let log = run_at(&mut hosts, later);
+    let log = run_at(&mut net, later);
     assert!(log.iter().any(|(_, to, _)| *to == 2), "it still gossips");
-    assert!(!hosts[2].gossip.store().contains(&id));
+    assert!(!net.hosts[2].node.store().contains(&id));
     assert!(
         log.iter()
             .filter(|(_, to, _)| *to == 2)
@@ -670,11 +682,11 @@ fn what_a_signer_at_its_quota_cannot_store_is_dropped_before_its_signature_is_ch
         .sign(&bob)
         .unwrap()
     };
-    let mut hosts = [host(&a1, &[&b1]), host(&b1, &[])];
+    let mut net = net_of([host(&a1, &[&b1]), host(&b1, &[])]);
     for n in 0..crate::store::STATEMENT_QUOTA as u16 {
-        hosts[0].gossip.store.insert_vouch(vouch(n), NOW).unwrap();
+        net.hosts[0].node.store.insert_vouch(vouch(n), NOW).unwrap();
     }
-    connect(&mut hosts, &[(0, 1)]);
+    connect(&mut net, &[(0, 1)]);
     let from = b1.card().wg_public_key;
     // A vouch for a new subject, its signature broken: dropped as over the
     // quota, unverified — the message is not malformed.
@@ -685,7 +697,7 @@ fn what_a_signer_at_its_quota_cannot_store_is_dropped_before_its_signature_is_ch
     .unwrap();
     let at = bytes.len() - 10;
     bytes[at] ^= 1;
-    let gossip = &mut hosts[0].gossip;
+    let gossip = &mut net.hosts[0].node;
     gossip.handle_message(from, &bytes, NOW).unwrap();
     let stats = gossip.stats();
     assert_eq!((stats.objects_over_quota, stats.messages_malformed), (1, 0));
@@ -718,7 +730,7 @@ fn a_card_its_operator_has_no_room_for_is_dropped_before_its_checks() {
         key[..4].copy_from_slice(&n.to_le_bytes());
         WgPublicKey::from_bytes(key)
     };
-    let mut hosts = [host(&a1, &[&b1]), host(&b1, &[])];
+    let mut net = net_of([host(&a1, &[&b1]), host(&b1, &[])]);
     for n in 1..crate::store::HOST_QUOTA as u32 {
         let revocation = Revocation {
             issuer: bob.operator_id(),
@@ -727,13 +739,13 @@ fn a_card_its_operator_has_no_room_for_is_dropped_before_its_checks() {
         }
         .sign(&bob)
         .unwrap();
-        hosts[0]
-            .gossip
+        net.hosts[0]
+            .node
             .store
             .insert_revocation(revocation, NOW)
             .unwrap();
     }
-    connect(&mut hosts, &[(0, 1)]);
+    connect(&mut net, &[(0, 1)]);
     let from = b1.card().wg_public_key;
     // Cards for fresh keys, their signatures broken: each dropped as over
     // the quota, its proof and signature unchecked — not one message is
@@ -747,9 +759,9 @@ fn a_card_its_operator_has_no_room_for_is_dropped_before_its_checks() {
         .unwrap();
         let at = bytes.len() - 10;
         bytes[at] ^= 1;
-        hosts[0].gossip.handle_message(from, &bytes, NOW).unwrap();
+        net.hosts[0].node.handle_message(from, &bytes, NOW).unwrap();
     }
-    let stats = hosts[0].gossip.stats();
+    let stats = net.hosts[0].node.stats();
     assert_eq!(
         (stats.objects_over_quota, stats.messages_malformed),
         (FLOOD as u64, 0)
@@ -763,8 +775,8 @@ fn a_card_its_operator_has_no_room_for_is_dropped_before_its_checks() {
     }
     .encode()
     .unwrap();
-    hosts[0].gossip.handle_message(from, &bytes, NOW).unwrap();
-    assert_eq!(hosts[0].gossip.store().card(&from), Some(&renewal));
+    net.hosts[0].node.handle_message(from, &bytes, NOW).unwrap();
+    assert_eq!(net.hosts[0].node.store().card(&from), Some(&renewal));
 }
 
 #[test]
@@ -775,9 +787,9 @@ fn an_operators_peers_share_one_budget() {
         signed(&bob, "sentry-1", Role::Sentry),
         signed(&bob, "sentry-2", Role::Sentry),
     );
-    let mut hosts = [host(&a1, &[&b1, &b2]), host(&b1, &[]), host(&b2, &[])];
-    connect(&mut hosts, &[(0, 1), (0, 2)]);
-    let gossip = &mut hosts[0].gossip;
+    let mut net = net_of([host(&a1, &[&b1, &b2]), host(&b1, &[]), host(&b2, &[])]);
+    connect(&mut net, &[(0, 1), (0, 2)]);
+    let gossip = &mut net.hosts[0].node;
     let junk = vec![0xff; MAX_MESSAGE_LEN];
     let burst = usize::try_from(RECEIVE_BURST).unwrap() / MAX_MESSAGE_LEN;
     for _ in 0..burst {
@@ -799,8 +811,8 @@ fn another_operators_replacements_are_limited_in_rate() {
         signed(&alice, "sentry-1", Role::Sentry),
         signed(&bob, "sentry-1", Role::Sentry),
     );
-    let mut hosts = [host(&a1, &[&b1]), host(&b1, &[])];
-    connect(&mut hosts, &[(0, 1)]);
+    let mut net = net_of([host(&a1, &[&b1]), host(&b1, &[])]);
+    connect(&mut net, &[(0, 1)]);
     let from = b1.card().wg_public_key;
     // Bob re-signs one vouch with a later date again and again: each would
     // replace the last, be relayed to every peer and change the store.
@@ -820,7 +832,7 @@ fn another_operators_replacements_are_limited_in_rate() {
         .unwrap();
         gossip.handle_message(from, &bytes, now).unwrap();
     };
-    let gossip = &mut hosts[0].gossip;
+    let gossip = &mut net.hosts[0].node;
     let extra = 10;
     for n in 0..=REPLACEMENT_BURST + extra {
         send(gossip, n, NOW);

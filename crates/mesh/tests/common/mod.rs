@@ -1,76 +1,16 @@
-//! What the crate's integration tests share: a fixed clock, operators made
-//! from a number, host keys made from a seed, cards signed with them,
-//! random mutations of byte strings, and a mesh in virtual time ([`net`]).
+//! What the crate's integration tests share: the crate's fixtures (a fixed
+//! clock, operators made from a number, host keys made from a seed, cards
+//! signed with them), random mutations of byte strings, and what the tests
+//! of meshes in virtual time share ([`net`]).
 // Each test crate uses a different part.
 #![allow(dead_code)]
 
 pub(crate) mod net;
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-
-use blake2::{Blake2s256, Digest};
 use proptest::prelude::*;
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
-use sentrymesh_mesh::{
-    HostCard, OperatorSecret, SignCardError, SignedCard, WgPublicKey, WgSecretKey,
-};
-
-/// 2026-05-01 00:00:00 UTC.
-pub(crate) const NOW: u64 = 1_777_593_600;
-
-/// Operator `n`, always the same key.
-pub(crate) fn operator(n: u8) -> OperatorSecret {
-    let mut seed = [n; 32];
-    seed[0] |= 1;
-    OperatorSecret::from_seed(seed)
-}
-
-/// The private key of every host key [`wg_key`] made, so that
-/// [`SignCard::sign`] can prove possession for a card built from it.
-static HOST_KEYS: Mutex<BTreeMap<WgPublicKey, [u8; 32]>> = Mutex::new(BTreeMap::new());
-
-/// The WireGuard private key made from `seed` (hashed, so seeds that
-/// differ only in the bits X25519 clamps give different keys), remembered
-/// for [`SignCard::sign`].
-pub(crate) fn wg_secret(seed: [u8; 32]) -> WgSecretKey {
-    let seed: [u8; 32] = Blake2s256::digest(seed).into();
-    let secret = WgSecretKey::from_bytes(seed);
-    HOST_KEYS.lock().unwrap().insert(secret.public_key(), seed);
-    secret
-}
-
-/// The public half of [`wg_secret`]`(seed)`: a real WireGuard key whose
-/// private key the fixtures know.
-pub(crate) fn wg_key(seed: [u8; 32]) -> WgPublicKey {
-    wg_secret(seed).public_key()
-}
-
-/// Signing a test card the way `card issue` does, with the host key the
-/// fixtures made for it.
-pub(crate) trait SignCard {
-    /// [`HostCard::issue`] by `op`, proving possession with the private
-    /// key remembered for the card's key (another one when none is, so the
-    /// card is refused as it would be without the key).
-    fn sign(&self, op: &OperatorSecret) -> Result<SignedCard, SignCardError>;
-}
-
-impl SignCard for HostCard {
-    fn sign(&self, op: &OperatorSecret) -> Result<SignedCard, SignCardError> {
-        let seed = HOST_KEYS
-            .lock()
-            .unwrap()
-            .get(&self.wg_public_key)
-            .copied()
-            .unwrap_or([0xee; 32]);
-        self.issue(
-            op,
-            &WgSecretKey::from_bytes(seed),
-            &mut ChaCha20Rng::seed_from_u64(u64::from(seed[0])),
-        )
-    }
-}
+// Each test crate uses a different part.
+#[allow(unused_imports)]
+pub(crate) use sentrymesh_mesh::testing::{NOW, SignCard, operator, wg_key};
 
 /// A change to a byte string.
 #[derive(Debug, Clone)]
