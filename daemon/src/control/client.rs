@@ -9,7 +9,6 @@
 
 use std::ffi::OsStr;
 use std::io::{self, BufReader, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -19,6 +18,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::control::socket::SOCKET_DIR;
 use crate::control::uapi::{PeerReport, read_get_reply};
+use crate::sys::{process, sockopt};
 
 /// How long a request to a daemon may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -69,28 +69,7 @@ pub fn choose_interface(interface: Option<&str>) -> Result<String> {
 ///
 /// When nothing answers on the socket.
 pub fn server_pid(path: &Path) -> io::Result<u32> {
-    let stream = UnixStream::connect(path)?;
-    let mut credentials = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: SO_PEERCRED writes one `ucred` to the pointer, whose size is
-    // given in `len`; the descriptor is the open stream's.
-    let result = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&raw mut credentials).cast(),
-            &mut len,
-        )
-    };
-    if result != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    u32::try_from(credentials.pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
+    sockopt::peer_pid(&UnixStream::connect(path)?)
 }
 
 /// `sentrymesh reload`: sends SIGHUP to the `sentrymesh up` daemon serving
@@ -124,11 +103,7 @@ pub fn request_reload(interface: Option<&str>) -> Result<(String, u32)> {
             "{name} is not served by `sentrymesh up` (process {pid}); configure it with `wg` instead"
         );
     }
-    // SAFETY: kill has no memory preconditions.
-    if unsafe { libc::kill(pid as libc::pid_t, libc::SIGHUP) } != 0 {
-        return Err(io::Error::last_os_error())
-            .with_context(|| format!("signalling process {pid}"));
-    }
+    process::send_hangup(pid).with_context(|| format!("signalling process {pid}"))?;
     Ok((name, pid))
 }
 

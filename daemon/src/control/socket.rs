@@ -20,6 +20,7 @@ use crate::control::uapi::{
     write_status,
 };
 use crate::dataplane::device::DeviceCounters;
+use crate::sys::process::PrivateUmask;
 
 /// The directory of UAPI sockets that `wg` looks in.
 pub const SOCKET_DIR: &str = "/var/run/wireguard";
@@ -108,27 +109,6 @@ impl ControlSocket {
                 return;
             }
         }
-    }
-}
-
-/// Umask 077 while it lives, then the umask before it.
-///
-/// The umask is the process's: a file another thread creates meanwhile is
-/// made private too, which errs on the safe side.
-struct PrivateUmask(libc::mode_t);
-
-impl PrivateUmask {
-    fn set() -> Self {
-        // SAFETY: umask(2) only swaps the process's file mode mask; it
-        // cannot fail and touches no memory of ours.
-        Self(unsafe { libc::umask(0o077) })
-    }
-}
-
-impl Drop for PrivateUmask {
-    fn drop(&mut self) {
-        // SAFETY: as in `PrivateUmask::set`.
-        unsafe { libc::umask(self.0) };
     }
 }
 
@@ -240,11 +220,9 @@ mod tests {
         // `chmod` afterwards (reachable by anyone in between) would show
         // the chmod's 0600 instead.
         let dir = std::env::temp_dir().join(format!("sentrymesh-umask-{}", std::process::id()));
-        // SAFETY: umask(2) only swaps the process's file mode mask.
-        let before = unsafe { libc::umask(0) };
+        let before = crate::sys::process::swap_umask(0);
         let bound = ControlSocket::bind_in(&dir, "smtest2");
-        // SAFETY: as above.
-        let during = unsafe { libc::umask(before) };
+        let during = crate::sys::process::swap_umask(before);
         let bound = bound.unwrap();
         let mode = fs::metadata(bound.path()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700, "bound under umask 077, not chmodded after");

@@ -59,7 +59,6 @@ mod state_file;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -77,7 +76,7 @@ use crate::control::socket::Control;
 use crate::control::uapi::{AllowedIpChange, PeerChange};
 use crate::ipnet::IpNet;
 use crate::modes::ready;
-use crate::sys::netlink;
+use crate::sys::{netlink, sockopt};
 use state_file::StateWriter;
 
 pub use introductions::IntroductionCounters;
@@ -774,22 +773,8 @@ fn peer_change(spec: &PeerSpec, endpoint: Option<SocketAddr>) -> PeerChange {
 fn gossip_socket(ifname: &str, address: SocketAddr) -> Result<UdpSocket> {
     let socket = std::net::UdpSocket::bind(address)
         .with_context(|| format!("binding the gossip socket to {address}"))?;
-    let name = ifname.as_bytes();
-    // SAFETY: SO_BINDTODEVICE reads `len` bytes of an interface name from the
-    // pointer, which points at `name`.
-    let result = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_BINDTODEVICE,
-            name.as_ptr().cast(),
-            name.len() as libc::socklen_t,
-        )
-    };
-    if result != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("binding the gossip socket to {ifname}"));
-    }
+    sockopt::bind_to_device(&socket, ifname)
+        .with_context(|| format!("binding the gossip socket to {ifname}"))?;
     socket.set_nonblocking(true)?;
     UdpSocket::from_std(socket).context("registering the gossip socket")
 }

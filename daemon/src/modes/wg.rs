@@ -9,7 +9,7 @@
 //! SIGTERM, until the device is deleted, or until its socket file is removed.
 
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 use crate::control::socket::ControlSocket;
 use crate::dataplane::device::{Device, Offloads, create_tun};
 use crate::sys::capabilities;
+use crate::sys::process::{self, Forked};
 use crate::sys::tun;
 
 /// How often the device and the socket file are checked for removal.
@@ -38,19 +39,14 @@ pub fn run(name: &str, foreground: bool, offloads: Offloads) -> Result<()> {
     if foreground {
         return serve(name, None, offloads);
     }
-    let (read_end, write_end) = pipe()?;
-    // SAFETY: no other thread exists yet (the runtime starts after this), so
-    // the child may run any code.
-    match unsafe { libc::fork() } {
-        -1 => Err(std::io::Error::last_os_error()).context("forking into the background"),
-        0 => {
+    let (read_end, write_end) = process::pipe().context("creating a pipe")?;
+    // No other thread exists yet: the runtime starts after this.
+    match process::fork_detached().context("forking into the background")? {
+        Forked::Child => {
             drop(read_end);
-            // SAFETY: setsid has no preconditions; it detaches the child from
-            // the terminal's session.
-            unsafe { libc::setsid() };
             serve(name, Some(write_end), offloads)
         }
-        _ => {
+        Forked::Parent => {
             drop(write_end);
             let mut verdict = [1u8];
             let mut read_end = std::fs::File::from(read_end);
@@ -163,20 +159,5 @@ fn detach_stdio() {
     else {
         return;
     };
-    for target in 0..=2 {
-        // SAFETY: dup2 onto the standard descriptors, which this process
-        // owns; `null` stays open for the call.
-        unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), target) };
-    }
-}
-
-/// A pipe, both ends closed on exec.
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two descriptors into `fds`.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(std::io::Error::last_os_error()).context("creating a pipe");
-    }
-    // SAFETY: both descriptors are new and owned by nothing else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    let _ = process::redirect_stdio(&null);
 }

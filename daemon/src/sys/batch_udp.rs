@@ -40,6 +40,8 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSo
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::sockopt;
+
 /// The most datagrams the kernel accepts in one GSO send (`UDP_MAX_SEGMENTS`).
 pub const MAX_GSO_SEGMENTS: usize = 64;
 
@@ -138,7 +140,7 @@ impl BatchIo {
     pub fn new(socket: &UdpSocket, mode: GsoMode) -> Self {
         let gso = match mode {
             GsoMode::Probe => {
-                let supported = probe_gso(socket.as_raw_fd());
+                let supported = probe_gso(socket);
                 if !supported {
                     tracing::info!("UDP GSO unavailable: sending one datagram a message");
                 }
@@ -236,7 +238,7 @@ impl BatchIo {
 ///
 /// Returns whether the kernel accepted.
 pub fn enable_gro(socket: &UdpSocket) -> bool {
-    set_int_option(socket.as_raw_fd(), libc::SOL_UDP, libc::UDP_GRO, 1).is_ok()
+    sockopt::set_int(socket, libc::SOL_UDP, libc::UDP_GRO, 1).is_ok()
 }
 
 /// Receives up to `min(bufs.len(), meta.len(), BATCH_SIZE)` waiting messages
@@ -316,21 +318,8 @@ pub fn recv_batch<B: AsMut<[u8]>>(
 }
 
 /// Whether the kernel knows `UDP_SEGMENT` for this socket.
-fn probe_gso(fd: RawFd) -> bool {
-    let mut value: libc::c_int = 0;
-    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: the kernel writes at most `len` bytes to `value`, and `len`
-    // back; both point at live locals.
-    let result = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_UDP,
-            libc::UDP_SEGMENT,
-            (&raw mut value).cast(),
-            &raw mut len,
-        )
-    };
-    result == 0
+fn probe_gso(socket: &UdpSocket) -> bool {
+    sockopt::get_int(socket, libc::SOL_UDP, libc::UDP_SEGMENT).is_ok()
 }
 
 /// Whether the kernel knows `UDP_GRO`, tried on a fresh socket of the same
@@ -347,31 +336,7 @@ fn probe_gro(socket: &UdpSocket) -> bool {
     }
     // SAFETY: `fd` was just returned by socket(2) and nothing else owns it.
     let probe = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    set_int_option(probe.as_raw_fd(), libc::SOL_UDP, libc::UDP_GRO, 1).is_ok()
-}
-
-fn set_int_option(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: the option reads a `c_int` from the pointer, which points at
-    // `value` for the length given.
-    let result = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&raw const value).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if result < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    sockopt::set_int(&probe, libc::SOL_UDP, libc::UDP_GRO, 1).is_ok()
 }
 
 /// The errors with which a kernel or device refuses GSO.

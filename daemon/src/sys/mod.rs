@@ -8,6 +8,8 @@
 pub mod batch_udp;
 pub mod capabilities;
 pub mod netlink;
+pub mod process;
+pub mod sockopt;
 pub mod systemd;
 pub mod tun;
 pub mod udp;

@@ -5,7 +5,8 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+
+use super::sockopt;
 
 /// Binds the WireGuard socket to `port` (0: any) on all addresses, marked
 /// with `fwmark` when given, receiving coalesced datagrams when `gro` and the
@@ -48,20 +49,8 @@ const BUFFER_SIZE: libc::c_int = 7 << 20;
 /// `CAP_NET_ADMIN`), or else with `plain` (up to the limit). Failing both
 /// leaves the default, which works, only with less room.
 fn set_buffer_size(socket: &UdpSocket, forced: libc::c_int, plain: libc::c_int) {
-    let size = BUFFER_SIZE;
     for option in [forced, plain] {
-        // SAFETY: the option reads a `c_int` from the pointer, which points
-        // at `size` for the length given.
-        let result = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                option,
-                (&raw const size).cast(),
-                size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if result == 0 {
+        if sockopt::set_int(socket, libc::SOL_SOCKET, option, BUFFER_SIZE).is_ok() {
             return;
         }
     }
@@ -73,23 +62,7 @@ fn set_buffer_size(socket: &UdpSocket, forced: libc::c_int, plain: libc::c_int) 
 ///
 /// As `setsockopt(2)`.
 pub fn set_mark(socket: &UdpSocket, mark: u32) -> io::Result<()> {
-    let value = mark;
-    // SAFETY: SO_MARK reads a `u32` from the pointer, which points at
-    // `value` for the length given.
-    let result = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_MARK,
-            (&raw const value).cast(),
-            size_of::<u32>() as libc::socklen_t,
-        )
-    };
-    if result < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    sockopt::set_mark(socket, mark)
 }
 
 /// The address a datagram came from, as the engine should know it: an

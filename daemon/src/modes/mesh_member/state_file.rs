@@ -22,7 +22,6 @@
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -31,6 +30,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use sentrymesh_mesh::Store;
+
+use crate::sys::process;
 
 /// The least time between the starts of two writes of the state file.
 pub(super) const WRITE_INTERVAL: Duration = Duration::from_secs(1);
@@ -95,8 +96,7 @@ fn check_private(dir: &Path) -> Result<()> {
     if !metadata.is_dir() {
         anyhow::bail!("the state directory {} is not a directory", dir.display());
     }
-    // SAFETY: geteuid(2) cannot fail and touches no memory of ours.
-    let euid = unsafe { libc::geteuid() };
+    let euid = process::effective_uid();
     if metadata.uid() != euid {
         anyhow::bail!(
             "the state directory {} belongs to user {}, not to this daemon's user {euid}",
@@ -129,10 +129,7 @@ fn lock(dir: &Path) -> Result<StateLock> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .with_context(|| format!("opening the lock {}", path.display()))?;
-    // SAFETY: flock(2) on a descriptor this function owns; it touches no
-    // memory of ours.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let error = io::Error::last_os_error();
+    if let Err(error) = process::try_lock_exclusive(&file) {
         if error.kind() == io::ErrorKind::WouldBlock {
             anyhow::bail!(
                 "the state directory {} is in use by another sentrymesh daemon; give each \

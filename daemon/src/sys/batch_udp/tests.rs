@@ -140,7 +140,7 @@ fn a_gso_refusal_falls_back_for_good() {
     let io = BatchIo::new(&sender, GsoMode::Probe);
     // Without UDP checksums the kernel refuses GSO sends with EINVAL,
     // as it does with EIO for a device that cannot checksum.
-    set_int_option(sender.as_raw_fd(), libc::SOL_SOCKET, libc::SO_NO_CHECK, 1).unwrap();
+    crate::sys::sockopt::set_int(&sender, libc::SOL_SOCKET, libc::SO_NO_CHECK, 1).unwrap();
     let (buf, expected) = segments(5, 700, 70);
     let to = receiver.local_addr().unwrap();
     assert_eq!(io.send_segments(&sender, to, &buf, 700).unwrap(), buf.len());
