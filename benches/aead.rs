@@ -9,7 +9,8 @@ use std::hint::black_box;
 use chacha20poly1305::aead::AeadInPlace;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use criterion::{BenchmarkId, Criterion, Throughput};
-use sentrymesh_benches::{counter_nonce, ipv4_packet, ring_key};
+use sentrymesh_benches::{TAG, counter_nonce, ring_key};
+use sentrymesh_tunnel::sim::ipv4_packet;
 
 const LEN: usize = 1420;
 const KEY: [u8; 32] = [0x5a; 32];
@@ -19,7 +20,7 @@ fn aead(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(LEN as u64));
 
     let key = ring_key(&KEY);
-    let mut buf = ipv4_packet(LEN);
+    let mut buf = ipv4_packet(LEN, TAG);
     let mut counter = 0u64;
     group.bench_function(BenchmarkId::new("ring_seal", LEN), |b| {
         b.iter(|| {
@@ -34,7 +35,7 @@ fn aead(c: &mut Criterion) {
     });
 
     let cipher = ChaCha20Poly1305::new(&KEY.into());
-    let mut buf = ipv4_packet(LEN);
+    let mut buf = ipv4_packet(LEN, TAG);
     let mut counter = 0u64;
     group.bench_function(BenchmarkId::new("chacha20poly1305_seal", LEN), |b| {
         b.iter(|| {

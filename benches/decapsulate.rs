@@ -24,9 +24,9 @@ use boringtun::noise::TunnResult;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use sentrymesh_benches::{
-    BATCH, BUF_LEN, BoringtunPair, INITIATOR_ADDR, OursPair, SIZES, counter_nonce, ipv4_packet,
-    ring_key,
+    BATCH, BUF_LEN, BoringtunPair, SIZES, TAG, counter_nonce, ours_established, ring_key,
 };
+use sentrymesh_tunnel::sim::{ADDR_A, Pair, ipv4_packet};
 use sentrymesh_tunnel::{DATA_HEADER_LEN, DATA_OVERHEAD, Received};
 
 /// Runs `iters` iterations in batches: `seal` fills a batch of `stride`-byte
@@ -52,18 +52,17 @@ fn in_batches(
 }
 
 fn ours(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
-    let mut pair = OursPair::established(4);
-    let packet = ipv4_packet(len);
-    let stride = pair.initiator.encapsulated_len(len);
+    let mut pair = ours_established(4);
+    let packet = ipv4_packet(len, TAG);
+    let stride = pair.a.endpoint.encapsulated_len(len);
     assert_eq!(stride, len + DATA_OVERHEAD, "no padding up to the MTU");
     let mut batch = vec![0u8; BATCH * stride];
     let now = pair.now;
     group.bench_function(BenchmarkId::new("ours", len), |b| {
         b.iter_custom(|iters| {
-            let OursPair {
-                initiator,
-                responder,
-                responder_id,
+            let Pair {
+                a: initiator,
+                b: responder,
                 ..
             } = &mut pair;
             in_batches(
@@ -71,10 +70,13 @@ fn ours(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
                 &mut batch,
                 stride,
                 |datagram| {
-                    let sealed = initiator.encapsulate(now, *responder_id, &packet, datagram);
+                    let sealed =
+                        initiator
+                            .endpoint
+                            .encapsulate(now, initiator.peer, &packet, datagram);
                     assert!(sealed.is_ok(), "{sealed:?}");
                 },
-                |datagram| match responder.handle_datagram(now, INITIATOR_ADDR, datagram) {
+                |datagram| match responder.endpoint.handle_datagram(now, ADDR_A, datagram) {
                     Ok(Received::Packet { packet, .. }) => {
                         black_box(packet);
                     }
@@ -87,7 +89,7 @@ fn ours(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
 
 fn boringtun(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
     let mut pair = BoringtunPair::established(5);
-    let packet = ipv4_packet(len);
+    let packet = ipv4_packet(len, TAG);
     let stride = len + DATA_OVERHEAD;
     let mut batch = vec![0u8; BATCH * stride];
     let mut dst = vec![0u8; BUF_LEN];
@@ -122,7 +124,7 @@ fn boringtun(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
 
 fn ring_open(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
     let key = ring_key(&[0x5a; 32]);
-    let packet = ipv4_packet(len);
+    let packet = ipv4_packet(len, TAG);
     let stride = len + DATA_OVERHEAD;
     let mut batch = vec![0u8; BATCH * stride];
     let mut next_counter = 0u64;

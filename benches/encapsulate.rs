@@ -16,20 +16,22 @@ use std::hint::black_box;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use sentrymesh_benches::{
-    BUF_LEN, BoringtunPair, OursPair, SIZES, counter_nonce, ipv4_packet, ring_key,
+    BUF_LEN, BoringtunPair, SIZES, TAG, counter_nonce, ours_established, ring_key,
 };
+use sentrymesh_tunnel::sim::ipv4_packet;
 use sentrymesh_tunnel::{DATA_HEADER_LEN, DATA_OVERHEAD, Encapsulated};
 
 /// The Poly1305 tag that ends every data message.
 const TAG_LEN: usize = DATA_OVERHEAD - DATA_HEADER_LEN;
 
 fn ours_in_place(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
-    let mut pair = OursPair::established(1);
+    let mut pair = ours_established(1);
     let mut buf = vec![0u8; BUF_LEN];
-    buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len].copy_from_slice(&ipv4_packet(len));
-    let (now, peer) = (pair.now, pair.responder_id);
+    buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len].copy_from_slice(&ipv4_packet(len, TAG));
+    let (now, peer) = (pair.now, pair.a.peer);
     let sealed = pair
-        .initiator
+        .a
+        .endpoint
         .encapsulate_in_place(now, peer, &mut buf, len);
     assert!(
         matches!(sealed, Ok(Encapsulated::Sealed { .. })),
@@ -38,7 +40,8 @@ fn ours_in_place(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
     group.bench_function(BenchmarkId::new("ours_in_place", len), |b| {
         b.iter(|| {
             black_box(
-                pair.initiator
+                pair.a
+                    .endpoint
                     .encapsulate_in_place(now, peer, black_box(&mut buf), len),
             )
         });
@@ -46,14 +49,18 @@ fn ours_in_place(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
 }
 
 fn ours_copy(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
-    let mut pair = OursPair::established(2);
-    let packet = ipv4_packet(len);
+    let mut pair = ours_established(2);
+    let packet = ipv4_packet(len, TAG);
     let mut out = vec![0u8; BUF_LEN];
-    pair.seal(&packet, &mut out);
-    let (now, peer) = (pair.now, pair.responder_id);
+    let (now, peer) = (pair.now, pair.a.peer);
+    let sealed = pair.a.endpoint.encapsulate(now, peer, &packet, &mut out);
+    assert!(
+        matches!(sealed, Ok(Encapsulated::Sealed { .. })),
+        "{sealed:?}"
+    );
     group.bench_function(BenchmarkId::new("ours_copy", len), |b| {
         b.iter(|| {
-            black_box(pair.initiator.encapsulate(
+            black_box(pair.a.endpoint.encapsulate(
                 now,
                 peer,
                 black_box(&packet),
@@ -65,7 +72,7 @@ fn ours_copy(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
 
 fn boringtun(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
     let mut pair = BoringtunPair::established(3);
-    let packet = ipv4_packet(len);
+    let packet = ipv4_packet(len, TAG);
     let mut out = vec![0u8; BUF_LEN];
     pair.seal(&packet, &mut out);
     group.bench_function(BenchmarkId::new("boringtun", len), |b| {
@@ -81,7 +88,7 @@ fn boringtun(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
 fn ring_seal(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
     let key = ring_key(&[0x5a; 32]);
     let mut buf = vec![0u8; BUF_LEN];
-    buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len].copy_from_slice(&ipv4_packet(len));
+    buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len].copy_from_slice(&ipv4_packet(len, TAG));
     let mut counter = 0u64;
     group.bench_function(BenchmarkId::new("ring_seal", len), |b| {
         b.iter(|| {

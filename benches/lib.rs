@@ -4,33 +4,31 @@
 //! This crate is not part of the daemon and measures nothing by itself: the
 //! bench targets do (`encapsulate`, `decapsulate`, `handshake`, `aead`,
 //! and `card` for the mesh's cards; see
-//! `benches/README.md`). They compare our [`Endpoint`] with boringtun's
+//! `benches/README.md`). They compare our [`Endpoint`](sentrymesh_tunnel::Endpoint) with boringtun's
 //! [`Tunn`] and with the bare AEAD, and share:
 //!
 //! ```text
-//!   OursPair       initiator Endpoint ◄──── handshake ────► responder Endpoint
-//!                  (virtual time: `now` only moves when a bench moves it)
+//!   sim::Pair      a: Endpoint        ◄──── handshake ────► b: Endpoint
+//!                  (the engine's harness; virtual time: `now` only moves
+//!                  when a bench moves it)
 //!   BoringtunPair  initiator Tunn     ◄──── handshake ────► responder Tunn
 //!                  (boringtun reads the real clock itself)
-//!   ipv4_packet    an inner packet both accept
 //! ```
 //!
-//! Data benches send from the initiator to the responder, as the responder's
-//! session is only confirmed by the first data message.
+//! Data benches send from the initiator (`a` of our pair) to the responder
+//! (`b`), as the responder's session is only confirmed by the first data
+//! message.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::noise::{Tunn, TunnResult};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
+use sentrymesh_tunnel::sim::Pair;
 use sentrymesh_tunnel::timers::REJECT_AFTER_TIME;
-use sentrymesh_tunnel::{
-    DATA_OVERHEAD, Encapsulated, Endpoint, INITIATION_LEN, KEEPALIVE_LEN, PeerConfig, PeerId,
-    PrivateKey, PublicKey, RESPONSE_LEN, Received,
-};
+use sentrymesh_tunnel::{DATA_OVERHEAD, INITIATION_LEN, KEEPALIVE_LEN, RESPONSE_LEN};
 
 /// The inner packet sizes of the data benches: a small packet, the IPv4
 /// minimum MTU, and a full packet under WireGuard's default MTU.
@@ -59,28 +57,8 @@ pub fn criterion() -> criterion::Criterion {
         .measurement_time(Duration::from_secs(3))
 }
 
-/// The initiator's UDP address, as the responder sees it.
-pub const INITIATOR_ADDR: SocketAddr =
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 51820));
-
-/// The responder's UDP address, as the initiator sees it.
-pub const RESPONDER_ADDR: SocketAddr =
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 51820));
-
-/// An IPv4 packet of `len` bytes (version 4, header length 5, total length
-/// `len`). Both implementations drop a payload that is not an IP packet.
-///
-/// # Panics
-///
-/// When `len` is below the 20 bytes of a header or above 65535.
-pub fn ipv4_packet(len: usize) -> Vec<u8> {
-    assert!(len >= 20, "an IPv4 packet has at least a 20-byte header");
-    let total = u16::try_from(len).expect("an IPv4 packet has at most 65535 bytes");
-    let mut packet: Vec<u8> = (0..len).map(|i| i as u8).collect();
-    packet[0] = 0x45;
-    packet[2..4].copy_from_slice(&total.to_be_bytes());
-    packet
-}
+/// The tag of every inner packet the benches send ([`ipv4_packet`]).
+pub const TAG: u8 = 0x5a;
 
 /// The 96-bit nonce of a WireGuard data message: 32 zero bits, then the
 /// counter little-endian. For the raw AEAD benches.
@@ -99,164 +77,31 @@ pub fn ring_key(bytes: &[u8; 32]) -> ring::aead::LessSafeKey {
     )
 }
 
-/// Two of our endpoints that are each other's peer, on virtual time.
-pub struct OursPair {
-    /// The side that initiates handshakes and sends data in the benches.
-    pub initiator: Endpoint,
-    /// The side that answers handshakes and receives data in the benches.
-    pub responder: Endpoint,
-    /// The responder, as a peer of the initiator.
-    pub responder_id: PeerId,
-    /// The initiator, as a peer of the responder.
-    pub initiator_id: PeerId,
-    /// The virtual time both endpoints are at.
-    pub now: Instant,
-    initiator_buf: Vec<u8>,
-    responder_buf: Vec<u8>,
+/// Two of our endpoints from `seed` that have completed a handshake, on
+/// the engine's simulation harness: `a` (at [`ADDR_A`]) seals data for `b`,
+/// whose session is confirmed; both pad to [`MTU`].
+///
+/// # Panics
+///
+/// When the handshake fails (which would be a bug).
+pub fn ours_established(seed: u64) -> Pair {
+    let mut pair = Pair::with_seed(seed);
+    pair.a.endpoint.set_mtu(Some(MTU));
+    pair.b.endpoint.set_mtu(Some(MTU));
+    pair.handshake();
+    pair
 }
 
-impl OursPair {
-    /// Two endpoints with keys and RNGs from `seed`, each configured with
-    /// the other's key and address, padding to [`MTU`]; no handshake yet.
-    ///
-    /// # Panics
-    ///
-    /// When an endpoint refuses its peer (which would be a bug).
-    pub fn new(seed: u64) -> Self {
-        let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        let now = Instant::now();
-        let unix_now = Duration::from_secs(1_700_000_000);
-        let initiator_key = PrivateKey::generate(&mut rng);
-        let responder_key = PrivateKey::generate(&mut rng);
-        let initiator_public = initiator_key.public_key();
-        let responder_public = responder_key.public_key();
-        let mut initiator = Endpoint::new(
-            initiator_key,
-            ChaCha20Rng::seed_from_u64(seed ^ 1),
-            now,
-            unix_now,
-        );
-        let mut responder = Endpoint::new(
-            responder_key,
-            ChaCha20Rng::seed_from_u64(seed ^ 2),
-            now,
-            unix_now,
-        );
-        initiator.set_mtu(Some(MTU));
-        responder.set_mtu(Some(MTU));
-        let responder_id = initiator
-            .add_peer(now, peer_config(responder_public, RESPONDER_ADDR))
-            .expect("a fresh endpoint accepts a new peer");
-        let initiator_id = responder
-            .add_peer(now, peer_config(initiator_public, INITIATOR_ADDR))
-            .expect("a fresh endpoint accepts a new peer");
-        Self {
-            initiator,
-            responder,
-            responder_id,
-            initiator_id,
-            now,
-            initiator_buf: vec![0; BUF_LEN],
-            responder_buf: vec![0; BUF_LEN],
-        }
-    }
-
-    /// A pair that has completed a handshake: the initiator can seal data
-    /// for the responder, whose session is confirmed.
-    ///
-    /// # Panics
-    ///
-    /// When the handshake fails (which would be a bug).
-    pub fn established(seed: u64) -> Self {
-        let mut pair = Self::new(seed);
-        pair.handshake();
-        pair
-    }
-
-    /// Moves virtual time past the end of the current session, then runs a
-    /// new handshake. Without a usable session the initiator may start one
-    /// at once; with one, it would only send a keepalive.
-    ///
-    /// # Panics
-    ///
-    /// As [`OursPair::handshake`].
-    pub fn next_handshake(&mut self) {
-        self.now += REJECT_AFTER_TIME;
-        self.handshake();
-    }
-
-    /// One complete handshake at [`OursPair::now`]: initiation, response, and
-    /// the keepalive that confirms the session to the responder. After every
-    /// input the outputs are drained, as the crate docs ask of a caller.
-    ///
-    /// # Panics
-    ///
-    /// When a message is not sent or not accepted.
-    pub fn handshake(&mut self) {
-        let now = self.now;
-        self.initiator
-            .connect(now, self.responder_id)
-            .expect("the responder is a peer");
-        let len = transmit_one(&mut self.initiator, now, &mut self.initiator_buf);
-        assert_eq!(len, INITIATION_LEN, "an initiation");
-        let received =
-            self.responder
-                .handle_datagram(now, INITIATOR_ADDR, &mut self.initiator_buf[..len]);
-        assert!(matches!(received, Ok(Received::Control(_))), "{received:?}");
-
-        let len = transmit_one(&mut self.responder, now, &mut self.responder_buf);
-        assert_eq!(len, RESPONSE_LEN, "a response");
-        let received =
-            self.initiator
-                .handle_datagram(now, RESPONDER_ADDR, &mut self.responder_buf[..len]);
-        assert!(matches!(received, Ok(Received::Control(_))), "{received:?}");
-
-        let len = transmit_one(&mut self.initiator, now, &mut self.initiator_buf);
-        assert_eq!(len, KEEPALIVE_LEN, "the confirming keepalive");
-        let received =
-            self.responder
-                .handle_datagram(now, INITIATOR_ADDR, &mut self.initiator_buf[..len]);
-        assert!(matches!(received, Ok(Received::Control(_))), "{received:?}");
-        assert!(
-            self.responder
-                .poll_transmit(now, &mut self.responder_buf)
-                .is_none(),
-            "nothing left to send"
-        );
-    }
-
-    /// Seals `packet` from the initiator into `out` (which must hold
-    /// `encapsulated_len(packet.len())` bytes); returns the datagram's length.
-    ///
-    /// # Panics
-    ///
-    /// When the packet is queued instead of sealed (no session).
-    pub fn seal(&mut self, packet: &[u8], out: &mut [u8]) -> usize {
-        match self
-            .initiator
-            .encapsulate(self.now, self.responder_id, packet, out)
-        {
-            Ok(Encapsulated::Sealed { len }) => len,
-            other => panic!("not sealed: {other:?}"),
-        }
-    }
-}
-
-fn peer_config(public_key: PublicKey, endpoint: SocketAddr) -> PeerConfig {
-    let mut config = PeerConfig::new(public_key);
-    config.endpoint = Some(endpoint);
-    config
-}
-
-/// The one datagram `endpoint` has to send; its length.
-fn transmit_one(endpoint: &mut Endpoint, now: Instant, buf: &mut [u8]) -> usize {
-    let transmit = endpoint
-        .poll_transmit(now, buf)
-        .expect("a datagram to send");
-    // Drain, as the run loop does. There must be nothing else, and `None`
-    // leaves `buf` as it is.
-    assert!(endpoint.poll_transmit(now, buf).is_none(), "one datagram");
-    transmit.len
+/// Moves `pair`'s virtual time past the end of its current session, then
+/// runs a new handshake. Without a usable session `a` may start one at
+/// once; with one, it would only send a keepalive.
+///
+/// # Panics
+///
+/// As [`Pair::handshake`].
+pub fn next_handshake(pair: &mut Pair) {
+    pair.now += REJECT_AFTER_TIME;
+    pair.handshake();
 }
 
 /// Two boringtun tunnels that are each other's peer.
@@ -385,21 +230,31 @@ fn flush(tunn: &mut Tunn, buf: &mut [u8]) {
 
 #[cfg(test)]
 mod tests {
-    use sentrymesh_tunnel::DATA_HEADER_LEN;
+    use sentrymesh_tunnel::sim::{ADDR_A, ipv4_packet};
+    use sentrymesh_tunnel::{DATA_HEADER_LEN, Encapsulated, Received};
 
     use super::*;
 
-    fn ours_receives(pair: &mut OursPair, len: usize) {
-        let packet = ipv4_packet(len);
-        let mut datagram = vec![0; pair.initiator.encapsulated_len(len)];
-        let sealed = pair.seal(&packet, &mut datagram);
+    fn ours_receives(pair: &mut Pair, len: usize) {
+        let packet = ipv4_packet(len, TAG);
+        let mut datagram = vec![0; pair.a.endpoint.encapsulated_len(len)];
+        let sealed =
+            match pair
+                .a
+                .endpoint
+                .encapsulate(pair.now, pair.a.peer, &packet, &mut datagram)
+            {
+                Ok(Encapsulated::Sealed { len }) => len,
+                other => panic!("not sealed: {other:?}"),
+            };
         assert_eq!(sealed, len + DATA_OVERHEAD, "no padding up to the MTU");
         match pair
-            .responder
-            .handle_datagram(pair.now, INITIATOR_ADDR, &mut datagram)
+            .b
+            .endpoint
+            .handle_datagram(pair.now, ADDR_A, &mut datagram)
         {
             Ok(Received::Packet { peer, packet: got }) => {
-                assert_eq!(peer, pair.initiator_id);
+                assert_eq!(peer, pair.b.peer);
                 assert_eq!(got, &packet[..]);
             }
             other => panic!("{other:?}"),
@@ -408,12 +263,12 @@ mod tests {
 
     #[test]
     fn our_pair_handshakes_back_to_back_and_carries_data() {
-        let mut pair = OursPair::established(1);
+        let mut pair = ours_established(1);
         for len in SIZES {
             ours_receives(&mut pair, len);
         }
         for _ in 0..3 {
-            pair.next_handshake();
+            next_handshake(&mut pair);
             for len in SIZES {
                 ours_receives(&mut pair, len);
             }
@@ -422,19 +277,21 @@ mod tests {
 
     #[test]
     fn our_in_place_seal_matches_the_copying_one() {
-        let mut pair = OursPair::established(2);
+        let mut pair = ours_established(2);
         let len = 576;
         let mut buf = vec![0; BUF_LEN];
-        buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len].copy_from_slice(&ipv4_packet(len));
-        let sealed =
-            pair.initiator
-                .encapsulate_in_place(pair.now, pair.responder_id, &mut buf, len);
+        buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len].copy_from_slice(&ipv4_packet(len, TAG));
+        let sealed = pair
+            .a
+            .endpoint
+            .encapsulate_in_place(pair.now, pair.a.peer, &mut buf, len);
         let Ok(Encapsulated::Sealed { len: sealed_len }) = sealed else {
             panic!("{sealed:?}");
         };
-        let received =
-            pair.responder
-                .handle_datagram(pair.now, INITIATOR_ADDR, &mut buf[..sealed_len]);
+        let received = pair
+            .b
+            .endpoint
+            .handle_datagram(pair.now, ADDR_A, &mut buf[..sealed_len]);
         assert!(
             matches!(received, Ok(Received::Packet { .. })),
             "{received:?}"
@@ -449,7 +306,7 @@ mod tests {
         let mut pair = BoringtunPair::established(3);
         let mut dst = vec![0; BUF_LEN];
         for len in SIZES {
-            let packet = ipv4_packet(len);
+            let packet = ipv4_packet(len, TAG);
             let mut datagram = vec![0; len + DATA_OVERHEAD];
             pair.seal(&packet, &mut datagram);
             match pair.responder.decapsulate(None, &datagram, &mut dst) {
@@ -462,7 +319,7 @@ mod tests {
     #[test]
     fn raw_seal_opens_with_the_counter_nonce() {
         let key = ring_key(&[7; 32]);
-        let mut buf = ipv4_packet(64);
+        let mut buf = ipv4_packet(64, TAG);
         let nonce = || ring::aead::Nonce::assume_unique_for_key(counter_nonce(9));
         let tag = key
             .seal_in_place_separate_tag(nonce(), ring::aead::Aad::empty(), &mut buf)
@@ -471,6 +328,6 @@ mod tests {
         let opened = key
             .open_in_place(nonce(), ring::aead::Aad::empty(), &mut buf)
             .unwrap();
-        assert_eq!(opened, &ipv4_packet(64)[..]);
+        assert_eq!(opened, &ipv4_packet(64, TAG)[..]);
     }
 }
