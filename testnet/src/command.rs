@@ -36,11 +36,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-
-use crate::report::Violation;
-use crate::{Testnet, TestnetSpec, interrupt, neighbours, plan};
 use sentrymesh::dataplane::device::Offloads;
 use sentrymesh::modes::ready;
+use sentrymesh_netns::{interrupt, neighbours};
+
+use crate::report::Violation;
+use crate::{Testnet, TestnetSpec, plan};
 
 /// Log lines shown of each daemon involved in a violation.
 const LOG_LINES: usize = 15;

@@ -17,22 +17,20 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::os::unix::net::{UnixDatagram, UnixStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-
-use crate::identities::{HostFiles, TestnetOperator, write_file};
-use crate::plan::{LISTEN_PORT, MESH_OVERLAY, OVERLAY_PREFIX, PlannedHost, operator_range};
-use crate::{TestnetSpec, interrupt, process};
 use sentrymesh::config;
 use sentrymesh::control::client;
 use sentrymesh::dataplane::device::Offloads;
 use sentrymesh::modes::mesh_member;
+use sentrymesh_netns::{Process, interrupt, stop_all};
 
-/// How long a daemon gets between SIGTERM and SIGKILL.
-const STOP_GRACE: Duration = Duration::from_secs(3);
+use crate::TestnetSpec;
+use crate::identities::{HostFiles, TestnetOperator, write_file};
+use crate::plan::{LISTEN_PORT, MESH_OVERLAY, OVERLAY_PREFIX, PlannedHost, operator_range};
+
 /// The longest path a Unix socket address holds (with its NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -92,8 +90,7 @@ pub(super) fn config_text(
 pub(super) struct Daemon {
     host: String,
     ifname: String,
-    child: Child,
-    log: PathBuf,
+    process: Process,
     notify: UnixDatagram,
     ready: bool,
     status: String,
@@ -116,9 +113,7 @@ impl Daemon {
 
     /// Its log.
     pub(super) fn log(&self) -> String {
-        fs::read(&self.log)
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .unwrap_or_default()
+        self.process.log()
     }
 
     /// How it ended and the end of its log, once it exited.
@@ -133,9 +128,7 @@ impl Daemon {
 
     /// The last `lines` lines of its log.
     pub(super) fn log_tail(&self, lines: usize) -> String {
-        let log = self.log();
-        let all: Vec<&str> = log.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        self.process.log_tail(lines)
     }
 
     /// Reads the notifications that arrived; records an exit.
@@ -157,9 +150,7 @@ impl Daemon {
             }
         }
         if self.exit.is_none() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                self.exit = Some(status);
-            }
+            self.exit = self.process.exit_status();
         }
     }
 }
@@ -203,12 +194,6 @@ impl Daemons {
             .with_context(|| format!("binding {}", notify_path.display()))?;
         notify.set_nonblocking(true)?;
 
-        let log = files.dir.join("daemon.log");
-        let log_file = fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&log)
-            .with_context(|| format!("creating {}", log.display()))?;
         let mut command = Command::new("ip");
         command
             .args(["netns", "exec", &host.namespace])
@@ -224,21 +209,21 @@ impl Daemons {
             .env_remove("WATCHDOG_USEC")
             .env_remove("WATCHDOG_PID")
             .env_remove("LISTEN_FDS")
-            .env_remove("LISTEN_PID")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log_file.try_clone()?))
-            .stderr(Stdio::from(log_file));
+            .env_remove("LISTEN_PID");
         if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "info");
         }
-        let child = process::spawn_detached(&mut command)?;
+        let process = Process::spawn_logging_to(
+            &format!("the daemon of {}", host.name),
+            &mut command,
+            &files.dir.join("daemon.log"),
+        )?;
         self.daemons.insert(
             index,
             Daemon {
                 host: host.name.clone(),
                 ifname: host.ifname.clone(),
-                child,
-                log,
+                process,
                 notify,
                 ready: false,
                 status: "starting".to_owned(),
@@ -300,24 +285,8 @@ impl Daemons {
 
 impl Drop for Daemons {
     fn drop(&mut self) {
-        for daemon in self.daemons.values_mut() {
-            if daemon.child.try_wait().ok().flatten().is_none() {
-                process::signal(daemon.child.id(), libc::SIGTERM);
-            }
-        }
-        let all_exited = |daemons: &mut BTreeMap<usize, Daemon>| {
-            daemons
-                .values_mut()
-                .all(|daemon| !matches!(daemon.child.try_wait(), Ok(None)))
-        };
-        if !process::wait_until(STOP_GRACE, || all_exited(&mut self.daemons)) {
-            for daemon in self.daemons.values_mut() {
-                if matches!(daemon.child.try_wait(), Ok(None)) {
-                    let _ = daemon.child.kill();
-                    let _ = daemon.child.wait();
-                }
-            }
-        }
+        // All at once: one grace period for every daemon, not one each.
+        stop_all(self.daemons.values_mut().map(|daemon| &mut daemon.process));
         for daemon in self.daemons.values() {
             let socket = client::socket_path(&daemon.ifname);
             match fs::remove_file(&socket) {
@@ -344,7 +313,7 @@ mod tests {
                 number: usize::from(n),
                 label: format!("op{n}"),
                 id: sentrymesh_mesh::OperatorSecret::from_seed([n; 32]).operator_id(),
-                key_file: PathBuf::new(),
+                key_file: std::path::PathBuf::new(),
                 trusts: plan.trusted_by(usize::from(n)),
                 admits_by_vouch: plan.admitted_by_vouch(usize::from(n)),
             })

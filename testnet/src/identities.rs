@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 use rand_core::OsRng;
+use sentrymesh::cli::operator_key;
 use sentrymesh_mesh::{
     Cidr, HostCard, OperatorId, OperatorSecret, SealedBundle, SignedCard, SignedVouch, Vouch,
     WgPublicKey, WgSecretKey, bundle,
@@ -38,7 +39,6 @@ use sentrymesh_mesh::{
 use sentrymesh_tunnel::PrivateKey;
 
 use crate::plan::{Plan, PlannedHost, operator_range};
-use sentrymesh::cli::operator_key;
 
 /// How long the testnet's cards are valid.
 const CARD_VALIDITY_SECS: u64 = 86_400;

@@ -12,12 +12,12 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use sentrymesh::control::socket::SOCKET_DIR;
+use sentrymesh_netns::is_running;
+use sentrymesh_netns::namespace::NETNS_DIR;
+
 use crate::plan::{INTERFACE_PREFIX, NAMESPACE_PREFIX, WORKDIR_PREFIX};
 use crate::topology::Topology;
-use sentrymesh::control::socket::SOCKET_DIR;
-
-/// Where `ip netns` keeps its namespaces.
-const NETNS_DIR: &str = "/var/run/netns";
 
 /// What testnets no longer running left behind.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -79,7 +79,7 @@ impl Leftovers {
     /// Stops the processes in the namespaces and deletes them, then removes
     /// the sockets and directories; what cannot be removed is reported.
     fn remove(self) {
-        drop(Topology::adopt(self.namespaces));
+        drop(Topology::adopt(&self.namespaces));
         for socket in &self.sockets {
             match std::fs::remove_file(socket) {
                 Ok(()) => {}
@@ -147,16 +147,6 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Whether process `pid` exists and has not exited: a zombie, not yet
-/// reaped by its parent, has.
-fn is_running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        // "PID (COMM) STATE ...": COMM may hold spaces and parentheses.
-        stat.rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,25 +193,6 @@ mod tests {
                 workdirs: vec![PathBuf::from("/tmp/sentrymesh-testnet-4660-0-0a1b2c3d")],
             }
         );
-    }
-
-    #[test]
-    fn a_process_that_exited_is_not_running_even_unreaped() {
-        assert!(is_running(std::process::id()));
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        // Not waited for: a zombie until reaped below.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while is_running(pid) {
-            assert!(std::time::Instant::now() < deadline, "{pid} still runs");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        assert!(
-            Path::new(&format!("/proc/{pid}")).exists(),
-            "reaped too early"
-        );
-        child.wait().unwrap();
-        assert!(!is_running(pid));
     }
 
     #[test]

@@ -20,8 +20,12 @@
 //! require), `topology` (namespaces, the switch, links), `identities`
 //! (operators, keys, cards, bundles, known directories), `daemons` (configs,
 //! starting, readiness, stopping), `status` (peers over UAPI), `probes` (the
-//! ping matrix), [`report`] (the judgement and its printout), [`interrupt`]
-//! (Ctrl-C), and `command` (the `sentrymesh-testnet` command).
+//! ping matrix), [`report`] (the judgement and its printout), `leftovers`
+//! (what a testnet killed outright left), and `command` (the
+//! `sentrymesh-testnet` command). The namespace plumbing under them —
+//! namespaces, veths, processes, commands with timeouts, Ctrl-C, the
+//! neighbour table — is `sentrymesh_netns`, which the daemon's namespace
+//! tests use too.
 //!
 //! What it does not do: touch any link, address or route of the machine's
 //! own namespace, or send to any address outside 198.18.0.0/15 (the
@@ -35,15 +39,14 @@
 //! directory removed. Only a SIGKILL of the testnet itself leaves them,
 //! and the next testnet removes them (`leftovers.rs`).
 
+#![forbid(unsafe_code)]
+
 mod command;
 mod daemons;
 mod identities;
-pub mod interrupt;
 mod leftovers;
-mod neighbours;
 pub mod plan;
 mod probes;
-mod process;
 pub mod report;
 mod status;
 mod topology;
@@ -59,18 +62,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use rand_core::{OsRng, RngCore as _};
+use sentrymesh::dataplane::device::Offloads;
+use sentrymesh::modes::ready;
 use sentrymesh_mesh::{OperatorId, Role, WgPublicKey};
+pub use sentrymesh_netns::Finished;
+use sentrymesh_netns::{self as netns, COMMAND_TIMEOUT, find_program, interrupt, is_root};
 
 pub use self::command::{TestnetArgs, run};
 use self::daemons::Daemons;
 pub use self::identities::TestnetOperator;
 use self::plan::{Plan, RunTag, WORKDIR_PREFIX};
-pub use self::process::Finished;
 pub use self::report::{HostReport, MeshReport, PeerRow, Ping, Violation};
 pub use self::status::PeerStatus;
 use self::topology::Topology;
-use sentrymesh::dataplane::device::Offloads;
-use sentrymesh::modes::ready;
 
 /// The testnets this process created, for unique names.
 static SERIAL: AtomicU32 = AtomicU32::new(0);
@@ -154,7 +158,7 @@ impl Testnet {
     pub fn create(spec: &TestnetSpec) -> Result<Self> {
         require_root()?;
         for program in ["ip", "ping"] {
-            if find_program(program).is_none() {
+            if find_program(program, &[]).is_none() {
                 bail!(
                     "`{program}` is not installed (it is in Debian's {} package)",
                     if program == "ip" {
@@ -289,7 +293,7 @@ impl Testnet {
     pub fn run_in(&self, host: &TestnetHost, program: &str, args: &[&str]) -> Result<Finished> {
         let mut command = self.command_in(host, program);
         command.args(args);
-        process::run(&mut command, process::COMMAND_TIMEOUT)
+        Ok(netns::run(&mut command, b"", COMMAND_TIMEOUT)?)
     }
 
     /// The log of `host`'s daemon so far.
@@ -432,22 +436,13 @@ impl Testnet {
 ///
 /// When it is not, saying why root is needed.
 pub fn require_root() -> Result<()> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if !is_root() {
         bail!(
             "a testnet creates network namespaces, veths and TUN devices: run it as root \
              (sudo sentrymesh-testnet)"
         );
     }
     Ok(())
-}
-
-/// Where `program` is on `PATH`.
-fn find_program(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
 }
 
 /// The testnet's directory in the system's temporary directory; removed

@@ -29,9 +29,8 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use sentrymesh_mesh::Role;
-
 use sentrymesh::config::MAX_INTERFACE_NAME_LEN;
+use sentrymesh_mesh::Role;
 
 /// The prefix of a testnet's namespaces, before its pid in decimal.
 pub(super) const NAMESPACE_PREFIX: &str = "smtn-";

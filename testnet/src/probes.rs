@@ -10,9 +10,10 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use sentrymesh_netns::{interrupt, run};
+
 use crate::plan::PlannedHost;
 use crate::report::Ping;
-use crate::{interrupt, process};
 
 /// How many pings run at once.
 const PARALLEL: usize = 16;
@@ -71,5 +72,5 @@ fn ping(from: &PlannedHost, to: &PlannedHost) -> bool {
         .args(["netns", "exec", &from.namespace, "ping", "-n", "-q"])
         .args(["-c", "1", "-W", "1"])
         .arg(to.overlay.to_string());
-    process::run(&mut command, Duration::from_secs(5)).is_ok_and(|finished| finished.success())
+    run(&mut command, b"", Duration::from_secs(5)).is_ok_and(|finished| finished.success())
 }

@@ -9,9 +9,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Result;
-use sentrymesh_mesh::WgPublicKey;
-
 use sentrymesh::control::client;
+use sentrymesh_mesh::WgPublicKey;
 
 /// One peer as the daemon reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]

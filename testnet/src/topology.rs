@@ -17,31 +17,26 @@
 //! (`addrgenmode none`), so nothing is sent but what the hosts address to
 //! 198.18.0.0/15.
 //!
-//! [`Topology`] records each namespace as soon as it exists, and dropping
-//! it — on success, on an error half-way, on Ctrl-C — stops any process
-//! left inside and deletes them all, which takes their veths with them.
-
-use std::process::Command;
-use std::time::Duration;
+//! [`Topology`] records each namespace as soon as it exists (a
+//! `sentrymesh_netns::Namespace`), and dropping it — on success, on an
+//! error half-way, on Ctrl-C — stops any process left inside and deletes
+//! them all with their veths.
 
 use anyhow::{Context, Result};
+use sentrymesh_netns::{Namespace, add_veth, interrupt, stop_processes_in};
 
-use crate::interrupt;
 use crate::plan::{Plan, PlannedHost, UNDERLAY_PREFIX};
-use crate::process::{self, COMMAND_TIMEOUT, ip};
 
 /// The bridge in the switch namespace.
 const BRIDGE: &str = "br0";
 /// Each host's link to the switch.
 pub(super) const HOST_LINK: &str = "eth0";
-/// How long processes left in a namespace get between SIGTERM and SIGKILL.
-const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// The namespaces of a testnet; dropping it removes them.
 #[derive(Debug)]
 pub(super) struct Topology {
     /// Every namespace created, the switch first.
-    namespaces: Vec<String>,
+    namespaces: Vec<Namespace>,
 }
 
 impl Topology {
@@ -54,15 +49,15 @@ impl Topology {
         let mut topology = Self {
             namespaces: Vec::new(),
         };
-        let switch = plan.switch();
-        topology.add_namespace(switch)?;
-        ip(&["-n", switch, "link", "add", BRIDGE, "type", "bridge"])?;
-        ip(&["-n", switch, "link", "set", BRIDGE, "addrgenmode", "none"])?;
-        ip(&["-n", switch, "link", "set", BRIDGE, "up"])?;
+        let switch = Namespace::create(plan.switch())?;
+        switch.ip(&["link", "add", BRIDGE, "type", "bridge"])?;
+        switch.ip(&["link", "set", BRIDGE, "addrgenmode", "none"])?;
+        switch.ip(&["link", "set", BRIDGE, "up"])?;
+        topology.namespaces.push(switch);
         for host in plan.hosts() {
             interrupt::check()?;
             topology
-                .add_host(switch, host)
+                .add_host(host)
                 .with_context(|| format!("creating host {}", host.name))?;
         }
         Ok(topology)
@@ -70,31 +65,23 @@ impl Topology {
 
     /// Takes charge of `namespaces`, made by a testnet no longer running, to
     /// remove them and stop what runs in them when dropped.
-    pub(super) fn adopt(namespaces: Vec<String>) -> Self {
-        Self { namespaces }
-    }
-
-    /// Creates namespace `name` with its loopback up, and records it.
-    fn add_namespace(&mut self, name: &str) -> Result<()> {
-        ip(&["netns", "add", name])?;
-        self.namespaces.push(name.to_owned());
-        ip(&["-n", name, "link", "set", "lo", "up"])?;
-        Ok(())
+    pub(super) fn adopt(namespaces: &[String]) -> Self {
+        Self {
+            namespaces: namespaces
+                .iter()
+                .map(|name| Namespace::adopt(name))
+                .collect(),
+        }
     }
 
     /// Creates `host`'s namespace and its link to the switch.
-    fn add_host(&mut self, switch: &str, host: &PlannedHost) -> Result<()> {
-        let ns = host.namespace.as_str();
+    fn add_host(&mut self, host: &PlannedHost) -> Result<()> {
+        let namespace = Namespace::create(&host.namespace)?;
+        let switch = &self.namespaces[0];
         let port = host.switch_port.as_str();
-        self.add_namespace(ns)?;
-        ip(&[
-            "-n", ns, "link", "add", HOST_LINK, "type", "veth", "peer", "name", port, "netns",
-            switch,
-        ])?;
-        ip(&["-n", ns, "link", "set", HOST_LINK, "addrgenmode", "none"])?;
-        ip(&[
-            "-n",
-            switch,
+        add_veth(&namespace, HOST_LINK, switch, port)?;
+        namespace.ip(&["link", "set", HOST_LINK, "addrgenmode", "none"])?;
+        switch.ip(&[
             "link",
             "set",
             port,
@@ -105,70 +92,20 @@ impl Topology {
             "up",
         ])?;
         let address = format!("{}/{UNDERLAY_PREFIX}", host.underlay);
-        ip(&["-n", ns, "addr", "add", &address, "dev", HOST_LINK])?;
-        ip(&["-n", ns, "link", "set", HOST_LINK, "up"])?;
+        namespace.ip(&["addr", "add", &address, "dev", HOST_LINK])?;
+        namespace.ip(&["link", "set", HOST_LINK, "up"])?;
+        self.namespaces.push(namespace);
         Ok(())
-    }
-
-    /// The processes now inside the testnet's namespaces.
-    fn pids(&self) -> Vec<u32> {
-        self.namespaces
-            .iter()
-            .filter_map(|ns| {
-                process::run(
-                    Command::new("ip").args(["netns", "pids", ns]),
-                    COMMAND_TIMEOUT,
-                )
-                .ok()
-            })
-            .flat_map(|finished| {
-                finished
-                    .stdout
-                    .split_whitespace()
-                    .filter_map(|pid| pid.parse().ok())
-                    .collect::<Vec<u32>>()
-            })
-            .collect()
-    }
-
-    /// Stops every process left in the namespaces: SIGTERM, then SIGKILL
-    /// for those still there after a grace period.
-    fn stop_all_processes(&self) {
-        let pids = self.pids();
-        if pids.is_empty() {
-            return;
-        }
-        for &pid in &pids {
-            process::signal(pid, libc::SIGTERM);
-        }
-        if process::wait_until(STOP_GRACE, || self.pids().is_empty()) {
-            return;
-        }
-        for pid in self.pids() {
-            process::signal(pid, libc::SIGKILL);
-        }
-        if !process::wait_until(STOP_GRACE, || self.pids().is_empty()) {
-            eprintln!("sentrymesh-testnet: processes survived SIGKILL in its namespaces");
-        }
     }
 }
 
 impl Drop for Topology {
     fn drop(&mut self) {
-        self.stop_all_processes();
-        for ns in self.namespaces.iter().rev() {
-            let deleted = process::run(
-                Command::new("ip").args(["netns", "delete", ns]),
-                COMMAND_TIMEOUT,
-            );
-            match deleted {
-                Ok(finished) if finished.success() => {}
-                Ok(finished) => eprintln!(
-                    "sentrymesh-testnet: ip netns delete {ns} failed: {}",
-                    finished.stderr.trim()
-                ),
-                Err(error) => eprintln!("sentrymesh-testnet: {error:#}"),
-            }
+        // One grace period for every process left, then the namespaces go,
+        // hosts before the switch.
+        stop_processes_in(&self.namespaces);
+        while let Some(namespace) = self.namespaces.pop() {
+            drop(namespace);
         }
     }
 }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use sentrymesh::dataplane::device::Offloads;
 use sentrymesh_mesh::Role;
+use sentrymesh_netns::{is_running, signal};
 use sentrymesh_testnet::{Testnet, TestnetSpec};
 
 const TESTNET: &str = env!("CARGO_BIN_EXE_sentrymesh-testnet");
@@ -102,13 +103,6 @@ fn run(args: &[&str]) -> (Output, u32) {
         }
     };
     (output, pid)
-}
-
-fn signal(pid: u32, signal: libc::c_int) {
-    // SAFETY: kill(2) touches no memory; the pid is our own child's.
-    unsafe {
-        libc::kill(pid as libc::pid_t, signal);
-    }
 }
 
 /// Panics if anything of the testnet run by process `pid` is left: a
@@ -386,16 +380,6 @@ fn what_a_killed_testnet_left_is_removed_by_the_next() {
             "daemon {daemon} of the killed testnet still runs"
         );
     }
-}
-
-/// Whether process `pid` exists and has not exited (a zombie waiting for
-/// its new parent to reap it has).
-fn is_running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        // "PID (COMM) STATE ...", COMM may hold spaces and parentheses.
-        stat.rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
-    })
 }
 
 /// The namespaces of the testnet run by process `pid`.

@@ -1,16 +1,15 @@
-//! Ctrl-C (and SIGTERM, SIGHUP) during a testnet: the signal only sets a
-//! flag; the testnet notices it at its next wait, stops, and removes
-//! everything it made on the way out, as on any other error.
+//! Ctrl-C (and SIGTERM, SIGHUP) while namespaces are being built or used
+//! (a testnet): the signal only sets a flag; the program notices it at its
+//! next wait ([`check`], [`sleep`]), stops, and removes everything it made
+//! on the way out, as on any other error.
 //!
-//! Without [`install`] (a test that uses the library) the flag is never
-//! set and the signals keep their default actions.
+//! Without [`install`] (a test) the flag is never set and the signals keep
+//! their default actions.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
-
-use anyhow::{Result, bail};
 
 /// Set by the signal handler.
 static REQUESTED: AtomicBool = AtomicBool::new(false);
@@ -50,14 +49,19 @@ pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
 }
 
+/// A stop was requested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
+
 /// Fails when a stop was requested.
 ///
 /// # Errors
 ///
-/// "interrupted" when it was.
-pub fn check() -> Result<()> {
+/// [`Interrupted`] when it was.
+pub fn check() -> Result<(), Interrupted> {
     if requested() {
-        bail!("interrupted");
+        return Err(Interrupted);
     }
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! The kernel's neighbour table, which every namespace of a testnet shares.
+//! The kernel's neighbour table, which every network namespace shares.
 //!
 //! A host keeps a neighbour entry for each address it sends to: one per peer
 //! on the overlay (routes through the TUN device name no gateway) and one per
@@ -11,16 +11,17 @@
 
 use std::path::Path;
 
+/// The kernel's cap on IPv4 neighbour entries, shared by every namespace.
 const GC_THRESH3: &str = "/proc/sys/net/ipv4/neigh/default/gc_thresh3";
 
 /// Neighbour entries a mesh of `peerings` peerings may hold at once: an
 /// overlay and an underlay entry at each end of each.
-pub(super) fn needed(peerings: usize) -> usize {
+pub fn needed(peerings: usize) -> usize {
     peerings.saturating_mul(4)
 }
 
 /// The kernel's cap on IPv4 neighbour entries, if it can be read.
-pub(super) fn limit() -> Option<usize> {
+pub fn limit() -> Option<usize> {
     read_limit(Path::new(GC_THRESH3))
 }
 
@@ -29,7 +30,7 @@ fn read_limit(path: &Path) -> Option<usize> {
 }
 
 /// What to tell the user when `needed` entries may not fit under `limit`.
-pub(super) fn advice(needed: usize, limit: usize) -> Option<String> {
+pub fn advice(needed: usize, limit: usize) -> Option<String> {
     if needed <= limit {
         return None;
     }
