@@ -26,7 +26,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use self::exposition::{CONTENT_TYPE, Snapshot};
 use self::http::{MAX_HEAD_LEN, Route};
-use crate::control::socket::Control;
+use crate::dataplane::handle::DeviceHandle;
 use crate::modes::mesh_member::MeshCounters;
 use crate::modes::ready;
 
@@ -41,8 +41,8 @@ pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Sources {
     /// The interface's name, a label of every sample.
     pub interface: String,
-    /// The run loop.
-    pub requests: mpsc::Sender<Control>,
+    /// The device.
+    pub device: DeviceHandle,
     /// The mesh member, when the interface is one.
     pub mesh: Option<mpsc::Sender<oneshot::Sender<MeshCounters>>>,
 }
@@ -139,13 +139,7 @@ async fn answer(mut stream: TcpStream, sources: &Sources) -> Result<()> {
 
 /// The counters of the moment.
 async fn snapshot(sources: &Sources) -> Result<Snapshot> {
-    let (answer, device) = oneshot::channel();
-    sources
-        .requests
-        .send(Control::Counters(answer))
-        .await
-        .map_err(|_| anyhow!("the run loop stopped"))?;
-    let device = device.await.context("the run loop stopped")?;
+    let device = sources.device.counters().await?;
     let mesh = match &sources.mesh {
         Some(mesh) => {
             let (answer, counters) = oneshot::channel();

@@ -2,8 +2,11 @@
 //! tool (and wg-quick) reads and changes the interface.
 //!
 //! Each connection is served by its own task: it frames requests with
-//! [`RequestDecoder`] and hands each one to the device's run loop, which owns
-//! all state, over a channel; the run loop's answer is written back.
+//! [`RequestDecoder`], turns each into a call on the [`DeviceHandle`] (a
+//! `set=1` is parsed into a typed change, a refusal's [`ChangeError`]
+//! becomes the errno `wg` expects), and writes the answer back.
+//!
+//! [`ChangeError`]: crate::dataplane::change::ChangeError
 
 use std::fs;
 use std::io;
@@ -13,28 +16,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot};
+use zeroize::Zeroizing;
 
 use crate::control::uapi::{
-    DeviceState, Errno, Limits, Request, RequestDecoder, SetRequest, write_get_response,
-    write_status,
+    Errno, Limits, Request, RequestDecoder, RequestError, write_get_response, write_status,
 };
-use crate::dataplane::device::DeviceCounters;
+use crate::dataplane::change::ChangeError;
+use crate::dataplane::handle::DeviceHandle;
 use crate::sys::process::PrivateUmask;
 
 /// The directory of UAPI sockets that `wg` looks in.
 pub const SOCKET_DIR: &str = "/var/run/wireguard";
-
-/// A request for the run loop, with where to send its answer.
-#[derive(Debug)]
-pub enum Control {
-    /// `get=1`: report the interface.
-    Get(oneshot::Sender<DeviceState>),
-    /// `set=1`: change it, all or nothing.
-    Set(SetRequest, oneshot::Sender<Result<(), Errno>>),
-    /// Report what the device counts, for metrics.
-    Counters(oneshot::Sender<DeviceCounters>),
-}
 
 /// The listening UAPI socket; its file is removed when this is dropped.
 #[derive(Debug)]
@@ -88,14 +80,14 @@ impl ControlSocket {
         &self.path
     }
 
-    /// Serves connections until the run loop goes away.
-    pub async fn serve(&self, requests: mpsc::Sender<Control>) {
+    /// Serves connections until the device's run loop goes away.
+    pub async fn serve(&self, device: DeviceHandle) {
         loop {
             match self.listener.accept().await {
                 Ok((stream, _)) => {
-                    let requests = requests.clone();
+                    let device = device.clone();
                     tokio::spawn(async move {
-                        if let Err(error) = serve_connection(stream, requests).await {
+                        if let Err(error) = serve_connection(stream, device).await {
                             tracing::debug!("UAPI connection ended: {error}");
                         }
                     });
@@ -105,7 +97,7 @@ impl ControlSocket {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
             }
-            if requests.is_closed() {
+            if device.is_closed() {
                 return;
             }
         }
@@ -119,13 +111,11 @@ impl Drop for ControlSocket {
 }
 
 /// Answers the requests of one connection, in order, until it closes.
-async fn serve_connection(
-    mut stream: UnixStream,
-    requests: mpsc::Sender<Control>,
-) -> io::Result<()> {
+async fn serve_connection(mut stream: UnixStream, device: DeviceHandle) -> io::Result<()> {
     let mut decoder = RequestDecoder::new(Limits::default());
     let mut input = vec![0u8; 4096];
-    let mut reply = Vec::new();
+    // A `get` reply holds the private key: zeroed when the connection ends.
+    let mut reply = Zeroizing::new(Vec::new());
     loop {
         let read = stream.read(&mut input).await?;
         if read == 0 {
@@ -139,7 +129,7 @@ async fn serve_connection(
                 break;
             };
             reply.clear();
-            if !answer(request, &requests, &mut reply).await {
+            if !answer(request, &device, &mut reply).await {
                 return Ok(());
             }
             stream.write_all(&reply).await?;
@@ -153,31 +143,23 @@ async fn serve_connection(
 /// Writes the answer to one request into `reply`; `false` when the run loop
 /// has gone away.
 async fn answer(
-    request: Result<Request, crate::control::uapi::RequestError>,
-    requests: &mpsc::Sender<Control>,
+    request: Result<Request, RequestError>,
+    device: &DeviceHandle,
     reply: &mut Vec<u8>,
 ) -> bool {
     match request {
-        Ok(Request::Get) => {
-            let (answer, state) = oneshot::channel();
-            if requests.send(Control::Get(answer)).await.is_err() {
-                return false;
+        Ok(Request::Get) => match device.uapi_state().await {
+            Ok(state) => write_get_response(&state, reply),
+            Err(_) => return false,
+        },
+        Ok(Request::Set(change)) => match device.apply(change).await {
+            Ok(()) => write_status(Ok(()), reply),
+            Err(ChangeError::DeviceGone(_)) => return false,
+            Err(error) => {
+                write_status(Err(Errno::of_change(&error)), reply);
+                tracing::info!("refused a UAPI set: {:#}", anyhow::Error::new(error));
             }
-            match state.await {
-                Ok(state) => write_get_response(&state, reply),
-                Err(_) => return false,
-            }
-        }
-        Ok(Request::Set(set)) => {
-            let (answer, result) = oneshot::channel();
-            if requests.send(Control::Set(set, answer)).await.is_err() {
-                return false;
-            }
-            match result.await {
-                Ok(result) => write_status(result, reply),
-                Err(_) => return false,
-            }
-        }
+        },
         Err(error) => {
             tracing::debug!("refused a UAPI request: {error}");
             if let Some(errno) = error.errno() {

@@ -1,8 +1,10 @@
 //! The run loop of one interface: IP packets from the TUN device are routed
 //! by the allowed-IPs table, sealed by the engine and sent over UDP;
 //! datagrams are opened, checked against the sender's allowed IPs and written
-//! to the TUN device; UAPI requests, timers and shutdown are served in
-//! between. The loop owns all state, so nothing is locked.
+//! to the TUN device; the commands of [`DeviceHandle`]s, timers and
+//! shutdown are served in between.
+//!
+//! [`DeviceHandle`]: crate::dataplane::handle::DeviceHandle The loop owns all state, so nothing is locked.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -13,8 +15,8 @@ use sentrymesh_tunnel::{
     DATA_HEADER_LEN, DATA_OVERHEAD, Encapsulated, PeerId, PublicKey, Received,
 };
 
-use crate::control::socket::Control;
-use crate::control::uapi::{Errno, SetRequest};
+use crate::dataplane::change::{ChangeError, ConfigChange};
+use crate::dataplane::handle::Command;
 use crate::dataplane::interface::Interface;
 use crate::dataplane::offload::{GsoType, TcpCoalescer, VIRTIO_NET_HDR_LEN, VirtioNetHdr, segment};
 use crate::sys::batch_udp::{self, BatchIo, GsoMode, RecvMeta};
@@ -504,15 +506,23 @@ impl Device {
         }
     }
 
-    fn handle_control(&mut self, request: Control) {
-        match request {
-            Control::Get(answer) => {
+    /// Serves one command of a [`DeviceHandle`](crate::dataplane::handle::DeviceHandle).
+    fn serve_command(&mut self, command: Command) {
+        // A handle that stopped waiting dropped its receiver: nothing to do.
+        match command {
+            Command::State(answer) => {
                 let _ = answer.send(self.interface.state());
             }
-            Control::Set(set, answer) => {
-                let _ = answer.send(self.apply(set));
+            Command::UapiState(answer) => {
+                let _ = answer.send(self.interface.uapi_state());
             }
-            Control::Counters(answer) => {
+            Command::Apply(change, answer) => {
+                let _ = answer.send(self.apply(change));
+            }
+            Command::LivePeers(answer) => {
+                let _ = answer.send(self.interface.live_peers(Instant::now()));
+            }
+            Command::Counters(answer) => {
                 let _ = answer.send(DeviceCounters {
                     peers: self.interface.peer_counters(),
                     drops: self.drops,
@@ -521,31 +531,30 @@ impl Device {
         }
     }
 
-    /// Applies a `set` request completely or not at all.
-    fn apply(&mut self, request: SetRequest) -> Result<(), Errno> {
-        self.interface.check(&request)?;
-        let fwmark = request.fwmark.unwrap_or(self.interface.fwmark());
-        let port_changes = request
+    /// Applies `change` completely or not at all: the interface checks it,
+    /// then the socket takes a new port or mark (the one step that can fail
+    /// for reasons outside the change), then the interface commits it.
+    fn apply(&mut self, change: ConfigChange) -> Result<(), ChangeError> {
+        self.interface.check(&change)?;
+        let fwmark = change.fwmark.unwrap_or(self.interface.fwmark());
+        let port_changes = change
             .listen_port
             .is_some_and(|port| port != self.interface.listen_port() || port == 0);
         if port_changes {
-            let port = request.listen_port.unwrap_or_default();
-            let socket = udp::bind(port, fwmark, self.udp_gro).map_err(|error| {
-                tracing::warn!("binding port {port}: {error}");
-                Errno::EADDRINUSE
-            })?;
-            let local = socket.local_addr().map_err(|_| Errno::EADDRINUSE)?;
+            let port = change.listen_port.unwrap_or_default();
+            let socket = udp::bind(port, fwmark, self.udp_gro)
+                .map_err(|source| ChangeError::PortInUse { port, source })?;
+            let local = socket
+                .local_addr()
+                .map_err(|source| ChangeError::PortInUse { port, source })?;
             self.interface.set_bound_port(local.port());
             self.socket_is_ipv6 = local.is_ipv6();
             self.socket = socket;
             self.socket_replaced = true;
-        } else if request.fwmark.is_some() && fwmark != self.interface.fwmark() {
-            udp::set_mark(&self.socket, fwmark.unwrap_or(0)).map_err(|error| {
-                tracing::warn!("setting fwmark: {error}");
-                Errno::EADDRINUSE
-            })?;
+        } else if change.fwmark.is_some() && fwmark != self.interface.fwmark() {
+            udp::set_mark(&self.socket, fwmark.unwrap_or(0)).map_err(ChangeError::Fwmark)?;
         }
-        self.interface.commit(Instant::now(), request);
+        self.interface.commit(Instant::now(), change);
         Ok(())
     }
 }

@@ -1,8 +1,8 @@
-//! One WireGuard interface as the UAPI sees it: the engine, the allowed-IPs
-//! table, the private key, the listen port and firewall mark; and the rule
-//! that a `set` request is applied completely or not at all.
+//! One WireGuard interface: the engine, the allowed-IPs table, the private
+//! key, the listen port and firewall mark; and the rule that a
+//! [`ConfigChange`] is applied completely or not at all.
 //!
-//! Applying a request is split in two: [`Interface::check`] finds every
+//! Applying a change is split in two: [`Interface::check`] finds every
 //! reason to refuse it without changing anything, and [`Interface::commit`]
 //! then cannot fail. (wireguard-go applies line by line, so a request that
 //! fails half-way stays half-applied; we do not.) Binding a new socket, the
@@ -12,18 +12,20 @@
 use std::time::{Duration, Instant};
 
 use rand_core::OsRng;
+use sentrymesh_tunnel::timers::REJECT_AFTER_TIME;
 use sentrymesh_tunnel::{Endpoint, PeerConfig, PeerId, PrivateKey, PublicKey};
 
-use crate::control::uapi::{AllowedIpChange, DeviceState, Errno, PeerState, SetRequest};
 use crate::dataplane::allowed_ips::AllowedIps;
+use crate::dataplane::change::{AllowedIpChange, ChangeError, ConfigChange};
 use crate::dataplane::device::PeerCounters;
+use crate::dataplane::state::{DeviceState, PeerState, UapiState};
 
 /// The state of an interface.
 #[derive(Debug)]
 pub struct Interface {
     endpoint: Endpoint,
     allowed_ips: AllowedIps<PeerId>,
-    /// The key set through the UAPI; until then the engine holds a random
+    /// The key set by a change; until then the engine holds a random
     /// key nobody knows, and the interface neither sends nor answers.
     private_key: Option<PrivateKey>,
     listen_port: u16,
@@ -102,7 +104,7 @@ impl Interface {
             .collect()
     }
 
-    /// A snapshot for a UAPI `get`, peers ordered by public key.
+    /// A snapshot without secrets, peers ordered by public key.
     pub fn state(&self) -> DeviceState {
         let endpoint = &self.endpoint;
         let peers = endpoint
@@ -111,10 +113,6 @@ impl Interface {
                 let stats = endpoint.peer_stats(id).unwrap_or_default();
                 PeerState {
                     public_key: *public_key,
-                    preshared_key: endpoint
-                        .peer_preshared_key(id)
-                        .filter(|psk| !psk.is_none())
-                        .cloned(),
                     endpoint: endpoint.peer_endpoint(id),
                     last_handshake: stats.last_handshake.map(|at| endpoint.unix_time(at)),
                     rx_bytes: stats.rx_bytes,
@@ -127,47 +125,83 @@ impl Interface {
             })
             .collect();
         DeviceState {
-            private_key: self.private_key.clone(),
             listen_port: self.listen_port,
             fwmark: self.fwmark,
             peers,
         }
     }
 
-    /// Finds every reason to refuse `request` without changing anything.
+    /// A snapshot with the private and preshared keys, for a UAPI `get`.
+    pub fn uapi_state(&self) -> UapiState {
+        let endpoint = &self.endpoint;
+        let preshared_keys = endpoint
+            .peers()
+            .filter_map(|(public_key, id)| {
+                let psk = endpoint.peer_preshared_key(id)?;
+                (!psk.is_none()).then(|| (*public_key, psk.clone()))
+            })
+            .collect();
+        UapiState {
+            private_key: self.private_key.clone(),
+            preshared_keys,
+            state: self.state(),
+        }
+    }
+
+    /// The peers whose last handshake completed less than
+    /// `REJECT_AFTER_TIME` before `now`: those with a live session.
+    pub fn live_peers(&self, now: Instant) -> Vec<PublicKey> {
+        let endpoint = &self.endpoint;
+        endpoint
+            .peers()
+            .filter(|&(_, id)| {
+                endpoint
+                    .peer_stats(id)
+                    .and_then(|stats| stats.last_handshake)
+                    .is_some_and(|at| now.saturating_duration_since(at) < REJECT_AFTER_TIME)
+            })
+            .map(|(public_key, _)| *public_key)
+            .collect()
+    }
+
+    /// Finds every reason to refuse `change` without changing anything.
     ///
     /// # Errors
     ///
-    /// `EINVAL` when a new peer's key is a low-order point, with which no
-    /// handshake can work.
-    pub fn check(&self, request: &SetRequest) -> Result<(), Errno> {
-        let own_key = match &request.private_key {
+    /// [`ChangeError::InvalidPeerKey`] when a new peer's key is a low-order
+    /// point, with which no handshake can work, and
+    /// [`ChangeError::TooManyPeers`] when the engine has no room for a new
+    /// peer.
+    pub fn check(&self, change: &ConfigChange) -> Result<(), ChangeError> {
+        let own_key = match &change.private_key {
             Some(Some(key)) => Some(key.public_key()),
             Some(None) => None,
             None => self.private_key.as_ref().map(PrivateKey::public_key),
         };
-        for change in &request.peers {
+        for peer in &change.peers {
             // A peer with our own key is ignored, as wireguard-go does.
-            if change.remove || Some(change.public_key) == own_key {
+            if peer.remove || Some(peer.public_key) == own_key {
                 continue;
             }
-            let exists =
-                !request.replace_peers && self.endpoint.peer_id(&change.public_key).is_some();
-            if exists || change.update_only {
+            let exists = !change.replace_peers && self.endpoint.peer_id(&peer.public_key).is_some();
+            if exists || peer.update_only {
                 continue;
             }
-            match self.endpoint.check_new_peer(&change.public_key) {
+            match self.endpoint.check_new_peer(&peer.public_key) {
                 Ok(()) | Err(sentrymesh_tunnel::Error::PeerExists) => {}
-                Err(_) => return Err(Errno::EINVAL),
+                Err(sentrymesh_tunnel::Error::TooManyPeers) => {
+                    return Err(ChangeError::TooManyPeers);
+                }
+                Err(_) => return Err(ChangeError::InvalidPeerKey),
             }
         }
         Ok(())
     }
 
-    /// Applies a request that [`Interface::check`] accepted. The listen port
+    /// Applies a change that [`Interface::check`] accepted. The listen port
     /// and mark are recorded; the caller has bound the socket they need.
-    pub fn commit(&mut self, now: Instant, request: SetRequest) {
-        match request.private_key {
+    pub fn commit(&mut self, now: Instant, change: ConfigChange) {
+        match change.private_key {
             // The key we have: sessions stay (wireguard-go does the same).
             Some(Some(key))
                 if self.private_key.as_ref().map(PrivateKey::public_key)
@@ -183,17 +217,17 @@ impl Interface {
             }
             None => {}
         }
-        if let Some(fwmark) = request.fwmark {
+        if let Some(fwmark) = change.fwmark {
             self.fwmark = fwmark;
         }
-        if request.replace_peers {
+        if change.replace_peers {
             let ids: Vec<PeerId> = self.endpoint.peers().map(|(_, id)| id).collect();
             for id in ids {
                 self.remove_peer(id);
             }
         }
         let own_key = *self.endpoint.public_key();
-        for change in request.peers {
+        for change in change.peers {
             if change.public_key == own_key {
                 continue;
             }
@@ -274,7 +308,7 @@ impl Interface {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::uapi::PeerChange;
+    use crate::dataplane::change::PeerChange;
 
     fn key(byte: u8) -> PrivateKey {
         PrivateKey::from_bytes([byte; 32])
@@ -291,9 +325,9 @@ mod tests {
         change
     }
 
-    fn apply(interface: &mut Interface, request: SetRequest) -> Result<(), Errno> {
-        interface.check(&request)?;
-        interface.commit(Instant::now(), request);
+    fn apply(interface: &mut Interface, change: ConfigChange) -> Result<(), ChangeError> {
+        interface.check(&change)?;
+        interface.commit(Instant::now(), change);
         Ok(())
     }
 
@@ -301,13 +335,13 @@ mod tests {
     fn a_request_applies_completely() {
         let mut interface = Interface::new(Instant::now(), Duration::from_secs(1_700_000_000));
         assert!(!interface.is_configured());
-        let request = SetRequest {
+        let request = ConfigChange {
             private_key: Some(Some(key(1))),
             peers: vec![
                 peer(2, &["198.18.1.0/24"]),
                 peer(3, &["198.18.2.0/24", "2001:2::/64"]),
             ],
-            ..SetRequest::default()
+            ..ConfigChange::default()
         };
         apply(&mut interface, request).unwrap();
         assert!(interface.is_configured());
@@ -333,38 +367,41 @@ mod tests {
         let mut interface = Interface::new(Instant::now(), Duration::from_secs(1_700_000_000));
         apply(
             &mut interface,
-            SetRequest {
+            ConfigChange {
                 private_key: Some(Some(key(1))),
                 peers: vec![peer(2, &["198.18.1.0/24"])],
-                ..SetRequest::default()
+                ..ConfigChange::default()
             },
         )
         .unwrap();
         let report = |interface: &Interface| {
             let mut out = Vec::new();
-            crate::control::uapi::write_get_response(&interface.state(), &mut out);
+            crate::control::uapi::write_get_response(&interface.uapi_state(), &mut out);
             out
         };
         let before = report(&interface);
         // The all-zero point has low order: no handshake can work with it.
         let low_order = PeerChange::new(PublicKey::from_bytes([0; 32]));
-        let request = SetRequest {
+        let request = ConfigChange {
             private_key: Some(Some(key(9))),
             replace_peers: true,
             peers: vec![peer(4, &["198.18.4.0/24"]), low_order],
-            ..SetRequest::default()
+            ..ConfigChange::default()
         };
-        assert_eq!(apply(&mut interface, request), Err(Errno::EINVAL));
+        assert!(matches!(
+            apply(&mut interface, request),
+            Err(ChangeError::InvalidPeerKey)
+        ));
         assert_eq!(report(&interface), before);
     }
 
     #[test]
     fn our_own_key_as_a_peer_is_ignored() {
         let mut interface = Interface::new(Instant::now(), Duration::from_secs(1_700_000_000));
-        let request = SetRequest {
+        let request = ConfigChange {
             private_key: Some(Some(key(1))),
             peers: vec![peer(1, &["198.18.1.0/24"]), peer(2, &["198.18.2.0/24"])],
-            ..SetRequest::default()
+            ..ConfigChange::default()
         };
         apply(&mut interface, request).unwrap();
         let state = interface.state();

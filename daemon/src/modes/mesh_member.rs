@@ -8,8 +8,8 @@
 //!   new hosts' cards (underlay, public roles)  --> introductions --+--> Mesh
 //!   reloads (SIGHUP)                            --------------------+     |
 //!                                                                         v
-//!   interface <-- Control::Set (peers, sessions) <-- PeerEvent  <--------+
-//!   routes    <-- netlink                                                 |
+//!   interface <-- DeviceHandle::apply (peers)    <-- PeerEvent  <--------+
+//!   routes    <-- Routes (missing added, stale removed)                   |
 //!   state dir <-- the store, written atomically (its own thread, at most --+
 //!                 once a second, and when the member stops)
 //! ```
@@ -17,8 +17,8 @@
 //! Routes: each peer's allowed IPs are routed into the interface, and they
 //! all lie inside the mesh overlay (`[trust] overlay`): the mesh confines
 //! each card to its operator's range, so nothing outside the overlay is
-//! routed in. The rest of the overlay is made unreachable
-//! (`OverlayGuard`): a packet for an overlay address no peer holds (a
+//! routed in. The rest of the overlay is made unreachable (an unreachable
+//! route, added and removed by the same `Routes` service): a packet for an overlay address no peer holds (a
 //! revoked host, another operator's hidden host, one not yet known) is
 //! refused at once with "no route to host", instead of leaving by the
 //! default route in the clear with an overlay address on the underlay. (A
@@ -72,11 +72,11 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Config, MeshSettings};
-use crate::control::socket::Control;
-use crate::control::uapi::{AllowedIpChange, PeerChange};
+use crate::dataplane::change::{AllowedIpChange, PeerChange};
+use crate::dataplane::handle::DeviceHandle;
 use crate::ipnet::IpNet;
-use crate::modes::ready;
-use crate::sys::{netlink, sockopt};
+use crate::modes::routes::Routes;
+use crate::sys::sockopt;
 use state_file::StateWriter;
 
 pub use introductions::IntroductionCounters;
@@ -236,8 +236,8 @@ pub struct MeshMember {
     known_offered_to: BTreeSet<OperatorId>,
     /// Writes the store to the state directory.
     state: StateWriter,
-    /// The routes added for each peer, removed with it.
-    routes: BTreeMap<WgPublicKey, Vec<IpNet>>,
+    /// The routes of each peer the interface took, removed with it.
+    peer_routes: BTreeMap<WgPublicKey, Vec<IpNet>>,
     /// Introductions heard, and this host's own sealed.
     introductions: Introductions,
     /// The peers the interface refused.
@@ -265,30 +265,32 @@ impl MeshMember {
             settings: inputs.settings,
             known,
             state: StateWriter::spawn(state_lock)?,
-            routes: BTreeMap::new(),
+            peer_routes: BTreeMap::new(),
             introductions: Introductions::new(&inputs.wg_secret.to_bytes(), now),
             refused_peers: RefusedPeers::default(),
             resolver: Resolver::new(Arc::new(SystemLookup), LOOKUP_TIMEOUT),
         })
     }
 
-    /// Runs the member on interface `ifname` until `requests` closes:
-    /// configures peers through `requests`, applies the inputs of each
-    /// reload from `reloads`, and answers each request for its counters
-    /// from `counters`.
+    /// Runs the member on interface `ifname` until `reloads` closes:
+    /// configures peers through `device`, routes them through the
+    /// interface, applies the inputs of each reload from `reloads`, and
+    /// answers each request for its counters from `counters`. The routes
+    /// it added go when it stops, however it stops.
     ///
     /// # Errors
     ///
-    /// When a socket cannot be opened, or the run loop stopped.
+    /// When a socket cannot be opened, or the device's run loop stopped.
     pub async fn run(
         mut self,
         ifname: &str,
-        requests: mpsc::Sender<Control>,
+        device: DeviceHandle,
         mut reloads: mpsc::Receiver<MeshReload>,
         mut counters: mpsc::Receiver<oneshot::Sender<MeshCounters>>,
     ) -> Result<()> {
-        let index = netlink::interface_index(ifname)?;
-        let mut overlay_guard = OverlayGuard::new(self.settings.overlay);
+        let mut routes =
+            Routes::of_interface(ifname).with_context(|| format!("finding interface {ifname}"))?;
+        make_unreachable(&mut routes, self.settings.overlay);
         let local = self.local_address()?;
         let gossip = gossip_socket(ifname, SocketAddr::new(local, self.settings.gossip_port))?;
         let introductions = if self.mesh.local_card().card().role.is_hidden() {
@@ -308,7 +310,7 @@ impl MeshMember {
         let mut reply_buf = vec![0u8; RECEIVE_BUFFER_LEN];
         let mut introduce = tokio::time::interval(INTRODUCTION_INTERVAL);
         loop {
-            self.apply_events(index, &requests).await?;
+            self.apply_events(&device, &mut routes).await?;
             self.send_gossip(&gossip).await;
             while let Some(refusal) = self.mesh.poll_refusal() {
                 tracing::debug!("gossip refused object {}: {}", refusal.id, refusal.error);
@@ -364,16 +366,16 @@ impl MeshMember {
                         self.mesh.handle_timeout(unix_seconds());
                     }
                 }
-                _ = introduce.tick() => self.introduce_self(&introducer, &requests).await?,
+                _ = introduce.tick() => self.introduce_self(&introducer, &device).await?,
                 reload = reloads.recv() => match reload {
                     Some((inputs, answer)) => {
                         let result = self.reload(inputs);
-                        overlay_guard.set(self.settings.overlay);
+                        make_unreachable(&mut routes, self.settings.overlay);
                         let _ = answer.send(result);
                     }
                     None => return Ok(()),
                 },
-                resolved = self.resolver.next() => self.apply_resolved(resolved, &requests).await?,
+                resolved = self.resolver.next() => self.apply_resolved(resolved, &device).await?,
                 Some(answer) = counters.recv() => {
                     let _ = answer.send(self.counters());
                 }
@@ -408,12 +410,12 @@ impl MeshMember {
             .ok_or_else(|| anyhow!("this host's card has no address"))
     }
 
-    /// Applies the peer manager's changes: peers through the run loop (their
-    /// sessions go with them), routes through netlink. A peer the interface
-    /// refuses is skipped, logged and counted (see [`peer_changes`]).
-    async fn apply_events(&mut self, index: u32, requests: &mpsc::Sender<Control>) -> Result<()> {
+    /// Applies the peer manager's changes: peers to the device (their
+    /// sessions go with them), then the routes of the peers it took. A peer
+    /// the interface refuses is skipped, logged and counted (see
+    /// [`peer_changes`]), and has no routes.
+    async fn apply_events(&mut self, device: &DeviceHandle, routes: &mut Routes) -> Result<()> {
         let mut changes = Vec::new();
-        let mut stale_routes = Vec::new();
         while let Some(event) = self.mesh.poll_event() {
             match event {
                 PeerEvent::Added(spec) | PeerEvent::Changed(spec) => {
@@ -424,17 +426,7 @@ impl MeshMember {
                         spec.operator,
                         spec.public_key
                     );
-                    let routes = routes_of(&spec);
-                    if let Some(old) = self.routes.insert(spec.public_key, routes.clone()) {
-                        stale_routes.extend(old.into_iter().filter(|net| !routes.contains(net)));
-                    }
-                    for net in routes {
-                        if let Err(error) = netlink::add_route(index, net) {
-                            if error.kind() != std::io::ErrorKind::AlreadyExists {
-                                tracing::warn!("adding a route to {net}: {error}");
-                            }
-                        }
-                    }
+                    self.peer_routes.insert(spec.public_key, routes_of(&spec));
                     let endpoint = self.endpoint_of(&spec);
                     changes.push(Change {
                         change: peer_change(&spec, endpoint),
@@ -443,26 +435,27 @@ impl MeshMember {
                 }
                 PeerEvent::Removed(key) => {
                     tracing::info!("mesh peer {key} removed, with its sessions");
-                    stale_routes.extend(self.routes.remove(&key).unwrap_or_default());
+                    self.peer_routes.remove(&key);
                     changes.push(Change {
-                        change: PeerChange {
-                            remove: true,
-                            ..PeerChange::new(PublicKey::from_bytes(*key.as_bytes()))
-                        },
+                        change: PeerChange::remove(PublicKey::from_bytes(*key.as_bytes())),
                         host: None,
                     });
                 }
             }
         }
-        // A peer the interface refused has no routes.
-        for key in self.refused_peers.apply(requests, changes).await? {
-            let key = WgPublicKey::from_bytes(*key.as_bytes());
-            stale_routes.extend(self.routes.remove(&key).unwrap_or_default());
+        if changes.is_empty() {
+            return Ok(());
         }
-        for net in stale_routes {
-            if let Err(error) = netlink::delete_route(index, net) {
-                tracing::debug!("removing the route to {net}: {error}");
-            }
+        // A peer the interface refused has no routes.
+        for key in self.refused_peers.apply(device, changes).await? {
+            self.peer_routes
+                .remove(&WgPublicKey::from_bytes(*key.as_bytes()));
+        }
+        let desired: BTreeSet<IpNet> = self.peer_routes.values().flatten().copied().collect();
+        // A route the kernel refuses stops no other (and no member): it is
+        // tried again with the next change.
+        for refused in routes.apply(&desired) {
+            tracing::warn!("{:#}", anyhow::Error::new(refused));
         }
         Ok(())
     }
@@ -483,11 +476,7 @@ impl MeshMember {
 
     /// Keeps a lookup's outcome, and sets the endpoint of each peer whose
     /// card gives that name and that it resolves for.
-    async fn apply_resolved(
-        &mut self,
-        resolved: Resolved,
-        requests: &mpsc::Sender<Control>,
-    ) -> Result<()> {
+    async fn apply_resolved(&mut self, resolved: Resolved, device: &DeviceHandle) -> Result<()> {
         let name = resolved.name().to_owned();
         self.resolver.complete(resolved, Instant::now());
         let named: Vec<PeerSpec> = self
@@ -516,7 +505,7 @@ impl MeshMember {
         }
         // A peer the interface refuses here is one it refused when it was
         // added, whose routes went then.
-        self.refused_peers.apply(requests, changes).await?;
+        self.refused_peers.apply(device, changes).await?;
         Ok(())
     }
 
@@ -608,27 +597,11 @@ impl MeshMember {
     /// Sends this host's card from `socket`, sealed to each peer it may
     /// share it with and has no live session to, to the peer's underlay
     /// address. A hidden host sends nothing.
-    async fn introduce_self(
-        &mut self,
-        socket: &UdpSocket,
-        requests: &mpsc::Sender<Control>,
-    ) -> Result<()> {
+    async fn introduce_self(&mut self, socket: &UdpSocket, device: &DeviceHandle) -> Result<()> {
         if self.mesh.local_card().card().role.is_hidden() {
             return Ok(());
         }
-        let (answer, state) = oneshot::channel();
-        requests
-            .send(Control::Get(answer))
-            .await
-            .map_err(|_| anyhow!("the run loop stopped"))?;
-        let state = state.await.map_err(|_| anyhow!("the run loop stopped"))?;
-        let now = ready::unix_now();
-        let live: Vec<PublicKey> = state
-            .peers
-            .iter()
-            .filter(|peer| ready::live_sessions(&[peer.last_handshake], now) == 1)
-            .map(|peer| peer.public_key)
-            .collect();
+        let live = device.live_peers().await?;
         let local = self.mesh.local_card();
         let admitted = self.mesh.admitted_operators();
         let targets: Vec<(WgPublicKey, IpAddr)> = self
@@ -691,55 +664,16 @@ impl Drop for MeshMember {
     }
 }
 
-/// The unreachable route of the mesh overlay (see the module docs): added
-/// when made, moved when the overlay changes, removed when dropped — when
-/// the member stops, however it stops. A daemon killed outright leaves it,
-/// which keeps overlay traffic off the underlay until it starts again.
-struct OverlayGuard {
-    /// The overlay made unreachable; `None` when the kernel refused.
-    net: Option<IpNet>,
-}
-
-impl OverlayGuard {
-    fn new(overlay: Cidr) -> Self {
-        let mut guard = Self { net: None };
-        guard.set(overlay);
-        guard
-    }
-
-    /// Makes `overlay` the unreachable one, in place of the one before.
-    fn set(&mut self, overlay: Cidr) {
-        let net = IpNet::new(overlay.addr(), overlay.prefix());
-        if net == self.net {
-            return;
-        }
-        self.remove();
-        let Some(net) = net else {
-            return;
-        };
-        match netlink::add_unreachable_route(net) {
-            Ok(()) => self.net = Some(net),
-            // A route of the whole overlay already there (another member's,
-            // or the operator's) is kept, and left alone.
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(error) => {
-                tracing::warn!("making the rest of the overlay {net} unreachable: {error}")
-            }
-        }
-    }
-
-    fn remove(&mut self) {
-        if let Some(net) = self.net.take() {
-            if let Err(error) = netlink::delete_unreachable_route(net) {
-                tracing::debug!("removing the unreachable route to {net}: {error}");
-            }
-        }
-    }
-}
-
-impl Drop for OverlayGuard {
-    fn drop(&mut self) {
-        self.remove();
+/// Makes the mesh overlay unreachable (see the module docs), in place of
+/// the overlay before; a route of the whole overlay already there (another
+/// member's, or the operator's) is kept, and left alone.
+fn make_unreachable(routes: &mut Routes, overlay: Cidr) {
+    let net = IpNet::new(overlay.addr(), overlay.prefix());
+    if let Err(error) = routes.set_unreachable(net) {
+        tracing::warn!(
+            "making the rest of the overlay unreachable: {:#}",
+            anyhow::Error::new(error)
+        );
     }
 }
 

@@ -3,9 +3,11 @@
 //! [`wg`] is the drop-in for `wireguard-go` that `wg` and `wg-quick`
 //! configure; [`up`] is the native mode configured by one TOML file, with
 //! the trust mesh's [`mesh_member`] when the file has a `[trust]` section;
-//! [`ready`] decides when an interface counts as ready.
+//! [`ready`] decides when an interface counts as ready. The native mode
+//! and the mesh member install routes through one service, `routes`.
 
 pub mod mesh_member;
 pub mod ready;
+mod routes;
 pub mod up;
 pub mod wg;

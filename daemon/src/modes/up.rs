@@ -1,7 +1,8 @@
 //! `sentrymesh up -c FILE.toml`: the native mode. The configuration is read
 //! and checked completely before anything on the system changes; then the
 //! TUN device is created with its MTU, addresses and routes, the interface is
-//! configured through the same path a UAPI `set` takes, systemd is told the
+//! configured with one typed change through its [`DeviceHandle`] (the
+//! call a UAPI `set` ends in too), systemd is told the
 //! service is ready (once `[ready] min_trusted_peers` peers have a live
 //! session), and the UAPI socket serves `wg show`.
 //!
@@ -25,12 +26,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::{self, Config};
 use crate::control::metrics;
-use crate::control::socket::{Control, ControlSocket};
-use crate::control::uapi::{AllowedIpChange, PeerChange, SetRequest};
+use crate::control::socket::ControlSocket;
+use crate::dataplane::change::{AllowedIpChange, ConfigChange, PeerChange};
 use crate::dataplane::device::{Device, Offloads, create_tun};
+use crate::dataplane::handle::DeviceHandle;
 use crate::ipnet::IpNet;
 use crate::modes::mesh_member::{MeshInputs, MeshMember, MeshReload};
-use crate::modes::ready;
+use crate::modes::routes::Routes;
 use crate::sys::capabilities;
 use crate::sys::netlink;
 use crate::sys::systemd::{self, Notifier};
@@ -74,14 +76,14 @@ async fn serve(
         tracing::warn!("could not drop capabilities: {error}");
     }
     let notifier = Notifier::from_env().context("connecting to systemd")?;
-    let (requests_tx, requests_rx) = mpsc::channel(16);
+    let (handle, commands) = DeviceHandle::new();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (mesh_reloads, mesh_reloads_rx) = mpsc::channel(1);
     let (configured, is_configured) = oneshot::channel();
     let (mesh_counters, mesh_counters_rx) = mpsc::channel(4);
     let sources = metrics::Sources {
         interface: name.clone(),
-        requests: requests_tx.clone(),
+        device: handle.clone(),
         mesh: member.is_some().then_some(mesh_counters),
     };
     let metrics = async {
@@ -99,12 +101,7 @@ async fn serve(
         match member {
             Some(member) => {
                 member
-                    .run(
-                        &name,
-                        requests_tx.clone(),
-                        mesh_reloads_rx,
-                        mesh_counters_rx,
-                    )
+                    .run(&name, handle.clone(), mesh_reloads_rx, mesh_counters_rx)
                     .await
             }
             None => std::future::pending().await,
@@ -113,23 +110,22 @@ async fn serve(
     let supervisor = supervise(
         path,
         config,
-        requests_tx.clone(),
+        handle.clone(),
         mesh_reloads,
         configured,
         notifier,
         shutdown_tx,
     );
     tokio::select! {
-        result = device.run(requests_rx, shutdown_rx) => result,
-        () = control.serve(requests_tx.clone()) => Ok(()),
+        result = device.run(commands, shutdown_rx) => result,
+        () = control.serve(handle.clone()) => Ok(()),
         result = supervisor => result,
         result = mesh => result.context("the mesh member stopped"),
         result = metrics => result.context("serving metrics"),
     }
 }
 
-/// Creates the TUN device with its MTU, addresses and the routes of every
-/// peer's allowed IPs.
+/// Creates the TUN device with its MTU and addresses, and brings it up.
 fn set_up_device(config: &Config, offloads: Offloads) -> Result<Tun> {
     let interface = &config.interface;
     let name = interface.name.as_str();
@@ -153,19 +149,7 @@ fn set_up_device(config: &Config, offloads: Offloads) -> Result<Tun> {
     }
     tun.set_up()
         .with_context(|| format!("bringing {name} up"))?;
-    add_routes(index, config)?;
     Ok(tun)
-}
-
-/// Routes every peer's allowed IPs through the device.
-fn add_routes(index: u32, config: &Config) -> Result<()> {
-    for peer in &config.peers {
-        for net in &peer.allowed_ips {
-            ignore_existing(netlink::add_route(index, *net))
-                .with_context(|| format!("adding a route to {net}"))?;
-        }
-    }
-    Ok(())
 }
 
 fn ignore_existing(result: io::Result<()>) -> io::Result<()> {
@@ -176,18 +160,24 @@ fn ignore_existing(result: io::Result<()>) -> io::Result<()> {
 }
 
 /// Configures the interface, reports readiness, pings the watchdog, reloads
-/// on SIGHUP and stops on SIGINT or SIGTERM.
+/// on SIGHUP and stops on SIGINT or SIGTERM. The routes of the configured
+/// peers' allowed IPs follow each reload, and go when this returns.
 async fn supervise(
     path: PathBuf,
     mut config: Config,
-    requests: mpsc::Sender<Control>,
+    device: DeviceHandle,
     mesh_reloads: mpsc::Sender<MeshReload>,
     configured: oneshot::Sender<()>,
     notifier: Option<Notifier>,
     shutdown: watch::Sender<bool>,
 ) -> Result<()> {
     let name = config.interface.name.as_str().to_owned();
-    apply(&requests, &config)
+    let mut routes =
+        Routes::of_interface(&name).with_context(|| format!("finding interface {name}"))?;
+    routes
+        .add_missing(&routes_of(&config))
+        .context("routing the peers' allowed IPs")?;
+    apply(&device, &config)
         .await
         .context("configuring the interface")?;
     let _ = configured.send(());
@@ -214,17 +204,18 @@ async fn supervise(
     // The first report comes before anything else: READY=1 at once when no
     // peers are waited for.
     readiness_check.tick().await;
-    let live = live_peers(&requests).await?;
+    let live = device.live_peers().await?.len();
     readiness.update(live, config.min_trusted_peers, &name, &notify);
     loop {
         tokio::select! {
             _ = readiness_check.tick(), if !matches!(readiness, Readiness::Ready) => {
-                let live = live_peers(&requests).await?;
+                let live = device.live_peers().await?.len();
                 readiness.update(live, config.min_trusted_peers, &name, &notify);
             }
             _ = hangup.recv() => {
                 let _ = notify("RELOADING=1");
-                let status = match reload(&path, &mut config, &requests, &mesh_reloads).await {
+                let reloaded = reload(&path, &mut config, &device, &mut routes, &mesh_reloads);
+                let status = match reloaded.await {
                     Ok(()) => {
                         tracing::info!("reloaded {}: {}", path.display(), peers_of(&config));
                         format!("interface {name} is up {}", peers_of(&config))
@@ -293,29 +284,13 @@ impl Readiness {
     }
 }
 
-/// How many peers have a live session (see [`ready::live_sessions`]).
-async fn live_peers(requests: &mpsc::Sender<Control>) -> Result<usize> {
-    let (answer, state) = oneshot::channel();
-    requests
-        .send(Control::Get(answer))
-        .await
-        .context("the run loop stopped")?;
-    let handshakes: Vec<Option<Duration>> = state
-        .await
-        .context("the run loop stopped")?
-        .peers
-        .iter()
-        .map(|peer| peer.last_handshake)
-        .collect();
-    Ok(ready::live_sessions(&handshakes, ready::unix_now()))
-}
-
 /// Re-reads the configuration and applies it: the peers (or the mesh's
 /// inputs), and the addresses and routes that changed.
 async fn reload(
     path: &Path,
     current: &mut Config,
-    requests: &mpsc::Sender<Control>,
+    device: &DeviceHandle,
+    routes: &mut Routes,
     mesh_reloads: &mpsc::Sender<MeshReload>,
 ) -> Result<()> {
     let config = config::load(path).map_err(|error| anyhow!("{error}"))?;
@@ -346,18 +321,17 @@ async fn reload(
     };
     let index = netlink::interface_index(name)?;
     let (old_addresses, new_addresses) = (addresses(current), addresses(&config));
-    let (old_routes, new_routes) = (routes(current), routes(&config));
+    let new_routes = routes_of(&config);
     // What can fail comes first; a refusal takes back what it had added, so
     // the interface, its routes and its peers stay as they were.
     let mut added = Additions::new(index);
+    let mut added_routes = Vec::new();
     let additions = async {
         for &(address, prefix_len) in new_addresses.difference(&old_addresses) {
             added.address(address, prefix_len)?;
         }
-        for &net in new_routes.difference(&old_routes) {
-            added.route(net)?;
-        }
-        apply(requests, &config).await
+        added_routes = routes.add_missing(&new_routes)?;
+        apply(device, &config).await
     };
     let mesh_applied = async {
         additions.await?;
@@ -373,18 +347,16 @@ async fn reload(
             None => Ok(()),
         }
     };
-    if let Err(error) = mesh_applied.await {
+    let applied = mesh_applied.await;
+    if let Err(error) = applied {
+        routes.take_back(added_routes);
         added.take_back();
-        if let Err(restoring) = apply(requests, current).await {
+        if let Err(restoring) = apply(device, current).await {
             tracing::error!("restoring the interface after a refused reload: {restoring:#}");
         }
         return Err(error);
     }
-    for &net in old_routes.difference(&new_routes) {
-        if let Err(error) = netlink::delete_route(index, net) {
-            tracing::warn!("removing the route to {net}: {error}");
-        }
-    }
+    routes.remove_stale(&new_routes);
     for &(address, prefix_len) in old_addresses.difference(&new_addresses) {
         if let Err(error) = netlink::delete_address(index, address, prefix_len) {
             tracing::warn!("removing {address}/{prefix_len}: {error}");
@@ -394,12 +366,11 @@ async fn reload(
     Ok(())
 }
 
-/// The addresses and routes a reload gave the interface, so that a reload
-/// refused halfway can take them back.
+/// The addresses a reload gave the interface, so that a reload refused
+/// halfway can take them back.
 struct Additions {
     index: u32,
     addresses: Vec<(IpAddr, u8)>,
-    routes: Vec<IpNet>,
 }
 
 impl Additions {
@@ -407,7 +378,6 @@ impl Additions {
         Self {
             index,
             addresses: Vec::new(),
-            routes: Vec::new(),
         }
     }
 
@@ -421,23 +391,8 @@ impl Additions {
         Ok(())
     }
 
-    /// Routes `net` through the interface, unless a route is there already.
-    fn route(&mut self, net: IpNet) -> Result<()> {
-        match netlink::add_route(self.index, net) {
-            Ok(()) => self.routes.push(net),
-            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(error) => return Err(error).context(format!("adding a route to {net}")),
-        }
-        Ok(())
-    }
-
-    /// Removes everything added, routes first.
+    /// Removes every address added.
     fn take_back(self) {
-        for net in self.routes {
-            if let Err(error) = netlink::delete_route(self.index, net) {
-                tracing::warn!("taking back the route to {net}: {error}");
-            }
-        }
         for (address, prefix_len) in self.addresses {
             if let Err(error) = netlink::delete_address(self.index, address, prefix_len) {
                 tracing::warn!("taking back {address}/{prefix_len}: {error}");
@@ -465,7 +420,7 @@ fn addresses(config: &Config) -> BTreeSet<(IpAddr, u8)> {
 }
 
 /// The routes a configuration sends through the device: every allowed IP.
-fn routes(config: &Config) -> BTreeSet<IpNet> {
+fn routes_of(config: &Config) -> BTreeSet<IpNet> {
     config
         .peers
         .iter()
@@ -473,36 +428,25 @@ fn routes(config: &Config) -> BTreeSet<IpNet> {
         .collect()
 }
 
-/// Brings the interface to the configuration: a `set` request with every
+/// Brings the interface to the configuration: one change with every
 /// configured peer, removing the peers that are no longer configured.
-async fn apply(requests: &mpsc::Sender<Control>, config: &Config) -> Result<()> {
-    let (answer, state) = oneshot::channel();
-    requests
-        .send(Control::Get(answer))
-        .await
-        .context("the run loop stopped")?;
-    let current: BTreeSet<PublicKey> = state
-        .await
-        .context("the run loop stopped")?
+async fn apply(device: &DeviceHandle, config: &Config) -> Result<()> {
+    let current: BTreeSet<PublicKey> = device
+        .state()
+        .await?
         .peers
         .iter()
         .map(|peer| peer.public_key)
         .collect();
-    let request = set_request(config, &current);
-    let (answer, result) = oneshot::channel();
-    requests
-        .send(Control::Set(request, answer))
+    device
+        .apply(config_change(config, &current))
         .await
-        .context("the run loop stopped")?;
-    result
-        .await
-        .context("the run loop stopped")?
-        .map_err(|errno| anyhow!("the interface refused the configuration: {errno}"))
+        .context("the interface refused the configuration")
 }
 
-/// The `set` request that turns an interface with the peers `current` into
-/// the one `config` describes.
-fn set_request(config: &Config, current: &BTreeSet<PublicKey>) -> SetRequest {
+/// The change that turns an interface with the peers `current` into the one
+/// `config` describes.
+fn config_change(config: &Config, current: &BTreeSet<PublicKey>) -> ConfigChange {
     let configured: BTreeSet<PublicKey> = config.peers.iter().map(|peer| peer.public_key).collect();
     // A mesh member's peers are the mesh's to add and remove.
     let unmanaged = match config.mesh {
@@ -511,10 +455,7 @@ fn set_request(config: &Config, current: &BTreeSet<PublicKey>) -> SetRequest {
     };
     let removals = unmanaged
         .difference(&configured)
-        .map(|public_key| PeerChange {
-            remove: true,
-            ..PeerChange::new(*public_key)
-        });
+        .map(|public_key| PeerChange::remove(*public_key));
     let updates = config.peers.iter().map(|peer| PeerChange {
         preshared_key: Some(
             peer.preshared_key
@@ -534,7 +475,7 @@ fn set_request(config: &Config, current: &BTreeSet<PublicKey>) -> SetRequest {
             .collect(),
         ..PeerChange::new(peer.public_key)
     });
-    SetRequest {
+    ConfigChange {
         private_key: Some(Some(config.interface.private_key.clone())),
         listen_port: config.interface.listen_port.map(|port| port.get()),
         fwmark: Some(config.interface.fwmark.map(|mark| mark.get())),

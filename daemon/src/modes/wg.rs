@@ -15,10 +15,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::control::socket::ControlSocket;
 use crate::dataplane::device::{Device, Offloads, create_tun};
+use crate::dataplane::handle::DeviceHandle;
 use crate::sys::capabilities;
 use crate::sys::process::{self, Forked};
 use crate::sys::tun;
@@ -95,15 +96,15 @@ fn serve(name: &str, ready: Option<OwnedFd>, offloads: Offloads) -> Result<()> {
             detach_stdio();
         }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let (requests_tx, requests_rx) = mpsc::channel(16);
+        let (handle, commands) = DeviceHandle::new();
         let watcher = tokio::spawn(watch_for_exit(
             name.to_owned(),
             control.path().to_owned(),
             shutdown_tx,
         ));
         let result = tokio::select! {
-            result = device.run(requests_rx, shutdown_rx) => result,
-            () = control.serve(requests_tx) => Ok(()),
+            result = device.run(commands, shutdown_rx) => result,
+            () = control.serve(handle) => Ok(()),
         };
         watcher.abort();
         tracing::info!("interface {name} stopped");

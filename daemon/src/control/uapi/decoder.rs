@@ -337,7 +337,8 @@ mod tests {
     use std::io::{Cursor, Read};
 
     use super::*;
-    use crate::control::uapi::{Errno, Key, Section, SetRequest};
+    use crate::control::uapi::{Errno, Key, Section};
+    use crate::dataplane::change::ConfigChange;
 
     /// Feeds `input` in pieces of `piece` bytes, polling after each, and
     /// returns every result and whether the decoder closed.
@@ -495,7 +496,7 @@ mod tests {
             let (results, _) = decode(b"set=1\nlisten_port=123\n\n", piece, limits);
             assert!(matches!(
                 &results[..],
-                [Ok(Request::Set(SetRequest {
+                [Ok(Request::Set(ConfigChange {
                     listen_port: Some(123),
                     ..
                 }))]
@@ -585,7 +586,7 @@ mod tests {
         let first = Request::read(&mut reader, Limits::default()).unwrap();
         assert!(matches!(
             first,
-            Some(Request::Set(SetRequest {
+            Some(Request::Set(ConfigChange {
                 listen_port: Some(9),
                 ..
             }))

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::dataplane::change::ChangeError;
+
 /// An error number for a reply: the line `errno=-N` with `N` from Linux's
 /// `errno.h` (wireguard-go sends the negated number; `wg` negates it back).
 ///
@@ -27,6 +29,19 @@ impl Errno {
     /// `EADDRINUSE` (98), wireguard-go's `IpcErrorPortInUse`: the new listen
     /// port or fwmark could not be applied to the sockets.
     pub const EADDRINUSE: Self = Self(98);
+
+    /// The errno `wg` expects for a change the device refused, as
+    /// wireguard-go answers the same refusal: `EINVAL` for a peer it cannot
+    /// create, `EADDRINUSE` for a port or mark the socket cannot take, and
+    /// `EIO` when the device stopped before it answered. This is the one
+    /// place a [`ChangeError`] becomes an error number.
+    pub fn of_change(error: &ChangeError) -> Self {
+        match error {
+            ChangeError::InvalidPeerKey | ChangeError::TooManyPeers => Self::EINVAL,
+            ChangeError::PortInUse { .. } | ChangeError::Fwmark(_) => Self::EADDRINUSE,
+            ChangeError::DeviceGone(_) => Self::EIO,
+        }
+    }
 
     /// The error number `code` (a positive `errno` value, as
     /// [`std::io::Error::raw_os_error`] gives it); `None` unless positive.
@@ -70,6 +85,30 @@ mod tests {
         assert_eq!(Errno::UNKNOWN.wire_value(), -55);
         assert_eq!(Errno::EPROTO.wire_value(), -71);
         assert_eq!(Errno::EADDRINUSE.wire_value(), -98);
+    }
+
+    #[test]
+    fn refused_changes_get_wireguard_gos_numbers() {
+        let io = || std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        let cases = [
+            (ChangeError::InvalidPeerKey, Errno::EINVAL),
+            (ChangeError::TooManyPeers, Errno::EINVAL),
+            (
+                ChangeError::PortInUse {
+                    port: 51820,
+                    source: io(),
+                },
+                Errno::EADDRINUSE,
+            ),
+            (ChangeError::Fwmark(io()), Errno::EADDRINUSE),
+            (
+                ChangeError::DeviceGone(crate::dataplane::handle::DeviceGone),
+                Errno::EIO,
+            ),
+        ];
+        for (error, errno) in cases {
+            assert_eq!(Errno::of_change(&error), errno, "{error}");
+        }
     }
 
     #[test]

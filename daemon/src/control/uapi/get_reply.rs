@@ -113,13 +113,13 @@ pub fn read_get_reply(mut reply: impl BufRead) -> Result<Vec<PeerReport>, GetRep
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::uapi::{DeviceState, PeerState, write_get_response};
+    use crate::control::uapi::write_get_response;
+    use crate::dataplane::state::{DeviceState, PeerState, UapiState};
 
     #[test]
     fn reads_what_the_daemon_writes() {
         let peer = |seed: u8, endpoint: Option<&str>, handshake: Option<Duration>| PeerState {
             public_key: PublicKey::from_bytes([seed; 32]),
-            preshared_key: None,
             endpoint: endpoint.map(|text| text.parse().unwrap()),
             last_handshake: handshake,
             rx_bytes: 1,
@@ -127,18 +127,21 @@ mod tests {
             persistent_keepalive: None,
             allowed_ips: vec!["198.19.1.2/32".parse().unwrap()],
         };
-        let state = DeviceState {
+        let state = UapiState {
             private_key: Some(sentrymesh_tunnel::PrivateKey::from_bytes([0xaa; 32])),
-            listen_port: 51820,
-            fwmark: None,
-            peers: vec![
-                peer(
-                    1,
-                    Some("198.18.1.2:51820"),
-                    Some(Duration::new(1_700_000_000, 500)),
-                ),
-                peer(0xff, None, None),
-            ],
+            preshared_keys: Default::default(),
+            state: DeviceState {
+                listen_port: 51820,
+                fwmark: None,
+                peers: vec![
+                    peer(
+                        1,
+                        Some("198.18.1.2:51820"),
+                        Some(Duration::new(1_700_000_000, 500)),
+                    ),
+                    peer(0xff, None, None),
+                ],
+            },
         };
         let mut reply = Zeroizing::new(Vec::new());
         write_get_response(&state, &mut reply);

@@ -5,19 +5,26 @@
 //!
 //! This module does no I/O and applies nothing: it parses requests and
 //! formats replies. It does not open or accept on the socket, read the
-//! clock, or touch the device; the daemon does, and applies a parsed
-//! [`SetRequest`] all or nothing (wireguard-go applies each line as it reads
-//! it, so a bad line leaves the lines before it applied).
+//! clock, or touch the device; the daemon does. A `set=1` request parses
+//! into the daemon's own typed [`ConfigChange`], which the device applies
+//! all or nothing (wireguard-go applies each line as it reads it, so a bad
+//! line leaves the lines before it applied); the device's typed refusal, a
+//! [`ChangeError`], becomes an [`Errno`] here and nowhere else
+//! ([`Errno::of_change`]). The UAPI text is the format `wg` speaks; no part
+//! of the daemon uses it to talk to another.
+//!
+//! [`ConfigChange`]: crate::dataplane::change::ConfigChange
+//! [`ChangeError`]: crate::dataplane::change::ChangeError
 //!
 //! ```text
 //!   wg                                 daemon
 //!   "get=1\n\n"        ──────────▶  RequestDecoder ──▶ Request::Get
 //!   "private_key=…\n…"
-//!   "errno=0\n\n"      ◀──────────  write_get_response(&DeviceState)
+//!   "errno=0\n\n"      ◀──────────  write_get_response(&UapiState)
 //!
 //!   "set=1\n"
 //!   "public_key=…\n…"
-//!   "\n"               ──────────▶  RequestDecoder ──▶ Request::Set(SetRequest)
+//!   "\n"               ──────────▶  RequestDecoder ──▶ Request::Set(ConfigChange)
 //!                                                     apply all, or none
 //!   "errno=-22\n\n"    ◀──────────  write_status(Err(Errno::EINVAL))
 //! ```
@@ -35,9 +42,11 @@
 //!
 //! ```no_run
 //! # use std::io::{Read, Write};
-//! # use sentrymesh::control::uapi::{self, Request, RequestDecoder, Limits, DeviceState};
-//! # fn snapshot() -> DeviceState { DeviceState::default() }
-//! # fn apply(_: uapi::SetRequest) -> Result<(), uapi::Errno> { Ok(()) }
+//! # use sentrymesh::control::uapi::{self, Request, RequestDecoder, Limits};
+//! # use sentrymesh::dataplane::change::ConfigChange;
+//! # use sentrymesh::dataplane::state::UapiState;
+//! # fn snapshot() -> UapiState { UapiState::default() }
+//! # fn apply(_: ConfigChange) -> Result<(), uapi::Errno> { Ok(()) }
 //! # fn serve(mut stream: std::os::unix::net::UnixStream) -> std::io::Result<()> {
 //! let mut decoder = RequestDecoder::new(Limits::default());
 //! let mut buffer = [0u8; 4096];
@@ -89,7 +98,7 @@
 //! - An endpoint with a named IPv6 zone (`[fe80::1%eth0]:51820`) is refused
 //!   with `EINVAL`; numeric zones are taken.
 //! - A peer section with `remove=true` or `update_only=true` ignores its
-//!   other lines as a whole (see [`PeerChange`]).
+//!   other lines as a whole: the change it parses into keeps none of them.
 //! - Over-long requests are refused (see above).
 
 mod decoder;
@@ -104,8 +113,8 @@ pub use decoder::{Limits, RequestDecoder};
 pub use errno::Errno;
 pub use error::RequestError;
 pub use get_reply::{GetReplyError, PeerReport, read_get_reply};
-pub use request::{AllowedIpChange, Key, Operation, PeerChange, Request, Section, SetRequest};
-pub use response::{DeviceState, PeerState, write_get_response, write_status};
+pub use request::{Key, Operation, Request, Section};
+pub use response::{write_get_response, write_status};
 
 #[cfg(test)]
 mod tests;

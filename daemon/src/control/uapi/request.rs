@@ -1,14 +1,18 @@
 //! What a request asks for: `get=1`, or `set=1` with its changes, parsed and
-//! validated whole before anything is applied (this module applies nothing).
+//! validated whole into a [`ConfigChange`] before anything is applied (this
+//! module applies nothing).
+//!
+//! The text's quirks end here: a peer section with `remove=true` keeps none
+//! of its other lines, and `replace_allowed_ips=true` drops the allowed IP
+//! lines before it, as wireguard-go's replace removes them too.
 
 use std::fmt;
-use std::net::SocketAddr;
 
 use sentrymesh_tunnel::{PresharedKey, PrivateKey, PublicKey};
 
 use super::error::RequestError;
 use super::wire::{parse_decimal, parse_endpoint, parse_hex_key, parse_prefix};
-use crate::ipnet::IpNet;
+use crate::dataplane::change::{AllowedIpChange, ConfigChange, PeerChange};
 
 /// One request from a UAPI client such as `wg`.
 #[derive(Debug, Clone)]
@@ -18,7 +22,7 @@ pub enum Request {
     Get,
     /// `set=1`: change the device; answer with
     /// [`write_status`](super::write_status).
-    Set(SetRequest),
+    Set(ConfigChange),
 }
 
 /// The two operations of the protocol.
@@ -28,87 +32,6 @@ pub enum Operation {
     Get,
     /// `set=1`.
     Set,
-}
-
-/// A whole, valid `set=1` request.
-///
-/// wireguard-go applies each line as it reads it, so a bad line leaves the
-/// lines before it applied; this is the parsed whole, for a daemon that
-/// applies all of it or none. Applying the fields in this order gives
-/// wireguard-go's result for every request `wg` sends: the private key, the
-/// listen port, the fwmark, then `replace_peers`, then each peer change in
-/// order.
-#[derive(Debug, Clone, Default)]
-pub struct SetRequest {
-    /// `private_key=`: `Some(Some(key))` sets the key, `Some(None)` (64 zero
-    /// digits) removes it, `None` leaves it.
-    pub private_key: Option<Option<PrivateKey>>,
-    /// `listen_port=`: 0 asks for a port chosen by the system.
-    pub listen_port: Option<u16>,
-    /// `fwmark=`: `Some(None)` (the value 0) removes the mark.
-    pub fwmark: Option<Option<u32>>,
-    /// `replace_peers=true`: remove every peer before the changes in `peers`.
-    pub replace_peers: bool,
-    /// One entry per `public_key=` line, in order. A key may appear more than
-    /// once; the changes then apply one after the other, as in wireguard-go.
-    pub peers: Vec<PeerChange>,
-}
-
-/// The lines from one `public_key=` line to the next (or to the end).
-///
-/// When applying: a change to the device's own public key is ignored, as
-/// wireguard-go ignores it; with `update_only` a peer that does not exist is
-/// not created (the whole change is skipped).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerChange {
-    /// The peer, created unless it exists or `update_only` is set.
-    pub public_key: PublicKey,
-    /// `remove=true`: remove the peer. Every other field then has its default
-    /// value: the section's other lines are validated, then ignored.
-    /// (wireguard-go applies the lines before `remove` to the peer it then
-    /// removes, which `wg` never asks for.)
-    pub remove: bool,
-    /// `update_only=true`: change the peer only if it exists.
-    pub update_only: bool,
-    /// `preshared_key=`: the all-zero key ([`PresharedKey::none`]) removes it.
-    pub preshared_key: Option<PresharedKey>,
-    /// `endpoint=`: the peer's address.
-    pub endpoint: Option<SocketAddr>,
-    /// `persistent_keepalive_interval=`, in seconds; 0 turns it off.
-    pub persistent_keepalive: Option<u16>,
-    /// `replace_allowed_ips=true`: remove the peer's allowed IPs before
-    /// applying `allowed_ips`. Allowed IP lines before it are dropped, since
-    /// wireguard-go's replace removes them too.
-    pub replace_allowed_ips: bool,
-    /// `allowed_ip=` lines in order; `allowed_ip=-NET` removes.
-    pub allowed_ips: Vec<AllowedIpChange>,
-}
-
-impl PeerChange {
-    /// A change that only names the peer: applied, it creates the peer if
-    /// missing (a `public_key=` line alone).
-    pub fn new(public_key: PublicKey) -> Self {
-        Self {
-            public_key,
-            remove: false,
-            update_only: false,
-            preshared_key: None,
-            endpoint: None,
-            persistent_keepalive: None,
-            replace_allowed_ips: false,
-            allowed_ips: Vec::new(),
-        }
-    }
-}
-
-/// One `allowed_ip=` line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AllowedIpChange {
-    /// `allowed_ip=NET`: route `NET` to the peer (taking it from any other).
-    Add(IpNet),
-    /// `allowed_ip=-NET`: remove `NET` from the peer, if the peer has it
-    /// (newer wireguard-go and `wg`).
-    Remove(IpNet),
 }
 
 /// The section a line is in: before the first `public_key=` line, or after.
@@ -219,14 +142,14 @@ impl fmt::Display for Key {
     }
 }
 
-/// Builds a [`SetRequest`] from the lines after `set=1`, one at a time.
+/// Builds a [`ConfigChange`] from the lines after `set=1`, one at a time.
 ///
 /// After the first bad line it only counts lines, so the framing can read on
 /// to the blank line and the first error is the one reported, as wireguard-go
 /// (which stops at its first error) reports it.
 #[derive(Debug)]
 pub(super) struct SetParser {
-    request: SetRequest,
+    request: ConfigChange,
     peer: Option<PeerChange>,
     /// The number of the last line handled; `set=1` is line 1.
     line: usize,
@@ -236,7 +159,7 @@ pub(super) struct SetParser {
 impl SetParser {
     pub(super) fn new() -> Self {
         Self {
-            request: SetRequest::default(),
+            request: ConfigChange::default(),
             peer: None,
             line: 1,
             error: None,
@@ -260,7 +183,7 @@ impl SetParser {
     }
 
     /// The request, after the blank line; or the first error.
-    pub(super) fn finish(mut self) -> Result<SetRequest, RequestError> {
+    pub(super) fn finish(mut self) -> Result<ConfigChange, RequestError> {
         if let Some(error) = self.error {
             return Err(error);
         }
@@ -308,7 +231,7 @@ impl SetParser {
 }
 
 /// Records a device line; `None` if the value is not valid for `key`.
-fn apply_device_line(request: &mut SetRequest, key: Key, value: &[u8]) -> Option<()> {
+fn apply_device_line(request: &mut ConfigChange, key: Key, value: &[u8]) -> Option<()> {
     match key {
         Key::PrivateKey => {
             let bytes = parse_hex_key(value)?;
@@ -338,10 +261,7 @@ fn apply_peer_line(peer: &mut PeerChange, key: Key, value: &[u8]) -> Option<()> 
     match key {
         Key::Remove => {
             expect_true(value)?;
-            *peer = PeerChange {
-                remove: true,
-                ..PeerChange::new(peer.public_key)
-            };
+            *peer = PeerChange::remove(peer.public_key);
         }
         Key::UpdateOnly => {
             expect_true(value)?;
@@ -402,7 +322,7 @@ mod tests {
     use super::*;
     use crate::control::uapi::Errno;
 
-    fn set(body: &str) -> Result<SetRequest, RequestError> {
+    fn set(body: &str) -> Result<ConfigChange, RequestError> {
         match Request::parse(format!("set=1\n{body}\n").as_bytes())? {
             Request::Set(request) => Ok(request),
             Request::Get => panic!("a set request parsed as get"),
@@ -545,7 +465,7 @@ mod tests {
         let request = Request::parse(b"set=1\nlisten_port=7\r\n\r\n").unwrap();
         assert!(matches!(
             request,
-            Request::Set(SetRequest {
+            Request::Set(ConfigChange {
                 listen_port: Some(7),
                 ..
             })

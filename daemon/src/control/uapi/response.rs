@@ -2,62 +2,24 @@
 //! that ends every reply.
 
 use std::fmt::{self, Write as _};
-use std::net::SocketAddr;
-use std::time::Duration;
 
-use sentrymesh_tunnel::{KEY_LEN, PresharedKey, PrivateKey, PublicKey};
+use sentrymesh_tunnel::{KEY_LEN, PresharedKey};
 
 use super::errno::Errno;
 use super::wire::write_hex_key;
-use crate::ipnet::IpNet;
-
-/// A snapshot of the device, to answer `get=1`.
-#[derive(Debug, Clone, Default)]
-pub struct DeviceState {
-    /// The interface's private key; not reported when `None` (or all zero).
-    pub private_key: Option<PrivateKey>,
-    /// The UDP port the device listens on; not reported when 0.
-    pub listen_port: u16,
-    /// The fwmark of the device's sockets; not reported when `None` or 0.
-    pub fwmark: Option<u32>,
-    /// The peers, reported in this order (wireguard-go's order is its map's,
-    /// random; give a deterministic one, e.g. sorted by public key).
-    pub peers: Vec<PeerState>,
-}
-
-/// A snapshot of one peer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerState {
-    /// The peer's public key.
-    pub public_key: PublicKey,
-    /// The preshared key; reported as 64 zeros when `None`, as wireguard-go
-    /// does.
-    pub preshared_key: Option<PresharedKey>,
-    /// The peer's current address. Give an IPv4 address as
-    /// `SocketAddr::V4`, not as `::ffff:a.b.c.d`, as wireguard-go reports it.
-    pub endpoint: Option<SocketAddr>,
-    /// When the last handshake completed, since the Unix epoch; `None`
-    /// (reported as 0) if none has.
-    pub last_handshake: Option<Duration>,
-    /// Bytes received from the peer.
-    pub rx_bytes: u64,
-    /// Bytes sent to the peer.
-    pub tx_bytes: u64,
-    /// The persistent keepalive interval in seconds; `None` (reported as 0)
-    /// when off.
-    pub persistent_keepalive: Option<u16>,
-    /// The networks routed to the peer, reported in this order.
-    pub allowed_ips: Vec<IpNet>,
-}
+use crate::dataplane::state::UapiState;
 
 /// Appends the answer to `get=1` to `out`: the lines wireguard-go writes, in
-/// its order, then `errno=0` and the blank line.
+/// its order, then `errno=0` and the blank line. Peers come in the order of
+/// `state.state.peers`; unset values are left out (a listen port or mark of
+/// 0, an all-zero private key), and a peer without a preshared key gets 64
+/// zeros, as wireguard-go reports it.
 ///
 /// The reply holds the private key: give a buffer that is zeroed after use
 /// (`Zeroizing<Vec<u8>>`). The space is reserved before the first byte is
 /// written, so the buffer does not move, leaving a copy behind, while it
 /// fills.
-pub fn write_get_response(state: &DeviceState, out: &mut Vec<u8>) {
+pub fn write_get_response(state: &UapiState, out: &mut Vec<u8>) {
     let mut counter = Counter(0);
     let counted = write_get_lines(state, &mut counter);
     out.reserve(counter.0);
@@ -74,13 +36,14 @@ pub fn write_status(result: Result<(), Errno>, out: &mut Vec<u8>) {
     debug_assert!(written.is_ok(), "appending to a Vec does not fail");
 }
 
-fn write_get_lines(state: &DeviceState, w: &mut impl fmt::Write) -> fmt::Result {
-    if let Some(private_key) = &state.private_key {
+fn write_get_lines(uapi: &UapiState, w: &mut impl fmt::Write) -> fmt::Result {
+    if let Some(private_key) = &uapi.private_key {
         let bytes = private_key.to_bytes();
         if bytes.iter().any(|&b| b != 0) {
             write_key_line(w, "private_key", &bytes)?;
         }
     }
+    let state = &uapi.state;
     if state.listen_port != 0 {
         writeln!(w, "listen_port={}", state.listen_port)?;
     }
@@ -89,7 +52,10 @@ fn write_get_lines(state: &DeviceState, w: &mut impl fmt::Write) -> fmt::Result 
     }
     for peer in &state.peers {
         write_key_line(w, "public_key", peer.public_key.as_bytes())?;
-        let preshared = peer.preshared_key.as_ref().map(PresharedKey::as_bytes);
+        let preshared = uapi
+            .preshared_keys
+            .get(&peer.public_key)
+            .map(PresharedKey::as_bytes);
         write_key_line(w, "preshared_key", preshared.unwrap_or(&[0; KEY_LEN]))?;
         w.write_str("protocol_version=1\n")?;
         if let Some(endpoint) = peer.endpoint {
@@ -138,10 +104,15 @@ impl fmt::Write for Append<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use sentrymesh_tunnel::{PrivateKey, PublicKey};
+
     use super::super::tests::{PEER_A, PEER_B, PRIVATE, PSK, hex, net};
     use super::*;
+    use crate::dataplane::state::{DeviceState, PeerState};
 
-    fn reply(state: &DeviceState) -> String {
+    fn reply(state: &UapiState) -> String {
         let mut out = Vec::new();
         write_get_response(state, &mut out);
         String::from_utf8(out).unwrap()
@@ -149,32 +120,33 @@ mod tests {
 
     #[test]
     fn get_response_is_wireguard_gos_lines_in_its_order() {
-        let state = DeviceState {
+        let state = UapiState {
             private_key: Some(PrivateKey::from_bytes(PRIVATE)),
-            listen_port: 51820,
-            fwmark: Some(4660),
-            peers: vec![
-                PeerState {
-                    public_key: PublicKey::from_bytes(PEER_A),
-                    preshared_key: Some(PresharedKey::from_bytes(PSK)),
-                    endpoint: Some("[2001:db8::1]:51820".parse().unwrap()),
-                    last_handshake: Some(Duration::new(1_700_000_000, 5)),
-                    rx_bytes: 7,
-                    tx_bytes: 9,
-                    persistent_keepalive: Some(25),
-                    allowed_ips: vec![net("10.0.0.2/32"), net("fd00::/64")],
-                },
-                PeerState {
-                    public_key: PublicKey::from_bytes(PEER_B),
-                    preshared_key: None,
-                    endpoint: Some("198.51.100.7:1".parse().unwrap()),
-                    last_handshake: None,
-                    rx_bytes: 0,
-                    tx_bytes: 0,
-                    persistent_keepalive: None,
-                    allowed_ips: vec![],
-                },
-            ],
+            preshared_keys: [(PublicKey::from_bytes(PEER_A), PresharedKey::from_bytes(PSK))].into(),
+            state: DeviceState {
+                listen_port: 51820,
+                fwmark: Some(4660),
+                peers: vec![
+                    PeerState {
+                        public_key: PublicKey::from_bytes(PEER_A),
+                        endpoint: Some("[2001:db8::1]:51820".parse().unwrap()),
+                        last_handshake: Some(Duration::new(1_700_000_000, 5)),
+                        rx_bytes: 7,
+                        tx_bytes: 9,
+                        persistent_keepalive: Some(25),
+                        allowed_ips: vec![net("10.0.0.2/32"), net("fd00::/64")],
+                    },
+                    PeerState {
+                        public_key: PublicKey::from_bytes(PEER_B),
+                        endpoint: Some("198.51.100.7:1".parse().unwrap()),
+                        last_handshake: None,
+                        rx_bytes: 0,
+                        tx_bytes: 0,
+                        persistent_keepalive: None,
+                        allowed_ips: vec![],
+                    },
+                ],
+            },
         };
         let expected = format!(
             "private_key={private}\n\
@@ -213,30 +185,35 @@ mod tests {
 
     #[test]
     fn unset_device_values_are_left_out() {
-        assert_eq!(reply(&DeviceState::default()), "errno=0\n\n");
-        let zeros = DeviceState {
+        assert_eq!(reply(&UapiState::default()), "errno=0\n\n");
+        let zeros = UapiState {
             private_key: Some(PrivateKey::from_bytes([0; KEY_LEN])),
-            listen_port: 0,
-            fwmark: Some(0),
-            peers: vec![],
+            preshared_keys: Default::default(),
+            state: DeviceState {
+                listen_port: 0,
+                fwmark: Some(0),
+                peers: vec![],
+            },
         };
         assert_eq!(reply(&zeros), "errno=0\n\n");
     }
 
     #[test]
     fn endpoints_print_as_go_prints_them() {
-        let peer = |endpoint: &str| DeviceState {
-            peers: vec![PeerState {
-                public_key: PublicKey::from_bytes(PEER_A),
-                preshared_key: None,
-                endpoint: Some(endpoint.parse().unwrap()),
-                last_handshake: None,
-                rx_bytes: 0,
-                tx_bytes: 0,
-                persistent_keepalive: None,
-                allowed_ips: vec![],
-            }],
-            ..DeviceState::default()
+        let peer = |endpoint: &str| UapiState {
+            state: DeviceState {
+                peers: vec![PeerState {
+                    public_key: PublicKey::from_bytes(PEER_A),
+                    endpoint: Some(endpoint.parse().unwrap()),
+                    last_handshake: None,
+                    rx_bytes: 0,
+                    tx_bytes: 0,
+                    persistent_keepalive: None,
+                    allowed_ips: vec![],
+                }],
+                ..DeviceState::default()
+            },
+            ..UapiState::default()
         };
         for (endpoint, line) in [
             (
@@ -266,9 +243,9 @@ mod tests {
 
     #[test]
     fn get_response_appends_after_reserving_its_length() {
-        let state = DeviceState {
+        let state = UapiState {
             private_key: Some(PrivateKey::from_bytes(PRIVATE)),
-            ..DeviceState::default()
+            ..UapiState::default()
         };
         let mut out = b"x".to_vec();
         write_get_response(&state, &mut out);

@@ -15,6 +15,8 @@ use self::wg::{
     wg_set_reply_lines, wg_set_request,
 };
 use super::*;
+use crate::dataplane::change::{AllowedIpChange, PeerChange};
+use crate::dataplane::state::{DeviceState, PeerState, UapiState};
 use crate::ipnet::IpNet;
 
 mod wg;
@@ -253,33 +255,34 @@ fn the_bytes_of_wg_set_parse_to_its_changes() {
     assert_parses_as_sent(&setconf_device());
 }
 
-fn full_state() -> DeviceState {
-    DeviceState {
+fn full_state() -> UapiState {
+    UapiState {
         private_key: Some(PrivateKey::from_bytes(PRIVATE)),
-        listen_port: 51820,
-        fwmark: Some(0x1234),
-        peers: vec![
-            PeerState {
-                public_key: PublicKey::from_bytes(PEER_A),
-                preshared_key: Some(PresharedKey::from_bytes(PSK)),
-                endpoint: Some("[2001:db8::1]:51820".parse().unwrap()),
-                last_handshake: Some(Duration::new(1_700_000_000, 123_456_789)),
-                rx_bytes: 1_000_000,
-                tx_bytes: 2_000,
-                persistent_keepalive: Some(25),
-                allowed_ips: vec![net("10.0.0.2/32"), net("fd00::/64")],
-            },
-            PeerState {
-                public_key: PublicKey::from_bytes(PEER_B),
-                preshared_key: None,
-                endpoint: None,
-                last_handshake: None,
-                rx_bytes: 0,
-                tx_bytes: 0,
-                persistent_keepalive: None,
-                allowed_ips: vec![],
-            },
-        ],
+        preshared_keys: [(PublicKey::from_bytes(PEER_A), PresharedKey::from_bytes(PSK))].into(),
+        state: DeviceState {
+            listen_port: 51820,
+            fwmark: Some(0x1234),
+            peers: vec![
+                PeerState {
+                    public_key: PublicKey::from_bytes(PEER_A),
+                    endpoint: Some("[2001:db8::1]:51820".parse().unwrap()),
+                    last_handshake: Some(Duration::new(1_700_000_000, 123_456_789)),
+                    rx_bytes: 1_000_000,
+                    tx_bytes: 2_000,
+                    persistent_keepalive: Some(25),
+                    allowed_ips: vec![net("10.0.0.2/32"), net("fd00::/64")],
+                },
+                PeerState {
+                    public_key: PublicKey::from_bytes(PEER_B),
+                    endpoint: None,
+                    last_handshake: None,
+                    rx_bytes: 0,
+                    tx_bytes: 0,
+                    persistent_keepalive: None,
+                    allowed_ips: vec![],
+                },
+            ],
+        },
     }
 }
 
@@ -318,7 +321,7 @@ fn wg_reads_the_get_response() {
     );
     // An empty device is a valid reply too.
     let mut reply = Vec::new();
-    write_get_response(&DeviceState::default(), &mut reply);
+    write_get_response(&UapiState::default(), &mut reply);
     assert_eq!(wg_get(&reply), Ok(WgShown::default()));
 }
 
@@ -456,7 +459,7 @@ fn wg_device() -> impl Strategy<Value = WgDevice> {
         )
 }
 
-fn device_state() -> impl Strategy<Value = (DeviceState, WgShown)> {
+fn device_state() -> impl Strategy<Value = (UapiState, WgShown)> {
     let peer = (
         any::<[u8; KEY_LEN]>(),
         prop::option::of(key()),
@@ -472,9 +475,9 @@ fn device_state() -> impl Strategy<Value = (DeviceState, WgShown)> {
                     .iter()
                     .map(|&(ip, len)| IpNet::new(ip, len).unwrap())
                     .collect();
+                let psk = psk.map(|psk| (PublicKey::from_bytes(public_key), psk));
                 let state = PeerState {
                     public_key: PublicKey::from_bytes(public_key),
-                    preshared_key: psk.map(PresharedKey::from_bytes),
                     endpoint,
                     last_handshake: handshake.map(|(secs, nanos)| Duration::new(secs, nanos)),
                     rx_bytes: rx,
@@ -484,7 +487,7 @@ fn device_state() -> impl Strategy<Value = (DeviceState, WgShown)> {
                 };
                 let shown = WgShownPeer {
                     public_key,
-                    preshared_key: psk.filter(|psk| *psk != [0; KEY_LEN]),
+                    preshared_key: psk.map(|(_, psk)| psk).filter(|psk| *psk != [0; KEY_LEN]),
                     endpoint,
                     persistent_keepalive: Some(keepalive.unwrap_or(0)),
                     allowed_ips: allowed_ips
@@ -496,7 +499,7 @@ fn device_state() -> impl Strategy<Value = (DeviceState, WgShown)> {
                     rx_bytes: rx,
                     tx_bytes: tx,
                 };
-                (state, shown)
+                (state, psk, shown)
             },
         );
     (
@@ -506,12 +509,24 @@ fn device_state() -> impl Strategy<Value = (DeviceState, WgShown)> {
         prop::collection::vec(peer, 0..4),
     )
         .prop_map(|(private_key, listen_port, fwmark, peers)| {
-            let (peer_states, shown_peers): (Vec<_>, Vec<_>) = peers.into_iter().unzip();
-            let state = DeviceState {
+            let mut peer_states = Vec::new();
+            let mut preshared_keys = std::collections::BTreeMap::new();
+            let mut shown_peers = Vec::new();
+            for (state, psk, shown) in peers {
+                peer_states.push(state);
+                if let Some((public_key, psk)) = psk {
+                    preshared_keys.insert(public_key, PresharedKey::from_bytes(psk));
+                }
+                shown_peers.push(shown);
+            }
+            let state = UapiState {
                 private_key: private_key.map(PrivateKey::from_bytes),
-                listen_port,
-                fwmark,
-                peers: peer_states,
+                preshared_keys,
+                state: DeviceState {
+                    listen_port,
+                    fwmark,
+                    peers: peer_states,
+                },
             };
             let shown = WgShown {
                 private_key: private_key.filter(|key| *key != [0; KEY_LEN]),

@@ -4,7 +4,7 @@
 //! ```text
 //!   tokio (UAPI socket, signals, reload)          data-path thread
 //!   ------------------------------------          ----------------
-//!   requests.recv() --> inbox.send(Control) -+--> epoll_wait(tun, socket, waker, deadline)
+//!   commands.recv() --> inbox.send(Command) -+--> epoll_wait(tun, socket, waker, deadline)
 //!   shutdown        --> inbox.send(Stop)     |       tun readable    -> drain_tun
 //!                       waker.wake() --------+       socket readable -> drain_socket
 //!   done.await  <-- the loop's result                waker           -> inbox: control, stop
@@ -25,10 +25,10 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use super::{BUFFER_LEN, Device, MTU_CHECK_INTERVAL};
-use crate::control::socket::Control;
+use crate::dataplane::handle::{Command, Commands};
 
 const TUN: Token = Token(0);
 const SOCKET: Token = Token(1);
@@ -36,14 +36,16 @@ const WAKER: Token = Token(2);
 
 /// What reaches the data-path thread from the runtime.
 enum Inbox {
-    Control(Control),
+    Command(Command),
     Stop,
 }
 
 impl Device {
     /// Runs the interface on a thread of its own until `shutdown` turns true,
-    /// the TUN device goes away, or the request channel closes; requests are
-    /// relayed to it as they come.
+    /// the TUN device goes away, or every [`DeviceHandle`] is dropped; the
+    /// handles' commands are relayed to it as they come.
+    ///
+    /// [`DeviceHandle`]: crate::dataplane::handle::DeviceHandle
     ///
     /// # Errors
     ///
@@ -51,7 +53,7 @@ impl Device {
     /// for good.
     pub async fn run(
         self,
-        mut requests: mpsc::Receiver<Control>,
+        mut commands: Commands,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<()> {
         let poll = Poll::new().context("creating the event poller")?;
@@ -76,8 +78,8 @@ impl Device {
                 result = &mut done => {
                     return result.unwrap_or_else(|_| Err(anyhow!("the data-path thread panicked")));
                 }
-                request = requests.recv() => match request {
-                    Some(request) => send(Inbox::Control(request)),
+                command = commands.recv() => match command {
+                    Some(command) => send(Inbox::Command(command)),
                     None => break,
                 },
                 changed = shutdown.changed() => {
@@ -137,7 +139,7 @@ impl Device {
                     SOCKET => self.drain_socket(),
                     _ => loop {
                         match inbox.try_recv() {
-                            Ok(Inbox::Control(request)) => self.handle_control(request),
+                            Ok(Inbox::Command(command)) => self.serve_command(command),
                             Ok(Inbox::Stop) | Err(TryRecvError::Disconnected) => {
                                 tracing::debug!("dropped packets: {:?}", self.drops);
                                 return Ok(());

@@ -1,6 +1,6 @@
 //! The mesh's peer changes as the interface takes them.
 //!
-//! All the changes of one round go in one `set` request, which the
+//! All the changes of one round go in one [`ConfigChange`], which the
 //! interface applies completely or not at all. When it refuses the request,
 //! each change is sent again alone, so that a peer the interface refuses —
 //! a key it cannot peer with, a full peer table — is skipped, with a
@@ -12,13 +12,12 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use sentrymesh_mesh::OperatorId;
 use sentrymesh_tunnel::PublicKey;
-use tokio::sync::{mpsc, oneshot};
 
-use crate::control::socket::Control;
-use crate::control::uapi::{Errno, PeerChange, SetRequest};
+use crate::dataplane::change::{ChangeError, ConfigChange, PeerChange};
+use crate::dataplane::handle::DeviceHandle;
 
 /// A change to one peer, with the card's host name and operator for the
 /// log when it is an addition or a change.
@@ -45,22 +44,22 @@ impl RefusedPeers {
         self.total
     }
 
-    /// Applies `changes` through the run loop's `requests`, skipping what
-    /// the interface refuses; returns the keys of the peers refused.
+    /// Applies `changes` to the `device`, skipping what the interface
+    /// refuses; returns the keys of the peers refused.
     ///
     /// # Errors
     ///
-    /// Only when the run loop stopped.
+    /// Only when the device's run loop stopped.
     pub(super) async fn apply(
         &mut self,
-        requests: &mpsc::Sender<Control>,
+        device: &DeviceHandle,
         changes: Vec<Change>,
     ) -> Result<Vec<PublicKey>> {
         if changes.is_empty() {
             return Ok(Vec::new());
         }
         let all = changes.iter().map(|c| c.change.clone()).collect();
-        if set(requests, all).await?.is_ok() {
+        if set(device, all).await?.is_ok() {
             for change in &changes {
                 self.refused.remove(&change.change.public_key);
             }
@@ -69,13 +68,13 @@ impl RefusedPeers {
         let mut refused = Vec::new();
         for Change { change, host } in changes {
             let key = change.public_key;
-            match set(requests, vec![change]).await? {
+            match set(device, vec![change]).await? {
                 Ok(()) => {
                     self.refused.remove(&key);
                 }
-                Err(errno) => {
+                Err(error) => {
                     self.total += 1;
-                    self.warn_once(key, host.as_ref(), errno);
+                    self.warn_once(key, host.as_ref(), &error);
                     refused.push(key);
                 }
             }
@@ -85,35 +84,35 @@ impl RefusedPeers {
 
     /// Logs a refusal: a warning the first time the peer is refused, then
     /// at debug level until the interface takes it.
-    fn warn_once(&mut self, key: PublicKey, host: Option<&(String, OperatorId)>, errno: Errno) {
+    fn warn_once(
+        &mut self,
+        key: PublicKey,
+        host: Option<&(String, OperatorId)>,
+        error: &ChangeError,
+    ) {
         let who = match host {
             Some((name, operator)) => format!("mesh peer {name} of operator {operator}"),
             None => "the removal of a mesh peer".to_owned(),
         };
         if self.refused.insert(key) {
-            tracing::warn!("the interface refused {who} ({errno}); skipped, the rest go on");
+            tracing::warn!("the interface refused {who} ({error}); skipped, the rest go on");
         } else {
-            tracing::debug!("the interface refused {who} again ({errno})");
+            tracing::debug!("the interface refused {who} again ({error})");
         }
     }
 }
 
-/// Sends one `set` request with `peers` to the run loop; the outer error
-/// is the run loop gone, the inner the interface's refusal.
-async fn set(
-    requests: &mpsc::Sender<Control>,
-    peers: Vec<PeerChange>,
-) -> Result<Result<(), Errno>> {
-    let request = SetRequest {
+/// Applies one change with `peers` to the device; the outer error is the
+/// run loop gone, the inner the interface's refusal.
+async fn set(device: &DeviceHandle, peers: Vec<PeerChange>) -> Result<Result<(), ChangeError>> {
+    let change = ConfigChange {
         peers,
-        ..SetRequest::default()
+        ..ConfigChange::default()
     };
-    let (answer, result) = oneshot::channel();
-    requests
-        .send(Control::Set(request, answer))
-        .await
-        .map_err(|_| anyhow!("the run loop stopped"))?;
-    result.await.map_err(|_| anyhow!("the run loop stopped"))
+    match device.apply(change).await {
+        Err(ChangeError::DeviceGone(gone)) => Err(gone.into()),
+        result => Ok(result),
+    }
 }
 
 #[cfg(test)]
@@ -126,39 +125,37 @@ mod tests {
     use sentrymesh_tunnel::PrivateKey;
 
     use super::*;
+    use crate::dataplane::handle::Command;
     use crate::dataplane::interface::Interface;
 
-    /// A run loop with a real [`Interface`] that has a key, answering `set`
-    /// requests as the device does (check, then commit); returns the
-    /// channel to it and the task, which yields the interface's peers when
-    /// the channel closes.
-    fn run_loop() -> (
-        mpsc::Sender<Control>,
-        tokio::task::JoinHandle<Vec<PublicKey>>,
-    ) {
-        let (requests, mut receiver) = mpsc::channel(4);
+    /// A run loop with a real [`Interface`] that has a key, applying changes
+    /// as the device does (check, then commit); returns a handle to it and
+    /// the task, which yields the interface's peers when the handle is
+    /// dropped.
+    fn run_loop() -> (DeviceHandle, tokio::task::JoinHandle<Vec<PublicKey>>) {
+        let (device, mut commands) = DeviceHandle::new();
         let task = tokio::spawn(async move {
             let mut interface = Interface::new(Instant::now(), Duration::from_secs(1_777_593_600));
             let key = PrivateKey::generate(&mut ChaCha20Rng::seed_from_u64(1));
             interface.commit(
                 Instant::now(),
-                SetRequest {
+                ConfigChange {
                     private_key: Some(Some(key)),
-                    ..SetRequest::default()
+                    ..ConfigChange::default()
                 },
             );
-            while let Some(control) = receiver.recv().await {
-                if let Control::Set(request, answer) = control {
-                    let result = interface.check(&request);
+            while let Some(command) = commands.recv().await {
+                if let Command::Apply(change, answer) = command {
+                    let result = interface.check(&change);
                     if result.is_ok() {
-                        interface.commit(Instant::now(), request);
+                        interface.commit(Instant::now(), change);
                     }
                     let _ = answer.send(result);
                 }
             }
             interface.endpoint().peers().map(|(key, _)| *key).collect()
         });
-        (requests, task)
+        (device, task)
     }
 
     fn add(key: PublicKey, name: &str) -> Change {
@@ -298,15 +295,15 @@ mod tests {
     async fn only_a_stopped_run_loop_is_an_error() {
         let (requests, task) = run_loop();
         drop(task);
-        let (closed, receiver) = mpsc::channel(1);
-        drop(receiver);
+        let (closed, commands) = DeviceHandle::new();
+        drop(commands);
         let mut refused = RefusedPeers::default();
         let key = PrivateKey::generate(&mut ChaCha20Rng::seed_from_u64(3)).public_key();
         let error = refused
             .apply(&closed, vec![add(key, "sentry-1")])
             .await
             .unwrap_err();
-        assert_eq!(error.to_string(), "the run loop stopped");
+        assert_eq!(error.to_string(), "the device's run loop stopped");
         assert!(
             refused
                 .apply(&requests, Vec::new())

@@ -1,0 +1,141 @@
+//! [`DeviceHandle`]: how the rest of the daemon talks to a running
+//! interface. The run loop owns all of the interface's state; a handle sends
+//! it typed commands over a channel and awaits the typed answers. No part of
+//! the daemon speaks the UAPI text to the device: that text is for `wg`, and
+//! the UAPI socket turns it into the same calls.
+//!
+//! ```text
+//!   native mode ──┐                                   data-path thread
+//!   mesh member ──┼── DeviceHandle ── Command ──▶ Device::serve_command
+//!   metrics     ──┤                  ◀── answer ──   (check, then commit)
+//!   UAPI socket ──┘   (uapi_state: the only call that returns keys)
+//! ```
+
+use sentrymesh_tunnel::PublicKey;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::dataplane::change::{ChangeError, ConfigChange};
+use crate::dataplane::device::DeviceCounters;
+use crate::dataplane::state::{DeviceState, UapiState};
+
+/// How many commands may wait for the run loop.
+const QUEUE_LEN: usize = 16;
+
+/// The run loop of the device has stopped; nothing will answer again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the device's run loop stopped")]
+pub struct DeviceGone;
+
+/// A cloneable handle to a running interface.
+#[derive(Debug, Clone)]
+pub struct DeviceHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+/// The run loop's end of the handles' channel, for
+/// [`Device::run`](crate::dataplane::device::Device::run).
+#[derive(Debug)]
+pub struct Commands {
+    receiver: mpsc::Receiver<Command>,
+}
+
+/// A request for the run loop, with where its answer goes.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Report the interface, without secrets.
+    State(oneshot::Sender<DeviceState>),
+    /// Report the interface with its keys, for the UAPI socket.
+    UapiState(oneshot::Sender<UapiState>),
+    /// Apply a change, all or nothing.
+    Apply(ConfigChange, oneshot::Sender<Result<(), ChangeError>>),
+    /// The peers with a live session.
+    LivePeers(oneshot::Sender<Vec<PublicKey>>),
+    /// What the device counts, for metrics.
+    Counters(oneshot::Sender<DeviceCounters>),
+}
+
+impl DeviceHandle {
+    /// A handle, and the commands it sends for the run loop to serve.
+    pub fn new() -> (Self, Commands) {
+        let (commands, receiver) = mpsc::channel(QUEUE_LEN);
+        (Self { commands }, Commands { receiver })
+    }
+
+    /// The interface's state, without its secrets.
+    ///
+    /// # Errors
+    ///
+    /// When the run loop has stopped.
+    pub async fn state(&self) -> Result<DeviceState, DeviceGone> {
+        self.request(Command::State).await
+    }
+
+    /// The interface's state with its private and preshared keys, to answer
+    /// a UAPI `get=1` and for nothing else: only the UAPI socket calls it.
+    /// (The keys could stay in the run loop if it rendered the reply text;
+    /// the text format is the UAPI module's, though, and the reply is
+    /// written into a buffer that is zeroed after use either way.)
+    ///
+    /// # Errors
+    ///
+    /// When the run loop has stopped.
+    pub async fn uapi_state(&self) -> Result<UapiState, DeviceGone> {
+        self.request(Command::UapiState).await
+    }
+
+    /// Applies `change` completely, or refuses it and changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// What the interface refused, or [`ChangeError::DeviceGone`].
+    pub async fn apply(&self, change: ConfigChange) -> Result<(), ChangeError> {
+        self.request(|answer| Command::Apply(change, answer))
+            .await?
+    }
+
+    /// The public keys of the peers with a live session: one whose
+    /// handshake completed less than `REJECT_AFTER_TIME` (180 s) ago, by the
+    /// device's monotonic clock.
+    ///
+    /// # Errors
+    ///
+    /// When the run loop has stopped.
+    pub async fn live_peers(&self) -> Result<Vec<PublicKey>, DeviceGone> {
+        self.request(Command::LivePeers).await
+    }
+
+    /// What the device counts, for metrics: no secret and no endpoint.
+    ///
+    /// # Errors
+    ///
+    /// When the run loop has stopped.
+    pub async fn counters(&self) -> Result<DeviceCounters, DeviceGone> {
+        self.request(Command::Counters).await
+    }
+
+    /// Whether the run loop has stopped.
+    pub fn is_closed(&self) -> bool {
+        self.commands.is_closed()
+    }
+
+    /// Sends the command `make` builds around its answer's sender, and
+    /// awaits the answer: the one round trip every call makes.
+    async fn request<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, DeviceGone> {
+        let (answer, reply) = oneshot::channel();
+        self.commands
+            .send(make(answer))
+            .await
+            .map_err(|_| DeviceGone)?;
+        reply.await.map_err(|_| DeviceGone)
+    }
+}
+
+impl Commands {
+    /// The next command; `None` once every handle is dropped.
+    pub(crate) async fn recv(&mut self) -> Option<Command> {
+        self.receiver.recv().await
+    }
+}
