@@ -2,9 +2,10 @@
 //! by the allowed-IPs table, sealed by the engine and sent over UDP;
 //! datagrams are opened, checked against the sender's allowed IPs and written
 //! to the TUN device; the commands of [`DeviceHandle`]s, timers and
-//! shutdown are served in between.
+//! shutdown are served in between. The loop owns all state, so nothing is
+//! locked.
 //!
-//! [`DeviceHandle`]: crate::dataplane::handle::DeviceHandle The loop owns all state, so nothing is locked.
+//! [`DeviceHandle`]: crate::dataplane::handle::DeviceHandle
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
