@@ -307,6 +307,8 @@ impl Interface {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
     use crate::dataplane::change::PeerChange;
 
@@ -407,5 +409,95 @@ mod tests {
         let state = interface.state();
         assert_eq!(state.peers.len(), 1);
         assert_eq!(state.peers[0].public_key, key(2).public_key());
+    }
+
+    /// Two interfaces that know each other, at 198.18.0.1 and 198.18.0.2,
+    /// with a preshared key on the first.
+    fn pair(now: Instant) -> [Interface; 2] {
+        let unix = Duration::from_secs(1_700_000_000);
+        let mut interfaces = [Interface::new(now, unix), Interface::new(now, unix)];
+        for (index, interface) in interfaces.iter_mut().enumerate() {
+            let other = u8::try_from(2 - index).unwrap();
+            let mut peer = peer(other, &[&format!("198.19.{other}.0/24")]);
+            peer.endpoint = Some(SocketAddr::from(([198, 18, 0, other], 51820)));
+            peer.preshared_key = Some(sentrymesh_tunnel::PresharedKey::from_bytes([7; 32]));
+            let change = ConfigChange {
+                private_key: Some(Some(key(u8::try_from(index + 1).unwrap()))),
+                peers: vec![peer],
+                ..ConfigChange::default()
+            };
+            apply(interface, change).unwrap();
+        }
+        interfaces
+    }
+
+    /// Carries every datagram either side queued to the other until
+    /// neither has one.
+    fn exchange(interfaces: &mut [Interface; 2], now: Instant) {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let mut quiet = true;
+            for from in 0..2 {
+                let sent = interfaces[from].endpoint_mut().poll_transmit(now, &mut buf);
+                let Some(transmit) = sent else { continue };
+                quiet = false;
+                let source =
+                    SocketAddr::from(([198, 18, 0, u8::try_from(from + 1).unwrap()], 51820));
+                let _ = interfaces[1 - from].endpoint_mut().handle_datagram(
+                    now,
+                    source,
+                    &mut buf[..transmit.len],
+                );
+            }
+            if quiet {
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn a_peer_is_live_from_its_handshake_until_reject_after_time() {
+        let start = Instant::now();
+        let mut interfaces = pair(start);
+        assert!(interfaces[0].live_peers(start).is_empty());
+        let id = interfaces[0]
+            .endpoint()
+            .peer_id(&key(2).public_key())
+            .unwrap();
+        let mut packet = vec![0u8; 128];
+        packet[sentrymesh_tunnel::DATA_HEADER_LEN] = 0x45;
+        let queued = interfaces[0]
+            .endpoint_mut()
+            .encapsulate_in_place(start, id, &mut packet, 20)
+            .unwrap();
+        assert_eq!(queued, sentrymesh_tunnel::Encapsulated::Queued);
+        exchange(&mut interfaces, start);
+        assert_eq!(interfaces[0].live_peers(start), [key(2).public_key()]);
+        assert_eq!(interfaces[1].live_peers(start), [key(1).public_key()]);
+        let almost = start + REJECT_AFTER_TIME - Duration::from_millis(1);
+        assert_eq!(interfaces[0].live_peers(almost).len(), 1);
+        assert!(
+            interfaces[0]
+                .live_peers(start + REJECT_AFTER_TIME)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn only_the_uapi_state_has_keys() {
+        let [interface, _] = pair(Instant::now());
+        let uapi = interface.uapi_state();
+        assert_eq!(
+            uapi.private_key.as_ref().map(PrivateKey::public_key),
+            Some(key(1).public_key())
+        );
+        assert_eq!(
+            uapi.preshared_keys
+                .get(&key(2).public_key())
+                .map(|psk| *psk.as_bytes()),
+            Some([7; 32])
+        );
+        // The state every other task gets is the same, less the keys.
+        assert_eq!(uapi.state, interface.state());
     }
 }
