@@ -136,7 +136,8 @@ struct InFlight {
 /// is handed over as soon as its sender emits it.
 #[derive(Debug)]
 pub struct Net<N> {
-    /// The nodes, in the order they joined.
+    /// The nodes, in the order they joined. Change the nodes, not their
+    /// keys: messages are routed by the key each was added with.
     pub hosts: Vec<Host<N>>,
     /// The virtual clock, in Unix seconds. A test may set it forward by
     /// hand to hand messages over later without running timers.
@@ -147,6 +148,9 @@ pub struct Net<N> {
     /// does not accept the sender, over the recipient's budget, or lost.
     pub dropped: usize,
     rng: ChaCha8Rng,
+    /// Where each key's node is in `hosts`: a message is routed by a
+    /// lookup, not a scan, in a net of a thousand.
+    by_key: BTreeMap<WgPublicKey, usize>,
     /// Messages on their way, by (arrival time, sequence number).
     in_flight: BTreeMap<(u64, u64), InFlight>,
     sent: u64,
@@ -164,6 +168,7 @@ impl<N: Node> Net<N> {
             conditions: Conditions::default(),
             dropped: 0,
             rng,
+            by_key: BTreeMap::new(),
             in_flight: BTreeMap::new(),
             sent: 0,
             log: None,
@@ -183,14 +188,23 @@ impl<N: Node> Net<N> {
     }
 
     /// Adds `node`, reached at `key`; returns its index in [`Net::hosts`].
+    ///
+    /// # Panics
+    ///
+    /// If another node is reached at `key` already.
     pub fn add(&mut self, key: WgPublicKey, node: N) -> usize {
+        let index = self.hosts.len();
+        assert!(
+            self.by_key.insert(key, index).is_none(),
+            "two nodes with one key"
+        );
         self.hosts.push(Host { key, node });
-        self.hosts.len() - 1
+        index
     }
 
     /// The index of the node reached at `key`.
     pub fn index_of(&self, key: &WgPublicKey) -> Option<usize> {
-        self.hosts.iter().position(|host| host.key == *key)
+        self.by_key.get(key).copied()
     }
 
     /// The nodes, in the order they joined.
