@@ -792,3 +792,5 @@ fn may_send(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_budget;

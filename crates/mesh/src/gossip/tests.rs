@@ -14,12 +14,12 @@ use crate::sim::{Host, Net};
 use crate::testing::{NOW, SignCard, card, claim, operator};
 use crate::vouch::Vouch;
 
-fn signed(op: &OperatorSecret, name: &str, role: Role) -> SignedCard {
+pub(super) fn signed(op: &OperatorSecret, name: &str, role: Role) -> SignedCard {
     card(op, name, role).sign(op).unwrap()
 }
 
 /// A host whose own card is `own`, knowing `others` too.
-fn host(own: &SignedCard, others: &[&SignedCard]) -> Host<Gossip> {
+pub(super) fn host(own: &SignedCard, others: &[&SignedCard]) -> Host<Gossip> {
     let mut store = Store::new();
     for c in std::iter::once(own).chain(others.iter().copied()) {
         store.insert_card(c.clone(), NOW).unwrap();
@@ -31,7 +31,7 @@ fn host(own: &SignedCard, others: &[&SignedCard]) -> Host<Gossip> {
 }
 
 /// The hosts on a perfect network at [`NOW`], recording every message.
-fn net_of(hosts: impl IntoIterator<Item = Host<Gossip>>) -> Net<Gossip> {
+pub(super) fn net_of(hosts: impl IntoIterator<Item = Host<Gossip>>) -> Net<Gossip> {
     let mut net = Net::new(NOW, ChaCha8Rng::seed_from_u64(0));
     net.record();
     for host in hosts {
@@ -41,12 +41,12 @@ fn net_of(hosts: impl IntoIterator<Item = Host<Gossip>>) -> Net<Gossip> {
 }
 
 /// A host's key and operator, as a peer of another.
-fn end(host: &Host<Gossip>) -> (WgPublicKey, OperatorId) {
+pub(super) fn end(host: &Host<Gossip>) -> (WgPublicKey, OperatorId) {
     (host.key, host.node.local_operator)
 }
 
 /// Makes every listed pair peers, every host admitting every operator.
-fn connect(net: &mut Net<Gossip>, pairs: &[(usize, usize)]) {
+pub(super) fn connect(net: &mut Net<Gossip>, pairs: &[(usize, usize)]) {
     let admitted: BTreeSet<OperatorId> = net.nodes().map(|g| g.local_operator).collect();
     let ends: Vec<(WgPublicKey, OperatorId)> = net.hosts.iter().map(end).collect();
     for (i, host) in net.hosts.iter_mut().enumerate() {
@@ -61,7 +61,7 @@ fn connect(net: &mut Net<Gossip>, pairs: &[(usize, usize)]) {
 
 /// Delivers every message until none is left; returns them as
 /// (from, to, bytes).
-fn run(net: &mut Net<Gossip>) -> Vec<(usize, usize, Vec<u8>)> {
+pub(super) fn run(net: &mut Net<Gossip>) -> Vec<(usize, usize, Vec<u8>)> {
     run_at(net, NOW)
 }
 
@@ -70,7 +70,7 @@ fn run(net: &mut Net<Gossip>) -> Vec<(usize, usize, Vec<u8>)> {
 /// # Panics
 ///
 /// If a host refuses a message for any reason, its sender's budget too.
-fn run_at(net: &mut Net<Gossip>, now: u64) -> Vec<(usize, usize, Vec<u8>)> {
+pub(super) fn run_at(net: &mut Net<Gossip>, now: u64) -> Vec<(usize, usize, Vec<u8>)> {
     net.now = now;
     let (logged, dropped) = (net.log().len(), net.dropped);
     net.deliver();
@@ -81,11 +81,11 @@ fn run_at(net: &mut Net<Gossip>, now: u64) -> Vec<(usize, usize, Vec<u8>)> {
         .collect()
 }
 
-fn ids(host: &Host<Gossip>) -> BTreeSet<ObjectId> {
+pub(super) fn ids(host: &Host<Gossip>) -> BTreeSet<ObjectId> {
     host.node.store().objects().map(|(id, _)| id).collect()
 }
 
-fn revoke(op: &OperatorSecret, target: &SignedCard) -> SignedRevocation {
+pub(super) fn revoke(op: &OperatorSecret, target: &SignedCard) -> SignedRevocation {
     Revocation {
         issuer: op.operator_id(),
         target: RevocationTarget::Host(target.card().wg_public_key),
@@ -288,60 +288,6 @@ fn bad_messages_are_dropped_and_counted() {
         (1, 2, 1, 1)
     );
     assert_eq!(gossip.store().len(), 1);
-}
-
-#[test]
-fn a_peer_over_its_budget_is_not_read_until_it_refills() {
-    let (alice, bob, carol) = (operator(1), operator(2), operator(3));
-    let (a1, b1, c1) = (
-        signed(&alice, "sentry-1", Role::Sentry),
-        signed(&bob, "sentry-1", Role::Sentry),
-        signed(&carol, "sentry-1", Role::Sentry),
-    );
-    let mut net = net_of([host(&a1, &[]), host(&b1, &[]), host(&c1, &[])]);
-    connect(&mut net, &[(0, 1), (0, 2)]);
-    let (from_bob, from_carol) = (b1.card().wg_public_key, c1.card().wg_public_key);
-    let gossip = &mut net.hosts[0].node;
-    // Bob floods full-length messages, which are read (and do not decode)
-    // until his burst is spent.
-    let junk = vec![0xff; MAX_MESSAGE_LEN];
-    let burst = usize::try_from(RECEIVE_BURST).unwrap() / MAX_MESSAGE_LEN;
-    for _ in 0..burst {
-        assert!(matches!(
-            gossip.handle_message(from_bob, &junk, NOW),
-            Err(GossipError::Malformed { .. })
-        ));
-    }
-    // Then even a good message of his is dropped unread.
-    let objects = |card: SignedCard| {
-        GossipMessage::Objects {
-            objects: vec![card.into()],
-        }
-        .encode()
-        .unwrap()
-    };
-    let bobs_card = objects(signed(&bob, "sentry-2", Role::Sentry));
-    assert_eq!(
-        gossip.handle_message(from_bob, &bobs_card, NOW),
-        Err(GossipError::OverBudget { from: from_bob })
-    );
-    assert_eq!(gossip.store().len(), 1);
-    // Carol's budget is her own.
-    let carols_card = objects(signed(&carol, "sentry-2", Role::Sentry));
-    assert_eq!(gossip.handle_message(from_carol, &carols_card, NOW), Ok(()));
-    assert_eq!(gossip.store().len(), 2);
-    // A second later Bob may send RECEIVE_RATE bytes again.
-    assert_eq!(gossip.handle_message(from_bob, &bobs_card, NOW + 1), Ok(()));
-    assert_eq!(gossip.store().len(), 3);
-    let stats = gossip.stats();
-    assert_eq!(
-        (
-            stats.messages_over_budget,
-            stats.messages_malformed,
-            stats.messages_received
-        ),
-        (1, burst as u64, 2)
-    );
 }
 
 #[test]
@@ -658,210 +604,4 @@ fn a_revocation_never_goes_to_the_host_it_revokes() {
             .filter(|(_, to, _)| *to == 2)
             .all(|(_, _, b)| !b.windows(32).any(|w| w == id.as_bytes()))
     );
-}
-
-#[test]
-fn what_a_signer_at_its_quota_cannot_store_is_dropped_before_its_signature_is_checked() {
-    let (alice, bob) = (operator(1), operator(2));
-    let (a1, b1) = (
-        signed(&alice, "sentry-1", Role::Sentry),
-        signed(&bob, "sentry-1", Role::Sentry),
-    );
-    let subject = |n: u16| {
-        let mut seed = [0x44; 32];
-        seed[..2].copy_from_slice(&n.to_le_bytes());
-        OperatorSecret::from_seed(seed)
-    };
-    let vouch = |n: u16| {
-        Vouch {
-            voucher: bob.operator_id(),
-            subject: subject(n).operator_id(),
-            overlay: "198.19.9.0/24".parse().unwrap(),
-            issued_at: NOW,
-        }
-        .sign(&bob)
-        .unwrap()
-    };
-    let mut net = net_of([host(&a1, &[&b1]), host(&b1, &[])]);
-    for n in 0..crate::store::STATEMENT_QUOTA as u16 {
-        net.hosts[0].node.store.insert_vouch(vouch(n), NOW).unwrap();
-    }
-    connect(&mut net, &[(0, 1)]);
-    let from = b1.card().wg_public_key;
-    // A vouch for a new subject, its signature broken: dropped as over the
-    // quota, unverified — the message is not malformed.
-    let mut bytes = GossipMessage::Objects {
-        objects: vec![vouch(1000).into()],
-    }
-    .encode()
-    .unwrap();
-    let at = bytes.len() - 10;
-    bytes[at] ^= 1;
-    let gossip = &mut net.hosts[0].node;
-    gossip.handle_message(from, &bytes, NOW).unwrap();
-    let stats = gossip.stats();
-    assert_eq!((stats.objects_over_quota, stats.messages_malformed), (1, 0));
-    // A withdrawal of a vouch it holds still goes in.
-    let withdrawal = Revocation {
-        issuer: bob.operator_id(),
-        target: RevocationTarget::Vouch(subject(0).operator_id()),
-        issued_at: NOW + 1,
-    }
-    .sign(&bob)
-    .unwrap();
-    let bytes = GossipMessage::Objects {
-        objects: vec![withdrawal.clone().into()],
-    }
-    .encode()
-    .unwrap();
-    gossip.handle_message(from, &bytes, NOW + 1).unwrap();
-    assert!(gossip.store().contains(&Object::from(withdrawal).id()));
-}
-
-#[test]
-fn a_card_its_operator_has_no_room_for_is_dropped_before_its_checks() {
-    let (alice, bob) = (operator(1), operator(2));
-    let (a1, b1) = (
-        signed(&alice, "sentry-1", Role::Sentry),
-        signed(&bob, "sentry-1", Role::Sentry),
-    );
-    let stray = |n: u32| {
-        let mut key = [0x33; 32];
-        key[..4].copy_from_slice(&n.to_le_bytes());
-        WgPublicKey::from_bytes(key)
-    };
-    let mut net = net_of([host(&a1, &[&b1]), host(&b1, &[])]);
-    for n in 1..crate::store::HOST_QUOTA as u32 {
-        let revocation = Revocation {
-            issuer: bob.operator_id(),
-            target: RevocationTarget::Host(stray(n)),
-            issued_at: NOW,
-        }
-        .sign(&bob)
-        .unwrap();
-        net.hosts[0]
-            .node
-            .store
-            .insert_revocation(revocation, NOW)
-            .unwrap();
-    }
-    connect(&mut net, &[(0, 1)]);
-    let from = b1.card().wg_public_key;
-    // Cards for fresh keys, their signatures broken: each dropped as over
-    // the quota, its proof and signature unchecked — not one message is
-    // refused as malformed, which a check would have found.
-    const FLOOD: usize = 20;
-    for n in 0..FLOOD {
-        let mut bytes = GossipMessage::Objects {
-            objects: vec![signed(&bob, &format!("flood-{n}"), Role::Sentry).into()],
-        }
-        .encode()
-        .unwrap();
-        let at = bytes.len() - 10;
-        bytes[at] ^= 1;
-        net.hosts[0].node.handle_message(from, &bytes, NOW).unwrap();
-    }
-    let stats = net.hosts[0].node.stats();
-    assert_eq!(
-        (stats.objects_over_quota, stats.messages_malformed),
-        (FLOOD as u64, 0)
-    );
-    // A renewal of a card Bob holds here needs no room: it goes in.
-    let mut renewal = card(&bob, "sentry-1", Role::Sentry);
-    renewal.serial = 2;
-    let renewal = renewal.sign(&bob).unwrap();
-    let bytes = GossipMessage::Objects {
-        objects: vec![renewal.clone().into()],
-    }
-    .encode()
-    .unwrap();
-    net.hosts[0].node.handle_message(from, &bytes, NOW).unwrap();
-    assert_eq!(net.hosts[0].node.store().card(&from), Some(&renewal));
-}
-
-#[test]
-fn an_operators_peers_share_one_budget() {
-    let (alice, bob) = (operator(1), operator(2));
-    let (a1, b1, b2) = (
-        signed(&alice, "sentry-1", Role::Sentry),
-        signed(&bob, "sentry-1", Role::Sentry),
-        signed(&bob, "sentry-2", Role::Sentry),
-    );
-    let mut net = net_of([host(&a1, &[&b1, &b2]), host(&b1, &[]), host(&b2, &[])]);
-    connect(&mut net, &[(0, 1), (0, 2)]);
-    let gossip = &mut net.hosts[0].node;
-    let junk = vec![0xff; MAX_MESSAGE_LEN];
-    let burst = usize::try_from(RECEIVE_BURST).unwrap() / MAX_MESSAGE_LEN;
-    for _ in 0..burst {
-        let _ = gossip.handle_message(b1.card().wg_public_key, &junk, NOW);
-    }
-    // Bob's second host has no budget of its own: another card does not
-    // buy its operator more.
-    let from = b2.card().wg_public_key;
-    assert_eq!(
-        gossip.handle_message(from, &junk, NOW),
-        Err(GossipError::OverBudget { from })
-    );
-}
-
-#[test]
-fn another_operators_replacements_are_limited_in_rate() {
-    let (alice, bob, carol) = (operator(1), operator(2), operator(3));
-    let (a1, b1) = (
-        signed(&alice, "sentry-1", Role::Sentry),
-        signed(&bob, "sentry-1", Role::Sentry),
-    );
-    let mut net = net_of([host(&a1, &[&b1]), host(&b1, &[])]);
-    connect(&mut net, &[(0, 1)]);
-    let from = b1.card().wg_public_key;
-    // Bob re-signs one vouch with a later date again and again: each would
-    // replace the last, be relayed to every peer and change the store.
-    let send = |gossip: &mut Gossip, n: u64, now: u64| {
-        let vouch = Vouch {
-            voucher: bob.operator_id(),
-            subject: carol.operator_id(),
-            overlay: "198.19.9.0/24".parse().unwrap(),
-            issued_at: NOW - 1000 + n,
-        }
-        .sign(&bob)
-        .unwrap();
-        let bytes = GossipMessage::Objects {
-            objects: vec![vouch.into()],
-        }
-        .encode()
-        .unwrap();
-        gossip.handle_message(from, &bytes, now).unwrap();
-    };
-    let gossip = &mut net.hosts[0].node;
-    let extra = 10;
-    for n in 0..=REPLACEMENT_BURST + extra {
-        send(gossip, n, NOW);
-    }
-    let stats = gossip.stats();
-    // The first is new, then a burst of replacements; the rest dropped.
-    assert_eq!(
-        (stats.objects_new, stats.objects_over_quota),
-        (1 + REPLACEMENT_BURST, extra)
-    );
-    // One more once the interval has passed.
-    send(gossip, 1000, NOW + REPLACEMENT_EVERY);
-    assert_eq!(gossip.stats().objects_new, 2 + REPLACEMENT_BURST);
-    // The local operator's own are not limited.
-    for n in 0..=REPLACEMENT_BURST + extra {
-        let vouch = Vouch {
-            voucher: alice.operator_id(),
-            subject: carol.operator_id(),
-            overlay: "198.19.9.0/24".parse().unwrap(),
-            issued_at: NOW - 1000 + n,
-        }
-        .sign(&alice)
-        .unwrap();
-        let bytes = GossipMessage::Objects {
-            objects: vec![vouch.into()],
-        }
-        .encode()
-        .unwrap();
-        gossip.handle_message(from, &bytes, NOW + 10).unwrap();
-    }
-    assert_eq!(gossip.stats().objects_over_quota, extra);
 }
