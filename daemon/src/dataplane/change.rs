@@ -37,16 +37,34 @@ pub struct ConfigChange {
 /// A change to one peer.
 ///
 /// A change to the interface's own public key is ignored, as wireguard-go
-/// ignores it; with `update_only` a peer that does not exist is not created
-/// (the whole change is skipped).
+/// ignores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerChange {
-    /// The peer, created unless it exists or `update_only` is set.
+pub enum PeerChange {
+    /// Create the peer unless it exists (or, with
+    /// [`PeerUpdate::update_only`], only if it exists), then change what the
+    /// update names.
+    Set(PeerUpdate),
+    /// Remove the peer, with its sessions and allowed IPs.
+    Remove(PublicKey),
+}
+
+impl PeerChange {
+    /// The peer changed.
+    pub fn public_key(&self) -> &PublicKey {
+        match self {
+            Self::Set(update) => &update.public_key,
+            Self::Remove(public_key) => public_key,
+        }
+    }
+}
+
+/// What changes of a peer that stays: each `None` leaves a setting as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerUpdate {
+    /// The peer.
     pub public_key: PublicKey,
-    /// Remove the peer, with its sessions and allowed IPs. Every other field
-    /// then has its default value.
-    pub remove: bool,
-    /// Change the peer only if it exists.
+    /// Change the peer only if it exists; a peer that does not is not
+    /// created (the whole change is skipped).
     pub update_only: bool,
     /// The preshared key: the all-zero key ([`PresharedKey::none`]) removes
     /// it.
@@ -61,27 +79,18 @@ pub struct PeerChange {
     pub allowed_ips: Vec<AllowedIpChange>,
 }
 
-impl PeerChange {
-    /// A change that only names the peer: applied, it creates the peer if
+impl PeerUpdate {
+    /// An update that only names the peer: applied, it creates the peer if
     /// missing.
     pub fn new(public_key: PublicKey) -> Self {
         Self {
             public_key,
-            remove: false,
             update_only: false,
             preshared_key: None,
             endpoint: None,
             persistent_keepalive: None,
             replace_allowed_ips: false,
             allowed_ips: Vec::new(),
-        }
-    }
-
-    /// A change that removes the peer.
-    pub fn remove(public_key: PublicKey) -> Self {
-        Self {
-            remove: true,
-            ..Self::new(public_key)
         }
     }
 }

@@ -16,7 +16,7 @@ use sentrymesh_tunnel::timers::REJECT_AFTER_TIME;
 use sentrymesh_tunnel::{Endpoint, PeerConfig, PeerId, PrivateKey, PublicKey};
 
 use crate::dataplane::allowed_ips::AllowedIps;
-use crate::dataplane::change::{AllowedIpChange, ChangeError, ConfigChange};
+use crate::dataplane::change::{AllowedIpChange, ChangeError, ConfigChange, PeerChange};
 use crate::dataplane::device::PeerCounters;
 use crate::dataplane::state::{DeviceState, PeerState, UapiState};
 
@@ -179,8 +179,11 @@ impl Interface {
             None => self.private_key.as_ref().map(PrivateKey::public_key),
         };
         for peer in &change.peers {
+            let PeerChange::Set(peer) = peer else {
+                continue;
+            };
             // A peer with our own key is ignored, as wireguard-go does.
-            if peer.remove || Some(peer.public_key) == own_key {
+            if Some(peer.public_key) == own_key {
                 continue;
             }
             let exists = !change.replace_peers && self.endpoint.peer_id(&peer.public_key).is_some();
@@ -228,16 +231,19 @@ impl Interface {
         }
         let own_key = *self.endpoint.public_key();
         for change in change.peers {
-            if change.public_key == own_key {
+            if *change.public_key() == own_key {
                 continue;
             }
-            let existing = self.endpoint.peer_id(&change.public_key);
-            if change.remove {
-                if let Some(id) = existing {
-                    self.remove_peer(id);
+            let existing = self.endpoint.peer_id(change.public_key());
+            let change = match change {
+                PeerChange::Remove(_) => {
+                    if let Some(id) = existing {
+                        self.remove_peer(id);
+                    }
+                    continue;
                 }
-                continue;
-            }
+                PeerChange::Set(update) => update,
+            };
             let id = match existing {
                 Some(id) => id,
                 None if change.update_only => continue,
@@ -310,14 +316,18 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
-    use crate::dataplane::change::PeerChange;
+    use crate::dataplane::change::PeerUpdate;
 
     fn key(byte: u8) -> PrivateKey {
         PrivateKey::from_bytes([byte; 32])
     }
 
     fn peer(byte: u8, nets: &[&str]) -> PeerChange {
-        let mut change = PeerChange::new(key(byte).public_key());
+        PeerChange::Set(update(byte, nets))
+    }
+
+    fn update(byte: u8, nets: &[&str]) -> PeerUpdate {
+        let mut change = PeerUpdate::new(key(byte).public_key());
         change.endpoint = Some("198.18.0.2:51820".parse().unwrap());
         change.persistent_keepalive = Some(25);
         change.allowed_ips = nets
@@ -383,7 +393,7 @@ mod tests {
         };
         let before = report(&interface);
         // The all-zero point has low order: no handshake can work with it.
-        let low_order = PeerChange::new(PublicKey::from_bytes([0; 32]));
+        let low_order = PeerChange::Set(PeerUpdate::new(PublicKey::from_bytes([0; 32])));
         let request = ConfigChange {
             private_key: Some(Some(key(9))),
             replace_peers: true,
@@ -418,12 +428,12 @@ mod tests {
         let mut interfaces = [Interface::new(now, unix), Interface::new(now, unix)];
         for (index, interface) in interfaces.iter_mut().enumerate() {
             let other = u8::try_from(2 - index).unwrap();
-            let mut peer = peer(other, &[&format!("198.19.{other}.0/24")]);
+            let mut peer = update(other, &[&format!("198.19.{other}.0/24")]);
             peer.endpoint = Some(SocketAddr::from(([198, 18, 0, other], 51820)));
             peer.preshared_key = Some(sentrymesh_tunnel::PresharedKey::from_bytes([7; 32]));
             let change = ConfigChange {
                 private_key: Some(Some(key(u8::try_from(index + 1).unwrap()))),
-                peers: vec![peer],
+                peers: vec![PeerChange::Set(peer)],
                 ..ConfigChange::default()
             };
             apply(interface, change).unwrap();

@@ -72,7 +72,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Config, MeshSettings};
-use crate::dataplane::change::{AllowedIpChange, PeerChange};
+use crate::dataplane::change::{AllowedIpChange, PeerChange, PeerUpdate};
 use crate::dataplane::handle::DeviceHandle;
 use crate::ipnet::IpNet;
 use crate::modes::routes::Routes;
@@ -437,7 +437,7 @@ impl MeshMember {
                     tracing::info!("mesh peer {key} removed, with its sessions");
                     self.peer_routes.remove(&key);
                     changes.push(Change {
-                        change: PeerChange::remove(PublicKey::from_bytes(*key.as_bytes())),
+                        change: PeerChange::Remove(PublicKey::from_bytes(*key.as_bytes())),
                         host: None,
                     });
                 }
@@ -494,12 +494,12 @@ impl MeshMember {
                 continue;
             };
             changes.push(Change {
-                change: PeerChange {
+                change: PeerChange::Set(PeerUpdate {
                     endpoint: Some(endpoint),
                     // Removed meanwhile: not brought back.
                     update_only: true,
-                    ..PeerChange::new(PublicKey::from_bytes(*spec.public_key.as_bytes()))
-                },
+                    ..PeerUpdate::new(PublicKey::from_bytes(*spec.public_key.as_bytes()))
+                }),
                 host: Some((spec.name.clone(), spec.operator)),
             });
         }
@@ -690,7 +690,7 @@ fn routes_of(spec: &PeerSpec) -> Vec<IpNet> {
 /// it is known (an endpoint name is resolved off the run loop, and the
 /// endpoint set when it resolves: see [`resolver`]).
 fn peer_change(spec: &PeerSpec, endpoint: Option<SocketAddr>) -> PeerChange {
-    PeerChange {
+    PeerChange::Set(PeerUpdate {
         endpoint,
         persistent_keepalive: Some(spec.persistent_keepalive.unwrap_or(0)),
         replace_allowed_ips: true,
@@ -698,8 +698,8 @@ fn peer_change(spec: &PeerSpec, endpoint: Option<SocketAddr>) -> PeerChange {
             .into_iter()
             .map(AllowedIpChange::Add)
             .collect(),
-        ..PeerChange::new(PublicKey::from_bytes(*spec.public_key.as_bytes()))
-    }
+        ..PeerUpdate::new(PublicKey::from_bytes(*spec.public_key.as_bytes()))
+    })
 }
 
 /// The gossip socket: bound to this host's overlay address and to the TUN

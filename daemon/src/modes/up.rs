@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::config::{self, Config};
 use crate::control::metrics;
 use crate::control::socket::ControlSocket;
-use crate::dataplane::change::{AllowedIpChange, ConfigChange, PeerChange};
+use crate::dataplane::change::{AllowedIpChange, ConfigChange, PeerChange, PeerUpdate};
 use crate::dataplane::device::{Device, Offloads, create_tun};
 use crate::dataplane::handle::DeviceHandle;
 use crate::ipnet::IpNet;
@@ -455,25 +455,27 @@ fn config_change(config: &Config, current: &BTreeSet<PublicKey>) -> ConfigChange
     };
     let removals = unmanaged
         .difference(&configured)
-        .map(|public_key| PeerChange::remove(*public_key));
-    let updates = config.peers.iter().map(|peer| PeerChange {
-        preshared_key: Some(
-            peer.preshared_key
-                .clone()
-                .unwrap_or_else(PresharedKey::none),
-        ),
-        endpoint: peer.endpoint,
-        persistent_keepalive: Some(peer.persistent_keepalive.map_or(0, |interval| {
-            u16::try_from(interval.as_secs()).unwrap_or(u16::MAX)
-        })),
-        replace_allowed_ips: true,
-        allowed_ips: peer
-            .allowed_ips
-            .iter()
-            .copied()
-            .map(AllowedIpChange::Add)
-            .collect(),
-        ..PeerChange::new(peer.public_key)
+        .map(|public_key| PeerChange::Remove(*public_key));
+    let updates = config.peers.iter().map(|peer| {
+        PeerChange::Set(PeerUpdate {
+            preshared_key: Some(
+                peer.preshared_key
+                    .clone()
+                    .unwrap_or_else(PresharedKey::none),
+            ),
+            endpoint: peer.endpoint,
+            persistent_keepalive: Some(peer.persistent_keepalive.map_or(0, |interval| {
+                u16::try_from(interval.as_secs()).unwrap_or(u16::MAX)
+            })),
+            replace_allowed_ips: true,
+            allowed_ips: peer
+                .allowed_ips
+                .iter()
+                .copied()
+                .map(AllowedIpChange::Add)
+                .collect(),
+            ..PeerUpdate::new(peer.public_key)
+        })
     });
     ConfigChange {
         private_key: Some(Some(config.interface.private_key.clone())),

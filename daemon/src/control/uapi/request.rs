@@ -12,7 +12,7 @@ use sentrymesh_tunnel::{PresharedKey, PrivateKey, PublicKey};
 
 use super::error::RequestError;
 use super::wire::{parse_decimal, parse_endpoint, parse_hex_key, parse_prefix};
-use crate::dataplane::change::{AllowedIpChange, ConfigChange, PeerChange};
+use crate::dataplane::change::{AllowedIpChange, ConfigChange, PeerChange, PeerUpdate};
 
 /// One request from a UAPI client such as `wg`.
 #[derive(Debug, Clone)]
@@ -207,7 +207,7 @@ impl SetParser {
         match (key, &mut self.peer) {
             (Some(Key::PublicKey), _) => {
                 let bytes = parse_hex_key(value).ok_or(invalid(Key::PublicKey))?;
-                let next = PeerChange::new(PublicKey::from_bytes(*bytes));
+                let next = PeerChange::Set(PeerUpdate::new(PublicKey::from_bytes(*bytes)));
                 self.request.peers.extend(self.peer.replace(next));
                 Ok(())
             }
@@ -257,39 +257,45 @@ fn apply_device_line(request: &mut ConfigChange, key: Key, value: &[u8]) -> Opti
 /// Records a peer line; `None` if the value is not valid for `key`. Once the
 /// peer is removed, values are checked and dropped.
 fn apply_peer_line(peer: &mut PeerChange, key: Key, value: &[u8]) -> Option<()> {
-    let keep = !peer.remove;
+    if key == Key::Remove {
+        expect_true(value)?;
+        *peer = PeerChange::Remove(*peer.public_key());
+        return Some(());
+    }
+    let update = match peer {
+        PeerChange::Set(update) => Some(update),
+        PeerChange::Remove(_) => None,
+    };
     match key {
-        Key::Remove => {
-            expect_true(value)?;
-            *peer = PeerChange::remove(peer.public_key);
-        }
         Key::UpdateOnly => {
             expect_true(value)?;
-            peer.update_only |= keep;
+            if let Some(update) = update {
+                update.update_only = true;
+            }
         }
         Key::PresharedKey => {
             let key = PresharedKey::from_bytes(*parse_hex_key(value)?);
-            if keep {
-                peer.preshared_key = Some(key);
+            if let Some(update) = update {
+                update.preshared_key = Some(key);
             }
         }
         Key::Endpoint => {
             let endpoint = parse_endpoint(value)?;
-            if keep {
-                peer.endpoint = Some(endpoint);
+            if let Some(update) = update {
+                update.endpoint = Some(endpoint);
             }
         }
         Key::PersistentKeepaliveInterval => {
             let seconds = u16::try_from(parse_decimal(value, u16::MAX.into())?).ok()?;
-            if keep {
-                peer.persistent_keepalive = Some(seconds);
+            if let Some(update) = update {
+                update.persistent_keepalive = Some(seconds);
             }
         }
         Key::ReplaceAllowedIps => {
             expect_true(value)?;
-            if keep {
-                peer.replace_allowed_ips = true;
-                peer.allowed_ips.clear();
+            if let Some(update) = update {
+                update.replace_allowed_ips = true;
+                update.allowed_ips.clear();
             }
         }
         Key::AllowedIp => {
@@ -297,8 +303,8 @@ fn apply_peer_line(peer: &mut PeerChange, key: Key, value: &[u8]) -> Option<()> 
                 Some((b'-', net)) => AllowedIpChange::Remove(parse_prefix(net)?),
                 _ => AllowedIpChange::Add(parse_prefix(value)?),
             };
-            if keep {
-                peer.allowed_ips.push(change);
+            if let Some(update) = update {
+                update.allowed_ips.push(change);
             }
         }
         Key::ProtocolVersion => {
@@ -326,6 +332,13 @@ mod tests {
         match Request::parse(format!("set=1\n{body}\n").as_bytes())? {
             Request::Set(request) => Ok(request),
             Request::Get => panic!("a set request parsed as get"),
+        }
+    }
+
+    fn update(change: &PeerChange) -> &PeerUpdate {
+        match change {
+            PeerChange::Set(update) => update,
+            PeerChange::Remove(_) => panic!("a peer section parsed as a removal"),
         }
     }
 
@@ -371,7 +384,7 @@ mod tests {
         assert!(matches!(request.private_key, Some(None)));
         assert_eq!(request.listen_port, Some(0));
         assert_eq!(request.fwmark, Some(None));
-        let peer = &request.peers[0];
+        let peer = update(&request.peers[0]);
         assert_eq!(peer.preshared_key, Some(PresharedKey::none()));
         assert_eq!(peer.persistent_keepalive, Some(0));
     }
@@ -385,7 +398,7 @@ mod tests {
             hex(&PSK)
         )))
         .unwrap();
-        let expected = PeerChange {
+        let expected = PeerChange::Set(PeerUpdate {
             update_only: true,
             preshared_key: Some(PresharedKey::from_bytes(PSK)),
             endpoint: Some("[2001:db8::7]:51820".parse().unwrap()),
@@ -396,8 +409,8 @@ mod tests {
                 AllowedIpChange::Remove(net("10.0.0.9/32")),
                 AllowedIpChange::Add(net("fd00::/64")),
             ],
-            ..PeerChange::new(PublicKey::from_bytes(PEER_A))
-        };
+            ..PeerUpdate::new(PublicKey::from_bytes(PEER_A))
+        });
         assert_eq!(request.peers, vec![expected]);
     }
 
@@ -414,14 +427,14 @@ mod tests {
         let keys: Vec<_> = request
             .peers
             .iter()
-            .map(|p| p.public_key.as_bytes()[0])
+            .map(|p| p.public_key().as_bytes()[0])
             .collect();
         assert_eq!(keys, [PEER_A[0], PEER_B[0], PEER_A[0]]);
         assert_eq!(
-            request.peers[0].endpoint,
+            update(&request.peers[0]).endpoint,
             Some("192.0.2.1:2".parse().unwrap())
         );
-        assert!(request.peers[2].remove);
+        assert!(matches!(request.peers[2], PeerChange::Remove(_)));
     }
 
     #[test]
@@ -430,9 +443,9 @@ mod tests {
             "allowed_ip=10.0.0.1/32\nreplace_allowed_ips=true\nallowed_ip=10.0.0.2/32\n",
         ))
         .unwrap();
-        assert!(request.peers[0].replace_allowed_ips);
+        assert!(update(&request.peers[0]).replace_allowed_ips);
         assert_eq!(
-            request.peers[0].allowed_ips,
+            update(&request.peers[0]).allowed_ips,
             [AllowedIpChange::Add(net("10.0.0.2/32"))]
         );
     }
@@ -444,10 +457,7 @@ mod tests {
              persistent_keepalive_interval=25\nreplace_allowed_ips=true\n",
         ))
         .unwrap();
-        let expected = PeerChange {
-            remove: true,
-            ..PeerChange::new(PublicKey::from_bytes(PEER_A))
-        };
+        let expected = PeerChange::Remove(PublicKey::from_bytes(PEER_A));
         assert_eq!(request.peers, vec![expected]);
 
         let error = set(&peer_section("remove=true\nallowed_ip=10.0.0.1\n")).unwrap_err();

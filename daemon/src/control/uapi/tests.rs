@@ -15,7 +15,7 @@ use self::wg::{
     wg_set_reply_lines, wg_set_request,
 };
 use super::*;
-use crate::dataplane::change::{AllowedIpChange, PeerChange};
+use crate::dataplane::change::{AllowedIpChange, PeerChange, PeerUpdate};
 use crate::dataplane::state::{DeviceState, PeerState, UapiState};
 use crate::ipnet::IpNet;
 
@@ -53,10 +53,7 @@ fn expected_peers(device: &WgDevice) -> Vec<PeerChange> {
         .map(|peer| {
             let public_key = PublicKey::from_bytes(peer.public_key);
             if peer.remove {
-                return PeerChange {
-                    remove: true,
-                    ..PeerChange::new(public_key)
-                };
+                return PeerChange::Remove(public_key);
             }
             let allowed_ips = peer.allowed_ips.iter().map(|&(remove, ip, cidr)| {
                 let net = IpNet::new(ip, cidr).unwrap();
@@ -66,14 +63,14 @@ fn expected_peers(device: &WgDevice) -> Vec<PeerChange> {
                     AllowedIpChange::Add(net)
                 }
             });
-            PeerChange {
+            PeerChange::Set(PeerUpdate {
                 preshared_key: peer.preshared_key.map(PresharedKey::from_bytes),
                 endpoint: peer.endpoint,
                 persistent_keepalive: peer.persistent_keepalive,
                 replace_allowed_ips: peer.replace_allowed_ips,
                 allowed_ips: allowed_ips.collect(),
-                ..PeerChange::new(public_key)
-            }
+                ..PeerUpdate::new(public_key)
+            })
         })
         .collect()
 }
@@ -175,7 +172,7 @@ fn the_bytes_of_wg_setconf_parse_to_its_configuration() {
     assert_eq!(
         request.peers,
         [
-            PeerChange {
+            PeerChange::Set(PeerUpdate {
                 preshared_key: Some(PresharedKey::from_bytes(PSK)),
                 endpoint: Some("[2001:db8::1]:51820".parse().unwrap()),
                 persistent_keepalive: Some(25),
@@ -185,14 +182,14 @@ fn the_bytes_of_wg_setconf_parse_to_its_configuration() {
                     AllowedIpChange::Add(net("fd00::2/128")),
                     AllowedIpChange::Add(net("192.168.0.0/16")),
                 ],
-                ..PeerChange::new(PublicKey::from_bytes(PEER_A))
-            },
-            PeerChange {
+                ..PeerUpdate::new(PublicKey::from_bytes(PEER_A))
+            }),
+            PeerChange::Set(PeerUpdate {
                 endpoint: Some("198.51.100.7:51821".parse().unwrap()),
                 replace_allowed_ips: true,
                 allowed_ips: vec![AllowedIpChange::Add(net("10.0.0.3/32"))],
-                ..PeerChange::new(PublicKey::from_bytes(PEER_B))
-            },
+                ..PeerUpdate::new(PublicKey::from_bytes(PEER_B))
+            }),
         ]
     );
 }
@@ -585,7 +582,11 @@ fn fingerprint(result: &Result<Request, RequestError>) -> String {
             let psks: Vec<_> = request
                 .peers
                 .iter()
-                .map(|peer| peer.preshared_key.as_ref().map(|psk| hex(psk.as_bytes())))
+                .map(|peer| match peer {
+                    PeerChange::Set(update) => update.preshared_key.as_ref(),
+                    PeerChange::Remove(_) => None,
+                })
+                .map(|psk| psk.map(|psk| hex(psk.as_bytes())))
                 .collect();
             format!("{request:?} {private_key:?} {psks:?}")
         }

@@ -61,13 +61,13 @@ impl RefusedPeers {
         let all = changes.iter().map(|c| c.change.clone()).collect();
         if set(device, all).await?.is_ok() {
             for change in &changes {
-                self.refused.remove(&change.change.public_key);
+                self.refused.remove(change.change.public_key());
             }
             return Ok(Vec::new());
         }
         let mut refused = Vec::new();
         for Change { change, host } in changes {
-            let key = change.public_key;
+            let key = *change.public_key();
             match set(device, vec![change]).await? {
                 Ok(()) => {
                     self.refused.remove(&key);
@@ -125,6 +125,7 @@ mod tests {
     use sentrymesh_tunnel::PrivateKey;
 
     use super::*;
+    use crate::dataplane::change::PeerUpdate;
     use crate::dataplane::handle::Command;
     use crate::dataplane::interface::Interface;
 
@@ -160,7 +161,7 @@ mod tests {
 
     fn add(key: PublicKey, name: &str) -> Change {
         Change {
-            change: PeerChange::new(key),
+            change: PeerChange::Set(PeerUpdate::new(key)),
             host: Some((
                 name.to_owned(),
                 OperatorSecret::from_seed([3; 32]).operator_id(),
@@ -262,13 +263,16 @@ mod tests {
                             _ => PrivateKey::from_bytes([index as u8 + 1; 32]).public_key(),
                         };
                         let mut change = add(key, "host");
-                        change.change.remove = remove;
+                        if remove {
+                            change.change = PeerChange::Remove(key);
+                        }
                         changes.push(change);
                     }
                     // The interface takes the last change of a key.
                     let mut last = std::collections::BTreeMap::new();
                     for change in &changes {
-                        last.insert(change.change.public_key, change.change.remove);
+                        let removed = matches!(change.change, PeerChange::Remove(_));
+                        last.insert(*change.change.public_key(), removed);
                     }
                     let skipped = refused.apply(&requests, changes).await.unwrap();
                     for key in &skipped {
