@@ -34,7 +34,7 @@ mod endpoint;
 mod error;
 mod handshake;
 mod index_table;
-mod inner;
+pub mod ip;
 mod keys;
 mod messages;
 mod noise;

@@ -26,7 +26,7 @@ use crate::handshake::{
     ExpectResponse, IdentifiedInitiation, LocalIdentity, PeerSecrets, write_initiation,
 };
 use crate::index_table::IndexTable;
-use crate::inner::inner_packet_len;
+use crate::ip::IpPacket;
 use crate::keys::{PresharedKey, PublicKey};
 use crate::messages::{
     CookieReply, DATA_HEADER_LEN, DATA_OVERHEAD, INITIATION_LEN, Initiation, RESPONSE_LEN,
@@ -406,7 +406,9 @@ impl Peer {
             return Ok(0);
         }
         self.timers.data_received(now);
-        inner_packet_len(payload).ok_or(Error::InvalidInnerPacket)
+        IpPacket::new_checked(payload)
+            .map(|packet| packet.packet_len())
+            .map_err(|_| Error::InvalidInnerPacket)
     }
 
     fn session_slot(&self, index: SessionIndex) -> Option<Slot> {
