@@ -2,6 +2,10 @@
 //! the [`sim`](crate::sim) harness): deterministic operators, host keys and
 //! cards, and cards signed as an operator issues them. Compiled only with
 //! the `testing` feature (or in this crate's own tests).
+//!
+//! A fixture panics when what it builds is refused: its inputs are
+//! constants of the tests, so a refusal is a broken fixture, never input
+//! from a network.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -19,6 +23,9 @@ use crate::wg_key::{WgPublicKey, WgSecretKey};
 
 /// 2026-05-01 00:00:00 UTC: "now" in the tests.
 pub const NOW: u64 = 1_777_593_600;
+
+/// Why [`HOST_KEYS`] may not be read: a test panicked while holding it.
+const POISONED: &str = "a test panicked holding the host keys";
 
 /// The private key of every host key the fixtures made, so that
 /// [`SignCard::sign`] can prove possession for any card built from them.
@@ -38,7 +45,10 @@ pub fn operator(n: u8) -> OperatorSecret {
 pub fn wg_secret(seed: [u8; 32]) -> WgSecretKey {
     let seed: [u8; 32] = Blake2s256::digest(seed).into();
     let secret = WgSecretKey::from_bytes(seed);
-    HOST_KEYS.lock().unwrap().insert(secret.public_key(), seed);
+    HOST_KEYS
+        .lock()
+        .expect(POISONED)
+        .insert(secret.public_key(), seed);
     secret
 }
 
@@ -53,7 +63,7 @@ pub fn wg_key(seed: [u8; 32]) -> WgPublicKey {
 pub fn secret_of(key: &WgPublicKey) -> WgSecretKey {
     let seed = HOST_KEYS
         .lock()
-        .unwrap()
+        .expect(POISONED)
         .get(key)
         .copied()
         .unwrap_or([0xee; 32]);
@@ -89,44 +99,44 @@ pub fn card(op: &OperatorSecret, name: &str, role: Role) -> HostCard {
         name: name.to_owned(),
         role,
         wg_public_key: wg_key(seed),
-        addresses: vec!["198.18.1.1/24".parse().unwrap()],
+        addresses: vec!["198.18.1.1/24".parse().expect("an address")],
         endpoints: if role.is_hidden() {
             Vec::new()
         } else {
-            vec!["198.18.0.1:51820".parse().unwrap()]
+            vec!["198.18.0.1:51820".parse().expect("an endpoint")]
         },
-        allowed_ips: vec!["198.19.0.0/16".parse().unwrap()],
+        allowed_ips: vec!["198.19.0.0/16".parse().expect("a range")],
         not_before: NOW - 3600,
         not_after: NOW + 90 * 86_400,
         serial: 1,
         chain_p2p: Some(
             "f2a1b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4@26656"
                 .parse()
-                .unwrap(),
+                .expect("a chain p2p id"),
         ),
     }
 }
 
 /// Operator `n`'s overlay range in the tests: 198.19.`n`.0/24.
 pub fn range_of(n: u8) -> Cidr {
-    format!("198.19.{n}.0/24").parse().unwrap()
+    format!("198.19.{n}.0/24").parse().expect("a range")
 }
 
 /// The mesh overlay 198.19.0.0/16 with the ranges [`range_of`] gives the
 /// operators numbered `operators`.
 pub fn overlay_of(operators: impl IntoIterator<Item = u8>) -> Overlay {
     Overlay::new(
-        "198.19.0.0/16".parse().unwrap(),
+        "198.19.0.0/16".parse().expect("a range"),
         operators
             .into_iter()
             .map(|n| (operator(n).operator_id(), range_of(n))),
     )
-    .unwrap()
+    .expect("an overlay")
 }
 
 /// `card`, edited from [`card`], signed by its operator `op`.
 pub fn signed(card: HostCard, op: &OperatorSecret) -> SignedCard {
-    card.sign(op).unwrap()
+    card.sign(op).expect("a card its operator signs")
 }
 
 /// Signing a test card the way `card issue` does, with the host key the
