@@ -4,11 +4,13 @@
 //! `testing` feature (or in this crate's own tests); the daemon never
 //! builds it.
 //!
-//! Nothing here reads a clock or the OS's entropy: the clock is an
-//! [`Instant`](std::time::Instant) that only moves when a test moves it
-//! (jumping from one deadline of either endpoint to the next,
-//! [`Pair::advance_to_next_timeout`]), and every key, random draw, lost
-//! datagram and reordering comes from a seeded `ChaCha8Rng`. A
+//! Nothing here takes the OS's entropy, and the clock is read once: the
+//! virtual clock is an [`Instant`](std::time::Instant) (which has no other
+//! constructor) that only moves when a test moves it, jumping from one
+//! deadline of either endpoint to the next
+//! ([`Pair::advance_to_next_timeout`]); everything is measured from it, and
+//! every key, random draw, lost datagram and reordering comes from a seeded
+//! `ChaCha8Rng`. A
 //! three-minute rekey scenario runs in microseconds and the same seed gives
 //! the same bytes.
 //!

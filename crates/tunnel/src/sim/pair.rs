@@ -1,3 +1,6 @@
+//! [`Pair`]: two endpoints, each the other's peer, on a virtual network
+//! and a virtual clock.
+
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
