@@ -9,9 +9,8 @@ use std::hint::black_box;
 use criterion::Criterion;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
-use sentrymesh_mesh::{
-    HostCard, OperatorSecret, Role, SignedCard, SignedVouch, Vouch, WgSecretKey,
-};
+use sentrymesh_mesh::{HostCard, OperatorSecret, Role, SignedCard, SignedVouch, Vouch};
+use sentrymesh_types::PrivateKey;
 
 /// 2026-05-01 00:00:00 UTC.
 const NOW: u64 = 1_777_593_600;
@@ -20,7 +19,7 @@ fn card(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let alice = OperatorSecret::generate(&mut rng);
     let bob = OperatorSecret::generate(&mut rng);
-    let host_key = WgSecretKey::from_bytes([7; 32]);
+    let host_key = PrivateKey::from_bytes([7; 32]);
     let card = HostCard {
         operator: alice.operator_id(),
         name: "sentry-1".into(),

@@ -93,18 +93,16 @@ use std::num::{NonZeroU16, NonZeroU32};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sentrymesh_mesh::{Cidr, OperatorId};
-use sentrymesh_tunnel::{PeerConfig, PresharedKey, PrivateKey, PublicKey};
+use keyfile::KeyFileError;
+use sentrymesh_mesh::OperatorId;
+use sentrymesh_tunnel::{PeerConfig, PresharedKey};
+use sentrymesh_types::{InterfaceAddress, IpNet, PrivateKey, PublicKey};
 
 use self::error::Source;
 pub use self::error::{ConfigError, Diagnostic, Location};
 use self::raw::RawConfig;
 use self::validate::{Draft, KeyFileRef};
-pub use self::values::{
-    InterfaceAddress, InterfaceName, InterfaceNameError, MAX_INTERFACE_NAME_LEN,
-};
-use crate::ipnet::IpNet;
-use keyfile::KeyFileError;
+pub use self::values::{InterfaceName, InterfaceNameError, MAX_INTERFACE_NAME_LEN};
 
 /// The MTU when the config sets none: 1500 less WireGuard's overhead over
 /// IPv6 (40 IPv6 + 8 UDP + 32 WireGuard), as `wg-quick` picks.
@@ -145,11 +143,11 @@ pub struct MeshSettings {
     pub introduction_port: u16,
     /// The mesh's overlay range (`[trust] overlay`): every route the mesh
     /// adds, and every address of the interface, lies inside it.
-    pub overlay: Cidr,
+    pub overlay: IpNet,
     /// This host's operator's range (`[trust] own_overlay`).
-    pub own_overlay: Cidr,
+    pub own_overlay: IpNet,
     /// The operators trusted directly, each with its overlay range.
-    pub trusted_operators: BTreeMap<OperatorId, Cidr>,
+    pub trusted_operators: BTreeMap<OperatorId, IpNet>,
     /// How many directly trusted operators must vouch for another one.
     pub vouch_threshold: usize,
 }

@@ -22,6 +22,5 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod dataplane;
-pub mod ipnet;
 pub mod modes;
 pub mod sys;

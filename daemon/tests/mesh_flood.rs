@@ -22,8 +22,9 @@ use netns::mesh_lab::{GOSSIP_PORT, Lab, Member, Operator, REVOKED_WITHIN, Role, 
 use netns::wait_until;
 use sentrymesh_mesh::{
     GossipMessage, HOST_QUOTA, Object, OperatorSecret, Revocation, RevocationTarget,
-    STATEMENT_QUOTA, SignedCard, Vouch, WgPublicKey,
+    STATEMENT_QUOTA, SignedCard, Vouch,
 };
+use sentrymesh_types::PublicKey;
 
 /// Objects signed by fresh keys, and by the rival, in the flood.
 const FRESH_OBJECTS: usize = 100_000;
@@ -49,7 +50,7 @@ fn revoke(by: &OperatorSecret, n: usize) -> Object {
     key[..8].copy_from_slice(&(n as u64).to_le_bytes());
     Revocation {
         issuer: by.operator_id(),
-        target: RevocationTarget::Host(WgPublicKey::from_bytes(key)),
+        target: RevocationTarget::Host(PublicKey::from_bytes(key)),
         issued_at: now() - 60,
     }
     .sign(by)

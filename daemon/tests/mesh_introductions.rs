@@ -13,15 +13,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rand_core::OsRng;
-use sentrymesh_mesh::introduction::{CHECKS_PER_SECOND, RESERVED_FOR_PROVEN};
-use sentrymesh_mesh::{Introducer, SignedCard, WgPublicKey, seal_introduction};
-
 use netns::mesh_lab::{
     INTRODUCTION_PORT, Lab, Member, Role, armoured_bytes, assert_peers, base64_decode,
 };
 use netns::spoof::{Spoofer, spoofed_source};
 use netns::wait_until;
+use rand_core::OsRng;
+use sentrymesh_mesh::introduction::{CHECKS_PER_SECOND, RESERVED_FOR_PROVEN};
+use sentrymesh_mesh::{Introducer, SignedCard, seal_introduction};
+use sentrymesh_types::PublicKey;
 
 /// A flood at a sentry's introduction port from 20 000 spoofed sources
 /// (more than its per-source limiters track) by someone who knows the
@@ -64,7 +64,7 @@ fn a_new_sentry_joins_through_a_flood_of_spoofed_introductions() {
 
     // The flooder knows the sentry's key, as any host of an operator its
     // card was shared with does.
-    let sentry_key = WgPublicKey::from_bytes(
+    let sentry_key = PublicKey::from_bytes(
         base64_decode(&sentry.wg_public)
             .try_into()
             .expect("a 32-byte key"),
@@ -234,7 +234,7 @@ impl OwnAddressFlooder {
     }
 
     /// Sends `card`, sealed to `recipient`.
-    fn send(&mut self, card: &SignedCard, recipient: &WgPublicKey) {
+    fn send(&mut self, card: &SignedCard, recipient: &PublicKey) {
         let sealed = self
             .introducer
             .seal(card, recipient, self.destination, unix_now(), &mut OsRng)
@@ -245,7 +245,7 @@ impl OwnAddressFlooder {
     }
 
     /// Introduces `card` until a cookie reply comes back and is taken.
-    fn take_cookie(&mut self, card: &SignedCard, recipient: &WgPublicKey) {
+    fn take_cookie(&mut self, card: &SignedCard, recipient: &PublicKey) {
         let mut buf = [0u8; 1500];
         for _ in 0..60 {
             self.send(card, recipient);

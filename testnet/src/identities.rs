@@ -33,10 +33,9 @@ use anyhow::{Context, Result, anyhow};
 use rand_core::OsRng;
 use sentrymesh::cli::operator_key;
 use sentrymesh_mesh::{
-    Cidr, HostCard, OperatorId, OperatorSecret, SealedBundle, SignedCard, SignedVouch, Vouch,
-    WgPublicKey, WgSecretKey, bundle,
+    HostCard, OperatorId, OperatorSecret, SealedBundle, SignedCard, SignedVouch, Vouch, bundle,
 };
-use sentrymesh_tunnel::PrivateKey;
+use sentrymesh_types::{InterfaceAddress, PrivateKey, PublicKey};
 
 use crate::plan::{Plan, PlannedHost, operator_range};
 
@@ -66,7 +65,7 @@ pub(super) struct HostFiles {
     /// The host's directory; the config goes here too.
     pub(super) dir: PathBuf,
     /// Its WireGuard public key.
-    pub(super) wg_public_key: WgPublicKey,
+    pub(super) wg_public_key: PublicKey,
 }
 
 /// Makes the operators, keys, cards, bundles, vouches and known
@@ -113,10 +112,9 @@ pub(super) fn issue(
         make_dir(&dir)?;
         let key = PrivateKey::generate(&mut OsRng);
         write_file(&dir.join("wg.key"), format!("{}\n", *key.to_base64()))?;
-        let host_key = WgSecretKey::from_bytes(*key.to_bytes());
-        let wg_public_key = host_key.public_key();
+        let wg_public_key = key.public_key();
         let card = host_card(host, ids[host.operator - 1], wg_public_key, now)
-            .issue(&secrets[host.operator - 1], &host_key, &mut OsRng)
+            .issue(&secrets[host.operator - 1], &key, &mut OsRng)
             .map_err(|error| anyhow!("signing the card of {}: {error}", host.name))?;
         write_file(&dir.join("host.card"), card.to_text())?;
         let operator_dir = operators_dir.join(format!("op{}", host.operator));
@@ -211,9 +209,9 @@ pub(super) fn issue(
 
 /// The card of `host`: its overlay address as a host address, its
 /// endpoint unless it is hidden.
-fn host_card(host: &PlannedHost, operator: OperatorId, key: WgPublicKey, now: u64) -> HostCard {
+fn host_card(host: &PlannedHost, operator: OperatorId, key: PublicKey, now: u64) -> HostCard {
     // A host address: OVERLAY_PREFIX is 32.
-    let address = Cidr::host(host.overlay.into());
+    let address = InterfaceAddress::host(host.overlay.into());
     let endpoints = host
         .endpoint()
         .map(|(ip, port)| sentrymesh_mesh::Endpoint {

@@ -64,9 +64,10 @@ use anyhow::{Context, Result, bail};
 use rand_core::{OsRng, RngCore as _};
 use sentrymesh::dataplane::device::Offloads;
 use sentrymesh::modes::ready;
-use sentrymesh_mesh::{OperatorId, Role, WgPublicKey};
+use sentrymesh_mesh::{OperatorId, Role};
 pub use sentrymesh_netns::Finished;
 use sentrymesh_netns::{self as netns, COMMAND_TIMEOUT, find_program, interrupt, is_root};
+use sentrymesh_types::PublicKey;
 
 pub use self::command::{TestnetArgs, run};
 use self::daemons::Daemons;
@@ -124,7 +125,7 @@ pub struct TestnetHost {
     /// Where its peers reach it; `None` for a hidden host.
     pub endpoint: Option<SocketAddr>,
     /// Its WireGuard public key.
-    pub wg_public_key: WgPublicKey,
+    pub wg_public_key: PublicKey,
     /// Its directory: `config.toml`, `wg.key`, `host.card`, `known/`,
     /// `state/`, `daemon.log`.
     pub dir: PathBuf,
@@ -142,7 +143,7 @@ pub struct Testnet {
     plan: Plan,
     hosts: Vec<TestnetHost>,
     operators: Vec<TestnetOperator>,
-    by_key: BTreeMap<WgPublicKey, usize>,
+    by_key: BTreeMap<PublicKey, usize>,
     started: Instant,
     workdir: Workdir,
 }

@@ -460,7 +460,7 @@ mod tests {
             operator: secrets[host.operator - 1].operator_id(),
             name: host.name.clone(),
             role: host.role,
-            wg_public_key: sentrymesh_mesh::WgPublicKey::from_bytes(
+            wg_public_key: sentrymesh_types::PublicKey::from_bytes(
                 [host.number + 16 * host.operator as u8; 32],
             ),
             addresses: vec![],

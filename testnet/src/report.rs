@@ -32,8 +32,9 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use sentrymesh_mesh::{Role, WgPublicKey};
+use sentrymesh_mesh::Role;
 use sentrymesh_tunnel::timers::REJECT_AFTER_TIME;
+use sentrymesh_types::PublicKey;
 
 /// One host as the report shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +63,7 @@ pub struct HostReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerRow {
     /// The peer's key.
-    pub public_key: WgPublicKey,
+    pub public_key: PublicKey,
     /// The testnet host with that key; `None`: a key of no host.
     pub host: Option<String>,
     /// Where the daemon sends to it.
@@ -420,7 +421,7 @@ mod tests {
     /// The report of a mesh that formed exactly as `plan` requires.
     fn perfect(plan: &Plan) -> MeshReport {
         let hosts = plan.hosts();
-        let key = |index: usize| WgPublicKey::from_bytes([index as u8 + 1; 32]);
+        let key = |index: usize| PublicKey::from_bytes([index as u8 + 1; 32]);
         let reports = hosts
             .iter()
             .enumerate()
@@ -499,13 +500,13 @@ mod tests {
     fn a_producer_peering_beyond_its_operator_is_a_violation() {
         let mut report = perfect(&plan());
         let foreign = PeerRow {
-            public_key: WgPublicKey::from_bytes([5; 32]),
+            public_key: PublicKey::from_bytes([5; 32]),
             host: Some("op2-sentry-1".into()),
             endpoint: Some("198.18.2.2:51820".parse().unwrap()),
             handshake_age: Some(Duration::from_secs(2)),
         };
         let stranger = PeerRow {
-            public_key: WgPublicKey::from_bytes([99; 32]),
+            public_key: PublicKey::from_bytes([99; 32]),
             host: None,
             endpoint: None,
             handshake_age: None,
@@ -525,7 +526,7 @@ mod tests {
                 },
                 Violation::UnexpectedPeer {
                     host: "op1-producer".into(),
-                    peer: format!("key {}", WgPublicKey::from_bytes([99; 32]))
+                    peer: format!("key {}", PublicKey::from_bytes([99; 32]))
                 },
             ]
         );

@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use anyhow::Result;
 use sentrymesh::control::client;
-use sentrymesh_mesh::WgPublicKey;
+use sentrymesh_types::PublicKey;
 
 /// One peer as the daemon reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerStatus {
     /// The peer's WireGuard public key.
-    pub public_key: WgPublicKey,
+    pub public_key: PublicKey,
     /// Where the daemon sends to it: its card's endpoint, or for a hidden
     /// host the address its handshakes came from.
     pub endpoint: Option<SocketAddr>,
@@ -34,7 +34,7 @@ pub(super) fn peers(ifname: &str) -> Result<Vec<PeerStatus>> {
     Ok(reports
         .into_iter()
         .map(|report| PeerStatus {
-            public_key: WgPublicKey::from_bytes(*report.public_key.as_bytes()),
+            public_key: report.public_key,
             endpoint: report.endpoint,
             last_handshake: report.last_handshake,
         })

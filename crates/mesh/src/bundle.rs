@@ -48,15 +48,14 @@ use std::fmt;
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use rand_core::CryptoRngCore;
+use sentrymesh_types::{CLOCK_SKEW, UnixTime, blake2s};
 use zeroize::Zeroizing;
 
 use crate::armour::{self, ArmourError, ArmourKind};
 use crate::card::{CardTimeError, MAX_CARD_LEN, ParseCardError, SignedCard};
 use crate::codec::{self, DecodeError, Reader, Writer};
 use crate::identity::{Domain, OperatorId, OperatorSecret, SIGNATURE_LEN, is_blank_signature};
-use crate::kdf;
 use crate::role::Role;
-use crate::time::{CLOCK_SKEW, UnixTime};
 
 /// The most recipients of one bundle.
 pub const MAX_RECIPIENTS: usize = 64;
@@ -382,13 +381,13 @@ fn wrap_key(
     recipient: &OperatorId,
     sender: &OperatorId,
 ) -> Zeroizing<[u8; 32]> {
-    let salt = kdf::hash(&[
+    let salt = blake2s::hash(&[
         KEY_WRAP_LABEL,
         ephemeral_public.as_bytes(),
         recipient.as_bytes(),
         sender.as_bytes(),
     ]);
-    kdf::kdf1(&salt, shared)
+    Zeroizing::new(blake2s::kdf1(&salt, shared))
 }
 
 /// ChaCha20-Poly1305 under a key used once, so with the zero nonce.

@@ -30,17 +30,17 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use rand_core::CryptoRngCore;
+use sentrymesh_types::{
+    CLOCK_SKEW, InterfaceAddress, IpNet, KeyDefect, PrivateKey, PublicKey, UnixTime,
+};
+
 use crate::armour::{self, ArmourError, ArmourKind};
-use crate::cidr::Cidr;
 use crate::codec::{self, DecodeError, Reader, Writer};
 use crate::endpoint::{ChainP2p, Endpoint, EndpointHost, is_dns_label};
-use rand_core::CryptoRngCore;
-
 use crate::identity::{Domain, OperatorId, OperatorSecret, is_blank_signature};
 use crate::possession::{self, PROOF_LEN};
 use crate::role::Role;
-use crate::time::{CLOCK_SKEW, UnixTime};
-use crate::wg_key::{KeyDefect, WgPublicKey, WgSecretKey};
 
 mod request;
 
@@ -67,14 +67,16 @@ pub struct HostCard {
     /// What the host does.
     pub role: Role,
     /// The host's WireGuard public key.
-    pub wg_public_key: WgPublicKey,
+    pub wg_public_key: PublicKey,
     /// The host's overlay addresses with their subnets (at least one); each
     /// is also routed to the host as a single address.
-    pub addresses: Vec<Cidr>,
+    pub addresses: Vec<InterfaceAddress>,
     /// Where the host is reached over UDP; none for hidden roles.
     pub endpoints: Vec<Endpoint>,
-    /// Networks routed to the host besides its own addresses; no host bits.
-    pub allowed_ips: Vec<Cidr>,
+    /// Networks routed to the host besides its own addresses (an [`IpNet`]
+    /// has no host bits, so a typo such as `198.18.1.1/24` for
+    /// `198.18.1.0/24` is refused where it is parsed or decoded).
+    pub allowed_ips: Vec<IpNet>,
     /// Valid from this time (Unix seconds).
     pub not_before: u64,
     /// Valid until just before this time (Unix seconds).
@@ -152,16 +154,6 @@ pub enum InvalidCard {
         endpoint: String,
         /// What the address is.
         reason: &'static str,
-    },
-    /// An allowed IP with host bits set.
-    #[error("the allowed IP {cidr} of host `{host}` has host bits set; did you mean {network}?")]
-    AllowedIpHostBits {
-        /// The host's name.
-        host: String,
-        /// The allowed IP.
-        cidr: Cidr,
-        /// The network it lies in.
-        network: Cidr,
     },
     /// A validity window that ends before it begins.
     #[error(
@@ -348,13 +340,6 @@ impl HostCard {
                 endpoint: endpoint.to_string(),
             });
         }
-        if let Some(cidr) = self.allowed_ips.iter().find(|c| !c.is_network()) {
-            return Err(InvalidCard::AllowedIpHostBits {
-                host: host(),
-                cidr: *cidr,
-                network: cidr.network(),
-            });
-        }
         if self.not_before >= self.not_after {
             return Err(InvalidCard::EmptyValidity {
                 host: host(),
@@ -390,7 +375,7 @@ impl HostCard {
     pub fn issue(
         &self,
         operator: &OperatorSecret,
-        host_key: &WgSecretKey,
+        host_key: &PrivateKey,
         rng: &mut impl CryptoRngCore,
     ) -> Result<SignedCard, SignCardError> {
         let signer = operator.operator_id();
@@ -416,7 +401,7 @@ impl HostCard {
     pub(crate) fn forge(
         &self,
         operator: &OperatorSecret,
-        prover: &WgSecretKey,
+        prover: &PrivateKey,
         rng: &mut impl CryptoRngCore,
     ) -> SignedCard {
         self.issue_unchecked(operator, prover, rng)
@@ -426,7 +411,7 @@ impl HostCard {
     fn issue_unchecked(
         &self,
         operator: &OperatorSecret,
-        host_key: &WgSecretKey,
+        host_key: &PrivateKey,
         rng: &mut impl CryptoRngCore,
     ) -> SignedCard {
         SignedCard::sign_proved(self.clone(), self.prove(host_key, rng), operator)
@@ -434,7 +419,7 @@ impl HostCard {
 
     /// The body followed by the proof of possession `host_key` makes over
     /// it; the caller checked the key and the card.
-    fn prove(&self, host_key: &WgSecretKey, rng: &mut impl CryptoRngCore) -> Vec<u8> {
+    fn prove(&self, host_key: &PrivateKey, rng: &mut impl CryptoRngCore) -> Vec<u8> {
         let mut w = Writer::versioned();
         self.encode(&mut w);
         let proof = possession::prove(host_key, &self.operator, w.as_slice(), rng);
@@ -475,11 +460,11 @@ impl HostCard {
         w.u8(self.role.tag());
         w.array(self.wg_public_key.as_bytes());
         w.count(self.addresses.len());
-        self.addresses.iter().for_each(|a| a.encode(w));
+        self.addresses.iter().for_each(|a| w.interface_address(a));
         w.count(self.endpoints.len());
         self.endpoints.iter().for_each(|e| e.encode(w));
         w.count(self.allowed_ips.len());
-        self.allowed_ips.iter().for_each(|a| a.encode(w));
+        self.allowed_ips.iter().for_each(|a| w.ip_net(a));
         w.u64(self.not_before);
         w.u64(self.not_after);
         w.u64(self.serial);
@@ -502,10 +487,10 @@ impl HostCard {
             field: "role",
             value: role_tag.into(),
         })?;
-        let wg_public_key = WgPublicKey::from_bytes(r.array("WireGuard public key")?);
+        let wg_public_key = PublicKey::from_bytes(r.array("WireGuard public key")?);
         let count = r.count("address list", MAX_ADDRESSES)?;
         let addresses = (0..count)
-            .map(|_| Cidr::decode(r, "address"))
+            .map(|_| r.interface_address("address"))
             .collect::<Result<_, _>>()?;
         let count = r.count("endpoint list", MAX_ENDPOINTS)?;
         let endpoints = (0..count)
@@ -513,7 +498,7 @@ impl HostCard {
             .collect::<Result<_, _>>()?;
         let count = r.count("allowed IP list", MAX_ALLOWED_IPS)?;
         let allowed_ips = (0..count)
-            .map(|_| Cidr::decode(r, "allowed IP"))
+            .map(|_| r.ip_net("allowed IP"))
             .collect::<Result<_, _>>()?;
         let not_before = r.u64("start of validity")?;
         let not_after = r.u64("end of validity")?;
@@ -545,7 +530,7 @@ impl HostCard {
 /// room its operator has no more of before paying for its proof and
 /// signature; `None` when the bytes end first or the name is longer than
 /// any card's.
-pub(crate) fn claimed_key(encoded: &[u8]) -> Option<WgPublicKey> {
+pub(crate) fn claimed_key(encoded: &[u8]) -> Option<PublicKey> {
     let mut r = Reader::new(encoded);
     r.u8("format version").ok()?;
     r.array::<32>("operator id").ok()?;
@@ -553,7 +538,7 @@ pub(crate) fn claimed_key(encoded: &[u8]) -> Option<WgPublicKey> {
     r.u8("role").ok()?;
     r.array("WireGuard public key")
         .ok()
-        .map(WgPublicKey::from_bytes)
+        .map(PublicKey::from_bytes)
 }
 
 /// A lower-case DNS label: the form of a host name.

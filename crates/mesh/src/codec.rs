@@ -12,6 +12,8 @@
 //! learns *what* is wrong with a file ("ends in the middle of the host name"),
 //! and it never panics, whatever the input.
 
+mod net;
+
 /// The format version that leads every encoded object of this build.
 pub(crate) const FORMAT_VERSION: u8 = 1;
 

@@ -5,7 +5,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use crate::cidr::Cidr;
+use sentrymesh_types::IpNet;
+
 use crate::codec::{DecodeError, Reader, Writer};
 
 /// The longest DNS name, in bytes.
@@ -147,9 +148,9 @@ pub fn unreachable_reason(ip: IpAddr) -> Option<&'static str> {
 /// when it is loopback, unspecified, multicast or broadcast, or lies inside
 /// the mesh `overlay`, where handshakes would be routed into the tunnel.
 /// Every check on an endpoint address is made on what this returns.
-pub fn underlay_address(ip: IpAddr, overlay: Cidr) -> Option<IpAddr> {
+pub fn underlay_address(ip: IpAddr, overlay: IpNet) -> Option<IpAddr> {
     let ip = ip.to_canonical();
-    (unreachable_reason(ip).is_none() && !overlay.contains(&Cidr::host(ip))).then_some(ip)
+    (unreachable_reason(ip).is_none() && !overlay.contains(ip)).then_some(ip)
 }
 
 impl FromStr for Endpoint {
@@ -399,7 +400,7 @@ mod tests {
 
     #[test]
     fn only_an_address_of_another_host_is_an_endpoint() {
-        let overlay: Cidr = "198.19.0.0/16".parse().unwrap();
+        let overlay: IpNet = "198.19.0.0/16".parse().unwrap();
         for (text, reason) in [
             ("[::ffff:198.19.1.7]:51820", "an IPv4-mapped IPv6 address"),
             ("[::ffff:198.18.0.1]:51820", "an IPv4-mapped IPv6 address"),

@@ -81,6 +81,7 @@ pub use message::{
     MessageError,
 };
 use message::{ObjectsWriter, Screen, encode_digest, encode_want};
+use sentrymesh_types::PublicKey;
 
 use crate::card::HostCard;
 use crate::identity::OperatorId;
@@ -88,7 +89,6 @@ use crate::object::{Object, ObjectId, ObjectKind, ObjectRef, claimed_signer};
 use crate::revocation::RevocationTarget;
 use crate::roles::may_share;
 use crate::store::{InsertError, Inserted, Store};
-use crate::wg_key::WgPublicKey;
 
 /// Seconds between two digests to one peer.
 pub const DIGEST_INTERVAL: u64 = 3;
@@ -173,7 +173,7 @@ pub enum GossipError {
     #[error("gossip message from {from}, which is not a mesh peer of this host")]
     UnknownPeer {
         /// The sender's key.
-        from: WgPublicKey,
+        from: PublicKey,
     },
     /// The sender's operator's peers have sent more than its budget allows.
     #[error(
@@ -182,13 +182,13 @@ pub enum GossipError {
     )]
     OverBudget {
         /// The sender's key.
-        from: WgPublicKey,
+        from: PublicKey,
     },
     /// The message does not decode.
     #[error("gossip message from {from} dropped: {source}")]
     Malformed {
         /// The sender's key.
-        from: WgPublicKey,
+        from: PublicKey,
         /// What is wrong with it.
         source: MessageError,
     },
@@ -198,7 +198,7 @@ pub enum GossipError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// The peer that sent it; `None` when it was inserted locally.
-    pub from: Option<WgPublicKey>,
+    pub from: Option<PublicKey>,
     /// The object's id.
     pub id: ObjectId,
     /// Why the store refused it.
@@ -255,13 +255,13 @@ pub struct Gossip {
     /// Whether the store still holds what it was given, not yet pruned to
     /// the admitted operators.
     unpruned: bool,
-    peers: BTreeMap<WgPublicKey, Peer>,
+    peers: BTreeMap<PublicKey, Peer>,
     /// What each operator's peers may still send us.
     budgets: BTreeMap<OperatorId, ReceiveBudget>,
     /// How many of its objects each other operator may still replace.
     replacements: BTreeMap<OperatorId, Replacements>,
     /// The peer served last by `poll_transmit`, for round robin.
-    last_served: Option<WgPublicKey>,
+    last_served: Option<PublicKey>,
     /// Ids refused recently, not asked for again until the time given.
     ignored: BTreeMap<ObjectId, u64>,
     /// Ids asked for, and when.
@@ -306,7 +306,7 @@ impl Gossip {
     }
 
     /// The peers gossiped with.
-    pub fn peers(&self) -> impl Iterator<Item = &WgPublicKey> {
+    pub fn peers(&self) -> impl Iterator<Item = &PublicKey> {
         self.peers.keys()
     }
 
@@ -319,12 +319,12 @@ impl Gossip {
     /// peer.
     pub fn set_peers(
         &mut self,
-        peers: impl IntoIterator<Item = (WgPublicKey, OperatorId)>,
+        peers: impl IntoIterator<Item = (PublicKey, OperatorId)>,
         admitted: BTreeSet<OperatorId>,
         now: u64,
     ) {
         self.note_time(now);
-        let wanted: BTreeMap<WgPublicKey, OperatorId> = peers.into_iter().collect();
+        let wanted: BTreeMap<PublicKey, OperatorId> = peers.into_iter().collect();
         self.peers
             .retain(|key, peer| wanted.get(key) == Some(&peer.operator));
         for (key, operator) in wanted {
@@ -392,7 +392,7 @@ impl Gossip {
     /// and queued as [`Refusal`]s, not errors.
     pub fn handle_message(
         &mut self,
-        from: WgPublicKey,
+        from: PublicKey,
         bytes: &[u8],
         now: u64,
     ) -> Result<(), GossipError> {
@@ -470,7 +470,7 @@ impl Gossip {
     /// The next message to send: the peer's key and the bytes. Peers are
     /// served in turn; objects go before wants, wants before digests, and
     /// revocations before anything else.
-    pub fn poll_transmit(&mut self) -> Option<(WgPublicKey, Vec<u8>)> {
+    pub fn poll_transmit(&mut self) -> Option<(PublicKey, Vec<u8>)> {
         loop {
             let key = self.next_peer_with_output()?;
             self.last_served = Some(key);
@@ -502,7 +502,7 @@ impl Gossip {
 
     // ----- inputs ------------------------------------------------------
 
-    fn handle_digest(&mut self, from: WgPublicKey, ids: Vec<ObjectId>, now: u64) {
+    fn handle_digest(&mut self, from: PublicKey, ids: Vec<ObjectId>, now: u64) {
         for id in ids {
             let asked_recently = self
                 .requested
@@ -524,7 +524,7 @@ impl Gossip {
         }
     }
 
-    fn handle_want(&mut self, from: WgPublicKey, ids: Vec<ObjectId>) {
+    fn handle_want(&mut self, from: PublicKey, ids: Vec<ObjectId>) {
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
@@ -533,7 +533,7 @@ impl Gossip {
             .extend(ids.into_iter().filter(|id| self.store.contains(id)));
     }
 
-    fn handle_objects(&mut self, from: WgPublicKey, objects: Vec<Object>, now: u64) {
+    fn handle_objects(&mut self, from: PublicKey, objects: Vec<Object>, now: u64) {
         for object in objects {
             self.stats.objects_received += 1;
             let id = object.id();
@@ -601,7 +601,7 @@ impl Gossip {
     }
 
     /// Queues a new object for every peer but its sender.
-    fn announce(&mut self, id: ObjectId, except: Option<WgPublicKey>) {
+    fn announce(&mut self, id: ObjectId, except: Option<PublicKey>) {
         self.ignored.remove(&id);
         for (key, peer) in &mut self.peers {
             peer.want.remove(&id);
@@ -649,7 +649,7 @@ impl Gossip {
     // ----- outputs -----------------------------------------------------
 
     /// The first peer after the one served last that has something to send.
-    fn next_peer_with_output(&self) -> Option<WgPublicKey> {
+    fn next_peer_with_output(&self) -> Option<PublicKey> {
         let after = self.last_served.map_or(Bound::Unbounded, Bound::Excluded);
         let before = self.last_served.map_or(Bound::Unbounded, Bound::Included);
         self.peers
@@ -661,7 +661,7 @@ impl Gossip {
 
     /// The next message for peer `key`, or `None` when, once filtered,
     /// nothing was left to send it.
-    fn build(&mut self, key: WgPublicKey) -> Option<Vec<u8>> {
+    fn build(&mut self, key: PublicKey) -> Option<Vec<u8>> {
         let Self {
             store,
             local_operator,
@@ -754,7 +754,7 @@ fn rank(kind: ObjectKind) -> u8 {
 }
 
 /// Whether `object` is a revocation of the host with key `host`.
-fn revokes(object: ObjectRef<'_>, host: &WgPublicKey) -> bool {
+fn revokes(object: ObjectRef<'_>, host: &PublicKey) -> bool {
     matches!(object, ObjectRef::Revocation(r)
         if r.revocation().target == RevocationTarget::Host(*host))
 }

@@ -22,6 +22,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use rand_core::CryptoRngCore;
+use sentrymesh_types::keys::decode_base64_key;
 use zeroize::{Zeroize, Zeroizing};
 
 /// Length of an operator id and of an operator key seed.
@@ -274,7 +275,7 @@ impl FromStr for OperatorId {
     type Err = OperatorIdError;
 
     fn from_str(text: &str) -> Result<Self, OperatorIdError> {
-        let bytes = decode_key(text).ok_or(OperatorIdError::NotBase64Key)?;
+        let bytes = *decode_base64_key(text).map_err(|_| OperatorIdError::NotBase64Key)?;
         Self::from_bytes(&bytes)
     }
 }
@@ -289,18 +290,6 @@ impl fmt::Debug for OperatorId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "OperatorId({self})")
     }
-}
-
-/// Thirty-two bytes from 44 characters of base64, as WireGuard writes keys.
-pub(crate) fn decode_key(text: &str) -> Option<[u8; 32]> {
-    let text = text.trim();
-    if text.len() != 44 {
-        return None;
-    }
-    let mut out = [0u8; 33];
-    let len = BASE64.decode_slice(text, &mut out).ok()?;
-    let key: [u8; 32] = out.get(..len)?.try_into().ok()?;
-    Some(key)
 }
 
 #[cfg(test)]

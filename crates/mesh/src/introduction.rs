@@ -166,14 +166,12 @@ use std::net::{IpAddr, SocketAddr};
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use rand_core::CryptoRngCore;
+use sentrymesh_types::{CLOCK_SKEW, PublicKey, blake2s};
 use zeroize::Zeroizing;
 
 use crate::card::{MAX_CARD_LEN, SignedCard};
 use crate::codec::{DecodeError, Writer};
 use crate::identity::OperatorId;
-use crate::kdf;
-use crate::time::CLOCK_SKEW;
-use crate::wg_key::WgPublicKey;
 
 mod budget;
 mod cookie;
@@ -375,7 +373,7 @@ pub enum Received {
 /// order.
 pub fn seal_introduction(
     card: &SignedCard,
-    recipient: &WgPublicKey,
+    recipient: &PublicKey,
     now: u64,
     rng: &mut impl CryptoRngCore,
 ) -> Result<Vec<u8>, SealIntroductionError> {
@@ -386,7 +384,7 @@ pub fn seal_introduction(
 /// one.
 fn seal_card(
     card: &SignedCard,
-    recipient: &WgPublicKey,
+    recipient: &PublicKey,
     cookie: Option<&[u8; MAC_LEN]>,
     now: u64,
     rng: &mut impl CryptoRngCore,
@@ -413,7 +411,7 @@ fn seal_card(
 /// What the plaintext says of its sender, ahead of the card.
 struct Header {
     operator: OperatorId,
-    wg_key: WgPublicKey,
+    wg_key: PublicKey,
     timestamp: u64,
 }
 
@@ -423,7 +421,7 @@ struct Header {
 fn seal_unchecked(
     header: &Header,
     card: &[u8],
-    recipient: &WgPublicKey,
+    recipient: &PublicKey,
     rng: &mut impl CryptoRngCore,
 ) -> Result<Vec<u8>, SealIntroductionError> {
     let ephemeral = x25519_dalek::StaticSecret::random_from_rng(&mut *rng);
@@ -464,14 +462,14 @@ fn seal_unchecked(
 }
 
 /// The key of the first MACs to `recipient`: `HASH(mac label || R)`.
-fn mac_key(recipient: &WgPublicKey) -> [u8; 32] {
-    kdf::hash(&[MAC_LABEL, recipient.as_bytes()])
+fn mac_key(recipient: &PublicKey) -> [u8; 32] {
+    blake2s::hash(&[MAC_LABEL, recipient.as_bytes()])
 }
 
 /// The MAC of the concatenated `parts` under `key`: the first [`MAC_LEN`]
 /// bytes of `HMAC(key, parts...)`.
 fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; MAC_LEN] {
-    let full = kdf::hmac(key, parts);
+    let full = blake2s::hmac(key, parts);
     let mut mac = [0u8; MAC_LEN];
     mac.copy_from_slice(&full[..MAC_LEN]);
     mac
@@ -487,10 +485,10 @@ fn macs_equal(a: &[u8; MAC_LEN], b: &[u8; MAC_LEN]) -> bool {
 fn derive_key(
     shared: &[u8; 32],
     ephemeral_public: &[u8; 32],
-    recipient: &WgPublicKey,
+    recipient: &PublicKey,
 ) -> Zeroizing<[u8; 32]> {
-    let salt = kdf::hash(&[LABEL, ephemeral_public, recipient.as_bytes()]);
-    kdf::kdf1(&salt, shared)
+    let salt = blake2s::hash(&[LABEL, ephemeral_public, recipient.as_bytes()]);
+    Zeroizing::new(blake2s::kdf1(&salt, shared))
 }
 
 /// A receiver of introductions: this host's WireGuard private key, the
@@ -498,15 +496,15 @@ fn derive_key(
 /// from each host. See the [module docs](self).
 pub struct IntroductionReceiver {
     secret: x25519_dalek::StaticSecret,
-    public: WgPublicKey,
+    public: PublicKey,
     /// The key of the first MACs to this host.
     mac_key: [u8; 32],
     budget: CheckBudget,
     cookies: CookieChecker,
     /// The timestamp of the last introduction accepted from each host.
-    last_seen: BTreeMap<WgPublicKey, u64>,
+    last_seen: BTreeMap<PublicKey, u64>,
     /// The same entries by timestamp, to find the oldest.
-    by_time: BTreeSet<(u64, WgPublicKey)>,
+    by_time: BTreeSet<(u64, PublicKey)>,
     /// The ephemeral keys that cost a key agreement.
     ephemerals: BTreeSet<[u8; EPHEMERAL_PREFIX_LEN]>,
     /// The same keys, oldest first.
@@ -532,7 +530,7 @@ impl IntroductionReceiver {
         // is zeroed here when dropped, not left on the stack.
         let copy = Zeroizing::new(*secret);
         let secret = x25519_dalek::StaticSecret::from(*copy);
-        let public = WgPublicKey::from_bytes(x25519_dalek::PublicKey::from(&secret).to_bytes());
+        let public = PublicKey::from_bytes(x25519_dalek::PublicKey::from(&secret).to_bytes());
         Self {
             secret,
             mac_key: mac_key(&public),
@@ -718,7 +716,7 @@ impl IntroductionReceiver {
 
     /// Records `timestamp` as the last accepted from `host`, forgetting the
     /// oldest entry when the table is full.
-    fn remember(&mut self, host: WgPublicKey, timestamp: u64) {
+    fn remember(&mut self, host: PublicKey, timestamp: u64) {
         if let Some(old) = self.last_seen.insert(host, timestamp) {
             self.by_time.remove(&(old, host));
         } else if self.last_seen.len() > MAX_REMEMBERED_HOSTS {

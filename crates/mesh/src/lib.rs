@@ -72,8 +72,8 @@
 //! use rand_core::SeedableRng;
 //! use sentrymesh_mesh::{
 //!     bundle, may_peer, HostCard, OperatorSecret, Overlay, Role, TrustPolicy, Vouch,
-//!     WgSecretKey,
 //! };
+//! use sentrymesh_types::PrivateKey;
 //!
 //! let mut rng = ChaCha20Rng::seed_from_u64(1); // the daemon passes OsRng
 //! let now = 1_777_593_600; // the daemon passes the system time
@@ -86,7 +86,7 @@
 //! // Alice issues a card for her sentry, with the sentry's WireGuard key
 //! // (`wg genkey`; the CLI reads its key file) to prove the key is the
 //! // sentry's, and seals it to Bob.
-//! let sentry_key = WgSecretKey::from_bytes([7; 32]);
+//! let sentry_key = PrivateKey::from_bytes([7; 32]);
 //! let card = HostCard {
 //!     operator: alice.operator_id(),
 //!     name: "sentry-1".into(),
@@ -140,8 +140,8 @@
 //! use rand_core::SeedableRng;
 //! use sentrymesh_mesh::{
 //!     HostCard, Mesh, OperatorSecret, Overlay, PeerEvent, Role, Store, TrustPolicy,
-//!     WgSecretKey,
 //! };
+//! use sentrymesh_types::PrivateKey;
 //!
 //! let now = 1_777_593_600;
 //! let (alice, bob) = (OperatorSecret::from_seed([1; 32]), OperatorSecret::from_seed([3; 32]));
@@ -155,7 +155,7 @@
 //! )?;
 //! let sentry = |op: &OperatorSecret, n: u8| {
 //!     let range = if op.operator_id() == alice.operator_id() { 1 } else { 3 };
-//!     let host_key = WgSecretKey::from_bytes([n; 32]);
+//!     let host_key = PrivateKey::from_bytes([n; 32]);
 //!     HostCard {
 //!         operator: op.operator_id(),
 //!         name: format!("sentry-{n}"),
@@ -256,13 +256,11 @@
 pub mod armour;
 pub mod bundle;
 mod card;
-mod cidr;
 mod codec;
 mod endpoint;
 pub mod gossip;
 mod identity;
 pub mod introduction;
-mod kdf;
 mod mesh;
 mod object;
 pub mod overlay;
@@ -275,10 +273,8 @@ pub mod roles;
 pub mod sim;
 mod statement;
 pub mod store;
-mod time;
 mod trust;
 mod vouch;
-mod wg_key;
 mod xeddsa;
 
 #[cfg(any(test, feature = "testing"))]
@@ -289,7 +285,6 @@ pub use card::{
     CardRequest, CardTimeError, HostCard, InvalidCard, MAX_ADDRESSES, MAX_ALLOWED_IPS,
     MAX_CARD_LEN, MAX_ENDPOINTS, MAX_NAME_LEN, ParseCardError, SignCardError, SignedCard,
 };
-pub use cidr::{Cidr, CidrError};
 pub use codec::DecodeError;
 pub use endpoint::{
     ChainP2p, Endpoint, EndpointError, EndpointHost, MAX_CHAIN_ID_LEN, MAX_DNS_NAME_LEN,
@@ -316,7 +311,5 @@ pub use store::{
     HOST_QUOTA, InsertError, Inserted, KeyConflict, MAX_CARDS, MAX_LISTED, MAX_VOUCHES,
     STATEMENT_QUOTA, StateError, Store,
 };
-pub use time::{CLOCK_SKEW, UnixTime};
 pub use trust::{PolicyError, TrustPolicy};
 pub use vouch::{SignedVouch, Vouch};
-pub use wg_key::{WgKeyError, WgPublicKey, WgSecretKey};

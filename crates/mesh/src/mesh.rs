@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use sentrymesh_types::{IpNet, PublicKey};
+
 use crate::card::SignedCard;
-use crate::cidr::Cidr;
 use crate::gossip::{Gossip, GossipError, GossipStats, Refusal};
 use crate::identity::OperatorId;
 use crate::object::Object;
@@ -13,7 +14,6 @@ use crate::peers::{
 };
 use crate::store::{InsertError, Inserted, Store};
 use crate::trust::TrustPolicy;
-use crate::wg_key::WgPublicKey;
 
 /// Why a mesh member cannot start, or a reload was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,7 +109,7 @@ impl Mesh {
     /// [`Mesh::stats`]); the daemon may log it.
     pub fn handle_message(
         &mut self,
-        from: WgPublicKey,
+        from: PublicKey,
         bytes: &[u8],
         now: u64,
     ) -> Result<(), GossipError> {
@@ -213,7 +213,7 @@ impl Mesh {
 
     /// The next gossip message: the peer to send it to, through that peer's
     /// session, and the bytes.
-    pub fn poll_transmit(&mut self) -> Option<(WgPublicKey, Vec<u8>)> {
+    pub fn poll_transmit(&mut self) -> Option<(PublicKey, Vec<u8>)> {
         self.gossip.poll_transmit()
     }
 
@@ -237,7 +237,7 @@ impl Mesh {
 
     /// Whether `key` is one of this host's peers; a handshake from any other
     /// key gets no session.
-    pub fn is_admitted_peer(&self, key: &WgPublicKey) -> bool {
+    pub fn is_admitted_peer(&self, key: &PublicKey) -> bool {
         self.peers.is_admitted_peer(key)
     }
 
@@ -247,7 +247,7 @@ impl Mesh {
     }
 
     /// The peer with this key.
-    pub fn peer(&self, key: &WgPublicKey) -> Option<&PeerSpec> {
+    pub fn peer(&self, key: &PublicKey) -> Option<&PeerSpec> {
         self.peers.peer(key)
     }
 
@@ -280,7 +280,7 @@ impl Mesh {
 
     /// The operators admitted now, each with the overlay range its cards
     /// must keep inside.
-    pub fn admitted_ranges(&self) -> &BTreeMap<OperatorId, Cidr> {
+    pub fn admitted_ranges(&self) -> &BTreeMap<OperatorId, IpNet> {
         self.peers.admitted_ranges()
     }
 

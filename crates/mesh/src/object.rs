@@ -14,9 +14,10 @@
 
 use std::fmt;
 
+use sentrymesh_types::blake2s;
+
 use crate::card::{ParseCardError, SignedCard};
 use crate::identity::OperatorId;
-use crate::kdf;
 use crate::revocation::SignedRevocation;
 use crate::statement::ParseStatementError;
 use crate::vouch::SignedVouch;
@@ -45,7 +46,7 @@ impl ObjectId {
 
     /// The id of the object of `kind` with this signed encoding.
     pub(crate) fn of(kind: ObjectKind, encoded: &[u8]) -> Self {
-        Self(kdf::hash(&[ID_CONTEXT, &[kind.tag()], encoded]))
+        Self(blake2s::hash(&[ID_CONTEXT, &[kind.tag()], encoded]))
     }
 }
 

@@ -24,8 +24,9 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use sentrymesh_types::IpNet;
+
 use crate::card::HostCard;
-use crate::cidr::Cidr;
 use crate::endpoint::EndpointHost;
 use crate::identity::OperatorId;
 
@@ -33,21 +34,15 @@ use crate::identity::OperatorId;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OverlayError {
-    /// A range with host bits set.
-    #[error("the overlay range {range} has host bits set; write its network ({})", range.network())]
-    HostBits {
-        /// The range as given.
-        range: Cidr,
-    },
     /// An operator's range outside the mesh overlay.
     #[error("operator {operator}'s overlay range {range} is not inside the mesh overlay {overlay}")]
     OutsideOverlay {
         /// The operator.
         operator: OperatorId,
         /// Its range.
-        range: Cidr,
+        range: IpNet,
         /// The mesh overlay.
-        overlay: Cidr,
+        overlay: IpNet,
     },
     /// Two operators' ranges share addresses.
     #[error(
@@ -57,11 +52,11 @@ pub enum OverlayError {
         /// One operator.
         first: OperatorId,
         /// Its range.
-        first_range: Cidr,
+        first_range: IpNet,
         /// The other.
         second: OperatorId,
         /// Its range.
-        second_range: Cidr,
+        second_range: IpNet,
     },
 }
 
@@ -69,8 +64,8 @@ pub enum OverlayError {
 /// each a network inside the overlay, no two overlapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Overlay {
-    overlay: Cidr,
-    ranges: BTreeMap<OperatorId, Cidr>,
+    overlay: IpNet,
+    ranges: BTreeMap<OperatorId, IpNet>,
 }
 
 impl Overlay {
@@ -78,23 +73,15 @@ impl Overlay {
     ///
     /// # Errors
     ///
-    /// [`OverlayError::HostBits`] for the overlay or a range with host bits
-    /// set; [`OverlayError::OutsideOverlay`] for a range not inside the
-    /// overlay; [`OverlayError::Overlap`] for two ranges that share an
+    /// [`OverlayError::OutsideOverlay`] for a range not inside the overlay; [`OverlayError::Overlap`] for two ranges that share an
     /// address. An operator named twice keeps the last range given.
     pub fn new(
-        overlay: Cidr,
-        ranges: impl IntoIterator<Item = (OperatorId, Cidr)>,
+        overlay: IpNet,
+        ranges: impl IntoIterator<Item = (OperatorId, IpNet)>,
     ) -> Result<Self, OverlayError> {
-        if !overlay.is_network() {
-            return Err(OverlayError::HostBits { range: overlay });
-        }
-        let ranges: BTreeMap<OperatorId, Cidr> = ranges.into_iter().collect();
+        let ranges: BTreeMap<OperatorId, IpNet> = ranges.into_iter().collect();
         for (&operator, &range) in &ranges {
-            if !range.is_network() {
-                return Err(OverlayError::HostBits { range });
-            }
-            if !overlay.contains(&range) {
+            if !overlay.contains_net(&range) {
                 return Err(OverlayError::OutsideOverlay {
                     operator,
                     range,
@@ -120,23 +107,23 @@ impl Overlay {
     }
 
     /// The mesh overlay: nothing outside it is routed into the interface.
-    pub fn overlay(&self) -> Cidr {
+    pub fn overlay(&self) -> IpNet {
         self.overlay
     }
 
     /// The ranges the configuration gives, by operator.
-    pub fn ranges(&self) -> &BTreeMap<OperatorId, Cidr> {
+    pub fn ranges(&self) -> &BTreeMap<OperatorId, IpNet> {
         &self.ranges
     }
 
     /// The range the configuration gives `operator`.
-    pub fn range(&self, operator: &OperatorId) -> Option<Cidr> {
+    pub fn range(&self, operator: &OperatorId) -> Option<IpNet> {
         self.ranges.get(operator).copied()
     }
 
     /// Whether `range` overlaps a range the configuration gives any
     /// operator.
-    pub fn overlaps_configured(&self, range: &Cidr) -> bool {
+    pub fn overlaps_configured(&self, range: &IpNet) -> bool {
         self.ranges.values().any(|own| own.overlaps(range))
     }
 }
@@ -151,20 +138,20 @@ pub enum OutOfRange {
     #[error("an address outside its operator's overlay range {range}")]
     Address {
         /// The operator's range.
-        range: Cidr,
+        range: IpNet,
     },
     /// An allowed IP outside the operator's range.
     #[error("an allowed IP outside its operator's overlay range {range}")]
     AllowedIp {
         /// The operator's range.
-        range: Cidr,
+        range: IpNet,
     },
     /// An endpoint inside the mesh overlay: handshakes to it would be routed
     /// into the tunnel, to whichever host holds that overlay address.
     #[error("an endpoint inside the mesh overlay {overlay}")]
     EndpointInOverlay {
         /// The mesh overlay.
-        overlay: Cidr,
+        overlay: IpNet,
     },
 }
 
@@ -175,19 +162,19 @@ pub enum OutOfRange {
 /// # Errors
 ///
 /// The first [`OutOfRange`] found.
-pub fn check_card(card: &HostCard, range: Cidr, overlay: Cidr) -> Result<(), OutOfRange> {
+pub fn check_card(card: &HostCard, range: IpNet, overlay: IpNet) -> Result<(), OutOfRange> {
     if card
         .addresses
         .iter()
-        .any(|address| !range.contains(&Cidr::host(address.addr())))
+        .any(|address| !range.contains(address.addr()))
     {
         return Err(OutOfRange::Address { range });
     }
-    if card.allowed_ips.iter().any(|net| !range.contains(net)) {
+    if card.allowed_ips.iter().any(|net| !range.contains_net(net)) {
         return Err(OutOfRange::AllowedIp { range });
     }
     // In canonical form: `::ffff:a.b.c.d` is sent to as `a.b.c.d`.
-    let in_overlay = |ip: &IpAddr| overlay.contains(&Cidr::host(ip.to_canonical()));
+    let in_overlay = |ip: &IpAddr| overlay.contains(ip.to_canonical());
     if card.endpoints.iter().any(|endpoint| match &endpoint.host {
         EndpointHost::Ip(ip) => in_overlay(ip),
         EndpointHost::Name(_) => false,
@@ -203,7 +190,7 @@ mod tests {
     use crate::role::Role;
     use crate::testing::{card, operator};
 
-    fn cidr(text: &str) -> Cidr {
+    fn cidr(text: &str) -> IpNet {
         text.parse().unwrap()
     }
 
@@ -221,18 +208,6 @@ mod tests {
         assert!(good.overlaps_configured(&cidr("198.19.2.128/25")));
         assert!(good.overlaps_configured(&cidr("198.19.0.0/16")));
         assert!(!good.overlaps_configured(&cidr("198.19.3.0/24")));
-        assert_eq!(
-            Overlay::new(cidr("198.19.0.1/16"), []),
-            Err(OverlayError::HostBits {
-                range: cidr("198.19.0.1/16")
-            })
-        );
-        assert_eq!(
-            Overlay::new(overlay, [(a, cidr("198.19.1.1/24"))]),
-            Err(OverlayError::HostBits {
-                range: cidr("198.19.1.1/24")
-            })
-        );
         assert!(matches!(
             Overlay::new(overlay, [(a, cidr("198.18.1.0/24"))]),
             Err(OverlayError::OutsideOverlay { .. })
@@ -251,7 +226,7 @@ mod tests {
         let (range, overlay) = (cidr("198.19.1.0/24"), cidr("198.19.0.0/16"));
         let op = operator(1);
         let mut sentry = card(&op, "sentry", Role::Sentry);
-        sentry.addresses = vec![cidr("198.19.1.1/16")];
+        sentry.addresses = vec!["198.19.1.1/16".parse().unwrap()];
         sentry.allowed_ips = vec![cidr("198.19.1.128/25")];
         assert_eq!(check_card(&sentry, range, overlay), Ok(()));
 
@@ -271,7 +246,7 @@ mod tests {
             );
         }
         let mut elsewhere = sentry.clone();
-        elsewhere.addresses.push(cidr("198.19.2.1/24"));
+        elsewhere.addresses.push("198.19.2.1/24".parse().unwrap());
         assert_eq!(
             check_card(&elsewhere, range, overlay),
             Err(OutOfRange::Address { range })

@@ -33,8 +33,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use sentrymesh_types::{InterfaceAddress, IpNet, PublicKey};
+
 use crate::card::{CardTimeError, HostCard, SignedCard};
-use crate::cidr::Cidr;
 use crate::endpoint::Endpoint;
 use crate::identity::OperatorId;
 use crate::overlay::{self, OutOfRange};
@@ -42,7 +43,6 @@ use crate::role::Role;
 use crate::roles::may_peer;
 use crate::store::Store;
 use crate::trust::TrustPolicy;
-use crate::wg_key::WgPublicKey;
 
 /// The persistent keepalive, in seconds, of a host without an endpoint
 /// towards peers that have one (WireGuard's customary value).
@@ -52,7 +52,7 @@ pub const PERSISTENT_KEEPALIVE: u16 = 25;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerSpec {
     /// The peer's WireGuard public key.
-    pub public_key: WgPublicKey,
+    pub public_key: PublicKey,
     /// Its operator.
     pub operator: OperatorId,
     /// Its host name.
@@ -61,12 +61,12 @@ pub struct PeerSpec {
     pub role: Role,
     /// Its overlay addresses as its card gives them: where gossip and the
     /// chain's traffic reach it.
-    pub addresses: Vec<Cidr>,
+    pub addresses: Vec<InterfaceAddress>,
     /// Where to send to it: its card's first endpoint; `None` for a host
     /// without one, whose address the daemon learns from its handshakes.
     pub endpoint: Option<Endpoint>,
     /// The networks routed to it, ascending.
-    pub allowed_ips: Vec<Cidr>,
+    pub allowed_ips: Vec<IpNet>,
     /// Seconds between keepalives, when this host must keep the path open.
     pub persistent_keepalive: Option<u16>,
 }
@@ -79,7 +79,7 @@ pub enum PeerEvent {
     /// A peer whose configuration changed; its sessions may stay.
     Changed(PeerSpec),
     /// A peer to remove, with its sessions.
-    Removed(WgPublicKey),
+    Removed(PublicKey),
 }
 
 /// A card refused because it claims what its operator was not given:
@@ -90,7 +90,7 @@ pub enum PeerEvent {
 #[error("the card of host {name} (serial {serial}) of operator {operator} is refused: {reason}")]
 pub struct CardRefusal {
     /// The card's WireGuard key.
-    pub key: WgPublicKey,
+    pub key: PublicKey,
     /// Its host name.
     pub name: String,
     /// Its operator.
@@ -112,7 +112,7 @@ pub enum LocalCardError {
     #[error("this host has no mesh peers: its operator {operator} revoked its key {key}")]
     Revoked {
         /// This host's key.
-        key: WgPublicKey,
+        key: PublicKey,
         /// Its operator.
         operator: OperatorId,
     },
@@ -134,9 +134,9 @@ pub enum LocalConfigError {
     #[error("the new card is for key {new}, but this host is key {current}")]
     OtherKey {
         /// This host's key.
-        current: WgPublicKey,
+        current: PublicKey,
         /// The new card's key.
-        new: WgPublicKey,
+        new: PublicKey,
     },
     /// A new card for this host from another operator.
     #[error("the new card is operator {new}'s, but this host is operator {current}'s")]
@@ -159,12 +159,12 @@ pub struct PeerManager {
     policy: TrustPolicy,
     admitted: BTreeSet<OperatorId>,
     /// The admitted operators' overlay ranges.
-    ranges: BTreeMap<OperatorId, Cidr>,
+    ranges: BTreeMap<OperatorId, IpNet>,
     local_error: Option<LocalCardError>,
-    peers: BTreeMap<WgPublicKey, PeerSpec>,
+    peers: BTreeMap<PublicKey, PeerSpec>,
     events: VecDeque<PeerEvent>,
     /// The cards refused as of the last update: key -> serial.
-    refused: BTreeMap<WgPublicKey, u64>,
+    refused: BTreeMap<PublicKey, u64>,
     refusals: VecDeque<CardRefusal>,
     cards_refused: u64,
 }
@@ -217,7 +217,7 @@ impl PeerManager {
     }
 
     /// The admitted operators' overlay ranges as of the last update.
-    pub fn admitted_ranges(&self) -> &BTreeMap<OperatorId, Cidr> {
+    pub fn admitted_ranges(&self) -> &BTreeMap<OperatorId, IpNet> {
         &self.ranges
     }
 
@@ -351,19 +351,19 @@ impl PeerManager {
     }
 
     /// The peer with this key.
-    pub fn peer(&self, key: &WgPublicKey) -> Option<&PeerSpec> {
+    pub fn peer(&self, key: &PublicKey) -> Option<&PeerSpec> {
         self.peers.get(key)
     }
 
     /// Whether `key` is one of this host's peers: a handshake from any
     /// other key is to be ignored.
-    pub fn is_admitted_peer(&self, key: &WgPublicKey) -> bool {
+    pub fn is_admitted_peer(&self, key: &PublicKey) -> bool {
         self.peers.contains_key(key)
     }
 
     /// The peers this host should have now; refuses (and reports once)
     /// the cards that claim what their operator's range does not hold.
-    fn desired(&mut self, store: &Store, now: u64) -> BTreeMap<WgPublicKey, PeerSpec> {
+    fn desired(&mut self, store: &Store, now: u64) -> BTreeMap<PublicKey, PeerSpec> {
         let local = self.local.card();
         let overlay = self.policy.overlay().overlay();
         let mut refused = BTreeMap::new();
@@ -399,7 +399,7 @@ impl PeerManager {
 
         // Each network goes to one claimant: this host, then its own
         // operator's hosts, then the lowest key.
-        let mut owner: BTreeMap<Cidr, (u8, WgPublicKey)> = BTreeMap::new();
+        let mut owner: BTreeMap<IpNet, (u8, PublicKey)> = BTreeMap::new();
         let mut claim = |card: &HostCard, rank: u8| {
             for cidr in routes(card) {
                 let claimant = (rank, card.wg_public_key);
@@ -448,10 +448,10 @@ impl PeerManager {
 
 /// The networks a card asks to have routed to its host: its addresses as
 /// host routes, and its allowed IPs.
-fn routes(card: &HostCard) -> BTreeSet<Cidr> {
+fn routes(card: &HostCard) -> BTreeSet<IpNet> {
     card.addresses
         .iter()
-        .map(|address| Cidr::host(address.addr()))
+        .map(|address| IpNet::host(address.addr()))
         .chain(card.allowed_ips.iter().copied())
         .collect()
 }

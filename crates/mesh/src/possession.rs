@@ -28,9 +28,9 @@
 //! refused, so neither can carry a valid proof.
 
 use rand_core::CryptoRngCore;
+use sentrymesh_types::{PrivateKey, PublicKey};
 
 use crate::identity::OperatorId;
-use crate::wg_key::{WgPublicKey, WgSecretKey};
 use crate::xeddsa;
 
 /// Length of a proof of possession.
@@ -42,18 +42,18 @@ const CONTEXT: &[u8] = b"sentrymesh card proof of possession v1";
 /// A proof, by the holder of `key`, that the card `body` of `operator`
 /// names its public key.
 pub(crate) fn prove(
-    key: &WgSecretKey,
+    key: &PrivateKey,
     operator: &OperatorId,
     body: &[u8],
     rng: &mut impl CryptoRngCore,
 ) -> [u8; PROOF_LEN] {
-    xeddsa::sign(key.as_bytes(), &message(operator, body), rng)
+    xeddsa::sign(&key.to_bytes(), &message(operator, body), rng)
 }
 
 /// Whether `proof` was made by the holder of `key` over `operator`'s card
 /// `body`.
 pub(crate) fn verify(
-    key: &WgPublicKey,
+    key: &PublicKey,
     operator: &OperatorId,
     body: &[u8],
     proof: &[u8; PROOF_LEN],
@@ -84,8 +84,8 @@ mod tests {
     fn a_proof_holds_only_for_its_key_operator_and_body() {
         let mut rng = ChaCha20Rng::seed_from_u64(9);
         let (key, other_key) = (
-            WgSecretKey::from_bytes([7; 32]),
-            WgSecretKey::from_bytes([8; 32]),
+            PrivateKey::from_bytes([7; 32]),
+            PrivateKey::from_bytes([8; 32]),
         );
         let (alice, mallory) = (operator(1).operator_id(), operator(2).operator_id());
         let proof = prove(&key, &alice, b"body", &mut rng);
@@ -95,7 +95,7 @@ mod tests {
         assert!(!verify(&key.public_key(), &alice, b"bodz", &proof));
         // Another domain's message over the same bytes: a bare XEdDSA
         // signature of the body is not a proof.
-        let bare = xeddsa::sign(key.as_bytes(), b"body", &mut rng);
+        let bare = xeddsa::sign(&key.to_bytes(), b"body", &mut rng);
         assert!(!verify(&key.public_key(), &alice, b"body", &bare));
     }
 }

@@ -13,12 +13,13 @@
 
 use std::fmt;
 
+use sentrymesh_types::PublicKey;
+
 use crate::armour::{self, ArmourKind};
 use crate::card::HostCard;
 use crate::codec::DecodeError;
 use crate::identity::{OperatorId, OperatorSecret};
 use crate::statement::{self, ParseStatementError, SignStatementError, StatementKind};
-use crate::wg_key::WgPublicKey;
 
 const KIND: StatementKind = StatementKind::Revocation;
 
@@ -26,7 +27,7 @@ const KIND: StatementKind = StatementKind::Revocation;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RevocationTarget {
     /// A host, by its WireGuard key: retired for good.
-    Host(WgPublicKey),
+    Host(PublicKey),
     /// The issuer's vouch for this operator.
     Vouch(OperatorId),
 }
@@ -116,7 +117,7 @@ impl SignedRevocation {
         let revocation = statement::verify(KIND, bytes, |r| {
             let issuer = statement::operator_id(KIND, r, "issuer operator id")?;
             let target = match r.u8("revocation target").map_err(|e| KIND.malformed(e))? {
-                1 => RevocationTarget::Host(WgPublicKey::from_bytes(
+                1 => RevocationTarget::Host(PublicKey::from_bytes(
                     r.array("revoked host key").map_err(|e| KIND.malformed(e))?,
                 )),
                 2 => RevocationTarget::Vouch(statement::operator_id(
@@ -248,7 +249,7 @@ mod tests {
         let (alice, mallory) = (operator(1), operator(4));
         let signed = Revocation {
             issuer: alice.operator_id(),
-            target: RevocationTarget::Host(WgPublicKey::from_bytes([3; 32])),
+            target: RevocationTarget::Host(PublicKey::from_bytes([3; 32])),
             issued_at: NOW,
         }
         .sign(&alice)

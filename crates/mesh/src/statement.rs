@@ -35,12 +35,6 @@ pub enum SignStatementError {
         /// The operator.
         operator: OperatorId,
     },
-    /// A vouch's overlay range with host bits set.
-    #[error("the overlay range {overlay} has host bits set; write its network ({})", overlay.network())]
-    OverlayHostBits {
-        /// The range as given.
-        overlay: crate::cidr::Cidr,
-    },
 }
 
 /// Why bytes or text are not a signed vouch or revocation.
@@ -63,12 +57,6 @@ pub enum ParseStatementError {
     SelfVouch {
         /// The operator.
         operator: OperatorId,
-    },
-    /// A vouch's overlay range with host bits set.
-    #[error("the vouch's overlay range {overlay} has host bits set")]
-    OverlayHostBits {
-        /// The range as signed.
-        overlay: crate::cidr::Cidr,
     },
     /// The signature field is blank.
     #[error("the {kind} by operator {signer} is not signed")]

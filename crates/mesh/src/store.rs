@@ -101,15 +101,14 @@ use std::ops::Bound;
 
 use quota::Usage;
 pub use quota::{HOST_QUOTA, MAX_CARDS, MAX_LISTED, MAX_VOUCHES, STATEMENT_QUOTA};
+use sentrymesh_types::{CLOCK_SKEW, PublicKey, UnixTime};
 pub use state::StateError;
 
 use crate::card::{CardTimeError, HostCard, SignedCard};
 use crate::identity::OperatorId;
 use crate::object::{Object, ObjectId, ObjectKind, ObjectRef};
 use crate::revocation::{RevocationTarget, SignedRevocation};
-use crate::time::{CLOCK_SKEW, UnixTime};
 use crate::vouch::SignedVouch;
-use crate::wg_key::WgPublicKey;
 
 /// The longest encoded vouch or revocation.
 const MAX_STATEMENT_LEN: usize = 256;
@@ -166,7 +165,7 @@ pub enum InsertError {
         /// The host's name on the card.
         host: String,
         /// The revoked key.
-        key: WgPublicKey,
+        key: PublicKey,
         /// Who revoked it: the card's operator, or the operator whose card
         /// for the key the store held.
         operator: OperatorId,
@@ -215,7 +214,7 @@ pub struct KeyConflict {
     /// The refused card's operator.
     pub claimed_by: OperatorId,
     /// The key both cards name.
-    pub key: WgPublicKey,
+    pub key: PublicKey,
     /// The held card's host name.
     pub held_host: String,
     /// The held card's operator.
@@ -232,7 +231,7 @@ struct Held<T> {
 /// Where the object with an id is kept.
 #[derive(Debug, Clone, Copy)]
 enum Slot {
-    Card(WgPublicKey),
+    Card(PublicKey),
     Vouch(OperatorId, OperatorId),
     Revocation(OperatorId, RevocationTarget),
 }
@@ -249,22 +248,22 @@ enum Room {
 /// Every signed object a member knows. See the [module docs](self).
 #[derive(Clone, Default)]
 pub struct Store {
-    cards: BTreeMap<WgPublicKey, Held<SignedCard>>,
+    cards: BTreeMap<PublicKey, Held<SignedCard>>,
     /// `(not_after, key)` of every card, for pruning.
-    expiries: BTreeSet<(u64, WgPublicKey)>,
+    expiries: BTreeSet<(u64, PublicKey)>,
     vouches: BTreeMap<(OperatorId, OperatorId), Held<SignedVouch>>,
     revocations: BTreeMap<(OperatorId, RevocationTarget), Held<SignedRevocation>>,
     /// Until when each host revocation that revoked a card here must stand:
     /// the latest `not_after` of its issuer's cards for the key.
-    tombstones: BTreeMap<(OperatorId, WgPublicKey), u64>,
+    tombstones: BTreeMap<(OperatorId, PublicKey), u64>,
     /// `(until, issuer, key)` of every entry of `tombstones`.
-    tombstone_expiries: BTreeSet<(u64, OperatorId, WgPublicKey)>,
+    tombstone_expiries: BTreeSet<(u64, OperatorId, PublicKey)>,
     /// The issuers of the entries of `tombstones`, by key.
-    tombstoned_keys: BTreeMap<WgPublicKey, BTreeSet<OperatorId>>,
+    tombstoned_keys: BTreeMap<PublicKey, BTreeSet<OperatorId>>,
     /// Public cards their operator revoked, until they expire.
-    retired: BTreeMap<WgPublicKey, SignedCard>,
+    retired: BTreeMap<PublicKey, SignedCard>,
     /// `(not_after, key)` of every retired card.
-    retired_expiries: BTreeSet<(u64, WgPublicKey)>,
+    retired_expiries: BTreeSet<(u64, PublicKey)>,
     /// Each operator's objects, against its quotas; no entry when none.
     usage: BTreeMap<OperatorId, Usage>,
     /// The local operator, whose objects are never refused for room.
@@ -349,7 +348,7 @@ impl Store {
     /// until those expire; returns how many were dropped. For when the
     /// operators admitted change: memory follows the trust configuration.
     pub fn retain_signers(&mut self, admitted: &BTreeSet<OperatorId>) -> usize {
-        let cards: Vec<WgPublicKey> = self
+        let cards: Vec<PublicKey> = self
             .cards
             .iter()
             .filter(|(_, held)| !admitted.contains(&held.object.card().operator))
@@ -424,7 +423,7 @@ impl Store {
     }
 
     /// The card for a WireGuard key.
-    pub fn card(&self, key: &WgPublicKey) -> Option<&SignedCard> {
+    pub fn card(&self, key: &PublicKey) -> Option<&SignedCard> {
         self.cards.get(key).map(|held| &held.object)
     }
 
@@ -446,7 +445,7 @@ impl Store {
     /// The card the store knows for a key: the one held, or a public card
     /// its operator revoked (kept until it expires). For judging to whom a
     /// revocation of the key may go.
-    pub fn known_card(&self, key: &WgPublicKey) -> Option<&SignedCard> {
+    pub fn known_card(&self, key: &PublicKey) -> Option<&SignedCard> {
         self.card(key).or_else(|| self.retired.get(key))
     }
 
@@ -661,7 +660,7 @@ impl Store {
         }
     }
 
-    fn remove_card(&mut self, key: &WgPublicKey) -> Option<SignedCard> {
+    fn remove_card(&mut self, key: &PublicKey) -> Option<SignedCard> {
         let held = self.cards.remove(key)?;
         self.ids.remove(&held.id);
         let card = held.object.card();
@@ -712,7 +711,7 @@ impl Store {
         }
     }
 
-    fn revokes_host(&self, operator: OperatorId, key: WgPublicKey) -> bool {
+    fn revokes_host(&self, operator: OperatorId, key: PublicKey) -> bool {
         self.revocations
             .contains_key(&(operator, RevocationTarget::Host(key)))
     }

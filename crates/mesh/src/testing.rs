@@ -10,16 +10,14 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use blake2::{Blake2s256, Digest};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use sentrymesh_types::{IpNet, PrivateKey, PublicKey, blake2s};
 
 use crate::card::{HostCard, SignCardError, SignedCard};
-use crate::cidr::Cidr;
 use crate::identity::OperatorSecret;
 use crate::overlay::Overlay;
 use crate::role::Role;
-use crate::wg_key::{WgPublicKey, WgSecretKey};
 
 /// 2026-05-01 00:00:00 UTC: "now" in the tests.
 pub const NOW: u64 = 1_777_593_600;
@@ -29,7 +27,7 @@ const POISONED: &str = "a test panicked holding the host keys";
 
 /// The private key of every host key the fixtures made, so that
 /// [`SignCard::sign`] can prove possession for any card built from them.
-static HOST_KEYS: Mutex<BTreeMap<WgPublicKey, [u8; 32]>> = Mutex::new(BTreeMap::new());
+static HOST_KEYS: Mutex<BTreeMap<PublicKey, [u8; 32]>> = Mutex::new(BTreeMap::new());
 
 /// Operator number `n`, the same key every run.
 pub fn operator(n: u8) -> OperatorSecret {
@@ -42,9 +40,9 @@ pub fn operator(n: u8) -> OperatorSecret {
 /// The WireGuard private key made from `seed` (hashed, so seeds that
 /// differ only in the bits X25519 clamps give different keys), remembered
 /// for [`SignCard::sign`].
-pub fn wg_secret(seed: [u8; 32]) -> WgSecretKey {
-    let seed: [u8; 32] = Blake2s256::digest(seed).into();
-    let secret = WgSecretKey::from_bytes(seed);
+pub fn wg_secret(seed: [u8; 32]) -> PrivateKey {
+    let seed = blake2s::hash(&[&seed]);
+    let secret = PrivateKey::from_bytes(seed);
     HOST_KEYS
         .lock()
         .expect(POISONED)
@@ -54,20 +52,20 @@ pub fn wg_secret(seed: [u8; 32]) -> WgSecretKey {
 
 /// The public half of [`wg_secret`]`(seed)`: a real WireGuard key whose
 /// private key the fixtures know.
-pub fn wg_key(seed: [u8; 32]) -> WgPublicKey {
+pub fn wg_key(seed: [u8; 32]) -> PublicKey {
     wg_secret(seed).public_key()
 }
 
 /// The private key the fixtures made for `key`, or another one when they
 /// made none.
-pub fn secret_of(key: &WgPublicKey) -> WgSecretKey {
+pub fn secret_of(key: &PublicKey) -> PrivateKey {
     let seed = HOST_KEYS
         .lock()
         .expect(POISONED)
         .get(key)
         .copied()
         .unwrap_or([0xee; 32]);
-    WgSecretKey::from_bytes(seed)
+    PrivateKey::from_bytes(seed)
 }
 
 /// A deterministic RNG for proofs and seals.
@@ -78,7 +76,7 @@ pub fn rng() -> ChaCha20Rng {
 /// A card for a host of `op` that names `victim`'s WireGuard key, with a
 /// proof made by a key `op` holds: what a rival operator can make to claim
 /// another's key.
-pub fn claim(op: &OperatorSecret, name: &str, victim: &WgPublicKey) -> SignedCard {
+pub fn claim(op: &OperatorSecret, name: &str, victim: &PublicKey) -> SignedCard {
     let mut c = card(op, name, Role::Sentry);
     let own = secret_of(&c.wg_public_key);
     c.wg_public_key = *victim;
@@ -89,11 +87,7 @@ pub fn claim(op: &OperatorSecret, name: &str, victim: &WgPublicKey) -> SignedCar
 /// ninety days, with an endpoint when the role is public.
 pub fn card(op: &OperatorSecret, name: &str, role: Role) -> HostCard {
     let operator = op.operator_id();
-    let seed: [u8; 32] = Blake2s256::new()
-        .chain_update(operator.as_bytes())
-        .chain_update(name)
-        .finalize()
-        .into();
+    let seed = blake2s::hash(&[operator.as_bytes(), name.as_bytes()]);
     HostCard {
         operator,
         name: name.to_owned(),
@@ -118,7 +112,7 @@ pub fn card(op: &OperatorSecret, name: &str, role: Role) -> HostCard {
 }
 
 /// Operator `n`'s overlay range in the tests: 198.19.`n`.0/24.
-pub fn range_of(n: u8) -> Cidr {
+pub fn range_of(n: u8) -> IpNet {
     format!("198.19.{n}.0/24").parse().expect("a range")
 }
 

@@ -42,7 +42,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::cidr::Cidr;
+use sentrymesh_types::IpNet;
+
 use crate::identity::OperatorId;
 use crate::overlay::Overlay;
 use crate::revocation::{RevocationTarget, SignedRevocation};
@@ -163,14 +164,14 @@ impl TrustPolicy {
         &self,
         vouches: impl IntoIterator<Item = &'a SignedVouch>,
         revocations: impl IntoIterator<Item = &'a SignedRevocation>,
-    ) -> BTreeMap<OperatorId, Cidr> {
+    ) -> BTreeMap<OperatorId, IpNet> {
         let mut admitted = self.overlay.ranges().clone();
 
         // (voucher, subject) -> the latest vouch and its range, from direct
         // vouchers for operators not already admitted. Two vouches of the
         // same second: the greater range, so the order given does not
         // matter.
-        let mut latest_vouch: BTreeMap<(OperatorId, OperatorId), (u64, Cidr)> = BTreeMap::new();
+        let mut latest_vouch: BTreeMap<(OperatorId, OperatorId), (u64, IpNet)> = BTreeMap::new();
         for vouch in vouches.into_iter().map(SignedVouch::vouch) {
             if self.direct.contains(&vouch.voucher) && !admitted.contains_key(&vouch.subject) {
                 let this = (vouch.issued_at, vouch.overlay);
@@ -191,7 +192,7 @@ impl TrustPolicy {
         }
 
         // (subject, range) -> standing vouches naming that range.
-        let mut standing: BTreeMap<(OperatorId, Cidr), usize> = BTreeMap::new();
+        let mut standing: BTreeMap<(OperatorId, IpNet), usize> = BTreeMap::new();
         for (pair, (vouched_at, range)) in latest_vouch {
             let withdrawn = latest_withdrawal
                 .get(&pair)
@@ -202,7 +203,7 @@ impl TrustPolicy {
         }
         // Each subject with exactly one range at the threshold, inside the
         // overlay and clear of every configured range.
-        let mut candidates: BTreeMap<OperatorId, Option<Cidr>> = BTreeMap::new();
+        let mut candidates: BTreeMap<OperatorId, Option<IpNet>> = BTreeMap::new();
         for ((subject, range), count) in standing {
             if count >= self.vouch_threshold {
                 candidates
@@ -211,11 +212,12 @@ impl TrustPolicy {
                     .or_insert(Some(range));
             }
         }
-        let candidates: Vec<(OperatorId, Cidr)> = candidates
+        let candidates: Vec<(OperatorId, IpNet)> = candidates
             .into_iter()
             .filter_map(|(subject, range)| Some((subject, range?)))
             .filter(|(_, range)| {
-                self.overlay.overlay().contains(range) && !self.overlay.overlaps_configured(range)
+                self.overlay.overlay().contains_net(range)
+                    && !self.overlay.overlaps_configured(range)
             })
             .collect();
         // Vouched ranges that clash with each other admit neither.
@@ -567,9 +569,9 @@ mod tests {
             prop_assert!(policy.direct().is_subset(&admitted));
             prop_assert!(admitted.len() <= 9 + 4);
             // Every admitted range is inside the overlay, and no two overlap.
-            let ranges: Vec<Cidr> = policy.admitted_ranges(&vouches, &revocations).into_values().collect();
+            let ranges: Vec<IpNet> = policy.admitted_ranges(&vouches, &revocations).into_values().collect();
             for (i, range) in ranges.iter().enumerate() {
-                prop_assert!(policy.overlay().overlay().contains(range));
+                prop_assert!(policy.overlay().overlay().contains_net(range));
                 prop_assert!(ranges[i + 1..].iter().all(|other| !other.overlaps(range)));
             }
         }

@@ -10,8 +10,9 @@
 //! its directly trusted operators name alike (see [`crate::TrustPolicy`]),
 //! and refuses every card of that operator that claims anything outside it.
 
+use sentrymesh_types::IpNet;
+
 use crate::armour::{self, ArmourKind};
-use crate::cidr::Cidr;
 use crate::identity::{OperatorId, OperatorSecret};
 use crate::statement::{self, ParseStatementError, SignStatementError, StatementKind};
 
@@ -27,7 +28,7 @@ pub struct Vouch {
     /// The overlay range the voucher allocates to the subject: a network
     /// (no host bits), inside which the subject's cards must keep every
     /// address and allowed IP.
-    pub overlay: Cidr,
+    pub overlay: IpNet,
     /// When the vouch was made (Unix seconds); a later withdrawal of it
     /// overrides it, a later vouch overrides the withdrawal.
     pub issued_at: u64,
@@ -47,23 +48,17 @@ impl Vouch {
     ///
     /// [`SignStatementError::NotTheSigner`] when `secret` is not the
     /// voucher's key; [`SignStatementError::SelfVouch`] when the voucher is
-    /// the subject; [`SignStatementError::OverlayHostBits`] when the range
-    /// has host bits set.
+    /// the subject.
     pub fn sign(&self, secret: &OperatorSecret) -> Result<SignedVouch, SignStatementError> {
         if self.voucher == self.subject {
             return Err(SignStatementError::SelfVouch {
                 operator: self.voucher,
             });
         }
-        if !self.overlay.is_network() {
-            return Err(SignStatementError::OverlayHostBits {
-                overlay: self.overlay,
-            });
-        }
         let encoded = statement::sign(KIND, self.voucher, secret, |w| {
             w.array(self.voucher.as_bytes());
             w.array(self.subject.as_bytes());
-            self.overlay.encode(w);
+            w.ip_net(&self.overlay);
             w.u64(self.issued_at);
         })?;
         Ok(SignedVouch {
@@ -88,19 +83,16 @@ impl SignedVouch {
     ///
     /// # Errors
     ///
-    /// [`ParseStatementError`]: malformed, a self-vouch, a range with host
-    /// bits, unsigned, or a signature that does not verify.
+    /// [`ParseStatementError`]: malformed (a range with host bits among
+    /// them), a self-vouch, unsigned, or a signature that does not verify.
     pub fn decode(bytes: &[u8]) -> Result<Self, ParseStatementError> {
         let vouch = statement::verify(KIND, bytes, |r| {
             let voucher = statement::operator_id(KIND, r, "voucher operator id")?;
             let subject = statement::operator_id(KIND, r, "subject operator id")?;
-            let overlay = Cidr::decode(r, "overlay range").map_err(|e| KIND.malformed(e))?;
+            let overlay = r.ip_net("overlay range").map_err(|e| KIND.malformed(e))?;
             let issued_at = r.u64("issue time").map_err(|e| KIND.malformed(e))?;
             if voucher == subject {
                 return Err(ParseStatementError::SelfVouch { operator: voucher });
-            }
-            if !overlay.is_network() {
-                return Err(ParseStatementError::OverlayHostBits { overlay });
             }
             Ok((
                 Vouch {
@@ -138,6 +130,7 @@ impl SignedVouch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::DecodeError;
     use crate::identity::Domain;
     use crate::testing::{NOW, operator};
 
@@ -237,14 +230,6 @@ mod tests {
     #[test]
     fn a_range_with_host_bits_is_refused_even_when_signed() {
         let (alice, bob) = (operator(1), operator(2));
-        let mut sloppy = vouch(&alice, &bob);
-        sloppy.overlay = "198.19.2.1/24".parse().unwrap();
-        assert_eq!(
-            sloppy.sign(&alice),
-            Err(SignStatementError::OverlayHostBits {
-                overlay: sloppy.overlay
-            })
-        );
         let mut body = vec![1];
         body.extend_from_slice(alice.operator_id().as_bytes());
         body.extend_from_slice(bob.operator_id().as_bytes());
@@ -254,8 +239,12 @@ mod tests {
         body.extend_from_slice(&signature);
         assert_eq!(
             SignedVouch::decode(&body),
-            Err(ParseStatementError::OverlayHostBits {
-                overlay: sloppy.overlay
+            Err(ParseStatementError::Malformed {
+                kind: "vouch",
+                source: DecodeError::Invalid {
+                    field: "overlay range",
+                    reason: "host bits set"
+                }
             })
         );
     }

@@ -20,6 +20,7 @@
 use curve25519_dalek::scalar::clamp_integer;
 use curve25519_dalek::{EdwardsPoint, MontgomeryPoint, Scalar};
 use rand_core::CryptoRngCore;
+use sentrymesh_types::PublicKey;
 use sha2::{Digest, Sha512};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -68,7 +69,7 @@ pub(crate) fn sign(
 /// Whether `signature` is a valid XEdDSA signature of `message` by the
 /// holder of the X25519 public key `public` (a u-coordinate).
 pub(crate) fn verify(public: &[u8; 32], message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
-    if !is_canonical_u(public) {
+    if !PublicKey::from_bytes(*public).is_canonical() {
         return false;
     }
     // Sign 0 by construction of the signer's `A`; no point for a u on the
@@ -89,17 +90,6 @@ pub(crate) fn verify(public: &[u8; 32], message: &[u8], signature: &[u8; SIGNATU
     let h = challenge(&big_r, &a.compress().to_bytes(), message);
     let check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&h, &-a, &s);
     check.compress().to_bytes() == big_r
-}
-
-/// Whether the 32 little-endian bytes of `u` are below `p = 2^255 - 19`:
-/// the one encoding of a field element.
-pub(crate) fn is_canonical_u(u: &[u8; 32]) -> bool {
-    // u ≥ p exactly when the top bit is set, or when u is p..2^255-1:
-    // 0x7f, thirty 0xff, then a low byte of at least 0xed.
-    if u[31] & 0x80 != 0 {
-        return false;
-    }
-    !(u[31] == 0x7f && u[1..31].iter().all(|&b| b == 0xff) && u[0] >= 0xed)
 }
 
 /// `SHA-512(R || A || M) mod q`: the Ed25519 challenge.
@@ -218,14 +208,14 @@ mod tests {
         let (_, public) = key_pair(5);
         let mut high = public;
         high[31] |= 0x80;
-        assert!(!is_canonical_u(&high));
+        assert!(!PublicKey::from_bytes(high).is_canonical());
         let mut p = [0xffu8; 32];
         p[0] = 0xed;
         p[31] = 0x7f;
-        assert!(!is_canonical_u(&p));
+        assert!(!PublicKey::from_bytes(p).is_canonical());
         p[0] = 0xec;
-        assert!(is_canonical_u(&p));
-        assert!(is_canonical_u(&public));
+        assert!(PublicKey::from_bytes(p).is_canonical());
+        assert!(PublicKey::from_bytes(public).is_canonical());
     }
 
     #[test]

@@ -7,13 +7,13 @@
 
 mod common;
 
-use sentrymesh_mesh::{
-    GossipError, GossipMessage, HOST_QUOTA, Object, OperatorId, OperatorSecret, Revocation,
-    RevocationTarget, STATEMENT_QUOTA, Vouch, WgPublicKey,
-};
-
 use common::net::*;
 use common::{NOW, operator};
+use sentrymesh_mesh::{
+    GossipError, GossipMessage, HOST_QUOTA, Object, OperatorId, OperatorSecret, Revocation,
+    RevocationTarget, STATEMENT_QUOTA, Vouch,
+};
+use sentrymesh_types::PublicKey;
 
 /// Objects signed by fresh keys.
 const FRESH_OBJECTS: usize = 100_000;
@@ -32,13 +32,13 @@ fn fresh(n: usize) -> OperatorSecret {
 }
 
 /// A key no card names.
-fn stray_key(n: usize) -> WgPublicKey {
+fn stray_key(n: usize) -> PublicKey {
     let mut key = [0x99; 32];
     key[..8].copy_from_slice(&(n as u64).to_le_bytes());
-    WgPublicKey::from_bytes(key)
+    PublicKey::from_bytes(key)
 }
 
-fn revoke(by: &OperatorSecret, key: WgPublicKey) -> Object {
+fn revoke(by: &OperatorSecret, key: PublicKey) -> Object {
     Revocation {
         issuer: by.operator_id(),
         target: RevocationTarget::Host(key),

@@ -8,16 +8,16 @@ mod common;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use common::{NOW, SignCard, apply, mutation, operator, wg_key};
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sentrymesh_mesh::bundle::{open, open_text, seal};
-
-use common::{NOW, SignCard, apply, mutation, operator, wg_key};
 use sentrymesh_mesh::{
-    ChainP2p, Cidr, Endpoint, EndpointHost, HostCard, OperatorSecret, Revocation, RevocationTarget,
-    Role, SealedBundle, SignedCard, SignedRevocation, SignedVouch, Vouch, WgPublicKey,
+    ChainP2p, Endpoint, EndpointHost, HostCard, OperatorSecret, Revocation, RevocationTarget, Role,
+    SealedBundle, SignedCard, SignedRevocation, SignedVouch, Vouch,
 };
+use sentrymesh_types::{InterfaceAddress, PublicKey};
 
 fn sample_card(op: &OperatorSecret) -> SignedCard {
     HostCard {
@@ -159,11 +159,18 @@ fn name() -> impl Strategy<Value = String> {
     "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 }
 
-fn cidr() -> impl Strategy<Value = Cidr> {
+fn interface_address() -> impl Strategy<Value = InterfaceAddress> {
     prop_oneof![
-        (any::<u32>(), 0u8..=32).prop_map(|(a, p)| Cidr::new(Ipv4Addr::from(a).into(), p).unwrap()),
-        (any::<u128>(), 0u8..=128)
-            .prop_map(|(a, p)| Cidr::new(Ipv6Addr::from(a).into(), p).unwrap()),
+        (any::<u32>(), 0u8..=32).prop_map(|(a, p)| InterfaceAddress::new(
+            Ipv4Addr::from(a).into(),
+            p
+        )
+        .unwrap()),
+        (any::<u128>(), 0u8..=128).prop_map(|(a, p)| InterfaceAddress::new(
+            Ipv6Addr::from(a).into(),
+            p
+        )
+        .unwrap()),
     ]
 }
 
@@ -187,9 +194,9 @@ fn host_card(op: OperatorSecret) -> impl Strategy<Value = HostCard> {
         name(),
         prop::sample::select(Role::ALL.to_vec()),
         any::<[u8; 32]>(),
-        proptest::collection::btree_set(cidr(), 1..=4),
+        proptest::collection::btree_set(interface_address(), 1..=4),
         proptest::collection::btree_set(endpoint(), 0..=4),
-        proptest::collection::btree_set(cidr().prop_map(|c| c.network()), 0..=8),
+        proptest::collection::btree_set(interface_address().prop_map(|c| c.network()), 0..=8),
         (any::<u64>(), 1u64..u64::MAX / 2),
         any::<u64>(),
         proptest::option::of(
@@ -262,7 +269,7 @@ proptest! {
     #[test]
     fn card_text_forms_round_trip(card in host_card(operator(1))) {
         for address in &card.addresses {
-            prop_assert_eq!(address.to_string().parse::<Cidr>().unwrap(), *address);
+            prop_assert_eq!(address.to_string().parse::<InterfaceAddress>().unwrap(), *address);
         }
         for endpoint in &card.endpoints {
             prop_assert_eq!(&endpoint.to_string().parse::<Endpoint>().unwrap(), endpoint);
@@ -270,7 +277,7 @@ proptest! {
         if let Some(p2p) = &card.chain_p2p {
             prop_assert_eq!(&p2p.to_string().parse::<ChainP2p>().unwrap(), p2p);
         }
-        prop_assert_eq!(card.wg_public_key.to_string().parse::<WgPublicKey>().unwrap(), card.wg_public_key);
+        prop_assert_eq!(card.wg_public_key.to_string().parse::<PublicKey>().unwrap(), card.wg_public_key);
         prop_assert_eq!(card.role.to_string().parse::<Role>().unwrap(), card.role);
     }
 }

@@ -7,13 +7,13 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use sentrymesh_mesh::{
-    GossipError, GossipMessage, InsertError, Mesh, Object, PeerSpec, Revocation, RevocationTarget,
-    Role, SignedCard, Store, Vouch, WgPublicKey,
-};
-
 use common::net::*;
 use common::{NOW, operator};
+use sentrymesh_mesh::{
+    GossipError, GossipMessage, InsertError, Mesh, Object, PeerSpec, Revocation, RevocationTarget,
+    Role, SignedCard, Store, Vouch,
+};
+use sentrymesh_types::PublicKey;
 
 #[test]
 fn three_operators_converge_with_producers_behind_their_own_sentries() {
@@ -85,7 +85,7 @@ fn no_host_of_another_operator_learns_anything_of_a_producer() {
 #[test]
 fn a_key_in_no_admitted_card_gets_no_session() {
     let mut net = converged_three();
-    let stranger = WgPublicKey::from_bytes([0x77; 32]);
+    let stranger = PublicKey::from_bytes([0x77; 32]);
     let digest = GossipMessage::Digest { ids: vec![] }.encode().unwrap();
     let now = net.now;
     for m in net.nodes_mut() {
@@ -247,7 +247,7 @@ fn a_rivals_cards_beyond_its_range_are_relayed_but_route_nothing_anywhere() {
         for peer in m.mesh.peers() {
             let range = m.mesh.admitted_ranges()[&peer.operator];
             assert!(
-                peer.allowed_ips.iter().all(|ip| range.contains(ip)),
+                peer.allowed_ips.iter().all(|ip| range.contains_net(ip)),
                 "{} routes {:?} to {}",
                 m.name(),
                 peer.allowed_ips,

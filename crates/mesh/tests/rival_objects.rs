@@ -11,14 +11,14 @@ mod common;
 
 use std::net::Ipv4Addr;
 
-use proptest::prelude::*;
-use sentrymesh_mesh::{
-    Cidr, Endpoint, EndpointHost, GossipMessage, HostCard, Mesh, Object, PeerEvent, Revocation,
-    RevocationTarget, Role, SignedCard, Store, TrustPolicy, Vouch, WgPublicKey,
-};
-
 use common::{NOW, SignCard, operator, wg_key};
+use proptest::prelude::*;
 use sentrymesh_mesh::testing::overlay_of;
+use sentrymesh_mesh::{
+    Endpoint, EndpointHost, GossipMessage, HostCard, Mesh, Object, PeerEvent, Revocation,
+    RevocationTarget, Role, SignedCard, Store, TrustPolicy, Vouch,
+};
+use sentrymesh_types::{InterfaceAddress, IpNet, PublicKey};
 
 /// The member's operator, the rival's, and the operators the rival may
 /// vouch for.
@@ -27,7 +27,7 @@ const RIVAL: u8 = 2;
 const OTHERS: [u8; 3] = [3, 4, 5];
 
 /// The WireGuard key of host `i` of operator `op`.
-fn host_key(op: u8, i: u8) -> WgPublicKey {
+fn host_key(op: u8, i: u8) -> PublicKey {
     let mut seed = [0x5a; 32];
     seed[0] = op;
     seed[1] = i;
@@ -41,7 +41,7 @@ fn host(op: u8, name: &str, i: u8, serial: u64) -> SignedCard {
         name: name.into(),
         role: Role::Sentry,
         wg_public_key: host_key(op, i),
-        addresses: vec![Cidr::host(Ipv4Addr::new(198, 19, op, i).into())],
+        addresses: vec![InterfaceAddress::host(Ipv4Addr::new(198, 19, op, i).into())],
         endpoints: vec![format!("198.18.{op}.{i}:51820").parse().unwrap()],
         allowed_ips: vec![],
         not_before: NOW - 3600,
@@ -106,18 +106,18 @@ const LOW_ORDER: [&str; 6] = [
     "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
 ];
 
-fn from_hex(hex: &str) -> WgPublicKey {
+fn from_hex(hex: &str) -> PublicKey {
     let mut bytes = [0u8; 32];
     for (i, byte) in bytes.iter_mut().enumerate() {
         *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
     }
-    WgPublicKey::from_bytes(bytes)
+    PublicKey::from_bytes(bytes)
 }
 
 /// A key the rival may name: a random one it holds, the key of one of the
 /// three hosts above (only its own sentry's is its to prove), or a key of
 /// low order, which would make every interface refuse the peer.
-fn key() -> impl Strategy<Value = WgPublicKey> {
+fn key() -> impl Strategy<Value = PublicKey> {
     prop_oneof![
         4 => any::<[u8; 32]>().prop_map(wg_key),
         1 => prop::sample::select(vec![(OWN, 1u8), (OWN, 2), (RIVAL, 1)])
@@ -127,16 +127,16 @@ fn key() -> impl Strategy<Value = WgPublicKey> {
 }
 
 /// Whether a tunnel can peer with `key`: X25519 with it is not all zeros.
-fn usable(key: &WgPublicKey) -> bool {
+fn usable(key: &PublicKey) -> bool {
     let secret = x25519_dalek::StaticSecret::from([0x42; 32]);
     let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(*key.as_bytes()));
     shared.as_bytes() != &[0; 32]
 }
 
 /// A network inside the rival's range, or a host address in it.
-fn inside_range() -> impl Strategy<Value = Cidr> {
+fn inside_range() -> impl Strategy<Value = InterfaceAddress> {
     (any::<u8>(), 24u8..=32).prop_map(|(last, prefix)| {
-        Cidr::new(Ipv4Addr::new(198, 19, RIVAL, last).into(), prefix).unwrap()
+        InterfaceAddress::new(Ipv4Addr::new(198, 19, RIVAL, last).into(), prefix).unwrap()
     })
 }
 
@@ -189,9 +189,8 @@ fn sent() -> impl Strategy<Value = Sent> {
         4 => card().prop_map(Sent::Card),
         1 => (prop::sample::select(OTHERS.to_vec()), any::<u8>(), 16u8..=24, -1000i64..1000)
             .prop_map(|(subject, third, prefix, at)| {
-                let overlay = Cidr::new(Ipv4Addr::new(198, 19, third, 0).into(), prefix)
-                    .unwrap()
-                    .network();
+                let overlay =
+                    IpNet::truncating(Ipv4Addr::new(198, 19, third, 0).into(), prefix).unwrap();
                 Sent::Vouch(Vouch {
                     voucher: operator(RIVAL).operator_id(),
                     subject: operator(subject).operator_id(),

@@ -15,12 +15,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand_core::CryptoRngCore;
+use sentrymesh_types::PublicKey;
+use sentrymesh_types::blake2s::{HASH_LEN, MAC_LEN, MacKey, hash, mac};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::crypto::aead::{self, AuthenticationFailed, XNONCE_LEN};
-use crate::crypto::blake2s::{HASH_LEN, MAC_LEN, MacKey, hash, mac};
-use crate::keys::PublicKey;
 use crate::messages::{COOKIE_REPLY_LEN, CookieReply, SessionIndex, mac1_offset, mac2_offset};
 
 /// How long a cookie secret, and a cookie received from a peer, stay valid.
@@ -207,10 +207,10 @@ impl CookieJar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::PrivateKey;
     use crate::messages::INITIATION_LEN;
     use rand_chacha::ChaCha8Rng;
     use rand_core::SeedableRng;
+    use sentrymesh_types::PrivateKey;
 
     fn setup() -> (CookieChecker, CookieJar, ChaCha8Rng) {
         let mut rng = ChaCha8Rng::seed_from_u64(1);

@@ -7,12 +7,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rand_core::CryptoRngCore;
+use sentrymesh_types::{PrivateKey, PublicKey};
 
 use crate::cookie::CookieChecker;
 use crate::error::Error;
 use crate::handshake::{LocalIdentity, identify_initiator};
 use crate::index_table::IndexTable;
-use crate::keys::{PresharedKey, PrivateKey, PublicKey};
+use crate::keys::PresharedKey;
 use crate::messages::{
     COOKIE_REPLY_LEN, CookieReply, DATA_HEADER_LEN, DATA_OVERHEAD, DataHeader, Initiation,
     MessageKind, Response, SessionIndex,

@@ -15,12 +15,13 @@
 //! to `crate::cookie`. A failed step consumes nothing: every state is only
 //! replaced once the message it processed has fully verified.
 
+use sentrymesh_types::{PrivateKey, PublicKey};
 use zeroize::Zeroizing;
 
 use crate::crypto::aead::AuthenticationFailed;
 use crate::crypto::x25519::{DhPublic, NonContributory, SecretKey, dh};
 use crate::error::Error;
-use crate::keys::{PresharedKey, PrivateKey, PublicKey};
+use crate::keys::PresharedKey;
 use crate::messages::{INITIATION_LEN, Initiation, RESPONSE_LEN, Response, SessionIndex};
 use crate::noise::{CipherKey, SymmetricState};
 use crate::tai64n::{TIMESTAMP_LEN, Tai64N};
@@ -67,7 +68,7 @@ fn initial_state(responder: &PublicKey) -> SymmetricState {
 
 /// Our static identity and what every handshake precomputes from it.
 pub(crate) struct LocalIdentity {
-    private: PrivateKey,
+    private: SecretKey,
     public: PublicKey,
     /// The initial state of handshakes initiated towards us.
     initial: SymmetricState,
@@ -78,7 +79,7 @@ impl LocalIdentity {
         let public = private.public_key();
         Self {
             initial: initial_state(&public),
-            private,
+            private: SecretKey::from_bytes(*private.to_bytes()),
             public,
         }
     }
@@ -90,7 +91,7 @@ impl LocalIdentity {
     /// Whether handshakes with the owner of `remote` can work: it is not us,
     /// and its key has no low order.
     pub(crate) fn can_peer_with(&self, remote: &PublicKey) -> bool {
-        *remote != self.public && dh(self.private.secret(), &remote.to_dh()).is_ok()
+        *remote != self.public && dh(&self.private, &DhPublic::new(*remote.as_bytes())).is_ok()
     }
 }
 
@@ -109,9 +110,9 @@ pub(crate) struct PeerSecrets {
 
 impl PeerSecrets {
     pub(crate) fn new(local: &LocalIdentity, remote: PublicKey, psk: PresharedKey) -> Self {
-        let remote_dh = remote.to_dh();
+        let remote_dh = DhPublic::new(*remote.as_bytes());
         Self {
-            static_static: dh(local.private.secret(), &remote_dh).ok(),
+            static_static: dh(&local.private, &remote_dh).ok(),
             initial: initial_state(&remote),
             remote,
             remote_dh,
@@ -213,7 +214,7 @@ pub(crate) fn identify_initiator(
     symmetric.mix_chaining_key(remote_ephemeral);
     let remote_ephemeral = DhPublic::new(*remote_ephemeral);
     // es
-    let key = symmetric.mix_key(dh(local.private.secret(), &remote_ephemeral)?.as_slice());
+    let key = symmetric.mix_key(dh(&local.private, &remote_ephemeral)?.as_slice());
     // s
     let mut initiator = [0u8; 32];
     symmetric.decrypt_and_hash(&key, message.encrypted_static(), &mut initiator)?;
@@ -327,7 +328,7 @@ impl ExpectResponse {
         // ee
         symmetric.mix_chaining_key(dh(&self.ephemeral, &remote_ephemeral)?.as_slice());
         // se
-        symmetric.mix_chaining_key(dh(local.private.secret(), &remote_ephemeral)?.as_slice());
+        symmetric.mix_chaining_key(dh(&local.private, &remote_ephemeral)?.as_slice());
         // psk
         let key = symmetric.mix_key_and_hash(peer.psk.as_bytes());
         // payload: nothing

@@ -50,7 +50,7 @@ pub mod timers;
 pub use cookie::COOKIE_REFRESH_TIME;
 pub use endpoint::{Encapsulated, Endpoint, PeerConfig, PeerId, Received, Transmit};
 pub use error::Error;
-pub use keys::{KEY_LEN, KeyParseError, PresharedKey, PrivateKey, PublicKey};
+pub use keys::PresharedKey;
 pub use messages::{
     COOKIE_REPLY_LEN, DATA_HEADER_LEN, DATA_OVERHEAD, INITIATION_LEN, KEEPALIVE_LEN, RESPONSE_LEN,
     SessionIndex,

@@ -13,8 +13,9 @@
 
 use std::fmt;
 
+use sentrymesh_types::blake2s::MAC_LEN;
+
 use crate::crypto::aead::TAG_LEN;
-use crate::crypto::blake2s::MAC_LEN;
 
 /// Length of a handshake initiation.
 pub const INITIATION_LEN: usize = 148;

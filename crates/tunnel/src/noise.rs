@@ -3,10 +3,10 @@
 //! is the `IKpsk2` pattern played on this state; the known-answer tests play
 //! the same pattern with the vectors published for `snow`.
 
+use sentrymesh_types::blake2s::{HASH_LEN, hash, kdf1, kdf2, kdf3};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::crypto::aead::{self, AuthenticationFailed, TAG_LEN};
-use crate::crypto::blake2s::{HASH_LEN, hash, kdf1, kdf2, kdf3};
 
 /// A 32-byte cipher key produced by `MixKey` or `Split`, zeroed on drop.
 pub(crate) type CipherKey = Zeroizing<[u8; 32]>;

@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rand_core::CryptoRngCore;
+use sentrymesh_types::PublicKey;
 
 use crate::cookie::CookieJar;
 use crate::crypto::x25519::SecretKey;
@@ -27,7 +28,7 @@ use crate::handshake::{
 };
 use crate::index_table::IndexTable;
 use crate::ip::IpPacket;
-use crate::keys::{PresharedKey, PublicKey};
+use crate::keys::PresharedKey;
 use crate::messages::{
     CookieReply, DATA_HEADER_LEN, DATA_OVERHEAD, INITIATION_LEN, Initiation, RESPONSE_LEN,
     Response, SessionIndex,

@@ -14,6 +14,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use Kind::*;
+use Side::{Ours, Theirs};
 use blake2::digest::consts::U16;
 use blake2::digest::{Digest, Mac};
 use blake2::{Blake2s256, Blake2sMac};
@@ -29,11 +31,9 @@ use sentrymesh_tunnel::timers::{
 };
 use sentrymesh_tunnel::{
     COOKIE_REPLY_LEN, DATA_HEADER_LEN, DATA_OVERHEAD, Encapsulated, Endpoint, Error, KEEPALIVE_LEN,
-    PeerConfig, PeerId, PeerStats, PresharedKey, PrivateKey, PublicKey, Received, Transmit,
+    PeerConfig, PeerId, PeerStats, PresharedKey, Received, Transmit,
 };
-
-use Kind::*;
-use Side::{Ours, Theirs};
+use sentrymesh_types::{PrivateKey, PublicKey};
 
 const PSK: [u8; 32] = [0x5a; 32];
 const OTHER_PSK: [u8; 32] = [0xa5; 32];

@@ -33,8 +33,9 @@ use sentrymesh_tunnel::sim::{
 };
 use sentrymesh_tunnel::{
     COOKIE_REPLY_LEN, DATA_HEADER_LEN, Encapsulated, Endpoint, Error, INITIATION_LEN,
-    KEEPALIVE_LEN, PeerConfig, PeerStats, PrivateKey, PublicKey, RESPONSE_LEN,
+    KEEPALIVE_LEN, PeerConfig, PeerStats, RESPONSE_LEN,
 };
+use sentrymesh_types::{PrivateKey, PublicKey};
 
 /// Where the hostile datagrams claim to come from: a refused datagram must
 /// not move a peer's endpoint here.

@@ -5,7 +5,8 @@ use std::io::{BufRead, Write};
 
 use anyhow::{Context, Result};
 use rand_core::OsRng;
-use sentrymesh_tunnel::{PresharedKey, PrivateKey};
+use sentrymesh_tunnel::PresharedKey;
+use sentrymesh_types::PrivateKey;
 use zeroize::Zeroizing;
 
 /// Writes a new private key, as `wg genkey` does.

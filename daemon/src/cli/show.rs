@@ -18,7 +18,8 @@
 
 use std::fmt::{self, Display};
 
-use sentrymesh_mesh::{HostCard, OpenedBundle, UnixTime};
+use sentrymesh_mesh::{HostCard, OpenedBundle};
+use sentrymesh_types::UnixTime;
 
 /// Width of the label column: the longest label and a space.
 pub const LABEL_WIDTH: usize = 14;
@@ -122,6 +123,7 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
     use sentrymesh_mesh::{OperatorSecret, Role, bundle};
+    use sentrymesh_types::PrivateKey;
 
     use super::*;
 
@@ -205,10 +207,9 @@ mod tests {
         let alice = OperatorSecret::generate(&mut rng);
         let bob = OperatorSecret::generate(&mut rng);
         // The private key of the card's public key, as `wg genkey` wrote it.
-        let key: sentrymesh_tunnel::PrivateKey = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="
+        let host_key: PrivateKey = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="
             .parse()
             .unwrap();
-        let host_key = sentrymesh_mesh::WgSecretKey::from_bytes(*key.to_bytes());
         let signed = card(&alice, Role::Sentry)
             .issue(&alice, &host_key, &mut rng)
             .unwrap();

@@ -18,7 +18,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use sentrymesh_tunnel::{PresharedKey, PrivateKey};
+use sentrymesh_tunnel::PresharedKey;
+use sentrymesh_types::PrivateKey;
 use zeroize::Zeroizing;
 
 /// The most bytes a key file may hold: a 44-character key, a line ending

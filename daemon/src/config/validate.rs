@@ -10,15 +10,14 @@ use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sentrymesh_tunnel::PublicKey;
+use sentrymesh_types::{InterfaceAddress, IpNet, PublicKey};
 use toml::Spanned;
 
 use super::DEFAULT_MTU;
 use super::MeshSettings;
 use super::error::{Diagnostic, Location, Source};
 use super::raw::{RawConfig, RawInterface, RawPeer};
-use super::values::{InterfaceAddress, InterfaceName};
-use crate::ipnet::IpNet;
+use super::values::InterfaceName;
 
 mod mesh;
 

@@ -52,7 +52,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::ipnet::IpNet;
+use sentrymesh_types::IpNet;
 
 /// A longest-prefix-match table from IPv4 and IPv6 networks to values
 /// (peers), as WireGuard's allowed IPs.
@@ -373,8 +373,9 @@ fn net_of(family: Family, key: u128, len: u8) -> IpNet {
         Family::V4 => IpAddr::V4(Ipv4Addr::from((key >> 96) as u32)),
         Family::V6 => IpAddr::V6(Ipv6Addr::from(key)),
     };
-    // A v4 trie only holds prefixes of IpNets, which are at most 32 bits long.
-    IpNet::new(addr, len).expect("a node's prefix fits its family")
+    // A v4 trie only holds prefixes of IpNets, which are at most 32 bits
+    // long, and a node's key has no bits past its length.
+    IpNet::new(addr, len).expect("a node's prefix is a network of its family")
 }
 
 /// The number of leading bits `a` and `b` share (128 when equal).

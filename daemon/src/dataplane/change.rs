@@ -7,9 +7,8 @@
 use std::io;
 use std::net::SocketAddr;
 
-use sentrymesh_tunnel::{PresharedKey, PrivateKey, PublicKey};
-
-use crate::ipnet::IpNet;
+use sentrymesh_tunnel::PresharedKey;
+use sentrymesh_types::{IpNet, PrivateKey, PublicKey};
 
 /// A whole change to an interface, applied completely or not at all.
 ///

@@ -12,9 +12,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use sentrymesh_tunnel::{
-    DATA_HEADER_LEN, DATA_OVERHEAD, Encapsulated, PeerId, PublicKey, Received,
-};
+use sentrymesh_tunnel::{DATA_HEADER_LEN, DATA_OVERHEAD, Encapsulated, PeerId, Received};
+use sentrymesh_types::PublicKey;
 
 use crate::dataplane::change::{ChangeError, ConfigChange};
 use crate::dataplane::handle::Command;

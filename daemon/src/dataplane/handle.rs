@@ -11,7 +11,7 @@
 //!   UAPI socket ──┘   (uapi_state: the only call that returns keys)
 //! ```
 
-use sentrymesh_tunnel::PublicKey;
+use sentrymesh_types::PublicKey;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::dataplane::change::{ChangeError, ConfigChange};

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use rand_core::OsRng;
 use sentrymesh_tunnel::timers::REJECT_AFTER_TIME;
-use sentrymesh_tunnel::{Endpoint, PeerConfig, PeerId, PrivateKey, PublicKey};
+use sentrymesh_tunnel::{Endpoint, PeerConfig, PeerId};
+use sentrymesh_types::{PrivateKey, PublicKey};
 
 use crate::dataplane::allowed_ips::AllowedIps;
 use crate::dataplane::change::{AllowedIpChange, ChangeError, ConfigChange, PeerChange};

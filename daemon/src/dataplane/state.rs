@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use sentrymesh_tunnel::{PresharedKey, PrivateKey, PublicKey};
-
-use crate::ipnet::IpNet;
+use sentrymesh_tunnel::PresharedKey;
+use sentrymesh_types::{IpNet, PrivateKey, PublicKey};
 
 /// A snapshot of an interface, with no secret in it: no private key and no
 /// preshared key. This is what the native mode, the mesh member and metrics

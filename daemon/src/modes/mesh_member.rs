@@ -63,26 +63,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
+pub use introductions::IntroductionCounters;
+use introductions::{Introductions, introduction_socket, recv_from, send_from};
+use peer_changes::{Change, RefusedPeers};
+use resolver::{LOOKUP_TIMEOUT, Resolved, Resolver, SystemLookup};
 use sentrymesh_mesh::{
-    Cidr, EndpointHost, GossipStats, Mesh, Object, OperatorId, Overlay, PeerEvent, PeerSpec,
-    Received, SignedCard, TrustPolicy, WgPublicKey, may_share,
+    EndpointHost, GossipStats, Mesh, Object, OperatorId, Overlay, PeerEvent, PeerSpec, Received,
+    SignedCard, TrustPolicy, may_share,
 };
-use sentrymesh_tunnel::{PrivateKey, PublicKey};
+use sentrymesh_types::{IpNet, PrivateKey, PublicKey};
+use state_file::StateWriter;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Config, MeshSettings};
 use crate::dataplane::change::{AllowedIpChange, PeerChange, PeerUpdate};
 use crate::dataplane::handle::DeviceHandle;
-use crate::ipnet::IpNet;
 use crate::modes::routes::Routes;
 use crate::sys::sockopt;
-use state_file::StateWriter;
-
-pub use introductions::IntroductionCounters;
-use introductions::{Introductions, introduction_socket, recv_from, send_from};
-use peer_changes::{Change, RefusedPeers};
-use resolver::{LOOKUP_TIMEOUT, Resolved, Resolver, SystemLookup};
 
 /// How often a host without a session to a peer introduces itself again.
 const INTRODUCTION_INTERVAL: Duration = Duration::from_secs(5);
@@ -237,7 +235,7 @@ pub struct MeshMember {
     /// Writes the store to the state directory.
     state: StateWriter,
     /// The routes of each peer the interface took, removed with it.
-    peer_routes: BTreeMap<WgPublicKey, Vec<IpNet>>,
+    peer_routes: BTreeMap<PublicKey, Vec<IpNet>>,
     /// Introductions heard, and this host's own sealed.
     introductions: Introductions,
     /// The peers the interface refused.
@@ -437,7 +435,7 @@ impl MeshMember {
                     tracing::info!("mesh peer {key} removed, with its sessions");
                     self.peer_routes.remove(&key);
                     changes.push(Change {
-                        change: PeerChange::Remove(PublicKey::from_bytes(*key.as_bytes())),
+                        change: PeerChange::Remove(key),
                         host: None,
                     });
                 }
@@ -448,8 +446,7 @@ impl MeshMember {
         }
         // A peer the interface refused has no routes.
         for key in self.refused_peers.apply(device, changes).await? {
-            self.peer_routes
-                .remove(&WgPublicKey::from_bytes(*key.as_bytes()));
+            self.peer_routes.remove(&key);
         }
         let desired: BTreeSet<IpNet> = self.peer_routes.values().flatten().copied().collect();
         // A route the kernel refuses stops no other (and no member): it is
@@ -498,7 +495,7 @@ impl MeshMember {
                     endpoint: Some(endpoint),
                     // Removed meanwhile: not brought back.
                     update_only: true,
-                    ..PeerUpdate::new(PublicKey::from_bytes(*spec.public_key.as_bytes()))
+                    ..PeerUpdate::new(spec.public_key)
                 }),
                 host: Some((spec.name.clone(), spec.operator)),
             });
@@ -604,10 +601,10 @@ impl MeshMember {
         let live = device.live_peers().await?;
         let local = self.mesh.local_card();
         let admitted = self.mesh.admitted_operators();
-        let targets: Vec<(WgPublicKey, IpAddr)> = self
+        let targets: Vec<(PublicKey, IpAddr)> = self
             .mesh
             .peers()
-            .filter(|spec| !live.contains(&PublicKey::from_bytes(*spec.public_key.as_bytes())))
+            .filter(|spec| !live.contains(&spec.public_key))
             .filter(|spec| may_share(local.card(), &spec.operator, admitted))
             .filter_map(|spec| match &spec.endpoint.as_ref()?.host {
                 EndpointHost::Ip(ip) => Some((spec.public_key, ip.to_canonical())),
@@ -667,9 +664,8 @@ impl Drop for MeshMember {
 /// Makes the mesh overlay unreachable (see the module docs), in place of
 /// the overlay before; a route of the whole overlay already there (another
 /// member's, or the operator's) is kept, and left alone.
-fn make_unreachable(routes: &mut Routes, overlay: Cidr) {
-    let net = IpNet::new(overlay.addr(), overlay.prefix());
-    if let Err(error) = routes.set_unreachable(net) {
+fn make_unreachable(routes: &mut Routes, overlay: IpNet) {
+    if let Err(error) = routes.set_unreachable(Some(overlay)) {
         tracing::warn!(
             "making the rest of the overlay unreachable: {:#}",
             anyhow::Error::new(error)
@@ -680,10 +676,7 @@ fn make_unreachable(routes: &mut Routes, overlay: Cidr) {
 /// The routes to a peer: its allowed IPs, which the mesh keeps inside the
 /// peer's operator's range and so inside `[trust] overlay`.
 fn routes_of(spec: &PeerSpec) -> Vec<IpNet> {
-    spec.allowed_ips
-        .iter()
-        .filter_map(|cidr| IpNet::new(cidr.network().addr(), cidr.prefix()))
-        .collect()
+    spec.allowed_ips.clone()
 }
 
 /// The `set` change that configures the peer `spec`, at `endpoint` when
@@ -698,7 +691,7 @@ fn peer_change(spec: &PeerSpec, endpoint: Option<SocketAddr>) -> PeerChange {
             .into_iter()
             .map(AllowedIpChange::Add)
             .collect(),
-        ..PeerUpdate::new(PublicKey::from_bytes(*spec.public_key.as_bytes()))
+        ..PeerUpdate::new(spec.public_key)
     })
 }
 

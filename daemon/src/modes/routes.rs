@@ -14,7 +14,8 @@
 use std::collections::BTreeSet;
 use std::io;
 
-use crate::ipnet::IpNet;
+use sentrymesh_types::IpNet;
+
 use crate::sys::netlink;
 
 /// A route the kernel would not add.

@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use sentrymesh_tunnel::{PresharedKey, PublicKey};
+use sentrymesh_tunnel::PresharedKey;
+use sentrymesh_types::{IpNet, PublicKey};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -30,7 +31,6 @@ use crate::control::socket::ControlSocket;
 use crate::dataplane::change::{AllowedIpChange, ConfigChange, PeerChange, PeerUpdate};
 use crate::dataplane::device::{Device, Offloads, create_tun};
 use crate::dataplane::handle::DeviceHandle;
-use crate::ipnet::IpNet;
 use crate::modes::mesh_member::{MeshInputs, MeshMember, MeshReload};
 use crate::modes::routes::Routes;
 use crate::sys::capabilities;

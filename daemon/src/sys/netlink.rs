@@ -8,7 +8,7 @@ use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use crate::ipnet::IpNet;
+use sentrymesh_types::IpNet;
 
 const NLMSG_ERROR: u16 = 2;
 const RTM_NEWADDR: u16 = 20;

@@ -16,12 +16,12 @@
 use std::fmt;
 
 use rand_core::CryptoRngCore;
+use sentrymesh_types::PrivateKey;
 
 use super::{HostCard, MAX_CARD_LEN, ParseCardError, SignCardError, SignedCard};
 use crate::armour::{self, ArmourKind};
 use crate::codec::DecodeError;
 use crate::identity::OperatorSecret;
-use crate::wg_key::WgSecretKey;
 
 /// A valid host card with a proof of possession that verifies under its
 /// WireGuard key, not yet signed by its operator.
@@ -44,7 +44,7 @@ impl HostCard {
     /// key of `self.wg_public_key`.
     pub fn request(
         &self,
-        host_key: &WgSecretKey,
+        host_key: &PrivateKey,
         rng: &mut impl CryptoRngCore,
     ) -> Result<CardRequest, SignCardError> {
         self.validate()?;

@@ -389,7 +389,7 @@ mod tests {
     use crate::role::Role;
     use crate::testing::{NOW, SignCard, card, operator};
     use crate::vouch::Vouch;
-    use crate::wg_key::WgPublicKey;
+    use sentrymesh_types::PublicKey;
 
     fn objects() -> Vec<Object> {
         let (alice, bob) = (operator(1), operator(2));
@@ -409,7 +409,7 @@ mod tests {
             .into(),
             Revocation {
                 issuer: alice.operator_id(),
-                target: RevocationTarget::Host(WgPublicKey::from_bytes([3; 32])),
+                target: RevocationTarget::Host(PublicKey::from_bytes([3; 32])),
                 issued_at: NOW,
             }
             .sign(&alice)

@@ -41,14 +41,14 @@ pub(super) fn net_of(hosts: impl IntoIterator<Item = Host<Gossip>>) -> Net<Gossi
 }
 
 /// A host's key and operator, as a peer of another.
-pub(super) fn end(host: &Host<Gossip>) -> (WgPublicKey, OperatorId) {
+pub(super) fn end(host: &Host<Gossip>) -> (PublicKey, OperatorId) {
     (host.key, host.node.local_operator)
 }
 
 /// Makes every listed pair peers, every host admitting every operator.
 pub(super) fn connect(net: &mut Net<Gossip>, pairs: &[(usize, usize)]) {
     let admitted: BTreeSet<OperatorId> = net.nodes().map(|g| g.local_operator).collect();
-    let ends: Vec<(WgPublicKey, OperatorId)> = net.hosts.iter().map(end).collect();
+    let ends: Vec<(PublicKey, OperatorId)> = net.hosts.iter().map(end).collect();
     for (i, host) in net.hosts.iter_mut().enumerate() {
         let peers = pairs.iter().filter_map(|&(a, b)| match i {
             _ if i == a => Some(ends[b]),
@@ -247,7 +247,7 @@ fn bad_messages_are_dropped_and_counted() {
     connect(&mut net, &[(0, 1)]);
     let from = b1.card().wg_public_key;
     let gossip = &mut net.hosts[0].node;
-    let stranger = WgPublicKey::from_bytes([9; 32]);
+    let stranger = PublicKey::from_bytes([9; 32]);
     let digest = GossipMessage::Digest { ids: vec![] }.encode().unwrap();
     assert_eq!(
         gossip.handle_message(stranger, &digest, NOW),
@@ -428,7 +428,7 @@ fn long_digests_are_sent_in_parts() {
     let subjects: Vec<OperatorSecret> = (10..=14).map(operator).collect();
     let mut admitted = BTreeSet::from([alice.operator_id()]);
     admitted.extend((20..=250u8).map(|n| operator(n).operator_id()));
-    let ends: Vec<(WgPublicKey, OperatorId)> = net.hosts.iter().map(end).collect();
+    let ends: Vec<(PublicKey, OperatorId)> = net.hosts.iter().map(end).collect();
     net.hosts[0].node.set_peers([], admitted.clone(), NOW);
     let mut count = 0;
     'outer: for voucher in 20..=250u8 {

@@ -134,7 +134,7 @@ fn a_card_its_operator_has_no_room_for_is_dropped_before_its_checks() {
     let stray = |n: u32| {
         let mut key = [0x33; 32];
         key[..4].copy_from_slice(&n.to_le_bytes());
-        WgPublicKey::from_bytes(key)
+        PublicKey::from_bytes(key)
     };
     let mut net = net_of([host(&a1, &[&b1]), host(&b1, &[])]);
     for n in 1..crate::store::HOST_QUOTA as u32 {

@@ -18,10 +18,8 @@ use std::net::{IpAddr, SocketAddr};
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305};
 use rand_core::CryptoRngCore;
+use sentrymesh_types::{PublicKey, blake2s};
 use zeroize::Zeroizing;
-
-use crate::kdf;
-use crate::wg_key::WgPublicKey;
 
 use super::wire::IntroductionView;
 use super::{
@@ -33,8 +31,8 @@ use super::{
 /// `HASH(cookie label || public)`. It is derived from a public key, so
 /// whoever knows that key can read a cookie reply it sees: only the sender
 /// at the source address sees it.
-pub(super) fn cookie_key(public: &WgPublicKey) -> [u8; 32] {
-    kdf::hash(&[COOKIE_LABEL, public.as_bytes()])
+pub(super) fn cookie_key(public: &PublicKey) -> [u8; 32] {
+    blake2s::hash(&[COOKIE_LABEL, public.as_bytes()])
 }
 
 /// The receiving side: the secret cookies are made with, and the limiter of
@@ -50,7 +48,7 @@ pub(super) struct CookieChecker {
 
 impl CookieChecker {
     /// A checker for introductions to the owner of `public`.
-    pub(super) fn new(public: &WgPublicKey) -> Self {
+    pub(super) fn new(public: &PublicKey) -> Self {
         Self {
             cookie_key: cookie_key(public),
             secret: Zeroizing::new([0; 32]),

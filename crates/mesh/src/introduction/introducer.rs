@@ -9,15 +9,14 @@ use std::net::SocketAddr;
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305};
 use rand_core::CryptoRngCore;
+use sentrymesh_types::PublicKey;
 use zeroize::Zeroizing;
-
-use crate::card::SignedCard;
-use crate::codec::DecodeError;
-use crate::wg_key::WgPublicKey;
 
 use super::cookie::cookie_key;
 use super::wire::{CookieReplyView, IntroductionView};
 use super::{COOKIE_LIFETIME, MAC_LEN, SealIntroductionError, seal_card};
+use crate::card::SignedCard;
+use crate::codec::DecodeError;
 
 /// Why a cookie reply was not taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,7 +69,7 @@ struct Recipient {
 /// this host introduces itself to.
 #[derive(Default)]
 pub struct Introducer {
-    recipients: BTreeMap<WgPublicKey, Recipient>,
+    recipients: BTreeMap<PublicKey, Recipient>,
     stats: IntroducerStats,
 }
 
@@ -106,7 +105,7 @@ impl Introducer {
     pub fn seal(
         &mut self,
         card: &SignedCard,
-        recipient: &WgPublicKey,
+        recipient: &PublicKey,
         destination: SocketAddr,
         now: u64,
         rng: &mut impl CryptoRngCore,
@@ -153,7 +152,7 @@ impl Introducer {
         from: SocketAddr,
         bytes: &[u8],
         now: u64,
-    ) -> Result<WgPublicKey, CookieReplyError> {
+    ) -> Result<PublicKey, CookieReplyError> {
         let result = self.take_cookie(from, bytes, now);
         match result {
             Ok(_) => self.stats.cookies_taken += 1,
@@ -167,7 +166,7 @@ impl Introducer {
         from: SocketAddr,
         bytes: &[u8],
         now: u64,
-    ) -> Result<WgPublicKey, CookieReplyError> {
+    ) -> Result<PublicKey, CookieReplyError> {
         let reply = CookieReplyView::new_checked(bytes)?;
         let mut candidates = self
             .recipients

@@ -29,9 +29,9 @@ fn host_secret(n: u8) -> [u8; 32] {
 }
 
 /// The WireGuard public key of test host `n`.
-fn host_key(n: u8) -> WgPublicKey {
+fn host_key(n: u8) -> PublicKey {
     let secret = x25519_dalek::StaticSecret::from(host_secret(n));
-    WgPublicKey::from_bytes(x25519_dalek::PublicKey::from(&secret).to_bytes())
+    PublicKey::from_bytes(x25519_dalek::PublicKey::from(&secret).to_bytes())
 }
 
 fn admitted(ops: &[&OperatorSecret]) -> BTreeSet<OperatorId> {
@@ -330,7 +330,7 @@ fn an_introduction_with_the_recipients_own_key_is_refused() {
 fn a_low_order_recipient_key_is_refused() {
     let sentry = signed(&operator(1), "sentry-1", Role::Sentry);
     assert_eq!(
-        seal_introduction(&sentry, &WgPublicKey::from_bytes([0; 32]), NOW, &mut rng()),
+        seal_introduction(&sentry, &PublicKey::from_bytes([0; 32]), NOW, &mut rng()),
         Err(SealIntroductionError::LowOrderRecipient)
     );
 }
@@ -367,7 +367,7 @@ fn the_tables_of_hosts_and_ephemeral_keys_are_bounded_and_forget_the_oldest() {
     let key = |n: usize| {
         let mut bytes = [0u8; 32];
         bytes[..8].copy_from_slice(&(n as u64).to_be_bytes());
-        WgPublicKey::from_bytes(bytes)
+        PublicKey::from_bytes(bytes)
     };
     for n in 0..MAX_REMEMBERED_HOSTS + 10 {
         receiver.remember(key(n), NOW + n as u64);

@@ -3,15 +3,15 @@
 //! through accessors that cannot panic; and the plaintext an introduction
 //! seals.
 
-use crate::card::MAX_CARD_LEN;
-use crate::codec::{DecodeError, Reader};
-use crate::identity::OperatorId;
-use crate::wg_key::WgPublicKey;
+use sentrymesh_types::PublicKey;
 
 use super::{
     COOKIE_REPLY_LEN, COOKIE_REPLY_TYPE, HEADER_LEN, INTRODUCTION_TYPE, MAC_LEN,
     MAX_INTRODUCTION_LEN, MIN_INTRODUCTION_LEN, PAD_TO, TAG_LEN, VERSION, XNONCE_LEN,
 };
+use crate::card::MAX_CARD_LEN;
+use crate::codec::{DecodeError, Reader};
+use crate::identity::OperatorId;
 
 /// Checks the type and version bytes that open every message.
 fn check_type(bytes: &[u8], expected: u8, field: &'static str) -> Result<(), DecodeError> {
@@ -142,7 +142,7 @@ impl<'a> CookieReplyView<'a> {
 pub(super) struct Plaintext<'a> {
     pub(super) timestamp: u64,
     pub(super) operator: OperatorId,
-    pub(super) wg_key: WgPublicKey,
+    pub(super) wg_key: PublicKey,
     pub(super) card: &'a [u8],
 }
 
@@ -158,7 +158,7 @@ impl<'a> Plaintext<'a> {
                     reason: "not an Ed25519 public key",
                 }
             })?;
-        let wg_key = WgPublicKey::from_bytes(r.array("introduction WireGuard key")?);
+        let wg_key = PublicKey::from_bytes(r.array("introduction WireGuard key")?);
         let card = r.bytes("introduced card", MAX_CARD_LEN)?;
         let padding = r.take(r.remaining(), "padding")?;
         if padding.len() >= PAD_TO || padding.iter().any(|&b| b != 0) {

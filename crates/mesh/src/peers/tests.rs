@@ -128,8 +128,8 @@ fn a_sentry_peers_across_admitted_operators_and_with_its_own_producer() {
     let w = world();
     let mut sentry = PeerManager::new(w.s1a.clone(), policy(1, &[2], 1)).unwrap();
     sentry.update(&w.store, NOW);
-    let keys: BTreeSet<WgPublicKey> = sentry.peers().map(|p| p.public_key).collect();
-    let expected: BTreeSet<WgPublicKey> = [&w.p1, &w.s1b, &w.s2a]
+    let keys: BTreeSet<PublicKey> = sentry.peers().map(|p| p.public_key).collect();
+    let expected: BTreeSet<PublicKey> = [&w.p1, &w.s1b, &w.s2a]
         .iter()
         .map(|c| c.card().wg_public_key)
         .collect();
@@ -246,7 +246,7 @@ fn a_network_named_twice_goes_to_one_peer_this_host_first() {
     let one = operator(1);
     // The producer and sentry-b (operator 1's) both name one network in
     // their range; sentry-b also claims this host's own address.
-    let shared: Cidr = "198.19.1.128/25".parse().unwrap();
+    let shared: IpNet = "198.19.1.128/25".parse().unwrap();
     let mut b = w.s1b.card().clone();
     b.serial = 2;
     b.allowed_ips = vec!["198.19.1.2/32".parse().unwrap(), shared];
@@ -270,7 +270,7 @@ fn a_network_named_twice_goes_to_one_peer_this_host_first() {
     } else {
         (&w.p1, &w.s1b)
     };
-    let own_address = |card: &SignedCard| Cidr::host(card.card().addresses[0].addr());
+    let own_address = |card: &SignedCard| IpNet::host(card.card().addresses[0].addr());
     assert_eq!(of(low), [own_address(low), shared]);
     assert_eq!(of(high), [own_address(high)]);
     assert_eq!(sentry.cards_refused(), 0);
@@ -285,10 +285,12 @@ fn a_card_claiming_outside_its_range_is_refused_whole_and_reported_once() {
     events(&mut sentry);
     assert!(sentry.is_admitted_peer(&w.s2a.card().wg_public_key));
     let s3_endpoint = match w.s3.card().endpoints[0].host {
-        crate::endpoint::EndpointHost::Ip(ip) => Cidr::host(ip),
+        crate::endpoint::EndpointHost::Ip(ip) => IpNet::host(ip),
         crate::endpoint::EndpointHost::Name(_) => unreachable!(),
     };
-    let claims: [(&str, Cidr, bool); 7] = [
+    // (what, the claim, whether it is claimed as an address rather than
+    // as an allowed IP)
+    let claims: [(&str, IpNet, bool); 7] = [
         ("0.0.0.0/1", "0.0.0.0/1".parse().unwrap(), false),
         ("128.0.0.0/1", "128.0.0.0/1".parse().unwrap(), false),
         ("::/1", "::/1".parse().unwrap(), false),
@@ -309,7 +311,9 @@ fn a_card_claiming_outside_its_range_is_refused_whole_and_reported_once() {
         let mut greedy = w.s2a.card().clone();
         greedy.serial = serial;
         if as_address {
-            greedy.addresses.push(claim);
+            greedy
+                .addresses
+                .push(InterfaceAddress::new(claim.addr(), claim.prefix_len()).unwrap());
         } else {
             greedy.allowed_ips = vec![claim];
         }
@@ -328,7 +332,7 @@ fn a_card_claiming_outside_its_range_is_refused_whole_and_reported_once() {
             sentry
                 .peers()
                 .flat_map(|p| &p.allowed_ips)
-                .all(|ip| range_of(1).contains(ip) || range_of(3).contains(ip)),
+                .all(|ip| range_of(1).contains_net(ip) || range_of(3).contains_net(ip)),
             "{what}: nothing of it is routed"
         );
         assert_eq!(sentry.cards_refused(), before + 1, "{what}: counted once");
@@ -445,9 +449,9 @@ proptest::proptest! {
             let secret = operator(op);
             let mut extra = card(&secret, &format!("extra-{i}"), Role::Sentry);
             extra.addresses = vec![format!("198.19.{op}.{}/32", 100 + i).parse().unwrap()];
-            let claim: Cidr = CLAIMS[claim].parse().unwrap();
+            let claim: IpNet = CLAIMS[claim].parse().unwrap();
             extra.allowed_ips = vec![claim];
-            beyond += u64::from(!range_of(op).contains(&claim));
+            beyond += u64::from(!range_of(op).contains_net(&claim));
             store.insert_card(signed(extra, &secret), NOW).unwrap();
         }
         let mut sentry = PeerManager::new(w.s1a.clone(), policy(1, &[2, 3], 1)).unwrap();
@@ -457,7 +461,7 @@ proptest::proptest! {
         for peer in sentry.peers() {
             let range = sentry.admitted_ranges()[&peer.operator];
             for ip in &peer.allowed_ips {
-                proptest::prop_assert!(range.contains(ip), "{} routes {ip}", peer.name);
+                proptest::prop_assert!(range.contains_net(ip), "{} routes {ip}", peer.name);
                 proptest::prop_assert!(seen.insert(*ip), "{ip} twice");
             }
         }

@@ -8,11 +8,11 @@ use std::net::IpAddr;
 
 use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
 use rand_core::SeedableRng;
+use sentrymesh_types::{IpNet, PublicKey};
 
 use super::net::{Net, Node};
 use crate::bundle;
 use crate::card::{HostCard, SignedCard};
-use crate::cidr::Cidr;
 use crate::gossip::{GossipError, GossipMessage};
 use crate::mesh::Mesh;
 use crate::object::Object;
@@ -22,7 +22,6 @@ use crate::role::Role;
 use crate::store::Store;
 use crate::testing::{NOW, SignCard, operator, wg_key};
 use crate::trust::TrustPolicy;
-use crate::wg_key::WgPublicKey;
 
 /// Host `i` of operator `op`: overlay address 198.18.`op`.`i` (in its
 /// operator's range, [`operator_range`]), endpoint 198.19.`op`.`i`:51820
@@ -81,7 +80,7 @@ pub fn hosts_of(op: u8) -> [SignedCard; 3] {
 
 /// Operator `op`'s overlay range: 198.18.`op`.0/24, in the mesh overlay
 /// 198.18.0.0/16.
-pub fn operator_range(op: u8) -> Cidr {
+pub fn operator_range(op: u8) -> IpNet {
     format!("198.18.{op}.0/24").parse().expect("a range")
 }
 
@@ -115,14 +114,14 @@ pub struct Member {
     /// The machine under test.
     pub mesh: Mesh,
     /// The peers as the daemon would have configured them from the events.
-    pub configured: BTreeMap<WgPublicKey, PeerSpec>,
+    pub configured: BTreeMap<PublicKey, PeerSpec>,
     /// Every peer removal it reported.
-    pub removed: Vec<WgPublicKey>,
+    pub removed: Vec<PublicKey>,
 }
 
 impl Member {
     /// Its WireGuard key.
-    pub fn key(&self) -> WgPublicKey {
+    pub fn key(&self) -> PublicKey {
         self.mesh.local_card().card().wg_public_key
     }
 
@@ -152,14 +151,14 @@ impl Member {
 impl Node for Member {
     fn handle_message(
         &mut self,
-        from: WgPublicKey,
+        from: PublicKey,
         bytes: &[u8],
         now: u64,
     ) -> Result<(), GossipError> {
         self.mesh.handle_message(from, bytes, now)
     }
 
-    fn poll_transmit(&mut self) -> Option<(WgPublicKey, Vec<u8>)> {
+    fn poll_transmit(&mut self) -> Option<(PublicKey, Vec<u8>)> {
         self.mesh.poll_transmit()
     }
 
@@ -171,7 +170,7 @@ impl Node for Member {
         self.mesh.handle_timeout(now);
     }
 
-    fn accepts(&self, from: &WgPublicKey) -> bool {
+    fn accepts(&self, from: &PublicKey) -> bool {
         self.mesh.is_admitted_peer(from)
     }
 
@@ -323,7 +322,7 @@ impl Net<Member> {
     }
 
     /// Whether every member but those with keys `except` holds `object`.
-    pub fn everyone_holds(&self, object: &Object, except: &[WgPublicKey]) -> bool {
+    pub fn everyone_holds(&self, object: &Object, except: &[PublicKey]) -> bool {
         let id = object.id();
         self.nodes()
             .filter(|m| !except.contains(&m.key()))
@@ -337,7 +336,7 @@ impl Net<Member> {
     /// When they are not.
     pub fn assert_events_match(&self) {
         for m in self.nodes() {
-            let peers: BTreeMap<WgPublicKey, PeerSpec> =
+            let peers: BTreeMap<PublicKey, PeerSpec> =
                 m.mesh.peers().map(|p| (p.public_key, p.clone())).collect();
             assert_eq!(m.configured, peers, "{}", m.name());
         }

@@ -5,9 +5,9 @@ use std::ops::RangeInclusive;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
+use sentrymesh_types::PublicKey;
 
 use crate::gossip::{Gossip, GossipError};
-use crate::wg_key::WgPublicKey;
 
 /// After this many rounds of [`Net::run_until_quiet`] without quiet, the
 /// nodes are answering each other forever.
@@ -23,13 +23,13 @@ pub trait Node {
     /// Why the node dropped it.
     fn handle_message(
         &mut self,
-        from: WgPublicKey,
+        from: PublicKey,
         bytes: &[u8],
         now: u64,
     ) -> Result<(), GossipError>;
 
     /// The next message to send, and to whom.
-    fn poll_transmit(&mut self) -> Option<(WgPublicKey, Vec<u8>)>;
+    fn poll_transmit(&mut self) -> Option<(PublicKey, Vec<u8>)>;
 
     /// When [`Node::handle_timeout`] next has work.
     fn poll_timeout(&self) -> Option<u64>;
@@ -39,7 +39,7 @@ pub trait Node {
 
     /// Whether a message from `from` reaches this node at all: a tunnel
     /// carries it only when the node admits the sender as a peer.
-    fn accepts(&self, from: &WgPublicKey) -> bool;
+    fn accepts(&self, from: &PublicKey) -> bool;
 
     /// Called after every round of deliveries, to drain what else the node
     /// reports (peer events).
@@ -51,14 +51,14 @@ pub trait Node {
 impl Node for Gossip {
     fn handle_message(
         &mut self,
-        from: WgPublicKey,
+        from: PublicKey,
         bytes: &[u8],
         now: u64,
     ) -> Result<(), GossipError> {
         Gossip::handle_message(self, from, bytes, now)
     }
 
-    fn poll_transmit(&mut self) -> Option<(WgPublicKey, Vec<u8>)> {
+    fn poll_transmit(&mut self) -> Option<(PublicKey, Vec<u8>)> {
         Gossip::poll_transmit(self)
     }
 
@@ -70,7 +70,7 @@ impl Node for Gossip {
         Gossip::handle_timeout(self, now);
     }
 
-    fn accepts(&self, _from: &WgPublicKey) -> bool {
+    fn accepts(&self, _from: &PublicKey) -> bool {
         true
     }
 }
@@ -100,7 +100,7 @@ impl Default for Conditions {
 #[derive(Debug)]
 pub struct Host<N> {
     /// The key messages to this node are addressed to.
-    pub key: WgPublicKey,
+    pub key: PublicKey,
     /// The machine under test.
     pub node: N,
 }
@@ -150,7 +150,7 @@ pub struct Net<N> {
     rng: ChaCha8Rng,
     /// Where each key's node is in `hosts`: a message is routed by a
     /// lookup, not a scan, in a net of a thousand.
-    by_key: BTreeMap<WgPublicKey, usize>,
+    by_key: BTreeMap<PublicKey, usize>,
     /// Messages on their way, by (arrival time, sequence number).
     in_flight: BTreeMap<(u64, u64), InFlight>,
     sent: u64,
@@ -192,7 +192,7 @@ impl<N: Node> Net<N> {
     /// # Panics
     ///
     /// If another node is reached at `key` already.
-    pub fn add(&mut self, key: WgPublicKey, node: N) -> usize {
+    pub fn add(&mut self, key: PublicKey, node: N) -> usize {
         let index = self.hosts.len();
         assert!(
             self.by_key.insert(key, index).is_none(),
@@ -203,7 +203,7 @@ impl<N: Node> Net<N> {
     }
 
     /// The index of the node reached at `key`.
-    pub fn index_of(&self, key: &WgPublicKey) -> Option<usize> {
+    pub fn index_of(&self, key: &PublicKey) -> Option<usize> {
         self.by_key.get(key).copied()
     }
 
@@ -309,7 +309,7 @@ impl<N: Node> Net<N> {
     /// Puts a message on the network: lost, queued for later, or (on a
     /// network without delay) handed over at once. Returns 1 when it was
     /// delivered now.
-    fn transmit(&mut self, from: usize, to: &WgPublicKey, bytes: Vec<u8>) -> usize {
+    fn transmit(&mut self, from: usize, to: &PublicKey, bytes: Vec<u8>) -> usize {
         let Some(to) = self.index_of(to) else {
             self.dropped += 1;
             return 0;

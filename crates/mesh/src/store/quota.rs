@@ -4,11 +4,12 @@
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
+use sentrymesh_types::PublicKey;
+
 use super::{InsertError, Store};
 use crate::card::claimed_key;
 use crate::identity::OperatorId;
 use crate::object::{Object, ObjectId, ObjectKind};
-use crate::wg_key::WgPublicKey;
 
 /// Where a revocation's encoding has its target: after the format version
 /// and the issuer's id, a tag (1: a host key, 2: a vouch's subject) and 32
@@ -203,7 +204,7 @@ impl Store {
                 let target = at(REVOCATION_TARGET_AT + 1);
                 match (encoded.get(REVOCATION_TARGET_AT), target) {
                     (Some(1), Some(key)) => {
-                        self.host_may_have_room(signer, WgPublicKey::from_bytes(key), true)
+                        self.host_may_have_room(signer, PublicKey::from_bytes(key), true)
                     }
                     (Some(2), Some(subject)) => self.pair_may_have_room(signer, &subject),
                     _ => true,
@@ -256,7 +257,7 @@ impl Store {
     /// `grows_pool`), or the object needs none — it replaces `signer`'s own
     /// card of the key, or meets `signer`'s revocation of it (held; a card
     /// that comes after is refused, but the store remembers it).
-    fn host_may_have_room(&self, signer: OperatorId, key: WgPublicKey, grows_pool: bool) -> bool {
+    fn host_may_have_room(&self, signer: OperatorId, key: PublicKey, grows_pool: bool) -> bool {
         self.check_host_room(signer, grows_pool).is_ok()
             || self.revokes_host(signer, key)
             || self

@@ -28,7 +28,7 @@ pub(super) fn vouch(by: &OperatorSecret, subject: &OperatorSecret, at: u64) -> S
     .unwrap()
 }
 
-pub(super) fn revoke_host(by: &OperatorSecret, key: WgPublicKey, at: u64) -> SignedRevocation {
+pub(super) fn revoke_host(by: &OperatorSecret, key: PublicKey, at: u64) -> SignedRevocation {
     Revocation {
         issuer: by.operator_id(),
         target: RevocationTarget::Host(key),
@@ -214,7 +214,7 @@ fn the_newest_vouch_wins_and_future_statements_are_refused() {
     assert!(store.insert_vouch(future, NOW + 1).is_ok());
     assert!(matches!(
         store.insert_revocation(
-            revoke_host(&alice, WgPublicKey::from_bytes([1; 32]), NOW + 1000),
+            revoke_host(&alice, PublicKey::from_bytes([1; 32]), NOW + 1000),
             NOW
         ),
         Err(InsertError::FromTheFuture {
@@ -471,10 +471,10 @@ fn a_retired_card_without_its_revocation_is_refused_in_a_state_file() {
 }
 
 /// A key no card names.
-pub(super) fn stray_key(n: u32) -> WgPublicKey {
+pub(super) fn stray_key(n: u32) -> PublicKey {
     let mut key = [0x33; 32];
     key[..4].copy_from_slice(&n.to_le_bytes());
-    WgPublicKey::from_bytes(key)
+    PublicKey::from_bytes(key)
 }
 
 /// Operator number `n` beyond the 256 of [`operator`].
@@ -771,7 +771,7 @@ fn assert_consistent(store: &Store) {
         store.cards.len() + store.vouches.len() + store.revocations.len()
     );
     assert_eq!(store.tombstones.len(), store.tombstone_expiries.len());
-    let tombstoned: BTreeSet<(OperatorId, WgPublicKey)> = store
+    let tombstoned: BTreeSet<(OperatorId, PublicKey)> = store
         .tombstoned_keys
         .iter()
         .flat_map(|(key, issuers)| issuers.iter().map(|issuer| (*issuer, *key)))

@@ -8,7 +8,7 @@ use crate::testing::{NOW, SignCard, operator};
 
 /// A card of `op` named `name` for `key`, proved by the key's holder (the
 /// fixtures know every key they made).
-fn card_for(op: &crate::identity::OperatorSecret, name: &str, key: WgPublicKey) -> SignedCard {
+fn card_for(op: &crate::identity::OperatorSecret, name: &str, key: PublicKey) -> SignedCard {
     let mut c = signed(op, name, 1).into_card();
     c.wg_public_key = key;
     c.sign(op).unwrap()

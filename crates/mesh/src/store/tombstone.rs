@@ -3,22 +3,23 @@
 //! aside, and the keys a revocation blocks for every operator; and the
 //! pruning of what has expired. See the [store's docs](super).
 
+use sentrymesh_types::PublicKey;
+
 use super::{MAX_CARDS, Store};
 use crate::card::SignedCard;
 use crate::identity::OperatorId;
 use crate::revocation::RevocationTarget;
-use crate::wg_key::WgPublicKey;
 
 impl Store {
     /// Drops every card expired at `now` (retired ones too) and every host
     /// revocation whose revoked cards have all expired; returns how many.
     pub fn prune(&mut self, now: u64) -> usize {
-        let bound = (now.saturating_add(1), WgPublicKey::from_bytes([0; 32]));
-        let expired: Vec<WgPublicKey> = self.expiries.range(..bound).map(|&(_, key)| key).collect();
+        let bound = (now.saturating_add(1), PublicKey::from_bytes([0; 32]));
+        let expired: Vec<PublicKey> = self.expiries.range(..bound).map(|&(_, key)| key).collect();
         for key in &expired {
             self.remove_card(key);
         }
-        let retired: Vec<WgPublicKey> = self
+        let retired: Vec<PublicKey> = self
             .retired_expiries
             .range(..bound)
             .map(|&(_, key)| key)
@@ -26,7 +27,7 @@ impl Store {
         for key in &retired {
             self.unretire(key);
         }
-        let tombstones: Vec<(OperatorId, WgPublicKey)> = self
+        let tombstones: Vec<(OperatorId, PublicKey)> = self
             .tombstone_expiries
             .iter()
             .take_while(|&&(until, _, _)| until <= now)
@@ -57,7 +58,7 @@ impl Store {
 
     /// Notes that the host revocation by `issuer` of `key` revoked a card
     /// valid until `not_after`, so it must stand until then at least.
-    pub(super) fn bind_tombstone(&mut self, issuer: OperatorId, key: WgPublicKey, not_after: u64) {
+    pub(super) fn bind_tombstone(&mut self, issuer: OperatorId, key: PublicKey, not_after: u64) {
         if !self.revokes_host(issuer, key) {
             return;
         }
@@ -90,7 +91,7 @@ impl Store {
         true
     }
 
-    pub(super) fn unretire(&mut self, key: &WgPublicKey) {
+    pub(super) fn unretire(&mut self, key: &PublicKey) {
         if let Some(card) = self.retired.remove(key) {
             self.retired_expiries.remove(&(card.card().not_after, *key));
         }
@@ -107,7 +108,7 @@ impl Store {
     pub(super) fn revoked_elsewhere(
         &self,
         operator: OperatorId,
-        key: WgPublicKey,
+        key: PublicKey,
     ) -> Option<OperatorId> {
         if let Some(local) = self.local.filter(|local| *local != operator) {
             if self.revokes_host(local, key) {

@@ -52,11 +52,6 @@ impl SecretKey {
         key
     }
 
-    /// The bytes as given (unclamped).
-    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
     /// `DH_PUBKEY`: the u-coordinate of the clamped scalar times the base point.
     pub(crate) fn public_key(&self) -> [u8; 32] {
         EdwardsPoint::mul_base_clamped(self.0)

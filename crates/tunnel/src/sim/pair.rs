@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
+use sentrymesh_types::PrivateKey;
 
-use crate::{
-    Encapsulated, Endpoint, Error, KEEPALIVE_LEN, PeerConfig, PeerId, PrivateKey, Received,
-};
+use crate::{Encapsulated, Endpoint, Error, KEEPALIVE_LEN, PeerConfig, PeerId, Received};
 
 /// Where host `a` lives.
 pub const ADDR_A: SocketAddr =

@@ -8,13 +8,13 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use sentrymesh_mesh::{Cidr, OperatorId};
+use sentrymesh_mesh::OperatorId;
+use sentrymesh_types::{InterfaceAddress, IpNet, IpNetError};
 use toml::Spanned;
 
 use super::Checker;
 use crate::config::MeshSettings;
 use crate::config::raw::{RawConfig, RawMesh, RawTrust};
-use crate::config::values::InterfaceAddress;
 
 /// The UDP port gossip uses on the overlay when the config names none.
 pub(in crate::config) const DEFAULT_GOSSIP_PORT: u16 = 51900;
@@ -125,7 +125,7 @@ impl Checker<'_> {
     }
 
     /// `[trust] overlay`: a network.
-    fn overlay(&mut self, trust: &RawTrust, section: Range<usize>) -> Option<Cidr> {
+    fn overlay(&mut self, trust: &RawTrust, section: Range<usize>) -> Option<IpNet> {
         let Some(text) = &trust.overlay else {
             let message = "has no overlay: add overlay = \"ADDRESS/PREFIX\" (e.g. \
                            \"198.19.0.0/16\"), the mesh's overlay range, which every \
@@ -143,8 +143,8 @@ impl Checker<'_> {
         &mut self,
         trust: &RawTrust,
         section: Range<usize>,
-        overlay: Option<Cidr>,
-    ) -> Option<Cidr> {
+        overlay: Option<IpNet>,
+    ) -> Option<IpNet> {
         let Some(text) = &trust.own_overlay else {
             let message = "has no own_overlay: add own_overlay = \"ADDRESS/PREFIX\" (e.g. \
                            \"198.19.1.0/24\"), this host's operator's range inside the \
@@ -159,15 +159,13 @@ impl Checker<'_> {
     }
 
     /// A network (no host bits) in CIDR notation.
-    fn network(&mut self, text: &Spanned<String>, key: &str) -> Option<Cidr> {
-        let checked = match text.get_ref().parse::<Cidr>() {
+    fn network(&mut self, text: &Spanned<String>, key: &str) -> Option<IpNet> {
+        let checked = match text.get_ref().parse::<IpNet>() {
+            // The error names the address and its network.
+            Err(error @ IpNetError::HostBits { .. }) => Err(error.to_string()),
             Err(error) => Err(format!(
                 "{:?} is not a network (ADDRESS/PREFIX, e.g. 198.19.0.0/16): {error}",
                 text.get_ref()
-            )),
-            Ok(range) if !range.is_network() => Err(format!(
-                "{range} has host bits set; write its network, {}",
-                range.network()
             )),
             Ok(range) => Ok(range),
         };
@@ -177,8 +175,8 @@ impl Checker<'_> {
     }
 
     /// Whether `range` lies inside `overlay`; reports it at `span` if not.
-    fn inside(&mut self, overlay: Cidr, range: Cidr, span: Range<usize>, key: &str) -> bool {
-        if overlay.contains(&range) {
+    fn inside(&mut self, overlay: IpNet, range: IpNet, span: Range<usize>, key: &str) -> bool {
+        if overlay.contains_net(&range) {
             return true;
         }
         let message = format!("{range} is not inside the overlay {overlay}");
@@ -192,9 +190,9 @@ impl Checker<'_> {
     fn trusted_operators(
         &mut self,
         trust: &RawTrust,
-        overlay: Option<Cidr>,
-        own_overlay: Option<Cidr>,
-    ) -> Option<BTreeMap<OperatorId, Cidr>> {
+        overlay: Option<IpNet>,
+        own_overlay: Option<IpNet>,
+    ) -> Option<BTreeMap<OperatorId, IpNet>> {
         let list = trust.operators.get_ref();
         if list.len() > MAX_TRUSTED_OPERATORS {
             let message = format!(
@@ -206,7 +204,7 @@ impl Checker<'_> {
         }
         let mut operators = BTreeMap::new();
         // Each range so far, with where it is named.
-        let mut ranges: Vec<(Cidr, String)> = own_overlay
+        let mut ranges: Vec<(IpNet, String)> = own_overlay
             .map(|range| (range, "own_overlay".to_owned()))
             .into_iter()
             .collect();
@@ -217,7 +215,7 @@ impl Checker<'_> {
                 if operators.contains_key(&id) {
                     return Err(format!("{id} is listed twice"));
                 }
-                if let Some(overlay) = overlay.filter(|overlay| !overlay.contains(&range)) {
+                if let Some(overlay) = overlay.filter(|overlay| !overlay.contains_net(&range)) {
                     return Err(format!("{range} is not inside the overlay {overlay}"));
                 }
                 if let Some((_, other)) = ranges.iter().find(|(held, _)| held.overlaps(&range)) {
@@ -241,7 +239,7 @@ impl Checker<'_> {
 
     /// Refuses a mesh member's interface address whose subnet leaves the
     /// overlay: the kernel would route that subnet into the interface.
-    fn addresses_in_overlay(&mut self, raw: &RawConfig, overlay: Cidr) {
+    fn addresses_in_overlay(&mut self, raw: &RawConfig, overlay: IpNet) {
         for (i, text) in raw
             .interface
             .get_ref()
@@ -254,10 +252,7 @@ impl Checker<'_> {
             let Ok(address) = text.get_ref().parse::<InterfaceAddress>() else {
                 continue;
             };
-            let Ok(subnet) = Cidr::new(address.addr(), address.prefix_len()) else {
-                continue;
-            };
-            if !overlay.contains(&subnet) {
+            if !overlay.contains_net(&address.network()) {
                 let message = format!(
                     "{} is not inside [trust] overlay {overlay}: a mesh member routes nothing \
                      outside the overlay into the interface",
@@ -270,7 +265,7 @@ impl Checker<'_> {
 }
 
 /// One `{ id = "…", overlay = "…" }` of `[trust] operators`.
-fn trusted_operator(item: &toml::Value) -> Result<(OperatorId, Cidr), String> {
+fn trusted_operator(item: &toml::Value) -> Result<(OperatorId, IpNet), String> {
     let table = match item {
         toml::Value::Table(table) => table,
         toml::Value::String(id) => {
@@ -299,14 +294,12 @@ fn trusted_operator(item: &toml::Value) -> Result<(OperatorId, Cidr), String> {
         format!("{id:?} is not an operator id (`sentrymesh operator show` prints one): {error}")
     })?;
     let range = text("overlay")?;
-    let range = range.parse::<Cidr>().map_err(|error| {
-        format!("overlay {range:?} is not a network (ADDRESS/PREFIX, e.g. 198.19.2.0/24): {error}")
+    let range = range.parse::<IpNet>().map_err(|error| match error {
+        // The error names the address and its network.
+        IpNetError::HostBits { .. } => format!("overlay {error}"),
+        _ => format!(
+            "overlay {range:?} is not a network (ADDRESS/PREFIX, e.g. 198.19.2.0/24): {error}"
+        ),
     })?;
-    if !range.is_network() {
-        return Err(format!(
-            "overlay {range} has host bits set; write its network, {}",
-            range.network()
-        ));
-    }
     Ok((id, range))
 }

@@ -315,7 +315,7 @@ fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use sentrymesh_tunnel::PrivateKey;
+    use sentrymesh_types::PrivateKey;
 
     use super::*;
     use crate::dataplane::device::DropCounters;

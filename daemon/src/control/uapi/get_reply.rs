@@ -7,7 +7,7 @@ use std::io::BufRead;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use sentrymesh_tunnel::PublicKey;
+use sentrymesh_types::PublicKey;
 use zeroize::Zeroizing;
 
 use super::wire::{parse_decimal, parse_endpoint, parse_hex_key};
@@ -128,7 +128,7 @@ mod tests {
             allowed_ips: vec!["198.19.1.2/32".parse().unwrap()],
         };
         let state = UapiState {
-            private_key: Some(sentrymesh_tunnel::PrivateKey::from_bytes([0xaa; 32])),
+            private_key: Some(sentrymesh_types::PrivateKey::from_bytes([0xaa; 32])),
             preshared_keys: Default::default(),
             state: DeviceState {
                 listen_port: 51820,

@@ -8,7 +8,8 @@
 
 use std::fmt;
 
-use sentrymesh_tunnel::{PresharedKey, PrivateKey, PublicKey};
+use sentrymesh_tunnel::PresharedKey;
+use sentrymesh_types::{PrivateKey, PublicKey};
 
 use super::error::RequestError;
 use super::wire::{parse_decimal, parse_endpoint, parse_hex_key, parse_prefix};

@@ -3,7 +3,8 @@
 
 use std::fmt::{self, Write as _};
 
-use sentrymesh_tunnel::{KEY_LEN, PresharedKey};
+use sentrymesh_tunnel::PresharedKey;
+use sentrymesh_types::KEY_LEN;
 
 use super::errno::Errno;
 use super::wire::write_hex_key;
@@ -106,7 +107,7 @@ impl fmt::Write for Append<'_> {
 mod tests {
     use std::time::Duration;
 
-    use sentrymesh_tunnel::{PrivateKey, PublicKey};
+    use sentrymesh_types::{PrivateKey, PublicKey};
 
     use super::super::tests::{PEER_A, PEER_B, PRIVATE, PSK, hex, net};
     use super::*;

@@ -8,7 +8,8 @@ use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use sentrymesh_tunnel::{KEY_LEN, PresharedKey, PrivateKey, PublicKey};
+use sentrymesh_tunnel::PresharedKey;
+use sentrymesh_types::{IpNet, KEY_LEN, PrivateKey, PublicKey};
 
 use self::wg::{
     EPROTO, WgDevice, WgPeer, WgShown, WgShownPeer, wg_get, wg_set_reply_fscanf,
@@ -17,7 +18,6 @@ use self::wg::{
 use super::*;
 use crate::dataplane::change::{AllowedIpChange, PeerChange, PeerUpdate};
 use crate::dataplane::state::{DeviceState, PeerState, UapiState};
-use crate::ipnet::IpNet;
 
 mod wg;
 
@@ -56,7 +56,7 @@ fn expected_peers(device: &WgDevice) -> Vec<PeerChange> {
                 return PeerChange::Remove(public_key);
             }
             let allowed_ips = peer.allowed_ips.iter().map(|&(remove, ip, cidr)| {
-                let net = IpNet::new(ip, cidr).unwrap();
+                let net = IpNet::truncating(ip, cidr).unwrap();
                 if remove {
                     AllowedIpChange::Remove(net)
                 } else {
@@ -470,7 +470,7 @@ fn device_state() -> impl Strategy<Value = (UapiState, WgShown)> {
             |(public_key, psk, endpoint, handshake, (rx, tx), keepalive, ips)| {
                 let allowed_ips: Vec<IpNet> = ips
                     .iter()
-                    .map(|&(ip, len)| IpNet::new(ip, len).unwrap())
+                    .map(|&(ip, len)| IpNet::truncating(ip, len).unwrap())
                     .collect();
                 let psk = psk.map(|psk| (PublicKey::from_bytes(public_key), psk));
                 let state = PeerState {

@@ -4,10 +4,8 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-use sentrymesh_tunnel::KEY_LEN;
+use sentrymesh_types::{IpNet, KEY_LEN};
 use zeroize::Zeroizing;
-
-use crate::ipnet::IpNet;
 
 /// Parses a key as 64 hex digits, in either case (Go's `hex.DecodeString`,
 /// which wireguard-go uses, accepts both; `wg` sends lowercase).
@@ -102,7 +100,7 @@ pub(super) fn parse_prefix(text: &[u8]) -> Option<IpNet> {
         return None;
     }
     let length = u8::try_from(parse_decimal(length.as_bytes(), 128)?).ok()?;
-    IpNet::new(addr, length)
+    IpNet::truncating(addr, length).ok()
 }
 
 #[cfg(test)]

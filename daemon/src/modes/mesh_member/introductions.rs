@@ -33,13 +33,13 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-
 use rand_core::OsRng;
 use sentrymesh_mesh::{
     Introducer, IntroducerStats, IntroductionReceiver, IntroductionStats, OperatorId, Received,
-    SignedCard, WgPublicKey,
+    SignedCard,
 };
 use sentrymesh_tunnel::RateLimiter;
+use sentrymesh_types::PublicKey;
 use tokio::net::UdpSocket;
 
 /// Introductions a second from one proved source address (an IPv4 address
@@ -114,7 +114,7 @@ impl Introductions {
     pub(super) fn seal(
         &mut self,
         card: &SignedCard,
-        recipient: &WgPublicKey,
+        recipient: &PublicKey,
         destination: SocketAddr,
         now: u64,
     ) -> Option<Vec<u8>> {
@@ -138,7 +138,7 @@ impl Introductions {
         from: SocketAddr,
         bytes: &[u8],
         now: u64,
-    ) -> Option<WgPublicKey> {
+    ) -> Option<PublicKey> {
         match self.introducer.handle_cookie_reply(from, bytes, now) {
             Ok(recipient) => Some(recipient),
             Err(error) => {

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use anyhow::Result;
 use sentrymesh_mesh::OperatorId;
-use sentrymesh_tunnel::PublicKey;
+use sentrymesh_types::PublicKey;
 
 use crate::dataplane::change::{ChangeError, ConfigChange, PeerChange};
 use crate::dataplane::handle::DeviceHandle;
@@ -122,7 +122,7 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
     use sentrymesh_mesh::OperatorSecret;
-    use sentrymesh_tunnel::PrivateKey;
+    use sentrymesh_types::PrivateKey;
 
     use super::*;
     use crate::dataplane::change::PeerUpdate;

@@ -35,7 +35,8 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sentrymesh_mesh::{Cidr, Endpoint, EndpointHost, underlay_address};
+use sentrymesh_mesh::{Endpoint, EndpointHost, underlay_address};
+use sentrymesh_types::IpNet;
 use tokio::sync::{Semaphore, mpsc};
 
 /// The longest the member waits for one lookup.
@@ -138,7 +139,7 @@ impl Resolver {
         &mut self,
         endpoint: &Endpoint,
         peer: &str,
-        overlay: Cidr,
+        overlay: IpNet,
         hidden: bool,
         now: Instant,
     ) -> Option<SocketAddr> {

@@ -26,7 +26,7 @@ fn spoofed(n: u32) -> SocketAddr {
 /// right for `recipient` and everything else random: what someone who
 /// knows the recipient's key can send for the price of a hash, each with
 /// an ephemeral key never seen. Its second MAC is a guess.
-fn keyed_junk(recipient: &WgPublicKey, rng: &mut impl rand_core::RngCore) -> Vec<u8> {
+fn keyed_junk(recipient: &PublicKey, rng: &mut impl rand_core::RngCore) -> Vec<u8> {
     let mut datagram = vec![0u8; MIN_INTRODUCTION_LEN];
     rng.fill_bytes(&mut datagram);
     datagram[..2].copy_from_slice(&[INTRODUCTION_TYPE, VERSION]);

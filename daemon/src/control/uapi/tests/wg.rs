@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 
-use sentrymesh_tunnel::KEY_LEN;
+use sentrymesh_types::KEY_LEN;
 
 use super::hex;
 

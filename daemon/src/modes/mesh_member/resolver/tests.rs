@@ -13,7 +13,7 @@ use super::*;
 /// Far more than any step here needs on a quiet machine.
 const CEILING: Duration = Duration::from_secs(10);
 
-fn overlay() -> Cidr {
+fn overlay() -> IpNet {
     "198.19.0.0/16".parse().unwrap()
 }
 

@@ -1,5 +1,23 @@
-//! Times as this crate takes them (Unix seconds from the caller, never from
-//! a clock) and as it shows them to an operator (a UTC calendar date).
+//! The time model of sentrymesh: two clocks, each for its own purpose, and
+//! neither ever read by a core.
+//!
+//! * **Monotonic time** (`std::time::Instant`) runs the protocol timers: the
+//!   tunnel's rekeys, retries, keepalives and cookie lifetimes. It only has
+//!   to move forward at the right pace; it means nothing outside this
+//!   process, and a jump of the wall clock (NTP stepping, an operator's
+//!   `date -s`) must not fire or stall a timer.
+//! * **Wall-clock time** ([`UnixTime`], seconds since the Unix epoch) is for
+//!   what is signed and expires: a card's validity window, when a vouch or a
+//!   revocation was issued, when a sealed bundle was made. Other operators'
+//!   machines read these times, so they must be the one time everyone
+//!   shares; [`CLOCK_SKEW`] is how far two of them may disagree. The mesh
+//!   is given only this clock, so its own rates (gossip and introduction
+//!   budgets, cookie secrets) count the same seconds.
+//!
+//! Both are passed in by the caller as `now` — the daemon reads its clocks,
+//! a test or a simulation advances virtual ones — so every behaviour of the
+//! cores is reproducible with virtual time. A core never calls
+//! `Instant::now()` or `SystemTime::now()`.
 
 use std::fmt;
 
@@ -7,8 +25,8 @@ use std::fmt;
 /// bundle up to this many seconds in the future is already accepted.
 pub const CLOCK_SKEW: u64 = 300;
 
-/// A point in time in seconds since the Unix epoch, shown as a UTC date and
-/// time such as `2026-05-01 12:00:00 UTC`.
+/// A point in wall-clock time in seconds since the Unix epoch, shown as a
+/// UTC date and time such as `2026-05-01 12:00:00 UTC`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UnixTime(pub u64);
 

@@ -1,5 +1,14 @@
 //! BLAKE2s as WireGuard uses it: `HASH`, keyed `MAC`, `HMAC` and the HKDF-style
-//! `KDF1`, `KDF2`, `KDF3` built on it.
+//! `KDF1`, `KDF2`, `KDF3` built on it. The tunnel's handshake and cookies use
+//! all of them; the mesh uses `HASH`, `HMAC` and `KDF1` for the keys of its
+//! sealed bundles and introductions, so both derive keys by one code.
+//!
+//! `HASH` is BLAKE2s-256; `HMAC` is RFC 2104 HMAC over BLAKE2s-256 (block
+//! size 64); `KDF1(key, input) = HMAC(HMAC(key, input), 0x01)`, the first
+//! output of HKDF with `key` as the salt and `input` as the keying material,
+//! and `KDF2`, `KDF3` the next outputs, exactly as in the WireGuard
+//! whitepaper. Intermediate keys are zeroed; the outputs are the caller's to
+//! zero (the mesh keeps them in `Zeroizing`).
 //!
 //! A key used more than once is absorbed once: [`MacKey`] (`mac1`'s key) and
 //! the HMAC key inside `KDF2` and `KDF3` keep the states after their padded
@@ -16,14 +25,15 @@ use blake2::{Blake2s256, Blake2sMac, Blake2sVarCore};
 use zeroize::Zeroize;
 
 /// Output length of `HASH`, `HMAC` and each `KDF` output.
-pub(crate) const HASH_LEN: usize = 32;
+pub const HASH_LEN: usize = 32;
 /// Output length of `MAC`.
-pub(crate) const MAC_LEN: usize = 16;
+pub const MAC_LEN: usize = 16;
 /// BLAKE2s block size, the HMAC block size.
 const BLOCK_LEN: usize = 64;
 
 /// `HASH(parts[0] || parts[1] || ...)`: unkeyed BLAKE2s-256.
-pub(crate) fn hash(parts: &[&[u8]]) -> [u8; HASH_LEN] {
+#[inline]
+pub fn hash(parts: &[&[u8]]) -> [u8; HASH_LEN] {
     let mut hasher = Blake2s256::new();
     for part in parts {
         hasher.update(part);
@@ -33,7 +43,13 @@ pub(crate) fn hash(parts: &[&[u8]]) -> [u8; HASH_LEN] {
 
 /// `MAC(key, parts...)`: keyed BLAKE2s with a 16-byte output. WireGuard
 /// keys it with 32-byte hashes and 16-byte cookies.
-pub(crate) fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; MAC_LEN] {
+///
+/// # Panics
+///
+/// When `key` is empty or longer than 32 bytes, which BLAKE2s does not
+/// take as a key.
+#[inline]
+pub fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; MAC_LEN] {
     debug_assert!((1..=HASH_LEN).contains(&key.len()));
     // Keys of 1 to 32 bytes are valid BLAKE2s keys; ours are 16 or 32.
     let mut mac =
@@ -44,8 +60,10 @@ pub(crate) fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; MAC_LEN] {
     mac.finalize().into_bytes().into()
 }
 
-/// `HMAC(key, parts...)` with BLAKE2s-256 (RFC 2104).
-pub(crate) fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; HASH_LEN] {
+/// `HMAC(key, parts...)` with BLAKE2s-256 (RFC 2104). A key longer than a
+/// block is hashed first, as RFC 2104 says.
+#[inline]
+pub fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; HASH_LEN] {
     let mut hashed_key = [0u8; HASH_LEN];
     let key = if key.len() > BLOCK_LEN {
         hashed_key = hash(&[key]);
@@ -114,17 +132,19 @@ impl Absorbed {
 /// compression fewer per MAC than [`mac`]. For keys derived from public
 /// values (`mac1`'s); the state is not erased on drop.
 #[derive(Clone)]
-pub(crate) struct MacKey(Absorbed);
+pub struct MacKey(Absorbed);
 
 impl MacKey {
-    pub(crate) fn new(key: &[u8; HASH_LEN]) -> Self {
+    /// The state of `MAC(key, ...)` with the key block compressed.
+    pub fn new(key: &[u8; HASH_LEN]) -> Self {
         let mut block = [0u8; BLOCK_LEN];
         block[..HASH_LEN].copy_from_slice(key);
         Self(Absorbed::new(&block, HASH_LEN, MAC_LEN))
     }
 
     /// `MAC(key, parts...)`; `parts` must not all be empty.
-    pub(crate) fn mac(&self, parts: &[&[u8]]) -> [u8; MAC_LEN] {
+    #[inline]
+    pub fn mac(&self, parts: &[&[u8]]) -> [u8; MAC_LEN] {
         let out = self.0.finish(parts);
         let mut mac = [0u8; MAC_LEN];
         mac.copy_from_slice(&out[..MAC_LEN]);
@@ -182,7 +202,8 @@ fn extract(key: &[u8], input: &[u8]) -> HmacKey {
 /// `KDF1(key, input)`: the first output of the HKDF construction. Its one
 /// HMAC under the pseudorandom key would not repay compressing the key
 /// blocks ahead.
-pub(crate) fn kdf1(key: &[u8], input: &[u8]) -> [u8; HASH_LEN] {
+#[inline]
+pub fn kdf1(key: &[u8], input: &[u8]) -> [u8; HASH_LEN] {
     let mut prk = hmac(key, &[input]);
     let t1 = hmac(&prk, &[&[1]]);
     prk.zeroize();
@@ -190,7 +211,8 @@ pub(crate) fn kdf1(key: &[u8], input: &[u8]) -> [u8; HASH_LEN] {
 }
 
 /// `KDF2(key, input)`: the first two outputs of the HKDF construction.
-pub(crate) fn kdf2(key: &[u8], input: &[u8]) -> ([u8; HASH_LEN], [u8; HASH_LEN]) {
+#[inline]
+pub fn kdf2(key: &[u8], input: &[u8]) -> ([u8; HASH_LEN], [u8; HASH_LEN]) {
     let prk = extract(key, input);
     let t1 = prk.hmac(&[&[1]]);
     let t2 = prk.hmac(&[&t1, &[2]]);
@@ -198,7 +220,8 @@ pub(crate) fn kdf2(key: &[u8], input: &[u8]) -> ([u8; HASH_LEN], [u8; HASH_LEN])
 }
 
 /// `KDF3(key, input)`: the first three outputs of the HKDF construction.
-pub(crate) fn kdf3(key: &[u8], input: &[u8]) -> ([u8; HASH_LEN], [u8; HASH_LEN], [u8; HASH_LEN]) {
+#[inline]
+pub fn kdf3(key: &[u8], input: &[u8]) -> ([u8; HASH_LEN], [u8; HASH_LEN], [u8; HASH_LEN]) {
     let prk = extract(key, input);
     let t1 = prk.hmac(&[&[1]]);
     let t2 = prk.hmac(&[&t1, &[2]]);
@@ -207,10 +230,57 @@ pub(crate) fn kdf3(key: &[u8], input: &[u8]) -> ([u8; HASH_LEN], [u8; HASH_LEN],
 }
 
 #[cfg(test)]
+mod known_answers;
+
+#[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    // Known answers from Python's `hashlib.blake2s` and `hmac`. The
+    // handshake's vectors (which exercise every function here) are the
+    // tunnel's `known_answers`.
+    #[test]
+    fn known_answers() {
+        assert_eq!(
+            hex(&hash(&[b"a", b"bc"])),
+            "508c5e8c327c14e2e1a72ba34eeb452f37458b209ed63a294d999b4c86675982"
+        );
+        assert_eq!(
+            hex(&hmac(
+                b"key",
+                &[b"The quick brown fox ", b"jumps over the lazy dog"]
+            )),
+            "f93215bb90d4af4c3061cd932fb169fb8bb8a91d0b4022baea1271e1323cd9a0"
+        );
+        let salt: Vec<u8> = (0..32).collect();
+        assert_eq!(
+            hex(&kdf1(&salt, &[0x42; 32])),
+            "0ea6f0217a53befc18a7e7527be9bb465ec1478b4571f3efb0d9feece725111a"
+        );
+    }
+
+    #[test]
+    fn long_keys_are_hashed_first() {
+        let long = [7u8; 100];
+        assert_eq!(hmac(&long, &[b"x"]), hmac(&hash(&[&long]), &[b"x"]));
+    }
+
+    #[test]
+    fn kdf_outputs_chain_as_hkdf() {
+        let (key, input) = ([3u8; 32], [9u8; 40]);
+        let (a1, a2) = kdf2(&key, &input);
+        let (b1, b2, b3) = kdf3(&key, &input);
+        assert_eq!((a1, a2), (b1, b2));
+        assert_eq!(kdf1(&key, &input), a1);
+        let prk = hmac(&key, &[&input]);
+        assert_eq!(b3, hmac(&prk, &[&b2, &[3]]));
+    }
 
     proptest! {
         // Messages of one to three blocks, in two parts, so both the final
