@@ -8,7 +8,13 @@
 //! fails half-way stays half-applied; we do not.) Binding a new socket, the
 //! one step that can fail for reasons outside the request, happens in
 //! between, in the caller.
+//!
+//! It also answers the two questions of cryptokey routing for the data path:
+//! [`Interface::route`] (which peer a packet from the TUN device goes to)
+//! and [`Interface::accepts`] (whether a peer may send a packet with its
+//! source address).
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use rand_core::OsRng;
@@ -56,9 +62,20 @@ impl Interface {
         &mut self.endpoint
     }
 
-    /// The allowed-IPs table.
-    pub fn allowed_ips(&self) -> &AllowedIps<PeerId> {
-        &self.allowed_ips
+    /// The peer an IP packet from the TUN device goes to: the one whose
+    /// allowed IPs hold its destination address (longest prefix). `None`
+    /// for a packet to an address no peer is allowed, or one that is not
+    /// IPv4 or IPv6 or too short to have a destination.
+    pub fn route(&self, packet: &[u8]) -> Option<PeerId> {
+        destination(packet).and_then(|dst| self.allowed_ips.lookup(dst))
+    }
+
+    /// Whether `peer` may have sent `packet`, opened from its datagram: its
+    /// source address routes back to `peer` through the allowed IPs. A peer
+    /// can send only from addresses it is allowed, so no peer can speak for
+    /// another's addresses (nor a rival operator for ours).
+    pub fn accepts(&self, peer: PeerId, packet: &[u8]) -> bool {
+        source(packet).is_some_and(|src| self.allowed_ips.lookup(src) == Some(peer))
     }
 
     /// Whether a private key has been set: without one, nothing is sent or
@@ -312,6 +329,32 @@ impl Interface {
     }
 }
 
+/// The destination address of an IPv4 or IPv6 packet.
+fn destination(packet: &[u8]) -> Option<IpAddr> {
+    address_at(packet, 16, 24)
+}
+
+/// The source address of an IPv4 or IPv6 packet.
+fn source(packet: &[u8]) -> Option<IpAddr> {
+    address_at(packet, 12, 8)
+}
+
+/// The address at `v4_offset` of an IPv4 header, or at `v6_offset` of an
+/// IPv6 header, by the packet's version.
+fn address_at(packet: &[u8], v4_offset: usize, v6_offset: usize) -> Option<IpAddr> {
+    match packet.first()? >> 4 {
+        4 => {
+            let octets: [u8; 4] = packet.get(v4_offset..v4_offset + 4)?.try_into().ok()?;
+            Some(IpAddr::V4(Ipv4Addr::from(octets)))
+        }
+        6 => {
+            let octets: [u8; 16] = packet.get(v6_offset..v6_offset + 16)?.try_into().ok()?;
+            Some(IpAddr::V6(Ipv6Addr::from(octets)))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
@@ -368,11 +411,70 @@ mod tests {
         assert_eq!(third.allowed_ips.len(), 2);
         assert_eq!(third.persistent_keepalive, Some(25));
         assert_eq!(
-            interface
-                .allowed_ips()
-                .lookup("198.18.2.9".parse().unwrap()),
+            interface.route(&ipv4("198.18.0.1", "198.18.2.9")),
             interface.endpoint().peer_id(&key(3).public_key())
         );
+    }
+
+    /// An IPv4 header from `src` to `dst`.
+    fn ipv4(src: &str, dst: &str) -> [u8; 20] {
+        let mut packet = [0u8; 20];
+        packet[0] = 0x45;
+        packet[12..16].copy_from_slice(&src.parse::<Ipv4Addr>().unwrap().octets());
+        packet[16..20].copy_from_slice(&dst.parse::<Ipv4Addr>().unwrap().octets());
+        packet
+    }
+
+    /// An IPv6 header from `src` to `dst`.
+    fn ipv6(src: &str, dst: &str) -> [u8; 40] {
+        let mut packet = [0u8; 40];
+        packet[0] = 0x60;
+        packet[8..24].copy_from_slice(&src.parse::<Ipv6Addr>().unwrap().octets());
+        packet[24..40].copy_from_slice(&dst.parse::<Ipv6Addr>().unwrap().octets());
+        packet
+    }
+
+    #[test]
+    fn packets_route_by_destination_and_are_accepted_by_source() {
+        let mut interface = Interface::new(Instant::now(), Duration::from_secs(1_700_000_000));
+        let request = ConfigChange {
+            private_key: Some(Some(key(1))),
+            peers: vec![
+                peer(2, &["198.18.1.0/24", "2001:2::/64"]),
+                peer(3, &["198.18.2.0/24"]),
+            ],
+            ..ConfigChange::default()
+        };
+        apply(&mut interface, request).unwrap();
+        let id = |byte| {
+            interface
+                .endpoint()
+                .peer_id(&key(byte).public_key())
+                .unwrap()
+        };
+        let (two, three) = (id(2), id(3));
+        assert_eq!(
+            interface.route(&ipv4("198.18.2.1", "198.18.1.7")),
+            Some(two)
+        );
+        assert_eq!(
+            interface.route(&ipv4("198.18.1.7", "198.18.2.1")),
+            Some(three)
+        );
+        assert_eq!(interface.route(&ipv6("2001:2::1", "2001:2::2")), Some(two));
+        assert_eq!(interface.route(&ipv4("198.18.1.7", "198.18.9.1")), None);
+        assert!(interface.accepts(two, &ipv4("198.18.1.7", "198.18.0.1")));
+        assert!(interface.accepts(two, &ipv6("2001:2::9", "2001:2::1")));
+        // Another peer's source, or one no peer has, is not accepted.
+        assert!(!interface.accepts(three, &ipv4("198.18.1.7", "198.18.0.1")));
+        assert!(!interface.accepts(two, &ipv4("198.18.9.7", "198.18.0.1")));
+        // Cut short, or not IP: neither routed nor accepted.
+        let packet = ipv4("198.18.1.7", "198.18.2.1");
+        assert_eq!(interface.route(&packet[..19]), None);
+        assert!(!interface.accepts(two, &packet[..15]));
+        assert_eq!(interface.route(&[0x10; 40]), None);
+        assert_eq!(interface.route(&[]), None);
+        assert!(!interface.accepts(two, &[]));
     }
 
     #[test]

@@ -6,21 +6,22 @@
 //! a few) system calls.
 //!
 //! ```text
-//!   send_segments(buf = [seg|seg|seg|..|last])        recv_batch(bufs, meta)
+//!   send_runs(buf = [A A A a|B|C C c], runs)          recv_batch(bufs, meta)
 //!        |                                                  |
-//!        | GSO: one sendmsg + UDP_SEGMENT cmsg              | one recvmmsg, a control
-//!        | no GSO: sendmmsg, one message a segment          | buffer per message; with
-//!        v                                                  v GRO a buffer holds many
+//!        | one sendmmsg: a message a run, with a            | one recvmmsg, a control
+//!        | UDP_SEGMENT cmsg (GSO); without GSO a            | buffer per message; with
+//!        v message a datagram                               v GRO a buffer holds many
 //!   kernel splits into datagrams  ---- wire ---->      datagrams: split by segment_size
 //! ```
 //!
-//! - Sending: [`BatchIo::send_segments`] sends a buffer of consecutive
-//!   datagrams of `segment_size` bytes (the last may be shorter) with UDP
-//!   generic segmentation offload (`UDP_SEGMENT`), or with `sendmmsg` where
-//!   the kernel or the device cannot. Whether GSO works is probed once when
-//!   the [`BatchIo`] is made, and learnt from the first `EIO` / `EINVAL` of a
-//!   GSO send (a device without checksum offload); the fall-back is logged
-//!   once.
+//! - Sending: [`BatchIo::send_runs`] sends runs of consecutive datagrams,
+//!   each run to one destination and of one `segment_size` (its last
+//!   datagram may be shorter), with UDP generic segmentation offload
+//!   (`UDP_SEGMENT`) per run, all runs in one `sendmmsg` where they fit;
+//!   without GSO each datagram is a message of its own. Whether GSO works is
+//!   probed once when the [`BatchIo`] is made, and learnt from the first
+//!   `EIO` / `EINVAL` of a GSO send (a device without checksum offload); the
+//!   fall-back is logged once.
 //! - Receiving: [`enable_gro`] asks the kernel to coalesce datagrams of a flow
 //!   (`UDP_GRO`); [`recv_batch`] receives many messages with `recvmmsg` and
 //!   reports for each its source, length and the `segment_size` to split it
@@ -28,19 +29,23 @@
 //!
 //! # Dual-stack sockets
 //!
-//! On an IPv6 socket the destination of an IPv4 peer must be passed
-//! IPv4-mapped (`::ffff:a.b.c.d`, see [`crate::sys::udp::destination_for`]), and
-//! sources come back IPv4-mapped (see [`crate::sys::udp::canonical`]): this module
-//! converts addresses as given, in both directions, keeping the IPv6 flow
-//! information and scope id the way the standard library does.
+//! On an IPv6 socket, [`BatchIo::send_runs`] maps IPv4 destinations
+//! (`::ffff:a.b.c.d`, as [`crate::sys::udp::destination_for`] does), and
+//! sources come back IPv4-mapped (see [`crate::sys::udp::canonical`]): this
+//! module keeps the IPv6 flow information and scope id the way the standard
+//! library does.
 
 use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::sockopt;
+
+mod send;
+
+pub use send::{Run, SendReport};
 
 /// The most datagrams the kernel accepts in one GSO send (`UDP_MAX_SEGMENTS`).
 pub const MAX_GSO_SEGMENTS: usize = 64;
@@ -92,6 +97,8 @@ pub struct Capabilities {
 pub struct BatchIo {
     gso: AtomicBool,
     gro: bool,
+    /// Whether the socket is IPv6, so IPv4 destinations are mapped.
+    ipv6: bool,
 }
 
 /// What [`recv_batch`] learnt about one received message.
@@ -152,6 +159,7 @@ impl BatchIo {
         Self {
             gso: AtomicBool::new(gso),
             gro,
+            ipv6: socket.local_addr().is_ok_and(|local| local.is_ipv6()),
         }
     }
 
@@ -163,66 +171,6 @@ impl BatchIo {
             gro: self.gro,
             max_segments: if gso { MAX_GSO_SEGMENTS } else { 1 },
         }
-    }
-
-    /// Sends `buf` to `destination` as consecutive datagrams of
-    /// `segment_size` bytes (the last may be shorter), with as few system
-    /// calls as the kernel allows: one `sendmsg` with `UDP_SEGMENT` per 64
-    /// datagrams (and at most [`MAX_GSO_PAYLOAD`] bytes), or `sendmmsg` of
-    /// [`BATCH_SIZE`] datagrams at a time without GSO.
-    ///
-    /// On an IPv6 socket an IPv4 `destination` must be IPv4-mapped.
-    ///
-    /// Returns the bytes sent: all of `buf`, or when the socket's buffer
-    /// fills part way, the whole datagrams sent so far (the caller sends the
-    /// rest later). An empty `buf` sends nothing.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` when `segment_size` is 0; `WouldBlock` when not even
-    /// the first datagram could be sent; otherwise as `sendmsg(2)`. A GSO
-    /// send failing with `EIO` or `EINVAL` turns GSO off for good and is
-    /// retried without it; as the kernel also answers `EINVAL` to a segment
-    /// larger than the device MTU allows, `segment_size` should fit the
-    /// path MTU.
-    pub fn send_segments(
-        &self,
-        socket: &UdpSocket,
-        destination: SocketAddr,
-        buf: &[u8],
-        segment_size: usize,
-    ) -> io::Result<usize> {
-        if segment_size == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "segment size must not be 0",
-            ));
-        }
-        let fd = socket.as_raw_fd();
-        let (name, name_len) = sockaddr_from(destination);
-        let mut sent = 0;
-        while sent < buf.len() {
-            let rest = &buf[sent..];
-            let result = if self.gso.load(Ordering::Relaxed) && rest.len() > segment_size {
-                let per_send = (MAX_GSO_PAYLOAD / segment_size).clamp(1, MAX_GSO_SEGMENTS);
-                let chunk = &rest[..rest.len().min(per_send * segment_size)];
-                match send_gso(fd, &name, name_len, chunk, segment_size) {
-                    Err(error) if is_gso_refusal(&error) => {
-                        self.disable_gso(&error);
-                        continue;
-                    }
-                    result => result,
-                }
-            } else {
-                send_each(fd, &name, name_len, rest, segment_size)
-            };
-            match result {
-                Ok(n) => sent += n,
-                Err(error) if sent > 0 && error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(sent)
     }
 
     fn disable_gso(&self, error: &io::Error) {
@@ -342,101 +290,6 @@ fn probe_gro(socket: &UdpSocket) -> bool {
 /// The errors with which a kernel or device refuses GSO.
 fn is_gso_refusal(error: &io::Error) -> bool {
     matches!(error.raw_os_error(), Some(libc::EIO | libc::EINVAL))
-}
-
-/// One `sendmsg` of `chunk` with a `UDP_SEGMENT` control message.
-fn send_gso(
-    fd: RawFd,
-    name: &libc::sockaddr_storage,
-    name_len: libc::socklen_t,
-    chunk: &[u8],
-    segment_size: usize,
-) -> io::Result<usize> {
-    // The caller keeps `segment_size` at most MAX_GSO_PAYLOAD, below u16::MAX.
-    let gso_size = u16::try_from(segment_size)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "segment too large for GSO"))?;
-    // SAFETY: CMSG_SPACE and CMSG_LEN are arithmetic on their argument.
-    let (space, cmsg_len) = unsafe {
-        (
-            libc::CMSG_SPACE(size_of::<u16>() as libc::c_uint) as usize,
-            libc::CMSG_LEN(size_of::<u16>() as libc::c_uint) as usize,
-        )
-    };
-    let mut control = ControlBuffer([0u8; 32]);
-    debug_assert!(space <= control.0.len());
-    let mut iovec = libc::iovec {
-        iov_base: chunk.as_ptr().cast_mut().cast(),
-        iov_len: chunk.len(),
-    };
-    // SAFETY: all-zero bytes are a valid `msghdr` (null pointers, zero
-    // lengths).
-    let mut header: libc::msghdr = unsafe { mem::zeroed() };
-    header.msg_name = std::ptr::from_ref(name).cast_mut().cast();
-    header.msg_namelen = name_len;
-    header.msg_iov = &raw mut iovec;
-    header.msg_iovlen = 1;
-    header.msg_control = control.0.as_mut_ptr().cast();
-    header.msg_controllen = space as _;
-    // SAFETY: `header` describes a control buffer of `space` bytes, enough
-    // for one `cmsghdr` and a `u16`, aligned for `cmsghdr`; CMSG_FIRSTHDR is
-    // therefore not null and CMSG_DATA points inside the buffer.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&raw const header);
-        (*cmsg).cmsg_level = libc::SOL_UDP;
-        (*cmsg).cmsg_type = libc::UDP_SEGMENT;
-        (*cmsg).cmsg_len = cmsg_len as _;
-        libc::CMSG_DATA(cmsg)
-            .cast::<u16>()
-            .write_unaligned(gso_size);
-    }
-    // SAFETY: `header` points at the live address, iovec (over `chunk`,
-    // which the kernel only reads) and control buffer above.
-    let sent = unsafe { libc::sendmsg(fd, &raw const header, 0) };
-    if sent < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(sent as usize)
-    }
-}
-
-/// `sendmmsg` of up to [`BATCH_SIZE`] datagrams of `segment_size` bytes
-/// from `rest`; returns the bytes of the datagrams sent.
-fn send_each(
-    fd: RawFd,
-    name: &libc::sockaddr_storage,
-    name_len: libc::socklen_t,
-    rest: &[u8],
-    segment_size: usize,
-) -> io::Result<usize> {
-    // SAFETY: all-zero bytes are valid for these plain C structs.
-    let mut iovecs: [libc::iovec; BATCH_SIZE] = unsafe { mem::zeroed() };
-    // SAFETY: as above.
-    let mut headers: [libc::mmsghdr; BATCH_SIZE] = unsafe { mem::zeroed() };
-    let mut count = 0;
-    for (segment, (iovec, header)) in rest
-        .chunks(segment_size)
-        .zip(iovecs.iter_mut().zip(headers.iter_mut()))
-    {
-        *iovec = libc::iovec {
-            iov_base: segment.as_ptr().cast_mut().cast(),
-            iov_len: segment.len(),
-        };
-        header.msg_hdr.msg_name = std::ptr::from_ref(name).cast_mut().cast();
-        header.msg_hdr.msg_namelen = name_len;
-        header.msg_hdr.msg_iov = std::ptr::from_mut(iovec);
-        header.msg_hdr.msg_iovlen = 1;
-        count += 1;
-    }
-    // SAFETY: the first `count` headers point at the live address and at
-    // iovecs over `rest`, which the kernel only reads.
-    let sent = unsafe { libc::sendmmsg(fd, headers.as_mut_ptr(), count as libc::c_uint, 0) };
-    if sent < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(iovecs[..sent as usize]
-        .iter()
-        .map(|iovec| iovec.iov_len)
-        .sum())
 }
 
 /// The `UDP_GRO` segment size among the control messages of `header`.

@@ -5,8 +5,100 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
 
 use super::sockopt;
+use crate::sys::batch_udp::{self, BatchIo, GsoMode, RecvMeta, Run, SendReport};
+
+/// The data path's socket: bound as [`bind`] binds, sending batches of runs
+/// and receiving many datagrams per system call ([`batch_udp`]), with
+/// addresses in their canonical form on both sides (IPv4 peers of a
+/// dual-stack socket are mapped and unmapped here).
+#[derive(Debug)]
+pub struct DataSocket {
+    socket: UdpSocket,
+    io: BatchIo,
+    /// Whether the socket receives coalesced datagrams where the kernel can.
+    gro: bool,
+}
+
+impl DataSocket {
+    /// Binds as [`bind`] does, sending with GSO unless `gso` is
+    /// [`GsoMode::Disabled`], receiving coalesced datagrams when `gro`.
+    ///
+    /// # Errors
+    ///
+    /// As [`bind`].
+    pub fn bind(port: u16, fwmark: Option<u32>, gso: GsoMode, gro: bool) -> io::Result<Self> {
+        let socket = bind(port, fwmark, gro)?;
+        let io = BatchIo::new(&socket, gso);
+        Ok(Self { socket, io, gro })
+    }
+
+    /// Replaces the socket with one bound to `port` (0: any) and marked with
+    /// `fwmark`, keeping the offloads; GSO stays off if it was turned off.
+    ///
+    /// # Errors
+    ///
+    /// As [`bind`]; the old socket stays then.
+    pub fn rebind(&mut self, port: u16, fwmark: Option<u32>) -> io::Result<()> {
+        let gso = if self.io.capabilities().gso {
+            GsoMode::Probe
+        } else {
+            GsoMode::Disabled
+        };
+        *self = Self::bind(port, fwmark, gso, self.gro)?;
+        Ok(())
+    }
+
+    /// The port the socket is bound to.
+    ///
+    /// # Errors
+    ///
+    /// As `getsockname(2)`.
+    pub fn local_port(&self) -> io::Result<u16> {
+        Ok(self.socket.local_addr()?.port())
+    }
+
+    /// Sets the socket's firewall mark.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_mark`].
+    pub fn set_mark(&self, mark: u32) -> io::Result<()> {
+        set_mark(&self.socket, mark)
+    }
+
+    /// Receives as [`batch_udp::recv_batch`] does, with sources canonical.
+    ///
+    /// # Errors
+    ///
+    /// As [`batch_udp::recv_batch`].
+    pub fn recv_batch<B: AsMut<[u8]>>(
+        &self,
+        bufs: &mut [B],
+        meta: &mut [RecvMeta],
+    ) -> io::Result<usize> {
+        let count = batch_udp::recv_batch(&self.socket, bufs, meta)?;
+        for meta in &mut meta[..count] {
+            meta.source = canonical(meta.source);
+        }
+        Ok(count)
+    }
+
+    /// Sends `runs` of datagrams laid out in `buf`, as
+    /// [`BatchIo::send_runs`] does.
+    pub fn send_runs(&self, buf: &[u8], runs: &[Run]) -> SendReport {
+        self.io.send_runs(&self.socket, buf, runs)
+    }
+}
+
+impl AsRawFd for DataSocket {
+    /// The socket's descriptor, until [`DataSocket::rebind`] replaces it.
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
 
 /// Binds the WireGuard socket to `port` (0: any) on all addresses, marked
 /// with `fwmark` when given, receiving coalesced datagrams when `gro` and the

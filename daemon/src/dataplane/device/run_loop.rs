@@ -11,6 +11,11 @@
 //!                                                    deadline        -> engine timers, MTU
 //! ```
 //!
+//! The clock is read once a turn, when `epoll_wait` returns, and that
+//! reading is the `now` of everything the turn does; the next wait is
+//! computed from it too (so it may last the turn's length too long, a few
+//! microseconds against timers of the protocol's 100 ms granularity).
+//!
 //! A thread rather than a task: after the tunnel has been idle a while, the
 //! first packet used to wait ~25 µs in the async runtime (its driver, the
 //! select over six futures, the readiness bookkeeping, all cold in the
@@ -27,8 +32,10 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use tokio::sync::{oneshot, watch};
 
-use super::{BUFFER_LEN, Device, MTU_CHECK_INTERVAL};
+use super::{Device, MTU_CHECK_INTERVAL};
 use crate::dataplane::handle::{Command, Commands};
+use crate::sys::tun::Tun;
+use crate::sys::udp::DataSocket;
 
 const TUN: Token = Token(0);
 const SOCKET: Token = Token(1);
@@ -40,7 +47,7 @@ enum Inbox {
     Stop,
 }
 
-impl Device {
+impl Device<Tun, DataSocket> {
     /// Runs the interface on a thread of its own until `shutdown` turns true,
     /// the TUN device goes away, or every [`DeviceHandle`] is dropped; the
     /// handles' commands are relayed to it as they come.
@@ -114,32 +121,30 @@ impl Device {
             )
             .context("watching the UDP socket")?;
         let mut events = Events::with_capacity(8);
-        let mut buf = vec![0u8; BUFFER_LEN];
-        // Padding stops at the TUN device's MTU, as in the kernel: a datagram
-        // any larger would not fit the path a segmentation offload send
-        // assumes. The MTU can change under us, so it is read again each second.
-        let mut mtu_check = Instant::now() + MTU_CHECK_INTERVAL;
+        let mut now = Instant::now();
+        let mut mtu_check = now + MTU_CHECK_INTERVAL;
         loop {
             let engine_deadline = self.interface.endpoint().poll_timeout();
             let deadline = engine_deadline.map_or(mtu_check, |at| at.min(mtu_check));
-            let timeout = deadline.saturating_duration_since(Instant::now());
+            let timeout = deadline.saturating_duration_since(now);
             if let Err(error) = poll.poll(&mut events, Some(timeout)) {
                 if error.kind() != std::io::ErrorKind::Interrupted {
                     return Err(error).context("waiting for packets");
                 }
             }
+            now = Instant::now();
             for event in &events {
                 match event.token() {
                     TUN => {
-                        if !self.drain_tun()? {
+                        if !self.drain_tun(now)? {
                             tracing::info!("the TUN device is gone; stopping");
                             return Ok(());
                         }
                     }
-                    SOCKET => self.drain_socket(),
+                    SOCKET => self.drain_socket(now),
                     _ => loop {
                         match inbox.try_recv() {
-                            Ok(Inbox::Command(command)) => self.serve_command(command),
+                            Ok(Inbox::Command(command)) => self.serve_command(command, now),
                             Ok(Inbox::Stop) | Err(TryRecvError::Disconnected) => {
                                 tracing::debug!("dropped packets: {:?}", self.drops);
                                 return Ok(());
@@ -158,18 +163,18 @@ impl Device {
                         Interest::READABLE,
                     )
                     .context("watching the new UDP socket")?;
-                self.drain_socket();
+                self.drain_socket(now);
             }
-            let now = Instant::now();
+            if mtu_check <= now {
+                self.check_mtu();
+                mtu_check = now + MTU_CHECK_INTERVAL;
+            }
             if engine_deadline.is_some_and(|at| at <= now) {
                 self.interface.endpoint_mut().handle_timeout(now);
             }
-            if mtu_check <= now {
-                let mtu = self.tun.mtu().ok().and_then(|mtu| u16::try_from(mtu).ok());
-                self.interface.endpoint_mut().set_mtu(mtu);
-                mtu_check = now + MTU_CHECK_INTERVAL;
-            }
-            self.flush(&mut buf);
+            // What the timers or a control request queued (a new peer's
+            // handshake, a keepalive), in one batched send.
+            self.send_queued(now);
         }
     }
 }

@@ -25,6 +25,27 @@ fn segments(count: usize, size: usize, last: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
     (datagrams.concat(), datagrams)
 }
 
+/// Sends `buf` to `to` as one run of `size`-byte datagrams; returns how
+/// many datagrams went, after checking that no error was met.
+fn send_segments(
+    io: &BatchIo,
+    socket: &UdpSocket,
+    to: SocketAddr,
+    buf: &[u8],
+    size: usize,
+) -> usize {
+    let run = Run {
+        destination: to,
+        start: 0,
+        len: buf.len(),
+        segment_size: size,
+    };
+    let report = io.send_runs(socket, buf, &[run]);
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(report.failed, 0);
+    report.sent
+}
+
 /// Reads datagrams one by one with `recv_from` until `count` arrived.
 fn recv_plain(socket: &UdpSocket, count: usize) -> Vec<(Vec<u8>, SocketAddr)> {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -86,10 +107,8 @@ fn gso_send_is_received_as_datagrams(v6: bool, mode: GsoMode) {
     let (sender, receiver) = (loopback(v6), loopback(v6));
     let io = BatchIo::new(&sender, mode);
     let (buf, expected) = segments(10, 1200, 345);
-    let sent = io
-        .send_segments(&sender, receiver.local_addr().unwrap(), &buf, 1200)
-        .unwrap();
-    assert_eq!(sent, buf.len());
+    let sent = send_segments(&io, &sender, receiver.local_addr().unwrap(), &buf, 1200);
+    assert_eq!(sent, expected.len());
     let received = recv_plain(&receiver, expected.len());
     let datagrams: Vec<Vec<u8>> = received.iter().map(|(d, _)| d.clone()).collect();
     assert_eq!(datagrams, expected);
@@ -143,7 +162,7 @@ fn a_gso_refusal_falls_back_for_good() {
     crate::sys::sockopt::set_int(&sender, libc::SOL_SOCKET, libc::SO_NO_CHECK, 1).unwrap();
     let (buf, expected) = segments(5, 700, 70);
     let to = receiver.local_addr().unwrap();
-    assert_eq!(io.send_segments(&sender, to, &buf, 700).unwrap(), buf.len());
+    assert_eq!(send_segments(&io, &sender, to, &buf, 700), expected.len());
     assert!(!io.capabilities().gso);
     assert_eq!(io.capabilities().max_segments, 1);
     let datagrams: Vec<Vec<u8>> = recv_plain(&receiver, 5)
@@ -159,10 +178,8 @@ fn more_than_64_segments_are_split_across_sends() {
     let io = BatchIo::new(&sender, GsoMode::Probe);
     // 150 segments: three GSO sends of at most 64; 150 * 100 bytes.
     let (buf, expected) = segments(150, 100, 100);
-    let sent = io
-        .send_segments(&sender, receiver.local_addr().unwrap(), &buf, 100)
-        .unwrap();
-    assert_eq!(sent, buf.len());
+    let sent = send_segments(&io, &sender, receiver.local_addr().unwrap(), &buf, 100);
+    assert_eq!(sent, expected.len());
     let datagrams: Vec<Vec<u8>> = recv_plain(&receiver, 150)
         .into_iter()
         .map(|(d, _)| d)
@@ -177,10 +194,8 @@ fn large_segments_respect_the_payload_limit() {
     // 20 segments of 8000 bytes: 160 000 bytes (under the default
     // receive buffer), at most 8 a send.
     let (buf, expected) = segments(20, 8000, 8000);
-    let sent = io
-        .send_segments(&sender, receiver.local_addr().unwrap(), &buf, 8000)
-        .unwrap();
-    assert_eq!(sent, buf.len());
+    let sent = send_segments(&io, &sender, receiver.local_addr().unwrap(), &buf, 8000);
+    assert_eq!(sent, expected.len());
     let datagrams: Vec<Vec<u8>> = recv_plain(&receiver, 20)
         .into_iter()
         .map(|(d, _)| d)
@@ -200,10 +215,8 @@ fn gro_receive_splits_back_into_the_sent_datagrams() {
             );
             let io = BatchIo::new(&sender, mode);
             let (buf, expected) = segments(20, 1000, 10);
-            let sent = io
-                .send_segments(&sender, receiver.local_addr().unwrap(), &buf, 1000)
-                .unwrap();
-            assert_eq!(sent, buf.len());
+            let sent = send_segments(&io, &sender, receiver.local_addr().unwrap(), &buf, 1000);
+            assert_eq!(sent, expected.len());
             let (datagrams, sources, messages) = recv_batched(&receiver, expected.len());
             assert_eq!(datagrams, expected, "v6 {v6}, {mode:?}");
             assert!(sources.iter().all(|s| *s == sender.local_addr().unwrap()));
@@ -290,7 +303,7 @@ fn ipv4_destination_mapped_on_a_dual_stack_socket() {
     let io = BatchIo::new(&sender, GsoMode::Probe);
     let to = crate::sys::udp::destination_for(true, receiver.local_addr().unwrap());
     let (buf, expected) = segments(3, 500, 500);
-    assert_eq!(io.send_segments(&sender, to, &buf, 500).unwrap(), buf.len());
+    assert_eq!(send_segments(&io, &sender, to, &buf, 500), expected.len());
     let received = recv_plain(&receiver, 3);
     let datagrams: Vec<Vec<u8>> = received.iter().map(|(d, _)| d.clone()).collect();
     assert_eq!(datagrams, expected);
@@ -335,13 +348,79 @@ fn sockaddr_conversion_round_trips() {
 }
 
 #[test]
-fn zero_segment_size_is_refused_and_empty_sends_nothing() {
+fn malformed_runs_fail_alone_and_empty_sends_nothing() {
     let (sender, receiver) = (loopback(false), loopback(false));
     let io = BatchIo::new(&sender, GsoMode::Probe);
     let to = receiver.local_addr().unwrap();
-    let error = io.send_segments(&sender, to, b"x", 0).unwrap_err();
-    assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
-    assert_eq!(io.send_segments(&sender, to, &[], 100).unwrap(), 0);
+    let run = |start, len, segment_size| Run {
+        destination: to,
+        start,
+        len,
+        segment_size,
+    };
+    let buf = [7u8; 10];
+    // A zero segment size and a run past the buffer fail; the good run goes.
+    let report = io.send_runs(&sender, &buf, &[run(0, 1, 0), run(5, 6, 6), run(0, 4, 4)]);
+    assert_eq!((report.sent, report.failed), (1, 2));
+    assert_eq!(recv_plain(&receiver, 1)[0].0, [7u8; 4]);
+    let report = io.send_runs(&sender, &buf, &[]);
+    assert_eq!((report.sent, report.failed), (0, 0));
+}
+
+#[test]
+fn runs_to_many_destinations_leave_in_order_and_a_refused_one_fails_alone() {
+    for mode in [GsoMode::Probe, GsoMode::Disabled] {
+        let sender = loopback(false);
+        let receivers = [loopback(false), loopback(false), loopback(false)];
+        let io = BatchIo::new(&sender, mode);
+        // Runs of 3, 1 and 2 datagrams, then one to an address the kernel
+        // refuses to send to (the limited broadcast, without SO_BROADCAST),
+        // then two more to the first receiver: one batch.
+        let (first, first_expected) = segments(3, 300, 100);
+        let (third, third_expected) = segments(2, 500, 500);
+        let buf = [
+            first.clone(),
+            vec![9; 148],
+            third.clone(),
+            vec![1; 10],
+            vec![2; 20],
+        ]
+        .concat();
+        let at = |index: usize| receivers[index].local_addr().unwrap();
+        let mut start = 0;
+        let mut run = |destination, len, segment_size| {
+            let run = Run {
+                destination,
+                start,
+                len,
+                segment_size,
+            };
+            start += len;
+            run
+        };
+        let runs = [
+            run(at(0), first.len(), 300),
+            run(at(1), 148, 148),
+            run(at(2), third.len(), 500),
+            run("255.255.255.255:9".parse().unwrap(), 10, 10),
+            run(at(0), 20, 20),
+        ];
+        let report = io.send_runs(&sender, &buf, &runs);
+        assert_eq!((report.sent, report.failed), (7, 1), "{mode:?}");
+        assert!(report.error.is_some());
+        let datagrams = |index: usize, count| -> Vec<Vec<u8>> {
+            recv_plain(&receivers[index], count)
+                .into_iter()
+                .map(|(d, _)| d)
+                .collect()
+        };
+        assert_eq!(
+            datagrams(0, 4),
+            [first_expected, vec![vec![2; 20]]].concat()
+        );
+        assert_eq!(datagrams(1, 1), [vec![9; 148]]);
+        assert_eq!(datagrams(2, 2), third_expected);
+    }
 }
 
 #[test]

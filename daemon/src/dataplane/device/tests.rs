@@ -1,0 +1,369 @@
+//! The device without a kernel: in-memory TUN devices and sockets, and a
+//! clock that only moves when a test moves it.
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use sentrymesh_tunnel::{Encapsulated, Endpoint, INITIATION_LEN, PeerConfig, RESPONSE_LEN};
+use sentrymesh_types::PrivateKey;
+
+use super::*;
+use crate::dataplane::change::{AllowedIpChange, PeerChange, PeerUpdate};
+use crate::sys::batch_udp::{Run, SendReport};
+
+/// A TUN device in memory: packets to read, and the packets written.
+#[derive(Default)]
+struct FakeTun {
+    to_read: VecDeque<Vec<u8>>,
+    written: Vec<Vec<u8>>,
+}
+
+impl TunIo for FakeTun {
+    fn read_packet(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let packet = self.to_read.pop_front().ok_or(io::ErrorKind::WouldBlock)?;
+        buf[..packet.len()].copy_from_slice(&packet);
+        Ok(packet.len())
+    }
+
+    fn write_packet(&mut self, packet: &[u8]) -> io::Result<()> {
+        self.written.push(packet.to_vec());
+        Ok(())
+    }
+
+    fn has_offloads(&self) -> bool {
+        false
+    }
+
+    fn mtu(&self) -> io::Result<u32> {
+        Ok(1420)
+    }
+}
+
+/// A socket in memory: datagrams to receive, and each batch sent, as the
+/// datagrams it held.
+struct FakeSocket {
+    port: u16,
+    inbox: VecDeque<(SocketAddr, Vec<u8>)>,
+    batches: Vec<Vec<(SocketAddr, Vec<u8>)>>,
+}
+
+impl FakeSocket {
+    fn new(port: u16) -> Self {
+        Self {
+            port,
+            inbox: VecDeque::new(),
+            batches: Vec::new(),
+        }
+    }
+}
+
+impl DatagramIo for FakeSocket {
+    fn recv_batch(&mut self, bufs: &mut [Vec<u8>], meta: &mut [RecvMeta]) -> io::Result<usize> {
+        if self.inbox.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let mut count = 0;
+        for (buf, meta) in bufs.iter_mut().zip(meta.iter_mut()) {
+            let Some((source, datagram)) = self.inbox.pop_front() else {
+                break;
+            };
+            buf[..datagram.len()].copy_from_slice(&datagram);
+            *meta = RecvMeta {
+                source,
+                len: datagram.len(),
+                segment_size: datagram.len(),
+                truncated: false,
+            };
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    fn send_batch(&mut self, buf: &[u8], runs: &[Run]) -> SendReport {
+        let datagrams: Vec<(SocketAddr, Vec<u8>)> = runs
+            .iter()
+            .flat_map(|run| {
+                buf[run.start..run.start + run.len]
+                    .chunks(run.segment_size)
+                    .map(|datagram| (run.destination, datagram.to_vec()))
+            })
+            .collect();
+        let sent = datagrams.len();
+        self.batches.push(datagrams);
+        SendReport {
+            sent,
+            ..SendReport::default()
+        }
+    }
+
+    fn local_port(&self) -> io::Result<u16> {
+        Ok(self.port)
+    }
+
+    fn rebind(&mut self, port: u16, _fwmark: Option<u32>) -> io::Result<()> {
+        self.port = port;
+        Ok(())
+    }
+
+    fn set_mark(&mut self, _mark: u32) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+type FakeDevice = Device<FakeTun, FakeSocket>;
+
+const PORT: u16 = 51820;
+
+fn key(byte: u8) -> PrivateKey {
+    PrivateKey::from_bytes([byte; 32])
+}
+
+/// The underlay address of host `host`.
+fn underlay(host: u8) -> SocketAddr {
+    SocketAddr::from(([198, 18, 0, host], PORT))
+}
+
+/// A peer with key `byte`, at `endpoint`, allowed `nets`.
+fn peer(byte: u8, endpoint: Option<SocketAddr>, nets: &[&str]) -> PeerChange {
+    let mut update = PeerUpdate::new(key(byte).public_key());
+    update.endpoint = endpoint;
+    update.allowed_ips = nets
+        .iter()
+        .map(|net| AllowedIpChange::Add(net.parse().unwrap()))
+        .collect();
+    PeerChange::Set(update)
+}
+
+/// A device with key `byte` and `peers`, configured at `now`.
+fn device(byte: u8, now: Instant, peers: Vec<PeerChange>) -> FakeDevice {
+    let mut device = Device::with_io(
+        FakeTun::default(),
+        FakeSocket::new(PORT),
+        now,
+        Duration::from_secs(1_700_000_000),
+    )
+    .unwrap();
+    let request = ConfigChange {
+        private_key: Some(Some(key(byte))),
+        peers,
+        ..ConfigChange::default()
+    };
+    device.apply(request, now).unwrap();
+    device
+}
+
+/// An IPv4 packet from `src` to `dst` with a payload of `len` bytes of 0xAB.
+fn ipv4(src: [u8; 4], dst: [u8; 4], len: usize) -> Vec<u8> {
+    let total = 20 + len;
+    let mut packet = vec![0xAB; total];
+    packet[..20].fill(0);
+    packet[0] = 0x45;
+    packet[2..4].copy_from_slice(&u16::try_from(total).unwrap().to_be_bytes());
+    packet[8] = 64;
+    packet[9] = 17;
+    packet[12..16].copy_from_slice(&src);
+    packet[16..20].copy_from_slice(&dst);
+    packet
+}
+
+/// Moves every datagram `from` (at `from_addr`) sent to `to_addr` into the
+/// inbox of `to`; returns how many.
+fn deliver(
+    from: &mut FakeDevice,
+    from_addr: SocketAddr,
+    to: &mut FakeDevice,
+    to_addr: SocketAddr,
+) -> usize {
+    let mut moved = 0;
+    for batch in &mut from.socket.batches {
+        batch.retain(|(destination, datagram)| {
+            let ours = *destination == to_addr;
+            if ours {
+                to.socket.inbox.push_back((from_addr, datagram.clone()));
+                moved += 1;
+            }
+            !ours
+        });
+    }
+    from.socket.batches.retain(|batch| !batch.is_empty());
+    moved
+}
+
+/// Hosts 1 and 2 with a session: host 1 owns 198.18.1.0/24, host 2
+/// 198.18.2.0/24, and host 1 also knows host 3, owning 198.18.3.0/24.
+fn connected_pair(now: Instant) -> (FakeDevice, FakeDevice) {
+    let mut one = device(
+        1,
+        now,
+        vec![
+            peer(2, Some(underlay(2)), &["198.18.2.0/24"]),
+            peer(3, Some(underlay(3)), &["198.18.3.0/24"]),
+        ],
+    );
+    let mut two = device(2, now, vec![peer(1, Some(underlay(1)), &["198.18.1.0/24"])]);
+    // A packet for host 2 starts the handshake; it waits for the session.
+    let first = ipv4([198, 18, 1, 1], [198, 18, 2, 7], 100);
+    one.tun.to_read.push_back(first.clone());
+    one.drain_tun(now).unwrap();
+    assert_eq!(one.socket.batches.len(), 1);
+    let (to, initiation) = &one.socket.batches[0][0];
+    assert_eq!(
+        (*to, initiation.len(), initiation[0]),
+        (underlay(2), INITIATION_LEN, 1)
+    );
+    assert_eq!(deliver(&mut one, underlay(1), &mut two, underlay(2)), 1);
+    two.drain_socket(now);
+    assert_eq!(deliver(&mut two, underlay(2), &mut one, underlay(1)), 1);
+    // The response completes it, and the waiting packet goes.
+    one.drain_socket(now);
+    assert_eq!(deliver(&mut one, underlay(1), &mut two, underlay(2)), 1);
+    two.drain_socket(now);
+    assert_eq!(two.tun.written, [first]);
+    two.tun.written.clear();
+    two.socket.batches.clear();
+    (one, two)
+}
+
+#[test]
+fn a_packet_from_the_tun_device_reaches_its_peer_sealed() {
+    let now = Instant::now();
+    let (mut one, mut two) = connected_pair(now);
+    let packet = ipv4([198, 18, 1, 1], [198, 18, 2, 9], 1000);
+    one.tun.to_read.push_back(packet.clone());
+    one.drain_tun(now).unwrap();
+    // One batch, one datagram: a data message to host 2, not host 3, and
+    // nothing of the packet in the clear.
+    let [batch] = one.socket.batches.as_slice() else {
+        panic!("{} batches", one.socket.batches.len());
+    };
+    let [(to, datagram)] = batch.as_slice() else {
+        panic!("{} datagrams", batch.len());
+    };
+    assert_eq!(*to, underlay(2));
+    assert_eq!(datagram[0], 4);
+    assert_eq!(
+        datagram.len(),
+        one.interface.endpoint().encapsulated_len(packet.len())
+    );
+    assert!(!datagram.windows(16).any(|window| window == [0xAB; 16]));
+    deliver(&mut one, underlay(1), &mut two, underlay(2));
+    two.drain_socket(now);
+    assert_eq!(two.tun.written, [packet]);
+    // A packet to an address no peer owns goes nowhere, and is counted.
+    one.tun
+        .to_read
+        .push_back(ipv4([198, 18, 1, 1], [198, 18, 9, 9], 10));
+    one.drain_tun(now).unwrap();
+    assert!(one.socket.batches.is_empty());
+    assert_eq!(one.drops.no_route, 1);
+}
+
+#[test]
+fn a_packet_from_outside_its_peers_allowed_ips_is_dropped_and_counted() {
+    let now = Instant::now();
+    let (mut one, mut two) = connected_pair(now);
+    // Host 2 sends from an address no peer owns, then from host 3's, then
+    // from its own: host 1 takes only the last.
+    let stray = ipv4([198, 18, 9, 9], [198, 18, 1, 1], 40);
+    let spoofed = ipv4([198, 18, 3, 5], [198, 18, 1, 1], 40);
+    let own = ipv4([198, 18, 2, 5], [198, 18, 1, 1], 40);
+    // Sealed through the engine (host 2's device would route these by
+    // destination alike); the datagrams are what the wire carries.
+    let mut sealed = Vec::new();
+    for packet in [&stray, &spoofed, &own] {
+        let mut out = vec![0; 1600];
+        let peer = two
+            .interface
+            .endpoint()
+            .peer_id(&key(1).public_key())
+            .unwrap();
+        let Ok(Encapsulated::Sealed { len }) = two
+            .interface
+            .endpoint_mut()
+            .encapsulate(now, peer, packet, &mut out)
+        else {
+            panic!("not sealed");
+        };
+        out.truncate(len);
+        sealed.push(out);
+    }
+    for datagram in sealed {
+        one.socket.inbox.push_back((underlay(2), datagram));
+    }
+    one.drain_socket(now);
+    assert_eq!(one.tun.written, [own]);
+    assert_eq!(one.drops.not_allowed_source, 2);
+    assert_eq!(one.drops.rejected_datagrams, 0);
+}
+
+#[test]
+fn a_burst_of_handshake_initiations_leaves_as_one_batched_send() {
+    let now = Instant::now();
+    let peers = (0..50u8)
+        .map(|index| {
+            let endpoint = SocketAddr::from(([198, 18, 1, index], PORT));
+            peer(
+                index + 10,
+                Some(endpoint),
+                &[&format!("198.19.{index}.0/24")],
+            )
+        })
+        .collect();
+    let mut one = device(1, now, peers);
+    for index in 0..50 {
+        one.tun
+            .to_read
+            .push_back(ipv4([198, 18, 0, 1], [198, 19, index, 1], 20));
+    }
+    one.drain_tun(now).unwrap();
+    let [batch] = one.socket.batches.as_slice() else {
+        panic!("{} sends", one.socket.batches.len());
+    };
+    assert_eq!(batch.len(), 50);
+    let mut destinations: Vec<SocketAddr> = batch.iter().map(|(to, _)| *to).collect();
+    destinations.sort();
+    destinations.dedup();
+    assert_eq!(destinations.len(), 50);
+    assert!(
+        batch
+            .iter()
+            .all(|(_, datagram)| datagram.len() == INITIATION_LEN && datagram[0] == 1)
+    );
+}
+
+#[test]
+fn a_burst_of_handshake_responses_leaves_as_one_batched_send() {
+    let now = Instant::now();
+    let unix_now = Duration::from_secs(1_700_000_000);
+    let peers = (0..50u8)
+        .map(|index| peer(index + 10, None, &[&format!("198.19.{index}.0/24")]))
+        .collect();
+    let mut one = device(1, now, peers);
+    // Fifty hosts initiate at once; each is an engine of its own.
+    for index in 0..50u8 {
+        let rng = ChaCha20Rng::seed_from_u64(u64::from(index));
+        let mut initiator = Endpoint::new(key(index + 10), rng, now, unix_now);
+        let mut config = PeerConfig::new(key(1).public_key());
+        config.endpoint = Some(underlay(1));
+        let id = initiator.add_peer(now, config).unwrap();
+        initiator.connect(now, id).unwrap();
+        let mut buf = [0; 256];
+        let transmit = initiator.poll_transmit(now, &mut buf).unwrap();
+        let from = SocketAddr::from((Ipv4Addr::new(198, 18, 1, index), PORT));
+        one.socket
+            .inbox
+            .push_back((from, buf[..transmit.len].to_vec()));
+    }
+    one.drain_socket(now);
+    let [batch] = one.socket.batches.as_slice() else {
+        panic!("{} sends", one.socket.batches.len());
+    };
+    assert_eq!(batch.len(), 50);
+    assert!(
+        batch
+            .iter()
+            .all(|(_, datagram)| datagram.len() == RESPONSE_LEN && datagram[0] == 2)
+    );
+}
