@@ -2,7 +2,7 @@
 //! tool (and wg-quick) reads and changes the interface.
 //!
 //! Each connection is served by its own task: it frames requests with
-//! [`RequestDecoder`], turns each into a call on the [`DeviceHandle`] (a
+//! [`RequestDecoder`], turns each into a call on the [`UapiHandle`] (a
 //! `set=1` is parsed into a typed change, a refusal's [`ChangeError`]
 //! becomes the errno `wg` expects), and writes the answer back.
 //!
@@ -22,7 +22,7 @@ use crate::control::uapi::{
     Errno, Limits, Request, RequestDecoder, RequestError, write_get_response, write_status,
 };
 use crate::dataplane::change::ChangeError;
-use crate::dataplane::handle::DeviceHandle;
+use crate::dataplane::handle::UapiHandle;
 use crate::sys::process::PrivateUmask;
 
 /// The directory of UAPI sockets that `wg` looks in.
@@ -81,7 +81,7 @@ impl ControlSocket {
     }
 
     /// Serves connections until the device's run loop goes away.
-    pub async fn serve(&self, device: DeviceHandle) {
+    pub async fn serve(&self, device: UapiHandle) {
         loop {
             match self.listener.accept().await {
                 Ok((stream, _)) => {
@@ -97,7 +97,7 @@ impl ControlSocket {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
             }
-            if device.is_closed() {
+            if device.device().is_closed() {
                 return;
             }
         }
@@ -111,7 +111,7 @@ impl Drop for ControlSocket {
 }
 
 /// Answers the requests of one connection, in order, until it closes.
-async fn serve_connection(mut stream: UnixStream, device: DeviceHandle) -> io::Result<()> {
+async fn serve_connection(mut stream: UnixStream, device: UapiHandle) -> io::Result<()> {
     let mut decoder = RequestDecoder::new(Limits::default());
     let mut input = vec![0u8; 4096];
     // A `get` reply holds the private key: zeroed when the connection ends.
@@ -144,7 +144,7 @@ async fn serve_connection(mut stream: UnixStream, device: DeviceHandle) -> io::R
 /// has gone away.
 async fn answer(
     request: Result<Request, RequestError>,
-    device: &DeviceHandle,
+    device: &UapiHandle,
     reply: &mut Vec<u8>,
 ) -> bool {
     match request {
@@ -152,7 +152,7 @@ async fn answer(
             Ok(state) => write_get_response(&state, reply),
             Err(_) => return false,
         },
-        Ok(Request::Set(change)) => match device.apply(change).await {
+        Ok(Request::Set(change)) => match device.device().apply(change).await {
             Ok(()) => write_status(Ok(()), reply),
             Err(ChangeError::DeviceGone(_)) => return false,
             Err(error) => {

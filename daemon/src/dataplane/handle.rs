@@ -5,11 +5,19 @@
 //! the UAPI socket turns it into the same calls.
 //!
 //! ```text
-//!   native mode ──┐                                   data-path thread
-//!   mesh member ──┼── DeviceHandle ── Command ──▶ Device::serve_command
-//!   metrics     ──┤                  ◀── answer ──   (check, then commit)
-//!   UAPI socket ──┘   (uapi_state: the only call that returns keys)
+//!   native mode ──┐                                    data-path thread
+//!   mesh member ──┼── DeviceHandle ──┐
+//!   metrics     ──┘                  ├─ Command ──▶ Device::serve_command
+//!   UAPI socket ───── UapiHandle ────┘ ◀── answer ──  (check, then commit)
 //! ```
+//!
+//! The interface's private key and its peers' preshared keys leave the run
+//! loop for one reader only, the UAPI socket, which answers `wg show` and
+//! `wg showconf` with them. That is a matter of types, not of care: only a
+//! [`UapiHandle`] can ask for them, [`channel`] makes the one there is,
+//! and the native mode, the mesh member and metrics are given a
+//! [`DeviceHandle`], whose [`DeviceState`] has no key in it, so no log line
+//! or `Debug` of theirs can show one.
 
 use sentrymesh_types::PublicKey;
 use tokio::sync::{mpsc, oneshot};
@@ -26,10 +34,18 @@ const QUEUE_LEN: usize = 16;
 #[error("the device's run loop stopped")]
 pub struct DeviceGone;
 
-/// A cloneable handle to a running interface.
+/// A cloneable handle to a running interface: its state without secrets,
+/// its changes, its live peers and its counters.
 #[derive(Debug, Clone)]
 pub struct DeviceHandle {
     commands: mpsc::Sender<Command>,
+}
+
+/// The handle of the UAPI socket: a [`DeviceHandle`] that can also read the
+/// interface's keys, to answer `get=1`.
+#[derive(Debug, Clone)]
+pub struct UapiHandle {
+    device: DeviceHandle,
 }
 
 /// The run loop's end of the handles' channel, for
@@ -54,13 +70,19 @@ pub(crate) enum Command {
     Counters(oneshot::Sender<DeviceCounters>),
 }
 
-impl DeviceHandle {
-    /// A handle, and the commands it sends for the run loop to serve.
-    pub fn new() -> (Self, Commands) {
-        let (commands, receiver) = mpsc::channel(QUEUE_LEN);
-        (Self { commands }, Commands { receiver })
-    }
+/// The handles of a new device, and the commands they send for its run loop
+/// to serve ([`Device::run`](crate::dataplane::device::Device::run)). Give
+/// the [`UapiHandle`] to the UAPI socket and to nothing else.
+pub fn channel() -> (DeviceHandle, UapiHandle, Commands) {
+    let (commands, receiver) = mpsc::channel(QUEUE_LEN);
+    let device = DeviceHandle { commands };
+    let uapi = UapiHandle {
+        device: device.clone(),
+    };
+    (device, uapi, Commands { receiver })
+}
 
+impl DeviceHandle {
     /// The interface's state, without its secrets.
     ///
     /// # Errors
@@ -68,19 +90,6 @@ impl DeviceHandle {
     /// When the run loop has stopped.
     pub async fn state(&self) -> Result<DeviceState, DeviceGone> {
         self.request(Command::State).await
-    }
-
-    /// The interface's state with its private and preshared keys, to answer
-    /// a UAPI `get=1` and for nothing else: only the UAPI socket calls it.
-    /// (The keys could stay in the run loop if it rendered the reply text;
-    /// the text format is the UAPI module's, though, and the reply is
-    /// written into a buffer that is zeroed after use either way.)
-    ///
-    /// # Errors
-    ///
-    /// When the run loop has stopped.
-    pub async fn uapi_state(&self) -> Result<UapiState, DeviceGone> {
-        self.request(Command::UapiState).await
     }
 
     /// Applies `change` completely, or refuses it and changes nothing.
@@ -130,6 +139,26 @@ impl DeviceHandle {
             .await
             .map_err(|_| DeviceGone)?;
         reply.await.map_err(|_| DeviceGone)
+    }
+}
+
+impl UapiHandle {
+    /// The interface's state with its private and preshared keys, to answer
+    /// a UAPI `get=1`. (The keys could stay in the run loop if it rendered
+    /// the reply text; but the text format is the UAPI module's, not the
+    /// data plane's, and the reply is written into a buffer that is zeroed
+    /// after use either way.)
+    ///
+    /// # Errors
+    ///
+    /// When the run loop has stopped.
+    pub async fn uapi_state(&self) -> Result<UapiState, DeviceGone> {
+        self.device.request(Command::UapiState).await
+    }
+
+    /// The handle without the keys.
+    pub fn device(&self) -> &DeviceHandle {
+        &self.device
     }
 }
 

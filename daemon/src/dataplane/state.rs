@@ -45,7 +45,7 @@ pub struct PeerState {
 
 /// What answers a UAPI `get=1`: the state and the secrets `wg show` and
 /// `wg showconf` print. Only the UAPI socket asks for it
-/// ([`DeviceHandle::uapi_state`](crate::dataplane::handle::DeviceHandle::uapi_state)):
+/// ([`UapiHandle::uapi_state`](crate::dataplane::handle::UapiHandle::uapi_state)):
 /// the daemon's own tasks have no use for the keys, so they never hold a
 /// copy that a log line or a `Debug` could show.
 #[derive(Debug, Clone, Default)]

@@ -30,7 +30,7 @@ use crate::control::metrics;
 use crate::control::socket::ControlSocket;
 use crate::dataplane::change::{AllowedIpChange, ConfigChange, PeerChange, PeerUpdate};
 use crate::dataplane::device::{Device, Offloads, create_tun};
-use crate::dataplane::handle::DeviceHandle;
+use crate::dataplane::handle::{self, DeviceHandle};
 use crate::modes::mesh_member::{MeshInputs, MeshMember, MeshReload};
 use crate::modes::routes::Routes;
 use crate::sys::capabilities;
@@ -76,7 +76,7 @@ async fn serve(
         tracing::warn!("could not drop capabilities: {error}");
     }
     let notifier = Notifier::from_env().context("connecting to systemd")?;
-    let (handle, commands) = DeviceHandle::new();
+    let (handle, uapi, commands) = handle::channel();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (mesh_reloads, mesh_reloads_rx) = mpsc::channel(1);
     let (configured, is_configured) = oneshot::channel();
@@ -118,7 +118,7 @@ async fn serve(
     );
     tokio::select! {
         result = device.run(commands, shutdown_rx) => result,
-        () = control.serve(handle.clone()) => Ok(()),
+        () = control.serve(uapi) => Ok(()),
         result = supervisor => result,
         result = mesh => result.context("the mesh member stopped"),
         result = metrics => result.context("serving metrics"),

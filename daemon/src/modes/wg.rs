@@ -19,7 +19,7 @@ use tokio::sync::watch;
 
 use crate::control::socket::ControlSocket;
 use crate::dataplane::device::{Device, Offloads, create_tun};
-use crate::dataplane::handle::DeviceHandle;
+use crate::dataplane::handle;
 use crate::sys::capabilities;
 use crate::sys::process::{self, Forked};
 use crate::sys::tun;
@@ -96,7 +96,8 @@ fn serve(name: &str, ready: Option<OwnedFd>, offloads: Offloads) -> Result<()> {
             detach_stdio();
         }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let (handle, commands) = DeviceHandle::new();
+        // The UAPI socket is the device's only client here.
+        let (_, uapi, commands) = handle::channel();
         let watcher = tokio::spawn(watch_for_exit(
             name.to_owned(),
             control.path().to_owned(),
@@ -104,7 +105,7 @@ fn serve(name: &str, ready: Option<OwnedFd>, offloads: Offloads) -> Result<()> {
         ));
         let result = tokio::select! {
             result = device.run(commands, shutdown_rx) => result,
-            () = control.serve(handle) => Ok(()),
+            () = control.serve(uapi) => Ok(()),
         };
         watcher.abort();
         tracing::info!("interface {name} stopped");

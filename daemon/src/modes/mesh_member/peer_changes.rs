@@ -134,7 +134,7 @@ mod tests {
     /// the task, which yields the interface's peers when the handle is
     /// dropped.
     fn run_loop() -> (DeviceHandle, tokio::task::JoinHandle<Vec<PublicKey>>) {
-        let (device, mut commands) = DeviceHandle::new();
+        let (device, _, mut commands) = crate::dataplane::handle::channel();
         let task = tokio::spawn(async move {
             let mut interface = Interface::new(Instant::now(), Duration::from_secs(1_777_593_600));
             let key = PrivateKey::generate(&mut ChaCha20Rng::seed_from_u64(1));
@@ -299,7 +299,7 @@ mod tests {
     async fn only_a_stopped_run_loop_is_an_error() {
         let (requests, task) = run_loop();
         drop(task);
-        let (closed, commands) = DeviceHandle::new();
+        let (closed, _, commands) = crate::dataplane::handle::channel();
         drop(commands);
         let mut refused = RefusedPeers::default();
         let key = PrivateKey::generate(&mut ChaCha20Rng::seed_from_u64(3)).public_key();
