@@ -10,10 +10,10 @@ use criterion::Criterion;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use sentrymesh_mesh::{HostCard, OperatorSecret, Role, SignedCard, SignedVouch, Vouch};
-use sentrymesh_types::PrivateKey;
+use sentrymesh_types::{PrivateKey, UnixTime};
 
 /// 2026-05-01 00:00:00 UTC.
-const NOW: u64 = 1_777_593_600;
+const NOW: UnixTime = UnixTime(1_777_593_600);
 
 fn card(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::seed_from_u64(1);

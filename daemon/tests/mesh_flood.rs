@@ -24,7 +24,7 @@ use sentrymesh_mesh::{
     GossipMessage, HOST_QUOTA, Object, OperatorSecret, Revocation, RevocationTarget,
     STATEMENT_QUOTA, SignedCard, Vouch,
 };
-use sentrymesh_types::PublicKey;
+use sentrymesh_types::{PublicKey, UnixTime};
 
 /// Objects signed by fresh keys, and by the rival, in the flood.
 const FRESH_OBJECTS: usize = 100_000;
@@ -58,11 +58,13 @@ fn revoke(by: &OperatorSecret, n: usize) -> Object {
     .into()
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
+fn now() -> UnixTime {
+    UnixTime(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs(),
+    )
 }
 
 /// The flood's messages: revocations by fresh keys of keys no card names,

@@ -21,7 +21,7 @@ use netns::wait_until;
 use rand_core::OsRng;
 use sentrymesh_mesh::introduction::{CHECKS_PER_SECOND, RESERVED_FOR_PROVEN};
 use sentrymesh_mesh::{Introducer, SignedCard, seal_introduction};
-use sentrymesh_types::PublicKey;
+use sentrymesh_types::{PublicKey, UnixTime};
 
 /// A flood at a sentry's introduction port from 20 000 spoofed sources
 /// (more than its per-source limiters track) by someone who knows the
@@ -263,10 +263,12 @@ impl OwnAddressFlooder {
     }
 }
 
-/// The wall clock in Unix seconds, as the daemon reads it.
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("a clock after 1970")
-        .as_secs()
+/// The wall clock, as the daemon reads it.
+fn unix_now() -> UnixTime {
+    UnixTime(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("a clock after 1970")
+            .as_secs(),
+    )
 }

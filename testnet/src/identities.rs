@@ -35,7 +35,7 @@ use sentrymesh::cli::operator_key;
 use sentrymesh_mesh::{
     HostCard, OperatorId, OperatorSecret, SealedBundle, SignedCard, SignedVouch, Vouch, bundle,
 };
-use sentrymesh_types::{InterfaceAddress, PrivateKey, PublicKey};
+use sentrymesh_types::{InterfaceAddress, PrivateKey, PublicKey, UnixTime};
 
 use crate::plan::{Plan, PlannedHost, operator_range};
 
@@ -78,7 +78,7 @@ pub(super) struct HostFiles {
 pub(super) fn issue(
     plan: &Plan,
     root: &Path,
-    now: u64,
+    now: UnixTime,
 ) -> Result<(Vec<TestnetOperator>, Vec<HostFiles>)> {
     let operators_dir = root.join("operators");
     let secrets: Vec<OperatorSecret> = (0..plan.operators())
@@ -209,7 +209,7 @@ pub(super) fn issue(
 
 /// The card of `host`: its overlay address as a host address, its
 /// endpoint unless it is hidden.
-fn host_card(host: &PlannedHost, operator: OperatorId, key: PublicKey, now: u64) -> HostCard {
+fn host_card(host: &PlannedHost, operator: OperatorId, key: PublicKey, now: UnixTime) -> HostCard {
     // A host address: OVERLAY_PREFIX is 32.
     let address = InterfaceAddress::host(host.overlay.into());
     let endpoints = host
@@ -230,14 +230,14 @@ fn host_card(host: &PlannedHost, operator: OperatorId, key: PublicKey, now: u64)
         allowed_ips: vec![],
         not_before: now,
         not_after: now + CARD_VALIDITY_SECS,
-        serial: now,
+        serial: now.0,
         chain_p2p: None,
     }
 }
 
 /// Opens the bundle file at `path` as the operator of `secret`, as `card
 /// open` does.
-fn open_bundle(secret: &OperatorSecret, path: &Path, now: u64) -> Result<Vec<SignedCard>> {
+fn open_bundle(secret: &OperatorSecret, path: &Path, now: UnixTime) -> Result<Vec<SignedCard>> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let opened = SealedBundle::from_text(&text)
         .and_then(|sealed| sealed.open(secret, now))

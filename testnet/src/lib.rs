@@ -67,7 +67,7 @@ use sentrymesh::modes::ready;
 use sentrymesh_mesh::{OperatorId, Role};
 pub use sentrymesh_netns::Finished;
 use sentrymesh_netns::{self as netns, COMMAND_TIMEOUT, find_program, interrupt, is_root};
-use sentrymesh_types::PublicKey;
+use sentrymesh_types::{PublicKey, UnixTime};
 
 pub use self::command::{TestnetArgs, run};
 use self::daemons::Daemons;
@@ -182,7 +182,7 @@ impl Testnet {
             .duration_since(UNIX_EPOCH)
             .context("the clock is before 1970")?
             .as_secs();
-        let (operators, files) = identities::issue(&plan, workdir.path(), now)?;
+        let (operators, files) = identities::issue(&plan, workdir.path(), UnixTime(now))?;
         let mut hosts = Vec::new();
         let mut by_key = BTreeMap::new();
         for (index, (planned, files)) in plan.hosts().iter().zip(&files).enumerate() {

@@ -466,8 +466,8 @@ mod tests {
             addresses: vec![],
             endpoints: vec![],
             allowed_ips: vec![],
-            not_before: 0,
-            not_after: 1,
+            not_before: sentrymesh_types::UnixTime(0),
+            not_after: sentrymesh_types::UnixTime(1),
             serial: 1,
             chain_p2p: None,
         };

@@ -226,7 +226,7 @@ pub enum OpenError {
 pub struct SealedBundle {
     encoded: Vec<u8>,
     sender: OperatorId,
-    created_at: u64,
+    created_at: UnixTime,
     recipients: Vec<OperatorId>,
 }
 
@@ -247,7 +247,7 @@ pub struct OpenedBundle {
     /// The operator who sealed and signed the bundle.
     pub sender: OperatorId,
     /// When it was sealed (Unix seconds).
-    pub created_at: u64,
+    pub created_at: UnixTime,
     /// Every operator it is addressed to, in ascending order.
     pub recipients: Vec<OperatorId>,
     /// The cards, each signed by `sender` and valid at the time of opening.
@@ -270,7 +270,7 @@ pub fn seal(
     sender: &OperatorSecret,
     recipients: &[OperatorId],
     cards: &[SignedCard],
-    now: u64,
+    now: UnixTime,
     rng: &mut impl CryptoRngCore,
 ) -> Result<SealedBundle, SealError> {
     let sender_id = sender.operator_id();
@@ -293,7 +293,7 @@ fn seal_unchecked(
     sender: &OperatorSecret,
     recipients: &BTreeSet<OperatorId>,
     cards: &[SignedCard],
-    now: u64,
+    now: UnixTime,
     rng: &mut impl CryptoRngCore,
 ) -> SealedBundle {
     let sender_id = sender.operator_id();
@@ -304,7 +304,7 @@ fn seal_unchecked(
 
     let mut w = Writer::versioned();
     w.array(sender_id.as_bytes());
-    w.u64(now);
+    w.time(now);
     w.array(ephemeral_public.as_bytes());
     w.count(recipients.len());
     for recipient in recipients {
@@ -338,7 +338,7 @@ fn check_cards_to_seal(
     sender: OperatorId,
     recipients: &BTreeSet<OperatorId>,
     cards: &[SignedCard],
-    now: u64,
+    now: UnixTime,
 ) -> Result<(), SealError> {
     if cards.is_empty() {
         return Err(SealError::NoCards);
@@ -420,7 +420,7 @@ fn decrypt(key: &[u8; 32], ciphertext: &[u8], aad: &[u8]) -> Option<Zeroizing<Ve
 /// The fields of an encoded bundle, borrowed from it.
 struct Parsed<'a> {
     sender: OperatorId,
-    created_at: u64,
+    created_at: UnixTime,
     ephemeral: [u8; 32],
     recipients: Vec<(OperatorId, [u8; WRAPPED_KEY_LEN])>,
     /// Every byte before the payload: the payload's associated data.
@@ -442,7 +442,7 @@ fn parse(bytes: &[u8]) -> Result<Parsed<'_>, OpenError> {
     let mut r = Reader::new(body);
     r.version()?;
     let sender = operator_id(&mut r, "sender operator id")?;
-    let created_at = r.u64("creation time")?;
+    let created_at = r.time("creation time")?;
     let ephemeral = r.array("ephemeral key")?;
     let count = r.count("recipient list", MAX_RECIPIENTS)?;
     if count == 0 {
@@ -538,7 +538,7 @@ impl SealedBundle {
     }
 
     /// When the bundle was sealed (Unix seconds).
-    pub fn created_at(&self) -> u64 {
+    pub fn created_at(&self) -> UnixTime {
         self.created_at
     }
 
@@ -556,12 +556,16 @@ impl SealedBundle {
     /// not decrypting, or a card that is malformed, badly signed, not the
     /// sender's, a hidden card shared beyond its operator, or not valid at
     /// `now`.
-    pub fn open(&self, recipient: &OperatorSecret, now: u64) -> Result<OpenedBundle, OpenError> {
+    pub fn open(
+        &self,
+        recipient: &OperatorSecret,
+        now: UnixTime,
+    ) -> Result<OpenedBundle, OpenError> {
         let parsed = parse(&self.encoded)?;
         if parsed.created_at > now.saturating_add(CLOCK_SKEW) {
             return Err(OpenError::CreatedInFuture {
-                created_at: UnixTime(parsed.created_at),
-                now: UnixTime(now),
+                created_at: parsed.created_at,
+                now,
             });
         }
         let me = recipient.operator_id();
@@ -613,7 +617,7 @@ fn decode_cards(plain: &[u8]) -> Result<Vec<SignedCard>, OpenError> {
 fn check_opened_cards(
     parsed: &Parsed<'_>,
     cards: &[SignedCard],
-    now: u64,
+    now: UnixTime,
 ) -> Result<(), OpenError> {
     let only_to_sender = matches!(&parsed.recipients[..], [(id, _)] if *id == parsed.sender);
     for signed in cards {
@@ -642,7 +646,11 @@ fn check_opened_cards(
 /// # Errors
 ///
 /// The errors of both.
-pub fn open(recipient: &OperatorSecret, bytes: &[u8], now: u64) -> Result<OpenedBundle, OpenError> {
+pub fn open(
+    recipient: &OperatorSecret,
+    bytes: &[u8],
+    now: UnixTime,
+) -> Result<OpenedBundle, OpenError> {
     SealedBundle::decode(bytes)?.open(recipient, now)
 }
 
@@ -655,7 +663,7 @@ pub fn open(recipient: &OperatorSecret, bytes: &[u8], now: u64) -> Result<Opened
 pub fn open_text(
     recipient: &OperatorSecret,
     text: &str,
-    now: u64,
+    now: UnixTime,
 ) -> Result<OpenedBundle, OpenError> {
     SealedBundle::from_text(text)?.open(recipient, now)
 }

@@ -78,9 +78,9 @@ pub struct HostCard {
     /// `198.18.1.0/24` is refused where it is parsed or decoded).
     pub allowed_ips: Vec<IpNet>,
     /// Valid from this time (Unix seconds).
-    pub not_before: u64,
+    pub not_before: UnixTime,
     /// Valid until just before this time (Unix seconds).
-    pub not_after: u64,
+    pub not_after: UnixTime,
     /// Orders the operator's cards for one host key: higher supersedes.
     pub serial: u64,
     /// The host's chain peer-to-peer address, if it publishes one.
@@ -343,8 +343,8 @@ impl HostCard {
         if self.not_before >= self.not_after {
             return Err(InvalidCard::EmptyValidity {
                 host: host(),
-                not_before: UnixTime(self.not_before),
-                not_after: UnixTime(self.not_after),
+                not_before: self.not_before,
+                not_after: self.not_after,
             });
         }
         match self.wg_public_key.defect() {
@@ -465,8 +465,8 @@ impl HostCard {
         self.endpoints.iter().for_each(|e| e.encode(w));
         w.count(self.allowed_ips.len());
         self.allowed_ips.iter().for_each(|a| w.ip_net(a));
-        w.u64(self.not_before);
-        w.u64(self.not_after);
+        w.time(self.not_before);
+        w.time(self.not_after);
         w.u64(self.serial);
         w.flag(self.chain_p2p.is_some());
         if let Some(p2p) = &self.chain_p2p {
@@ -500,8 +500,8 @@ impl HostCard {
         let allowed_ips = (0..count)
             .map(|_| r.ip_net("allowed IP"))
             .collect::<Result<_, _>>()?;
-        let not_before = r.u64("start of validity")?;
-        let not_after = r.u64("end of validity")?;
+        let not_before = r.time("start of validity")?;
+        let not_after = r.time("end of validity")?;
         let serial = r.u64("serial")?;
         let chain_p2p = if r.flag("chain p2p flag")? {
             Some(ChainP2p::decode(r)?)
@@ -670,17 +670,17 @@ impl SignedCard {
     ///
     /// [`CardTimeError`] naming the host and the time it becomes or became
     /// invalid.
-    pub fn check_valid_at(&self, now: u64) -> Result<(), CardTimeError> {
+    pub fn check_valid_at(&self, now: UnixTime) -> Result<(), CardTimeError> {
         if now.saturating_add(CLOCK_SKEW) < self.card.not_before {
             return Err(CardTimeError::NotYetValid {
                 host: self.card.name.clone(),
-                not_before: UnixTime(self.card.not_before),
+                not_before: self.card.not_before,
             });
         }
         if now >= self.card.not_after {
             return Err(CardTimeError::Expired {
                 host: self.card.name.clone(),
-                expired_at: UnixTime(self.card.not_after),
+                expired_at: self.card.not_after,
             });
         }
         Ok(())

@@ -14,6 +14,8 @@
 
 mod net;
 
+use sentrymesh_types::UnixTime;
+
 /// The format version that leads every encoded object of this build.
 pub(crate) const FORMAT_VERSION: u8 = 1;
 
@@ -100,6 +102,11 @@ impl Writer {
 
     pub(crate) fn u16(&mut self, value: u16) {
         self.buf.extend_from_slice(&value.to_be_bytes());
+    }
+
+    /// Writes a wall-clock time as its `u64` of Unix seconds.
+    pub(crate) fn time(&mut self, value: UnixTime) {
+        self.u64(value.0);
     }
 
     pub(crate) fn u64(&mut self, value: u64) {
@@ -211,6 +218,11 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
         self.array(field).map(u32::from_be_bytes)
+    }
+
+    /// Reads a wall-clock time: a `u64` of Unix seconds.
+    pub(crate) fn time(&mut self, field: &'static str) -> Result<UnixTime, DecodeError> {
+        self.u64(field).map(UnixTime)
     }
 
     pub(crate) fn u64(&mut self, field: &'static str) -> Result<u64, DecodeError> {

@@ -81,7 +81,7 @@ pub use message::{
     MessageError,
 };
 use message::{ObjectsWriter, Screen, encode_digest, encode_want};
-use sentrymesh_types::PublicKey;
+use sentrymesh_types::{PublicKey, UnixTime};
 
 use crate::card::HostCard;
 use crate::identity::OperatorId;
@@ -209,7 +209,7 @@ pub struct Refusal {
 #[derive(Debug)]
 struct Peer {
     operator: OperatorId,
-    next_digest: u64,
+    next_digest: UnixTime,
     /// A digest round is under way.
     digest_due: bool,
     /// The round continues after this id.
@@ -221,7 +221,7 @@ struct Peer {
 }
 
 impl Peer {
-    fn new(operator: OperatorId, now: u64) -> Self {
+    fn new(operator: OperatorId, now: UnixTime) -> Self {
         Self {
             operator,
             next_digest: now.saturating_add(DIGEST_INTERVAL),
@@ -263,11 +263,11 @@ pub struct Gossip {
     /// The peer served last by `poll_transmit`, for round robin.
     last_served: Option<PublicKey>,
     /// Ids refused recently, not asked for again until the time given.
-    ignored: BTreeMap<ObjectId, u64>,
+    ignored: BTreeMap<ObjectId, UnixTime>,
     /// Ids asked for, and when.
-    requested: BTreeMap<ObjectId, u64>,
+    requested: BTreeMap<ObjectId, UnixTime>,
     refusals: VecDeque<Refusal>,
-    last_now: u64,
+    last_now: UnixTime,
     stats: GossipStats,
 }
 
@@ -290,7 +290,7 @@ impl Gossip {
             ignored: BTreeMap::new(),
             requested: BTreeMap::new(),
             refusals: VecDeque::new(),
-            last_now: 0,
+            last_now: UnixTime(0),
             stats: GossipStats::default(),
         }
     }
@@ -321,7 +321,7 @@ impl Gossip {
         &mut self,
         peers: impl IntoIterator<Item = (PublicKey, OperatorId)>,
         admitted: BTreeSet<OperatorId>,
-        now: u64,
+        now: UnixTime,
     ) {
         self.note_time(now);
         let wanted: BTreeMap<PublicKey, OperatorId> = peers.into_iter().collect();
@@ -365,7 +365,7 @@ impl Gossip {
     ///
     /// [`InsertError::NotAdmitted`] when its signer is not admitted;
     /// [`InsertError`] when the store refuses it.
-    pub fn insert(&mut self, object: Object, now: u64) -> Result<Inserted, InsertError> {
+    pub fn insert(&mut self, object: Object, now: UnixTime) -> Result<Inserted, InsertError> {
         self.note_time(now);
         let signer = object.as_ref().signer();
         if !self.admits(&signer) {
@@ -394,7 +394,7 @@ impl Gossip {
         &mut self,
         from: PublicKey,
         bytes: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Result<(), GossipError> {
         self.note_time(now);
         let Some(peer) = self.peers.get_mut(&from) else {
@@ -444,7 +444,7 @@ impl Gossip {
 
     /// Runs the timers due at `now`: starts digest rounds, forgets old
     /// refusals and requests, and prunes expired cards from the store.
-    pub fn handle_timeout(&mut self, now: u64) {
+    pub fn handle_timeout(&mut self, now: UnixTime) {
         self.note_time(now);
         for peer in self.peers.values_mut() {
             if peer.next_digest <= now {
@@ -459,7 +459,7 @@ impl Gossip {
     }
 
     /// When [`Gossip::handle_timeout`] next has work (Unix seconds).
-    pub fn poll_timeout(&self) -> Option<u64> {
+    pub fn poll_timeout(&self) -> Option<UnixTime> {
         let digests = self.peers.values().map(|peer| peer.next_digest).min();
         match (digests, self.store.next_expiry()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -502,7 +502,7 @@ impl Gossip {
 
     // ----- inputs ------------------------------------------------------
 
-    fn handle_digest(&mut self, from: PublicKey, ids: Vec<ObjectId>, now: u64) {
+    fn handle_digest(&mut self, from: PublicKey, ids: Vec<ObjectId>, now: UnixTime) {
         for id in ids {
             let asked_recently = self
                 .requested
@@ -533,7 +533,7 @@ impl Gossip {
             .extend(ids.into_iter().filter(|id| self.store.contains(id)));
     }
 
-    fn handle_objects(&mut self, from: PublicKey, objects: Vec<Object>, now: u64) {
+    fn handle_objects(&mut self, from: PublicKey, objects: Vec<Object>, now: UnixTime) {
         for object in objects {
             self.stats.objects_received += 1;
             let id = object.id();
@@ -589,7 +589,7 @@ impl Gossip {
     /// Whether `object` may go on to the store: anything but a replacement
     /// of another operator's own object over that operator's rate
     /// ([`REPLACEMENT_BURST`], [`REPLACEMENT_EVERY`]).
-    fn may_replace(&mut self, object: &Object, id: ObjectId, now: u64) -> bool {
+    fn may_replace(&mut self, object: &Object, id: ObjectId, now: UnixTime) -> bool {
         let signer = object.as_ref().signer();
         if signer == self.local_operator || !self.store.would_replace(object, id) {
             return true;
@@ -624,7 +624,7 @@ impl Gossip {
         });
     }
 
-    fn ignore(&mut self, id: ObjectId, now: u64) {
+    fn ignore(&mut self, id: ObjectId, now: UnixTime) {
         if self.ignored.len() < MAX_IGNORED {
             self.ignored.insert(id, now.saturating_add(IGNORE_FOR));
         }
@@ -632,7 +632,7 @@ impl Gossip {
 
     /// Notes the time; when the clock stepped back, timers set by the
     /// later time are pulled in so nothing waits for the clock to catch up.
-    fn note_time(&mut self, now: u64) {
+    fn note_time(&mut self, now: UnixTime) {
         if now < self.last_now {
             for peer in self.peers.values_mut() {
                 peer.next_digest = peer.next_digest.min(now.saturating_add(DIGEST_INTERVAL));

@@ -166,7 +166,7 @@ use std::net::{IpAddr, SocketAddr};
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use rand_core::CryptoRngCore;
-use sentrymesh_types::{CLOCK_SKEW, PublicKey, blake2s};
+use sentrymesh_types::{CLOCK_SKEW, PublicKey, UnixTime, blake2s};
 use zeroize::Zeroizing;
 
 use crate::card::{MAX_CARD_LEN, SignedCard};
@@ -374,7 +374,7 @@ pub enum Received {
 pub fn seal_introduction(
     card: &SignedCard,
     recipient: &PublicKey,
-    now: u64,
+    now: UnixTime,
     rng: &mut impl CryptoRngCore,
 ) -> Result<Vec<u8>, SealIntroductionError> {
     seal_card(card, recipient, None, now, rng)
@@ -386,7 +386,7 @@ fn seal_card(
     card: &SignedCard,
     recipient: &PublicKey,
     cookie: Option<&[u8; MAC_LEN]>,
-    now: u64,
+    now: UnixTime,
     rng: &mut impl CryptoRngCore,
 ) -> Result<Vec<u8>, SealIntroductionError> {
     if card.card().role.is_hidden() {
@@ -412,7 +412,7 @@ fn seal_card(
 struct Header {
     operator: OperatorId,
     wg_key: PublicKey,
-    timestamp: u64,
+    timestamp: UnixTime,
 }
 
 /// The construction of [`seal_introduction`], without its check of the role
@@ -433,7 +433,7 @@ fn seal_unchecked(
     let key = derive_key(shared.as_bytes(), ephemeral_public.as_bytes(), recipient);
 
     let mut plain = Writer::new();
-    plain.u64(header.timestamp);
+    plain.time(header.timestamp);
     plain.array(header.operator.as_bytes());
     plain.array(header.wg_key.as_bytes());
     plain.bytes(card);
@@ -502,9 +502,9 @@ pub struct IntroductionReceiver {
     budget: CheckBudget,
     cookies: CookieChecker,
     /// The timestamp of the last introduction accepted from each host.
-    last_seen: BTreeMap<PublicKey, u64>,
+    last_seen: BTreeMap<PublicKey, UnixTime>,
     /// The same entries by timestamp, to find the oldest.
-    by_time: BTreeSet<(u64, PublicKey)>,
+    by_time: BTreeSet<(UnixTime, PublicKey)>,
     /// The ephemeral keys that cost a key agreement.
     ephemerals: BTreeSet<[u8; EPHEMERAL_PREFIX_LEN]>,
     /// The same keys, oldest first.
@@ -525,7 +525,7 @@ impl fmt::Debug for IntroductionReceiver {
 impl IntroductionReceiver {
     /// A receiver for the host whose WireGuard private key is `secret`, its
     /// budget full at `now`.
-    pub fn new(secret: &[u8; 32], now: u64) -> Self {
+    pub fn new(secret: &[u8; 32], now: UnixTime) -> Self {
         // The copy handed to `StaticSecret` (which zeroes itself on drop)
         // is zeroed here when dropped, not left on the stack.
         let copy = Zeroizing::new(*secret);
@@ -570,7 +570,7 @@ impl IntroductionReceiver {
         bytes: &[u8],
         source: SocketAddr,
         admitted: &BTreeSet<OperatorId>,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
         allow_source: impl FnOnce(IpAddr) -> bool,
     ) -> Result<Received, IntroductionError> {
@@ -605,7 +605,7 @@ impl IntroductionReceiver {
         bytes: &[u8],
         source: SocketAddr,
         admitted: &BTreeSet<OperatorId>,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
         allow_source: impl FnOnce(IpAddr) -> bool,
     ) -> Result<Received, IntroductionError> {
@@ -644,7 +644,7 @@ impl IntroductionReceiver {
         &mut self,
         view: &IntroductionView<'_>,
         admitted: &BTreeSet<OperatorId>,
-        now: u64,
+        now: UnixTime,
         proven: bool,
     ) -> Result<SignedCard, IntroductionError> {
         self.stats.key_agreements += 1;
@@ -666,7 +666,7 @@ impl IntroductionReceiver {
             .map_err(|_| IntroductionError::NotForUs)?;
         let sealed = Plaintext::parse(&plain)?;
 
-        let age = now.abs_diff(sealed.timestamp);
+        let age = now.0.abs_diff(sealed.timestamp.0);
         if age > CLOCK_SKEW {
             return Err(IntroductionError::Stale { age });
         }
@@ -716,7 +716,7 @@ impl IntroductionReceiver {
 
     /// Records `timestamp` as the last accepted from `host`, forgetting the
     /// oldest entry when the table is full.
-    fn remember(&mut self, host: PublicKey, timestamp: u64) {
+    fn remember(&mut self, host: PublicKey, timestamp: UnixTime) {
         if let Some(old) = self.last_seen.insert(host, timestamp) {
             self.by_time.remove(&(old, host));
         } else if self.last_seen.len() > MAX_REMEMBERED_HOSTS {

@@ -1,9 +1,11 @@
 //! The trust mesh of sentrymesh as a sans-IO core.
 //!
 //! This crate does no I/O. It reads no clock, opens no file or socket and
-//! takes no entropy from the operating system: every time is a `now` in Unix
-//! seconds from the caller, randomness comes from the RNG the caller passes,
-//! and every output is a value or bytes the caller stores or sends. It
+//! takes no entropy from the operating system: every time is a `now` of
+//! wall-clock [`UnixTime`](sentrymesh_types::UnixTime) from the caller
+//! (what is signed expires by the wall clock, which other operators share),
+//! randomness comes from the RNG the caller passes, and every output is a
+//! value or bytes the caller stores or sends. It
 //! gossips as a state machine only: [`Mesh`] hands out the bytes to send to
 //! each peer and takes back what arrives; carrying them is the daemon's job.
 //!
@@ -73,10 +75,10 @@
 //! use sentrymesh_mesh::{
 //!     bundle, may_peer, HostCard, OperatorSecret, Overlay, Role, TrustPolicy, Vouch,
 //! };
-//! use sentrymesh_types::PrivateKey;
+//! use sentrymesh_types::{PrivateKey, UnixTime};
 //!
 //! let mut rng = ChaCha20Rng::seed_from_u64(1); // the daemon passes OsRng
-//! let now = 1_777_593_600; // the daemon passes the system time
+//! let now = UnixTime(1_777_593_600); // the daemon passes the system time
 //! let (alice, bob, carol) = (
 //!     OperatorSecret::generate(&mut rng),
 //!     OperatorSecret::generate(&mut rng),
@@ -141,9 +143,9 @@
 //! use sentrymesh_mesh::{
 //!     HostCard, Mesh, OperatorSecret, Overlay, PeerEvent, Role, Store, TrustPolicy,
 //! };
-//! use sentrymesh_types::PrivateKey;
+//! use sentrymesh_types::{PrivateKey, UnixTime};
 //!
-//! let now = 1_777_593_600;
+//! let now = UnixTime(1_777_593_600);
 //! let (alice, bob) = (OperatorSecret::from_seed([1; 32]), OperatorSecret::from_seed([3; 32]));
 //! // Alice's hosts are 198.19.1.0/24, Bob's 198.19.3.0/24: both agree.
 //! let overlay = Overlay::new(

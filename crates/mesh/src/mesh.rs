@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sentrymesh_types::{IpNet, PublicKey};
+use sentrymesh_types::{IpNet, PublicKey, UnixTime};
 
 use crate::card::SignedCard;
 use crate::gossip::{Gossip, GossipError, GossipStats, Refusal};
@@ -80,7 +80,7 @@ impl Mesh {
         local: SignedCard,
         policy: TrustPolicy,
         store: Store,
-        now: u64,
+        now: UnixTime,
     ) -> Result<Self, MeshError> {
         let peers = PeerManager::new(local.clone(), policy)?;
         let mut gossip = Gossip::new(store, local.card().operator);
@@ -111,7 +111,7 @@ impl Mesh {
         &mut self,
         from: PublicKey,
         bytes: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Result<(), GossipError> {
         let result = self.gossip.handle_message(from, bytes, now);
         self.refresh_if_changed(now);
@@ -126,7 +126,11 @@ impl Mesh {
     /// [`InsertError::NotAdmitted`] when its signer is not admitted (yet:
     /// offer it again when more operators are); [`InsertError`] when the
     /// store refuses it.
-    pub fn insert(&mut self, object: impl Into<Object>, now: u64) -> Result<Inserted, InsertError> {
+    pub fn insert(
+        &mut self,
+        object: impl Into<Object>,
+        now: UnixTime,
+    ) -> Result<Inserted, InsertError> {
         let result = self.gossip.insert(object.into(), now);
         self.refresh_if_changed(now);
         result
@@ -138,7 +142,7 @@ impl Mesh {
     ///
     /// [`MeshError::Config`] when the policy is another operator's; nothing
     /// changes then.
-    pub fn set_policy(&mut self, policy: TrustPolicy, now: u64) -> Result<(), MeshError> {
+    pub fn set_policy(&mut self, policy: TrustPolicy, now: UnixTime) -> Result<(), MeshError> {
         self.peers.set_policy(policy, self.gossip.store(), now)?;
         self.refresh(now);
         Ok(())
@@ -154,7 +158,11 @@ impl Mesh {
     /// refuses it. Nothing changes then, the store included. An older card
     /// than the one held is no error: the result says
     /// [`Inserted::Outdated`] and the held one stays in use.
-    pub fn set_local_card(&mut self, card: SignedCard, now: u64) -> Result<Inserted, MeshError> {
+    pub fn set_local_card(
+        &mut self,
+        card: SignedCard,
+        now: UnixTime,
+    ) -> Result<Inserted, MeshError> {
         self.reconfigure(self.peers.policy().clone(), card, now)
     }
 
@@ -174,7 +182,7 @@ impl Mesh {
         &mut self,
         policy: TrustPolicy,
         card: SignedCard,
-        now: u64,
+        now: UnixTime,
     ) -> Result<Inserted, MeshError> {
         let held = self.peers.local_card();
         crate::peers::check_same_host(held, &card)?;
@@ -197,7 +205,7 @@ impl Mesh {
 
     /// Runs the timers due at `now`: digest rounds, expiry of cards (and of
     /// the peers they made).
-    pub fn handle_timeout(&mut self, now: u64) {
+    pub fn handle_timeout(&mut self, now: UnixTime) {
         self.gossip.handle_timeout(now);
         self.refresh(now);
     }
@@ -207,7 +215,7 @@ impl Mesh {
     /// When [`Mesh::handle_timeout`] next has work, in Unix seconds. Sleep
     /// by the wall clock, and for at most a few seconds at a time, so a
     /// clock stepped back does not stall the mesh.
-    pub fn poll_timeout(&self) -> Option<u64> {
+    pub fn poll_timeout(&self) -> Option<UnixTime> {
         self.gossip.poll_timeout()
     }
 
@@ -295,14 +303,14 @@ impl Mesh {
         self.gossip.stats()
     }
 
-    fn refresh_if_changed(&mut self, now: u64) {
+    fn refresh_if_changed(&mut self, now: UnixTime) {
         if self.gossip.store().generation() != self.seen {
             self.refresh(now);
         }
     }
 
     /// Recomputes the peers and tells gossip.
-    fn refresh(&mut self, now: u64) {
+    fn refresh(&mut self, now: UnixTime) {
         self.peers.update(self.gossip.store(), now);
         let peers = self.peers.peers().map(|p| (p.public_key, p.operator));
         let admitted = self.peers.admitted_operators().clone();

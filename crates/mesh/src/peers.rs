@@ -33,7 +33,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use sentrymesh_types::{InterfaceAddress, IpNet, PublicKey};
+use sentrymesh_types::{InterfaceAddress, IpNet, PublicKey, UnixTime};
 
 use crate::card::{CardTimeError, HostCard, SignedCard};
 use crate::endpoint::Endpoint;
@@ -237,7 +237,7 @@ impl PeerManager {
         &mut self,
         policy: TrustPolicy,
         store: &Store,
-        now: u64,
+        now: UnixTime,
     ) -> Result<(), LocalConfigError> {
         check_policy(&self.local, &policy)?;
         self.policy = policy;
@@ -257,7 +257,7 @@ impl PeerManager {
         &mut self,
         card: SignedCard,
         store: &Store,
-        now: u64,
+        now: UnixTime,
     ) -> Result<(), LocalConfigError> {
         check_same_host(&self.local, &card)?;
         check_policy(&card, &self.policy)?;
@@ -274,7 +274,7 @@ impl PeerManager {
         policy: TrustPolicy,
         card: Option<SignedCard>,
         store: &Store,
-        now: u64,
+        now: UnixTime,
     ) {
         self.policy = policy;
         if let Some(card) = card {
@@ -285,7 +285,7 @@ impl PeerManager {
 
     /// Recomputes the peers from the store at `now` and queues an event for
     /// each difference: removals first, then changes, then additions.
-    pub fn update(&mut self, store: &Store, now: u64) {
+    pub fn update(&mut self, store: &Store, now: UnixTime) {
         if let Some(held) = store.card(&self.local.card().wg_public_key) {
             let newer = held.card().operator == self.local.card().operator
                 && held.card().serial >= self.local.card().serial;
@@ -363,7 +363,7 @@ impl PeerManager {
 
     /// The peers this host should have now; refuses (and reports once)
     /// the cards that claim what their operator's range does not hold.
-    fn desired(&mut self, store: &Store, now: u64) -> BTreeMap<PublicKey, PeerSpec> {
+    fn desired(&mut self, store: &Store, now: UnixTime) -> BTreeMap<PublicKey, PeerSpec> {
         let local = self.local.card();
         let overlay = self.policy.overlay().overlay();
         let mut refused = BTreeMap::new();

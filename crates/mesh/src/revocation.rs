@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use sentrymesh_types::PublicKey;
+use sentrymesh_types::{PublicKey, UnixTime};
 
 use crate::armour::{self, ArmourKind};
 use crate::card::HostCard;
@@ -49,7 +49,7 @@ pub struct Revocation {
     /// What is revoked.
     pub target: RevocationTarget,
     /// When (Unix seconds).
-    pub issued_at: u64,
+    pub issued_at: UnixTime,
 }
 
 /// A revocation with a signature that verifies under its issuer.
@@ -79,7 +79,7 @@ impl Revocation {
                     w.array(operator.as_bytes());
                 }
             }
-            w.u64(self.issued_at);
+            w.time(self.issued_at);
         })?;
         Ok(SignedRevocation {
             revocation: *self,
@@ -132,7 +132,7 @@ impl SignedRevocation {
                     }));
                 }
             };
-            let issued_at = r.u64("issue time").map_err(|e| KIND.malformed(e))?;
+            let issued_at = r.time("issue time").map_err(|e| KIND.malformed(e))?;
             Ok((
                 Revocation {
                     issuer,

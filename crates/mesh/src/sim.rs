@@ -5,7 +5,7 @@
 //! builds it.
 //!
 //! ```text
-//!   Net<N: Node>   hosts: [Host { key, node }]   now: u64   conditions: loss, delay
+//!   Net<N: Node>   hosts: [Host { key, node }]   now: UnixTime   conditions: loss, delay
 //!      │
 //!      ├─ deliver()          drain every node's poll_transmit; hand each message over
 //!      │                     (or queue it until its seeded arrival time)

@@ -250,20 +250,20 @@ enum Room {
 pub struct Store {
     cards: BTreeMap<PublicKey, Held<SignedCard>>,
     /// `(not_after, key)` of every card, for pruning.
-    expiries: BTreeSet<(u64, PublicKey)>,
+    expiries: BTreeSet<(UnixTime, PublicKey)>,
     vouches: BTreeMap<(OperatorId, OperatorId), Held<SignedVouch>>,
     revocations: BTreeMap<(OperatorId, RevocationTarget), Held<SignedRevocation>>,
     /// Until when each host revocation that revoked a card here must stand:
     /// the latest `not_after` of its issuer's cards for the key.
-    tombstones: BTreeMap<(OperatorId, PublicKey), u64>,
+    tombstones: BTreeMap<(OperatorId, PublicKey), UnixTime>,
     /// `(until, issuer, key)` of every entry of `tombstones`.
-    tombstone_expiries: BTreeSet<(u64, OperatorId, PublicKey)>,
+    tombstone_expiries: BTreeSet<(UnixTime, OperatorId, PublicKey)>,
     /// The issuers of the entries of `tombstones`, by key.
     tombstoned_keys: BTreeMap<PublicKey, BTreeSet<OperatorId>>,
     /// Public cards their operator revoked, until they expire.
     retired: BTreeMap<PublicKey, SignedCard>,
     /// `(not_after, key)` of every retired card.
-    retired_expiries: BTreeSet<(u64, PublicKey)>,
+    retired_expiries: BTreeSet<(UnixTime, PublicKey)>,
     /// Each operator's objects, against its quotas; no entry when none.
     usage: BTreeMap<OperatorId, Usage>,
     /// The local operator, whose objects are never refused for room.
@@ -288,7 +288,7 @@ impl Store {
     /// # Errors
     ///
     /// [`InsertError`] saying why the object is refused.
-    pub fn insert(&mut self, object: Object, now: u64) -> Result<Inserted, InsertError> {
+    pub fn insert(&mut self, object: Object, now: UnixTime) -> Result<Inserted, InsertError> {
         match object {
             Object::Card(card) => self.insert_card(card, now),
             Object::Vouch(vouch) => self.insert_vouch(vouch, now),
@@ -305,7 +305,11 @@ impl Store {
     /// [`InsertError::KeyConflict`] when another operator's unexpired card
     /// holds its key; [`InsertError::OverQuota`] or [`InsertError::Full`] when
     /// its operator, or the store, has no room for it.
-    pub fn insert_card(&mut self, card: SignedCard, now: u64) -> Result<Inserted, InsertError> {
+    pub fn insert_card(
+        &mut self,
+        card: SignedCard,
+        now: UnixTime,
+    ) -> Result<Inserted, InsertError> {
         card.check_valid_at(now)?;
         self.put_card(card, Some(now))
     }
@@ -318,7 +322,11 @@ impl Store {
     /// [`CLOCK_SKEW`] seconds after `now`; [`InsertError::OverQuota`] or
     /// [`InsertError::Full`] when there is no room for it (a revocation of a
     /// card held, or a withdrawal of a vouch held, always has room).
-    pub fn insert_vouch(&mut self, vouch: SignedVouch, now: u64) -> Result<Inserted, InsertError> {
+    pub fn insert_vouch(
+        &mut self,
+        vouch: SignedVouch,
+        now: UnixTime,
+    ) -> Result<Inserted, InsertError> {
         let v = vouch.vouch();
         check_not_future(ObjectKind::Vouch, v.voucher, v.issued_at, now)?;
         self.put_vouch(vouch, Room::Needed)
@@ -335,7 +343,7 @@ impl Store {
     pub fn insert_revocation(
         &mut self,
         revocation: SignedRevocation,
-        now: u64,
+        now: UnixTime,
     ) -> Result<Inserted, InsertError> {
         let r = revocation.revocation();
         check_not_future(ObjectKind::Revocation, r.issuer, r.issued_at, now)?;
@@ -471,7 +479,11 @@ impl Store {
     /// Inserts a card whose validity at `now` the caller checked (when
     /// `now` is known; a decoded state file has none, and its cards need
     /// no room).
-    fn put_card(&mut self, card: SignedCard, now: Option<u64>) -> Result<Inserted, InsertError> {
+    fn put_card(
+        &mut self,
+        card: SignedCard,
+        now: Option<UnixTime>,
+    ) -> Result<Inserted, InsertError> {
         let id = ObjectId::of(ObjectKind::Card, card.as_bytes());
         if self.ids.contains_key(&id) {
             return Ok(Inserted::AlreadyHeld);
@@ -763,14 +775,14 @@ impl fmt::Debug for Store {
 fn check_not_future(
     kind: ObjectKind,
     signer: OperatorId,
-    issued_at: u64,
-    now: u64,
+    issued_at: UnixTime,
+    now: UnixTime,
 ) -> Result<(), InsertError> {
     if issued_at > now.saturating_add(CLOCK_SKEW) {
         return Err(InsertError::FromTheFuture {
             kind,
             signer,
-            issued_at: UnixTime(issued_at),
+            issued_at,
         });
     }
     Ok(())

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use sentrymesh_types::{IpNet, PrivateKey, PublicKey, blake2s};
+use sentrymesh_types::{IpNet, PrivateKey, PublicKey, UnixTime, blake2s};
 
 use crate::card::{HostCard, SignCardError, SignedCard};
 use crate::identity::OperatorSecret;
@@ -20,7 +20,7 @@ use crate::overlay::Overlay;
 use crate::role::Role;
 
 /// 2026-05-01 00:00:00 UTC: "now" in the tests.
-pub const NOW: u64 = 1_777_593_600;
+pub const NOW: UnixTime = UnixTime(1_777_593_600);
 
 /// Why [`HOST_KEYS`] may not be read: a test panicked while holding it.
 const POISONED: &str = "a test panicked holding the host keys";

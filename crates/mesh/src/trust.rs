@@ -42,7 +42,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sentrymesh_types::IpNet;
+use sentrymesh_types::{IpNet, UnixTime};
 
 use crate::identity::OperatorId;
 use crate::overlay::Overlay;
@@ -171,7 +171,8 @@ impl TrustPolicy {
         // vouchers for operators not already admitted. Two vouches of the
         // same second: the greater range, so the order given does not
         // matter.
-        let mut latest_vouch: BTreeMap<(OperatorId, OperatorId), (u64, IpNet)> = BTreeMap::new();
+        let mut latest_vouch: BTreeMap<(OperatorId, OperatorId), (UnixTime, IpNet)> =
+            BTreeMap::new();
         for vouch in vouches.into_iter().map(SignedVouch::vouch) {
             if self.direct.contains(&vouch.voucher) && !admitted.contains_key(&vouch.subject) {
                 let this = (vouch.issued_at, vouch.overlay);
@@ -181,7 +182,7 @@ impl TrustPolicy {
                     .or_insert(this);
             }
         }
-        let mut latest_withdrawal: BTreeMap<(OperatorId, OperatorId), u64> = BTreeMap::new();
+        let mut latest_withdrawal: BTreeMap<(OperatorId, OperatorId), UnixTime> = BTreeMap::new();
         for revocation in revocations.into_iter().map(SignedRevocation::revocation) {
             if let RevocationTarget::Vouch(subject) = revocation.target {
                 let latest = latest_withdrawal
@@ -263,7 +264,7 @@ mod tests {
         by: &OperatorSecret,
         subject: &OperatorSecret,
         range: &str,
-        at: u64,
+        at: UnixTime,
     ) -> SignedVouch {
         Vouch {
             voucher: by.operator_id(),
@@ -277,14 +278,14 @@ mod tests {
 
     /// A vouch for outsider `subject` (operator 20 + i) naming the range
     /// 198.19.(20 + i).0/24.
-    fn vouch(by: &OperatorSecret, subject: &OperatorSecret, at: u64) -> SignedVouch {
+    fn vouch(by: &OperatorSecret, subject: &OperatorSecret, at: UnixTime) -> SignedVouch {
         let n = (20u8..40)
             .find(|&n| operator(n).operator_id() == subject.operator_id())
             .expect("an outsider numbered 20 to 39");
         vouch_range(by, subject, &range_of(n).to_string(), at)
     }
 
-    fn withdraw(by: &OperatorSecret, subject: &OperatorSecret, at: u64) -> SignedRevocation {
+    fn withdraw(by: &OperatorSecret, subject: &OperatorSecret, at: UnixTime) -> SignedRevocation {
         Revocation {
             issuer: by.operator_id(),
             target: RevocationTarget::Vouch(subject.operator_id()),
@@ -547,9 +548,9 @@ mod tests {
                 // Operators 1..=8 are direct; 9..=11 are not.
                 let (by, subject) = (operator(by.max(1)), operator(subject));
                 if is_vouch {
-                    vouches.push(vouch(&by, &subject, at));
+                    vouches.push(vouch(&by, &subject, UnixTime(at)));
                 } else {
-                    revocations.push(withdraw(&by, &subject, at));
+                    revocations.push(withdraw(&by, &subject, UnixTime(at)));
                 }
             }
             let admitted = policy.admitted_operators(&vouches, &revocations);

@@ -10,7 +10,7 @@
 //! its directly trusted operators name alike (see [`crate::TrustPolicy`]),
 //! and refuses every card of that operator that claims anything outside it.
 
-use sentrymesh_types::IpNet;
+use sentrymesh_types::{IpNet, UnixTime};
 
 use crate::armour::{self, ArmourKind};
 use crate::identity::{OperatorId, OperatorSecret};
@@ -31,7 +31,7 @@ pub struct Vouch {
     pub overlay: IpNet,
     /// When the vouch was made (Unix seconds); a later withdrawal of it
     /// overrides it, a later vouch overrides the withdrawal.
-    pub issued_at: u64,
+    pub issued_at: UnixTime,
 }
 
 /// A vouch with a signature that verifies under its voucher.
@@ -59,7 +59,7 @@ impl Vouch {
             w.array(self.voucher.as_bytes());
             w.array(self.subject.as_bytes());
             w.ip_net(&self.overlay);
-            w.u64(self.issued_at);
+            w.time(self.issued_at);
         })?;
         Ok(SignedVouch {
             vouch: *self,
@@ -90,7 +90,7 @@ impl SignedVouch {
             let voucher = statement::operator_id(KIND, r, "voucher operator id")?;
             let subject = statement::operator_id(KIND, r, "subject operator id")?;
             let overlay = r.ip_net("overlay range").map_err(|e| KIND.malformed(e))?;
-            let issued_at = r.u64("issue time").map_err(|e| KIND.malformed(e))?;
+            let issued_at = r.time("issue time").map_err(|e| KIND.malformed(e))?;
             if voucher == subject {
                 return Err(ParseStatementError::SelfVouch { operator: voucher });
             }
@@ -216,7 +216,7 @@ mod tests {
         body.extend_from_slice(alice.operator_id().as_bytes());
         body.extend_from_slice(alice.operator_id().as_bytes());
         body.extend_from_slice(&[4, 198, 19, 2, 0, 24]);
-        body.extend_from_slice(&NOW.to_be_bytes());
+        body.extend_from_slice(&NOW.0.to_be_bytes());
         let signature = alice.sign(Domain::Vouch, &body);
         body.extend_from_slice(&signature);
         assert_eq!(
@@ -234,7 +234,7 @@ mod tests {
         body.extend_from_slice(alice.operator_id().as_bytes());
         body.extend_from_slice(bob.operator_id().as_bytes());
         body.extend_from_slice(&[4, 198, 19, 2, 1, 24]);
-        body.extend_from_slice(&NOW.to_be_bytes());
+        body.extend_from_slice(&NOW.0.to_be_bytes());
         let signature = alice.sign(Domain::Vouch, &body);
         body.extend_from_slice(&signature);
         assert_eq!(

@@ -131,7 +131,7 @@ fn a_flood_of_gossip_leaves_stores_bounded_and_a_revocation_takes_effect_at_once
     eprintln!(
         "the flood of {} messages took {} s of virtual time",
         2 * messages.len(),
-        net.now - started
+        net.now.secs_since(started)
     );
     for (op, name) in targets {
         let stats = net.at(op, name).mesh.stats();

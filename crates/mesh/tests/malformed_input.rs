@@ -17,7 +17,7 @@ use sentrymesh_mesh::{
     ChainP2p, Endpoint, EndpointHost, HostCard, OperatorSecret, Revocation, RevocationTarget, Role,
     SealedBundle, SignedCard, SignedRevocation, SignedVouch, Vouch,
 };
-use sentrymesh_types::{InterfaceAddress, PublicKey};
+use sentrymesh_types::{InterfaceAddress, PublicKey, UnixTime};
 
 fn sample_card(op: &OperatorSecret) -> SignedCard {
     HostCard {
@@ -232,8 +232,8 @@ fn host_card(op: OperatorSecret) -> impl Strategy<Value = HostCard> {
                         .collect::<BTreeSet<_>>()
                         .into_iter()
                         .collect(),
-                    not_before,
-                    not_after: not_before + span,
+                    not_before: UnixTime(not_before),
+                    not_after: UnixTime(not_before) + span,
                     serial,
                     chain_p2p,
                 }

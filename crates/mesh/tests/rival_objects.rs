@@ -18,7 +18,7 @@ use sentrymesh_mesh::{
     Endpoint, EndpointHost, GossipMessage, HostCard, Mesh, Object, PeerEvent, Revocation,
     RevocationTarget, Role, SignedCard, Store, TrustPolicy, Vouch,
 };
-use sentrymesh_types::{InterfaceAddress, IpNet, PublicKey};
+use sentrymesh_types::{InterfaceAddress, IpNet, PublicKey, UnixTime};
 
 /// The member's operator, the rival's, and the operators the rival may
 /// vouch for.
@@ -161,7 +161,7 @@ fn card() -> impl Strategy<Value = HostCard> {
     )
         .prop_map(
             |(name, role, wg_public_key, addresses, endpoints, allowed, (start, span), serial)| {
-                let not_before = NOW.saturating_add_signed(start);
+                let not_before = UnixTime(NOW.0.saturating_add_signed(start));
                 HostCard {
                     operator: operator(RIVAL).operator_id(),
                     name,
@@ -195,7 +195,7 @@ fn sent() -> impl Strategy<Value = Sent> {
                     voucher: operator(RIVAL).operator_id(),
                     subject: operator(subject).operator_id(),
                     overlay,
-                    issued_at: NOW.saturating_add_signed(at),
+                    issued_at: UnixTime(NOW.0.saturating_add_signed(at)),
                 })
             }),
         1 => prop_oneof![
@@ -248,7 +248,7 @@ proptest! {
                 // Refused objects are counted; nothing here may panic.
                 let _ = mesh.handle_message(from, &bytes, now);
             }
-            now += wait;
+            now += *wait;
             mesh.handle_timeout(now);
             while let Some(event) = mesh.poll_event() {
                 if let PeerEvent::Added(peer) | PeerEvent::Changed(peer) = event {

@@ -20,15 +20,62 @@
 //! `Instant::now()` or `SystemTime::now()`.
 
 use std::fmt;
+use std::ops::{Add, AddAssign, Sub};
 
 /// How far apart the clocks of two operators' machines may be: a card or a
 /// bundle up to this many seconds in the future is already accepted.
 pub const CLOCK_SKEW: u64 = 300;
 
 /// A point in wall-clock time in seconds since the Unix epoch, shown as a
-/// UTC date and time such as `2026-05-01 12:00:00 UTC`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// UTC date and time such as `2026-05-01 12:00:00 UTC`. The default is the
+/// epoch, before any time a caller passes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UnixTime(pub u64);
+
+impl UnixTime {
+    /// `secs` seconds later, or the last time there is.
+    pub const fn saturating_add(self, secs: u64) -> Self {
+        Self(self.0.saturating_add(secs))
+    }
+
+    /// `secs` seconds earlier, or the epoch.
+    pub const fn saturating_sub(self, secs: u64) -> Self {
+        Self(self.0.saturating_sub(secs))
+    }
+
+    /// The seconds from `earlier` to this time; zero when `earlier` is
+    /// later.
+    pub const fn secs_since(self, earlier: UnixTime) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+/// `secs` seconds later. Overflows as `u64` addition does; use
+/// [`UnixTime::saturating_add`] with a time from the network.
+impl Add<u64> for UnixTime {
+    type Output = Self;
+
+    fn add(self, secs: u64) -> Self {
+        Self(self.0 + secs)
+    }
+}
+
+/// Moves `secs` seconds later. Overflows as `u64` addition does.
+impl AddAssign<u64> for UnixTime {
+    fn add_assign(&mut self, secs: u64) {
+        self.0 += secs;
+    }
+}
+
+/// `secs` seconds earlier. Overflows as `u64` subtraction does; use
+/// [`UnixTime::saturating_sub`] with a time from the network.
+impl Sub<u64> for UnixTime {
+    type Output = Self;
+
+    fn sub(self, secs: u64) -> Self {
+        Self(self.0 - secs)
+    }
+}
 
 impl fmt::Display for UnixTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -77,6 +124,17 @@ mod tests {
             UnixTime(4_102_444_799).to_string(),
             "2099-12-31 23:59:59 UTC"
         );
+    }
+
+    #[test]
+    fn arithmetic_in_seconds() {
+        let t = UnixTime(1_000);
+        assert_eq!(t + 60, UnixTime(1_060));
+        assert_eq!(t - 60, UnixTime(940));
+        assert_eq!(UnixTime(u64::MAX).saturating_add(1), UnixTime(u64::MAX));
+        assert_eq!(UnixTime(5).saturating_sub(10), UnixTime(0));
+        assert_eq!(t.secs_since(UnixTime(400)), 600);
+        assert_eq!(UnixTime(400).secs_since(t), 0);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use sentrymesh_mesh::{
     CardRequest, ChainP2p, Endpoint, HostCard, InvalidCard, OperatorId, OperatorSecret, Role,
     SignCardError, SignedCard,
 };
-use sentrymesh_types::{InterfaceAddress, IpNet, PrivateKey, PublicKey};
+use sentrymesh_types::{InterfaceAddress, IpNet, PrivateKey, PublicKey, UnixTime};
 
 use super::bundle::{self, OpenArgs, SealArgs};
 use super::files::{self, PRIVATE_MODE};
@@ -216,7 +216,7 @@ fn issue(
     args: &IssueArgs,
     secret: &OperatorSecret,
     host_key: &PrivateKey,
-    now: u64,
+    now: UnixTime,
     rng: &mut impl CryptoRngCore,
 ) -> Result<SignedCard> {
     let card = args
@@ -235,7 +235,7 @@ fn issue(
 fn request(
     args: &RequestArgs,
     host_key: &PrivateKey,
-    now: u64,
+    now: UnixTime,
     rng: &mut impl CryptoRngCore,
 ) -> Result<CardRequest> {
     let card = args
@@ -271,7 +271,7 @@ fn sign(request: &CardRequest, secret: &OperatorSecret) -> Result<SignedCard> {
 impl CardFields {
     /// The card these fields describe, of `operator`'s host with the key
     /// `key`, valid from `now` for `--valid-days`.
-    fn card(&self, operator: OperatorId, key: PublicKey, now: u64) -> HostCard {
+    fn card(&self, operator: OperatorId, key: PublicKey, now: UnixTime) -> HostCard {
         HostCard {
             operator,
             name: self.name.clone(),
@@ -282,7 +282,7 @@ impl CardFields {
             allowed_ips: self.allowed_ips.clone(),
             not_before: now,
             not_after: now.saturating_add(self.valid_days.saturating_mul(SECONDS_PER_DAY)),
-            serial: self.serial.unwrap_or(now),
+            serial: self.serial.unwrap_or(now.0),
             chain_p2p: self.chain_p2p.clone(),
         }
     }
@@ -337,7 +337,7 @@ fn blame(error: &InvalidCard, card: &HostCard) -> Option<String> {
 }
 
 /// Prints each card file, checked, and whether it is valid at `now`.
-fn show(paths: &[PathBuf], now: u64, out: &mut impl Write) -> Result<()> {
+fn show(paths: &[PathBuf], now: UnixTime, out: &mut impl Write) -> Result<()> {
     let mut text = String::new();
     for (i, path) in paths.iter().enumerate() {
         let card = read_card(path)?;
@@ -378,7 +378,7 @@ mod tests {
 
     use super::*;
 
-    const NOW: u64 = 1_777_593_600;
+    const NOW: UnixTime = UnixTime(1_777_593_600);
     /// `wg genkey` output, and the `wg pubkey` of it.
     const WG_PRIVATE: &str = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
     const WG_KEY: &str = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=";
@@ -391,7 +391,7 @@ mod tests {
         WG_PRIVATE.parse().unwrap()
     }
 
-    fn issue(args: &IssueArgs, secret: &OperatorSecret, now: u64) -> Result<SignedCard> {
+    fn issue(args: &IssueArgs, secret: &OperatorSecret, now: UnixTime) -> Result<SignedCard> {
         super::issue(
             args,
             secret,
@@ -436,7 +436,7 @@ mod tests {
         assert_eq!(card.wg_public_key.to_string(), WG_KEY);
         assert_eq!(card.not_before, NOW);
         assert_eq!(card.not_after, NOW + 365 * 86_400);
-        assert_eq!(card.serial, NOW);
+        assert_eq!(card.serial, NOW.0);
         assert_eq!(card.chain_p2p, args.fields.chain_p2p);
         assert_eq!(SignedCard::from_text(&signed.to_text()).unwrap(), signed);
 

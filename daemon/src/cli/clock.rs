@@ -9,23 +9,24 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
+use sentrymesh_types::UnixTime;
 
 /// The environment variable that replaces the system clock, in tests.
 pub const NOW_VAR: &str = "SENTRYMESH_NOW";
 
-/// The current time in Unix seconds, or `SENTRYMESH_NOW` when it is set.
+/// The current wall-clock time, or `SENTRYMESH_NOW` when it is set.
 ///
 /// # Errors
 ///
 /// When `SENTRYMESH_NOW` is set but not a number of seconds, or the system
 /// clock is set before 1970.
-pub fn now() -> Result<u64> {
+pub fn now() -> Result<UnixTime> {
     let Some(value) = std::env::var_os(NOW_VAR) else {
-        return system_now();
+        return system_now().map(UnixTime);
     };
     let now = parse_override(value.to_str())?;
     tracing::warn!("{NOW_VAR} is set: using {now} as the time instead of the system clock");
-    Ok(now)
+    Ok(UnixTime(now))
 }
 
 fn system_now() -> Result<u64> {

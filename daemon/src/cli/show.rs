@@ -19,7 +19,6 @@
 use std::fmt::{self, Display};
 
 use sentrymesh_mesh::{HostCard, OpenedBundle};
-use sentrymesh_types::UnixTime;
 
 /// Width of the label column: the longest label and a space.
 pub const LABEL_WIDTH: usize = 14;
@@ -78,8 +77,8 @@ impl Display for CardView<'_> {
         let no_endpoint = if hidden { "none (hidden role)" } else { "none" };
         self.list(f, "endpoints", &card.endpoints, no_endpoint)?;
         self.list(f, "allowed ips", &card.allowed_ips, "none")?;
-        self.line(f, "valid from", UnixTime(card.not_before))?;
-        self.line(f, "valid until", UnixTime(card.not_after))?;
+        self.line(f, "valid from", card.not_before)?;
+        self.line(f, "valid until", card.not_after)?;
         self.line(f, "serial", card.serial)?;
         match &card.chain_p2p {
             Some(p2p) => self.line(f, "chain p2p", p2p),
@@ -97,12 +96,7 @@ impl Display for BundleView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let bundle = self.0;
         writeln!(f, "{:<LABEL_WIDTH$}{}", "sender", bundle.sender)?;
-        writeln!(
-            f,
-            "{:<LABEL_WIDTH$}{}",
-            "sealed at",
-            UnixTime(bundle.created_at)
-        )?;
+        writeln!(f, "{:<LABEL_WIDTH$}{}", "sealed at", bundle.created_at)?;
         for (i, recipient) in bundle.recipients.iter().enumerate() {
             let label = if i == 0 { "recipients" } else { "" };
             writeln!(f, "{label:<LABEL_WIDTH$}{recipient}")?;
@@ -123,11 +117,11 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
     use sentrymesh_mesh::{OperatorSecret, Role, bundle};
-    use sentrymesh_types::PrivateKey;
+    use sentrymesh_types::{PrivateKey, UnixTime};
 
     use super::*;
 
-    const NOW: u64 = 1_777_593_600;
+    const NOW: UnixTime = UnixTime(1_777_593_600);
 
     fn card(operator: &OperatorSecret, role: Role) -> HostCard {
         HostCard {
@@ -145,7 +139,7 @@ mod tests {
             allowed_ips: vec![],
             not_before: NOW,
             not_after: NOW + 365 * 86_400,
-            serial: NOW,
+            serial: NOW.0,
             chain_p2p: None,
         }
     }

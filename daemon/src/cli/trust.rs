@@ -9,7 +9,7 @@ use clap::{ArgGroup, Args, Subcommand};
 use sentrymesh_mesh::{
     OperatorId, OperatorSecret, Revocation, RevocationTarget, SignStatementError, Vouch,
 };
-use sentrymesh_types::{IpNet, PublicKey};
+use sentrymesh_types::{IpNet, PublicKey, UnixTime};
 
 use super::files::{self, PUBLIC_MODE};
 use super::{clock, operator_key, refused};
@@ -94,7 +94,12 @@ pub fn run(command: TrustCommand, out: &mut impl Write) -> Result<()> {
 
 /// The armoured vouch of `secret`'s operator for `subject` with the range
 /// `overlay`, issued `now`.
-fn vouch(secret: &OperatorSecret, subject: OperatorId, overlay: IpNet, now: u64) -> Result<String> {
+fn vouch(
+    secret: &OperatorSecret,
+    subject: OperatorId,
+    overlay: IpNet,
+    now: UnixTime,
+) -> Result<String> {
     let vouch = Vouch {
         voucher: secret.operator_id(),
         subject,
@@ -109,7 +114,7 @@ fn vouch(secret: &OperatorSecret, subject: OperatorId, overlay: IpNet, now: u64)
 }
 
 /// The armoured revocation of `target` by `secret`'s operator, issued `now`.
-fn revoke(secret: &OperatorSecret, target: RevocationTarget, now: u64) -> Result<String> {
+fn revoke(secret: &OperatorSecret, target: RevocationTarget, now: UnixTime) -> Result<String> {
     let revocation = Revocation {
         issuer: secret.operator_id(),
         target,
@@ -129,7 +134,7 @@ mod tests {
 
     use super::*;
 
-    const NOW: u64 = 1_777_593_600;
+    const NOW: UnixTime = UnixTime(1_777_593_600);
 
     #[test]
     fn statements_decode_to_what_was_asked() {

@@ -71,7 +71,7 @@ use sentrymesh_mesh::{
     EndpointHost, GossipStats, Mesh, Object, OperatorId, Overlay, PeerEvent, PeerSpec, Received,
     SignedCard, TrustPolicy, may_share,
 };
-use sentrymesh_types::{IpNet, PrivateKey, PublicKey};
+use sentrymesh_types::{IpNet, PrivateKey, PublicKey, UnixTime};
 use state_file::StateWriter;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -190,11 +190,13 @@ fn read_card(path: &std::path::Path) -> Result<SignedCard> {
     SignedCard::from_text(&text).with_context(|| format!("the card {} is refused", path.display()))
 }
 
-/// The seconds since the Unix epoch, the mesh's clock.
-fn unix_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
+/// The wall-clock time, the mesh's clock.
+fn unix_seconds() -> UnixTime {
+    UnixTime(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs()),
+    )
 }
 
 /// What a mesh member counts, for metrics.
@@ -334,7 +336,7 @@ impl MeshMember {
                     Some(at) => {
                         // Wall-clock time, which may step: look again at
                         // least every second.
-                        let wait = Duration::from_secs(at.saturating_sub(unix_seconds()));
+                        let wait = Duration::from_secs(at.secs_since(unix_seconds()));
                         tokio::time::sleep(wait.min(MAX_TIMER_WAIT)).await;
                     }
                     None => std::future::pending().await,

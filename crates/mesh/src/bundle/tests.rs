@@ -276,7 +276,7 @@ fn expired_and_future_bundles_are_refused() {
         err,
         OpenError::CardTime(CardTimeError::Expired {
             host: "full-1".into(),
-            expired_at: UnixTime(c.not_after)
+            expired_at: c.not_after
         })
     );
     assert!(
@@ -288,8 +288,8 @@ fn expired_and_future_bundles_are_refused() {
     assert_eq!(
         bundle.open(&bob, early),
         Err(OpenError::CreatedInFuture {
-            created_at: UnixTime(NOW),
-            now: UnixTime(early)
+            created_at: NOW,
+            now: early
         })
     );
     assert!(bundle.open(&bob, NOW - CLOCK_SKEW).is_ok());

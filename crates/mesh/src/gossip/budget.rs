@@ -4,6 +4,8 @@
 //! per peer: an admitted rival can have a peer per card it signs, and its
 //! share must not grow with them.
 
+use sentrymesh_types::UnixTime;
+
 use crate::gossip::{RECEIVE_BURST, RECEIVE_RATE, REPLACEMENT_BURST, REPLACEMENT_EVERY};
 
 /// The bytes of gossip an operator's peers may still send: a token bucket
@@ -11,11 +13,11 @@ use crate::gossip::{RECEIVE_BURST, RECEIVE_RATE, REPLACEMENT_BURST, REPLACEMENT_
 #[derive(Debug)]
 pub(super) struct ReceiveBudget {
     bytes: u64,
-    refilled_at: u64,
+    refilled_at: UnixTime,
 }
 
 impl ReceiveBudget {
-    pub(super) fn new(now: u64) -> Self {
+    pub(super) fn new(now: UnixTime) -> Self {
         Self {
             bytes: RECEIVE_BURST,
             refilled_at: now,
@@ -24,9 +26,9 @@ impl ReceiveBudget {
 
     /// Takes `len` bytes at `now`; `false`, taking nothing, when there are
     /// not so many left.
-    pub(super) fn take(&mut self, len: usize, now: u64) -> bool {
+    pub(super) fn take(&mut self, len: usize, now: UnixTime) -> bool {
         // A clock stepped back refills from the new time on.
-        let elapsed = now.saturating_sub(self.refilled_at);
+        let elapsed = now.secs_since(self.refilled_at);
         if elapsed > 0 || now < self.refilled_at {
             self.bytes = elapsed
                 .saturating_mul(RECEIVE_RATE)
@@ -50,11 +52,11 @@ impl ReceiveBudget {
 #[derive(Debug)]
 pub(super) struct Replacements {
     left: u64,
-    refilled_at: u64,
+    refilled_at: UnixTime,
 }
 
 impl Replacements {
-    pub(super) fn new(now: u64) -> Self {
+    pub(super) fn new(now: UnixTime) -> Self {
         Self {
             left: REPLACEMENT_BURST,
             refilled_at: now,
@@ -62,12 +64,12 @@ impl Replacements {
     }
 
     /// Takes one replacement at `now`; `false` when none is left.
-    pub(super) fn take(&mut self, now: u64) -> bool {
+    pub(super) fn take(&mut self, now: UnixTime) -> bool {
         if now < self.refilled_at {
             // A clock stepped back refills from the new time on.
             self.refilled_at = now;
         }
-        let earned = (now - self.refilled_at) / REPLACEMENT_EVERY;
+        let earned = now.secs_since(self.refilled_at) / REPLACEMENT_EVERY;
         if earned > 0 {
             self.left = self.left.saturating_add(earned).min(REPLACEMENT_BURST);
             // Keep the part of an interval not yet earned.

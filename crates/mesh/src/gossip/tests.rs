@@ -70,7 +70,7 @@ pub(super) fn run(net: &mut Net<Gossip>) -> Vec<(usize, usize, Vec<u8>)> {
 /// # Panics
 ///
 /// If a host refuses a message for any reason, its sender's budget too.
-pub(super) fn run_at(net: &mut Net<Gossip>, now: u64) -> Vec<(usize, usize, Vec<u8>)> {
+pub(super) fn run_at(net: &mut Net<Gossip>, now: UnixTime) -> Vec<(usize, usize, Vec<u8>)> {
     net.now = now;
     let (logged, dropped) = (net.log().len(), net.dropped);
     net.deliver();

@@ -222,7 +222,7 @@ fn another_operators_replacements_are_limited_in_rate() {
     let from = b1.card().wg_public_key;
     // Bob re-signs one vouch with a later date again and again: each would
     // replace the last, be relayed to every peer and change the store.
-    let send = |gossip: &mut Gossip, n: u64, now: u64| {
+    let send = |gossip: &mut Gossip, n: u64, now: UnixTime| {
         let vouch = Vouch {
             voucher: bob.operator_id(),
             subject: carol.operator_id(),

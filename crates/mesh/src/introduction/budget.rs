@@ -1,6 +1,8 @@
 //! The budget of expensive checks a receiver of introductions pays from,
 //! with a share only introductions from a proved source may spend.
 
+use sentrymesh_types::UnixTime;
+
 use super::{CHECKS_PER_SECOND, RESERVED_FOR_PROVEN};
 
 /// The checks a receiver may still pay for: a token bucket of
@@ -10,12 +12,12 @@ use super::{CHECKS_PER_SECOND, RESERVED_FOR_PROVEN};
 #[derive(Debug)]
 pub(super) struct CheckBudget {
     tokens: u64,
-    refilled_at: u64,
+    refilled_at: UnixTime,
 }
 
 impl CheckBudget {
     /// A full budget at `now`.
-    pub(super) fn new(now: u64) -> Self {
+    pub(super) fn new(now: UnixTime) -> Self {
         Self {
             tokens: CHECKS_PER_SECOND,
             refilled_at: now,
@@ -24,7 +26,7 @@ impl CheckBudget {
 
     /// Whether the receiver is under load at `now`: the share anyone may
     /// spend is gone, and what is left is kept for proved sources.
-    pub(super) fn under_load(&mut self, now: u64) -> bool {
+    pub(super) fn under_load(&mut self, now: UnixTime) -> bool {
         self.refill(now);
         self.tokens <= RESERVED_FOR_PROVEN
     }
@@ -32,7 +34,7 @@ impl CheckBudget {
     /// Takes one check at `now`, from any token when the source is
     /// `proven`, else only from those above the reserve; `false` when none
     /// is left for it.
-    pub(super) fn take(&mut self, now: u64, proven: bool) -> bool {
+    pub(super) fn take(&mut self, now: UnixTime, proven: bool) -> bool {
         self.refill(now);
         let floor = if proven { 0 } else { RESERVED_FOR_PROVEN };
         if self.tokens <= floor {
@@ -42,10 +44,10 @@ impl CheckBudget {
         true
     }
 
-    fn refill(&mut self, now: u64) {
+    fn refill(&mut self, now: UnixTime) {
         // A clock stepped back refills from the new time on.
         if now != self.refilled_at {
-            let elapsed = now.saturating_sub(self.refilled_at);
+            let elapsed = now.secs_since(self.refilled_at);
             self.tokens = elapsed
                 .saturating_mul(CHECKS_PER_SECOND)
                 .saturating_add(self.tokens)

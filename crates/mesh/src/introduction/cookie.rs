@@ -18,7 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305};
 use rand_core::CryptoRngCore;
-use sentrymesh_types::{PublicKey, blake2s};
+use sentrymesh_types::{PublicKey, UnixTime, blake2s};
 use zeroize::Zeroizing;
 
 use super::wire::IntroductionView;
@@ -42,7 +42,7 @@ pub(super) struct CookieChecker {
     cookie_key: [u8; 32],
     secret: Zeroizing<[u8; 32]>,
     /// When the secret was drawn; `None` before the first cookie.
-    born: Option<u64>,
+    born: Option<UnixTime>,
     limiter: ReplyLimiter,
 }
 
@@ -71,7 +71,7 @@ impl CookieChecker {
         mac1: &[u8; MAC_LEN],
         source: SocketAddr,
         cookie: Option<[u8; MAC_LEN]>,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Option<Vec<u8>> {
         if !self.limiter.allow(source, now) {
@@ -106,9 +106,9 @@ impl CookieChecker {
 
     /// The cookie of `source` under the current secret, unless the secret
     /// is [`COOKIE_LIFETIME`] old (or none was drawn yet).
-    pub(super) fn cookie(&self, source: SocketAddr, now: u64) -> Option<[u8; MAC_LEN]> {
+    pub(super) fn cookie(&self, source: SocketAddr, now: UnixTime) -> Option<[u8; MAC_LEN]> {
         let born = self.born?;
-        if now.saturating_sub(born) >= COOKIE_LIFETIME {
+        if now.secs_since(born) >= COOKIE_LIFETIME {
             return None;
         }
         let port = source.port().to_be_bytes();
@@ -146,14 +146,14 @@ struct ReplyLimiter {
 
 /// One source's replies.
 struct Slot {
-    second: u64,
+    second: UnixTime,
     replies: u32,
     used: u64,
 }
 
 impl ReplyLimiter {
     /// Whether a reply may go to `source` at `now`; counts it if so.
-    fn allow(&mut self, source: SocketAddr, now: u64) -> bool {
+    fn allow(&mut self, source: SocketAddr, now: UnixTime) -> bool {
         if !self.sources.contains_key(&source) && self.sources.len() >= MAX_REPLY_SOURCES {
             if let Some((_, oldest)) = self.by_use.pop_first() {
                 self.sources.remove(&oldest);

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305};
 use rand_core::CryptoRngCore;
-use sentrymesh_types::PublicKey;
+use sentrymesh_types::{PublicKey, UnixTime};
 use zeroize::Zeroizing;
 
 use super::cookie::cookie_key;
@@ -55,9 +55,9 @@ struct Recipient {
     /// answers it.
     awaiting: Option<[u8; MAC_LEN]>,
     /// The last cookie it sent, and when it came.
-    cookie: Option<(Zeroizing<[u8; MAC_LEN]>, u64)>,
+    cookie: Option<(Zeroizing<[u8; MAC_LEN]>, UnixTime)>,
     /// When an introduction was last sealed to it.
-    sealed_at: u64,
+    sealed_at: UnixTime,
 }
 
 /// The sender of this host's introductions: for each recipient, the
@@ -107,11 +107,11 @@ impl Introducer {
         card: &SignedCard,
         recipient: &PublicKey,
         destination: SocketAddr,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Vec<u8>, SealIntroductionError> {
         self.recipients
-            .retain(|_, kept| now.saturating_sub(kept.sealed_at) < COOKIE_LIFETIME);
+            .retain(|_, kept| now.secs_since(kept.sealed_at) < COOKIE_LIFETIME);
         let kept = self.recipients.entry(*recipient).or_insert(Recipient {
             destination,
             awaiting: None,
@@ -121,7 +121,7 @@ impl Introducer {
         let cookie = kept
             .cookie
             .as_ref()
-            .filter(|(_, received)| now.saturating_sub(*received) < COOKIE_LIFETIME)
+            .filter(|(_, received)| now.secs_since(*received) < COOKIE_LIFETIME)
             .map(|(cookie, _)| &**cookie);
         let sealed = seal_card(card, recipient, cookie, now, rng)?;
         let view = IntroductionView::new_checked(&sealed)
@@ -151,7 +151,7 @@ impl Introducer {
         &mut self,
         from: SocketAddr,
         bytes: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Result<PublicKey, CookieReplyError> {
         let result = self.take_cookie(from, bytes, now);
         match result {
@@ -165,7 +165,7 @@ impl Introducer {
         &mut self,
         from: SocketAddr,
         bytes: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Result<PublicKey, CookieReplyError> {
         let reply = CookieReplyView::new_checked(bytes)?;
         let mut candidates = self

@@ -47,7 +47,7 @@ fn take(
     receiver: &mut IntroductionReceiver,
     bytes: &[u8],
     ops: &BTreeSet<OperatorId>,
-    now: u64,
+    now: UnixTime,
 ) -> Result<SignedCard, IntroductionError> {
     let source = SOURCE.parse().unwrap();
     match receiver.handle_introduction(bytes, source, ops, now, &mut rng(), |_| true)? {

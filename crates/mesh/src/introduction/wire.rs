@@ -3,7 +3,7 @@
 //! through accessors that cannot panic; and the plaintext an introduction
 //! seals.
 
-use sentrymesh_types::PublicKey;
+use sentrymesh_types::{PublicKey, UnixTime};
 
 use super::{
     COOKIE_REPLY_LEN, COOKIE_REPLY_TYPE, HEADER_LEN, INTRODUCTION_TYPE, MAC_LEN,
@@ -140,7 +140,7 @@ impl<'a> CookieReplyView<'a> {
 
 /// The decrypted contents of an introduction, parsed but not verified.
 pub(super) struct Plaintext<'a> {
-    pub(super) timestamp: u64,
+    pub(super) timestamp: UnixTime,
     pub(super) operator: OperatorId,
     pub(super) wg_key: PublicKey,
     pub(super) card: &'a [u8],
@@ -150,7 +150,7 @@ impl<'a> Plaintext<'a> {
     /// Parses a decrypted plaintext, its padding included.
     pub(super) fn parse(plain: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(plain);
-        let timestamp = r.u64("introduction timestamp")?;
+        let timestamp = r.time("introduction timestamp")?;
         let operator =
             OperatorId::from_bytes(&r.array("introduction operator")?).map_err(|_| {
                 DecodeError::Invalid {

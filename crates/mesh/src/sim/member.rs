@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
 use rand_core::SeedableRng;
-use sentrymesh_types::{IpNet, PublicKey};
+use sentrymesh_types::{IpNet, PublicKey, UnixTime};
 
 use super::net::{Net, Node};
 use crate::bundle;
@@ -153,7 +153,7 @@ impl Node for Member {
         &mut self,
         from: PublicKey,
         bytes: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Result<(), GossipError> {
         self.mesh.handle_message(from, bytes, now)
     }
@@ -162,11 +162,11 @@ impl Node for Member {
         self.mesh.poll_transmit()
     }
 
-    fn poll_timeout(&self) -> Option<u64> {
+    fn poll_timeout(&self) -> Option<UnixTime> {
         self.mesh.poll_timeout()
     }
 
-    fn handle_timeout(&mut self, now: u64) {
+    fn handle_timeout(&mut self, now: UnixTime) {
         self.mesh.handle_timeout(now);
     }
 

@@ -5,7 +5,7 @@ use std::ops::RangeInclusive;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
-use sentrymesh_types::PublicKey;
+use sentrymesh_types::{PublicKey, UnixTime};
 
 use crate::gossip::{Gossip, GossipError};
 
@@ -25,17 +25,17 @@ pub trait Node {
         &mut self,
         from: PublicKey,
         bytes: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Result<(), GossipError>;
 
     /// The next message to send, and to whom.
     fn poll_transmit(&mut self) -> Option<(PublicKey, Vec<u8>)>;
 
     /// When [`Node::handle_timeout`] next has work.
-    fn poll_timeout(&self) -> Option<u64>;
+    fn poll_timeout(&self) -> Option<UnixTime>;
 
     /// Runs the timers due at `now`.
-    fn handle_timeout(&mut self, now: u64);
+    fn handle_timeout(&mut self, now: UnixTime);
 
     /// Whether a message from `from` reaches this node at all: a tunnel
     /// carries it only when the node admits the sender as a peer.
@@ -53,7 +53,7 @@ impl Node for Gossip {
         &mut self,
         from: PublicKey,
         bytes: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Result<(), GossipError> {
         Gossip::handle_message(self, from, bytes, now)
     }
@@ -62,11 +62,11 @@ impl Node for Gossip {
         Gossip::poll_transmit(self)
     }
 
-    fn poll_timeout(&self) -> Option<u64> {
+    fn poll_timeout(&self) -> Option<UnixTime> {
         Gossip::poll_timeout(self)
     }
 
-    fn handle_timeout(&mut self, now: u64) {
+    fn handle_timeout(&mut self, now: UnixTime) {
         Gossip::handle_timeout(self, now);
     }
 
@@ -109,7 +109,7 @@ pub struct Host<N> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     /// When it arrived.
-    pub at: u64,
+    pub at: UnixTime,
     /// The index of the sender in [`Net::hosts`].
     pub from: usize,
     /// The index of the recipient.
@@ -141,7 +141,7 @@ pub struct Net<N> {
     pub hosts: Vec<Host<N>>,
     /// The virtual clock, in Unix seconds. A test may set it forward by
     /// hand to hand messages over later without running timers.
-    pub now: u64,
+    pub now: UnixTime,
     /// What the network does to messages.
     pub conditions: Conditions,
     /// Messages that went nowhere: to a key no node has, to a node that
@@ -152,7 +152,7 @@ pub struct Net<N> {
     /// lookup, not a scan, in a net of a thousand.
     by_key: BTreeMap<PublicKey, usize>,
     /// Messages on their way, by (arrival time, sequence number).
-    in_flight: BTreeMap<(u64, u64), InFlight>,
+    in_flight: BTreeMap<(UnixTime, u64), InFlight>,
     sent: u64,
     /// Every delivered message, when recording.
     log: Option<Vec<Delivery>>,
@@ -161,7 +161,7 @@ pub struct Net<N> {
 impl<N: Node> Net<N> {
     /// An empty net at `now` on a perfect network, drawing loss and delay
     /// from `rng`, recording nothing.
-    pub fn new(now: u64, rng: ChaCha8Rng) -> Self {
+    pub fn new(now: UnixTime, rng: ChaCha8Rng) -> Self {
         Self {
             hosts: Vec::new(),
             now,
@@ -292,7 +292,7 @@ impl<N: Node> Net<N> {
     }
 
     /// Moves the clock to `at` (never back) and runs the timers due.
-    fn advance_to(&mut self, at: u64) {
+    fn advance_to(&mut self, at: UnixTime) {
         self.now = self.now.max(at);
         let now = self.now;
         for node in self.nodes_mut() {

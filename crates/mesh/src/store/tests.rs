@@ -17,7 +17,7 @@ pub(super) fn signed(op: &OperatorSecret, name: &str, serial: u64) -> SignedCard
     c.sign(op).unwrap()
 }
 
-pub(super) fn vouch(by: &OperatorSecret, subject: &OperatorSecret, at: u64) -> SignedVouch {
+pub(super) fn vouch(by: &OperatorSecret, subject: &OperatorSecret, at: UnixTime) -> SignedVouch {
     Vouch {
         voucher: by.operator_id(),
         subject: subject.operator_id(),
@@ -28,7 +28,7 @@ pub(super) fn vouch(by: &OperatorSecret, subject: &OperatorSecret, at: u64) -> S
     .unwrap()
 }
 
-pub(super) fn revoke_host(by: &OperatorSecret, key: PublicKey, at: u64) -> SignedRevocation {
+pub(super) fn revoke_host(by: &OperatorSecret, key: PublicKey, at: UnixTime) -> SignedRevocation {
     Revocation {
         issuer: by.operator_id(),
         target: RevocationTarget::Host(key),
@@ -635,7 +635,7 @@ fn a_tombstone_stands_until_every_card_it_revoked_has_expired() {
     store
         .insert_revocation(revoke_host(&alice, stray_key(1), NOW), NOW)
         .unwrap();
-    assert_eq!(store.prune(u64::MAX - 1), 0);
+    assert_eq!(store.prune(UnixTime(u64::MAX - 1)), 0);
     assert_eq!(store.revocations().count(), 1);
 }
 

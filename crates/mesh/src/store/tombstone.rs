@@ -3,7 +3,7 @@
 //! aside, and the keys a revocation blocks for every operator; and the
 //! pruning of what has expired. See the [store's docs](super).
 
-use sentrymesh_types::PublicKey;
+use sentrymesh_types::{PublicKey, UnixTime};
 
 use super::{MAX_CARDS, Store};
 use crate::card::SignedCard;
@@ -13,7 +13,7 @@ use crate::revocation::RevocationTarget;
 impl Store {
     /// Drops every card expired at `now` (retired ones too) and every host
     /// revocation whose revoked cards have all expired; returns how many.
-    pub fn prune(&mut self, now: u64) -> usize {
+    pub fn prune(&mut self, now: UnixTime) -> usize {
         let bound = (now.saturating_add(1), PublicKey::from_bytes([0; 32]));
         let expired: Vec<PublicKey> = self.expiries.range(..bound).map(|&(_, key)| key).collect();
         for key in &expired {
@@ -45,7 +45,7 @@ impl Store {
 
     /// When the next card or tombstone expires: the time to call
     /// [`Store::prune`].
-    pub fn next_expiry(&self) -> Option<u64> {
+    pub fn next_expiry(&self) -> Option<UnixTime> {
         [
             self.expiries.first().map(|&(at, _)| at),
             self.retired_expiries.first().map(|&(at, _)| at),
@@ -58,7 +58,12 @@ impl Store {
 
     /// Notes that the host revocation by `issuer` of `key` revoked a card
     /// valid until `not_after`, so it must stand until then at least.
-    pub(super) fn bind_tombstone(&mut self, issuer: OperatorId, key: PublicKey, not_after: u64) {
+    pub(super) fn bind_tombstone(
+        &mut self,
+        issuer: OperatorId,
+        key: PublicKey,
+        not_after: UnixTime,
+    ) {
         if !self.revokes_host(issuer, key) {
             return;
         }

@@ -39,7 +39,7 @@ use sentrymesh_mesh::{
     SignedCard,
 };
 use sentrymesh_tunnel::RateLimiter;
-use sentrymesh_types::PublicKey;
+use sentrymesh_types::{PublicKey, UnixTime};
 use tokio::net::UdpSocket;
 
 /// Introductions a second from one proved source address (an IPv4 address
@@ -75,7 +75,7 @@ pub(super) struct Introductions {
 impl Introductions {
     /// Receives for the host with WireGuard private key `wg_secret`, from
     /// `now` (Unix seconds).
-    pub(super) fn new(wg_secret: &[u8; 32], now: u64) -> Self {
+    pub(super) fn new(wg_secret: &[u8; 32], now: UnixTime) -> Self {
         Self {
             limiter: RateLimiter::with_limits(PER_SOURCE_PER_SECOND, PER_SOURCE_BURST),
             receiver: IntroductionReceiver::new(wg_secret, now),
@@ -93,7 +93,7 @@ impl Introductions {
         bytes: &[u8],
         admitted: &BTreeSet<OperatorId>,
         at: Instant,
-        now: u64,
+        now: UnixTime,
     ) -> Option<Received> {
         let Self {
             limiter, receiver, ..
@@ -116,7 +116,7 @@ impl Introductions {
         card: &SignedCard,
         recipient: &PublicKey,
         destination: SocketAddr,
-        now: u64,
+        now: UnixTime,
     ) -> Option<Vec<u8>> {
         match self
             .introducer
@@ -137,7 +137,7 @@ impl Introductions {
         &mut self,
         from: SocketAddr,
         bytes: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Option<PublicKey> {
         match self.introducer.handle_cookie_reply(from, bytes, now) {
             Ok(recipient) => Some(recipient),

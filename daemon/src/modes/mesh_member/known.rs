@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use sentrymesh_mesh::{InsertError, Mesh, Object, SignedCard, SignedRevocation, SignedVouch};
+use sentrymesh_types::UnixTime;
 
 /// The largest file read from the known directory.
 const MAX_FILE_LEN: u64 = 1 << 20;
@@ -60,7 +61,7 @@ pub(super) fn sort(mut known: Vec<Object>) -> Vec<Object> {
 /// Adds the operator's known objects to `mesh`; one it refuses (expired,
 /// superseded) is logged and skipped, one of an operator not admitted yet
 /// waits for [`super::MeshMember`] to offer them again.
-pub(super) fn insert(mesh: &mut Mesh, known: &[Object], now: u64) {
+pub(super) fn insert(mesh: &mut Mesh, known: &[Object], now: UnixTime) {
     for object in known {
         match mesh.insert(object.clone(), now) {
             Ok(_) => {}

@@ -329,7 +329,7 @@ mod tests {
             voucher: voucher.operator_id(),
             subject: subject.operator_id(),
             overlay: "198.19.9.0/24".parse().unwrap(),
-            issued_at: at,
+            issued_at: sentrymesh_types::UnixTime(at),
         }
         .sign(&voucher)
         .unwrap()
@@ -344,7 +344,9 @@ mod tests {
         let start = Instant::now();
         assert_eq!(writer.poll(dir.path(), &store, start), None);
         // A change half an interval later waits until the interval is over.
-        store.insert_vouch(vouch(3, 1_000), 2_000).unwrap();
+        store
+            .insert_vouch(vouch(3, 1_000), sentrymesh_types::UnixTime(2_000))
+            .unwrap();
         let half = start + WRITE_INTERVAL / 2;
         assert_eq!(
             writer.poll(dir.path(), &store, half),
@@ -355,7 +357,9 @@ mod tests {
             writer.poll(dir.path(), &store, start + WRITE_INTERVAL),
             None
         );
-        store.insert_vouch(vouch(5, 1_000), 2_000).unwrap();
+        store
+            .insert_vouch(vouch(5, 1_000), sentrymesh_types::UnixTime(2_000))
+            .unwrap();
         let next = start + WRITE_INTERVAL + WRITE_INTERVAL;
         assert_eq!(
             writer.poll(dir.path(), &store, start + WRITE_INTERVAL),

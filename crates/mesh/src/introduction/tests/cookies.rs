@@ -38,7 +38,7 @@ fn keyed_junk(recipient: &PublicKey, rng: &mut impl rand_core::RngCore) -> Vec<u
 
 /// Puts `receiver` under load at `now`: keyed junk from spoofed sources
 /// until it answers with a cookie reply.
-fn load(receiver: &mut IntroductionReceiver, now: u64) {
+fn load(receiver: &mut IntroductionReceiver, now: UnixTime) {
     let ops = BTreeSet::new();
     let mut junk_rng = rng();
     for n in 0..=CHECKS_PER_SECOND as u32 {
@@ -59,7 +59,7 @@ fn hand(
     bytes: &[u8],
     source: SocketAddr,
     ops: &BTreeSet<OperatorId>,
-    now: u64,
+    now: UnixTime,
 ) -> Result<Received, IntroductionError> {
     receiver.handle_introduction(bytes, source, ops, now, &mut rng(), |_| true)
 }
