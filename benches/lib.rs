@@ -57,7 +57,7 @@ pub fn criterion() -> criterion::Criterion {
         .measurement_time(Duration::from_secs(3))
 }
 
-/// The tag of every inner packet the benches send ([`ipv4_packet`]).
+/// The tag of every inner packet the benches send ([`sim::ipv4_packet`](sentrymesh_tunnel::sim::ipv4_packet)).
 pub const TAG: u8 = 0x5a;
 
 /// The 96-bit nonce of a WireGuard data message: 32 zero bits, then the
@@ -78,7 +78,7 @@ pub fn ring_key(bytes: &[u8; 32]) -> ring::aead::LessSafeKey {
 }
 
 /// Two of our endpoints from `seed` that have completed a handshake, on
-/// the engine's simulation harness: `a` (at [`ADDR_A`]) seals data for `b`,
+/// the engine's simulation harness: `a` (at [`ADDR_A`](sentrymesh_tunnel::sim::ADDR_A)) seals data for `b`,
 /// whose session is confirmed; both pad to [`MTU`].
 ///
 /// # Panics

@@ -1,5 +1,5 @@
 //! Socket options, through one `setsockopt(2)` and one `getsockopt(2)`:
-//! every option the daemon sets or reads goes through [`set`] or a typed
+//! every option the daemon sets or reads goes through `set` or a typed
 //! function built on it, so the one `unsafe` call and its proof are here.
 
 use std::io;
