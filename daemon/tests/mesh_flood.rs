@@ -121,7 +121,7 @@ fn flood(
     messages: Vec<Vec<u8>>,
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
-) -> std::thread::JoinHandle<()> {
+) -> std::thread::JoinHandle<std::io::Result<()>> {
     let target = SocketAddr::new(to.overlay.into(), GOSSIP_PORT);
     from.host.spawn_in_namespace(move || {
         let socket = UdpSocket::bind(("0.0.0.0", 0)).expect("a flood socket");
@@ -208,7 +208,10 @@ fn a_flood_and_a_hostile_revoked_host_change_nothing_for_the_mesh() {
         dropped_by.push((member.name.clone(), published.elapsed()));
     }
     stop.store(true, Ordering::Relaxed);
-    flooder.join().expect("the flood thread");
+    flooder
+        .join()
+        .expect("the flood thread")
+        .expect("the flood thread entered the rival's namespace");
     eprintln!(
         "flood: {} messages of {} objects sent in {:?}; revoked host dropped by {dropped_by:?} \
          after its revocation was published",
@@ -239,7 +242,10 @@ fn a_flood_and_a_hostile_revoked_host_change_nothing_for_the_mesh() {
     let relay = flood(&rival, &first, vec![relayed], stop.clone(), sent);
     std::thread::sleep(Duration::from_secs(7));
     stop.store(true, Ordering::Relaxed);
-    relay.join().expect("the relay thread");
+    relay
+        .join()
+        .expect("the relay thread")
+        .expect("the relay thread entered the rival's namespace");
     for member in [&first, &rival] {
         assert!(
             !member.peers().contains(&hostile.wg_public),

@@ -392,7 +392,7 @@ fn systemd_hears_ready_after_setup_then_watchdog_pings_and_reloads() {
         .args(["up", "-c", &path.to_string_lossy()])
         .env("NOTIFY_SOCKET", &manager_path)
         .env("WATCHDOG_USEC", "1000000");
-    let daemon = netns::Process::spawn("sentrymesh up under a watchdog", &mut command);
+    let daemon = netns::spawn("sentrymesh up under a watchdog", &mut command);
     let next = || {
         let mut buf = [0u8; 512];
         let len = manager
@@ -448,7 +448,7 @@ fn readiness_waits_for_a_live_session_and_reload_applies_edits() {
     command
         .args(["up", "-c", &path.to_string_lossy()])
         .env("NOTIFY_SOCKET", &manager_path);
-    let daemon_a = netns::Process::spawn("sentrymesh up, gated", &mut command);
+    let daemon_a = netns::spawn("sentrymesh up, gated", &mut command);
     let next = || {
         let mut buf = [0u8; 512];
         let len = manager

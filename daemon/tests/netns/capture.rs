@@ -19,7 +19,7 @@ pub(crate) struct Capture {
     stop: Arc<AtomicBool>,
     packets: Arc<Mutex<Vec<Vec<u8>>>>,
     port: u16,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 /// An IPv4 datagram captured, fragments joined.
@@ -71,16 +71,10 @@ impl Capture {
     ) -> Capture {
         let stop = Arc::new(AtomicBool::new(false));
         let packets = Arc::new(Mutex::new(Vec::new()));
-        let namespace = std::fs::File::open(format!("/var/run/netns/{}", host.name()))
-            .expect("open the namespace");
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = {
             let (stop, packets) = (Arc::clone(&stop), Arc::clone(&packets));
-            std::thread::spawn(move || {
-                // SAFETY: setns moves only this thread, which ends with the
-                // capture; the descriptor is an open namespace file.
-                let entered = unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(entered, 0, "setns: {}", std::io::Error::last_os_error());
+            host.spawn_in_namespace(move || {
                 let socket = packet_socket();
                 ready_tx.send(()).expect("report readiness");
                 let mut buf = vec![0u8; 65_536];
@@ -139,7 +133,10 @@ impl Capture {
     fn halt(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
-            thread.join().expect("the capture thread");
+            thread
+                .join()
+                .expect("the capture thread")
+                .expect("the capture thread entered the namespace");
         }
     }
 }

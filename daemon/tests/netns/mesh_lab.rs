@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use sentrymesh_netns::add_veth;
+
 use super::{Host, Process, run_ok, unique_ifname, wait_until};
 
 /// How long a mesh may take to form: under a second on a quiet machine, but
@@ -143,23 +145,8 @@ impl Lab {
             format!("u{index}"),
             format!("p{}-{index}", std::process::id() % 10_000),
         );
-        run_ok(
-            Command::new("ip").args([
-                "link",
-                "add",
-                &inside,
-                "netns",
-                host.name(),
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &outside,
-                "netns",
-                self.switch.name(),
-            ]),
-            b"",
-        );
+        add_veth(host.namespace(), &inside, self.switch.namespace(), &outside)
+            .unwrap_or_else(|error| panic!("{error}"));
         self.switch
             .ip(&["link", "set", &outside, "master", "br0", "up"]);
         host.ip(&["addr", "add", &format!("{underlay}/24"), "dev", &inside]);
@@ -405,7 +392,7 @@ impl Member {
             "-c",
             &config.to_string_lossy(),
         ]);
-        let process = Process::spawn(&format!("sentrymesh up on {}", self.name), &mut command);
+        let process = super::spawn(&format!("sentrymesh up on {}", self.name), &mut command);
         let socket = super::socket_path(&self.ifname);
         assert!(
             wait_until(Duration::from_secs(10), || socket.exists()),

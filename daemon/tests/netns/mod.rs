@@ -28,9 +28,13 @@
 //! interfaces registered with it, and the namespace. Every command runs with
 //! a timeout, so a test cannot hang.
 //!
-//! The pieces: this module (hosts, processes, links, addresses), [`wireguard`]
-//! (the implementations, keys, `wg` and wg-quick) and [`probes`] (ping and
-//! iperf3).
+//! The plumbing under it — namespaces, veths, processes, commands with
+//! timeouts, waits — is the `sentrymesh-netns` crate's, which the testnet
+//! is built on too; this module adds what the tests need on top and turns
+//! its errors into panics with the message. The pieces: this module (hosts,
+//! links, addresses), [`wireguard`] (the implementations, keys, `wg` and
+//! wg-quick), [`probes`] (ping and iperf3), [`mesh_lab`] (operators and
+//! mesh members), [`capture`] and [`spoof`].
 
 // Shared by several test binaries, each of which uses a part of it.
 #![allow(dead_code, unused_imports)]
@@ -47,30 +51,26 @@ pub(crate) use wireguard::{
     wg_quick,
 };
 
-use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::fs;
+use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::thread::{self, sleep};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub(crate) use sentrymesh_netns::{COMMAND_TIMEOUT, Finished, Process, wait_until};
+use sentrymesh_netns::{Namespace, add_veth, is_root, stop_processes_in};
 
 /// Where every userspace implementation puts its UAPI socket; shared by all
 /// namespaces.
 pub(crate) const SOCKET_DIR: &str = "/var/run/wireguard";
 
-/// The longest any helper command may take.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
-
 /// How long a daemon may take to create its interface and socket.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long a process may take to exit after SIGTERM before it gets SIGKILL.
-const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// The counter behind every name and address this process hands out.
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -87,88 +87,21 @@ fn next_index() -> u32 {
 ///
 /// When the effective user id is not 0.
 pub(crate) fn require_root() {
-    let status = fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let uid = status
-        .lines()
-        .find_map(|line| line.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        .expect("effective uid in /proc/self/status");
-    assert_eq!(
-        uid, "0",
+    assert!(
+        is_root(),
         "the interop tests create network namespaces, veths and TUN devices: run them as root \
          (they fail rather than skip)"
     );
 }
 
-/// What a finished command printed, and how it ended.
-#[derive(Debug)]
-pub(crate) struct Finished {
-    /// The exit status (a signal if it was killed at its timeout).
-    pub(crate) status: ExitStatus,
-    /// Standard output.
-    pub(crate) stdout: String,
-    /// Standard error, with a note appended when the command timed out.
-    pub(crate) stderr: String,
-}
-
-impl Finished {
-    /// Whether the command exited with status 0.
-    pub(crate) fn success(&self) -> bool {
-        self.status.success()
-    }
-}
-
 /// Runs `command` with `input` on its standard input, killing it after
-/// `timeout`. Output goes to anonymous files rather than pipes, so a daemon
-/// the command leaves behind cannot hold the call open.
+/// `timeout` ([`sentrymesh_netns::run`]).
 ///
 /// # Panics
 ///
 /// When the command cannot be started.
 pub(crate) fn run_command(command: &mut Command, input: &[u8], timeout: Duration) -> Finished {
-    let mut stdout = tempfile::tempfile().expect("a temporary file");
-    let mut stderr = tempfile::tempfile().expect("a temporary file");
-    let mut stdin = tempfile::tempfile().expect("a temporary file");
-    stdin.write_all(input).expect("write the input");
-    stdin.seek(SeekFrom::Start(0)).expect("rewind the input");
-    command
-        .stdin(Stdio::from(stdin))
-        .stdout(Stdio::from(stdout.try_clone().expect("dup")))
-        .stderr(Stdio::from(stderr.try_clone().expect("dup")));
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot start {command:?}: {error}"));
-    let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for a child") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait().expect("wait for a killed child");
-        }
-        sleep(Duration::from_millis(5));
-    };
-    let read = |file: &mut File| {
-        let mut text = String::new();
-        file.seek(SeekFrom::Start(0)).expect("rewind the output");
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).expect("read the output");
-        text.push_str(&String::from_utf8_lossy(&bytes));
-        text
-    };
-    let stdout = read(&mut stdout);
-    let mut stderr = read(&mut stderr);
-    if timed_out {
-        stderr.push_str(&format!("\n[killed: no exit within {timeout:?}]"));
-    }
-    Finished {
-        status,
-        stdout,
-        stderr,
-    }
+    sentrymesh_netns::run(command, input, timeout).unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// Runs `command` like [`run_command`] and returns its standard output.
@@ -177,43 +110,17 @@ pub(crate) fn run_command(command: &mut Command, input: &[u8], timeout: Duration
 ///
 /// When the command fails or times out; the message has its standard error.
 pub(crate) fn run_ok(command: &mut Command, input: &[u8]) -> String {
-    let description = format!("{command:?}");
-    let finished = run_command(command, input, COMMAND_TIMEOUT);
-    assert!(
-        finished.success(),
-        "{description} failed ({}): {}{}",
-        finished.status,
-        finished.stderr.trim(),
-        finished.stdout.trim(),
-    );
-    finished.stdout
+    sentrymesh_netns::run_ok(command, input).unwrap_or_else(|error| panic!("{error}"))
 }
 
-/// Polls `condition` every 20 ms until it holds or `timeout` passes, and
-/// returns whether it held.
-pub(crate) fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        sleep(Duration::from_millis(20));
-    }
-}
-
-/// Sends `signal` to process `pid`; a process already gone is fine.
-fn signal(pid: u32, signal: libc::c_int) {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return;
-    };
-    // SAFETY: kill(2) takes plain integers and touches no memory of ours; the
-    // pid is one we started, or one listed in a namespace we created.
-    unsafe {
-        libc::kill(pid, signal);
-    }
+/// Starts `command` in the background with its output in a log.
+///
+/// # Panics
+///
+/// When it cannot be started.
+pub(crate) fn spawn(description: &str, command: &mut Command) -> Process {
+    Process::spawn(description, command)
+        .unwrap_or_else(|error| panic!("cannot start {description}: {error}"))
 }
 
 /// A name for a new WireGuard interface, unique across concurrent test
@@ -230,7 +137,8 @@ pub(crate) fn socket_path(ifname: &str) -> PathBuf {
 /// A host: a network namespace with loopback up, and a temporary directory
 /// for its files. Dropping it removes everything created in it.
 pub(crate) struct Host {
-    name: String,
+    // Declared first, so the namespace goes before the directory.
+    namespace: Namespace,
     dir: tempfile::TempDir,
     interfaces: Mutex<Vec<String>>,
 }
@@ -244,23 +152,24 @@ impl Host {
     pub(crate) fn new(label: &str) -> Host {
         require_root();
         let name = format!("sm-{label}-{}-{}", std::process::id(), next_index());
-        run_ok(Command::new("ip").args(["netns", "add", &name]), b"");
-        // From here on, Drop removes the namespace whatever happens.
-        let host = Host {
-            name,
+        Host {
+            namespace: Namespace::create(&name).unwrap_or_else(|error| panic!("{error}")),
             dir: tempfile::Builder::new()
                 .prefix("sentrymesh-interop-")
                 .tempdir()
                 .expect("a temporary directory"),
             interfaces: Mutex::new(Vec::new()),
-        };
-        host.ip(&["link", "set", "lo", "up"]);
-        host
+        }
     }
 
     /// The namespace's name.
     pub(crate) fn name(&self) -> &str {
-        &self.name
+        self.namespace.name()
+    }
+
+    /// The namespace.
+    pub(crate) fn namespace(&self) -> &Namespace {
+        &self.namespace
     }
 
     /// The host's temporary directory (removed with the host).
@@ -270,9 +179,7 @@ impl Host {
 
     /// A command that runs `program` inside the namespace.
     pub(crate) fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut command = Command::new("ip");
-        command.args(["netns", "exec", &self.name]).arg(program);
-        command
+        self.namespace.command(program)
     }
 
     /// Runs `program args` inside the namespace and returns its output.
@@ -290,7 +197,9 @@ impl Host {
     ///
     /// When it fails or times out.
     pub(crate) fn ip(&self, args: &[&str]) -> String {
-        run_ok(Command::new("ip").args(["-n", &self.name]).args(args), b"")
+        self.namespace
+            .ip(args)
+            .unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// Writes `contents` to a new file `name` of mode 0600 in the host's
@@ -317,7 +226,7 @@ impl Host {
     pub(crate) fn spawn(&self, description: &str, program: &str, args: &[&str]) -> Process {
         let mut command = self.command(program);
         command.args(args);
-        Process::spawn(description, &mut command)
+        spawn(description, &mut command)
     }
 
     /// Runs `make` on a thread that has entered the namespace, so the
@@ -333,23 +242,17 @@ impl Host {
         self.spawn_in_namespace(make)
             .join()
             .expect("the namespace thread")
+            .unwrap_or_else(|error| panic!("entering {}: {error}", self.name()))
     }
 
     /// Runs `make` on a new thread inside the namespace, and returns the
-    /// thread to join.
+    /// thread to join; its result is an error when the namespace could not
+    /// be entered.
     pub(crate) fn spawn_in_namespace<T: Send + 'static>(
         &self,
         make: impl FnOnce() -> T + Send + 'static,
-    ) -> thread::JoinHandle<T> {
-        let path = format!("/var/run/netns/{}", self.name);
-        thread::spawn(move || {
-            let namespace = File::open(&path).expect("open the namespace");
-            // SAFETY: setns moves only the calling thread, which ends after
-            // `make`; the descriptor is an open network namespace file.
-            let entered = unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(entered, 0, "setns: {}", std::io::Error::last_os_error());
-            make()
-        })
+    ) -> thread::JoinHandle<std::io::Result<T>> {
+        self.namespace.spawn_thread(make)
     }
 
     /// Sends `GET path` to `address` from inside the namespace; returns the
@@ -387,56 +290,20 @@ impl Host {
 
     /// The processes now inside the namespace.
     pub(crate) fn pids(&self) -> Vec<u32> {
-        let finished = run_command(
-            Command::new("ip").args(["netns", "pids", &self.name]),
-            b"",
-            COMMAND_TIMEOUT,
-        );
-        finished
-            .stdout
-            .split_whitespace()
-            .filter_map(|pid| pid.parse().ok())
-            .collect()
+        self.namespace.pids()
     }
 
-    /// The programs of the processes now inside the namespace, from
-    /// `/proc/PID/exe` (without the ` (deleted)` of a replaced binary).
+    /// The programs of the processes now inside the namespace.
     pub(crate) fn executables(&self) -> Vec<PathBuf> {
-        self.pids()
-            .into_iter()
-            .filter_map(|pid| fs::read_link(format!("/proc/{pid}/exe")).ok())
-            .map(|path| {
-                let text = path.to_string_lossy();
-                PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text))
-            })
-            .collect()
-    }
-
-    /// Stops every process inside the namespace: SIGTERM, then SIGKILL for
-    /// those still there after a grace period.
-    fn stop_all_processes(&self) {
-        let pids = self.pids();
-        if pids.is_empty() {
-            return;
-        }
-        for &pid in &pids {
-            signal(pid, libc::SIGTERM);
-        }
-        if wait_until(STOP_GRACE, || self.pids().is_empty()) {
-            return;
-        }
-        for pid in self.pids() {
-            signal(pid, libc::SIGKILL);
-        }
-        if !wait_until(STOP_GRACE, || self.pids().is_empty()) {
-            eprintln!("netns {}: processes survived SIGKILL", self.name);
-        }
+        self.namespace.executables()
     }
 }
 
 impl Drop for Host {
     fn drop(&mut self) {
-        self.stop_all_processes();
+        // The processes first, so that the sockets of the interfaces they
+        // served are stale; the namespace goes with the field.
+        stop_processes_in([&self.namespace]);
         let interfaces = self
             .interfaces
             .lock()
@@ -444,124 +311,6 @@ impl Drop for Host {
             .unwrap_or_default();
         for ifname in interfaces {
             let _ = fs::remove_file(socket_path(&ifname));
-        }
-        // Deleting the namespace destroys its veths too, but delete them
-        // first so that nothing depends on that.
-        let veths = run_command(
-            Command::new("ip").args(["-n", &self.name, "-o", "link", "show", "type", "veth"]),
-            b"",
-            COMMAND_TIMEOUT,
-        );
-        for line in veths.stdout.lines() {
-            if let Some(device) = line
-                .split(": ")
-                .nth(1)
-                .and_then(|name| name.split('@').next())
-            {
-                run_command(
-                    Command::new("ip").args(["-n", &self.name, "link", "delete", device]),
-                    b"",
-                    COMMAND_TIMEOUT,
-                );
-            }
-        }
-        let deleted = run_command(
-            Command::new("ip").args(["netns", "delete", &self.name]),
-            b"",
-            COMMAND_TIMEOUT,
-        );
-        if !deleted.success() {
-            eprintln!(
-                "netns {}: ip netns delete failed: {}",
-                self.name, deleted.stderr
-            );
-        }
-    }
-}
-
-/// A background process with its output in a log file. Dropping it stops
-/// it (SIGTERM, then SIGKILL) and, during a panic, prints the log's end.
-pub(crate) struct Process {
-    description: String,
-    child: Child,
-    log: tempfile::NamedTempFile,
-    stopped: bool,
-}
-
-impl Process {
-    /// Starts `command` with its output in a new log.
-    ///
-    /// # Panics
-    ///
-    /// When it cannot be started.
-    pub(crate) fn spawn(description: &str, command: &mut Command) -> Process {
-        let log = tempfile::Builder::new()
-            .prefix("sentrymesh-interop-log-")
-            .tempfile()
-            .expect("a log file");
-        let file = log.reopen().expect("reopen the log");
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(file.try_clone().expect("dup")))
-            .stderr(Stdio::from(file));
-        let child = command
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {description} ({command:?}): {error}"));
-        Process {
-            description: description.to_owned(),
-            child,
-            log,
-            stopped: false,
-        }
-    }
-
-    /// The process id (`ip netns exec` execs the program, so it is the
-    /// program's).
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The exit status, if the process has exited.
-    pub(crate) fn exit_status(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().expect("wait for a child")
-    }
-
-    /// Everything the process has printed so far.
-    pub(crate) fn log(&self) -> String {
-        fs::read(self.log.path())
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .unwrap_or_default()
-    }
-
-    /// Stops the process: SIGTERM, then SIGKILL after a grace period.
-    pub(crate) fn stop(&mut self) {
-        if self.stopped {
-            return;
-        }
-        self.stopped = true;
-        if self.exit_status().is_some() {
-            return;
-        }
-        signal(self.child.id(), libc::SIGTERM);
-        if !wait_until(STOP_GRACE, || {
-            matches!(self.child.try_wait(), Ok(Some(_)) | Err(_))
-        }) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.stop();
-        if thread::panicking() {
-            let log = self.log();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!("--- last lines of {} ---", self.description);
-            for line in tail.iter().rev() {
-                eprintln!("{line}");
-            }
         }
     }
 }
@@ -597,23 +346,8 @@ pub(crate) fn link(a: &Host, b: &Host) -> Link {
     let b6 = Ipv6Addr::new(0x2001, 2, 0, subnet, 0, 0, 0, 2);
     let a_device = format!("ve{n}a");
     let b_device = format!("ve{n}b");
-    run_ok(
-        Command::new("ip").args([
-            "link",
-            "add",
-            &a_device,
-            "netns",
-            a.name(),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &b_device,
-            "netns",
-            b.name(),
-        ]),
-        b"",
-    );
+    add_veth(a.namespace(), &a_device, b.namespace(), &b_device)
+        .unwrap_or_else(|error| panic!("{error}"));
     for (host, device, v4, v6) in [(a, &a_device, a4, a6), (b, &b_device, b4, b6)] {
         host.ip(&["addr", "add", &format!("{v4}/30"), "dev", device]);
         host.ip(&["addr", "add", &format!("{v6}/64"), "dev", device, "nodad"]);

@@ -126,7 +126,7 @@ impl Implementation {
         }
         let description = format!("{} {ifname} in {}", self.name(), host.name());
         let mut daemon = Daemon {
-            process: Process::spawn(&description, &mut command),
+            process: super::spawn(&description, &mut command),
             ifname: ifname.to_owned(),
             implementation: self,
         };
@@ -296,14 +296,9 @@ fn write_wrapper(path: &Path, script: &str) {
 /// Finds `name` through the environment variable `variable`, then on
 /// `PATH`, then in `extra` directories.
 fn find_program(variable: &str, name: &str, extra: &[PathBuf]) -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os(variable) {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(extra.iter().cloned())
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
+    std::env::var_os(variable)
+        .map(PathBuf::from)
+        .or_else(|| sentrymesh_netns::find_program(name, extra))
 }
 
 /// A running WireGuard daemon. Dropping it stops the daemon and removes its
