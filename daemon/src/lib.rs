@@ -18,6 +18,12 @@
 //! `sentrymesh-testnet` crate's, which uses this library; the binary does
 //! not link it.
 
+#![warn(unreachable_pub)]
+#![allow(
+    rustdoc::private_intra_doc_links,
+    reason = "the daemon's documentation is for its developers: CI builds it with --document-private-items, where these links resolve"
+)]
+
 pub mod cli;
 pub mod config;
 pub mod control;

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use sentrymesh::cli::keygen;
 use sentrymesh::cli::{self, CardCommand, OperatorCommand, TrustCommand};
 use sentrymesh::control::client;
-use sentrymesh::dataplane::device::Offloads;
+use sentrymesh::dataplane::Offloads;
 use sentrymesh::modes::{ready, up, wg};
 use tracing_subscriber::EnvFilter;
 

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use sentrymesh::dataplane::device::Offloads;
+use sentrymesh::dataplane::Offloads;
 use sentrymesh::modes::ready;
 use sentrymesh_netns::{interrupt, neighbours};
 

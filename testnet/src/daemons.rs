@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use sentrymesh::config;
 use sentrymesh::control::client;
-use sentrymesh::dataplane::device::Offloads;
+use sentrymesh::dataplane::Offloads;
 use sentrymesh::modes::mesh_member;
 use sentrymesh_netns::{Process, interrupt, stop_all};
 

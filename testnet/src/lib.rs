@@ -62,7 +62,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use rand_core::{OsRng, RngCore as _};
-use sentrymesh::dataplane::device::Offloads;
+use sentrymesh::dataplane::Offloads;
 use sentrymesh::modes::ready;
 use sentrymesh_mesh::{OperatorId, Role};
 pub use sentrymesh_netns::Finished;

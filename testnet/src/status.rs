@@ -2,7 +2,7 @@
 //! (`/var/run/wireguard/IFNAME.sock`, shared by every namespace) as `wg
 //! show` reads it: each peer's key, endpoint and last handshake.
 //!
-//! The reply is read by `sentrymesh::control::uapi::read_get_reply`, which keeps
+//! The reply is read by `sentrymesh::control::client::peers`, which keeps
 //! nothing but the peers' public data.
 
 use std::net::SocketAddr;

@@ -20,7 +20,7 @@ use std::sync::{OnceLock, PoisonError, RwLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sentrymesh::dataplane::device::Offloads;
+use sentrymesh::dataplane::Offloads;
 use sentrymesh_mesh::Role;
 use sentrymesh_netns::{is_running, signal};
 use sentrymesh_testnet::{Testnet, TestnetSpec};

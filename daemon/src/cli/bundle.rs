@@ -61,7 +61,7 @@ pub struct OpenArgs {
 ///
 /// When the key or a card file is unusable, or the crate refuses to seal
 /// (see [`sentrymesh_mesh::SealError`]).
-pub fn seal(args: &SealArgs, out: &mut impl Write) -> Result<()> {
+pub(crate) fn seal(args: &SealArgs, out: &mut impl Write) -> Result<()> {
     let secret = operator_key::read(&args.operator)?;
     let cards = args
         .cards
@@ -81,7 +81,7 @@ pub fn seal(args: &SealArgs, out: &mut impl Write) -> Result<()> {
 ///
 /// When the key or bundle file is unusable, the bundle is refused (see
 /// [`sentrymesh_mesh::OpenError`]), or a card cannot be written.
-pub fn open(args: &OpenArgs, out: &mut impl Write) -> Result<()> {
+pub(crate) fn open(args: &OpenArgs, out: &mut impl Write) -> Result<()> {
     let secret = operator_key::read(&args.operator)?;
     let what = files::describe(&args.bundle, "bundle");
     let text = files::read_text(&args.bundle, "bundle", MAX_ARMOUR_LEN)?;

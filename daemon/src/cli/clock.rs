@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use sentrymesh_types::UnixTime;
 
 /// The environment variable that replaces the system clock, in tests.
-pub const NOW_VAR: &str = "SENTRYMESH_NOW";
+pub(crate) const NOW_VAR: &str = "SENTRYMESH_NOW";
 
 /// The current wall-clock time, or `SENTRYMESH_NOW` when it is set.
 ///
@@ -20,7 +20,7 @@ pub const NOW_VAR: &str = "SENTRYMESH_NOW";
 ///
 /// When `SENTRYMESH_NOW` is set but not a number of seconds, or the system
 /// clock is set before 1970.
-pub fn now() -> Result<UnixTime> {
+pub(crate) fn now() -> Result<UnixTime> {
     let Some(value) = std::env::var_os(NOW_VAR) else {
         return system_now().map(UnixTime);
     };

@@ -24,18 +24,18 @@ use anyhow::{Context, Result};
 use rand_core::{OsRng, RngCore};
 
 /// The path that stands for standard input or output.
-pub const STDIO: &str = "-";
+pub(crate) const STDIO: &str = "-";
 
 /// The mode of files only their owner may read: keys, and cards (which
 /// carry endpoints meant for sealed bundles only).
-pub const PRIVATE_MODE: u32 = 0o600;
+pub(crate) const PRIVATE_MODE: u32 = 0o600;
 /// The mode of files meant to be published (bundles, vouches, revocations),
 /// before the umask.
-pub const PUBLIC_MODE: u32 = 0o666;
+pub(crate) const PUBLIC_MODE: u32 = 0o666;
 
 /// What to do when the file to write exists already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Existing {
+pub(crate) enum Existing {
     /// Replace it (atomically).
     Replace,
     /// Leave it and fail with [`io::ErrorKind::AlreadyExists`].
@@ -50,7 +50,7 @@ pub enum Existing {
 /// symbolic link) and `existing` is [`Existing::Refuse`]; any error creating,
 /// writing, syncing or naming the file. On error the temporary file is
 /// removed and `path` is as it was.
-pub fn write_atomically(
+pub(crate) fn write_atomically(
     path: &Path,
     contents: &[u8],
     mode: u32,
@@ -129,7 +129,7 @@ impl Drop for TempFile {
 /// # Errors
 ///
 /// When `out` or the file cannot be written; the message names the file.
-pub fn write_output(
+pub(crate) fn write_output(
     path: Option<&Path>,
     out: &mut impl Write,
     text: &str,
@@ -154,7 +154,7 @@ pub fn write_output(
 ///
 /// When the file cannot be read, is longer than `max_len` or is not UTF-8.
 /// The message names the file as `what 'PATH'` and never quotes it.
-pub fn read_text(path: &Path, what: &str, max_len: usize) -> Result<String> {
+pub(crate) fn read_text(path: &Path, what: &str, max_len: usize) -> Result<String> {
     let shown = describe(path, what);
     let mut bytes = Vec::new();
     let limit = u64::try_from(max_len).unwrap_or(u64::MAX).saturating_add(1);
@@ -171,7 +171,7 @@ pub fn read_text(path: &Path, what: &str, max_len: usize) -> Result<String> {
 }
 
 /// `what 'PATH'`, or `what on standard input` for `-`.
-pub fn describe(path: &Path, what: &str) -> String {
+pub(crate) fn describe(path: &Path, what: &str) -> String {
     if path == Path::new(STDIO) {
         format!("{what} on standard input")
     } else {

@@ -17,14 +17,14 @@
 //! fault. No message, `Debug` output or log line shows an operator's secret
 //! key.
 
-pub mod bundle;
+pub(crate) mod bundle;
 pub mod card;
-pub mod clock;
-pub mod files;
+pub(crate) mod clock;
+pub(crate) mod files;
 pub mod keygen;
 pub mod operator;
 pub mod operator_key;
-pub mod show;
+pub(crate) mod show;
 pub mod trust;
 
 pub use card::CardCommand;

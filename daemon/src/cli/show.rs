@@ -21,23 +21,23 @@ use std::fmt::{self, Display};
 use sentrymesh_mesh::{HostCard, OpenedBundle};
 
 /// Width of the label column: the longest label and a space.
-pub const LABEL_WIDTH: usize = 14;
+pub(crate) const LABEL_WIDTH: usize = 14;
 
 /// A host card as text for a person, each line starting with `indent`.
 #[derive(Debug, Clone, Copy)]
-pub struct CardView<'a> {
+pub(crate) struct CardView<'a> {
     card: &'a HostCard,
     indent: &'a str,
 }
 
 impl<'a> CardView<'a> {
     /// Shows `card` without indentation.
-    pub fn new(card: &'a HostCard) -> Self {
+    pub(crate) fn new(card: &'a HostCard) -> Self {
         Self { card, indent: "" }
     }
 
     /// Shows `card` with every line indented by `indent`.
-    pub fn indented(card: &'a HostCard, indent: &'a str) -> Self {
+    pub(crate) fn indented(card: &'a HostCard, indent: &'a str) -> Self {
         Self { card, indent }
     }
 
@@ -90,7 +90,7 @@ impl Display for CardView<'_> {
 /// An opened bundle as text for a person: who sealed it, when, for whom,
 /// then each card.
 #[derive(Debug, Clone, Copy)]
-pub struct BundleView<'a>(pub &'a OpenedBundle);
+pub(crate) struct BundleView<'a>(pub &'a OpenedBundle);
 
 impl Display for BundleView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -31,14 +31,14 @@ use crate::modes::mesh_member::MeshCounters;
 use crate::modes::ready;
 
 /// The most connections served at once; more are closed unanswered.
-pub const MAX_CONNECTIONS: usize = 8;
+pub(crate) const MAX_CONNECTIONS: usize = 8;
 /// The longest a connection may take to send its request and take the
 /// answer.
-pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where a scrape's figures come from.
 #[derive(Debug, Clone)]
-pub struct Sources {
+pub(crate) struct Sources {
     /// The interface's name, a label of every sample.
     pub interface: String,
     /// The device.
@@ -53,7 +53,7 @@ pub struct Sources {
 /// # Errors
 ///
 /// When the address cannot be bound.
-pub fn bind(address: SocketAddr) -> Result<std::net::TcpListener> {
+pub(crate) fn bind(address: SocketAddr) -> Result<std::net::TcpListener> {
     let listener = std::net::TcpListener::bind(address)
         .with_context(|| format!("listening for metrics on {address}"))?;
     listener
@@ -67,7 +67,7 @@ pub fn bind(address: SocketAddr) -> Result<std::net::TcpListener> {
 /// # Errors
 ///
 /// When the listener cannot be handed to the runtime.
-pub async fn serve(listener: std::net::TcpListener, sources: Sources) -> Result<()> {
+pub(crate) async fn serve(listener: std::net::TcpListener, sources: Sources) -> Result<()> {
     let listener = TcpListener::from_std(listener).context("the metrics listener")?;
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {

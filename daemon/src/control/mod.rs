@@ -5,6 +5,6 @@
 //! and the Prometheus endpoint ([`metrics`]).
 
 pub mod client;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod socket;
-pub mod uapi;
+pub(crate) mod uapi;

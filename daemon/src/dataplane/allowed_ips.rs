@@ -72,7 +72,7 @@ use sentrymesh_types::IpNet;
 /// Cloning copies every node (one allocation each): something to do on a
 /// configuration change, not per packet.
 #[derive(Clone)]
-pub struct AllowedIps<T> {
+pub(crate) struct AllowedIps<T> {
     v4: Option<Box<Node<T>>>,
     v6: Option<Box<Node<T>>>,
     /// The number of networks (nodes with a value).
@@ -102,7 +102,7 @@ enum Family {
 
 impl<T: Copy + Eq> AllowedIps<T> {
     /// An empty table.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             v4: None,
             v6: None,
@@ -114,7 +114,7 @@ impl<T: Copy + Eq> AllowedIps<T> {
     ///
     /// Only this exact network changes hands: networks that contain it or
     /// that it contains keep their owners.
-    pub fn insert(&mut self, net: IpNet, value: T) -> Option<T> {
+    pub(crate) fn insert(&mut self, net: IpNet, value: T) -> Option<T> {
         let (key, len) = key_of(net);
         let previous = insert_at(self.root_mut(net.addr()), key, len, value);
         if previous.is_none() {
@@ -128,7 +128,7 @@ impl<T: Copy + Eq> AllowedIps<T> {
     ///
     /// A network owned by another value, or one that merely contains or is
     /// contained in `net`, stays.
-    pub fn remove(&mut self, net: IpNet, value: T) -> bool {
+    pub(crate) fn remove(&mut self, net: IpNet, value: T) -> bool {
         let (key, len) = key_of(net);
         let removed = remove_at(self.root_mut(net.addr()), key, len, value);
         if removed {
@@ -139,7 +139,7 @@ impl<T: Copy + Eq> AllowedIps<T> {
 
     /// Removes every network of `value` (the peer is removed, or its allowed
     /// IPs are replaced).
-    pub fn remove_value(&mut self, value: T) {
+    pub(crate) fn remove_value(&mut self, value: T) {
         let removed = remove_value_at(&mut self.v4, value) + remove_value_at(&mut self.v6, value);
         self.len -= removed;
     }
@@ -148,7 +148,7 @@ impl<T: Copy + Eq> AllowedIps<T> {
     ///
     /// An IPv4-mapped IPv6 address is looked up among the IPv6 networks only,
     /// as the kernel does (see the module documentation).
-    pub fn lookup(&self, addr: IpAddr) -> Option<T> {
+    pub(crate) fn lookup(&self, addr: IpAddr) -> Option<T> {
         let (root, key) = match addr {
             IpAddr::V4(v4) => (&self.v4, v4_key(v4)),
             IpAddr::V6(v6) => (&self.v6, u128::from(v6)),
@@ -172,7 +172,7 @@ impl<T: Copy + Eq> AllowedIps<T> {
 
     /// The networks of `value`, sorted (IPv4 first, then by address, then by
     /// prefix length), for `wg show` and the UAPI's `get`.
-    pub fn nets_of(&self, value: T) -> Vec<IpNet> {
+    pub(crate) fn nets_of(&self, value: T) -> Vec<IpNet> {
         let mut nets = Vec::new();
         self.for_each(|net, owner| {
             if owner == value {
@@ -184,12 +184,14 @@ impl<T: Copy + Eq> AllowedIps<T> {
     }
 
     /// The number of networks in the table.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the table has no network.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 

@@ -28,20 +28,20 @@ use crate::sys::batch_udp::Run;
 
 /// The largest IP packet the TUN device hands over (its MTU can be at most
 /// 65535).
-pub const MAX_PACKET: usize = 65_535;
+pub(crate) const MAX_PACKET: usize = 65_535;
 /// Room for one datagram of any kind: a packet with the WireGuard header,
 /// padding and tag (handshake messages and cookie replies are smaller).
-pub const SLOT_LEN: usize = MAX_PACKET + DATA_OVERHEAD + 16;
+pub(crate) const SLOT_LEN: usize = MAX_PACKET + DATA_OVERHEAD + 16;
 /// At most this many datagrams wait in a batch (the kernel's limit for one
 /// UDP segmentation offload send), unless one TCP super packet alone is
 /// cut into more.
-pub const MAX_BATCH: usize = 64;
+pub(crate) const MAX_BATCH: usize = 64;
 /// Room for a batch of full-size datagrams and one more datagram of any size.
 const BUFFER_LEN: usize = MAX_BATCH * 1600 + SLOT_LEN;
 
 /// Datagrams waiting to be sent together.
 #[derive(Debug)]
-pub struct TxBatch {
+pub(crate) struct TxBatch {
     buf: Vec<u8>,
     /// Bytes of datagrams at the start of `buf`.
     len: usize,
@@ -58,7 +58,7 @@ impl Default for TxBatch {
 
 impl TxBatch {
     /// An empty batch with its buffer.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             buf: vec![0; BUFFER_LEN],
             len: 0,
@@ -68,34 +68,34 @@ impl TxBatch {
     }
 
     /// Whether the batch holds nothing.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.datagrams == 0
     }
 
     /// The bytes of datagrams in the batch: where the next one is written.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// The datagrams' bytes, for the runs to index.
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
 
     /// The runs of datagrams in [`TxBatch::bytes`].
-    pub fn runs(&self) -> &[Run] {
+    pub(crate) fn runs(&self) -> &[Run] {
         &self.runs
     }
 
     /// Whether there is room after the datagrams for one more of any size
     /// ([`SLOT_LEN`] bytes); when not, send the batch before writing one.
-    pub fn has_slot(&self) -> bool {
+    pub(crate) fn has_slot(&self) -> bool {
         self.buf.len() - self.len >= SLOT_LEN
     }
 
     /// The whole buffer, to write datagrams after [`TxBatch::len`] before
     /// they are pushed.
-    pub fn buf_mut(&mut self) -> &mut [u8] {
+    pub(crate) fn buf_mut(&mut self) -> &mut [u8] {
         &mut self.buf
     }
 
@@ -103,7 +103,7 @@ impl TxBatch {
     /// each (the last perhaps shorter) can follow the ones in the batch, or
     /// the batch must be sent first. An empty batch takes any number that
     /// fits its buffer: one TCP super packet is cut into as many as it holds.
-    pub fn fits(&self, size: usize, count: usize) -> bool {
+    pub(crate) fn fits(&self, size: usize, count: usize) -> bool {
         let bytes = count.saturating_mul(size);
         let room = bytes <= self.buf.len() - self.len;
         room && (self.is_empty() || self.datagrams + count <= MAX_BATCH)
@@ -112,7 +112,7 @@ impl TxBatch {
     /// Adds the datagram of `len` bytes written at [`TxBatch::len`], for
     /// `destination`: to the last run when it continues it, else as a new
     /// run. The caller has checked that it [`fits`](TxBatch::fits).
-    pub fn push(&mut self, destination: SocketAddr, len: usize) {
+    pub(crate) fn push(&mut self, destination: SocketAddr, len: usize) {
         let start = self.len;
         match self.runs.last_mut() {
             Some(run)
@@ -136,13 +136,13 @@ impl TxBatch {
     /// Empties the batch, keeping the `len` bytes at `start` (a datagram
     /// written after the batch's end, not yet pushed) as the first bytes of
     /// the buffer.
-    pub fn clear_keeping(&mut self, start: usize, len: usize) {
+    pub(crate) fn clear_keeping(&mut self, start: usize, len: usize) {
         self.buf.copy_within(start..start + len, 0);
         self.clear();
     }
 
     /// Empties the batch.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.len = 0;
         self.datagrams = 0;
         self.runs.clear();

@@ -116,7 +116,7 @@ pub struct DeviceCounters {
 }
 
 /// An interface running: its state, its TUN device `T` and its socket `S`.
-pub struct Device<T = Tun, S = DataSocket> {
+pub(crate) struct Device<T = Tun, S = DataSocket> {
     interface: Interface,
     tun: T,
     /// Whether the TUN device speaks `virtio_net_hdr` with segmentation
@@ -143,7 +143,7 @@ impl Device {
     /// # Errors
     ///
     /// When the socket cannot be bound or a descriptor made non-blocking.
-    pub fn new(tun: Tun, offloads: Offloads) -> Result<Self> {
+    pub(crate) fn new(tun: Tun, offloads: Offloads) -> Result<Self> {
         tun.set_nonblocking(true)
             .context("making the TUN device non-blocking")?;
         let gso = match offloads {
@@ -166,7 +166,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
     /// # Errors
     ///
     /// When the socket cannot say its port.
-    pub fn with_io(tun: T, socket: S, now: Instant, unix_now: Duration) -> Result<Self> {
+    pub(crate) fn with_io(tun: T, socket: S, now: Instant, unix_now: Duration) -> Result<Self> {
         let mut interface = Interface::new(now, unix_now);
         interface.set_bound_port(socket.local_port().context("reading the bound port")?);
         Ok(Self {
@@ -259,7 +259,7 @@ fn is_gone(error: &io::Error) -> bool {
 /// # Errors
 ///
 /// As [`Tun::create`].
-pub fn create_tun(name: &str, offloads: Offloads) -> io::Result<Tun> {
+pub(crate) fn create_tun(name: &str, offloads: Offloads) -> io::Result<Tun> {
     if offloads == Offloads::Off {
         tracing::info!("offloads are off: packets go through one at a time");
         return Tun::create(name);

@@ -51,7 +51,7 @@ pub struct UapiHandle {
 /// The run loop's end of the handles' channel, for
 /// [`Device::run`](crate::dataplane::device::Device::run).
 #[derive(Debug)]
-pub struct Commands {
+pub(crate) struct Commands {
     receiver: mpsc::Receiver<Command>,
 }
 
@@ -73,7 +73,7 @@ pub(crate) enum Command {
 /// The handles of a new device, and the commands they send for its run loop
 /// to serve ([`Device::run`](crate::dataplane::device::Device::run)). Give
 /// the [`UapiHandle`] to the UAPI socket and to nothing else.
-pub fn channel() -> (DeviceHandle, UapiHandle, Commands) {
+pub(crate) fn channel() -> (DeviceHandle, UapiHandle, Commands) {
     let (commands, receiver) = mpsc::channel(QUEUE_LEN);
     let device = DeviceHandle { commands };
     let uapi = UapiHandle {

@@ -29,7 +29,7 @@ use crate::dataplane::state::{DeviceState, PeerState, UapiState};
 
 /// The state of an interface.
 #[derive(Debug)]
-pub struct Interface {
+pub(crate) struct Interface {
     endpoint: Endpoint,
     allowed_ips: AllowedIps<PeerId>,
     /// The key set by a change; until then the engine holds a random
@@ -42,7 +42,7 @@ pub struct Interface {
 impl Interface {
     /// An interface with no key and no peers. `now` and `unix_now` are one
     /// reading of the monotonic and the wall clock.
-    pub fn new(now: Instant, unix_now: Duration) -> Self {
+    pub(crate) fn new(now: Instant, unix_now: Duration) -> Self {
         Self {
             endpoint: Endpoint::new(PrivateKey::generate(&mut OsRng), OsRng, now, unix_now),
             allowed_ips: AllowedIps::new(),
@@ -53,12 +53,12 @@ impl Interface {
     }
 
     /// The engine.
-    pub fn endpoint(&self) -> &Endpoint {
+    pub(crate) fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
 
     /// The engine, for the data path.
-    pub fn endpoint_mut(&mut self) -> &mut Endpoint {
+    pub(crate) fn endpoint_mut(&mut self) -> &mut Endpoint {
         &mut self.endpoint
     }
 
@@ -66,7 +66,7 @@ impl Interface {
     /// allowed IPs hold its destination address (longest prefix). `None`
     /// for a packet to an address no peer is allowed, or one that is not
     /// IPv4 or IPv6 or too short to have a destination.
-    pub fn route(&self, packet: &[u8]) -> Option<PeerId> {
+    pub(crate) fn route(&self, packet: &[u8]) -> Option<PeerId> {
         destination(packet).and_then(|dst| self.allowed_ips.lookup(dst))
     }
 
@@ -74,39 +74,34 @@ impl Interface {
     /// source address routes back to `peer` through the allowed IPs. A peer
     /// can send only from addresses it is allowed, so no peer can speak for
     /// another's addresses (nor a rival operator for ours).
-    pub fn accepts(&self, peer: PeerId, packet: &[u8]) -> bool {
+    pub(crate) fn accepts(&self, peer: PeerId, packet: &[u8]) -> bool {
         source(packet).is_some_and(|src| self.allowed_ips.lookup(src) == Some(peer))
     }
 
     /// Whether a private key has been set: without one, nothing is sent or
     /// accepted.
-    pub fn is_configured(&self) -> bool {
+    pub(crate) fn is_configured(&self) -> bool {
         self.private_key.is_some()
     }
 
-    /// The private key, if set.
-    pub fn private_key(&self) -> Option<&PrivateKey> {
-        self.private_key.as_ref()
-    }
-
     /// The port the socket is bound to.
-    pub fn listen_port(&self) -> u16 {
+    pub(crate) fn listen_port(&self) -> u16 {
         self.listen_port
     }
 
     /// The firewall mark of the socket.
-    pub fn fwmark(&self) -> Option<u32> {
+    pub(crate) fn fwmark(&self) -> Option<u32> {
         self.fwmark
     }
 
     /// Records the port the socket was actually bound to.
-    pub fn set_bound_port(&mut self, port: u16) {
+    pub(crate) fn set_bound_port(&mut self, port: u16) {
         self.listen_port = port;
     }
 
     /// Each peer's traffic and last handshake, for metrics: no key but the
     /// peers' public ones.
-    pub fn peer_counters(&self) -> Vec<PeerCounters> {
+    pub(crate) fn peer_counters(&self) -> Vec<PeerCounters> {
         let endpoint = &self.endpoint;
         endpoint
             .peers()
@@ -123,7 +118,7 @@ impl Interface {
     }
 
     /// A snapshot without secrets, peers ordered by public key.
-    pub fn state(&self) -> DeviceState {
+    pub(crate) fn state(&self) -> DeviceState {
         let endpoint = &self.endpoint;
         let peers = endpoint
             .peers()
@@ -150,7 +145,7 @@ impl Interface {
     }
 
     /// A snapshot with the private and preshared keys, for a UAPI `get`.
-    pub fn uapi_state(&self) -> UapiState {
+    pub(crate) fn uapi_state(&self) -> UapiState {
         let endpoint = &self.endpoint;
         let preshared_keys = endpoint
             .peers()
@@ -168,7 +163,7 @@ impl Interface {
 
     /// The peers whose last handshake completed less than
     /// `REJECT_AFTER_TIME` before `now`: those with a live session.
-    pub fn live_peers(&self, now: Instant) -> Vec<PublicKey> {
+    pub(crate) fn live_peers(&self, now: Instant) -> Vec<PublicKey> {
         let endpoint = &self.endpoint;
         endpoint
             .peers()
@@ -190,7 +185,7 @@ impl Interface {
     /// point, with which no handshake can work, and
     /// [`ChangeError::TooManyPeers`] when the engine has no room for a new
     /// peer.
-    pub fn check(&self, change: &ConfigChange) -> Result<(), ChangeError> {
+    pub(crate) fn check(&self, change: &ConfigChange) -> Result<(), ChangeError> {
         let own_key = match &change.private_key {
             Some(Some(key)) => Some(key.public_key()),
             Some(None) => None,
@@ -221,7 +216,7 @@ impl Interface {
 
     /// Applies a change that [`Interface::check`] accepted. The listen port
     /// and mark are recorded; the caller has bound the socket they need.
-    pub fn commit(&mut self, now: Instant, change: ConfigChange) {
+    pub(crate) fn commit(&mut self, now: Instant, change: ConfigChange) {
         match change.private_key {
             // The key we have: sessions stay (wireguard-go does the same).
             Some(Some(key))

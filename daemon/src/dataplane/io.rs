@@ -13,7 +13,7 @@ use crate::sys::tun::Tun;
 use crate::sys::udp::DataSocket;
 
 /// The TUN side: IP packets to and from the host's stack.
-pub trait TunIo {
+pub(crate) trait TunIo {
     /// Reads one packet into `buf` (after a `virtio_net_hdr` when
     /// [`TunIo::has_offloads`]); returns its length.
     ///
@@ -43,7 +43,7 @@ pub trait TunIo {
 
 /// The UDP side: WireGuard datagrams to and from peers, addresses in their
 /// canonical form.
-pub trait DatagramIo {
+pub(crate) trait DatagramIo {
     /// Receives waiting messages into `bufs`, one [`RecvMeta`] each (a
     /// message may hold several datagrams of its `segment_size`); returns
     /// how many.

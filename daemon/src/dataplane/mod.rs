@@ -10,12 +10,14 @@
 //! talks to a running device through a [`handle`]: typed [`change`]s in,
 //! typed [`state`] out.
 
-pub mod allowed_ips;
-pub mod batch;
-pub mod change;
-pub mod device;
-pub mod handle;
-pub mod interface;
-pub mod io;
-pub mod offload;
-pub mod state;
+pub(crate) mod allowed_ips;
+pub(crate) mod batch;
+pub(crate) mod change;
+pub(crate) mod device;
+pub(crate) mod handle;
+pub(crate) mod interface;
+pub(crate) mod io;
+pub(crate) mod offload;
+pub(crate) mod state;
+
+pub use device::Offloads;

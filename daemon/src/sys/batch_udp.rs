@@ -25,7 +25,7 @@
 //! - Receiving: [`enable_gro`] asks the kernel to coalesce datagrams of a flow
 //!   (`UDP_GRO`); [`recv_batch`] receives many messages with `recvmmsg` and
 //!   reports for each its source, length and the `segment_size` to split it
-//!   by ([`RecvMeta::datagrams`]).
+//!   by.
 //!
 //! # Dual-stack sockets
 //!
@@ -45,18 +45,18 @@ use super::sockopt;
 
 mod send;
 
-pub use send::{Run, SendReport};
+pub(crate) use send::{Run, SendReport};
 
 /// The most datagrams the kernel accepts in one GSO send (`UDP_MAX_SEGMENTS`).
-pub const MAX_GSO_SEGMENTS: usize = 64;
+pub(crate) const MAX_GSO_SEGMENTS: usize = 64;
 
 /// The most payload bytes one GSO send may carry: a UDP datagram over IPv4
 /// (the smaller of the two families) before segmentation, 65535 less the IPv4
 /// and UDP headers.
-pub const MAX_GSO_PAYLOAD: usize = 65_535 - 20 - 8;
+pub(crate) const MAX_GSO_PAYLOAD: usize = 65_535 - 20 - 8;
 
 /// The most messages one `sendmmsg` or `recvmmsg` call handles here.
-pub const BATCH_SIZE: usize = 64;
+pub(crate) const BATCH_SIZE: usize = 64;
 
 /// Room for the control messages of one received message: the `UDP_GRO`
 /// segment size, with space to spare for others the caller may enable.
@@ -69,7 +69,7 @@ struct ControlBuffer<const N: usize>([u8; N]);
 
 /// Whether [`BatchIo`] may use UDP GSO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GsoMode {
+pub(crate) enum GsoMode {
     /// Use GSO when the kernel supports it (probed once).
     Probe,
     /// Never use GSO: send with `sendmmsg` (for hosts where it misbehaves,
@@ -79,7 +79,7 @@ pub enum GsoMode {
 
 /// What the kernel offers this socket, as probed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Capabilities {
+pub(crate) struct Capabilities {
     /// Sends use UDP generic segmentation offload (`UDP_SEGMENT`).
     pub gso: bool,
     /// The kernel accepts `UDP_GRO` (see [`enable_gro`]).
@@ -94,7 +94,7 @@ pub struct Capabilities {
 /// Shared by reference between the tasks that send; the GSO flag only ever
 /// goes from on to off.
 #[derive(Debug)]
-pub struct BatchIo {
+pub(crate) struct BatchIo {
     gso: AtomicBool,
     gro: bool,
     /// Whether the socket is IPv6, so IPv4 destinations are mapped.
@@ -103,7 +103,7 @@ pub struct BatchIo {
 
 /// What [`recv_batch`] learnt about one received message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecvMeta {
+pub(crate) struct RecvMeta {
     /// Where the message came from, as the kernel gave it (IPv4-mapped on a
     /// dual-stack socket).
     pub source: SocketAddr,
@@ -131,7 +131,8 @@ impl Default for RecvMeta {
 impl RecvMeta {
     /// The datagrams of this message in `buf` (the buffer it was received
     /// into), in the order they were sent.
-    pub fn datagrams<'a>(&self, buf: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+    #[cfg(test)]
+    pub(crate) fn datagrams<'a>(&self, buf: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + use<'a> {
         let len = self.len.min(buf.len());
         // `chunks` needs a non-zero size; an empty message has no datagrams
         // of any size but one empty one.
@@ -144,7 +145,7 @@ impl RecvMeta {
 impl BatchIo {
     /// Probes what the kernel offers `socket` and, with [`GsoMode::Disabled`],
     /// turns GSO off whatever it offers. Logs once when GSO is unavailable.
-    pub fn new(socket: &UdpSocket, mode: GsoMode) -> Self {
+    pub(crate) fn new(socket: &UdpSocket, mode: GsoMode) -> Self {
         let gso = match mode {
             GsoMode::Probe => {
                 let supported = probe_gso(socket);
@@ -164,7 +165,7 @@ impl BatchIo {
     }
 
     /// What this socket may use now.
-    pub fn capabilities(&self) -> Capabilities {
+    pub(crate) fn capabilities(&self) -> Capabilities {
         let gso = self.gso.load(Ordering::Relaxed);
         Capabilities {
             gso,
@@ -185,7 +186,7 @@ impl BatchIo {
 /// 64 KiB, or coalesced messages arrive truncated.
 ///
 /// Returns whether the kernel accepted.
-pub fn enable_gro(socket: &UdpSocket) -> bool {
+pub(crate) fn enable_gro(socket: &UdpSocket) -> bool {
     sockopt::set_int(socket, libc::SOL_UDP, libc::UDP_GRO, 1).is_ok()
 }
 
@@ -197,7 +198,7 @@ pub fn enable_gro(socket: &UdpSocket) -> bool {
 /// # Errors
 ///
 /// `WouldBlock` when nothing is waiting; otherwise as `recvmmsg(2)`.
-pub fn recv_batch<B: AsMut<[u8]>>(
+pub(crate) fn recv_batch<B: AsMut<[u8]>>(
     socket: &UdpSocket,
     bufs: &mut [B],
     meta: &mut [RecvMeta],

@@ -33,7 +33,7 @@ struct CapData {
 /// When the kernel refuses (dropping never needs privileges, but removing
 /// from the bounding set needs `CAP_SETPCAP`; without it the bounding set is
 /// left as it is and only the effective and permitted sets shrink).
-pub fn keep_only_network() -> io::Result<()> {
+pub(crate) fn keep_only_network() -> io::Result<()> {
     let last = last_capability();
     for capability in 0..=last {
         if capability == CAP_NET_ADMIN || capability == CAP_NET_BIND_SERVICE {

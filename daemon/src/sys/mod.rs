@@ -5,11 +5,11 @@
 //! the UDP sockets and their batched I/O, the rtnetlink requests, dropping
 //! capabilities and the systemd notification socket all live here.
 
-pub mod batch_udp;
-pub mod capabilities;
-pub mod netlink;
-pub mod process;
-pub mod sockopt;
-pub mod systemd;
+pub(crate) mod batch_udp;
+pub(crate) mod capabilities;
+pub(crate) mod netlink;
+pub(crate) mod process;
+pub(crate) mod sockopt;
+pub(crate) mod systemd;
 pub mod tun;
-pub mod udp;
+pub(crate) mod udp;

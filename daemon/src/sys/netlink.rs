@@ -35,7 +35,7 @@ const RTN_UNREACHABLE: u8 = 7;
 /// # Errors
 ///
 /// When there is no such interface.
-pub fn interface_index(name: &str) -> io::Result<u32> {
+pub(crate) fn interface_index(name: &str) -> io::Result<u32> {
     let name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `name` is a NUL-terminated string that outlives the call.
     let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
@@ -52,7 +52,7 @@ pub fn interface_index(name: &str) -> io::Result<u32> {
 /// # Errors
 ///
 /// As the kernel answers, e.g. `AlreadyExists`.
-pub fn add_address(index: u32, address: IpAddr, prefix_len: u8) -> io::Result<()> {
+pub(crate) fn add_address(index: u32, address: IpAddr, prefix_len: u8) -> io::Result<()> {
     address_request(
         RTM_NEWADDR,
         NLM_F_CREATE | NLM_F_EXCL,
@@ -68,7 +68,7 @@ pub fn add_address(index: u32, address: IpAddr, prefix_len: u8) -> io::Result<()
 /// # Errors
 ///
 /// As the kernel answers, e.g. `AddrNotAvailable` when it has no such address.
-pub fn delete_address(index: u32, address: IpAddr, prefix_len: u8) -> io::Result<()> {
+pub(crate) fn delete_address(index: u32, address: IpAddr, prefix_len: u8) -> io::Result<()> {
     address_request(RTM_DELADDR, 0, index, address, prefix_len).send()
 }
 
@@ -77,7 +77,7 @@ pub fn delete_address(index: u32, address: IpAddr, prefix_len: u8) -> io::Result
 /// # Errors
 ///
 /// As the kernel answers, e.g. `AlreadyExists`.
-pub fn add_route(index: u32, net: IpNet) -> io::Result<()> {
+pub(crate) fn add_route(index: u32, net: IpNet) -> io::Result<()> {
     route_request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, Some(index), net).send()
 }
 
@@ -88,7 +88,7 @@ pub fn add_route(index: u32, net: IpNet) -> io::Result<()> {
 /// # Errors
 ///
 /// As the kernel answers, e.g. `AlreadyExists` when `net` has a route.
-pub fn add_unreachable_route(net: IpNet) -> io::Result<()> {
+pub(crate) fn add_unreachable_route(net: IpNet) -> io::Result<()> {
     route_request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, None, net).send()
 }
 
@@ -97,7 +97,7 @@ pub fn add_unreachable_route(net: IpNet) -> io::Result<()> {
 /// # Errors
 ///
 /// As the kernel answers, e.g. `NotFound` when there is no such route.
-pub fn delete_unreachable_route(net: IpNet) -> io::Result<()> {
+pub(crate) fn delete_unreachable_route(net: IpNet) -> io::Result<()> {
     route_request(RTM_DELROUTE, 0, None, net).send()
 }
 
@@ -106,7 +106,7 @@ pub fn delete_unreachable_route(net: IpNet) -> io::Result<()> {
 /// # Errors
 ///
 /// As the kernel answers, e.g. `NotFound` when there is no such route.
-pub fn delete_route(index: u32, net: IpNet) -> io::Result<()> {
+pub(crate) fn delete_route(index: u32, net: IpNet) -> io::Result<()> {
     route_request(RTM_DELROUTE, 0, Some(index), net).send()
 }
 

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 /// Which side of a [`fork_detached`] this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Forked {
+pub(crate) enum Forked {
     /// The original process.
     Parent,
     /// The new process, detached from the terminal's session.
@@ -24,7 +24,7 @@ pub enum Forked {
 /// # Errors
 ///
 /// When the process has more than one thread, or as `fork(2)`.
-pub fn fork_detached() -> io::Result<Forked> {
+pub(crate) fn fork_detached() -> io::Result<Forked> {
     let threads = std::fs::read_dir("/proc/self/task")?.count();
     if threads != 1 {
         return Err(io::Error::other(format!(
@@ -51,7 +51,7 @@ pub fn fork_detached() -> io::Result<Forked> {
 /// # Errors
 ///
 /// As `pipe2(2)`.
-pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two descriptors into `fds`, which has room for
     // two.
@@ -68,7 +68,7 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// # Errors
 ///
 /// As `dup2(2)`.
-pub fn redirect_stdio(file: &File) -> io::Result<()> {
+pub(crate) fn redirect_stdio(file: &File) -> io::Result<()> {
     for target in 0..=2 {
         // SAFETY: dup2 onto the standard descriptors, which this process
         // owns; `file` stays open for the call.
@@ -80,7 +80,7 @@ pub fn redirect_stdio(file: &File) -> io::Result<()> {
 }
 
 /// The effective user id of this process.
-pub fn effective_uid() -> u32 {
+pub(crate) fn effective_uid() -> u32 {
     // SAFETY: geteuid(2) cannot fail and touches no memory of ours.
     unsafe { libc::geteuid() }
 }
@@ -90,7 +90,7 @@ pub fn effective_uid() -> u32 {
 /// # Errors
 ///
 /// As `kill(2)`: no such process, or not ours to signal.
-pub fn send_hangup(pid: u32) -> io::Result<()> {
+pub(crate) fn send_hangup(pid: u32) -> io::Result<()> {
     let pid =
         libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: kill has no memory preconditions.
@@ -106,7 +106,7 @@ pub fn send_hangup(pid: u32) -> io::Result<()> {
 /// # Errors
 ///
 /// As `flock(2)`.
-pub fn try_lock_exclusive(file: &impl AsFd) -> io::Result<()> {
+pub(crate) fn try_lock_exclusive(file: &impl AsFd) -> io::Result<()> {
     // SAFETY: flock(2) on a borrowed open descriptor; it touches no memory
     // of ours.
     if unsafe { libc::flock(file.as_fd().as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
@@ -116,7 +116,7 @@ pub fn try_lock_exclusive(file: &impl AsFd) -> io::Result<()> {
 }
 
 /// Sets the process's umask to `mask` and returns the one before.
-pub fn swap_umask(mask: libc::mode_t) -> libc::mode_t {
+pub(crate) fn swap_umask(mask: libc::mode_t) -> libc::mode_t {
     // SAFETY: umask(2) only swaps the process's file mode mask; it cannot
     // fail and touches no memory of ours.
     unsafe { libc::umask(mask) }
@@ -127,11 +127,11 @@ pub fn swap_umask(mask: libc::mode_t) -> libc::mode_t {
 /// The umask is the process's: a file another thread creates meanwhile is
 /// made private too, which errs on the safe side.
 #[derive(Debug)]
-pub struct PrivateUmask(libc::mode_t);
+pub(crate) struct PrivateUmask(libc::mode_t);
 
 impl PrivateUmask {
     /// Sets umask 077 until the value is dropped.
-    pub fn set() -> Self {
+    pub(crate) fn set() -> Self {
         Self(swap_umask(0o077))
     }
 }

@@ -40,7 +40,7 @@ fn set<T: ?Sized>(
 /// # Errors
 ///
 /// As `setsockopt(2)`.
-pub fn set_int(
+pub(crate) fn set_int(
     socket: &impl AsFd,
     level: libc::c_int,
     name: libc::c_int,
@@ -54,7 +54,7 @@ pub fn set_int(
 /// # Errors
 ///
 /// As `getsockopt(2)`: among others, an option this kernel does not know.
-pub fn get_int(
+pub(crate) fn get_int(
     socket: &impl AsFd,
     level: libc::c_int,
     name: libc::c_int,
@@ -86,7 +86,7 @@ pub fn get_int(
 /// # Errors
 ///
 /// As `setsockopt(2)`: without `CAP_NET_ADMIN`, refused.
-pub fn set_mark(socket: &impl AsFd, mark: u32) -> io::Result<()> {
+pub(crate) fn set_mark(socket: &impl AsFd, mark: u32) -> io::Result<()> {
     set(socket, libc::SOL_SOCKET, libc::SO_MARK, &mark)
 }
 
@@ -96,7 +96,7 @@ pub fn set_mark(socket: &impl AsFd, mark: u32) -> io::Result<()> {
 /// # Errors
 ///
 /// As `setsockopt(2)`: no such device, or no `CAP_NET_RAW`.
-pub fn bind_to_device(socket: &impl AsFd, ifname: &str) -> io::Result<()> {
+pub(crate) fn bind_to_device(socket: &impl AsFd, ifname: &str) -> io::Result<()> {
     set(
         socket,
         libc::SOL_SOCKET,
@@ -111,7 +111,7 @@ pub fn bind_to_device(socket: &impl AsFd, ifname: &str) -> io::Result<()> {
 /// # Errors
 ///
 /// As `getsockopt(2)`, or `InvalidData` when the kernel reports no process.
-pub fn peer_pid(stream: &UnixStream) -> io::Result<u32> {
+pub(crate) fn peer_pid(stream: &UnixStream) -> io::Result<u32> {
     let mut credentials = libc::ucred {
         pid: 0,
         uid: 0,

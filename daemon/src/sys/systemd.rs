@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// The service manager's notification socket, if there is one.
 #[derive(Debug)]
-pub struct Notifier {
+pub(crate) struct Notifier {
     socket: UnixDatagram,
     address: SocketAddr,
 }
@@ -27,7 +27,7 @@ impl Notifier {
     /// # Errors
     ///
     /// When the variable names an address no socket can be opened for.
-    pub fn from_env() -> io::Result<Option<Self>> {
+    pub(crate) fn from_env() -> io::Result<Option<Self>> {
         env::var_os("NOTIFY_SOCKET")
             .map(|path| Self::connect(&path))
             .transpose()
@@ -39,7 +39,7 @@ impl Notifier {
     /// # Errors
     ///
     /// When `path` is not a socket address.
-    pub fn connect(path: &OsStr) -> io::Result<Self> {
+    pub(crate) fn connect(path: &OsStr) -> io::Result<Self> {
         let address = match path.as_bytes().strip_prefix(b"@") {
             Some(name) => SocketAddr::from_abstract_name(name)?,
             None => SocketAddr::from_pathname(path)?,
@@ -55,7 +55,7 @@ impl Notifier {
     ///
     /// When the datagram cannot be sent: `WouldBlock` when the manager's
     /// queue is full.
-    pub fn notify(&self, state: &str) -> io::Result<()> {
+    pub(crate) fn notify(&self, state: &str) -> io::Result<()> {
         self.socket.send_to_addr(state.as_bytes(), &self.address)?;
         Ok(())
     }
@@ -63,7 +63,7 @@ impl Notifier {
 
 /// How often to ping the watchdog: half the interval systemd gives in
 /// `WATCHDOG_USEC`, if it asked for pings for this process.
-pub fn watchdog_interval() -> Option<Duration> {
+pub(crate) fn watchdog_interval() -> Option<Duration> {
     let usec: u64 = env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
     if let Ok(pid) = env::var("WATCHDOG_PID") {
         if pid.parse::<u32>().ok()? != std::process::id() {

@@ -15,7 +15,7 @@ use crate::sys::batch_udp::{self, BatchIo, GsoMode, RecvMeta, Run, SendReport};
 /// addresses in their canonical form on both sides (IPv4 peers of a
 /// dual-stack socket are mapped and unmapped here).
 #[derive(Debug)]
-pub struct DataSocket {
+pub(crate) struct DataSocket {
     socket: UdpSocket,
     io: BatchIo,
     /// Whether the socket receives coalesced datagrams where the kernel can.
@@ -29,7 +29,12 @@ impl DataSocket {
     /// # Errors
     ///
     /// As [`bind`].
-    pub fn bind(port: u16, fwmark: Option<u32>, gso: GsoMode, gro: bool) -> io::Result<Self> {
+    pub(crate) fn bind(
+        port: u16,
+        fwmark: Option<u32>,
+        gso: GsoMode,
+        gro: bool,
+    ) -> io::Result<Self> {
         let socket = bind(port, fwmark, gro)?;
         let io = BatchIo::new(&socket, gso);
         Ok(Self { socket, io, gro })
@@ -41,7 +46,7 @@ impl DataSocket {
     /// # Errors
     ///
     /// As [`bind`]; the old socket stays then.
-    pub fn rebind(&mut self, port: u16, fwmark: Option<u32>) -> io::Result<()> {
+    pub(crate) fn rebind(&mut self, port: u16, fwmark: Option<u32>) -> io::Result<()> {
         let gso = if self.io.capabilities().gso {
             GsoMode::Probe
         } else {
@@ -56,7 +61,7 @@ impl DataSocket {
     /// # Errors
     ///
     /// As `getsockname(2)`.
-    pub fn local_port(&self) -> io::Result<u16> {
+    pub(crate) fn local_port(&self) -> io::Result<u16> {
         Ok(self.socket.local_addr()?.port())
     }
 
@@ -65,7 +70,7 @@ impl DataSocket {
     /// # Errors
     ///
     /// As [`set_mark`].
-    pub fn set_mark(&self, mark: u32) -> io::Result<()> {
+    pub(crate) fn set_mark(&self, mark: u32) -> io::Result<()> {
         set_mark(&self.socket, mark)
     }
 
@@ -74,7 +79,7 @@ impl DataSocket {
     /// # Errors
     ///
     /// As [`batch_udp::recv_batch`].
-    pub fn recv_batch<B: AsMut<[u8]>>(
+    pub(crate) fn recv_batch<B: AsMut<[u8]>>(
         &self,
         bufs: &mut [B],
         meta: &mut [RecvMeta],
@@ -88,7 +93,7 @@ impl DataSocket {
 
     /// Sends `runs` of datagrams laid out in `buf`, as
     /// [`BatchIo::send_runs`] does.
-    pub fn send_runs(&self, buf: &[u8], runs: &[Run]) -> SendReport {
+    pub(crate) fn send_runs(&self, buf: &[u8], runs: &[Run]) -> SendReport {
         self.io.send_runs(&self.socket, buf, runs)
     }
 }
@@ -108,7 +113,7 @@ impl AsRawFd for DataSocket {
 ///
 /// When the port is taken (`AddrInUse`) or the mark cannot be set (setting
 /// one needs `CAP_NET_ADMIN`).
-pub fn bind(port: u16, fwmark: Option<u32>, gro: bool) -> io::Result<UdpSocket> {
+pub(crate) fn bind(port: u16, fwmark: Option<u32>, gro: bool) -> io::Result<UdpSocket> {
     let socket = match UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)) {
         Ok(socket) => socket,
         // No IPv6 on this host: IPv4 only.
@@ -153,19 +158,19 @@ fn set_buffer_size(socket: &UdpSocket, forced: libc::c_int, plain: libc::c_int) 
 /// # Errors
 ///
 /// As `setsockopt(2)`.
-pub fn set_mark(socket: &UdpSocket, mark: u32) -> io::Result<()> {
+pub(crate) fn set_mark(socket: &UdpSocket, mark: u32) -> io::Result<()> {
     sockopt::set_mark(socket, mark)
 }
 
 /// The address a datagram came from, as the engine should know it: an
 /// IPv4-mapped IPv6 address becomes the IPv4 address it maps.
-pub fn canonical(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 /// The address to send to from `socket`: an IPv4 destination is mapped into
 /// IPv6 when the socket is IPv6.
-pub fn destination_for(socket_is_ipv6: bool, addr: SocketAddr) -> SocketAddr {
+pub(crate) fn destination_for(socket_is_ipv6: bool, addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         IpAddr::V4(v4) if socket_is_ipv6 => {
             SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), addr.port())

@@ -2,7 +2,7 @@
 //! limits, fed in whatever pieces the socket delivers.
 
 use std::fmt;
-use std::io::{self, BufRead};
+
 use std::mem;
 
 use zeroize::{Zeroize, Zeroizing};
@@ -12,7 +12,7 @@ use super::request::{Operation, Request, SetParser};
 
 /// Bounds on a request, so a client cannot make the daemon buffer without end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// The longest line of a set request, its newline included. The default,
     /// 64 KiB, is wireguard-go's (`bufio.MaxScanTokenSize`); the longest line
     /// `wg` sends is under 100 bytes.
@@ -26,9 +26,9 @@ pub struct Limits {
 
 impl Limits {
     /// [`Limits::max_line_len`] by default: 64 KiB.
-    pub const DEFAULT_MAX_LINE_LEN: usize = 64 * 1024;
+    pub(crate) const DEFAULT_MAX_LINE_LEN: usize = 64 * 1024;
     /// [`Limits::max_request_len`] by default: 64 MiB.
-    pub const DEFAULT_MAX_REQUEST_LEN: usize = 64 * 1024 * 1024;
+    pub(crate) const DEFAULT_MAX_REQUEST_LEN: usize = 64 * 1024 * 1024;
 }
 
 impl Default for Limits {
@@ -60,7 +60,7 @@ const LINE_CAPACITY: usize = 4096;
 /// input, an unknown first line) the decoder is closed, and
 /// [`is_closed`](Self::is_closed) tells the caller to close the connection
 /// once the reply, if any, is sent.
-pub struct RequestDecoder {
+pub(crate) struct RequestDecoder {
     limits: Limits,
     state: State,
     /// The partial line; zeroed after each line, as it may hold a key.
@@ -82,7 +82,7 @@ enum State {
 
 impl RequestDecoder {
     /// A decoder at the start of a connection.
-    pub fn new(limits: Limits) -> Self {
+    pub(crate) fn new(limits: Limits) -> Self {
         Self {
             limits,
             state: State::Operation,
@@ -99,7 +99,7 @@ impl RequestDecoder {
     /// [`poll_request`](Self::poll_request) takes the result, so a caller
     /// holding more bytes feeds the rest after polling; it uses nothing once
     /// closed.
-    pub fn handle_input(&mut self, input: &[u8]) -> usize {
+    pub(crate) fn handle_input(&mut self, input: &[u8]) -> usize {
         let mut used = 0;
         while self.ready.is_none() && !self.closed {
             let Some(rest) = input.get(used..).filter(|rest| !rest.is_empty()) else {
@@ -116,7 +116,7 @@ impl RequestDecoder {
 
     /// Notes that the connection has no more input: a request cut short is an
     /// error ([`RequestError::Truncated`]); the decoder is closed.
-    pub fn handle_eof(&mut self) {
+    pub(crate) fn handle_eof(&mut self) {
         if self.closed {
             return;
         }
@@ -137,14 +137,14 @@ impl RequestDecoder {
 
     /// The next whole request, or why it was refused; answer each before
     /// feeding more input.
-    pub fn poll_request(&mut self) -> Option<Result<Request, RequestError>> {
+    pub(crate) fn poll_request(&mut self) -> Option<Result<Request, RequestError>> {
         self.ready.take()
     }
 
     /// Whether the connection is done: it ended, or an error lost the
     /// framing. Send the reply to the last request polled, if it has one,
     /// then close.
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed
     }
 
@@ -271,73 +271,29 @@ impl fmt::Debug for RequestDecoder {
     }
 }
 
+/// Test helper: the first request in `input`, with the default [`Limits`]
+/// (bytes after its blank line are ignored).
+#[cfg(test)]
 impl Request {
-    /// Reads one request from `reader`, leaving the bytes after it unread;
-    /// `Ok(None)` when the input ends before a request begins.
-    ///
-    /// After an error, send the reply ([`RequestError::errno`]) if there is
-    /// one, then close the connection: the reader may be anywhere inside the
-    /// refused request. ([`RequestDecoder`] tells when the connection can go
-    /// on.)
-    ///
-    /// # Errors
-    ///
-    /// When the request cannot be read or is not valid; nothing of it should
-    /// be applied.
-    pub fn read(reader: &mut impl BufRead, limits: Limits) -> Result<Option<Self>, RequestError> {
-        let mut decoder = RequestDecoder::new(limits);
-        loop {
-            match reader.fill_buf() {
-                Ok([]) => decoder.handle_eof(),
-                Ok(input) => {
-                    let used = decoder.handle_input(input);
-                    reader.consume(used);
-                }
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => decoder.fail(RequestError::Io(error.kind())),
-            }
-            if let Some(result) = decoder.poll_request() {
-                return result.map(Some);
-            }
-            if decoder.is_closed() {
-                return Ok(None);
-            }
-        }
-    }
-
-    /// Parses `input` as exactly one request, with the default [`Limits`].
-    ///
-    /// # Errors
-    ///
-    /// When the input is not one whole, valid request: as [`Request::read`]
-    /// would refuse it, or [`RequestError::TrailingInput`] when bytes follow
-    /// its blank line.
-    pub fn parse(input: &[u8]) -> Result<Self, RequestError> {
+    pub(crate) fn parse(input: &[u8]) -> Result<Self, RequestError> {
         let mut decoder = RequestDecoder::new(Limits::default());
-        let used = decoder.handle_input(input);
-        let result = match decoder.poll_request() {
-            Some(result) => result,
-            None => {
-                decoder.handle_eof();
-                decoder
-                    .poll_request()
-                    .unwrap_or(Err(RequestError::Truncated { operation: None }))
-            }
-        };
-        let request = result?;
-        if used < input.len() {
-            return Err(RequestError::TrailingInput);
+        decoder.handle_input(input);
+        if let Some(result) = decoder.poll_request() {
+            return result;
         }
-        Ok(request)
+        decoder.handle_eof();
+        decoder
+            .poll_request()
+            .unwrap_or(Err(RequestError::Truncated { operation: None }))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Cursor, Read};
 
     use super::*;
-    use crate::control::uapi::{Errno, Key, Section};
+    use crate::control::uapi::Errno;
+    use crate::control::uapi::request::Section;
     use crate::dataplane::change::ConfigChange;
 
     /// Feeds `input` in pieces of `piece` bytes, polling after each, and
@@ -578,66 +534,6 @@ mod tests {
         assert!(matches!(decoder.poll_request(), Some(Ok(Request::Get))));
         assert!(decoder.poll_request().is_none());
         assert!(!decoder.is_closed());
-    }
-
-    #[test]
-    fn read_takes_one_request_at_a_time() {
-        let mut reader = Cursor::new(b"set=1\nlisten_port=9\n\nget=1\n\n".to_vec());
-        let first = Request::read(&mut reader, Limits::default()).unwrap();
-        assert!(matches!(
-            first,
-            Some(Request::Set(ConfigChange {
-                listen_port: Some(9),
-                ..
-            }))
-        ));
-        assert_eq!(reader.position(), 21);
-        assert!(matches!(
-            Request::read(&mut reader, Limits::default()),
-            Ok(Some(Request::Get))
-        ));
-        assert!(matches!(
-            Request::read(&mut reader, Limits::default()),
-            Ok(None)
-        ));
-    }
-
-    #[test]
-    fn read_reports_io_errors_as_eio() {
-        struct Failing;
-        impl Read for Failing {
-            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-                Err(io::ErrorKind::ConnectionReset.into())
-            }
-        }
-        let mut reader = io::BufReader::new(Failing);
-        let error = Request::read(&mut reader, Limits::default()).unwrap_err();
-        assert_eq!(error, RequestError::Io(io::ErrorKind::ConnectionReset));
-        assert_eq!(error.errno(), Some(Errno::EIO));
-        // An earlier bad line is still the one reported.
-        let mut reader =
-            io::BufReader::new(Cursor::new(b"set=1\nbogus=1\n".to_vec()).chain(Failing));
-        let error = Request::read(&mut reader, Limits::default()).unwrap_err();
-        assert!(matches!(error, RequestError::UnknownKey { line: 2, .. }));
-    }
-
-    #[test]
-    fn parse_takes_exactly_one_request() {
-        let error = Request::parse(b"get=1\n\nget=1\n\n").unwrap_err();
-        assert_eq!(error, RequestError::TrailingInput);
-        assert_eq!(error.errno(), Some(Errno::EPROTO));
-        let error = Request::parse(b"set=1\nbogus=1\n\nget=1\n\n").unwrap_err();
-        assert!(
-            matches!(error, RequestError::UnknownKey { .. }),
-            "the request's own error first"
-        );
-        assert!(matches!(
-            Request::parse(b"set=1\nprivate_key=00\n\n"),
-            Err(RequestError::InvalidValue {
-                line: 2,
-                key: Key::PrivateKey
-            })
-        ));
     }
 
     #[test]

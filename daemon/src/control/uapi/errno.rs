@@ -11,31 +11,31 @@ use crate::dataplane::change::ChangeError;
 /// `ipc/uapi_unix.go` takes them from `golang.org/x/sys/unix`). `EPROTO` and
 /// `EADDRINUSE` have other numbers on the BSDs and macOS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Errno(i32);
+pub(crate) struct Errno(i32);
 
 impl Errno {
     /// `EIO` (5), wireguard-go's `IpcErrorIO`: the request could not be read
     /// (a line over its 64 KiB limit) or the reply not written.
-    pub const EIO: Self = Self(5);
+    pub(crate) const EIO: Self = Self(5);
     /// `EINVAL` (22), wireguard-go's `IpcErrorInvalid`: an unknown key, a
     /// value it cannot parse, a key in the wrong section, or a peer it cannot
     /// create.
-    pub const EINVAL: Self = Self(22);
+    pub(crate) const EINVAL: Self = Self(22);
     /// 55 (`ENOANO` on Linux), wireguard-go's `IpcErrorUnknown`: an error it
     /// cannot classify.
-    pub const UNKNOWN: Self = Self(55);
+    pub(crate) const UNKNOWN: Self = Self(55);
     /// `EPROTO` (71), wireguard-go's `IpcErrorProtocol`: a line without `=`.
-    pub const EPROTO: Self = Self(71);
+    pub(crate) const EPROTO: Self = Self(71);
     /// `EADDRINUSE` (98), wireguard-go's `IpcErrorPortInUse`: the new listen
     /// port or fwmark could not be applied to the sockets.
-    pub const EADDRINUSE: Self = Self(98);
+    pub(crate) const EADDRINUSE: Self = Self(98);
 
     /// The errno `wg` expects for a change the device refused, as
     /// wireguard-go answers the same refusal: `EINVAL` for a peer it cannot
     /// create, `EADDRINUSE` for a port or mark the socket cannot take, and
     /// `EIO` when the device stopped before it answered. This is the one
     /// place a [`ChangeError`] becomes an error number.
-    pub fn of_change(error: &ChangeError) -> Self {
+    pub(crate) fn of_change(error: &ChangeError) -> Self {
         match error {
             ChangeError::InvalidPeerKey | ChangeError::TooManyPeers => Self::EINVAL,
             ChangeError::PortInUse { .. } | ChangeError::Fwmark(_) => Self::EADDRINUSE,
@@ -43,19 +43,8 @@ impl Errno {
         }
     }
 
-    /// The error number `code` (a positive `errno` value, as
-    /// [`std::io::Error::raw_os_error`] gives it); `None` unless positive.
-    pub const fn from_raw_os_error(code: i32) -> Option<Self> {
-        if code > 0 { Some(Self(code)) } else { None }
-    }
-
-    /// The positive error number (22 for `EINVAL`).
-    pub const fn code(self) -> i32 {
-        self.0
-    }
-
     /// The number on the wire: negative, as in `errno=-22`.
-    pub const fn wire_value(self) -> i32 {
+    pub(crate) const fn wire_value(self) -> i32 {
         -self.0
     }
 }
@@ -112,19 +101,8 @@ mod tests {
     }
 
     #[test]
-    fn only_positive_numbers_are_errors() {
-        assert_eq!(Errno::from_raw_os_error(22), Some(Errno::EINVAL));
-        assert_eq!(Errno::from_raw_os_error(0), None);
-        assert_eq!(Errno::from_raw_os_error(-22), None);
-        assert_eq!(Errno::from_raw_os_error(13).map(Errno::code), Some(13));
-    }
-
-    #[test]
     fn display_names_the_known_numbers() {
         assert_eq!(Errno::EINVAL.to_string(), "EINVAL (22)");
-        assert_eq!(
-            Errno::from_raw_os_error(13).unwrap().to_string(),
-            "errno 13"
-        );
+        assert_eq!(Errno(13).to_string(), "errno 13");
     }
 }

@@ -1,7 +1,5 @@
 //! Why a request was refused, and the errno wireguard-go would answer.
 
-use std::io;
-
 use super::errno::Errno;
 use super::request::{Key, Operation, Section};
 
@@ -12,7 +10,7 @@ use super::request::{Key, Operation, Section};
 /// private key in hex, or a base64 key pasted where a key name belongs), so
 /// errors name lines by number and keys only when they are known names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     /// The first line is neither `get=1` nor `set=1`. wireguard-go closes the
     /// connection without a reply.
     #[error("the first line of the request is neither get=1 nor set=1")]
@@ -43,9 +41,6 @@ pub enum RequestError {
         /// The limit it exceeds.
         limit: usize,
     },
-    /// Reading the request failed.
-    #[error("reading the request failed: {0}")]
-    Io(io::ErrorKind),
     /// A line has no `=` between a key and a value.
     #[error("line {line} has no '=' between a key and a value")]
     MissingEquals {
@@ -72,10 +67,6 @@ pub enum RequestError {
         /// The key whose value is not valid.
         key: Key,
     },
-    /// Input follows the blank line that ends the request (only from
-    /// [`Request::parse`](super::Request::parse), which takes one request).
-    #[error("input follows the end of the request")]
-    TrailingInput,
 }
 
 impl RequestError {
@@ -94,12 +85,10 @@ impl RequestError {
     /// | `Truncated` in a set | `EPROTO` | *applies what it read, answers 0* |
     /// | `LineTooLong` | `EIO` | `bufio.Scanner`'s 64 KiB limit, `IpcErrorIO` |
     /// | `RequestTooLong` | `EIO` | *no limit* |
-    /// | `Io` | `EIO` | `IpcErrorIO` |
     /// | `MissingEquals` | `EPROTO` | "failed to parse line", `IpcErrorProtocol` |
     /// | `UnknownKey` | `EINVAL` | "invalid UAPI device/peer key" |
     /// | `InvalidValue` | `EINVAL` | each key's parse failure, `IpcErrorInvalid` |
-    /// | `TrailingInput` | `EPROTO` | *no such case* |
-    pub fn errno(&self) -> Option<Errno> {
+    pub(crate) fn errno(&self) -> Option<Errno> {
         match self {
             Self::UnknownOperation => None,
             Self::Truncated { operation } => match operation {
@@ -109,10 +98,8 @@ impl RequestError {
             Self::GetNotTerminated | Self::UnknownKey { .. } | Self::InvalidValue { .. } => {
                 Some(Errno::EINVAL)
             }
-            Self::LineTooLong { .. } | Self::RequestTooLong { .. } | Self::Io(_) => {
-                Some(Errno::EIO)
-            }
-            Self::MissingEquals { .. } | Self::TrailingInput => Some(Errno::EPROTO),
+            Self::LineTooLong { .. } | Self::RequestTooLong { .. } => Some(Errno::EIO),
+            Self::MissingEquals { .. } => Some(Errno::EPROTO),
         }
     }
 }

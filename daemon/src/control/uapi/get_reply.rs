@@ -25,7 +25,7 @@ pub struct PeerReport {
 
 /// Why a reply could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum GetReplyError {
+pub(crate) enum GetReplyError {
     /// Reading failed.
     #[error("reading the reply: {0}")]
     Io(#[from] std::io::Error),
@@ -46,7 +46,7 @@ pub enum GetReplyError {
 /// # Errors
 ///
 /// As [`GetReplyError`] says.
-pub fn read_get_reply(mut reply: impl BufRead) -> Result<Vec<PeerReport>, GetReplyError> {
+pub(crate) fn read_get_reply(mut reply: impl BufRead) -> Result<Vec<PeerReport>, GetReplyError> {
     let mut peers: Vec<PeerReport> = Vec::new();
     let mut line = Zeroizing::new(Vec::new());
     loop {

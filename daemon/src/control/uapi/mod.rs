@@ -78,9 +78,6 @@
 //! # }
 //! ```
 //!
-//! [`Request::read`] does the same for one request over a blocking
-//! `BufRead`, and [`Request::parse`] for one request in memory.
-//!
 //! # Limits
 //!
 //! A line of a set request may be 64 KiB long, its newline included (as in
@@ -109,12 +106,12 @@ mod request;
 mod response;
 mod wire;
 
-pub use decoder::{Limits, RequestDecoder};
-pub use errno::Errno;
-pub use error::RequestError;
-pub use get_reply::{GetReplyError, PeerReport, read_get_reply};
-pub use request::{Key, Operation, Request, Section};
-pub use response::{write_get_response, write_status};
+pub(crate) use decoder::{Limits, RequestDecoder};
+pub(crate) use errno::Errno;
+pub(crate) use error::RequestError;
+pub(crate) use get_reply::{PeerReport, read_get_reply};
+pub(crate) use request::Request;
+pub(crate) use response::{write_get_response, write_status};
 
 #[cfg(test)]
 mod tests;

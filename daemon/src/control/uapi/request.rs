@@ -17,7 +17,7 @@ use crate::dataplane::change::{AllowedIpChange, ConfigChange, PeerChange, PeerUp
 
 /// One request from a UAPI client such as `wg`.
 #[derive(Debug, Clone)]
-pub enum Request {
+pub(crate) enum Request {
     /// `get=1`: report the device; answer with
     /// [`write_get_response`](super::write_get_response).
     Get,
@@ -28,7 +28,7 @@ pub enum Request {
 
 /// The two operations of the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
+pub(crate) enum Operation {
     /// `get=1`.
     Get,
     /// `set=1`.
@@ -37,7 +37,7 @@ pub enum Operation {
 
 /// The section a line is in: before the first `public_key=` line, or after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Section {
+pub(crate) enum Section {
     /// The interface's own settings.
     Device,
     /// The settings of the peer named by the last `public_key=` line.
@@ -55,7 +55,11 @@ impl fmt::Display for Section {
 
 /// A key that a set request may contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Key {
+#[allow(
+    clippy::enum_variant_names,
+    reason = "the variants are the protocol's key names: private_key, public_key, preshared_key"
+)]
+pub(crate) enum Key {
     /// `private_key`, device.
     PrivateKey,
     /// `listen_port`, device.
@@ -102,7 +106,7 @@ impl Key {
     ];
 
     /// The key as it appears on the wire.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::PrivateKey => "private_key",
             Self::ListenPort => "listen_port",
@@ -121,7 +125,7 @@ impl Key {
     }
 
     /// The section the key belongs to (`public_key` begins a peer section).
-    pub const fn section(self) -> Section {
+    pub(crate) const fn section(self) -> Section {
         match self {
             Self::PrivateKey | Self::ListenPort | Self::Fwmark | Self::ReplacePeers => {
                 Section::Device

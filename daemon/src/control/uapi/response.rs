@@ -20,7 +20,7 @@ use crate::dataplane::state::UapiState;
 /// (`Zeroizing<Vec<u8>>`). The space is reserved before the first byte is
 /// written, so the buffer does not move, leaving a copy behind, while it
 /// fills.
-pub fn write_get_response(state: &UapiState, out: &mut Vec<u8>) {
+pub(crate) fn write_get_response(state: &UapiState, out: &mut Vec<u8>) {
     let mut counter = Counter(0);
     let counted = write_get_lines(state, &mut counter);
     out.reserve(counter.0);
@@ -31,7 +31,7 @@ pub fn write_get_response(state: &UapiState, out: &mut Vec<u8>) {
 /// Appends `errno=N` and the blank line to `out`: the answer to `set=1`
 /// (`Ok` for success, `errno=0`), and to any refused request
 /// ([`RequestError::errno`](super::RequestError::errno)).
-pub fn write_status(result: Result<(), Errno>, out: &mut Vec<u8>) {
+pub(crate) fn write_status(result: Result<(), Errno>, out: &mut Vec<u8>) {
     let code = result.err().map_or(0, Errno::wire_value);
     let written = write!(Append(out), "errno={code}\n\n");
     debug_assert!(written.is_ok(), "appending to a Vec does not fail");

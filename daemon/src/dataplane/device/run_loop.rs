@@ -58,7 +58,7 @@ impl Device<Tun, DataSocket> {
     ///
     /// When the thread cannot start, or the TUN device or the socket fails
     /// for good.
-    pub async fn run(
+    pub(crate) async fn run(
         self,
         mut commands: Commands,
         mut shutdown: watch::Receiver<bool>,

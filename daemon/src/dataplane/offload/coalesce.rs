@@ -31,7 +31,7 @@ use super::{
 /// [`Refusal::TooBig`], the caller writes out [`TcpCoalescer::finish`] and
 /// hands the packet again, which then starts the next super packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// The packet alone does not fit the buffer after the virtio header; it
     /// cannot be written through this coalescer.
     #[error("packet of {len} bytes does not fit a buffer of {capacity}")]
@@ -70,7 +70,7 @@ pub enum Refusal {
 
 /// What [`TcpCoalescer::handle_packet`] did with a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Appended {
+pub(crate) enum Appended {
     /// The packet started a new pending packet.
     Started,
     /// The packet was coalesced into the pending super packet.
@@ -127,7 +127,7 @@ struct Flow {
 /// [`handle_packet`]: TcpCoalescer::handle_packet
 /// [`finish`]: TcpCoalescer::finish
 #[derive(Debug)]
-pub struct TcpCoalescer<'b> {
+pub(crate) struct TcpCoalescer<'b> {
     buf: &'b mut [u8],
     len: usize,
     pending: Pending,
@@ -136,7 +136,7 @@ pub struct TcpCoalescer<'b> {
 impl<'b> TcpCoalescer<'b> {
     /// A coalescer writing into `buf`; 10 + 65535 bytes hold any super
     /// packet, a smaller buffer limits them.
-    pub fn new(buf: &'b mut [u8]) -> Self {
+    pub(crate) fn new(buf: &'b mut [u8]) -> Self {
         Self {
             buf,
             len: 0,
@@ -145,7 +145,7 @@ impl<'b> TcpCoalescer<'b> {
     }
 
     /// Whether no packet is pending.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         matches!(self.pending, Pending::Empty)
     }
 
@@ -156,7 +156,7 @@ impl<'b> TcpCoalescer<'b> {
     ///
     /// A [`Refusal`] when the packet cannot join; nothing changed then,
     /// except that a pending packet found with a bad checksum is sealed.
-    pub fn handle_packet(&mut self, packet: &[u8]) -> Result<Appended, Refusal> {
+    pub(crate) fn handle_packet(&mut self, packet: &[u8]) -> Result<Appended, Refusal> {
         match self.pending {
             Pending::Empty => self.start(packet),
             Pending::Sealed => Err(Refusal::Sealed),
@@ -173,7 +173,7 @@ impl<'b> TcpCoalescer<'b> {
     /// fixed, the pseudo-header sum in its TCP checksum field and a header
     /// with `NEEDS_CSUM`, `gso_type` TCPV4/TCPV6 and `gso_size` the payload
     /// of its first segment, as the kernel expects of `CHECKSUM_PARTIAL`.
-    pub fn finish(&mut self) -> &[u8] {
+    pub(crate) fn finish(&mut self) -> &[u8] {
         let pending = std::mem::replace(&mut self.pending, Pending::Empty);
         let len = std::mem::take(&mut self.len);
         let hdr = match pending {

@@ -14,7 +14,7 @@
 //! ```
 //!
 //! - [`VirtioNetHdr`]: the 10-byte header, parsed with
-//!   [`VirtioNetHdr::new_checked`] and written with [`VirtioNetHdr::write`].
+//!   [`VirtioNetHdr::new_checked`] and written with [`VirtioNetHdr::to_bytes`].
 //! - [`segment()`]: a TSO (or USO) super packet, or a plain packet that still
 //!   needs its checksum, into complete IP packets, one per caller-provided
 //!   slot.
@@ -31,11 +31,9 @@ mod coalesce;
 mod segment;
 mod virtio;
 
-pub use coalesce::{Appended, Refusal, TcpCoalescer};
-pub use segment::{SegmentError, Segments, complete_checksum, segment};
-pub use virtio::{
-    FLAG_DATA_VALID, FLAG_NEEDS_CSUM, GsoType, VIRTIO_NET_HDR_LEN, VirtioHdrError, VirtioNetHdr,
-};
+pub(crate) use coalesce::TcpCoalescer;
+pub(crate) use segment::segment;
+pub(crate) use virtio::{GsoType, VIRTIO_NET_HDR_LEN, VirtioNetHdr};
 
 /// IP protocol number of TCP.
 const IPPROTO_TCP: u8 = 6;

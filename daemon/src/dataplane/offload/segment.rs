@@ -15,7 +15,7 @@ use super::{
 /// On an error the slots may have been partly written; none holds a packet
 /// to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SegmentError {
+pub(crate) enum SegmentError {
     /// The packet is too short for the headers it claims.
     #[error("packet truncated: {0} bytes")]
     Truncated(usize),
@@ -104,7 +104,7 @@ pub enum SegmentError {
 /// Where [`segment`] put its packets: slot `i` holds [`Segments::len_of`]`(i)`
 /// bytes from its start, for `i` below [`Segments::count`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Segments {
+pub(crate) struct Segments {
     count: usize,
     segment_len: usize,
     last_len: usize,
@@ -112,12 +112,12 @@ pub struct Segments {
 
 impl Segments {
     /// How many slots hold a packet.
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.count
     }
 
     /// The length of the packet in slot `index`, or 0 past the last.
-    pub fn len_of(&self, index: usize) -> usize {
+    pub(crate) fn len_of(&self, index: usize) -> usize {
         match index.checked_add(1) {
             Some(n) if n < self.count => self.segment_len,
             Some(n) if n == self.count => self.last_len,
@@ -126,7 +126,8 @@ impl Segments {
     }
 
     /// The lengths of the packets, slot by slot.
-    pub fn lengths(&self) -> impl Iterator<Item = usize> + '_ {
+    #[cfg(test)]
+    pub(crate) fn lengths(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.count).map(|i| self.len_of(i))
     }
 }
@@ -159,7 +160,7 @@ impl Segments {
 ///
 /// [`SegmentError`] if the headers are malformed or disagree with `hdr`, the
 /// GSO type is UDP_L4, or the slots are too few or too small.
-pub fn segment<'o>(
+pub(crate) fn segment<'o>(
     hdr: &VirtioNetHdr,
     packet: &[u8],
     slots: impl IntoIterator<Item = &'o mut [u8]>,
@@ -201,7 +202,7 @@ pub fn segment<'o>(
 ///
 /// [`SegmentError::CsumOutOfRange`] if the checksum field is not inside the
 /// packet.
-pub fn complete_checksum(hdr: &VirtioNetHdr, packet: &mut [u8]) -> Result<(), SegmentError> {
+pub(crate) fn complete_checksum(hdr: &VirtioNetHdr, packet: &mut [u8]) -> Result<(), SegmentError> {
     if !hdr.needs_csum() {
         return Ok(());
     }

@@ -1,5 +1,8 @@
 use proptest::prelude::*;
 
+use super::coalesce::{Appended, Refusal};
+use super::segment::{SegmentError, Segments};
+use super::virtio::{FLAG_DATA_VALID, FLAG_NEEDS_CSUM, VirtioHdrError};
 use super::*;
 
 /// An independent Internet checksum: the plain RFC 1071 loop over the

@@ -23,15 +23,15 @@
 //! variant.
 
 /// Length of `struct virtio_net_hdr` on the wire.
-pub const VIRTIO_NET_HDR_LEN: usize = 10;
+pub(crate) const VIRTIO_NET_HDR_LEN: usize = 10;
 
 /// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the checksum from `csum_start` to the end
 /// is still to be computed and stored at `csum_start + csum_offset`; the
 /// field already holds the folded pseudo-header sum (`CHECKSUM_PARTIAL`).
-pub const FLAG_NEEDS_CSUM: u8 = 1;
+pub(crate) const FLAG_NEEDS_CSUM: u8 = 1;
 /// `VIRTIO_NET_HDR_F_DATA_VALID`: the checksum was already verified
 /// (`CHECKSUM_UNNECESSARY`). Informational only.
-pub const FLAG_DATA_VALID: u8 = 2;
+pub(crate) const FLAG_DATA_VALID: u8 = 2;
 
 /// The flag bits this module accepts; `VIRTIO_NET_HDR_F_RSC_INFO` and unknown
 /// bits are never produced by TUN and are rejected.
@@ -39,7 +39,7 @@ const KNOWN_FLAGS: u8 = FLAG_NEEDS_CSUM | FLAG_DATA_VALID;
 
 /// `gso_type`: what kind of segmentation a packet needs (or came from).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GsoType {
+pub(crate) enum GsoType {
     /// `VIRTIO_NET_HDR_GSO_NONE`: a single packet.
     None,
     /// `VIRTIO_NET_HDR_GSO_TCPV4`: a TCP/IPv4 super packet.
@@ -52,7 +52,7 @@ pub enum GsoType {
 
 impl GsoType {
     /// The wire value of the `gso_type` byte.
-    pub fn to_byte(self) -> u8 {
+    pub(crate) fn to_byte(self) -> u8 {
         match self {
             Self::None => 0,
             Self::TcpV4 => 1,
@@ -74,7 +74,7 @@ impl GsoType {
 
 /// Why bytes are not a valid `virtio_net_hdr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum VirtioHdrError {
+pub(crate) enum VirtioHdrError {
     /// Fewer than [`VIRTIO_NET_HDR_LEN`] bytes.
     #[error("virtio_net_hdr truncated: {0} bytes")]
     Truncated(usize),
@@ -96,7 +96,7 @@ pub enum VirtioHdrError {
 /// A parsed and validated `struct virtio_net_hdr` (see the module docs for
 /// the byte order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VirtioNetHdr {
+pub(crate) struct VirtioNetHdr {
     /// `flags`: [`FLAG_NEEDS_CSUM`] and/or [`FLAG_DATA_VALID`].
     pub flags: u8,
     /// `gso_type`.
@@ -113,7 +113,7 @@ pub struct VirtioNetHdr {
 
 impl VirtioNetHdr {
     /// The header of a plain packet: no GSO, checksum complete.
-    pub const NONE: Self = Self {
+    pub(crate) const NONE: Self = Self {
         flags: 0,
         gso_type: GsoType::None,
         hdr_len: 0,
@@ -131,7 +131,7 @@ impl VirtioNetHdr {
     ///
     /// [`VirtioHdrError`] if `bytes` is short, or a flag, the GSO type or the
     /// combination of GSO fields is not one TUN produces.
-    pub fn new_checked(bytes: &[u8]) -> Result<Self, VirtioHdrError> {
+    pub(crate) fn new_checked(bytes: &[u8]) -> Result<Self, VirtioHdrError> {
         let Some(bytes) = bytes.first_chunk::<VIRTIO_NET_HDR_LEN>() else {
             return Err(VirtioHdrError::Truncated(bytes.len()));
         };
@@ -162,12 +162,12 @@ impl VirtioNetHdr {
     }
 
     /// Whether [`FLAG_NEEDS_CSUM`] is set.
-    pub fn needs_csum(&self) -> bool {
+    pub(crate) fn needs_csum(&self) -> bool {
         self.flags & FLAG_NEEDS_CSUM != 0
     }
 
     /// The header as it goes on the wire.
-    pub fn to_bytes(&self) -> [u8; VIRTIO_NET_HDR_LEN] {
+    pub(crate) fn to_bytes(self) -> [u8; VIRTIO_NET_HDR_LEN] {
         let mut out = [0; VIRTIO_NET_HDR_LEN];
         out[0] = self.flags;
         out[1] = self.gso_type.to_byte();
@@ -183,7 +183,8 @@ impl VirtioNetHdr {
     /// # Errors
     ///
     /// [`VirtioHdrError::Truncated`] if `out` is shorter than the header.
-    pub fn write(&self, out: &mut [u8]) -> Result<(), VirtioHdrError> {
+    #[cfg(test)]
+    pub(crate) fn write(&self, out: &mut [u8]) -> Result<(), VirtioHdrError> {
         let len = out.len();
         let out = out
             .first_chunk_mut::<VIRTIO_NET_HDR_LEN>()

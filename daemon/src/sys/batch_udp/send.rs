@@ -28,7 +28,7 @@ use super::{
 /// Consecutive datagrams to one destination in a send buffer, all of
 /// `segment_size` bytes but perhaps the last, which may be shorter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Run {
+pub(crate) struct Run {
     /// Where the datagrams go (an IPv4 address also on an IPv6 socket: it is
     /// mapped when sent).
     pub destination: SocketAddr,
@@ -42,14 +42,14 @@ pub struct Run {
 
 impl Run {
     /// How many datagrams the run holds.
-    pub fn datagrams(&self) -> usize {
+    pub(crate) fn datagrams(&self) -> usize {
         self.len.div_ceil(self.segment_size.max(1))
     }
 }
 
 /// What became of a batch.
 #[derive(Debug, Default)]
-pub struct SendReport {
+pub(crate) struct SendReport {
     /// Datagrams the kernel took.
     pub sent: usize,
     /// Datagrams not sent: their destination was refused, the socket's
@@ -91,7 +91,7 @@ impl BatchIo {
     /// without it; as the kernel also answers `EINVAL` to a segment larger
     /// than the device MTU allows, segments should fit the path MTU. A run
     /// with a zero segment size or outside `buf` fails as one datagram.
-    pub fn send_runs(&self, socket: &UdpSocket, buf: &[u8], runs: &[Run]) -> SendReport {
+    pub(crate) fn send_runs(&self, socket: &UdpSocket, buf: &[u8], runs: &[Run]) -> SendReport {
         let fd = socket.as_raw_fd();
         let mut report = SendReport {
             failed: runs.iter().filter(|run| !run.is_within(buf)).count(),
