@@ -39,5 +39,8 @@
 mod member;
 mod net;
 
-pub use member::{Member, contains, host_card, host_card_with, hosts_of, operator_range, policy};
+pub use member::{
+    Member, THREE, contains, converged_three, everyone, host_card, host_card_with, hosts_of, names,
+    operator_range, policy, seed,
+};
 pub use net::{Conditions, Delivery, Host, Net, Node};

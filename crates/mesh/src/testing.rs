@@ -7,6 +7,8 @@
 //! constants of the tests, so a refusal is a broken fixture, never input
 //! from a network.
 
+pub mod mutation;
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 

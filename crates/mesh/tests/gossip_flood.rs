@@ -5,10 +5,8 @@
 //! quotas, every store stays within its stated bound, and a real
 //! revocation afterwards still takes effect on every host at once.
 
-mod common;
-
-use common::net::*;
-use common::{NOW, operator};
+use sentrymesh_mesh::sim::*;
+use sentrymesh_mesh::testing::{NOW, operator};
 use sentrymesh_mesh::{
     GossipError, GossipMessage, HOST_QUOTA, Object, OperatorId, OperatorSecret, Revocation,
     RevocationTarget, STATEMENT_QUOTA, Vouch,

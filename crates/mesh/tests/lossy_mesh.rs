@@ -2,14 +2,12 @@
 //! seeded `Conditions`): anti-entropy still converges, and a revocation
 //! still reaches everyone, only later.
 
-mod common;
-
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use sentrymesh_mesh::{Revocation, RevocationTarget};
 
-use common::net::*;
-use common::{NOW, operator};
+use sentrymesh_mesh::sim::*;
+use sentrymesh_mesh::testing::{NOW, operator};
 
 /// With one message in five lost and each taking up to three seconds,
 /// every host ends with the peers it has on a perfect network, by digest

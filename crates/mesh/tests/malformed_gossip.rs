@@ -5,8 +5,6 @@
 //! that does not decode is counted, and whatever the member sends in reply
 //! is well-formed.
 
-mod common;
-
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
@@ -15,8 +13,9 @@ use sentrymesh_mesh::{
     SignedCard, Store, TrustPolicy, Vouch,
 };
 
-use common::{NOW, apply, mutation, operator};
 use sentrymesh_mesh::sim::host_card;
+use sentrymesh_mesh::testing::mutation::{apply, mutation};
+use sentrymesh_mesh::testing::{NOW, operator};
 
 /// The receiving member's card, its peer's, and valid messages from that
 /// peer carrying objects the member does not hold.

@@ -3,16 +3,15 @@
 //! revocations, never panic and are never accepted as anything but the
 //! original; arbitrary valid cards survive every round trip.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use common::{NOW, SignCard, apply, mutation, operator, wg_key};
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sentrymesh_mesh::bundle::{open, open_text, seal};
+use sentrymesh_mesh::testing::mutation::{apply, mutation};
+use sentrymesh_mesh::testing::{NOW, SignCard, operator, wg_key};
 use sentrymesh_mesh::{
     ChainP2p, Endpoint, EndpointHost, HostCard, OperatorSecret, Revocation, RevocationTarget, Role,
     SealedBundle, SignedCard, SignedRevocation, SignedVouch, Vouch,

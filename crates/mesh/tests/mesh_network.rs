@@ -3,12 +3,10 @@
 //! hosts and revoking them, and never showing a producer to another
 //! operator.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::net::*;
-use common::{NOW, operator};
+use sentrymesh_mesh::sim::*;
+use sentrymesh_mesh::testing::{NOW, operator};
 use sentrymesh_mesh::{
     GossipError, GossipMessage, InsertError, Mesh, Object, PeerSpec, Revocation, RevocationTarget,
     Role, SignedCard, Store, Vouch,

@@ -7,13 +7,11 @@
 //! peer, no peer it is given has a key an interface would refuse (of low
 //! order), and a change to that sentry's card still becomes a peer event.
 
-mod common;
-
 use std::net::Ipv4Addr;
 
-use common::{NOW, SignCard, operator, wg_key};
 use proptest::prelude::*;
 use sentrymesh_mesh::testing::overlay_of;
+use sentrymesh_mesh::testing::{NOW, SignCard, operator, wg_key};
 use sentrymesh_mesh::{
     Endpoint, EndpointHost, GossipMessage, HostCard, Mesh, Object, PeerEvent, Revocation,
     RevocationTarget, Role, SignedCard, Store, TrustPolicy, Vouch,

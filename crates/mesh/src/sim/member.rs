@@ -402,3 +402,33 @@ impl Net<Member> {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// A policy for each operator of `ops`: every other operator of `ops`
+/// trusted directly.
+pub fn everyone(ops: &'static [u8]) -> impl Fn(u8) -> TrustPolicy {
+    move |op| {
+        let others: Vec<u8> = ops.iter().filter(|&&o| o != op).copied().collect();
+        policy(op, &others, 1)
+    }
+}
+
+/// Three operators, the tests' usual launch group.
+pub const THREE: &[u8] = &[1, 2, 3];
+
+/// The seed of the tests' networks.
+pub fn seed() -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(7)
+}
+
+/// [`THREE`] operators trusting each other, launched and run for ten
+/// virtual seconds: converged.
+pub fn converged_three() -> Net<Member> {
+    let mut net = Net::launch(THREE, everyone(THREE), seed());
+    net.run_for(10);
+    net
+}
+
+/// Host names, as the assertions on [`Net`]'s views compare them.
+pub fn names(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}

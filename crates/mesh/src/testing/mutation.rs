@@ -1,29 +1,28 @@
-//! What the crate's integration tests share: the crate's fixtures (a fixed
-//! clock, operators made from a number, host keys made from a seed, cards
-//! signed with them), random mutations of byte strings, and what the tests
-//! of meshes in virtual time share ([`net`]).
-// Each test crate uses a different part.
-#![allow(dead_code)]
-
-pub(crate) mod net;
+//! Random mutations of byte strings, as proptest strategies: what the
+//! malformed-input tests apply to valid encodings.
 
 use proptest::prelude::*;
-// Each test crate uses a different part.
-#[allow(unused_imports)]
-pub(crate) use sentrymesh_mesh::testing::{NOW, SignCard, operator, wg_key};
 
 /// A change to a byte string.
 #[derive(Debug, Clone)]
-pub(crate) enum Mutation {
+#[allow(missing_docs, reason = "the fields are named by the variants' docs")]
+pub enum Mutation {
+    /// Flip bit `bit` of the byte at `at`.
     FlipBit { at: usize, bit: u8 },
+    /// Set the byte at `at` to `value`.
     SetByte { at: usize, value: u8 },
+    /// Keep the first `to` bytes.
     Truncate { to: usize },
+    /// Append `with`.
     Extend { with: Vec<u8> },
+    /// Insert `value` before the byte at `at`.
     Insert { at: usize, value: u8 },
+    /// Remove the byte at `at`.
     Remove { at: usize },
 }
 
-pub(crate) fn mutation() -> impl Strategy<Value = Mutation> {
+/// A random [`Mutation`].
+pub fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         (any::<usize>(), 0u8..8).prop_map(|(at, bit)| Mutation::FlipBit { at, bit }),
         (any::<usize>(), any::<u8>()).prop_map(|(at, value)| Mutation::SetByte { at, value }),
@@ -34,7 +33,9 @@ pub(crate) fn mutation() -> impl Strategy<Value = Mutation> {
     ]
 }
 
-pub(crate) fn apply(original: &[u8], mutations: &[Mutation]) -> Vec<u8> {
+/// `original` with `mutations` applied in order (positions wrap around its
+/// length; a mutation that cannot apply to an empty string is skipped).
+pub fn apply(original: &[u8], mutations: &[Mutation]) -> Vec<u8> {
     let mut bytes = original.to_vec();
     for m in mutations {
         let len = bytes.len();
