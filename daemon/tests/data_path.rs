@@ -5,8 +5,6 @@
 //! transfer the tunnel is congested by design: TCP fills it until packets
 //! drop, so the two are run one after the other.)
 
-mod netns;
-
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -14,10 +12,13 @@ use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netns::{
+use sentrymesh_lab::{
     Daemon, Host, Implementation, Keys, Overlay, Peer, add_address, configure, link, ping, set_up,
     unique_ifname,
 };
+
+/// The daemon under test, built with these tests.
+const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
 
 const DATAGRAMS: u64 = 20_000;
 const DATAGRAM_LEN: usize = 1_000;
@@ -215,8 +216,10 @@ fn bulk_then_stream(tunnel: &Tunnel, inner_ipv6: bool) {
     );
 }
 
-const OFFLOADS_ON: (Implementation, Implementation) =
-    (Implementation::Sentrymesh, Implementation::Sentrymesh);
+const OFFLOADS_ON: (Implementation, Implementation) = (
+    Implementation::Sentrymesh(SENTRYMESH),
+    Implementation::Sentrymesh(SENTRYMESH),
+);
 
 #[test]
 fn streams_arrive_in_order_and_intact_over_an_ipv4_underlay() {
@@ -240,8 +243,8 @@ fn streams_arrive_in_order_and_intact_from_a_sender_without_offloads() {
         "orderoff",
         false,
         (
-            Implementation::SentrymeshOffloadsOff,
-            Implementation::Sentrymesh,
+            Implementation::SentrymeshOffloadsOff(SENTRYMESH),
+            Implementation::Sentrymesh(SENTRYMESH),
         ),
     );
     bulk_then_stream(&tunnel, false);
@@ -256,8 +259,8 @@ fn streams_arrive_in_order_and_intact_to_a_receiver_without_offloads() {
         "orderoffrx",
         true,
         (
-            Implementation::Sentrymesh,
-            Implementation::SentrymeshOffloadsOff,
+            Implementation::Sentrymesh(SENTRYMESH),
+            Implementation::SentrymeshOffloadsOff(SENTRYMESH),
         ),
     );
     bulk_then_stream(&tunnel, false);

@@ -2,29 +2,32 @@
 //! boringtun-cli (issue 3), through the stock `wg` and `wg-quick` tools.
 //!
 //! Every test builds two hosts (network namespaces joined by a veth pair, see
-//! [`netns`]), starts one implementation on each side, configures them with
-//! `wg setconf` and checks one behaviour: ping both ways over IPv4 and IPv6,
-//! a TCP iperf3 run, preshared keys, roaming to a new listen port, a private
-//! key change, the handshake time and transfer counters, an IPv6 underlay,
-//! and wg-quick up/down. Each behaviour runs for every ordered pair of
-//! implementations in the `pairs!` table at the bottom; side `a` initiates.
+//! [`sentrymesh_lab`]), starts one implementation on each side, configures
+//! them with `wg setconf` and checks one behaviour: ping both ways over IPv4
+//! and IPv6, a TCP iperf3 run, preshared keys, roaming to a new listen port,
+//! a private key change, the handshake time and transfer counters, an IPv6
+//! underlay, and wg-quick up/down. Each behaviour runs for every ordered pair
+//! of implementations in the `pairs!` table at the bottom; side `a`
+//! initiates.
 //!
 //! The tests need root and fail (never skip) without it, and they need
 //! `ip`, `wg`, `wg-quick`, `ping`, `ss`, `iperf3`, `wireguard-go` and
-//! `boringtun-cli` (see [`netns::Implementation::program`]). No packet leaves
-//! the namespaces, and every address is in 198.18.0.0/15 or 2001:2::/48.
-
-mod netns;
+//! `boringtun-cli` (see [`sentrymesh_lab::Implementation::program`]). No
+//! packet leaves the namespaces, and every address is in 198.18.0.0/15 or
+//! 2001:2::/48.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::Command;
 use std::time::Duration;
 
-use netns::{
-    Daemon, Host, Implementation, Keys, Overlay, Peer, add_address, configure, iperf3, link,
-    peer_status, ping, preshared_key, run_command, set_up, socket_path, try_ping, unique_ifname,
-    unix_now, wait_until, wg, wg_quick,
+use sentrymesh_lab::{
+    Daemon, Host, Implementation, Keys, Overlay, Peer, PeerStatus, add_address, configure, iperf3,
+    link, peer_status, ping, preshared_key, run_command, set_up, socket_path, try_ping,
+    unique_ifname, unix_now, wait_until, wg, wg_quick,
 };
+
+/// The daemon under test, built with these tests.
+const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
 
 /// The listen port of side `a` (every host has its own namespace, so fixed
 /// ports never collide).
@@ -89,7 +92,7 @@ impl Side {
     }
 
     /// `wg show IFNAME dump` for the peer `other`.
-    fn status_of(&self, other: &Side) -> netns::PeerStatus {
+    fn status_of(&self, other: &Side) -> PeerStatus {
         peer_status(&self.host, self.ifname(), &other.keys.public)
     }
 }
@@ -104,8 +107,8 @@ struct Pair {
 /// A short name of an implementation, for namespace labels.
 fn short(implementation: Implementation) -> &'static str {
     match implementation {
-        Implementation::Sentrymesh => "sm",
-        Implementation::SentrymeshOffloadsOff => "so",
+        Implementation::Sentrymesh(_) => "sm",
+        Implementation::SentrymeshOffloadsOff(_) => "so",
         Implementation::WireguardGo => "wg",
         Implementation::Boringtun => "bt",
     }
@@ -572,9 +575,10 @@ fn wg_quick_up_down(implementation: Implementation, peer: Implementation) {
 
 /// One module of tests per ordered pair of implementations (`a`, `b`).
 macro_rules! pairs {
-    ($($module:ident: $a:ident, $b:ident;)*) => {$(
+    ($($module:ident: $a:expr, $b:expr;)*) => {$(
         mod $module {
             use super::Implementation::{self, *};
+            use super::SENTRYMESH;
 
             const A: Implementation = $a;
             const B: Implementation = $b;
@@ -618,18 +622,18 @@ macro_rules! pairs {
 }
 
 pairs! {
-    sentrymesh_sentrymesh: Sentrymesh, Sentrymesh;
-    sentrymesh_wireguard_go: Sentrymesh, WireguardGo;
-    wireguard_go_sentrymesh: WireguardGo, Sentrymesh;
-    sentrymesh_boringtun: Sentrymesh, Boringtun;
-    boringtun_sentrymesh: Boringtun, Sentrymesh;
+    sentrymesh_sentrymesh: Sentrymesh(SENTRYMESH), Sentrymesh(SENTRYMESH);
+    sentrymesh_wireguard_go: Sentrymesh(SENTRYMESH), WireguardGo;
+    wireguard_go_sentrymesh: WireguardGo, Sentrymesh(SENTRYMESH);
+    sentrymesh_boringtun: Sentrymesh(SENTRYMESH), Boringtun;
+    boringtun_sentrymesh: Boringtun, Sentrymesh(SENTRYMESH);
     // The same, with sentrymesh's kernel offloads off (and against itself
     // with them on).
-    offloads_off_sentrymesh: SentrymeshOffloadsOff, Sentrymesh;
-    offloads_off_wireguard_go: SentrymeshOffloadsOff, WireguardGo;
-    wireguard_go_offloads_off: WireguardGo, SentrymeshOffloadsOff;
-    offloads_off_boringtun: SentrymeshOffloadsOff, Boringtun;
-    boringtun_offloads_off: Boringtun, SentrymeshOffloadsOff;
+    offloads_off_sentrymesh: SentrymeshOffloadsOff(SENTRYMESH), Sentrymesh(SENTRYMESH);
+    offloads_off_wireguard_go: SentrymeshOffloadsOff(SENTRYMESH), WireguardGo;
+    wireguard_go_offloads_off: WireguardGo, SentrymeshOffloadsOff(SENTRYMESH);
+    offloads_off_boringtun: SentrymeshOffloadsOff(SENTRYMESH), Boringtun;
+    boringtun_offloads_off: Boringtun, SentrymeshOffloadsOff(SENTRYMESH);
     // wireguard-go with boringtun-cli proved this harness when it was
     // written; it is not run here, as a failure between two peers we did not
     // write is not ours to fix (boringtun-cli 0.7.1 once missed its preshared
@@ -639,15 +643,16 @@ pairs! {
 /// wg-quick, with each implementation as the userspace daemon.
 mod wg_quick {
     use super::Implementation::*;
+    use super::SENTRYMESH;
 
     #[test]
     fn sentrymesh() {
-        super::wg_quick_up_down(Sentrymesh, WireguardGo);
+        super::wg_quick_up_down(Sentrymesh(SENTRYMESH), WireguardGo);
     }
 
     #[test]
     fn sentrymesh_offloads_off() {
-        super::wg_quick_up_down(SentrymeshOffloadsOff, Boringtun);
+        super::wg_quick_up_down(SentrymeshOffloadsOff(SENTRYMESH), Boringtun);
     }
 
     #[test]

@@ -3,18 +3,16 @@
 //! (device and socket gone) on SIGTERM, when its socket file is removed, and
 //! when its device is deleted.
 
-mod netns;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use netns::{Host, run_command, socket_path, unique_ifname, wait_until};
+use sentrymesh_lab::{Host, Process, run_command, socket_path, unique_ifname, wait_until};
 
 const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn start(host: &Host, ifname: &str) -> netns::Process {
+fn start(host: &Host, ifname: &str) -> Process {
     host.register_interface(ifname);
     let process = host.spawn("sentrymesh wg", SENTRYMESH, &["wg", "-f", ifname]);
     assert!(
@@ -35,7 +33,7 @@ fn device_exists(host: &Host, ifname: &str) -> bool {
     .success()
 }
 
-fn assert_stopped(host: &Host, ifname: &str, process: &mut netns::Process) {
+fn assert_stopped(host: &Host, ifname: &str, process: &mut Process) {
     assert!(
         wait_until(STOP_TIMEOUT, || process.exit_status().is_some()),
         "the daemon did not stop:\n{}",

@@ -7,19 +7,20 @@
 //! no card routes anything outside its operator's overlay range.
 //!
 //! The tests need root and fail (never skip) without it. Every address is in
-//! 198.18.0.0/15; see [`netns::mesh_lab`].
-
-mod netns;
+//! 198.18.0.0/15; see [`sentrymesh_lab::mesh_lab`].
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use netns::capture::{Capture, Datagram};
-use netns::mesh_lab::{
+use sentrymesh_lab::capture::{Capture, Datagram};
+use sentrymesh_lab::mesh_lab::{
     FORMS_WITHIN, GOSSIP_PORT, INTRODUCTION_PORT, Lab, Member, REVOKED_WITHIN, Role,
-    armoured_bytes, assert_peers, base64_decode, sentrymesh,
+    armoured_bytes, assert_peers, base64_decode,
 };
-use netns::{run_command, wait_until};
+use sentrymesh_lab::{run_command, run_ok, wait_until};
+
+/// The daemon under test, built with these tests.
+const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
 
 /// How long a daemon may take to log its answer to a reload (a quiet
 /// machine takes milliseconds).
@@ -31,7 +32,7 @@ const RELOAD_ANSWERED_WITHIN: Duration = Duration::from_secs(30);
 /// a WireGuard key, an overlay address, a chain p2p id or a host name.
 #[test]
 fn three_operators_form_the_mesh_and_no_producer_leaks() {
-    let mut lab = Lab::new("form");
+    let mut lab = Lab::new(SENTRYMESH, "form");
     let operators = [lab.operator("a"), lab.operator("b"), lab.operator("c")];
     // Per operator: a producer, then two sentries.
     let mut members: Vec<Vec<Member>> = operators
@@ -333,7 +334,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn a_new_sentry_joins_a_revocation_cuts_it_off_and_reloads_keep_sessions() {
-    let mut lab = Lab::new("join");
+    let mut lab = Lab::new(SENTRYMESH, "join");
     let (a, b) = (lab.operator("a"), lab.operator("b"));
     let mut producer = lab.member(&a, "a-producer", Role::Producer);
     let mut sentry = lab.member(&a, "a-sentry-1", Role::Sentry);
@@ -446,7 +447,7 @@ fn a_new_sentry_joins_a_revocation_cuts_it_off_and_reloads_keep_sessions() {
 
 #[test]
 fn admission_takes_k_vouches_and_others_get_no_session() {
-    let mut lab = Lab::new("admit");
+    let mut lab = Lab::new(SENTRYMESH, "admit");
     let (local, b, c) = (lab.operator("a"), lab.operator("b"), lab.operator("c"));
     let (vouched, half_vouched) = (lab.operator("d"), lab.operator("e"));
     let mut sentry = lab.member(&local, "a-sentry", Role::Sentry);
@@ -459,7 +460,7 @@ fn admission_takes_k_vouches_and_others_get_no_session() {
         (&b, &half_vouched, "b-for-e.vouch"),
     ] {
         let path = lab.switch_file(file);
-        sentrymesh(&[
+        lab.sentrymesh(&[
             "trust",
             "vouch",
             "--operator",
@@ -501,7 +502,7 @@ fn a_reload_with_a_new_key_and_card_is_refused_whole() {
     // A member's new private key and a new card for it, given by reload,
     // are refused together: applying the key alone would leave the mesh
     // holding a card for a key the interface no longer has.
-    let mut lab = Lab::new("rotate");
+    let mut lab = Lab::new(SENTRYMESH, "rotate");
     let (a, b) = (lab.operator("a"), lab.operator("b"));
     let mut ours = lab.member(&a, "a-sentry-1", Role::Sentry);
     let mut theirs = lab.member(&b, "b-sentry-1", Role::Sentry);
@@ -547,7 +548,7 @@ fn route_to(member: &Member, address: &str) -> String {
 
 #[test]
 fn cards_claiming_outside_their_operators_range_route_nothing() {
-    let mut lab = Lab::new("range");
+    let mut lab = Lab::new(SENTRYMESH, "range");
     let (a, b, c) = (lab.operator("a"), lab.operator("b"), lab.operator("c"));
     let mut producer = lab.member(&a, "a-producer", Role::Producer);
     let mut a_sentry = lab.member(&a, "a-sentry", Role::Sentry);
@@ -624,13 +625,10 @@ fn cards_claiming_outside_their_operators_range_route_nothing() {
     let mut greedy_keys = Vec::new();
     for (i, (flag, claim, _)) in claims.iter().enumerate() {
         let name = format!("c-greedy-{i}");
-        let key = sentrymesh(&["genkey"]);
-        let public = netns::run_ok(
-            Command::new(env!("CARGO_BIN_EXE_sentrymesh")).arg("pubkey"),
-            key.as_bytes(),
-        )
-        .trim()
-        .to_owned();
+        let key = lab.sentrymesh(&["genkey"]);
+        let public = run_ok(Command::new(SENTRYMESH).arg("pubkey"), key.as_bytes())
+            .trim()
+            .to_owned();
         let key_file = lab.write_switch_file(&format!("{name}.key"), &key);
         let card = lab.switch_file(&format!("{name}.card"));
         let own_address = format!("198.19.{}.{}/32", c.number, 100 + i);
@@ -656,7 +654,7 @@ fn cards_claiming_outside_their_operators_range_route_nothing() {
         } else {
             args.extend(["--address", own_address.as_str(), flag, claim.as_str()]);
         }
-        sentrymesh(&args);
+        lab.sentrymesh(&args);
         c_sentry.know(&format!("{name}.card"), &card);
         greedy_keys.push((name, public));
     }

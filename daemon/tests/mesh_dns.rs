@@ -6,12 +6,10 @@
 //! name. The latencies are printed, not asserted against the wall clock.
 //!
 //! The tests need root and fail (never skip) without it. Every address is in
-//! 198.18.0.0/15; see [`netns::mesh_lab`]. The resolver configuration is
-//! `/etc/netns/NAMESPACE/resolv.conf`, which `ip netns exec` mounts over
-//! `/etc/resolv.conf` for the namespace's daemon, removed when the test
-//! ends however it ends.
-
-mod netns;
+//! 198.18.0.0/15; see [`sentrymesh_lab::mesh_lab`]. The resolver
+//! configuration is `/etc/netns/NAMESPACE/resolv.conf`, which `ip netns exec`
+//! mounts over `/etc/resolv.conf` for the namespace's daemon, removed when
+//! the test ends however it ends.
 
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::path::PathBuf;
@@ -20,8 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use netns::mesh_lab::{FORMS_WITHIN, Lab, Member, REVOKED_WITHIN, Role};
-use netns::wait_until;
+use sentrymesh_lab::mesh_lab::{FORMS_WITHIN, Lab, Member, REVOKED_WITHIN, Role};
+use sentrymesh_lab::wait_until;
+
+/// The daemon under test, built with these tests.
+const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
 
 /// The namespace's `/etc/netns/NAMESPACE` directory with a `resolv.conf`
 /// naming `nameserver` (asked for 90 s a name: three tries of 30 s);
@@ -106,7 +107,7 @@ impl Drop for SilentNameServer {
 
 #[test]
 fn a_name_server_that_never_answers_holds_up_no_member_and_hears_nothing_from_a_producer() {
-    let mut lab = Lab::new("dns");
+    let mut lab = Lab::new(SENTRYMESH, "dns");
     let (a, b) = (lab.operator("a"), lab.operator("b"));
     let mut producer = lab.member(&a, "a-producer", Role::Producer);
     let mut sentry = lab.member(&a, "a-sentry-1", Role::Sentry);

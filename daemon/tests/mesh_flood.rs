@@ -9,22 +9,25 @@
 //! the wall clock (the README's mesh section gives them).
 //!
 //! The tests need root and fail (never skip) without it. Every address is in
-//! 198.18.0.0/15; see [`netns::mesh_lab`].
-
-mod netns;
+//! 198.18.0.0/15; see [`sentrymesh_lab::mesh_lab`].
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use netns::mesh_lab::{GOSSIP_PORT, Lab, Member, Operator, REVOKED_WITHIN, Role, assert_peers};
-use netns::wait_until;
+use sentrymesh_lab::mesh_lab::{
+    GOSSIP_PORT, Lab, Member, Operator, REVOKED_WITHIN, Role, assert_peers,
+};
+use sentrymesh_lab::wait_until;
 use sentrymesh_mesh::{
     GossipMessage, HOST_QUOTA, Object, OperatorSecret, Revocation, RevocationTarget,
     STATEMENT_QUOTA, SignedCard, Vouch,
 };
 use sentrymesh_types::{PublicKey, UnixTime};
+
+/// The daemon under test, built with these tests.
+const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
 
 /// Objects signed by fresh keys, and by the rival, in the flood.
 const FRESH_OBJECTS: usize = 100_000;
@@ -140,7 +143,7 @@ fn flood(
 
 #[test]
 fn a_flood_and_a_hostile_revoked_host_change_nothing_for_the_mesh() {
-    let mut lab = Lab::new("flood");
+    let mut lab = Lab::new(SENTRYMESH, "flood");
     let (a, b) = (lab.operator("a"), lab.operator("b"));
     let mut first = lab.member(&a, "a-sentry-1", Role::Sentry);
     let mut hostile = lab.member(&a, "a-sentry-2", Role::Sentry);

@@ -4,24 +4,26 @@
 //! opened, and a flood from one proved address is held per source.
 //!
 //! The test needs root and fails (never skips) without it. Every address is
-//! in 198.18.0.0/15; see [`netns::mesh_lab`] and [`netns::spoof`].
-
-mod netns;
+//! in 198.18.0.0/15; see [`sentrymesh_lab::mesh_lab`] and
+//! [`sentrymesh_lab::spoof`].
 
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use netns::mesh_lab::{
+use rand_core::OsRng;
+use sentrymesh_lab::mesh_lab::{
     INTRODUCTION_PORT, Lab, Member, Role, armoured_bytes, assert_peers, base64_decode,
 };
-use netns::spoof::{Spoofer, spoofed_source};
-use netns::wait_until;
-use rand_core::OsRng;
+use sentrymesh_lab::spoof::{Spoofer, spoofed_source};
+use sentrymesh_lab::wait_until;
 use sentrymesh_mesh::introduction::{CHECKS_PER_SECOND, RESERVED_FOR_PROVEN};
 use sentrymesh_mesh::{Introducer, SignedCard, seal_introduction};
 use sentrymesh_types::{PublicKey, UnixTime};
+
+/// The daemon under test, built with these tests.
+const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
 
 /// A flood at a sentry's introduction port from 20 000 spoofed sources
 /// (more than its per-source limiters track) by someone who knows the
@@ -43,7 +45,7 @@ fn a_new_sentry_joins_through_a_flood_of_spoofed_introductions() {
     /// The share of the sentry's budget of checks a second that
     /// introductions without a cookie may spend.
     const OPEN_SHARE: u64 = CHECKS_PER_SECOND - RESERVED_FOR_PROVEN;
-    let mut lab = Lab::new("flood");
+    let mut lab = Lab::new(SENTRYMESH, "flood");
     let (a, b, c) = (lab.operator("a"), lab.operator("b"), lab.operator("c"));
     let mut sentry = lab.member(&a, "a-sentry-1", Role::Sentry);
     let mut newcomer = lab.member(&b, "b-sentry-1", Role::Sentry);

@@ -3,15 +3,13 @@
 //! nothing, a packet from an address the sender may not use is dropped, and a
 //! broken configuration is refused before anything changes.
 
-mod netns;
-
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use netns::{
-    Host, Keys, Link, Overlay, link, preshared_key, socket_path, try_ping, unique_ifname,
-    wait_until,
+use sentrymesh_lab::{
+    Host, Keys, Link, Overlay, Process, link, preshared_key, run_command, sample, socket_path,
+    spawn, try_ping, unique_ifname, unix_now, wait_until,
 };
 
 const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
@@ -48,12 +46,12 @@ persistent_keepalive = 25
     )
 }
 
-fn start(host: &Host, keys: &Keys, psk: &str, side: &Side<'_>) -> netns::Process {
+fn start(host: &Host, keys: &Keys, psk: &str, side: &Side<'_>) -> Process {
     start_with(host, keys, psk, side, &config(side))
 }
 
 /// Starts `sentrymesh up` in `host` with the config `text`, for `side`.
-fn start_with(host: &Host, keys: &Keys, psk: &str, side: &Side<'_>, text: &str) -> netns::Process {
+fn start_with(host: &Host, keys: &Keys, psk: &str, side: &Side<'_>, text: &str) -> Process {
     host.write_file("private.key", &format!("{}\n", keys.private));
     host.write_file("shared.psk", &format!("{psk}\n"));
     let path = host.write_file("sm.toml", text);
@@ -130,7 +128,7 @@ impl Pair {
 }
 
 /// Sends SIGHUP to `daemon`: reload the configuration.
-fn hang_up(daemon: &netns::Process) {
+fn hang_up(daemon: &Process) {
     let status = std::process::Command::new("kill")
         .args(["-HUP", &daemon.pid().to_string()])
         .status()
@@ -310,7 +308,7 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
             .expect("wg show transfer: PEER RX TX")
     };
     let before = received(a, if_a);
-    let spoofed_ping = netns::run_command(
+    let spoofed_ping = run_command(
         b.command("ping").args([
             "-c",
             "3",
@@ -349,7 +347,7 @@ fn a_broken_configuration_is_refused_before_anything_changes() {
         Keys::generate().public
     );
     let path = host.write_file("bad.toml", &text);
-    let finished = netns::run_command(
+    let finished = run_command(
         host.command(SENTRYMESH)
             .args(["up", "-c", &path.to_string_lossy()]),
         b"",
@@ -392,7 +390,7 @@ fn systemd_hears_ready_after_setup_then_watchdog_pings_and_reloads() {
         .args(["up", "-c", &path.to_string_lossy()])
         .env("NOTIFY_SOCKET", &manager_path)
         .env("WATCHDOG_USEC", "1000000");
-    let daemon = netns::spawn("sentrymesh up under a watchdog", &mut command);
+    let daemon = spawn("sentrymesh up under a watchdog", &mut command);
     let next = || {
         let mut buf = [0u8; 512];
         let len = manager
@@ -448,7 +446,7 @@ fn readiness_waits_for_a_live_session_and_reload_applies_edits() {
     command
         .args(["up", "-c", &path.to_string_lossy()])
         .env("NOTIFY_SOCKET", &manager_path);
-    let daemon_a = netns::spawn("sentrymesh up, gated", &mut command);
+    let daemon_a = spawn("sentrymesh up, gated", &mut command);
     let next = || {
         let mut buf = [0u8; 512];
         let len = manager
@@ -457,7 +455,7 @@ fn readiness_waits_for_a_live_session_and_reload_applies_edits() {
         String::from_utf8_lossy(&buf[..len]).into_owned()
     };
     let wait_ready = |timeout: &str| {
-        netns::run_command(
+        run_command(
             std::process::Command::new(SENTRYMESH).args([
                 "wait-ready",
                 "--interface",
@@ -514,7 +512,7 @@ fn readiness_waits_for_a_live_session_and_reload_applies_edits() {
     );
     assert_ne!(edited, gated, "the edit applies");
     a.write_file("sm.toml", &edited);
-    let reload = netns::run_command(
+    let reload = run_command(
         std::process::Command::new(SENTRYMESH).args(["reload", "--interface", if_a]),
         b"",
         Duration::from_secs(10),
@@ -563,7 +561,7 @@ fn metrics_show_peers_sessions_and_drops_but_no_secret() {
     let (status, body) = a.http_get(listen, "/metrics");
     assert!(status.starts_with("HTTP/1.1 200 OK"), "{status}\n{body}");
     let value = |series: &str| -> u64 {
-        netns::sample(&body, series)
+        sample(&body, series)
             .unwrap_or_else(|| panic!("no sample {series} in:\n{body}\n{}", daemon_a.log()))
     };
     let interface = format!("interface=\"{if_a}\"");
@@ -577,7 +575,7 @@ fn metrics_show_peers_sessions_and_drops_but_no_secret() {
     assert!(value(&format!("sentrymesh_peer_receive_bytes_total{{{peer}}}")) >= 3 * 128);
     assert!(value(&format!("sentrymesh_peer_transmit_bytes_total{{{peer}}}")) >= 3 * 128);
     let handshake = value(&format!("sentrymesh_peer_last_handshake_seconds{{{peer}}}"));
-    assert!(handshake.abs_diff(netns::unix_now()) < 60, "{handshake}");
+    assert!(handshake.abs_diff(unix_now()) < 60, "{handshake}");
     assert!(
         value(&format!(
             "sentrymesh_dropped_packets_total{{{interface},reason=\"no_route\"}}"

@@ -12,10 +12,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use sentrymesh::sys::tun::Tun;
-
-mod netns;
-
-use netns::require_root;
+use sentrymesh_lab::require_root;
 
 /// An IPv4 header checksum over `header`.
 fn ipv4_checksum(header: &[u8]) -> u16 {

@@ -25,7 +25,7 @@
 //! `sentrymesh-testnet` command). The namespace plumbing under them —
 //! namespaces, veths, processes, commands with timeouts, Ctrl-C, the
 //! neighbour table — is `sentrymesh_netns`, which the daemon's namespace
-//! tests use too.
+//! tests build on too (through their lab, `sentrymesh-lab`).
 //!
 //! What it does not do: touch any link, address or route of the machine's
 //! own namespace, or send to any address outside 198.18.0.0/15 (the

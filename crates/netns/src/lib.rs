@@ -1,7 +1,8 @@
 //! Linux network-namespace plumbing for sentrymesh's tests and its testnet:
-//! one harness both build on, so that creating a host, running a command in
-//! it, stopping what runs there and removing it all work, and clean up, the
-//! same way everywhere.
+//! one harness both build on (the tests through `sentrymesh-lab`, the lab
+//! the daemon's integration tests build), so that creating a host, running a
+//! command in it, stopping what runs there and removing it all work, and
+//! clean up, the same way everywhere.
 //!
 //! ```text
 //!   Namespace::create ──► ip netns add, lo up          (Drop: stop its processes,

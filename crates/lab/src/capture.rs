@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use super::Host;
+use crate::Host;
 
 /// A running capture; [`Capture::stop`] returns the payloads.
-pub(crate) struct Capture {
+pub struct Capture {
     stop: Arc<AtomicBool>,
     packets: Arc<Mutex<Vec<Vec<u8>>>>,
     port: u16,
@@ -23,16 +23,16 @@ pub(crate) struct Capture {
 }
 
 /// An IPv4 datagram captured, fragments joined.
-pub(crate) struct Datagram {
+pub struct Datagram {
     /// The IP protocol: 17 for UDP.
-    pub(crate) protocol: u8,
+    pub protocol: u8,
     /// The IP payload: for UDP, the UDP header and then its payload.
-    pub(crate) payload: Vec<u8>,
+    pub payload: Vec<u8>,
 }
 
 impl Datagram {
     /// The payload of a UDP datagram.
-    pub(crate) fn udp_payload(&self) -> Option<&[u8]> {
+    pub fn udp_payload(&self) -> Option<&[u8]> {
         (self.protocol == 17)
             .then(|| self.payload.get(8..))
             .flatten()
@@ -46,7 +46,7 @@ impl Capture {
     /// # Panics
     ///
     /// When the namespace cannot be entered or the socket opened.
-    pub(crate) fn start(host: &Host, address: Ipv4Addr, port: u16) -> Capture {
+    pub fn start(host: &Host, address: Ipv4Addr, port: u16) -> Capture {
         Self::recording(host, port, move |packet| packet[16..20] == address.octets())
     }
 
@@ -56,7 +56,7 @@ impl Capture {
     /// # Panics
     ///
     /// When the namespace cannot be entered or the socket opened.
-    pub(crate) fn underlay(host: &Host, address: Ipv4Addr) -> Capture {
+    pub fn underlay(host: &Host, address: Ipv4Addr) -> Capture {
         Self::recording(host, 0, move |packet| {
             packet[12..16] == address.octets() || packet[16..20] == address.octets()
         })
@@ -112,7 +112,11 @@ impl Capture {
     }
 
     /// Stops and returns the payload of every datagram recorded.
-    pub(crate) fn stop(self) -> Vec<Vec<u8>> {
+    ///
+    /// # Panics
+    ///
+    /// When the capture thread failed.
+    pub fn stop(self) -> Vec<Vec<u8>> {
         let port = self.port;
         self.stop_datagrams()
             .into_iter()
@@ -121,7 +125,11 @@ impl Capture {
     }
 
     /// Stops and returns every datagram recorded, of any protocol.
-    pub(crate) fn stop_datagrams(mut self) -> Vec<Datagram> {
+    ///
+    /// # Panics
+    ///
+    /// When the capture thread failed.
+    pub fn stop_datagrams(mut self) -> Vec<Datagram> {
         self.halt();
         let packets = std::mem::take(&mut *self.packets.lock().expect("packets"));
         reassemble(&packets)

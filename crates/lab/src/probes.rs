@@ -3,25 +3,29 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{COMMAND_TIMEOUT, Host, run_command, wait_until};
+use crate::{COMMAND_TIMEOUT, Host, run_command, wait_until};
 
 /// What a `ping` run counted.
 #[derive(Clone, Debug)]
-pub(crate) struct PingReport {
+pub struct PingReport {
     /// Echo requests sent.
-    pub(crate) transmitted: u64,
+    pub transmitted: u64,
     /// Echo replies received.
-    pub(crate) received: u64,
+    pub received: u64,
     /// Everything ping printed.
-    pub(crate) output: String,
+    pub output: String,
     /// Whether ping succeeded (every one of the `count` replies arrived).
-    pub(crate) success: bool,
+    pub success: bool,
 }
 
 /// Pings `destination` from `host` until `count` replies of `size` payload
 /// bytes arrived or `deadline` passed (`ping -c COUNT -w DEADLINE`), one
 /// request every 0.1 s.
-pub(crate) fn try_ping(
+///
+/// # Panics
+///
+/// When ping cannot be started.
+pub fn try_ping(
     host: &Host,
     destination: IpAddr,
     count: u32,
@@ -76,7 +80,7 @@ pub(crate) fn try_ping(
 /// # Panics
 ///
 /// When fewer replies arrive; the message has ping's output.
-pub(crate) fn ping(host: &Host, destination: IpAddr, count: u32) -> PingReport {
+pub fn ping(host: &Host, destination: IpAddr, count: u32) -> PingReport {
     let report = try_ping(host, destination, count, 56, Duration::from_secs(10));
     assert!(
         report.success,
@@ -98,7 +102,7 @@ const IPERF_PORT: u16 = 5201;
 ///
 /// When the server does not start listening within 5 s, or the client
 /// fails or prints no result.
-pub(crate) fn iperf3(server: &Host, client: &Host, server_address: IpAddr, seconds: u32) -> f64 {
+pub fn iperf3(server: &Host, client: &Host, server_address: IpAddr, seconds: u32) -> f64 {
     let port = IPERF_PORT.to_string();
     let address = server_address.to_string();
     let mut server_process = server.spawn(

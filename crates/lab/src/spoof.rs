@@ -5,10 +5,10 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use super::Host;
+use crate::Host;
 
 /// A raw IPv4 socket that lives in a host's namespace.
-pub(crate) struct Spoofer {
+pub struct Spoofer {
     socket: OwnedFd,
 }
 
@@ -18,7 +18,7 @@ impl Spoofer {
     /// # Panics
     ///
     /// When the namespace cannot be entered or the socket opened.
-    pub(crate) fn new(host: &Host) -> Spoofer {
+    pub fn new(host: &Host) -> Spoofer {
         let socket = host.in_namespace(|| {
             // SAFETY: socket has no memory preconditions.
             let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW) };
@@ -34,7 +34,11 @@ impl Spoofer {
     /// # Errors
     ///
     /// When the kernel refuses the datagram (a full queue, say).
-    pub(crate) fn send(
+    ///
+    /// # Panics
+    ///
+    /// When `payload` does not fit in one UDP datagram.
+    pub fn send(
         &self,
         source: SocketAddrV4,
         destination: SocketAddrV4,
@@ -90,7 +94,11 @@ fn udp_packet(source: SocketAddrV4, destination: SocketAddrV4, payload: &[u8]) -
 /// The `n`th address counted from 198.18.16.0 and below 198.19.0.0: clear
 /// of the lab hosts' own 198.18.0.0/24 and of the overlay, for up to 61 440
 /// sources.
-pub(crate) fn spoofed_source(n: u32) -> Ipv4Addr {
+///
+/// # Panics
+///
+/// When `n` is 61 440 or more.
+pub fn spoofed_source(n: u32) -> Ipv4Addr {
     assert!(n < 61_440, "only 198.18.16.0 to 198.18.255.255");
     Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 16, 0)) + n)
 }

@@ -1,6 +1,7 @@
-//! A harness for tests that cross a network: each host is a Linux network
-//! namespace of its own, hosts are joined by veth pairs, and WireGuard
-//! implementations run inside them as child processes configured with `wg`.
+//! The network-namespace lab the daemon's integration tests build: each host
+//! is a Linux network namespace of its own, hosts are joined by veth pairs,
+//! and WireGuard implementations run inside them as child processes
+//! configured with `wg`.
 //!
 //! ```text
 //!   Host (netns sm-…-a-PID-N)                  Host (netns sm-…-b-PID-N)
@@ -28,25 +29,29 @@
 //! interfaces registered with it, and the namespace. Every command runs with
 //! a timeout, so a test cannot hang.
 //!
+//! It does not build sentrymesh or find it: a test passes the path of the
+//! program under test, `env!("CARGO_BIN_EXE_sentrymesh")` (which Cargo
+//! defines only for the daemon package's own integration tests), in
+//! [`Implementation::Sentrymesh`] and to [`mesh_lab::Lab::new`].
+//!
 //! The plumbing under it — namespaces, veths, processes, commands with
 //! timeouts, waits — is the `sentrymesh-netns` crate's, which the testnet
-//! is built on too; this module adds what the tests need on top and turns
-//! its errors into panics with the message. The pieces: this module (hosts,
-//! links, addresses), [`wireguard`] (the implementations, keys, `wg` and
-//! wg-quick), [`probes`] (ping and iperf3), [`mesh_lab`] (operators and
-//! mesh members), [`capture`] and [`spoof`].
+//! is built on too; this crate adds what the tests need on top and turns
+//! its errors into panics with the message, as a test wants: most functions
+//! here panic when what they do fails. The pieces: the crate root (hosts,
+//! links, addresses), the WireGuard implementations with their keys, `wg`
+//! and wg-quick ([`Implementation`], [`Keys`], [`configure`],
+//! [`wg_quick`]), ping and iperf3 ([`ping`], [`iperf3`]), [`mesh_lab`]
+//! (operators and mesh members), [`capture`] and [`spoof`].
 
-// Shared by several test binaries, each of which uses a part of it.
-#![allow(dead_code, unused_imports)]
-
-pub(crate) mod capture;
-pub(crate) mod mesh_lab;
+pub mod capture;
+pub mod mesh_lab;
 mod probes;
-pub(crate) mod spoof;
+pub mod spoof;
 mod wireguard;
 
-pub(crate) use probes::{iperf3, ping, try_ping};
-pub(crate) use wireguard::{
+pub use probes::{PingReport, iperf3, ping, try_ping};
+pub use wireguard::{
     Daemon, Implementation, Keys, Peer, PeerStatus, configure, peer_status, preshared_key, wg,
     wg_quick,
 };
@@ -62,12 +67,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub(crate) use sentrymesh_netns::{COMMAND_TIMEOUT, Finished, Process, wait_until};
-use sentrymesh_netns::{Namespace, add_veth, is_root, stop_processes_in};
+use sentrymesh_netns::{COMMAND_TIMEOUT, Namespace, add_veth, is_root, stop_processes_in};
+pub use sentrymesh_netns::{Finished, Process, wait_until};
 
 /// Where every userspace implementation puts its UAPI socket; shared by all
 /// namespaces.
-pub(crate) const SOCKET_DIR: &str = "/var/run/wireguard";
+const SOCKET_DIR: &str = "/var/run/wireguard";
 
 /// How long a daemon may take to create its interface and socket.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -86,7 +91,7 @@ fn next_index() -> u32 {
 /// # Panics
 ///
 /// When the effective user id is not 0.
-pub(crate) fn require_root() {
+pub fn require_root() {
     assert!(
         is_root(),
         "the interop tests create network namespaces, veths and TUN devices: run them as root \
@@ -100,7 +105,7 @@ pub(crate) fn require_root() {
 /// # Panics
 ///
 /// When the command cannot be started.
-pub(crate) fn run_command(command: &mut Command, input: &[u8], timeout: Duration) -> Finished {
+pub fn run_command(command: &mut Command, input: &[u8], timeout: Duration) -> Finished {
     sentrymesh_netns::run(command, input, timeout).unwrap_or_else(|error| panic!("{error}"))
 }
 
@@ -109,7 +114,7 @@ pub(crate) fn run_command(command: &mut Command, input: &[u8], timeout: Duration
 /// # Panics
 ///
 /// When the command fails or times out; the message has its standard error.
-pub(crate) fn run_ok(command: &mut Command, input: &[u8]) -> String {
+pub fn run_ok(command: &mut Command, input: &[u8]) -> String {
     sentrymesh_netns::run_ok(command, input).unwrap_or_else(|error| panic!("{error}"))
 }
 
@@ -118,25 +123,25 @@ pub(crate) fn run_ok(command: &mut Command, input: &[u8]) -> String {
 /// # Panics
 ///
 /// When it cannot be started.
-pub(crate) fn spawn(description: &str, command: &mut Command) -> Process {
+pub fn spawn(description: &str, command: &mut Command) -> Process {
     Process::spawn(description, command)
         .unwrap_or_else(|error| panic!("cannot start {description}: {error}"))
 }
 
 /// A name for a new WireGuard interface, unique across concurrent test
 /// processes (the UAPI socket directory is global) and at most 15 bytes.
-pub(crate) fn unique_ifname() -> String {
+pub fn unique_ifname() -> String {
     format!("smw{:x}-{}", std::process::id(), next_index())
 }
 
 /// The UAPI socket of interface `ifname`.
-pub(crate) fn socket_path(ifname: &str) -> PathBuf {
+pub fn socket_path(ifname: &str) -> PathBuf {
     Path::new(SOCKET_DIR).join(format!("{ifname}.sock"))
 }
 
 /// A host: a network namespace with loopback up, and a temporary directory
 /// for its files. Dropping it removes everything created in it.
-pub(crate) struct Host {
+pub struct Host {
     // Declared first, so the namespace goes before the directory.
     namespace: Namespace,
     dir: tempfile::TempDir,
@@ -149,7 +154,7 @@ impl Host {
     /// # Panics
     ///
     /// When not root, or when `ip netns add` fails.
-    pub(crate) fn new(label: &str) -> Host {
+    pub fn new(label: &str) -> Host {
         require_root();
         let name = format!("sm-{label}-{}-{}", std::process::id(), next_index());
         Host {
@@ -163,22 +168,22 @@ impl Host {
     }
 
     /// The namespace's name.
-    pub(crate) fn name(&self) -> &str {
+    pub fn name(&self) -> &str {
         self.namespace.name()
     }
 
     /// The namespace.
-    pub(crate) fn namespace(&self) -> &Namespace {
+    fn namespace(&self) -> &Namespace {
         &self.namespace
     }
 
     /// The host's temporary directory (removed with the host).
-    pub(crate) fn dir(&self) -> &Path {
+    pub fn dir(&self) -> &Path {
         self.dir.path()
     }
 
     /// A command that runs `program` inside the namespace.
-    pub(crate) fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         self.namespace.command(program)
     }
 
@@ -187,7 +192,7 @@ impl Host {
     /// # Panics
     ///
     /// When it fails or times out.
-    pub(crate) fn run(&self, program: &str, args: &[&str]) -> String {
+    pub fn run(&self, program: &str, args: &[&str]) -> String {
         run_ok(self.command(program).args(args), b"")
     }
 
@@ -196,7 +201,7 @@ impl Host {
     /// # Panics
     ///
     /// When it fails or times out.
-    pub(crate) fn ip(&self, args: &[&str]) -> String {
+    pub fn ip(&self, args: &[&str]) -> String {
         self.namespace
             .ip(args)
             .unwrap_or_else(|error| panic!("{error}"))
@@ -208,7 +213,7 @@ impl Host {
     /// # Panics
     ///
     /// When the file cannot be written.
-    pub(crate) fn write_file(&self, name: &str, contents: &str) -> PathBuf {
+    pub fn write_file(&self, name: &str, contents: &str) -> PathBuf {
         let path = self.dir().join(name);
         let mut file = fs::OpenOptions::new()
             .write(true)
@@ -223,7 +228,11 @@ impl Host {
 
     /// Starts `program args` in the background inside the namespace, with
     /// its output in a log.
-    pub(crate) fn spawn(&self, description: &str, program: &str, args: &[&str]) -> Process {
+    ///
+    /// # Panics
+    ///
+    /// When it cannot be started.
+    pub fn spawn(&self, description: &str, program: &str, args: &[&str]) -> Process {
         let mut command = self.command(program);
         command.args(args);
         spawn(description, &mut command)
@@ -235,10 +244,7 @@ impl Host {
     /// # Panics
     ///
     /// When the namespace cannot be entered, or `make` panics.
-    pub(crate) fn in_namespace<T: Send + 'static>(
-        &self,
-        make: impl FnOnce() -> T + Send + 'static,
-    ) -> T {
+    pub fn in_namespace<T: Send + 'static>(&self, make: impl FnOnce() -> T + Send + 'static) -> T {
         self.spawn_in_namespace(make)
             .join()
             .expect("the namespace thread")
@@ -248,7 +254,7 @@ impl Host {
     /// Runs `make` on a new thread inside the namespace, and returns the
     /// thread to join; its result is an error when the namespace could not
     /// be entered.
-    pub(crate) fn spawn_in_namespace<T: Send + 'static>(
+    pub fn spawn_in_namespace<T: Send + 'static>(
         &self,
         make: impl FnOnce() -> T + Send + 'static,
     ) -> thread::JoinHandle<std::io::Result<T>> {
@@ -261,7 +267,7 @@ impl Host {
     /// # Panics
     ///
     /// When the connection fails or the answer is not HTTP.
-    pub(crate) fn http_get(&self, address: std::net::SocketAddr, path: &str) -> (String, String) {
+    pub fn http_get(&self, address: std::net::SocketAddr, path: &str) -> (String, String) {
         let mut stream = self.in_namespace(move || {
             std::net::TcpStream::connect_timeout(&address, Duration::from_secs(5))
                 .unwrap_or_else(|error| panic!("connecting to {address}: {error}"))
@@ -281,7 +287,7 @@ impl Host {
 
     /// Registers an interface whose daemon this host does not own (one that
     /// wg-quick starts), so that its socket is removed with the host.
-    pub(crate) fn register_interface(&self, ifname: &str) {
+    pub fn register_interface(&self, ifname: &str) {
         self.interfaces
             .lock()
             .expect("interfaces lock")
@@ -289,12 +295,12 @@ impl Host {
     }
 
     /// The processes now inside the namespace.
-    pub(crate) fn pids(&self) -> Vec<u32> {
+    pub fn pids(&self) -> Vec<u32> {
         self.namespace.pids()
     }
 
     /// The programs of the processes now inside the namespace.
-    pub(crate) fn executables(&self) -> Vec<PathBuf> {
+    pub fn executables(&self) -> Vec<PathBuf> {
         self.namespace.executables()
     }
 }
@@ -317,15 +323,15 @@ impl Drop for Host {
 
 /// The two ends of a veth pair.
 #[derive(Clone, Debug)]
-pub(crate) struct Link {
+pub struct Link {
     /// The first host's IPv4 address (in a /30).
-    pub(crate) a4: Ipv4Addr,
+    pub a4: Ipv4Addr,
     /// The second host's IPv4 address.
-    pub(crate) b4: Ipv4Addr,
+    pub b4: Ipv4Addr,
     /// The first host's IPv6 address (in a /64).
-    pub(crate) a6: Ipv6Addr,
+    pub a6: Ipv6Addr,
     /// The second host's IPv6 address.
-    pub(crate) b6: Ipv6Addr,
+    pub b6: Ipv6Addr,
 }
 
 /// Joins `a` and `b` with a veth pair created directly inside the two
@@ -335,7 +341,7 @@ pub(crate) struct Link {
 /// # Panics
 ///
 /// When `ip` fails.
-pub(crate) fn link(a: &Host, b: &Host) -> Link {
+pub fn link(a: &Host, b: &Host) -> Link {
     let n = next_index();
     let index = (std::process::id().wrapping_mul(64).wrapping_add(n)) % (1 << 14);
     let [_, _, high, low] = (index << 2).to_be_bytes();
@@ -358,25 +364,25 @@ pub(crate) fn link(a: &Host, b: &Host) -> Link {
 
 /// The overlay (tunnel) addresses of two peers.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Overlay {
+pub struct Overlay {
     /// The first peer's IPv4 address, in a /24 of 198.19.0.0/16.
-    pub(crate) a4: Ipv4Addr,
+    pub a4: Ipv4Addr,
     /// The second peer's IPv4 address.
-    pub(crate) b4: Ipv4Addr,
+    pub b4: Ipv4Addr,
     /// The first peer's IPv6 address, in a /64 of 2001:2:0:8000::/49.
-    pub(crate) a6: Ipv6Addr,
+    pub a6: Ipv6Addr,
     /// The second peer's IPv6 address.
-    pub(crate) b6: Ipv6Addr,
+    pub b6: Ipv6Addr,
 }
 
 impl Overlay {
     /// The IPv4 prefix length of the overlay.
-    pub(crate) const PREFIX4: u8 = 24;
+    pub const PREFIX4: u8 = 24;
     /// The IPv6 prefix length of the overlay.
-    pub(crate) const PREFIX6: u8 = 64;
+    pub const PREFIX6: u8 = 64;
 
     /// New overlay addresses, distinct from every underlay.
-    pub(crate) fn allocate() -> Overlay {
+    pub fn allocate() -> Overlay {
         let index = std::process::id().wrapping_add(next_index());
         let third = u8::try_from(index % 256).expect("8 bits");
         let subnet = 0x8000 | u16::try_from(index % 0x8000).expect("15 bits");
@@ -391,7 +397,7 @@ impl Overlay {
 
 /// The value of the sample `series` (name and labels, as printed) in a
 /// Prometheus exposition.
-pub(crate) fn sample(metrics: &str, series: &str) -> Option<u64> {
+pub fn sample(metrics: &str, series: &str) -> Option<u64> {
     metrics
         .lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
@@ -403,7 +409,7 @@ pub(crate) fn sample(metrics: &str, series: &str) -> Option<u64> {
 /// # Panics
 ///
 /// When `ip` fails.
-pub(crate) fn add_address(host: &Host, ifname: &str, address: IpAddr, prefix: u8) {
+pub fn add_address(host: &Host, ifname: &str, address: IpAddr, prefix: u8) {
     let cidr = format!("{address}/{prefix}");
     match address {
         IpAddr::V4(_) => host.ip(&["addr", "add", &cidr, "dev", ifname]),
@@ -416,12 +422,12 @@ pub(crate) fn add_address(host: &Host, ifname: &str, address: IpAddr, prefix: u8
 /// # Panics
 ///
 /// When `ip` fails.
-pub(crate) fn set_up(host: &Host, ifname: &str) {
+pub fn set_up(host: &Host, ifname: &str) {
     host.ip(&["link", "set", ifname, "up"]);
 }
 
 /// Seconds since the Unix epoch.
-pub(crate) fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("the clock is after 1970")

@@ -10,19 +10,21 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use super::{
+use crate::{
     COMMAND_TIMEOUT, Finished, Host, Process, START_TIMEOUT, next_index, run_command, run_ok,
     socket_path,
 };
 
 /// A WireGuard implementation the tests can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Implementation {
-    /// `sentrymesh wg -f IFNAME`, the daemon under test.
-    Sentrymesh,
+pub enum Implementation {
+    /// `sentrymesh wg -f IFNAME`, the daemon under test: the path of its
+    /// program (`env!("CARGO_BIN_EXE_sentrymesh")` in the daemon's tests).
+    Sentrymesh(&'static str),
     /// `sentrymesh --offloads off wg -f IFNAME`: the daemon under test
-    /// without TUN segmentation offloads or UDP GSO/GRO.
-    SentrymeshOffloadsOff,
+    /// without TUN segmentation offloads or UDP GSO/GRO, the path of its
+    /// program as for [`Implementation::Sentrymesh`].
+    SentrymeshOffloadsOff(&'static str),
     /// Debian's `wireguard-go -f IFNAME`.
     WireguardGo,
     /// `boringtun-cli --foreground IFNAME` 0.7.1 from crates.io.
@@ -31,16 +33,16 @@ pub(crate) enum Implementation {
 
 impl Implementation {
     /// A short name for logs and labels.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
-            Implementation::Sentrymesh => "sentrymesh",
-            Implementation::SentrymeshOffloadsOff => "sentrymesh (offloads off)",
+            Implementation::Sentrymesh(_) => "sentrymesh",
+            Implementation::SentrymeshOffloadsOff(_) => "sentrymesh (offloads off)",
             Implementation::WireguardGo => "wireguard-go",
             Implementation::Boringtun => "boringtun",
         }
     }
 
-    /// The implementation's program: the test's own build of sentrymesh; for
+    /// The implementation's program: the path sentrymesh was given; for
     /// the others `$SENTRYMESH_WIREGUARD_GO` / `$SENTRYMESH_BORINGTUN_CLI` if
     /// set, else the program on `PATH` (boringtun-cli also in
     /// `$CARGO_HOME/bin`, where `cargo install` puts it).
@@ -48,11 +50,10 @@ impl Implementation {
     /// # Panics
     ///
     /// When the program is not installed; the message says how to install it.
-    pub(crate) fn program(self) -> PathBuf {
+    pub fn program(self) -> PathBuf {
         match self {
-            Implementation::Sentrymesh | Implementation::SentrymeshOffloadsOff => {
-                PathBuf::from(env!("CARGO_BIN_EXE_sentrymesh"))
-            }
+            Implementation::Sentrymesh(program)
+            | Implementation::SentrymeshOffloadsOff(program) => PathBuf::from(program),
             Implementation::WireguardGo => {
                 find_program("SENTRYMESH_WIREGUARD_GO", "wireguard-go", &[]).unwrap_or_else(|| {
                     panic!("wireguard-go is not installed: apt-get install wireguard-go")
@@ -83,7 +84,7 @@ impl Implementation {
     /// When the daemon exits or its socket does not answer within 10 s (the
     /// message has the daemon's log), or when a socket for `ifname` exists
     /// already.
-    pub(crate) fn start(self, host: &Host, ifname: &str) -> Daemon {
+    pub fn start(self, host: &Host, ifname: &str) -> Daemon {
         let socket = socket_path(ifname);
         assert!(
             !socket.exists(),
@@ -95,10 +96,10 @@ impl Implementation {
         let mut command = host.command("env");
         command.arg("WG_PROCESS_FOREGROUND=1");
         match self {
-            Implementation::Sentrymesh => {
+            Implementation::Sentrymesh(_) => {
                 command.args(["RUST_LOG=info", program, "wg", "-f", ifname]);
             }
-            Implementation::SentrymeshOffloadsOff => {
+            Implementation::SentrymeshOffloadsOff(_) => {
                 command.args([
                     "RUST_LOG=info",
                     program,
@@ -126,7 +127,7 @@ impl Implementation {
         }
         let description = format!("{} {ifname} in {}", self.name(), host.name());
         let mut daemon = Daemon {
-            process: super::spawn(&description, &mut command),
+            process: crate::spawn(&description, &mut command),
             ifname: ifname.to_owned(),
             implementation: self,
         };
@@ -167,10 +168,10 @@ impl Implementation {
     /// # Panics
     ///
     /// When the flags are not as expected or cannot be read.
-    pub(crate) fn check_tun_offloads(self, host: &Host, ifname: &str) {
+    pub fn check_tun_offloads(self, host: &Host, ifname: &str) {
         let expected = match self {
-            Implementation::Sentrymesh => true,
-            Implementation::SentrymeshOffloadsOff => false,
+            Implementation::Sentrymesh(_) => true,
+            Implementation::SentrymeshOffloadsOff(_) => false,
             Implementation::WireguardGo | Implementation::Boringtun => return,
         };
         let flags = host.run("cat", &[&format!("/sys/class/net/{ifname}/tun_flags")]);
@@ -189,10 +190,10 @@ impl Implementation {
     /// kernel and wireguard-go, counts whole UDP payloads (16-byte header,
     /// padding to 16, 16-byte tag) and handshake messages too; boringtun
     /// counts only the IP packets it encrypts or decrypts.
-    pub(crate) fn counted_overhead(self) -> (u64, u64) {
+    pub fn counted_overhead(self) -> (u64, u64) {
         match self {
-            Implementation::Sentrymesh
-            | Implementation::SentrymeshOffloadsOff
+            Implementation::Sentrymesh(_)
+            | Implementation::SentrymeshOffloadsOff(_)
             | Implementation::WireguardGo => (32, 32 + 15),
             Implementation::Boringtun => (0, 0),
         }
@@ -200,14 +201,14 @@ impl Implementation {
 
     /// Whether `last_handshake_time_sec` is a Unix time as the UAPI says;
     /// boringtun 0.7.1 reports the seconds elapsed since the handshake.
-    pub(crate) fn reports_handshake_as_unix_time(self) -> bool {
+    pub fn reports_handshake_as_unix_time(self) -> bool {
         !matches!(self, Implementation::Boringtun)
     }
 
     /// Whether a UAPI `set` can change a peer that exists. boringtun 0.7.1
     /// panics instead ("Modifying existing peers is not yet supported.
     /// Remove and add again instead.") and the whole daemon dies.
-    pub(crate) fn updates_existing_peers(self) -> bool {
+    pub fn updates_existing_peers(self) -> bool {
         !matches!(self, Implementation::Boringtun)
     }
 
@@ -216,7 +217,7 @@ impl Implementation {
     /// `preshared_key` and `persistent_keepalive_interval` over into the
     /// following peers, so `wg set IF peer OLD remove peer NEW …` removes
     /// NEW too.
-    pub(crate) fn isolates_peer_sections(self) -> bool {
+    pub fn isolates_peer_sections(self) -> bool {
         !matches!(self, Implementation::Boringtun)
     }
 
@@ -224,7 +225,7 @@ impl Implementation {
     /// the public key it shows. boringtun 0.7.1 returns a nonstandard
     /// `own_public_key` instead, so `wg show IF public-key` prints `(none)`
     /// and `wg showconf` has no PrivateKey.
-    pub(crate) fn reports_private_key(self) -> bool {
+    pub fn reports_private_key(self) -> bool {
         !matches!(self, Implementation::Boringtun)
     }
 
@@ -238,15 +239,15 @@ impl Implementation {
     /// # Panics
     ///
     /// When the command cannot be written.
-    pub(crate) fn install_for_wg_quick(self, bin: &Path) -> String {
+    pub fn install_for_wg_quick(self, bin: &Path) -> String {
         let program = self.program();
         let (name, path) = match self {
-            Implementation::Sentrymesh => {
+            Implementation::Sentrymesh(_) => {
                 let path = bin.join("sentrymesh-wg");
                 symlink(&program, &path).expect("symlink sentrymesh-wg");
                 ("sentrymesh-wg", path)
             }
-            Implementation::SentrymeshOffloadsOff => {
+            Implementation::SentrymeshOffloadsOff(_) => {
                 let path = bin.join("sentrymesh-wg-offloads-off");
                 write_wrapper(
                     &path,
@@ -303,7 +304,7 @@ fn find_program(variable: &str, name: &str, extra: &[PathBuf]) -> Option<PathBuf
 
 /// A running WireGuard daemon. Dropping it stops the daemon and removes its
 /// socket if the daemon left it behind.
-pub(crate) struct Daemon {
+pub struct Daemon {
     process: Process,
     ifname: String,
     implementation: Implementation,
@@ -311,12 +312,12 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     /// The interface the daemon serves.
-    pub(crate) fn ifname(&self) -> &str {
+    pub fn ifname(&self) -> &str {
         &self.ifname
     }
 
     /// Which implementation runs.
-    pub(crate) fn implementation(&self) -> Implementation {
+    pub fn implementation(&self) -> Implementation {
         self.implementation
     }
 }
@@ -330,11 +331,11 @@ impl Drop for Daemon {
 
 /// A WireGuard key pair, base64 as `wg` prints it.
 #[derive(Clone, Debug)]
-pub(crate) struct Keys {
+pub struct Keys {
     /// The private key.
-    pub(crate) private: String,
+    pub private: String,
     /// The public key.
-    pub(crate) public: String,
+    pub public: String,
 }
 
 impl Keys {
@@ -343,7 +344,7 @@ impl Keys {
     /// # Panics
     ///
     /// When `wg` fails.
-    pub(crate) fn generate() -> Keys {
+    pub fn generate() -> Keys {
         let private = run_ok(Command::new("wg").arg("genkey"), b"")
             .trim()
             .to_owned();
@@ -359,7 +360,7 @@ impl Keys {
 /// # Panics
 ///
 /// When `wg` fails.
-pub(crate) fn preshared_key() -> String {
+pub fn preshared_key() -> String {
     run_ok(Command::new("wg").arg("genpsk"), b"")
         .trim()
         .to_owned()
@@ -370,28 +371,28 @@ pub(crate) fn preshared_key() -> String {
 /// # Panics
 ///
 /// When `wg` fails; the message has its standard error.
-pub(crate) fn wg(host: &Host, args: &[&str]) -> String {
+pub fn wg(host: &Host, args: &[&str]) -> String {
     host.run("wg", args)
 }
 
 /// A `[Peer]` section.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Peer {
+pub struct Peer {
     /// The peer's public key.
-    pub(crate) public_key: String,
+    pub public_key: String,
     /// A preshared key, if any.
-    pub(crate) preshared_key: Option<String>,
+    pub preshared_key: Option<String>,
     /// Where the peer is reached, if known.
-    pub(crate) endpoint: Option<SocketAddr>,
+    pub endpoint: Option<SocketAddr>,
     /// The peer's allowed IPs, e.g. `198.19.1.2/32`.
-    pub(crate) allowed_ips: Vec<String>,
+    pub allowed_ips: Vec<String>,
     /// A persistent keepalive interval in seconds, if any.
-    pub(crate) persistent_keepalive: Option<u16>,
+    pub persistent_keepalive: Option<u16>,
 }
 
 impl Peer {
     /// The section as `wg setconf` and wg-quick read it.
-    pub(crate) fn to_config(&self) -> String {
+    pub fn to_config(&self) -> String {
         let mut section = format!("[Peer]\nPublicKey = {}\n", self.public_key);
         if let Some(key) = &self.preshared_key {
             section.push_str(&format!("PresharedKey = {key}\n"));
@@ -415,7 +416,7 @@ impl Peer {
 /// # Panics
 ///
 /// When `wg setconf` fails.
-pub(crate) fn configure(
+pub fn configure(
     host: &Host,
     ifname: &str,
     private_key: &str,
@@ -439,21 +440,19 @@ pub(crate) fn configure(
 
 /// One peer's line of `wg show IFNAME dump`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct PeerStatus {
-    /// The peer's public key.
-    pub(crate) public_key: String,
+pub struct PeerStatus {
     /// The preshared key, if any.
-    pub(crate) preshared_key: Option<String>,
+    pub preshared_key: Option<String>,
     /// The endpoint, if known.
-    pub(crate) endpoint: Option<SocketAddr>,
+    pub endpoint: Option<SocketAddr>,
     /// The allowed IPs, as printed.
-    pub(crate) allowed_ips: Vec<String>,
+    pub allowed_ips: Vec<String>,
     /// `last_handshake_time_sec`, 0 for never.
-    pub(crate) latest_handshake: u64,
+    pub latest_handshake: u64,
     /// Bytes received.
-    pub(crate) rx_bytes: u64,
+    pub rx_bytes: u64,
     /// Bytes sent.
-    pub(crate) tx_bytes: u64,
+    pub tx_bytes: u64,
 }
 
 /// The status of the peer `public_key` of `ifname` in `host`, from
@@ -462,7 +461,7 @@ pub(crate) struct PeerStatus {
 /// # Panics
 ///
 /// When `wg` fails, prints something unexpected, or has no such peer.
-pub(crate) fn peer_status(host: &Host, ifname: &str, public_key: &str) -> PeerStatus {
+pub fn peer_status(host: &Host, ifname: &str, public_key: &str) -> PeerStatus {
     let dump = wg(host, &["show", ifname, "dump"]);
     let none = |field: &str| (field != "(none)" && field != "off").then(|| field.to_owned());
     dump.lines()
@@ -477,7 +476,6 @@ pub(crate) fn peer_status(host: &Host, ifname: &str, public_key: &str) -> PeerSt
                     .unwrap_or_else(|_| panic!("not a number in wg show dump: {field}"))
             };
             PeerStatus {
-                public_key: fields[0].to_owned(),
                 preshared_key: none(fields[1]),
                 endpoint: none(fields[2]).map(|endpoint| {
                     endpoint
@@ -500,13 +498,11 @@ pub(crate) fn peer_status(host: &Host, ifname: &str, public_key: &str) -> PeerSt
 /// Runs `wg-quick ACTION CONFIG` inside `host` with
 /// `WG_QUICK_USERSPACE_IMPLEMENTATION=userspace` and `bin` first on `PATH`.
 /// The interface is named after the config file (`IFNAME.conf`).
-pub(crate) fn wg_quick(
-    host: &Host,
-    bin: &Path,
-    userspace: &str,
-    action: &str,
-    config: &Path,
-) -> Finished {
+///
+/// # Panics
+///
+/// When wg-quick cannot be started.
+pub fn wg_quick(host: &Host, bin: &Path, userspace: &str, action: &str, config: &Path) -> Finished {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let path = std::env::join_paths(
         std::iter::once(bin.to_path_buf()).chain(std::env::split_paths(&path)),

@@ -5,7 +5,7 @@
 //!
 //! Underlay addresses are 198.18.0.H/24 on the switch; overlay addresses
 //! 198.19.O.H/32 for host H of operator O, so a host has a route only to the
-//! peers the mesh gives it. The mesh overlay is [`MESH_OVERLAY`], and
+//! peers the mesh gives it. The mesh overlay is 198.19.0.0/16, and
 //! operator O's range in it 198.19.O.0/24: what every config gives the
 //! operators it trusts, and what a vouch for it names.
 
@@ -16,47 +16,50 @@ use std::time::Duration;
 
 use sentrymesh_netns::add_veth;
 
-use super::{Host, Process, run_ok, unique_ifname, wait_until};
+use crate::{Host, Process, run_ok, unique_ifname, wait_until};
 
 /// How long a mesh may take to form: under a second on a quiet machine, but
 /// a lost handshake is retried only after 5 s, and a loaded machine loses
 /// some.
-pub(crate) const FORMS_WITHIN: Duration = Duration::from_secs(60);
+pub const FORMS_WITHIN: Duration = Duration::from_secs(60);
 /// How long a revocation may take to reach every member: tens of
 /// milliseconds on a quiet machine (the tests print the figure); the
 /// ceiling is for a loaded one.
-pub(crate) const REVOKED_WITHIN: Duration = Duration::from_secs(10);
-
-const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
+pub const REVOKED_WITHIN: Duration = Duration::from_secs(10);
 
 /// The WireGuard port of every host.
-pub(crate) const WG_PORT: u16 = 51820;
+const WG_PORT: u16 = 51820;
 /// The gossip port (the daemon's default).
-pub(crate) const GOSSIP_PORT: u16 = 51900;
+pub const GOSSIP_PORT: u16 = 51900;
 /// The introduction port (the daemon's default).
-pub(crate) const INTRODUCTION_PORT: u16 = 51901;
+pub const INTRODUCTION_PORT: u16 = 51901;
 /// Where each member serves its metrics, in its own namespace.
 const METRICS: &str = "127.0.0.1:9586";
 /// The mesh overlay of every lab.
-pub(crate) const MESH_OVERLAY: &str = "198.19.0.0/16";
+const MESH_OVERLAY: &str = "198.19.0.0/16";
 
-/// Runs `sentrymesh ARGS` outside any namespace and returns its output.
-pub(crate) fn sentrymesh(args: &[&str]) -> String {
-    run_ok(Command::new(SENTRYMESH).args(args), b"")
+/// Runs `PROGRAM ARGS` (sentrymesh) outside any namespace and returns its
+/// output.
+fn sentrymesh(program: &str, args: &[&str]) -> String {
+    run_ok(Command::new(program).args(args), b"")
 }
 
 /// An operator: its key file, id, number and overlay range.
-pub(crate) struct Operator {
-    pub(crate) key_file: PathBuf,
-    pub(crate) id: String,
+pub struct Operator {
+    /// Its secret key file, in the switch's directory.
+    pub key_file: PathBuf,
+    /// Its id, as `sentrymesh operator new` prints it.
+    pub id: String,
     /// Its number O, from 1.
-    pub(crate) number: u8,
+    pub number: u8,
     /// Its overlay range, 198.19.O.0/24.
-    pub(crate) range: String,
+    pub range: String,
 }
 
 /// The switch and the operators' files.
-pub(crate) struct Lab {
+pub struct Lab {
+    /// The sentrymesh program the lab runs.
+    sentrymesh: &'static str,
     switch: Host,
     hosts: usize,
     operators: u8,
@@ -64,8 +67,11 @@ pub(crate) struct Lab {
 
 /// What a host is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Role {
+pub enum Role {
+    /// A producer: it peers only with its own operator's sentries.
     Producer,
+    /// A sentry: it has an endpoint on the underlay and peers across
+    /// operators.
     Sentry,
 }
 
@@ -79,50 +85,85 @@ impl Role {
 }
 
 /// A mesh member: its namespace, keys, card and daemon.
-pub(crate) struct Member {
+pub struct Member {
     // Declared first, so the daemon stops before the namespace goes.
     daemon: Option<Process>,
-    pub(crate) host: Host,
-    pub(crate) name: String,
-    pub(crate) ifname: String,
-    pub(crate) wg_public: String,
-    pub(crate) overlay: Ipv4Addr,
-    pub(crate) underlay: Ipv4Addr,
-    pub(crate) operator: String,
+    /// The sentrymesh program it runs.
+    sentrymesh: &'static str,
+    /// The host it runs in; its directory has the member's files.
+    pub host: Host,
+    /// Its host name, as its card gives it.
+    pub name: String,
+    /// Its WireGuard interface.
+    pub ifname: String,
+    /// Its WireGuard public key, base64.
+    pub wg_public: String,
+    /// Its overlay address, 198.19.O.H.
+    pub overlay: Ipv4Addr,
+    /// Its underlay address, 198.18.0.H on the switch.
+    pub underlay: Ipv4Addr,
+    /// Its operator's id.
+    pub operator: String,
     /// The chain p2p node id its card publishes.
-    pub(crate) chain_id: String,
+    pub chain_id: String,
     /// Its operator's overlay range.
-    pub(crate) range: String,
+    range: String,
 }
 
 impl Lab {
-    pub(crate) fn new(label: &str) -> Lab {
+    /// A new lab whose switch is the namespace `sm-LABEL-sw-…`, running the
+    /// sentrymesh program at `sentrymesh` (`env!("CARGO_BIN_EXE_sentrymesh")`
+    /// in the daemon's tests) for every command and member.
+    ///
+    /// # Panics
+    ///
+    /// When not root, or when the switch cannot be made.
+    pub fn new(sentrymesh: &'static str, label: &str) -> Lab {
         let switch = Host::new(&format!("{label}-sw"));
         switch.ip(&["link", "add", "br0", "type", "bridge"]);
         switch.ip(&["link", "set", "br0", "up"]);
         Lab {
+            sentrymesh,
             switch,
             hosts: 0,
             operators: 0,
         }
     }
 
+    /// Runs `sentrymesh ARGS` outside any namespace and returns its output.
+    ///
+    /// # Panics
+    ///
+    /// When it fails; the message has its standard error.
+    pub fn sentrymesh(&self, args: &[&str]) -> String {
+        sentrymesh(self.sentrymesh, args)
+    }
+
     /// A path for a file in the lab's own directory.
-    pub(crate) fn switch_file(&self, name: &str) -> PathBuf {
+    pub fn switch_file(&self, name: &str) -> PathBuf {
         self.switch.dir().join(name)
     }
 
     /// Writes `contents` to the file `name` (mode 0600) in the switch's
     /// directory; returns its path.
-    pub(crate) fn write_switch_file(&self, name: &str, contents: &str) -> PathBuf {
+    ///
+    /// # Panics
+    ///
+    /// When the file cannot be written.
+    pub fn write_switch_file(&self, name: &str, contents: &str) -> PathBuf {
         self.switch.write_file(name, contents)
     }
 
     /// A new operator, its key file in the switch's directory.
-    pub(crate) fn operator(&mut self, name: &str) -> Operator {
+    ///
+    /// # Panics
+    ///
+    /// When `sentrymesh operator new` fails.
+    pub fn operator(&mut self, name: &str) -> Operator {
         self.operators += 1;
         let key_file = self.switch.dir().join(format!("{name}.op"));
-        let id = sentrymesh(&["operator", "new", "--out", &key_file.to_string_lossy()])
+        let id = self
+            .sentrymesh(&["operator", "new", "--out", &key_file.to_string_lossy()])
             .trim()
             .to_owned();
         Operator {
@@ -135,7 +176,12 @@ impl Lab {
 
     /// A new host of `operator` plugged into the switch, with its keys and
     /// its card (in `host.card` of its directory); not started.
-    pub(crate) fn member(&mut self, operator: &Operator, name: &str, role: Role) -> Member {
+    ///
+    /// # Panics
+    ///
+    /// When `ip` or a sentrymesh command fails, a file cannot be written, or
+    /// the lab has 255 hosts already.
+    pub fn member(&mut self, operator: &Operator, name: &str, role: Role) -> Member {
         self.hosts += 1;
         let index = u8::try_from(self.hosts).expect("fewer than 256 hosts");
         let host = Host::new(&format!("m{index}"));
@@ -152,11 +198,14 @@ impl Lab {
         host.ip(&["addr", "add", &format!("{underlay}/24"), "dev", &inside]);
         host.ip(&["link", "set", &inside, "up"]);
 
-        let wg_key = sentrymesh(&["genkey"]);
+        let wg_key = self.sentrymesh(&["genkey"]);
         host.write_file("wg.key", &wg_key);
-        let wg_public = run_ok(Command::new(SENTRYMESH).arg("pubkey"), wg_key.as_bytes())
-            .trim()
-            .to_owned();
+        let wg_public = run_ok(
+            Command::new(self.sentrymesh).arg("pubkey"),
+            wg_key.as_bytes(),
+        )
+        .trim()
+        .to_owned();
         let chain_id = chain_id(index, 0);
         let card = CardSpec {
             operator,
@@ -169,10 +218,11 @@ impl Lab {
             chain_id: &chain_id,
             serial: None,
         };
-        issue_card(&card, &host.dir().join("host.card"));
+        issue_card(self.sentrymesh, &card, &host.dir().join("host.card"));
         std::fs::create_dir(host.dir().join("known")).expect("the known directory");
         Member {
             daemon: None,
+            sentrymesh: self.sentrymesh,
             ifname: unique_ifname(),
             host,
             name: name.to_owned(),
@@ -203,8 +253,8 @@ struct CardSpec<'a> {
     serial: Option<u64>,
 }
 
-/// Issues the card `card` into `out`.
-fn issue_card(card: &CardSpec<'_>, out: &Path) {
+/// Issues the card `card` into `out` with the sentrymesh program `program`.
+fn issue_card(program: &str, card: &CardSpec<'_>, out: &Path) {
     let mut args = vec![
         "card".to_owned(),
         "issue".to_owned(),
@@ -232,7 +282,10 @@ fn issue_card(card: &CardSpec<'_>, out: &Path) {
     if let Some(serial) = card.serial {
         args.extend(["--serial".to_owned(), serial.to_string()]);
     }
-    sentrymesh(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    sentrymesh(
+        program,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
 }
 
 /// A chain p2p node id unique to host `index`, card version `version`,
@@ -249,12 +302,19 @@ impl Member {
     /// Writes a new WireGuard key over the member's key file and a new card
     /// for it (a later serial) over its card file, as a key rotation does;
     /// the running daemon is not told.
-    pub(crate) fn rotate_key(&self, operator: &Operator, role: Role) -> String {
-        let wg_key = sentrymesh(&["genkey"]);
+    ///
+    /// # Panics
+    ///
+    /// When a sentrymesh command fails or a file cannot be written.
+    pub fn rotate_key(&self, operator: &Operator, role: Role) -> String {
+        let wg_key = sentrymesh(self.sentrymesh, &["genkey"]);
         self.host.write_file("wg.key", &wg_key);
-        let wg_public = run_ok(Command::new(SENTRYMESH).arg("pubkey"), wg_key.as_bytes())
-            .trim()
-            .to_owned();
+        let wg_public = run_ok(
+            Command::new(self.sentrymesh).arg("pubkey"),
+            wg_key.as_bytes(),
+        )
+        .trim()
+        .to_owned();
         self.reissue_card(operator, role, None);
         wg_public
     }
@@ -274,39 +334,54 @@ impl Member {
             chain_id: &self.chain_id,
             serial,
         };
-        issue_card(&card, &self.card());
+        issue_card(self.sentrymesh, &card, &self.card());
     }
 
     /// Has `operator` revoke `revoked`'s host key, and puts the revocation
     /// in this member's known directory: published at its next reload.
-    pub(crate) fn know_revocation(&self, lab: &Lab, operator: &Operator, revoked: &Member) {
+    ///
+    /// # Panics
+    ///
+    /// When `sentrymesh trust revoke` fails or the revocation cannot be copied.
+    pub fn know_revocation(&self, lab: &Lab, operator: &Operator, revoked: &Member) {
         let name = format!("{}.revocation", revoked.name);
         let revocation = lab.switch_file(&name);
-        sentrymesh(&[
-            "trust",
-            "revoke",
-            "--operator",
-            &operator.key_file.to_string_lossy(),
-            "--host",
-            &revoked.wg_public,
-            "--out",
-            &revocation.to_string_lossy(),
-        ]);
+        sentrymesh(
+            self.sentrymesh,
+            &[
+                "trust",
+                "revoke",
+                "--operator",
+                &operator.key_file.to_string_lossy(),
+                "--host",
+                &revoked.wg_public,
+                "--out",
+                &revocation.to_string_lossy(),
+            ],
+        );
         self.know(&name, &revocation);
     }
 
     /// Issues the member's card again with a new chain p2p id and a later
     /// serial; the running daemon is not told.
-    pub(crate) fn change_card(&mut self, operator: &Operator, role: Role) {
+    ///
+    /// # Panics
+    ///
+    /// When `sentrymesh card issue` fails or the old card cannot be removed.
+    pub fn change_card(&mut self, operator: &Operator, role: Role) {
         let index = self.underlay.octets()[3];
         let version = u8::from_str_radix(&self.chain_id[38..], 16).expect("hex") + 1;
         self.chain_id = chain_id(index, version);
-        self.reissue_card(operator, role, Some(super::unix_now() + u64::from(version)));
+        self.reissue_card(operator, role, Some(crate::unix_now() + u64::from(version)));
     }
 
     /// Issues the sentry's card again with the DNS name `endpoint_name` as
     /// its endpoint host and a later serial; the running daemon is not told.
-    pub(crate) fn name_endpoint(&mut self, operator: &Operator, endpoint_name: &str) {
+    ///
+    /// # Panics
+    ///
+    /// When `sentrymesh card issue` fails or the old card cannot be removed.
+    pub fn name_endpoint(&mut self, operator: &Operator, endpoint_name: &str) {
         let index = self.underlay.octets()[3];
         let version = u8::from_str_radix(&self.chain_id[38..], 16).expect("hex") + 1;
         self.chain_id = chain_id(index, version);
@@ -320,13 +395,17 @@ impl Member {
             underlay: self.underlay,
             endpoint_name: Some(endpoint_name),
             chain_id: &self.chain_id,
-            serial: Some(super::unix_now() + u64::from(version)),
+            serial: Some(crate::unix_now() + u64::from(version)),
         };
-        issue_card(&card, &self.card());
+        issue_card(self.sentrymesh, &card, &self.card());
     }
 
     /// The public key the interface runs with, as `wg show` prints it.
-    pub(crate) fn interface_public_key(&self) -> String {
+    ///
+    /// # Panics
+    ///
+    /// When `wg` fails.
+    pub fn interface_public_key(&self) -> String {
         self.host
             .run("wg", &["show", &self.ifname, "public-key"])
             .trim()
@@ -334,23 +413,35 @@ impl Member {
     }
 
     /// The member's card file.
-    pub(crate) fn card(&self) -> PathBuf {
+    pub fn card(&self) -> PathBuf {
         self.host.dir().join("host.card")
     }
 
     /// Copies the file `path` into the known directory as `name`.
-    pub(crate) fn know(&self, name: &str, path: &Path) {
+    ///
+    /// # Panics
+    ///
+    /// When the file cannot be copied.
+    pub fn know(&self, name: &str, path: &Path) {
         std::fs::copy(path, self.host.dir().join("known").join(name)).expect("copy a known file");
     }
 
     /// Puts `other`'s card into the known directory.
-    pub(crate) fn know_card(&self, other: &Member) {
+    ///
+    /// # Panics
+    ///
+    /// When the card cannot be copied.
+    pub fn know_card(&self, other: &Member) {
         self.know(&format!("{}.card", other.name), &other.card());
     }
 
     /// Writes the config: trusting `trusted` directly (each with its
     /// range) with `threshold`, ready after `ready` peers.
-    pub(crate) fn configure(&self, trusted: &[&Operator], threshold: usize, ready: usize) {
+    ///
+    /// # Panics
+    ///
+    /// When the config cannot be written.
+    pub fn configure(&self, trusted: &[&Operator], threshold: usize, ready: usize) {
         let operators: Vec<String> = trusted
             .iter()
             .map(|op| format!("{{ id = {:?}, overlay = {:?} }}", op.id, op.range))
@@ -371,29 +462,39 @@ impl Member {
 
     /// The value of the sample `name{interface="…",labels}` its metrics show
     /// now; `labels` is empty or starts with a comma.
-    pub(crate) fn metric(&self, name: &str, labels: &str) -> u64 {
+    ///
+    /// # Panics
+    ///
+    /// When the metrics do not answer with 200 or show no such sample; the
+    /// message has what they showed.
+    pub fn metric(&self, name: &str, labels: &str) -> u64 {
         let address = METRICS.parse().expect("an address");
         let (status, body) = self.host.http_get(address, "/metrics");
         assert!(status.starts_with("HTTP/1.1 200"), "{status}");
         let series = format!("{name}{{interface=\"{}\"{labels}}}", self.ifname);
-        super::sample(&body, &series)
+        crate::sample(&body, &series)
             .unwrap_or_else(|| panic!("{} shows no {series}:\n{body}", self.name))
     }
 
     /// Starts `sentrymesh up`, and waits for its UAPI socket.
-    pub(crate) fn start(&mut self) {
+    ///
+    /// # Panics
+    ///
+    /// When the daemon cannot be started or its socket does not appear within
+    /// 10 s; the message has its log.
+    pub fn start(&mut self) {
         self.host.register_interface(&self.ifname);
         let config = self.host.dir().join("sm.toml");
         let mut command = self.host.command("env");
         command.args([
             "RUST_LOG=info",
-            SENTRYMESH,
+            self.sentrymesh,
             "up",
             "-c",
             &config.to_string_lossy(),
         ]);
-        let process = super::spawn(&format!("sentrymesh up on {}", self.name), &mut command);
-        let socket = super::socket_path(&self.ifname);
+        let process = crate::spawn(&format!("sentrymesh up on {}", self.name), &mut command);
+        let socket = crate::socket_path(&self.ifname);
         assert!(
             wait_until(Duration::from_secs(10), || socket.exists()),
             "{} did not start:\n{}",
@@ -404,9 +505,13 @@ impl Member {
     }
 
     /// Stops the daemon (SIGTERM) and waits for its socket to go.
-    pub(crate) fn stop(&mut self) {
+    ///
+    /// # Panics
+    ///
+    /// When its socket is still there after 10 s.
+    pub fn stop(&mut self) {
         self.daemon = None;
-        let socket = super::socket_path(&self.ifname);
+        let socket = crate::socket_path(&self.ifname);
         assert!(
             wait_until(Duration::from_secs(10), || !socket.exists()),
             "{} did not stop",
@@ -415,7 +520,11 @@ impl Member {
     }
 
     /// The daemon's resident memory, in KiB, from `/proc/PID/status`.
-    pub(crate) fn rss_kib(&self) -> u64 {
+    ///
+    /// # Panics
+    ///
+    /// When no daemon runs, or its status cannot be read or has no VmRSS.
+    pub fn rss_kib(&self) -> u64 {
         let pid = self.daemon.as_ref().expect("a running daemon").pid();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("its status");
         status
@@ -427,12 +536,16 @@ impl Member {
     }
 
     /// The daemon's log so far.
-    pub(crate) fn log(&self) -> String {
+    pub fn log(&self) -> String {
         self.daemon.as_ref().map(Process::log).unwrap_or_default()
     }
 
     /// The WireGuard keys of the interface's peers.
-    pub(crate) fn peers(&self) -> Vec<String> {
+    ///
+    /// # Panics
+    ///
+    /// When `wg` fails.
+    pub fn peers(&self) -> Vec<String> {
         let mut peers: Vec<String> = self
             .host
             .run("wg", &["show", &self.ifname, "peers"])
@@ -444,7 +557,11 @@ impl Member {
     }
 
     /// Whether the interface has a session with `other` (a handshake).
-    pub(crate) fn has_session_with(&self, other: &Member) -> bool {
+    ///
+    /// # Panics
+    ///
+    /// When `wg` fails.
+    pub fn has_session_with(&self, other: &Member) -> bool {
         self.host
             .run("wg", &["show", &self.ifname, "latest-handshakes"])
             .lines()
@@ -452,13 +569,21 @@ impl Member {
     }
 
     /// Asks the daemon to reload its config, as `sentrymesh reload`.
-    pub(crate) fn reload(&self) {
-        sentrymesh(&["reload", "--interface", &self.ifname]);
+    ///
+    /// # Panics
+    ///
+    /// When `sentrymesh reload` fails.
+    pub fn reload(&self) {
+        sentrymesh(self.sentrymesh, &["reload", "--interface", &self.ifname]);
     }
 
     /// Whether one ping to `other`'s overlay address is answered.
-    pub(crate) fn pings(&self, other: &Member) -> bool {
-        super::try_ping(
+    ///
+    /// # Panics
+    ///
+    /// When ping cannot be started.
+    pub fn pings(&self, other: &Member) -> bool {
+        crate::try_ping(
             &self.host,
             other.overlay.into(),
             1,
@@ -470,16 +595,21 @@ impl Member {
 }
 
 /// The sorted keys of `members`.
-pub(crate) fn keys(members: &[&Member]) -> Vec<String> {
+fn keys(members: &[&Member]) -> Vec<String> {
     let mut keys: Vec<String> = members.iter().map(|m| m.wg_public.clone()).collect();
     keys.sort();
     keys
 }
 
 /// Waits until `member` has exactly the peers `expected`, with a session to
-/// each; panics with its log otherwise.
+/// each.
+///
+/// # Panics
+///
+/// When the peers are not so within [`FORMS_WITHIN`]; the message has the
+/// member's log.
 #[track_caller]
-pub(crate) fn assert_peers(member: &Member, expected: &[&Member]) {
+pub fn assert_peers(member: &Member, expected: &[&Member]) {
     let formed = wait_until(FORMS_WITHIN, || {
         member.peers() == keys(expected)
             && expected.iter().all(|peer| member.has_session_with(peer))
@@ -495,13 +625,21 @@ pub(crate) fn assert_peers(member: &Member, expected: &[&Member]) {
 }
 
 /// The binary form of the armoured object in the file `path`.
-pub(crate) fn armoured_bytes(path: &std::path::Path) -> Vec<u8> {
+///
+/// # Panics
+///
+/// When the file cannot be read or its body is not base64.
+pub fn armoured_bytes(path: &std::path::Path) -> Vec<u8> {
     let text = std::fs::read_to_string(path).expect("an armoured file");
     base64_decode(&text.lines().skip(1).collect::<String>())
 }
 
 /// Standard base64 decoding, for keys.
-pub(crate) fn base64_decode(text: &str) -> Vec<u8> {
+///
+/// # Panics
+///
+/// When `text` is not base64.
+pub fn base64_decode(text: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut bits = 0u32;
     let mut count = 0;
