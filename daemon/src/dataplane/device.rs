@@ -28,6 +28,7 @@ use sentrymesh_types::PublicKey;
 use crate::dataplane::batch::{MAX_PACKET, TxBatch};
 use crate::dataplane::change::{ChangeError, ConfigChange};
 use crate::dataplane::handle::Command;
+use crate::dataplane::heartbeat::Heartbeat;
 use crate::dataplane::interface::Interface;
 use crate::dataplane::io::{DatagramIo, TunIo};
 use crate::dataplane::offload::{GsoType, VIRTIO_NET_HDR_LEN, VirtioNetHdr};
@@ -134,6 +135,8 @@ pub(crate) struct Device<T = Tun, S = DataSocket> {
     rx_buffers: Vec<Vec<u8>>,
     rx_meta: Vec<RecvMeta>,
     drops: DropCounters,
+    /// Beaten by the run loop each turn, for the watchdog.
+    heartbeat: Heartbeat,
 }
 
 impl Device {
@@ -181,7 +184,14 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             rx_buffers: vec![vec![0; RX_BUFFER_LEN]; RX_MESSAGES],
             rx_meta: vec![RecvMeta::default(); RX_MESSAGES],
             drops: DropCounters::default(),
+            heartbeat: Heartbeat::new(now),
         })
+    }
+
+    /// The heartbeat the run loop beats each turn: a watchdog checks it to
+    /// tell a data path that turns from one stuck in a turn.
+    pub(crate) fn heartbeat(&self) -> Heartbeat {
+        self.heartbeat.clone()
     }
 
     /// Reads the TUN device's MTU again: padding stops there, as in the

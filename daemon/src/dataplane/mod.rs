@@ -8,13 +8,15 @@
 //! and socket (the kernel's, or fakes in tests); [`offload`] splits and
 //! merges the large packets of Linux's TUN offloads. The rest of the daemon
 //! talks to a running device through a [`handle`]: typed [`change`]s in,
-//! typed [`state`] out.
+//! typed [`state`] out; the run loop's [`heartbeat`] tells the watchdog it
+//! still turns.
 
 pub(crate) mod allowed_ips;
 pub(crate) mod batch;
 pub(crate) mod change;
 pub(crate) mod device;
 pub(crate) mod handle;
+pub(crate) mod heartbeat;
 pub(crate) mod interface;
 pub(crate) mod io;
 pub(crate) mod offload;

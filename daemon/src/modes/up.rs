@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use sentrymesh_tunnel::PresharedKey;
@@ -33,9 +33,10 @@ use crate::dataplane::device::{Device, Offloads, create_tun};
 use crate::dataplane::handle::{self, DeviceHandle};
 use crate::modes::mesh_member::{MeshInputs, MeshMember, MeshReload};
 use crate::modes::routes::Routes;
+use crate::modes::watchdog::{Check, Watchdog};
 use crate::sys::capabilities;
 use crate::sys::netlink;
-use crate::sys::systemd::{self, Notifier};
+use crate::sys::systemd::Notifier;
 use crate::sys::tun::Tun;
 
 /// Runs the interface the configuration at `path` describes, with the
@@ -76,6 +77,7 @@ async fn serve(
         tracing::warn!("could not drop capabilities: {error}");
     }
     let notifier = Notifier::from_env().context("connecting to systemd")?;
+    let watchdog = Watchdog::from_env(vec![(name.clone(), device.heartbeat())]);
     let (handle, uapi, commands) = handle::channel();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (mesh_reloads, mesh_reloads_rx) = mpsc::channel(1);
@@ -113,7 +115,7 @@ async fn serve(
         handle.clone(),
         mesh_reloads,
         configured,
-        notifier,
+        Systemd { notifier, watchdog },
         shutdown_tx,
     );
     tokio::select! {
@@ -159,8 +161,8 @@ fn ignore_existing(result: io::Result<()>) -> io::Result<()> {
     }
 }
 
-/// Configures the interface, reports readiness, pings the watchdog, reloads
-/// on SIGHUP and stops on SIGINT or SIGTERM. The routes of the configured
+/// Configures the interface, reports readiness, pings the watchdog while the
+/// data path turns, reloads on SIGHUP and stops on SIGINT or SIGTERM. The routes of the configured
 /// peers' allowed IPs follow each reload, and go when this returns.
 async fn supervise(
     path: PathBuf,
@@ -168,9 +170,10 @@ async fn supervise(
     device: DeviceHandle,
     mesh_reloads: mpsc::Sender<MeshReload>,
     configured: oneshot::Sender<()>,
-    notifier: Option<Notifier>,
+    systemd: Systemd,
     shutdown: watch::Sender<bool>,
 ) -> Result<()> {
+    let Systemd { notifier, watchdog } = systemd;
     let name = config.interface.name.as_str().to_owned();
     let mut routes =
         Routes::of_interface(&name).with_context(|| format!("finding interface {name}"))?;
@@ -197,8 +200,11 @@ async fn supervise(
     let mut hangup = signal(SignalKind::hangup())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
-    let watchdog_period = systemd::watchdog_interval();
-    let mut watchdog = tokio::time::interval(watchdog_period.unwrap_or(Duration::from_secs(3600)));
+    let mut watchdog_tick = tokio::time::interval(
+        watchdog
+            .as_ref()
+            .map_or(Duration::from_secs(3600), Watchdog::interval),
+    );
     let mut readiness_check = tokio::time::interval(READINESS_CHECK_INTERVAL);
     let mut readiness = Readiness::Waiting { reported: None };
     // The first report comes before anything else: READY=1 at once when no
@@ -236,14 +242,30 @@ async fn supervise(
             }
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
-            _ = watchdog.tick(), if watchdog_period.is_some() => {
-                let _ = notify("WATCHDOG=1");
+            _ = watchdog_tick.tick(), if watchdog.is_some() => {
+                match watchdog.as_ref().map(|watchdog| watchdog.check(Instant::now())) {
+                    Some(Check::Ping) => {
+                        let _ = notify("WATCHDOG=1");
+                    }
+                    Some(Check::Withhold { interface, age }) => tracing::error!(
+                        "the data path of {interface} has not turned for {age:?}; \
+                         withholding the watchdog ping, so systemd restarts the service"
+                    ),
+                    None => {}
+                }
             }
         }
     }
     let _ = notify("STOPPING=1");
     let _ = shutdown.send(true);
     Ok(())
+}
+
+/// The service manager, if one started the daemon: where notifications go,
+/// and the watchdog it asked for.
+struct Systemd {
+    notifier: Option<Notifier>,
+    watchdog: Option<Watchdog>,
 }
 
 /// How often the readiness gate counts the live sessions while it is shut.

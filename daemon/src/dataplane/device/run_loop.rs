@@ -16,6 +16,11 @@
 //! computed from it too (so it may last the turn's length too long, a few
 //! microseconds against timers of the protocol's 100 ms granularity).
 //!
+//! Each turn beats the device's
+//! [`Heartbeat`](crate::dataplane::heartbeat::Heartbeat) with that reading,
+//! so a thread stuck in a turn stops feeding systemd's watchdog. An idle
+//! loop turns at least every [`MTU_CHECK_INTERVAL`].
+//!
 //! A thread rather than a task: after the tunnel has been idle a while, the
 //! first packet used to wait ~25 µs in the async runtime (its driver, the
 //! select over six futures, the readiness bookkeeping, all cold in the
@@ -133,6 +138,7 @@ impl Device<Tun, DataSocket> {
                 }
             }
             now = Instant::now();
+            self.heartbeat.beat(now);
             for event in &events {
                 match event.token() {
                     TUN => {
