@@ -1,7 +1,7 @@
 //! Dropping privileges after setup: the process keeps only
 //! `CAP_NET_ADMIN` (routes, addresses, socket marks on reload) and
-//! `CAP_NET_BIND_SERVICE` (a listen port under 1024), in its effective and
-//! permitted sets and in its bounding set.
+//! `CAP_NET_BIND_SERVICE` (a listen port under 1024, when started as root),
+//! in its effective and permitted sets and in its bounding set.
 
 use std::io;
 
@@ -26,7 +26,17 @@ struct CapData {
     inheritable: u32,
 }
 
-/// Keeps only the network capabilities.
+/// Keeps only the network capabilities, dropping only what the process
+/// holds: under the systemd unit (a service user with ambient
+/// `CAP_NET_ADMIN`, its bounding set that alone, and a system call filter
+/// that refuses `capset`) there is nothing left to drop and nothing is
+/// asked of the kernel but the ambient set's clearing.
+///
+/// The ambient set is cleared, so no program the process might run
+/// inherits a capability. The inheritable set keeps at most the network
+/// capabilities (the unit puts `CAP_NET_ADMIN` there for the ambient set);
+/// with the ambient set clear they reach only a program whose file grants
+/// them, and the daemon runs none.
 ///
 /// # Errors
 ///
@@ -34,31 +44,25 @@ struct CapData {
 /// from the bounding set needs `CAP_SETPCAP`; without it the bounding set is
 /// left as it is and only the effective and permitted sets shrink).
 pub(crate) fn keep_only_network() -> io::Result<()> {
-    let last = last_capability();
-    for capability in 0..=last {
-        if capability == CAP_NET_ADMIN || capability == CAP_NET_BIND_SERVICE {
-            continue;
-        }
-        // SAFETY: PR_CAPBSET_DROP takes a capability number; no pointers.
-        let result = unsafe {
-            libc::prctl(
-                libc::PR_CAPBSET_DROP,
-                libc::c_ulong::from(capability),
-                0,
-                0,
-                0,
-            )
-        };
-        if result < 0 {
-            let error = io::Error::last_os_error();
-            // EPERM: no CAP_SETPCAP, so the bounding set stays; EINVAL: a
-            // capability this kernel does not know.
-            if !matches!(error.raw_os_error(), Some(libc::EPERM | libc::EINVAL)) {
-                return Err(error);
-            }
+    for capability in 0..=last_capability() {
+        let is_kept = capability == CAP_NET_ADMIN || capability == CAP_NET_BIND_SERVICE;
+        if !is_kept && in_bounding_set(capability) {
+            drop_from_bounding_set(capability)?;
         }
     }
-    let kept = (1 << CAP_NET_ADMIN) | (1 << CAP_NET_BIND_SERVICE);
+    // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes no pointers.
+    let cleared = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::c_ulong::from(libc::PR_CAP_AMBIENT_CLEAR_ALL.unsigned_abs()),
+            0,
+            0,
+            0,
+        )
+    };
+    if cleared < 0 {
+        return Err(io::Error::last_os_error());
+    }
     let mut header = CapHeader {
         version: CAPABILITY_VERSION_3,
         pid: 0,
@@ -69,13 +73,55 @@ pub(crate) fn keep_only_network() -> io::Result<()> {
     if unsafe { libc::syscall(libc::SYS_capget, &raw mut header, data.as_mut_ptr()) } < 0 {
         return Err(io::Error::last_os_error());
     }
+    let kept: u32 = (1 << CAP_NET_ADMIN) | (1 << CAP_NET_BIND_SERVICE);
+    let held = |word: &CapData| word.effective | word.permitted | word.inheritable;
+    if held(&data[0]) & !kept == 0 && held(&data[1]) == 0 {
+        return Ok(());
+    }
     data[0].effective &= kept;
     data[0].permitted &= kept;
-    data[0].inheritable = 0;
+    data[0].inheritable &= kept;
     data[1] = CapData::default();
     // SAFETY: capset reads the header and two data words.
     if unsafe { libc::syscall(libc::SYS_capset, &raw const header, data.as_ptr()) } < 0 {
         return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether `capability` is in the bounding set; `false` for one this kernel
+/// does not know.
+fn in_bounding_set(capability: u32) -> bool {
+    // SAFETY: PR_CAPBSET_READ takes a capability number; no pointers.
+    unsafe {
+        libc::prctl(
+            libc::PR_CAPBSET_READ,
+            libc::c_ulong::from(capability),
+            0,
+            0,
+            0,
+        ) == 1
+    }
+}
+
+/// Removes `capability` from the bounding set, if the process may.
+fn drop_from_bounding_set(capability: u32) -> io::Result<()> {
+    // SAFETY: PR_CAPBSET_DROP takes a capability number; no pointers.
+    let result = unsafe {
+        libc::prctl(
+            libc::PR_CAPBSET_DROP,
+            libc::c_ulong::from(capability),
+            0,
+            0,
+            0,
+        )
+    };
+    if result < 0 {
+        let error = io::Error::last_os_error();
+        // EPERM: no CAP_SETPCAP, so the bounding set stays.
+        if error.raw_os_error() != Some(libc::EPERM) {
+            return Err(error);
+        }
     }
     Ok(())
 }
@@ -111,7 +157,8 @@ mod tests {
             let network = (1 << CAP_NET_ADMIN) | (1 << CAP_NET_BIND_SERVICE);
             assert_eq!(thread_capabilities("CapEff") & !network, 0);
             assert_eq!(thread_capabilities("CapPrm") & !network, 0);
-            assert_eq!(thread_capabilities("CapInh"), 0);
+            assert_eq!(thread_capabilities("CapInh") & !network, 0);
+            assert_eq!(thread_capabilities("CapAmb"), 0);
             // As root (CI runs the tests as root) the bounding set shrinks too.
             assert_eq!(thread_capabilities("CapBnd") & !network, 0);
         })
