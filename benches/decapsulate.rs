@@ -6,7 +6,7 @@
 //! then time opening all of them; repeat until criterion's iteration count
 //! is reached. Nothing is copied besides what each API does itself:
 //!
-//! * `ours`: [`Endpoint::handle_datagram`] decrypts each message in place.
+//! * `ours`: [`Engine::handle_datagram`] decrypts each message in place.
 //! * `boringtun`: `Tunn::decapsulate` reads each message and decrypts it
 //!   into one output buffer (it copies, as its API requires).
 //! * `ring_open`: `LessSafeKey::open_in_place` of each message's payload,
@@ -15,7 +15,7 @@
 //! Both engines check the inner packet (a valid IPv4 header) and their replay
 //! window, as they do for every packet.
 //!
-//! [`Endpoint::handle_datagram`]: sentrymesh_tunnel::Endpoint::handle_datagram
+//! [`Engine::handle_datagram`]: sentrymesh_tunnel::Engine::handle_datagram
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -54,7 +54,7 @@ fn in_batches(
 fn ours(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
     let mut pair = ours_established(4);
     let packet = ipv4_packet(len, TAG);
-    let stride = pair.a.endpoint.encapsulated_len(len);
+    let stride = pair.a.engine.encapsulated_len(len);
     assert_eq!(stride, len + DATA_OVERHEAD, "no padding up to the MTU");
     let mut batch = vec![0u8; BATCH * stride];
     let now = pair.now;
@@ -72,11 +72,11 @@ fn ours(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
                 |datagram| {
                     let sealed =
                         initiator
-                            .endpoint
+                            .engine
                             .encapsulate(now, initiator.peer, &packet, datagram);
                     assert!(sealed.is_ok(), "{sealed:?}");
                 },
-                |datagram| match responder.endpoint.handle_datagram(now, ADDR_A, datagram) {
+                |datagram| match responder.engine.handle_datagram(now, ADDR_A, datagram) {
                     Ok(Received::Packet { packet, .. }) => {
                         black_box(packet);
                     }

@@ -1,15 +1,15 @@
 //! Sealing one inner packet into a data message, on an established session.
 //!
-//! * `ours_in_place`: [`Endpoint::encapsulate_in_place`], the daemon's data
+//! * `ours_in_place`: [`Engine::encapsulate_in_place`], the daemon's data
 //!   path. The packet is written once at `buf[16..]`; each iteration seals
 //!   the buffer again (ciphertext of the previous one, which costs the same).
-//! * `ours_copy`: [`Endpoint::encapsulate`], which copies the packet first.
+//! * `ours_copy`: [`Engine::encapsulate`], which copies the packet first.
 //! * `boringtun`: `Tunn::encapsulate`, which copies too.
 //! * `ring_seal`: `LessSafeKey::seal_in_place_separate_tag` of the same bytes
 //!   with an incrementing counter nonce: the floor an engine can reach.
 //!
-//! [`Endpoint::encapsulate_in_place`]: sentrymesh_tunnel::Endpoint::encapsulate_in_place
-//! [`Endpoint::encapsulate`]: sentrymesh_tunnel::Endpoint::encapsulate
+//! [`Engine::encapsulate_in_place`]: sentrymesh_tunnel::Engine::encapsulate_in_place
+//! [`Engine::encapsulate`]: sentrymesh_tunnel::Engine::encapsulate
 
 use std::hint::black_box;
 
@@ -29,10 +29,7 @@ fn ours_in_place(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
     let mut buf = vec![0u8; BUF_LEN];
     buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len].copy_from_slice(&ipv4_packet(len, TAG));
     let (now, peer) = (pair.now, pair.a.peer);
-    let sealed = pair
-        .a
-        .endpoint
-        .encapsulate_in_place(now, peer, &mut buf, len);
+    let sealed = pair.a.engine.encapsulate_in_place(now, peer, &mut buf, len);
     assert!(
         matches!(sealed, Ok(Encapsulated::Sealed { .. })),
         "{sealed:?}"
@@ -41,7 +38,7 @@ fn ours_in_place(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
         b.iter(|| {
             black_box(
                 pair.a
-                    .endpoint
+                    .engine
                     .encapsulate_in_place(now, peer, black_box(&mut buf), len),
             )
         });
@@ -53,19 +50,18 @@ fn ours_copy(group: &mut BenchmarkGroup<'_, WallTime>, len: usize) {
     let packet = ipv4_packet(len, TAG);
     let mut out = vec![0u8; BUF_LEN];
     let (now, peer) = (pair.now, pair.a.peer);
-    let sealed = pair.a.endpoint.encapsulate(now, peer, &packet, &mut out);
+    let sealed = pair.a.engine.encapsulate(now, peer, &packet, &mut out);
     assert!(
         matches!(sealed, Ok(Encapsulated::Sealed { .. })),
         "{sealed:?}"
     );
     group.bench_function(BenchmarkId::new("ours_copy", len), |b| {
         b.iter(|| {
-            black_box(pair.a.endpoint.encapsulate(
-                now,
-                peer,
-                black_box(&packet),
-                black_box(&mut out),
-            ))
+            black_box(
+                pair.a
+                    .engine
+                    .encapsulate(now, peer, black_box(&packet), black_box(&mut out)),
+            )
         });
     });
 }

@@ -4,11 +4,11 @@
 //! This crate is not part of the daemon and measures nothing by itself: the
 //! bench targets do (`encapsulate`, `decapsulate`, `handshake`, `aead`,
 //! and `card` for the mesh's cards; see
-//! `benches/README.md`). They compare our [`Endpoint`](sentrymesh_tunnel::Endpoint) with boringtun's
+//! `benches/README.md`). They compare our [`Engine`](sentrymesh_tunnel::Engine) with boringtun's
 //! [`Tunn`] and with the bare AEAD, and share:
 //!
 //! ```text
-//!   sim::Pair      a: Endpoint        ◄──── handshake ────► b: Endpoint
+//!   sim::Pair      a: Engine          ◄──── handshake ────► b: Engine
 //!                  (the engine's harness; virtual time: `now` only moves
 //!                  when a bench moves it)
 //!   BoringtunPair  initiator Tunn     ◄──── handshake ────► responder Tunn
@@ -34,7 +34,7 @@ use sentrymesh_tunnel::{DATA_OVERHEAD, INITIATION_LEN, KEEPALIVE_LEN, RESPONSE_L
 /// minimum MTU, and a full packet under WireGuard's default MTU.
 pub const SIZES: [usize; 3] = [64, 576, 1420];
 
-/// The MTU our endpoints pad to, as a daemon on a 1420-byte TUN device
+/// The MTU our engines pad to, as a daemon on a 1420-byte TUN device
 /// does. Every size in [`SIZES`] then seals without padding, the same bytes
 /// boringtun (which never pads) and the raw AEAD benches seal.
 pub const MTU: u16 = 1420;
@@ -77,7 +77,7 @@ pub fn ring_key(bytes: &[u8; 32]) -> ring::aead::LessSafeKey {
     )
 }
 
-/// Two of our endpoints from `seed` that have completed a handshake, on
+/// Two of our engines from `seed` that have completed a handshake, on
 /// the engine's simulation harness: `a` (at [`ADDR_A`](sentrymesh_tunnel::sim::ADDR_A)) seals data for `b`,
 /// whose session is confirmed; both pad to [`MTU`].
 ///
@@ -86,8 +86,8 @@ pub fn ring_key(bytes: &[u8; 32]) -> ring::aead::LessSafeKey {
 /// When the handshake fails (which would be a bug).
 pub fn ours_established(seed: u64) -> Pair {
     let mut pair = Pair::with_seed(seed);
-    pair.a.endpoint.set_mtu(Some(MTU));
-    pair.b.endpoint.set_mtu(Some(MTU));
+    pair.a.engine.set_mtu(Some(MTU));
+    pair.b.engine.set_mtu(Some(MTU));
     pair.handshake();
     pair
 }
@@ -109,7 +109,7 @@ pub fn next_handshake(pair: &mut Pair) {
 /// Each has a rate limiter that never reports load: boringtun's default one
 /// demands cookies after ten handshake messages in a second (and is reset
 /// only by its timer tick), which would turn back-to-back handshakes into
-/// cookie exchanges. Our endpoints are not under load either.
+/// cookie exchanges. Our engines are not under load either.
 pub struct BoringtunPair {
     /// The side that initiates handshakes and sends data in the benches.
     pub initiator: Tunn,
@@ -237,20 +237,19 @@ mod tests {
 
     fn ours_receives(pair: &mut Pair, len: usize) {
         let packet = ipv4_packet(len, TAG);
-        let mut datagram = vec![0; pair.a.endpoint.encapsulated_len(len)];
-        let sealed =
-            match pair
-                .a
-                .endpoint
-                .encapsulate(pair.now, pair.a.peer, &packet, &mut datagram)
-            {
-                Ok(Encapsulated::Sealed { len }) => len,
-                other => panic!("not sealed: {other:?}"),
-            };
+        let mut datagram = vec![0; pair.a.engine.encapsulated_len(len)];
+        let sealed = match pair
+            .a
+            .engine
+            .encapsulate(pair.now, pair.a.peer, &packet, &mut datagram)
+        {
+            Ok(Encapsulated::Sealed { len }) => len,
+            other => panic!("not sealed: {other:?}"),
+        };
         assert_eq!(sealed, len + DATA_OVERHEAD, "no padding up to the MTU");
         match pair
             .b
-            .endpoint
+            .engine
             .handle_datagram(pair.now, ADDR_A, &mut datagram)
         {
             Ok(Received::Packet { peer, packet: got }) => {
@@ -283,14 +282,14 @@ mod tests {
         buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len].copy_from_slice(&ipv4_packet(len, TAG));
         let sealed = pair
             .a
-            .endpoint
+            .engine
             .encapsulate_in_place(pair.now, pair.a.peer, &mut buf, len);
         let Ok(Encapsulated::Sealed { len: sealed_len }) = sealed else {
             panic!("{sealed:?}");
         };
         let received = pair
             .b
-            .endpoint
+            .engine
             .handle_datagram(pair.now, ADDR_A, &mut buf[..sealed_len]);
         assert!(
             matches!(received, Ok(Received::Packet { .. })),

@@ -25,6 +25,10 @@ pub enum EndpointHost {
 
 /// A UDP endpoint of a host: `198.18.0.1:51820`, `[2001:db8::1]:51820` or
 /// `sentry-1.example.net:51820`.
+///
+/// The same thing as a peer's endpoint in the engine and in UAPI
+/// (`endpoint=`), where its WireGuard UDP port is reached, as a card writes
+/// it: the host may be a DNS name, which the daemon resolves.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Endpoint {
     /// The address or name.

@@ -1,12 +1,12 @@
 //! Why a datagram was dropped or a packet could not be sent.
 
-/// Why [`crate::Endpoint`] refused an input; the caller drops the datagram
+/// Why [`crate::Engine`] refused an input; the caller drops the datagram
 /// and may count the reason.
 ///
-/// A datagram refused before it authenticated leaves the endpoint's state
+/// A datagram refused before it authenticated leaves the engine's state
 /// as it was (apart from a cookie reply queued for sending). Only
 /// [`Error::InvalidInnerPacket`] comes after authentication: like the kernel,
-/// the endpoint has by then counted the datagram, updated the peer's address
+/// the engine has by then counted the datagram, updated the peer's address
 /// and its timers, and recorded the counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]

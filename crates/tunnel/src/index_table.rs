@@ -18,7 +18,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use rand_core::CryptoRngCore;
 
-use crate::endpoint::PeerId;
+use crate::engine::PeerId;
 use crate::messages::SessionIndex;
 
 /// Which peer each index in use belongs to.

@@ -11,16 +11,16 @@
 //!            datagram from UDP                 IP packet from TUN
 //!                   │                                  │
 //!                   ▼                                  ▼
-//!      Endpoint::handle_datagram          Endpoint::encapsulate(_in_place)
+//!       Engine::handle_datagram             Engine::encapsulate(_in_place)
 //!           │            │                             │
 //!   Received::Packet   handshakes, timers ──────► Encapsulated::Sealed
-//!      (to TUN)        Endpoint::poll_transmit ──► datagrams to UDP
-//!                      Endpoint::poll_timeout  ──► when to call handle_timeout
+//!      (to TUN)        Engine::poll_transmit ────► datagrams to UDP
+//!                      Engine::poll_timeout  ────► when to call handle_timeout
 //! ```
 //!
 //! The run loop of a caller: after every input — a datagram, a packet, a
-//! timeout, a configuration change — drain [`Endpoint::poll_transmit`] until it
-//! returns `None`, then sleep until [`Endpoint::poll_timeout`] or the next input.
+//! timeout, a configuration change — drain [`Engine::poll_transmit`] until it
+//! returns `None`, then sleep until [`Engine::poll_timeout`] or the next input.
 //!
 //! The protocol is WireGuard exactly (Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s,
 //! MAC1/MAC2 and XChaCha20-Poly1305 cookies, TAI64N replay protection, an
@@ -30,7 +30,7 @@
 
 mod cookie;
 mod crypto;
-mod endpoint;
+mod engine;
 mod error;
 mod handshake;
 mod index_table;
@@ -48,7 +48,7 @@ mod tai64n;
 pub mod timers;
 
 pub use cookie::COOKIE_REFRESH_TIME;
-pub use endpoint::{Encapsulated, Endpoint, PeerConfig, PeerId, Received, Transmit};
+pub use engine::{Encapsulated, Engine, PeerConfig, PeerId, Received, Transmit};
 pub use error::Error;
 pub use keys::PresharedKey;
 pub use messages::{

@@ -21,7 +21,7 @@ use sentrymesh_types::PublicKey;
 
 use crate::cookie::CookieJar;
 use crate::crypto::x25519::SecretKey;
-use crate::endpoint::PeerId;
+use crate::engine::PeerId;
 use crate::error::Error;
 use crate::handshake::{
     ExpectResponse, IdentifiedInitiation, LocalIdentity, PeerSecrets, write_initiation,
@@ -45,7 +45,7 @@ pub(crate) const MAX_STAGED_PACKETS: usize = 128;
 /// (at most 50 per second).
 const MIN_INITIATION_INTERVAL: Duration = Duration::from_millis(20);
 
-/// What one input to a peer needs from the endpoint around it.
+/// What one input to a peer needs from the engine around it.
 pub(crate) struct Context<'a> {
     pub(crate) now: Instant,
     pub(crate) local: &'a LocalIdentity,
@@ -114,7 +114,7 @@ pub(crate) struct Peer {
     staged: VecDeque<Vec<u8>>,
     outbox: Outbox,
     pub(crate) stats: PeerStats,
-    /// Whether the peer sits in the endpoint's transmit queue.
+    /// Whether the peer sits in the engine's transmit queue.
     pub(crate) queued_for_transmit: bool,
 }
 

@@ -135,7 +135,7 @@ fn nanos(duration: Duration) -> u64 {
 }
 
 /// Per-source token buckets deciding which incoming handshake messages are
-/// processed while the endpoint is under load.
+/// processed while the engine is under load.
 ///
 /// ```
 /// use std::net::{IpAddr, Ipv4Addr};

@@ -1,5 +1,5 @@
 //! A simulation harness for the engine's tests and benches: a [`Pair`] of
-//! endpoints joined by a virtual network, under virtual time —
+//! engines joined by a virtual network, under virtual time —
 //! quinn-proto's test harness, for WireGuard. Compiled only with the
 //! `testing` feature (or in this crate's own tests); the daemon never
 //! builds it.
@@ -7,7 +7,7 @@
 //! Nothing here takes the OS's entropy, and the clock is read once: the
 //! virtual clock is an [`Instant`](std::time::Instant) (which has no other
 //! constructor) that only moves when a test moves it, jumping from one
-//! deadline of either endpoint to the next
+//! deadline of either engine to the next
 //! ([`Pair::advance_to_next_timeout`]); everything is measured from it, and
 //! every key, random draw, lost datagram and reordering comes from a seeded
 //! `ChaCha8Rng`. A
@@ -17,8 +17,8 @@
 //! ```text
 //!      Host a (198.18.0.1:51820)                 Host b (198.18.0.2:51820)
 //!   ┌────────────────────────────┐            ┌────────────────────────────┐
-//!   │ Endpoint ── poll_transmit ─┼─ drive() ─►│ inbound ─► handle_datagram │
-//!   │ handle_datagram ◄─ inbound ◄┼─ drive() ──┼─ poll_transmit ── Endpoint │
+//!   │ Engine ── poll_transmit ───┼─ drive() ─►│ inbound ─► handle_datagram │
+//!   │ handle_datagram ◄─ inbound ◄┼─ drive() ──┼─ poll_transmit ──── Engine │
 //!   └────────────────────────────┘            └────────────────────────────┘
 //!   every datagram sent is recorded (`Host::sent`) with its virtual send
 //!   time and type, and delivered unless the sender's `drop_outgoing` is

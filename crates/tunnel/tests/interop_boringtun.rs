@@ -1,6 +1,6 @@
 //! Interoperability with boringtun 0.7.1 (`boringtun::noise::Tunn`), in process.
 //!
-//! Each test builds a [`Pair`]: our [`Endpoint`] with one peer, and a
+//! Each test builds a [`Pair`]: our [`Engine`] with one peer, and a
 //! boringtun tunnel holding the matching keys, joined by in-memory queues.
 //! Time is virtual on both sides: the pair moves our `now` and boringtun's
 //! thread-local `mock_instant::MockClock` together, jumping to our next timer
@@ -30,7 +30,7 @@ use sentrymesh_tunnel::timers::{
     KEEPALIVE_TIMEOUT, REKEY_AFTER_TIME, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX,
 };
 use sentrymesh_tunnel::{
-    COOKIE_REPLY_LEN, DATA_HEADER_LEN, DATA_OVERHEAD, Encapsulated, Endpoint, Error, KEEPALIVE_LEN,
+    COOKIE_REPLY_LEN, DATA_HEADER_LEN, DATA_OVERHEAD, Encapsulated, Engine, Error, KEEPALIVE_LEN,
     PeerConfig, PeerId, PeerStats, PresharedKey, Received, Transmit,
 };
 use sentrymesh_types::{PrivateKey, PublicKey};
@@ -105,13 +105,13 @@ fn simultaneous_initiations_with_boringtun() {
             seed: Some(seed),
             ..Config::default()
         });
-        let ours = *pair.endpoint.public_key().as_bytes();
+        let ours = *pair.engine.public_key().as_bytes();
         let ours_greater = ours > *pair.their_public().as_bytes();
         if std::mem::replace(&mut seen[usize::from(ours_greater)], true) {
             continue;
         }
         let start = pair.now();
-        pair.endpoint.connect(start, pair.peer).unwrap();
+        pair.engine.connect(start, pair.peer).unwrap();
         pair.drain_ours();
         let mut buf = [0u8; BUF_LEN];
         match pair.tunn.format_handshake_initiation(&mut buf, false) {
@@ -259,7 +259,7 @@ fn persistent_keepalive_fires_at_its_interval() {
 #[test]
 fn under_load_we_make_them_prove_their_address() {
     let mut pair = Pair::new(Config::default());
-    pair.endpoint.set_under_load(true);
+    pair.engine.set_under_load(true);
     let packet = ipv4_packet(60, 6);
     pair.send_theirs(&packet);
     let initiation = pair.take_in_flight(Ours);
@@ -390,7 +390,7 @@ fn forged_response_is_rejected_and_the_real_one_completes() {
     let initiation = pair.take_in_flight(Theirs);
     pair.deliver_to_theirs(initiation);
     let genuine = pair.take_in_flight(Ours);
-    let our_public = *pair.endpoint.public_key();
+    let our_public = *pair.engine.public_key();
 
     // Any flipped bit before the MACs breaks mac1.
     assert_eq!(pair.inject(flip(&genuine, 20)), Err(Error::InvalidMac1));
@@ -417,7 +417,7 @@ fn forged_initiation_is_rejected_and_the_real_one_completes() {
     let packet = ipv4_packet(80, 9);
     pair.send_theirs(&packet);
     let genuine = pair.take_in_flight(Ours);
-    let our_public = *pair.endpoint.public_key();
+    let our_public = *pair.engine.public_key();
 
     assert_eq!(pair.inject(flip(&genuine, 100)), Err(Error::InvalidMac1));
     // Ephemeral key, encrypted static key, encrypted timestamp.
@@ -465,7 +465,7 @@ fn forged_data_is_rejected_and_the_session_keeps_working() {
 
 const OUR_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)), 51820);
 const THEIR_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)), 51821);
-/// The Unix time our endpoint starts at.
+/// The Unix time our engine starts at.
 const UNIX_START: Duration = Duration::from_secs(1_700_000_000);
 /// boringtun's device runs its timers every 250 ms; so does the pair.
 const BORINGTUN_TICK: Duration = Duration::from_millis(250);
@@ -546,9 +546,9 @@ struct Config {
     seed: Option<u64>,
 }
 
-/// Our endpoint and a boringtun tunnel, each the other's peer.
+/// Our engine and a boringtun tunnel, each the other's peer.
 struct Pair {
-    endpoint: Endpoint,
+    engine: Engine,
     peer: PeerId,
     tunn: Tunn,
     /// boringtun's static public key.
@@ -575,7 +575,7 @@ impl Pair {
         let their_public = x25519_dalek::PublicKey::from(&their_key);
 
         let start = Instant::now();
-        let mut endpoint = Endpoint::new(our_key, rng, start, UNIX_START);
+        let mut engine = Engine::new(our_key, rng, start, UNIX_START);
         let psk = config.our_psk;
         let peer_config = PeerConfig {
             public_key: PublicKey::from_bytes(their_public.to_bytes()),
@@ -583,12 +583,12 @@ impl Pair {
             endpoint: Some(THEIR_ADDR),
             persistent_keepalive: config.persistent_keepalive,
         };
-        let peer = endpoint.add_peer(start, peer_config).unwrap();
+        let peer = engine.add_peer(start, peer_config).unwrap();
         let limiter = (config.their_rate_limit)
             .map(|limit| Arc::new(BoringtunRateLimiter::new(&their_public, limit)));
         let tunn = Tunn::new(their_key, our_public, config.their_psk, None, 1, limiter);
         let mut pair = Self {
-            endpoint,
+            engine,
             peer,
             tunn,
             their_public: PublicKey::from_bytes(their_public.to_bytes()),
@@ -609,7 +609,7 @@ impl Pair {
         let mut pair = Self::new(config);
         match initiator {
             Ours => {
-                pair.endpoint.connect(pair.now(), pair.peer).unwrap();
+                pair.engine.connect(pair.now(), pair.peer).unwrap();
                 pair.drain_ours();
             }
             Theirs => {
@@ -634,7 +634,7 @@ impl Pair {
     }
 
     fn stats(&self) -> PeerStats {
-        self.endpoint.peer_stats(self.peer).unwrap()
+        self.engine.peer_stats(self.peer).unwrap()
     }
 
     // ----- inputs -------------------------------------------------------
@@ -653,20 +653,20 @@ impl Pair {
         self.seal_ours(packet, false)
     }
 
-    /// Seals with [`Endpoint::encapsulate`] or, `in_place`, with
-    /// [`Endpoint::encapsulate_in_place`].
+    /// Seals with [`Engine::encapsulate`] or, `in_place`, with
+    /// [`Engine::encapsulate_in_place`].
     fn seal_ours(&mut self, packet: &[u8], in_place: bool) -> Encapsulated {
         let mut buf = [0u8; BUF_LEN];
         let (now, peer, len) = (self.now(), self.peer, packet.len());
         let result = if in_place {
             buf[DATA_HEADER_LEN..][..len].copy_from_slice(packet);
-            self.endpoint.encapsulate_in_place(now, peer, &mut buf, len)
+            self.engine.encapsulate_in_place(now, peer, &mut buf, len)
         } else {
-            self.endpoint.encapsulate(now, peer, packet, &mut buf)
+            self.engine.encapsulate(now, peer, packet, &mut buf)
         };
         if let Ok(Encapsulated::Sealed { len }) = result {
             let destination = self
-                .endpoint
+                .engine
                 .peer_endpoint(peer)
                 .expect("sealed for a known endpoint");
             let transmit = Transmit {
@@ -695,13 +695,11 @@ impl Pair {
         self.in_flight[to as usize].pop_front().expect("a datagram")
     }
 
-    /// Hands our endpoint a datagram from boringtun's address; returns the
+    /// Hands our engine a datagram from boringtun's address; returns the
     /// inner packet it carried.
     fn inject(&mut self, mut datagram: Vec<u8>) -> Result<Option<Vec<u8>>, Error> {
         let (now, peer) = (self.now(), self.peer);
-        let result = self
-            .endpoint
-            .handle_datagram(now, THEIR_ADDR, &mut datagram);
+        let result = self.engine.handle_datagram(now, THEIR_ADDR, &mut datagram);
         let result = match result {
             Ok(Received::Packet { peer: from, packet }) => {
                 assert_eq!(from, peer);
@@ -770,7 +768,7 @@ impl Pair {
             let ticks = self.elapsed.as_millis() / BORINGTUN_TICK.as_millis();
             let next_tick = BORINGTUN_TICK * (ticks as u32 + 1);
             let our_timer =
-                (self.endpoint.poll_timeout()).map(|at| at.saturating_duration_since(self.start));
+                (self.engine.poll_timeout()).map(|at| at.saturating_duration_since(self.start));
             let next = [Some(until), Some(next_tick), our_timer]
                 .into_iter()
                 .flatten()
@@ -782,7 +780,7 @@ impl Pair {
             MockClock::advance(next - self.elapsed);
             self.elapsed = next;
 
-            self.endpoint.handle_timeout(self.now());
+            self.engine.handle_timeout(self.now());
             self.drain_ours();
             let mut buf = [0u8; BUF_LEN];
             // Timer errors (an expired connection) are boringtun's own affair.
@@ -797,7 +795,7 @@ impl Pair {
 
     fn drain_ours(&mut self) {
         let mut buf = [0u8; BUF_LEN];
-        while let Some(transmit) = self.endpoint.poll_transmit(self.now(), &mut buf) {
+        while let Some(transmit) = self.engine.poll_transmit(self.now(), &mut buf) {
             self.record_ours(transmit, &buf);
         }
     }

@@ -18,11 +18,11 @@ fn a_handshake_completes_through_loss_by_retrying() {
             reorder: false,
         };
         let peer = pair.a.peer;
-        pair.a.endpoint.connect(pair.now, peer).expect("connect");
+        pair.a.engine.connect(pair.now, peer).expect("connect");
         pair.drive();
         while pair
             .a
-            .endpoint
+            .engine
             .peer_stats(peer)
             .expect("peer")
             .last_handshake

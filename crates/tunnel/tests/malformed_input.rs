@@ -2,7 +2,7 @@
 //!
 //! A `Pair` completes a handshake (through a cookie exchange, so every
 //! message type is captured from the wire), and then each test feeds one of
-//! the endpoints datagrams that must be refused: random bytes, and every real
+//! the engines datagrams that must be refused: random bytes, and every real
 //! message type truncated, extended, retyped, bit-flipped and overwritten —
 //! some with `mac1` recomputed, so they reach the cryptography. After every
 //! refusal:
@@ -32,8 +32,8 @@ use sentrymesh_tunnel::sim::{
     BUF_LEN, COOKIE_REPLY, DATA, INITIATION, Pair, RESPONSE, Side, ipv4_packet,
 };
 use sentrymesh_tunnel::{
-    COOKIE_REPLY_LEN, DATA_HEADER_LEN, Encapsulated, Endpoint, Error, INITIATION_LEN,
-    KEEPALIVE_LEN, PeerConfig, PeerStats, RESPONSE_LEN,
+    COOKIE_REPLY_LEN, DATA_HEADER_LEN, Encapsulated, Engine, Error, INITIATION_LEN, KEEPALIVE_LEN,
+    PeerConfig, PeerStats, RESPONSE_LEN,
 };
 use sentrymesh_types::{PrivateKey, PublicKey};
 
@@ -159,9 +159,9 @@ impl Fixture {
         let mut pair = Pair::new();
         // Under load, b answers a's first initiation with a cookie reply; a
         // retries REKEY_TIMEOUT later with mac2 and b accepts.
-        pair.b.endpoint.set_under_load(true);
+        pair.b.engine.set_under_load(true);
         let (peer, now) = (pair.a.peer, pair.now);
-        pair.a.endpoint.connect(now, peer).expect("connect");
+        pair.a.engine.connect(now, peer).expect("connect");
         pair.drive();
         assert_eq!(
             pair.b.rejected,
@@ -169,10 +169,10 @@ impl Fixture {
         );
         assert!(pair.advance_to_next_timeout());
         for host in [&pair.a, &pair.b] {
-            let stats = host.endpoint.peer_stats(host.peer).expect("peer");
+            let stats = host.engine.peer_stats(host.peer).expect("peer");
             assert_eq!(stats.last_handshake, Some(pair.now), "handshake completed");
         }
-        pair.b.endpoint.set_under_load(false);
+        pair.b.engine.set_under_load(false);
 
         pair.advance_to(ATTACK_TIME);
         // 64-byte data messages: with another type byte, they have the
@@ -262,12 +262,12 @@ impl Fixture {
     fn snapshot(&self) -> Snapshot {
         let (a, b) = (&self.pair.a, &self.pair.b);
         Snapshot {
-            stats: [a.endpoint.peer_stats(a.peer), b.endpoint.peer_stats(b.peer)],
+            stats: [a.engine.peer_stats(a.peer), b.engine.peer_stats(b.peer)],
             endpoints: [
-                a.endpoint.peer_endpoint(a.peer),
-                b.endpoint.peer_endpoint(b.peer),
+                a.engine.peer_endpoint(a.peer),
+                b.engine.peer_endpoint(b.peer),
             ],
-            timeouts: [a.endpoint.poll_timeout(), b.endpoint.poll_timeout()],
+            timeouts: [a.engine.poll_timeout(), b.engine.poll_timeout()],
         }
     }
 
@@ -277,8 +277,8 @@ impl Fixture {
         let before = self.snapshot();
         let now = self.pair.now;
         let mut buf = datagram.to_vec();
-        let endpoint = &mut self.pair.host(to).endpoint;
-        let result = endpoint
+        let engine = &mut self.pair.host(to).engine;
+        let result = engine
             .handle_datagram(now, SPOOFED, &mut buf)
             .map(|accepted| format!("{accepted:?}"));
         let error = match result {
@@ -287,7 +287,7 @@ impl Fixture {
         };
         let mut out = [0u8; BUF_LEN];
         for side in [Side::A, Side::B] {
-            let transmit = self.pair.host(side).endpoint.poll_transmit(now, &mut out);
+            let transmit = self.pair.host(side).engine.poll_transmit(now, &mut out);
             assert_eq!(
                 transmit, None,
                 "{side:?} answers a refused datagram ({error:?})"
@@ -332,7 +332,7 @@ impl Fixture {
     fn check(&mut self, target: Target, mutate: impl FnOnce(&mut Vec<u8>, &PublicKey)) {
         let (original, kind) = self.message(target);
         let to = target.recipient();
-        let recipient_key = *self.pair.host(to).endpoint.public_key();
+        let recipient_key = *self.pair.host(to).engine.public_key();
         let mut bytes = original.clone();
         mutate(&mut bytes, &recipient_key);
         if bytes == original && kind != Original::Stale {
@@ -478,7 +478,7 @@ fn random_datagrams_are_refused() {
     runner()
         .run(&strategy, |(mut bytes, shape, to)| {
             let mut fixture = fixture.borrow_mut();
-            let recipient_key = *fixture.pair.host(to).endpoint.public_key();
+            let recipient_key = *fixture.pair.host(to).engine.public_key();
             match shape {
                 Shape::Raw => {}
                 Shape::Header(kind) => set_header(&mut bytes, kind, None),
@@ -677,7 +677,7 @@ fn a_forged_initiation_does_not_burn_its_timestamp() {
     let transmit = twin.poll_transmit(now, &mut buf).expect("initiation");
     let initiation = buf[..transmit.len].to_vec();
     assert_eq!(initiation[0], INITIATION);
-    let b_key = *fixture.pair.b.endpoint.public_key();
+    let b_key = *fixture.pair.b.engine.public_key();
 
     // Forgeries in the ephemeral key, the encrypted static key and the
     // encrypted timestamp, with a valid mac1, fail authentication.
@@ -715,8 +715,8 @@ fn an_initiation_from_a_stranger_is_refused() {
     let now = fixture.pair.now;
     let mut rng = ChaCha8Rng::seed_from_u64(99);
     let stranger_key = PrivateKey::generate(&mut rng);
-    let mut stranger = Endpoint::new(stranger_key, rng, now, sim::UNIX_NOW);
-    let mut config = PeerConfig::new(*fixture.pair.b.endpoint.public_key());
+    let mut stranger = Engine::new(stranger_key, rng, now, sim::UNIX_NOW);
+    let mut config = PeerConfig::new(*fixture.pair.b.engine.public_key());
     config.endpoint = Some(sim::ADDR_B);
     let peer = stranger.add_peer(now, config).expect("peer");
     stranger.connect(now, peer).expect("connect");

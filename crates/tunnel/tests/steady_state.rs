@@ -60,7 +60,7 @@ fn a_batch_sealed_into_one_buffer_opens_without_allocating() {
     let mut pair = Pair::established();
     let now = pair.now;
     let packets: Vec<Vec<u8>> = (0..BATCH).map(|i| ipv4_packet(LEN, i as u8)).collect();
-    let stride = pair.a.endpoint.encapsulated_len(LEN);
+    let stride = pair.a.engine.encapsulated_len(LEN);
     let mut batch = vec![0u8; BATCH * stride];
     // Warm up: the first packets after a handshake confirm the session.
     pair.send(Side::A, &packets[0]);
@@ -75,7 +75,7 @@ fn a_batch_sealed_into_one_buffer_opens_without_allocating() {
             segment[DATA_HEADER_LEN..DATA_HEADER_LEN + LEN].copy_from_slice(packet);
             let sealed = pair
                 .a
-                .endpoint
+                .engine
                 .encapsulate_in_place(now, pair.a.peer, segment, LEN)
                 .expect("sealed");
             assert_eq!(
@@ -85,7 +85,7 @@ fn a_batch_sealed_into_one_buffer_opens_without_allocating() {
             );
         }
         for (segment, packet) in batch.chunks_exact_mut(stride).zip(&packets) {
-            match pair.b.endpoint.handle_datagram(now, pair.a.addr, segment) {
+            match pair.b.engine.handle_datagram(now, pair.a.addr, segment) {
                 Ok(Received::Packet {
                     peer,
                     packet: opened,

@@ -130,7 +130,7 @@ fn a_receiver_that_sends_nothing_back_sends_a_keepalive_after_keepalive_timeout(
     let t0 = secs(20);
     pair.advance_to(t0);
     let packet = ipv4_packet(100, 7);
-    let data_len = pair.b.endpoint.encapsulated_len(packet.len());
+    let data_len = pair.b.engine.encapsulated_len(packet.len());
     assert!(matches!(
         pair.send(Side::B, &packet),
         Encapsulated::Sealed { .. }
@@ -153,7 +153,7 @@ fn a_receiver_that_sends_data_itself_sends_no_keepalive() {
     let t0 = secs(20);
     pair.advance_to(t0);
     let packet = ipv4_packet(100, 7);
-    let data_len = pair.a.endpoint.encapsulated_len(packet.len());
+    let data_len = pair.a.engine.encapsulated_len(packet.len());
     pair.send(Side::B, &packet);
     let t1 = t0 + secs(3);
     pair.advance_to(t1);
@@ -191,7 +191,7 @@ fn data_unanswered_for_keepalive_plus_rekey_timeout_starts_a_handshake() {
         // a's data reaches b, but nothing from b comes back.
         pair.b.drop_outgoing = true;
         let packet = ipv4_packet(100, 9);
-        let data_len = pair.a.endpoint.encapsulated_len(packet.len());
+        let data_len = pair.a.engine.encapsulated_len(packet.len());
         pair.send(Side::A, &packet);
         assert_eq!(pair.b.delivered.len(), 1);
         // Stop before the first retry could be due (35 s + 5 s + jitter).
@@ -229,7 +229,7 @@ fn data_answered_by_a_keepalive_starts_no_handshake() {
     let t0 = secs(20);
     pair.advance_to(t0);
     let packet = ipv4_packet(100, 9);
-    let data_len = pair.a.endpoint.encapsulated_len(packet.len());
+    let data_len = pair.a.engine.encapsulated_len(packet.len());
     pair.send(Side::A, &packet);
     pair.advance_to(secs(100));
     assert_eq!(pair.a.summary_since(t0), vec![(t0, DATA, data_len)]);
@@ -436,7 +436,7 @@ fn persistent_keepalive_is_sent_at_its_interval_on_an_idle_tunnel() {
 fn handshake_awaiting_confirmation(pair: &mut Pair) -> Vec<u8> {
     pair.a.drop_outgoing = true;
     let (peer, now) = (pair.a.peer, pair.now);
-    pair.a.endpoint.connect(now, peer).expect("connect");
+    pair.a.engine.connect(now, peer).expect("connect");
     pair.drive();
     let initiation = pair
         .a
@@ -472,14 +472,14 @@ fn the_responder_cannot_send_until_the_initiator_confirms_the_session() {
         pair.b.summary_since(ZERO)
     );
     assert!(pair.a.delivered.is_empty());
-    let stats = pair.b.endpoint.peer_stats(pair.b.peer).expect("peer");
+    let stats = pair.b.engine.peer_stats(pair.b.peer).expect("peer");
     assert_eq!(stats.last_handshake, None);
 
     // a's keepalive confirms the session, and the waiting packet goes out
     // at once, under the session a made.
     pair.advance_to(secs(3));
     assert_eq!(pair.deliver(Side::B, &keepalive), Ok(None));
-    let stats = pair.b.endpoint.peer_stats(pair.b.peer).expect("peer");
+    let stats = pair.b.engine.peer_stats(pair.b.peer).expect("peer");
     assert_eq!(stats.last_handshake, Some(pair.now));
     assert_eq!(pair.a.delivered, vec![(secs(3), packet)]);
     let data = pair.b.sent.last().expect("data");
@@ -534,12 +534,12 @@ fn simultaneous_initiations_form_a_session_without_waiting_for_a_retry() {
         for side in [Side::A, Side::B] {
             let host = pair.host(side);
             let peer = host.peer;
-            host.endpoint.connect(now, peer).expect("connect");
+            host.engine.connect(now, peer).expect("connect");
         }
         pair.drive();
         for side in [Side::A, Side::B] {
             let host = pair.host(side);
-            let stats = host.endpoint.peer_stats(host.peer).expect("peer");
+            let stats = host.engine.peer_stats(host.peer).expect("peer");
             assert_eq!(
                 stats.last_handshake,
                 Some(now),

@@ -199,7 +199,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
     /// segmentation offload send assumes.
     fn check_mtu(&mut self) {
         let mtu = self.tun.mtu().ok().and_then(|mtu| u16::try_from(mtu).ok());
-        self.interface.endpoint_mut().set_mtu(mtu);
+        self.interface.engine_mut().set_mtu(mtu);
     }
 
     /// Serves one command of a [`DeviceHandle`](crate::dataplane::handle::DeviceHandle).

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use rand_core::OsRng;
 use sentrymesh_tunnel::timers::REJECT_AFTER_TIME;
-use sentrymesh_tunnel::{Endpoint, PeerConfig, PeerId};
+use sentrymesh_tunnel::{Engine, PeerConfig, PeerId};
 use sentrymesh_types::{PrivateKey, PublicKey};
 
 use crate::dataplane::allowed_ips::AllowedIps;
@@ -30,7 +30,7 @@ use crate::dataplane::state::{DeviceState, PeerState, UapiState};
 /// The state of an interface.
 #[derive(Debug)]
 pub(crate) struct Interface {
-    endpoint: Endpoint,
+    engine: Engine,
     allowed_ips: AllowedIps<PeerId>,
     /// The key set by a change; until then the engine holds a random
     /// key nobody knows, and the interface neither sends nor answers.
@@ -44,7 +44,7 @@ impl Interface {
     /// reading of the monotonic and the wall clock.
     pub(crate) fn new(now: Instant, unix_now: Duration) -> Self {
         Self {
-            endpoint: Endpoint::new(PrivateKey::generate(&mut OsRng), OsRng, now, unix_now),
+            engine: Engine::new(PrivateKey::generate(&mut OsRng), OsRng, now, unix_now),
             allowed_ips: AllowedIps::new(),
             private_key: None,
             listen_port: 0,
@@ -53,13 +53,13 @@ impl Interface {
     }
 
     /// The engine.
-    pub(crate) fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// The engine, for the data path.
-    pub(crate) fn endpoint_mut(&mut self) -> &mut Endpoint {
-        &mut self.endpoint
+    pub(crate) fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
     }
 
     /// The peer an IP packet from the TUN device goes to: the one whose
@@ -102,14 +102,14 @@ impl Interface {
     /// Each peer's traffic and last handshake, for metrics: no key but the
     /// peers' public ones.
     pub(crate) fn peer_counters(&self) -> Vec<PeerCounters> {
-        let endpoint = &self.endpoint;
-        endpoint
+        let engine = &self.engine;
+        engine
             .peers()
             .map(|(public_key, id)| {
-                let stats = endpoint.peer_stats(id).unwrap_or_default();
+                let stats = engine.peer_stats(id).unwrap_or_default();
                 PeerCounters {
                     public_key: *public_key,
-                    last_handshake: stats.last_handshake.map(|at| endpoint.unix_time(at)),
+                    last_handshake: stats.last_handshake.map(|at| engine.unix_time(at)),
                     rx_bytes: stats.rx_bytes,
                     tx_bytes: stats.tx_bytes,
                 }
@@ -119,18 +119,18 @@ impl Interface {
 
     /// A snapshot without secrets, peers ordered by public key.
     pub(crate) fn state(&self) -> DeviceState {
-        let endpoint = &self.endpoint;
-        let peers = endpoint
+        let engine = &self.engine;
+        let peers = engine
             .peers()
             .map(|(public_key, id)| {
-                let stats = endpoint.peer_stats(id).unwrap_or_default();
+                let stats = engine.peer_stats(id).unwrap_or_default();
                 PeerState {
                     public_key: *public_key,
-                    endpoint: endpoint.peer_endpoint(id),
-                    last_handshake: stats.last_handshake.map(|at| endpoint.unix_time(at)),
+                    endpoint: engine.peer_endpoint(id),
+                    last_handshake: stats.last_handshake.map(|at| engine.unix_time(at)),
                     rx_bytes: stats.rx_bytes,
                     tx_bytes: stats.tx_bytes,
-                    persistent_keepalive: endpoint
+                    persistent_keepalive: engine
                         .peer_persistent_keepalive(id)
                         .map(|interval| u16::try_from(interval.as_secs()).unwrap_or(u16::MAX)),
                     allowed_ips: self.allowed_ips.nets_of(id),
@@ -146,11 +146,11 @@ impl Interface {
 
     /// A snapshot with the private and preshared keys, for a UAPI `get`.
     pub(crate) fn uapi_state(&self) -> UapiState {
-        let endpoint = &self.endpoint;
-        let preshared_keys = endpoint
+        let engine = &self.engine;
+        let preshared_keys = engine
             .peers()
             .filter_map(|(public_key, id)| {
-                let psk = endpoint.peer_preshared_key(id)?;
+                let psk = engine.peer_preshared_key(id)?;
                 (!psk.is_none()).then(|| (*public_key, psk.clone()))
             })
             .collect();
@@ -164,11 +164,11 @@ impl Interface {
     /// The peers whose last handshake completed less than
     /// `REJECT_AFTER_TIME` before `now`: those with a live session.
     pub(crate) fn live_peers(&self, now: Instant) -> Vec<PublicKey> {
-        let endpoint = &self.endpoint;
-        endpoint
+        let engine = &self.engine;
+        engine
             .peers()
             .filter(|&(_, id)| {
-                endpoint
+                engine
                     .peer_stats(id)
                     .and_then(|stats| stats.last_handshake)
                     .is_some_and(|at| now.saturating_duration_since(at) < REJECT_AFTER_TIME)
@@ -199,11 +199,11 @@ impl Interface {
             if Some(peer.public_key) == own_key {
                 continue;
             }
-            let exists = !change.replace_peers && self.endpoint.peer_id(&peer.public_key).is_some();
+            let exists = !change.replace_peers && self.engine.peer_id(&peer.public_key).is_some();
             if exists || peer.update_only {
                 continue;
             }
-            match self.endpoint.check_new_peer(&peer.public_key) {
+            match self.engine.check_new_peer(&peer.public_key) {
                 Ok(()) | Err(sentrymesh_tunnel::Error::PeerExists) => {}
                 Err(sentrymesh_tunnel::Error::TooManyPeers) => {
                     return Err(ChangeError::TooManyPeers);
@@ -223,11 +223,11 @@ impl Interface {
                 if self.private_key.as_ref().map(PrivateKey::public_key)
                     == Some(key.public_key()) => {}
             Some(Some(key)) => {
-                self.endpoint.set_private_key(key.clone());
+                self.engine.set_private_key(key.clone());
                 self.private_key = Some(key);
             }
             Some(None) => {
-                self.endpoint
+                self.engine
                     .set_private_key(PrivateKey::generate(&mut OsRng));
                 self.private_key = None;
             }
@@ -237,17 +237,17 @@ impl Interface {
             self.fwmark = fwmark;
         }
         if change.replace_peers {
-            let ids: Vec<PeerId> = self.endpoint.peers().map(|(_, id)| id).collect();
+            let ids: Vec<PeerId> = self.engine.peers().map(|(_, id)| id).collect();
             for id in ids {
                 self.remove_peer(id);
             }
         }
-        let own_key = *self.endpoint.public_key();
+        let own_key = *self.engine.public_key();
         for change in change.peers {
             if *change.public_key() == own_key {
                 continue;
             }
-            let existing = self.endpoint.peer_id(change.public_key());
+            let existing = self.engine.peer_id(change.public_key());
             let change = match change {
                 PeerChange::Remove(_) => {
                     if let Some(id) = existing {
@@ -290,9 +290,7 @@ impl Interface {
 
     fn add_peer(&mut self, now: Instant, public_key: PublicKey) -> Option<PeerId> {
         // `check` refused every key `add_peer` could refuse.
-        self.endpoint
-            .add_peer(now, PeerConfig::new(public_key))
-            .ok()
+        self.engine.add_peer(now, PeerConfig::new(public_key)).ok()
     }
 
     fn update_peer(
@@ -305,22 +303,20 @@ impl Interface {
     ) {
         // The peer exists: it was just found or added.
         if let Some(psk) = preshared_key {
-            let _ = self.endpoint.set_peer_preshared_key(id, psk);
+            let _ = self.engine.set_peer_preshared_key(id, psk);
         }
         if let Some(addr) = endpoint {
-            let _ = self.endpoint.set_peer_endpoint(id, addr);
+            let _ = self.engine.set_peer_endpoint(id, addr);
         }
         if let Some(seconds) = persistent_keepalive {
             let interval = (seconds > 0).then(|| Duration::from_secs(u64::from(seconds)));
-            let _ = self
-                .endpoint
-                .set_peer_persistent_keepalive(now, id, interval);
+            let _ = self.engine.set_peer_persistent_keepalive(now, id, interval);
         }
     }
 
     fn remove_peer(&mut self, id: PeerId) {
         self.allowed_ips.remove_value(id);
-        self.endpoint.remove_peer(id);
+        self.engine.remove_peer(id);
     }
 }
 
@@ -407,7 +403,7 @@ mod tests {
         assert_eq!(third.persistent_keepalive, Some(25));
         assert_eq!(
             interface.route(&ipv4("198.18.0.1", "198.18.2.9")),
-            interface.endpoint().peer_id(&key(3).public_key())
+            interface.engine().peer_id(&key(3).public_key())
         );
     }
 
@@ -441,12 +437,7 @@ mod tests {
             ..ConfigChange::default()
         };
         apply(&mut interface, request).unwrap();
-        let id = |byte| {
-            interface
-                .endpoint()
-                .peer_id(&key(byte).public_key())
-                .unwrap()
-        };
+        let id = |byte| interface.engine().peer_id(&key(byte).public_key()).unwrap();
         let (two, three) = (id(2), id(3));
         assert_eq!(
             interface.route(&ipv4("198.18.2.1", "198.18.1.7")),
@@ -546,12 +537,12 @@ mod tests {
         loop {
             let mut quiet = true;
             for from in 0..2 {
-                let sent = interfaces[from].endpoint_mut().poll_transmit(now, &mut buf);
+                let sent = interfaces[from].engine_mut().poll_transmit(now, &mut buf);
                 let Some(transmit) = sent else { continue };
                 quiet = false;
                 let source =
                     SocketAddr::from(([198, 18, 0, u8::try_from(from + 1).unwrap()], 51820));
-                let _ = interfaces[1 - from].endpoint_mut().handle_datagram(
+                let _ = interfaces[1 - from].engine_mut().handle_datagram(
                     now,
                     source,
                     &mut buf[..transmit.len],
@@ -569,13 +560,13 @@ mod tests {
         let mut interfaces = pair(start);
         assert!(interfaces[0].live_peers(start).is_empty());
         let id = interfaces[0]
-            .endpoint()
+            .engine()
             .peer_id(&key(2).public_key())
             .unwrap();
         let mut packet = vec![0u8; 128];
         packet[sentrymesh_tunnel::DATA_HEADER_LEN] = 0x45;
         let queued = interfaces[0]
-            .endpoint_mut()
+            .engine_mut()
             .encapsulate_in_place(start, id, &mut packet, 20)
             .unwrap();
         assert_eq!(queued, sentrymesh_tunnel::Encapsulated::Queued);

@@ -1,4 +1,4 @@
-//! [`Pair`]: two endpoints, each the other's peer, on a virtual network
+//! [`Pair`]: two engines, each the other's peer, on a virtual network
 //! and a virtual clock.
 
 use std::collections::VecDeque;
@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use sentrymesh_types::PrivateKey;
 
-use crate::{Encapsulated, Endpoint, Error, KEEPALIVE_LEN, PeerConfig, PeerId, Received};
+use crate::{Encapsulated, Engine, Error, KEEPALIVE_LEN, PeerConfig, PeerId, Received};
 
 /// Where host `a` lives.
 pub const ADDR_A: SocketAddr =
@@ -17,7 +17,7 @@ pub const ADDR_A: SocketAddr =
 /// Where host `b` lives.
 pub const ADDR_B: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 51820));
-/// The wall-clock reading both endpoints are created with.
+/// The wall-clock reading both engines are created with.
 pub const UNIX_NOW: Duration = Duration::from_secs(1_700_000_000);
 /// Room for any datagram the harness carries.
 pub const BUF_LEN: usize = 2048;
@@ -32,7 +32,7 @@ pub const COOKIE_REPLY: u8 = 3;
 pub const DATA: u8 = 4;
 
 /// After this many delivery rounds without quiescence, `drive` gives up:
-/// the endpoints are ping-ponging.
+/// the engines are ping-ponging.
 const MAX_DRIVE_ROUNDS: usize = 1000;
 /// After this many timer steps within one `advance_to`, the timers are
 /// firing in a loop.
@@ -111,15 +111,15 @@ impl Sent {
     }
 }
 
-/// One host: an endpoint with the other host as its only peer.
+/// One host: an engine with the other host as its only peer.
 pub struct Host {
     /// The engine under test.
-    pub endpoint: Endpoint,
+    pub engine: Engine,
     /// This host's UDP address.
     pub addr: SocketAddr,
     /// This host's private key (to build a twin of it).
     pub private_key: PrivateKey,
-    /// The other host, as a peer of this endpoint.
+    /// The other host, as a peer of this engine.
     pub peer: PeerId,
     /// Every datagram this host sent, in order.
     pub sent: Vec<Sent>,
@@ -158,7 +158,7 @@ impl Host {
     }
 }
 
-/// Two endpoints that are each other's peer, a network between them and a
+/// Two engines that are each other's peer, a network between them and a
 /// virtual clock.
 pub struct Pair {
     /// The host at 198.18.0.1.
@@ -198,7 +198,7 @@ impl Pair {
     ///
     /// # Panics
     ///
-    /// If an endpoint refuses its peer's configuration.
+    /// If an engine refuses its peer's configuration.
     pub fn with_config(
         seed: u64,
         configure: impl FnOnce(&mut PeerConfig, &mut PeerConfig),
@@ -207,13 +207,13 @@ impl Pair {
         let key_a = PrivateKey::generate(&mut keys);
         let key_b = PrivateKey::generate(&mut keys);
         let epoch = Instant::now();
-        let mut a = Endpoint::new(
+        let mut a = Engine::new(
             key_a.clone(),
             ChaCha8Rng::seed_from_u64(seed.wrapping_mul(2).wrapping_add(1_000)),
             epoch,
             UNIX_NOW,
         );
-        let mut b = Endpoint::new(
+        let mut b = Engine::new(
             key_b.clone(),
             ChaCha8Rng::seed_from_u64(seed.wrapping_mul(2).wrapping_add(1_001)),
             epoch,
@@ -226,8 +226,8 @@ impl Pair {
         configure(&mut a_to_b, &mut b_to_a);
         let peer_b = a.add_peer(epoch, a_to_b).expect("add b to a");
         let peer_a = b.add_peer(epoch, b_to_a).expect("add a to b");
-        let host = |endpoint, addr, private_key, peer| Host {
-            endpoint,
+        let host = |engine, addr, private_key, peer| Host {
+            engine,
             addr,
             private_key,
             peer,
@@ -266,10 +266,10 @@ impl Pair {
     /// configuration that makes the peers refuse each other).
     pub fn handshake(&mut self) {
         let (peer, now) = (self.a.peer, self.now);
-        self.a.endpoint.connect(now, peer).expect("connect");
+        self.a.engine.connect(now, peer).expect("connect");
         self.drive();
         for host in [&self.a, &self.b] {
-            let stats = host.endpoint.peer_stats(host.peer).expect("peer");
+            let stats = host.engine.peer_stats(host.peer).expect("peer");
             assert_eq!(stats.last_handshake, Some(now), "handshake completed");
         }
     }
@@ -301,12 +301,12 @@ impl Pair {
 
     // ----- the network ----------------------------------------------------
 
-    /// Delivers datagrams both ways until neither endpoint has anything to
+    /// Delivers datagrams both ways until neither engine has anything to
     /// send: after every input, every output is drained.
     ///
     /// # Panics
     ///
-    /// If the endpoints keep answering each other forever.
+    /// If the engines keep answering each other forever.
     pub fn drive(&mut self) {
         for _ in 0..MAX_DRIVE_ROUNDS {
             self.drain(Side::A);
@@ -317,7 +317,7 @@ impl Pair {
             self.deliver_inbound(Side::A);
             self.deliver_inbound(Side::B);
         }
-        panic!("the endpoints did not go quiet after {MAX_DRIVE_ROUNDS} rounds");
+        panic!("the engines did not go quiet after {MAX_DRIVE_ROUNDS} rounds");
     }
 
     /// Drains `side`'s `poll_transmit` onto the network.
@@ -326,7 +326,7 @@ impl Pair {
         loop {
             let now = self.now;
             let host = self.host(side);
-            let Some(transmit) = host.endpoint.poll_transmit(now, &mut buf) else {
+            let Some(transmit) = host.engine.poll_transmit(now, &mut buf) else {
                 return;
             };
             assert_eq!(
@@ -363,7 +363,7 @@ impl Pair {
         }
         while let Some(mut datagram) = self.host(to).inbound.pop_front() {
             // A refusal is recorded in `rejected`; what the network carried
-            // was sent by the other endpoint, so tests check that list.
+            // was sent by the other engine, so tests check that list.
             let _ = self.receive(to, &mut datagram);
         }
     }
@@ -387,7 +387,7 @@ impl Pair {
         let (at, now) = (self.elapsed(), self.now);
         let from = self.host(to.other()).addr;
         let host = self.host(to);
-        match host.endpoint.handle_datagram(now, from, datagram) {
+        match host.engine.handle_datagram(now, from, datagram) {
             Ok(Received::Packet { peer, packet }) => {
                 assert_eq!(peer, host.peer, "packet from an unexpected peer");
                 host.delivered.push((at, packet.to_vec()));
@@ -422,7 +422,7 @@ impl Pair {
     ///
     /// # Panics
     ///
-    /// If `from`'s endpoint refuses the packet.
+    /// If `from`'s engine refuses the packet.
     pub fn send(&mut self, from: Side, packet: &[u8]) -> Encapsulated {
         let (result, datagram) = self.encapsulate(from, packet);
         if let Some(datagram) = datagram {
@@ -439,7 +439,7 @@ impl Pair {
     ///
     /// # Panics
     ///
-    /// If `from`'s endpoint refuses a packet.
+    /// If `from`'s engine refuses a packet.
     pub fn send_batch(&mut self, from: Side, packets: &[Vec<u8>]) -> Vec<Encapsulated> {
         let results = packets
             .iter()
@@ -475,14 +475,14 @@ impl Pair {
         let now = self.now;
         let to = self.host(from.other()).addr;
         let host = self.host(from);
-        let mut out = vec![0u8; host.endpoint.encapsulated_len(packet.len())];
+        let mut out = vec![0u8; host.engine.encapsulated_len(packet.len())];
         let result = host
-            .endpoint
+            .engine
             .encapsulate(now, host.peer, packet, &mut out)
             .expect("encapsulate");
         match result {
             Encapsulated::Sealed { len } => {
-                let destination = host.endpoint.peer_endpoint(host.peer);
+                let destination = host.engine.peer_endpoint(host.peer);
                 assert_eq!(destination, Some(to), "sealed for the wrong address");
                 out.truncate(len);
                 (result, Some(out))
@@ -493,18 +493,15 @@ impl Pair {
 
     // ----- time -----------------------------------------------------------
 
-    /// The earliest deadline of either endpoint.
+    /// The earliest deadline of either engine.
     pub fn next_timeout(&self) -> Option<Instant> {
-        [
-            self.a.endpoint.poll_timeout(),
-            self.b.endpoint.poll_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        [self.a.engine.poll_timeout(), self.b.engine.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
-    /// Jumps to the next deadline of either endpoint, runs the timers of
+    /// Jumps to the next deadline of either engine, runs the timers of
     /// both and drives. Returns `false` (and does nothing) when no timer is
     /// armed.
     pub fn advance_to_next_timeout(&mut self) -> bool {
@@ -546,29 +543,29 @@ impl Pair {
         panic!("timers fired {MAX_TIMER_STEPS} times before {at:?}");
     }
 
-    /// A fresh endpoint with `side`'s private key and the other host as its
+    /// A fresh engine with `side`'s private key and the other host as its
     /// only peer: a second instance of the same identity, whose handshakes
     /// the other host takes for `side`'s. Its wall clock agrees with the
     /// pair's, so its initiations carry current timestamps.
-    pub fn twin(&mut self, side: Side, seed: u64) -> (Endpoint, PeerId) {
+    pub fn twin(&mut self, side: Side, seed: u64) -> (Engine, PeerId) {
         let (now, unix_now) = (self.now, UNIX_NOW + self.elapsed());
         let (host, other) = self.hosts(side);
-        let mut endpoint = Endpoint::new(
+        let mut engine = Engine::new(
             host.private_key.clone(),
             ChaCha8Rng::seed_from_u64(seed),
             now,
             unix_now,
         );
-        let mut config = PeerConfig::new(*other.endpoint.public_key());
+        let mut config = PeerConfig::new(*other.engine.public_key());
         config.endpoint = Some(other.addr);
-        let peer = endpoint.add_peer(now, config).expect("add peer to twin");
-        (endpoint, peer)
+        let peer = engine.add_peer(now, config).expect("add peer to twin");
+        (engine, peer)
     }
 
     fn run_timers(&mut self) {
         let now = self.now;
-        self.a.endpoint.handle_timeout(now);
-        self.b.endpoint.handle_timeout(now);
+        self.a.engine.handle_timeout(now);
+        self.b.engine.handle_timeout(now);
         self.drive();
     }
 }

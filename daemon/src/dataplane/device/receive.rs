@@ -67,8 +67,8 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
         if !self.interface.is_configured() {
             return;
         }
-        let endpoint = self.interface.endpoint_mut();
-        match endpoint.handle_datagram(now, from, datagram) {
+        let engine = self.interface.engine_mut();
+        match engine.handle_datagram(now, from, datagram) {
             Ok(Received::Packet { peer, packet }) => {
                 if !self.interface.accepts(peer, packet) {
                     self.drops.not_allowed_source += 1;

@@ -129,7 +129,7 @@ impl Device<Tun, DataSocket> {
         let mut now = Instant::now();
         let mut mtu_check = now + MTU_CHECK_INTERVAL;
         loop {
-            let engine_deadline = self.interface.endpoint().poll_timeout();
+            let engine_deadline = self.interface.engine().poll_timeout();
             let deadline = engine_deadline.map_or(mtu_check, |at| at.min(mtu_check));
             let timeout = deadline.saturating_duration_since(now);
             if let Err(error) = poll.poll(&mut events, Some(timeout)) {
@@ -176,7 +176,7 @@ impl Device<Tun, DataSocket> {
                 mtu_check = now + MTU_CHECK_INTERVAL;
             }
             if engine_deadline.is_some_and(|at| at <= now) {
-                self.interface.endpoint_mut().handle_timeout(now);
+                self.interface.engine_mut().handle_timeout(now);
             }
             // What the timers or a control request queued (a new peer's
             // handshake, a keepalive), in one batched send.

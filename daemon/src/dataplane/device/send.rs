@@ -91,7 +91,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             self.drops.malformed_from_tun += 1;
             return;
         };
-        let stride = self.interface.endpoint().encapsulated_len(segment_len);
+        let stride = self.interface.engine().encapsulated_len(segment_len);
         if !self.tx.fits(stride, count) {
             self.flush();
             if !self.tx.fits(stride, count) {
@@ -111,12 +111,12 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
                 return;
             }
         };
-        let destination = self.interface.endpoint().peer_endpoint(peer);
+        let destination = self.interface.engine().peer_endpoint(peer);
         for index in 0..segments.count() {
             let start = base + index * stride;
             let slot = &mut self.tx.buf_mut()[start..start + stride];
-            let endpoint = self.interface.endpoint_mut();
-            match endpoint.encapsulate_in_place(now, peer, slot, segments.len_of(index)) {
+            let engine = self.interface.engine_mut();
+            match engine.encapsulate_in_place(now, peer, slot, segments.len_of(index)) {
                 Ok(Encapsulated::Sealed { len }) => self.push_sealed(destination, start, len),
                 Ok(Encapsulated::Queued) => {}
                 Err(error) => tracing::debug!("not sent to {peer:?}: {error}"),
@@ -137,10 +137,10 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             self.drops.no_route += 1;
             return;
         };
-        let endpoint = self.interface.endpoint_mut();
-        match endpoint.encapsulate_in_place(now, peer, slot, len) {
+        let engine = self.interface.engine_mut();
+        match engine.encapsulate_in_place(now, peer, slot, len) {
             Ok(Encapsulated::Sealed { len }) => {
-                let destination = self.interface.endpoint().peer_endpoint(peer);
+                let destination = self.interface.engine().peer_endpoint(peer);
                 self.push_sealed(destination, start, len);
             }
             Ok(Encapsulated::Queued) => {}
@@ -175,7 +175,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             }
             let start = self.tx.len();
             let out = &mut self.tx.buf_mut()[start..];
-            let Some(transmit) = self.interface.endpoint_mut().poll_transmit(now, out) else {
+            let Some(transmit) = self.interface.engine_mut().poll_transmit(now, out) else {
                 break;
             };
             self.push_sealed(Some(transmit.destination), start, transmit.len);

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use sentrymesh_tunnel::{Encapsulated, Endpoint, INITIATION_LEN, PeerConfig, RESPONSE_LEN};
+use sentrymesh_tunnel::{Encapsulated, Engine, INITIATION_LEN, PeerConfig, RESPONSE_LEN};
 use sentrymesh_types::PrivateKey;
 
 use super::*;
@@ -245,7 +245,7 @@ fn a_packet_from_the_tun_device_reaches_its_peer_sealed() {
     assert_eq!(datagram[0], 4);
     assert_eq!(
         datagram.len(),
-        one.interface.endpoint().encapsulated_len(packet.len())
+        one.interface.engine().encapsulated_len(packet.len())
     );
     assert!(!datagram.windows(16).any(|window| window == [0xAB; 16]));
     deliver(&mut one, underlay(1), &mut two, underlay(2));
@@ -276,12 +276,12 @@ fn a_packet_from_outside_its_peers_allowed_ips_is_dropped_and_counted() {
         let mut out = vec![0; 1600];
         let peer = two
             .interface
-            .endpoint()
+            .engine()
             .peer_id(&key(1).public_key())
             .unwrap();
         let Ok(Encapsulated::Sealed { len }) = two
             .interface
-            .endpoint_mut()
+            .engine_mut()
             .encapsulate(now, peer, packet, &mut out)
         else {
             panic!("not sealed");
@@ -344,7 +344,7 @@ fn a_burst_of_handshake_responses_leaves_as_one_batched_send() {
     // Fifty hosts initiate at once; each is an engine of its own.
     for index in 0..50u8 {
         let rng = ChaCha20Rng::seed_from_u64(u64::from(index));
-        let mut initiator = Endpoint::new(key(index + 10), rng, now, unix_now);
+        let mut initiator = Engine::new(key(index + 10), rng, now, unix_now);
         let mut config = PeerConfig::new(key(1).public_key());
         config.endpoint = Some(underlay(1));
         let id = initiator.add_peer(now, config).unwrap();

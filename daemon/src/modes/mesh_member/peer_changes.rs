@@ -154,7 +154,7 @@ mod tests {
                     let _ = answer.send(result);
                 }
             }
-            interface.endpoint().peers().map(|(key, _)| *key).collect()
+            interface.engine().peers().map(|(key, _)| *key).collect()
         });
         (device, task)
     }

@@ -26,10 +26,10 @@ use crate::tai64n::WallClock;
 /// answer to load, and the sender will retry).
 const MAX_QUEUED_COOKIE_REPLIES: usize = 64;
 
-/// The most peers an endpoint adds over its life (ids are never reused).
+/// The most peers an engine adds over its life (ids are never reused).
 const MAX_PEERS: usize = 1 << 24;
 
-/// A handle to a peer of an [`Endpoint`]. Ids are never reused.
+/// A handle to a peer of an [`Engine`]. Ids are never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PeerId(pub(crate) u32);
 
@@ -69,17 +69,17 @@ pub struct Transmit {
     pub peer: Option<PeerId>,
 }
 
-/// What became of a packet given to [`Endpoint::encapsulate`].
+/// What became of a packet given to [`Engine::encapsulate`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encapsulated {
     /// Sealed into the first `len` bytes of the output buffer: send them to
-    /// [`Endpoint::peer_endpoint`]. (The destination is not returned with
+    /// [`Engine::peer_endpoint`]. (The destination is not returned with
     /// every packet: a caller sending a batch looks it up once.)
     Sealed {
         /// The length of the datagram.
         len: usize,
     },
-    /// Kept until a handshake completes; [`Endpoint::poll_transmit`] will
+    /// Kept until a handshake completes; [`Engine::poll_transmit`] will
     /// produce the handshake now and the packet later.
     Queued,
 }
@@ -95,16 +95,19 @@ pub enum Received<'a> {
         packet: &'a mut [u8],
     },
     /// A handshake message, cookie reply or keepalive from `peer`; anything
-    /// to answer is ready in [`Endpoint::poll_transmit`].
+    /// to answer is ready in [`Engine::poll_transmit`].
     Control(PeerId),
 }
 
 /// A WireGuard interface as a state machine.
 ///
+/// A peer's *endpoint* ([`PeerConfig::endpoint`], [`Engine::peer_endpoint`])
+/// is where its WireGuard UDP port is reached, as in WireGuard's `endpoint=`.
+///
 /// After every input (`handle_datagram`, `encapsulate`, `handle_timeout`,
-/// configuration changes), drain [`Endpoint::poll_transmit`] and sleep until
-/// [`Endpoint::poll_timeout`].
-pub struct Endpoint {
+/// configuration changes), drain [`Engine::poll_transmit`] and sleep until
+/// [`Engine::poll_timeout`].
+pub struct Engine {
     local: LocalIdentity,
     checker: CookieChecker,
     clock: WallClock,
@@ -119,9 +122,9 @@ pub struct Endpoint {
     mtu: Option<usize>,
 }
 
-impl fmt::Debug for Endpoint {
+impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Endpoint")
+        f.debug_struct("Engine")
             .field("public_key", self.local.public_key())
             .field("peers", &self.by_key.len())
             .field("under_load", &self.under_load)
@@ -129,7 +132,7 @@ impl fmt::Debug for Endpoint {
     }
 }
 
-impl Endpoint {
+impl Engine {
     /// An interface with the static key `private_key` and no peers.
     ///
     /// `now` and `unix_now` are one reading of the monotonic and the wall
@@ -211,13 +214,13 @@ impl Endpoint {
         Ok(id)
     }
 
-    /// Whether [`Endpoint::add_peer`] would accept a peer with this public
+    /// Whether [`Engine::add_peer`] would accept a peer with this public
     /// key, so a caller can validate a whole configuration before changing
     /// anything.
     ///
     /// # Errors
     ///
-    /// As [`Endpoint::add_peer`].
+    /// As [`Engine::add_peer`].
     pub fn check_new_peer(&self, public_key: &PublicKey) -> Result<(), Error> {
         if self.by_key.contains_key(public_key) {
             return Err(Error::PeerExists);
@@ -335,7 +338,7 @@ impl Endpoint {
         Ok(())
     }
 
-    /// The Unix time at `instant`, by the clock given to [`Endpoint::new`]:
+    /// The Unix time at `instant`, by the clock given to [`Engine::new`]:
     /// what `wg show` reports as a peer's latest handshake.
     pub fn unix_time(&self, instant: Instant) -> Duration {
         self.clock.unix_time(instant)
@@ -352,7 +355,7 @@ impl Endpoint {
     ///
     /// # Errors
     ///
-    /// Why the datagram was dropped; the endpoint's state is unchanged.
+    /// Why the datagram was dropped; the engine's state is unchanged.
     pub fn handle_datagram<'a>(
         &mut self,
         now: Instant,
@@ -491,7 +494,7 @@ impl Endpoint {
     /// # Errors
     ///
     /// [`Error::NoSuchPeer`], or [`Error::BufferTooSmall`] when `out` is
-    /// shorter than [`Endpoint::encapsulated_len`] of the packet.
+    /// shorter than [`Engine::encapsulated_len`] of the packet.
     pub fn encapsulate(
         &mut self,
         now: Instant,
@@ -514,7 +517,7 @@ impl Endpoint {
     /// # Errors
     ///
     /// [`Error::NoSuchPeer`], or [`Error::BufferTooSmall`] when `buf` is
-    /// shorter than [`Endpoint::encapsulated_len`]`(len)`.
+    /// shorter than [`Engine::encapsulated_len`]`(len)`.
     pub fn encapsulate_in_place(
         &mut self,
         now: Instant,
@@ -563,7 +566,7 @@ impl Endpoint {
 
     // ----- outputs ------------------------------------------------------
 
-    /// The earliest instant at which [`Endpoint::handle_timeout`] has work.
+    /// The earliest instant at which [`Engine::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.peers
             .iter()
@@ -574,7 +577,7 @@ impl Endpoint {
 
     /// Writes the next datagram to send into `buf` and says where it goes.
     /// `buf` should hold the largest datagram (at least 148 bytes, and
-    /// [`Endpoint::encapsulated_len`] of the largest packet given to
+    /// [`Engine::encapsulated_len`] of the largest packet given to
     /// `encapsulate`); a message that does not fit is dropped.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if let Some((destination, reply)) = self.cookie_replies.pop_front() {
