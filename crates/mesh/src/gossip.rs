@@ -86,8 +86,8 @@ use sentrymesh_types::{PublicKey, UnixTime};
 use crate::card::HostCard;
 use crate::identity::OperatorId;
 use crate::object::{Object, ObjectId, ObjectKind, ObjectRef, claimed_signer};
+use crate::peering::may_share;
 use crate::revocation::RevocationTarget;
-use crate::roles::may_share;
 use crate::store::{InsertError, Inserted, Store};
 
 /// Seconds between two digests to one peer.

@@ -36,7 +36,7 @@
 //!   admitted operator has one overlay range ([`overlay`]): from the local
 //!   config, or named alike by `k` vouches; a card that claims anything
 //!   outside its operator's range is refused.
-//! * The **roles** ([`roles`]) decide who may peer with whom and which cards
+//! * The **roles** ([`peering`]) decide who may peer with whom and which cards
 //!   may be shown to which operator: producer and BIOS hosts stay hidden.
 //! * An **introduction** ([`introduction`]) is how a public host with no
 //!   session yet hands a peer its card over the underlay: sealed to the
@@ -266,11 +266,11 @@ pub mod introduction;
 mod mesh;
 mod object;
 pub mod overlay;
+pub mod peering;
 pub mod peers;
 mod possession;
 mod revocation;
 mod role;
-pub mod roles;
 #[cfg(any(test, feature = "testing"))]
 pub mod sim;
 mod statement;
@@ -301,13 +301,13 @@ pub use introduction::{
 pub use mesh::{Mesh, MeshError};
 pub use object::{OBJECT_ID_LEN, Object, ObjectId, ObjectKind, ObjectRef, ParseObjectError};
 pub use overlay::{OutOfRange, Overlay, OverlayError};
+pub use peering::{may_peer, may_share};
 pub use peers::{
     CardRefusal, LocalCardError, LocalConfigError, PERSISTENT_KEEPALIVE, PeerEvent, PeerManager,
     PeerSpec,
 };
 pub use revocation::{Revocation, RevocationTarget, SignedRevocation, is_host_revoked};
 pub use role::{Role, RoleError};
-pub use roles::{may_peer, may_share};
 pub use statement::{ParseStatementError, SignStatementError};
 pub use store::{
     HOST_QUOTA, InsertError, Inserted, KeyConflict, MAX_CARDS, MAX_LISTED, MAX_VOUCHES,

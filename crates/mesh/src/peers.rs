@@ -39,8 +39,8 @@ use crate::card::{CardTimeError, HostCard, SignedCard};
 use crate::endpoint::Endpoint;
 use crate::identity::OperatorId;
 use crate::overlay::{self, OutOfRange};
+use crate::peering::may_peer;
 use crate::role::Role;
-use crate::roles::may_peer;
 use crate::store::Store;
 use crate::trust::TrustPolicy;
 

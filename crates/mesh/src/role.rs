@@ -1,5 +1,5 @@
 //! Host roles: what a host does, and so whom it may peer with (the rules
-//! themselves are in [`crate::roles`]).
+//! themselves are in [`crate::peering`]).
 
 use std::fmt;
 use std::str::FromStr;
