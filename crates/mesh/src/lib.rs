@@ -263,7 +263,7 @@ mod endpoint;
 pub mod gossip;
 mod identity;
 pub mod introduction;
-mod mesh;
+mod member;
 mod object;
 pub mod overlay;
 pub mod peering;
@@ -298,7 +298,7 @@ pub use introduction::{
     CookieReplyError, Introducer, IntroducerStats, IntroductionError, IntroductionReceiver,
     IntroductionStats, Received, SealIntroductionError, seal_introduction,
 };
-pub use mesh::{Mesh, MeshError};
+pub use member::{Mesh, MeshError};
 pub use object::{OBJECT_ID_LEN, Object, ObjectId, ObjectKind, ObjectRef, ParseObjectError};
 pub use overlay::{OutOfRange, Overlay, OverlayError};
 pub use peering::{may_peer, may_share};

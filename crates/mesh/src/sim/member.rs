@@ -14,7 +14,7 @@ use super::net::{Net, Node};
 use crate::bundle;
 use crate::card::{HostCard, SignedCard};
 use crate::gossip::{GossipError, GossipMessage};
-use crate::mesh::Mesh;
+use crate::member::Mesh;
 use crate::object::Object;
 use crate::overlay::Overlay;
 use crate::peers::{PeerEvent, PeerSpec};
@@ -106,7 +106,8 @@ pub fn policy(op: u8, direct: &[u8], k: usize) -> TrustPolicy {
     .expect("a trust policy")
 }
 
-/// One host of a mesh and what the test saw of it.
+/// One host of a mesh and what the test saw of it: the simulation's wrapper
+/// of one [`Mesh`], which is the member itself.
 #[derive(Debug)]
 pub struct Member {
     /// Its operator's number (the fixtures' `operator(op)`).
