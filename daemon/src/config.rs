@@ -112,9 +112,9 @@ pub const DEFAULT_MTU: u16 = 1420;
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The local interface.
-    pub interface: Interface,
+    pub interface: InterfaceSection,
     /// The peers, in file order.
-    pub peers: Vec<Peer>,
+    pub peers: Vec<PeerSection>,
     /// How many peers must have a live session before the daemon tells
     /// systemd it is ready (`[ready] min_trusted_peers`; 0: at once).
     pub min_trusted_peers: usize,
@@ -154,7 +154,7 @@ pub struct MeshSettings {
 
 /// The local interface: `[interface]`.
 #[derive(Debug, Clone)]
-pub struct Interface {
+pub struct InterfaceSection {
     /// The TUN device's name.
     pub name: InterfaceName,
     /// The interface's static private key.
@@ -171,7 +171,7 @@ pub struct Interface {
 
 /// A peer: one `[[peer]]`.
 #[derive(Debug, Clone)]
-pub struct Peer {
+pub struct PeerSection {
     /// The peer's static public key; no other peer has it, and it is not
     /// the interface's own.
     pub public_key: PublicKey,
@@ -186,7 +186,7 @@ pub struct Peer {
     pub persistent_keepalive: Option<Duration>,
 }
 
-impl Peer {
+impl PeerSection {
     /// The peer as the tunnel engine takes it.
     pub fn engine_config(&self) -> PeerConfig {
         PeerConfig {
@@ -302,11 +302,11 @@ impl ParsedConfig {
             }
         }
 
-        let peers: Option<Vec<Peer>> = peers
+        let peers: Option<Vec<PeerSection>> = peers
             .into_iter()
             .zip(preshared_keys)
             .map(|(peer, preshared_key)| {
-                Some(Peer {
+                Some(PeerSection {
                     public_key: peer.public_key,
                     endpoint: peer.endpoint,
                     allowed_ips: peer.allowed_ips,
@@ -317,7 +317,7 @@ impl ParsedConfig {
             .collect();
         match (private_key, peers) {
             (Some(private_key), Some(peers)) if diagnostics.is_empty() => Ok(Config {
-                interface: Interface {
+                interface: InterfaceSection {
                     name: interface.name,
                     private_key,
                     listen_port: interface.listen_port,
