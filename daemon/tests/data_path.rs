@@ -13,8 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sentrymesh_lab::{
-    Daemon, Host, Implementation, Keys, Overlay, Peer, add_address, configure, link, ping, set_up,
-    unique_ifname,
+    Daemon, Host, Implementation, Keys, Overlay, PeerSection, add_address, configure, link, ping,
+    set_up, unique_ifname,
 };
 
 /// The daemon under test, built with these tests.
@@ -85,11 +85,11 @@ fn tunnel(
             &b, &if_b, &keys_b, &keys_a, end_a, overlay.a4, overlay.a6, overlay.b4, overlay.b6,
         ),
     ] {
-        let peer = Peer {
+        let peer = PeerSection {
             public_key: peer_keys.public.clone(),
             endpoint: Some(SocketAddr::new(peer_end, 51820)),
             allowed_ips: vec![format!("{peer4}/32"), format!("{peer6}/128")],
-            ..Peer::default()
+            ..PeerSection::default()
         };
         configure(host, ifname, &keys.private, Some(51820), &[peer]);
         add_address(host, ifname, own4.into(), Overlay::PREFIX4);

@@ -21,8 +21,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use sentrymesh_lab::{
-    Daemon, Host, Implementation, Keys, Overlay, Peer, PeerStatus, add_address, configure, iperf3,
-    link, peer_status, ping, preshared_key, run_command, set_up, socket_path, try_ping,
+    Daemon, DumpedPeer, Host, Implementation, Keys, Overlay, PeerSection, add_address, configure,
+    iperf3, link, peer_status, ping, preshared_key, run_command, set_up, socket_path, try_ping,
     unique_ifname, unix_now, wait_until, wg, wg_quick,
 };
 
@@ -81,8 +81,8 @@ impl Side {
     }
 
     /// This side as the other side's `[Peer]`.
-    fn as_peer(&self, preshared_key: Option<String>, with_endpoint: bool) -> Peer {
-        Peer {
+    fn as_peer(&self, preshared_key: Option<String>, with_endpoint: bool) -> PeerSection {
+        PeerSection {
             public_key: self.keys.public.clone(),
             preshared_key,
             endpoint: with_endpoint.then(|| self.endpoint()),
@@ -92,7 +92,7 @@ impl Side {
     }
 
     /// `wg show IFNAME dump` for the peer `other`.
-    fn status_of(&self, other: &Side) -> PeerStatus {
+    fn status_of(&self, other: &Side) -> DumpedPeer {
         peer_status(&self.host, self.ifname(), &other.keys.public)
     }
 }
@@ -470,11 +470,11 @@ fn wg_quick_up_down(implementation: Implementation, peer: Implementation) {
         daemon_b.ifname(),
         &keys_b.private,
         Some(PORT_B),
-        &[Peer {
+        &[PeerSection {
             public_key: keys_a.public.clone(),
             endpoint: Some(SocketAddr::new(link.a4.into(), PORT_A)),
             allowed_ips: vec![format!("{}/32", overlay.a4), format!("{}/128", overlay.a6)],
-            ..Peer::default()
+            ..PeerSection::default()
         }],
     );
     add_address(
@@ -496,11 +496,11 @@ fn wg_quick_up_down(implementation: Implementation, peer: Implementation) {
     let bin = host_a.dir().join("bin");
     std::fs::create_dir(&bin).expect("create the bin directory");
     let userspace = implementation.install_for_wg_quick(&bin);
-    let peer_b = Peer {
+    let peer_b = PeerSection {
         public_key: keys_b.public.clone(),
         endpoint: Some(SocketAddr::new(link.b4.into(), PORT_B)),
         allowed_ips: vec![format!("{}/32", overlay.b4), format!("{}/128", overlay.b6)],
-        ..Peer::default()
+        ..PeerSection::default()
     };
     let config = format!(
         "[Interface]\nPrivateKey = {}\nListenPort = {PORT_A}\nAddress = {}/{}, {}/{}\n\n{}",

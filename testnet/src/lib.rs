@@ -63,6 +63,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use rand_core::{OsRng, RngCore as _};
 use sentrymesh::dataplane::Offloads;
+pub use sentrymesh::dataplane::PeerState;
 use sentrymesh::modes::ready;
 use sentrymesh_mesh::{OperatorId, Role};
 pub use sentrymesh_netns::Finished;
@@ -74,7 +75,6 @@ use self::daemons::Daemons;
 pub use self::identities::TestnetOperator;
 use self::plan::{Plan, RunTag, WORKDIR_PREFIX};
 pub use self::report::{HostReport, MeshReport, PeerRow, Ping, Violation};
-pub use self::status::PeerStatus;
 use self::topology::Topology;
 
 /// The testnets this process created, for unique names.
@@ -322,7 +322,7 @@ impl Testnet {
     /// # Errors
     ///
     /// When it does not answer on its UAPI socket.
-    pub fn peers(&self, host: &TestnetHost) -> Result<Vec<PeerStatus>> {
+    pub fn peers(&self, host: &TestnetHost) -> Result<Vec<PeerState>> {
         status::peers(&host.ifname)
     }
 
@@ -373,9 +373,9 @@ impl Testnet {
 
     /// `peers` as report rows: named, with handshake ages, in the plan's
     /// order (keys of no host last).
-    fn peer_rows(&self, peers: &[PeerStatus]) -> Vec<PeerRow> {
+    fn peer_rows(&self, peers: &[PeerState]) -> Vec<PeerRow> {
         let now = ready::unix_now();
-        let mut peers: Vec<&PeerStatus> = peers.iter().collect();
+        let mut peers: Vec<&PeerState> = peers.iter().collect();
         peers.sort_by_key(|peer| {
             (
                 self.by_key

@@ -59,7 +59,9 @@ pub struct HostReport {
     pub peers: Result<Vec<PeerRow>, String>,
 }
 
-/// One peer of a host.
+/// One peer of a host as the report shows it: named by the testnet host
+/// that holds its key, with its last handshake as an age (made from the
+/// daemon's [`PeerState`](crate::PeerState)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerRow {
     /// The peer's key.

@@ -52,8 +52,8 @@ mod wireguard;
 
 pub use probes::{PingReport, iperf3, ping, try_ping};
 pub use wireguard::{
-    Daemon, Implementation, Keys, Peer, PeerStatus, configure, peer_status, preshared_key, wg,
-    wg_quick,
+    Daemon, DumpedPeer, Implementation, Keys, PeerSection, configure, peer_status, preshared_key,
+    wg, wg_quick,
 };
 
 use std::fs;

@@ -375,9 +375,9 @@ pub fn wg(host: &Host, args: &[&str]) -> String {
     host.run("wg", args)
 }
 
-/// A `[Peer]` section.
+/// A `[Peer]` section of a `wg setconf` or wg-quick file.
 #[derive(Clone, Debug, Default)]
-pub struct Peer {
+pub struct PeerSection {
     /// The peer's public key.
     pub public_key: String,
     /// A preshared key, if any.
@@ -390,7 +390,7 @@ pub struct Peer {
     pub persistent_keepalive: Option<u16>,
 }
 
-impl Peer {
+impl PeerSection {
     /// The section as `wg setconf` and wg-quick read it.
     pub fn to_config(&self) -> String {
         let mut section = format!("[Peer]\nPublicKey = {}\n", self.public_key);
@@ -421,7 +421,7 @@ pub fn configure(
     ifname: &str,
     private_key: &str,
     listen_port: Option<u16>,
-    peers: &[Peer],
+    peers: &[PeerSection],
 ) {
     let mut config = format!("[Interface]\nPrivateKey = {private_key}\n");
     if let Some(port) = listen_port {
@@ -440,7 +440,7 @@ pub fn configure(
 
 /// One peer's line of `wg show IFNAME dump`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerStatus {
+pub struct DumpedPeer {
     /// The preshared key, if any.
     pub preshared_key: Option<String>,
     /// The endpoint, if known.
@@ -461,7 +461,7 @@ pub struct PeerStatus {
 /// # Panics
 ///
 /// When `wg` fails, prints something unexpected, or has no such peer.
-pub fn peer_status(host: &Host, ifname: &str, public_key: &str) -> PeerStatus {
+pub fn peer_status(host: &Host, ifname: &str, public_key: &str) -> DumpedPeer {
     let dump = wg(host, &["show", ifname, "dump"]);
     let none = |field: &str| (field != "(none)" && field != "off").then(|| field.to_owned());
     dump.lines()
@@ -475,7 +475,7 @@ pub fn peer_status(host: &Host, ifname: &str, public_key: &str) -> PeerStatus {
                     .parse()
                     .unwrap_or_else(|_| panic!("not a number in wg show dump: {field}"))
             };
-            PeerStatus {
+            DumpedPeer {
                 preshared_key: none(fields[1]),
                 endpoint: none(fields[2]).map(|endpoint| {
                     endpoint

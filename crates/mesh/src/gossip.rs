@@ -205,9 +205,10 @@ pub struct Refusal {
     pub error: InsertError,
 }
 
-/// What gossip keeps about one peer.
+/// A neighbour: a host this host gossips with (one of its WireGuard peers,
+/// as the peer manager chose them), and what gossip keeps about it.
 #[derive(Debug)]
-struct Peer {
+struct Neighbour {
     operator: OperatorId,
     next_digest: UnixTime,
     /// A digest round is under way.
@@ -220,7 +221,7 @@ struct Peer {
     want: BTreeSet<ObjectId>,
 }
 
-impl Peer {
+impl Neighbour {
     fn new(operator: OperatorId, now: UnixTime) -> Self {
         Self {
             operator,
@@ -255,7 +256,8 @@ pub struct Gossip {
     /// Whether the store still holds what it was given, not yet pruned to
     /// the admitted operators.
     unpruned: bool,
-    peers: BTreeMap<PublicKey, Peer>,
+    /// The neighbours, by WireGuard key.
+    neighbours: BTreeMap<PublicKey, Neighbour>,
     /// What each operator's peers may still send us.
     budgets: BTreeMap<OperatorId, ReceiveBudget>,
     /// How many of its objects each other operator may still replace.
@@ -283,7 +285,7 @@ impl Gossip {
             admitted: BTreeSet::from([local_operator]),
             admitted_keys: BTreeMap::from([(*local_operator.as_bytes(), local_operator)]),
             unpruned: true,
-            peers: BTreeMap::new(),
+            neighbours: BTreeMap::new(),
             budgets: BTreeMap::new(),
             replacements: BTreeMap::new(),
             last_served: None,
@@ -307,7 +309,7 @@ impl Gossip {
 
     /// The peers gossiped with.
     pub fn peers(&self) -> impl Iterator<Item = &PublicKey> {
-        self.peers.keys()
+        self.neighbours.keys()
     }
 
     /// Sets whom to gossip with — each peer's key and operator, as the peer
@@ -325,16 +327,16 @@ impl Gossip {
     ) {
         self.note_time(now);
         let wanted: BTreeMap<PublicKey, OperatorId> = peers.into_iter().collect();
-        self.peers
+        self.neighbours
             .retain(|key, peer| wanted.get(key) == Some(&peer.operator));
         for (key, operator) in wanted {
-            self.peers
+            self.neighbours
                 .entry(key)
-                .or_insert_with(|| Peer::new(operator, now));
+                .or_insert_with(|| Neighbour::new(operator, now));
         }
-        let peers = &self.peers;
+        let neighbours = &self.neighbours;
         self.budgets
-            .retain(|operator, _| peers.values().any(|peer| peer.operator == *operator));
+            .retain(|operator, _| neighbours.values().any(|peer| peer.operator == *operator));
         let mut admitted = admitted;
         admitted.insert(self.local_operator);
         if admitted != self.admitted || self.unpruned {
@@ -347,7 +349,9 @@ impl Gossip {
             self.unpruned = false;
             self.admitted_keys = admitted.iter().map(|op| (*op.as_bytes(), *op)).collect();
             self.admitted = admitted;
-            self.peers.values_mut().for_each(Peer::start_digest);
+            self.neighbours
+                .values_mut()
+                .for_each(Neighbour::start_digest);
         }
     }
 
@@ -397,7 +401,7 @@ impl Gossip {
         now: UnixTime,
     ) -> Result<(), GossipError> {
         self.note_time(now);
-        let Some(peer) = self.peers.get_mut(&from) else {
+        let Some(peer) = self.neighbours.get_mut(&from) else {
             self.stats.messages_from_strangers += 1;
             return Err(GossipError::UnknownPeer { from });
         };
@@ -446,7 +450,7 @@ impl Gossip {
     /// refusals and requests, and prunes expired cards from the store.
     pub fn handle_timeout(&mut self, now: UnixTime) {
         self.note_time(now);
-        for peer in self.peers.values_mut() {
+        for peer in self.neighbours.values_mut() {
             if peer.next_digest <= now {
                 peer.start_digest();
                 peer.next_digest = now.saturating_add(DIGEST_INTERVAL);
@@ -460,7 +464,7 @@ impl Gossip {
 
     /// When [`Gossip::handle_timeout`] next has work (Unix seconds).
     pub fn poll_timeout(&self) -> Option<UnixTime> {
-        let digests = self.peers.values().map(|peer| peer.next_digest).min();
+        let digests = self.neighbours.values().map(|peer| peer.next_digest).min();
         match (digests, self.store.next_expiry()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -511,11 +515,11 @@ impl Gossip {
             if self.store.contains(&id)
                 || self.ignored.contains_key(&id)
                 || asked_recently
-                || self.peers.values().any(|peer| peer.want.contains(&id))
+                || self.neighbours.values().any(|peer| peer.want.contains(&id))
             {
                 continue;
             }
-            match self.peers.get_mut(&from) {
+            match self.neighbours.get_mut(&from) {
                 Some(peer) if peer.want.len() < MAX_WANTED => {
                     peer.want.insert(id);
                 }
@@ -525,7 +529,7 @@ impl Gossip {
     }
 
     fn handle_want(&mut self, from: PublicKey, ids: Vec<ObjectId>) {
-        let Some(peer) = self.peers.get_mut(&from) else {
+        let Some(peer) = self.neighbours.get_mut(&from) else {
             return;
         };
         // Whether each may go to this peer is decided when it is sent.
@@ -603,7 +607,7 @@ impl Gossip {
     /// Queues a new object for every peer but its sender.
     fn announce(&mut self, id: ObjectId, except: Option<PublicKey>) {
         self.ignored.remove(&id);
-        for (key, peer) in &mut self.peers {
+        for (key, peer) in &mut self.neighbours {
             peer.want.remove(&id);
             if Some(*key) != except {
                 peer.push.insert(id);
@@ -619,7 +623,7 @@ impl Gossip {
     /// An object arrived: no longer to be asked for.
     fn forget_request(&mut self, id: &ObjectId) {
         self.requested.remove(id);
-        self.peers.values_mut().for_each(|peer| {
+        self.neighbours.values_mut().for_each(|peer| {
             peer.want.remove(id);
         });
     }
@@ -634,7 +638,7 @@ impl Gossip {
     /// later time are pulled in so nothing waits for the clock to catch up.
     fn note_time(&mut self, now: UnixTime) {
         if now < self.last_now {
-            for peer in self.peers.values_mut() {
+            for peer in self.neighbours.values_mut() {
                 peer.next_digest = peer.next_digest.min(now.saturating_add(DIGEST_INTERVAL));
             }
             self.requested.clear();
@@ -652,9 +656,9 @@ impl Gossip {
     fn next_peer_with_output(&self) -> Option<PublicKey> {
         let after = self.last_served.map_or(Bound::Unbounded, Bound::Excluded);
         let before = self.last_served.map_or(Bound::Unbounded, Bound::Included);
-        self.peers
+        self.neighbours
             .range((after, Bound::Unbounded))
-            .chain(self.peers.range((Bound::Unbounded, before)))
+            .chain(self.neighbours.range((Bound::Unbounded, before)))
             .find(|(_, peer)| peer.has_output())
             .map(|(key, _)| *key)
     }
@@ -666,12 +670,12 @@ impl Gossip {
             store,
             local_operator,
             admitted,
-            peers,
+            neighbours,
             requested,
             last_now,
             ..
         } = self;
-        let peer = peers.get_mut(&key)?;
+        let peer = neighbours.get_mut(&key)?;
         let allowed = |object: ObjectRef<'_>| {
             may_send(object, &peer.operator, admitted, *local_operator, store)
                 && !revokes(object, &key)

@@ -48,7 +48,8 @@ use crate::trust::TrustPolicy;
 /// towards peers that have one (WireGuard's customary value).
 pub const PERSISTENT_KEEPALIVE: u16 = 25;
 
-/// One WireGuard peer as the daemon configures it.
+/// One WireGuard peer as the mesh wants it, from its card: what the daemon
+/// configures (after resolving a named endpoint).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerSpec {
     /// The peer's WireGuard public key.

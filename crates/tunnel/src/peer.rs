@@ -67,7 +67,9 @@ impl Context<'_> {
     }
 }
 
-/// Traffic counters and handshake time of a peer.
+/// The engine's traffic counters and handshake time of a peer, on the
+/// engine's monotonic clock ([`Engine::unix_time`](crate::Engine::unix_time)
+/// turns the handshake into wall-clock time).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PeerStats {
     /// Bytes of WireGuard datagrams received from the peer and accepted.
@@ -89,7 +91,8 @@ struct Outbox {
     keepalive: bool,
 }
 
-/// The state of one peer.
+/// The engine's state of one peer: its keys, sessions, timers and
+/// counters.
 pub(crate) struct Peer {
     id: PeerId,
     /// The session indices drawn for this peer and not yet given back:

@@ -17,7 +17,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::control::socket::SOCKET_DIR;
-use crate::control::uapi::{PeerReport, read_get_reply};
+use crate::control::uapi::read_get_reply;
+use crate::dataplane::PeerState;
 use crate::sys::{process, sockopt};
 
 /// How long a request to a daemon may take.
@@ -114,7 +115,7 @@ pub fn request_reload(interface: Option<&str>) -> Result<(String, u32)> {
 ///
 /// When the daemon does not answer, answers with an error, or the reply is
 /// not a UAPI `get` reply.
-pub fn peers(path: &Path) -> Result<Vec<PeerReport>> {
+pub fn peers(path: &Path) -> Result<Vec<PeerState>> {
     let mut stream =
         UnixStream::connect(path).with_context(|| format!("connecting to {}", path.display()))?;
     stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;

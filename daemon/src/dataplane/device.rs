@@ -23,7 +23,6 @@ use std::io;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use sentrymesh_types::PublicKey;
 
 use crate::dataplane::batch::{MAX_PACKET, TxBatch};
 use crate::dataplane::change::{ChangeError, ConfigChange};
@@ -32,6 +31,7 @@ use crate::dataplane::heartbeat::Heartbeat;
 use crate::dataplane::interface::Interface;
 use crate::dataplane::io::{DatagramIo, TunIo};
 use crate::dataplane::offload::{GsoType, VIRTIO_NET_HDR_LEN, VirtioNetHdr};
+use crate::dataplane::state::PeerState;
 use crate::sys::batch_udp::{GsoMode, RecvMeta};
 use crate::sys::tun::Tun;
 use crate::sys::udp::DataSocket;
@@ -94,24 +94,12 @@ pub struct DropCounters {
     pub send_errors: u64,
 }
 
-/// One peer's traffic and last handshake, for metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerCounters {
-    /// The peer's public key.
-    pub public_key: PublicKey,
-    /// When the last handshake completed, since the Unix epoch.
-    pub last_handshake: Option<Duration>,
-    /// Bytes received from the peer.
-    pub rx_bytes: u64,
-    /// Bytes sent to the peer.
-    pub tx_bytes: u64,
-}
-
 /// What the device counts, for metrics. It holds no secret.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeviceCounters {
-    /// Each peer's traffic and last handshake.
-    pub peers: Vec<PeerCounters>,
+    /// Each peer as the interface reports it: its traffic and last
+    /// handshake among the rest, no secret.
+    pub peers: Vec<PeerState>,
     /// The packets dropped.
     pub drops: DropCounters,
 }
@@ -220,7 +208,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             }
             Command::Counters(answer) => {
                 let _ = answer.send(DeviceCounters {
-                    peers: self.interface.peer_counters(),
+                    peers: self.interface.state().peers,
                     drops: self.drops,
                 });
             }

@@ -24,7 +24,6 @@ use sentrymesh_types::{PrivateKey, PublicKey};
 
 use crate::dataplane::allowed_ips::AllowedIps;
 use crate::dataplane::change::{AllowedIpChange, ChangeError, ConfigChange, PeerChange};
-use crate::dataplane::device::PeerCounters;
 use crate::dataplane::state::{DeviceState, PeerState, UapiState};
 
 /// The state of an interface.
@@ -97,24 +96,6 @@ impl Interface {
     /// Records the port the socket was actually bound to.
     pub(crate) fn set_bound_port(&mut self, port: u16) {
         self.listen_port = port;
-    }
-
-    /// Each peer's traffic and last handshake, for metrics: no key but the
-    /// peers' public ones.
-    pub(crate) fn peer_counters(&self) -> Vec<PeerCounters> {
-        let engine = &self.engine;
-        engine
-            .peers()
-            .map(|(public_key, id)| {
-                let stats = engine.peer_stats(id).unwrap_or_default();
-                PeerCounters {
-                    public_key: *public_key,
-                    last_handshake: stats.last_handshake.map(|at| engine.unix_time(at)),
-                    rx_bytes: stats.rx_bytes,
-                    tx_bytes: stats.tx_bytes,
-                }
-            })
-            .collect()
     }
 
     /// A snapshot without secrets, peers ordered by public key.

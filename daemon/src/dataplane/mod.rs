@@ -23,3 +23,4 @@ pub(crate) mod offload;
 pub(crate) mod state;
 
 pub use device::Offloads;
+pub use state::PeerState;

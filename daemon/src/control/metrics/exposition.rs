@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::dataplane::device::{DeviceCounters, PeerCounters};
+use crate::dataplane::device::DeviceCounters;
+use crate::dataplane::state::PeerState;
 use crate::modes::mesh_member::MeshCounters;
 use crate::modes::ready;
 
@@ -260,7 +261,7 @@ impl Exposition {
         name: &str,
         kind: &str,
         help: &str,
-        value: impl Fn(&PeerCounters) -> u64,
+        value: impl Fn(&PeerState) -> u64,
     ) {
         self.family(name, kind, help);
         for peer in &device.peers {
@@ -328,17 +329,23 @@ mod tests {
             interface: "sm0".to_owned(),
             device: DeviceCounters {
                 peers: vec![
-                    PeerCounters {
+                    PeerState {
                         public_key: key(1),
+                        endpoint: Some("198.18.0.2:51820".parse().unwrap()),
                         last_handshake: Some(NOW - Duration::from_secs(30)),
                         rx_bytes: 1_000,
                         tx_bytes: 2_000,
+                        persistent_keepalive: None,
+                        allowed_ips: vec!["198.19.1.2/32".parse().unwrap()],
                     },
-                    PeerCounters {
+                    PeerState {
                         public_key: key(2),
+                        endpoint: None,
                         last_handshake: None,
                         rx_bytes: 0,
                         tx_bytes: 148,
+                        persistent_keepalive: Some(25),
+                        allowed_ips: Vec::new(),
                     },
                 ],
                 drops: DropCounters {
@@ -436,6 +443,14 @@ mod tests {
                 text.lines().any(|l| l == line),
                 "no line {line:?} in:\n{text}"
             );
+        }
+    }
+
+    #[test]
+    fn no_peer_address_or_allowed_ip_is_exposed() {
+        let text = render(&snapshot());
+        for address in ["198.18.0.2", "51820", "198.19.1.2"] {
+            assert!(!text.contains(address), "{address} in\n{text}");
         }
     }
 

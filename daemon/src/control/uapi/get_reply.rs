@@ -1,27 +1,18 @@
 //! Reading the answer to `get=1`, for the daemon's own commands that ask a
-//! running interface (`wait-ready`, `testnet`): the peers' keys, endpoints
-//! and handshake times. The interface's own lines, its private key among
-//! them, are read into a buffer zeroed when dropped and never kept.
+//! running interface (`wait-ready`, `testnet`): each peer as a [`PeerState`],
+//! the same snapshot without secrets that the device gives the rest of the
+//! daemon. The interface's own lines, its private key among them, and the
+//! peers' preshared keys are read into a buffer zeroed when dropped and never
+//! kept.
 
 use std::io::BufRead;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use sentrymesh_types::PublicKey;
 use zeroize::Zeroizing;
 
-use super::wire::{parse_decimal, parse_endpoint, parse_hex_key};
-
-/// One peer as a `get` reply reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerReport {
-    /// The peer's public key.
-    pub public_key: PublicKey,
-    /// Where the interface sends to it, if it knows.
-    pub endpoint: Option<SocketAddr>,
-    /// When its last handshake completed, since the Unix epoch.
-    pub last_handshake: Option<Duration>,
-}
+use super::wire::{parse_decimal, parse_endpoint, parse_hex_key, parse_prefix};
+use crate::dataplane::state::PeerState;
 
 /// Why a reply could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -46,8 +37,8 @@ pub(crate) enum GetReplyError {
 /// # Errors
 ///
 /// As [`GetReplyError`] says.
-pub(crate) fn read_get_reply(mut reply: impl BufRead) -> Result<Vec<PeerReport>, GetReplyError> {
-    let mut peers: Vec<PeerReport> = Vec::new();
+pub(crate) fn read_get_reply(mut reply: impl BufRead) -> Result<Vec<PeerState>, GetReplyError> {
+    let mut peers: Vec<PeerState> = Vec::new();
     let mut line = Zeroizing::new(Vec::new());
     loop {
         line.clear();
@@ -62,10 +53,14 @@ pub(crate) fn read_get_reply(mut reply: impl BufRead) -> Result<Vec<PeerReport>,
         match key {
             b"public_key" => {
                 let key = parse_hex_key(value).ok_or(GetReplyError::Malformed("public_key"))?;
-                peers.push(PeerReport {
+                peers.push(PeerState {
                     public_key: PublicKey::from_bytes(*key),
                     endpoint: None,
                     last_handshake: None,
+                    rx_bytes: 0,
+                    tx_bytes: 0,
+                    persistent_keepalive: None,
+                    allowed_ips: Vec::new(),
                 });
             }
             b"errno" => {
@@ -103,6 +98,25 @@ pub(crate) fn read_get_reply(mut reply: impl BufRead) -> Result<Vec<PeerReport>,
                             *time += Duration::from_nanos(nanos);
                         }
                     }
+                    b"rx_bytes" => {
+                        peer.rx_bytes = parse_decimal(value, u64::MAX)
+                            .ok_or(GetReplyError::Malformed("rx_bytes"))?;
+                    }
+                    b"tx_bytes" => {
+                        peer.tx_bytes = parse_decimal(value, u64::MAX)
+                            .ok_or(GetReplyError::Malformed("tx_bytes"))?;
+                    }
+                    b"persistent_keepalive_interval" => {
+                        let seconds = parse_decimal(value, u16::MAX.into())
+                            .and_then(|seconds| u16::try_from(seconds).ok())
+                            .ok_or(GetReplyError::Malformed("persistent_keepalive_interval"))?;
+                        peer.persistent_keepalive = (seconds > 0).then_some(seconds);
+                    }
+                    b"allowed_ip" => {
+                        let net =
+                            parse_prefix(value).ok_or(GetReplyError::Malformed("allowed_ip"))?;
+                        peer.allowed_ips.push(net);
+                    }
                     _ => {}
                 }
             }
@@ -112,55 +126,84 @@ pub(crate) fn read_get_reply(mut reply: impl BufRead) -> Result<Vec<PeerReport>,
 
 #[cfg(test)]
 mod tests {
+    use sentrymesh_tunnel::PresharedKey;
+
     use super::*;
     use crate::control::uapi::write_get_response;
-    use crate::dataplane::state::{DeviceState, PeerState, UapiState};
+    use crate::dataplane::state::{DeviceState, UapiState};
 
     #[test]
-    fn reads_what_the_daemon_writes() {
-        let peer = |seed: u8, endpoint: Option<&str>, handshake: Option<Duration>| PeerState {
-            public_key: PublicKey::from_bytes([seed; 32]),
-            endpoint: endpoint.map(|text| text.parse().unwrap()),
-            last_handshake: handshake,
-            rx_bytes: 1,
-            tx_bytes: 2,
-            persistent_keepalive: None,
-            allowed_ips: vec!["198.19.1.2/32".parse().unwrap()],
-        };
+    fn reads_back_every_peer_field_the_daemon_writes() {
+        let peers = vec![
+            PeerState {
+                public_key: PublicKey::from_bytes([1; 32]),
+                endpoint: Some("198.18.1.2:51820".parse().unwrap()),
+                last_handshake: Some(Duration::new(1_700_000_000, 500)),
+                rx_bytes: 1,
+                tx_bytes: u64::MAX,
+                persistent_keepalive: Some(25),
+                allowed_ips: vec![
+                    "198.19.1.2/32".parse().unwrap(),
+                    "198.19.2.0/24".parse().unwrap(),
+                    "2001:db8::/64".parse().unwrap(),
+                ],
+            },
+            PeerState {
+                public_key: PublicKey::from_bytes([0xff; 32]),
+                endpoint: Some("[2001:db8::1]:51821".parse().unwrap()),
+                last_handshake: None,
+                rx_bytes: 0,
+                tx_bytes: 0,
+                persistent_keepalive: None,
+                allowed_ips: Vec::new(),
+            },
+            PeerState {
+                public_key: PublicKey::from_bytes([0x42; 32]),
+                endpoint: None,
+                last_handshake: Some(Duration::from_secs(1)),
+                rx_bytes: 3,
+                tx_bytes: 4,
+                persistent_keepalive: Some(u16::MAX),
+                allowed_ips: vec!["0.0.0.0/0".parse().unwrap()],
+            },
+        ];
+        let mut preshared_keys = std::collections::BTreeMap::new();
+        preshared_keys.insert(peers[0].public_key, PresharedKey::from_bytes([0xbb; 32]));
         let state = UapiState {
             private_key: Some(sentrymesh_types::PrivateKey::from_bytes([0xaa; 32])),
-            preshared_keys: Default::default(),
+            preshared_keys,
             state: DeviceState {
                 listen_port: 51820,
-                fwmark: None,
-                peers: vec![
-                    peer(
-                        1,
-                        Some("198.18.1.2:51820"),
-                        Some(Duration::new(1_700_000_000, 500)),
-                    ),
-                    peer(0xff, None, None),
-                ],
+                fwmark: Some(7),
+                peers: peers.clone(),
             },
         };
         let mut reply = Zeroizing::new(Vec::new());
         write_get_response(&state, &mut reply);
-        let reports = read_get_reply(&reply[..]).unwrap();
-        assert_eq!(
-            reports,
-            [
-                PeerReport {
-                    public_key: PublicKey::from_bytes([1; 32]),
-                    endpoint: Some("198.18.1.2:51820".parse().unwrap()),
-                    last_handshake: Some(Duration::new(1_700_000_000, 500)),
-                },
-                PeerReport {
-                    public_key: PublicKey::from_bytes([0xff; 32]),
-                    endpoint: None,
-                    last_handshake: None,
-                },
-            ]
-        );
+        assert_eq!(read_get_reply(&reply[..]).unwrap(), peers);
+    }
+
+    #[test]
+    fn a_malformed_peer_value_is_refused_by_its_key() {
+        let key = "01".repeat(32);
+        for (line, name) in [
+            ("rx_bytes=-1", "rx_bytes"),
+            ("tx_bytes=18446744073709551616", "tx_bytes"),
+            (
+                "persistent_keepalive_interval=65536",
+                "persistent_keepalive_interval",
+            ),
+            ("allowed_ip=198.19.1.2", "allowed_ip"),
+        ] {
+            let reply = format!("public_key={key}\n{line}\nerrno=0\n\n");
+            assert!(
+                matches!(
+                    read_get_reply(reply.as_bytes()),
+                    Err(GetReplyError::Malformed(refused)) if refused == name
+                ),
+                "{line}"
+            );
+        }
     }
 
     #[test]

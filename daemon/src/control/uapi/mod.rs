@@ -109,7 +109,7 @@ mod wire;
 pub(crate) use decoder::{Limits, RequestDecoder};
 pub(crate) use errno::Errno;
 pub(crate) use error::RequestError;
-pub(crate) use get_reply::{PeerReport, read_get_reply};
+pub(crate) use get_reply::read_get_reply;
 pub(crate) use request::Request;
 pub(crate) use response::{write_get_response, write_status};
 
