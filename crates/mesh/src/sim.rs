@@ -41,6 +41,6 @@ mod net;
 
 pub use member::{
     Member, THREE, contains, converged_three, everyone, host_card, host_card_with, hosts_of, names,
-    operator_range, policy, seed,
+    policy, seed,
 };
 pub use net::{Conditions, Delivery, Host, Net, Node};

@@ -113,19 +113,21 @@ pub fn card(op: &OperatorSecret, name: &str, role: Role) -> HostCard {
     }
 }
 
-/// Operator `n`'s overlay range in the tests: 198.19.`n`.0/24.
-pub fn range_of(n: u8) -> IpNet {
+/// Operator `n`'s overlay range in the fixtures (these and the
+/// [`sim`](crate::sim)'s): 198.19.`n`.0/24, in the mesh overlay
+/// 198.19.0.0/16 of [`overlay_of`].
+pub fn operator_range(n: u8) -> IpNet {
     format!("198.19.{n}.0/24").parse().expect("a range")
 }
 
-/// The mesh overlay 198.19.0.0/16 with the ranges [`range_of`] gives the
-/// operators numbered `operators`.
+/// The mesh overlay 198.19.0.0/16 with the ranges [`operator_range`] gives
+/// the operators numbered `operators`.
 pub fn overlay_of(operators: impl IntoIterator<Item = u8>) -> Overlay {
     Overlay::new(
         "198.19.0.0/16".parse().expect("a range"),
         operators
             .into_iter()
-            .map(|n| (operator(n).operator_id(), range_of(n))),
+            .map(|n| (operator(n).operator_id(), operator_range(n))),
     )
     .expect("an overlay")
 }

@@ -241,7 +241,7 @@ mod tests {
     use super::*;
     use crate::identity::OperatorSecret;
     use crate::revocation::Revocation;
-    use crate::testing::{NOW, operator, overlay_of, range_of};
+    use crate::testing::{NOW, operator, operator_range, overlay_of};
     use crate::vouch::Vouch;
 
     /// Operators 1..=8 trusted directly by operator 0; 20 and up are
@@ -282,7 +282,7 @@ mod tests {
         let n = (20u8..40)
             .find(|&n| operator(n).operator_id() == subject.operator_id())
             .expect("an outsider numbered 20 to 39");
-        vouch_range(by, subject, &range_of(n).to_string(), at)
+        vouch_range(by, subject, &operator_range(n).to_string(), at)
     }
 
     fn withdraw(by: &OperatorSecret, subject: &OperatorSecret, at: UnixTime) -> SignedRevocation {
@@ -429,10 +429,10 @@ mod tests {
             Err(PolicyError::RangeForUntrusted { operator: other })
         );
         let policy = TrustPolicy::new(local, [direct], 1, overlay_of([0, 1])).unwrap();
-        assert_eq!(policy.overlay().range(&direct), Some(range_of(1)));
+        assert_eq!(policy.overlay().range(&direct), Some(operator_range(1)));
         let admitted = policy.admitted_ranges([], []);
-        assert_eq!(admitted.get(&local), Some(&range_of(0)));
-        assert_eq!(admitted.get(&direct), Some(&range_of(1)));
+        assert_eq!(admitted.get(&local), Some(&operator_range(0)));
+        assert_eq!(admitted.get(&direct), Some(&operator_range(1)));
     }
 
     #[test]

@@ -62,7 +62,7 @@ fn flood(rival: &OperatorSecret) -> (Vec<Vec<u8>>, Vec<OperatorId>) {
             _ => Vouch {
                 voucher: rival.operator_id(),
                 subject: keys[n % keys.len()].operator_id(),
-                overlay: "198.18.200.0/24".parse().unwrap(),
+                overlay: "198.19.200.0/24".parse().unwrap(),
                 issued_at: NOW - (n / keys.len()) as u64,
             }
             .sign(rival)

@@ -9,11 +9,11 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use sentrymesh_mesh::{
-    GossipMessage, Mesh, Object, Overlay, PeerEvent, PeerSpec, Revocation, RevocationTarget, Role,
-    SignedCard, Store, TrustPolicy, Vouch,
+    GossipMessage, Mesh, Object, PeerEvent, PeerSpec, Revocation, RevocationTarget, Role,
+    SignedCard, Store, Vouch,
 };
 
-use sentrymesh_mesh::sim::host_card;
+use sentrymesh_mesh::sim::{host_card, policy};
 use sentrymesh_mesh::testing::mutation::{apply, mutation};
 use sentrymesh_mesh::testing::{NOW, operator};
 
@@ -76,22 +76,7 @@ fn member() -> Mesh {
     let f = fixture();
     let mut store = Store::new();
     store.insert_card(f.peer.clone(), NOW).unwrap();
-    let overlay = Overlay::new(
-        "198.18.0.0/16".parse().unwrap(),
-        [1, 2].map(|o| {
-            let range = format!("198.18.{o}.0/24").parse().unwrap();
-            (operator(o).operator_id(), range)
-        }),
-    )
-    .unwrap();
-    let policy = TrustPolicy::new(
-        operator(1).operator_id(),
-        [operator(2).operator_id()],
-        1,
-        overlay,
-    )
-    .unwrap();
-    let mut mesh = Mesh::new(f.own.clone(), policy, store, NOW).unwrap();
+    let mut mesh = Mesh::new(f.own.clone(), policy(1, &[2], 1), store, NOW).unwrap();
     assert!(mesh.is_admitted_peer(&f.peer.card().wg_public_key));
     assert!(matches!(mesh.poll_event(), Some(PeerEvent::Added(_))));
     assert!(mesh.poll_event().is_none());

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use sentrymesh_mesh::sim::*;
-use sentrymesh_mesh::testing::{NOW, operator};
+use sentrymesh_mesh::testing::{NOW, operator, operator_range};
 use sentrymesh_mesh::{
     GossipError, GossipMessage, InsertError, Mesh, Object, PeerSpec, Revocation, RevocationTarget,
     Role, SignedCard, Store, Vouch,
@@ -53,7 +53,7 @@ fn three_operators_converge_with_producers_behind_their_own_sentries() {
         ),
         (None, None)
     );
-    assert_eq!(to_producer.allowed_ips, ["198.18.1.1/32".parse().unwrap()]);
+    assert_eq!(to_producer.allowed_ips, ["198.19.1.1/32".parse().unwrap()]);
 }
 
 #[test]
@@ -213,7 +213,7 @@ fn a_rivals_cards_beyond_its_range_are_relayed_but_route_nothing_anywhere() {
     let mut net = converged_three();
     // Operator 3, admitted everywhere, publishes sentries claiming the
     // world, operator 1's sentry and a slice of operator 2's range.
-    let claims = ["0.0.0.0/1", "198.18.1.2/32", "198.18.2.128/25", "::/1"];
+    let claims = ["0.0.0.0/1", "198.19.1.2/32", "198.19.2.128/25", "::/1"];
     let greedy: Vec<SignedCard> = claims
         .iter()
         .zip(10u8..)

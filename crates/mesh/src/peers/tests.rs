@@ -4,7 +4,7 @@
 use super::*;
 use crate::identity::OperatorSecret;
 use crate::revocation::{Revocation, RevocationTarget};
-use crate::testing::{NOW, SignCard, card, operator, overlay_of, range_of, signed};
+use crate::testing::{NOW, SignCard, card, operator, operator_range, overlay_of, signed};
 use crate::vouch::Vouch;
 
 /// A card for host `name` of operator number `op`, with its own address
@@ -65,7 +65,7 @@ fn vouch(by: u8, subject: u8) -> crate::vouch::SignedVouch {
     Vouch {
         voucher: secret.operator_id(),
         subject: operator(subject).operator_id(),
-        overlay: range_of(subject),
+        overlay: operator_range(subject),
         issued_at: NOW,
     }
     .sign(&secret)
@@ -332,7 +332,7 @@ fn a_card_claiming_outside_its_range_is_refused_whole_and_reported_once() {
             sentry
                 .peers()
                 .flat_map(|p| &p.allowed_ips)
-                .all(|ip| range_of(1).contains_net(ip) || range_of(3).contains_net(ip)),
+                .all(|ip| operator_range(1).contains_net(ip) || operator_range(3).contains_net(ip)),
             "{what}: nothing of it is routed"
         );
         assert_eq!(sentry.cards_refused(), before + 1, "{what}: counted once");
@@ -362,7 +362,9 @@ fn this_hosts_own_card_must_keep_inside_its_range() {
     let outside = signed(outside, &operator(1));
     assert_eq!(
         PeerManager::new(outside.clone(), policy(1, &[2], 1)).unwrap_err(),
-        LocalConfigError::OutOfRange(OutOfRange::AllowedIp { range: range_of(1) })
+        LocalConfigError::OutOfRange(OutOfRange::AllowedIp {
+            range: operator_range(1)
+        })
     );
     let mut sentry = PeerManager::new(w.s1a.clone(), policy(1, &[2], 1)).unwrap();
     assert!(matches!(
@@ -451,7 +453,7 @@ proptest::proptest! {
             extra.addresses = vec![format!("198.19.{op}.{}/32", 100 + i).parse().unwrap()];
             let claim: IpNet = CLAIMS[claim].parse().unwrap();
             extra.allowed_ips = vec![claim];
-            beyond += u64::from(!range_of(op).contains_net(&claim));
+            beyond += u64::from(!operator_range(op).contains_net(&claim));
             store.insert_card(signed(extra, &secret), NOW).unwrap();
         }
         let mut sentry = PeerManager::new(w.s1a.clone(), policy(1, &[2, 3], 1)).unwrap();

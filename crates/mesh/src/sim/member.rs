@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
 use rand_core::SeedableRng;
-use sentrymesh_types::{IpNet, PublicKey, UnixTime};
+use sentrymesh_types::{PublicKey, UnixTime};
 
 use super::net::{Net, Node};
 use crate::bundle;
@@ -16,16 +16,17 @@ use crate::card::{HostCard, SignedCard};
 use crate::gossip::{GossipError, GossipMessage};
 use crate::member::Mesh;
 use crate::object::Object;
-use crate::overlay::Overlay;
 use crate::peers::{PeerEvent, PeerSpec};
 use crate::role::Role;
 use crate::store::Store;
-use crate::testing::{NOW, SignCard, operator, wg_key};
+use crate::testing::{NOW, SignCard, operator, overlay_of, wg_key};
 use crate::trust::TrustPolicy;
 
-/// Host `i` of operator `op`: overlay address 198.18.`op`.`i` (in its
-/// operator's range, [`operator_range`]), endpoint 198.19.`op`.`i`:51820
-/// unless hidden, valid from an hour before [`NOW`] for thirty days.
+/// Host `i` of operator `op`: overlay address 198.19.`op`.`i` (in its
+/// operator's range,
+/// [`testing::operator_range`](crate::testing::operator_range)), endpoint
+/// 198.18.`op`.`i`:51820 unless hidden, valid from an hour before [`NOW`]
+/// for thirty days.
 pub fn host_card(op: u8, name: &str, role: Role, i: u8) -> SignedCard {
     host_card_with(op, name, role, i, |_| {})
 }
@@ -46,8 +47,8 @@ pub fn host_card_with(
     let mut key = [0x5a; 32];
     key[0] = op;
     key[1] = i;
-    let address = format!("198.18.{op}.{i}/16");
-    let endpoint = format!("198.19.{op}.{i}:51820");
+    let address = format!("198.19.{op}.{i}/16");
+    let endpoint = format!("198.18.{op}.{i}:51820");
     let mut card = HostCard {
         operator: secret.operator_id(),
         name: name.into(),
@@ -78,25 +79,15 @@ pub fn hosts_of(op: u8) -> [SignedCard; 3] {
     ]
 }
 
-/// Operator `op`'s overlay range: 198.18.`op`.0/24, in the mesh overlay
-/// 198.18.0.0/16.
-pub fn operator_range(op: u8) -> IpNet {
-    format!("198.18.{op}.0/24").parse().expect("a range")
-}
-
 /// The trust policy of operator `op`'s hosts: the operators `direct`
 /// trusted directly, `k` vouches for any other, every range by
-/// [`operator_range`].
+/// [`operator_range`](crate::testing::operator_range).
 ///
 /// # Panics
 ///
 /// If `k` is 0 or more than `direct` holds.
 pub fn policy(op: u8, direct: &[u8], k: usize) -> TrustPolicy {
-    let ranges = std::iter::once(op)
-        .chain(direct.iter().copied())
-        .map(|o| (operator(o).operator_id(), operator_range(o)));
-    let overlay =
-        Overlay::new("198.18.0.0/16".parse().expect("a range"), ranges).expect("an overlay");
+    let overlay = overlay_of(std::iter::once(op).chain(direct.iter().copied()));
     TrustPolicy::new(
         operator(op).operator_id(),
         direct.iter().map(|&d| operator(d).operator_id()),
