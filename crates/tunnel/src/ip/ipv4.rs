@@ -25,6 +25,25 @@ const DESTINATION: usize = 16;
 /// [`FLAGS_FRAGMENT`].
 const FRAGMENT_MASK: u16 = 0x3fff;
 
+/// The source address of a fixed IPv4 header.
+#[inline]
+pub(super) fn source(header: &[u8; IPV4_HEADER_LEN]) -> Ipv4Addr {
+    Ipv4Addr::from(octets(header, SOURCE))
+}
+
+/// The destination address of a fixed IPv4 header.
+#[inline]
+pub(super) fn destination(header: &[u8; IPV4_HEADER_LEN]) -> Ipv4Addr {
+    Ipv4Addr::from(octets(header, DESTINATION))
+}
+
+/// The four bytes of a fixed header from `at`, which the callers keep at
+/// most 16.
+#[inline]
+fn octets(header: &[u8; IPV4_HEADER_LEN], at: usize) -> [u8; 4] {
+    [header[at], header[at + 1], header[at + 2], header[at + 3]]
+}
+
 /// `bytes` split after a checked header: version 4, the 20-byte fixed
 /// header inside `bytes`, an IHL of at least 5, and the options inside
 /// `bytes`.
@@ -199,16 +218,13 @@ impl<'a> Ipv4Packet<'a> {
     /// The source address as it is on the wire.
     #[inline]
     pub fn source_octets(&self) -> [u8; 4] {
-        let h = self.header;
-        [h[SOURCE], h[SOURCE + 1], h[SOURCE + 2], h[SOURCE + 3]]
+        octets(self.header, SOURCE)
     }
 
     /// The destination address as it is on the wire.
     #[inline]
     pub fn destination_octets(&self) -> [u8; 4] {
-        let h = self.header;
-        let at = DESTINATION;
-        [h[at], h[at + 1], h[at + 2], h[at + 3]]
+        octets(self.header, DESTINATION)
     }
 }
 
@@ -282,19 +298,28 @@ impl<'a> Ipv4PacketMut<'a> {
         be16(self.header, IDENT)
     }
 
+    /// The source address.
+    #[inline]
+    pub fn source(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.source_octets())
+    }
+
+    /// The destination address.
+    #[inline]
+    pub fn destination(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.destination_octets())
+    }
+
     /// The source address as it is on the wire.
     #[inline]
     pub fn source_octets(&self) -> [u8; 4] {
-        let h = &*self.header;
-        [h[SOURCE], h[SOURCE + 1], h[SOURCE + 2], h[SOURCE + 3]]
+        octets(self.header, SOURCE)
     }
 
     /// The destination address as it is on the wire.
     #[inline]
     pub fn destination_octets(&self) -> [u8; 4] {
-        let h = &*self.header;
-        let at = DESTINATION;
-        [h[at], h[at + 1], h[at + 2], h[at + 3]]
+        octets(self.header, DESTINATION)
     }
 
     /// Sets the total length field.

@@ -18,6 +18,18 @@ const HOP_LIMIT: usize = 7;
 const SOURCE: usize = 8;
 const DESTINATION: usize = 24;
 
+/// The source address of a fixed IPv6 header.
+#[inline]
+pub(super) fn source(header: &[u8; IPV6_HEADER_LEN]) -> Ipv6Addr {
+    Ipv6Addr::from(octets(header, SOURCE))
+}
+
+/// The destination address of a fixed IPv6 header.
+#[inline]
+pub(super) fn destination(header: &[u8; IPV6_HEADER_LEN]) -> Ipv6Addr {
+    Ipv6Addr::from(octets(header, DESTINATION))
+}
+
 /// The checked fixed header of `bytes` and the rest: version 6 and the
 /// 40-byte header inside `bytes`.
 #[inline]
@@ -198,6 +210,18 @@ impl<'a> Ipv6PacketMut<'a> {
     #[inline]
     pub fn payload_len(&self) -> u16 {
         be16(self.header, PAYLOAD_LEN)
+    }
+
+    /// The source address.
+    #[inline]
+    pub fn source(&self) -> Ipv6Addr {
+        Ipv6Addr::from(self.source_octets())
+    }
+
+    /// The destination address.
+    #[inline]
+    pub fn destination(&self) -> Ipv6Addr {
+        Ipv6Addr::from(self.destination_octets())
     }
 
     /// The source address as it is on the wire.

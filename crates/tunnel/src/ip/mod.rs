@@ -20,6 +20,9 @@
 //!   the IPv4 header length (20 bytes at least, inside the buffer), and that
 //!   the length field names a packet that fits the buffer. Bytes after the
 //!   packet (a WireGuard payload's padding) are not part of it.
+//! - **The fixed header** ([`IpHeader`]) checks only the version and that
+//!   the fixed header (20 or 40 bytes) lies inside the buffer: what
+//!   routing reads, the addresses, without trusting the length fields.
 //! - **Mutable views** ([`IpPacketMut`], [`Ipv4PacketMut`],
 //!   [`Ipv6PacketMut`], [`TcpSegmentMut`], [`UdpDatagramMut`]) are for
 //!   writing headers in place, as segmentation and coalescing do. They check
@@ -44,7 +47,7 @@ mod udp;
 
 pub use ipv4::{Ipv4Packet, Ipv4PacketMut};
 pub use ipv6::{Ipv6Packet, Ipv6PacketMut};
-pub use packet::{IpPacket, IpPacketMut};
+pub use packet::{IpHeader, IpPacket, IpPacketMut};
 pub use tcp::{TcpFlags, TcpSegment, TcpSegmentMut};
 pub use udp::{UdpDatagram, UdpDatagramMut};
 
@@ -60,6 +63,12 @@ pub const TCP_HEADER_LEN: usize = 20;
 pub const TCP_MAX_HEADER_LEN: usize = 60;
 /// Length of the UDP header.
 pub const UDP_HEADER_LEN: usize = 8;
+/// Where the checksum field starts in a TCP header (the `csum_offset` of a
+/// virtio-net header for TCP).
+pub const TCP_CHECKSUM_OFFSET: usize = 16;
+/// Where the checksum field starts in a UDP header (the `csum_offset` of a
+/// virtio-net header for UDP).
+pub const UDP_CHECKSUM_OFFSET: usize = 6;
 /// IP protocol number (IPv4) or next header (IPv6) of TCP.
 pub const PROTOCOL_TCP: u8 = 6;
 /// IP protocol number (IPv4) or next header (IPv6) of UDP.
@@ -95,9 +104,14 @@ pub enum HeaderError {
     },
 }
 
-/// The version nibble of the first byte of `bytes`.
+/// The version nibble of the first byte of `bytes`: what an IP packet is
+/// before any view of it is checked.
+///
+/// # Errors
+///
+/// [`HeaderError::Truncated`] for empty `bytes`.
 #[inline]
-fn version(bytes: &[u8]) -> Result<u8, HeaderError> {
+pub fn version(bytes: &[u8]) -> Result<u8, HeaderError> {
     match bytes.first() {
         Some(first) => Ok(first >> 4),
         None => Err(HeaderError::Truncated { len: 0 }),

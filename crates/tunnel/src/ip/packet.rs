@@ -1,10 +1,79 @@
 //! An IPv4 or IPv6 packet, by the version nibble.
 
+use std::fmt;
 use std::net::IpAddr;
 
 use super::{
-    HeaderError, IPV6_HEADER_LEN, Ipv4Packet, Ipv4PacketMut, Ipv6Packet, Ipv6PacketMut, version,
+    HeaderError, IPV4_HEADER_LEN, IPV6_HEADER_LEN, Ipv4Packet, Ipv4PacketMut, Ipv6Packet,
+    Ipv6PacketMut, ipv4, ipv6, version,
 };
+
+/// A checked view of the fixed header of an IPv4 or IPv6 packet: version 4
+/// or 6, and the fixed header (20 or 40 bytes) inside the buffer. Nothing
+/// else is checked: not the IPv4 header length, not the length fields.
+///
+/// It is for what reads only the addresses of a packet and must not drop
+/// one for its length fields, as cryptokey routing does; what reads more
+/// checks the whole packet with [`IpPacket`].
+#[derive(Clone, Copy)]
+pub struct IpHeader<'a>(Fixed<'a>);
+
+/// The fixed header by version.
+#[derive(Clone, Copy)]
+enum Fixed<'a> {
+    V4(&'a [u8; IPV4_HEADER_LEN]),
+    V6(&'a [u8; IPV6_HEADER_LEN]),
+}
+
+impl<'a> IpHeader<'a> {
+    /// Checks `bytes` and makes the view.
+    ///
+    /// # Errors
+    ///
+    /// [`HeaderError::Truncated`] if `bytes` is empty or shorter than the
+    /// fixed header of its version, [`HeaderError::Version`] for a version
+    /// other than 4 and 6.
+    #[inline]
+    pub fn new_checked(bytes: &'a [u8]) -> Result<Self, HeaderError> {
+        let truncated = HeaderError::Truncated { len: bytes.len() };
+        let fixed = match version(bytes)? {
+            4 => Fixed::V4(bytes.first_chunk().ok_or(truncated)?),
+            6 => Fixed::V6(bytes.first_chunk().ok_or(truncated)?),
+            other => return Err(HeaderError::Version(other)),
+        };
+        Ok(Self(fixed))
+    }
+
+    /// The source address.
+    #[inline]
+    pub fn source(&self) -> IpAddr {
+        match self.0 {
+            Fixed::V4(header) => IpAddr::V4(ipv4::source(header)),
+            Fixed::V6(header) => IpAddr::V6(ipv6::source(header)),
+        }
+    }
+
+    /// The destination address.
+    #[inline]
+    pub fn destination(&self) -> IpAddr {
+        match self.0 {
+            Fixed::V4(header) => IpAddr::V4(ipv4::destination(header)),
+            Fixed::V6(header) => IpAddr::V6(ipv6::destination(header)),
+        }
+    }
+}
+
+impl fmt::Debug for IpHeader<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let version = match self.0 {
+            Fixed::V4(_) => 4,
+            Fixed::V6(_) => 6,
+        };
+        f.debug_struct("IpHeader")
+            .field("version", &version)
+            .finish_non_exhaustive()
+    }
+}
 
 /// A checked view of an IPv4 or IPv6 packet, chosen by the version nibble;
 /// see [`Ipv4Packet`] and [`Ipv6Packet`] for what is checked.
@@ -135,6 +204,24 @@ impl<'a> IpPacketMut<'a> {
         match self {
             Self::V4(packet) => packet.header_len(),
             Self::V6(_) => IPV6_HEADER_LEN,
+        }
+    }
+
+    /// The source address.
+    #[inline]
+    pub fn source(&self) -> IpAddr {
+        match self {
+            Self::V4(packet) => IpAddr::V4(packet.source()),
+            Self::V6(packet) => IpAddr::V6(packet.source()),
+        }
+    }
+
+    /// The destination address.
+    #[inline]
+    pub fn destination(&self) -> IpAddr {
+        match self {
+            Self::V4(packet) => IpAddr::V4(packet.destination()),
+            Self::V6(packet) => IpAddr::V6(packet.destination()),
         }
     }
 }

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::ops::BitOr;
 
-use super::{HeaderError, TCP_HEADER_LEN, be16, set_be16};
+use super::{HeaderError, TCP_CHECKSUM_OFFSET, TCP_HEADER_LEN, be16, set_be16};
 
 /// Where each field of the fixed header starts.
 const SOURCE_PORT: usize = 0;
@@ -18,7 +18,7 @@ const ACKNOWLEDGMENT: usize = 8;
 const DATA_OFFSET: usize = 12;
 const FLAGS: usize = 13;
 const WINDOW: usize = 14;
-const CHECKSUM: usize = 16;
+const CHECKSUM: usize = TCP_CHECKSUM_OFFSET;
 
 /// The eight flag bits of a TCP header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

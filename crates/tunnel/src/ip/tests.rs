@@ -229,6 +229,46 @@ fn ip_packet_dispatches_on_the_version() {
 }
 
 #[test]
+fn ip_header_reads_addresses_without_trusting_lengths() {
+    // A total length past the buffer, and an IHL under 5: no packet, but
+    // the fixed header holds the addresses.
+    let mut v4 = ipv4(2, 1500, 20);
+    assert!(IpPacket::new_checked(&v4).is_err());
+    let header = IpHeader::new_checked(&v4).unwrap();
+    assert_eq!(header.source(), IpAddr::from([198, 18, 0, 1]));
+    assert_eq!(header.destination(), IpAddr::from([198, 18, 0, 2]));
+    v4[12..20].copy_from_slice(&[198, 19, 0, 3, 198, 19, 0, 4]);
+    let header = IpHeader::new_checked(&v4).unwrap();
+    assert_eq!(header.source(), IpAddr::from([198, 19, 0, 3]));
+    assert_eq!(header.destination(), IpAddr::from([198, 19, 0, 4]));
+
+    let v6 = ipv6(9999, 40);
+    let header = IpHeader::new_checked(&v6).unwrap();
+    assert_eq!(header.source(), "2001:2::1".parse::<IpAddr>().unwrap());
+    assert_eq!(header.destination(), "2001:2::2".parse::<IpAddr>().unwrap());
+
+    assert_eq!(
+        IpHeader::new_checked(&v4[..19]).unwrap_err(),
+        HeaderError::Truncated { len: 19 }
+    );
+    assert_eq!(
+        IpHeader::new_checked(&v6[..39]).unwrap_err(),
+        HeaderError::Truncated { len: 39 }
+    );
+    assert_eq!(
+        IpHeader::new_checked(&[]).unwrap_err(),
+        HeaderError::Truncated { len: 0 }
+    );
+    assert_eq!(
+        IpHeader::new_checked(&[0x10; 40]).unwrap_err(),
+        HeaderError::Version(1)
+    );
+    assert_eq!(version(&v6), Ok(6));
+    assert_eq!(version(&[0x45]), Ok(4));
+    assert_eq!(version(&[]), Err(HeaderError::Truncated { len: 0 }));
+}
+
+#[test]
 fn tcp_fields_come_from_their_offsets() {
     let mut bytes = tcp(6, 5);
     bytes[20..24].copy_from_slice(&[1, 1, 8, 10]);
@@ -244,6 +284,7 @@ fn tcp_fields_come_from_their_offsets() {
     assert_eq!(segment.flags().without(TcpFlags::PSH), TcpFlags::ACK);
     assert_eq!(segment.window(), 512);
     assert_eq!(segment.checksum(), 0xabcd);
+    assert_eq!(bytes[TCP_CHECKSUM_OFFSET..][..2], [0xab, 0xcd]);
     assert_eq!(segment.options(), &[1, 1, 8, 10]);
     assert_eq!(segment.payload().len(), 5);
 }
@@ -283,6 +324,7 @@ fn udp_checks_the_header() {
     assert_eq!(datagram.destination_port(), 50000);
     assert_eq!(datagram.length(), 12);
     assert_eq!(datagram.checksum(), 0xabcd);
+    assert_eq!(bytes[UDP_CHECKSUM_OFFSET..][..2], [0xab, 0xcd]);
     assert_eq!(datagram.payload().len(), 4);
     for len in 0..8 {
         assert_eq!(
@@ -304,6 +346,8 @@ fn mutable_views_write_their_fields() {
     assert_eq!(packet.ident(), 0x1234);
     assert_eq!(packet.source_octets(), [198, 18, 0, 1]);
     assert_eq!(packet.destination_octets(), [198, 18, 0, 2]);
+    assert_eq!(packet.source(), Ipv4Addr::new(198, 18, 0, 1));
+    assert_eq!(packet.destination(), Ipv4Addr::new(198, 18, 0, 2));
     packet.set_total_len(48);
     packet.set_ident(7);
     packet.set_checksum(0x0102);
@@ -333,6 +377,11 @@ fn mutable_views_write_their_fields() {
     assert_eq!(packet.payload_len(), 9999);
     assert_eq!(packet.source_octets()[..2], [0x20, 0x01]);
     assert_eq!(packet.destination_octets()[15], 2);
+    assert_eq!(packet.source(), "2001:2::1".parse::<Ipv6Addr>().unwrap());
+    assert_eq!(
+        packet.destination(),
+        "2001:2::2".parse::<Ipv6Addr>().unwrap()
+    );
     packet.set_payload_len(10);
     let mut datagram = UdpDatagramMut::new_checked(packet.payload_mut()).unwrap();
     datagram.set_length(10);
@@ -354,7 +403,14 @@ fn mutable_views_write_their_fields() {
         HeaderError::HeaderLen(16)
     );
     let mut v6 = ipv6(0, 40);
-    assert_eq!(IpPacketMut::new_checked(&mut v6).unwrap().header_len(), 40);
+    let packet = IpPacketMut::new_checked(&mut v6).unwrap();
+    assert_eq!(packet.header_len(), 40);
+    assert_eq!(packet.source(), "2001:2::1".parse::<IpAddr>().unwrap());
+    assert_eq!(packet.destination(), "2001:2::2".parse::<IpAddr>().unwrap());
+    let mut v4 = ipv4(5, 20, 20);
+    let packet = IpPacketMut::new_checked(&mut v4).unwrap();
+    assert_eq!(packet.source(), IpAddr::from([198, 18, 0, 1]));
+    assert_eq!(packet.destination(), IpAddr::from([198, 18, 0, 2]));
     assert_eq!(
         TcpSegmentMut::new_checked(&mut [0x40; 20]).unwrap_err(),
         HeaderError::HeaderLen(16)
@@ -370,6 +426,8 @@ fn debug_shows_no_address_or_port() {
     let v4 = ipv4(5, 40, 40);
     let shown = format!("{:?}", IpPacket::new_checked(&v4).unwrap());
     assert!(!shown.contains("198"), "{shown}");
+    let shown = format!("{:?}", IpHeader::new_checked(&v4).unwrap());
+    assert!(!shown.contains("198"), "{shown}");
     let v6 = ipv6(0, 40);
     let shown = format!("{:?}", IpPacket::new_checked(&v6).unwrap());
     assert!(!shown.contains("2001"), "{shown}");
@@ -383,6 +441,9 @@ fn debug_shows_no_address_or_port() {
 
 /// Every accessor of every read view of `bytes`.
 fn read_everything(bytes: &[u8]) {
+    if let Ok(header) = IpHeader::new_checked(bytes) {
+        let _ = (header.source(), header.destination(), version(bytes));
+    }
     if let Ok(packet) = IpPacket::new_checked(bytes) {
         assert!(packet.packet_len() <= bytes.len());
         assert!(packet.header_len() <= packet.packet_len());
@@ -427,6 +488,7 @@ fn write_everything(bytes: &mut [u8]) {
         return;
     };
     assert!(packet.header_len() >= IPV4_HEADER_LEN);
+    let _ = (packet.source(), packet.destination());
     let payload = match &mut packet {
         IpPacketMut::V4(v4) => {
             v4.set_total_len(1);

@@ -7,13 +7,13 @@
 
 use std::fmt;
 
-use super::{HeaderError, UDP_HEADER_LEN, be16, set_be16};
+use super::{HeaderError, UDP_CHECKSUM_OFFSET, UDP_HEADER_LEN, be16, set_be16};
 
 /// Where each field of the header starts.
 const SOURCE_PORT: usize = 0;
 const DESTINATION_PORT: usize = 2;
 const LENGTH: usize = 4;
-const CHECKSUM: usize = 6;
+const CHECKSUM: usize = UDP_CHECKSUM_OFFSET;
 
 /// A checked view of a UDP datagram (an IP packet's payload): the 8-byte
 /// header inside the buffer; the payload is the rest of it.
