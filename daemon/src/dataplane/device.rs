@@ -23,6 +23,7 @@ use std::io;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use sentrymesh_tunnel::ip::{IpPacket, TcpSegment, UDP_HEADER_LEN};
 
 use crate::dataplane::batch::{MAX_PACKET, TxBatch};
 use crate::dataplane::change::{ChangeError, ConfigChange};
@@ -272,19 +273,23 @@ pub(crate) fn create_tun(name: &str, offloads: Offloads) -> io::Result<Tun> {
 }
 
 /// The length of every segment but the last of a packet read with `hdr`,
-/// and how many segments there are.
+/// and how many segments there are: the packet's own length and one without
+/// GSO; for a super packet, read through the views of its IP and TCP or UDP
+/// headers. `None` for headers that do not check, which [`segment`] then
+/// refuses too.
+///
+/// [`segment`]: crate::dataplane::offload::segment
 fn segment_layout(hdr: &VirtioNetHdr, packet: &[u8]) -> Option<(usize, usize)> {
-    let network_header = match packet.first()? >> 4 {
-        4 => usize::from(packet.first()? & 0x0f) * 4,
-        6 => 40,
-        _ => return None,
+    if hdr.gso_type == GsoType::None {
+        return Some((packet.len(), 1));
+    }
+    let ip = IpPacket::new_checked(packet).ok()?;
+    let transport_header = if hdr.gso_type == GsoType::UdpL4 {
+        UDP_HEADER_LEN
+    } else {
+        TcpSegment::new_checked(ip.payload()).ok()?.header_len()
     };
-    let transport_header = match hdr.gso_type {
-        GsoType::None => return Some((packet.len(), 1)),
-        GsoType::TcpV4 | GsoType::TcpV6 => usize::from(packet.get(network_header + 12)? >> 4) * 4,
-        GsoType::UdpL4 => 8,
-    };
-    let headers = network_header + transport_header;
+    let headers = ip.header_len() + transport_header;
     let payload = packet.len().checked_sub(headers)?;
     let segment = usize::from(hdr.gso_size);
     if segment == 0 {

@@ -14,10 +14,10 @@
 //! and [`Interface::accepts`] (whether a peer may send a packet with its
 //! source address).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use rand_core::OsRng;
+use sentrymesh_tunnel::ip::IpHeader;
 use sentrymesh_tunnel::timers::REJECT_AFTER_TIME;
 use sentrymesh_tunnel::{Engine, PeerConfig, PeerId};
 use sentrymesh_types::{PrivateKey, PublicKey};
@@ -66,7 +66,8 @@ impl Interface {
     /// for a packet to an address no peer is allowed, or one that is not
     /// IPv4 or IPv6 or too short to have a destination.
     pub(crate) fn route(&self, packet: &[u8]) -> Option<PeerId> {
-        destination(packet).and_then(|dst| self.allowed_ips.lookup(dst))
+        let header = IpHeader::new_checked(packet).ok()?;
+        self.allowed_ips.lookup(header.destination())
     }
 
     /// Whether `peer` may have sent `packet`, opened from its datagram: its
@@ -74,7 +75,8 @@ impl Interface {
     /// can send only from addresses it is allowed, so no peer can speak for
     /// another's addresses (nor a rival operator for ours).
     pub(crate) fn accepts(&self, peer: PeerId, packet: &[u8]) -> bool {
-        source(packet).is_some_and(|src| self.allowed_ips.lookup(src) == Some(peer))
+        IpHeader::new_checked(packet)
+            .is_ok_and(|header| self.allowed_ips.lookup(header.source()) == Some(peer))
     }
 
     /// Whether a private key has been set: without one, nothing is sent or
@@ -301,35 +303,9 @@ impl Interface {
     }
 }
 
-/// The destination address of an IPv4 or IPv6 packet.
-fn destination(packet: &[u8]) -> Option<IpAddr> {
-    address_at(packet, 16, 24)
-}
-
-/// The source address of an IPv4 or IPv6 packet.
-fn source(packet: &[u8]) -> Option<IpAddr> {
-    address_at(packet, 12, 8)
-}
-
-/// The address at `v4_offset` of an IPv4 header, or at `v6_offset` of an
-/// IPv6 header, by the packet's version.
-fn address_at(packet: &[u8], v4_offset: usize, v6_offset: usize) -> Option<IpAddr> {
-    match packet.first()? >> 4 {
-        4 => {
-            let octets: [u8; 4] = packet.get(v4_offset..v4_offset + 4)?.try_into().ok()?;
-            Some(IpAddr::V4(Ipv4Addr::from(octets)))
-        }
-        6 => {
-            let octets: [u8; 16] = packet.get(v6_offset..v6_offset + 16)?.try_into().ok()?;
-            Some(IpAddr::V6(Ipv6Addr::from(octets)))
-        }
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
     use super::*;
     use crate::dataplane::change::PeerUpdate;

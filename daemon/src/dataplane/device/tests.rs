@@ -367,3 +367,46 @@ fn a_burst_of_handshake_responses_leaves_as_one_batched_send() {
             .all(|(_, datagram)| datagram.len() == RESPONSE_LEN && datagram[0] == 2)
     );
 }
+
+#[test]
+fn segment_layout_reads_the_headers_of_a_super_packet() {
+    let hdr = |gso_type, gso_size| VirtioNetHdr {
+        gso_type,
+        gso_size,
+        ..VirtioNetHdr::NONE
+    };
+    let (src, dst) = ([198, 18, 0, 1], [198, 18, 0, 2]);
+    let udp = ipv4(src, dst, 8 + 2500);
+    assert_eq!(
+        segment_layout(&hdr(GsoType::UdpL4, 1000), &udp),
+        Some((20 + 8 + 1000, 3))
+    );
+    assert_eq!(
+        segment_layout(&hdr(GsoType::None, 0), &udp),
+        Some((udp.len(), 1))
+    );
+    // TCP with 12 bytes of options: a data offset of 8 words.
+    let mut tcp = ipv4(src, dst, 32 + 2500);
+    tcp[9] = 6;
+    tcp[20 + 12] = 8 << 4;
+    assert_eq!(
+        segment_layout(&hdr(GsoType::TcpV4, 1000), &tcp),
+        Some((20 + 32 + 1000, 3))
+    );
+    assert_eq!(
+        segment_layout(&hdr(GsoType::TcpV4, 4000), &tcp),
+        Some((tcp.len(), 1))
+    );
+    // A data offset under 20 bytes, or a packet cut short of its length
+    // field: no layout.
+    let mut short_offset = tcp.clone();
+    short_offset[20 + 12] = 4 << 4;
+    assert_eq!(
+        segment_layout(&hdr(GsoType::TcpV4, 1000), &short_offset),
+        None
+    );
+    assert_eq!(
+        segment_layout(&hdr(GsoType::TcpV4, 1000), &tcp[..1000]),
+        None
+    );
+}

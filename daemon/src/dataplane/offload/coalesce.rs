@@ -20,12 +20,16 @@
 //! this only appends, never prepends: the caller hands packets in the order
 //! they were received.
 
+use std::fmt;
+use std::net::IpAddr;
+
+use sentrymesh_tunnel::ip::{
+    HeaderError, IpPacket, IpPacketMut, PROTOCOL_TCP, TCP_CHECKSUM_OFFSET, TCP_HEADER_LEN,
+    TCP_MAX_HEADER_LEN, TcpFlags, TcpSegment, TcpSegmentMut,
+};
+
 use super::checksum;
 use super::virtio::{FLAG_NEEDS_CSUM, GsoType, VIRTIO_NET_HDR_LEN, VirtioNetHdr};
-use super::{
-    IPPROTO_TCP, IPV4_MIN_HDR_LEN, IPV6_HDR_LEN, TCP_CSUM_OFFSET, TCP_FLAG_ACK, TCP_FLAG_PSH,
-    TCP_FLAGS_OFFSET, TCP_MAX_HDR_LEN, TCP_MIN_HDR_LEN, addresses,
-};
 
 /// Why [`TcpCoalescer::handle_packet`] did not take a packet. Except for
 /// [`Refusal::TooBig`], the caller writes out [`TcpCoalescer::finish`] and
@@ -80,12 +84,83 @@ pub(crate) enum Appended {
 /// A coalescing candidate, as far as its headers go.
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
-    is_v6: bool,
+    flow: FlowId,
+    fixed: FixedFields,
     ip_hdr_len: usize,
     tcp_hdr_len: usize,
     seq: u32,
     psh: bool,
     payload_len: usize,
+}
+
+/// What tells flows apart: the addresses (and so the family) and ports.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FlowId {
+    source: IpAddr,
+    destination: IpAddr,
+    source_port: u16,
+    destination_port: u16,
+}
+
+impl fmt::Debug for FlowId {
+    /// Shows the family only: addresses and ports may name a hidden host.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlowId")
+            .field("is_v6", &self.source.is_ipv6())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The IP and TCP fields that must be equal for segments to coalesce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FixedFields {
+    ip: IpFixedFields,
+    acknowledgment: u32,
+    window: u16,
+    options: TcpOptions,
+}
+
+/// The IP fields of [`FixedFields`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IpFixedFields {
+    /// Type of service, the flags (DF) and the time to live.
+    V4 { tos: u8, flags: u8, ttl: u8 },
+    /// Traffic class, flow label and hop limit (the version is 6).
+    V6 {
+        traffic_class: u8,
+        flow_label: u32,
+        hop_limit: u8,
+    },
+}
+
+/// The options of a TCP header, copied: equal options have equal lengths
+/// and equal bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TcpOptions {
+    bytes: [u8; TCP_MAX_HEADER_LEN - TCP_HEADER_LEN],
+    len: usize,
+}
+
+impl TcpOptions {
+    /// A copy of `options`, at most 40 bytes by the width of the data
+    /// offset (`None` beyond).
+    fn new(options: &[u8]) -> Option<Self> {
+        let mut bytes = [0; TCP_MAX_HEADER_LEN - TCP_HEADER_LEN];
+        bytes.get_mut(..options.len())?.copy_from_slice(options);
+        Some(Self {
+            bytes,
+            len: options.len(),
+        })
+    }
+}
+
+/// A coalescing candidate and the parts of the packet it is in.
+struct Parsed<'p> {
+    candidate: Candidate,
+    /// The TCP header and payload.
+    transport: &'p [u8],
+    /// The TCP payload.
+    payload: &'p [u8],
 }
 
 /// The pending packet.
@@ -200,7 +275,9 @@ impl<'b> TcpCoalescer<'b> {
         out.copy_from_slice(packet);
         self.len = packet.len();
         self.pending = match candidate(packet) {
-            Some(head) if !head.psh => Pending::Open(Flow {
+            Some(Parsed {
+                candidate: head, ..
+            }) if !head.psh => Pending::Open(Flow {
                 head,
                 next_seq: head.seq.wrapping_add(head.payload_len as u32),
                 merged: 0,
@@ -217,19 +294,16 @@ impl<'b> TcpCoalescer<'b> {
         if flow.psh || flow.ended_short {
             return Err(Refusal::Sealed);
         }
-        let new = candidate(packet).ok_or(Refusal::NotCandidate)?;
+        let Parsed {
+            candidate: new,
+            transport,
+            payload,
+        } = candidate(packet).ok_or(Refusal::NotCandidate)?;
         let head = flow.head;
-        let pending = &self.buf[VIRTIO_NET_HDR_LEN..VIRTIO_NET_HDR_LEN + self.len];
-        if new.is_v6 != head.is_v6
-            || addresses(packet, new.is_v6) != addresses(pending, head.is_v6)
-            || packet[new.ip_hdr_len..new.ip_hdr_len + 4]
-                != pending[head.ip_hdr_len..head.ip_hdr_len + 4]
-        {
+        if new.flow != head.flow {
             return Err(Refusal::OtherFlow);
         }
-        if !ip_headers_match(pending, packet, head.is_v6)
-            || !tcp_headers_match(pending, packet, &head, &new)
-        {
+        if new.fixed != head.fixed {
             return Err(Refusal::HeadersDiffer);
         }
         if new.seq != flow.next_seq {
@@ -239,8 +313,8 @@ impl<'b> TcpCoalescer<'b> {
             return Err(Refusal::LargerSegment);
         }
         let new_len = self.len + new.payload_len;
-        let ip_len = if head.is_v6 {
-            new_len - IPV6_HDR_LEN
+        let ip_len = if head.flow.source.is_ipv6() {
+            new_len - head.ip_hdr_len
         } else {
             new_len
         };
@@ -248,28 +322,29 @@ impl<'b> TcpCoalescer<'b> {
             return Err(Refusal::NoRoom);
         }
         if !flow.head_checksum_checked {
-            if !checksum_valid(pending, &head) {
+            // Nothing was appended yet: the pending bytes are the head.
+            let pending = &self.buf[VIRTIO_NET_HDR_LEN..VIRTIO_NET_HDR_LEN + self.len];
+            let valid = pending
+                .get(head.ip_hdr_len..)
+                .is_some_and(|transport| checksum_valid(&head.flow, transport));
+            if !valid {
                 self.pending = Pending::Sealed;
                 return Err(Refusal::Sealed);
             }
             flow.head_checksum_checked = true;
         }
-        if !checksum_valid(packet, &new) {
+        if !checksum_valid(&new.flow, transport) {
             self.pending = Pending::Open(flow);
             return Err(Refusal::BadChecksum);
         }
 
         let at = VIRTIO_NET_HDR_LEN + self.len;
-        let payload = &packet[new.ip_hdr_len + new.tcp_hdr_len..];
         self.buf[at..at + payload.len()].copy_from_slice(payload);
         self.len = new_len;
         flow.next_seq = flow.next_seq.wrapping_add(new.payload_len as u32);
         flow.merged += 1;
         flow.ended_short = new.payload_len < head.payload_len;
-        if new.psh {
-            flow.psh = true;
-            self.buf[VIRTIO_NET_HDR_LEN + head.ip_hdr_len + TCP_FLAGS_OFFSET] |= TCP_FLAG_PSH;
-        }
+        flow.psh = new.psh;
         self.pending = Pending::Open(flow);
         Ok(Appended::Coalesced)
     }
@@ -279,29 +354,17 @@ impl<'b> TcpCoalescer<'b> {
     fn seal_super_packet(&mut self, flow: &Flow, len: usize) -> VirtioNetHdr {
         let head = &flow.head;
         let packet = &mut self.buf[VIRTIO_NET_HDR_LEN..VIRTIO_NET_HDR_LEN + len];
-        // `append` kept the IP length fields within `u16`.
-        if head.is_v6 {
-            packet[4..6].copy_from_slice(&((len - IPV6_HDR_LEN) as u16).to_be_bytes());
-        } else {
-            packet[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-            packet[10..12].fill(0);
-            let sum = !checksum::fold(checksum::add(0, &packet[..head.ip_hdr_len]));
-            packet[10..12].copy_from_slice(&sum.to_be_bytes());
+        // The super packet starts with the headers of its head, which
+        // `start` checked: their views check again. Were they not there,
+        // the bytes would go out as they are.
+        if fix_headers(packet, flow.psh).is_err() {
+            return VirtioNetHdr::NONE;
         }
-        let (src, dst) = addresses(packet, head.is_v6);
-        let pseudo = checksum::fold(checksum::pseudo_header(
-            src,
-            dst,
-            IPPROTO_TCP,
-            len - head.ip_hdr_len,
-        ));
-        let csum_at = head.ip_hdr_len + TCP_CSUM_OFFSET;
-        packet[csum_at..csum_at + 2].copy_from_slice(&pseudo.to_be_bytes());
         // Header lengths are at most 40 + 60 and the segment size below
         // 65536, so these conversions are lossless.
         VirtioNetHdr {
             flags: FLAG_NEEDS_CSUM,
-            gso_type: if head.is_v6 {
+            gso_type: if head.flow.source.is_ipv6() {
                 GsoType::TcpV6
             } else {
                 GsoType::TcpV4
@@ -309,82 +372,101 @@ impl<'b> TcpCoalescer<'b> {
             hdr_len: (head.ip_hdr_len + head.tcp_hdr_len) as u16,
             gso_size: head.payload_len as u16,
             csum_start: head.ip_hdr_len as u16,
-            csum_offset: TCP_CSUM_OFFSET as u16,
+            csum_offset: TCP_CHECKSUM_OFFSET as u16,
         }
     }
+}
+
+/// Fixes the headers of a super packet for the kernel: the IP length field
+/// for its whole length, the IPv4 header checksum, PSH if `psh` (the last
+/// segment had it), and in the TCP checksum field the pseudo-header sum, as
+/// `CHECKSUM_PARTIAL` expects.
+fn fix_headers(packet: &mut [u8], psh: bool) -> Result<(), HeaderError> {
+    let len = packet.len();
+    let ip = IpPacketMut::new_checked(packet)?;
+    let (source, destination) = (ip.source(), ip.destination());
+    // `append` kept the IP length fields within `u16`.
+    let transport = match ip {
+        IpPacketMut::V4(mut packet) => {
+            packet.set_total_len(len as u16);
+            checksum::fill_ipv4_header(&mut packet);
+            packet.into_payload_mut()
+        }
+        IpPacketMut::V6(mut packet) => {
+            let payload_len = packet.payload_mut().len();
+            packet.set_payload_len(payload_len as u16);
+            packet.into_payload_mut()
+        }
+    };
+    let transport_len = transport.len();
+    let mut tcp = TcpSegmentMut::new_checked(transport)?;
+    if psh {
+        tcp.set_flags(tcp.flags() | TcpFlags::PSH);
+    }
+    let pseudo = checksum::pseudo_header(source, destination, PROTOCOL_TCP, transport_len);
+    tcp.set_checksum(checksum::fold(pseudo));
+    Ok(())
 }
 
 /// Parses `packet` as a coalescing candidate, or `None` if it is not one.
-fn candidate(packet: &[u8]) -> Option<Candidate> {
-    let len = packet.len();
-    let (is_v6, ip_hdr_len) = match packet.first()? >> 4 {
-        4 => {
-            if len < IPV4_MIN_HDR_LEN
-                || packet[0] & 0x0f != 5
-                || packet[9] != IPPROTO_TCP
-                || usize::from(u16::from_be_bytes([packet[2], packet[3]])) != len
-                || u16::from_be_bytes([packet[6], packet[7]]) & 0x3fff != 0
-            {
+fn candidate(packet: &[u8]) -> Option<Parsed<'_>> {
+    let ip = IpPacket::new_checked(packet).ok()?;
+    if ip.packet_len() != packet.len() || ip.protocol() != PROTOCOL_TCP {
+        return None;
+    }
+    let ip_fixed = match ip {
+        IpPacket::V4(v4) => {
+            if !v4.options().is_empty() || v4.is_fragment() {
                 return None;
             }
-            (false, IPV4_MIN_HDR_LEN)
-        }
-        6 => {
-            if len < IPV6_HDR_LEN
-                || packet[6] != IPPROTO_TCP
-                || usize::from(u16::from_be_bytes([packet[4], packet[5]])) != len - IPV6_HDR_LEN
-            {
-                return None;
+            IpFixedFields::V4 {
+                tos: v4.tos(),
+                flags: v4.flags(),
+                ttl: v4.ttl(),
             }
-            (true, IPV6_HDR_LEN)
         }
-        _ => return None,
+        IpPacket::V6(v6) => IpFixedFields::V6 {
+            traffic_class: v6.traffic_class(),
+            flow_label: v6.flow_label(),
+            hop_limit: v6.hop_limit(),
+        },
     };
-    let tcp = packet.get(ip_hdr_len..)?;
-    if tcp.len() < TCP_MIN_HDR_LEN {
+    let tcp = TcpSegment::new_checked(ip.payload()).ok()?;
+    let flags = tcp.flags();
+    if tcp.payload().is_empty()
+        || (flags != TcpFlags::ACK && flags != TcpFlags::ACK | TcpFlags::PSH)
+    {
         return None;
     }
-    let tcp_hdr_len = usize::from(tcp[12] >> 4) * 4;
-    if !(TCP_MIN_HDR_LEN..=TCP_MAX_HDR_LEN).contains(&tcp_hdr_len) || tcp_hdr_len >= tcp.len() {
-        return None;
-    }
-    let flags = tcp[TCP_FLAGS_OFFSET];
-    if flags != TCP_FLAG_ACK && flags != TCP_FLAG_ACK | TCP_FLAG_PSH {
-        return None;
-    }
-    Some(Candidate {
-        is_v6,
-        ip_hdr_len,
-        tcp_hdr_len,
-        seq: u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]),
-        psh: flags & TCP_FLAG_PSH != 0,
-        payload_len: tcp.len() - tcp_hdr_len,
+    let candidate = Candidate {
+        flow: FlowId {
+            source: ip.source(),
+            destination: ip.destination(),
+            source_port: tcp.source_port(),
+            destination_port: tcp.destination_port(),
+        },
+        fixed: FixedFields {
+            ip: ip_fixed,
+            acknowledgment: tcp.acknowledgment(),
+            window: tcp.window(),
+            options: TcpOptions::new(tcp.options())?,
+        },
+        ip_hdr_len: ip.header_len(),
+        tcp_hdr_len: tcp.header_len(),
+        seq: tcp.sequence(),
+        psh: flags.contains(TcpFlags::PSH),
+        payload_len: tcp.payload().len(),
+    };
+    Some(Parsed {
+        candidate,
+        transport: ip.payload(),
+        payload: tcp.payload(),
     })
 }
 
-/// Whether the IP fields that must not change within a flow are equal.
-fn ip_headers_match(a: &[u8], b: &[u8], is_v6: bool) -> bool {
-    if is_v6 {
-        a[..4] == b[..4] && a[7] == b[7]
-    } else {
-        a[1] == b[1] && a[6] >> 5 == b[6] >> 5 && a[8] == b[8]
-    }
-}
-
-/// Whether acknowledgment number, window and options of two candidates
-/// are equal.
-fn tcp_headers_match(a: &[u8], b: &[u8], ca: &Candidate, cb: &Candidate) -> bool {
-    let (ta, tb) = (&a[ca.ip_hdr_len..], &b[cb.ip_hdr_len..]);
-    ca.tcp_hdr_len == cb.tcp_hdr_len
-        && ta[8..12] == tb[8..12]
-        && ta[14..16] == tb[14..16]
-        && ta[TCP_MIN_HDR_LEN..ca.tcp_hdr_len] == tb[TCP_MIN_HDR_LEN..cb.tcp_hdr_len]
-}
-
-/// Whether the TCP checksum of a candidate is valid.
-fn checksum_valid(packet: &[u8], c: &Candidate) -> bool {
-    let (src, dst) = addresses(packet, c.is_v6);
-    let tcp = &packet[c.ip_hdr_len..];
-    let sum = checksum::pseudo_header(src, dst, IPPROTO_TCP, tcp.len());
-    checksum::fold(checksum::add(sum, tcp)) == 0xffff
+/// Whether the TCP checksum of `transport` (header and payload) of `flow`
+/// is valid.
+fn checksum_valid(flow: &FlowId, transport: &[u8]) -> bool {
+    let sum = checksum::pseudo_header(flow.source, flow.destination, PROTOCOL_TCP, transport.len());
+    checksum::fold(checksum::add(sum, transport)) == 0xffff
 }

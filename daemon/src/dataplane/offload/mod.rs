@@ -22,6 +22,10 @@
 //!   appended into one super packet, with the rules of wireguard-go's
 //!   `tcpGRO`; packets that cannot join go out on their own.
 //!
+//! IP, TCP and UDP headers are read and written through the checked views
+//! of [`sentrymesh_tunnel::ip`]; the one wire format this module parses
+//! itself is the virtio header.
+//!
 //! Malformed input gives a typed error and never panics.
 
 #![forbid(unsafe_code)]
@@ -34,41 +38,6 @@ mod virtio;
 pub(crate) use coalesce::TcpCoalescer;
 pub(crate) use segment::segment;
 pub(crate) use virtio::{GsoType, VIRTIO_NET_HDR_LEN, VirtioNetHdr};
-
-/// IP protocol number of TCP.
-const IPPROTO_TCP: u8 = 6;
-/// IP protocol number of UDP.
-const IPPROTO_UDP: u8 = 17;
-/// Length of the UDP header.
-const UDP_HDR_LEN: usize = 8;
-/// Offset of the checksum in the UDP header (the virtio `csum_offset`).
-const UDP_CSUM_OFFSET: usize = 6;
-/// Length of an IPv4 header without options.
-const IPV4_MIN_HDR_LEN: usize = 20;
-/// Length of the fixed IPv6 header.
-const IPV6_HDR_LEN: usize = 40;
-/// Length of a TCP header without options.
-const TCP_MIN_HDR_LEN: usize = 20;
-/// Length of a TCP header with the most options.
-const TCP_MAX_HDR_LEN: usize = 60;
-/// Offset of the flags byte in the TCP header.
-const TCP_FLAGS_OFFSET: usize = 13;
-/// Offset of the checksum in the TCP header (the virtio `csum_offset`).
-const TCP_CSUM_OFFSET: usize = 16;
-const TCP_FLAG_FIN: u8 = 0x01;
-const TCP_FLAG_PSH: u8 = 0x08;
-const TCP_FLAG_ACK: u8 = 0x10;
-const TCP_FLAG_CWR: u8 = 0x80;
-
-/// The source and destination address bytes of an IP packet whose fixed
-/// header length was checked.
-fn addresses(packet: &[u8], is_v6: bool) -> (&[u8], &[u8]) {
-    if is_v6 {
-        (&packet[8..24], &packet[24..40])
-    } else {
-        (&packet[12..16], &packet[16..20])
-    }
-}
 
 #[cfg(test)]
 mod tests;

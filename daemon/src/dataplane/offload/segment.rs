@@ -2,13 +2,16 @@
 //! split into MSS-sized IP packets, and the checksum of a plain
 //! `NEEDS_CSUM` packet completed.
 
+use std::net::IpAddr;
+
+use sentrymesh_tunnel::ip::{
+    self, HeaderError, IpPacket, IpPacketMut, Ipv4Packet, Ipv6Packet, PROTOCOL_TCP, PROTOCOL_UDP,
+    TCP_CHECKSUM_OFFSET, TcpFlags, TcpSegment, TcpSegmentMut, UDP_CHECKSUM_OFFSET, UDP_HEADER_LEN,
+    UdpDatagram, UdpDatagramMut,
+};
+
 use super::checksum;
 use super::virtio::{GsoType, VirtioNetHdr};
-use super::{
-    IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HDR_LEN, IPV6_HDR_LEN, TCP_CSUM_OFFSET, TCP_FLAG_CWR,
-    TCP_FLAG_FIN, TCP_FLAG_PSH, TCP_FLAGS_OFFSET, TCP_MAX_HDR_LEN, TCP_MIN_HDR_LEN,
-    UDP_CSUM_OFFSET, UDP_HDR_LEN, addresses,
-};
 
 /// Why a packet read from TUN could not be segmented.
 ///
@@ -65,8 +68,8 @@ pub(crate) enum SegmentError {
         /// `csum_offset` of the virtio header.
         csum_offset: u16,
     },
-    /// A TCP data offset below 20 or beyond the packet, or a UDP header
-    /// beyond the packet.
+    /// A TCP data offset below 20 bytes, or a UDP header beyond the packet.
+    /// (A TCP header beyond the packet is [`SegmentError::Truncated`].)
     #[error("bad transport header length {0}")]
     BadTransportHeaderLen(usize),
     /// `hdr_len` points beyond the end of the packet.
@@ -232,59 +235,41 @@ struct Layout {
     hdr_len: usize,
     is_v6: bool,
     is_udp: bool,
+    source: IpAddr,
+    destination: IpAddr,
 }
 
+/// Checks a super packet against its virtio header, through the views of
+/// its IP header and its TCP or UDP header.
 fn check_super_packet(hdr: &VirtioNetHdr, packet: &[u8]) -> Result<Layout, SegmentError> {
     let len = packet.len();
-    let first = *packet.first().ok_or(SegmentError::Truncated(len))?;
-    let version = first >> 4;
-    let is_v6 = match (hdr.gso_type, version) {
-        (GsoType::TcpV4 | GsoType::UdpL4, 4) => false,
-        (GsoType::TcpV6 | GsoType::UdpL4, 6) => true,
+    let gso_type = hdr.gso_type;
+    let version = ip::version(packet).map_err(|error| ip_error(error, gso_type))?;
+    let ip = match (gso_type, version) {
+        (GsoType::TcpV4 | GsoType::UdpL4, 4) => Ipv4Packet::new_checked(packet).map(IpPacket::V4),
+        (GsoType::TcpV6 | GsoType::UdpL4, 6) => Ipv6Packet::new_checked(packet).map(IpPacket::V6),
         (gso_type, version) => return Err(SegmentError::VersionMismatch { version, gso_type }),
-    };
-    let is_udp = hdr.gso_type == GsoType::UdpL4;
+    }
+    .map_err(|error| ip_error(error, gso_type))?;
+    if ip.packet_len() != len {
+        return Err(SegmentError::LengthMismatch {
+            field: ip.packet_len(),
+            actual: len,
+        });
+    }
+    if matches!(ip, IpPacket::V4(v4) if v4.is_fragment()) {
+        return Err(SegmentError::Fragment);
+    }
+    let is_udp = gso_type == GsoType::UdpL4;
     let (protocol, csum_offset) = if is_udp {
-        (IPPROTO_UDP, UDP_CSUM_OFFSET)
+        (PROTOCOL_UDP, UDP_CHECKSUM_OFFSET)
     } else {
-        (IPPROTO_TCP, TCP_CSUM_OFFSET)
+        (PROTOCOL_TCP, TCP_CHECKSUM_OFFSET)
     };
-    let ip_hdr_len = if is_v6 {
-        if len < IPV6_HDR_LEN {
-            return Err(SegmentError::Truncated(len));
-        }
-        let field = IPV6_HDR_LEN + usize::from(u16::from_be_bytes([packet[4], packet[5]]));
-        if field != len {
-            return Err(SegmentError::LengthMismatch { field, actual: len });
-        }
-        if packet[6] != protocol {
-            return Err(SegmentError::WrongProtocol(packet[6]));
-        }
-        IPV6_HDR_LEN
-    } else {
-        if len < IPV4_MIN_HDR_LEN {
-            return Err(SegmentError::Truncated(len));
-        }
-        let ihl = usize::from(first & 0x0f) * 4;
-        if ihl < IPV4_MIN_HDR_LEN {
-            return Err(SegmentError::BadIpHeaderLen(ihl));
-        }
-        if ihl > len {
-            return Err(SegmentError::Truncated(len));
-        }
-        let field = usize::from(u16::from_be_bytes([packet[2], packet[3]]));
-        if field != len {
-            return Err(SegmentError::LengthMismatch { field, actual: len });
-        }
-        // MF set or a fragment offset.
-        if u16::from_be_bytes([packet[6], packet[7]]) & 0x3fff != 0 {
-            return Err(SegmentError::Fragment);
-        }
-        if packet[9] != protocol {
-            return Err(SegmentError::WrongProtocol(packet[9]));
-        }
-        ihl
-    };
+    if ip.protocol() != protocol {
+        return Err(SegmentError::WrongProtocol(ip.protocol()));
+    }
+    let ip_hdr_len = ip.header_len();
     if usize::from(hdr.csum_start) != ip_hdr_len {
         return Err(SegmentError::BadCsumStart {
             csum_start: hdr.csum_start,
@@ -294,35 +279,52 @@ fn check_super_packet(hdr: &VirtioNetHdr, packet: &[u8]) -> Result<Layout, Segme
     if usize::from(hdr.csum_offset) != csum_offset {
         return Err(SegmentError::BadCsumOffset(hdr.csum_offset));
     }
-    let transport_hdr_len = if is_udp {
-        UDP_HDR_LEN
+    let (transport_hdr_len, payload_len) = if is_udp {
+        let udp = UdpDatagram::new_checked(ip.payload())
+            .map_err(|_| SegmentError::BadTransportHeaderLen(UDP_HEADER_LEN))?;
+        (UDP_HEADER_LEN, udp.payload().len())
     } else {
-        let doff_byte = *packet
-            .get(ip_hdr_len + 12)
-            .ok_or(SegmentError::Truncated(len))?;
-        usize::from(doff_byte >> 4) * 4
+        let tcp =
+            TcpSegment::new_checked(ip.payload()).map_err(|error| transport_error(error, len))?;
+        (tcp.header_len(), tcp.payload().len())
     };
-    if !is_udp && !(TCP_MIN_HDR_LEN..=TCP_MAX_HDR_LEN).contains(&transport_hdr_len)
-        || ip_hdr_len + transport_hdr_len > len
-    {
-        return Err(SegmentError::BadTransportHeaderLen(transport_hdr_len));
-    }
     if usize::from(hdr.hdr_len) > len {
         return Err(SegmentError::HdrLenBeyondPacket {
             hdr_len: hdr.hdr_len,
             len,
         });
     }
-    let hdr_len = ip_hdr_len + transport_hdr_len;
-    if hdr_len == len {
+    if payload_len == 0 {
         return Err(SegmentError::EmptyPayload);
     }
     Ok(Layout {
         ip_hdr_len,
-        hdr_len,
-        is_v6,
+        hdr_len: ip_hdr_len + transport_hdr_len,
+        is_v6: matches!(ip, IpPacket::V6(_)),
         is_udp,
+        source: ip.source(),
+        destination: ip.destination(),
     })
+}
+
+/// Why the IP header of a packet with `gso_type` did not check.
+fn ip_error(error: HeaderError, gso_type: GsoType) -> SegmentError {
+    match error {
+        HeaderError::Truncated { len } => SegmentError::Truncated(len),
+        HeaderError::Version(version) => SegmentError::VersionMismatch { version, gso_type },
+        HeaderError::HeaderLen(len) => SegmentError::BadIpHeaderLen(len),
+        HeaderError::Length { field, actual } => SegmentError::LengthMismatch { field, actual },
+    }
+}
+
+/// Why the TCP or UDP header of a packet of `len` bytes did not check.
+fn transport_error(error: HeaderError, len: usize) -> SegmentError {
+    match error {
+        HeaderError::HeaderLen(header_len) => SegmentError::BadTransportHeaderLen(header_len),
+        HeaderError::Truncated { .. } | HeaderError::Version(_) | HeaderError::Length { .. } => {
+            SegmentError::Truncated(len)
+        }
+    }
 }
 
 fn segment_gso<'o>(
@@ -335,6 +337,8 @@ fn segment_gso<'o>(
         hdr_len,
         is_v6,
         is_udp,
+        source,
+        destination,
     } = check_super_packet(hdr, packet)?;
     let (headers, payload) = packet.split_at(hdr_len);
     let gso_size = usize::from(hdr.gso_size);
@@ -342,21 +346,13 @@ fn segment_gso<'o>(
     let segment_len = hdr_len + gso_size.min(payload.len());
     let last_len = hdr_len + (payload.len() - (count - 1) * gso_size);
     let longest = if is_v6 {
-        segment_len - IPV6_HDR_LEN
+        segment_len - ip_hdr_len
     } else {
         segment_len
     };
     if longest > usize::from(u16::MAX) {
         return Err(SegmentError::SegmentTooLong(segment_len));
     }
-    let (src, dst) = addresses(packet, is_v6);
-    let l4_at = ip_hdr_len;
-    let first_id = u16::from_be_bytes([headers[4], headers[5]]);
-    let (protocol, csum_at) = if is_udp {
-        (IPPROTO_UDP, l4_at + UDP_CSUM_OFFSET)
-    } else {
-        (IPPROTO_TCP, l4_at + TCP_CSUM_OFFSET)
-    };
 
     for (index, chunk) in payload.chunks(gso_size).enumerate() {
         let needed = hdr_len + chunk.len();
@@ -372,36 +368,26 @@ fn segment_gso<'o>(
         out[..hdr_len].copy_from_slice(headers);
         out[hdr_len..].copy_from_slice(chunk);
 
-        // The length checks above keep these conversions lossless; the
-        // segment index and offset wrap like the fields they go into.
-        if is_v6 {
-            let payload_len = (needed - IPV6_HDR_LEN) as u16;
-            out[4..6].copy_from_slice(&payload_len.to_be_bytes());
-        } else {
-            out[2..4].copy_from_slice(&(needed as u16).to_be_bytes());
-            let id = first_id.wrapping_add(index as u16);
-            out[4..6].copy_from_slice(&id.to_be_bytes());
-            out[10..12].fill(0);
-            let sum = !checksum::fold(checksum::add(0, &out[..ip_hdr_len]));
-            out[10..12].copy_from_slice(&sum.to_be_bytes());
-        }
-
-        let l4 = &mut out[l4_at..];
+        // The headers are a copy of the checked ones, so their views check
+        // again.
+        let transport = fix_ip_header(out, index).map_err(|error| ip_error(error, hdr.gso_type))?;
+        let pseudo = checksum::pseudo_header(
+            source,
+            destination,
+            if is_udp { PROTOCOL_UDP } else { PROTOCOL_TCP },
+            transport.len(),
+        );
         if is_udp {
-            let udp_len = (needed - l4_at) as u16;
-            l4[4..6].copy_from_slice(&udp_len.to_be_bytes());
+            fix_udp_header(transport, pseudo)
         } else {
-            fix_tcp_header(l4, index, count, gso_size);
+            let position = Position {
+                index,
+                count,
+                gso_size,
+            };
+            fix_tcp_header(transport, position, pseudo)
         }
-        out[csum_at..csum_at + 2].fill(0);
-        let transport = &out[l4_at..];
-        let sum = checksum::pseudo_header(src, dst, protocol, transport.len());
-        let mut sum = !checksum::fold(checksum::add(sum, transport));
-        if is_udp && sum == 0 {
-            // RFC 768: a computed zero is sent as all ones.
-            sum = 0xffff;
-        }
-        out[csum_at..csum_at + 2].copy_from_slice(&sum.to_be_bytes());
+        .map_err(|error| transport_error(error, needed))?;
     }
     Ok(Segments {
         count,
@@ -410,17 +396,76 @@ fn segment_gso<'o>(
     })
 }
 
-/// Advances the sequence number of segment `index` of `count` (the copied
-/// header holds the first one's) and keeps CWR only on the first, FIN and
-/// PSH only on the last segment.
-fn fix_tcp_header(tcp: &mut [u8], index: usize, count: usize, gso_size: usize) {
-    let first_seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
-    let seq = first_seq.wrapping_add((index * gso_size) as u32);
-    tcp[4..8].copy_from_slice(&seq.to_be_bytes());
-    if index > 0 {
-        tcp[TCP_FLAGS_OFFSET] &= !TCP_FLAG_CWR;
+/// Fixes the IP header of segment `index` (a copy of the super packet's):
+/// the length field for the segment's length, and for IPv4 the
+/// identification advanced by `index` and the header checksum. Returns the
+/// transport header and payload.
+fn fix_ip_header(segment: &mut [u8], index: usize) -> Result<&mut [u8], HeaderError> {
+    let len = segment.len();
+    // The length checks of `segment_gso` keep the lengths within `u16`; the
+    // index wraps like the identification it advances.
+    match IpPacketMut::new_checked(segment)? {
+        IpPacketMut::V4(mut packet) => {
+            packet.set_total_len(len as u16);
+            packet.set_ident(packet.ident().wrapping_add(index as u16));
+            checksum::fill_ipv4_header(&mut packet);
+            Ok(packet.into_payload_mut())
+        }
+        IpPacketMut::V6(mut packet) => {
+            let payload_len = packet.payload_mut().len();
+            packet.set_payload_len(payload_len as u16);
+            Ok(packet.into_payload_mut())
+        }
     }
-    if index + 1 < count {
-        tcp[TCP_FLAGS_OFFSET] &= !(TCP_FLAG_FIN | TCP_FLAG_PSH);
+}
+
+/// Where a segment is in its super packet: segment `index` of `count`,
+/// after `gso_size` bytes of payload for each before it.
+#[derive(Clone, Copy)]
+struct Position {
+    index: usize,
+    count: usize,
+    gso_size: usize,
+}
+
+/// Fixes the TCP header of a segment (a copy of the super packet's): the
+/// sequence number advanced by the payload before it, CWR only on the first,
+/// FIN and PSH only on the last segment, and the checksum, from the
+/// pseudo-header sum `pseudo`.
+fn fix_tcp_header(transport: &mut [u8], at: Position, pseudo: u64) -> Result<(), HeaderError> {
+    let mut tcp = TcpSegmentMut::new_checked(transport)?;
+    // The offset wraps like the sequence number it advances.
+    let offset = (at.index * at.gso_size) as u32;
+    tcp.set_sequence(tcp.sequence().wrapping_add(offset));
+    let mut flags = tcp.flags();
+    if at.index > 0 {
+        flags = flags.without(TcpFlags::CWR);
     }
+    if at.index + 1 < at.count {
+        flags = flags.without(TcpFlags::FIN | TcpFlags::PSH);
+    }
+    tcp.set_flags(flags);
+    tcp.set_checksum(0);
+    let (header, rest) = tcp.parts();
+    let sum = !checksum::fold(checksum::add(checksum::add(pseudo, header), rest));
+    tcp.set_checksum(sum);
+    Ok(())
+}
+
+/// Fixes the UDP header of a datagram (a copy of the super packet's): its
+/// length, and its checksum from the pseudo-header sum `pseudo`.
+fn fix_udp_header(transport: &mut [u8], pseudo: u64) -> Result<(), HeaderError> {
+    // The length checks of `segment_gso` keep the length within `u16`.
+    let len = transport.len() as u16;
+    let mut udp = UdpDatagramMut::new_checked(transport)?;
+    udp.set_length(len);
+    udp.set_checksum(0);
+    let (header, payload) = udp.parts();
+    let sum = match !checksum::fold(checksum::add(checksum::add(pseudo, header), payload)) {
+        // RFC 768: a computed zero is sent as all ones.
+        0 => 0xffff,
+        sum => sum,
+    };
+    udp.set_checksum(sum);
+    Ok(())
 }
