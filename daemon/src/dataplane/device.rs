@@ -37,6 +37,9 @@ use crate::sys::batch_udp::{GsoMode, RecvMeta};
 use crate::sys::tun::Tun;
 use crate::sys::udp::DataSocket;
 
+pub(crate) use drops::DatagramDrops;
+
+mod drops;
 mod receive;
 mod run_loop;
 mod send;
@@ -87,9 +90,8 @@ pub struct DropCounters {
     pub malformed_from_tun: u64,
     /// Packets from a peer with a source address the peer may not use.
     pub not_allowed_source: u64,
-    /// Datagrams the engine refused: malformed, unauthenticated, replayed,
-    /// or from a peer this interface does not have.
-    pub rejected_datagrams: u64,
+    /// Datagrams from the socket refused, by reason.
+    pub datagrams: DatagramDrops,
     /// Datagrams not sent: the socket refused them, or their peer has no
     /// endpoint to send to.
     pub send_errors: u64,
@@ -103,6 +105,9 @@ pub struct DeviceCounters {
     pub peers: Vec<PeerState>,
     /// The packets dropped.
     pub drops: DropCounters,
+    /// Cookie replies sent: handshake messages answered under load with a
+    /// cookie instead of a handshake.
+    pub cookie_replies_sent: u64,
 }
 
 /// An interface running: its state, its TUN device `T` and its socket `S`.
@@ -126,6 +131,8 @@ pub(crate) struct Device<T = Tun, S = DataSocket> {
     drops: DropCounters,
     /// Beaten by the run loop each turn, for the watchdog.
     heartbeat: Heartbeat,
+    /// Cookie replies sent (see [`DeviceCounters::cookie_replies_sent`]).
+    cookie_replies_sent: u64,
 }
 
 impl Device {
@@ -174,6 +181,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             rx_meta: vec![RecvMeta::default(); RX_MESSAGES],
             drops: DropCounters::default(),
             heartbeat: Heartbeat::new(now),
+            cookie_replies_sent: 0,
         })
     }
 
@@ -211,6 +219,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
                 let _ = answer.send(DeviceCounters {
                     peers: self.interface.state().peers,
                     drops: self.drops,
+                    cookie_replies_sent: self.cookie_replies_sent,
                 });
             }
         }

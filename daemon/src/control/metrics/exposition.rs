@@ -81,9 +81,22 @@ pub(super) fn render(snapshot: &Snapshot) -> String {
             ("no_route", drops.no_route),
             ("malformed_from_tun", drops.malformed_from_tun),
             ("not_allowed_source", drops.not_allowed_source),
-            ("rejected_datagram", drops.rejected_datagrams),
             ("send_error", drops.send_errors),
         ],
+    );
+    out.by_label(
+        "sentrymesh_dropped_datagrams_total",
+        "counter",
+        "Datagrams from the socket the device dropped, by reason.",
+        "reason",
+        drops.datagrams.by_reason(),
+    );
+    out.single(
+        "sentrymesh_cookie_replies_sent_total",
+        "counter",
+        "Cookie replies sent: handshake messages answered under load with a cookie instead of \
+         a handshake.",
+        device.cookie_replies_sent,
     );
     if let Some(mesh) = &snapshot.mesh {
         render_mesh(&mut out, mesh);
@@ -319,7 +332,7 @@ mod tests {
     use sentrymesh_types::PrivateKey;
 
     use super::*;
-    use crate::dataplane::device::DropCounters;
+    use crate::dataplane::device::{DatagramDrops, DropCounters};
 
     const NOW: Duration = Duration::from_secs(1_790_000_000);
 
@@ -350,9 +363,13 @@ mod tests {
                 ],
                 drops: DropCounters {
                     no_route: 3,
-                    rejected_datagrams: 7,
+                    datagrams: DatagramDrops {
+                        cookie_required: 7,
+                        ..DatagramDrops::default()
+                    },
                     ..DropCounters::default()
                 },
+                cookie_replies_sent: 5,
             },
             mesh: None,
             now: NOW,
@@ -378,8 +395,10 @@ mod tests {
                 NOW.as_secs() - 30
             ),
             "sentrymesh_dropped_packets_total{interface=\"sm0\",reason=\"no_route\"} 3",
-            "sentrymesh_dropped_packets_total{interface=\"sm0\",reason=\"rejected_datagram\"} 7",
             "sentrymesh_dropped_packets_total{interface=\"sm0\",reason=\"send_error\"} 0",
+            "sentrymesh_dropped_datagrams_total{interface=\"sm0\",reason=\"cookie_required\"} 7",
+            "sentrymesh_dropped_datagrams_total{interface=\"sm0\",reason=\"truncated\"} 0",
+            "sentrymesh_cookie_replies_sent_total{interface=\"sm0\"} 5",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -37,7 +37,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             };
             for (buffer, meta) in buffers.iter_mut().zip(&meta).take(count) {
                 if meta.truncated || meta.segment_size == 0 {
-                    self.drops.rejected_datagrams += 1;
+                    self.drops.datagrams.truncated += 1;
                     continue;
                 }
                 let len = meta.len.min(buffer.len());
@@ -65,6 +65,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
         coalescer: Option<&mut TcpCoalescer<'_>>,
     ) {
         if !self.interface.is_configured() {
+            self.drops.datagrams.not_configured += 1;
             return;
         }
         let engine = self.interface.engine_mut();
@@ -87,7 +88,11 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             }
             Ok(Received::Control(_)) => {}
             Err(error) => {
-                self.drops.rejected_datagrams += 1;
+                if is_unknown_type(datagram) {
+                    self.drops.datagrams.unknown_type += 1;
+                } else {
+                    self.drops.datagrams.count(error);
+                }
                 tracing::trace!("dropped a datagram from {from}: {error}");
             }
         }
@@ -106,4 +111,10 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             tracing::debug!("writing to the TUN device: {error}");
         }
     }
+}
+
+/// Whether `datagram` starts with a byte that is no message type (1 to 4):
+/// the engine calls it malformed, the metrics tell it apart.
+fn is_unknown_type(datagram: &[u8]) -> bool {
+    datagram.first().is_some_and(|kind| !(1..=4).contains(kind))
 }

@@ -178,6 +178,10 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             let Some(transmit) = self.interface.engine_mut().poll_transmit(now, out) else {
                 break;
             };
+            if transmit.peer.is_none() {
+                // Only cookie replies go to a sender that is not a peer.
+                self.cookie_replies_sent += 1;
+            }
             self.push_sealed(Some(transmit.destination), start, transmit.len);
         }
         self.flush();
