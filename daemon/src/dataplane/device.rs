@@ -36,10 +36,12 @@ use crate::dataplane::state::PeerState;
 use crate::sys::batch_udp::{GsoMode, RecvMeta};
 use crate::sys::tun::Tun;
 use crate::sys::udp::DataSocket;
+use handshakes::HandshakeQueue;
 
 pub(crate) use drops::DatagramDrops;
 
 mod drops;
+mod handshakes;
 mod receive;
 mod run_loop;
 mod send;
@@ -133,6 +135,14 @@ pub(crate) struct Device<T = Tun, S = DataSocket> {
     heartbeat: Heartbeat,
     /// Cookie replies sent (see [`DeviceCounters::cookie_replies_sent`]).
     cookie_replies_sent: u64,
+    /// Handshake messages waiting for their turn.
+    handshakes: HandshakeQueue,
+    /// Whether the last drain of the socket stopped before finding it
+    /// empty: the run loop drains it again without waiting, as the poller
+    /// (edge-triggered) will not say it is readable.
+    socket_pending: bool,
+    /// The same for the TUN device.
+    tun_pending: bool,
 }
 
 impl Device {
@@ -182,6 +192,9 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             drops: DropCounters::default(),
             heartbeat: Heartbeat::new(now),
             cookie_replies_sent: 0,
+            handshakes: HandshakeQueue::new(),
+            socket_pending: false,
+            tun_pending: false,
         })
     }
 

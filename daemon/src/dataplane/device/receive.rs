@@ -1,40 +1,61 @@
-//! From the peers: datagrams are received many per system call, opened in
-//! place, checked against their peer's allowed IPs and written to the TUN
-//! device, coalesced where it takes offloads.
+//! From the peers: datagrams are received many per system call; data is
+//! opened in place, checked against its peer's allowed IPs and written to
+//! the TUN device, coalesced where it takes offloads; handshake messages
+//! wait in the handshake queue and are handled a budget at a time (see
+//! [`handshakes`](super::handshakes)).
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use sentrymesh_tunnel::Received;
+use sentrymesh_tunnel::{COOKIE_REPLY_LEN, INITIATION_LEN, RESPONSE_LEN, Received};
 
 use super::Device;
+use super::handshakes::MAX_HANDSHAKE_LEN;
 use crate::dataplane::io::{DatagramIo, TunIo};
 use crate::dataplane::offload::TcpCoalescer;
 
+/// Batches read from the socket in one drain, at most: the rest waits for
+/// the next turn, so the TUN device is read in between.
+const RX_BATCHES_PER_DRAIN: usize = 8;
+
+/// Handshake messages handled in one turn, at most.
+pub(super) const HANDSHAKE_BUDGET: usize = 32;
+
 impl<T: TunIo, S: DatagramIo> Device<T, S> {
-    /// Reads every datagram waiting on the socket, many per system call, and
-    /// processes each; with offloads, the packets of a TCP flow are written to
-    /// the TUN device coalesced. Then sends what the engine queued (handshake
-    /// responses, keepalives, packets that waited for the session).
+    /// Reads the datagrams waiting on the socket, many per system call, up
+    /// to [`RX_BATCHES_PER_DRAIN`] batches (`socket_pending` says whether
+    /// more may wait); opens the data at once and queues the handshake
+    /// messages. With offloads, the packets of a TCP flow are written to the
+    /// TUN device coalesced. Then handles up to [`HANDSHAKE_BUDGET`] queued
+    /// handshake messages, and sends what the engine queued (handshake
+    /// responses, cookie replies, keepalives, packets that waited for the
+    /// session).
     pub(super) fn drain_socket(&mut self, now: Instant) {
         let mut buffers = std::mem::take(&mut self.rx_buffers);
         let mut meta = std::mem::take(&mut self.rx_meta);
         let mut gro_buf = std::mem::take(&mut self.gro_buf);
         let mut coalescer = self.tun_offloads.then(|| TcpCoalescer::new(&mut gro_buf));
         // The run loop is told of new datagrams only once, when the socket
-        // becomes readable: read until it is empty.
-        loop {
+        // becomes readable: until a read finds it empty, it comes back.
+        self.socket_pending = true;
+        let mut batches = 0;
+        while batches < RX_BATCHES_PER_DRAIN {
             let count = match self.socket.recv_batch(&mut buffers, &mut meta) {
                 Ok(count) => count,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    self.socket_pending = false;
+                    break;
+                }
                 Err(error) => {
                     // An ICMP error for an earlier datagram; reading it cleared
                     // it, and datagrams may wait behind it.
                     tracing::trace!("receiving: {error}");
+                    batches += 1;
                     continue;
                 }
             };
+            batches += 1;
             for (buffer, meta) in buffers.iter_mut().zip(&meta).take(count) {
                 if meta.truncated || meta.segment_size == 0 {
                     self.drops.datagrams.truncated += 1;
@@ -52,11 +73,40 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
         self.rx_buffers = buffers;
         self.rx_meta = meta;
         self.gro_buf = gro_buf;
+        self.handle_handshakes(now);
         self.send_queued(now);
     }
 
-    /// Opens one datagram and hands the packet it carries to the TUN device,
-    /// through `coalescer` when the device takes offloads.
+    /// Whether the socket or the handshake queue has work left for the next
+    /// turn.
+    pub(super) fn socket_has_work(&self) -> bool {
+        self.socket_pending || !self.handshakes.is_empty()
+    }
+
+    /// Handles up to [`HANDSHAKE_BUDGET`] queued handshake messages, oldest
+    /// first, under load or not as the backlog says.
+    fn handle_handshakes(&mut self, now: Instant) {
+        if self.handshakes.is_empty() {
+            return;
+        }
+        let under_load = self.handshakes.under_load(now);
+        let engine = self.interface.engine_mut();
+        engine.set_under_load(under_load);
+        let mut message = [0; MAX_HANDSHAKE_LEN];
+        for _ in 0..HANDSHAKE_BUDGET {
+            let Some((from, len)) = self.handshakes.pop_into(&mut message) else {
+                break;
+            };
+            if let Err(error) = engine.handle_datagram(now, from, &mut message[..len]) {
+                self.drops.datagrams.count(error);
+                tracing::trace!("dropped a handshake message from {from}: {error}");
+            }
+        }
+    }
+
+    /// Queues a handshake message, or opens a datagram (data, or one the
+    /// engine refuses at a glance) and hands the packet it carries to the
+    /// TUN device, through `coalescer` when the device takes offloads.
     fn receive_datagram(
         &mut self,
         now: Instant,
@@ -66,6 +116,12 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
     ) {
         if !self.interface.is_configured() {
             self.drops.datagrams.not_configured += 1;
+            return;
+        }
+        if is_handshake_message(datagram) {
+            if !self.handshakes.push(from, datagram) {
+                self.drops.datagrams.handshake_queue_full += 1;
+            }
             return;
         }
         let engine = self.interface.engine_mut();
@@ -117,4 +173,18 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
 /// the engine calls it malformed, the metrics tell it apart.
 fn is_unknown_type(datagram: &[u8]) -> bool {
     datagram.first().is_some_and(|kind| !(1..=4).contains(kind))
+}
+
+/// Whether `datagram` has the type and the length of a handshake message
+/// (an initiation, a response or a cookie reply): what waits in the
+/// handshake queue. Anything else of those types is refused by the engine
+/// at a glance, without taking a place in the queue.
+fn is_handshake_message(datagram: &[u8]) -> bool {
+    let expected = match datagram.first() {
+        Some(1) => INITIATION_LEN,
+        Some(2) => RESPONSE_LEN,
+        Some(3) => COOKIE_REPLY_LEN,
+        _ => return false,
+    };
+    datagram.len() == expected
 }

@@ -5,11 +5,18 @@
 //!   tokio (UAPI socket, signals, reload)          data-path thread
 //!   ------------------------------------          ----------------
 //!   commands.recv() --> inbox.send(Command) -+--> epoll_wait(tun, socket, waker, deadline)
-//!   shutdown        --> inbox.send(Stop)     |       tun readable    -> drain_tun
-//!                       waker.wake() --------+       socket readable -> drain_socket
-//!   done.await  <-- the loop's result                waker           -> inbox: control, stop
+//!   shutdown        --> inbox.send(Stop)     |       waker           -> inbox: control, stop
+//!                       waker.wake() --------+       tun readable    -> drain_tun
+//!   done.await  <-- the loop's result                socket readable -> drain_socket
 //!                                                    deadline        -> engine timers, MTU
 //! ```
+//!
+//! One drain reads a bounded number of batches from the TUN device or the
+//! socket, and handles a bounded number of queued handshake messages, so
+//! neither side starves the other and a handshake flood cannot hold the
+//! data back. The poller is edge-triggered: it tells of new readiness only,
+//! so when a drain leaves work behind, the next wait has a zero timeout and
+//! the next turn resumes it.
 //!
 //! The clock is read once a turn, when `epoll_wait` returns, and that
 //! reading is the `now` of everything the turn does; the next wait is
@@ -30,7 +37,7 @@
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::mpsc::{self as std_mpsc, TryRecvError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use mio::unix::SourceFd;
@@ -131,7 +138,14 @@ impl Device<Tun, DataSocket> {
         loop {
             let engine_deadline = self.interface.engine().poll_timeout();
             let deadline = engine_deadline.map_or(mtu_check, |at| at.min(mtu_check));
-            let timeout = deadline.saturating_duration_since(now);
+            // Work left from the last turn (a drain cut short, handshake
+            // messages waiting) is resumed at once: the poller only tells
+            // of new readiness.
+            let timeout = if self.tun_pending || self.socket_has_work() {
+                Duration::ZERO
+            } else {
+                deadline.saturating_duration_since(now)
+            };
             if let Err(error) = poll.poll(&mut events, Some(timeout)) {
                 if error.kind() != std::io::ErrorKind::Interrupted {
                     return Err(error).context("waiting for packets");
@@ -141,13 +155,8 @@ impl Device<Tun, DataSocket> {
             self.heartbeat.beat(now);
             for event in &events {
                 match event.token() {
-                    TUN => {
-                        if !self.drain_tun(now)? {
-                            tracing::info!("the TUN device is gone; stopping");
-                            return Ok(());
-                        }
-                    }
-                    SOCKET => self.drain_socket(now),
+                    TUN => self.tun_pending = true,
+                    SOCKET => self.socket_pending = true,
                     _ => loop {
                         match inbox.try_recv() {
                             Ok(Inbox::Command(command)) => self.serve_command(command, now),
@@ -169,6 +178,13 @@ impl Device<Tun, DataSocket> {
                         Interest::READABLE,
                     )
                     .context("watching the new UDP socket")?;
+                self.socket_pending = true;
+            }
+            if self.tun_pending && !self.drain_tun(now)? {
+                tracing::info!("the TUN device is gone; stopping");
+                return Ok(());
+            }
+            if self.socket_has_work() {
                 self.drain_socket(now);
             }
             if mtu_check <= now {

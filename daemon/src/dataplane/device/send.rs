@@ -13,15 +13,22 @@ use crate::dataplane::batch::{MAX_PACKET, SLOT_LEN};
 use crate::dataplane::io::{DatagramIo, TunIo};
 use crate::dataplane::offload::{VIRTIO_NET_HDR_LEN, VirtioNetHdr, segment};
 
+/// Reads from the TUN device in one drain, at most: the rest waits for the
+/// next turn, so the socket is read in between.
+const TUN_READS_PER_DRAIN: usize = 128;
+
 impl<T: TunIo, S: DatagramIo> Device<T, S> {
-    /// Reads every packet waiting on the TUN device, seals each into the
-    /// batch, and sends the batch with what the engine queued meanwhile;
-    /// `false` when the device has been deleted.
+    /// Reads the packets waiting on the TUN device, up to
+    /// [`TUN_READS_PER_DRAIN`] (`tun_pending` says whether more may wait),
+    /// seals each into the batch, and sends the batch with what the engine
+    /// queued meanwhile; `false` when the device has been deleted.
     ///
     /// # Errors
     ///
     /// When the TUN device fails for good.
     pub(super) fn drain_tun(&mut self, now: Instant) -> Result<bool> {
+        // Until a read finds the device empty, the run loop comes back.
+        self.tun_pending = true;
         let result = if self.tun_offloads {
             self.drain_tun_offloaded(now)
         } else {
@@ -34,7 +41,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
     /// [`Device::drain_tun`] for a device without offloads: each packet is
     /// read straight into the batch, where it is sealed.
     fn drain_tun_plain(&mut self, now: Instant) -> Result<bool> {
-        loop {
+        for _ in 0..TUN_READS_PER_DRAIN {
             if !self.tx.has_slot() {
                 self.flush();
             }
@@ -45,7 +52,10 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
                 .read_packet(&mut slot[DATA_HEADER_LEN..DATA_HEADER_LEN + MAX_PACKET])
             {
                 Ok(len) => len,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    self.tun_pending = false;
+                    return Ok(true);
+                }
                 Err(error) if is_gone(&error) => return Ok(false),
                 Err(error) => return Err(error).context("reading the TUN device"),
             };
@@ -53,6 +63,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
                 self.seal_into_batch(now, len);
             }
         }
+        Ok(true)
     }
 
     /// [`Device::drain_tun`] for a device with offloads: each read is a
@@ -60,17 +71,27 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
     /// straight into the batch.
     fn drain_tun_offloaded(&mut self, now: Instant) -> Result<bool> {
         let mut tun_buf = std::mem::take(&mut self.tun_buf);
-        let result = loop {
+        let mut result = Ok(true);
+        for _ in 0..TUN_READS_PER_DRAIN {
             let len = match self.tun.read_packet(&mut tun_buf) {
                 Ok(len) => len,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break Ok(true),
-                Err(error) if is_gone(&error) => break Ok(false),
-                Err(error) => break Err(error).context("reading the TUN device"),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    self.tun_pending = false;
+                    break;
+                }
+                Err(error) if is_gone(&error) => {
+                    result = Ok(false);
+                    break;
+                }
+                Err(error) => {
+                    result = Err(error).context("reading the TUN device");
+                    break;
+                }
             };
             if self.interface.is_configured() {
                 self.seal_super_packet(now, &tun_buf[..len]);
             }
-        };
+        }
         self.tun_buf = tun_buf;
         result
     }

@@ -5,10 +5,14 @@ use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
-use sentrymesh_tunnel::{Encapsulated, Engine, INITIATION_LEN, PeerConfig, RESPONSE_LEN};
-use sentrymesh_types::PrivateKey;
+use rand_core::{RngCore, SeedableRng};
+use sentrymesh_tunnel::{
+    COOKIE_REPLY_LEN, Encapsulated, Engine, INITIATION_LEN, PeerConfig, RESPONSE_LEN,
+};
+use sentrymesh_types::{PrivateKey, PublicKey, blake2s};
 
+use super::handshakes::QUEUE_CAPACITY;
+use super::receive::HANDSHAKE_BUDGET;
 use super::*;
 use crate::dataplane::change::{AllowedIpChange, PeerChange, PeerUpdate};
 use crate::sys::batch_udp::{Run, SendReport};
@@ -334,7 +338,7 @@ fn a_burst_of_handshake_initiations_leaves_as_one_batched_send() {
 }
 
 #[test]
-fn a_burst_of_handshake_responses_leaves_as_one_batched_send() {
+fn a_burst_of_handshake_responses_leaves_in_one_batched_send_a_turn() {
     let now = Instant::now();
     let unix_now = Duration::from_secs(1_700_000_000);
     let peers = (0..50u8)
@@ -356,14 +360,23 @@ fn a_burst_of_handshake_responses_leaves_as_one_batched_send() {
             .inbox
             .push_back((from, buf[..transmit.len].to_vec()));
     }
+    // A turn answers a budget of them in one batched send, the next turn
+    // the rest in another.
     one.drain_socket(now);
-    let [batch] = one.socket.batches.as_slice() else {
+    assert!(one.socket_has_work());
+    one.drain_socket(now);
+    assert!(!one.socket_has_work());
+    let [first, second] = one.socket.batches.as_slice() else {
         panic!("{} sends", one.socket.batches.len());
     };
-    assert_eq!(batch.len(), 50);
+    assert_eq!(
+        (first.len(), second.len()),
+        (HANDSHAKE_BUDGET, 50 - HANDSHAKE_BUDGET)
+    );
     assert!(
-        batch
+        first
             .iter()
+            .chain(second)
             .all(|(_, datagram)| datagram.len() == RESPONSE_LEN && datagram[0] == 2)
     );
 }
@@ -409,4 +422,136 @@ fn segment_layout_reads_the_headers_of_a_super_packet() {
         segment_layout(&hdr(GsoType::TcpV4, 1000), &tcp[..1000]),
         None
     );
+}
+
+/// An initiation to `to` with a valid `mac1` and random everything else,
+/// as a flood makes them: it costs a responder not under load its
+/// Diffie-Hellman operations before it fails.
+fn flood_initiation(to: &PublicKey, rng: &mut ChaCha20Rng) -> Vec<u8> {
+    let mut message = vec![0; INITIATION_LEN];
+    message[0] = 1;
+    rng.fill_bytes(&mut message[4..MAC1_OFFSET]);
+    let key = blake2s::hash(&[b"mac1----", to.as_bytes()]);
+    let mac1 = blake2s::mac(&key, &[&message[..MAC1_OFFSET]]);
+    message[MAC1_OFFSET..MAC1_OFFSET + 16].copy_from_slice(&mac1);
+    message
+}
+
+/// Where `mac1` starts in an initiation.
+const MAC1_OFFSET: usize = INITIATION_LEN - 32;
+
+/// A spoofed source: one of many addresses in 198.18.0.0/15.
+fn spoofed(n: usize) -> SocketAddr {
+    let [_, _, high, low] = u32::try_from(n).unwrap().to_be_bytes();
+    SocketAddr::from(([198, 19, high, low], 40_000))
+}
+
+/// Host 1 seals `packet` for host 2: the data datagram the wire carries.
+fn sealed_for_two(one: &mut FakeDevice, now: Instant, packet: &[u8]) -> Vec<u8> {
+    let engine = one.interface.engine_mut();
+    let peer = engine.peer_id(&key(2).public_key()).unwrap();
+    let mut out = vec![0; 1600];
+    let Ok(Encapsulated::Sealed { len }) = engine.encapsulate(now, peer, packet, &mut out) else {
+        panic!("not sealed");
+    };
+    out.truncate(len);
+    out
+}
+
+#[test]
+fn a_handshake_flood_puts_the_device_under_load_and_data_still_flows() {
+    let now = Instant::now();
+    let (mut one, mut two) = connected_pair(now);
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    // More initiations than the queue holds, then a packet of the session.
+    let flood = QUEUE_CAPACITY + 500;
+    for n in 0..flood {
+        let initiation = flood_initiation(&key(2).public_key(), &mut rng);
+        two.socket.inbox.push_back((spoofed(n), initiation));
+    }
+    let packet = ipv4([198, 18, 1, 1], [198, 18, 2, 9], 200);
+    let datagram = sealed_for_two(&mut one, now, &packet);
+    two.socket.inbox.push_back((underlay(1), datagram));
+    // Turn by turn, the packet reaches the TUN device as soon as its
+    // datagram is read, while the handshake queue is still full.
+    let mut turns = 0;
+    loop {
+        two.drain_socket(now);
+        assert!(two.handshakes.len() <= QUEUE_CAPACITY);
+        turns += 1;
+        if !two.tun.written.is_empty() {
+            break;
+        }
+        assert!(two.socket_has_work(), "the packet was lost");
+    }
+    assert_eq!(two.tun.written, [packet]);
+    assert!(turns < 20, "{turns} turns");
+    assert!(two.handshakes.len() > QUEUE_CAPACITY / 2);
+    assert!(two.socket.inbox.is_empty());
+    // The rest of the backlog is handled, under load: cookie replies, no
+    // handshakes, to the spoofed sources.
+    while two.socket_has_work() {
+        two.drain_socket(now);
+    }
+    let drops = two.drops.datagrams;
+    assert!(drops.handshake_queue_full > 0);
+    assert!(drops.cookie_required > 0);
+    assert_eq!(
+        drops.handshake_queue_full + drops.cookie_required + drops.failed_authentication,
+        u64::try_from(flood).unwrap()
+    );
+    assert_eq!(two.cookie_replies_sent, drops.cookie_required);
+    let replies = two.socket.batches.iter().flatten();
+    assert!(replies.clone().all(|(to, reply)| {
+        reply.len() == COOKIE_REPLY_LEN && reply[0] == 3 && to.ip() != underlay(1).ip()
+    }));
+    assert_eq!(replies.count(), two.cookie_replies_sent as usize);
+    // Under load for a second after the backlog went down: an initiation
+    // still gets a cookie reply; after that, it is handled again (and, this
+    // one being garbage, fails its authentication).
+    let initiation = flood_initiation(&key(2).public_key(), &mut rng);
+    two.socket.inbox.push_back((spoofed(0), initiation.clone()));
+    two.drain_socket(now + Duration::from_millis(999));
+    assert_eq!(
+        two.drops.datagrams.cookie_required,
+        drops.cookie_required + 1
+    );
+    two.socket.inbox.push_back((spoofed(0), initiation));
+    two.drain_socket(now + Duration::from_secs(1));
+    assert_eq!(
+        two.drops.datagrams.cookie_required,
+        drops.cookie_required + 1
+    );
+    assert_eq!(
+        two.drops.datagrams.failed_authentication,
+        drops.failed_authentication + 1
+    );
+}
+
+#[test]
+fn a_long_drain_is_cut_and_resumed() {
+    let now = Instant::now();
+    let (mut one, mut two) = connected_pair(now);
+    // More packets than one drain of the TUN device takes.
+    for n in 0..300 {
+        one.tun
+            .to_read
+            .push_back(ipv4([198, 18, 1, 1], [198, 18, 2, 9], n));
+    }
+    one.drain_tun(now).unwrap();
+    assert!(one.tun_pending);
+    assert!(!one.tun.to_read.is_empty());
+    while one.tun_pending {
+        one.drain_tun(now).unwrap();
+    }
+    assert!(one.tun.to_read.is_empty());
+    assert_eq!(deliver(&mut one, underlay(1), &mut two, underlay(2)), 300);
+    // And more datagrams than one drain of the socket takes.
+    two.drain_socket(now);
+    assert!(two.socket_has_work());
+    assert!(!two.socket.inbox.is_empty());
+    while two.socket_has_work() {
+        two.drain_socket(now);
+    }
+    assert_eq!(two.tun.written.len(), 300);
 }
