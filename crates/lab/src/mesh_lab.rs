@@ -28,7 +28,7 @@ pub const FORMS_WITHIN: Duration = Duration::from_secs(60);
 pub const REVOKED_WITHIN: Duration = Duration::from_secs(10);
 
 /// The WireGuard port of every host.
-const WG_PORT: u16 = 51820;
+pub const WG_PORT: u16 = 51820;
 /// The gossip port (the daemon's default).
 pub const GOSSIP_PORT: u16 = 51900;
 /// The introduction port (the daemon's default).

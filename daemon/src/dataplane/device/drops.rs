@@ -7,13 +7,12 @@ use sentrymesh_tunnel::Error;
 /// Datagrams from the socket that the device dropped, by reason.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DatagramDrops {
-    /// Cut short by the kernel on receive (larger than the buffer), or a
-    /// message it could not split into datagrams.
+    /// Cut short by the kernel on receive: larger than the buffer.
     pub truncated: u64,
     /// Received before the interface had a private key.
     pub not_configured: u64,
-    /// Shorter than any message, or a known type with a wrong length or
-    /// non-zero reserved bytes.
+    /// Empty or shorter than any message, or a known type with a wrong
+    /// length or non-zero reserved bytes.
     pub malformed: u64,
     /// A first byte that is no WireGuard message type.
     pub unknown_type: u64,

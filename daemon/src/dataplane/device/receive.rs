@@ -57,8 +57,13 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             };
             batches += 1;
             for (buffer, meta) in buffers.iter_mut().zip(&meta).take(count) {
-                if meta.truncated || meta.segment_size == 0 {
+                if meta.truncated {
                     self.drops.datagrams.truncated += 1;
+                    continue;
+                }
+                if meta.segment_size == 0 {
+                    // An empty datagram.
+                    self.drops.datagrams.malformed += 1;
                     continue;
                 }
                 let len = meta.len.min(buffer.len());
