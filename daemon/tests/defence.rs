@@ -256,13 +256,16 @@ fn a_handshake_flood_is_answered_with_cookies_and_the_session_goes_on() {
 }
 
 /// Garbage at the sentry's WireGuard and mesh ports: random bytes, every
-/// message type cut short or made too long, datagrams far larger than any
-/// message, and the producer's own datagrams replayed from its address.
-/// The sentry stays up, the session goes on, and the drops show by reason.
+/// handshake message type a byte off its length or with a random mac1,
+/// data for no session, datagrams far larger than any message, and the
+/// producer's own datagrams replayed from its address; random bytes at the
+/// introduction port, and through the tunnel at the gossip port. The sentry
+/// stays up, the session goes on, and the drops show by reason.
 #[test]
 fn garbage_is_dropped_by_reason_and_the_session_goes_on() {
     const GARBAGE: u64 = 200_000;
     const OVERSIZED: u64 = 2_000;
+    const GOSSIP_GARBAGE: u64 = 2_000;
     let scene = Scene::new("garbage");
     // Datagrams the producer sent the sentry, to replay.
     let capture = Capture::start(&scene.sentry.host, scene.sentry.underlay, WG_PORT);
@@ -303,7 +306,19 @@ fn garbage_is_dropped_by_reason_and_the_session_goes_on() {
         // A full socket buffer refuses some: the count below says so.
         let _ = socket.send_to(&datagram, to);
     }
-    // The sentry reads what reached its socket; its counters settle.
+    // Garbage at the gossip port, which hears only what comes through the
+    // tunnel: from the producer.
+    let gossip = scene
+        .producer
+        .host
+        .in_namespace(|| UdpSocket::bind("0.0.0.0:0").expect("a UDP socket"));
+    let sentry_gossip = SocketAddrV4::new(scene.sentry.overlay, GOSSIP_PORT);
+    for _ in 0..GOSSIP_GARBAGE {
+        let mut datagram = vec![0; 1 + rng.next_u32() as usize % 1_200];
+        rng.fill_bytes(&mut datagram);
+        let _ = gossip.send_to(&datagram, sentry_gossip);
+    }
+    // The sentry reads what reached its sockets; its counters settle.
     let mut last = 0;
     assert!(wait_until(Duration::from_secs(60), || {
         let total: u64 = [
@@ -329,8 +344,25 @@ fn garbage_is_dropped_by_reason_and_the_session_goes_on() {
     ] {
         assert!(scene.dropped(reason) > 0, "no {reason} drops");
     }
+    let introductions = |outcome: &str| {
+        scene.sentry.metric(
+            "sentrymesh_introductions_total",
+            &format!(",outcome=\"{outcome}\""),
+        )
+    };
+    let gossip_malformed = || {
+        scene
+            .sentry
+            .metric("sentrymesh_gossip_messages_total", ",outcome=\"malformed\"")
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || gossip_malformed() > 0),
+        "no malformed gossip counted"
+    );
+    assert!(introductions("malformed") + introductions("bad_mac") > 0);
     eprintln!(
-        "{sent} garbage datagrams, {OVERSIZED} oversized and {} replays: drops {}",
+        "{sent} garbage datagrams, {OVERSIZED} oversized and {} replays: drops {}; \
+         introductions malformed {}, bad mac {}; gossip malformed {} of {GOSSIP_GARBAGE}",
         recorded.len() * 20,
         [
             "truncated",
@@ -345,7 +377,10 @@ fn garbage_is_dropped_by_reason_and_the_session_goes_on() {
         .iter()
         .map(|reason| format!("{reason} {}", scene.dropped(reason)))
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", "),
+        introductions("malformed"),
+        introductions("bad_mac"),
+        gossip_malformed(),
     );
     assert!(scene.session_carries_pings(), "the session is gone");
     assert!(scene.sentry.has_session_with(&scene.producer));
@@ -357,10 +392,10 @@ fn garbage_is_dropped_by_reason_and_the_session_goes_on() {
 /// each handshake message type a byte too short or too long, or with random
 /// contents at its right length; data for a session that is not there.
 fn garbage(n: u64, rng: &mut ChaCha20Rng) -> (u16, Vec<u8>) {
-    let port = match n % 8 {
-        0 => GOSSIP_PORT,
-        1 => INTRODUCTION_PORT,
-        _ => WG_PORT,
+    let port = if n % 8 == 0 {
+        INTRODUCTION_PORT
+    } else {
+        WG_PORT
     };
     let length = |rng: &mut ChaCha20Rng, below: u32| rng.next_u32() as usize % below as usize;
     // A handshake message type, and its length.
