@@ -193,6 +193,19 @@ impl Engine {
         self.under_load = under_load;
     }
 
+    /// Whether `message`, a handshake message received from `from`, carries
+    /// a valid `mac2`: a cookie this engine gave `from` less than two
+    /// minutes ago, so `from` is where the sender really is. It costs two
+    /// MACs and no Diffie-Hellman, so a caller under load can let such
+    /// messages past a queue that a flood from spoofed sources keeps full.
+    /// `false` for anything that is not a handshake message.
+    pub fn has_cookie(&self, now: Instant, from: SocketAddr, message: &[u8]) -> bool {
+        matches!(
+            MessageKind::of(message),
+            Ok(MessageKind::Initiation | MessageKind::Response)
+        ) && self.checker.check_mac2(now, message, from)
+    }
+
     /// Adds a peer.
     ///
     /// # Errors

@@ -6,7 +6,9 @@
 //! are opened at once, while handshake messages (initiations, responses,
 //! cookie replies) are copied into a queue of fixed capacity and handled a
 //! budget at a time, after the data of each turn. A full queue drops what
-//! comes and counts it.
+//! comes and counts it, except a message whose `mac2` proves its source
+//! (a cookie the engine gave it): room beyond the capacity is kept for
+//! those, so a flood from spoofed sources cannot shut out a peer's retry.
 //!
 //! As in wireguard-go (`QueueHandshakeSize`, `IsUnderLoad`) and the kernel
 //! (`under_load`), the interface is under load while the backlog exceeds an
@@ -16,7 +18,7 @@
 //!
 //! ```text
 //!   socket -> type 4 (data) ---------------------------> engine -> TUN
-//!          -> types 1, 2, 3 -> [ queue, 1024 ] --budget--> engine -> replies
+//!          -> types 1, 2, 3 -> [ queue, 1024 (+ 64) ] --budget--> engine -> replies
 //!                                   |
 //!                  backlog > 128 -> under load (until a second after)
 //! ```
@@ -28,6 +30,11 @@ use sentrymesh_tunnel::INITIATION_LEN;
 
 /// Handshake messages that can wait, as in wireguard-go (the kernel: 4096).
 pub(super) const QUEUE_CAPACITY: usize = 1024;
+
+/// Room beyond the capacity kept for messages whose source a cookie
+/// proves: a flood from spoofed sources, which never receive cookies,
+/// cannot take it, so a peer that got a cookie reply gets its retry in.
+pub(super) const RESERVED_FOR_PROVEN: usize = 64;
 
 /// A backlog above this puts the interface under load.
 const LOAD_THRESHOLD: usize = QUEUE_CAPACITY / 8;
@@ -67,7 +74,7 @@ impl HandshakeQueue {
             bytes: [0; MAX_HANDSHAKE_LEN],
         };
         Self {
-            slots: vec![empty; QUEUE_CAPACITY].into_boxed_slice(),
+            slots: vec![empty; QUEUE_CAPACITY + RESERVED_FOR_PROVEN].into_boxed_slice(),
             head: 0,
             len: 0,
             under_load_until: None,
@@ -86,13 +93,24 @@ impl HandshakeQueue {
     }
 
     /// Copies `message` from `from` to the back of the queue; `false` when
-    /// the queue is full or the message longer than any handshake message
-    /// (it is not queued then).
+    /// [`QUEUE_CAPACITY`] messages wait or the message is longer than any
+    /// handshake message (it is not queued then).
     pub(super) fn push(&mut self, from: SocketAddr, message: &[u8]) -> bool {
+        self.len < QUEUE_CAPACITY && self.push_within(from, message)
+    }
+
+    /// As [`HandshakeQueue::push`], for a message whose source a cookie
+    /// proves: it may also take the [`RESERVED_FOR_PROVEN`] room.
+    pub(super) fn push_proven(&mut self, from: SocketAddr, message: &[u8]) -> bool {
+        self.push_within(from, message)
+    }
+
+    fn push_within(&mut self, from: SocketAddr, message: &[u8]) -> bool {
         if self.len == self.slots.len() || message.len() > MAX_HANDSHAKE_LEN {
             return false;
         }
-        let slot = &mut self.slots[(self.head + self.len) % QUEUE_CAPACITY];
+        let index = (self.head + self.len) % self.slots.len();
+        let slot = &mut self.slots[index];
         slot.from = from;
         slot.len = message.len();
         slot.bytes[..message.len()].copy_from_slice(message);
@@ -111,7 +129,7 @@ impl HandshakeQueue {
         let slot = &self.slots[self.head];
         buf[..slot.len].copy_from_slice(&slot.bytes[..slot.len]);
         let taken = (slot.from, slot.len);
-        self.head = (self.head + 1) % QUEUE_CAPACITY;
+        self.head = (self.head + 1) % self.slots.len();
         self.len -= 1;
         Some(taken)
     }
@@ -146,11 +164,24 @@ mod tests {
             }
             assert!(!queue.push(source(0), &[1, 0, 0, 0]));
             assert_eq!(queue.len(), QUEUE_CAPACITY);
+            // The reserve takes proven messages only, and is bounded too.
+            for n in 0..RESERVED_FOR_PROVEN as u16 {
+                assert!(queue.push_proven(source(n), &[2, 0, 0, 0, n as u8, round as u8]));
+            }
+            assert!(!queue.push_proven(source(0), &[2, 0, 0, 0]));
+            assert!(!queue.push(source(0), &[1, 0, 0, 0]));
             for n in 0..QUEUE_CAPACITY as u16 {
                 let (from, len) = queue.pop_into(&mut buf).unwrap();
                 assert_eq!(
                     (from, &buf[..len]),
                     (source(n), &[1, 0, 0, 0, n as u8, round as u8][..])
+                );
+            }
+            for n in 0..RESERVED_FOR_PROVEN as u16 {
+                let (from, len) = queue.pop_into(&mut buf).unwrap();
+                assert_eq!(
+                    (from, &buf[..len]),
+                    (source(n), &[2, 0, 0, 0, n as u8, round as u8][..])
                 );
             }
             assert!(queue.is_empty());

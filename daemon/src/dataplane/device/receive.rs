@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use sentrymesh_tunnel::{COOKIE_REPLY_LEN, INITIATION_LEN, RESPONSE_LEN, Received};
+use sentrymesh_types::blake2s::MAC_LEN;
 
 use super::Device;
 use super::handshakes::MAX_HANDSHAKE_LEN;
@@ -131,7 +132,11 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             return;
         }
         if is_handshake_message(datagram) {
-            if !self.handshakes.push(from, datagram) {
+            let queued = self.handshakes.push(from, datagram)
+                || (may_have_cookie(datagram)
+                    && self.interface.engine().has_cookie(now, from, datagram)
+                    && self.handshakes.push_proven(from, datagram));
+            if !queued {
                 self.drops.datagrams.handshake_queue_full += 1;
             }
             return;
@@ -199,4 +204,12 @@ fn is_handshake_message(datagram: &[u8]) -> bool {
         _ => return false,
     };
     datagram.len() == expected
+}
+
+/// Whether a handshake message carries a `mac2` at all: a sender without a
+/// cookie leaves it zero, so a flood that does is not worth two MACs each.
+fn may_have_cookie(message: &[u8]) -> bool {
+    message
+        .get(message.len().saturating_sub(MAC_LEN)..)
+        .is_some_and(|mac2| mac2.iter().any(|&byte| byte != 0))
 }

@@ -567,3 +567,79 @@ fn a_long_drain_is_cut_and_resumed() {
     }
     assert_eq!(two.tun.written.len(), 300);
 }
+
+#[test]
+fn a_full_handshake_queue_keeps_room_for_a_retry_with_a_cookie() {
+    let now = Instant::now();
+    let unix_now = Duration::from_secs(1_700_000_000);
+    let mut two = device(2, now, vec![peer(1, None, &["198.18.1.0/24"])]);
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let mut initiator = Engine::new(key(1), ChaCha20Rng::seed_from_u64(1), now, unix_now);
+    let mut config = PeerConfig::new(key(2).public_key());
+    config.endpoint = Some(underlay(2));
+    let id = initiator.add_peer(now, config).unwrap();
+    let mut buf = [0; 256];
+    let mut initiation = |initiator: &mut Engine, at: Instant| {
+        let transmit = initiator.poll_transmit(at, &mut buf).unwrap();
+        assert_eq!(buf[0], 1);
+        buf[..transmit.len].to_vec()
+    };
+    // A flood puts host 2 under load: the initiation behind it gets a
+    // cookie reply.
+    initiator.connect(now, id).unwrap();
+    let first = initiation(&mut initiator, now);
+    for n in 0..300 {
+        let flood = flood_initiation(&key(2).public_key(), &mut rng);
+        two.socket.inbox.push_back((spoofed(n), flood));
+    }
+    two.socket.inbox.push_back((underlay(1), first));
+    while two.socket_has_work() || !two.socket.inbox.is_empty() {
+        two.drain_socket(now);
+    }
+    let reply = two
+        .socket
+        .batches
+        .iter()
+        .flatten()
+        .find(|(to, _)| *to == underlay(1))
+        .map(|(_, reply)| reply.clone())
+        .expect("a cookie reply to host 1");
+    assert_eq!(reply[0], 3);
+    let mut reply = reply;
+    initiator
+        .handle_datagram(now, underlay(2), &mut reply)
+        .unwrap();
+    two.socket.batches.clear();
+    // The flood goes on and fills the queue; host 1's retry, with the
+    // cookie, still gets in, and is answered with a handshake.
+    let later = now + Duration::from_secs(6);
+    initiator.handle_timeout(later);
+    let retry = initiation(&mut initiator, later);
+    let mut n = 0;
+    while two.handshakes.push(
+        spoofed(n),
+        &flood_initiation(&key(2).public_key(), &mut rng),
+    ) {
+        n += 1;
+    }
+    let full = two.drops.datagrams.handshake_queue_full;
+    let flood = flood_initiation(&key(2).public_key(), &mut rng);
+    two.socket.inbox.push_back((spoofed(n), flood));
+    two.socket.inbox.push_back((underlay(1), retry));
+    two.drain_socket(later);
+    assert_eq!(two.drops.datagrams.handshake_queue_full, full + 1);
+    assert_eq!(two.handshakes.len(), QUEUE_CAPACITY + 1 - HANDSHAKE_BUDGET);
+    while two.socket_has_work() {
+        two.drain_socket(later);
+    }
+    let answers: Vec<&Vec<u8>> = two
+        .socket
+        .batches
+        .iter()
+        .flatten()
+        .filter(|(to, _)| *to == underlay(1))
+        .map(|(_, datagram)| datagram)
+        .collect();
+    assert_eq!(answers.len(), 1);
+    assert_eq!((answers[0].len(), answers[0][0]), (RESPONSE_LEN, 2));
+}
