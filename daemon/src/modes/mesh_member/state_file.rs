@@ -13,6 +13,20 @@
 //! brings back from the peers (a revocation this host's operator handed it
 //! is in its known directory too).
 //!
+//! The previous state is kept beside it (`mesh.state.prev`, a hard link
+//! to the file each write replaces, made before the new file is renamed
+//! in), so a state file that a disk, a copy or a hand damaged — cut short
+//! at any byte, or altered — is not the end of the member: at start, a
+//! state that does not verify is moved aside (`mesh.state.damaged`) and the
+//! previous copy read instead, with a warning, if that one verifies. The
+//! previous copy is one write older, at most a second of gossip behind,
+//! the same loss as a crash, and gossip brings the rest back; refusing
+//! instead would keep the member down, under systemd in a restart loop,
+//! until an operator moved the file away and started over with an empty
+//! state, which loses more. When neither verifies, the start is refused
+//! with a message naming the files and the fix, before anything on the
+//! system changed.
+//!
 //! The directory is this daemon's alone: it must not be writable by group
 //! or others (whoever can write there can swap the file for a link to
 //! elsewhere, or for a state without revocations), and a lock file held
@@ -40,6 +54,15 @@ pub(super) const WRITE_INTERVAL: Duration = Duration::from_secs(1);
 const STATE_FILE: &str = "mesh.state";
 /// The lock file's name in the state directory.
 const LOCK_FILE: &str = "mesh.lock";
+/// The previous state file's name in the state directory.
+const PREVIOUS_FILE: &str = "mesh.state.prev";
+/// The name the previous copy is linked under before it is renamed in.
+const PREVIOUS_NEW_FILE: &str = "mesh.state.prev.new";
+/// Where a state file that does not verify is moved, when the previous one
+/// is read instead.
+const DAMAGED_FILE: &str = "mesh.state.damaged";
+/// The name a new state file is written under before it is renamed in.
+const NEW_FILE: &str = "mesh.state.new";
 
 /// The state directory's lock, held while the member runs.
 #[derive(Debug)]
@@ -55,14 +78,17 @@ pub(super) fn path(dir: &Path) -> PathBuf {
 
 /// Takes the state directory `dir` for this daemon and reads the store
 /// kept there; an empty one when there is none yet. The directory is
-/// created (mode 0700) if missing.
+/// created (mode 0700) if missing. A state that does not verify is
+/// replaced by the previous copy when that one verifies (see the
+/// [module docs](self)).
 ///
 /// # Errors
 ///
 /// When the directory cannot be made, is writable by others than its
-/// owner, belongs to another user, or another daemon holds it; or the file
-/// cannot be read or does not verify: a damaged state is not replaced
-/// silently, since it may hold revocations.
+/// owner, belongs to another user, cannot be written, or another daemon
+/// holds it; or the state cannot be read, or neither it nor the previous
+/// copy verifies: a damaged state is not replaced silently, since it may
+/// hold revocations.
 pub(super) fn load(dir: &Path) -> Result<(Store, StateLock)> {
     DirBuilder::new()
         .recursive(true)
@@ -71,22 +97,110 @@ pub(super) fn load(dir: &Path) -> Result<(Store, StateLock)> {
         .with_context(|| format!("creating the state directory {}", dir.display()))?;
     check_private(dir)?;
     let lock = lock(dir)?;
+    check_writable(dir)?;
     let path = path(dir);
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok((Store::new(), lock)),
-        Err(error) => {
-            return Err(error).with_context(|| format!("reading {}", path.display()));
-        }
+    let previous = dir.join(PREVIOUS_FILE);
+    let damage = match read(&path)? {
+        Some(bytes) => match Store::decode(&bytes) {
+            Ok(store) => return Ok((store, lock)),
+            Err(error) => Some(error),
+        },
+        None => None,
     };
-    let store = Store::decode(&bytes).with_context(|| {
-        format!(
-            "the mesh state {} does not verify; it may hold revocations, so it is not \
-             replaced: move it away to start over",
-            path.display()
+    let Some(previous_bytes) = read(&previous)? else {
+        return match damage {
+            Some(error) => Err(anyhow::Error::new(error).context(format!(
+                "the mesh state {} does not verify and there is no previous copy {}; it may \
+                 hold revocations, so it is not replaced: move it away to start over with an \
+                 empty state (gossip brings the mesh back)",
+                path.display(),
+                previous.display()
+            ))),
+            None => Ok((Store::new(), lock)),
+        };
+    };
+    let store = Store::decode(&previous_bytes).map_err(|previous_error| {
+        let found = match &damage {
+            Some(error) => format!("{} does not verify ({error})", path.display()),
+            None => format!("{} is missing", path.display()),
+        };
+        anyhow::anyhow!(
+            "the mesh state {found}, and neither does the previous copy {} \
+             ({previous_error}); they may hold revocations, so they are not replaced: move \
+             both away to start over with an empty state (gossip brings the mesh back)",
+            previous.display()
         )
     })?;
+    match damage {
+        Some(error) => {
+            let damaged = dir.join(DAMAGED_FILE);
+            fs::rename(&path, &damaged).with_context(|| {
+                format!(
+                    "moving the damaged {} aside to {}",
+                    path.display(),
+                    damaged.display()
+                )
+            })?;
+            tracing::warn!(
+                "the mesh state {} does not verify ({error}); it was moved to {} and the \
+                 previous copy {} is read instead: what gossip brought since that copy comes \
+                 back from the peers",
+                path.display(),
+                damaged.display(),
+                previous.display()
+            );
+        }
+        // Between the two steps of a write that ended there; see `save`.
+        None => tracing::warn!(
+            "the mesh state {} is missing; the previous copy {} is read instead",
+            path.display(),
+            previous.display()
+        ),
+    }
     Ok((store, lock))
+}
+
+/// The bytes of the file at `path`, or `None` when there is none.
+fn read(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Refuses a state directory this daemon cannot write in (a read-only
+/// mount, or a mode that keeps out a daemon without root's override): the
+/// member would run, and lose every change at the next restart. Tried by
+/// making the file a write begins with, and removing it.
+fn check_writable(dir: &Path) -> Result<()> {
+    let probe = dir.join(NEW_FILE);
+    let made = remove_if_there(&probe).and_then(|()| {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&probe)
+    });
+    if let Err(error) = made {
+        return Err(error).with_context(|| {
+            format!(
+                "the state directory {} cannot be written; the mesh state would be lost at the \
+                 next restart: give this daemon's user a writable state_dir",
+                dir.display()
+            )
+        });
+    }
+    fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))
+}
+
+/// Removes the file at `path`, if there is one.
+fn remove_if_there(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
 }
 
 /// Refuses a state directory that others could write to.
@@ -142,22 +256,27 @@ fn lock(dir: &Path) -> Result<StateLock> {
     Ok(StateLock { _file: file })
 }
 
-/// Replaces the state kept in `dir` with `state`, a store's encoding.
+/// Replaces the state kept in `dir` with `state`, a store's encoding, and
+/// keeps the state it replaces as the previous copy.
+///
+/// The previous copy is a hard link to the old file, renamed over the
+/// older copy before the new file is renamed over the old: at every step
+/// the state file and the previous copy are whole ones, each the old or
+/// the new.
 ///
 /// # Errors
 ///
-/// When a write, sync or rename fails; the old state then stays.
+/// When a write, sync, link or rename fails; the old state then stays.
 fn save(dir: &Path, state: &[u8]) -> Result<()> {
     let path = path(dir);
-    let temporary = dir.join(format!("{STATE_FILE}.new"));
+    let temporary = dir.join(NEW_FILE);
+    let previous = dir.join(PREVIOUS_FILE);
+    let previous_new = dir.join(PREVIOUS_NEW_FILE);
     let write = || -> io::Result<()> {
         // A file a crash left there is ours (the directory is private and
         // locked); whatever it is, a link included, it goes, and the new
         // one is made afresh, never opened through a link.
-        match fs::remove_file(&temporary) {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
-            _ => {}
-        }
+        remove_if_there(&temporary)?;
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -166,6 +285,14 @@ fn save(dir: &Path, state: &[u8]) -> Result<()> {
             .open(&temporary)?;
         file.write_all(state)?;
         file.sync_all()?;
+        // The previous copy is replaced in one rename too; with no state
+        // to keep (the first write, or after a recovery), the copy stays.
+        remove_if_there(&previous_new)?;
+        match fs::hard_link(&path, &previous_new) {
+            Ok(()) => fs::rename(&previous_new, &previous)?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
         fs::rename(&temporary, &path)?;
         File::open(dir)?.sync_all()
     };
@@ -377,6 +504,132 @@ mod tests {
         let error = format!("{:#}", load(dir.path()).unwrap_err());
         assert!(error.contains("does not verify"), "{error}");
         assert_eq!(fs::read(path(dir.path())).unwrap(), b"not a state");
+    }
+
+    /// A store of `count` vouches, as a real state file holds them.
+    fn store_of(count: u8) -> Store {
+        let mut store = Store::new();
+        for by in 0..count {
+            store
+                .insert_vouch(vouch(by * 2 + 3, 1_000), sentrymesh_types::UnixTime(2_000))
+                .unwrap();
+        }
+        store
+    }
+
+    /// Every offset of a file of `len` bytes up to 4 KiB, and a dense
+    /// sample beyond: each of the first and last 512, and every 7th.
+    fn offsets(len: usize) -> impl Iterator<Item = usize> {
+        (0..len).filter(move |&at| len <= 4096 || at < 512 || at + 512 >= len || at % 7 == 0)
+    }
+
+    /// The state `dir` holds after two writes: `older` as the previous
+    /// copy, `newer` as the state.
+    fn two_writes(dir: &Path, older: &Store, newer: &Store) {
+        save(dir, &older.encode()).unwrap();
+        save(dir, &newer.encode()).unwrap();
+        assert_eq!(fs::read(dir.join(PREVIOUS_FILE)).unwrap(), older.encode());
+        assert_eq!(fs::read(path(dir)).unwrap(), newer.encode());
+    }
+
+    #[test]
+    fn each_write_keeps_the_state_it_replaces_as_the_previous_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let (older, newer) = (store_of(2), store_of(3));
+        save(dir.path(), &older.encode()).unwrap();
+        assert!(!dir.path().join(PREVIOUS_FILE).exists());
+        two_writes(dir.path(), &older, &newer);
+        save(dir.path(), &store_of(4).encode()).unwrap();
+        assert_eq!(
+            fs::read(dir.path().join(PREVIOUS_FILE)).unwrap(),
+            newer.encode()
+        );
+        assert!(!dir.path().join(NEW_FILE).exists());
+    }
+
+    #[test]
+    fn a_state_cut_or_altered_at_any_byte_is_recovered_from_the_previous_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let (older, newer) = (store_of(2), store_of(3));
+        two_writes(dir.path(), &older, &newer);
+        let whole = newer.encode();
+        let damaged = dir.path().join(DAMAGED_FILE);
+        let cuts = offsets(whole.len()).map(|at| whole[..at].to_vec());
+        let flips = offsets(whole.len()).map(|at| {
+            let mut altered = whole.clone();
+            altered[at] ^= 0x01;
+            altered
+        });
+        for bad in cuts.chain(flips) {
+            fs::write(path(dir.path()), &bad).unwrap();
+            let (store, lock) = load(dir.path()).unwrap();
+            assert_eq!(store, older, "recovered the previous copy");
+            assert_eq!(
+                fs::read(&damaged).unwrap(),
+                bad,
+                "the damaged file kept aside"
+            );
+            assert!(!path(dir.path()).exists());
+            assert_eq!(
+                fs::read(dir.path().join(PREVIOUS_FILE)).unwrap(),
+                older.encode()
+            );
+            drop(lock);
+        }
+        // The next write puts a state back, and the previous copy stays
+        // the one that verified.
+        let (store, lock) = load(dir.path()).unwrap();
+        let mut writer = StateWriter::spawn(lock).unwrap();
+        writer.close(dir.path(), &store);
+        assert_eq!(fs::read(path(dir.path())).unwrap(), older.encode());
+        assert_eq!(
+            fs::read(dir.path().join(PREVIOUS_FILE)).unwrap(),
+            older.encode()
+        );
+    }
+
+    #[test]
+    fn a_state_cut_at_any_byte_without_a_good_previous_copy_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let (older, newer) = (store_of(2), store_of(3));
+        let whole = newer.encode();
+        let previous = older.encode();
+        let state_path = path(dir.path());
+        let previous_path = dir.path().join(PREVIOUS_FILE);
+        for at in offsets(whole.len()) {
+            let cut = &whole[..at];
+            // No previous copy: refused, naming the file and the fix.
+            fs::write(&state_path, cut).unwrap();
+            let _ = fs::remove_file(&previous_path);
+            let error = format!("{:#}", load(dir.path()).unwrap_err());
+            assert!(error.contains(&state_path.display().to_string()), "{error}");
+            assert!(error.contains("move it away to start over"), "{error}");
+            assert_eq!(fs::read(&state_path).unwrap(), cut);
+            // A previous copy cut too: refused, naming both.
+            let previous_cut = &previous[..at.min(previous.len() - 1)];
+            fs::write(&previous_path, previous_cut).unwrap();
+            let error = format!("{:#}", load(dir.path()).unwrap_err());
+            assert!(
+                error.contains(&previous_path.display().to_string()),
+                "{error}"
+            );
+            assert!(error.contains("move both away"), "{error}");
+            assert_eq!(fs::read(&state_path).unwrap(), cut);
+            assert_eq!(fs::read(&previous_path).unwrap(), previous_cut);
+            assert!(!dir.path().join(DAMAGED_FILE).exists());
+            // Each refusal let go of the lock: nothing of the start stays.
+        }
+        assert!(!dir.path().join(NEW_FILE).exists());
+    }
+
+    #[test]
+    fn a_missing_state_with_a_previous_copy_reads_the_copy() {
+        // A crash between the steps of a write can leave no state file
+        // only after a recovery moved a damaged one aside.
+        let dir = tempfile::tempdir().unwrap();
+        two_writes(dir.path(), &store_of(1), &store_of(2));
+        fs::remove_file(path(dir.path())).unwrap();
+        assert_eq!(load(dir.path()).unwrap().0, store_of(1));
     }
 
     #[test]
