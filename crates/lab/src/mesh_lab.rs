@@ -476,12 +476,13 @@ impl Member {
             .unwrap_or_else(|| panic!("{} shows no {series}:\n{body}", self.name))
     }
 
-    /// Starts `sentrymesh up`, and waits for its UAPI socket.
+    /// Starts `sentrymesh up`, and waits for its UAPI socket to answer (a
+    /// stale socket file a killed daemon left does not).
     ///
     /// # Panics
     ///
-    /// When the daemon cannot be started or its socket does not appear within
-    /// 10 s; the message has its log.
+    /// When the daemon cannot be started or its socket does not answer
+    /// within 10 s; the message has its log.
     pub fn start(&mut self) {
         self.host.register_interface(&self.ifname);
         let config = self.host.dir().join("sm.toml");
@@ -496,7 +497,9 @@ impl Member {
         let process = crate::spawn(&format!("sentrymesh up on {}", self.name), &mut command);
         let socket = crate::socket_path(&self.ifname);
         assert!(
-            wait_until(Duration::from_secs(10), || socket.exists()),
+            wait_until(Duration::from_secs(10), || {
+                std::os::unix::net::UnixStream::connect(&socket).is_ok()
+            }),
             "{} did not start:\n{}",
             self.name,
             process.log()
@@ -517,6 +520,14 @@ impl Member {
             "{} did not stop",
             self.name
         );
+    }
+
+    /// Kills the daemon with SIGKILL, as a crash would, and waits for it
+    /// to be gone: it cleans up nothing.
+    pub fn kill(&mut self) {
+        if let Some(daemon) = &mut self.daemon {
+            daemon.kill();
+        }
     }
 
     /// The daemon's resident memory, in KiB, from `/proc/PID/status`.

@@ -205,6 +205,18 @@ impl Process {
         stop_all([self]);
     }
 
+    /// Kills the process at once (SIGKILL, as `kill -9`: no cleanup of its
+    /// own runs) and waits for it to be gone.
+    pub fn kill(&mut self) {
+        if self.has_exited() {
+            return;
+        }
+        let _ = self.child.kill();
+        if let Ok(status) = self.child.wait() {
+            self.exit = Some(status);
+        }
+    }
+
     /// Whether the process is gone (or cannot be waited for).
     fn has_exited(&mut self) -> bool {
         if self.exit.is_some() {

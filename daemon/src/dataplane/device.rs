@@ -146,26 +146,50 @@ pub(crate) struct Device<T = Tun, S = DataSocket> {
 }
 
 impl Device {
-    /// Sets up an unconfigured interface on `tun` (see [`create_tun`]), with
-    /// a socket on any port, using the UDP offloads `offloads` allows.
+    /// Sets up an unconfigured interface on `tun` (see [`create_tun`]) and
+    /// `socket` (see [`bind_socket`]).
     ///
     /// # Errors
     ///
-    /// When the socket cannot be bound or a descriptor made non-blocking.
-    pub(crate) fn new(tun: Tun, offloads: Offloads) -> Result<Self> {
+    /// When a descriptor cannot be made non-blocking or the socket cannot
+    /// say its port.
+    pub(crate) fn new(tun: Tun, socket: DataSocket) -> Result<Self> {
         tun.set_nonblocking(true)
             .context("making the TUN device non-blocking")?;
-        let gso = match offloads {
-            Offloads::Auto => GsoMode::Probe,
-            Offloads::Off => GsoMode::Disabled,
-        };
-        let socket = DataSocket::bind(0, None, gso, offloads == Offloads::Auto)
-            .context("binding the UDP socket")?;
         let unix_now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         Device::with_io(tun, socket, Instant::now(), unix_now)
     }
+}
+
+/// Binds the interface's UDP socket to `port` (0: any) with the firewall
+/// mark `fwmark`, using the UDP offloads `offloads` allows. Bound before
+/// the TUN device is created, a port in use refuses the start before
+/// anything on the system changed; configuring the interface with the
+/// same port keeps this socket.
+///
+/// # Errors
+///
+/// When the port is in use, or the socket cannot be bound or marked.
+pub(crate) fn bind_socket(
+    port: u16,
+    fwmark: Option<u32>,
+    offloads: Offloads,
+) -> Result<DataSocket> {
+    let gso = match offloads {
+        Offloads::Auto => GsoMode::Probe,
+        Offloads::Off => GsoMode::Disabled,
+    };
+    DataSocket::bind(port, fwmark, gso, offloads == Offloads::Auto).map_err(|error| {
+        let hint = if error.kind() == io::ErrorKind::AddrInUse {
+            "; another process (another interface?) listens there: stop it or choose another \
+             listen_port"
+        } else {
+            ""
+        };
+        anyhow::Error::new(error).context(format!("binding UDP port {port}{hint}"))
+    })
 }
 
 impl<T: TunIo, S: DatagramIo> Device<T, S> {

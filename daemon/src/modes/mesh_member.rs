@@ -64,7 +64,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 pub use introductions::IntroductionCounters;
-use introductions::{Introductions, introduction_socket, recv_from, send_from};
+use introductions::{
+    Introductions, bind_introduction_port, introduction_socket, recv_from, send_from,
+};
 use peer_changes::{Change, RefusedPeers};
 use resolver::{LOOKUP_TIMEOUT, Resolved, Resolver, SystemLookup};
 use sentrymesh_mesh::{
@@ -236,6 +238,9 @@ pub struct MeshMember {
     known_offered_to: BTreeSet<OperatorId>,
     /// Writes the store to the state directory.
     state: StateWriter,
+    /// The introduction port, bound at the start (public hosts only), so
+    /// a port in use refuses the start before anything changed.
+    introduction_port: Option<std::net::UdpSocket>,
     /// The routes of each peer the interface took, removed with it.
     peer_routes: BTreeMap<PublicKey, Vec<IpNet>>,
     /// Introductions heard, and this host's own sealed.
@@ -259,7 +264,13 @@ impl MeshMember {
         let mut mesh = Mesh::new(inputs.card, inputs.policy, store, now)?;
         let known = known::sort(inputs.known);
         known::insert(&mut mesh, &known, now);
+        let introduction_port = if mesh.local_card().card().role.is_hidden() {
+            None
+        } else {
+            Some(bind_introduction_port(inputs.settings.introduction_port)?)
+        };
         Ok(Self {
+            introduction_port,
             known_offered_to: mesh.admitted_operators().clone(),
             mesh,
             settings: inputs.settings,
@@ -293,11 +304,11 @@ impl MeshMember {
         make_unreachable(&mut routes, self.settings.overlay);
         let local = self.local_address()?;
         let gossip = gossip_socket(ifname, SocketAddr::new(local, self.settings.gossip_port))?;
-        let introductions = if self.mesh.local_card().card().role.is_hidden() {
-            None
-        } else {
-            Some(introduction_socket(self.settings.introduction_port)?)
-        };
+        let introductions = self
+            .introduction_port
+            .take()
+            .map(introduction_socket)
+            .transpose()?;
         // Where this host's introductions leave from: any port, any address.
         let introducer = match UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)).await {
             Ok(socket) => socket,

@@ -29,7 +29,7 @@ use crate::config::{self, Config};
 use crate::control::metrics;
 use crate::control::socket::ControlSocket;
 use crate::dataplane::change::{AllowedIpChange, ConfigChange, PeerChange, PeerUpdate};
-use crate::dataplane::device::{Device, Offloads, create_tun};
+use crate::dataplane::device::{Device, Offloads, bind_socket, create_tun};
 use crate::dataplane::handle::{self, DeviceHandle};
 use crate::modes::mesh_member::{MeshInputs, MeshMember, MeshReload};
 use crate::modes::routes::Routes;
@@ -38,6 +38,7 @@ use crate::sys::capabilities;
 use crate::sys::netlink;
 use crate::sys::systemd::Notifier;
 use crate::sys::tun::Tun;
+use crate::sys::udp::DataSocket;
 
 /// Runs the interface the configuration at `path` describes, with the
 /// kernel offloads `offloads` allows.
@@ -47,9 +48,20 @@ use crate::sys::tun::Tun;
 /// When the configuration is invalid (before anything is changed), when
 /// setting up the device fails, or when the run loop fails.
 pub fn run(path: &Path, offloads: Offloads) -> Result<()> {
+    // Everything that can refuse the start is tried before anything on the
+    // system changes, so a refusal leaves it as it was: the config and its
+    // key files, the interface name, the ports (bound and held), the mesh
+    // member's card, known objects and state directory (locked, tried for
+    // writing), the metrics listener. Then the TUN device is made; what is
+    // added to it goes with it, should a later step fail.
     let config = config::load(path).map_err(|error| anyhow!("{error}"))?;
-    // A mesh member's card, known objects and state are read and checked
-    // before anything on the system changes, like the config.
+    let name = config.interface.name.as_str();
+    check_name_free(name)?;
+    let socket = bind_socket(
+        config.interface.listen_port.map_or(0, |port| port.get()),
+        config.interface.fwmark.map(|mark| mark.get()),
+        offloads,
+    )?;
     let member = match config.mesh {
         Some(_) => Some(MeshMember::start(MeshInputs::read(&config)?)?),
         None => None,
@@ -59,19 +71,51 @@ pub fn run(path: &Path, offloads: Offloads) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(serve(path.to_owned(), config, member, metrics, offloads))
+    let parts = Parts {
+        socket,
+        member,
+        metrics,
+    };
+    runtime.block_on(serve(path.to_owned(), config, parts, offloads))
 }
 
-async fn serve(
-    path: PathBuf,
-    config: Config,
+/// What `run` made ready before the TUN device: the interface's socket,
+/// the mesh member and the metrics listener.
+struct Parts {
+    socket: DataSocket,
     member: Option<MeshMember>,
     metrics: Option<std::net::TcpListener>,
-    offloads: Offloads,
-) -> Result<()> {
+}
+
+/// Refuses an interface name already in use: creating a TUN device of that
+/// name would take over a persistent one, or fail only after the steps
+/// before it.
+fn check_name_free(name: &str) -> Result<()> {
+    match netlink::interface_index(name) {
+        Ok(_) => bail!(
+            "an interface named {name} already exists (another sentrymesh or WireGuard \
+             interface, or another device); stop the one that holds it, or choose another \
+             [interface] name"
+        ),
+        Err(error) if error.raw_os_error() == Some(libc::ENODEV) => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("looking for an interface named {name}")),
+    }
+}
+
+async fn serve(path: PathBuf, config: Config, parts: Parts, offloads: Offloads) -> Result<()> {
+    let Parts {
+        socket,
+        member,
+        metrics,
+    } = parts;
     let name = config.interface.name.as_str().to_owned();
     let tun = set_up_device(&config, offloads)?;
-    let device = Device::new(tun, offloads)?;
+    let device = Device::new(tun, socket)?;
+    // Last, as its file tells `wg` and the tests the interface is there. A
+    // stale socket (a crashed daemon's) is replaced; a live one cannot be
+    // there, as its daemon's interface would have refused the name. Should
+    // this fail, the device goes with the process, and with it its
+    // addresses.
     let control = ControlSocket::bind(&name)?;
     if let Err(error) = capabilities::keep_only_network() {
         tracing::warn!("could not drop capabilities: {error}");

@@ -18,7 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::control::socket::ControlSocket;
-use crate::dataplane::device::{Device, Offloads, create_tun};
+use crate::dataplane::device::{Device, Offloads, bind_socket, create_tun};
 use crate::dataplane::handle;
 use crate::sys::capabilities;
 use crate::sys::process::{self, Forked};
@@ -73,7 +73,7 @@ fn serve(name: &str, ready: Option<OwnedFd>, offloads: Offloads) -> Result<()> {
         let setup = async {
             let tun = create_tun(name, offloads)
                 .with_context(|| format!("creating TUN device {name}"))?;
-            let device = Device::new(tun, offloads)?;
+            let device = Device::new(tun, bind_socket(0, None, offloads)?)?;
             let control = ControlSocket::bind(name)?;
             anyhow::Ok((device, control))
         };

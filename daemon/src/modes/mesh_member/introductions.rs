@@ -157,13 +157,31 @@ impl Introductions {
     }
 }
 
-/// The introduction socket: every address, `port`.
-pub(super) fn introduction_socket(port: u16) -> Result<UdpSocket> {
-    let socket = match std::net::UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)) {
-        Ok(socket) => socket,
-        Err(_) => std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port))
-            .with_context(|| format!("binding the introduction port {port}"))?,
-    };
+/// Binds the introduction port `port`, on IPv6 and IPv4 where the host has
+/// IPv6.
+///
+/// # Errors
+///
+/// When the port is in use, or no socket can be bound.
+pub(super) fn bind_introduction_port(port: u16) -> Result<std::net::UdpSocket> {
+    match std::net::UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)) {
+        Ok(socket) => Ok(socket),
+        Err(_) => std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port)).with_context(|| {
+            format!(
+                "binding the introduction port {port}; another process listens there: stop it \
+                 or choose another [mesh] introduction_port"
+            )
+        }),
+    }
+}
+
+/// The introduction socket on `socket` (see [`bind_introduction_port`]),
+/// for the runtime.
+///
+/// # Errors
+///
+/// When the socket cannot be made non-blocking or registered.
+pub(super) fn introduction_socket(socket: std::net::UdpSocket) -> Result<UdpSocket> {
     socket.set_nonblocking(true)?;
     UdpSocket::from_std(socket).context("registering the introduction socket")
 }

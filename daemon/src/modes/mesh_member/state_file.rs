@@ -242,7 +242,12 @@ fn lock(dir: &Path) -> Result<StateLock> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
-        .with_context(|| format!("opening the lock {}", path.display()))?;
+        .with_context(|| {
+            format!(
+                "opening the lock {}: the state directory must be writable by this daemon",
+                path.display()
+            )
+        })?;
     if let Err(error) = process::try_lock_exclusive(&file) {
         if error.kind() == io::ErrorKind::WouldBlock {
             anyhow::bail!(
