@@ -12,6 +12,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -187,6 +188,22 @@ fn a_start_that_cannot_succeed_changes_nothing() {
         refused(&member, &[], "already exists");
         member.host.ip(&["link", "del", &ifname]);
     }
+    // And by another daemon's TUN device.
+    let socket = socket_path(&ifname);
+    let holder = member
+        .host
+        .spawn("sentrymesh wg", SENTRYMESH, &["wg", "-f", &ifname]);
+    assert!(
+        wait_until(REFUSED_WITHIN, || UnixStream::connect(&socket).is_ok()),
+        "sentrymesh wg did not start:\n{}",
+        holder.log()
+    );
+    refused(&member, &[], "already exists");
+    drop(holder);
+    assert!(
+        wait_until(REFUSED_WITHIN, || !socket.exists()),
+        "sentrymesh wg did not stop"
+    );
 
     // The WireGuard port and the introduction port in use.
     for (port, message) in [
