@@ -4,8 +4,8 @@
 //! handshake is printed) and its peers from its state file, even with
 //! every peer down; and a start that cannot succeed (a missing key file, an
 //! interface name taken, a port in use, a state directory it cannot write
-//! or others can) exits non-zero with one clear message before anything on
-//! the system changed.
+//! or others can, a state file cut short with no previous copy) exits
+//! non-zero with one clear message before anything on the system changed.
 //!
 //! The tests need root and fail (never skip) without it. Every address is in
 //! 198.18.0.0/15; see [`sentrymesh_lab::mesh_lab`].
@@ -243,9 +243,31 @@ fn a_start_that_cannot_succeed_changes_nothing() {
     wrapper.push(&state_arg);
     refused(&member, &wrapper, "must be writable");
 
-    // And with everything put back, it starts.
+    // A state file cut short, with no previous copy to recover from.
+    let state_file = state.join("mesh.state");
+    let whole = std::fs::read(&state_file).expect("the state file");
+    let previous = state.join("mesh.state.prev");
+    let kept = std::fs::read(&previous).ok();
+    let _ = std::fs::remove_file(&previous);
+    std::fs::write(&state_file, &whole[..whole.len() / 2]).expect("cut the state");
+    refused(&member, &[], "move it away to start over");
+    std::fs::write(&state_file, &whole).expect("restore the state");
+    if let Some(kept) = kept {
+        std::fs::write(&previous, kept).expect("restore the previous state");
+    }
+
+    // And with everything put back it starts, here from the previous copy
+    // of a state file cut short.
+    std::fs::write(&previous, &whole).expect("a previous copy");
+    std::fs::write(&state_file, &whole[..whole.len() - 1]).expect("cut the state");
     member.start();
     assert!(member.host.ip(&["-o", "link", "show"]).contains(&ifname));
+    let log = member.log();
+    assert!(
+        log.contains("does not verify") && log.contains("is read instead"),
+        "no warning of the recovery:\n{log}"
+    );
+    assert!(state.join("mesh.state.damaged").exists());
 }
 
 /// The member's state directory.

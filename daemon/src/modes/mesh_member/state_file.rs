@@ -109,13 +109,14 @@ pub(super) fn load(dir: &Path) -> Result<(Store, StateLock)> {
     };
     let Some(previous_bytes) = read(&previous)? else {
         return match damage {
-            Some(error) => Err(anyhow::Error::new(error).context(format!(
-                "the mesh state {} does not verify and there is no previous copy {}; it may \
-                 hold revocations, so it is not replaced: move it away to start over with an \
-                 empty state (gossip brings the mesh back)",
+            // The error's text only: its source repeats it.
+            Some(error) => Err(anyhow::anyhow!(
+                "the mesh state {} does not verify ({error}) and there is no previous copy {}; \
+                 it may hold revocations, so it is not replaced: move it away to start over \
+                 with an empty state (gossip brings the mesh back)",
                 path.display(),
                 previous.display()
-            ))),
+            )),
             None => Ok((Store::new(), lock)),
         };
     };
