@@ -126,7 +126,7 @@ pub(super) fn load(dir: &Path) -> Result<(Store, StateLock)> {
             None => format!("{} is missing", path.display()),
         };
         anyhow::anyhow!(
-            "the mesh state {found}, and neither does the previous copy {} \
+            "the mesh state {found}, and the previous copy {} does not verify either \
              ({previous_error}); they may hold revocations, so they are not replaced: move \
              both away to start over with an empty state (gossip brings the mesh back)",
             previous.display()
@@ -151,7 +151,8 @@ pub(super) fn load(dir: &Path) -> Result<(Store, StateLock)> {
                 previous.display()
             );
         }
-        // Between the two steps of a write that ended there; see `save`.
+        // A recovery moved a damaged state aside and the daemon stopped
+        // before its first write, or a hand removed the file.
         None => tracing::warn!(
             "the mesh state {} is missing; the previous copy {} is read instead",
             path.display(),
