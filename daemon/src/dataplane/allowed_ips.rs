@@ -57,17 +57,9 @@ use sentrymesh_types::IpNet;
 /// A longest-prefix-match table from IPv4 and IPv6 networks to values
 /// (peers), as WireGuard's allowed IPs.
 ///
-/// ```
-/// use sentrymesh::dataplane::allowed_ips::AllowedIps;
-///
-/// let mut table = AllowedIps::new();
-/// table.insert("10.0.0.0/8".parse()?, 1);
-/// table.insert("10.1.0.0/16".parse()?, 2);
-/// assert_eq!(table.lookup("10.1.2.3".parse()?), Some(2));
-/// assert_eq!(table.lookup("10.2.0.1".parse()?), Some(1));
-/// assert_eq!(table.lookup("192.0.2.1".parse()?), None);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
+/// The most specific network that holds an address wins: with
+/// `10.0.0.0/8 -> 1` and `10.1.0.0/16 -> 2`, `10.1.2.3` finds 2 and
+/// `10.2.0.1` finds 1 (the test `the_most_specific_network_wins`).
 ///
 /// Cloning copies every node (one allocation each): something to do on a
 /// configuration change, not per packet.

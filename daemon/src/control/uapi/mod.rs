@@ -37,46 +37,12 @@
 //!
 //! # The run loop
 //!
-//! After every read from the connection, feed the bytes and answer every
-//! request they complete; close when the decoder says so:
-//!
-//! ```no_run
-//! # use std::io::{Read, Write};
-//! # use sentrymesh::control::uapi::{self, Request, RequestDecoder, Limits};
-//! # use sentrymesh::dataplane::change::ConfigChange;
-//! # use sentrymesh::dataplane::state::UapiState;
-//! # fn snapshot() -> UapiState { UapiState::default() }
-//! # fn apply(_: ConfigChange) -> Result<(), uapi::Errno> { Ok(()) }
-//! # fn serve(mut stream: std::os::unix::net::UnixStream) -> std::io::Result<()> {
-//! let mut decoder = RequestDecoder::new(Limits::default());
-//! let mut buffer = [0u8; 4096];
-//! let mut reply = zeroize::Zeroizing::new(Vec::new());
-//! while !decoder.is_closed() {
-//!     let read = stream.read(&mut buffer)?;
-//!     let mut input = &buffer[..read];
-//!     if read == 0 {
-//!         decoder.handle_eof();
-//!     }
-//!     loop {
-//!         let used = decoder.handle_input(input);
-//!         input = &input[used..];
-//!         let Some(result) = decoder.poll_request() else { break };
-//!         match result {
-//!             Ok(Request::Get) => uapi::write_get_response(&snapshot(), &mut reply),
-//!             Ok(Request::Set(request)) => uapi::write_status(apply(request), &mut reply),
-//!             Err(error) => {
-//!                 if let Some(errno) = error.errno() {
-//!                     uapi::write_status(Err(errno), &mut reply);
-//!                 }
-//!             }
-//!         }
-//!         stream.write_all(&reply)?;
-//!         reply.clear();
-//!     }
-//! }
-//! # Ok(())
-//! # }
-//! ```
+//! After every read from the connection, feed the bytes to the
+//! [`RequestDecoder`] and answer every request it completes: a `get=1`
+//! with [`write_get_response`] of the interface's state, a `set=1` with
+//! [`write_status`] of the change applied, an error with its errno (when it
+//! has one); close when the decoder says so. The UAPI socket's connection
+//! loop (`serve_connection` in [`crate::control::socket`]) is that loop.
 //!
 //! # Limits
 //!

@@ -569,3 +569,13 @@ proptest! {
         prop_assert!(table.v4.is_none() && table.v6.is_none());
     }
 }
+
+#[test]
+fn the_most_specific_network_wins() {
+    let mut table = AllowedIps::new();
+    table.insert("10.0.0.0/8".parse().unwrap(), 1);
+    table.insert("10.1.0.0/16".parse().unwrap(), 2);
+    assert_eq!(table.lookup("10.1.2.3".parse().unwrap()), Some(2));
+    assert_eq!(table.lookup("10.2.0.1".parse().unwrap()), Some(1));
+    assert_eq!(table.lookup("192.0.2.1".parse().unwrap()), None);
+}
