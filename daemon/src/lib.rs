@@ -13,6 +13,8 @@
 //!   wireguard-go), `up` (the native TOML mode) and its mesh member.
 //! * [`cli`]: the operator's commands (keys, operators, cards, trust).
 //! * [`config`]: the native TOML configuration and key files.
+//! * `fuzzing` (only with the `fuzzing` feature, for the fuzz targets in
+//!   `fuzz/`): entry points that drive the internals above from bytes.
 //!
 //! A whole mesh in network namespaces on one machine is the
 //! `sentrymesh-testnet` crate's, which uses this library; the binary does
@@ -28,5 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod dataplane;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod modes;
 pub mod sys;

@@ -325,7 +325,7 @@ pub(crate) fn create_tun(name: &str, offloads: Offloads) -> io::Result<Tun> {
 /// refuses too.
 ///
 /// [`segment`]: crate::dataplane::offload::segment
-fn segment_layout(hdr: &VirtioNetHdr, packet: &[u8]) -> Option<(usize, usize)> {
+pub(crate) fn segment_layout(hdr: &VirtioNetHdr, packet: &[u8]) -> Option<(usize, usize)> {
     if hdr.gso_type == GsoType::None {
         return Some((packet.len(), 1));
     }

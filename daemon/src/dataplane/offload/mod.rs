@@ -30,12 +30,19 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "fuzzing")]
+pub(crate) mod checksum;
+#[cfg(not(feature = "fuzzing"))]
 mod checksum;
 mod coalesce;
 mod segment;
 mod virtio;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use coalesce::Appended;
 pub(crate) use coalesce::TcpCoalescer;
+#[cfg(feature = "fuzzing")]
+pub(crate) use segment::complete_checksum;
 pub(crate) use segment::segment;
 pub(crate) use virtio::{GsoType, VIRTIO_NET_HDR_LEN, VirtioNetHdr};
 
