@@ -19,19 +19,28 @@ use crate::messages::{
     MessageKind, Response, SessionIndex,
 };
 use crate::peer::{Context, Peer, PeerStats, padded_len};
+use crate::peer_slots::PeerSlots;
 use crate::rate_limit::RateLimiter;
 use crate::tai64n::WallClock;
+use crate::timer_queue::{Entry, TimerQueue};
 
 /// Cookie replies waiting to be sent; more are dropped (they are only an
 /// answer to load, and the sender will retry).
 const MAX_QUEUED_COOKIE_REPLIES: usize = 64;
 
-/// The most peers an engine adds over its life (ids are never reused).
+/// The most peers an engine holds at once.
 const MAX_PEERS: usize = 1 << 24;
 
-/// A handle to a peer of an [`Engine`]. Ids are never reused.
+/// A handle to a peer of an [`Engine`]. A removed peer's slot is reused by
+/// a later peer, under a new generation: an id of the removed peer is
+/// refused from then on, and never names the new one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PeerId(pub(crate) u32);
+pub struct PeerId {
+    /// The slot of the engine's peer table.
+    pub(crate) slot: u32,
+    /// How many peers held the slot before this one.
+    pub(crate) generation: u32,
+}
 
 /// How to reach a new peer.
 #[derive(Debug, Clone)]
@@ -107,13 +116,22 @@ pub enum Received<'a> {
 /// After every input (`handle_datagram`, `encapsulate`, `handle_timeout`,
 /// configuration changes), drain [`Engine::poll_transmit`] and sleep until
 /// [`Engine::poll_timeout`].
+///
+/// The peers' deadlines wait in a min-heap, rescheduled after every input
+/// that touches a peer: [`Engine::poll_timeout`] reads its top, and
+/// [`Engine::handle_timeout`] runs only the peers whose deadline passed, so
+/// neither grows with idle peers or with peers removed.
 pub struct Engine {
     local: LocalIdentity,
     checker: CookieChecker,
     clock: WallClock,
     rng: Box<dyn CryptoRngCore + Send>,
     indices: IndexTable,
-    peers: Vec<Option<Peer>>,
+    peers: PeerSlots<Peer>,
+    timers: TimerQueue,
+    /// The peers found due by [`Engine::handle_timeout`]: kept to reuse
+    /// the allocation.
+    due: Vec<PeerId>,
     by_key: BTreeMap<PublicKey, PeerId>,
     transmit_queue: VecDeque<PeerId>,
     cookie_replies: VecDeque<(SocketAddr, [u8; COOKIE_REPLY_LEN])>,
@@ -151,7 +169,9 @@ impl Engine {
             clock: WallClock::new(now, unix_now),
             rng: Box::new(rng),
             indices: IndexTable::default(),
-            peers: Vec::new(),
+            peers: PeerSlots::new(MAX_PEERS),
+            timers: TimerQueue::default(),
+            due: Vec::new(),
             by_key: BTreeMap::new(),
             transmit_queue: VecDeque::new(),
             cookie_replies: VecDeque::new(),
@@ -176,7 +196,7 @@ impl Engine {
         }
         self.checker = CookieChecker::new(local.public_key());
         self.local = local;
-        for peer in self.peers.iter_mut().flatten() {
+        for peer in self.peers.values_mut() {
             peer.rekey_identity(&self.local);
         }
     }
@@ -212,16 +232,20 @@ impl Engine {
     ///
     /// [`Error::PeerExists`] when a peer has this public key,
     /// [`Error::InvalidPeerKey`] when it is our own or has low order, and
-    /// [`Error::TooManyPeers`] when the id space is used up.
+    /// [`Error::TooManyPeers`] when the engine holds as many peers as it
+    /// can.
     pub fn add_peer(&mut self, now: Instant, config: PeerConfig) -> Result<PeerId, Error> {
         self.check_new_peer(&config.public_key)?;
-        let slot = self.peers.len();
-        let slot = u32::try_from(slot).expect("below MAX_PEERS");
-        let id = PeerId(slot);
-        let mut peer = Peer::new(&self.local, id, config.public_key, config.preshared_key);
-        peer.endpoint = config.endpoint;
-        peer.set_persistent_keepalive(now, config.persistent_keepalive);
-        self.peers.push(Some(peer));
+        let local = &self.local;
+        let id = self
+            .peers
+            .insert(|id| {
+                let mut peer = Peer::new(local, id, config.public_key, config.preshared_key);
+                peer.endpoint = config.endpoint;
+                peer.set_persistent_keepalive(now, config.persistent_keepalive);
+                peer
+            })
+            .ok_or(Error::TooManyPeers)?;
         self.by_key.insert(config.public_key, id);
         self.schedule(now, id);
         Ok(id)
@@ -241,19 +265,26 @@ impl Engine {
         if !self.local.can_peer_with(public_key) {
             return Err(Error::InvalidPeerKey);
         }
-        if self.peers.len() >= MAX_PEERS {
+        if self.peers.room() == 0 {
             return Err(Error::TooManyPeers);
         }
         Ok(())
     }
 
-    /// Removes a peer and erases its keys.
+    /// How many more peers [`Engine::add_peer`] accepts.
+    pub fn peer_room(&self) -> usize {
+        self.peers.room()
+    }
+
+    /// Removes a peer and erases its keys. Its id is refused from now on,
+    /// and its slot is reused by a later peer.
     pub fn remove_peer(&mut self, id: PeerId) -> bool {
-        let Some(mut peer) = self.peers.get_mut(id.0 as usize).and_then(Option::take) else {
+        let Some(mut peer) = self.peers.remove(id) else {
             return false;
         };
         peer.release_indices(&mut self.indices);
         self.by_key.remove(peer.public_key());
+        self.prune_timers();
         true
     }
 
@@ -268,14 +299,11 @@ impl Engine {
     }
 
     fn peer(&self, id: PeerId) -> Option<&Peer> {
-        self.peers.get(id.0 as usize)?.as_ref()
+        self.peers.get(id)
     }
 
     fn peer_mut(&mut self, id: PeerId) -> Result<&mut Peer, Error> {
-        self.peers
-            .get_mut(id.0 as usize)
-            .and_then(Option::as_mut)
-            .ok_or(Error::NoSuchPeer)
+        self.peers.get_mut(id).ok_or(Error::NoSuchPeer)
     }
 
     /// The peer's traffic counters and last handshake time.
@@ -314,11 +342,7 @@ impl Engine {
     ///
     /// [`Error::NoSuchPeer`].
     pub fn set_peer_preshared_key(&mut self, id: PeerId, psk: PresharedKey) -> Result<(), Error> {
-        let peer = self
-            .peers
-            .get_mut(id.0 as usize)
-            .and_then(Option::as_mut)
-            .ok_or(Error::NoSuchPeer)?;
+        let peer = self.peers.get_mut(id).ok_or(Error::NoSuchPeer)?;
         peer.set_preshared_key(&self.local, psk);
         Ok(())
     }
@@ -386,15 +410,12 @@ impl Engine {
             .indices
             .owner(header.receiver)
             .ok_or(Error::UnknownIndex)?;
-        let peer = self
-            .peers
-            .get_mut(id.0 as usize)
-            .and_then(Option::as_mut)
-            .ok_or(Error::UnknownIndex)?;
+        let peer = self.peers.get_mut(id).ok_or(Error::UnknownIndex)?;
         let len = peer.handle_data(now, from, header.receiver, header.counter, datagram)?;
         if peer.enter_transmit_queue(now) {
             self.transmit_queue.push_back(id);
         }
+        self.reschedule(id);
         if len == 0 {
             Ok(Received::Control(id))
         } else {
@@ -544,15 +565,12 @@ impl Engine {
         if padded > len {
             buf[DATA_HEADER_LEN + len..DATA_HEADER_LEN + padded].fill(0);
         }
-        let state = self
-            .peers
-            .get_mut(peer.0 as usize)
-            .and_then(Option::as_mut)
-            .ok_or(Error::NoSuchPeer)?;
+        let state = self.peers.get_mut(peer).ok_or(Error::NoSuchPeer)?;
         let sealed = state.send_data(now, &mut *self.rng, buf, len);
         if state.enter_transmit_queue(now) {
             self.transmit_queue.push_back(peer);
         }
+        self.reschedule(peer);
         Ok(if sealed {
             Encapsulated::Sealed { len: total }
         } else {
@@ -560,32 +578,37 @@ impl Engine {
         })
     }
 
-    /// Runs every timer due at `now`.
+    /// Runs every timer due at `now`: only the peers whose deadline
+    /// passed are touched, in the order of their ids.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for slot in 0..self.peers.len() {
-            let id = PeerId(slot as u32);
-            let due = self.peers[slot]
-                .as_ref()
-                .and_then(Peer::poll_timeout)
-                .is_some_and(|at| at <= now);
-            if due {
-                if let Ok((peer, mut ctx)) = self.split(now, id) {
-                    peer.handle_timeout(&mut ctx);
-                }
-                self.schedule(now, id);
+        let mut due = std::mem::take(&mut self.due);
+        while let Some((at, id)) = self.timers.pop_due(now) {
+            if let Some(peer) = self.peers.get_mut(id).filter(|p| p.scheduled == Some(at)) {
+                // Any other entry of this deadline is stale from now on.
+                peer.scheduled = None;
+                due.push(id);
             }
         }
+        // The order of a scan over the slots, so the randomness drawn
+        // (jitter, ephemeral keys) does not depend on the heap's layout.
+        due.sort_unstable();
+        for &id in &due {
+            if let Ok((peer, mut ctx)) = self.split(now, id) {
+                peer.handle_timeout(&mut ctx);
+            }
+            self.schedule(now, id);
+        }
+        due.clear();
+        self.due = due;
+        self.prune_timers();
     }
 
     // ----- outputs ------------------------------------------------------
 
-    /// The earliest instant at which [`Engine::handle_timeout`] has work.
+    /// The earliest instant at which [`Engine::handle_timeout`] has work:
+    /// the top of the timer heap, O(1).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.peers
-            .iter()
-            .flatten()
-            .filter_map(Peer::poll_timeout)
-            .min()
+        self.timers.peek().map(|(at, _)| at)
     }
 
     /// Writes the next datagram to send into `buf` and says where it goes.
@@ -614,6 +637,7 @@ impl Engine {
                 peer.queued_for_transmit = false;
                 self.transmit_queue.pop_front();
             }
+            self.reschedule(id);
             if let Ok(Some((destination, len))) = sent {
                 return Some(Transmit {
                     destination,
@@ -625,7 +649,8 @@ impl Engine {
         None
     }
 
-    /// Puts the peer in the transmit queue if it has something to send.
+    /// After an input to the peer: puts it in the transmit queue if it has
+    /// something to send, and its deadline in the timer heap.
     fn schedule(&mut self, now: Instant, id: PeerId) {
         if self
             .peer_mut(id)
@@ -633,15 +658,45 @@ impl Engine {
         {
             self.transmit_queue.push_back(id);
         }
+        self.reschedule(id);
+    }
+
+    /// Pushes the peer's deadline into the timer heap if it changed since
+    /// it was last scheduled; the entry of the old one goes stale.
+    #[inline]
+    fn reschedule(&mut self, id: PeerId) {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        let deadline = peer.poll_timeout();
+        if deadline == peer.scheduled {
+            return;
+        }
+        peer.scheduled = deadline;
+        if let Some(at) = deadline {
+            self.timers.push(at, id);
+        }
+        self.prune_timers();
+    }
+
+    /// Drops stale entries from the top of the timer heap (and rebuilds it
+    /// when they pile up), so its top is the earliest current deadline.
+    fn prune_timers(&mut self) {
+        let peers = &self.peers;
+        self.timers.prune(
+            peers.len(),
+            |(at, id): Entry| peers.get(id).is_some_and(|p| p.scheduled == Some(at)),
+            || {
+                peers
+                    .iter()
+                    .filter_map(|(id, peer)| Some((peer.scheduled?, id)))
+            },
+        );
     }
 
     /// The peer and the context its inputs need, borrowed together.
     fn split(&mut self, now: Instant, id: PeerId) -> Result<(&mut Peer, Context<'_>), Error> {
-        let peer = self
-            .peers
-            .get_mut(id.0 as usize)
-            .and_then(Option::as_mut)
-            .ok_or(Error::NoSuchPeer)?;
+        let peer = self.peers.get_mut(id).ok_or(Error::NoSuchPeer)?;
         let ctx = Context {
             now,
             local: &self.local,
@@ -652,3 +707,6 @@ impl Engine {
         Ok((peer, ctx))
     }
 }
+
+#[cfg(test)]
+mod tests;

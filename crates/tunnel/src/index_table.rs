@@ -95,12 +95,36 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(7);
         let mut table = IndexTable::default();
         let a: Vec<_> = (0..1000)
-            .map(|_| table.allocate(&mut rng, PeerId(1)))
+            .map(|_| {
+                table.allocate(
+                    &mut rng,
+                    PeerId {
+                        slot: 1,
+                        generation: 0,
+                    },
+                )
+            })
             .collect();
-        let b = table.allocate(&mut rng, PeerId(2));
+        let b = table.allocate(
+            &mut rng,
+            PeerId {
+                slot: 2,
+                generation: 0,
+            },
+        );
         assert_eq!(table.len(), 1001, "every draw is a new index");
-        assert!(a.iter().all(|&i| table.owner(i) == Some(PeerId(1))));
-        assert_eq!(table.owner(b), Some(PeerId(2)));
+        assert!(a.iter().all(|&i| table.owner(i)
+            == Some(PeerId {
+                slot: 1,
+                generation: 0
+            })));
+        assert_eq!(
+            table.owner(b),
+            Some(PeerId {
+                slot: 2,
+                generation: 0
+            })
+        );
         for &index in &a {
             table.release(index);
         }
@@ -113,11 +137,35 @@ mod tests {
         // Two generators with one seed draw the same first index: the second
         // table entry must skip it.
         let mut table = IndexTable::default();
-        let first = table.allocate(&mut ChaCha20Rng::seed_from_u64(9), PeerId(1));
-        let second = table.allocate(&mut ChaCha20Rng::seed_from_u64(9), PeerId(2));
+        let first = table.allocate(
+            &mut ChaCha20Rng::seed_from_u64(9),
+            PeerId {
+                slot: 1,
+                generation: 0,
+            },
+        );
+        let second = table.allocate(
+            &mut ChaCha20Rng::seed_from_u64(9),
+            PeerId {
+                slot: 2,
+                generation: 0,
+            },
+        );
         assert_ne!(first, second);
-        assert_eq!(table.owner(first), Some(PeerId(1)));
-        assert_eq!(table.owner(second), Some(PeerId(2)));
+        assert_eq!(
+            table.owner(first),
+            Some(PeerId {
+                slot: 1,
+                generation: 0
+            })
+        );
+        assert_eq!(
+            table.owner(second),
+            Some(PeerId {
+                slot: 2,
+                generation: 0
+            })
+        );
     }
 
     #[test]
@@ -127,7 +175,17 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(11);
         let mut table = IndexTable::default();
         let indices: Vec<_> = (0..64)
-            .map(|_| table.allocate(&mut rng, PeerId(3)).0)
+            .map(|_| {
+                table
+                    .allocate(
+                        &mut rng,
+                        PeerId {
+                            slot: 3,
+                            generation: 0,
+                        },
+                    )
+                    .0
+            })
             .collect();
         let same_upper = indices
             .windows(2)

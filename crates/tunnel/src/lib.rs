@@ -39,12 +39,14 @@ mod keys;
 mod messages;
 mod noise;
 mod peer;
+mod peer_slots;
 pub mod rate_limit;
 mod replay;
 mod session;
 #[cfg(any(test, feature = "testing"))]
 pub mod sim;
 mod tai64n;
+mod timer_queue;
 pub mod timers;
 
 pub use cookie::COOKIE_REFRESH_TIME;

@@ -119,6 +119,9 @@ pub(crate) struct Peer {
     pub(crate) stats: PeerStats,
     /// Whether the peer sits in the engine's transmit queue.
     pub(crate) queued_for_transmit: bool,
+    /// The deadline of the peer's current entry in the engine's timer
+    /// queue: its [`Peer::poll_timeout`] when last scheduled.
+    pub(crate) scheduled: Option<Instant>,
 }
 
 impl Peer {
@@ -148,6 +151,7 @@ impl Peer {
             outbox: Outbox::default(),
             stats: PeerStats::default(),
             queued_for_transmit: false,
+            scheduled: None,
         }
     }
 
