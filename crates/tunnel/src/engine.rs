@@ -31,6 +31,14 @@ const MAX_QUEUED_COOKIE_REPLIES: usize = 64;
 /// The most peers an engine holds at once.
 const MAX_PEERS: usize = 1 << 24;
 
+/// Whether a handshake message's source is still to be charged to the
+/// per-source rate limiter under load, or was when it was admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rate {
+    ToCharge,
+    Charged,
+}
+
 /// A handle to a peer of an [`Engine`]. A removed peer's slot is reused by
 /// a later peer, under a new generation: an id of the removed peer is
 /// refused from then on, and never names the new one.
@@ -213,17 +221,61 @@ impl Engine {
         self.under_load = under_load;
     }
 
-    /// Whether `message`, a handshake message received from `from`, carries
-    /// a valid `mac2`: a cookie this engine gave `from` less than two
-    /// minutes ago, so `from` is where the sender really is. It costs two
-    /// MACs and no Diffie-Hellman, so a caller under load can let such
-    /// messages past a queue that a flood from spoofed sources keeps full.
-    /// `false` for anything that is not a handshake message.
-    pub fn has_cookie(&self, now: Instant, from: SocketAddr, message: &[u8]) -> bool {
-        matches!(
-            MessageKind::of(message),
-            Ok(MessageKind::Initiation | MessageKind::Response)
-        ) && self.checker.check_mac2(now, message, from)
+    /// Admits `message`, a handshake message received from `from`, as one
+    /// that proves its source and may take room kept for proven messages:
+    /// it carries a valid `mac2` (a cookie this engine gave `from` less than
+    /// two minutes ago, so `from` is where the sender really is), and
+    /// `from`'s token bucket, the one that limits handshakes under load, has
+    /// room for it. The bucket is charged then, so a host that got a cookie
+    /// for its own address cannot keep that room full with a flood of valid
+    /// `mac2`s: it gets its burst and its rate, like any source. It costs
+    /// two MACs and no Diffie-Hellman. Hand an admitted message to
+    /// [`Engine::handle_proven_handshake`], which does not charge it again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Malformed`] for anything but an initiation or a response,
+    /// [`Error::CookieRequired`] without a valid `mac2` for `from`, and
+    /// [`Error::RateLimited`] when `from`'s bucket is empty.
+    pub fn admit_proven(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        message: &[u8],
+    ) -> Result<(), Error> {
+        match MessageKind::of(message) {
+            Ok(MessageKind::Initiation | MessageKind::Response) => {}
+            _ => return Err(Error::Malformed),
+        }
+        if !self.checker.check_mac2(now, message, from) {
+            return Err(Error::CookieRequired);
+        }
+        if !self.rate_limiter.allow(now, from.ip()) {
+            return Err(Error::RateLimited);
+        }
+        Ok(())
+    }
+
+    /// Processes a handshake message that [`Engine::admit_proven`] admitted:
+    /// as [`Engine::handle_datagram`] does, except that under load its
+    /// source's rate is not charged a second time.
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::handle_datagram`]; [`Error::Malformed`] for anything
+    /// but an initiation or a response.
+    pub fn handle_proven_handshake(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        message: &[u8],
+    ) -> Result<PeerId, Error> {
+        match MessageKind::of(message) {
+            Ok(kind @ (MessageKind::Initiation | MessageKind::Response)) => {
+                self.handle_handshake_message(now, from, kind, message, Rate::Charged)
+            }
+            _ => Err(Error::Malformed),
+        }
     }
 
     /// Adds a peer.
@@ -402,7 +454,7 @@ impl Engine {
         let kind = MessageKind::of(datagram).map_err(|_| Error::Malformed)?;
         if kind != MessageKind::Data {
             return self
-                .handle_handshake_message(now, from, kind, datagram)
+                .handle_handshake_message(now, from, kind, datagram, Rate::ToCharge)
                 .map(Received::Control);
         }
         let header = DataHeader::read(datagram);
@@ -435,10 +487,11 @@ impl Engine {
         from: SocketAddr,
         kind: MessageKind,
         datagram: &[u8],
+        rate: Rate,
     ) -> Result<PeerId, Error> {
         let id = match kind {
-            MessageKind::Initiation => self.handle_initiation(now, from, datagram)?,
-            MessageKind::Response => self.handle_response(now, from, datagram)?,
+            MessageKind::Initiation => self.handle_initiation(now, from, datagram, rate)?,
+            MessageKind::Response => self.handle_response(now, from, datagram, rate)?,
             MessageKind::CookieReply => self.handle_cookie_reply(now, datagram)?,
             MessageKind::Data => unreachable!("data is handled by handle_datagram"),
         };
@@ -447,13 +500,15 @@ impl Engine {
     }
 
     /// The checks every handshake message passes before any Diffie-Hellman:
-    /// `mac1`, and under load `mac2` and the per-source rate.
+    /// `mac1`, and under load `mac2` and the per-source rate (unless `rate`
+    /// says it was charged already).
     fn admit_handshake(
         &mut self,
         now: Instant,
         from: SocketAddr,
         message: &[u8],
         sender: SessionIndex,
+        rate: Rate,
     ) -> Result<(), Error> {
         if !self.checker.check_mac1(message) {
             return Err(Error::InvalidMac1);
@@ -470,7 +525,7 @@ impl Engine {
             }
             return Err(Error::CookieRequired);
         }
-        if !self.rate_limiter.allow(now, from.ip()) {
+        if rate == Rate::ToCharge && !self.rate_limiter.allow(now, from.ip()) {
             return Err(Error::RateLimited);
         }
         Ok(())
@@ -481,9 +536,10 @@ impl Engine {
         now: Instant,
         from: SocketAddr,
         datagram: &[u8],
+        rate: Rate,
     ) -> Result<PeerId, Error> {
         let message = Initiation::new_checked(datagram).map_err(|_| Error::Malformed)?;
-        self.admit_handshake(now, from, datagram, message.sender())?;
+        self.admit_handshake(now, from, datagram, message.sender(), rate)?;
         let identified = identify_initiator(&self.local, &message)?;
         let id = self
             .peer_id(identified.initiator())
@@ -498,9 +554,10 @@ impl Engine {
         now: Instant,
         from: SocketAddr,
         datagram: &[u8],
+        rate: Rate,
     ) -> Result<PeerId, Error> {
         let message = Response::new_checked(datagram).map_err(|_| Error::Malformed)?;
-        self.admit_handshake(now, from, datagram, message.sender())?;
+        self.admit_handshake(now, from, datagram, message.sender(), rate)?;
         let id = self.owner_of(message.receiver())?;
         let (peer, mut ctx) = self.split(now, id)?;
         peer.handle_response(&mut ctx, from, &message)?;

@@ -9,6 +9,10 @@
 //! comes and counts it, except a message whose `mac2` proves its source
 //! (a cookie the engine gave it): room beyond the capacity is kept for
 //! those, so a flood from spoofed sources cannot shut out a peer's retry.
+//! A proven message is let into that room only if its source's token
+//! bucket has room ([`Engine::admit_proven`]), so one host with a cookie
+//! for its own address cannot keep the room full either; the message is
+//! then not charged again when its turn comes.
 //!
 //! As in wireguard-go (`QueueHandshakeSize`, `IsUnderLoad`) and the kernel
 //! (`under_load`), the interface is under load while the backlog exceeds an
@@ -22,6 +26,8 @@
 //!                                   |
 //!                  backlog > 128 -> under load (until a second after)
 //! ```
+//!
+//! [`Engine::admit_proven`]: sentrymesh_tunnel::Engine::admit_proven
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -46,10 +52,25 @@ const UNDER_LOAD_AFTER: Duration = Duration::from_secs(1);
 /// handshake messages, and the engine refuses them without queueing.
 pub(super) const MAX_HANDSHAKE_LEN: usize = INITIATION_LEN;
 
+/// How a waiting handshake message got its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Admission {
+    /// In the open capacity: the engine checks it from scratch.
+    Open,
+    /// In the reserved room, once [`Engine::admit_proven`] checked its
+    /// cookie and charged its source's rate: hand it to
+    /// [`Engine::handle_proven_handshake`].
+    ///
+    /// [`Engine::admit_proven`]: sentrymesh_tunnel::Engine::admit_proven
+    /// [`Engine::handle_proven_handshake`]: sentrymesh_tunnel::Engine::handle_proven_handshake
+    Proven,
+}
+
 /// One handshake message waiting, with its source.
 #[derive(Clone, Copy)]
 struct Waiting {
     from: SocketAddr,
+    admission: Admission,
     len: usize,
     bytes: [u8; MAX_HANDSHAKE_LEN],
 }
@@ -70,6 +91,7 @@ impl HandshakeQueue {
     pub(super) fn new() -> Self {
         let empty = Waiting {
             from: SocketAddr::from(([0, 0, 0, 0], 0)),
+            admission: Admission::Open,
             len: 0,
             bytes: [0; MAX_HANDSHAKE_LEN],
         };
@@ -96,39 +118,51 @@ impl HandshakeQueue {
     /// [`QUEUE_CAPACITY`] messages wait or the message is longer than any
     /// handshake message (it is not queued then).
     pub(super) fn push(&mut self, from: SocketAddr, message: &[u8]) -> bool {
-        self.len < QUEUE_CAPACITY && self.push_within(from, message)
+        self.len < QUEUE_CAPACITY && self.push_within(from, Admission::Open, message)
     }
 
-    /// As [`HandshakeQueue::push`], for a message whose source a cookie
-    /// proves: it may also take the [`RESERVED_FOR_PROVEN`] room.
+    /// As [`HandshakeQueue::push`], for a message that
+    /// [`Engine::admit_proven`] admitted: it may also take the
+    /// [`RESERVED_FOR_PROVEN`] room, and leaves as [`Admission::Proven`].
+    ///
+    /// [`Engine::admit_proven`]: sentrymesh_tunnel::Engine::admit_proven
     pub(super) fn push_proven(&mut self, from: SocketAddr, message: &[u8]) -> bool {
-        self.push_within(from, message)
+        self.push_within(from, Admission::Proven, message)
     }
 
-    fn push_within(&mut self, from: SocketAddr, message: &[u8]) -> bool {
+    /// Whether the [`RESERVED_FOR_PROVEN`] room is taken too, so that even
+    /// a proven message would be refused: checked before the engine charges
+    /// a source's rate for a place the message would not get.
+    pub(super) fn reserve_is_full(&self) -> bool {
+        self.len == self.slots.len()
+    }
+
+    fn push_within(&mut self, from: SocketAddr, admission: Admission, message: &[u8]) -> bool {
         if self.len == self.slots.len() || message.len() > MAX_HANDSHAKE_LEN {
             return false;
         }
         let index = (self.head + self.len) % self.slots.len();
         let slot = &mut self.slots[index];
         slot.from = from;
+        slot.admission = admission;
         slot.len = message.len();
         slot.bytes[..message.len()].copy_from_slice(message);
         self.len += 1;
         true
     }
 
-    /// Takes the oldest message into `buf`; returns its source and length.
+    /// Takes the oldest message into `buf`; returns its source, how it got
+    /// its place, and its length.
     pub(super) fn pop_into(
         &mut self,
         buf: &mut [u8; MAX_HANDSHAKE_LEN],
-    ) -> Option<(SocketAddr, usize)> {
+    ) -> Option<(SocketAddr, Admission, usize)> {
         if self.len == 0 {
             return None;
         }
         let slot = &self.slots[self.head];
         buf[..slot.len].copy_from_slice(&slot.bytes[..slot.len]);
-        let taken = (slot.from, slot.len);
+        let taken = (slot.from, slot.admission, slot.len);
         self.head = (self.head + 1) % self.slots.len();
         self.len -= 1;
         Some(taken)
@@ -168,20 +202,30 @@ mod tests {
             for n in 0..RESERVED_FOR_PROVEN as u16 {
                 assert!(queue.push_proven(source(n), &[2, 0, 0, 0, n as u8, round as u8]));
             }
+            assert!(queue.reserve_is_full());
             assert!(!queue.push_proven(source(0), &[2, 0, 0, 0]));
             assert!(!queue.push(source(0), &[1, 0, 0, 0]));
             for n in 0..QUEUE_CAPACITY as u16 {
-                let (from, len) = queue.pop_into(&mut buf).unwrap();
+                let (from, admission, len) = queue.pop_into(&mut buf).unwrap();
                 assert_eq!(
-                    (from, &buf[..len]),
-                    (source(n), &[1, 0, 0, 0, n as u8, round as u8][..])
+                    (from, admission, &buf[..len]),
+                    (
+                        source(n),
+                        Admission::Open,
+                        &[1, 0, 0, 0, n as u8, round as u8][..]
+                    )
                 );
             }
+            assert!(!queue.reserve_is_full());
             for n in 0..RESERVED_FOR_PROVEN as u16 {
-                let (from, len) = queue.pop_into(&mut buf).unwrap();
+                let (from, admission, len) = queue.pop_into(&mut buf).unwrap();
                 assert_eq!(
-                    (from, &buf[..len]),
-                    (source(n), &[2, 0, 0, 0, n as u8, round as u8][..])
+                    (from, admission, &buf[..len]),
+                    (
+                        source(n),
+                        Admission::Proven,
+                        &[2, 0, 0, 0, n as u8, round as u8][..]
+                    )
                 );
             }
             assert!(queue.is_empty());

@@ -8,11 +8,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use sentrymesh_tunnel::{COOKIE_REPLY_LEN, INITIATION_LEN, RESPONSE_LEN, Received};
+use sentrymesh_tunnel::{COOKIE_REPLY_LEN, Error, INITIATION_LEN, RESPONSE_LEN, Received};
 use sentrymesh_types::blake2s::MAC_LEN;
 
 use super::Device;
-use super::handshakes::MAX_HANDSHAKE_LEN;
+use super::handshakes::{Admission, MAX_HANDSHAKE_LEN};
 use crate::dataplane::io::{DatagramIo, TunIo};
 use crate::dataplane::offload::TcpCoalescer;
 
@@ -107,10 +107,18 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
         engine.set_under_load(under_load);
         let mut message = [0; MAX_HANDSHAKE_LEN];
         for _ in 0..HANDSHAKE_BUDGET {
-            let Some((from, len)) = self.handshakes.pop_into(&mut message) else {
+            let Some((from, admission, len)) = self.handshakes.pop_into(&mut message) else {
                 break;
             };
-            if let Err(error) = engine.handle_datagram(now, from, &mut message[..len]) {
+            let handled = match admission {
+                Admission::Open => engine
+                    .handle_datagram(now, from, &mut message[..len])
+                    .map(drop),
+                Admission::Proven => engine
+                    .handle_proven_handshake(now, from, &message[..len])
+                    .map(drop),
+            };
+            if let Err(error) = handled {
                 self.drops.datagrams.count(error);
                 tracing::trace!("dropped a handshake message from {from}: {error}");
             }
@@ -132,12 +140,8 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             return;
         }
         if is_handshake_message(datagram) {
-            let queued = self.handshakes.push(from, datagram)
-                || (may_have_cookie(datagram)
-                    && self.interface.engine().has_cookie(now, from, datagram)
-                    && self.handshakes.push_proven(from, datagram));
-            if !queued {
-                self.drops.datagrams.handshake_queue_full += 1;
+            if !self.handshakes.push(from, datagram) {
+                self.queue_proven(now, from, datagram);
             }
             return;
         }
@@ -168,6 +172,25 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
                 }
                 tracing::trace!("dropped a datagram from {from}: {error}");
             }
+        }
+    }
+
+    /// Queues, in the room a full handshake queue keeps, a message whose
+    /// cookie proves its source and whose source's rate allows it (the rate
+    /// is charged then, not again when it is handled); counts a refusal, as
+    /// rate-limited or as finding the queue full.
+    fn queue_proven(&mut self, now: Instant, from: SocketAddr, message: &[u8]) {
+        if self.handshakes.reserve_is_full() || !may_have_cookie(message) {
+            self.drops.datagrams.handshake_queue_full += 1;
+            return;
+        }
+        match self.interface.engine_mut().admit_proven(now, from, message) {
+            Ok(()) => {
+                let queued = self.handshakes.push_proven(from, message);
+                debug_assert!(queued, "the reserve has room, the message fits");
+            }
+            Err(error @ Error::RateLimited) => self.drops.datagrams.count(error),
+            Err(_) => self.drops.datagrams.handshake_queue_full += 1,
         }
     }
 

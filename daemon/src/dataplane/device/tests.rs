@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use sentrymesh_tunnel::{
-    COOKIE_REPLY_LEN, Encapsulated, Engine, INITIATION_LEN, PeerConfig, RESPONSE_LEN,
+    COOKIE_REPLY_LEN, Encapsulated, Engine, INITIATION_LEN, PeerConfig, PeerId, RESPONSE_LEN,
 };
 use sentrymesh_types::{PrivateKey, PublicKey, blake2s};
 
@@ -642,4 +642,120 @@ fn a_full_handshake_queue_keeps_room_for_a_retry_with_a_cookie() {
         .collect();
     assert_eq!(answers.len(), 1);
     assert_eq!((answers[0].len(), answers[0][0]), (RESPONSE_LEN, 2));
+}
+
+/// An engine with key `byte` whose one peer is host 2, at its underlay
+/// address: a host that initiates to host 2.
+fn initiator(byte: u8, now: Instant) -> (Engine, PeerId) {
+    let unix_now = Duration::from_secs(1_700_000_000);
+    let rng = ChaCha20Rng::seed_from_u64(u64::from(byte));
+    let mut engine = Engine::new(key(byte), rng, now, unix_now);
+    let mut config = PeerConfig::new(key(2).public_key());
+    config.endpoint = Some(underlay(2));
+    let id = engine.add_peer(now, config).unwrap();
+    (engine, id)
+}
+
+/// The initiation `initiator` sends next, at `at`.
+fn next_initiation(initiator: &mut Engine, at: Instant) -> Vec<u8> {
+    let mut buf = [0; 256];
+    let transmit = initiator.poll_transmit(at, &mut buf).unwrap();
+    assert_eq!((transmit.destination, buf[0]), (underlay(2), 1));
+    buf[..transmit.len].to_vec()
+}
+
+/// What host 2 sent to `to`, taken out of its sent batches.
+fn sent_to(two: &mut FakeDevice, to: SocketAddr) -> Vec<Vec<u8>> {
+    let mut taken = Vec::new();
+    for batch in &mut two.socket.batches {
+        batch.retain(|(destination, datagram)| {
+            let ours = *destination == to;
+            if ours {
+                taken.push(datagram.clone());
+            }
+            !ours
+        });
+    }
+    taken
+}
+
+#[test]
+fn a_host_with_a_cookie_cannot_keep_the_reserved_room_to_itself() {
+    let now = Instant::now();
+    let mut two = device(2, now, vec![peer(3, None, &["198.18.3.0/24"])]);
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    // Host 3 is host 2's peer; host 4, a rival, is anyone with a real
+    // address: both can get a cookie for their own address.
+    let (mut three, three_id) = initiator(3, now);
+    let (mut rival, rival_id) = initiator(4, now);
+    three.connect(now, three_id).unwrap();
+    rival.connect(now, rival_id).unwrap();
+    for n in 0..300 {
+        let flood = flood_initiation(&key(2).public_key(), &mut rng);
+        two.socket.inbox.push_back((spoofed(n), flood));
+    }
+    two.socket
+        .inbox
+        .push_back((underlay(3), next_initiation(&mut three, now)));
+    two.socket
+        .inbox
+        .push_back((underlay(4), next_initiation(&mut rival, now)));
+    while two.socket_has_work() || !two.socket.inbox.is_empty() {
+        two.drain_socket(now);
+    }
+    for (engine, host) in [(&mut three, 3), (&mut rival, 4)] {
+        let mut replies = sent_to(&mut two, underlay(host));
+        assert_eq!(replies.len(), 1, "one cookie reply to host {host}");
+        assert_eq!(replies[0][0], 3);
+        engine
+            .handle_datagram(now, underlay(2), &mut replies[0])
+            .unwrap();
+    }
+    two.socket.batches.clear();
+    // Both retry with their cookie. The rival sends its proven initiation
+    // again and again, faster than host 2 handles handshakes, while the
+    // spoofed flood keeps the queue full: a valid mac2 each time, from
+    // the address its cookie is for.
+    let later = now + Duration::from_secs(6);
+    three.handle_timeout(later);
+    rival.handle_timeout(later);
+    let retry = next_initiation(&mut three, later);
+    let proven = next_initiation(&mut rival, later);
+    let mut n = 0;
+    while two.handshakes.push(
+        spoofed(n),
+        &flood_initiation(&key(2).public_key(), &mut rng),
+    ) {
+        n += 1;
+    }
+    let rate_limited = two.drops.datagrams.rate_limited;
+    for turn in 0..40 {
+        for _ in 0..2 * HANDSHAKE_BUDGET {
+            n += 1;
+            let flood = flood_initiation(&key(2).public_key(), &mut rng);
+            two.socket.inbox.push_back((spoofed(n), flood));
+            two.socket.inbox.push_back((underlay(4), proven.clone()));
+        }
+        if turn == 20 {
+            two.socket.inbox.push_back((underlay(3), retry.clone()));
+        }
+        two.drain_socket(later);
+    }
+    assert!(
+        two.drops.datagrams.rate_limited > rate_limited,
+        "the rival's flood is limited as it arrives"
+    );
+    while two.socket_has_work() {
+        two.drain_socket(later);
+    }
+    // Host 3's retry got in, and is answered with a handshake response,
+    // which completes host 3's handshake.
+    let mut answers = sent_to(&mut two, underlay(3));
+    assert_eq!(answers.len(), 1);
+    assert_eq!((answers[0].len(), answers[0][0]), (RESPONSE_LEN, 2));
+    three
+        .handle_datagram(later, underlay(2), &mut answers[0])
+        .unwrap();
+    let stats = three.peer_stats(three_id).unwrap();
+    assert!(stats.last_handshake.is_some());
 }
