@@ -229,7 +229,7 @@ impl Engine {
     /// room for it. The bucket is charged then, so a host that got a cookie
     /// for its own address cannot keep that room full with a flood of valid
     /// `mac2`s: it gets its burst and its rate, like any source. It costs
-    /// two MACs and no Diffie-Hellman. Hand an admitted message to
+    /// at most two MACs (none for a zero `mac2`) and no Diffie-Hellman. Hand an admitted message to
     /// [`Engine::handle_proven_handshake`], which does not charge it again.
     ///
     /// # Errors

@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use sentrymesh_tunnel::{COOKIE_REPLY_LEN, Error, INITIATION_LEN, RESPONSE_LEN, Received};
-use sentrymesh_types::blake2s::MAC_LEN;
 
 use super::Device;
 use super::handshakes::{Admission, MAX_HANDSHAKE_LEN};
@@ -180,7 +179,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
     /// is charged then, not again when it is handled); counts a refusal, as
     /// rate-limited or as finding the queue full.
     fn queue_proven(&mut self, now: Instant, from: SocketAddr, message: &[u8]) {
-        if self.handshakes.reserve_is_full() || !may_have_cookie(message) {
+        if self.handshakes.reserve_is_full() {
             self.drops.datagrams.handshake_queue_full += 1;
             return;
         }
@@ -227,12 +226,4 @@ fn is_handshake_message(datagram: &[u8]) -> bool {
         _ => return false,
     };
     datagram.len() == expected
-}
-
-/// Whether a handshake message carries a `mac2` at all: a sender without a
-/// cookie leaves it zero, so a flood that does is not worth two MACs each.
-fn may_have_cookie(message: &[u8]) -> bool {
-    message
-        .get(message.len().saturating_sub(MAC_LEN)..)
-        .is_some_and(|mac2| mac2.iter().any(|&byte| byte != 0))
 }
