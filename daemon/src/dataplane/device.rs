@@ -37,6 +37,7 @@ use crate::sys::batch_udp::{GsoMode, RecvMeta};
 use crate::sys::tun::Tun;
 use crate::sys::udp::DataSocket;
 use handshakes::HandshakeQueue;
+use shedding::Shedding;
 
 pub(crate) use drops::DatagramDrops;
 
@@ -45,6 +46,7 @@ mod handshakes;
 mod receive;
 mod run_loop;
 mod send;
+mod shedding;
 #[cfg(test)]
 mod tests;
 
@@ -110,6 +112,9 @@ pub struct DeviceCounters {
     /// Cookie replies sent: handshake messages answered under load with a
     /// cookie instead of a handshake.
     pub cookie_replies_sent: u64,
+    /// One in how many handshake messages without a cookie the socket's
+    /// filter lets through (1: it sheds none).
+    pub handshake_shedding: u32,
 }
 
 /// An interface running: its state, its TUN device `T` and its socket `S`.
@@ -137,6 +142,8 @@ pub(crate) struct Device<T = Tun, S = DataSocket> {
     cookie_replies_sent: u64,
     /// Handshake messages waiting for their turn.
     handshakes: HandshakeQueue,
+    /// How much of a handshake flood the socket's filter sheds.
+    shedding: Shedding,
     /// Whether the last drain of the socket stopped before finding it
     /// empty: the run loop drains it again without waiting, as the poller
     /// (edge-triggered) will not say it is readable.
@@ -217,6 +224,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             heartbeat: Heartbeat::new(now),
             cookie_replies_sent: 0,
             handshakes: HandshakeQueue::new(),
+            shedding: Shedding::new(now),
             socket_pending: false,
             tun_pending: false,
         })
@@ -257,6 +265,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
                     peers: self.interface.state().peers,
                     drops: self.drops,
                     cookie_replies_sent: self.cookie_replies_sent,
+                    handshake_shedding: self.shedding.one_in(),
                 });
             }
         }

@@ -78,6 +78,15 @@ pub(crate) trait DatagramIo {
     ///
     /// When the kernel refuses it.
     fn set_mark(&mut self, mark: u32) -> io::Result<()>;
+
+    /// Lets only one in `one_in` handshake messages without a cookie reach
+    /// the socket (1: all), here and on any socket a rebind makes (see
+    /// [`socket_filter`](crate::sys::socket_filter)).
+    ///
+    /// # Errors
+    ///
+    /// When the kernel refuses the filter; the socket keeps the one it had.
+    fn shed_unproven_handshakes(&mut self, one_in: u32) -> io::Result<()>;
 }
 
 impl TunIo for Tun {
@@ -117,5 +126,9 @@ impl DatagramIo for DataSocket {
 
     fn set_mark(&mut self, mark: u32) -> io::Result<()> {
         DataSocket::set_mark(self, mark)
+    }
+
+    fn shed_unproven_handshakes(&mut self, one_in: u32) -> io::Result<()> {
+        DataSocket::shed_unproven_handshakes(self, one_in)
     }
 }

@@ -9,6 +9,7 @@ pub(crate) mod batch_udp;
 pub(crate) mod capabilities;
 pub(crate) mod netlink;
 pub(crate) mod process;
+pub(crate) mod socket_filter;
 pub(crate) mod sockopt;
 pub(crate) mod systemd;
 pub mod tun;

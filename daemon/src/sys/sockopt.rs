@@ -81,6 +81,18 @@ pub(crate) fn get_int(
     }
 }
 
+/// Attaches the classic BPF `program` to `socket` (`SO_ATTACH_FILTER`),
+/// replacing the filter it had. The kernel copies the instructions
+/// `program` points at during the call.
+///
+/// # Errors
+///
+/// As `setsockopt(2)`: among others, a program the kernel's checker
+/// refuses (`EINVAL`).
+pub(crate) fn set_filter(socket: &impl AsFd, program: &libc::sock_fprog) -> io::Result<()> {
+    set(socket, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, program)
+}
+
 /// Sets `SO_MARK`, the mark routing rules match (`fwmark`).
 ///
 /// # Errors

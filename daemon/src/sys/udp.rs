@@ -7,7 +7,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 
-use super::sockopt;
+use super::{socket_filter, sockopt};
 use crate::sys::batch_udp::{self, BatchIo, GsoMode, RecvMeta, Run, SendReport};
 
 /// The data path's socket: bound as [`bind`] binds, sending batches of runs
@@ -20,6 +20,9 @@ pub(crate) struct DataSocket {
     io: BatchIo,
     /// Whether the socket receives coalesced datagrams where the kernel can.
     gro: bool,
+    /// The socket filter's shedding rate (see [`socket_filter`]), kept
+    /// over a rebind.
+    shed_one_in: u32,
 }
 
 impl DataSocket {
@@ -37,7 +40,12 @@ impl DataSocket {
     ) -> io::Result<Self> {
         let socket = bind(port, fwmark, gro)?;
         let io = BatchIo::new(&socket, gso);
-        Ok(Self { socket, io, gro })
+        Ok(Self {
+            socket,
+            io,
+            gro,
+            shed_one_in: 1,
+        })
     }
 
     /// Replaces the socket with one bound to `port` (0: any) and marked with
@@ -52,7 +60,22 @@ impl DataSocket {
         } else {
             GsoMode::Disabled
         };
-        *self = Self::bind(port, fwmark, gso, self.gro)?;
+        let mut socket = Self::bind(port, fwmark, gso, self.gro)?;
+        socket.shed_unproven_handshakes(self.shed_one_in)?;
+        *self = socket;
+        Ok(())
+    }
+
+    /// Sheds all but one in `one_in` handshake messages without a cookie
+    /// (1: none), as [`socket_filter::shed_unproven_handshakes`] does.
+    ///
+    /// # Errors
+    ///
+    /// As [`socket_filter::shed_unproven_handshakes`]; the socket keeps its
+    /// filter then.
+    pub(crate) fn shed_unproven_handshakes(&mut self, one_in: u32) -> io::Result<()> {
+        socket_filter::shed_unproven_handshakes(&self.socket, one_in)?;
+        self.shed_one_in = one_in;
         Ok(())
     }
 

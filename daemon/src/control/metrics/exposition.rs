@@ -98,6 +98,13 @@ pub(super) fn render(snapshot: &Snapshot) -> String {
          a handshake.",
         device.cookie_replies_sent,
     );
+    out.single(
+        "sentrymesh_handshake_shedding_one_in",
+        "gauge",
+        "Under a handshake flood, one in this many handshake messages without a cookie reaches \
+         the daemon; the socket's filter drops the rest on arrival. 1: nothing is shed.",
+        u64::from(device.handshake_shedding),
+    );
     if let Some(mesh) = &snapshot.mesh {
         render_mesh(&mut out, mesh);
     }
@@ -370,6 +377,7 @@ mod tests {
                     ..DropCounters::default()
                 },
                 cookie_replies_sent: 5,
+                handshake_shedding: 16,
             },
             mesh: None,
             now: NOW,
@@ -399,6 +407,7 @@ mod tests {
             "sentrymesh_dropped_datagrams_total{interface=\"sm0\",reason=\"cookie_required\"} 7",
             "sentrymesh_dropped_datagrams_total{interface=\"sm0\",reason=\"truncated\"} 0",
             "sentrymesh_cookie_replies_sent_total{interface=\"sm0\"} 5",
+            "sentrymesh_handshake_shedding_one_in{interface=\"sm0\"} 16",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -168,10 +168,15 @@ impl HandshakeQueue {
         Some(taken)
     }
 
+    /// Whether the backlog is above an eighth of the capacity.
+    pub(super) fn is_backlogged(&self) -> bool {
+        self.len > LOAD_THRESHOLD
+    }
+
     /// Whether the interface is under load at `now`: the backlog is above
     /// an eighth of the capacity, or was less than a second ago.
     pub(super) fn under_load(&mut self, now: Instant) -> bool {
-        if self.len > LOAD_THRESHOLD {
+        if self.is_backlogged() {
             self.under_load_until = Some(now + UNDER_LOAD_AFTER);
             return true;
         }

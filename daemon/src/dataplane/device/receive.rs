@@ -39,6 +39,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
     /// responses, cookie replies, keepalives, packets that waited for the
     /// session).
     pub(super) fn drain_socket(&mut self, now: Instant) {
+        self.adjust_shedding(now);
         let mut buffers = std::mem::take(&mut self.rx_buffers);
         let mut meta = std::mem::take(&mut self.rx_meta);
         let mut gro_buf = std::mem::take(&mut self.gro_buf);
@@ -89,6 +90,25 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
         self.send_queued(now);
     }
 
+    /// Closes the shedding windows that ended by `now` (what a turn sees
+    /// belongs to the window it falls in), and gives the
+    /// socket's filter the new rate if it changed. A filter the kernel
+    /// refuses leaves the old one in place (and the data path unfiltered
+    /// or as filtered as it was): the flood is then read, as before.
+    pub(super) fn adjust_shedding(&mut self, now: Instant) {
+        let Some(one_in) = self.shedding.turn(now) else {
+            return;
+        };
+        match self.socket.shed_unproven_handshakes(one_in) {
+            Ok(()) if one_in > 1 => tracing::debug!(
+                "handshake flood: the socket lets one in {one_in} handshake messages \
+                 without a cookie through"
+            ),
+            Ok(()) => tracing::debug!("handshake flood over: the socket sheds nothing"),
+            Err(error) => tracing::warn!("setting the socket's handshake filter: {error}"),
+        }
+    }
+
     /// Whether the socket or the handshake queue has work left for the next
     /// turn.
     pub(super) fn socket_has_work(&self) -> bool {
@@ -101,7 +121,10 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
         if self.handshakes.is_empty() {
             return;
         }
-        let under_load = self.handshakes.under_load(now);
+        if self.handshakes.is_backlogged() {
+            self.shedding.loaded();
+        }
+        let under_load = self.handshakes.under_load(now) || self.shedding.is_shedding();
         let engine = self.interface.engine_mut();
         engine.set_under_load(under_load);
         let mut message = [0; MAX_HANDSHAKE_LEN];
@@ -140,6 +163,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
         }
         if is_handshake_message(datagram) {
             if !self.handshakes.push(from, datagram) {
+                self.shedding.overflowed();
                 self.queue_proven(now, from, datagram);
             }
             return;

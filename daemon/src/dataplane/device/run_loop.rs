@@ -137,7 +137,10 @@ impl Device<Tun, DataSocket> {
         let mut mtu_check = now + MTU_CHECK_INTERVAL;
         loop {
             let engine_deadline = self.interface.engine().poll_timeout();
-            let deadline = engine_deadline.map_or(mtu_check, |at| at.min(mtu_check));
+            let deadline = [engine_deadline, self.shedding.deadline()]
+                .into_iter()
+                .flatten()
+                .fold(mtu_check, Instant::min);
             // Work left from the last turn (a drain cut short, handshake
             // messages waiting) is resumed at once: the poller only tells
             // of new readiness.
@@ -194,6 +197,7 @@ impl Device<Tun, DataSocket> {
             if engine_deadline.is_some_and(|at| at <= now) {
                 self.interface.engine_mut().handle_timeout(now);
             }
+            self.adjust_shedding(now);
             // What the timers or a control request queued (a new peer's
             // handshake, a keepalive), in one batched send.
             self.send_queued(now);

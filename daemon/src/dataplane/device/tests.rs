@@ -13,6 +13,7 @@ use sentrymesh_types::{PrivateKey, PublicKey, blake2s};
 
 use super::handshakes::QUEUE_CAPACITY;
 use super::receive::HANDSHAKE_BUDGET;
+use super::shedding::{CALM_WINDOWS, WINDOW};
 use super::*;
 use crate::dataplane::change::{AllowedIpChange, PeerChange, PeerUpdate};
 use crate::sys::batch_udp::{Run, SendReport};
@@ -51,6 +52,8 @@ struct FakeSocket {
     port: u16,
     inbox: VecDeque<(SocketAddr, Vec<u8>)>,
     batches: Vec<Vec<(SocketAddr, Vec<u8>)>>,
+    /// Each shedding rate the device asked for, in order.
+    shedding: Vec<u32>,
 }
 
 impl FakeSocket {
@@ -59,6 +62,7 @@ impl FakeSocket {
             port,
             inbox: VecDeque::new(),
             batches: Vec::new(),
+            shedding: Vec::new(),
         }
     }
 }
@@ -112,6 +116,11 @@ impl DatagramIo for FakeSocket {
     }
 
     fn set_mark(&mut self, _mark: u32) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn shed_unproven_handshakes(&mut self, one_in: u32) -> io::Result<()> {
+        self.shedding.push(one_in);
         Ok(())
     }
 }
@@ -518,18 +527,25 @@ fn a_handshake_flood_puts_the_device_under_load_and_data_still_flows() {
         reply.len() == COOKIE_REPLY_LEN && reply[0] == 3 && to.ip() != underlay(1).ip()
     }));
     assert_eq!(replies.count(), two.cookie_replies_sent as usize);
-    // Under load for a second after the backlog went down: an initiation
-    // still gets a cookie reply; after that, it is handled again (and, this
-    // one being garbage, fails its authentication).
+    // The queue overflowed in the first window: from the next turn on, the
+    // socket sheds handshake messages without a cookie (one in two pass).
+    // Under load for a second after the backlog went down, and while the
+    // socket sheds: an initiation still gets a cookie reply. Once the
+    // windows since were calm long enough, the socket sheds nothing, and
+    // an initiation is handled again (and, this one being garbage, fails
+    // its authentication).
+    assert!(two.socket.shedding.is_empty());
     let initiation = flood_initiation(&key(2).public_key(), &mut rng);
     two.socket.inbox.push_back((spoofed(0), initiation.clone()));
     two.drain_socket(now + Duration::from_millis(999));
+    assert_eq!(two.socket.shedding, [2]);
     assert_eq!(
         two.drops.datagrams.cookie_required,
         drops.cookie_required + 1
     );
     two.socket.inbox.push_back((spoofed(0), initiation));
-    two.drain_socket(now + Duration::from_secs(1));
+    two.drain_socket(now + WINDOW * (CALM_WINDOWS + 1));
+    assert_eq!(two.socket.shedding, [2, 1]);
     assert_eq!(
         two.drops.datagrams.cookie_required,
         drops.cookie_required + 1
