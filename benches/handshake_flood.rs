@@ -1,14 +1,16 @@
 //! `handshake-flood`: floods a WireGuard responder with handshake
 //! initiations that carry a valid `mac1` for its public key (everything
 //! else random: sender index, ephemeral key, encrypted static key and
-//! timestamp), from many spoofed source addresses, as fast as one core
-//! sends them. Each costs a responder that is not under load its
+//! timestamp; `mac2` zero, as a sender without a cookie sends it, or
+//! random with `--mac2 random`), from many spoofed source addresses, as
+//! fast as one core sends them. Each costs a responder that is not under load its
 //! Diffie-Hellman operations before it fails; one under load answers with a
 //! cookie reply.
 //!
 //! ```text
 //! handshake-flood --key BASE64 --target 198.18.0.2:51820 \
 //!     [--sources 20000] [--source-base 198.18.16.0] [--seconds 10] [--count N] [--seed N]
+//!     [--mac2 zero|random]
 //! ```
 //!
 //! It writes IPv4 headers itself on a raw socket (`IPPROTO_RAW`, which
@@ -28,9 +30,10 @@ use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use sentrymesh_types::{PublicKey, blake2s};
 
-/// The length of an initiation, and where its `mac1` starts.
+/// The length of an initiation, and where its `mac1` and `mac2` start.
 const INITIATION_LEN: usize = 148;
 const MAC1_OFFSET: usize = 116;
+const MAC2_OFFSET: usize = 132;
 /// The source port of every datagram.
 const SOURCE_PORT: u16 = 40_000;
 
@@ -43,6 +46,8 @@ struct Options {
     seconds: u64,
     count: u64,
     seed: u64,
+    /// Whether `mac2` is random bytes rather than zero.
+    random_mac2: bool,
 }
 
 fn main() -> ExitCode {
@@ -75,6 +80,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         seed: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_nanos() as u64),
+        random_mac2: false,
     };
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -89,6 +95,13 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
             "--seconds" => options.seconds = value.parse().map_err(|_| bad("seconds"))?,
             "--count" => options.count = value.parse().map_err(|_| bad("a count"))?,
             "--seed" => options.seed = value.parse().map_err(|_| bad("a number"))?,
+            "--mac2" => {
+                options.random_mac2 = match value.as_str() {
+                    "zero" => false,
+                    "random" => true,
+                    _ => return Err(bad("zero or random")),
+                };
+            }
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -154,7 +167,10 @@ fn flood(options: &Options) -> std::io::Result<()> {
         message[..4].copy_from_slice(&[1, 0, 0, 0]);
         rng.fill_bytes(&mut message[4..MAC1_OFFSET]);
         let mac1 = mac1_key.mac(&[&message[..MAC1_OFFSET]]);
-        message[MAC1_OFFSET..MAC1_OFFSET + 16].copy_from_slice(&mac1);
+        message[MAC1_OFFSET..MAC2_OFFSET].copy_from_slice(&mac1);
+        if options.random_mac2 {
+            rng.fill_bytes(&mut message[MAC2_OFFSET..]);
+        }
         // SAFETY: sendto reads `packet.len()` bytes of `packet` and one
         // `sockaddr_in` from `to`.
         let result = unsafe {
@@ -223,6 +239,7 @@ mod tests {
             format!("--key {key} --target 192.0.2.1:51820"),
             format!("--key {key} --target 198.18.0.2:51820 --source-base 198.19.255.0"),
             format!("--key {key} --target 198.18.0.2:51820 --sources 0"),
+            format!("--key {key} --target 198.18.0.2:51820 --mac2 ones"),
             "--target 198.18.0.2:51820".to_owned(),
         ] {
             assert!(parse(args(&refused)).is_err(), "{refused}");
