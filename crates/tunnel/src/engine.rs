@@ -170,6 +170,20 @@ impl Engine {
         now: Instant,
         unix_now: Duration,
     ) -> Self {
+        Self::with_peer_limit(private_key, rng, now, unix_now, MAX_PEERS)
+    }
+
+    /// An interface as [`Engine::new`] makes it that holds at most
+    /// `max_peers` peers at once (at most 2²⁴, the limit of
+    /// [`Engine::new`]): a caller that bounds its memory by its peers, or a
+    /// test of what happens at the limit.
+    pub fn with_peer_limit(
+        private_key: PrivateKey,
+        rng: impl CryptoRngCore + Send + 'static,
+        now: Instant,
+        unix_now: Duration,
+        max_peers: usize,
+    ) -> Self {
         let local = LocalIdentity::new(private_key);
         Self {
             checker: CookieChecker::new(local.public_key()),
@@ -177,7 +191,7 @@ impl Engine {
             clock: WallClock::new(now, unix_now),
             rng: Box::new(rng),
             indices: IndexTable::default(),
-            peers: PeerSlots::new(MAX_PEERS),
+            peers: PeerSlots::new(max_peers.min(MAX_PEERS)),
             timers: TimerQueue::default(),
             due: Vec::new(),
             by_key: BTreeMap::new(),

@@ -14,6 +14,7 @@
 //! and [`Interface::accepts`] (whether a peer may send a packet with its
 //! source address).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rand_core::OsRng;
@@ -42,8 +43,30 @@ impl Interface {
     /// An interface with no key and no peers. `now` and `unix_now` are one
     /// reading of the monotonic and the wall clock.
     pub(crate) fn new(now: Instant, unix_now: Duration) -> Self {
+        Self::with_engine(Engine::new(
+            PrivateKey::generate(&mut OsRng),
+            OsRng,
+            now,
+            unix_now,
+        ))
+    }
+
+    /// An interface as [`Interface::new`] makes it, whose engine holds at
+    /// most `max_peers` peers.
+    #[cfg(test)]
+    fn with_peer_limit(now: Instant, unix_now: Duration, max_peers: usize) -> Self {
+        Self::with_engine(Engine::with_peer_limit(
+            PrivateKey::generate(&mut OsRng),
+            OsRng,
+            now,
+            unix_now,
+            max_peers,
+        ))
+    }
+
+    fn with_engine(engine: Engine) -> Self {
         Self {
-            engine: Engine::new(PrivateKey::generate(&mut OsRng), OsRng, now, unix_now),
+            engine,
             allowed_ips: AllowedIps::new(),
             private_key: None,
             listen_port: 0,
@@ -162,36 +185,77 @@ impl Interface {
 
     /// Finds every reason to refuse `change` without changing anything.
     ///
+    /// The room for new peers is counted over the whole change, in the
+    /// order [`Interface::commit`] applies it: each peer it creates takes a
+    /// place, each peer it removes (one by one, all at once with
+    /// `replace_peers`, or by taking the new private key's public key) gives
+    /// one back to the peers created after it. So a change that creates more
+    /// peers than there is room for is refused whole, never applied up to
+    /// the limit, and one that removes peers to make room is not refused.
+    ///
     /// # Errors
     ///
     /// [`ChangeError::InvalidPeerKey`] when a new peer's key is a low-order
     /// point, with which no handshake can work, and
-    /// [`ChangeError::TooManyPeers`] when the engine has no room for a new
-    /// peer.
+    /// [`ChangeError::TooManyPeers`] when the engine would have no room for
+    /// a peer the change creates.
     pub(crate) fn check(&self, change: &ConfigChange) -> Result<(), ChangeError> {
+        let engine = &self.engine;
+        let mut room = engine.peer_room();
+        if change.replace_peers {
+            room += engine.peers().count();
+        }
+        // Whether a peer the change names is there after the changes before
+        // it; a peer not in the map is as the engine has it.
+        let mut present: BTreeMap<PublicKey, bool> = BTreeMap::new();
+        let had =
+            |public_key: &PublicKey| !change.replace_peers && engine.peer_id(public_key).is_some();
         let own_key = match &change.private_key {
-            Some(Some(key)) => Some(key.public_key()),
+            Some(Some(key)) => {
+                let own_key = key.public_key();
+                // A peer with the new key goes: a peer cannot be ourselves.
+                if had(&own_key) {
+                    present.insert(own_key, false);
+                    room += 1;
+                }
+                Some(own_key)
+            }
             Some(None) => None,
             None => self.private_key.as_ref().map(PrivateKey::public_key),
         };
         for peer in &change.peers {
-            let PeerChange::Set(peer) = peer else {
-                continue;
-            };
+            let public_key = *peer.public_key();
             // A peer with our own key is ignored, as wireguard-go does.
-            if Some(peer.public_key) == own_key {
+            if Some(public_key) == own_key {
                 continue;
             }
-            let exists = !change.replace_peers && self.engine.peer_id(&peer.public_key).is_some();
-            if exists || peer.update_only {
-                continue;
-            }
-            match self.engine.check_new_peer(&peer.public_key) {
-                Ok(()) | Err(sentrymesh_tunnel::Error::PeerExists) => {}
-                Err(sentrymesh_tunnel::Error::TooManyPeers) => {
-                    return Err(ChangeError::TooManyPeers);
+            let there = *present
+                .entry(public_key)
+                .or_insert_with(|| had(&public_key));
+            match peer {
+                PeerChange::Remove(_) => {
+                    if there {
+                        present.insert(public_key, false);
+                        room += 1;
+                    }
                 }
-                Err(_) => return Err(ChangeError::InvalidPeerKey),
+                PeerChange::Set(update) => {
+                    if there || update.update_only {
+                        continue;
+                    }
+                    match engine.check_new_peer(&public_key) {
+                        // The room is counted here, not by the engine: it
+                        // sees the peers before the change.
+                        Ok(())
+                        | Err(
+                            sentrymesh_tunnel::Error::PeerExists
+                            | sentrymesh_tunnel::Error::TooManyPeers,
+                        ) => {}
+                        Err(_) => return Err(ChangeError::InvalidPeerKey),
+                    }
+                    room = room.checked_sub(1).ok_or(ChangeError::TooManyPeers)?;
+                    present.insert(public_key, true);
+                }
             }
         }
         Ok(())
@@ -432,11 +496,6 @@ mod tests {
             },
         )
         .unwrap();
-        let report = |interface: &Interface| {
-            let mut out = Vec::new();
-            crate::control::uapi::write_get_response(&interface.uapi_state(), &mut out);
-            out
-        };
         let before = report(&interface);
         // The all-zero point has low order: no handshake can work with it.
         let low_order = PeerChange::Set(PeerUpdate::new(PublicKey::from_bytes([0; 32])));
@@ -451,6 +510,155 @@ mod tests {
             Err(ChangeError::InvalidPeerKey)
         ));
         assert_eq!(report(&interface), before);
+    }
+
+    /// The UAPI `get` of `interface`: everything it holds, keys included.
+    fn report(interface: &Interface) -> Vec<u8> {
+        let mut out = Vec::new();
+        crate::control::uapi::write_get_response(&interface.uapi_state(), &mut out);
+        out
+    }
+
+    /// An interface holding at most three peers, with peers 2 and 3.
+    fn two_of_three() -> Interface {
+        let mut interface =
+            Interface::with_peer_limit(Instant::now(), Duration::from_secs(1_700_000_000), 3);
+        let change = ConfigChange {
+            private_key: Some(Some(key(1))),
+            peers: vec![peer(2, &["198.19.2.0/24"]), peer(3, &["198.19.3.0/24"])],
+            ..ConfigChange::default()
+        };
+        apply(&mut interface, change).unwrap();
+        interface
+    }
+
+    /// The public keys of the peers of `interface`, by their key byte.
+    fn peer_bytes(interface: &Interface) -> Vec<u8> {
+        (0..=u8::MAX)
+            .filter(|&byte| {
+                interface
+                    .engine()
+                    .peer_id(&key(byte).public_key())
+                    .is_some()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_request_that_adds_more_peers_than_there_is_room_for_changes_nothing() {
+        let mut interface = two_of_three();
+        let before = report(&interface);
+        // Room for one more: the first new peer fits, the second does not,
+        // and neither is added, nor are the changes around them applied.
+        let request = ConfigChange {
+            private_key: Some(Some(key(9))),
+            peers: vec![
+                peer(2, &["198.19.12.0/24"]),
+                peer(4, &["198.19.4.0/24"]),
+                peer(5, &["198.19.5.0/24"]),
+            ],
+            ..ConfigChange::default()
+        };
+        assert!(matches!(
+            apply(&mut interface, request),
+            Err(ChangeError::TooManyPeers)
+        ));
+        assert_eq!(report(&interface), before);
+        // One more fits.
+        let request = ConfigChange {
+            peers: vec![peer(4, &["198.19.4.0/24"])],
+            ..ConfigChange::default()
+        };
+        apply(&mut interface, request).unwrap();
+        assert_eq!(peer_bytes(&interface), [2, 3, 4]);
+    }
+
+    #[test]
+    fn peers_removed_earlier_in_a_request_make_room_for_later_ones() {
+        // Removed one by one, then two added.
+        let mut interface = two_of_three();
+        let request = ConfigChange {
+            peers: vec![
+                PeerChange::Remove(key(2).public_key()),
+                peer(4, &["198.19.4.0/24"]),
+                peer(5, &["198.19.5.0/24"]),
+            ],
+            ..ConfigChange::default()
+        };
+        apply(&mut interface, request).unwrap();
+        assert_eq!(peer_bytes(&interface), [3, 4, 5]);
+
+        // All replaced by three new ones, at the limit already.
+        let request = ConfigChange {
+            replace_peers: true,
+            peers: vec![
+                peer(6, &["198.19.6.0/24"]),
+                peer(7, &["198.19.7.0/24"]),
+                peer(8, &["198.19.8.0/24"]),
+            ],
+            ..ConfigChange::default()
+        };
+        apply(&mut interface, request).unwrap();
+        assert_eq!(peer_bytes(&interface), [6, 7, 8]);
+
+        // The new private key's peer goes, which makes room for one.
+        let request = ConfigChange {
+            private_key: Some(Some(key(8))),
+            peers: vec![peer(9, &["198.19.9.0/24"])],
+            ..ConfigChange::default()
+        };
+        apply(&mut interface, request).unwrap();
+        assert_eq!(peer_bytes(&interface), [6, 7, 9]);
+    }
+
+    #[test]
+    fn room_is_counted_in_the_order_the_request_applies() {
+        let mut interface = two_of_three();
+        let full = ConfigChange {
+            peers: vec![peer(4, &["198.19.4.0/24"])],
+            ..ConfigChange::default()
+        };
+        apply(&mut interface, full).unwrap();
+        let before = report(&interface);
+        // A peer added before the removal that would make room for it has
+        // none when it is added: refused whole, the removal too.
+        let request = ConfigChange {
+            peers: vec![
+                peer(5, &["198.19.5.0/24"]),
+                PeerChange::Remove(key(2).public_key()),
+            ],
+            ..ConfigChange::default()
+        };
+        assert!(matches!(
+            apply(&mut interface, request),
+            Err(ChangeError::TooManyPeers)
+        ));
+        assert_eq!(report(&interface), before);
+        // A peer removed and added again, and a peer named twice, take one
+        // place each; a removal of a peer that is not there makes none.
+        let request = ConfigChange {
+            peers: vec![
+                PeerChange::Remove(key(5).public_key()),
+                PeerChange::Remove(key(2).public_key()),
+                peer(2, &["198.19.2.0/24"]),
+                peer(2, &["198.19.12.0/24"]),
+            ],
+            ..ConfigChange::default()
+        };
+        apply(&mut interface, request).unwrap();
+        assert_eq!(peer_bytes(&interface), [2, 3, 4]);
+        let request = ConfigChange {
+            peers: vec![
+                PeerChange::Remove(key(5).public_key()),
+                peer(6, &["198.19.6.0/24"]),
+            ],
+            ..ConfigChange::default()
+        };
+        assert!(matches!(
+            apply(&mut interface, request),
+            Err(ChangeError::TooManyPeers)
+        ));
+        assert_eq!(peer_bytes(&interface), [2, 3, 4]);
     }
 
     #[test]

@@ -103,6 +103,28 @@ fn add_remove_cycles_keep_the_slots_at_the_peak() {
 }
 
 #[test]
+fn a_peer_limit_is_kept_and_a_removal_makes_room() {
+    let start = Instant::now();
+    let mut hub = Engine::with_peer_limit(key(1), ChaCha8Rng::seed_from_u64(1), start, UNIX_NOW, 2);
+    assert_eq!(hub.peer_room(), 2);
+    let first = hub.add_peer(start, config(2, None)).unwrap();
+    hub.add_peer(start, config(3, None)).unwrap();
+    assert_eq!(hub.peer_room(), 0);
+    assert!(matches!(
+        hub.check_new_peer(&key(4).public_key()),
+        Err(Error::TooManyPeers)
+    ));
+    assert!(matches!(
+        hub.add_peer(start, config(4, None)),
+        Err(Error::TooManyPeers)
+    ));
+    assert!(hub.remove_peer(first));
+    assert_eq!(hub.peer_room(), 1);
+    hub.add_peer(start, config(4, None)).unwrap();
+    assert_eq!(hub.peers().count(), 2);
+}
+
+#[test]
 fn an_old_id_is_refused_after_its_slot_is_reused() {
     let start = Instant::now();
     let mut hub = engine(1, start);
