@@ -320,6 +320,17 @@ impl Daemon {
     pub fn implementation(&self) -> Implementation {
         self.implementation
     }
+
+    /// The daemon's process id, for what `/proc` tells of it (`env`, like
+    /// `ip netns exec`, execs the program, so it is the program's).
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// Everything the daemon has printed so far.
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
 }
 
 impl Drop for Daemon {
