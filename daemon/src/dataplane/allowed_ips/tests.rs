@@ -28,8 +28,9 @@ fn addr(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
 
-/// Checks the trie invariants and that `len` counts the values.
-fn assert_invariants<T: Copy + Eq>(table: &AllowedIps<T>) {
+/// Checks the trie invariants, that `len` counts the values and that the
+/// index of each value's networks is what the tries hold.
+fn assert_invariants<T: Copy + Ord + std::fmt::Debug>(table: &AllowedIps<T>) {
     fn check<T>(slot: &Option<Box<Node<T>>>, width: u8) -> usize {
         let Some(node) = slot.as_deref() else {
             return 0;
@@ -63,6 +64,11 @@ fn assert_invariants<T: Copy + Eq>(table: &AllowedIps<T>) {
     }
     let count = check(&table.v4, 32) + check(&table.v6, 128);
     assert_eq!(count, table.len(), "len does not count the networks");
+    let mut walked: BTreeMap<T, BTreeSet<IpNet>> = BTreeMap::new();
+    table.for_each(|net, owner| {
+        walked.entry(owner).or_default().insert(net);
+    });
+    assert_eq!(walked, table.by_owner, "the index is not the tries");
 }
 
 /// The fixed cases of the Linux kernel's self-test,
@@ -549,6 +555,7 @@ proptest! {
                 }
             }
             prop_assert_eq!(table.len(), model.0.len());
+            assert_invariants(&table);
             for &probe in &probes[..8] {
                 prop_assert_eq!(table.lookup(probe), model.lookup(probe), "{}", probe);
             }
