@@ -422,10 +422,19 @@ fn a_thousand_peers_with_ten_thousand_allowed_ips_come_and_go_through_uapi() {
         "one set of {PEERS} peers with {} allowed IPs: {took:?}",
         PEERS * IPS_PER_PEER
     );
+    let started = Instant::now();
+    let reported = lab.peers().len();
+    eprintln!("one get of {reported} peers: {:?}", started.elapsed());
     lab.assert_holds(&fleet, &all);
 
     let (removed, kept): (Vec<usize>, Vec<usize>) = all.iter().partition(|&&index| index % 2 == 0);
+    let started = Instant::now();
     lab.set(&fleet.remove_lines(&removed));
+    eprintln!(
+        "one set removing {} peers: {:?}",
+        removed.len(),
+        started.elapsed()
+    );
     lab.assert_holds(&fleet, &kept);
 
     // Nothing was sent yet: no peer has a session or a keepalive.
