@@ -37,7 +37,7 @@ fn cookie_reply(c: &mut Criterion) {
 
 /// An engine under load with randomness from `rng`, and an initiation to it
 /// as a flood makes them: a valid `mac1`, random everything else, no `mac2`.
-fn under_load(rng: impl CryptoRngCore + Send + 'static) -> (Engine, Vec<u8>) {
+fn under_load(rng: impl CryptoRngCore + Clone + Send + 'static) -> (Engine, Vec<u8>) {
     let key = PrivateKey::from_bytes([2; 32]);
     let public = key.public_key();
     let mut engine = Engine::new(key, rng, Instant::now(), Duration::from_secs(1_700_000_000));

@@ -110,6 +110,8 @@ pub struct GossipFixture {
     pub objects: Vec<Object>,
     /// An objects, a digest and a want message from the peer.
     pub messages: Vec<Vec<u8>>,
+    /// The member, built once: [`GossipFixture::member`] copies it.
+    member: Mesh,
 }
 
 /// [`GossipFixture`]: the mesh crate's `malformed_gossip` fixture.
@@ -154,6 +156,7 @@ pub fn gossip() -> GossipFixture {
         GossipMessage::Want { ids }.encode().expect("encode a want"),
     ];
     GossipFixture {
+        member: member(&own, &peer),
         own,
         peer,
         objects,
@@ -161,22 +164,30 @@ pub fn gossip() -> GossipFixture {
     }
 }
 
+/// A member with card `own` holding `peer`'s card, the peer admitted and
+/// its event taken.
+///
+/// # Panics
+///
+/// If the member does not take its peer: the fixture is broken.
+fn member(own: &SignedCard, peer: &SignedCard) -> Mesh {
+    let mut store = Store::new();
+    store
+        .insert_card(peer.clone(), NOW)
+        .expect("store the peer's card");
+    let mut mesh = Mesh::new(own.clone(), policy(1, &[2], 1), store, NOW).expect("a member");
+    assert!(mesh.is_admitted_peer(&peer.card().wg_public_key));
+    assert!(matches!(mesh.poll_event(), Some(PeerEvent::Added(_))));
+    assert!(mesh.poll_event().is_none());
+    mesh
+}
+
 impl GossipFixture {
-    /// A fresh member holding the peer's card, the peer admitted.
-    ///
-    /// # Panics
-    ///
-    /// If the member does not take its peer: the fixture is broken.
+    /// A fresh member holding the peer's card, the peer admitted: a copy
+    /// of the one the fixture built (a cloned `Mesh` shares nothing with
+    /// the original), so every input starts from the same state without
+    /// building a member, with its signature checks, each time.
     pub fn member(&self) -> Mesh {
-        let mut store = Store::new();
-        store
-            .insert_card(self.peer.clone(), NOW)
-            .expect("store the peer's card");
-        let mut mesh =
-            Mesh::new(self.own.clone(), policy(1, &[2], 1), store, NOW).expect("a member");
-        assert!(mesh.is_admitted_peer(&self.peer.card().wg_public_key));
-        assert!(matches!(mesh.poll_event(), Some(PeerEvent::Added(_))));
-        assert!(mesh.poll_event().is_none());
-        mesh
+        self.member.clone()
     }
 }

@@ -1,11 +1,29 @@
 //! Engines to fuzz, in the states the targets need, and the genuine
 //! datagrams between them: all from [`Pair`]'s fixed seed, so every run
 //! builds the same bytes.
+//!
+//! Each fixture is built once per thread (its X25519s cost far more than
+//! what a target does with one input) and every call returns a copy: a
+//! cloned [`Pair`] is an independent engine pair in the same state, keys,
+//! sessions and RNGs included, so every input starts from the same state
+//! as if the fixture were built afresh, and no input affects the next.
 
 use sentrymesh_tunnel::sim::{ADDR_A, BUF_LEN, Pair, Side, ipv4_packet};
 
+/// A copy of the fixture of type `$fixture` that `$build` makes, built
+/// once per thread.
+macro_rules! copy_of {
+    ($fixture:ty, $build:expr) => {{
+        thread_local! {
+            static FIXTURE: $fixture = $build;
+        }
+        FIXTURE.with(Clone::clone)
+    }};
+}
+
 /// An established pair, and data datagrams `b` sealed for `a` that `a` has
 /// not received yet.
+#[derive(Clone)]
 pub struct Established {
     /// The pair, handshake done at time zero.
     pub pair: Pair,
@@ -17,6 +35,10 @@ pub struct Established {
 
 /// [`Established`]: three packets of different lengths from `b` to `a`.
 pub fn established() -> Established {
+    copy_of!(Established, build_established())
+}
+
+fn build_established() -> Established {
     let mut pair = Pair::established();
     let inner = vec![ipv4_packet(84, 1), ipv4_packet(1280, 2), ipv4_packet(20, 3)];
     let genuine = inner
@@ -32,6 +54,7 @@ pub fn established() -> Established {
 
 /// A pair in the middle of a handshake: `a` sent `initiation` (not
 /// delivered) and waits for a response.
+#[derive(Clone)]
 pub struct Initiated {
     /// The pair; nothing is in flight.
     pub pair: Pair,
@@ -45,6 +68,10 @@ pub struct Initiated {
 ///
 /// If the engine does not start a handshake: the fixture is broken.
 pub fn initiated() -> Initiated {
+    copy_of!(Initiated, build_initiated())
+}
+
+fn build_initiated() -> Initiated {
     let mut pair = Pair::new();
     let (peer, now) = (pair.a.peer, pair.now);
     pair.a.engine.connect(now, peer).expect("connect");
@@ -61,6 +88,7 @@ pub fn initiated() -> Initiated {
 
 /// [`initiated`], then `b` took the initiation and answered with
 /// `response` (not delivered): `a` waits for it.
+#[derive(Clone)]
 pub struct Responded {
     /// The pair; nothing is in flight.
     pub pair: Pair,
@@ -76,6 +104,10 @@ pub struct Responded {
 ///
 /// If `b` does not answer the initiation: the fixture is broken.
 pub fn responded() -> Responded {
+    copy_of!(Responded, build_responded())
+}
+
+fn build_responded() -> Responded {
     let Initiated {
         mut pair,
         initiation,
@@ -102,6 +134,7 @@ pub fn responded() -> Responded {
 /// [`initiated`], then `b`, under load, answered the initiation with
 /// `cookie_reply` (not delivered): `a` still waits for a response, and
 /// takes the cookie.
+#[derive(Clone)]
 pub struct CookieRequested {
     /// The pair; `b` is under load, nothing is in flight.
     pub pair: Pair,
@@ -115,6 +148,10 @@ pub struct CookieRequested {
 ///
 /// If `b` does not answer with a cookie reply: the fixture is broken.
 pub fn cookie_requested() -> CookieRequested {
+    copy_of!(CookieRequested, build_cookie_requested())
+}
+
+fn build_cookie_requested() -> CookieRequested {
     let Initiated {
         mut pair,
         initiation,

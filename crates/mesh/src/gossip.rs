@@ -208,6 +208,7 @@ pub struct Refusal {
 /// A neighbour: a host this host gossips with (one of its WireGuard peers,
 /// as the peer manager chose them), and what gossip keeps about it.
 #[derive(Debug)]
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 struct Neighbour {
     operator: OperatorId,
     next_digest: UnixTime,
@@ -246,6 +247,7 @@ impl Neighbour {
 /// One host's gossip: its store, its peers and what is due to each. See the
 /// [module docs](self).
 #[derive(Debug)]
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub struct Gossip {
     store: Store,
     local_operator: OperatorId,

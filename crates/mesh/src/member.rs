@@ -58,6 +58,7 @@ pub enum MeshError {
 /// and, for every WireGuard handshake: answer only keys for which
 /// [`Mesh::is_admitted_peer`] holds.
 #[derive(Debug)]
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub struct Mesh {
     gossip: Gossip,
     peers: PeerManager,

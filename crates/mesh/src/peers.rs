@@ -155,6 +155,7 @@ pub enum LocalConfigError {
 /// Computes a host's WireGuard peers and reports changes. See the [module
 /// docs](self).
 #[derive(Debug)]
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub struct PeerManager {
     local: SignedCard,
     policy: TrustPolicy,

@@ -47,6 +47,7 @@ fn verify(expected: &[u8; MAC_LEN], received: &[u8]) -> bool {
 /// The receiving side: checks the MACs of incoming handshake messages and
 /// makes cookie replies.
 #[derive(Zeroize, ZeroizeOnDrop)]
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub(crate) struct CookieChecker {
     #[zeroize(skip)]
     mac1_key: MacKey,
@@ -147,6 +148,7 @@ impl CookieChecker {
 /// The sending side, for one peer: stamps outgoing handshake messages with
 /// `mac1` and, while it holds a fresh cookie from that peer, `mac2`.
 #[derive(Zeroize, ZeroizeOnDrop)]
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub(crate) struct CookieJar {
     #[zeroize(skip)]
     mac1_key: MacKey,

@@ -31,6 +31,22 @@ const MAX_QUEUED_COOKIE_REPLIES: usize = 64;
 /// The most peers an engine holds at once.
 const MAX_PEERS: usize = 1 << 24;
 
+/// The engine's source of randomness: any cryptographic RNG that can be
+/// copied, so that with the `testing` feature an [`Engine`] is `Clone` (a
+/// test or fuzz fixture built once, copied for every case).
+trait EngineRng: CryptoRngCore + Send {
+    /// An independent copy in the same state: it draws what `self` would.
+    #[cfg(any(test, feature = "testing"))]
+    fn boxed_clone(&self) -> Box<dyn EngineRng>;
+}
+
+impl<R: CryptoRngCore + Clone + Send + 'static> EngineRng for R {
+    #[cfg(any(test, feature = "testing"))]
+    fn boxed_clone(&self) -> Box<dyn EngineRng> {
+        Box::new(self.clone())
+    }
+}
+
 /// Whether a handshake message's source is still to be charged to the
 /// per-source rate limiter under load, or was when it was admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +149,7 @@ pub struct Engine {
     local: LocalIdentity,
     checker: CookieChecker,
     clock: WallClock,
-    rng: Box<dyn CryptoRngCore + Send>,
+    rng: Box<dyn EngineRng>,
     indices: IndexTable,
     peers: PeerSlots<Peer>,
     timers: TimerQueue,
@@ -158,15 +174,44 @@ impl fmt::Debug for Engine {
     }
 }
 
+/// A copy of the engine with the same keys, peers, sessions, timers and
+/// RNG state, sharing nothing with the original: both answer the same
+/// input the same way. Only for tests and fuzzing (the `testing` feature):
+/// a running interface is never copied, as two copies would send under
+/// the same nonces.
+#[cfg(any(test, feature = "testing"))]
+impl Clone for Engine {
+    fn clone(&self) -> Self {
+        Self {
+            local: self.local.clone(),
+            checker: self.checker.clone(),
+            clock: self.clock,
+            rng: self.rng.boxed_clone(),
+            indices: self.indices.clone(),
+            peers: self.peers.clone(),
+            timers: self.timers.clone(),
+            due: self.due.clone(),
+            by_key: self.by_key.clone(),
+            transmit_queue: self.transmit_queue.clone(),
+            cookie_replies: self.cookie_replies.clone(),
+            under_load: self.under_load,
+            rate_limiter: self.rate_limiter.clone(),
+            mtu: self.mtu,
+        }
+    }
+}
+
 impl Engine {
     /// An interface with the static key `private_key` and no peers.
     ///
     /// `now` and `unix_now` are one reading of the monotonic and the wall
     /// clock: handshake timestamps are derived from them. `rng` supplies
-    /// ephemeral keys, cookie secrets, nonces and timer jitter.
+    /// ephemeral keys, cookie secrets, nonces and timer jitter; it is
+    /// `Clone` so that an engine can be copied in tests (`OsRng` and the
+    /// seeded generators all are).
     pub fn new(
         private_key: PrivateKey,
-        rng: impl CryptoRngCore + Send + 'static,
+        rng: impl CryptoRngCore + Clone + Send + 'static,
         now: Instant,
         unix_now: Duration,
     ) -> Self {

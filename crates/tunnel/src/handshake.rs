@@ -67,6 +67,7 @@ fn initial_state(responder: &PublicKey) -> SymmetricState {
 }
 
 /// Our static identity and what every handshake precomputes from it.
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub(crate) struct LocalIdentity {
     private: SecretKey,
     public: PublicKey,
@@ -96,6 +97,7 @@ impl LocalIdentity {
 }
 
 /// What all handshakes with one peer share.
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub(crate) struct PeerSecrets {
     remote: PublicKey,
     /// `remote` prepared for the Diffie-Hellman of every handshake.
@@ -144,6 +146,7 @@ pub(crate) struct SessionKeys {
 }
 
 /// An initiator that sent an initiation and waits for the response.
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub(crate) struct ExpectResponse {
     symmetric: SymmetricState,
     ephemeral: SecretKey,

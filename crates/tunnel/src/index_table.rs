@@ -23,6 +23,7 @@ use crate::messages::SessionIndex;
 
 /// Which peer each index in use belongs to.
 #[derive(Debug, Default)]
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub(crate) struct IndexTable {
     owners: HashMap<SessionIndex, PeerId, BuildHasherDefault<RandomKeyHasher>>,
 }

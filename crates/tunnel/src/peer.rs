@@ -82,6 +82,7 @@ pub struct PeerStats {
 
 /// What a peer has to send besides data packets waiting for a session.
 #[derive(Default)]
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 struct Outbox {
     response: Option<[u8; RESPONSE_LEN]>,
     initiation: bool,
@@ -93,6 +94,7 @@ struct Outbox {
 
 /// The engine's state of one peer: its keys, sessions, timers and
 /// counters.
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub(crate) struct Peer {
     id: PeerId,
     /// The session indices drawn for this peer and not yet given back:

@@ -20,6 +20,7 @@ use crate::engine::PeerId;
 /// One slot: the generation of the id it gives out next or now, and the
 /// value it holds.
 #[derive(Debug)]
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 struct Slot<T> {
     generation: u32,
     value: Option<T>,
@@ -27,6 +28,7 @@ struct Slot<T> {
 
 /// Values named by [`PeerId`]s, in reused slots.
 #[derive(Debug)]
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub(crate) struct PeerSlots<T> {
     slots: Vec<Slot<T>>,
     /// Empty slots that may be reused, the most recently emptied last.

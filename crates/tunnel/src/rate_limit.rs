@@ -94,6 +94,7 @@ impl Source {
 }
 
 /// The token bucket of one source.
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 struct Bucket {
     /// Nanoseconds of credit, at most the limiter's `token_max`.
     tokens: u64,
@@ -150,6 +151,7 @@ fn nanos(duration: Duration) -> u64 {
 /// assert!(!limiter.allow(now, source));
 /// assert!(limiter.allow(now + Duration::from_millis(50), source));
 /// ```
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub struct RateLimiter {
     /// Nanoseconds of credit one message costs.
     packet_cost: u64,

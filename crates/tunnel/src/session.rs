@@ -25,6 +25,7 @@ pub(crate) enum OpenError {
 }
 
 /// One direction pair of transport keys with their state.
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub(crate) struct Session {
     pub(crate) local_index: SessionIndex,
     pub(crate) remote_index: SessionIndex,

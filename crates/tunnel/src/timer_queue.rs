@@ -30,6 +30,7 @@ pub(crate) type Entry = (Instant, PeerId);
 
 /// Deadlines of peers, earliest first.
 #[derive(Debug, Default)]
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub(crate) struct TimerQueue {
     heap: BinaryHeap<Reverse<Entry>>,
 }

@@ -11,6 +11,7 @@ use crate::gossip::{RECEIVE_BURST, RECEIVE_RATE, REPLACEMENT_BURST, REPLACEMENT_
 /// The bytes of gossip an operator's peers may still send: a token bucket
 /// of [`RECEIVE_BURST`] bytes refilled at [`RECEIVE_RATE`] a second.
 #[derive(Debug)]
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub(super) struct ReceiveBudget {
     bytes: u64,
     refilled_at: UnixTime,
@@ -50,6 +51,7 @@ impl ReceiveBudget {
 /// date): a token bucket of [`REPLACEMENT_BURST`], one more every
 /// [`REPLACEMENT_EVERY`] seconds.
 #[derive(Debug)]
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub(super) struct Replacements {
     left: u64,
     refilled_at: UnixTime,

@@ -105,6 +105,7 @@ fn split_tag(ciphertext: &[u8]) -> Result<(&[u8], &[u8; TAG_LEN]), Authenticatio
 }
 
 /// A ChaCha20-Poly1305 key from the selected backend.
+#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub(crate) struct ChaChaKey {
     #[cfg(all(feature = "ring", not(feature = "portable-aead")))]
     key: ring::aead::LessSafeKey,

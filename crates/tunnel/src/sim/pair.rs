@@ -111,7 +111,9 @@ impl Sent {
     }
 }
 
-/// One host: an engine with the other host as its only peer.
+/// One host: an engine with the other host as its only peer. A clone is
+/// an independent copy (see [`Pair`]).
+#[derive(Clone)]
 pub struct Host {
     /// The engine under test.
     pub engine: Engine,
@@ -160,6 +162,12 @@ impl Host {
 
 /// Two engines that are each other's peer, a network between them and a
 /// virtual clock.
+///
+/// A clone is an independent copy in the same state (keys, sessions,
+/// timers, RNGs, datagrams in flight, virtual time): a fixture built once,
+/// with its handshake, and copied for each case behaves as one built
+/// afresh each time.
+#[derive(Clone)]
 pub struct Pair {
     /// The host at 198.18.0.1.
     pub a: Host,
