@@ -224,7 +224,7 @@ impl Engine {
     /// test of what happens at the limit.
     pub fn with_peer_limit(
         private_key: PrivateKey,
-        rng: impl CryptoRngCore + Send + 'static,
+        rng: impl CryptoRngCore + Clone + Send + 'static,
         now: Instant,
         unix_now: Duration,
         max_peers: usize,
