@@ -13,6 +13,7 @@
 //!   wireguard-go), `up` (the native TOML mode) and its mesh member.
 //! * [`cli`]: the operator's commands (keys, operators, cards, trust).
 //! * [`config`]: the native TOML configuration and key files.
+//! * [`logging`]: the log formats (human, journal, JSON).
 //! * `fuzzing` (only with the `fuzzing` feature, for the fuzz targets in
 //!   `fuzz/`): entry points that drive the internals above from bytes.
 //!
@@ -32,5 +33,6 @@ pub mod control;
 pub mod dataplane;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod logging;
 pub mod modes;
 pub mod sys;

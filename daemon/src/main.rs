@@ -13,8 +13,8 @@ use sentrymesh::cli::keygen;
 use sentrymesh::cli::{self, CardCommand, OperatorCommand, TrustCommand};
 use sentrymesh::control::client;
 use sentrymesh::dataplane::Offloads;
+use sentrymesh::logging::{self, LogFormat};
 use sentrymesh::modes::{ready, up, wg};
-use tracing_subscriber::EnvFilter;
 
 /// A userspace WireGuard mesh for block producers and validators.
 #[derive(Debug, Parser)]
@@ -29,6 +29,15 @@ struct Cli {
         default_value = "auto"
     )]
     offloads: Offloads,
+    /// How log lines look: `human` (under systemd's journal without
+    /// timestamps, with syslog priorities) or `json` (one object a line).
+    #[arg(
+        long,
+        global = true,
+        env = "SENTRYMESH_LOG_FORMAT",
+        default_value = "human"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -103,28 +112,9 @@ fn arguments() -> Vec<OsString> {
     args
 }
 
-/// Logs to standard error; `RUST_LOG` sets the filter, or wireguard-go's
-/// `LOG_LEVEL` (`verbose`, `error`, `silent`).
-fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        let level = match std::env::var("LOG_LEVEL").as_deref() {
-            Ok("verbose") => "debug",
-            Ok("error") => "error",
-            Ok("silent") => "off",
-            _ => "info",
-        };
-        EnvFilter::new(level)
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
-        .init();
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse_from(arguments());
-    init_logging();
+    logging::init(cli.log_format);
     let mut stdout = io::stdout().lock();
     let result = match cli.command {
         Command::Wg { foreground, ifname } => {
