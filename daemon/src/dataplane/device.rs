@@ -32,6 +32,7 @@ use crate::dataplane::heartbeat::Heartbeat;
 use crate::dataplane::interface::Interface;
 use crate::dataplane::io::{DatagramIo, TunIo};
 use crate::dataplane::offload::{GsoType, VIRTIO_NET_HDR_LEN, VirtioNetHdr};
+use crate::dataplane::sessions::SessionWatch;
 use crate::dataplane::state::PeerState;
 use crate::sys::batch_udp::{GsoMode, RecvMeta};
 use crate::sys::tun::Tun;
@@ -144,6 +145,8 @@ pub(crate) struct Device<T = Tun, S = DataSocket> {
     handshakes: HandshakeQueue,
     /// How much of a handshake flood the socket's filter sheds.
     shedding: Shedding,
+    /// The peers' sessions as last logged.
+    sessions: SessionWatch,
     /// Whether the last drain of the socket stopped before finding it
     /// empty: the run loop drains it again without waiting, as the poller
     /// (edge-triggered) will not say it is readable.
@@ -225,6 +228,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             cookie_replies_sent: 0,
             handshakes: HandshakeQueue::new(),
             shedding: Shedding::new(now),
+            sessions: SessionWatch::default(),
             socket_pending: false,
             tun_pending: false,
         })
@@ -242,6 +246,15 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
     fn check_mtu(&mut self) {
         let mtu = self.tun.mtu().ok().and_then(|mtu| u16::try_from(mtu).ok());
         self.interface.engine_mut().set_mtu(mtu);
+    }
+
+    /// Logs each peer's session that came up, was rekeyed, roamed or went
+    /// down since the last look (see [`SessionWatch`]): one `info` line a
+    /// change.
+    fn log_session_changes(&mut self, now: Instant) {
+        for (peer, change) in self.sessions.observe(now, self.interface.session_views()) {
+            tracing::info!(peer = %peer, "{change}");
+        }
     }
 
     /// Serves one command of a [`DeviceHandle`](crate::dataplane::handle::DeviceHandle).

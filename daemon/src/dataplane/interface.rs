@@ -25,6 +25,7 @@ use sentrymesh_types::{PrivateKey, PublicKey};
 
 use crate::dataplane::allowed_ips::AllowedIps;
 use crate::dataplane::change::{AllowedIpChange, ChangeError, ConfigChange, PeerChange};
+use crate::dataplane::sessions::SessionView;
 use crate::dataplane::state::{DeviceState, PeerState, UapiState};
 
 /// The state of an interface.
@@ -165,6 +166,16 @@ impl Interface {
             preshared_keys,
             state: self.state(),
         }
+    }
+
+    /// What the session watch needs of each peer, ordered by public key.
+    pub(crate) fn session_views(&self) -> impl Iterator<Item = SessionView> + '_ {
+        let engine = &self.engine;
+        engine.peers().map(|(public_key, id)| SessionView {
+            public_key: *public_key,
+            last_handshake: engine.peer_stats(id).and_then(|stats| stats.last_handshake),
+            endpoint: engine.peer_endpoint(id),
+        })
     }
 
     /// The peers whose last handshake completed less than

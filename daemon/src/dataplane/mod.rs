@@ -9,7 +9,8 @@
 //! merges the large packets of Linux's TUN offloads. The rest of the daemon
 //! talks to a running device through a [`handle`]: typed [`change`]s in,
 //! typed [`state`] out; the run loop's [`heartbeat`] tells the watchdog it
-//! still turns.
+//! still turns, and its [`sessions`] watch logs each peer's session coming
+//! up, rekeyed, roaming and going down.
 
 pub(crate) mod allowed_ips;
 pub(crate) mod batch;
@@ -20,6 +21,7 @@ pub(crate) mod heartbeat;
 pub(crate) mod interface;
 pub(crate) mod io;
 pub(crate) mod offload;
+pub(crate) mod sessions;
 pub(crate) mod state;
 
 pub use device::Offloads;

@@ -8,7 +8,8 @@
 //!   shutdown        --> inbox.send(Stop)     |       waker           -> inbox: control, stop
 //!                       waker.wake() --------+       tun readable    -> drain_tun
 //!   done.await  <-- the loop's result                socket readable -> drain_socket
-//!                                                    deadline        -> engine timers, MTU
+//!                                                    deadline        -> engine timers, MTU,
+//!                                                                       session log
 //! ```
 //!
 //! One drain reads a bounded number of batches from the TUN device or the
@@ -26,7 +27,9 @@
 //! Each turn beats the device's
 //! [`Heartbeat`](crate::dataplane::heartbeat::Heartbeat) with that reading,
 //! so a thread stuck in a turn stops feeding systemd's watchdog. An idle
-//! loop turns at least every [`MTU_CHECK_INTERVAL`].
+//! loop turns at least every [`MTU_CHECK_INTERVAL`], and then reads the
+//! MTU again and logs the sessions that changed
+//! ([`SessionWatch`](crate::dataplane::sessions::SessionWatch)).
 //!
 //! A thread rather than a task: after the tunnel has been idle a while, the
 //! first packet used to wait ~25 µs in the async runtime (its driver, the
@@ -192,6 +195,7 @@ impl Device<Tun, DataSocket> {
             }
             if mtu_check <= now {
                 self.check_mtu();
+                self.log_session_changes(now);
                 mtu_check = now + MTU_CHECK_INTERVAL;
             }
             if engine_deadline.is_some_and(|at| at <= now) {

@@ -1,0 +1,212 @@
+//! Each peer's session as the log tells it: one `info` line when a
+//! session comes up, is rekeyed, roams to a new endpoint or goes down,
+//! and nothing for the packets in between.
+//!
+//! The data-path thread looks once a second (with the MTU check): a
+//! session is live while its last handshake is less than
+//! `REJECT_AFTER_TIME` (180 s) old, the rule of `wait-ready` and the
+//! metrics. Between two looks:
+//!
+//! ```text
+//!   was live   is live   handshake   endpoint     line
+//!   no         yes       any         any          session up
+//!   yes        yes       newer       same         session rekeyed
+//!   yes        yes       any         another      session roamed (and rekeyed, if newer)
+//!   yes        no        -           -            session down
+//!   yes        (removed) -           -            session down
+//! ```
+//!
+//! A roam names no address: the peer may be a hidden host, whose address no
+//! log may show.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use sentrymesh_tunnel::timers::REJECT_AFTER_TIME;
+use sentrymesh_types::PublicKey;
+
+/// What the watch needs of one peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionView {
+    /// The peer.
+    pub(crate) public_key: PublicKey,
+    /// When its last handshake completed, on the engine's clock.
+    pub(crate) last_handshake: Option<Instant>,
+    /// Where its datagrams go.
+    pub(crate) endpoint: Option<SocketAddr>,
+}
+
+/// A change of a peer's session, to log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionChange {
+    /// A session came up: the first handshake, or the first since it went
+    /// down.
+    Up,
+    /// A live session was replaced by a newer handshake.
+    Rekeyed,
+    /// A live session's peer moved to another endpoint.
+    Roamed,
+    /// The session expired, or its peer was removed.
+    Down,
+}
+
+impl fmt::Display for SessionChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SessionChange::Up => "session up",
+            SessionChange::Rekeyed => "session rekeyed",
+            SessionChange::Roamed => "session roamed to a new endpoint",
+            SessionChange::Down => "session down",
+        })
+    }
+}
+
+/// What the last look saw of a peer.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    last_handshake: Option<Instant>,
+    endpoint: Option<SocketAddr>,
+    live: bool,
+}
+
+/// The peers' sessions as last seen; see the [module](self).
+#[derive(Debug, Default)]
+pub(crate) struct SessionWatch {
+    seen: BTreeMap<PublicKey, Seen>,
+}
+
+impl SessionWatch {
+    /// Compares `peers` (every peer there is) at `now` with the last look,
+    /// and returns what changed, peer by peer in the order given, then the
+    /// removed peers by key.
+    pub(crate) fn observe(
+        &mut self,
+        now: Instant,
+        peers: impl IntoIterator<Item = SessionView>,
+    ) -> Vec<(PublicKey, SessionChange)> {
+        let mut changes = Vec::new();
+        let mut seen = BTreeMap::new();
+        for peer in peers {
+            let live = peer
+                .last_handshake
+                .is_some_and(|at| now.saturating_duration_since(at) < REJECT_AFTER_TIME);
+            let before = self.seen.remove(&peer.public_key);
+            let was_live = before.is_some_and(|before| before.live);
+            match before {
+                Some(before) if before.live && live => {
+                    if peer.last_handshake != before.last_handshake {
+                        changes.push((peer.public_key, SessionChange::Rekeyed));
+                    }
+                    if before.endpoint.is_some() && peer.endpoint != before.endpoint {
+                        changes.push((peer.public_key, SessionChange::Roamed));
+                    }
+                }
+                _ if live && !was_live => changes.push((peer.public_key, SessionChange::Up)),
+                _ if was_live && !live => changes.push((peer.public_key, SessionChange::Down)),
+                _ => {}
+            }
+            seen.insert(
+                peer.public_key,
+                Seen {
+                    last_handshake: peer.last_handshake,
+                    endpoint: peer.endpoint,
+                    live,
+                },
+            );
+        }
+        for (public_key, removed) in std::mem::replace(&mut self.seen, seen) {
+            if removed.live {
+                changes.push((public_key, SessionChange::Down));
+            }
+        }
+        changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn key(byte: u8) -> PublicKey {
+        PublicKey::from_bytes([byte; 32])
+    }
+
+    fn view(byte: u8, last_handshake: Option<Instant>, port: u16) -> SessionView {
+        SessionView {
+            public_key: key(byte),
+            last_handshake,
+            endpoint: (port != 0).then(|| SocketAddr::from(([198, 18, 0, byte], port))),
+        }
+    }
+
+    #[test]
+    fn each_change_of_a_session_is_told_once() {
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut watch = SessionWatch::default();
+        // Configured, no handshake yet: nothing.
+        assert_eq!(watch.observe(at(0), [view(1, None, 51820)]), []);
+        // The handshake: up, once, however often the watch looks.
+        assert_eq!(
+            watch.observe(at(1), [view(1, Some(at(1)), 51820)]),
+            [(key(1), SessionChange::Up)]
+        );
+        for second in 2..120 {
+            assert_eq!(watch.observe(at(second), [view(1, Some(at(1)), 51820)]), []);
+        }
+        // A rekey, then a roam, then both at once.
+        assert_eq!(
+            watch.observe(at(121), [view(1, Some(at(121)), 51820)]),
+            [(key(1), SessionChange::Rekeyed)]
+        );
+        assert_eq!(
+            watch.observe(at(122), [view(1, Some(at(121)), 40000)]),
+            [(key(1), SessionChange::Roamed)]
+        );
+        assert_eq!(
+            watch.observe(at(123), [view(1, Some(at(123)), 40001)]),
+            [
+                (key(1), SessionChange::Rekeyed),
+                (key(1), SessionChange::Roamed)
+            ]
+        );
+        // 180 s without a handshake: down, once.
+        assert_eq!(watch.observe(at(302), [view(1, Some(at(123)), 40001)]), []);
+        assert_eq!(
+            watch.observe(at(303), [view(1, Some(at(123)), 40001)]),
+            [(key(1), SessionChange::Down)]
+        );
+        assert_eq!(watch.observe(at(304), [view(1, Some(at(123)), 40001)]), []);
+        // Back: up again, even from another endpoint (no roam).
+        assert_eq!(
+            watch.observe(at(400), [view(1, Some(at(400)), 51820)]),
+            [(key(1), SessionChange::Up)]
+        );
+    }
+
+    #[test]
+    fn a_removed_peer_with_a_live_session_goes_down() {
+        let start = Instant::now();
+        let mut watch = SessionWatch::default();
+        let peers = [view(1, Some(start), 51820), view(2, None, 51820)];
+        assert_eq!(watch.observe(start, peers), [(key(1), SessionChange::Up)]);
+        assert_eq!(
+            watch.observe(start, [view(3, Some(start), 51820)]),
+            [(key(3), SessionChange::Up), (key(1), SessionChange::Down)]
+        );
+        assert_eq!(watch.observe(start, []), [(key(3), SessionChange::Down)]);
+        assert_eq!(watch.observe(start, []), []);
+    }
+
+    #[test]
+    fn a_handshake_the_first_look_finds_expired_is_no_session() {
+        let start = Instant::now();
+        let mut watch = SessionWatch::default();
+        let expired = [view(1, Some(start), 51820)];
+        assert_eq!(watch.observe(start + REJECT_AFTER_TIME, expired), []);
+    }
+}
