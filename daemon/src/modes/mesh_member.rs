@@ -56,6 +56,7 @@ mod known;
 mod peer_changes;
 mod resolver;
 mod state_file;
+mod trust_log;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -71,12 +72,13 @@ use peer_changes::{Change, RefusedPeers};
 use resolver::{LOOKUP_TIMEOUT, Resolved, Resolver, SystemLookup};
 use sentrymesh_mesh::{
     EndpointHost, GossipStats, Mesh, Object, OperatorId, Overlay, PeerEvent, PeerSpec, Received,
-    SignedCard, TrustPolicy, may_share,
+    SignedCard, SignedRevocation, TrustPolicy, may_share,
 };
 use sentrymesh_types::{IpNet, PrivateKey, PublicKey, UnixTime};
 use state_file::StateWriter;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
+use trust_log::TrustLog;
 
 use crate::config::{Config, MeshSettings};
 use crate::dataplane::change::{AllowedIpChange, PeerChange, PeerUpdate};
@@ -249,6 +251,8 @@ pub struct MeshMember {
     refused_peers: RefusedPeers,
     /// Peers' endpoint names, resolved off the run loop.
     resolver: Resolver,
+    /// The admissions and revocations logged so far.
+    trust_log: TrustLog,
 }
 
 impl MeshMember {
@@ -280,6 +284,7 @@ impl MeshMember {
             introductions: Introductions::new(&inputs.wg_secret.to_bytes(), now),
             refused_peers: RefusedPeers::default(),
             resolver: Resolver::new(Arc::new(SystemLookup), LOOKUP_TIMEOUT),
+            trust_log: TrustLog::default(),
         })
     }
 
@@ -322,6 +327,7 @@ impl MeshMember {
         let mut introduce = tokio::time::interval(INTRODUCTION_INTERVAL);
         loop {
             self.apply_events(&device, &mut routes).await?;
+            self.log_trust_changes();
             self.send_gossip(&gossip).await;
             while let Some(refusal) = self.mesh.poll_refusal() {
                 tracing::debug!("gossip refused object {}: {}", refusal.id, refusal.error);
@@ -407,6 +413,20 @@ impl MeshMember {
             gossip: self.mesh.stats(),
             introductions: self.introductions.counters(),
             peers_refused: self.refused_peers.total(),
+        }
+    }
+
+    /// Logs each operator admitted or no longer admitted, and each
+    /// revocation learnt, since the last call (see [`TrustLog`]).
+    fn log_trust_changes(&mut self) {
+        let store = self.mesh.store();
+        let changes =
+            self.trust_log
+                .observe(self.mesh.admitted_operators(), store.generation(), || {
+                    store.revocations().map(SignedRevocation::revocation)
+                });
+        for change in changes {
+            tracing::info!("{change}");
         }
     }
 
