@@ -484,12 +484,26 @@ impl Member {
     /// When the daemon cannot be started or its socket does not answer
     /// within 10 s; the message has its log.
     pub fn start(&mut self) {
+        self.start_logging("info", "human");
+    }
+
+    /// Starts `sentrymesh up` as [`start`](Self::start) does, logging with
+    /// the filter `rust_log` (`RUST_LOG`) in the format `log_format`
+    /// (`--log-format`).
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_logging(&mut self, rust_log: &str, log_format: &str) {
         self.host.register_interface(&self.ifname);
         let config = self.host.dir().join("sm.toml");
+        let filter = format!("RUST_LOG={rust_log}");
         let mut command = self.host.command("env");
         command.args([
-            "RUST_LOG=info",
+            filter.as_str(),
             self.sentrymesh,
+            "--log-format",
+            log_format,
             "up",
             "-c",
             &config.to_string_lossy(),
