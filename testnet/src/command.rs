@@ -25,12 +25,16 @@
 //! removed everything the testnet made in 0.9 s
 //! ```
 //!
+//! While it builds, standard error shows how far it got (see
+//! [`progress`](crate::progress)): one line rewritten in place on a
+//! terminal, a line per change otherwise.
+//!
 //! The exit status is 0 only when the mesh formed exactly as the roles
 //! require; otherwise the report ends with what failed, followed by the
 //! end of the log of each daemon involved.
 
 use std::collections::BTreeSet;
-use std::io::Write;
+use std::io::{self, IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -40,6 +44,7 @@ use sentrymesh::dataplane::Offloads;
 use sentrymesh::modes::ready;
 use sentrymesh_netns::{interrupt, neighbours};
 
+use crate::progress::Progress;
 use crate::report::Violation;
 use crate::{Testnet, TestnetSpec, plan};
 
@@ -141,7 +146,16 @@ fn run_spec(spec: &TestnetSpec, args: &TestnetArgs, out: &mut impl Write) -> Res
         spec.operators * (1 + spec.sentries)
     )?;
     let started = Instant::now();
-    let mut testnet = Testnet::create(spec)?;
+    let stderr = io::stderr();
+    let terminal = stderr.is_terminal();
+    let mut progress = Progress::new(stderr.lock(), terminal);
+    let mut show = |stage| {
+        // Progress that cannot be shown is no reason to stop the testnet.
+        let _ = progress.show(Instant::now(), stage);
+    };
+    let created = Testnet::create_with_progress(spec, &mut show);
+    let _ = progress.finish();
+    let mut testnet = created?;
     writeln!(
         out,
         "created in {:.1} s; files (keys, cards, bundles, vouches, configs, logs) in {}",
@@ -160,7 +174,12 @@ fn run_spec(spec: &TestnetSpec, args: &TestnetArgs, out: &mut impl Write) -> Res
         "waiting up to {} s for every daemon to report ready with every peer its role requires",
         args.timeout.as_secs_f64()
     )?;
-    let formed = testnet.wait_ready(args.timeout)?;
+    let mut show = |stage| {
+        let _ = progress.show(Instant::now(), stage);
+    };
+    let formed = testnet.wait_ready_with_progress(args.timeout, &mut show);
+    let _ = progress.finish();
+    let formed = formed?;
     if formed {
         writeln!(
             out,

@@ -20,7 +20,8 @@
 //! require), `topology` (namespaces, the switch, links), `identities`
 //! (operators, keys, cards, bundles, known directories), `daemons` (configs,
 //! starting, readiness, stopping), `status` (peers over UAPI), `probes` (the
-//! ping matrix), [`report`] (the judgement and its printout), `leftovers`
+//! ping matrix), [`report`] (the judgement and its printout), [`progress`]
+//! (what the command shows while the testnet builds), `leftovers`
 //! (what a testnet killed outright left), and `command` (the
 //! `sentrymesh-testnet` command). The namespace plumbing under them —
 //! namespaces, veths, processes, commands with timeouts, Ctrl-C, the
@@ -47,6 +48,7 @@ mod identities;
 mod leftovers;
 pub mod plan;
 mod probes;
+pub mod progress;
 pub mod report;
 mod status;
 mod topology;
@@ -74,6 +76,7 @@ pub use self::command::{TestnetArgs, run};
 use self::daemons::Daemons;
 pub use self::identities::TestnetOperator;
 use self::plan::{Plan, RunTag, WORKDIR_PREFIX};
+pub use self::progress::Stage;
 pub use self::report::{HostReport, MeshReport, PeerRow, Ping, Violation};
 use self::topology::Topology;
 
@@ -157,6 +160,19 @@ impl Testnet {
     /// When not root, `ip` or `ping` is missing, the size is refused, or
     /// creating anything fails; what was made is removed.
     pub fn create(spec: &TestnetSpec) -> Result<Self> {
+        Self::create_with_progress(spec, &mut |_| {})
+    }
+
+    /// Builds the testnet as [`create`](Self::create) does, telling
+    /// `progress` each time a daemon started ([`Stage::Starting`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create).
+    pub fn create_with_progress(
+        spec: &TestnetSpec,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<Self> {
         require_root()?;
         for program in ["ip", "ping"] {
             if find_program(program, &[]).is_none() {
@@ -215,6 +231,7 @@ impl Testnet {
         // WireGuard's 5 s.
         let mut daemons = Daemons::default();
         let started = Instant::now();
+        let mut started_daemons = 0;
         for hidden in [false, true] {
             for (index, (planned, files)) in plan.hosts().iter().zip(&files).enumerate() {
                 if planned.role.is_hidden() != hidden {
@@ -231,6 +248,11 @@ impl Testnet {
                 daemons
                     .start(index, spec, planned, files, &config)
                     .with_context(|| format!("starting the daemon of {}", planned.name))?;
+                started_daemons += 1;
+                progress(Stage::Starting {
+                    started: started_daemons,
+                    hosts: plan.hosts().len(),
+                });
             }
             daemons.wait_serving(DAEMON_START_TIMEOUT)?;
         }
@@ -335,6 +357,20 @@ impl Testnet {
     /// When a daemon exited (the message ends with its log), or a stop was
     /// requested ([`interrupt`]).
     pub fn wait_ready(&mut self, timeout: Duration) -> Result<bool> {
+        self.wait_ready_with_progress(timeout, &mut |_| {})
+    }
+
+    /// Waits as [`wait_ready`](Self::wait_ready) does, telling `progress`
+    /// how far the mesh formed ([`Stage::Forming`]) each time it looks.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_ready`](Self::wait_ready).
+    pub fn wait_ready_with_progress(
+        &mut self,
+        timeout: Duration,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<bool> {
         let deadline = Instant::now() + timeout;
         loop {
             interrupt::check()?;
@@ -346,7 +382,9 @@ impl Testnet {
             {
                 bail!("{}", daemon.exit_message());
             }
-            if self.is_formed() {
+            let stage = self.formation();
+            progress(stage);
+            if stage.is_complete() {
                 return Ok(true);
             }
             if Instant::now() >= deadline {
@@ -356,19 +394,34 @@ impl Testnet {
         }
     }
 
-    /// Whether every daemon is ready with a live session to every peer its
-    /// role requires.
-    fn is_formed(&self) -> bool {
-        self.hosts.iter().enumerate().all(|(index, host)| {
-            self.daemons.get(index).is_some_and(daemons::Daemon::ready)
-                && status::peers(&host.ifname).is_ok_and(|peers| {
-                    let rows = self.peer_rows(&peers);
-                    host.expected_peers.iter().all(|expected| {
-                        rows.iter()
-                            .any(|row| row.host.as_ref() == Some(expected) && row.is_live())
-                    })
+    /// How far the mesh formed: the daemons ready, and the live sessions of
+    /// those every host's role requires. Formed when both are complete.
+    fn formation(&self) -> Stage {
+        let (mut live, mut required, mut ready) = (0, 0, 0);
+        for (index, host) in self.hosts.iter().enumerate() {
+            required += host.expected_peers.len();
+            if self.daemons.get(index).is_some_and(daemons::Daemon::ready) {
+                ready += 1;
+            }
+            let Ok(peers) = status::peers(&host.ifname) else {
+                continue;
+            };
+            let rows = self.peer_rows(&peers);
+            live += host
+                .expected_peers
+                .iter()
+                .filter(|expected| {
+                    rows.iter()
+                        .any(|row| row.host.as_ref() == Some(*expected) && row.is_live())
                 })
-        })
+                .count();
+        }
+        Stage::Forming {
+            live,
+            required,
+            ready,
+            hosts: self.hosts.len(),
+        }
     }
 
     /// `peers` as report rows: named, with handshake ages, in the plan's

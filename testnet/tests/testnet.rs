@@ -173,6 +173,17 @@ fn three_operators_form_a_mesh_with_producers_behind_their_own_sentries() {
         "{stdout}"
     );
 
+    // Off a terminal, the progress is plain lines on standard error: every
+    // daemon started, then every session the roles require (21 peerings,
+    // at both ends) live and every host ready.
+    for line in [
+        "hosts started: 9 of 9\n",
+        "sessions live: 42 of 42; hosts ready: 9 of 9\n",
+    ] {
+        assert!(stderr.contains(line), "no {line:?} in:\n{stderr}");
+    }
+    assert!(!stderr.contains('\r'), "{stderr}");
+
     let hosts = printed_peers(&stdout);
     assert_eq!(hosts.len(), 9, "{stdout}");
     for operator in 1..=3 {
