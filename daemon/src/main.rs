@@ -67,7 +67,9 @@ enum Command {
     /// Print a new preshared key (as `wg genpsk`).
     Genpsk,
     /// Make a running `sentrymesh up` re-read its config and apply what
-    /// changed, keeping the sessions of unchanged peers (as SIGHUP).
+    /// changed, keeping the sessions of unchanged peers (as SIGHUP), and
+    /// wait for its answer: what changed, or (exit 1) why it refused the
+    /// file and runs on with the config it had.
     Reload {
         /// The interface; default: the only one running.
         #[arg(short, long)]
@@ -131,8 +133,8 @@ fn main() -> ExitCode {
         Command::Pubkey => keygen::pubkey(&mut io::stdin().lock(), &mut stdout),
         Command::Genpsk => keygen::genpsk(&mut stdout),
         Command::Reload { interface } => {
-            client::request_reload(interface.as_deref()).and_then(|(name, pid)| {
-                writeln!(stdout, "asked process {pid} to reload the config of {name}")?;
+            client::request_reload(interface.as_deref()).and_then(|(name, changes)| {
+                writeln!(stdout, "{name} reloaded its config: {changes}")?;
                 Ok(())
             })
         }

@@ -357,11 +357,31 @@ fn the_daemon_runs_as_the_service_user_with_cap_net_admin_alone() {
     );
     assert!(ready.contains("ready"), "wait-ready: {ready}");
     // Root's reload reaches it, and the service user may re-read its files.
-    as_root_beside(pid, SENTRYMESH, &["reload", "--interface", &if_a]);
+    let reloaded = as_root_beside(pid, SENTRYMESH, &["reload", "--interface", &if_a]);
+    assert!(reloaded.contains("nothing changed"), "reload: {reloaded}");
     assert!(
         wait_until(WAIT, || daemon_a.log().contains("reloaded")),
         "no reload:\n{}",
         daemon_a.log()
+    );
+    // The unit's ExecReload runs as the service user: its reload is
+    // answered too.
+    let reloaded = as_root_beside(
+        pid,
+        "setpriv",
+        &[
+            &format!("--reuid={}", install.uid),
+            &format!("--regid={}", install.gid),
+            "--clear-groups",
+            SENTRYMESH,
+            "reload",
+            "--interface",
+            &if_a,
+        ],
+    );
+    assert!(
+        reloaded.contains("nothing changed"),
+        "reload as the service user: {reloaded}"
     );
     ping(&b, overlay.a4.into(), 1);
     let log = daemon_a.log();

@@ -593,13 +593,37 @@ impl Member {
             .any(|line| line.starts_with(&other.wg_public) && !line.ends_with("\t0"))
     }
 
-    /// Asks the daemon to reload its config, as `sentrymesh reload`.
+    /// Asks the daemon to reload its config, as `sentrymesh reload`, which
+    /// waits for the daemon's answer.
     ///
     /// # Panics
     ///
-    /// When `sentrymesh reload` fails.
+    /// When `sentrymesh reload` fails: the daemon refused the config.
     pub fn reload(&self) {
         sentrymesh(self.sentrymesh, &["reload", "--interface", &self.ifname]);
+    }
+
+    /// Asks the daemon to reload its config, which it must refuse, and
+    /// returns what `sentrymesh reload` printed on its standard error: the
+    /// daemon's reason.
+    ///
+    /// # Panics
+    ///
+    /// When `sentrymesh reload` succeeds, or does not end in time.
+    pub fn refused_reload(&self) -> String {
+        let finished = crate::run_command(
+            Command::new(self.sentrymesh).args(["reload", "--interface", &self.ifname]),
+            b"",
+            sentrymesh_netns::COMMAND_TIMEOUT,
+        );
+        assert!(
+            !finished.success() && !finished.timed_out,
+            "the reload of {} was not refused:\n{}{}",
+            self.name,
+            finished.stdout,
+            finished.stderr
+        );
+        finished.stderr
     }
 
     /// Whether one ping to `other`'s overlay address is answered.

@@ -1,15 +1,13 @@
 //! The client side of the UAPI socket, for commands that talk to a running
-//! daemon (`wait-ready`, `reload`): which interfaces are served here, which
-//! process serves one, what it says of its peers, and asking it to reload
-//! its config.
+//! daemon (`wait-ready`, `reload`): which interfaces are served here, what
+//! one says of its peers, and asking it to reload its config (and waiting
+//! for its answer).
 //!
 //! The `get` reply carries the interface's private key: it is read into a
 //! buffer that is zeroed when dropped, and only the peers' public data is
 //! kept ([`read_get_reply`]).
 
-use std::ffi::OsStr;
-use std::io::{self, BufReader, Write};
-use std::os::unix::ffi::OsStrExt;
+use std::io::{BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,9 +15,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::control::socket::SOCKET_DIR;
-use crate::control::uapi::read_get_reply;
+use crate::control::uapi::{ReloadAnswer, ReloadAnswerError, read_get_reply, read_reload_answer};
 use crate::dataplane::PeerState;
-use crate::sys::{process, sockopt};
 
 /// How long a request to a daemon may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -63,49 +60,40 @@ pub fn choose_interface(interface: Option<&str>) -> Result<String> {
     }
 }
 
-/// The process that serves the socket at `path`, from the kernel's record of
-/// the listening peer (`SO_PEERCRED`).
-///
-/// # Errors
-///
-/// When nothing answers on the socket.
-pub fn server_pid(path: &Path) -> io::Result<u32> {
-    sockopt::peer_pid(&UnixStream::connect(path)?)
-}
+/// How long `sentrymesh reload` waits for the daemon's answer: it reads the
+/// config and the files it names, and applies the change, before it answers.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// `sentrymesh reload`: sends SIGHUP to the `sentrymesh up` daemon serving
-/// `interface` (or the only interface running), which re-reads its config
-/// and applies what changed. Returns the interface and the daemon's pid.
+/// `sentrymesh reload`: asks the `sentrymesh up` daemon serving `interface`
+/// (or the only interface running) to re-read its config and apply what
+/// changed, and waits for its answer. Returns the interface and what
+/// changed.
 ///
 /// # Errors
 ///
-/// When no daemon answers, or the one that does is not `sentrymesh up` (a
-/// `sentrymesh wg` or another WireGuard is configured with `wg` instead, and
-/// SIGHUP would stop it).
-pub fn request_reload(interface: Option<&str>) -> Result<(String, u32)> {
+/// When no daemon answers, the one that does is not `sentrymesh up` (a
+/// `sentrymesh wg` or another WireGuard is configured with `wg` instead),
+/// or the daemon refused the config: then the error is its reason, and the
+/// daemon runs on with the config it had.
+pub fn request_reload(interface: Option<&str>) -> Result<(String, String)> {
     let name = choose_interface(interface)?;
     let path = socket_path(&name);
-    let pid =
-        server_pid(&path).with_context(|| format!("no daemon answers on {}", path.display()))?;
-    let arguments = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .with_context(|| format!("reading the command line of process {pid}"))?;
-    let program = arguments
-        .split(|&byte| byte == 0)
-        .next()
-        .unwrap_or_default();
-    let is_sentrymesh = Path::new(OsStr::from_bytes(program))
-        .file_name()
-        .is_some_and(|name| name == "sentrymesh");
-    let is_native = arguments
-        .split(|&byte| byte == 0)
-        .any(|argument| argument == b"up");
-    if !(is_sentrymesh && is_native) {
-        bail!(
-            "{name} is not served by `sentrymesh up` (process {pid}); configure it with `wg` instead"
-        );
+    let mut stream = UnixStream::connect(&path)
+        .with_context(|| format!("no daemon answers on {}", path.display()))?;
+    stream.set_read_timeout(Some(RELOAD_TIMEOUT))?;
+    stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
+    stream.write_all(b"reload=1\n\n")?;
+    match read_reload_answer(BufReader::new(stream)) {
+        Ok(ReloadAnswer::Reloaded(summary)) => Ok((name, summary)),
+        Ok(ReloadAnswer::Refused(reason)) => {
+            bail!("{name} refused the config; it runs on unchanged:\n{reason}")
+        }
+        Err(ReloadAnswerError::Truncated) => bail!(
+            "{name} gave no answer to the reload: it is not served by `sentrymesh up` \
+             (configure it with `wg` instead), or its daemon stopped"
+        ),
+        Err(error) => Err(error).with_context(|| format!("the answer on {}", path.display())),
     }
-    process::send_hangup(pid).with_context(|| format!("signalling process {pid}"))?;
-    Ok((name, pid))
 }
 
 /// The peers of the interface served at `path`, as its `get` reply gives

@@ -4,7 +4,9 @@
 //! Each connection is served by its own task: it frames requests with
 //! [`RequestDecoder`], turns each into a call on the [`UapiHandle`] (a
 //! `set=1` is parsed into a typed change, a refusal's [`ChangeError`]
-//! becomes the errno `wg` expects), and writes the answer back.
+//! becomes the errno `wg` expects), and writes the answer back. A
+//! `reload=1` (from `sentrymesh reload`) goes to the daemon's supervisor,
+//! when it has one, and its answer back to the client.
 //!
 //! [`ChangeError`]: crate::dataplane::change::ChangeError
 
@@ -16,10 +18,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
 use zeroize::Zeroizing;
 
 use crate::control::uapi::{
-    Errno, Limits, Request, RequestDecoder, RequestError, write_get_response, write_status,
+    Errno, Limits, Request, RequestDecoder, RequestError, write_get_response, write_reload_answer,
+    write_status,
 };
 use crate::dataplane::change::ChangeError;
 use crate::dataplane::handle::UapiHandle;
@@ -27,6 +31,10 @@ use crate::sys::process::PrivateUmask;
 
 /// The directory of UAPI sockets that `wg` looks in.
 pub const SOCKET_DIR: &str = "/var/run/wireguard";
+
+/// A reload asked for on the socket: where the daemon answers with what
+/// changed, or with why it refused the config (nothing changed then).
+pub type ReloadRequest = oneshot::Sender<Result<String, String>>;
 
 /// The listening UAPI socket; its file is removed when this is dropped.
 #[derive(Debug)]
@@ -80,14 +88,17 @@ impl ControlSocket {
         &self.path
     }
 
-    /// Serves connections until the device's run loop goes away.
-    pub async fn serve(&self, device: UapiHandle) {
+    /// Serves connections until the device's run loop goes away. Reload
+    /// requests go to `reloads`; without it (an interface configured with
+    /// `wg`) they are refused.
+    pub async fn serve(&self, device: UapiHandle, reloads: Option<mpsc::Sender<ReloadRequest>>) {
         loop {
             match self.listener.accept().await {
                 Ok((stream, _)) => {
                     let device = device.clone();
+                    let reloads = reloads.clone();
                     tokio::spawn(async move {
-                        if let Err(error) = serve_connection(stream, device).await {
+                        if let Err(error) = serve_connection(stream, device, reloads).await {
                             tracing::debug!("UAPI connection ended: {error}");
                         }
                     });
@@ -111,7 +122,11 @@ impl Drop for ControlSocket {
 }
 
 /// Answers the requests of one connection, in order, until it closes.
-async fn serve_connection(mut stream: UnixStream, device: UapiHandle) -> io::Result<()> {
+async fn serve_connection(
+    mut stream: UnixStream,
+    device: UapiHandle,
+    reloads: Option<mpsc::Sender<ReloadRequest>>,
+) -> io::Result<()> {
     let mut decoder = RequestDecoder::new(Limits::default());
     let mut input = vec![0u8; 4096];
     // A `get` reply holds the private key: zeroed when the connection ends.
@@ -129,7 +144,7 @@ async fn serve_connection(mut stream: UnixStream, device: UapiHandle) -> io::Res
                 break;
             };
             reply.clear();
-            if !answer(request, &device, &mut reply).await {
+            if !answer(request, &device, reloads.as_ref(), &mut reply).await {
                 return Ok(());
             }
             stream.write_all(&reply).await?;
@@ -145,6 +160,7 @@ async fn serve_connection(mut stream: UnixStream, device: UapiHandle) -> io::Res
 async fn answer(
     request: Result<Request, RequestError>,
     device: &UapiHandle,
+    reloads: Option<&mpsc::Sender<ReloadRequest>>,
     reply: &mut Vec<u8>,
 ) -> bool {
     match request {
@@ -160,6 +176,26 @@ async fn answer(
                 tracing::info!("refused a UAPI set: {:#}", anyhow::Error::new(error));
             }
         },
+        Ok(Request::Reload) => {
+            let Some(reloads) = reloads else {
+                write_reload_answer(
+                    Err(
+                        "this interface is configured with `wg` (sentrymesh wg), not from a \
+                         config file: there is nothing to reload",
+                    ),
+                    reply,
+                );
+                return true;
+            };
+            let (answer, answered) = oneshot::channel();
+            if reloads.send(answer).await.is_err() {
+                return false;
+            }
+            match answered.await {
+                Ok(result) => write_reload_answer(result.as_deref().map_err(String::as_str), reply),
+                Err(_) => return false,
+            }
+        }
         Err(error) => {
             tracing::debug!("refused a UAPI request: {error}");
             if let Some(errno) = error.errno() {

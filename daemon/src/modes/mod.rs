@@ -7,6 +7,7 @@
 //! and the mesh member install routes through one service, `routes`; the
 //! native mode feeds systemd's `watchdog` from its data path's heartbeat.
 
+mod config_changes;
 pub mod mesh_member;
 pub mod ready;
 mod routes;

@@ -6,9 +6,12 @@
 //! service is ready (once `[ready] min_trusted_peers` peers have a live
 //! session), and the UAPI socket serves `wg show`.
 //!
-//! SIGHUP re-reads the file and applies the difference: peers that stayed
-//! keep their sessions, removed peers go, new ones come, and addresses and
-//! routes follow the file.
+//! SIGHUP, or `reload=1` on the UAPI socket (`sentrymesh reload`, which
+//! waits for the answer), re-reads the file and applies the difference:
+//! peers that stayed keep their sessions, removed peers go, new ones come,
+//! addresses, routes and the MTU follow the file. The log line, and the
+//! answer, say what changed; a refused file changes nothing, and the answer
+//! says why.
 //!
 //! With `[metrics] listen`, the counters are served to Prometheus (see
 //! [`crate::control::metrics`]).
@@ -27,17 +30,18 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::{self, Config};
 use crate::control::metrics;
-use crate::control::socket::ControlSocket;
+use crate::control::socket::{ControlSocket, ReloadRequest};
 use crate::dataplane::change::{AllowedIpChange, ConfigChange, PeerChange, PeerUpdate};
 use crate::dataplane::device::{Device, Offloads, bind_socket, create_tun};
 use crate::dataplane::handle::{self, DeviceHandle};
+use crate::modes::config_changes::ConfigChanges;
 use crate::modes::mesh_member::{MeshInputs, MeshMember, MeshReload};
 use crate::modes::routes::Routes;
 use crate::modes::watchdog::{Check, Watchdog};
 use crate::sys::capabilities;
 use crate::sys::netlink;
 use crate::sys::systemd::Notifier;
-use crate::sys::tun::Tun;
+use crate::sys::tun::{self, Tun};
 use crate::sys::udp::DataSocket;
 
 /// Runs the interface the configuration at `path` describes, with the
@@ -125,6 +129,7 @@ async fn serve(path: PathBuf, config: Config, parts: Parts, offloads: Offloads) 
     let (handle, uapi, commands) = handle::channel();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (mesh_reloads, mesh_reloads_rx) = mpsc::channel(1);
+    let (reload_requests, reload_requests_rx) = mpsc::channel(1);
     let (configured, is_configured) = oneshot::channel();
     let (mesh_counters, mesh_counters_rx) = mpsc::channel(4);
     let sources = metrics::Sources {
@@ -157,14 +162,17 @@ async fn serve(path: PathBuf, config: Config, parts: Parts, offloads: Offloads) 
         path,
         config,
         handle.clone(),
-        mesh_reloads,
+        Reloads {
+            requests: reload_requests_rx,
+            mesh: mesh_reloads,
+        },
         configured,
         Systemd { notifier, watchdog },
         shutdown_tx,
     );
     tokio::select! {
         result = device.run(commands, shutdown_rx) => result,
-        () = control.serve(uapi) => Ok(()),
+        () = control.serve(uapi, Some(reload_requests)) => Ok(()),
         result = supervisor => result,
         result = mesh => result.context("the mesh member stopped"),
         result = metrics => result.context("serving metrics"),
@@ -206,18 +214,23 @@ fn ignore_existing(result: io::Result<()>) -> io::Result<()> {
 }
 
 /// Configures the interface, reports readiness, pings the watchdog while the
-/// data path turns, reloads on SIGHUP and stops on SIGINT or SIGTERM. The routes of the configured
-/// peers' allowed IPs follow each reload, and go when this returns.
+/// data path turns, reloads on SIGHUP or a reload request and stops on
+/// SIGINT or SIGTERM. The routes of the configured peers' allowed IPs
+/// follow each reload, and go when this returns.
 async fn supervise(
     path: PathBuf,
     mut config: Config,
     device: DeviceHandle,
-    mesh_reloads: mpsc::Sender<MeshReload>,
+    reloads: Reloads,
     configured: oneshot::Sender<()>,
     systemd: Systemd,
     shutdown: watch::Sender<bool>,
 ) -> Result<()> {
     let Systemd { notifier, watchdog } = systemd;
+    let Reloads {
+        requests: mut reload_requests,
+        mesh: mesh_reloads,
+    } = reloads;
     let name = config.interface.name.as_str().to_owned();
     let mut routes =
         Routes::of_interface(&name).with_context(|| format!("finding interface {name}"))?;
@@ -262,19 +275,38 @@ async fn supervise(
                 let live = device.live_peers().await?.len();
                 readiness.update(live, config.min_trusted_peers, &name, &notify);
             }
-            _ = hangup.recv() => {
+            reload_asked = async {
+                tokio::select! {
+                    _ = hangup.recv() => None,
+                    Some(answer) = reload_requests.recv() => Some(answer),
+                }
+            } => {
                 let _ = notify("RELOADING=1");
                 let reloaded = reload(&path, &mut config, &device, &mut routes, &mesh_reloads);
-                let status = match reloaded.await {
-                    Ok(()) => {
-                        tracing::info!("reloaded {}: {}", path.display(), peers_of(&config));
-                        format!("interface {name} is up {}", peers_of(&config))
+                let (status, answer) = match reloaded.await {
+                    Ok(changes) => {
+                        tracing::info!(
+                            "reloaded {}: {changes} ({})",
+                            path.display(),
+                            peers_of(&config)
+                        );
+                        (
+                            format!("interface {name} is up {}", peers_of(&config)),
+                            Ok(changes.to_string()),
+                        )
                     }
                     Err(error) => {
                         tracing::error!("reload refused, nothing changed: {error:#}");
-                        format!("last reload refused: {error}")
+                        (
+                            format!("last reload refused: {error}"),
+                            Err(format!("{error:#}")),
+                        )
                     }
                 };
+                // The client may have given up waiting: nobody to tell.
+                if let Some(reply) = reload_asked {
+                    let _ = reply.send(answer);
+                }
                 // systemd waits for READY=1 after RELOADING=1; while the
                 // gate is shut it gets it with the next readiness report.
                 match readiness {
@@ -303,6 +335,13 @@ async fn supervise(
     let _ = notify("STOPPING=1");
     let _ = shutdown.send(true);
     Ok(())
+}
+
+/// Where reloads are asked for and passed on: the requests of the UAPI
+/// socket (SIGHUP asks too), and the mesh member's channel.
+struct Reloads {
+    requests: mpsc::Receiver<ReloadRequest>,
+    mesh: mpsc::Sender<MeshReload>,
 }
 
 /// The service manager, if one started the daemon: where notifications go,
@@ -351,14 +390,15 @@ impl Readiness {
 }
 
 /// Re-reads the configuration and applies it: the peers (or the mesh's
-/// inputs), and the addresses and routes that changed.
+/// inputs), and the addresses, routes and MTU that changed. Returns what
+/// changed.
 async fn reload(
     path: &Path,
     current: &mut Config,
     device: &DeviceHandle,
     routes: &mut Routes,
     mesh_reloads: &mpsc::Sender<MeshReload>,
-) -> Result<()> {
+) -> Result<ConfigChanges> {
     let config = config::load(path).map_err(|error| anyhow!("{error}"))?;
     let name = current.interface.name.as_str();
     if config.interface.name.as_str() != name {
@@ -390,11 +430,15 @@ async fn reload(
     let new_routes = routes_of(&config);
     // What can fail comes first; a refusal takes back what it had added, so
     // the interface, its routes and its peers stay as they were.
-    let mut added = Additions::new(index);
+    let changes = ConfigChanges::between(current, &config);
+    let mut added = Additions::new(index, name);
     let mut added_routes = Vec::new();
     let additions = async {
         for &(address, prefix_len) in new_addresses.difference(&old_addresses) {
             added.address(address, prefix_len)?;
+        }
+        if config.interface.mtu != current.interface.mtu {
+            added.mtu(current.interface.mtu, config.interface.mtu)?;
         }
         added_routes = routes.add_missing(&new_routes)?;
         apply(device, &config).await
@@ -429,22 +473,35 @@ async fn reload(
         }
     }
     *current = config;
-    Ok(())
+    Ok(changes)
 }
 
-/// The addresses a reload gave the interface, so that a reload refused
-/// halfway can take them back.
-struct Additions {
+/// The addresses a reload gave the interface, and the MTU it had before the
+/// reload set another, so that a reload refused halfway can take them back.
+struct Additions<'a> {
     index: u32,
+    name: &'a str,
     addresses: Vec<(IpAddr, u8)>,
+    old_mtu: Option<u16>,
 }
 
-impl Additions {
-    fn new(index: u32) -> Self {
+impl<'a> Additions<'a> {
+    fn new(index: u32, name: &'a str) -> Self {
         Self {
             index,
+            name,
             addresses: Vec::new(),
+            old_mtu: None,
         }
+    }
+
+    /// Sets the device's MTU from `old` to `new` (the data path reads it
+    /// again from the kernel).
+    fn mtu(&mut self, old: u16, new: u16) -> Result<()> {
+        tun::set_mtu(self.name, u32::from(new))
+            .with_context(|| format!("setting the MTU of {} to {new}", self.name))?;
+        self.old_mtu = Some(old);
+        Ok(())
     }
 
     /// Adds `address/prefix_len`, unless the interface has it already.
@@ -457,8 +514,13 @@ impl Additions {
         Ok(())
     }
 
-    /// Removes every address added.
+    /// Removes every address added, and sets the MTU back.
     fn take_back(self) {
+        if let Some(mtu) = self.old_mtu {
+            if let Err(error) = tun::set_mtu(self.name, u32::from(mtu)) {
+                tracing::warn!("setting the MTU of {} back to {mtu}: {error}", self.name);
+            }
+        }
         for (address, prefix_len) in self.addresses {
             if let Err(error) = netlink::delete_address(self.index, address, prefix_len) {
                 tracing::warn!("taking back {address}/{prefix_len}: {error}");

@@ -105,7 +105,7 @@ fn serve(name: &str, ready: Option<OwnedFd>, offloads: Offloads) -> Result<()> {
         ));
         let result = tokio::select! {
             result = device.run(commands, shutdown_rx) => result,
-            () = control.serve(uapi) => Ok(()),
+            () = control.serve(uapi, None) => Ok(()),
         };
         watcher.abort();
         tracing::info!("interface {name} stopped");

@@ -85,21 +85,6 @@ pub(crate) fn effective_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// Sends `SIGHUP` to process `pid`.
-///
-/// # Errors
-///
-/// As `kill(2)`: no such process, or not ours to signal.
-pub(crate) fn send_hangup(pid: u32) -> io::Result<()> {
-    let pid =
-        libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: kill has no memory preconditions.
-    if unsafe { libc::kill(pid, libc::SIGHUP) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// Takes an exclusive lock on `file` without waiting (`flock(2)`); it is
 /// released when the file is closed. `WouldBlock` when another holds it.
 ///
@@ -177,11 +162,5 @@ mod tests {
         assert!(fork_detached().is_err());
         worker.thread().unpark();
         worker.join().unwrap();
-    }
-
-    #[test]
-    fn hangup_to_no_such_process_is_an_error() {
-        // pid_t::MAX is above the kernel's pid_max.
-        assert!(send_hangup(i32::MAX as u32).is_err());
     }
 }

@@ -4,7 +4,6 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::net::UnixStream;
 
 /// Sets option `name` at `level` on `socket` to the bytes of `value`.
 fn set<T: ?Sized>(
@@ -117,38 +116,6 @@ pub(crate) fn bind_to_device(socket: &impl AsFd, ifname: &str) -> io::Result<()>
     )
 }
 
-/// The process at the other end of a connected Unix stream, from the
-/// kernel's record of it (`SO_PEERCRED`).
-///
-/// # Errors
-///
-/// As `getsockopt(2)`, or `InvalidData` when the kernel reports no process.
-pub(crate) fn peer_pid(stream: &UnixStream) -> io::Result<u32> {
-    let mut credentials = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = libc::socklen_t::try_from(size_of::<libc::ucred>())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: SO_PEERCRED writes at most `len` bytes, one `ucred`, to the
-    // pointer, which points at `credentials` of that size; the descriptor
-    // is the open stream's.
-    let result = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&raw mut credentials).cast(),
-            &mut len,
-        )
-    };
-    if result != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    u32::try_from(credentials.pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,11 +133,5 @@ mod tests {
     fn an_unknown_option_is_an_error_not_a_crash() {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         assert!(set_int(&socket, libc::SOL_SOCKET, -1, 1).is_err());
-    }
-
-    #[test]
-    fn the_peer_of_a_socket_pair_is_this_process() {
-        let (one, _other) = UnixStream::pair().unwrap();
-        assert_eq!(peer_pid(&one).unwrap(), std::process::id());
     }
 }

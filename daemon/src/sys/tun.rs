@@ -107,12 +107,7 @@ impl Tun {
     /// When the kernel refuses it (a value out of its range, or no
     /// `CAP_NET_ADMIN`).
     pub fn set_mtu(&self, mtu: u32) -> io::Result<()> {
-        let mut request = interface_request(&self.name)?;
-        request.ifr_ifru.ifru_mtu = libc::c_int::try_from(mtu)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "MTU out of range"))?;
-        let socket = control_socket()?;
-        // SAFETY: SIOCSIFMTU reads one `ifreq`.
-        check(unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFMTU, &request) })
+        set_mtu(&self.name, mtu)
     }
 
     /// The device's MTU, as the kernel has it now (wg-quick and operators
@@ -210,6 +205,23 @@ pub fn is_valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+/// Sets the MTU of interface `name`: of a TUN device the data path holds,
+/// to change it while the device runs (the data path reads it again from
+/// the kernel).
+///
+/// # Errors
+///
+/// When there is no such interface, or the kernel refuses the value (out of
+/// its range, or no `CAP_NET_ADMIN`).
+pub fn set_mtu(name: &str, mtu: u32) -> io::Result<()> {
+    let mut request = interface_request(name)?;
+    request.ifr_ifru.ifru_mtu = libc::c_int::try_from(mtu)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "MTU out of range"))?;
+    let socket = control_socket()?;
+    // SAFETY: SIOCSIFMTU reads one `ifreq`.
+    check(unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFMTU, &request) })
 }
 
 /// An `ifreq` naming `name`, zeroed otherwise.

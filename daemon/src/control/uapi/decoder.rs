@@ -40,9 +40,10 @@ impl Default for Limits {
     }
 }
 
-/// The first lines of the two operations, newline included.
+/// The first lines of the operations, newline included.
 const GET: &[u8] = b"get=1\n";
 const SET: &[u8] = b"set=1\n";
+const RELOAD: &[u8] = b"reload=1\n";
 
 /// Bytes held for a partial line before the buffer grows. A line holding a
 /// key (under 100 bytes) never makes it grow, so no copy of a key is left
@@ -74,8 +75,8 @@ pub(crate) struct RequestDecoder {
 enum State {
     /// Reading the first line.
     Operation,
-    /// After `get=1\n`, expecting the blank line.
-    GetEnd,
+    /// After `get=1\n` or `reload=1\n`, expecting the blank line.
+    BlankLine(Operation),
     /// After `set=1\n`, reading lines up to the blank one.
     SetBody(Box<SetParser>),
 }
@@ -107,7 +108,7 @@ impl RequestDecoder {
             };
             used += match self.state {
                 State::Operation => self.handle_operation_byte(rest),
-                State::GetEnd => self.handle_get_end(rest),
+                State::BlankLine(operation) => self.handle_blank_line(rest, operation),
                 State::SetBody(_) => self.handle_set_bytes(rest),
             };
         }
@@ -126,8 +127,8 @@ impl RequestDecoder {
                 self.clear_line();
             }
             State::Operation => self.fail(RequestError::Truncated { operation: None }),
-            State::GetEnd => self.fail(RequestError::Truncated {
-                operation: Some(Operation::Get),
+            State::BlankLine(operation) => self.fail(RequestError::Truncated {
+                operation: Some(operation),
             }),
             State::SetBody(_) => self.fail(RequestError::Truncated {
                 operation: Some(Operation::Set),
@@ -153,10 +154,15 @@ impl RequestDecoder {
         self.line.push(byte);
         self.request_len += 1;
         if self.line.as_slice() == GET {
-            self.start(State::GetEnd);
+            self.start(State::BlankLine(Operation::Get));
+        } else if self.line.as_slice() == RELOAD {
+            self.start(State::BlankLine(Operation::Reload));
         } else if self.line.as_slice() == SET {
             self.start(State::SetBody(Box::new(SetParser::new())));
-        } else if !GET.starts_with(&self.line) && !SET.starts_with(&self.line) {
+        } else if ![GET, SET, RELOAD]
+            .iter()
+            .any(|operation| operation.starts_with(&self.line))
+        {
             // wireguard-go reads the whole line first; the answer is the
             // same (none, and the connection closed), only sooner.
             self.fail(RequestError::UnknownOperation);
@@ -164,14 +170,15 @@ impl RequestDecoder {
         1
     }
 
-    fn handle_get_end(&mut self, rest: &[u8]) -> usize {
+    /// The byte after `get=1\n` or `reload=1\n` (`operation`).
+    fn handle_blank_line(&mut self, rest: &[u8], operation: Operation) -> usize {
         let Some(&byte) = rest.first() else { return 0 };
         // As in wireguard-go, one byte is read: a wrong one is an error and
         // the bytes after it are read as the next request.
-        self.finish(if byte == b'\n' {
-            Ok(Request::Get)
-        } else {
-            Err(RequestError::GetNotTerminated)
+        self.finish(match (byte, operation) {
+            (b'\n', Operation::Reload) => Ok(Request::Reload),
+            (b'\n', _) => Ok(Request::Get),
+            _ => Err(RequestError::NotTerminated { operation }),
         });
         1
     }
@@ -254,7 +261,7 @@ impl RequestDecoder {
     fn fail(&mut self, error: RequestError) {
         let error = match mem::replace(&mut self.state, State::Operation) {
             State::SetBody(parser) => parser.into_error().unwrap_or(error),
-            State::Operation | State::GetEnd => error,
+            State::Operation | State::BlankLine(_) => error,
         };
         self.clear_line();
         self.ready = Some(Err(error));
@@ -267,7 +274,7 @@ impl fmt::Debug for RequestDecoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.state {
             State::Operation => "Operation",
-            State::GetEnd => "GetEnd",
+            State::BlankLine(_) => "BlankLine",
             State::SetBody(_) => "SetBody",
         };
         f.debug_struct("RequestDecoder")
@@ -339,6 +346,7 @@ mod tests {
             .map(|result| match result {
                 Ok(Request::Get) => Ok("get"),
                 Ok(Request::Set(_)) => Ok("set"),
+                Ok(Request::Reload) => Ok("reload"),
                 Err(error) => Err(error.clone()),
             })
             .collect()
@@ -348,7 +356,12 @@ mod tests {
     fn get_needs_its_blank_line() {
         assert!(matches!(Request::parse(b"get=1\n\n"), Ok(Request::Get)));
         let error = Request::parse(b"get=1\nx").unwrap_err();
-        assert_eq!(error, RequestError::GetNotTerminated);
+        assert_eq!(
+            error,
+            RequestError::NotTerminated {
+                operation: Operation::Get
+            }
+        );
         assert_eq!(error.errno(), Some(Errno::EINVAL));
         let error = Request::parse(b"get=1\n").unwrap_err();
         assert_eq!(
@@ -361,6 +374,34 @@ mod tests {
     }
 
     #[test]
+    fn reload_is_a_request_of_its_own() {
+        for piece in [1, 4, 100] {
+            let (results, closed) = decode(
+                b"reload=1\n\nget=1\n\nreload=1\nx",
+                piece,
+                Limits::default(),
+            );
+            assert_eq!(
+                summary(&results),
+                [
+                    Ok("reload"),
+                    Ok("get"),
+                    Err(RequestError::NotTerminated {
+                        operation: Operation::Reload
+                    })
+                ]
+            );
+            assert!(closed, "closed by the end of input");
+        }
+        assert_eq!(
+            Request::parse(b"reload=1\n").unwrap_err(),
+            RequestError::Truncated {
+                operation: Some(Operation::Reload)
+            }
+        );
+    }
+
+    #[test]
     fn a_bad_get_terminator_is_answered_and_the_next_byte_starts_over() {
         // wireguard-go reads one byte after "get=1\n", answers EINVAL, and
         // reads its next operation from the byte after.
@@ -368,7 +409,12 @@ mod tests {
             let (results, closed) = decode(b"get=1\nxget=1\n\n", piece, Limits::default());
             assert_eq!(
                 summary(&results),
-                [Err(RequestError::GetNotTerminated), Ok("get")]
+                [
+                    Err(RequestError::NotTerminated {
+                        operation: Operation::Get
+                    }),
+                    Ok("get")
+                ]
             );
             assert!(closed, "closed by the end of input");
         }
@@ -383,6 +429,7 @@ mod tests {
             b"\n",
             b"errno=0\n",
             b"get=11\n\n",
+            b"reload=2\n",
         ] {
             let (results, closed) = decode(input, 1, Limits::default());
             assert_eq!(

@@ -11,13 +11,17 @@ use super::request::{Key, Operation, Section};
 /// errors name lines by number and keys only when they are known names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum RequestError {
-    /// The first line is neither `get=1` nor `set=1`. wireguard-go closes the
-    /// connection without a reply.
-    #[error("the first line of the request is neither get=1 nor set=1")]
+    /// The first line is neither `get=1`, `set=1` nor `reload=1`.
+    /// wireguard-go closes the connection without a reply.
+    #[error("the first line of the request is neither get=1, set=1 nor reload=1")]
     UnknownOperation,
-    /// `get=1` is followed by something other than the blank line.
-    #[error("get=1 is not followed by a blank line")]
-    GetNotTerminated,
+    /// `get=1` or `reload=1` is followed by something other than the blank
+    /// line.
+    #[error("{}=1 is not followed by a blank line", operation_name(Some(*.operation)))]
+    NotTerminated {
+        /// The operation, `Get` or `Reload`.
+        operation: Operation,
+    },
     /// The input ended before the blank line that ends the request (or, for
     /// `operation: None`, inside its first line).
     #[error("the input ended inside a {} request", operation_name(*.operation))]
@@ -80,7 +84,7 @@ impl RequestError {
     /// | error | errno | wireguard-go |
     /// | --- | --- | --- |
     /// | `UnknownOperation` | none, close | logs "invalid UAPI operation", closes |
-    /// | `GetNotTerminated` | `EINVAL` | "trailing character in UAPI get" |
+    /// | `NotTerminated` | `EINVAL` | "trailing character in UAPI get" |
     /// | `Truncated` in a get, or in the first line | none, close | read error: closes |
     /// | `Truncated` in a set | `EPROTO` | *applies what it read, answers 0* |
     /// | `LineTooLong` | `EIO` | `bufio.Scanner`'s 64 KiB limit, `IpcErrorIO` |
@@ -93,9 +97,9 @@ impl RequestError {
             Self::UnknownOperation => None,
             Self::Truncated { operation } => match operation {
                 Some(Operation::Set) => Some(Errno::EPROTO),
-                Some(Operation::Get) | None => None,
+                Some(Operation::Get | Operation::Reload) | None => None,
             },
-            Self::GetNotTerminated | Self::UnknownKey { .. } | Self::InvalidValue { .. } => {
+            Self::NotTerminated { .. } | Self::UnknownKey { .. } | Self::InvalidValue { .. } => {
                 Some(Errno::EINVAL)
             }
             Self::LineTooLong { .. } | Self::RequestTooLong { .. } => Some(Errno::EIO),
@@ -108,6 +112,7 @@ fn operation_name(operation: Option<Operation>) -> &'static str {
     match operation {
         Some(Operation::Get) => "get",
         Some(Operation::Set) => "set",
+        Some(Operation::Reload) => "reload",
         None => "UAPI",
     }
 }

@@ -48,8 +48,8 @@
 //!
 //! A line of a set request may be 64 KiB long, its newline included (as in
 //! wireguard-go, whose `bufio.Scanner` has that limit), and a request 64 MiB;
-//! [`Limits`] changes both. The first line must be `get=1` or `set=1`, so it
-//! is never longer than 6 bytes.
+//! [`Limits`] changes both. The first line must be `get=1`, `set=1` or
+//! `reload=1`, so it is never longer than 9 bytes.
 //!
 //! # Differences from wireguard-go
 //!
@@ -63,11 +63,16 @@
 //! - A peer section with `remove=true` or `update_only=true` ignores its
 //!   other lines as a whole: the change it parses into keeps none of them.
 //! - Over-long requests are refused (see above).
+//! - `reload=1` and a blank line, sentrymesh's own request, asks
+//!   `sentrymesh up` to re-read its config file; the answer carries what
+//!   changed or why the file was refused (`reload.rs`). wireguard-go closes
+//!   the connection on it, as on any operation it does not know.
 
 mod decoder;
 mod errno;
 mod error;
 mod get_reply;
+mod reload;
 mod request;
 mod response;
 mod wire;
@@ -76,6 +81,7 @@ pub(crate) use decoder::{Limits, RequestDecoder};
 pub(crate) use errno::Errno;
 pub(crate) use error::RequestError;
 pub(crate) use get_reply::read_get_reply;
+pub(crate) use reload::{ReloadAnswer, ReloadAnswerError, read_reload_answer, write_reload_answer};
 pub(crate) use request::Request;
 pub(crate) use response::{write_get_response, write_status};
 

@@ -24,15 +24,21 @@ pub(crate) enum Request {
     /// `set=1`: change the device; answer with
     /// [`write_status`](super::write_status).
     Set(ConfigChange),
+    /// `reload=1`, sentrymesh's own (wireguard-go closes the connection
+    /// on it): re-read the config file of `sentrymesh up`; answer with
+    /// [`write_reload_answer`](super::write_reload_answer).
+    Reload,
 }
 
-/// The two operations of the protocol.
+/// The operations: the protocol's two, and sentrymesh's `reload`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Operation {
     /// `get=1`.
     Get,
     /// `set=1`.
     Set,
+    /// `reload=1`.
+    Reload,
 }
 
 /// The section a line is in: before the first `public_key=` line, or after.
@@ -336,7 +342,7 @@ mod tests {
     fn set(body: &str) -> Result<ConfigChange, RequestError> {
         match Request::parse(format!("set=1\n{body}\n").as_bytes())? {
             Request::Set(request) => Ok(request),
-            Request::Get => panic!("a set request parsed as get"),
+            Request::Get | Request::Reload => panic!("a set request parsed as another"),
         }
     }
 
