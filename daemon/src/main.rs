@@ -60,6 +60,15 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: std::path::PathBuf,
     },
+    /// Check a native configuration file and everything it names (key
+    /// files; a mesh member's card, known directory, state and trust)
+    /// without changing anything on the system: exit 0 when `up` would take
+    /// it, else 1 with the first problem at FILE:LINE:COLUMN.
+    Check {
+        /// The configuration file (TOML).
+        #[arg(short, long, value_name = "FILE")]
+        config: std::path::PathBuf,
+    },
     /// Print a new private key (as `wg genkey`).
     Genkey,
     /// Read a private key on standard input, print its public key (as `wg pubkey`).
@@ -129,6 +138,7 @@ fn main() -> ExitCode {
             drop(stdout);
             up::run(&config, cli.offloads)
         }
+        Command::Check { config } => cli::check::run(&config, &mut stdout),
         Command::Genkey => keygen::genkey(&mut stdout),
         Command::Pubkey => keygen::pubkey(&mut io::stdin().lock(), &mut stdout),
         Command::Genpsk => keygen::genpsk(&mut stdout),

@@ -1,5 +1,5 @@
 //! The operator commands of the trust mesh: `sentrymesh operator`, `card`
-//! and `trust`.
+//! and `trust`; and `check`, which tells whether `up` would take a config.
 //!
 //! ```text
 //!  operator new --out op.key ──► op.key (0600) ──► operator id (share it)
@@ -19,6 +19,7 @@
 
 pub(crate) mod bundle;
 pub mod card;
+pub mod check;
 pub(crate) mod clock;
 pub(crate) mod files;
 pub mod keygen;

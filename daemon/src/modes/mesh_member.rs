@@ -288,6 +288,28 @@ impl MeshMember {
         })
     }
 
+    /// Checks `inputs` as [`start`](Self::start) takes them, changing
+    /// nothing on the system (`sentrymesh check`): the state directory is
+    /// read, not taken, and no port is bound. Known objects the mesh does
+    /// not use are logged, as at a start.
+    ///
+    /// # Errors
+    ///
+    /// When the state does not verify, or the mesh refuses this host's card
+    /// (expired, revoked, another operator's key, out of its range).
+    pub fn check(inputs: MeshInputs) -> Result<()> {
+        let now = unix_seconds();
+        let store = state_file::inspect(&inputs.settings.state_dir)?;
+        let mut mesh = Mesh::new(inputs.card, inputs.policy, store, now).with_context(|| {
+            format!(
+                "the mesh refuses this host's card {}",
+                inputs.settings.card_file.display()
+            )
+        })?;
+        known::insert(&mut mesh, &known::sort(inputs.known), now);
+        Ok(())
+    }
+
     /// Runs the member on interface `ifname` until `reloads` closes:
     /// configures peers through `device`, routes them through the
     /// interface, applies the inputs of each reload from `reloads`, and

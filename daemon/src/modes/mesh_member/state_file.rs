@@ -162,6 +162,64 @@ pub(super) fn load(dir: &Path) -> Result<(Store, StateLock)> {
     Ok((store, lock))
 }
 
+/// Reads the store kept in the state directory `dir` as [`load`] would,
+/// changing nothing: no directory is made, no lock taken, no file moved or
+/// written (for `sentrymesh check`). A missing directory holds an empty
+/// store, as `load` would make it. The directory's owner is not checked,
+/// since the one checking (root) may not be the daemon's user.
+///
+/// # Errors
+///
+/// When the directory is writable by group or others, is no directory, or
+/// neither the state nor its previous copy verifies where one is there.
+pub(super) fn inspect(dir: &Path) -> Result<Store> {
+    let metadata = match fs::metadata(dir) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Store::new()),
+        Err(error) => {
+            return Err(error)
+                .with_context(|| format!("reading the state directory {}", dir.display()));
+        }
+    };
+    if !metadata.is_dir() {
+        anyhow::bail!("the state directory {} is not a directory", dir.display());
+    }
+    if metadata.mode() & 0o022 != 0 {
+        anyhow::bail!(
+            "the state directory {} is writable by group or others (mode {:o}); make it \
+             private: chmod 700 {}",
+            dir.display(),
+            metadata.mode() & 0o7777,
+            dir.display()
+        );
+    }
+    let path = path(dir);
+    let previous = dir.join(PREVIOUS_FILE);
+    let damage = match read(&path)? {
+        Some(bytes) => match Store::decode(&bytes) {
+            Ok(store) => return Ok(store),
+            Err(error) => Some(error),
+        },
+        None => None,
+    };
+    match (read(&previous)?, damage) {
+        (None, None) => Ok(Store::new()),
+        (None, Some(error)) => Err(anyhow::anyhow!(
+            "the mesh state {} does not verify ({error}) and there is no previous copy {}",
+            path.display(),
+            previous.display()
+        )),
+        (Some(bytes), _) => Store::decode(&bytes).map_err(|error| {
+            anyhow::anyhow!(
+                "the mesh state {} cannot be read and its previous copy {} does not verify \
+                 ({error})",
+                path.display(),
+                previous.display()
+            )
+        }),
+    }
+}
+
 /// The bytes of the file at `path`, or `None` when there is none.
 fn read(path: &Path) -> Result<Option<Vec<u8>>> {
     match fs::read(path) {
