@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use sentrymesh::cli::keygen;
-use sentrymesh::cli::{self, CardCommand, OperatorCommand, TrustCommand};
+use sentrymesh::cli::{self, CardCommand, ImportCommand, OperatorCommand, TrustCommand};
 use sentrymesh::control::client;
 use sentrymesh::dataplane::Offloads;
 use sentrymesh::logging::{self, LogFormat};
@@ -108,6 +108,10 @@ enum Command {
     /// The web of trust: sign vouches for operators and revocations.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// Turn another tool's config into a native one: `import wg-quick
+    /// FILE.conf` prints the TOML, with the keys moved to 0600 files.
+    #[command(subcommand)]
+    Import(ImportCommand),
 }
 
 /// The arguments, with `sentrymesh-wg ARGS` read as `sentrymesh wg ARGS`.
@@ -160,6 +164,9 @@ fn main() -> ExitCode {
         Command::Operator(command) => cli::operator::run(command, &mut stdout),
         Command::Card(command) => cli::card::run(command, &mut stdout),
         Command::Trust(command) => cli::trust::run(command, &mut stdout),
+        Command::Import(command) => {
+            cli::wg_quick::run(command, &mut stdout, &mut io::stderr().lock())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

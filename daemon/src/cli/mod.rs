@@ -1,5 +1,6 @@
 //! The operator commands of the trust mesh: `sentrymesh operator`, `card`
-//! and `trust`; and `check`, which tells whether `up` would take a config.
+//! and `trust`; `check`, which tells whether `up` would take a config; and
+//! `import wg-quick`, which turns a wg-quick config into a native one.
 //!
 //! ```text
 //!  operator new --out op.key ──► op.key (0600) ──► operator id (share it)
@@ -27,10 +28,12 @@ pub mod operator;
 pub mod operator_key;
 pub(crate) mod show;
 pub mod trust;
+pub mod wg_quick;
 
 pub use card::CardCommand;
 pub use operator::OperatorCommand;
 pub use trust::TrustCommand;
+pub use wg_quick::ImportCommand;
 
 use std::fmt::Display;
 
