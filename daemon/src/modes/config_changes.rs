@@ -217,4 +217,43 @@ mod tests {
         assert!(removed.contains("peers +0 -1 ~1"), "{removed}");
         assert!(removed.contains("addresses +0 -1"), "{removed}");
     }
+
+    #[test]
+    fn trust_changes_are_named() {
+        let operator = |seed: u8| {
+            sentrymesh_mesh::OperatorSecret::from_seed([seed; 32])
+                .operator_id()
+                .to_string()
+        };
+        let mesh = |operators: &[(u8, &str)], threshold: usize| {
+            let operators: Vec<String> = operators
+                .iter()
+                .map(|(seed, range)| {
+                    format!("{{ id = \"{}\", overlay = \"{range}\" }}", operator(*seed))
+                })
+                .collect();
+            config(
+                &format!(
+                    "addresses = [\"198.18.0.1/32\"]\n\n[mesh]\ncard_file = \"host.card\"\n\
+                     state_dir = \"state\"\n\n[trust]\noverlay = \"198.18.0.0/16\"\n\
+                     own_overlay = \"198.18.0.0/24\"\noperators = [{}]\n\
+                     vouch_threshold = {threshold}",
+                    operators.join(", ")
+                ),
+                &[],
+            )
+        };
+        let old = mesh(&[(1, "198.18.1.0/24")], 1);
+        let new = mesh(&[(1, "198.18.1.0/24"), (2, "198.18.2.0/24")], 2);
+        assert_eq!(
+            ConfigChanges::between(&old, &new).to_string(),
+            "trusted operators +1 -0; vouch_threshold 1 -> 2"
+        );
+        // A trusted operator's range moved: one out, one in.
+        let moved = mesh(&[(1, "198.18.3.0/24")], 1);
+        assert_eq!(
+            ConfigChanges::between(&old, &moved).to_string(),
+            "trusted operators +1 -1"
+        );
+    }
 }
