@@ -509,6 +509,17 @@ fn a_reload_with_a_new_key_and_card_is_refused_whole() {
     ours.start();
     theirs.start();
     assert_peers(&ours, &[&theirs]);
+    // The log names a peer by its card's host name and its operator.
+    let named = format!(
+        "mesh peer {} of operator {}",
+        theirs.name,
+        &theirs.operator[..8]
+    );
+    assert!(
+        ours.log().contains(&named),
+        "no {named:?} in:\n{}",
+        ours.log()
+    );
     let running = ours.interface_public_key();
     assert_eq!(running, ours.wg_public);
 

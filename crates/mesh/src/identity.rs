@@ -215,6 +215,10 @@ pub enum OperatorIdError {
     WeakKey,
 }
 
+/// The bytes of an operator id its short form shows: 6 bytes, 8 base64
+/// characters without padding.
+const SHORT_LEN: usize = 6;
+
 /// An operator's public identity: its Ed25519 public key, always a
 /// canonically encoded point of large order. Written like a WireGuard key,
 /// as 44 characters of base64; ordered by its bytes.
@@ -242,6 +246,13 @@ impl OperatorId {
     /// The raw bytes.
     pub fn as_bytes(&self) -> &[u8; OPERATOR_KEY_LEN] {
         &self.0
+    }
+
+    /// The short form for logs and tables: the first 8 characters of the
+    /// id's text (its first 6 bytes), enough to tell operators apart by
+    /// eye; never to name one in trust settings, which take the whole id.
+    pub fn short(&self) -> String {
+        BASE64.encode(&self.0[..SHORT_LEN])
     }
 
     /// The Ed25519 key.
@@ -322,6 +333,13 @@ mod tests {
         let text = secret.operator_id().to_string();
         assert_eq!(text, "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
         assert_eq!(text.parse::<OperatorId>().unwrap(), secret.operator_id());
+    }
+
+    #[test]
+    fn the_short_form_begins_the_id() {
+        let id = OperatorSecret::from_seed(RFC8032_SEED).operator_id();
+        assert_eq!(id.short(), "11qYAYKx");
+        assert!(id.to_string().starts_with(&id.short()));
     }
 
     #[test]

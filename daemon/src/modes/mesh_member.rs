@@ -181,6 +181,12 @@ impl MeshInputs {
     }
 }
 
+/// How the log names a host: its card's host name and its operator's id in
+/// short form, e.g. `b-sentry-1 of operator 11qYAYKx`.
+fn host_label(name: &str, operator: &OperatorId) -> String {
+    format!("{name} of operator {}", operator.short())
+}
+
 /// Reads and verifies a card file.
 fn read_card(path: &std::path::Path) -> Result<SignedCard> {
     let len = std::fs::metadata(path)
@@ -245,6 +251,9 @@ pub struct MeshMember {
     introduction_port: Option<std::net::UdpSocket>,
     /// The routes of each peer the interface took, removed with it.
     peer_routes: BTreeMap<PublicKey, Vec<IpNet>>,
+    /// Each peer's host name and operator, as its card gives them, to name
+    /// it in the log when it goes.
+    peer_hosts: BTreeMap<PublicKey, (String, OperatorId)>,
     /// Introductions heard, and this host's own sealed.
     introductions: Introductions,
     /// The peers the interface refused.
@@ -281,6 +290,7 @@ impl MeshMember {
             known,
             state: StateWriter::spawn(state_lock)?,
             peer_routes: BTreeMap::new(),
+            peer_hosts: BTreeMap::new(),
             introductions: Introductions::new(&inputs.wg_secret.to_bytes(), now),
             refused_peers: RefusedPeers::default(),
             resolver: Resolver::new(Arc::new(SystemLookup), LOOKUP_TIMEOUT),
@@ -473,13 +483,14 @@ impl MeshMember {
             match event {
                 PeerEvent::Added(spec) | PeerEvent::Changed(spec) => {
                     tracing::info!(
-                        "mesh peer {} ({} of operator {}, {})",
-                        spec.name,
+                        "mesh peer {} ({}, key {})",
+                        host_label(&spec.name, &spec.operator),
                         spec.role,
-                        spec.operator,
                         spec.public_key
                     );
                     self.peer_routes.insert(spec.public_key, routes_of(&spec));
+                    self.peer_hosts
+                        .insert(spec.public_key, (spec.name.clone(), spec.operator));
                     let endpoint = self.endpoint_of(&spec);
                     changes.push(Change {
                         change: peer_change(&spec, endpoint),
@@ -487,7 +498,13 @@ impl MeshMember {
                     });
                 }
                 PeerEvent::Removed(key) => {
-                    tracing::info!("mesh peer {key} removed, with its sessions");
+                    match self.peer_hosts.remove(&key) {
+                        Some((name, operator)) => tracing::info!(
+                            "mesh peer {} (key {key}) removed, with its sessions",
+                            host_label(&name, &operator)
+                        ),
+                        None => tracing::info!("mesh peer {key} removed, with its sessions"),
+                    }
                     self.peer_routes.remove(&key);
                     changes.push(Change {
                         change: PeerChange::Remove(key),
@@ -619,7 +636,7 @@ impl MeshMember {
             Received::Card(card) => card,
             Received::CookieReply(reply) => return Some(reply),
         };
-        let name = card.card().name.clone();
+        let name = host_label(&card.card().name, &card.card().operator);
         let source = source.ip();
         match self.mesh.insert(card, now) {
             Ok(inserted) if inserted.changed() => {

@@ -91,7 +91,7 @@ impl RefusedPeers {
         error: &ChangeError,
     ) {
         let who = match host {
-            Some((name, operator)) => format!("mesh peer {name} of operator {operator}"),
+            Some((name, operator)) => format!("mesh peer {}", super::host_label(name, operator)),
             None => "the removal of a mesh peer".to_owned(),
         };
         if self.refused.insert(key) {
