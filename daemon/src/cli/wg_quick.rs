@@ -196,7 +196,11 @@ fn import(text: &str, file: &Path, dir: &Path) -> Result<Imported> {
                 });
                 Section::Peer
             } else {
-                bail!("{shown}:{line}: {content} is not a section of a wg-quick config");
+                bail!(
+                    "{shown}:{line}: {} is not a section of a wg-quick config",
+                    shown_name(content.trim_start_matches('[').trim_end_matches(']'))
+                        .map_or_else(|| "this".to_owned(), |name| format!("[{name}]"))
+                );
             };
             continue;
         }
@@ -204,7 +208,11 @@ fn import(text: &str, file: &Path, dir: &Path) -> Result<Imported> {
             bail!("{shown}:{line}: not KEY = VALUE");
         };
         let (key, value) = (key.trim(), value.trim());
-        let at = |message: &str| format!("{shown}:{line}: {key}: {message}");
+        // A line without its `=`, say a key pasted alone, must not come
+        // back in a message: an unknown key is named only when it looks
+        // like a key's name.
+        let key_shown = shown_name(key).unwrap_or("this line");
+        let at = |message: &str| format!("{shown}:{line}: {key_shown}: {message}");
         match (&section, peers.last_mut()) {
             (Section::Interface, _) => {
                 if let Some(warning) = interface_key(&mut interface, key, value, &at)? {
@@ -338,6 +346,12 @@ fn peer_key(peer: &mut Peer, key: &str, value: &str, at: &impl Fn(&str) -> Strin
         _ => bail!(at("not a key of [Peer]")),
     }
     Ok(())
+}
+
+/// `text` when it may be shown in a message: a name of letters and digits
+/// (a key or section name), never a base64 key.
+fn shown_name(text: &str) -> Option<&str> {
+    (text.len() <= 24 && text.bytes().all(|byte| byte.is_ascii_alphanumeric())).then_some(text)
 }
 
 /// The items of a comma-separated list.
@@ -622,6 +636,15 @@ mod tests {
             );
             assert!(!error.contains(PRIVATE) && !error.contains(PSK), "{error}");
         }
+        // A key pasted without its `=`: the line is refused, the key not shown.
+        let error = error_of(&full().replace(
+            &format!("PrivateKey = {PRIVATE}"),
+            &format!("PrivateKey {PRIVATE}"),
+        ));
+        assert!(
+            error.starts_with("wg7.conf:2: this line: not a key of [Interface]"),
+            "{error}"
+        );
         // The daemon's own checks: a peer's allowed IPs overlapping another's.
         let second = format!(
             "\n[Peer]\nPublicKey = {}\nAllowedIPs = 198.18.5.2/32\n",
