@@ -6,7 +6,9 @@
 #   docker run -d --name sm0 --network host --cap-add NET_ADMIN \
 #       --device /dev/net/tun -v "$PWD:/etc/sentrymesh:ro" \
 #       -v sentrymesh-state:/var/lib/sentrymesh sentrymesh up -c /etc/sentrymesh/sm0.toml
-# `docker exec sm0 wg show` shows its peers; `docker kill -s HUP sm0` reloads.
+# `docker exec sm0 wg show` shows its peers; `docker exec sm0 sentrymesh
+# reload` reloads and prints what changed, or fails with why the file was
+# refused (`docker kill -s HUP sm0` reloads too, without the answer).
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
