@@ -598,6 +598,27 @@ mod tests {
     }
 
     #[test]
+    fn inspect_reads_the_state_as_load_would_and_changes_nothing() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        assert_eq!(inspect(&state).unwrap().objects().count(), 0);
+        assert!(!state.exists(), "inspect made the state directory");
+        DirBuilder::new().mode(0o700).create(&state).unwrap();
+        let (older, newer) = (store_of(2), store_of(3));
+        two_writes(&state, &older, &newer);
+        assert_eq!(inspect(&state).unwrap().encode(), newer.encode());
+        // A damaged state: the previous copy is read, and nothing is moved.
+        fs::write(path(&state), b"damaged").unwrap();
+        assert_eq!(inspect(&state).unwrap().encode(), older.encode());
+        assert_eq!(fs::read(path(&state)).unwrap(), b"damaged");
+        assert!(!state.join(DAMAGED_FILE).exists() && !state.join(LOCK_FILE).exists());
+        fs::set_permissions(&state, fs::Permissions::from_mode(0o770)).unwrap();
+        let error = inspect(&state).unwrap_err().to_string();
+        assert!(error.contains("writable by group or others"), "{error}");
+    }
+
+    #[test]
     fn each_write_keeps_the_state_it_replaces_as_the_previous_copy() {
         let dir = tempfile::tempdir().unwrap();
         let (older, newer) = (store_of(2), store_of(3));
