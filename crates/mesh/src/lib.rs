@@ -273,6 +273,7 @@ mod revocation;
 mod role;
 #[cfg(any(test, feature = "testing"))]
 pub mod sim;
+pub mod standing;
 mod statement;
 pub mod store;
 mod trust;
@@ -308,10 +309,11 @@ pub use peers::{
 };
 pub use revocation::{Revocation, RevocationTarget, SignedRevocation, is_host_revoked};
 pub use role::{Role, RoleError};
+pub use standing::{CardStanding, NoPeer, NoSession};
 pub use statement::{ParseStatementError, SignStatementError};
 pub use store::{
     HOST_QUOTA, InsertError, Inserted, KeyConflict, MAX_CARDS, MAX_LISTED, MAX_VOUCHES,
     STATEMENT_QUOTA, StateError, Store,
 };
-pub use trust::{PolicyError, TrustPolicy};
+pub use trust::{Admission, Admissions, NotAdmitted, PolicyError, TrustPath, TrustPolicy};
 pub use vouch::{SignedVouch, Vouch};

@@ -5,11 +5,14 @@
 //! operators are:
 //!
 //! * the local operator and every directly trusted operator, and
-//! * every operator for which at least `k` distinct directly trusted
-//!   operators hold a standing vouch.
+//! * every operator for which at least `k` distinct vouchers — the local
+//!   operator and the directly trusted ones — hold a standing vouch.
 //!
-//! Vouches count only from directly trusted operators: trust is not
-//! transitive, so an operator admitted by vouches vouches for no one. A
+//! The local operator is always admitted and its vouches always count,
+//! whether or not the configuration names it among the directly trusted
+//! ones (it need not, and the daemon refuses it there). Vouches count only
+//! from those vouchers: trust is not transitive, so an operator admitted
+//! by vouches vouches for no one. A
 //! voucher's vouch for a subject stands when its latest vouch for it is
 //! newer than its latest withdrawal of it (a [`Revocation`] of
 //! [`RevocationTarget::Vouch`]); a withdrawal issued at the same second or
@@ -48,6 +51,10 @@ use crate::identity::OperatorId;
 use crate::overlay::Overlay;
 use crate::revocation::{RevocationTarget, SignedRevocation};
 use crate::vouch::SignedVouch;
+
+mod admission;
+
+pub use admission::{Admission, Admissions, NotAdmitted, TrustPath};
 
 /// Why a trust policy is not usable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -165,16 +172,44 @@ impl TrustPolicy {
         vouches: impl IntoIterator<Item = &'a SignedVouch>,
         revocations: impl IntoIterator<Item = &'a SignedRevocation>,
     ) -> BTreeMap<OperatorId, IpNet> {
-        let mut admitted = self.overlay.ranges().clone();
+        self.admissions(vouches, revocations).into_ranges()
+    }
 
-        // (voucher, subject) -> the latest vouch and its range, from direct
-        // vouchers for operators not already admitted. Two vouches of the
-        // same second: the greater range, so the order given does not
-        // matter.
+    /// How every operator stands given these vouches and revocations:
+    /// the admitted ones with their trust path, and for any other what
+    /// keeps it out (which vouches are missing, a range refused). The
+    /// operators admitted are exactly those of
+    /// [`TrustPolicy::admitted_ranges`].
+    pub fn admissions<'a>(
+        &self,
+        vouches: impl IntoIterator<Item = &'a SignedVouch>,
+        revocations: impl IntoIterator<Item = &'a SignedRevocation>,
+    ) -> Admissions {
+        Admissions::new(self, self.standing_vouches(vouches, revocations))
+    }
+
+    /// Whether a vouch signed by `operator` counts: the local operator's
+    /// and each directly trusted one's do.
+    pub fn is_voucher(&self, operator: &OperatorId) -> bool {
+        *operator == self.local || self.direct.contains(operator)
+    }
+
+    /// For each operator not configured, the standing vouches for it:
+    /// range -> the vouchers whose latest standing vouch names that range.
+    fn standing_vouches<'a>(
+        &self,
+        vouches: impl IntoIterator<Item = &'a SignedVouch>,
+        revocations: impl IntoIterator<Item = &'a SignedRevocation>,
+    ) -> BTreeMap<OperatorId, BTreeMap<IpNet, BTreeSet<OperatorId>>> {
+        let configured = self.overlay.ranges();
+        // (voucher, subject) -> the latest vouch and its range, from
+        // vouchers that count for operators not already admitted. Two
+        // vouches of the same second: the greater range, so the order
+        // given does not matter.
         let mut latest_vouch: BTreeMap<(OperatorId, OperatorId), (UnixTime, IpNet)> =
             BTreeMap::new();
         for vouch in vouches.into_iter().map(SignedVouch::vouch) {
-            if self.direct.contains(&vouch.voucher) && !admitted.contains_key(&vouch.subject) {
+            if self.is_voucher(&vouch.voucher) && !configured.contains_key(&vouch.subject) {
                 let this = (vouch.issued_at, vouch.overlay);
                 latest_vouch
                     .entry((vouch.voucher, vouch.subject))
@@ -191,46 +226,22 @@ impl TrustPolicy {
                 *latest = (*latest).max(revocation.issued_at);
             }
         }
-
-        // (subject, range) -> standing vouches naming that range.
-        let mut standing: BTreeMap<(OperatorId, IpNet), usize> = BTreeMap::new();
-        for (pair, (vouched_at, range)) in latest_vouch {
+        let mut standing: BTreeMap<OperatorId, BTreeMap<IpNet, BTreeSet<OperatorId>>> =
+            BTreeMap::new();
+        for ((voucher, subject), (vouched_at, range)) in latest_vouch {
             let withdrawn = latest_withdrawal
-                .get(&pair)
+                .get(&(voucher, subject))
                 .is_some_and(|&withdrawn_at| withdrawn_at >= vouched_at);
             if !withdrawn {
-                *standing.entry((pair.1, range)).or_default() += 1;
-            }
-        }
-        // Each subject with exactly one range at the threshold, inside the
-        // overlay and clear of every configured range.
-        let mut candidates: BTreeMap<OperatorId, Option<IpNet>> = BTreeMap::new();
-        for ((subject, range), count) in standing {
-            if count >= self.vouch_threshold {
-                candidates
+                standing
                     .entry(subject)
-                    .and_modify(|held| *held = None)
-                    .or_insert(Some(range));
+                    .or_default()
+                    .entry(range)
+                    .or_default()
+                    .insert(voucher);
             }
         }
-        let candidates: Vec<(OperatorId, IpNet)> = candidates
-            .into_iter()
-            .filter_map(|(subject, range)| Some((subject, range?)))
-            .filter(|(_, range)| {
-                self.overlay.overlay().contains_net(range)
-                    && !self.overlay.overlaps_configured(range)
-            })
-            .collect();
-        // Vouched ranges that clash with each other admit neither.
-        for (subject, range) in &candidates {
-            let clash = candidates
-                .iter()
-                .any(|(other, theirs)| other != subject && theirs.overlaps(range));
-            if !clash {
-                admitted.insert(*subject, *range);
-            }
-        }
-        admitted
+        standing
     }
 }
 
@@ -326,6 +337,42 @@ mod tests {
         assert!(
             policy
                 .admitted_operators(&three, [])
+                .contains(&outsider.operator_id())
+        );
+    }
+
+    /// The host's own operator needs no entry of its own among the
+    /// directly trusted ones for its vouch to count: a vouch it signed
+    /// counts like a directly trusted operator's, towards the same `k`.
+    #[test]
+    fn the_own_operators_vouch_counts() {
+        let (policy, direct) = setup(2);
+        let (local, outsider) = (operator(0), operator(20));
+        let own = vouch(&local, &outsider, NOW);
+        assert!(
+            !policy
+                .admitted_operators([&own], [])
+                .contains(&outsider.operator_id()),
+            "one vouch of two"
+        );
+        let with_one_direct = [own.clone(), vouch(&direct[0], &outsider, NOW)];
+        assert!(
+            policy
+                .admitted_operators(&with_one_direct, [])
+                .contains(&outsider.operator_id())
+        );
+        // Its withdrawal withdraws it, as any voucher's.
+        let withdrawn = [withdraw(&local, &outsider, NOW + 1)];
+        assert!(
+            !policy
+                .admitted_operators(&with_one_direct, &withdrawn)
+                .contains(&outsider.operator_id())
+        );
+        // With k = 1, the own operator alone admits.
+        let (alone, _) = setup(1);
+        assert!(
+            alone
+                .admitted_operators([&own], [])
                 .contains(&outsider.operator_id())
         );
     }
@@ -534,8 +581,9 @@ mod tests {
     proptest! {
         /// Whatever the vouches and withdrawals, the result contains the
         /// local and direct operators, contains only operators named, and
-        /// admits an outsider exactly when at least k direct operators have
-        /// a standing vouch for it (checked against a plain count).
+        /// admits an outsider exactly when at least k vouchers (the local
+        /// operator and the direct ones) have a standing vouch for it
+        /// (checked against a plain count).
         #[test]
         fn admission_matches_a_plain_count(
             k in 1usize..5,
@@ -545,8 +593,9 @@ mod tests {
             let mut vouches = Vec::new();
             let mut revocations = Vec::new();
             for &(by, subject, is_vouch, at) in &events {
-                // Operators 1..=8 are direct; 9..=11 are not.
-                let (by, subject) = (operator(by.max(1)), operator(subject));
+                // Operator 0 is the local one, 1..=8 are direct; 9..=11
+                // are neither.
+                let (by, subject) = (operator(by), operator(subject));
                 if is_vouch {
                     vouches.push(vouch(&by, &subject, UnixTime(at)));
                 } else {
@@ -555,9 +604,9 @@ mod tests {
             }
             let admitted = policy.admitted_operators(&vouches, &revocations);
             for subject in 20u8..24 {
-                let standing = (1u8..=8).filter(|&by| {
-                    let vouched = events.iter().filter(|e| e.0.max(1) == by && e.1 == subject && e.2).map(|e| e.3).max();
-                    let withdrawn = events.iter().filter(|e| e.0.max(1) == by && e.1 == subject && !e.2).map(|e| e.3).max();
+                let standing = (0u8..=8).filter(|&by| {
+                    let vouched = events.iter().filter(|e| e.0 == by && e.1 == subject && e.2).map(|e| e.3).max();
+                    let withdrawn = events.iter().filter(|e| e.0 == by && e.1 == subject && !e.2).map(|e| e.3).max();
                     match (vouched, withdrawn) {
                         (Some(v), Some(w)) => v > w,
                         (Some(_), None) => true,
@@ -567,6 +616,15 @@ mod tests {
                 prop_assert_eq!(admitted.contains(&operator(subject).operator_id()), standing >= k);
             }
             prop_assert!(admitted.contains(&policy.local()));
+            // The reasons agree with the admission.
+            let admissions = policy.admissions(&vouches, &revocations);
+            for subject in (0u8..=8).chain(20..24) {
+                let id = operator(subject).operator_id();
+                prop_assert_eq!(
+                    matches!(admissions.of(&id), Admission::Admitted { .. }),
+                    admitted.contains(&id)
+                );
+            }
             prop_assert!(policy.direct().is_subset(&admitted));
             prop_assert!(admitted.len() <= 9 + 4);
             // Every admitted range is inside the overlay, and no two overlap.
