@@ -150,6 +150,9 @@ pub struct MeshSettings {
     pub trusted_operators: BTreeMap<OperatorId, IpNet>,
     /// How many directly trusted operators must vouch for another one.
     pub vouch_threshold: usize,
+    /// Local names for operators (`[operators]`), shown beside their ids
+    /// by `sentrymesh status`.
+    pub aliases: BTreeMap<OperatorId, String>,
 }
 
 /// The local interface: `[interface]`.

@@ -98,7 +98,7 @@ fn decode_connection(limits: Limits, stream: &[u8], size: usize, step: u8) -> St
 fn answer(request: Result<Request, RequestError>, out: &mut String) {
     let mut reply = Vec::new();
     match &request {
-        Ok(Request::Get | Request::Reload) => {}
+        Ok(Request::Get | Request::Reload | Request::Status) => {}
         Ok(Request::Set(_)) => write_status(Ok(()), &mut reply),
         Err(error) => {
             let _ = write!(out, "{error}");

@@ -98,6 +98,16 @@ enum Command {
         #[arg(long, value_name = "DURATION", value_parser = ready::parse_duration, default_value = "60s")]
         timeout: Duration,
     },
+    /// Show the interface as this host sees it: peers, sessions and, for a
+    /// mesh member, hosts, operators, trust, readiness, and why known hosts
+    /// have no session (docs/status.md).
+    Status {
+        /// Print the JSON document (docs/status.md) instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// The interface; default: the only one running.
+        ifname: Option<String>,
+    },
     /// Operator identities: make an operator key, show its operator id.
     #[command(subcommand)]
     Operator(OperatorCommand),
@@ -161,6 +171,7 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::from(1),
             Err(error) => Err(error),
         },
+        Command::Status { json, ifname } => cli::status::run(ifname.as_deref(), json, &mut stdout),
         Command::Operator(command) => cli::operator::run(command, &mut stdout),
         Command::Card(command) => cli::card::run(command, &mut stdout),
         Command::Trust(command) => cli::trust::run(command, &mut stdout),

@@ -1,5 +1,5 @@
 //! Why a card this host knows gives it no peer, or a peer no session: the
-//! rules of [`crate::peers`] and [`crate::trust`] with their reasons kept,
+//! rules of [`crate::peers`] and [`TrustPolicy`](crate::TrustPolicy) with their reasons kept,
 //! for `sentrymesh status` to show and the daemon to log. Pure functions
 //! over a member's state; the daemon only formats what they return.
 //!

@@ -27,6 +27,7 @@ pub mod keygen;
 pub mod operator;
 pub mod operator_key;
 pub(crate) mod show;
+pub mod status;
 pub mod trust;
 pub mod wg_quick;
 

@@ -19,6 +19,8 @@ pub(super) struct RawConfig {
     pub(super) metrics: Option<RawMetrics>,
     pub(super) mesh: Option<Spanned<RawMesh>>,
     pub(super) trust: Option<Spanned<RawTrust>>,
+    /// `[operators]`: `OPERATOR_ID = "alias"`, for `sentrymesh status`.
+    pub(super) operators: Option<Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
 }
 
 /// `[mesh]`.

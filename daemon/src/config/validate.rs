@@ -19,6 +19,7 @@ use super::error::{Diagnostic, Location, Source};
 use super::raw::{RawConfig, RawInterface, RawPeer};
 use super::values::InterfaceName;
 
+mod aliases;
 mod mesh;
 
 /// The most peers `[ready] min_trusted_peers` may wait for.

@@ -7,7 +7,7 @@
 //! buffer that is zeroed when dropped, and only the peers' public data is
 //! kept ([`read_get_reply`]).
 
-use std::io::{BufReader, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::control::socket::SOCKET_DIR;
+use crate::control::status::{STATUS_VERSION, Status};
 use crate::control::uapi::{ReloadAnswer, ReloadAnswerError, read_get_reply, read_reload_answer};
 use crate::dataplane::PeerState;
 
@@ -111,4 +112,54 @@ pub fn peers(path: &Path) -> Result<Vec<PeerState>> {
     stream.write_all(b"get=1\n\n")?;
     read_get_reply(BufReader::new(stream))
         .with_context(|| format!("the reply on {}", path.display()))
+}
+
+/// The status of the interface served at `path` (`docs/status.md`): the
+/// answer to `get_status=1`.
+///
+/// # Errors
+///
+/// When the daemon does not answer, closes the connection (a WireGuard
+/// implementation other than sentrymesh's does not know the request), or
+/// answers with something other than a status of this version.
+pub fn status(path: &Path) -> Result<Status> {
+    let mut stream =
+        UnixStream::connect(path).with_context(|| format!("connecting to {}", path.display()))?;
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+    stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
+    stream.write_all(b"get_status=1\n\n")?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader
+        .read_line(&mut line)
+        .with_context(|| format!("reading the reply on {}", path.display()))?;
+    let Some(document) = line
+        .strip_suffix('\n')
+        .and_then(|l| l.strip_prefix("status="))
+    else {
+        bail!(
+            "{} gave no status: not a sentrymesh daemon (`wg show` reads any WireGuard), or one \
+             that stopped",
+            path.display()
+        );
+    };
+    let status: Status = serde_json::from_str(document)
+        .with_context(|| format!("the status on {}", path.display()))?;
+    if status.version != STATUS_VERSION {
+        bail!(
+            "the daemon on {} speaks status version {}; this sentrymesh reads {STATUS_VERSION}",
+            path.display(),
+            status.version
+        );
+    }
+    let mut errno = String::new();
+    reader.read_line(&mut errno)?;
+    if errno.trim_end() != "errno=0" {
+        bail!(
+            "the daemon on {} answered {}",
+            path.display(),
+            errno.trim_end()
+        );
+    }
+    Ok(status)
 }

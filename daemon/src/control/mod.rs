@@ -2,9 +2,11 @@
 //!
 //! The UAPI socket that `wg` speaks to ([`socket`], its text protocol in
 //! [`uapi`]), the client side other `sentrymesh` commands use ([`client`]),
-//! and the Prometheus endpoint ([`metrics`]).
+//! the status document `sentrymesh status` asks that socket for
+//! ([`status`]), and the Prometheus endpoint ([`metrics`]).
 
 pub mod client;
 pub(crate) mod metrics;
 pub mod socket;
+pub mod status;
 pub(crate) mod uapi;

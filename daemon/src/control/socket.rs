@@ -21,9 +21,10 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 use zeroize::Zeroizing;
 
+use crate::control::status::StatusSource;
 use crate::control::uapi::{
     Errno, Limits, Request, RequestDecoder, RequestError, write_get_response, write_reload_answer,
-    write_status,
+    write_status, write_status_document,
 };
 use crate::dataplane::change::ChangeError;
 use crate::dataplane::handle::UapiHandle;
@@ -41,6 +42,7 @@ pub type ReloadRequest = oneshot::Sender<Result<String, String>>;
 pub struct ControlSocket {
     listener: UnixListener,
     path: PathBuf,
+    interface: String,
 }
 
 impl ControlSocket {
@@ -80,7 +82,11 @@ impl ControlSocket {
             let _private = PrivateUmask::set();
             UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?
         };
-        Ok(Self { listener, path })
+        Ok(Self {
+            listener,
+            path,
+            interface: interface.to_owned(),
+        })
     }
 
     /// The socket's path.
@@ -88,17 +94,27 @@ impl ControlSocket {
         &self.path
     }
 
-    /// Serves connections until the device's run loop goes away. Reload
-    /// requests go to `reloads`; without it (an interface configured with
-    /// `wg`) they are refused.
-    pub async fn serve(&self, device: UapiHandle, reloads: Option<mpsc::Sender<ReloadRequest>>) {
+    /// Serves connections until the device's run loop goes away: a
+    /// `get_status=1` is answered from the device and `status`; reload
+    /// requests go to `reloads`, and without it (an interface configured
+    /// with `wg`) they are refused.
+    pub async fn serve(
+        &self,
+        device: UapiHandle,
+        status: StatusSource,
+        reloads: Option<mpsc::Sender<ReloadRequest>>,
+    ) {
         loop {
             match self.listener.accept().await {
                 Ok((stream, _)) => {
-                    let device = device.clone();
-                    let reloads = reloads.clone();
+                    let server = Server {
+                        device: device.clone(),
+                        status: status.clone(),
+                        interface: self.interface.clone(),
+                        reloads: reloads.clone(),
+                    };
                     tokio::spawn(async move {
-                        if let Err(error) = serve_connection(stream, device, reloads).await {
+                        if let Err(error) = serve_connection(stream, server).await {
                             tracing::debug!("UAPI connection ended: {error}");
                         }
                     });
@@ -121,12 +137,16 @@ impl Drop for ControlSocket {
     }
 }
 
-/// Answers the requests of one connection, in order, until it closes.
-async fn serve_connection(
-    mut stream: UnixStream,
+/// What a connection is answered from.
+struct Server {
     device: UapiHandle,
+    status: StatusSource,
+    interface: String,
     reloads: Option<mpsc::Sender<ReloadRequest>>,
-) -> io::Result<()> {
+}
+
+/// Answers the requests of one connection, in order, until it closes.
+async fn serve_connection(mut stream: UnixStream, server: Server) -> io::Result<()> {
     let mut decoder = RequestDecoder::new(Limits::default());
     let mut input = vec![0u8; 4096];
     // A `get` reply holds the private key: zeroed when the connection ends.
@@ -144,7 +164,7 @@ async fn serve_connection(
                 break;
             };
             reply.clear();
-            if !answer(request, &device, reloads.as_ref(), &mut reply).await {
+            if !answer(request, &server, &mut reply).await {
                 return Ok(());
             }
             stream.write_all(&reply).await?;
@@ -159,11 +179,24 @@ async fn serve_connection(
 /// has gone away.
 async fn answer(
     request: Result<Request, RequestError>,
-    device: &UapiHandle,
-    reloads: Option<&mpsc::Sender<ReloadRequest>>,
+    server: &Server,
     reply: &mut Vec<u8>,
 ) -> bool {
+    let device = &server.device;
     match request {
+        Ok(Request::Status) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            match server
+                .status
+                .status(&server.interface, device.device(), now)
+                .await
+            {
+                Some(status) => write_status_document(&status, reply),
+                None => return false,
+            }
+        }
         Ok(Request::Get) => match device.uapi_state().await {
             Ok(state) => write_get_response(&state, reply),
             Err(_) => return false,
@@ -177,7 +210,7 @@ async fn answer(
             }
         },
         Ok(Request::Reload) => {
-            let Some(reloads) = reloads else {
+            let Some(reloads) = &server.reloads else {
                 write_reload_answer(
                     Err(
                         "this interface is configured with `wg` (sentrymesh wg), not from a \

@@ -57,6 +57,7 @@ mod peer_changes;
 mod resolver;
 mod state_file;
 mod trust_log;
+mod status_view;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -76,6 +77,8 @@ use sentrymesh_mesh::{
 };
 use sentrymesh_types::{IpNet, PrivateKey, PublicKey, UnixTime};
 use state_file::StateWriter;
+use status_view::RecentRefusals;
+pub use status_view::Requests;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use trust_log::TrustLog;
@@ -262,6 +265,8 @@ pub struct MeshMember {
     resolver: Resolver,
     /// The admissions and revocations logged so far.
     trust_log: TrustLog,
+    /// The objects refused lately, for `sentrymesh status`.
+    refused: RecentRefusals,
 }
 
 impl MeshMember {
@@ -295,6 +300,7 @@ impl MeshMember {
             refused_peers: RefusedPeers::default(),
             resolver: Resolver::new(Arc::new(SystemLookup), LOOKUP_TIMEOUT),
             trust_log: TrustLog::default(),
+            refused: RecentRefusals::default(),
         })
     }
 
@@ -323,7 +329,7 @@ impl MeshMember {
     /// Runs the member on interface `ifname` until `reloads` closes:
     /// configures peers through `device`, routes them through the
     /// interface, applies the inputs of each reload from `reloads`, and
-    /// answers each request for its counters from `counters`. The routes
+    /// answers each request for its counters or its view from `requests`. The routes
     /// it added go when it stops, however it stops.
     ///
     /// # Errors
@@ -334,8 +340,12 @@ impl MeshMember {
         ifname: &str,
         device: DeviceHandle,
         mut reloads: mpsc::Receiver<MeshReload>,
-        mut counters: mpsc::Receiver<oneshot::Sender<MeshCounters>>,
+        requests: Requests,
     ) -> Result<()> {
+        let Requests {
+            mut counters,
+            mut views,
+        } = requests;
         let mut routes =
             Routes::of_interface(ifname).with_context(|| format!("finding interface {ifname}"))?;
         make_unreachable(&mut routes, self.settings.overlay);
@@ -363,11 +373,13 @@ impl MeshMember {
             self.send_gossip(&gossip).await;
             while let Some(refusal) = self.mesh.poll_refusal() {
                 tracing::debug!("gossip refused object {}: {}", refusal.id, refusal.error);
+                self.refused.object(&refusal);
             }
             // Once per card; the text names host, operator and the range,
             // never the prefix at fault (a hidden host's address).
             while let Some(refusal) = self.mesh.poll_card_refusal() {
                 tracing::warn!("{refusal}");
+                self.refused.card(&refusal);
             }
             self.offer_known();
             let write_at =
@@ -427,6 +439,9 @@ impl MeshMember {
                 resolved = self.resolver.next() => self.apply_resolved(resolved, &device).await?,
                 Some(answer) = counters.recv() => {
                     let _ = answer.send(self.counters());
+                }
+                Some(answer) = views.recv() => {
+                    let _ = answer.send(self.view());
                 }
                 () = write_due => {}
             }

@@ -20,6 +20,8 @@ use std::collections::BTreeSet;
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -31,11 +33,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::config::{self, Config};
 use crate::control::metrics;
 use crate::control::socket::{ControlSocket, ReloadRequest};
+use crate::control::status::StatusSource;
 use crate::dataplane::change::{AllowedIpChange, ConfigChange, PeerChange, PeerUpdate};
 use crate::dataplane::device::{Device, Offloads, bind_socket, create_tun};
 use crate::dataplane::handle::{self, DeviceHandle};
 use crate::modes::config_changes::ConfigChanges;
-use crate::modes::mesh_member::{MeshInputs, MeshMember, MeshReload};
+use crate::modes::mesh_member::{MeshInputs, MeshMember, MeshReload, Requests};
 use crate::modes::routes::Routes;
 use crate::modes::watchdog::{Check, Watchdog};
 use crate::sys::capabilities;
@@ -132,6 +135,17 @@ async fn serve(path: PathBuf, config: Config, parts: Parts, offloads: Offloads) 
     let (reload_requests, reload_requests_rx) = mpsc::channel(1);
     let (configured, is_configured) = oneshot::channel();
     let (mesh_counters, mesh_counters_rx) = mpsc::channel(4);
+    let (mesh_views, mesh_views_rx) = mpsc::channel(4);
+    let min_peers = Arc::new(AtomicUsize::new(config.min_trusted_peers));
+    let status = match member {
+        Some(_) => StatusSource::Mesh {
+            min_peers: min_peers.clone(),
+            member: mesh_views,
+        },
+        None => StatusSource::Native {
+            min_peers: min_peers.clone(),
+        },
+    };
     let sources = metrics::Sources {
         interface: name.clone(),
         device: handle.clone(),
@@ -152,7 +166,15 @@ async fn serve(path: PathBuf, config: Config, parts: Parts, offloads: Offloads) 
         match member {
             Some(member) => {
                 member
-                    .run(&name, handle.clone(), mesh_reloads_rx, mesh_counters_rx)
+                    .run(
+                        &name,
+                        handle.clone(),
+                        mesh_reloads_rx,
+                        Requests {
+                            counters: mesh_counters_rx,
+                            views: mesh_views_rx,
+                        },
+                    )
                     .await
             }
             None => std::future::pending().await,
@@ -167,12 +189,16 @@ async fn serve(path: PathBuf, config: Config, parts: Parts, offloads: Offloads) 
             mesh: mesh_reloads,
         },
         configured,
-        Systemd { notifier, watchdog },
+        Systemd {
+            notifier,
+            watchdog,
+            min_peers,
+        },
         shutdown_tx,
     );
     tokio::select! {
         result = device.run(commands, shutdown_rx) => result,
-        () = control.serve(uapi, Some(reload_requests)) => Ok(()),
+        () = control.serve(uapi, status, Some(reload_requests)) => Ok(()),
         result = supervisor => result,
         result = mesh => result.context("the mesh member stopped"),
         result = metrics => result.context("serving metrics"),
@@ -226,7 +252,11 @@ async fn supervise(
     systemd: Systemd,
     shutdown: watch::Sender<bool>,
 ) -> Result<()> {
-    let Systemd { notifier, watchdog } = systemd;
+    let Systemd {
+        notifier,
+        watchdog,
+        min_peers,
+    } = systemd;
     let Reloads {
         requests: mut reload_requests,
         mesh: mesh_reloads,
@@ -285,6 +315,7 @@ async fn supervise(
                 let reloaded = reload(&path, &mut config, &device, &mut routes, &mesh_reloads);
                 let (status, answer) = match reloaded.await {
                     Ok(changes) => {
+                        min_peers.store(config.min_trusted_peers, Ordering::Relaxed);
                         tracing::info!(
                             "reloaded {}: {changes} ({})",
                             path.display(),
@@ -349,6 +380,9 @@ struct Reloads {
 struct Systemd {
     notifier: Option<Notifier>,
     watchdog: Option<Watchdog>,
+    /// The readiness gate's `min_trusted_peers` as last loaded, which
+    /// `sentrymesh status` reads too.
+    min_peers: Arc<AtomicUsize>,
 }
 
 /// How often the readiness gate counts the live sessions while it is shut.

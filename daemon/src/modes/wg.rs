@@ -18,6 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::control::socket::ControlSocket;
+use crate::control::status::StatusSource;
 use crate::dataplane::device::{Device, Offloads, bind_socket, create_tun};
 use crate::dataplane::handle;
 use crate::sys::capabilities;
@@ -105,7 +106,7 @@ fn serve(name: &str, ready: Option<OwnedFd>, offloads: Offloads) -> Result<()> {
         ));
         let result = tokio::select! {
             result = device.run(commands, shutdown_rx) => result,
-            () = control.serve(uapi, None) => Ok(()),
+            () = control.serve(uapi, StatusSource::Wg, None) => Ok(()),
         };
         watcher.abort();
         tracing::info!("interface {name} stopped");

@@ -256,3 +256,48 @@ fn the_mesh_examples_are_valid_and_hide_what_the_roles_hide() {
         );
     }
 }
+
+#[test]
+fn operators_may_have_aliases() {
+    let aliased = format!(
+        "{}\n[operators]\n\"{}\" = \"alice\"\n\"{}\" = \"bob-2.eu\"\n",
+        mesh_sections(),
+        operator(1),
+        operator(2)
+    );
+    let mesh = parse_with_keys(&mesh_member(&aliased))
+        .unwrap()
+        .mesh
+        .unwrap();
+    let id: sentrymesh_mesh::OperatorId = operator(2).parse().unwrap();
+    assert_eq!(mesh.aliases.len(), 2);
+    assert_eq!(mesh.aliases[&id], "bob-2.eu");
+    for (operators, expected) in [
+        (
+            format!("\"{}\" = \"a b\"", operator(1)),
+            "an alias is letters, digits",
+        ),
+        (format!("\"{}\" = \"\"", operator(1)), "is not 1 to 32"),
+        ("\"not-an-id\" = \"x\"".to_owned(), "is not an operator id"),
+        (
+            format!("\"{}\" = \"x\"\n\"{}\" = \"x\"", operator(1), operator(2)),
+            "is already the alias of",
+        ),
+    ] {
+        let text = mesh_member(&format!("{}\n[operators]\n{operators}\n", mesh_sections()));
+        let error = parse_with_keys(&text).unwrap_err().to_string();
+        assert!(error.contains(expected), "{operators}: {error}");
+    }
+    // Only a mesh member has operators to name.
+    let error = parse_with_keys(&format!(
+        "{}\n[operators]\n\"{}\" = \"alice\"\n",
+        valid(),
+        operator(1)
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("[operators] names the operators of a mesh"),
+        "{error}"
+    );
+}

@@ -26,7 +26,16 @@ impl Checker<'_> {
     /// mesh, `None` when a problem was reported.
     pub(super) fn mesh(&mut self, raw: &RawConfig) -> Option<Option<MeshSettings>> {
         match (&raw.mesh, &raw.trust) {
-            (None, None) => Some(None),
+            (None, None) => {
+                if let Some(operators) = &raw.operators {
+                    let message = "[operators] names the operators of a mesh: add [mesh] and \
+                                   [trust], or remove it"
+                        .to_owned();
+                    self.report(operators.span(), "operators", message);
+                    return None;
+                }
+                Some(None)
+            }
             (Some(mesh), None) => {
                 let message = "a mesh member needs a [trust] section naming the operators it \
                                trusts"
@@ -46,7 +55,13 @@ impl Checker<'_> {
                         .to_owned();
                     self.report(peer.span(), &format!("peer[{i}]"), message);
                 }
-                let settings = self.mesh_settings(mesh.get_ref(), trust);
+                let aliases = self.operator_aliases(raw.operators.as_ref());
+                let settings = self.mesh_settings(mesh.get_ref(), trust).zip(aliases).map(
+                    |(settings, aliases)| MeshSettings {
+                        aliases,
+                        ..settings
+                    },
+                );
                 if let Some(settings) = &settings {
                     self.addresses_in_overlay(raw, settings.overlay);
                 }
@@ -102,6 +117,7 @@ impl Checker<'_> {
             own_overlay: own_overlay?,
             trusted_operators: operators?,
             vouch_threshold: vouch_threshold?,
+            aliases: BTreeMap::new(),
         })
     }
 

@@ -40,9 +40,12 @@ impl Default for Limits {
     }
 }
 
-/// The first lines of the operations, newline included.
+/// The first lines of the operations, newline included: `wg`'s two, and
+/// sentrymesh's own `get_status=1` (`docs/status.md`) and `reload=1`, which
+/// `wg` never sends.
 const GET: &[u8] = b"get=1\n";
 const SET: &[u8] = b"set=1\n";
+const STATUS: &[u8] = b"get_status=1\n";
 const RELOAD: &[u8] = b"reload=1\n";
 
 /// Bytes held for a partial line before the buffer grows. A line holding a
@@ -75,7 +78,8 @@ pub(crate) struct RequestDecoder {
 enum State {
     /// Reading the first line.
     Operation,
-    /// After `get=1\n` or `reload=1\n`, expecting the blank line.
+    /// After `get=1\n`, `get_status=1\n` or `reload=1\n` (the operation),
+    /// expecting the blank line.
     BlankLine(Operation),
     /// After `set=1\n`, reading lines up to the blank one.
     SetBody(Box<SetParser>),
@@ -155,13 +159,15 @@ impl RequestDecoder {
         self.request_len += 1;
         if self.line.as_slice() == GET {
             self.start(State::BlankLine(Operation::Get));
+        } else if self.line.as_slice() == STATUS {
+            self.start(State::BlankLine(Operation::Status));
         } else if self.line.as_slice() == RELOAD {
             self.start(State::BlankLine(Operation::Reload));
         } else if self.line.as_slice() == SET {
             self.start(State::SetBody(Box::new(SetParser::new())));
-        } else if ![GET, SET, RELOAD]
+        } else if ![GET, SET, STATUS, RELOAD]
             .iter()
-            .any(|operation| operation.starts_with(&self.line))
+            .any(|first| first.starts_with(&self.line))
         {
             // wireguard-go reads the whole line first; the answer is the
             // same (none, and the connection closed), only sooner.
@@ -170,14 +176,16 @@ impl RequestDecoder {
         1
     }
 
-    /// The byte after `get=1\n` or `reload=1\n` (`operation`).
+    /// The byte after `get=1\n`, `get_status=1\n` or `reload=1\n`
+    /// (`operation`).
     fn handle_blank_line(&mut self, rest: &[u8], operation: Operation) -> usize {
         let Some(&byte) = rest.first() else { return 0 };
         // As in wireguard-go, one byte is read: a wrong one is an error and
         // the bytes after it are read as the next request.
         self.finish(match (byte, operation) {
             (b'\n', Operation::Reload) => Ok(Request::Reload),
-            (b'\n', _) => Ok(Request::Get),
+            (b'\n', Operation::Status) => Ok(Request::Status),
+            (b'\n', Operation::Get | Operation::Set) => Ok(Request::Get),
             _ => Err(RequestError::NotTerminated { operation }),
         });
         1
@@ -347,9 +355,30 @@ mod tests {
                 Ok(Request::Get) => Ok("get"),
                 Ok(Request::Set(_)) => Ok("set"),
                 Ok(Request::Reload) => Ok("reload"),
+                Ok(Request::Status) => Ok("get_status"),
                 Err(error) => Err(error.clone()),
             })
             .collect()
+    }
+
+    #[test]
+    fn get_status_is_framed_like_get() {
+        // Between wg's requests, whole or a byte at a time; not confused
+        // with get=1, whose first bytes it shares.
+        for piece in [1, 64] {
+            let (results, _) = decode(b"get_status=1\n\nget=1\n\n", piece, Limits::default());
+            assert_eq!(summary(&results), [Ok("get_status"), Ok("get")]);
+        }
+        let (results, closed) = decode(b"get_stat=1\n\n", 64, Limits::default());
+        assert_eq!(summary(&results), [Err(RequestError::UnknownOperation)]);
+        assert!(closed);
+        let (results, _) = decode(b"get_status=1\n", 64, Limits::default());
+        assert_eq!(
+            summary(&results),
+            [Err(RequestError::Truncated {
+                operation: Some(Operation::Status)
+            })]
+        );
     }
 
     #[test]

@@ -97,7 +97,7 @@ impl RequestError {
             Self::UnknownOperation => None,
             Self::Truncated { operation } => match operation {
                 Some(Operation::Set) => Some(Errno::EPROTO),
-                Some(Operation::Get | Operation::Reload) | None => None,
+                Some(Operation::Get | Operation::Status | Operation::Reload) | None => None,
             },
             Self::NotTerminated { .. } | Self::UnknownKey { .. } | Self::InvalidValue { .. } => {
                 Some(Errno::EINVAL)
@@ -113,6 +113,7 @@ fn operation_name(operation: Option<Operation>) -> &'static str {
         Some(Operation::Get) => "get",
         Some(Operation::Set) => "set",
         Some(Operation::Reload) => "reload",
+        Some(Operation::Status) => "get_status",
         None => "UAPI",
     }
 }

@@ -48,8 +48,10 @@
 //!
 //! A line of a set request may be 64 KiB long, its newline included (as in
 //! wireguard-go, whose `bufio.Scanner` has that limit), and a request 64 MiB;
-//! [`Limits`] changes both. The first line must be `get=1`, `set=1` or
-//! `reload=1`, so it is never longer than 9 bytes.
+//! [`Limits`] changes both. The first line must be `get=1`, `set=1`,
+//! `get_status=1` or `reload=1` (sentrymesh's own requests, which
+//! `sentrymesh status` and `sentrymesh reload` send and `wg` never does:
+//! `docs/status.md`), so it is never longer than 13 bytes.
 //!
 //! # Differences from wireguard-go
 //!
@@ -83,7 +85,7 @@ pub(crate) use error::RequestError;
 pub(crate) use get_reply::read_get_reply;
 pub(crate) use reload::{ReloadAnswer, ReloadAnswerError, read_reload_answer, write_reload_answer};
 pub(crate) use request::Request;
-pub(crate) use response::{write_get_response, write_status};
+pub(crate) use response::{write_get_response, write_status, write_status_document};
 
 #[cfg(test)]
 mod tests;

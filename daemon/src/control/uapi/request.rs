@@ -28,9 +28,13 @@ pub(crate) enum Request {
     /// on it): re-read the config file of `sentrymesh up`; answer with
     /// [`write_reload_answer`](super::write_reload_answer).
     Reload,
+    /// `get_status=1`, sentrymesh's own: report the interface as
+    /// `sentrymesh status` shows it; answer with
+    /// [`write_status_document`](super::write_status_document).
+    Status,
 }
 
-/// The operations: the protocol's two, and sentrymesh's `reload`.
+/// The operations: the protocol's two, and sentrymesh's `get_status` and `reload`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Operation {
     /// `get=1`.
@@ -39,6 +43,8 @@ pub(crate) enum Operation {
     Set,
     /// `reload=1`.
     Reload,
+    /// `get_status=1`.
+    Status,
 }
 
 /// The section a line is in: before the first `public_key=` line, or after.
@@ -342,7 +348,9 @@ mod tests {
     fn set(body: &str) -> Result<ConfigChange, RequestError> {
         match Request::parse(format!("set=1\n{body}\n").as_bytes())? {
             Request::Set(request) => Ok(request),
-            Request::Get | Request::Reload => panic!("a set request parsed as another"),
+            Request::Get | Request::Reload | Request::Status => {
+                panic!("a set request parsed as another")
+            }
         }
     }
 

@@ -1,5 +1,6 @@
-//! Replies: the device report that answers `get=1`, and the `errno=` line
-//! that ends every reply.
+//! Replies: the device report that answers `get=1`, the status document
+//! that answers `get_status=1`, and the `errno=` line that ends every
+//! reply.
 
 use std::fmt::{self, Write as _};
 
@@ -8,6 +9,7 @@ use sentrymesh_types::KEY_LEN;
 
 use super::errno::Errno;
 use super::wire::write_hex_key;
+use crate::control::status::Status;
 use crate::dataplane::state::UapiState;
 
 /// Appends the answer to `get=1` to `out`: the lines wireguard-go writes, in
@@ -35,6 +37,18 @@ pub(crate) fn write_status(result: Result<(), Errno>, out: &mut Vec<u8>) {
     let code = result.err().map_or(0, Errno::wire_value);
     let written = write!(Append(out), "errno={code}\n\n");
     debug_assert!(written.is_ok(), "appending to a Vec does not fail");
+}
+
+/// Appends the answer to `get_status=1` to `out`: `status=` and the
+/// document as one line of JSON (`docs/status.md`), then `errno=0` and
+/// the blank line.
+pub(crate) fn write_status_document(status: &Status, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"status=");
+    // Serializing plain structs of strings and numbers into a Vec cannot
+    // fail; should it, the line is left empty and the client says so.
+    let _ = serde_json::to_writer(&mut *out, status);
+    out.push(b'\n');
+    write_status(Ok(()), out);
 }
 
 fn write_get_lines(uapi: &UapiState, w: &mut impl fmt::Write) -> fmt::Result {
