@@ -3,8 +3,10 @@
 //! allow, nothing that names a host crosses the underlay outside WireGuard
 //! messages, admission takes k vouches, a new sentry joins without a
 //! restart, a revocation cuts a host off everywhere (in tens of milliseconds, printed) and
-//! outlives a restart, a reload keeps the sessions of unchanged peers, and
-//! no card routes anything outside its operator's overlay range.
+//! outlives a restart, a reload keeps the sessions of unchanged peers,
+//! no card routes anything outside its operator's overlay range, and
+//! `sentrymesh status` shows a member's peers, readiness and the vouches a
+//! refused operator lacks, with a hidden host's endpoint as "hidden".
 //!
 //! The tests need root and fail (never skip) without it. Every address is in
 //! 198.18.0.0/15; see [`sentrymesh_lab::mesh_lab`].
@@ -12,6 +14,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use sentrymesh::control::status::Status;
 use sentrymesh_lab::capture::{Capture, Datagram};
 use sentrymesh_lab::mesh_lab::{
     FORMS_WITHIN, GOSSIP_PORT, INTRODUCTION_PORT, Lab, Member, REVOKED_WITHIN, Role,
@@ -447,6 +450,7 @@ fn admission_takes_k_vouches_and_others_get_no_session() {
     let (local, b, c) = (lab.operator("a"), lab.operator("b"), lab.operator("c"));
     let (vouched, half_vouched) = (lab.operator("d"), lab.operator("e"));
     let mut sentry = lab.member(&local, "a-sentry", Role::Sentry);
+    let mut producer = lab.member(&local, "a-producer", Role::Producer);
     let mut admitted = lab.member(&vouched, "d-sentry", Role::Sentry);
     let mut refused = lab.member(&half_vouched, "e-sentry", Role::Sentry);
     // b and c, trusted directly, vouch for d; only b vouches for e.
@@ -472,15 +476,19 @@ fn admission_takes_k_vouches_and_others_get_no_session() {
     }
     sentry.know_card(&admitted);
     sentry.know_card(&refused);
+    sentry.know_card(&producer);
+    producer.know_card(&sentry);
     admitted.know_card(&sentry);
     refused.know_card(&sentry);
     sentry.configure(&[&b, &c], 2, 1);
     admitted.configure(&[&local], 1, 1);
     refused.configure(&[&local], 1, 1);
-    for member in [&mut sentry, &mut admitted, &mut refused] {
+    producer.configure(&[&b, &c], 2, 1);
+    for member in [&mut sentry, &mut admitted, &mut refused, &mut producer] {
         member.start();
     }
-    assert_peers(&sentry, &[&admitted]);
+    assert_peers(&sentry, &[&admitted, &producer]);
+    assert!(producer.pings(&sentry));
     assert_peers(&admitted, &[&sentry]);
     assert!(admitted.pings(&sentry));
     // e's sentry trusts a and keeps trying, but a has no peer with its key:
@@ -491,6 +499,92 @@ fn admission_takes_k_vouches_and_others_get_no_session() {
     );
     assert!(!refused.has_session_with(&sentry));
     assert!(!sentry.peers().contains(&refused.wg_public));
+    check_status(
+        &sentry,
+        &[&admitted, &producer],
+        &refused,
+        &producer,
+        [&b, &c, &local],
+    );
+}
+
+/// `sentrymesh status` and `status --json` on `sentry`: `live` peers with
+/// their roles and sessions, readiness, `refused`'s card with the vouch it
+/// lacks and whose it could be, and `hidden`'s endpoint as "hidden" only.
+fn check_status(
+    sentry: &Member,
+    live: &[&Member],
+    refused: &Member,
+    hidden: &Member,
+    [voucher, other_voucher, own]: [&sentrymesh_lab::mesh_lab::Operator; 3],
+) {
+    let json = sentry
+        .host
+        .run(SENTRYMESH, &["status", "--json", &sentry.ifname]);
+    let status: Status = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    assert_eq!((status.version, status.mode.as_str()), (1, "mesh"));
+    let readiness = status.readiness.expect("a readiness gate");
+    assert!(readiness.ready && readiness.live >= live.len(), "{json}");
+    for member in live {
+        let peer = status
+            .peers
+            .iter()
+            .find(|p| p.public_key == member.wg_public)
+            .unwrap_or_else(|| panic!("{} is not a peer: {json}", member.name));
+        assert_eq!(peer.session, "live", "{json}");
+        let mesh = peer.mesh.as_ref().expect("mesh columns");
+        assert_eq!(mesh.host, member.name);
+        assert_eq!(mesh.operator.id, member.operator);
+        let role = if member.name == hidden.name {
+            "producer"
+        } else {
+            "sentry"
+        };
+        assert_eq!(mesh.role, role);
+        if member.name == hidden.name {
+            assert_eq!(peer.endpoint.as_deref(), Some("hidden"), "{json}");
+            assert_eq!(mesh.trust.path, "local");
+        } else {
+            assert_eq!(mesh.trust.path, "vouched", "{json}");
+        }
+    }
+    let mesh = status.mesh.as_ref().expect("the mesh part");
+    assert_eq!(mesh.host, sentry.name);
+    assert_eq!(mesh.admitted_operators[0].trust.path, "local");
+    let not_connected = mesh
+        .not_connected
+        .iter()
+        .find(|n| n.host == refused.name)
+        .unwrap_or_else(|| panic!("{} is not listed as not connected: {json}", refused.name));
+    assert_eq!(not_connected.reason.kind, "not_admitted");
+    let vouches = not_connected.reason.vouches.as_ref().expect("the vouches");
+    assert_eq!((vouches.needed, vouches.missing), (2, 1), "{json}");
+    let by: Vec<&str> = vouches.vouched_by.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(by, [voucher.id.as_str()]);
+    let could: Vec<&str> = vouches.could_vouch.iter().map(|o| o.id.as_str()).collect();
+    assert!(could.contains(&other_voucher.id.as_str()) && could.contains(&own.id.as_str()));
+
+    let text = sentry.host.run(SENTRYMESH, &["status", &sentry.ifname]);
+    for expected in [
+        "HOST",
+        "OPERATOR",
+        "ROLE",
+        "TRUST",
+        "ENDPOINT",
+        "SESSION",
+        "hidden",
+        "live",
+        "ready: yes",
+        &refused.name,
+        "1 of the 2 vouches",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in:\n{text}");
+    }
+    let underlay = format!("{}:", hidden.underlay);
+    assert!(
+        !json.contains(&underlay) && !text.contains(&underlay),
+        "the hidden host's address shows:\n{text}\n{json}"
+    );
 }
 
 #[test]
