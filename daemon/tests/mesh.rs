@@ -506,6 +506,19 @@ fn admission_takes_k_vouches_and_others_get_no_session() {
         &producer,
         [&b, &c, &local],
     );
+    // e's sentry introduces itself every five seconds: logged once, with
+    // the vouch e lacks.
+    let claim = format!("an introduction claims operator {}", refused.operator);
+    assert!(
+        wait_until(Duration::from_secs(15), || sentry.log().contains(&claim)),
+        "not logged:\n{}",
+        sentry.log()
+    );
+    std::thread::sleep(Duration::from_secs(11));
+    let log = sentry.log();
+    let lines: Vec<&str> = log.lines().filter(|line| line.contains(&claim)).collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(lines[0].contains("1 of the 2 vouches"), "{}", lines[0]);
 }
 
 /// `sentrymesh status` and `status --json` on `sentry`: `live` peers with

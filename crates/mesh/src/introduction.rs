@@ -290,9 +290,13 @@ pub enum IntroductionError {
         /// How far its timestamp is from now, either way.
         age: u64,
     },
-    /// The sender's operator is not admitted.
-    #[error("the introduction's operator is not admitted")]
-    NotAdmitted,
+    /// The sender's operator is not admitted. The operator is the one
+    /// the sender claims, unverified: no signature has been checked.
+    #[error("the introduction's operator {operator} is not admitted")]
+    NotAdmitted {
+        /// The operator it claims.
+        operator: OperatorId,
+    },
     /// A repeat of an introduction accepted before, or not newer than the
     /// last one accepted from that host.
     #[error("the introduction is a replay, or older than one accepted before")]
@@ -586,7 +590,7 @@ impl IntroductionReceiver {
             Err(IntroductionError::OverBudget) => &mut stats.over_budget,
             Err(IntroductionError::NotForUs) => &mut stats.not_for_us,
             Err(IntroductionError::Stale { .. }) => &mut stats.stale,
-            Err(IntroductionError::NotAdmitted) => &mut stats.not_admitted,
+            Err(IntroductionError::NotAdmitted { .. }) => &mut stats.not_admitted,
             Err(IntroductionError::Replayed | IntroductionError::OwnKey) => &mut stats.replayed,
             Err(
                 IntroductionError::BadCard(_)
@@ -673,7 +677,9 @@ impl IntroductionReceiver {
         // No signature has been checked yet: the operator id is only what
         // the sender claims, enough to drop every operator not admitted.
         if !admitted.contains(&sealed.operator) {
-            return Err(IntroductionError::NotAdmitted);
+            return Err(IntroductionError::NotAdmitted {
+                operator: sealed.operator,
+            });
         }
         if sealed.wg_key == self.public {
             return Err(IntroductionError::OwnKey);

@@ -56,8 +56,9 @@ mod known;
 mod peer_changes;
 mod resolver;
 mod state_file;
-mod trust_log;
 mod status_view;
+mod trust_log;
+mod unadmitted;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -82,6 +83,7 @@ pub use status_view::Requests;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use trust_log::TrustLog;
+use unadmitted::UnadmittedLog;
 
 use crate::config::{Config, MeshSettings};
 use crate::dataplane::change::{AllowedIpChange, PeerChange, PeerUpdate};
@@ -267,6 +269,8 @@ pub struct MeshMember {
     trust_log: TrustLog,
     /// The objects refused lately, for `sentrymesh status`.
     refused: RecentRefusals,
+    /// The operators whose introductions were logged as not admitted.
+    unadmitted: UnadmittedLog,
 }
 
 impl MeshMember {
@@ -301,6 +305,7 @@ impl MeshMember {
             resolver: Resolver::new(Arc::new(SystemLookup), LOOKUP_TIMEOUT),
             trust_log: TrustLog::default(),
             refused: RecentRefusals::default(),
+            unadmitted: UnadmittedLog::default(),
         })
     }
 
@@ -644,10 +649,22 @@ impl MeshMember {
     fn handle_introduction(&mut self, source: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
         let now = unix_seconds();
         let admitted = self.mesh.admitted_operators();
-        let card = match self
+        let heard = self
             .introductions
-            .handle(source, bytes, admitted, Instant::now(), now)?
-        {
+            .handle(source, bytes, admitted, Instant::now(), now);
+        let not_admitted = self.introductions.take_not_admitted();
+        if !not_admitted.is_empty() {
+            let admissions = self.mesh.admissions();
+            for operator in not_admitted {
+                if let Some(line) =
+                    self.unadmitted
+                        .line(operator, &admissions, &self.settings.aliases)
+                {
+                    tracing::warn!("{line}");
+                }
+            }
+        }
+        let card = match heard? {
             Received::Card(card) => card,
             Received::CookieReply(reply) => return Some(reply),
         };

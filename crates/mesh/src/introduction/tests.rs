@@ -247,7 +247,9 @@ fn a_non_admitted_operator_is_dropped_without_a_signature_check() {
     let mut receiver = IntroductionReceiver::new(&host_secret(2), NOW);
     assert_eq!(
         take(&mut receiver, &sealed, &admitted(&[&alice]), NOW),
-        Err(IntroductionError::NotAdmitted)
+        Err(IntroductionError::NotAdmitted {
+            operator: mallory.operator_id()
+        })
     );
     // Claiming an admitted operator does not help a card signed by another.
     let header = Header {

@@ -35,8 +35,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use rand_core::OsRng;
 use sentrymesh_mesh::{
-    Introducer, IntroducerStats, IntroductionReceiver, IntroductionStats, OperatorId, Received,
-    SignedCard,
+    Introducer, IntroducerStats, IntroductionError, IntroductionReceiver, IntroductionStats,
+    OperatorId, Received, SignedCard,
 };
 use sentrymesh_tunnel::RateLimiter;
 use sentrymesh_types::{PublicKey, UnixTime};
@@ -67,6 +67,9 @@ pub struct IntroductionCounters {
 
 /// The receiving side with its per-source limiter, and the sending side.
 pub(super) struct Introductions {
+    /// Operators claimed by introductions dropped as not admitted, for
+    /// the member to log (once each).
+    not_admitted: Vec<OperatorId>,
     limiter: RateLimiter,
     receiver: IntroductionReceiver,
     introducer: Introducer,
@@ -77,6 +80,7 @@ impl Introductions {
     /// `now` (Unix seconds).
     pub(super) fn new(wg_secret: &[u8; 32], now: UnixTime) -> Self {
         Self {
+            not_admitted: Vec::new(),
             limiter: RateLimiter::with_limits(PER_SOURCE_PER_SECOND, PER_SOURCE_BURST),
             receiver: IntroductionReceiver::new(wg_secret, now),
             introducer: Introducer::new(),
@@ -96,11 +100,22 @@ impl Introductions {
         now: UnixTime,
     ) -> Option<Received> {
         let Self {
-            limiter, receiver, ..
+            limiter,
+            receiver,
+            not_admitted,
+            ..
         } = self;
         let allow = |ip| limiter.allow(at, ip);
         match receiver.handle_introduction(bytes, source, admitted, now, &mut OsRng, allow) {
             Ok(received) => Some(received),
+            Err(IntroductionError::NotAdmitted { operator }) => {
+                tracing::debug!(
+                    "an introduction from {source} claims operator {operator}, not admitted"
+                );
+                // Bounded by the member, which takes them after each.
+                not_admitted.push(operator);
+                None
+            }
             Err(error) => {
                 tracing::debug!("an introduction from {source} is dropped: {error}");
                 None
@@ -146,6 +161,12 @@ impl Introductions {
                 None
             }
         }
+    }
+
+    /// The operators claimed by introductions dropped as not admitted
+    /// since the last call.
+    pub(super) fn take_not_admitted(&mut self) -> Vec<OperatorId> {
+        std::mem::take(&mut self.not_admitted)
     }
 
     /// What was counted so far.
