@@ -23,9 +23,11 @@
 //! The encoding, after the format version byte: operator id (32), name,
 //! role (1: producer, 2: bios, 3: sentry, 4: full), WireGuard key (32),
 //! addresses, endpoints, allowed IPs, `not_before`, `not_after`, serial
-//! (`u64` each), then a chain p2p flag and, when set, the id and port; the
-//! 64-byte proof of possession follows, then the operator's 64-byte
-//! signature over all that precedes it.
+//! (`u64` each), then a chain p2p tag — `0`: none, `1`: the id and port
+//! follow, `2`: the id, port and a nodeos peer key follow (a tag added
+//! after the first cards, whose encodings it leaves unchanged); the 64-byte
+//! proof of possession follows, then the operator's 64-byte signature over
+//! all that precedes it.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -468,10 +470,7 @@ impl HostCard {
         w.time(self.not_before);
         w.time(self.not_after);
         w.u64(self.serial);
-        w.flag(self.chain_p2p.is_some());
-        if let Some(p2p) = &self.chain_p2p {
-            p2p.encode(w);
-        }
+        ChainP2p::encode_optional(self.chain_p2p.as_ref(), w);
     }
 
     /// Reads the fields, after the format version.
@@ -503,11 +502,7 @@ impl HostCard {
         let not_before = r.time("start of validity")?;
         let not_after = r.time("end of validity")?;
         let serial = r.u64("serial")?;
-        let chain_p2p = if r.flag("chain p2p flag")? {
-            Some(ChainP2p::decode(r)?)
-        } else {
-            None
-        };
+        let chain_p2p = ChainP2p::decode_optional(r)?;
         Ok(Self {
             operator,
             name,

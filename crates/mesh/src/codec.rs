@@ -4,7 +4,7 @@
 //! one encoding, and [`Reader`] accepts nothing else. Integers are big-endian
 //! and fixed-width; a byte string or text is a `u16` length then the bytes (a
 //! "long" byte string has a `u32` length); a list is a `u16` count then its
-//! items; a flag is one byte, `0` or `1`. Every length is checked against a
+//! items. Every length is checked against a
 //! maximum before anything is read or allocated, and a value followed by
 //! unread bytes is refused.
 //!
@@ -111,10 +111,6 @@ impl Writer {
 
     pub(crate) fn u64(&mut self, value: u64) {
         self.buf.extend_from_slice(&value.to_be_bytes());
-    }
-
-    pub(crate) fn flag(&mut self, value: bool) {
-        self.u8(u8::from(value));
     }
 
     /// Fixed-size bytes, no length prefix.
@@ -229,18 +225,6 @@ impl<'a> Reader<'a> {
         self.array(field).map(u64::from_be_bytes)
     }
 
-    /// A flag: exactly `0` or `1`.
-    pub(crate) fn flag(&mut self, field: &'static str) -> Result<bool, DecodeError> {
-        match self.u8(field)? {
-            0 => Ok(false),
-            1 => Ok(true),
-            value => Err(DecodeError::BadValue {
-                field,
-                value: value.into(),
-            }),
-        }
-    }
-
     /// A list count of at most `max`.
     pub(crate) fn count(&mut self, field: &'static str, max: usize) -> Result<usize, DecodeError> {
         let len = usize::from(self.u16(field)?);
@@ -324,7 +308,6 @@ mod tests {
         w.u8(7);
         w.u16(0x1234);
         w.u64(u64::MAX - 1);
-        w.flag(true);
         w.array(&[1, 2, 3]);
         w.count(2);
         w.bytes(b"abc");
@@ -337,7 +320,6 @@ mod tests {
         assert_eq!(r.u8("a").unwrap(), 7);
         assert_eq!(r.u16("b").unwrap(), 0x1234);
         assert_eq!(r.u64("c").unwrap(), u64::MAX - 1);
-        assert!(r.flag("d").unwrap());
         assert_eq!(r.array::<3>("e").unwrap(), [1, 2, 3]);
         assert_eq!(r.count("f", 2).unwrap(), 2);
         assert_eq!(r.bytes("g", 3).unwrap(), b"abc");
@@ -370,15 +352,6 @@ mod tests {
                 field: "host name",
                 len: 64,
                 max: 63
-            })
-        );
-
-        let mut r = Reader::new(&[2]);
-        assert_eq!(
-            r.flag("chain p2p flag"),
-            Err(DecodeError::BadValue {
-                field: "chain p2p flag",
-                value: 2
             })
         );
 
@@ -434,7 +407,6 @@ mod tests {
             let _ = r.str("a", 16);
             let _ = r.long_bytes("b", 16);
             let _ = r.count("c", 3);
-            let _ = r.flag("d");
             let _ = r.u64("e");
             let _ = r.finish();
         }

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use sentrymesh_types::IpNet;
 
 use crate::codec::{DecodeError, Reader, Writer};
+use crate::nodeos::NodeosPeerKey;
 
 /// The longest DNS name, in bytes.
 pub const MAX_DNS_NAME_LEN: usize = 253;
@@ -207,15 +208,50 @@ pub struct ChainP2p {
     pub id: String,
     /// The p2p port, never 0.
     pub port: u16,
+    /// The key a nodeos node signs its p2p handshakes with, for the
+    /// `peer-key` lines of the nodes it connects to.
+    pub nodeos_peer_key: Option<NodeosPeerKey>,
 }
 
 impl ChainP2p {
-    pub(crate) fn encode(&self, w: &mut Writer) {
-        w.str(&self.id);
-        w.u16(self.port);
+    /// Writes `p2p`, absent or present, as a card carries it: a tag, `0`
+    /// for none, `1` for an id and a port, `2` for an id, a port and a
+    /// nodeos peer key; then the fields. A card without a nodeos key so
+    /// encodes as it did before cards could carry one.
+    pub(crate) fn encode_optional(p2p: Option<&Self>, w: &mut Writer) {
+        let Some(p2p) = p2p else {
+            w.u8(0);
+            return;
+        };
+        w.u8(if p2p.nodeos_peer_key.is_some() { 2 } else { 1 });
+        w.str(&p2p.id);
+        w.u16(p2p.port);
+        if let Some(key) = &p2p.nodeos_peer_key {
+            key.encode(w);
+        }
     }
 
-    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    /// Reads what [`ChainP2p::encode_optional`] writes.
+    pub(crate) fn decode_optional(r: &mut Reader<'_>) -> Result<Option<Self>, DecodeError> {
+        let with_key = match r.u8("chain p2p tag")? {
+            0 => return Ok(None),
+            1 => false,
+            2 => true,
+            tag => {
+                return Err(DecodeError::BadValue {
+                    field: "chain p2p tag",
+                    value: tag.into(),
+                });
+            }
+        };
+        let mut p2p = Self::decode(r)?;
+        if with_key {
+            p2p.nodeos_peer_key = Some(NodeosPeerKey::decode(r)?);
+        }
+        Ok(Some(p2p))
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let id = r.str("chain node id", MAX_CHAIN_ID_LEN)?;
         if !is_chain_id(id) {
             return Err(DecodeError::Invalid {
@@ -233,6 +269,7 @@ impl ChainP2p {
         Ok(Self {
             id: id.to_owned(),
             port,
+            nodeos_peer_key: None,
         })
     }
 
@@ -256,6 +293,7 @@ impl FromStr for ChainP2p {
         Ok(Self {
             id: id.to_owned(),
             port: parse_port(port)?,
+            nodeos_peer_key: None,
         })
     }
 }

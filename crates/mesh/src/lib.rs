@@ -264,6 +264,7 @@ pub mod gossip;
 mod identity;
 pub mod introduction;
 mod member;
+mod nodeos;
 mod object;
 pub mod overlay;
 pub mod peering;
@@ -300,6 +301,7 @@ pub use introduction::{
     IntroductionStats, Received, SealIntroductionError, seal_introduction,
 };
 pub use member::{Mesh, MeshError};
+pub use nodeos::{MAX_NODEOS_KEY_LEN, NodeosKeyError, NodeosPeerKey};
 pub use object::{OBJECT_ID_LEN, Object, ObjectId, ObjectKind, ObjectRef, ParseObjectError};
 pub use overlay::{OutOfRange, Overlay, OverlayError};
 pub use peering::{may_peer, may_share};

@@ -13,8 +13,8 @@ use sentrymesh_mesh::bundle::{open, open_text, seal};
 use sentrymesh_mesh::testing::mutation::{apply, mutation};
 use sentrymesh_mesh::testing::{NOW, SignCard, operator, wg_key};
 use sentrymesh_mesh::{
-    ChainP2p, Endpoint, EndpointHost, HostCard, OperatorSecret, Revocation, RevocationTarget, Role,
-    SealedBundle, SignedCard, SignedRevocation, SignedVouch, Vouch,
+    ChainP2p, Endpoint, EndpointHost, HostCard, NodeosPeerKey, OperatorSecret, Revocation,
+    RevocationTarget, Role, SealedBundle, SignedCard, SignedRevocation, SignedVouch, Vouch,
 };
 use sentrymesh_types::{InterfaceAddress, PublicKey, UnixTime};
 
@@ -187,6 +187,15 @@ fn endpoint() -> impl Strategy<Value = Endpoint> {
     (host, 1u16..).prop_map(|(host, port)| Endpoint { host, port })
 }
 
+/// A nodeos peer key, in either form.
+fn nodeos_key() -> impl Strategy<Value = NodeosPeerKey> {
+    prop_oneof![
+        Just("EOS6MRyAjQq8ud7hVNYcfnVPJqcVpscN5So8BhtHuGYqET5GDW5CV"),
+        Just("PUB_K1_6MRyAjQq8ud7hVNYcfnVPJqcVpscN5So8BhtHuGYqET5BoDq63"),
+    ]
+    .prop_map(|text| text.parse().expect("a nodeos key"))
+}
+
 fn host_card(op: OperatorSecret) -> impl Strategy<Value = HostCard> {
     let operator = op.operator_id();
     (
@@ -199,7 +208,16 @@ fn host_card(op: OperatorSecret) -> impl Strategy<Value = HostCard> {
         (any::<u64>(), 1u64..u64::MAX / 2),
         any::<u64>(),
         proptest::option::of(
-            ("[A-Za-z0-9._-]{1,128}", 1u16..).prop_map(|(id, port)| ChainP2p { id, port }),
+            (
+                "[A-Za-z0-9._-]{1,128}",
+                1u16..,
+                proptest::option::of(nodeos_key()),
+            )
+                .prop_map(|(id, port, nodeos_peer_key)| ChainP2p {
+                    id,
+                    port,
+                    nodeos_peer_key,
+                }),
         ),
     )
         .prop_map(
@@ -274,7 +292,9 @@ proptest! {
             prop_assert_eq!(&endpoint.to_string().parse::<Endpoint>().unwrap(), endpoint);
         }
         if let Some(p2p) = &card.chain_p2p {
-            prop_assert_eq!(&p2p.to_string().parse::<ChainP2p>().unwrap(), p2p);
+            let mut parsed = p2p.to_string().parse::<ChainP2p>().unwrap();
+            parsed.nodeos_peer_key = p2p.nodeos_peer_key.as_ref().map(|key| key.to_string().parse().unwrap());
+            prop_assert_eq!(&parsed, p2p);
         }
         prop_assert_eq!(card.wg_public_key.to_string().parse::<PublicKey>().unwrap(), card.wg_public_key);
         prop_assert_eq!(card.role.to_string().parse::<Role>().unwrap(), card.role);

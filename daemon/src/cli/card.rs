@@ -19,8 +19,8 @@ use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Subcommand};
 use rand_core::{CryptoRngCore, OsRng};
 use sentrymesh_mesh::{
-    CardRequest, ChainP2p, Endpoint, HostCard, InvalidCard, OperatorId, OperatorSecret, Role,
-    SignCardError, SignedCard,
+    CardRequest, ChainP2p, Endpoint, HostCard, InvalidCard, NodeosPeerKey, OperatorId,
+    OperatorSecret, Role, SignCardError, SignedCard,
 };
 use sentrymesh_types::{InterfaceAddress, IpNet, PrivateKey, PublicKey, UnixTime};
 
@@ -159,10 +159,16 @@ pub struct CardFields {
     /// replaces a lower one [default: the current Unix time].
     #[arg(long, value_name = "N")]
     serial: Option<u64>,
-    /// The host's chain peer-to-peer address, e.g. a Tendermint node id and
-    /// its p2p port.
+    /// The host's chain peer-to-peer address: a Tendermint node id and its
+    /// p2p port (`cometbft show-node-id`), or for nodeos a name of the node
+    /// (its producer account, say) and its p2p port.
     #[arg(long, value_name = "ID@PORT")]
     chain_p2p: Option<ChainP2p>,
+    /// The public key the host's nodeos signs its p2p handshakes with
+    /// (its `peer-private-key`'s), `EOS...` or `PUB_K1_...`: the nodes it
+    /// connects to list it as `peer-key` (`sentrymesh export nodeos`).
+    #[arg(long, value_name = "KEY", requires = "chain_p2p")]
+    nodeos_peer_key: Option<NodeosPeerKey>,
 }
 
 /// Runs a `card` command, printing to `out`.
@@ -283,7 +289,10 @@ impl CardFields {
             not_before: now,
             not_after: now.saturating_add(self.valid_days.saturating_mul(SECONDS_PER_DAY)),
             serial: self.serial.unwrap_or(now.0),
-            chain_p2p: self.chain_p2p.clone(),
+            chain_p2p: self.chain_p2p.clone().map(|p2p| ChainP2p {
+                nodeos_peer_key: self.nodeos_peer_key.clone(),
+                ..p2p
+            }),
         }
     }
 }
@@ -414,6 +423,7 @@ mod tests {
                 valid_days: DEFAULT_VALID_DAYS,
                 serial: None,
                 chain_p2p: None,
+                nodeos_peer_key: None,
             },
             out: None,
         }
@@ -439,6 +449,16 @@ mod tests {
         assert_eq!(card.serial, NOW.0);
         assert_eq!(card.chain_p2p, args.fields.chain_p2p);
         assert_eq!(SignedCard::from_text(&signed.to_text()).unwrap(), signed);
+
+        args.fields.nodeos_peer_key = Some(
+            "PUB_K1_6MRyAjQq8ud7hVNYcfnVPJqcVpscN5So8BhtHuGYqET5BoDq63"
+                .parse()
+                .unwrap(),
+        );
+        let card = issue(&args, &secret, NOW).unwrap().into_card();
+        let p2p = card.chain_p2p.unwrap();
+        assert_eq!(p2p.to_string(), "f3a1c0de@26656");
+        assert_eq!(p2p.nodeos_peer_key, args.fields.nodeos_peer_key);
 
         args.fields.serial = Some(7);
         args.fields.valid_days = 1;

@@ -81,7 +81,13 @@ impl Display for CardView<'_> {
         self.line(f, "valid until", card.not_after)?;
         self.line(f, "serial", card.serial)?;
         match &card.chain_p2p {
-            Some(p2p) => self.line(f, "chain p2p", p2p),
+            Some(p2p) => {
+                self.line(f, "chain p2p", p2p)?;
+                match &p2p.nodeos_peer_key {
+                    Some(key) => self.line(f, "nodeos key", key),
+                    None => Ok(()),
+                }
+            }
             None => self.line(f, "chain p2p", "none"),
         }
     }
@@ -116,7 +122,7 @@ impl Display for BundleView<'_> {
 mod tests {
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
-    use sentrymesh_mesh::{OperatorSecret, Role, bundle};
+    use sentrymesh_mesh::{ChainP2p, OperatorSecret, Role, bundle};
     use sentrymesh_types::{PrivateKey, UnixTime};
 
     use super::*;
@@ -174,7 +180,13 @@ mod tests {
         let mut card = card(&operator, Role::Producer);
         card.endpoints.clear();
         card.allowed_ips = vec!["198.18.64.0/24".parse().unwrap()];
-        card.chain_p2p = Some("f3a1c0de@26656".parse().unwrap());
+        let mut p2p: ChainP2p = "f3a1c0de@26656".parse().unwrap();
+        p2p.nodeos_peer_key = Some(
+            "EOS6MRyAjQq8ud7hVNYcfnVPJqcVpscN5So8BhtHuGYqET5GDW5CV"
+                .parse()
+                .unwrap(),
+        );
+        card.chain_p2p = Some(p2p);
         let shown = CardView::indented(&card, "  ").to_string();
         assert!(
             shown.contains("  role          producer (hidden)\n"),
@@ -190,6 +202,12 @@ mod tests {
         );
         assert!(
             shown.contains("  chain p2p     f3a1c0de@26656\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(
+                "  nodeos key    EOS6MRyAjQq8ud7hVNYcfnVPJqcVpscN5So8BhtHuGYqET5GDW5CV\n"
+            ),
             "{shown}"
         );
         assert!(shown.lines().all(|line| line.starts_with("  ")), "{shown}");

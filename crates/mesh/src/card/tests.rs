@@ -38,6 +38,11 @@ fn the_largest_valid_card_fits_the_limit() {
     c.chain_p2p = Some(ChainP2p {
         id: "x".repeat(crate::endpoint::MAX_CHAIN_ID_LEN),
         port: 1,
+        nodeos_peer_key: Some(
+            "PUB_K1_6MRyAjQq8ud7hVNYcfnVPJqcVpscN5So8BhtHuGYqET5BoDq63"
+                .parse()
+                .unwrap(),
+        ),
     });
     let signed = c.sign(&op).unwrap();
     assert!(
@@ -143,7 +148,8 @@ fn validation_rules() {
     assert!(matches!(
         check(&|c| c.chain_p2p = Some(ChainP2p {
             id: "a b".into(),
-            port: 1
+            port: 1,
+            nodeos_peer_key: None,
         })),
         InvalidCard::ChainP2p { .. }
     ));
@@ -413,4 +419,70 @@ fn the_key_read_ahead_of_decoding_is_the_cards_or_none() {
     long.extend_from_slice(&[0, 64]);
     long.extend_from_slice(&[b'a'; 64 + 1 + 32]);
     assert_eq!(claimed_key(&long), None);
+}
+
+/// A card issued by a build from before cards could carry a nodeos peer
+/// key (`sentrymesh card issue ... --chain-p2p ID@26656`, at commit
+/// 11019aa).
+const CARD_BEFORE_NODEOS_KEYS: &str = "sentrymesh-card v1
+AbMkjUDrVhW+KDjaBs8To25D/zs8PihsM1WJeTvYOtJCAAhzZW50cnktMQOXVieY
+f2I8bKkVu22PTSu/qSaOzW0rW5j2uPYPcqpwSAABBMYTAQEgAAEExhIAAcpsAAAA
+AAAAaxFD+QAAAAB93Ub5AAAAAAAAAAcBAChmMmExYjNjNGQ1ZTZmNzA4MTkyYTNi
+NGM1ZDZlN2Y4MDkxYTJiM2M0aCDvF/VdGFuXgbpGsl+O5LvALll+uZtyT+qrJsgZ
+ejmVxsP9jphZg/rwkO/PxFZD+jAWFKNMrlG2sAHxMqY1AwAHjFHEcHDzbCtML4x+
+g0SMAKWfheGmzMVpKLV2ILFyaSmh1+rJr78WcIcJqAIcRr9wcykv4y4JBxzXrpiX
+Iy68BA==
+";
+
+#[test]
+fn a_card_from_before_nodeos_keys_still_decodes_and_encodes_alike() {
+    let old = SignedCard::from_text(CARD_BEFORE_NODEOS_KEYS).unwrap();
+    let p2p = old.card().chain_p2p.clone().unwrap();
+    assert_eq!(
+        p2p.to_string(),
+        "f2a1b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4@26656"
+    );
+    assert_eq!(p2p.nodeos_peer_key, None);
+    // The same card encodes to the same body: a key-less chain field is
+    // written as before.
+    let mut w = Writer::versioned();
+    old.card().encode(&mut w);
+    assert!(old.as_bytes().starts_with(w.as_slice()));
+    assert_eq!(old.as_bytes().len(), w.as_slice().len() + PROOF_LEN + 64);
+}
+
+#[test]
+fn a_nodeos_peer_key_travels_on_the_card() {
+    let op = operator(1);
+    let mut c = card(&op, "sentry-1", Role::Sentry);
+    let key: crate::NodeosPeerKey = "EOS6MRyAjQq8ud7hVNYcfnVPJqcVpscN5So8BhtHuGYqET5GDW5CV"
+        .parse()
+        .unwrap();
+    c.chain_p2p = Some(ChainP2p {
+        id: "sentry-1".into(),
+        port: 9876,
+        nodeos_peer_key: Some(key.clone()),
+    });
+    let signed = c.sign(&op).unwrap();
+    let again = SignedCard::decode(signed.as_bytes()).unwrap();
+    assert_eq!(
+        again.card().chain_p2p.as_ref().unwrap().nodeos_peer_key,
+        Some(key)
+    );
+
+    // The tag before the chain field: 2 here; 3 is no tag at all.
+    let mut w = Writer::versioned();
+    c.chain_p2p = None;
+    c.encode(&mut w);
+    let tag_at = w.as_slice().len() - 1;
+    let mut bytes = signed.as_bytes().to_vec();
+    assert_eq!(bytes[tag_at], 2);
+    bytes[tag_at] = 3;
+    assert!(matches!(
+        HostCard::decode(&mut Reader::new(&bytes[1..])),
+        Err(DecodeError::BadValue {
+            field: "chain p2p tag",
+            value: 3
+        })
+    ));
 }
