@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use sentrymesh::cli::keygen;
-use sentrymesh::cli::{self, CardCommand, ImportCommand, OperatorCommand, TrustCommand};
+use sentrymesh::cli::{
+    self, CardCommand, ExportCommand, ImportCommand, OperatorCommand, TrustCommand,
+};
 use sentrymesh::control::client;
 use sentrymesh::dataplane::Offloads;
 use sentrymesh::logging::{self, LogFormat};
@@ -122,6 +124,10 @@ enum Command {
     /// FILE.conf` prints the TOML, with the keys moved to 0600 files.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// The chain node's peer config for this host, from the mesh: the
+    /// `[p2p]` keys of a Tendermint config.toml, or nodeos config.ini lines.
+    #[command(subcommand)]
+    Export(ExportCommand),
 }
 
 /// The arguments, with `sentrymesh-wg ARGS` read as `sentrymesh wg ARGS`.
@@ -178,6 +184,7 @@ fn main() -> ExitCode {
         Command::Import(command) => {
             cli::wg_quick::run(command, &mut stdout, &mut io::stderr().lock())
         }
+        Command::Export(command) => cli::export::run(command, &mut stdout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

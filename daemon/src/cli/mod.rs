@@ -1,6 +1,7 @@
 //! The operator commands of the trust mesh: `sentrymesh operator`, `card`
-//! and `trust`; `check`, which tells whether `up` would take a config; and
-//! `import wg-quick`, which turns a wg-quick config into a native one.
+//! and `trust`; `check`, which tells whether `up` would take a config;
+//! `import wg-quick`, which turns a wg-quick config into a native one; and
+//! `export`, the chain node's peer config from the mesh.
 //!
 //! ```text
 //!  operator new --out op.key ──► op.key (0600) ──► operator id (share it)
@@ -22,6 +23,7 @@ pub(crate) mod bundle;
 pub mod card;
 pub mod check;
 pub(crate) mod clock;
+pub mod export;
 pub(crate) mod files;
 pub mod keygen;
 pub mod operator;
@@ -32,6 +34,7 @@ pub mod trust;
 pub mod wg_quick;
 
 pub use card::CardCommand;
+pub use export::ExportCommand;
 pub use operator::OperatorCommand;
 pub use trust::TrustCommand;
 pub use wg_quick::ImportCommand;

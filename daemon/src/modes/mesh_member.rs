@@ -55,6 +55,7 @@ mod introductions;
 mod known;
 mod peer_changes;
 mod resolver;
+mod snapshot;
 mod state_file;
 mod status_view;
 mod trust_log;
@@ -77,6 +78,7 @@ use sentrymesh_mesh::{
     SignedCard, SignedRevocation, TrustPolicy, may_share,
 };
 use sentrymesh_types::{IpNet, PrivateKey, PublicKey, UnixTime};
+pub use snapshot::read_mesh;
 use state_file::StateWriter;
 use status_view::RecentRefusals;
 pub use status_view::Requests;

@@ -164,9 +164,11 @@ pub(super) fn load(dir: &Path) -> Result<(Store, StateLock)> {
 
 /// Reads the store kept in the state directory `dir` as [`load`] would,
 /// changing nothing: no directory is made, no lock taken, no file moved or
-/// written (for `sentrymesh check`). A missing directory holds an empty
-/// store, as `load` would make it. The directory's owner is not checked,
-/// since the one checking (root) may not be the daemon's user.
+/// written. For a reader beside the daemon that may hold the directory
+/// (`sentrymesh check`, `sentrymesh export`): a write is replaced by a
+/// rename, so a reader sees a whole file, old or new. A missing directory
+/// holds an empty store, as `load` would make it. The directory's owner is
+/// not checked, since the one reading (root) may not be the daemon's user.
 ///
 /// # Errors
 ///
@@ -497,6 +499,24 @@ mod tests {
         drop(lock);
         assert_eq!(load(&state).unwrap().0.encode(), store.encode());
         assert!(!state.join("mesh.state.new").exists());
+    }
+
+    #[test]
+    fn a_reader_beside_the_daemon_sees_its_state_or_the_previous_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        assert_eq!(inspect(&state).unwrap().objects().count(), 0);
+        let (_, lock) = load(&state).unwrap();
+        let (older, newer) = (store_of(1), store_of(2));
+        two_writes(&state, &older, &newer);
+        // Read while the daemon holds the directory.
+        assert_eq!(inspect(&state).unwrap().encode(), newer.encode());
+        fs::write(path(&state), b"damaged").unwrap();
+        assert_eq!(inspect(&state).unwrap().encode(), older.encode());
+        fs::remove_file(state.join(PREVIOUS_FILE)).unwrap();
+        let message = format!("{:#}", inspect(&state).unwrap_err());
+        assert!(message.contains("does not verify"), "{message}");
+        drop(lock);
     }
 
     #[test]
