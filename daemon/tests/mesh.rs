@@ -2,11 +2,13 @@
 //! member set up through the operator commands: the mesh forms as the roles
 //! allow, nothing that names a host crosses the underlay outside WireGuard
 //! messages, admission takes k vouches, a new sentry joins without a
-//! restart, a revocation cuts a host off everywhere (in tens of milliseconds, printed) and
-//! outlives a restart, a reload keeps the sessions of unchanged peers,
-//! no card routes anything outside its operator's overlay range, and
-//! `sentrymesh status` shows a member's peers, readiness and the vouches a
-//! refused operator lacks, with a hidden host's endpoint as "hidden".
+//! restart (and reaches its producer's chain config, which `sentrymesh
+//! export` keeps up to date), a revocation cuts a host off everywhere (in
+//! tens of milliseconds, printed) and outlives a restart, a reload keeps the
+//! sessions of unchanged peers, no card routes anything outside its
+//! operator's overlay range, and `sentrymesh status` shows a member's peers,
+//! readiness and the vouches a refused operator lacks, with a hidden host's
+//! endpoint as "hidden".
 //!
 //! The tests need root and fail (never skip) without it. Every address is in
 //! 198.18.0.0/15; see [`sentrymesh_lab::mesh_lab`].
@@ -352,6 +354,32 @@ fn a_new_sentry_joins_a_revocation_cuts_it_off_and_reloads_keep_sessions() {
     assert_peers(&sentry, &[&producer, &foreign]);
     assert_peers(&foreign, &[&sentry]);
 
+    // The producer's chain config is kept up to date from the mesh.
+    let p2p_file = producer.host.dir().join("p2p.toml");
+    let mut watch = sentrymesh_lab::spawn(
+        "export tendermint --watch",
+        Command::new(SENTRYMESH)
+            .args(["export", "tendermint", "--interval", "100ms", "--watch"])
+            .arg(&p2p_file)
+            .arg("-c")
+            .arg(producer.host.dir().join("sm.toml")),
+    );
+    let sentry_peer = format!("{}@{}:26656", sentry.chain_id, sentry.overlay);
+    let watched = || std::fs::read_to_string(&p2p_file).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(10), || watched().contains(&sentry_peer)),
+        "the watched export never named the sentry:\n{}\n{}",
+        watched(),
+        watch.log()
+    );
+    let written = std::fs::metadata(&p2p_file).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        std::fs::metadata(&p2p_file).unwrap().modified().unwrap(),
+        written,
+        "the export was rewritten though the mesh did not change"
+    );
+
     // A second sentry of operator a, knowing only the first: it introduces
     // itself, and the mesh — its own producer too — takes it in.
     let mut newcomer = lab.member(&a, "a-sentry-2", Role::Sentry);
@@ -362,6 +390,27 @@ fn a_new_sentry_joins_a_revocation_cuts_it_off_and_reloads_keep_sessions() {
     assert_peers(&producer, &[&sentry, &newcomer]);
     assert_peers(&foreign, &[&sentry, &newcomer]);
     assert!(producer.pings(&newcomer) && foreign.pings(&newcomer));
+
+    // The new sentry reached the producer's chain config by itself, and
+    // every host's export follows the sentry-node layout.
+    let newcomer_peer = format!("{}@{}:26656", newcomer.chain_id, newcomer.overlay);
+    assert!(
+        wait_until(Duration::from_secs(10), || watched()
+            .contains(&newcomer_peer)),
+        "the new sentry never reached the watched export:\n{}\n{}",
+        watched(),
+        watch.log()
+    );
+    run_ok(
+        Command::new("kill").args(["-TERM", &watch.pid().to_string()]),
+        b"",
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || watch.exit_status().is_some()),
+        "the watch did not stop on SIGTERM"
+    );
+    assert!(watch.exit_status().unwrap().success(), "{}", watch.log());
+    check_exports(&producer, &sentry, &newcomer, &foreign);
 
     // A ping every 10 ms from the producer across reloads of both ends (one
     // with a changed trust list) loses none: unchanged peers keep sessions.
@@ -442,6 +491,102 @@ fn a_new_sentry_joins_a_revocation_cuts_it_off_and_reloads_keep_sessions() {
         "a restart forgot the revocation:\n{}",
         foreign.log()
     );
+}
+
+/// What `sentrymesh export KIND ARGS` prints for `member`, from its
+/// config and state.
+fn export(member: &Member, kind: &str, args: &[&str]) -> String {
+    run_ok(
+        Command::new(SENTRYMESH)
+            .args(["export", kind, "-c"])
+            .arg(member.host.dir().join("sm.toml"))
+            .args(args),
+        b"",
+    )
+}
+
+/// Each host's Tendermint and nodeos export, parsed, against the
+/// sentry-node layout: operator a's producer with its two sentries, and
+/// operator b's sentry, which never learns of a's producer.
+fn check_exports(producer: &Member, sentry: &Member, newcomer: &Member, foreign: &Member) {
+    let peer = |member: &Member| format!("{}@{}:26656", member.chain_id, member.overlay);
+    let toml = |text: &str| -> toml::Table {
+        toml::from_str(text).unwrap_or_else(|error| panic!("{error}\n{text}"))
+    };
+    let string = |value: String| toml::Value::String(value);
+    let no = toml::Value::Boolean(false);
+    let yes = toml::Value::Boolean(true);
+
+    let validator = toml(&export(producer, "tendermint", &[]));
+    let mut sentries = [peer(sentry), peer(newcomer)];
+    sentries.sort_by_key(|peer| {
+        if peer.starts_with(&sentry.chain_id) {
+            &sentry.name
+        } else {
+            &newcomer.name
+        }
+        .clone()
+    });
+    let expected = toml::Table::from_iter([
+        ("persistent_peers".to_owned(), string(sentries.join(","))),
+        ("pex".to_owned(), no.clone()),
+        ("addr_book_strict".to_owned(), no.clone()),
+    ]);
+    assert_eq!(validator, expected);
+
+    let own = toml(&export(sentry, "tendermint", &["--own-sentries"]));
+    let expected = toml::Table::from_iter([
+        (
+            "external_address".to_owned(),
+            string(format!("{}:26656", sentry.underlay)),
+        ),
+        (
+            "persistent_peers".to_owned(),
+            string(format!("{},{}", peer(producer), peer(newcomer))),
+        ),
+        (
+            "private_peer_ids".to_owned(),
+            string(producer.chain_id.clone()),
+        ),
+        ("pex".to_owned(), yes.clone()),
+        ("addr_book_strict".to_owned(), no.clone()),
+    ]);
+    assert_eq!(own, expected);
+
+    // Operator b's sentry has no validator in the mesh, and a's producer is
+    // nowhere in what it exports.
+    let rival = export(foreign, "tendermint", &[]);
+    let rival_nodeos = export(foreign, "nodeos", &[]);
+    for secret in [
+        &producer.chain_id,
+        &producer.overlay.to_string(),
+        &producer.name,
+    ] {
+        assert!(!rival.contains(secret.as_str()), "{secret} in\n{rival}");
+        assert!(
+            !rival_nodeos.contains(secret.as_str()),
+            "{secret} in\n{rival_nodeos}"
+        );
+    }
+    assert_eq!(toml(&rival)["persistent_peers"], string(String::new()));
+    let dialled: Vec<&str> = rival_nodeos
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .collect();
+    assert_eq!(
+        dialled,
+        [
+            format!("p2p-peer-address = {}:26656", sentry.overlay),
+            format!("p2p-peer-address = {}:26656", newcomer.overlay),
+        ]
+    );
+    let producer_nodeos = export(producer, "nodeos", &[]);
+    for member in [sentry, newcomer] {
+        assert!(
+            producer_nodeos.contains(&format!("p2p-peer-address = {}:26656\n", member.overlay)),
+            "{producer_nodeos}"
+        );
+    }
 }
 
 #[test]
