@@ -7,12 +7,12 @@ use sentrymesh_mesh::bundle::seal;
 use sentrymesh_mesh::sim::{host_card, policy};
 use sentrymesh_mesh::testing::{NOW, SignCard, operator, wg_key};
 use sentrymesh_mesh::{
-    GossipMessage, HostCard, Mesh, Object, OperatorSecret, PeerEvent, Revocation, RevocationTarget,
+    ChainP2p, GossipMessage, HostCard, Mesh, Object, OperatorSecret, PeerEvent, Revocation, RevocationTarget,
     Role, SignedCard, Store, Vouch,
 };
 
 /// A card with every kind of field filled: addresses, endpoints of each
-/// kind, allowed IPs and a chain peer id.
+/// kind, allowed IPs and a chain peer id with a nodeos peer key.
 ///
 /// # Panics
 ///
@@ -33,11 +33,16 @@ pub fn card(op: &OperatorSecret) -> SignedCard {
         not_before: NOW - 3600,
         not_after: NOW + 86_400,
         serial: 3,
-        chain_p2p: Some(
-            "f2a1b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4@26656"
+        chain_p2p: Some(ChainP2p {
+            nodeos_peer_key: Some(
+                "EOS6MRyAjQq8ud7hVNYcfnVPJqcVpscN5So8BhtHuGYqET5GDW5CV"
+                    .parse()
+                    .expect("nodeos peer key"),
+            ),
+            .."f2a1b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4@26656"
                 .parse()
-                .expect("chain peer"),
-        ),
+                .expect("chain peer")
+        }),
     }
     .sign(op)
     .expect("sign the card")
