@@ -534,7 +534,8 @@ fn check_exports(producer: &Member, sentry: &Member, newcomer: &Member, foreign:
     ]);
     assert_eq!(validator, expected);
 
-    let own = toml(&export(sentry, "tendermint", &["--own-sentries"]));
+    let exported = export(sentry, "tendermint", &["--own-sentries"]);
+    let own = toml(&exported);
     let expected = toml::Table::from_iter([
         (
             "external_address".to_owned(),
@@ -552,6 +553,14 @@ fn check_exports(producer: &Member, sentry: &Member, newcomer: &Member, foreign:
         ("addr_book_strict".to_owned(), no.clone()),
     ]);
     assert_eq!(own, expected);
+    // Merged into a config.toml as `init` writes it, by the README's awk.
+    let merged = toml(&merge_p2p(&exported));
+    let p2p = merged["p2p"].as_table().unwrap();
+    for (key, value) in &expected {
+        assert_eq!(&p2p[key], value, "{key}");
+    }
+    assert_eq!(p2p["laddr"], string("tcp://0.0.0.0:26656".to_owned()));
+    assert_eq!(merged["mempool"]["size"], toml::Value::Integer(5000));
 
     // Operator b's sentry has no validator in the mesh, and a's producer is
     // nowhere in what it exports.
@@ -587,6 +596,36 @@ fn check_exports(producer: &Member, sentry: &Member, newcomer: &Member, foreign:
             "{producer_nodeos}"
         );
     }
+}
+
+/// `configs/tendermint-p2p.awk` run on `export` and a CometBFT
+/// config.toml's sections around `[p2p]`, each key of it as `init` writes
+/// it.
+fn merge_p2p(export: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let peers = dir.path().join("peers");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&peers, export).unwrap();
+    std::fs::write(
+        &config,
+        "moniker = \"validator\"\n\n[rpc]\nladdr = \"tcp://127.0.0.1:26657\"\n\n\
+         [p2p]\nladdr = \"tcp://0.0.0.0:26656\"\n# Address to advertise to peers\n\
+         external_address = \"\"\nseeds = \"\"\npersistent_peers = \"\"\n\
+         addr_book_strict = true\npex = true\nprivate_peer_ids = \"\"\n\n\
+         [mempool]\nsize = 5000\n",
+    )
+    .unwrap();
+    run_ok(
+        Command::new("awk")
+            .arg("-f")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../configs/tendermint-p2p.awk"
+            ))
+            .arg(&peers)
+            .arg(&config),
+        b"",
+    )
 }
 
 #[test]

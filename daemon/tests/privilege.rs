@@ -106,6 +106,43 @@ fn the_unit_verifies_without_a_warning() {
     }
 }
 
+/// The unit that keeps a chain node's peer config (`sentrymesh export
+/// --watch`), from the workspace root.
+const EXPORT_UNIT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../configs/sentrymesh-export@.service"
+);
+
+#[test]
+fn the_export_unit_verifies_without_a_warning_and_is_confined() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = fs::read_to_string(EXPORT_UNIT).unwrap();
+    assert!(unit.contains("ExecStart=/usr/local/bin/sentrymesh export ${CHAIN} "));
+    let path = dir.path().join("sentrymesh-export@.service");
+    fs::write(&path, unit.replace("/usr/local/bin/sentrymesh", SENTRYMESH)).unwrap();
+    for unit in [
+        path.clone(),
+        dir.path().join("sentrymesh-export@sm0.service"),
+    ] {
+        let (ok, stdout, stderr) = output(Command::new("systemd-analyze").arg("verify").arg(&unit));
+        assert!(
+            ok && stderr.trim().is_empty(),
+            "systemd-analyze verify {}:\n{stdout}\n{stderr}",
+            unit.display()
+        );
+    }
+    // It reads files and writes one: no network, no capability.
+    let (ok, stdout, stderr) = output(
+        Command::new("systemd-analyze")
+            .args(["security", "--offline=true", "--no-pager"])
+            .arg(&path),
+    );
+    assert!(ok, "systemd-analyze security failed:\n{stdout}\n{stderr}");
+    let exposure = overall_exposure(&stdout)
+        .unwrap_or_else(|| panic!("no overall exposure level in:\n{stdout}"));
+    assert!(exposure <= 1.0, "exposure {exposure} > 1.0:\n{stdout}");
+}
+
 /// What the install steps of the README make, under a root directory of
 /// its own: the user (sysusers.d), /run/wireguard (tmpfiles.d) and
 /// /etc/sentrymesh with a config and its key.
