@@ -161,6 +161,10 @@ pub fn run(command: ExportCommand, out: &mut impl Write) -> Result<()> {
     let render = || -> Result<Rendered> {
         let (config, inputs) = read_config(&source.config)?;
         let mesh = read_mesh(&config, clock::now()?)?;
+        if let Some(error) = mesh.local_error() {
+            // The export is then empty of peers, as the daemon's peers are.
+            tracing::warn!("{error}");
+        }
         Ok(Rendered {
             text: make(&ChainView::of_mesh(&mesh))?,
             inputs,
