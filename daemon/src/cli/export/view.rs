@@ -13,7 +13,7 @@ pub struct ChainView {
     /// This host's card.
     pub local: HostCard,
     /// The cards of the peers the mesh's roles and trust give this host,
-    /// in the order of their names.
+    /// in the order of their names when made by [`ChainView::new`].
     pub peers: Vec<HostCard>,
 }
 
