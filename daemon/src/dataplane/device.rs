@@ -113,9 +113,12 @@ pub struct DeviceCounters {
     /// Cookie replies sent: handshake messages answered under load with a
     /// cookie instead of a handshake.
     pub cookie_replies_sent: u64,
-    /// One in how many handshake messages without a cookie the socket's
-    /// filter lets through (1: it sheds none).
-    pub handshake_shedding: u32,
+    /// One in how many handshake messages without a cookie (`mac2` zero)
+    /// the socket's filter lets through (1: it sheds none).
+    pub shedding_no_cookie: u32,
+    /// One in how many handshake messages that claim a cookie (`mac2`
+    /// set) the socket's filter lets through.
+    pub shedding_claimed_cookie: u32,
 }
 
 /// An interface running: its state, its TUN device `T` and its socket `S`.
@@ -278,7 +281,8 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
                     peers: self.interface.state().peers,
                     drops: self.drops,
                     cookie_replies_sent: self.cookie_replies_sent,
-                    handshake_shedding: self.shedding.one_in(),
+                    shedding_no_cookie: self.shedding.rates().no_cookie,
+                    shedding_claimed_cookie: self.shedding.rates().claimed_cookie,
                 });
             }
         }

@@ -9,6 +9,7 @@
 use std::io;
 
 use crate::sys::batch_udp::{RecvMeta, Run, SendReport};
+use crate::sys::socket_filter::ShedRates;
 use crate::sys::tun::Tun;
 use crate::sys::udp::DataSocket;
 
@@ -79,14 +80,14 @@ pub(crate) trait DatagramIo {
     /// When the kernel refuses it.
     fn set_mark(&mut self, mark: u32) -> io::Result<()>;
 
-    /// Lets only one in `one_in` handshake messages without a cookie reach
-    /// the socket (1: all), here and on any socket a rebind makes (see
+    /// Lets only one in so many handshake messages of each kind reach the
+    /// socket, as `rates` says, here and on any socket a rebind makes (see
     /// [`socket_filter`](crate::sys::socket_filter)).
     ///
     /// # Errors
     ///
     /// When the kernel refuses the filter; the socket keeps the one it had.
-    fn shed_unproven_handshakes(&mut self, one_in: u32) -> io::Result<()>;
+    fn shed_handshakes(&mut self, rates: ShedRates) -> io::Result<()>;
 }
 
 impl TunIo for Tun {
@@ -128,7 +129,7 @@ impl DatagramIo for DataSocket {
         DataSocket::set_mark(self, mark)
     }
 
-    fn shed_unproven_handshakes(&mut self, one_in: u32) -> io::Result<()> {
-        DataSocket::shed_unproven_handshakes(self, one_in)
+    fn shed_handshakes(&mut self, rates: ShedRates) -> io::Result<()> {
+        DataSocket::shed_handshakes(self, rates)
     }
 }

@@ -1,22 +1,25 @@
 //! A classic BPF socket filter that sheds, in the kernel, most handshake
-//! messages that carry no cookie, before the data path reads them.
+//! messages of a flood before the data path reads them.
 //!
 //! Under a flood of initiations from spoofed sources, what costs the
 //! responder most is no longer the cryptography (it answers with cookie
 //! replies, a budget a turn) but reading the flood: every datagram is
 //! copied out of the socket, looked at, and dropped when the handshake
-//! queue is full. The filter drops all but one in `one_in` of the
-//! initiations and responses whose `mac2` is zero, at random, when they
-//! reach the socket, so the kernel frees them in its receive path and the
-//! data-path thread never sees them. What gets through is what the queue
-//! would have taken anyway, at random instead of first come, so a new
-//! peer's chance of a cookie reply is the same.
+//! queue is full. The filter drops all but one in N of the initiations and
+//! responses, at random, when they reach the socket, so the kernel frees
+//! them in its receive path and the data-path thread never sees them. What
+//! gets through is what the queue would have taken anyway, at random
+//! instead of first come, so a new peer's chance of a cookie reply is the
+//! same.
 //!
-//! A message whose `mac2` is not zero always passes: it may carry a cookie
-//! the engine gave, and the engine checks it (a peer's retry after a
-//! cookie reply is never shed here). Everything that is not a handshake
-//! message of the exact length passes too: data, cookie replies, and
-//! datagrams the kernel coalesced (UDP GRO).
+//! A filter cannot check a cookie (a MAC keyed with a secret of the
+//! engine's), but it can tell a message whose `mac2` is zero (its sender
+//! has no cookie) from one whose `mac2` is set (a cookie, or a forgery of
+//! one): each kind has its own N ([`ShedRates`]), so a flood without
+//! cookies never sheds a peer's retry with the cookie it was given.
+//! Everything that is not a handshake message of the exact length passes
+//! always: data, cookie replies, and datagrams the kernel coalesced (UDP
+//! GRO).
 //!
 //! The filter sees the datagram from its UDP header on (8 bytes), for IPv4
 //! and IPv6 alike.
@@ -36,6 +39,29 @@ const PASS: u32 = u32::MAX;
 /// Drops the datagram.
 const DROP: u32 = 0;
 
+/// One in how many handshake messages of each kind reach the socket; 1:
+/// all of that kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ShedRates {
+    /// Of initiations and responses whose `mac2` is zero.
+    pub(crate) no_cookie: u32,
+    /// Of initiations and responses whose `mac2` is set.
+    pub(crate) claimed_cookie: u32,
+}
+
+impl ShedRates {
+    /// Nothing shed.
+    pub(crate) const NONE: Self = Self {
+        no_cookie: 1,
+        claimed_cookie: 1,
+    };
+
+    /// Whether any message is shed.
+    pub(crate) fn sheds(self) -> bool {
+        self.no_cookie > 1 || self.claimed_cookie > 1
+    }
+}
+
 /// Where a conditional jump goes: to the next instruction, or to a label.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Target {
@@ -47,7 +73,8 @@ enum Target {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Label {
     Response,
-    Sample,
+    SampleNoCookie,
+    SampleClaimedCookie,
     Pass,
     Drop,
 }
@@ -104,14 +131,15 @@ impl Program {
 }
 
 /// The filter: passes a handshake message (an initiation or a response, by
-/// type and exact length) whose `mac2` is zero one time in `one_in`, at
-/// random, and everything else always.
+/// type and exact length) one time in `rates.no_cookie` at random if its
+/// `mac2` is zero, one time in `rates.claimed_cookie` if not, and
+/// everything else always.
 ///
 /// # Panics
 ///
-/// When `one_in` is below 2: a filter that passes everything is no filter.
-fn program(one_in: u32) -> Vec<libc::sock_filter> {
-    assert!(one_in >= 2, "shedding passes one in at least two");
+/// When `rates` shed nothing: a filter that passes everything is no filter.
+fn program(rates: ShedRates) -> Vec<libc::sock_filter> {
+    assert!(rates.sheds(), "a filter sheds something");
     let ld_len = libc::BPF_LD | libc::BPF_W | libc::BPF_LEN;
     let ld_word = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
     let jeq = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
@@ -119,11 +147,22 @@ fn program(one_in: u32) -> Vec<libc::sock_filter> {
     // The ancillary offset is negative; cBPF reads `k` as its two's complement.
     let random = u32::from_ne_bytes((libc::SKF_AD_OFF + libc::SKF_AD_RANDOM).to_ne_bytes());
     let pass = Target::Label(Label::Pass);
+    // Where a message of each kind goes: straight through when its kind
+    // is not shed.
+    let sample = |one_in: u32, label: Label| {
+        if one_in > 1 {
+            Target::Label(label)
+        } else {
+            pass
+        }
+    };
+    let no_cookie = sample(rates.no_cookie, Label::SampleNoCookie);
+    let claimed_cookie = sample(rates.claimed_cookie, Label::SampleClaimedCookie);
     let mut p = Program::default();
     // One message kind: its exact length, its type word (read big-endian:
     // the type in the first byte, then three reserved zero bytes), and its
-    // mac2, the last 16 bytes, all zero; else `otherwise` (with the length
-    // still loaded).
+    // mac2, the last 16 bytes, zero or not; else `otherwise` (with the
+    // length still loaded).
     let message = |p: &mut Program, len: usize, kind: u32, otherwise: Target| {
         let len = u32::try_from(len).expect("a handshake message is short");
         p.op(ld_len, 0);
@@ -132,21 +171,25 @@ fn program(one_in: u32) -> Vec<libc::sock_filter> {
         p.jump(jeq, Target::Next, pass, kind << 24);
         for word in 0..4 {
             p.op(ld_word, UDP_HEADER_LEN + len - 16 + 4 * word);
-            let zero = if word == 3 {
-                Target::Label(Label::Sample)
-            } else {
-                Target::Next
-            };
-            p.jump(jeq, zero, pass, 0);
+            let zero = if word == 3 { no_cookie } else { Target::Next };
+            p.jump(jeq, zero, claimed_cookie, 0);
         }
     };
     message(&mut p, INITIATION_LEN, 1, Target::Label(Label::Response));
     p.label(Label::Response);
     message(&mut p, RESPONSE_LEN, 2, pass);
-    p.label(Label::Sample);
-    p.op(ld_word, random);
-    p.op(libc::BPF_ALU | libc::BPF_MOD | libc::BPF_K, one_in);
-    p.jump(jeq, pass, Target::Label(Label::Drop), 0);
+    // Passes one in `one_in`: a random word modulo `one_in` is zero.
+    for (one_in, label) in [
+        (rates.no_cookie, Label::SampleNoCookie),
+        (rates.claimed_cookie, Label::SampleClaimedCookie),
+    ] {
+        if one_in > 1 {
+            p.label(label);
+            p.op(ld_word, random);
+            p.op(libc::BPF_ALU | libc::BPF_MOD | libc::BPF_K, one_in);
+            p.jump(jeq, pass, Target::Label(Label::Drop), 0);
+        }
+    }
     p.label(Label::Pass);
     p.op(ret, PASS);
     p.label(Label::Drop);
@@ -154,22 +197,22 @@ fn program(one_in: u32) -> Vec<libc::sock_filter> {
     p.assemble()
 }
 
-/// Sheds all but one in `one_in` handshake messages without a cookie
-/// arriving at `socket`, at random (see the module's documentation);
-/// `one_in` of 1 (or 0) removes the filter, and every datagram passes.
+/// Sheds handshake messages arriving at `socket` as `rates` says, at
+/// random (see the module's documentation); rates that shed nothing
+/// remove the filter, and every datagram passes.
 ///
 /// # Errors
 ///
 /// As `setsockopt(2)`.
-pub(crate) fn shed_unproven_handshakes(socket: &impl AsFd, one_in: u32) -> io::Result<()> {
-    if one_in <= 1 {
+pub(crate) fn shed_handshakes(socket: &impl AsFd, rates: ShedRates) -> io::Result<()> {
+    if !rates.sheds() {
         return match sockopt::set_int(socket, libc::SOL_SOCKET, libc::SO_DETACH_FILTER, 0) {
             // No filter was attached.
             Err(error) if error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
             result => result,
         };
     }
-    let mut filter = program(one_in);
+    let mut filter = program(rates);
     let program = libc::sock_fprog {
         len: u16::try_from(filter.len()).expect("the filter is a few dozen instructions"),
         filter: filter.as_mut_ptr(),
@@ -200,15 +243,23 @@ mod tests {
         bytes
     }
 
-    /// The ids of `datagrams` that reach a socket filtered with `one_in`,
+    /// Rates of `no_cookie` and `claimed_cookie`.
+    fn rates(no_cookie: u32, claimed_cookie: u32) -> ShedRates {
+        ShedRates {
+            no_cookie,
+            claimed_cookie,
+        }
+    }
+
+    /// The ids of `datagrams` that reach a socket filtered with `rates`,
     /// and how many shorter than an id reach it; sent a few at a time so
     /// the receive buffer never overflows.
-    fn passed(one_in: u32, datagrams: &[Vec<u8>]) -> (BTreeSet<u32>, usize) {
+    fn passed(rates: ShedRates, datagrams: &[Vec<u8>]) -> (BTreeSet<u32>, usize) {
         let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
         receiver
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
-        shed_unproven_handshakes(&receiver, one_in).unwrap();
+        shed_handshakes(&receiver, rates).unwrap();
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         let to = receiver.local_addr().unwrap();
         let end = datagram(u32::MAX, 4, 32, [0; 16]);
@@ -238,77 +289,105 @@ mod tests {
         (ids, short)
     }
 
-    #[test]
-    fn only_handshake_messages_without_a_cookie_are_shed() {
+    /// Handshake messages whose `mac2` is zero, those whose `mac2` is set
+    /// (a non-zero byte in each of its four words in turn), and datagrams
+    /// no rate applies to: near misses of each kind (a byte short or long,
+    /// the other kind's type, a reserved byte set), data and a cookie
+    /// reply.
+    fn kinds() -> [Vec<Vec<u8>>; 3] {
         let mut mac2 = [[0; 16]; 5];
         for (word, mac2) in mac2.iter_mut().enumerate().skip(1) {
             mac2[4 * (word - 1) + 3] = 1;
         }
-        let mut kept = Vec::new();
-        let mut shed = Vec::new();
+        let (mut no_cookie, mut claimed, mut others) = (Vec::new(), Vec::new(), Vec::new());
         for (len, kind) in [(INITIATION_LEN, 1), (RESPONSE_LEN, 2)] {
             let id = u32::try_from(len).unwrap() * 10;
-            shed.push(datagram(id, kind, len, mac2[0]));
-            // A non-zero byte in any of mac2's four words.
+            no_cookie.push(datagram(id, kind, len, mac2[0]));
             for (word, mac2) in mac2.iter().enumerate().skip(1) {
-                kept.push(datagram(
-                    id + u32::try_from(word).unwrap(),
-                    kind,
-                    len,
-                    *mac2,
-                ));
+                let id = id + u32::try_from(word).unwrap();
+                claimed.push(datagram(id, kind, len, *mac2));
             }
-            // One byte short or long, or the other kind's type.
-            kept.push(datagram(id + 5, kind, len - 1, mac2[0]));
-            kept.push(datagram(id + 6, kind, len + 1, mac2[0]));
-            kept.push(datagram(id + 7, 3 - kind, len, mac2[0]));
-            // A reserved byte set.
+            others.push(datagram(id + 5, kind, len - 1, mac2[0]));
+            others.push(datagram(id + 6, kind, len + 1, mac2[0]));
+            others.push(datagram(id + 7, 3 - kind, len, mac2[0]));
             let mut reserved = datagram(id + 8, kind, len, mac2[0]);
             reserved[1] = 1;
-            kept.push(reserved);
+            others.push(reserved);
         }
-        // Data and a cookie reply of an initiation's length, and the
-        // shortest datagrams, which the filter must not read past.
-        kept.push(datagram(9, 4, INITIATION_LEN, mac2[0]));
-        kept.push(datagram(8, 3, 64, mac2[0]));
-        let short = [vec![1], vec![], vec![2, 0, 0]];
+        others.push(datagram(9, 4, INITIATION_LEN, mac2[0]));
+        others.push(datagram(8, 3, 64, mac2[0]));
+        [no_cookie, claimed, others]
+    }
 
-        let ids = |datagrams: &[Vec<u8>]| -> BTreeSet<u32> {
-            datagrams
-                .iter()
-                .map(|d| u32::from_le_bytes(d[4..8].try_into().unwrap()))
-                .collect()
+    fn ids(datagrams: &[Vec<u8>]) -> BTreeSet<u32> {
+        datagrams
+            .iter()
+            .map(|d| u32::from_le_bytes(d[4..8].try_into().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn each_rate_sheds_only_its_kind_of_handshake_message() {
+        let [no_cookie, claimed, others] = kinds();
+        // The shortest datagrams, which the filter must not read past.
+        let short = [vec![1], vec![], vec![2, 0, 0]];
+        let all: Vec<Vec<u8>> = [&no_cookie, &claimed, &others, &short.to_vec()]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        let union = |a: &[Vec<u8>], b: &[Vec<u8>]| -> BTreeSet<u32> {
+            ids(a).union(&ids(b)).copied().collect()
         };
-        let mut all = kept.clone();
-        all.extend(shed.iter().cloned());
-        all.extend(short.iter().cloned());
         // Almost never a pass by chance: one in four billion.
-        assert_eq!(passed(u32::MAX, &all), (ids(&kept), short.len()));
+        let never = u32::MAX;
+        assert_eq!(
+            passed(rates(never, 1), &all),
+            (union(&claimed, &others), short.len())
+        );
+        assert_eq!(
+            passed(rates(1, never), &all),
+            (union(&no_cookie, &others), short.len())
+        );
+        assert_eq!(
+            passed(rates(never, never), &all),
+            (ids(&others), short.len())
+        );
         // Without the filter, everything passes.
-        let everything = ids(&kept).union(&ids(&shed)).copied().collect();
-        assert_eq!(passed(1, &all), (everything, short.len()));
+        let everything = union(&no_cookie, &claimed)
+            .union(&ids(&others))
+            .copied()
+            .collect();
+        assert_eq!(passed(ShedRates::NONE, &all), (everything, short.len()));
     }
 
     #[test]
     fn one_in_n_is_kept_at_random() {
-        let flood: Vec<Vec<u8>> = (0..2000)
-            .map(|id| datagram(id, 1, INITIATION_LEN, [0; 16]))
-            .collect();
-        let kept = passed(4, &flood).0.len();
-        // 500 expected, with a standard deviation of about 19.
-        assert!(
-            (350..650).contains(&kept),
-            "{kept} of 2000 kept, one in 4 expected"
-        );
+        for (mac2, rates) in [([0; 16], rates(4, 1)), ([7; 16], rates(1, 4))] {
+            let flood: Vec<Vec<u8>> = (0..2000)
+                .map(|id| datagram(id, 1, INITIATION_LEN, mac2))
+                .collect();
+            let kept = passed(rates, &flood).0.len();
+            // 500 expected, with a standard deviation of about 19.
+            assert!(
+                (350..650).contains(&kept),
+                "{kept} of 2000 kept, one in 4 expected ({rates:?})"
+            );
+        }
     }
 
     #[test]
     fn the_filter_is_replaced_and_removed() {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        shed_unproven_handshakes(&socket, 1).unwrap();
-        shed_unproven_handshakes(&socket, 8).unwrap();
-        shed_unproven_handshakes(&socket, 1024).unwrap();
-        shed_unproven_handshakes(&socket, 1).unwrap();
-        shed_unproven_handshakes(&socket, 1).unwrap();
+        for rates in [
+            ShedRates::NONE,
+            rates(8, 1),
+            rates(1024, 2),
+            rates(1, 4096),
+            ShedRates::NONE,
+            ShedRates::NONE,
+        ] {
+            shed_handshakes(&socket, rates).unwrap();
+        }
     }
 }

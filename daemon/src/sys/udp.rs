@@ -7,7 +7,8 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 
-use super::{socket_filter, sockopt};
+use super::socket_filter::{self, ShedRates};
+use super::sockopt;
 use crate::sys::batch_udp::{self, BatchIo, GsoMode, RecvMeta, Run, SendReport};
 
 /// The data path's socket: bound as [`bind`] binds, sending batches of runs
@@ -20,9 +21,9 @@ pub(crate) struct DataSocket {
     io: BatchIo,
     /// Whether the socket receives coalesced datagrams where the kernel can.
     gro: bool,
-    /// The socket filter's shedding rate (see [`socket_filter`]), kept
+    /// The socket filter's shedding rates (see [`socket_filter`]), kept
     /// over a rebind.
-    shed_one_in: u32,
+    shed_rates: ShedRates,
 }
 
 impl DataSocket {
@@ -44,7 +45,7 @@ impl DataSocket {
             socket,
             io,
             gro,
-            shed_one_in: 1,
+            shed_rates: ShedRates::NONE,
         })
     }
 
@@ -61,21 +62,21 @@ impl DataSocket {
             GsoMode::Disabled
         };
         let mut socket = Self::bind(port, fwmark, gso, self.gro)?;
-        socket.shed_unproven_handshakes(self.shed_one_in)?;
+        socket.shed_handshakes(self.shed_rates)?;
         *self = socket;
         Ok(())
     }
 
-    /// Sheds all but one in `one_in` handshake messages without a cookie
-    /// (1: none), as [`socket_filter::shed_unproven_handshakes`] does.
+    /// Sheds handshake messages as `rates` says, as
+    /// [`socket_filter::shed_handshakes`] does.
     ///
     /// # Errors
     ///
-    /// As [`socket_filter::shed_unproven_handshakes`]; the socket keeps its
-    /// filter then.
-    pub(crate) fn shed_unproven_handshakes(&mut self, one_in: u32) -> io::Result<()> {
-        socket_filter::shed_unproven_handshakes(&self.socket, one_in)?;
-        self.shed_one_in = one_in;
+    /// As [`socket_filter::shed_handshakes`]; the socket keeps its filter
+    /// then.
+    pub(crate) fn shed_handshakes(&mut self, rates: ShedRates) -> io::Result<()> {
+        socket_filter::shed_handshakes(&self.socket, rates)?;
+        self.shed_rates = rates;
         Ok(())
     }
 

@@ -98,12 +98,17 @@ pub(super) fn render(snapshot: &Snapshot) -> String {
          a handshake.",
         device.cookie_replies_sent,
     );
-    out.single(
+    out.by_label(
         "sentrymesh_handshake_shedding_one_in",
         "gauge",
-        "Under a handshake flood, one in this many handshake messages without a cookie reaches \
-         the daemon; the socket's filter drops the rest on arrival. 1: nothing is shed.",
-        u64::from(device.handshake_shedding),
+        "Under a handshake flood, one in this many handshake messages reaches the daemon, by \
+         their mac2 (zero: no cookie; set: a cookie claimed); the socket's filter drops the \
+         rest on arrival. 1: nothing is shed.",
+        "mac2",
+        [
+            ("zero", u64::from(device.shedding_no_cookie)),
+            ("set", u64::from(device.shedding_claimed_cookie)),
+        ],
     );
     if let Some(mesh) = &snapshot.mesh {
         render_mesh(&mut out, mesh);
@@ -377,7 +382,8 @@ mod tests {
                     ..DropCounters::default()
                 },
                 cookie_replies_sent: 5,
-                handshake_shedding: 16,
+                shedding_no_cookie: 16,
+                shedding_claimed_cookie: 1,
             },
             mesh: None,
             now: NOW,
@@ -407,7 +413,8 @@ mod tests {
             "sentrymesh_dropped_datagrams_total{interface=\"sm0\",reason=\"cookie_required\"} 7",
             "sentrymesh_dropped_datagrams_total{interface=\"sm0\",reason=\"truncated\"} 0",
             "sentrymesh_cookie_replies_sent_total{interface=\"sm0\"} 5",
-            "sentrymesh_handshake_shedding_one_in{interface=\"sm0\"} 16",
+            "sentrymesh_handshake_shedding_one_in{interface=\"sm0\",mac2=\"zero\"} 16",
+            "sentrymesh_handshake_shedding_one_in{interface=\"sm0\",mac2=\"set\"} 1",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -12,6 +12,7 @@ use sentrymesh_tunnel::{COOKIE_REPLY_LEN, Error, INITIATION_LEN, RESPONSE_LEN, R
 
 use super::Device;
 use super::handshakes::{Admission, MAX_HANDSHAKE_LEN};
+use super::shedding::Cookie;
 use crate::dataplane::io::{DatagramIo, TunIo};
 use crate::dataplane::offload::TcpCoalescer;
 
@@ -92,17 +93,19 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
 
     /// Closes the shedding windows that ended by `now` (what a turn sees
     /// belongs to the window it falls in), and gives the
-    /// socket's filter the new rate if it changed. A filter the kernel
+    /// socket's filter the new rates if they changed. A filter the kernel
     /// refuses leaves the old one in place (and the data path unfiltered
     /// or as filtered as it was): the flood is then read, as before.
     pub(super) fn adjust_shedding(&mut self, now: Instant) {
-        let Some(one_in) = self.shedding.turn(now) else {
+        let Some(rates) = self.shedding.turn(now) else {
             return;
         };
-        match self.socket.shed_unproven_handshakes(one_in) {
-            Ok(()) if one_in > 1 => tracing::debug!(
-                "handshake flood: the socket lets one in {one_in} handshake messages \
-                 without a cookie through"
+        match self.socket.shed_handshakes(rates) {
+            Ok(()) if rates.sheds() => tracing::debug!(
+                "handshake flood: the socket lets one in {} handshake messages without a \
+                 cookie through, and one in {} of those that claim one",
+                rates.no_cookie,
+                rates.claimed_cookie
             ),
             Ok(()) => tracing::debug!("handshake flood over: the socket sheds nothing"),
             Err(error) => tracing::warn!("setting the socket's handshake filter: {error}"),
@@ -164,9 +167,8 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             return;
         }
         if is_handshake_message(datagram) {
-            if !self.handshakes.push(from, datagram) {
-                self.shedding.overflowed();
-                self.queue_proven(now, from, datagram);
+            if !self.handshakes.push(from, datagram) && !self.queue_proven(now, from, datagram) {
+                self.shedding.overflowed(Cookie::of(datagram));
             }
             return;
         }
@@ -204,19 +206,26 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
     /// Queues, in the room a full handshake queue keeps, a message whose
     /// cookie proves its source and whose source's rate allows it (the rate
     /// is charged then, not again when it is handled); counts a refusal, as
-    /// rate-limited or as finding the queue full.
-    fn queue_proven(&mut self, now: Instant, from: SocketAddr, message: &[u8]) {
+    /// rate-limited or as finding the queue full. Whether it was queued.
+    fn queue_proven(&mut self, now: Instant, from: SocketAddr, message: &[u8]) -> bool {
         if self.handshakes.reserve_is_full() {
             self.drops.datagrams.handshake_queue_full += 1;
-            return;
+            return false;
         }
         match self.interface.engine_mut().admit_proven(now, from, message) {
             Ok(()) => {
                 let queued = self.handshakes.push_proven(from, message);
                 debug_assert!(queued, "the reserve has room, the message fits");
+                queued
             }
-            Err(error @ Error::RateLimited) => self.drops.datagrams.count(error),
-            Err(_) => self.drops.datagrams.handshake_queue_full += 1,
+            Err(error @ Error::RateLimited) => {
+                self.drops.datagrams.count(error);
+                false
+            }
+            Err(_) => {
+                self.drops.datagrams.handshake_queue_full += 1;
+                false
+            }
         }
     }
 

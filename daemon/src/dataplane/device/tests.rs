@@ -17,6 +17,7 @@ use super::shedding::{CALM_WINDOWS, WINDOW};
 use super::*;
 use crate::dataplane::change::{AllowedIpChange, PeerChange, PeerUpdate};
 use crate::sys::batch_udp::{Run, SendReport};
+use crate::sys::socket_filter::ShedRates;
 
 /// A TUN device in memory: packets to read, and the packets written.
 #[derive(Default)]
@@ -52,8 +53,8 @@ struct FakeSocket {
     port: u16,
     inbox: VecDeque<(SocketAddr, Vec<u8>)>,
     batches: Vec<Vec<(SocketAddr, Vec<u8>)>>,
-    /// Each shedding rate the device asked for, in order.
-    shedding: Vec<u32>,
+    /// Each pair of shedding rates the device asked for, in order.
+    shedding: Vec<ShedRates>,
 }
 
 impl FakeSocket {
@@ -119,8 +120,8 @@ impl DatagramIo for FakeSocket {
         Ok(())
     }
 
-    fn shed_unproven_handshakes(&mut self, one_in: u32) -> io::Result<()> {
-        self.shedding.push(one_in);
+    fn shed_handshakes(&mut self, rates: ShedRates) -> io::Result<()> {
+        self.shedding.push(rates);
         Ok(())
     }
 }
@@ -538,14 +539,18 @@ fn a_handshake_flood_puts_the_device_under_load_and_data_still_flows() {
     let initiation = flood_initiation(&key(2).public_key(), &mut rng);
     two.socket.inbox.push_back((spoofed(0), initiation.clone()));
     two.drain_socket(now + Duration::from_millis(999));
-    assert_eq!(two.socket.shedding, [2]);
+    let no_cookie_shed = ShedRates {
+        no_cookie: 2,
+        claimed_cookie: 1,
+    };
+    assert_eq!(two.socket.shedding, [no_cookie_shed]);
     assert_eq!(
         two.drops.datagrams.cookie_required,
         drops.cookie_required + 1
     );
     two.socket.inbox.push_back((spoofed(0), initiation));
     two.drain_socket(now + WINDOW * (CALM_WINDOWS + 1));
-    assert_eq!(two.socket.shedding, [2, 1]);
+    assert_eq!(two.socket.shedding, [no_cookie_shed, ShedRates::NONE]);
     assert_eq!(
         two.drops.datagrams.cookie_required,
         drops.cookie_required + 1
@@ -553,6 +558,41 @@ fn a_handshake_flood_puts_the_device_under_load_and_data_still_flows() {
     assert_eq!(
         two.drops.datagrams.failed_authentication,
         drops.failed_authentication + 1
+    );
+}
+
+#[test]
+fn a_flood_of_forged_cookies_is_shed_by_its_own_rate() {
+    let now = Instant::now();
+    let (_one, mut two) = connected_pair(now);
+    let mut rng = ChaCha20Rng::seed_from_u64(8);
+    // Initiations whose mac2 is random: each claims a cookie it does not
+    // have, and the reserved room refuses those that find the queue full.
+    for n in 0..QUEUE_CAPACITY + 500 {
+        let mut initiation = flood_initiation(&key(2).public_key(), &mut rng);
+        rng.fill_bytes(&mut initiation[INITIATION_LEN - 16..]);
+        two.socket.inbox.push_back((spoofed(n), initiation));
+    }
+    two.drain_socket(now);
+    while two.socket_has_work() {
+        two.drain_socket(now);
+    }
+    let drops = two.drops.datagrams;
+    assert!(drops.handshake_queue_full > 0);
+    assert_eq!(
+        drops.handshake_queue_full + drops.cookie_required + drops.failed_authentication,
+        u64::try_from(QUEUE_CAPACITY + 500).unwrap()
+    );
+    assert!(two.socket.shedding.is_empty());
+    // The next window sheds messages that claim a cookie, not the others:
+    // a new peer's first initiation has no more to fear than before.
+    two.drain_socket(now + WINDOW);
+    assert_eq!(
+        two.socket.shedding,
+        [ShedRates {
+            no_cookie: 1,
+            claimed_cookie: 2
+        }]
     );
 }
 
