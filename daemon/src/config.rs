@@ -74,7 +74,7 @@
 //! pointing at the value at fault, e.g.
 //!
 //! ```text
-//! sm0.toml:12:16: peer[1].allowed_ips[0]: "198.18.0.300/32" is not an IP network (ADDRESS/PREFIX, e.g. 198.18.0.2/32)
+//! sm0.toml:12:16: peer[1].allowed_ips[0]: "198.18.0.300/32" is not an IP network (ADDRESS/PREFIX, e.g. 198.19.1.1/32)
 //! ```
 //!
 //! Peers and list items are counted from 0 in file order. Syntax errors

@@ -77,7 +77,7 @@ use self::daemons::Daemons;
 pub use self::identities::TestnetOperator;
 use self::plan::{Plan, RunTag, WORKDIR_PREFIX};
 pub use self::progress::Stage;
-pub use self::report::{HostReport, MeshReport, PeerRow, Ping, Violation};
+pub use self::report::{HiddenSeen, HostReport, MeshReport, PeerRow, Ping, Violation};
 use self::topology::Topology;
 
 /// The testnets this process created, for unique names.
@@ -468,6 +468,7 @@ impl Testnet {
                     role: host.role,
                     operator: host.operator,
                     overlay: host.overlay,
+                    underlay: host.underlay,
                     ready: daemon.is_some_and(daemons::Daemon::ready),
                     status: daemon.map(daemons::Daemon::status).unwrap_or_default(),
                     expected_peers: host.expected_peers.iter().cloned().collect(),

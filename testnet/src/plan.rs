@@ -372,6 +372,30 @@ mod tests {
         assert_eq!(plan.hosts()[4].ifname, "tn4d-1-4");
     }
 
+    /// The example configs, the README and the runbook use the testnet's
+    /// convention (the daemon's config tests check them in full).
+    #[test]
+    fn the_examples_use_the_testnets_overlay_and_operator_ranges() {
+        for (name, text) in [
+            ("sentry.toml", include_str!("../../configs/sentry.toml")),
+            ("full.toml", include_str!("../../configs/full.toml")),
+            ("producer.toml", include_str!("../../configs/producer.toml")),
+            ("bios.toml", include_str!("../../configs/bios.toml")),
+        ] {
+            assert!(
+                text.contains(&format!("overlay = \"{MESH_OVERLAY}\"\n"))
+                    && text.contains(&format!("own_overlay = \"{}\"\n", operator_range(1)))
+                    && text.contains(&format!("overlay = \"{}\" }}", operator_range(2))),
+                "configs/{name} does not use the testnet's ranges"
+            );
+        }
+        let runbook = include_str!("../../docs/launch.md");
+        assert!(runbook.contains(&format!("overlay = \"{MESH_OVERLAY}\"")));
+        for operator in 1..=3 {
+            assert!(runbook.contains(&format!("own_overlay = \"{}\"", operator_range(operator))));
+        }
+    }
+
     #[test]
     fn every_address_is_in_the_benchmarking_range_and_unique() {
         let plan = Plan::new(MAX_OPERATORS, 3, TAG).unwrap();

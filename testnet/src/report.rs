@@ -7,12 +7,14 @@
 //!
 //! ```text
 //! peers (who peers with whom; handshake: how long ago the last one completed)
-//!   1P   op1-producer  producer of op1  198.19.1.1  ready
-//!          op1-sentry-1  sentry of op1     handshake 1.2 s ago  endpoint 198.18.1.2:51820
-//!          op1-sentry-2  sentry of op1     handshake 1.0 s ago  endpoint 198.18.1.3:51820
-//!   1S1  op1-sentry-1  sentry of op1  198.19.1.2  ready
-//!          op1-producer  producer of op1   handshake 1.2 s ago  endpoint 198.18.1.1:51820
-//!          ...
+//!   host  name          role              overlay     daemon
+//!         peer          role              handshake   endpoint
+//!   1P    op1-producer  producer of op1   198.19.1.1  ready
+//!         op1-sentry-1  sentry of op1     1.2 s ago   198.18.1.2:51820
+//!         op1-sentry-2  sentry of op1     1.0 s ago   198.18.1.3:51820
+//!   1S1   op1-sentry-1  sentry of op1     198.19.1.2  ready
+//!         op1-producer  producer of op1   1.2 s ago   198.18.1.1:51820
+//!         ...
 //!
 //! pings over the overlay, from each row to each column
 //! (ok: a reply, as required; -: none, as required; FAIL: no reply; LEAK: a forbidden reply)
@@ -21,11 +23,15 @@
 //!   1S1  ok  .   ok  -   ok  ok
 //!   ...
 //!
+//! every hidden host stayed hidden: 2 hidden hosts, none a peer of, reached by or shown at its underlay address to another operator's host
 //! the mesh formed as the roles require: 6 hosts, 10 peerings, 30 pings as expected
 //! ```
 //!
 //! A peer the roles forbid is flagged `NOT REQUIRED`, one they require but
-//! the daemon lacks `MISSING`, and the report ends with every violation.
+//! the daemon lacks `MISSING`; the hidden hosts' line says whether any
+//! other operator's host has one as a peer, exchanged a ping with one, or
+//! has a peer at a hidden host's underlay address; and the report ends
+//! with every violation.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -49,6 +55,8 @@ pub struct HostReport {
     pub operator: usize,
     /// Its overlay address.
     pub overlay: Ipv4Addr,
+    /// Its underlay address.
+    pub underlay: Ipv4Addr,
     /// Whether its daemon reported `READY=1`.
     pub ready: bool,
     /// Its daemon's last `STATUS=`, or how it ended.
@@ -182,6 +190,17 @@ impl fmt::Display for Violation {
     }
 }
 
+/// A hidden host that a host of another operator saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HiddenSeen {
+    /// The hidden host.
+    pub hidden: String,
+    /// The other operator's host that saw it.
+    pub by: String,
+    /// How.
+    pub how: String,
+}
+
 /// Everything a testnet found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeshReport {
@@ -274,20 +293,39 @@ impl MeshReport {
     }
 
     fn write_peers(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let label_width = self.label_width();
-        let name_width = self.hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
+        let label_width = self.label_width().max("host".len());
+        let name_width = self
+            .hosts
+            .iter()
+            .map(|h| h.name.len())
+            .chain(["name".len()])
+            .max()
+            .unwrap_or(0);
+        let indent = " ".repeat(label_width + 4);
         writeln!(
             f,
             "peers (who peers with whom; handshake: how long ago the last one completed)"
         )?;
+        writeln!(
+            f,
+            "  {:<label_width$}  {:<name_width$}  {:<16}  {:<11} daemon",
+            "host", "name", "role", "overlay"
+        )?;
+        writeln!(
+            f,
+            "{indent}{:<name_width$}  {:<16}  {:<11} endpoint",
+            "peer", "role", "handshake"
+        )?;
         for host in &self.hosts {
             let ready = if host.ready { "ready" } else { "NOT READY" };
+            let role = format!("{} of op{}", host.role, host.operator);
             writeln!(
                 f,
-                "  {:<label_width$}  {:<name_width$}  {} of op{}  {}  {ready}",
-                host.label, host.name, host.role, host.operator, host.overlay
+                "  {:<label_width$}  {:<name_width$}  {role:<16}  {:<11} {ready}",
+                host.label,
+                host.name,
+                host.overlay.to_string()
             )?;
-            let indent = " ".repeat(label_width + 6);
             let peers = match &host.peers {
                 Ok(peers) => peers,
                 Err(error) => {
@@ -302,20 +340,19 @@ impl MeshReport {
                     None => "not a testnet host".to_owned(),
                 };
                 let handshake = match peer.handshake_age {
-                    Some(age) => format!("handshake {:.1} s ago", age.as_secs_f64()),
-                    None => "no handshake".to_owned(),
+                    Some(age) => format!("{:.1} s ago", age.as_secs_f64()),
+                    None => "none".to_owned(),
                 };
                 let endpoint = peer
                     .endpoint
-                    .map(|endpoint| format!("  endpoint {endpoint}"))
-                    .unwrap_or_default();
+                    .map_or_else(|| "-".to_owned(), |endpoint| endpoint.to_string());
                 let flag = match &peer.host {
                     Some(name) if host.expected_peers.contains(name) => "",
                     _ => "  NOT REQUIRED",
                 };
                 writeln!(
                     f,
-                    "{indent}{name:<name_width$}  {role:<16}  {handshake}{endpoint}{flag}"
+                    "{indent}{name:<name_width$}  {role:<16}  {handshake:<11} {endpoint}{flag}"
                 )?;
             }
             for missing in host.expected_peers.iter().filter(|expected| {
@@ -328,6 +365,78 @@ impl MeshReport {
             }
         }
         Ok(())
+    }
+
+    /// How each hidden host was seen by a host of another operator: as a
+    /// peer (by the testnet host holding the key), as a peer's endpoint
+    /// (its underlay address), or by a ping either way that got a reply.
+    /// Empty: every hidden host stayed hidden.
+    pub fn hidden_hosts_seen(&self) -> Vec<HiddenSeen> {
+        let mut seen = Vec::new();
+        for hidden in self.hosts.iter().filter(|host| host.role.is_hidden()) {
+            for other in self
+                .hosts
+                .iter()
+                .filter(|other| other.operator != hidden.operator)
+            {
+                let mut how = Vec::new();
+                if let Ok(peers) = &other.peers {
+                    if peers
+                        .iter()
+                        .any(|peer| peer.host.as_deref() == Some(hidden.name.as_str()))
+                    {
+                        how.push("has it as a peer");
+                    }
+                    if peers
+                        .iter()
+                        .any(|peer| peer.endpoint.map(|e| e.ip()) == Some(hidden.underlay.into()))
+                    {
+                        how.push("has a peer at its underlay address");
+                    }
+                }
+                if self.pings.iter().any(|ping| {
+                    ping.replied
+                        && ((ping.from == other.name && ping.to == hidden.name)
+                            || (ping.from == hidden.name && ping.to == other.name))
+                }) {
+                    how.push("exchanged a ping with it");
+                }
+                if !how.is_empty() {
+                    seen.push(HiddenSeen {
+                        hidden: hidden.name.clone(),
+                        by: other.name.clone(),
+                        how: how.join(", "),
+                    });
+                }
+            }
+        }
+        seen
+    }
+
+    fn write_hidden(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hidden = self
+            .hosts
+            .iter()
+            .filter(|host| host.role.is_hidden())
+            .count();
+        let seen = self.hidden_hosts_seen();
+        if seen.is_empty() {
+            writeln!(
+                f,
+                "every hidden host stayed hidden: {hidden} hidden hosts, none a peer of, reached \
+                 by or shown at its underlay address to another operator's host"
+            )
+        } else {
+            writeln!(
+                f,
+                "hidden hosts NOT hidden from other operators ({} times):",
+                seen.len()
+            )?;
+            for seen in seen {
+                writeln!(f, "  {}: {} {}", seen.hidden, seen.by, seen.how)?;
+            }
+            Ok(())
+        }
     }
 
     fn label_width(&self) -> usize {
@@ -386,6 +495,7 @@ impl fmt::Display for MeshReport {
         writeln!(f)?;
         self.write_pings(f)?;
         writeln!(f)?;
+        self.write_hidden(f)?;
         let violations = self.violations();
         if violations.is_empty() {
             let peerings: usize = self
@@ -435,6 +545,7 @@ mod tests {
                     role: host.role,
                     operator: host.operator,
                     overlay: host.overlay,
+                    underlay: host.underlay,
                     ready: true,
                     status: "up".into(),
                     expected_peers: expected.iter().map(|&i| hosts[i].name.clone()).collect(),
@@ -484,11 +595,11 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("  1P   op1-producer  producer of op1  198.19.1.1  ready\n"),
+            text.contains("  1P    op1-producer  producer of op1   198.19.1.1  ready\n"),
             "{text}"
         );
         assert!(
-            text.contains("\n         op1-sentry-1  sentry of op1     handshake 1.0 s ago\n"),
+            text.contains("\n        op1-sentry-1  sentry of op1     1.0 s ago   -\n"),
             "{text}"
         );
         assert!(
@@ -496,6 +607,19 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("MISSING") && !text.contains("NOT REQUIRED"));
+        assert!(
+            text.contains("\n  host  name          role              overlay     daemon\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n        peer          role              handshake   endpoint\n"),
+            "{text}"
+        );
+        assert_eq!(report.hidden_hosts_seen(), []);
+        assert!(
+            text.contains("\nevery hidden host stayed hidden: 2 hidden hosts, none a peer of"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -533,10 +657,7 @@ mod tests {
             ]
         );
         let text = report.to_string();
-        assert!(
-            text.contains("endpoint 198.18.2.2:51820  NOT REQUIRED\n"),
-            "{text}"
-        );
+        assert!(text.contains(" 198.18.2.2:51820  NOT REQUIRED\n"), "{text}");
         assert!(
             text.contains("the mesh is NOT as the roles require (2 problems):\n"),
             "{text}"
@@ -590,8 +711,11 @@ mod tests {
             text.contains("op1-producer  producer of op1   MISSING\n"),
             "{text}"
         );
-        assert!(text.contains("no handshake"), "{text}");
-        assert!(text.contains("1S2  op1-sentry-2  sentry of op1  198.19.1.3  NOT READY\n"));
+        assert!(text.contains("  none        -\n"), "{text}");
+        assert!(
+            text.contains("1S2   op1-sentry-2  sentry of op1     198.19.1.3  NOT READY\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -630,6 +754,44 @@ mod tests {
         assert!(
             text.contains("\n  2S2  -    FAIL ok   ok   ok   .\n"),
             "{text}"
+        );
+        assert_eq!(
+            report.hidden_hosts_seen(),
+            [HiddenSeen {
+                hidden: "op1-producer".into(),
+                by: "op2-sentry-1".into(),
+                how: "exchanged a ping with it".into(),
+            }]
+        );
+        assert!(
+            text.contains(
+                "hidden hosts NOT hidden from other operators (1 times):\n  op1-producer: \
+                 op2-sentry-1 exchanged a ping with it\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_hidden_host_a_rival_peers_with_or_points_at_is_not_hidden() {
+        let mut report = perfect(&plan());
+        let producer = report.hosts[0].clone();
+        let Ok(peers) = &mut report.hosts[4].peers else {
+            unreachable!()
+        };
+        peers.push(PeerRow {
+            public_key: PublicKey::from_bytes([1; 32]),
+            host: Some(producer.name.clone()),
+            endpoint: Some((producer.underlay, 51820).into()),
+            handshake_age: None,
+        });
+        assert_eq!(
+            report.hidden_hosts_seen(),
+            [HiddenSeen {
+                hidden: "op1-producer".into(),
+                by: report.hosts[4].name.clone(),
+                how: "has it as a peer, has a peer at its underlay address".into(),
+            }]
         );
     }
 }

@@ -135,7 +135,7 @@ pub struct CardFields {
             .try_map(|name| name.parse::<Role>())
     )]
     role: Role,
-    /// An overlay address of the host with its subnet, e.g. 198.18.1.1/24
+    /// An overlay address of the host, a /32 in its operator's range, e.g. 198.19.1.2/32
     /// (repeat for more).
     #[arg(long = "address", value_name = "CIDR", required = true)]
     addresses: Vec<InterfaceAddress>,

@@ -6,8 +6,8 @@
 //! role          sentry
 //! operator      11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=
 //! wireguard key HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=
-//! addresses     198.18.1.1/24
-//! endpoints     198.18.0.1:51820
+//! addresses     198.19.1.2/32
+//! endpoints     198.18.1.2:51820
 //!               sentry-1.example.net:51820
 //! allowed ips   none
 //! valid from    2026-05-01 00:00:00 UTC

@@ -751,4 +751,5 @@ proptest! {
     }
 }
 
+mod conventions;
 mod mesh;

@@ -211,7 +211,7 @@ impl Checker<'_> {
             let key = format!("{key}[{i}]");
             let address = match text.get_ref().parse::<InterfaceAddress>() {
                 Err(_) => Err(format!(
-                    "{:?} is not an interface address (ADDRESS/PREFIX, e.g. 198.18.0.1/24)",
+                    "{:?} is not an interface address (ADDRESS/PREFIX, e.g. 198.19.1.2/32)",
                     text.get_ref()
                 )),
                 Ok(address) => check_interface_address(address),
@@ -480,7 +480,7 @@ fn check_interface_address(address: InterfaceAddress) -> Result<InterfaceAddress
 fn parse_allowed_ip(text: &str) -> Result<IpNet, String> {
     let Ok(address) = text.parse::<InterfaceAddress>() else {
         return Err(format!(
-            "{text:?} is not an IP network (ADDRESS/PREFIX, e.g. 198.18.0.2/32)"
+            "{text:?} is not an IP network (ADDRESS/PREFIX, e.g. 198.19.1.1/32)"
         ));
     };
     let network = address.network();

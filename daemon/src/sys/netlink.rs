@@ -47,7 +47,7 @@ pub(crate) fn interface_index(name: &str) -> io::Result<u32> {
 }
 
 /// Adds `address` (a host address with its prefix length, such as
-/// 198.18.0.1/24) to interface `index`.
+/// 198.19.1.2/32) to interface `index`.
 ///
 /// # Errors
 ///
