@@ -11,11 +11,13 @@
 //! created in 0.6 s; files (keys, cards, bundles, vouches, configs, logs) in /tmp/sentrymesh-testnet-…
 //!
 //! operators (vouch threshold 1: each trusts the next directly, and admits the others on its vouches)
-//!   op1  Jq3…=  trusts op2; admits op3 on op2's vouch
+//!   op   operator id  trust
+//!   op1  Jq3…=        trusts op2; admits op3 on op2's vouch
 //!   ...
 //! hosts
-//!   1P   op1-producer  producer  198.18.1.1/16  hidden            198.19.1.1/32  smtn-…-op1-producer  tn…-0-0
-//!   1S1  op1-sentry-1  sentry    198.18.1.2/16  198.18.1.2:51820  198.19.1.2/32  smtn-…-op1-sentry-1  tn…-0-1
+//!   host  name          role      underlay         endpoint          overlay          namespace            interface
+//!   1P    op1-producer  producer  198.18.1.1/16    hidden            198.19.1.1/32    smtn-…-op1-producer  tn…-0-0
+//!   1S1   op1-sentry-1  sentry    198.18.1.2/16    198.18.1.2:51820  198.19.1.2/32    smtn-…-op1-sentry-1  tn…-0-1
 //!   ...
 //! waiting up to 60 s for every daemon to report ready with every peer its role requires
 //! the mesh formed in 2.1 s
@@ -226,6 +228,13 @@ fn write_plan(testnet: &Testnet, out: &mut impl Write) -> Result<()> {
         "operators (vouch threshold 1: each trusts the next directly, and admits the others on \
          its vouches)"
     )?;
+    let id_width = testnet
+        .operators()
+        .iter()
+        .map(|operator| operator.id.to_string().len())
+        .max()
+        .unwrap_or(0);
+    writeln!(out, "  {:<4} {:<id_width$}  trust", "op", "operator id")?;
     for operator in testnet.operators() {
         let trust = match operator.trusts {
             None => "trusts no other operator".to_owned(),
@@ -245,28 +254,44 @@ fn write_plan(testnet: &Testnet, out: &mut impl Write) -> Result<()> {
                 text
             }
         };
-        writeln!(out, "  {:<4} {}  {trust}", operator.label, operator.id)?;
+        writeln!(
+            out,
+            "  {:<4} {:<id_width$}  {trust}",
+            operator.label,
+            operator.id.to_string()
+        )?;
     }
     writeln!(out, "hosts")?;
     let hosts = testnet.hosts();
     let width = |field: fn(&crate::TestnetHost) -> usize| hosts.iter().map(field).max();
-    let label = width(|host| host.label.len()).unwrap_or(0);
+    let label = width(|host| host.label.len())
+        .unwrap_or(0)
+        .max("host".len());
     let name = width(|host| host.name.len()).unwrap_or(0);
-    let namespace = width(|host| host.namespace.len()).unwrap_or(0);
+    let namespace = width(|host| host.namespace.len())
+        .unwrap_or(0)
+        .max("namespace".len());
+    // An address with its prefix length, as wide as the widest.
+    let (underlay, overlay) = (15, 15);
+    writeln!(
+        out,
+        "  {:<label$}  {:<name$}  {:<8}  {:<underlay$}  {:<16}  {:<overlay$}  {:<namespace$}  \
+         interface",
+        "host", "name", "role", "underlay", "endpoint", "overlay", "namespace",
+    )?;
     for host in hosts {
         let endpoint = host
             .endpoint
             .map_or_else(|| "hidden".to_owned(), |endpoint| endpoint.to_string());
         writeln!(
             out,
-            "  {:<label$}  {:<name$}  {:<8}  {}/{}  {endpoint:<16}  {}/{}  {:<namespace$}  {}",
+            "  {:<label$}  {:<name$}  {:<8}  {:<underlay$}  {endpoint:<16}  {:<overlay$}  \
+             {:<namespace$}  {}",
             host.label,
             host.name,
             host.role.to_string(),
-            host.underlay,
-            plan::UNDERLAY_PREFIX,
-            host.overlay,
-            plan::OVERLAY_PREFIX,
+            format!("{}/{}", host.underlay, plan::UNDERLAY_PREFIX),
+            format!("{}/{}", host.overlay, plan::OVERLAY_PREFIX),
             host.namespace,
             host.ifname,
         )?;

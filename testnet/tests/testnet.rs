@@ -139,15 +139,30 @@ fn printed_peers(stdout: &str) -> Vec<(String, Vec<String>)> {
         .nth(1)
         .and_then(|rest| rest.split("\n\n").next())
         .expect("a peers section");
+    let mut lines = section.lines().skip(1);
+    // The column headers: the hosts' columns, then their peers'.
+    let headers = [lines.next(), lines.next()].map(|line| {
+        line.unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        headers,
+        [
+            vec!["host", "name", "role", "overlay", "daemon"],
+            vec!["peer", "role", "handshake", "endpoint"]
+        ],
+        "the peers table's column headers"
+    );
     let mut hosts: Vec<(String, Vec<String>)> = Vec::new();
-    for line in section.lines().skip(1) {
+    for line in lines {
         let words: Vec<&str> = line.split_whitespace().collect();
         let indent = line.len() - line.trim_start().len();
         if indent == 2 {
-            // "  1P   op1-producer  producer of op1  198.19.1.1  ready"
+            // "  1P    op1-producer  producer of op1   198.19.1.1  ready"
             hosts.push((words[1].to_owned(), Vec::new()));
         } else if let Some((_, peers)) = hosts.last_mut() {
-            // "         op1-sentry-1  sentry of op1  handshake ..."
+            // "        op1-sentry-1  sentry of op1     1.2 s ago   198.18.1.2:51820"
             peers.push(words[0].to_owned());
         }
     }
@@ -172,6 +187,20 @@ fn three_operators_form_a_mesh_with_producers_behind_their_own_sentries() {
         ),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(
+            "\nevery hidden host stayed hidden: 3 hidden hosts, none a peer of, reached by or \
+             shown at its underlay address to another operator's host\n"
+        ),
+        "{stdout}"
+    );
+    for header in [
+        "\n  op   operator id ",
+        "\n  host  name          role      underlay         endpoint          overlay          \
+         namespace",
+    ] {
+        assert!(stdout.contains(header), "no {header:?} in:\n{stdout}");
+    }
 
     // Off a terminal, the progress is plain lines on standard error: every
     // daemon started, then every session the roles require (21 peerings,
