@@ -125,7 +125,10 @@ struct Runbook {
 }
 
 /// The private directories' mount points in the machine's own root, made
-/// when missing and removed again when empty.
+/// when missing and removed again (when still empty) at the end. Nothing is
+/// ever mounted on them outside a block's own mount namespace. Two runbook
+/// tests at once on one machine would share them, and the first to end
+/// would remove them under the other, failing it.
 struct MountPoints(Vec<PathBuf>);
 
 impl MountPoints {
