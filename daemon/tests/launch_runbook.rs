@@ -21,6 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -199,11 +200,8 @@ impl Runbook {
         let shims = roots.path().join(".bin");
         fs::create_dir(&shims).expect("the shim directory");
         fs::write(shims.join("scp"), SCP_SHIM).expect("the scp shim");
-        run_command(
-            std::process::Command::new("chmod").args(["755", &shims.join("scp").to_string_lossy()]),
-            b"",
-            Duration::from_secs(10),
-        );
+        fs::set_permissions(shims.join("scp"), fs::Permissions::from_mode(0o755))
+            .expect("the scp shim's mode");
 
         let switch = Host::new("rb-sw");
         switch.ip(&["link", "add", "br0", "type", "bridge"]);
