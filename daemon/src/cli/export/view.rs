@@ -29,7 +29,7 @@ pub(super) struct ChainPeer<'a> {
     address: IpAddr,
 }
 
-/// A host and a port, as chain nodes write an address: `198.18.1.1:26656`,
+/// A host and a port, as chain nodes write an address: `198.19.1.1:26656`,
 /// `[2001:db8::1]:26656`, `sentry-1.example.net:26656`.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct HostPort<H>(pub(super) H, pub(super) u16);
