@@ -1,7 +1,7 @@
 //! The interface: our static identity, its peers, and the routing of
 //! datagrams to them.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -30,6 +30,10 @@ const MAX_QUEUED_COOKIE_REPLIES: usize = 64;
 
 /// The most peers an engine holds at once.
 const MAX_PEERS: usize = 1 << 24;
+
+/// Distinct static keys of initiations from unknown keys kept until polled
+/// ([`Engine::poll_unknown_initiator`]); more are dropped.
+const MAX_UNKNOWN_INITIATORS: usize = 64;
 
 /// The engine's source of randomness: any cryptographic RNG that can be
 /// copied, so that with the `testing` feature an [`Engine`] is `Clone` (a
@@ -159,6 +163,7 @@ pub struct Engine {
     by_key: BTreeMap<PublicKey, PeerId>,
     transmit_queue: VecDeque<PeerId>,
     cookie_replies: VecDeque<(SocketAddr, [u8; COOKIE_REPLY_LEN])>,
+    unknown_initiators: BTreeSet<PublicKey>,
     under_load: bool,
     rate_limiter: RateLimiter,
     mtu: Option<usize>,
@@ -194,6 +199,7 @@ impl Clone for Engine {
             by_key: self.by_key.clone(),
             transmit_queue: self.transmit_queue.clone(),
             cookie_replies: self.cookie_replies.clone(),
+            unknown_initiators: self.unknown_initiators.clone(),
             under_load: self.under_load,
             rate_limiter: self.rate_limiter.clone(),
             mtu: self.mtu,
@@ -242,6 +248,7 @@ impl Engine {
             by_key: BTreeMap::new(),
             transmit_queue: VecDeque::new(),
             cookie_replies: VecDeque::new(),
+            unknown_initiators: BTreeSet::new(),
             under_load: false,
             rate_limiter: RateLimiter::new(),
             mtu: None,
@@ -272,6 +279,18 @@ impl Engine {
     /// the kernel does; without one, packets are padded to a multiple of 16.
     pub fn set_mtu(&mut self, mtu: Option<u16>) {
         self.mtu = mtu.map(usize::from);
+    }
+
+    /// The static public key an initiation refused with
+    /// [`Error::UnknownPeer`] named, each key once until polled, in key
+    /// order; at most 64 wait, more are dropped (the caller counts the
+    /// refusals). The key was decrypted from an initiation whose `mac1`
+    /// was valid (and, under load, its `mac2` and its source's rate), so
+    /// it costs no work a flood without this interface's public key can
+    /// cause. It is only a claim: the initiator proved neither that it
+    /// holds the key nor where it is.
+    pub fn poll_unknown_initiator(&mut self) -> Option<PublicKey> {
+        self.unknown_initiators.pop_first()
     }
 
     /// Under load, handshake messages must carry a valid cookie (`mac2`) and
@@ -600,9 +619,12 @@ impl Engine {
         let message = Initiation::new_checked(datagram).map_err(|_| Error::Malformed)?;
         self.admit_handshake(now, from, datagram, message.sender(), rate)?;
         let identified = identify_initiator(&self.local, &message)?;
-        let id = self
-            .peer_id(identified.initiator())
-            .ok_or(Error::UnknownPeer)?;
+        let Some(id) = self.peer_id(identified.initiator()) else {
+            if self.unknown_initiators.len() < MAX_UNKNOWN_INITIATORS {
+                self.unknown_initiators.insert(*identified.initiator());
+            }
+            return Err(Error::UnknownPeer);
+        };
         let (peer, mut ctx) = self.split(now, id)?;
         peer.handle_initiation(&mut ctx, from, identified, &message)?;
         Ok(id)

@@ -464,3 +464,66 @@ proptest! {
         prop_assert!(heap.hub.peers.slot_count() <= usize::from(SPOKES));
     }
 }
+
+/// Spoke `n`'s first initiation to the hub (key 1 at [`HUB`]).
+fn initiation_from(n: u8, now: Instant) -> Vec<u8> {
+    let mut spoke = engine(n, now);
+    let hub = spoke.add_peer(now, config(1, Some(HUB))).unwrap();
+    spoke.connect(now, hub).unwrap();
+    let mut buf = [0u8; 256];
+    let transmit = spoke.poll_transmit(now, &mut buf).unwrap();
+    buf[..transmit.len].to_vec()
+}
+
+#[test]
+fn an_unknown_initiator_is_reported_once_and_a_bad_mac1_never() {
+    let now = Instant::now();
+    let mut hub = engine(1, now);
+    let mut initiation = initiation_from(2, now);
+    let mut twice = initiation.clone();
+    assert_eq!(
+        hub.handle_datagram(now, spoke_addr(2), &mut initiation),
+        Err(Error::UnknownPeer)
+    );
+    assert_eq!(
+        hub.handle_datagram(now, spoke_addr(2), &mut twice),
+        Err(Error::UnknownPeer)
+    );
+    assert_eq!(hub.poll_unknown_initiator(), Some(key(2).public_key()));
+    assert_eq!(hub.poll_unknown_initiator(), None, "one key, once");
+
+    // A wrong mac1 is refused before any Diffie-Hellman: no key is read.
+    let mut forged = initiation_from(3, now);
+    let last = forged.len() - 17;
+    forged[last] ^= 1;
+    assert_eq!(
+        hub.handle_datagram(now, spoke_addr(3), &mut forged),
+        Err(Error::InvalidMac1)
+    );
+    assert_eq!(hub.poll_unknown_initiator(), None);
+
+    // A known peer's initiation is no stranger's.
+    hub.add_peer(now, config(4, None)).unwrap();
+    let mut known = initiation_from(4, now);
+    assert!(hub.handle_datagram(now, spoke_addr(4), &mut known).is_ok());
+    assert_eq!(hub.poll_unknown_initiator(), None);
+}
+
+#[test]
+fn unknown_initiators_wait_in_a_bounded_set() {
+    let now = Instant::now();
+    let mut hub = engine(1, now);
+    for n in 10..10 + MAX_UNKNOWN_INITIATORS as u8 + 20 {
+        let mut initiation = initiation_from(n, now);
+        assert_eq!(
+            hub.handle_datagram(now, spoke_addr(n), &mut initiation),
+            Err(Error::UnknownPeer)
+        );
+    }
+    let reported = std::iter::from_fn(|| hub.poll_unknown_initiator()).count();
+    assert_eq!(reported, MAX_UNKNOWN_INITIATORS);
+    // Polled, the set has room again.
+    let mut initiation = initiation_from(9, now);
+    let _ = hub.handle_datagram(now, spoke_addr(9), &mut initiation);
+    assert_eq!(hub.poll_unknown_initiator(), Some(key(9).public_key()));
+}
