@@ -633,10 +633,14 @@ fn admission_takes_k_vouches_and_others_get_no_session() {
     let mut lab = Lab::new(SENTRYMESH, "admit");
     let (local, b, c) = (lab.operator("a"), lab.operator("b"), lab.operator("c"));
     let (vouched, half_vouched) = (lab.operator("d"), lab.operator("e"));
+    let unvouched = lab.operator("f");
     let mut sentry = lab.member(&local, "a-sentry", Role::Sentry);
     let mut producer = lab.member(&local, "a-producer", Role::Producer);
     let mut admitted = lab.member(&vouched, "d-sentry", Role::Sentry);
     let mut refused = lab.member(&half_vouched, "e-sentry", Role::Sentry);
+    // f has no vouch, and its sentry's introductions go to a port where
+    // nothing listens: a's sentry hears only its handshakes.
+    let mut silent = lab.member(&unvouched, "f-sentry", Role::Sentry);
     // b and c, trusted directly, vouch for d; only b vouches for e.
     for (voucher, subject, file) in [
         (&b, &vouched, "b-for-d.vouch"),
@@ -660,15 +664,28 @@ fn admission_takes_k_vouches_and_others_get_no_session() {
     }
     sentry.know_card(&admitted);
     sentry.know_card(&refused);
+    sentry.know_card(&silent);
     sentry.know_card(&producer);
     producer.know_card(&sentry);
     admitted.know_card(&sentry);
     refused.know_card(&sentry);
+    silent.know_card(&sentry);
     sentry.configure(&[&b, &c], 2, 1);
     admitted.configure(&[&local], 1, 1);
     refused.configure(&[&local], 1, 1);
+    silent.configure(&[&local], 1, 1);
+    let config = silent.host.dir().join("sm.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace("[mesh]\n", "[mesh]\nintroduction_port = 51999\n");
+    std::fs::write(&config, text).unwrap();
     producer.configure(&[&b, &c], 2, 1);
-    for member in [&mut sentry, &mut admitted, &mut refused, &mut producer] {
+    for member in [
+        &mut sentry,
+        &mut admitted,
+        &mut refused,
+        &mut silent,
+        &mut producer,
+    ] {
         member.start();
     }
     assert_peers(&sentry, &[&admitted, &producer]);
@@ -690,19 +707,34 @@ fn admission_takes_k_vouches_and_others_get_no_session() {
         &producer,
         [&b, &c, &local],
     );
-    // e's sentry introduces itself every five seconds: logged once, with
-    // the vouch e lacks.
-    let claim = format!("an introduction claims operator {}", refused.operator);
+    assert!(!sentry.peers().contains(&silent.wg_public));
+    // e's sentry introduces itself and initiates handshakes every five
+    // seconds: its operator is logged once, with the vouch e lacks. f's
+    // sentry only initiates: its card in a's known directory names it.
+    let claim = |member: &Member| {
+        format!(
+            "operator {}, which this host does not admit",
+            member.operator
+        )
+    };
+    let (claim_e, claim_f) = (claim(&refused), claim(&silent));
+    let f_handshake = format!("a handshake initiation claims to be host \"f-sentry\" of {claim_f}");
     assert!(
-        wait_until(Duration::from_secs(15), || sentry.log().contains(&claim)),
+        wait_until(Duration::from_secs(60), || {
+            let log = sentry.log();
+            log.contains(&claim_e) && log.contains(&f_handshake)
+        }),
         "not logged:\n{}",
         sentry.log()
     );
     std::thread::sleep(Duration::from_secs(11));
     let log = sentry.log();
-    let lines: Vec<&str> = log.lines().filter(|line| line.contains(&claim)).collect();
-    assert_eq!(lines.len(), 1, "{log}");
-    assert!(lines[0].contains("1 of the 2 vouches"), "{}", lines[0]);
+    for (claim, vouches) in [(&claim_e, "1 of the 2 vouches"), (&claim_f, "0 of the 2")] {
+        let lines: Vec<&str> = log.lines().filter(|line| line.contains(claim)).collect();
+        assert_eq!(lines.len(), 1, "{log}");
+        assert!(lines[0].contains(vouches), "{}", lines[0]);
+    }
+    assert!(!log.contains(&silent.wg_public), "a key in the log: {log}");
 }
 
 /// `sentrymesh status` and `status --json` on `sentry`: `live` peers with

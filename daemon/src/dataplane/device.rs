@@ -285,6 +285,11 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
                     shedding_claimed_cookie: self.shedding.rates().claimed_cookie,
                 });
             }
+            Command::UnknownInitiators(answer) => {
+                let engine = self.interface.engine_mut();
+                let keys = std::iter::from_fn(|| engine.poll_unknown_initiator()).collect();
+                let _ = answer.send(keys);
+            }
         }
     }
 

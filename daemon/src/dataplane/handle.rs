@@ -68,6 +68,8 @@ pub(crate) enum Command {
     LivePeers(oneshot::Sender<Vec<PublicKey>>),
     /// What the device counts, for metrics.
     Counters(oneshot::Sender<DeviceCounters>),
+    /// The keys of initiations refused as from no peer, since the last ask.
+    UnknownInitiators(oneshot::Sender<Vec<PublicKey>>),
 }
 
 /// The handles of a new device, and the commands they send for its run loop
@@ -120,6 +122,21 @@ impl DeviceHandle {
     /// When the run loop has stopped.
     pub async fn counters(&self) -> Result<DeviceCounters, DeviceGone> {
         self.request(Command::Counters).await
+    }
+
+    /// The static public keys that handshake initiations refused since the
+    /// last call named, each once, at most 64
+    /// ([`Engine::poll_unknown_initiator`](sentrymesh_tunnel::Engine::poll_unknown_initiator)):
+    /// initiations that carried a valid `mac1` for this interface but came
+    /// from a key that is no peer's. Each key is only a claim; the
+    /// initiations are counted as `unknown_peer` among the dropped
+    /// datagrams either way.
+    ///
+    /// # Errors
+    ///
+    /// When the run loop has stopped.
+    pub async fn unknown_initiators(&self) -> Result<Vec<PublicKey>, DeviceGone> {
+        self.request(Command::UnknownInitiators).await
     }
 
     /// Whether the run loop has stopped.

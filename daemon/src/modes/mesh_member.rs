@@ -85,7 +85,7 @@ pub use status_view::Requests;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use trust_log::TrustLog;
-use unadmitted::UnadmittedLog;
+use unadmitted::{Heard, UnadmittedLog};
 
 use crate::config::{Config, MeshSettings};
 use crate::dataplane::change::{AllowedIpChange, PeerChange, PeerUpdate};
@@ -434,7 +434,10 @@ impl MeshMember {
                         self.mesh.handle_timeout(unix_seconds());
                     }
                 }
-                _ = introduce.tick() => self.introduce_self(&introducer, &device).await?,
+                _ = introduce.tick() => {
+                    self.introduce_self(&introducer, &device).await?;
+                    self.log_unknown_initiators(&device).await?;
+                }
                 reload = reloads.recv() => match reload {
                     Some((inputs, answer)) => {
                         let result = self.reload(inputs);
@@ -658,10 +661,12 @@ impl MeshMember {
         if !not_admitted.is_empty() {
             let admissions = self.mesh.admissions();
             for operator in not_admitted {
-                if let Some(line) =
-                    self.unadmitted
-                        .line(operator, &admissions, &self.settings.aliases)
-                {
+                if let Some(line) = self.unadmitted.line(
+                    Heard::Introduction,
+                    operator,
+                    &admissions,
+                    &self.settings.aliases,
+                ) {
                     tracing::warn!("{line}");
                 }
             }
@@ -728,6 +733,30 @@ impl MeshMember {
                 continue;
             };
             send_from(Some(socket), &sealed, destination).await;
+        }
+        Ok(())
+    }
+
+    /// Logs, once per operator, the handshake initiations the interface
+    /// refused since the last look whose key is on a card of an operator
+    /// this host does not admit (`mesh_member/unadmitted.rs`).
+    async fn log_unknown_initiators(&mut self, device: &DeviceHandle) -> Result<()> {
+        let keys = device.unknown_initiators().await?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let admissions = self.mesh.admissions();
+        for key in keys {
+            let Some(card) = unadmitted::card_of(&key, self.mesh.store(), &self.known) else {
+                continue;
+            };
+            let heard = Heard::Handshake { host: &card.name };
+            if let Some(line) =
+                self.unadmitted
+                    .line(heard, card.operator, &admissions, &self.settings.aliases)
+            {
+                tracing::warn!("{line}");
+            }
         }
         Ok(())
     }
