@@ -87,15 +87,21 @@ fn the_exposure_level_is_read_from_the_report() {
     assert_eq!(overall_exposure("no summary"), None);
 }
 
+/// `unit` with the `sentrymesh` its commands name (found by systemd in
+/// /usr/local/bin or /usr/bin) replaced by the binary at `path`.
+fn with_binary(unit: &str, path: &str) -> String {
+    unit.replace("=sentrymesh ", &format!("={path} "))
+}
+
 #[test]
 fn the_unit_verifies_without_a_warning() {
     // verify checks that ExecStart= names an executable: the unit as
     // installed, with the binary under test in its place.
     let dir = tempfile::tempdir().unwrap();
     let unit = fs::read_to_string(UNIT).unwrap();
-    assert!(unit.contains("ExecStart=/usr/local/bin/sentrymesh up"));
+    assert!(unit.contains("ExecStart=sentrymesh up"));
     let path = dir.path().join("sentrymesh@.service");
-    fs::write(&path, unit.replace("/usr/local/bin/sentrymesh", SENTRYMESH)).unwrap();
+    fs::write(&path, with_binary(&unit, SENTRYMESH)).unwrap();
     for unit in [path.clone(), dir.path().join("sentrymesh@sm0.service")] {
         let (ok, stdout, stderr) = output(Command::new("systemd-analyze").arg("verify").arg(&unit));
         assert!(
@@ -117,9 +123,9 @@ const EXPORT_UNIT: &str = concat!(
 fn the_export_unit_verifies_without_a_warning_and_is_confined() {
     let dir = tempfile::tempdir().unwrap();
     let unit = fs::read_to_string(EXPORT_UNIT).unwrap();
-    assert!(unit.contains("ExecStart=/usr/local/bin/sentrymesh export ${CHAIN} "));
+    assert!(unit.contains("ExecStart=sentrymesh export ${CHAIN} "));
     let path = dir.path().join("sentrymesh-export@.service");
-    fs::write(&path, unit.replace("/usr/local/bin/sentrymesh", SENTRYMESH)).unwrap();
+    fs::write(&path, with_binary(&unit, SENTRYMESH)).unwrap();
     for unit in [
         path.clone(),
         dir.path().join("sentrymesh-export@sm0.service"),
