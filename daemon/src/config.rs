@@ -45,6 +45,16 @@
 //!     { id = "Qm9i...=", overlay = "198.19.2.0/24" },
 //! ]
 //! vouch_threshold = 2                      # vouches from them, naming one range, admit another
+//!
+//! [firewall]                               # optional: the defaults hold without it
+//! open_to_own = true                       # the own operator's hosts reach everything
+//! conntrack_max = 32768                    # flows tracked, at most
+//!
+//! [[firewall.inbound]]                     # allow, beside the chain p2p port, gossip and echo
+//! from = "operators"                       # "operators" (all others), "own", or an OPERATOR_ID
+//! roles = ["sentry"]                       # optional: the peer's role; absent: any
+//! proto = "tcp"                            # "tcp", "udp", "icmp" or "any" (absent: any)
+//! ports = "26660-26670"                    # optional: "PORT" or "FIRST-LAST"; absent: every port
 //! ```
 //!
 //! Every card is confined to its operator's range: one that names an
@@ -97,6 +107,8 @@ use keyfile::KeyFileError;
 use sentrymesh_mesh::OperatorId;
 use sentrymesh_tunnel::{PeerConfig, PresharedKey};
 use sentrymesh_types::{InterfaceAddress, IpNet, PrivateKey, PublicKey};
+
+use crate::dataplane::firewall::Rules;
 
 use self::error::Source;
 pub use self::error::{ConfigError, Diagnostic, Location};
@@ -153,6 +165,9 @@ pub struct MeshSettings {
     /// Local names for operators (`[operators]`), shown beside their ids
     /// by `sentrymesh status`.
     pub aliases: BTreeMap<OperatorId, String>,
+    /// `[firewall]`: what the peers may open to this host, and this host
+    /// to them (the defaults when the section is absent).
+    pub firewall: Rules,
 }
 
 /// The local interface: `[interface]`.

@@ -19,6 +19,8 @@ pub(super) struct RawConfig {
     pub(super) metrics: Option<RawMetrics>,
     pub(super) mesh: Option<Spanned<RawMesh>>,
     pub(super) trust: Option<Spanned<RawTrust>>,
+    /// `[firewall]`.
+    pub(super) firewall: Option<Spanned<RawFirewall>>,
     /// `[operators]`: `OPERATOR_ID = "alias"`, for `sentrymesh status`.
     pub(super) operators: Option<Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
 }
@@ -46,6 +48,28 @@ pub(super) struct RawTrust {
     /// bare ids of older configs get a message saying what to write.
     pub(super) operators: Spanned<Vec<Spanned<toml::Value>>>,
     pub(super) vouch_threshold: Spanned<i64>,
+}
+
+/// `[firewall]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFirewall {
+    pub(super) open_to_own: Option<Spanned<bool>>,
+    pub(super) conntrack_max: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub(super) inbound: Vec<Spanned<RawRule>>,
+    pub(super) outbound: Option<Vec<Spanned<RawRule>>>,
+}
+
+/// One `[[firewall.inbound]]` or `[[firewall.outbound]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRule {
+    pub(super) from: Spanned<String>,
+    pub(super) roles: Option<Strings>,
+    pub(super) proto: Option<Spanned<String>>,
+    /// A string (`"26656"`, `"26656-26660"`) or a bare port number.
+    pub(super) ports: Option<Spanned<toml::Value>>,
 }
 
 /// `[metrics]`.

@@ -20,6 +20,7 @@ use super::raw::{RawConfig, RawInterface, RawPeer};
 use super::values::InterfaceName;
 
 mod aliases;
+mod firewall;
 mod mesh;
 
 /// The most peers `[ready] min_trusted_peers` may wait for.

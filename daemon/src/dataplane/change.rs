@@ -10,6 +10,8 @@ use std::net::SocketAddr;
 use sentrymesh_tunnel::PresharedKey;
 use sentrymesh_types::{IpNet, PrivateKey, PublicKey};
 
+use crate::dataplane::firewall::PeerPolicy;
+
 /// A whole change to an interface, applied completely or not at all.
 ///
 /// Applying the fields in this order gives wireguard-go's result for every
@@ -26,6 +28,9 @@ pub struct ConfigChange {
     pub listen_port: Option<u16>,
     /// The firewall mark of the sockets: `Some(None)` removes it.
     pub fwmark: Option<Option<u32>>,
+    /// Size the firewall's connection tracker for about this many flows
+    /// (the flows it tracks stay).
+    pub conntrack_max: Option<usize>,
     /// Remove every peer before the changes in `peers`.
     pub replace_peers: bool,
     /// The peer changes, in order. A key may appear more than once; the
@@ -76,6 +81,10 @@ pub struct PeerUpdate {
     pub replace_allowed_ips: bool,
     /// Allowed IPs to add or remove, in order.
     pub allowed_ips: Vec<AllowedIpChange>,
+    /// The firewall's policy for the peer (a mesh peer's, from its card
+    /// and the rules); a peer never given one passes everything. The flows
+    /// the new policy still allows stay tracked.
+    pub policy: Option<PeerPolicy>,
 }
 
 impl PeerUpdate {
@@ -90,6 +99,7 @@ impl PeerUpdate {
             persistent_keepalive: None,
             replace_allowed_ips: false,
             allowed_ips: Vec::new(),
+            policy: None,
         }
     }
 }

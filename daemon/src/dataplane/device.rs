@@ -27,6 +27,7 @@ use sentrymesh_tunnel::ip::{IpPacket, TcpSegment, UDP_HEADER_LEN};
 
 use crate::dataplane::batch::{MAX_PACKET, TxBatch};
 use crate::dataplane::change::{ChangeError, ConfigChange};
+use crate::dataplane::firewall::{ConntrackCounters, Dropped, FirewallDrops};
 use crate::dataplane::handle::Command;
 use crate::dataplane::heartbeat::Heartbeat;
 use crate::dataplane::interface::Interface;
@@ -95,6 +96,8 @@ pub struct DropCounters {
     pub malformed_from_tun: u64,
     /// Packets from a peer with a source address the peer may not use.
     pub not_allowed_source: u64,
+    /// Packets to or from a mesh peer that its firewall policy refuses.
+    pub firewall: FirewallDrops,
     /// Datagrams from the socket refused, by reason.
     pub datagrams: DatagramDrops,
     /// Datagrams not sent: the socket refused them, or their peer has no
@@ -119,6 +122,8 @@ pub struct DeviceCounters {
     /// One in how many handshake messages that claim a cookie (`mac2`
     /// set) the socket's filter lets through.
     pub shedding_claimed_cookie: u32,
+    /// The firewall's connection tracker.
+    pub conntrack: ConntrackCounters,
 }
 
 /// An interface running: its state, its TUN device `T` and its socket `S`.
@@ -260,6 +265,27 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
         }
     }
 
+    /// Logs a packet the firewall dropped, when it is the first of its kind
+    /// in a minute: by the peer's public key, never its addresses.
+    fn log_firewall_drop(&self, dropped: Option<Dropped>) {
+        let Some(dropped) = dropped else {
+            return;
+        };
+        let Some((key, _)) = self
+            .interface
+            .engine()
+            .peers()
+            .find(|&(_, id)| id == dropped.peer)
+        else {
+            return;
+        };
+        tracing::info!(
+            peer = %key,
+            "firewall: dropped {dropped}; more like it in the next minute are only counted \
+             (sentrymesh_dropped_packets_total)"
+        );
+    }
+
     /// Serves one command of a [`DeviceHandle`](crate::dataplane::handle::DeviceHandle).
     fn serve_command(&mut self, command: Command, now: Instant) {
         // A handle that stopped waiting dropped its receiver: nothing to do.
@@ -277,12 +303,17 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
                 let _ = answer.send(self.interface.live_peers(now));
             }
             Command::Counters(answer) => {
+                let firewall = self.interface.firewall();
                 let _ = answer.send(DeviceCounters {
                     peers: self.interface.state().peers,
-                    drops: self.drops,
+                    drops: DropCounters {
+                        firewall: firewall.drops(),
+                        ..self.drops
+                    },
                     cookie_replies_sent: self.cookie_replies_sent,
                     shedding_no_cookie: self.shedding.rates().no_cookie,
                     shedding_claimed_cookie: self.shedding.rates().claimed_cookie,
+                    conntrack: firewall.conntrack(now),
                 });
             }
             Command::UnknownInitiators(answer) => {

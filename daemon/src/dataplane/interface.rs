@@ -12,7 +12,8 @@
 //! It also answers the two questions of cryptokey routing for the data path:
 //! [`Interface::route`] (which peer a packet from the TUN device goes to)
 //! and [`Interface::accepts`] (whether a peer may send a packet with its
-//! source address).
+//! source address); and the firewall's, [`Interface::filter`] (whether a
+//! packet to or from a mesh peer is one its policy lets through).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -25,6 +26,7 @@ use sentrymesh_types::{PrivateKey, PublicKey};
 
 use crate::dataplane::allowed_ips::AllowedIps;
 use crate::dataplane::change::{AllowedIpChange, ChangeError, ConfigChange, PeerChange};
+use crate::dataplane::firewall::{Direction, Dropped, Firewall};
 use crate::dataplane::sessions::SessionView;
 use crate::dataplane::state::{DeviceState, PeerState, UapiState};
 
@@ -38,6 +40,8 @@ pub(crate) struct Interface {
     private_key: Option<PrivateKey>,
     listen_port: u16,
     fwmark: Option<u32>,
+    /// The mesh peers' policies and the flows they opened.
+    firewall: Firewall,
 }
 
 impl Interface {
@@ -72,6 +76,7 @@ impl Interface {
             private_key: None,
             listen_port: 0,
             fwmark: None,
+            firewall: Firewall::default(),
         }
     }
 
@@ -101,6 +106,30 @@ impl Interface {
     pub(crate) fn accepts(&self, peer: PeerId, packet: &[u8]) -> bool {
         IpHeader::new_checked(packet)
             .is_ok_and(|header| self.allowed_ips.lookup(header.source()) == Some(peer))
+    }
+
+    /// Whether `packet`, going `direction` between this host and `peer`,
+    /// passes the firewall (see [`Firewall::check`]): always for a peer
+    /// without a policy.
+    ///
+    /// # Errors
+    ///
+    /// When it is dropped (and counted); with the drop when it is the first
+    /// of its kind in a minute, to be logged.
+    #[inline]
+    pub(crate) fn filter(
+        &mut self,
+        now: Instant,
+        direction: Direction,
+        peer: PeerId,
+        packet: &[u8],
+    ) -> Result<(), Option<Dropped>> {
+        self.firewall.check(now, direction, peer, packet)
+    }
+
+    /// The firewall.
+    pub(crate) fn firewall(&self) -> &Firewall {
+        &self.firewall
     }
 
     /// Whether a private key has been set: without one, nothing is sent or
@@ -294,6 +323,9 @@ impl Interface {
         if let Some(fwmark) = change.fwmark {
             self.fwmark = fwmark;
         }
+        if let Some(conntrack_max) = change.conntrack_max {
+            self.firewall.resize(conntrack_max, now);
+        }
         if change.replace_peers {
             let ids: Vec<PeerId> = self.engine.peers().map(|(_, id)| id).collect();
             for id in ids {
@@ -330,6 +362,9 @@ impl Interface {
                 change.endpoint,
                 change.persistent_keepalive,
             );
+            if let Some(policy) = change.policy {
+                self.firewall.set_policy(id, policy);
+            }
             if change.replace_allowed_ips {
                 self.allowed_ips.remove_value(id);
             }
@@ -374,6 +409,7 @@ impl Interface {
 
     fn remove_peer(&mut self, id: PeerId) {
         self.allowed_ips.remove_value(id);
+        self.firewall.remove_peer(id);
         self.engine.remove_peer(id);
     }
 }

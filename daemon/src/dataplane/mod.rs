@@ -16,6 +16,7 @@ pub(crate) mod allowed_ips;
 pub(crate) mod batch;
 pub(crate) mod change;
 pub(crate) mod device;
+pub mod firewall;
 pub(crate) mod handle;
 pub(crate) mod heartbeat;
 pub(crate) mod interface;

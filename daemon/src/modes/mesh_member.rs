@@ -89,6 +89,7 @@ use unadmitted::{Heard, UnadmittedLog};
 
 use crate::config::{Config, MeshSettings};
 use crate::dataplane::change::{AllowedIpChange, PeerChange, PeerUpdate};
+use crate::dataplane::firewall::{From, Local, PeerClass, PeerPolicy};
 use crate::dataplane::handle::DeviceHandle;
 use crate::modes::routes::Routes;
 use crate::sys::sockopt;
@@ -155,6 +156,14 @@ impl MeshInputs {
             }
         }
         let own = card.card().operator;
+        let rules = settings.firewall.inbound.iter();
+        let mut rules = rules.chain(settings.firewall.outbound.iter().flatten());
+        if rules.any(|rule| rule.from() == From::Operator(own)) {
+            bail!(
+                "a [firewall] rule names this host's own operator {own} by its id, which matches \
+                 only other operators' hosts: write from = \"own\" (with open_to_own = false)"
+            );
+        }
         if settings.trusted_operators.contains_key(&own) {
             bail!(
                 "[trust] operators lists this host's own operator {own}: remove it; its range is \
@@ -441,6 +450,9 @@ impl MeshMember {
                 reload = reloads.recv() => match reload {
                     Some((inputs, answer)) => {
                         let result = self.reload(inputs);
+                        if result.is_ok() {
+                            self.push_policies(&device).await?;
+                        }
                         make_unreachable(&mut routes, self.settings.overlay);
                         let _ = answer.send(result);
                     }
@@ -517,8 +529,9 @@ impl MeshMember {
                     self.peer_hosts
                         .insert(spec.public_key, (spec.name.clone(), spec.operator));
                     let endpoint = self.endpoint_of(&spec);
+                    let policy = self.policy_of(&spec);
                     changes.push(Change {
-                        change: peer_change(&spec, endpoint),
+                        change: peer_change(&spec, endpoint, policy),
                         host: Some((spec.name.clone(), spec.operator)),
                     });
                 }
@@ -551,6 +564,49 @@ impl MeshMember {
         for refused in routes.apply(&desired) {
             tracing::warn!("{:#}", anyhow::Error::new(refused));
         }
+        Ok(())
+    }
+
+    /// What the firewall lets `spec` open to this host and this host to it:
+    /// the rules of `[firewall]` for its card's operator, role and chain
+    /// p2p port.
+    fn policy_of(&self, spec: &PeerSpec) -> PeerPolicy {
+        let own = self.mesh.local_card().card();
+        let local = Local {
+            operator: own.operator,
+            chain_p2p_port: own.chain_p2p.as_ref().map(|chain| chain.port),
+            gossip_port: self.settings.gossip_port,
+        };
+        let chain_p2p_port = self
+            .mesh
+            .store()
+            .card(&spec.public_key)
+            .and_then(|card| card.card().chain_p2p.as_ref().map(|chain| chain.port));
+        let class = PeerClass {
+            operator: spec.operator,
+            role: spec.role,
+            chain_p2p_port,
+        };
+        self.settings.firewall.policy(&local, &class)
+    }
+
+    /// Gives every peer its policy again, after a reload: the rules, this
+    /// host's card or the gossip port may have changed. Sessions stay, and
+    /// so do the flows the new policies still allow.
+    async fn push_policies(&mut self, device: &DeviceHandle) -> Result<()> {
+        let specs: Vec<PeerSpec> = self.mesh.peers().cloned().collect();
+        let changes = specs
+            .iter()
+            .map(|spec| Change {
+                change: PeerChange::Set(PeerUpdate {
+                    update_only: true,
+                    policy: Some(self.policy_of(spec)),
+                    ..PeerUpdate::new(spec.public_key)
+                }),
+                host: Some((spec.name.clone(), spec.operator)),
+            })
+            .collect();
+        self.refused_peers.apply(device, changes).await?;
         Ok(())
     }
 
@@ -816,9 +872,11 @@ fn routes_of(spec: &PeerSpec) -> Vec<IpNet> {
 
 /// The `set` change that configures the peer `spec`, at `endpoint` when
 /// it is known (an endpoint name is resolved off the run loop, and the
-/// endpoint set when it resolves: see [`resolver`]).
-fn peer_change(spec: &PeerSpec, endpoint: Option<SocketAddr>) -> PeerChange {
+/// endpoint set when it resolves: see [`resolver`]), under the firewall's
+/// `policy` from its first packet on.
+fn peer_change(spec: &PeerSpec, endpoint: Option<SocketAddr>, policy: PeerPolicy) -> PeerChange {
     PeerChange::Set(PeerUpdate {
+        policy: Some(policy),
         endpoint,
         persistent_keepalive: Some(spec.persistent_keepalive.unwrap_or(0)),
         replace_allowed_ips: true,

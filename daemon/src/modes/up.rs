@@ -643,6 +643,7 @@ fn config_change(config: &Config, current: &BTreeSet<PublicKey>) -> ConfigChange
         private_key: Some(Some(config.interface.private_key.clone())),
         listen_port: config.interface.listen_port.map(|port| port.get()),
         fwmark: Some(config.interface.fwmark.map(|mark| mark.get())),
+        conntrack_max: config.mesh.as_ref().map(|mesh| mesh.firewall.conntrack_max),
         replace_peers: false,
         peers: removals.chain(updates).collect(),
     }

@@ -301,3 +301,104 @@ fn operators_may_have_aliases() {
         "{error}"
     );
 }
+
+#[test]
+fn firewall_rules_parse_by_operator_role_and_port() {
+    let text = mesh_member(&format!(
+        "{}\n[firewall]\nopen_to_own = false\nconntrack_max = 4096\n\n\
+         [[firewall.inbound]]\nfrom = \"operators\"\nroles = [\"sentry\"]\nproto = \"tcp\"\nports = \"26660-26670\"\n\n\
+         [[firewall.inbound]]\nfrom = \"{}\"\nproto = \"udp\"\nports = 53\n\n\
+         [[firewall.inbound]]\nfrom = \"own\"\n\n\
+         [[firewall.outbound]]\nfrom = \"operators\"\nproto = \"icmp\"\n",
+        mesh_sections(),
+        operator(2)
+    ));
+    let rules = parse_with_keys(&text).unwrap().mesh.unwrap().firewall;
+    assert!(!rules.open_to_own);
+    assert_eq!(rules.conntrack_max, 4096);
+    assert_eq!(rules.inbound.len(), 3);
+    assert_eq!(
+        rules.inbound[2].from(),
+        crate::dataplane::firewall::From::Own
+    );
+    assert_eq!(rules.outbound.map(|rules| rules.len()), Some(1));
+    // Without the section, the defaults.
+    let mesh = parse_with_keys(&mesh_member(&mesh_sections()))
+        .unwrap()
+        .mesh
+        .unwrap();
+    assert_eq!(mesh.firewall, crate::dataplane::firewall::Rules::default());
+}
+
+#[test]
+fn firewall_rules_that_cannot_match_are_refused_at_their_value() {
+    let rule = |body: &str| {
+        mesh_member(&format!(
+            "{}\n[[firewall.inbound]]\n{body}\n",
+            mesh_sections()
+        ))
+    };
+    for (body, expected) in [
+        (
+            "from = \"everyone\"",
+            "firewall.inbound[0].from: \"everyone\" is not \"operators\"",
+        ),
+        (
+            "from = \"own\"",
+            "firewall.inbound[0].from: the own operator's hosts reach everything",
+        ),
+        (
+            "from = \"operators\"\nroles = []",
+            "firewall.inbound[0]: an empty list of roles",
+        ),
+        (
+            "from = \"operators\"\nroles = [\"validator\"]",
+            "firewall.inbound[0].roles[0]: \"validator\" is not a role",
+        ),
+        (
+            "from = \"operators\"\nroles = [\"producer\"]",
+            "firewall.inbound[0]: another operator's producer hosts are hidden",
+        ),
+        (
+            "from = \"operators\"\nproto = \"sctp\"",
+            "firewall.inbound[0].proto: \"sctp\" is not",
+        ),
+        (
+            "from = \"operators\"\nproto = \"icmp\"\nports = \"1\"",
+            "firewall.inbound[0]: ICMP has no ports",
+        ),
+        (
+            "from = \"operators\"\nports = \"90-80\"",
+            "firewall.inbound[0].ports: 90-80 holds no port",
+        ),
+        (
+            "from = \"operators\"\nports = 0",
+            "firewall.inbound[0].ports: port 0",
+        ),
+        (
+            "from = \"operators\"\nports = 70000",
+            "firewall.inbound[0].ports: \"70000\" is not a port",
+        ),
+        (
+            "from = \"operators\"\nport = 22",
+            "firewall.inbound[0].port: unknown key",
+        ),
+    ] {
+        let error = error_of(&rule(body));
+        assert!(error.contains(expected), "{body:?}: {error}");
+    }
+    let error = error_of(&mesh_member(&format!(
+        "{}\n[firewall]\nconntrack_max = 10\n",
+        mesh_sections()
+    )));
+    assert!(
+        error.contains("firewall.conntrack_max: 10 is not a number of flows"),
+        "{error}"
+    );
+    // Not for [[peer]] sections, which have no operator.
+    let error = error_of(&format!("{}\n[firewall]\nopen_to_own = true\n", valid()));
+    assert!(
+        error.contains("[firewall] sorts a mesh member's peers"),
+        "{error}"
+    );
+}

@@ -15,6 +15,7 @@ use toml::Spanned;
 use super::Checker;
 use crate::config::MeshSettings;
 use crate::config::raw::{RawConfig, RawMesh, RawTrust};
+use crate::dataplane::firewall::Rules;
 
 /// The UDP port gossip uses on the overlay when the config names none.
 pub(in crate::config) const DEFAULT_GOSSIP_PORT: u16 = 51900;
@@ -27,6 +28,14 @@ impl Checker<'_> {
     pub(super) fn mesh(&mut self, raw: &RawConfig) -> Option<Option<MeshSettings>> {
         match (&raw.mesh, &raw.trust) {
             (None, None) => {
+                if let Some(firewall) = &raw.firewall {
+                    let message = "[firewall] sorts a mesh member's peers by operator and \
+                                   role, which [[peer]] sections do not have: add [mesh] and \
+                                   [trust], or remove it"
+                        .to_owned();
+                    self.report(firewall.span(), "firewall", message);
+                    return None;
+                }
                 if let Some(operators) = &raw.operators {
                     let message = "[operators] names the operators of a mesh: add [mesh] and \
                                    [trust], or remove it"
@@ -56,12 +65,16 @@ impl Checker<'_> {
                     self.report(peer.span(), &format!("peer[{i}]"), message);
                 }
                 let aliases = self.operator_aliases(raw.operators.as_ref());
-                let settings = self.mesh_settings(mesh.get_ref(), trust).zip(aliases).map(
-                    |(settings, aliases)| MeshSettings {
+                let firewall = self.firewall(raw.firewall.as_ref());
+                let settings = self
+                    .mesh_settings(mesh.get_ref(), trust)
+                    .zip(aliases)
+                    .zip(firewall)
+                    .map(|((settings, aliases), firewall)| MeshSettings {
                         aliases,
+                        firewall,
                         ..settings
-                    },
-                );
+                    });
                 if let Some(settings) = &settings {
                     self.addresses_in_overlay(raw, settings.overlay);
                 }
@@ -118,6 +131,7 @@ impl Checker<'_> {
             trusted_operators: operators?,
             vouch_threshold: vouch_threshold?,
             aliases: BTreeMap::new(),
+            firewall: Rules::default(),
         })
     }
 

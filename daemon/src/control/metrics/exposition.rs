@@ -75,14 +75,34 @@ pub(super) fn render(snapshot: &Snapshot) -> String {
     out.by_label(
         "sentrymesh_dropped_packets_total",
         "counter",
-        "Packets the device dropped, by reason.",
+        "Packets the device dropped, by reason (firewall_*: the overlay firewall's).",
         "reason",
         [
             ("no_route", drops.no_route),
             ("malformed_from_tun", drops.malformed_from_tun),
             ("not_allowed_source", drops.not_allowed_source),
             ("send_error", drops.send_errors),
-        ],
+        ]
+        .into_iter()
+        .chain(drops.firewall.by_reason()),
+    );
+    out.single(
+        "sentrymesh_conntrack_entries",
+        "gauge",
+        "Flows the firewall's connection tracker holds.",
+        device.conntrack.entries,
+    );
+    out.single(
+        "sentrymesh_conntrack_capacity",
+        "gauge",
+        "The most flows the firewall's connection tracker holds.",
+        device.conntrack.capacity,
+    );
+    out.single(
+        "sentrymesh_conntrack_evictions_total",
+        "counter",
+        "Live flows the connection tracker evicted to make room for new ones.",
+        device.conntrack.evictions,
     );
     out.by_label(
         "sentrymesh_dropped_datagrams_total",
@@ -345,6 +365,7 @@ mod tests {
 
     use super::*;
     use crate::dataplane::device::{DatagramDrops, DropCounters};
+    use crate::dataplane::firewall::{ConntrackCounters, FirewallDrops};
 
     const NOW: Duration = Duration::from_secs(1_790_000_000);
 
@@ -379,11 +400,20 @@ mod tests {
                         cookie_required: 7,
                         ..DatagramDrops::default()
                     },
+                    firewall: FirewallDrops {
+                        inbound: 4,
+                        ..FirewallDrops::default()
+                    },
                     ..DropCounters::default()
                 },
                 cookie_replies_sent: 5,
                 shedding_no_cookie: 16,
                 shedding_claimed_cookie: 1,
+                conntrack: ConntrackCounters {
+                    entries: 12,
+                    capacity: 32_768,
+                    evictions: 1,
+                },
             },
             mesh: None,
             now: NOW,
@@ -410,6 +440,11 @@ mod tests {
             ),
             "sentrymesh_dropped_packets_total{interface=\"sm0\",reason=\"no_route\"} 3",
             "sentrymesh_dropped_packets_total{interface=\"sm0\",reason=\"send_error\"} 0",
+            "sentrymesh_dropped_packets_total{interface=\"sm0\",reason=\"firewall_inbound\"} 4",
+            "sentrymesh_dropped_packets_total{interface=\"sm0\",reason=\"firewall_fragment\"} 0",
+            "sentrymesh_conntrack_entries{interface=\"sm0\"} 12",
+            "sentrymesh_conntrack_capacity{interface=\"sm0\"} 32768",
+            "sentrymesh_conntrack_evictions_total{interface=\"sm0\"} 1",
             "sentrymesh_dropped_datagrams_total{interface=\"sm0\",reason=\"cookie_required\"} 7",
             "sentrymesh_dropped_datagrams_total{interface=\"sm0\",reason=\"truncated\"} 0",
             "sentrymesh_cookie_replies_sent_total{interface=\"sm0\"} 5",

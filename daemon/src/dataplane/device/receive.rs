@@ -13,6 +13,7 @@ use sentrymesh_tunnel::{COOKIE_REPLY_LEN, Error, INITIATION_LEN, RESPONSE_LEN, R
 use super::Device;
 use super::handshakes::{Admission, MAX_HANDSHAKE_LEN};
 use super::shedding::Cookie;
+use crate::dataplane::firewall::Direction;
 use crate::dataplane::io::{DatagramIo, TunIo};
 use crate::dataplane::offload::TcpCoalescer;
 
@@ -177,6 +178,10 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             Ok(Received::Packet { peer, packet }) => {
                 if !self.interface.accepts(peer, packet) {
                     self.drops.not_allowed_source += 1;
+                    return;
+                }
+                if let Err(dropped) = self.interface.filter(now, Direction::Inbound, peer, packet) {
+                    self.log_firewall_drop(dropped);
                     return;
                 }
                 match coalescer {

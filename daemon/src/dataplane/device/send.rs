@@ -10,6 +10,7 @@ use sentrymesh_tunnel::{DATA_HEADER_LEN, Encapsulated};
 
 use super::{Device, is_gone, segment_layout};
 use crate::dataplane::batch::{MAX_PACKET, SLOT_LEN};
+use crate::dataplane::firewall::Direction;
 use crate::dataplane::io::{DatagramIo, TunIo};
 use crate::dataplane::offload::{VIRTIO_NET_HDR_LEN, VirtioNetHdr, segment};
 
@@ -108,6 +109,14 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             self.drops.no_route += 1;
             return;
         };
+        // A super packet is one flow: its headers are every segment's.
+        if let Err(dropped) = self
+            .interface
+            .filter(now, Direction::Outbound, peer, packet)
+        {
+            self.log_firewall_drop(dropped);
+            return;
+        }
         let Some((segment_len, count)) = segment_layout(&hdr, packet) else {
             self.drops.malformed_from_tun += 1;
             return;
@@ -151,13 +160,18 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
     fn seal_into_batch(&mut self, now: Instant, len: usize) {
         let start = self.tx.len();
         let slot = &mut self.tx.buf_mut()[start..start + SLOT_LEN];
-        let Some(peer) = self
-            .interface
-            .route(&slot[DATA_HEADER_LEN..DATA_HEADER_LEN + len])
-        else {
+        let packet = &slot[DATA_HEADER_LEN..DATA_HEADER_LEN + len];
+        let Some(peer) = self.interface.route(packet) else {
             self.drops.no_route += 1;
             return;
         };
+        if let Err(dropped) = self
+            .interface
+            .filter(now, Direction::Outbound, peer, packet)
+        {
+            self.log_firewall_drop(dropped);
+            return;
+        }
         let engine = self.interface.engine_mut();
         match engine.encapsulate_in_place(now, peer, slot, len) {
             Ok(Encapsulated::Sealed { len }) => {
