@@ -212,7 +212,14 @@ impl Firewall {
         let flow_timeout = timeout(packet.flow.proto());
         let passes = match packet.kind {
             Kind::Opens(service) if this_way.admits(service) => {
-                if !other_way.admits_fragments() {
+                // Tracked only when the way back needs it: not for the
+                // answers of what a peer may open anyway, so no peer fills
+                // the table by opening what the rules allow it.
+                let back_passes = match packet.way_back {
+                    Some(back) => other_way.admits(back),
+                    None => other_way.is_all(),
+                };
+                if !back_passes {
                     let entry = Entry {
                         peer,
                         opened: direction,
@@ -222,6 +229,9 @@ impl Firewall {
                 }
                 true
             }
+            // Answers pass where everything does; elsewhere only those of a
+            // tracked flow.
+            Kind::Answers if this_way.is_all() => true,
             Kind::Opens(_) | Kind::Answers => {
                 self.conntrack.renew(&packet.flow, peer, now, flow_timeout)
             }
@@ -233,7 +243,7 @@ impl Firewall {
                 true
             }
             Kind::LaterFragment => {
-                if this_way.admits_fragments()
+                if this_way.is_all()
                     || self
                         .conntrack
                         .renew(&packet.flow, peer, now, FRAGMENT_TIMEOUT)
@@ -255,7 +265,7 @@ impl Firewall {
             });
         }
         if let Some(fragments) = packet.fragments {
-            if !this_way.admits_fragments() {
+            if !this_way.is_all() {
                 let entry = Entry {
                     peer,
                     opened: direction,

@@ -113,6 +113,11 @@ pub(crate) struct Packet {
     /// For the first fragment of a packet cut in pieces, the fragment flow
     /// of the pieces that follow.
     pub(crate) fragments: Option<FlowKey>,
+    /// What a packet of the same flow going the other way asks for (TCP or
+    /// UDP to this packet's source port, the same protocol); `None` when
+    /// it could only answer this one (an echo reply), or for what is no
+    /// flow's opener.
+    pub(crate) way_back: Option<Service>,
 }
 
 /// Why a packet could not be read: it is not what its headers say.
@@ -183,6 +188,7 @@ pub(crate) fn parse(bytes: &[u8], direction: Direction) -> Result<Packet, Malfor
                     flow: fragments,
                     kind: Kind::LaterFragment,
                     fragments: None,
+                    way_back: None,
                 });
             }
             Some(fragments)
@@ -227,10 +233,17 @@ pub(crate) fn parse(bytes: &[u8], direction: Direction) -> Result<Packet, Malfor
         (Direction::Inbound, _) => (destination_port, source_port),
         (Direction::Outbound, _) => (source_port, destination_port),
     };
+    let way_back = match kind {
+        Kind::Opens(Service::Tcp(_)) => Some(Service::Tcp(source_port)),
+        Kind::Opens(Service::Udp(_)) => Some(Service::Udp(source_port)),
+        Kind::Opens(Service::Other(proto)) => Some(Service::Other(proto)),
+        _ => None,
+    };
     Ok(Packet {
         flow: key(TAG_FLOW, proto, local_port, remote_port),
         kind,
         fragments,
+        way_back,
     })
 }
 

@@ -16,6 +16,8 @@ fn both_ways_of_a_flow_have_one_key() {
     assert_eq!(reply.kind, Kind::Opens(Service::Tcp(40000)));
     assert_eq!(request.flow, reply.flow);
     assert_eq!(request.fragments, None);
+    assert_eq!(request.way_back, Some(Service::Tcp(40000)));
+    assert_eq!(reply.way_back, Some(Service::Tcp(26656)));
     // Another port, protocol or family is another flow.
     let other = parse(&tcp_packet(THEM, 40001, US, 26656), Direction::Inbound).unwrap();
     assert_ne!(other.flow, request.flow);
@@ -37,6 +39,7 @@ fn an_echo_and_its_reply_share_the_identifier() {
         let pong = parse(&echo(them, us, true, 7), Direction::Inbound).unwrap();
         assert_eq!(ping.kind, Kind::Opens(Service::IcmpEcho));
         assert_eq!(pong.kind, Kind::Answers);
+        assert_eq!((ping.way_back, pong.way_back), (None, None));
         assert_eq!(ping.flow, pong.flow);
         let other = parse(&echo(them, us, true, 8), Direction::Inbound).unwrap();
         assert_ne!(other.flow, ping.flow);

@@ -80,10 +80,11 @@ impl Allows {
         }
     }
 
-    /// Whether a fragment after the first passes without its flow known:
-    /// only where everything does, since it carries no port.
+    /// Whether everything passes: what only answers a flow, and a fragment
+    /// after the first (which carries no port), pass without their flow
+    /// tracked only then.
     #[inline]
-    pub(crate) fn admits_fragments(&self) -> bool {
+    pub(crate) fn is_all(&self) -> bool {
         matches!(self, Self::All)
     }
 }
@@ -179,7 +180,7 @@ mod tests {
                 prop_assert_eq!(compiled.admits(service), expected);
             }
             prop_assert_eq!(
-                compiled.admits_fragments(),
+                compiled.is_all(),
                 allows.iter().any(|allow| allow.proto == Proto::Any && allow.ports.is_none())
             );
         }
@@ -190,7 +191,7 @@ mod tests {
         let none = Allows::only([]);
         assert!(!none.admits(Service::Tcp(1)));
         assert!(!none.admits(Service::IcmpEcho));
-        assert!(!none.admits_fragments());
+        assert!(!none.is_all());
         assert!(!PeerPolicy::new(none, Allows::All).is_open());
         assert!(PeerPolicy::open().is_open());
     }

@@ -414,8 +414,8 @@ mod tests {
         assert!(third.inbound().admits(Service::Udp(53)));
         assert!(!third.inbound().admits(Service::Tcp(53)));
         assert!(fourth.inbound().admits(Service::Other(132)));
-        assert!(fourth.inbound().admits_fragments());
-        assert!(!third.inbound().admits_fragments());
+        assert!(fourth.inbound().is_all());
+        assert!(!third.inbound().is_all());
     }
 
     #[test]

@@ -109,6 +109,23 @@ fn a_rival_reaches_the_chain_port_gossip_and_echo_only() {
         ));
     }
     assert!(inbound(&mut firewall, now, own, &[0xff; 3]));
+    // What a rival opens where the rules allow it is not tracked, whatever
+    // the answers: it fills no table.
+    assert_eq!(firewall.conntrack(now).entries, 0);
+    assert!(outbound(
+        &mut firewall,
+        now,
+        rival,
+        &tcp_packet(US, 26656, RIVAL, 40000)
+    ));
+    assert_eq!(firewall.conntrack(now).entries, 0);
+    // This host answers the rival's echo: outbound is open.
+    assert!(outbound(
+        &mut firewall,
+        now,
+        rival,
+        &echo(US, RIVAL, true, 1)
+    ));
     // A peer without a policy (not a mesh peer) is left alone.
     let [_, _, stranger] = peer_ids();
     assert!(inbound(
