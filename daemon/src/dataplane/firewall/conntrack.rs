@@ -183,8 +183,8 @@ impl Conntrack {
                 self.evictions += 1;
                 (index, Inserted::Evicted)
             }
-            // PROBE > 0: each slot is free or live.
-            (None, None) => return Inserted::New,
+            // Not reached: PROBE > 0, and each slot probed is free or live.
+            (None, None) => (start, Inserted::New),
         };
         self.slots[index] = Some(Slot {
             key,

@@ -179,104 +179,103 @@ impl Firewall {
         if self.policies.is_empty() {
             return Ok(());
         }
-        let Some(policy) = self.policies.get(&peer) else {
+        let Self {
+            policies,
+            conntrack,
+            drops,
+            log,
+        } = self;
+        let Some(policy) = policies.get(&peer) else {
             return Ok(());
         };
         if policy.is_open() {
             return Ok(());
         }
-        self.judge(now, direction, peer, packet)
-            .map_err(|reason| self.log.first_in_a_minute(now, peer, direction, reason))
+        judge(conntrack, drops, policy, now, direction, peer, packet)
+            .map_err(|reason| log.first_in_a_minute(now, peer, direction, reason))
     }
+}
 
-    /// [`check`](Self::check) for a peer whose policy is not open.
-    fn judge(
-        &mut self,
-        now: Instant,
-        direction: Direction,
-        peer: PeerId,
-        bytes: &[u8],
-    ) -> Result<(), Refusal> {
-        // `check` found it.
-        let Some(policy) = self.policies.get(&peer) else {
-            return Ok(());
-        };
-        let (this_way, other_way) = match direction {
-            Direction::Inbound => (policy.inbound(), policy.outbound()),
-            Direction::Outbound => (policy.outbound(), policy.inbound()),
-        };
-        let Ok(packet) = parse(bytes, direction) else {
-            self.drops.malformed += 1;
-            return Err(Refusal::Malformed);
-        };
-        let flow_timeout = timeout(packet.flow.proto());
-        let passes = match packet.kind {
-            Kind::Opens(service) if this_way.admits(service) => {
-                // Tracked only when the way back needs it: not for the
-                // answers of what a peer may open anyway, so no peer fills
-                // the table by opening what the rules allow it.
-                let back_passes = match packet.way_back {
-                    Some(back) => other_way.admits(back),
-                    None => other_way.is_all(),
-                };
-                if !back_passes {
-                    let entry = Entry {
-                        peer,
-                        opened: direction,
-                        service: Some(service),
-                    };
-                    self.conntrack.insert(packet.flow, entry, now, flow_timeout);
-                }
-                true
-            }
-            // Answers pass where everything does; elsewhere only those of a
-            // tracked flow.
-            Kind::Answers if this_way.is_all() => true,
-            Kind::Opens(_) | Kind::Answers => {
-                self.conntrack.renew(&packet.flow, peer, now, flow_timeout)
-            }
-            Kind::Error { about_own_packet } => {
-                if !about_own_packet {
-                    self.drops.icmp_error += 1;
-                    return Err(Refusal::IcmpError);
-                }
-                true
-            }
-            Kind::LaterFragment => {
-                if this_way.is_all()
-                    || self
-                        .conntrack
-                        .renew(&packet.flow, peer, now, FRAGMENT_TIMEOUT)
-                {
-                    return Ok(());
-                }
-                self.drops.fragment += 1;
-                return Err(Refusal::Fragment);
-            }
-        };
-        if !passes {
-            match direction {
-                Direction::Inbound => self.drops.inbound += 1,
-                Direction::Outbound => self.drops.outbound += 1,
-            }
-            return Err(match packet.kind {
-                Kind::Opens(service) => Refusal::NoRule(service),
-                _ => Refusal::NoFlow,
-            });
-        }
-        if let Some(fragments) = packet.fragments {
-            if !this_way.is_all() {
+/// [`Firewall::check`] for a peer whose policy is not open: the packet
+/// read, matched against `policy`, tracked in `conntrack` or found there;
+/// a drop counted in `drops`.
+fn judge(
+    conntrack: &mut Conntrack,
+    drops: &mut FirewallDrops,
+    policy: &PeerPolicy,
+    now: Instant,
+    direction: Direction,
+    peer: PeerId,
+    bytes: &[u8],
+) -> Result<(), Refusal> {
+    let (this_way, other_way) = match direction {
+        Direction::Inbound => (policy.inbound(), policy.outbound()),
+        Direction::Outbound => (policy.outbound(), policy.inbound()),
+    };
+    let Ok(packet) = parse(bytes, direction) else {
+        drops.malformed += 1;
+        return Err(Refusal::Malformed);
+    };
+    let flow_timeout = timeout(packet.flow.proto());
+    let passes = match packet.kind {
+        Kind::Opens(service) if this_way.admits(service) => {
+            // Tracked only when the way back needs it: not for the answers
+            // of what a peer may open anyway, so no peer fills the table
+            // by opening what the rules allow it.
+            let back_passes = match packet.way_back {
+                Some(back) => other_way.admits(back),
+                None => other_way.is_all(),
+            };
+            if !back_passes {
                 let entry = Entry {
                     peer,
                     opened: direction,
-                    service: None,
+                    service: Some(service),
                 };
-                self.conntrack
-                    .insert(fragments, entry, now, FRAGMENT_TIMEOUT);
+                conntrack.insert(packet.flow, entry, now, flow_timeout);
             }
+            true
         }
-        Ok(())
+        // Answers pass where everything does; elsewhere only those of a
+        // tracked flow.
+        Kind::Answers if this_way.is_all() => true,
+        Kind::Opens(_) | Kind::Answers => conntrack.renew(&packet.flow, peer, now, flow_timeout),
+        Kind::Error { about_own_packet } => {
+            if !about_own_packet {
+                drops.icmp_error += 1;
+                return Err(Refusal::IcmpError);
+            }
+            true
+        }
+        Kind::LaterFragment => {
+            if this_way.is_all() || conntrack.renew(&packet.flow, peer, now, FRAGMENT_TIMEOUT) {
+                return Ok(());
+            }
+            drops.fragment += 1;
+            return Err(Refusal::Fragment);
+        }
+    };
+    if !passes {
+        match direction {
+            Direction::Inbound => drops.inbound += 1,
+            Direction::Outbound => drops.outbound += 1,
+        }
+        return Err(match packet.kind {
+            Kind::Opens(service) => Refusal::NoRule(service),
+            _ => Refusal::NoFlow,
+        });
     }
+    if let Some(fragments) = packet.fragments {
+        if !this_way.is_all() {
+            let entry = Entry {
+                peer,
+                opened: direction,
+                service: None,
+            };
+            conntrack.insert(fragments, entry, now, FRAGMENT_TIMEOUT);
+        }
+    }
+    Ok(())
 }
 
 /// Why the firewall dropped a packet.
