@@ -106,3 +106,57 @@ fn check_validates_a_mesh_member_and_what_it_names_without_touching_the_system()
     );
     assert_untouched(&member);
 }
+
+#[test]
+fn check_refuses_firewall_rules_that_cannot_match() {
+    let mut lab = Lab::new(SENTRYMESH, "check-fw");
+    let (a, b) = (lab.operator("a"), lab.operator("b"));
+    let member = lab.member(&a, "a-sentry-1", Role::Sentry);
+    let other = lab.member(&b, "b-sentry-1", Role::Sentry);
+    member.know_card(&other);
+    member.configure(&[&b], 1, 1);
+    let path = member.host.dir().join("sm.toml");
+    let valid = fs::read_to_string(&path).unwrap();
+    let with_rule = |rule: &str| format!("{valid}\n[[firewall.inbound]]\n{rule}\n");
+
+    // A rule that can match is taken.
+    member.host.write_file(
+        "sm.toml",
+        &with_rule(
+            "from = \"operators\"\nroles = [\"sentry\"]\nproto = \"tcp\"\nports = \"26660\"",
+        ),
+    );
+    let ok = check(&member);
+    assert!(ok.success(), "a valid rule was refused:\n{}", ok.stderr);
+
+    // Ports on ICMP: at the rule's line.
+    let config = with_rule("from = \"operators\"\nproto = \"icmp\"\nports = \"7\"");
+    member.host.write_file("sm.toml", &config);
+    let refused = check(&member);
+    assert!(!refused.success());
+    let line = 1 + config[..config.find("[[firewall.inbound]]").unwrap()]
+        .matches('\n')
+        .count();
+    let at = format!(
+        "{}:{line}:1: firewall.inbound[0]: ICMP has no ports",
+        path.display()
+    );
+    assert!(
+        refused.stderr.contains(&at),
+        "no {at} in: {}",
+        refused.stderr
+    );
+
+    // This host's own operator named by its id: known once the card is read.
+    member
+        .host
+        .write_file("sm.toml", &with_rule(&format!("from = \"{}\"", a.id)));
+    let refused = check(&member);
+    assert!(!refused.success());
+    assert!(
+        refused.stderr.contains("names this host's own operator"),
+        "{}",
+        refused.stderr
+    );
+    assert_untouched(&member);
+}
