@@ -815,3 +815,5 @@ fn a_host_with_a_cookie_cannot_keep_the_reserved_room_to_itself() {
     let stats = three.peer_stats(three_id).unwrap();
     assert!(stats.last_handshake.is_some());
 }
+
+mod firewall;
