@@ -305,6 +305,12 @@ mod tests {
         assert!(!table.renew(&key(1), peer, now, timeout));
     }
 
+    #[test]
+    fn a_slot_is_as_small_as_the_readme_says() {
+        // README, "Firewall": about 72 bytes a slot, 2.3 MiB at the default.
+        assert!(std::mem::size_of::<Option<Slot>>() <= 72);
+    }
+
     proptest! {
         /// Against a model without a bound: whatever the table says is
         /// tracked, the model tracks, and what the model tracks the table
