@@ -494,8 +494,16 @@ impl MeshMember {
                 .observe(self.mesh.admitted_operators(), store.generation(), || {
                     store.revocations().map(SignedRevocation::revocation)
                 });
+        let own_key = self.mesh.local_card().card().wg_public_key;
         for change in changes {
-            tracing::info!("{change}");
+            if change.revokes_host(&own_key) {
+                tracing::error!(
+                    "{change}: that is this host, so its peers drop it; give it a new key and \
+                     card (docs/launch.md, \"Rotating a host's key\")"
+                );
+            } else {
+                tracing::info!("{change}");
+            }
         }
     }
 

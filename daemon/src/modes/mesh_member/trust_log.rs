@@ -9,7 +9,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use sentrymesh_mesh::{OperatorId, Revocation};
+use sentrymesh_mesh::{OperatorId, Revocation, RevocationTarget};
+use sentrymesh_types::PublicKey;
 
 /// A change of trust, to log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,17 @@ impl fmt::Display for TrustChange {
                 revocation.issuer, revocation.target
             ),
         }
+    }
+}
+
+impl TrustChange {
+    /// Whether this is the revocation of the host whose WireGuard key is
+    /// `key`.
+    pub(super) fn revokes_host(&self, key: &PublicKey) -> bool {
+        matches!(self, TrustChange::Revoked(Revocation {
+            target: RevocationTarget::Host(revoked),
+            ..
+        }) if revoked == key)
     }
 }
 
@@ -89,8 +101,8 @@ impl TrustLog {
 
 #[cfg(test)]
 mod tests {
-    use sentrymesh_mesh::{OperatorSecret, RevocationTarget};
-    use sentrymesh_types::{PublicKey, UnixTime};
+    use sentrymesh_mesh::OperatorSecret;
+    use sentrymesh_types::UnixTime;
 
     use super::*;
 
@@ -155,5 +167,13 @@ mod tests {
                 PublicKey::from_bytes([9; 32])
             )
         );
+    }
+
+    #[test]
+    fn the_revocation_of_this_host_is_told_apart() {
+        let own = PublicKey::from_bytes([9; 32]);
+        assert!(TrustChange::Revoked(revoke_host(1, 9)).revokes_host(&own));
+        assert!(!TrustChange::Revoked(revoke_host(1, 8)).revokes_host(&own));
+        assert!(!TrustChange::Admitted(operator(1)).revokes_host(&own));
     }
 }
