@@ -44,7 +44,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use sentrymesh::dataplane::Offloads;
 use sentrymesh::modes::ready;
-use sentrymesh_netns::{interrupt, neighbours};
+use sentrymesh_netns::interrupt;
 
 use crate::progress::Progress;
 use crate::report::Violation;
@@ -166,10 +166,12 @@ fn run_spec(spec: &TestnetSpec, args: &TestnetArgs, out: &mut impl Write) -> Res
     )?;
     writeln!(out)?;
     write_plan(&testnet, out)?;
-    let neighbour_advice = neighbours::limit()
-        .and_then(|limit| neighbours::advice(neighbours::needed(testnet.plan().peerings()), limit));
-    if let Some(advice) = &neighbour_advice {
-        writeln!(out, "note: {advice}")?;
+    if let Some(raised) = testnet.neighbour_caps_raised() {
+        writeln!(
+            out,
+            "the kernel's neighbour table, which every namespace shares, is too small for \
+             this mesh: raised for this run ({raised}), put back when it ends"
+        )?;
     }
     writeln!(
         out,
@@ -194,9 +196,6 @@ fn run_spec(spec: &TestnetSpec, args: &TestnetArgs, out: &mut impl Write) -> Res
             "the mesh did not form within {} s",
             args.timeout.as_secs_f64()
         )?;
-        if let Some(advice) = &neighbour_advice {
-            writeln!(out, "{advice}")?;
-        }
     }
     writeln!(out)?;
     let report = testnet.report();

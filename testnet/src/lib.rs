@@ -69,6 +69,7 @@ pub use sentrymesh::dataplane::PeerState;
 use sentrymesh::modes::ready;
 use sentrymesh_mesh::{OperatorId, Role};
 pub use sentrymesh_netns::Finished;
+use sentrymesh_netns::neighbours::{self, Raised};
 use sentrymesh_netns::{self as netns, COMMAND_TIMEOUT, find_program, interrupt, is_root};
 use sentrymesh_types::{PublicKey, UnixTime};
 
@@ -139,7 +140,8 @@ pub struct TestnetHost {
 /// A running testnet. Dropping it removes everything it made.
 #[derive(Debug)]
 pub struct Testnet {
-    // Dropped in this order: daemons, then namespaces, then files.
+    // Dropped in this order: daemons, then namespaces, then files, then
+    // the neighbour caps put back.
     daemons: Daemons,
     #[expect(dead_code, reason = "held for its Drop, which deletes the namespaces")]
     topology: Topology,
@@ -149,6 +151,9 @@ pub struct Testnet {
     by_key: BTreeMap<PublicKey, usize>,
     started: Instant,
     workdir: Workdir,
+    /// The kernel's neighbour caps, if this testnet raised them: put back
+    /// last, once everything else is gone.
+    neighbour_caps: Option<Raised>,
 }
 
 impl Testnet {
@@ -192,6 +197,13 @@ impl Testnet {
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
         };
         let plan = Plan::new(spec.operators, spec.sentries, tag)?;
+        let needed = neighbours::needed(plan.peerings());
+        let neighbour_caps = neighbours::raise_to_fit(needed).with_context(|| {
+            let advice = neighbours::limit()
+                .and_then(|limit| neighbours::advice(needed, limit))
+                .unwrap_or_default();
+            format!("raising the kernel's neighbour table caps for {needed} entries. {advice}")
+        })?;
         let workdir = Workdir::create(tag)?;
         let topology = Topology::create(&plan)?;
         let now = SystemTime::now()
@@ -265,7 +277,14 @@ impl Testnet {
             by_key,
             started,
             workdir,
+            neighbour_caps,
         })
+    }
+
+    /// The kernel's neighbour table caps, if this testnet raised them for
+    /// its run (they are put back when it is dropped).
+    pub fn neighbour_caps_raised(&self) -> Option<&Raised> {
+        self.neighbour_caps.as_ref()
     }
 
     /// When the first daemon started: the mesh forms from then on.

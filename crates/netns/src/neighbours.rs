@@ -9,9 +9,14 @@
 //! A 60-host testnet did not form within 120 s with the default limits, and
 //! formed in 7 s with them raised; the 40-host one formed in 2 s without.
 
-use std::path::Path;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
 
-/// The kernel's cap on IPv4 neighbour entries, shared by every namespace.
+/// The kernel's soft and hard caps on IPv4 neighbour entries, shared by
+/// every namespace: past the soft one it collects entries more eagerly,
+/// past the hard one it refuses new ones.
+const GC_THRESH2: &str = "/proc/sys/net/ipv4/neigh/default/gc_thresh2";
 const GC_THRESH3: &str = "/proc/sys/net/ipv4/neigh/default/gc_thresh3";
 
 /// Neighbour entries a mesh of `peerings` peerings may hold at once: an
@@ -29,7 +34,98 @@ fn read_limit(path: &Path) -> Option<usize> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-/// What to tell the user when `needed` entries may not fit under `limit`.
+/// The kernel's neighbour caps raised for one run, and put back as they
+/// were when this is dropped; see [`raise_to_fit`].
+#[derive(Debug)]
+pub struct Raised {
+    /// Each file: its value before, and the value written.
+    files: Vec<(PathBuf, usize, usize)>,
+}
+
+impl fmt::Display for Raised {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (path, before, after) in &self.files {
+            let name = path
+                .strip_prefix("/proc/sys")
+                .unwrap_or(path)
+                .to_string_lossy()
+                .replace('/', ".");
+            if !first {
+                write!(f, ", ")?;
+            }
+            first = false;
+            write!(f, "{name} from {before} to {after}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Raised {
+    fn drop(&mut self) {
+        // Back as they were, the hard cap first so that the soft one never
+        // stands above it; a value someone changed since is theirs, and
+        // left alone.
+        for (path, before, after) in self.files.iter().rev() {
+            if read_limit(path) != Some(*after) {
+                eprintln!(
+                    "{} changed during the run; left as it is, not put back to {before}",
+                    path.display()
+                );
+                continue;
+            }
+            if let Err(error) = std::fs::write(path, before.to_string()) {
+                eprintln!("putting {} back to {before}: {error}", path.display());
+            }
+        }
+    }
+}
+
+/// Raises the kernel's neighbour caps so that `needed` entries fit, for as
+/// long as the returned [`Raised`] lives: the hard cap to the next power of
+/// two at or above `needed`, the soft cap to half of it (never lowered).
+/// `None` when they fit already.
+///
+/// # Errors
+///
+/// When a cap cannot be read or written (not root); what was written is
+/// put back.
+pub fn raise_to_fit(needed: usize) -> io::Result<Option<Raised>> {
+    raise_files(Path::new(GC_THRESH2), Path::new(GC_THRESH3), needed)
+}
+
+fn raise_files(soft: &Path, hard: &Path, needed: usize) -> io::Result<Option<Raised>> {
+    let read = |path: &Path| {
+        read_limit(path).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} holds no number", path.display()),
+            )
+        })
+    };
+    let (soft_before, hard_before) = (read(soft)?, read(hard)?);
+    if needed <= hard_before {
+        return Ok(None);
+    }
+    let hard_after = needed.next_power_of_two();
+    let soft_after = (hard_after / 2).max(soft_before);
+    let mut raised = Raised { files: Vec::new() };
+    // The hard cap first, so that the soft one never stands above it.
+    for (path, before, after) in [
+        (hard, hard_before, hard_after),
+        (soft, soft_before, soft_after),
+    ] {
+        if after == before {
+            continue;
+        }
+        std::fs::write(path, after.to_string())?;
+        raised.files.push((path.to_owned(), before, after));
+    }
+    Ok(Some(raised))
+}
+
+/// What to tell the user when `needed` entries may not fit under `limit`
+/// and the caps could not be raised.
 pub fn advice(needed: usize, limit: usize) -> Option<String> {
     if needed <= limit {
         return None;
@@ -69,5 +165,29 @@ mod tests {
         std::fs::write(&path, "lots\n").unwrap();
         assert_eq!(read_limit(&path), None);
         assert_eq!(read_limit(&dir.path().join("missing")), None);
+    }
+
+    #[test]
+    fn caps_are_raised_to_fit_and_put_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (soft, hard) = (dir.path().join("gc_thresh2"), dir.path().join("gc_thresh3"));
+        std::fs::write(&soft, "512\n").unwrap();
+        std::fs::write(&hard, "1024\n").unwrap();
+        assert!(raise_files(&soft, &hard, 1024).unwrap().is_none());
+        let raised = raise_files(&soft, &hard, 1500).unwrap().unwrap();
+        assert_eq!(read_limit(&hard), Some(2048));
+        assert_eq!(read_limit(&soft), Some(1024));
+        let told = raised.to_string();
+        assert!(told.contains("gc_thresh3 from 1024 to 2048"), "{told}");
+        assert!(told.contains("gc_thresh2 from 512 to 1024"), "{told}");
+        drop(raised);
+        assert_eq!(read_limit(&hard), Some(1024));
+        assert_eq!(read_limit(&soft), Some(512));
+        // A cap someone else changed during the run stays as they set it.
+        let raised = raise_files(&soft, &hard, 1500).unwrap().unwrap();
+        std::fs::write(&hard, "65536\n").unwrap();
+        drop(raised);
+        assert_eq!(read_limit(&hard), Some(65536));
+        assert_eq!(read_limit(&soft), Some(512));
     }
 }
