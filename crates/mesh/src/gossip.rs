@@ -1,20 +1,51 @@
 //! Gossip: how members exchange cards, vouches and revocations with their
-//! mesh peers, as a sans-IO state machine.
+//! mesh peers, as a sans-IO state machine whose cost per host does not grow
+//! with the mesh.
 //!
 //! The shared state is a set of signed objects that only grows (see
-//! [`Store`]), so members converge by anti-entropy with no leader:
+//! [`Store`]), so members converge by anti-entropy with no leader. Two
+//! mechanisms, as Plumtree and libp2p's gossipsub pair them:
+//!
+//! **Epidemic broadcast of what is new.** An object new to this host is
+//! pushed at once, whole, to every peer of its own operator (a hidden
+//! producer hears everything from its own sentries) and to
+//! [`EAGER_FANOUT`] other peers picked at random, preferring those with a
+//! WireGuard session; each host that learns it does the same, so it
+//! crosses the mesh in a few hops. Its id is then announced, lazily, in a
+//! digest to [`LAZY_FANOUT`] random peers each round for [`LAZY_ROUNDS`]
+//! rounds, so a host the pushes missed asks for it within a round or two.
+//!
+//! **Reconciliation of what is held**, every [`ROUND`] with one random peer
+//! (and at once with a new peer of our own operator):
 //!
 //! ```text
-//!   A                                   B
-//!   │ ── Digest { ids A may show B } ──► │   every DIGEST_INTERVAL, and at once to a new peer
-//!   │ ◄── Want { ids B lacks } ───────── │
-//!   │ ── Objects { the objects } ──────► │   B verifies, stores, and pushes what is new
-//!   │                                    │   to its other peers at once
+//!   A                                          B
+//!   │ ── Summary { root of A's view for B } ─► │   equal to B's root for A: done (a steady mesh
+//!   │                                          │   stops here: 26 bytes, whatever the store holds)
+//!   │ ◄── Buckets { B's 256 bucket sums } ──── │   else
+//!   │ ── Ranges { A's ids in the buckets ────► │   B wants what it lacks, and sends what A lacks
+//!   │            that differ }                 │
+//!   │ ◄── Want / Objects ───────────────────── │
 //! ```
 //!
-//! A newly learned object is pushed to every other peer straight away
-//! rather than waiting for the next digest round, so a revocation crosses
-//! the mesh in one network traversal per hop.
+//! A view is what this host may show a peer: everything, to its own
+//! operator's hosts; the public view to everyone else's (see
+//! `gossip/views.rs`). Where two hosts admit different operators their
+//! roots never match; once a reconciliation found nothing either side takes,
+//! the pair of roots is settled and not reconciled again for
+//! [`RESETTLE_AFTER`] seconds unless one of them changes.
+//!
+//! Steady state, each host sends one summary a round and answers about one:
+//! O(1) bytes and CPU per round in the size of the mesh. A new object costs
+//! each host about `EAGER_FANOUT + own operator's hosts` pushes and a few
+//! lazy ids, not one per peer.
+//!
+//! Sessions: a host tells gossip which peers have a WireGuard session
+//! ([`Gossip::set_linked`]; a message from a peer proves one). Random
+//! choices prefer linked peers; while fewer than [`LINKED_TARGET`] are
+//! linked, each round also sends a summary to one that is not, which makes
+//! the daemon open a session with it, so each host keeps a few sessions up
+//! rather than one with every peer.
 //!
 //! # What goes to whom
 //!
@@ -22,31 +53,32 @@
 //!
 //! * nothing goes anywhere unless its signer is this host's operator or one
 //!   it admits: an object of an operator no longer admitted is not relayed;
-//! * a card goes to a peer only when [`may_share`] allows it for the peer's
-//!   operator — a producer's or BIOS node's card only to its own operator's
-//!   hosts;
-//! * a host revocation names the host's key, so it goes where that host's
-//!   card may go: to the revoking operator's own hosts, and to others only
-//!   when this host knows the key as a public host of that operator (held,
-//!   or kept aside after the revocation; see [`Store`]) — revoking a
-//!   producer never shows its key to another operator — and never to the
-//!   host it revokes, which must not learn of it before the rest of the
-//!   mesh has dropped it (by then it is no peer of anyone's);
+//! * a hidden host's card (producer, BIOS) goes only to its own operator's
+//!   hosts, and so does a host revocation of a key this host does not know
+//!   as a public host of the revoking operator (held, or kept aside after
+//!   the revocation; see [`Store`]) — revoking a producer never shows its
+//!   key to another operator — and never to the host it revokes, which must
+//!   not learn of it before the rest of the mesh has dropped it (by then it
+//!   is no peer of anyone's);
 //! * vouches and vouch withdrawals go to every peer (peers are admitted
 //!   hosts);
-//! * the digest sent to a peer lists only the ids of objects it may receive,
-//!   so another operator's host never even learns the id of a hidden card,
-//!   and a want for an id it may not have is silently ignored.
+//! * a summary, a bucket or a list of ids sent to a peer covers only its
+//!   view, so another operator's host never even learns the id of a hidden
+//!   card, and a want for an id it may not have is silently ignored.
 //!
 //! On receipt, a message is first charged to the budget of its sender's
 //! operator — one for all of an operator's peers, since a rival can have a
 //! peer per card it signs — of [`RECEIVE_BURST`] bytes, refilled at
 //! [`RECEIVE_RATE`] bytes a second: a message over it — from a compromised
 //! member flooding valid objects, each costing a signature check — is
-//! dropped and counted, unread, and gossip asks again for what it lost.
+//! dropped and counted, unread, and gossip asks again for what it lost. A
+//! ranges message makes this host send what the sender lacks; each id it
+//! would send is charged to the same budget as if the sender had asked for
+//! it by id, so a short message cannot make this host send its whole store
+//! over and over.
 //! Another operator's replacements of its own objects (a renewed card, a
-//! later vouch), which need no room but are relayed everywhere and change
-//! every store, are limited the same way, per operator: [`REPLACEMENT_BURST`],
+//! later vouch), which need no room but are relayed and change every
+//! store, are limited the same way, per operator: [`REPLACEMENT_BURST`],
 //! then one every [`REPLACEMENT_EVERY`] seconds; one over it is dropped,
 //! counted as over the quota, and asked for again later. Then each object is taken in the
 //! cheapest order of checks that refuses a flood:
@@ -67,35 +99,61 @@
 //! stored before it is admitted, and its own objects after. When the
 //! admitted operators shrink, what the others signed leaves the store
 //! ([`Store::retain_signers`]); when they grow, objects refused before are
-//! asked for again at once.
+//! asked for again.
+//!
+//! # Cost of each path
+//!
+//! With `n` objects in the store, `p` peers, `b` ids in a bucket (`n / 256`)
+//! and `m` the size of a message: a received message is O(m log n) and
+//! objects in it O(log n) each besides their signature check; a new object
+//! O(EAGER_FANOUT + own hosts); a round O(LAZY_FANOUT); a summary compared
+//! O(1) once the views are fresh; the views refreshed O(b) per changed
+//! bucket; buckets compared O(256); a range answered O(b log n); picking the
+//! next peer to serve O(1); [`Gossip::set_peers`] O(p log p).
 
 mod budget;
 mod message;
+mod neighbours;
+mod views;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::ops::Bound;
 
 use budget::{ReceiveBudget, Replacements};
 pub use message::{
-    EncodeMessageError, GOSSIP_VERSION, GossipMessage, MAX_IDS, MAX_MESSAGE_LEN, MAX_OBJECTS,
-    MessageError,
+    EncodeMessageError, GOSSIP_VERSION, GossipMessage, IdRange, MAX_IDS, MAX_MESSAGE_LEN,
+    MAX_OBJECTS, MAX_RANGES, MessageError,
 };
-use message::{ObjectsWriter, Screen, encode_digest, encode_want};
+use message::{
+    ObjectsWriter, RANGE_HEADER_LEN, RANGES_HEADER_LEN, Screen, encode_buckets, encode_digest,
+    encode_ranges, encode_summary, encode_want,
+};
+use neighbours::{Neighbours, Settled};
 use sentrymesh_types::{PublicKey, UnixTime};
+pub use views::{BUCKET_HASH_LEN, BucketSum, ROOT_HASH_LEN, ViewRoot};
+use views::{View, Views, bucket_range, in_view};
 
-use crate::card::HostCard;
 use crate::identity::OperatorId;
-use crate::object::{Object, ObjectId, ObjectKind, ObjectRef, claimed_signer};
-use crate::peering::may_share;
+use crate::object::{OBJECT_ID_LEN, Object, ObjectId, ObjectKind, ObjectRef, claimed_signer};
 use crate::revocation::RevocationTarget;
-use crate::store::{InsertError, Inserted, Store};
+use crate::store::{Changes, InsertError, Inserted, Store};
 
-/// Seconds between two digests to one peer.
-pub const DIGEST_INTERVAL: u64 = 3;
+/// Seconds between two rounds: a summary to one peer, lazy announcements.
+pub const ROUND: u64 = 1;
+/// Peers of other operators a new object is pushed to, whole, at once.
+pub const EAGER_FANOUT: usize = 6;
+/// Peers the recent ids are announced to each round.
+pub const LAZY_FANOUT: usize = 3;
+/// Rounds a new id is announced for.
+pub const LAZY_ROUNDS: u64 = 3;
+/// Linked peers (with a session) a host keeps besides its own operator's:
+/// while it has fewer, each round it reaches out to one more.
+pub const LINKED_TARGET: usize = 6;
+/// Seconds a settled pair of roots is not reconciled again.
+pub const RESETTLE_AFTER: u64 = 60;
 /// Seconds an object the store refused is not asked for again.
 const IGNORE_FOR: u64 = 600;
 /// Seconds before an id asked for and not received is asked again.
-const REQUEST_TIMEOUT: u64 = DIGEST_INTERVAL;
+const REQUEST_TIMEOUT: u64 = 3;
 /// The most refused ids remembered.
 const MAX_IGNORED: usize = 4096;
 /// The most requested ids remembered.
@@ -103,6 +161,8 @@ const MAX_REQUESTED: usize = 8192;
 /// The most ids queued to ask one peer for; a peer listing more is asked
 /// for the rest in a later round.
 const MAX_WANTED: usize = 4 * MAX_IDS;
+/// The most ids announced lazily at once.
+const MAX_RECENT: usize = MAX_IDS;
 /// The most refusals kept for [`Gossip::poll_refusal`].
 const MAX_REFUSALS: usize = 64;
 /// Bytes of gossip an operator's peers together may send at once: 32 full
@@ -117,9 +177,9 @@ pub const RECEIVE_RATE: u64 = 8 * MAX_MESSAGE_LEN as u64;
 pub const REPLACEMENT_BURST: u64 = 32;
 /// Seconds between two replacements another operator may make once its
 /// burst is spent (30 a minute). A replacement needs no room, yet is
-/// relayed to every peer and changes the store (peers recomputed, the
-/// state written): without a limit a rival could make every member do
-/// that as fast as it can sign.
+/// relayed and changes the store (peers recomputed, the state written):
+/// without a limit a rival could make every member do that as fast as it
+/// can sign.
 pub const REPLACEMENT_EVERY: u64 = 2;
 
 /// Counters of what gossip did, for metrics.
@@ -138,6 +198,10 @@ pub struct GossipStats {
     /// Messages dropped unread because their sender's operator had spent
     /// its budget ([`RECEIVE_BURST`], [`RECEIVE_RATE`]).
     pub messages_over_budget: u64,
+    /// Summaries received that matched this host's view: nothing to do.
+    pub summaries_matched: u64,
+    /// Reconciliations begun: summaries received that did not match.
+    pub reconciliations: u64,
     /// Objects received in valid messages.
     pub objects_received: u64,
     /// Objects received that were new to the store (and relayed).
@@ -156,6 +220,11 @@ pub struct GossipStats {
     /// checked), and replacements over their signer's rate
     /// ([`REPLACEMENT_BURST`], [`REPLACEMENT_EVERY`]).
     pub objects_over_quota: u64,
+    /// Objects received that this host refused lately (for
+    /// `IGNORE_FOR` seconds, or until it admits more operators): dropped
+    /// before their signature is checked, not counted again as refused. A
+    /// peer whose admissions differ from ours sends them when it reconciles.
+    pub objects_refused_lately: u64,
     /// Cards of another operator's hidden hosts, which no peer should send
     /// this host.
     pub objects_not_for_us: u64,
@@ -205,45 +274,6 @@ pub struct Refusal {
     pub error: InsertError,
 }
 
-/// A neighbour: a host this host gossips with (one of its WireGuard peers,
-/// as the peer manager chose them), and what gossip keeps about it.
-#[derive(Debug)]
-#[cfg_attr(any(test, feature = "testing"), derive(Clone))]
-struct Neighbour {
-    operator: OperatorId,
-    next_digest: UnixTime,
-    /// A digest round is under way.
-    digest_due: bool,
-    /// The round continues after this id.
-    digest_cursor: Option<ObjectId>,
-    /// Objects to send (pushed or wanted), filtered when sent.
-    push: BTreeSet<ObjectId>,
-    /// Ids to ask for.
-    want: BTreeSet<ObjectId>,
-}
-
-impl Neighbour {
-    fn new(operator: OperatorId, now: UnixTime) -> Self {
-        Self {
-            operator,
-            next_digest: now.saturating_add(DIGEST_INTERVAL),
-            digest_due: true,
-            digest_cursor: None,
-            push: BTreeSet::new(),
-            want: BTreeSet::new(),
-        }
-    }
-
-    fn has_output(&self) -> bool {
-        self.digest_due || !self.push.is_empty() || !self.want.is_empty()
-    }
-
-    fn start_digest(&mut self) {
-        self.digest_due = true;
-        self.digest_cursor = None;
-    }
-}
-
 /// One host's gossip: its store, its peers and what is due to each. See the
 /// [module docs](self).
 #[derive(Debug)]
@@ -258,19 +288,26 @@ pub struct Gossip {
     /// Whether the store still holds what it was given, not yet pruned to
     /// the admitted operators.
     unpruned: bool,
-    /// The neighbours, by WireGuard key.
-    neighbours: BTreeMap<PublicKey, Neighbour>,
+    neighbours: Neighbours,
+    /// The summaries of what each kind of peer may be shown.
+    views: Views,
     /// What each operator's peers may still send us.
     budgets: BTreeMap<OperatorId, ReceiveBudget>,
     /// How many of its objects each other operator may still replace.
     replacements: BTreeMap<OperatorId, Replacements>,
-    /// The peer served last by `poll_transmit`, for round robin.
-    last_served: Option<PublicKey>,
+    /// When the next round is due.
+    next_round: UnixTime,
+    /// Ids learned lately, and when: announced lazily.
+    recent: VecDeque<(ObjectId, UnixTime)>,
     /// Ids refused recently, not asked for again until the time given.
     ignored: BTreeMap<ObjectId, UnixTime>,
     /// Ids asked for, and when.
     requested: BTreeMap<ObjectId, UnixTime>,
+    /// Ids queued to be asked for, and of whom.
+    asking: BTreeMap<ObjectId, PublicKey>,
     refusals: VecDeque<Refusal>,
+    /// What changed in the store since [`Gossip::take_changes`].
+    changes: Changes,
     last_now: UnixTime,
     stats: GossipStats,
 }
@@ -278,25 +315,41 @@ pub struct Gossip {
 impl Gossip {
     /// Gossip for a host of `local_operator`, starting from `store` and with
     /// no peers yet. The store is pruned to the operators admitted at the
-    /// first [`Gossip::set_peers`].
+    /// first [`Gossip::set_peers`]. Random choices start from a fixed seed:
+    /// give a random one with [`Gossip::reseed`].
     pub fn new(mut store: Store, local_operator: OperatorId) -> Self {
         store.reserve_room(local_operator, &BTreeSet::new());
+        store.take_changes();
         Self {
             store,
             local_operator,
             admitted: BTreeSet::from([local_operator]),
             admitted_keys: BTreeMap::from([(*local_operator.as_bytes(), local_operator)]),
             unpruned: true,
-            neighbours: BTreeMap::new(),
+            neighbours: Neighbours::new(u64::from_be_bytes(
+                local_operator.as_bytes()[..8]
+                    .try_into()
+                    .unwrap_or_default(),
+            )),
+            views: Views::new(),
             budgets: BTreeMap::new(),
             replacements: BTreeMap::new(),
-            last_served: None,
+            next_round: UnixTime(0),
+            recent: VecDeque::new(),
             ignored: BTreeMap::new(),
             requested: BTreeMap::new(),
+            asking: BTreeMap::new(),
             refusals: VecDeque::new(),
+            changes: Changes::Everything,
             last_now: UnixTime(0),
             stats: GossipStats::default(),
         }
+    }
+
+    /// Seeds the random choices of peers (from the operating system's
+    /// randomness, in the daemon; from the test's seed, in a simulation).
+    pub fn reseed(&mut self, seed: u64) {
+        self.neighbours.reseed(seed);
     }
 
     /// The store.
@@ -309,52 +362,111 @@ impl Gossip {
         self.stats
     }
 
+    /// What changed in the store since the last call (everything, the
+    /// first time): for the peer manager to look at only that.
+    pub fn take_changes(&mut self) -> Changes {
+        self.note_changes();
+        std::mem::replace(&mut self.changes, Changes::none())
+    }
+
     /// The peers gossiped with.
     pub fn peers(&self) -> impl Iterator<Item = &PublicKey> {
         self.neighbours.keys()
     }
 
+    /// How many peers have a session, as far as gossip knows.
+    pub fn linked_peers(&self) -> usize {
+        self.neighbours.linked_len()
+    }
+
     /// Sets whom to gossip with — each peer's key and operator, as the peer
-    /// manager decided — and the operators this host admits. A new peer
-    /// gets a digest at once; a peer gone is forgotten with everything
-    /// queued for it; a change of admitted operators drops from the store
-    /// what the others signed ([`Store::retain_signers`]), forgets the
-    /// refusals when it admits more, and starts a digest round to every
-    /// peer.
+    /// manager decided — and the operators this host admits: the peers
+    /// missing are removed, the new ones added ([`Gossip::add_peer`],
+    /// [`Gossip::remove_peer`], [`Gossip::set_admitted`]). O(p log p).
     pub fn set_peers(
         &mut self,
         peers: impl IntoIterator<Item = (PublicKey, OperatorId)>,
         admitted: BTreeSet<OperatorId>,
         now: UnixTime,
     ) {
-        self.note_time(now);
         let wanted: BTreeMap<PublicKey, OperatorId> = peers.into_iter().collect();
-        self.neighbours
-            .retain(|key, peer| wanted.get(key) == Some(&peer.operator));
-        for (key, operator) in wanted {
-            self.neighbours
-                .entry(key)
-                .or_insert_with(|| Neighbour::new(operator, now));
+        let gone: Vec<PublicKey> = self
+            .neighbours
+            .iter()
+            .filter(|(key, peer)| wanted.get(key) != Some(&peer.operator))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in gone {
+            self.remove_peer(&key);
         }
-        let neighbours = &self.neighbours;
-        self.budgets
-            .retain(|operator, _| neighbours.values().any(|peer| peer.operator == *operator));
+        for (key, operator) in wanted {
+            self.add_peer(key, operator);
+        }
+        self.set_admitted(admitted, now);
+    }
+
+    /// Gossips with the peer with `key`, of `operator` (a peer already
+    /// known under another operator is replaced). A new peer of this
+    /// host's own operator gets a summary at once. O(log p).
+    pub fn add_peer(&mut self, key: PublicKey, operator: OperatorId) {
+        if self
+            .neighbours
+            .get(&key)
+            .is_some_and(|peer| peer.operator != operator)
+        {
+            self.remove_peer(&key);
+        }
+        let view = View::for_recipient(operator, self.local_operator);
+        if self.neighbours.insert(key, operator, view) && view == View::Own {
+            self.neighbours.update(&key, |peer| peer.summary_due = true);
+        }
+    }
+
+    /// Stops gossiping with the peer with `key`, forgetting everything
+    /// queued for it. O(log p + what was queued).
+    pub fn remove_peer(&mut self, key: &PublicKey) {
+        let Some(peer) = self.neighbours.remove(key) else {
+            return;
+        };
+        for id in peer.want {
+            self.asking.remove(&id);
+        }
+        if !self.neighbours.has_operator(&peer.operator) {
+            self.budgets.remove(&peer.operator);
+        }
+    }
+
+    /// Sets the operators this host admits. A change drops from the store
+    /// what the others signed ([`Store::retain_signers`]), and, when it
+    /// admits more, forgets the refusals and reconciles with a few peers at
+    /// once. O(1) when nothing changed; O(n) when something did.
+    pub fn set_admitted(&mut self, admitted: BTreeSet<OperatorId>, now: UnixTime) {
+        self.note_time(now);
         let mut admitted = admitted;
         admitted.insert(self.local_operator);
         if admitted != self.admitted || self.unpruned {
-            if !admitted.is_subset(&self.admitted) {
-                self.ignored.clear();
-            }
+            let more = !admitted.is_subset(&self.admitted);
             self.store.retain_signers(&admitted);
             self.replacements
                 .retain(|operator, _| admitted.contains(operator));
             self.unpruned = false;
             self.admitted_keys = admitted.iter().map(|op| (*op.as_bytes(), *op)).collect();
             self.admitted = admitted;
-            self.neighbours
-                .values_mut()
-                .for_each(Neighbour::start_digest);
+            self.views.note_everything();
+            if more {
+                self.ignored.clear();
+                for key in self.neighbours.sample(LAZY_FANOUT, |_, _| true) {
+                    self.neighbours.update(&key, |peer| peer.summary_due = true);
+                }
+            }
         }
+        self.note_changes();
+    }
+
+    /// Notes whether the peer with `key` has a WireGuard session: random
+    /// choices prefer peers that do. A message from a peer notes it too.
+    pub fn set_linked(&mut self, key: &PublicKey, linked: bool) {
+        self.neighbours.set_linked(key, linked);
     }
 
     /// Sets the operators this host trusts directly: with the local one,
@@ -365,7 +477,7 @@ impl Gossip {
     }
 
     /// Inserts an object learned locally (from the configuration, a bundle,
-    /// the control socket) and pushes it to every peer that may have it.
+    /// the control socket) and spreads it.
     ///
     /// # Errors
     ///
@@ -383,8 +495,9 @@ impl Gossip {
         let id = object.id();
         let inserted = self.store.insert(object, now)?;
         if inserted.changed() {
-            self.announce(id, None);
+            self.announce(id, None, now);
         }
+        self.note_changes();
         Ok(inserted)
     }
 
@@ -403,24 +516,27 @@ impl Gossip {
         now: UnixTime,
     ) -> Result<(), GossipError> {
         self.note_time(now);
-        let Some(peer) = self.neighbours.get_mut(&from) else {
+        let Some(peer) = self.neighbours.get(&from) else {
             self.stats.messages_from_strangers += 1;
             return Err(GossipError::UnknownPeer { from });
         };
+        let operator = peer.operator;
+        self.neighbours.set_linked(&from, true);
         let budget = self
             .budgets
-            .entry(peer.operator)
+            .entry(operator)
             .or_insert_with(|| ReceiveBudget::new(now));
         if !budget.take(bytes.len(), now) {
             self.stats.messages_over_budget += 1;
             return Err(GossipError::OverBudget { from });
         }
-        let (admitted, store) = (&self.admitted_keys, &self.store);
+        let (admitted, store, ignored) = (&self.admitted_keys, &self.store, &self.ignored);
         let screen = |kind, encoded: &[u8]| match claimed_signer(encoded) {
             None => Screen::Verify,
             Some(signer) => match admitted.get(signer) {
                 None => Screen::NotAdmitted,
                 Some(&signer) if !store.may_have_room(signer, kind, encoded) => Screen::NoRoom,
+                Some(_) if ignored.contains_key(&ObjectId::of(kind, encoded)) => Screen::Refused,
                 Some(_) => Screen::Verify,
             },
         };
@@ -432,61 +548,73 @@ impl Gossip {
         self.stats.messages_received += 1;
         for (id, why) in skipped {
             self.stats.objects_received += 1;
+            self.forget_request(&id);
+            if why == Screen::Refused {
+                self.stats.objects_refused_lately += 1;
+                continue;
+            }
             self.stats.objects_refused += 1;
             match why {
                 Screen::NoRoom => self.stats.objects_over_quota += 1,
-                Screen::NotAdmitted | Screen::Verify => self.stats.objects_not_admitted += 1,
+                Screen::NotAdmitted | Screen::Verify | Screen::Refused => {
+                    self.stats.objects_not_admitted += 1;
+                }
             }
-            self.forget_request(&id);
             self.ignore(id, now);
         }
         match message {
             GossipMessage::Digest { ids } => self.handle_digest(from, ids, now),
             GossipMessage::Want { ids } => self.handle_want(from, ids),
             GossipMessage::Objects { objects } => self.handle_objects(from, objects, now),
+            GossipMessage::Summary { root } => self.handle_summary(from, root, now),
+            GossipMessage::Buckets { buckets, .. } => self.handle_buckets(from, &buckets),
+            GossipMessage::Ranges { root, ranges } => self.handle_ranges(from, root, &ranges, now),
         }
+        self.note_changes();
         Ok(())
     }
 
-    /// Runs the timers due at `now`: starts digest rounds, forgets old
-    /// refusals and requests, and prunes expired cards from the store.
+    /// Runs the timers due at `now`: a round (a summary to a random peer,
+    /// the recent ids to a few, one more session while too few are up),
+    /// forgets old refusals and requests, and prunes expired cards from the
+    /// store. O(LAZY_FANOUT + own hosts) besides the pruning.
     pub fn handle_timeout(&mut self, now: UnixTime) {
         self.note_time(now);
-        for peer in self.neighbours.values_mut() {
-            if peer.next_digest <= now {
-                peer.start_digest();
-                peer.next_digest = now.saturating_add(DIGEST_INTERVAL);
-            }
+        if self.next_round <= now {
+            self.next_round = now.saturating_add(ROUND);
+            self.round(now);
         }
         self.ignored.retain(|_, until| *until > now);
         self.requested
             .retain(|_, at| at.saturating_add(REQUEST_TIMEOUT) > now);
         self.store.prune(now);
+        self.note_changes();
     }
 
     /// When [`Gossip::handle_timeout`] next has work (Unix seconds).
     pub fn poll_timeout(&self) -> Option<UnixTime> {
-        let digests = self.neighbours.values().map(|peer| peer.next_digest).min();
-        match (digests, self.store.next_expiry()) {
+        let round = (self.neighbours.len() > 0).then_some(self.next_round);
+        match (round, self.store.next_expiry()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
     /// The next message to send: the peer's key and the bytes. Peers are
-    /// served in turn; objects go before wants, wants before digests, and
-    /// revocations before anything else.
+    /// served in turn; objects go before wants, wants before the steps of
+    /// a reconciliation, those before lazy announcements, and revocations
+    /// before anything else. O(1) to pick the peer.
     pub fn poll_transmit(&mut self) -> Option<(PublicKey, Vec<u8>)> {
-        loop {
-            let key = self.next_peer_with_output()?;
-            self.last_served = Some(key);
-            // Each build either returns a message or empties part of the
-            // peer's queue, so this loop ends.
-            if let Some(bytes) = self.build(key) {
+        self.note_changes();
+        while let Some(key) = self.neighbours.pop_ready() {
+            let bytes = self.build(key);
+            self.neighbours.requeue(&key);
+            if let Some(bytes) = bytes {
                 self.stats.messages_sent += 1;
                 return Some((key, bytes));
             }
         }
+        None
     }
 
     /// The next object the store refused, to log.
@@ -497,46 +625,189 @@ impl Gossip {
     /// Whether `object` may be sent to a host of `recipient`: the filter of
     /// the [module docs](self).
     pub fn may_send(&self, object: ObjectRef<'_>, recipient: &OperatorId) -> bool {
-        may_send(
+        in_view(
+            View::for_recipient(*recipient, self.local_operator),
             object,
-            recipient,
-            &self.admitted,
             self.local_operator,
+            &self.admitted,
             &self.store,
         )
     }
 
     // ----- inputs ------------------------------------------------------
 
-    fn handle_digest(&mut self, from: PublicKey, ids: Vec<ObjectId>, now: UnixTime) {
-        for id in ids {
-            let asked_recently = self
-                .requested
-                .get(&id)
-                .is_some_and(|&at| at.saturating_add(REQUEST_TIMEOUT) > now);
-            if self.store.contains(&id)
-                || self.ignored.contains_key(&id)
-                || asked_recently
-                || self.neighbours.values().any(|peer| peer.want.contains(&id))
-            {
-                continue;
+    fn round(&mut self, now: UnixTime) {
+        let lazy_since = now.saturating_sub(LAZY_ROUNDS);
+        while self.recent.front().is_some_and(|(_, at)| *at < lazy_since) {
+            self.recent.pop_front();
+        }
+        if !self.recent.is_empty() {
+            for key in self.neighbours.sample(LAZY_FANOUT, |_, _| true) {
+                self.neighbours
+                    .update(&key, |peer| peer.announce_due = true);
             }
-            match self.neighbours.get_mut(&from) {
-                Some(peer) if peer.want.len() < MAX_WANTED => {
-                    peer.want.insert(id);
-                }
-                _ => break,
+        }
+        for key in self.neighbours.sample(1, |_, _| true) {
+            self.neighbours.update(&key, |peer| peer.summary_due = true);
+        }
+        let own_unlinked: Vec<PublicKey> = self
+            .neighbours
+            .own()
+            .filter(|key| self.neighbours.get(key).is_some_and(|peer| !peer.linked))
+            .copied()
+            .collect();
+        for key in own_unlinked {
+            self.neighbours.update(&key, |peer| peer.summary_due = true);
+        }
+        if self.neighbours.linked_len() < LINKED_TARGET {
+            if let Some(key) = self.neighbours.sample_unlinked() {
+                self.neighbours.update(&key, |peer| peer.summary_due = true);
             }
         }
     }
 
+    fn handle_digest(&mut self, from: PublicKey, ids: Vec<ObjectId>, now: UnixTime) {
+        for id in ids {
+            if !self.consider_want(from, id, now) {
+                break;
+            }
+        }
+    }
+
+    /// Queues `id` to be asked of `from` unless held, refused, or asked for
+    /// already; `false` when `from`'s queue is full.
+    fn consider_want(&mut self, from: PublicKey, id: ObjectId, now: UnixTime) -> bool {
+        let asked_recently = self
+            .requested
+            .get(&id)
+            .is_some_and(|&at| at.saturating_add(REQUEST_TIMEOUT) > now);
+        if self.store.contains(&id)
+            || self.ignored.contains_key(&id)
+            || asked_recently
+            || self.asking.contains_key(&id)
+        {
+            return true;
+        }
+        let queued = self.neighbours.update(&from, |peer| {
+            (peer.want.len() < MAX_WANTED) && peer.want.insert(id)
+        });
+        if queued == Some(true) {
+            self.asking.insert(id, from);
+            true
+        } else {
+            false
+        }
+    }
+
     fn handle_want(&mut self, from: PublicKey, ids: Vec<ObjectId>) {
-        let Some(peer) = self.neighbours.get_mut(&from) else {
+        let store = &self.store;
+        // Whether each may go to this peer is decided when it is sent.
+        self.neighbours.update(&from, |peer| {
+            peer.push
+                .extend(ids.into_iter().filter(|id| store.contains(id)));
+        });
+    }
+
+    fn handle_summary(&mut self, from: PublicKey, theirs: ViewRoot, now: UnixTime) {
+        let Some(view) = self.neighbours.get(&from).map(|peer| peer.view) else {
             return;
         };
-        // Whether each may go to this peer is decided when it is sent.
-        peer.push
-            .extend(ids.into_iter().filter(|id| self.store.contains(id)));
+        self.refresh_views();
+        let mine = self.views.root(view);
+        if mine == theirs {
+            self.stats.summaries_matched += 1;
+            return;
+        }
+        self.neighbours.update(&from, |peer| {
+            let settled = peer.settled.is_some_and(|s| {
+                s.theirs == theirs && s.mine == mine && now < s.at.saturating_add(RESETTLE_AFTER)
+            });
+            if !settled {
+                peer.buckets_due = true;
+            }
+        });
+        self.stats.reconciliations += 1;
+    }
+
+    fn handle_buckets(&mut self, from: PublicKey, theirs: &[(u8, BucketSum)]) {
+        let Some(view) = self.neighbours.get(&from).map(|peer| peer.view) else {
+            return;
+        };
+        self.refresh_views();
+        let mine = self.views.buckets(view);
+        let mut theirs = theirs.iter().peekable();
+        let mut differ = BTreeSet::new();
+        for (index, bucket) in mine.iter().enumerate() {
+            // Invariant: index < 256.
+            let index = index as u8;
+            let their = match theirs.peek() {
+                Some((i, sum)) if *i == index => {
+                    theirs.next();
+                    *sum
+                }
+                _ => BucketSum::default(),
+            };
+            if their != *bucket {
+                differ.insert(index);
+            }
+        }
+        self.neighbours.update(&from, |peer| {
+            peer.ranges_due.extend(differ);
+        });
+    }
+
+    fn handle_ranges(
+        &mut self,
+        from: PublicKey,
+        theirs: ViewRoot,
+        ranges: &[IdRange],
+        now: UnixTime,
+    ) {
+        let Some(peer) = self.neighbours.get(&from) else {
+            return;
+        };
+        let (view, operator) = (peer.view, peer.operator);
+        self.refresh_views();
+        let mut lacking = Vec::new();
+        for range in ranges {
+            let mine = self.ids_in(view, &from, range.first..=range.last);
+            let (mut a, mut b) = (mine.iter().peekable(), range.ids.iter().peekable());
+            loop {
+                match (a.peek(), b.peek()) {
+                    (Some(m), Some(t)) if m == t => {
+                        a.next();
+                        b.next();
+                    }
+                    (Some(m), Some(t)) if m < t => lacking.push(*a.next().expect("peeked")),
+                    (Some(_) | None, Some(_)) => {
+                        let id = *b.next().expect("peeked");
+                        self.consider_want(from, id, now);
+                    }
+                    (Some(_), None) => lacking.push(*a.next().expect("peeked")),
+                    (None, None) => break,
+                }
+            }
+        }
+        // What the sender lacks costs it as if it had asked by id.
+        let cost = lacking.len().saturating_mul(OBJECT_ID_LEN);
+        let paid = self
+            .budgets
+            .entry(operator)
+            .or_insert_with(|| ReceiveBudget::new(now))
+            .take(cost, now);
+        if !paid {
+            self.stats.messages_over_budget += 1;
+            lacking.clear();
+        }
+        let mine = self.views.root(view);
+        self.neighbours.update(&from, |peer| {
+            peer.push.extend(lacking);
+            peer.settled = Some(Settled {
+                theirs,
+                mine,
+                at: now,
+            });
+        });
     }
 
     fn handle_objects(&mut self, from: PublicKey, objects: Vec<Object>, now: UnixTime) {
@@ -561,7 +832,7 @@ impl Gossip {
             match self.store.insert(object, now) {
                 Ok(inserted) if inserted.changed() => {
                     self.stats.objects_new += 1;
-                    self.announce(id, Some(from));
+                    self.announce(id, Some(from), now);
                 }
                 Ok(inserted) => {
                     self.stats.objects_known += 1;
@@ -606,13 +877,40 @@ impl Gossip {
             .take(now)
     }
 
-    /// Queues a new object for every peer but its sender.
-    fn announce(&mut self, id: ObjectId, except: Option<PublicKey>) {
+    /// Spreads a new object: pushed to every peer of this host's operator
+    /// and to [`EAGER_FANOUT`] others that may have it (but its sender),
+    /// and announced lazily for a few rounds. O(EAGER_FANOUT + own hosts).
+    fn announce(&mut self, id: ObjectId, except: Option<PublicKey>, now: UnixTime) {
         self.ignored.remove(&id);
-        for (key, peer) in &mut self.neighbours {
-            peer.want.remove(&id);
-            if Some(*key) != except {
-                peer.push.insert(id);
+        if self.recent.len() == MAX_RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((id, now));
+        let public = self.store.get(&id).is_some_and(|object| {
+            in_view(
+                View::Public,
+                object,
+                self.local_operator,
+                &self.admitted,
+                &self.store,
+            )
+        });
+        let mut targets: Vec<PublicKey> = self.neighbours.own().copied().collect();
+        if public {
+            targets.extend(self.neighbours.sample(EAGER_FANOUT, |key, peer| {
+                peer.view == View::Public && Some(*key) != except
+            }));
+        } else if let Some(issuer) = self.store.get(&id).and_then(host_revocation_issuer) {
+            // Back to the hosts of the operator that revoked the key.
+            targets.extend(self.neighbours.sample(EAGER_FANOUT, |key, peer| {
+                peer.operator == issuer && Some(*key) != except
+            }));
+        }
+        for key in targets {
+            if Some(key) != except {
+                self.neighbours.update(&key, |peer| {
+                    peer.push.insert(id);
+                });
             }
         }
     }
@@ -625,9 +923,9 @@ impl Gossip {
     /// An object arrived: no longer to be asked for.
     fn forget_request(&mut self, id: &ObjectId) {
         self.requested.remove(id);
-        self.neighbours.values_mut().for_each(|peer| {
-            peer.want.remove(id);
-        });
+        if let Some(key) = self.asking.remove(id) {
+            self.neighbours.update(&key, |peer| peer.want.remove(id));
+        }
     }
 
     fn ignore(&mut self, id: ObjectId, now: UnixTime) {
@@ -640,9 +938,7 @@ impl Gossip {
     /// later time are pulled in so nothing waits for the clock to catch up.
     fn note_time(&mut self, now: UnixTime) {
         if now < self.last_now {
-            for peer in self.neighbours.values_mut() {
-                peer.next_digest = peer.next_digest.min(now.saturating_add(DIGEST_INTERVAL));
-            }
+            self.next_round = self.next_round.min(now.saturating_add(ROUND));
             self.requested.clear();
             let latest = now.saturating_add(IGNORE_FOR);
             self.ignored
@@ -652,101 +948,236 @@ impl Gossip {
         self.last_now = now;
     }
 
-    // ----- outputs -----------------------------------------------------
-
-    /// The first peer after the one served last that has something to send.
-    fn next_peer_with_output(&self) -> Option<PublicKey> {
-        let after = self.last_served.map_or(Bound::Unbounded, Bound::Excluded);
-        let before = self.last_served.map_or(Bound::Unbounded, Bound::Included);
-        self.neighbours
-            .range((after, Bound::Unbounded))
-            .chain(self.neighbours.range((Bound::Unbounded, before)))
-            .find(|(_, peer)| peer.has_output())
-            .map(|(key, _)| *key)
+    /// Takes the store's journal into the views, and keeps it for
+    /// [`Gossip::take_changes`]. O(changes).
+    fn note_changes(&mut self) {
+        let changes = self.store.take_changes();
+        self.views.note(&changes);
+        self.changes.merge(changes);
     }
+
+    fn refresh_views(&mut self) {
+        self.note_changes();
+        self.views
+            .refresh(&self.store, self.local_operator, &self.admitted);
+    }
+
+    /// The ids in `range` that `view` holds and that may go to the peer
+    /// with key `to`, ascending. O(ids in range + log n).
+    fn ids_in(
+        &self,
+        view: View,
+        to: &PublicKey,
+        range: std::ops::RangeInclusive<ObjectId>,
+    ) -> Vec<ObjectId> {
+        self.store
+            .objects_in(range)
+            .filter(|(_, object)| {
+                in_view(
+                    view,
+                    *object,
+                    self.local_operator,
+                    &self.admitted,
+                    &self.store,
+                ) && !revokes(*object, to)
+            })
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    // ----- outputs -----------------------------------------------------
 
     /// The next message for peer `key`, or `None` when, once filtered,
     /// nothing was left to send it.
     fn build(&mut self, key: PublicKey) -> Option<Vec<u8>> {
-        let Self {
-            store,
-            local_operator,
-            admitted,
-            neighbours,
-            requested,
-            last_now,
-            ..
-        } = self;
-        let peer = neighbours.get_mut(&key)?;
-        let allowed = |object: ObjectRef<'_>| {
-            may_send(object, &peer.operator, admitted, *local_operator, store)
-                && !revokes(object, &key)
-        };
-
+        let peer = self.neighbours.get(&key)?;
+        let view = peer.view;
         if !peer.push.is_empty() {
-            // Revocations first, then vouches, then cards.
-            let mut ready: Vec<(u8, ObjectId)> = Vec::new();
-            peer.push.retain(|id| match store.get(id) {
-                Some(object) if allowed(object) => {
-                    ready.push((rank(object.kind()), *id));
-                    true
-                }
-                _ => false,
-            });
-            ready.sort_unstable();
-            let mut writer = ObjectsWriter::new();
-            for (_, id) in ready {
-                match store.get(&id) {
-                    Some(object) if writer.try_push(object) => {
-                        peer.push.remove(&id);
-                    }
-                    _ => break,
-                }
-            }
-            if let Some(bytes) = writer.finish() {
+            if let Some(bytes) = self.build_objects(key) {
                 return Some(bytes);
             }
         }
-
+        let peer = self.neighbours.get(&key)?;
         if !peer.want.is_empty() {
-            peer.want.retain(|id| !store.contains(id));
-            let ids: Vec<ObjectId> = peer.want.iter().take(MAX_IDS).copied().collect();
-            for id in &ids {
-                peer.want.remove(id);
-                if requested.len() < MAX_REQUESTED {
-                    requested.insert(*id, *last_now);
-                }
-            }
-            if !ids.is_empty() {
-                return Some(encode_want(&ids));
+            if let Some(bytes) = self.build_want(key) {
+                return Some(bytes);
             }
         }
-
-        if peer.digest_due {
-            let mut ids = Vec::new();
-            let mut more = false;
-            for (id, object) in store.objects_after(peer.digest_cursor) {
-                if !allowed(object) {
-                    continue;
-                }
-                if ids.len() == MAX_IDS {
-                    more = true;
-                    break;
-                }
-                ids.push(id);
+        let peer = self.neighbours.get(&key)?;
+        if !peer.ranges_due.is_empty() {
+            if let Some(bytes) = self.build_ranges(key, view) {
+                return Some(bytes);
             }
-            if more {
-                peer.digest_cursor = ids.last().copied();
-            } else {
-                peer.digest_due = false;
-                peer.digest_cursor = None;
+        }
+        let peer = self.neighbours.get(&key)?;
+        let (buckets_due, summary_due, announce_due) =
+            (peer.buckets_due, peer.summary_due, peer.announce_due);
+        if buckets_due || summary_due {
+            self.refresh_views();
+            let root = self.views.root(view);
+            self.neighbours.update(&key, |peer| {
+                peer.buckets_due = false;
+                peer.summary_due = false;
+            });
+            if buckets_due {
+                let buckets: Vec<(u8, BucketSum)> = self
+                    .views
+                    .buckets(view)
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, bucket)| bucket.count > 0)
+                    // Invariant: index < 256.
+                    .map(|(index, bucket)| (index as u8, *bucket))
+                    .collect();
+                return Some(encode_buckets(root, &buckets));
             }
+            return Some(encode_summary(root));
+        }
+        if announce_due {
+            self.neighbours
+                .update(&key, |peer| peer.announce_due = false);
+            let mut ids: Vec<ObjectId> = self
+                .recent
+                .iter()
+                .map(|(id, _)| *id)
+                .filter(|id| self.may_go(&key, id))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.truncate(MAX_IDS);
             if !ids.is_empty() {
                 return Some(encode_digest(&ids));
             }
         }
         None
     }
+
+    /// Whether the object with `id` is held and may go to the peer `to`:
+    /// in the peer's view, or a host revocation going to a host of its
+    /// issuer (which this host may not know as a public host's); and never
+    /// a revocation of the peer itself.
+    fn may_go(&self, to: &PublicKey, id: &ObjectId) -> bool {
+        let Some(peer) = self.neighbours.get(to) else {
+            return false;
+        };
+        self.store.get(id).is_some_and(|object| {
+            !revokes(object, to)
+                && (in_view(
+                    peer.view,
+                    object,
+                    self.local_operator,
+                    &self.admitted,
+                    &self.store,
+                ) || returns_to_issuer(object, &peer.operator))
+        })
+    }
+
+    fn build_objects(&mut self, key: PublicKey) -> Option<Vec<u8>> {
+        let push = self
+            .neighbours
+            .update(&key, |peer| std::mem::take(&mut peer.push))?;
+        // Revocations first, then vouches, then cards.
+        let mut ready: Vec<(u8, ObjectId)> = push
+            .iter()
+            .filter(|id| self.may_go(&key, id))
+            .filter_map(|id| Some((rank(self.store.get(id)?.kind()), *id)))
+            .collect();
+        ready.sort_unstable();
+        let mut writer = ObjectsWriter::new();
+        let mut sent = 0;
+        for (_, id) in &ready {
+            match self.store.get(id) {
+                Some(object) if writer.try_push(object) => sent += 1,
+                _ => break,
+            }
+        }
+        let left: BTreeSet<ObjectId> = ready[sent..].iter().map(|(_, id)| *id).collect();
+        self.neighbours.update(&key, |peer| peer.push.extend(left));
+        writer.finish()
+    }
+
+    fn build_want(&mut self, key: PublicKey) -> Option<Vec<u8>> {
+        let store = &self.store;
+        let ids = self.neighbours.update(&key, |peer| {
+            peer.want.retain(|id| !store.contains(id));
+            let ids: Vec<ObjectId> = peer.want.iter().take(MAX_IDS).copied().collect();
+            for id in &ids {
+                peer.want.remove(id);
+            }
+            ids
+        })?;
+        for id in &ids {
+            self.asking.remove(id);
+            if self.requested.len() < MAX_REQUESTED {
+                self.requested.insert(*id, self.last_now);
+            }
+        }
+        (!ids.is_empty()).then(|| encode_want(&ids))
+    }
+
+    /// The next ranges message: this host's ids in the buckets due, from
+    /// where the last one stopped, as many as fit.
+    fn build_ranges(&mut self, key: PublicKey, view: View) -> Option<Vec<u8>> {
+        self.refresh_views();
+        let root = self.views.root(view);
+        let peer = self.neighbours.get(&key)?;
+        let mut due: Vec<u8> = peer.ranges_due.iter().copied().collect();
+        let mut after = peer.ranges_after;
+        let mut ranges: Vec<IdRange> = Vec::new();
+        let (mut len, mut total) = (RANGES_HEADER_LEN, 0);
+        let mut done = 0;
+        'buckets: for &index in &due {
+            let whole = bucket_range(index);
+            let (first_of_bucket, last) = whole.clone().into_inner();
+            let first = after.map_or(first_of_bucket, next_id);
+            let ids = self.ids_in(view, &key, first..=last);
+            if ranges.len() == MAX_RANGES
+                || len + RANGE_HEADER_LEN + OBJECT_ID_LEN > MAX_MESSAGE_LEN
+            {
+                break;
+            }
+            let room =
+                ((MAX_MESSAGE_LEN - len - RANGE_HEADER_LEN) / OBJECT_ID_LEN).min(MAX_IDS - total);
+            if ids.len() <= room {
+                len += RANGE_HEADER_LEN + ids.len() * OBJECT_ID_LEN;
+                total += ids.len();
+                ranges.push(IdRange { first, last, ids });
+                after = None;
+                done += 1;
+                continue 'buckets;
+            }
+            // The bucket does not fit: send what does, up to its last id,
+            // and go on from there next time.
+            if room == 0 {
+                break;
+            }
+            let ids: Vec<ObjectId> = ids.into_iter().take(room).collect();
+            let last = *ids.last().expect("room > 0");
+            ranges.push(IdRange { first, last, ids });
+            after = Some(last);
+            break;
+        }
+        due.drain(..done);
+        self.neighbours.update(&key, |peer| {
+            peer.ranges_due = due.into_iter().collect();
+            peer.ranges_after = after;
+        });
+        (!ranges.is_empty()).then(|| encode_ranges(root, &ranges))
+    }
+}
+
+/// The id just after `id` (itself when it is the last there is).
+fn next_id(id: ObjectId) -> ObjectId {
+    let mut bytes = *id.as_bytes();
+    for byte in bytes.iter_mut().rev() {
+        if *byte == 0xff {
+            *byte = 0;
+        } else {
+            *byte += 1;
+            return ObjectId::from_bytes(bytes);
+        }
+    }
+    id
 }
 
 /// The order objects are sent in: revocations first, since they must
@@ -759,44 +1190,33 @@ fn rank(kind: ObjectKind) -> u8 {
     }
 }
 
+/// The issuer of a host revocation; `None` for any other object.
+fn host_revocation_issuer(object: ObjectRef<'_>) -> Option<OperatorId> {
+    match object {
+        ObjectRef::Revocation(r) if matches!(r.revocation().target, RevocationTarget::Host(_)) => {
+            Some(r.revocation().issuer)
+        }
+        _ => None,
+    }
+}
+
+/// Whether `object` is a host revocation by `recipient`'s operator: it may
+/// go back to that operator's hosts even where this host does not know
+/// the key as a public host's (the operator handed it to another's host).
+/// Outside the views, so pushed and announced, not reconciled.
+fn returns_to_issuer(object: ObjectRef<'_>, recipient: &OperatorId) -> bool {
+    host_revocation_issuer(object) == Some(*recipient)
+}
+
 /// Whether `object` is a revocation of the host with key `host`.
 fn revokes(object: ObjectRef<'_>, host: &PublicKey) -> bool {
     matches!(object, ObjectRef::Revocation(r)
         if r.revocation().target == RevocationTarget::Host(*host))
 }
 
-/// The sharing filter: see the [module docs](self).
-fn may_send(
-    object: ObjectRef<'_>,
-    recipient: &OperatorId,
-    admitted: &BTreeSet<OperatorId>,
-    local_operator: OperatorId,
-    store: &Store,
-) -> bool {
-    let signer = object.signer();
-    if signer != local_operator && !admitted.contains(&signer) {
-        return false;
-    }
-    let card_may_go = |card: &HostCard| may_share(card, recipient, admitted);
-    match object {
-        ObjectRef::Card(card) => card_may_go(card.card()),
-        ObjectRef::Vouch(_) => true,
-        ObjectRef::Revocation(revocation) => {
-            let revocation = revocation.revocation();
-            match revocation.target {
-                RevocationTarget::Vouch(_) => true,
-                RevocationTarget::Host(key) => {
-                    *recipient == revocation.issuer
-                        || store.known_card(&key).is_some_and(|card| {
-                            card.card().operator == revocation.issuer && card_may_go(card.card())
-                        })
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_budget;
+#[cfg(test)]
+mod tests_reconcile;

@@ -30,9 +30,10 @@ pub enum MeshError {
 /// One member of the mesh: its store, its gossip and its peer manager kept
 /// in step, as the single sans-IO object the daemon drives.
 ///
-/// Every input may change the store; after each one the peer set is
-/// recomputed, gossip is told the new peers and admitted operators, and the
-/// differences are queued as [`PeerEvent`]s. So a revocation received in a
+/// Every input may change the store; after each one the peers are brought
+/// up to date with what changed (only that: see [`PeerManager::apply`]),
+/// gossip is told the peers added and removed and the admitted operators,
+/// and the differences are queued as [`PeerEvent`]s. So a revocation received in a
 /// message has, by the time [`Mesh::handle_message`] returns, removed its
 /// host from the peers, been queued for every other peer, and dropped
 /// whatever was queued for the revoked host.
@@ -62,8 +63,8 @@ pub enum MeshError {
 pub struct Mesh {
     gossip: Gossip,
     peers: PeerManager,
-    /// The store generation the peers were last computed from.
-    seen: u64,
+    /// The [`PeerManager::admissions`] gossip was last told of.
+    admissions_told: Option<u64>,
 }
 
 impl Mesh {
@@ -85,6 +86,11 @@ impl Mesh {
     ) -> Result<Self, MeshError> {
         let peers = PeerManager::new(local.clone(), policy)?;
         let mut gossip = Gossip::new(store, local.card().operator);
+        // Hosts of one operator choose apart; the daemon reseeds at random.
+        let key = local.card().wg_public_key;
+        gossip.reseed(u64::from_be_bytes(
+            key.as_bytes()[..8].try_into().unwrap_or_default(),
+        ));
         gossip.set_direct(peers.policy().direct());
         gossip
             .insert(local.into(), now)
@@ -92,7 +98,7 @@ impl Mesh {
         let mut mesh = Self {
             gossip,
             peers,
-            seen: 0,
+            admissions_told: None,
         };
         mesh.refresh(now);
         Ok(mesh)
@@ -204,11 +210,24 @@ impl Mesh {
         Ok(inserted)
     }
 
-    /// Runs the timers due at `now`: digest rounds, expiry of cards (and of
+    /// Notes whether the peer with `key` has a WireGuard session (as the
+    /// daemon's session watch sees it): gossip prefers peers that do, and
+    /// keeps a few up ([`crate::gossip`]).
+    pub fn set_linked(&mut self, key: &PublicKey, linked: bool) {
+        self.gossip.set_linked(key, linked);
+    }
+
+    /// Seeds gossip's random choices of peers: give it the operating
+    /// system's randomness, so no one can tell which peers a host will pick.
+    pub fn reseed(&mut self, seed: u64) {
+        self.gossip.reseed(seed);
+    }
+
+    /// Runs the timers due at `now`: gossip rounds, expiry of cards (and of
     /// the peers they made).
     pub fn handle_timeout(&mut self, now: UnixTime) {
         self.gossip.handle_timeout(now);
-        self.refresh(now);
+        self.refresh_if_changed(now);
     }
 
     // ----- outputs -----------------------------------------------------
@@ -217,7 +236,11 @@ impl Mesh {
     /// by the wall clock, and for at most a few seconds at a time, so a
     /// clock stepped back does not stall the mesh.
     pub fn poll_timeout(&self) -> Option<UnixTime> {
-        self.gossip.poll_timeout()
+        self.gossip
+            .poll_timeout()
+            .into_iter()
+            .chain(self.peers.next_due())
+            .min()
     }
 
     /// The next gossip message: the peer to send it to, through that peer's
@@ -304,20 +327,36 @@ impl Mesh {
         self.gossip.stats()
     }
 
+    /// Takes what changed in the store into the peers and gossip: O(what
+    /// changed) (see [`PeerManager::apply`]).
     fn refresh_if_changed(&mut self, now: UnixTime) {
-        if self.gossip.store().generation() != self.seen {
-            self.refresh(now);
-        }
+        let changes = self.gossip.take_changes();
+        self.peers.apply(self.gossip.store(), &changes, now);
+        self.sync_gossip(now);
     }
 
-    /// Recomputes the peers and tells gossip.
+    /// Recomputes the peers whole (a new policy or card) and tells gossip.
     fn refresh(&mut self, now: UnixTime) {
+        self.gossip.take_changes();
         self.peers.update(self.gossip.store(), now);
-        let peers = self.peers.peers().map(|p| (p.public_key, p.operator));
-        let admitted = self.peers.admitted_operators().clone();
         self.gossip.set_direct(self.peers.policy().direct());
-        self.gossip.set_peers(peers, admitted, now);
-        self.seen = self.gossip.store().generation();
+        self.sync_gossip(now);
+    }
+
+    /// Tells gossip the peers added and removed, and the admitted
+    /// operators when they changed.
+    fn sync_gossip(&mut self, now: UnixTime) {
+        for (key, operator) in self.peers.take_membership() {
+            match operator {
+                Some(operator) => self.gossip.add_peer(key, operator),
+                None => self.gossip.remove_peer(&key),
+            }
+        }
+        if self.admissions_told != Some(self.peers.admissions()) {
+            self.gossip
+                .set_admitted(self.peers.admitted_operators().clone(), now);
+            self.admissions_told = Some(self.peers.admissions());
+        }
     }
 }
 

@@ -30,6 +30,18 @@
 //!
 //! When this host's own card is revoked, expired or not yet valid it has no
 //! peers at all ([`PeerManager::local_error`] says why).
+//!
+//! # Cost
+//!
+//! [`PeerManager::update`] recomputes everything: O(c log c) for `c` cards,
+//! plus the trust policy's admission over the vouches. It runs when the
+//! policy or this host's card changes, and when a vouch or vouch
+//! withdrawal does (the admitted operators may change, and with them
+//! every peer). Every other change — cards and host revocations, by far
+//! the most — goes through [`PeerManager::apply`]: O(k log c) for `k`
+//! changed cards and the hosts that claim the same networks, whatever the
+//! size of the mesh. A card not yet valid is looked at again when it
+//! becomes so ([`PeerManager::next_due`]).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -40,8 +52,9 @@ use crate::endpoint::Endpoint;
 use crate::identity::OperatorId;
 use crate::overlay::{self, OutOfRange};
 use crate::peering::may_peer;
+use crate::revocation::RevocationTarget;
 use crate::role::Role;
-use crate::store::Store;
+use crate::store::{Changes, Store, Subject};
 use crate::trust::TrustPolicy;
 
 /// The persistent keepalive, in seconds, of a host without an endpoint
@@ -152,6 +165,14 @@ pub enum LocalConfigError {
     OutOfRange(OutOfRange),
 }
 
+/// A card's claim on the networks it routes.
+#[derive(Debug, Clone)]
+struct Claim {
+    /// 0 for this host, 1 for its operator's hosts, 2 for the others.
+    rank: u8,
+    routes: BTreeSet<IpNet>,
+}
+
 /// Computes a host's WireGuard peers and reports changes. See the [module
 /// docs](self).
 #[derive(Debug)]
@@ -164,7 +185,20 @@ pub struct PeerManager {
     ranges: BTreeMap<OperatorId, IpNet>,
     local_error: Option<LocalCardError>,
     peers: BTreeMap<PublicKey, PeerSpec>,
+    /// The cards that may be peers now (valid, not revoked, allowed, in
+    /// range), by key, and this host's own: each with its claim's rank and
+    /// the networks it claims.
+    candidates: BTreeMap<PublicKey, Claim>,
+    /// Who claims each network, as (rank, key): the least holds it.
+    claimants: BTreeMap<IpNet, BTreeSet<(u8, PublicKey)>>,
+    /// Cards held that are not valid yet, by when they become so.
+    pending: BTreeSet<(UnixTime, PublicKey)>,
+    /// Grows whenever the admitted operators change.
+    admissions: u64,
     events: VecDeque<PeerEvent>,
+    /// Peers added (with their operator) and removed since
+    /// [`PeerManager::take_membership`]: for gossip.
+    membership: Vec<(PublicKey, Option<OperatorId>)>,
     /// The cards refused as of the last update: key -> serial.
     refused: BTreeMap<PublicKey, u64>,
     refusals: VecDeque<CardRefusal>,
@@ -190,7 +224,12 @@ impl PeerManager {
             ranges: BTreeMap::new(),
             local_error: None,
             peers: BTreeMap::new(),
+            candidates: BTreeMap::new(),
+            claimants: BTreeMap::new(),
+            pending: BTreeSet::new(),
+            admissions: 0,
             events: VecDeque::new(),
+            membership: Vec::new(),
             refused: BTreeMap::new(),
             refusals: VecDeque::new(),
             cards_refused: 0,
@@ -216,6 +255,11 @@ impl PeerManager {
     /// Why this host has no peers, if its own card is the reason.
     pub fn local_error(&self) -> Option<&LocalCardError> {
         self.local_error.as_ref()
+    }
+
+    /// A number that grows whenever the admitted operators change.
+    pub fn admissions(&self) -> u64 {
+        self.admissions
     }
 
     /// The admitted operators' overlay ranges as of the last update.
@@ -287,6 +331,7 @@ impl PeerManager {
 
     /// Recomputes the peers from the store at `now` and queues an event for
     /// each difference: removals first, then changes, then additions.
+    /// O(c log c) for `c` cards, and the admission over the vouches.
     pub fn update(&mut self, store: &Store, now: UnixTime) {
         if let Some(held) = store.card(&self.local.card().wg_public_key) {
             let newer = held.card().operator == self.local.card().operator
@@ -299,9 +344,121 @@ impl PeerManager {
         self.ranges = self
             .policy
             .admitted_ranges(store.vouches(), store.revocations());
-        self.admitted = self.ranges.keys().copied().collect();
+        let admitted: BTreeSet<OperatorId> = self.ranges.keys().copied().collect();
+        if admitted != self.admitted {
+            self.admitted = admitted;
+            self.admissions += 1;
+        }
+        self.local_error = self.local_error_at(store, now);
+        self.candidates.clear();
+        self.claimants.clear();
+        self.pending.clear();
+        let mut refused = BTreeMap::new();
+        if self.local_error.is_none() {
+            let local = self.local.card();
+            self.add_claim(local.wg_public_key, 0, routes(local));
+            for card in store.cards() {
+                self.consider(store, card.card().wg_public_key, now, &mut refused);
+            }
+        }
+        self.refused = refused;
+        let keys: BTreeSet<PublicKey> = self
+            .peers
+            .keys()
+            .chain(self.candidates.keys())
+            .copied()
+            .collect();
+        self.respecify(store, keys);
+    }
+
+    /// Takes what changed in the store since the last update into the
+    /// peers, and queues an event for each difference. Changes to the
+    /// trust (vouches, their withdrawals) or to this host's card, and
+    /// [`Changes::Everything`], recompute everything
+    /// ([`PeerManager::update`]); any other change is O(k log c) for `k`
+    /// cards changed (and due to become valid) and those claiming the same
+    /// networks.
+    pub fn apply(&mut self, store: &Store, changes: &Changes, now: UnixTime) {
+        let local_key = self.local.card().wg_public_key;
+        let Changes::Objects(changes) = changes else {
+            return self.update(store, now);
+        };
+        let mut keys = BTreeSet::new();
+        for change in changes {
+            match change.subject {
+                Subject::Vouch | Subject::Revocation(RevocationTarget::Vouch(_)) => {
+                    return self.update(store, now);
+                }
+                Subject::Card(key) | Subject::Revocation(RevocationTarget::Host(key)) => {
+                    if key == local_key {
+                        return self.update(store, now);
+                    }
+                    keys.insert(key);
+                }
+            }
+        }
+        if self.local_error_at(store, now) != self.local_error {
+            return self.update(store, now);
+        }
+        if self.local_error.is_some() {
+            return;
+        }
+        while let Some(&(at, key)) = self.pending.first() {
+            if at > now {
+                break;
+            }
+            self.pending.pop_first();
+            keys.insert(key);
+        }
+        if keys.is_empty() {
+            return;
+        }
+        let mut touched = keys.clone();
+        let mut refused = std::mem::take(&mut self.refused);
+        for key in keys {
+            refused.remove(&key);
+            if let Some(old) = self.candidates.remove(&key) {
+                for cidr in &old.routes {
+                    if let Some(claims) = self.claimants.get_mut(cidr) {
+                        claims.remove(&(old.rank, key));
+                        touched.extend(claims.iter().map(|&(_, k)| k));
+                        if claims.is_empty() {
+                            self.claimants.remove(cidr);
+                        }
+                    }
+                }
+            }
+            if self.consider(store, key, now, &mut refused) {
+                let claim = &self.candidates[&key];
+                for cidr in &claim.routes {
+                    touched.extend(self.claimants[cidr].iter().map(|&(_, k)| k));
+                }
+            }
+        }
+        self.refused = refused;
+        touched.remove(&local_key);
+        self.respecify(store, touched);
+    }
+
+    /// When a card held becomes valid: the time to call
+    /// [`PeerManager::apply`] (with no changes) by.
+    pub fn next_due(&self) -> Option<UnixTime> {
         let local = self.local.card();
-        self.local_error = if store.is_revoked(local) {
+        let local_due = matches!(self.local_error, Some(LocalCardError::Time(_)))
+            .then_some(local.not_before)
+            .filter(|&at| at > UnixTime(0));
+        self.pending
+            .first()
+            .map(|&(at, _)| at)
+            .into_iter()
+            .chain(local_due)
+            .min()
+    }
+
+    /// Why this host has no peers at `now`, if its own card is the reason.
+    fn local_error_at(&self, store: &Store, now: UnixTime) -> Option<LocalCardError> {
+        let local = self.local.card();
+        if store.is_revoked(local) {
             Some(LocalCardError::Revoked {
                 key: local.wg_public_key,
                 operator: local.operator,
@@ -311,30 +468,143 @@ impl PeerManager {
                 .check_valid_at(now)
                 .err()
                 .map(LocalCardError::Time)
-        };
-        let desired = match self.local_error {
-            Some(_) => BTreeMap::new(),
-            None => self.desired(store, now),
-        };
+        }
+    }
 
-        let mut changed = Vec::new();
-        let mut added = Vec::new();
-        for (key, spec) in &desired {
-            match self.peers.get(key) {
-                None => added.push(PeerEvent::Added(spec.clone())),
-                Some(old) if old != spec => changed.push(PeerEvent::Changed(spec.clone())),
-                Some(_) => {}
+    /// Takes the card held for `key` as a candidate if it may be a peer;
+    /// notes it for later if it is not valid yet, and refuses (reporting
+    /// once per serial) one that claims what its operator's range does not
+    /// hold. Says whether it was taken.
+    fn consider(
+        &mut self,
+        store: &Store,
+        key: PublicKey,
+        now: UnixTime,
+        refused: &mut BTreeMap<PublicKey, u64>,
+    ) -> bool {
+        let Some(signed) = store.card(&key) else {
+            return false;
+        };
+        let card = signed.card();
+        if card.not_before > now {
+            self.pending.insert((card.not_before, key));
+            return false;
+        }
+        let local = self.local.card();
+        if signed.check_valid_at(now).is_err()
+            || store.is_revoked(card)
+            || !may_peer(local, card, &self.admitted)
+        {
+            return false;
+        }
+        // may_peer admits only operators with a range.
+        let Some(&range) = self.ranges.get(&card.operator) else {
+            return false;
+        };
+        if let Err(reason) = overlay::check_card(card, range, self.policy.overlay().overlay()) {
+            refused.insert(key, card.serial);
+            if self.refused.get(&key) != Some(&card.serial) {
+                self.cards_refused += 1;
+                self.refusals.push_back(CardRefusal {
+                    key,
+                    name: card.name.clone(),
+                    operator: card.operator,
+                    serial: card.serial,
+                    reason,
+                });
+            }
+            return false;
+        }
+        // Each network goes to one claimant: this host, then its own
+        // operator's hosts, then the lowest key.
+        let rank = if card.operator == local.operator {
+            1
+        } else {
+            2
+        };
+        self.add_claim(key, rank, routes(card));
+        true
+    }
+
+    fn add_claim(&mut self, key: PublicKey, rank: u8, routes: BTreeSet<IpNet>) {
+        for cidr in &routes {
+            self.claimants.entry(*cidr).or_default().insert((rank, key));
+        }
+        self.candidates.insert(key, Claim { rank, routes });
+    }
+
+    /// Recomputes the peers with these keys and queues an event for each
+    /// difference: removals first, then changes, then additions.
+    fn respecify(&mut self, store: &Store, keys: BTreeSet<PublicKey>) {
+        let (mut removed, mut changed, mut added) = (Vec::new(), Vec::new(), Vec::new());
+        let local_key = self.local.card().wg_public_key;
+        for key in keys {
+            let spec = if key == local_key {
+                None
+            } else {
+                self.spec(store, &key)
+            };
+            match (self.peers.get(&key), spec) {
+                (None, None) => {}
+                (Some(_), None) => {
+                    self.peers.remove(&key);
+                    self.membership.push((key, None));
+                    removed.push(PeerEvent::Removed(key));
+                }
+                (None, Some(spec)) => {
+                    self.membership.push((key, Some(spec.operator)));
+                    added.push(PeerEvent::Added(spec.clone()));
+                    self.peers.insert(key, spec);
+                }
+                (Some(old), Some(spec)) => {
+                    if old.operator != spec.operator {
+                        self.membership.push((key, Some(spec.operator)));
+                    }
+                    if *old != spec {
+                        changed.push(PeerEvent::Changed(spec.clone()));
+                        self.peers.insert(key, spec);
+                    }
+                }
             }
         }
-        let removed = self
-            .peers
-            .keys()
-            .filter(|key| !desired.contains_key(key))
-            .map(|key| PeerEvent::Removed(*key));
         self.events.extend(removed);
         self.events.extend(changed);
         self.events.extend(added);
-        self.peers = desired;
+    }
+
+    /// The peer a candidate makes: its card, with the networks it holds.
+    fn spec(&self, store: &Store, key: &PublicKey) -> Option<PeerSpec> {
+        let claim = self.candidates.get(key)?;
+        let card = store.card(key)?.card();
+        let local = self.local.card();
+        let allowed_ips = claim
+            .routes
+            .iter()
+            .filter(|cidr| {
+                self.claimants
+                    .get(cidr)
+                    .and_then(BTreeSet::first)
+                    .is_some_and(|&(_, owner)| owner == *key)
+            })
+            .copied()
+            .collect();
+        Some(PeerSpec {
+            public_key: card.wg_public_key,
+            operator: card.operator,
+            name: card.name.clone(),
+            role: card.role,
+            addresses: card.addresses.clone(),
+            endpoint: card.endpoints.first().cloned(),
+            allowed_ips,
+            persistent_keepalive: (local.endpoints.is_empty() && !card.endpoints.is_empty())
+                .then_some(PERSISTENT_KEEPALIVE),
+        })
+    }
+
+    /// The peers added, with their operator, and removed (`None`) since
+    /// the last call, in order: what gossip must learn. O(1).
+    pub fn take_membership(&mut self) -> Vec<(PublicKey, Option<OperatorId>)> {
+        std::mem::take(&mut self.membership)
     }
 
     /// The next change to apply.
@@ -361,90 +631,6 @@ impl PeerManager {
     /// other key is to be ignored.
     pub fn is_admitted_peer(&self, key: &PublicKey) -> bool {
         self.peers.contains_key(key)
-    }
-
-    /// The peers this host should have now; refuses (and reports once)
-    /// the cards that claim what their operator's range does not hold.
-    fn desired(&mut self, store: &Store, now: UnixTime) -> BTreeMap<PublicKey, PeerSpec> {
-        let local = self.local.card();
-        let overlay = self.policy.overlay().overlay();
-        let mut refused = BTreeMap::new();
-        let mut remotes: Vec<&HostCard> = Vec::new();
-        for card in store
-            .cards()
-            .filter(|signed| signed.check_valid_at(now).is_ok())
-            .map(SignedCard::card)
-            .filter(|card| !store.is_revoked(card) && may_peer(local, card, &self.admitted))
-        {
-            // may_peer admits only operators with a range.
-            let Some(&range) = self.ranges.get(&card.operator) else {
-                continue;
-            };
-            match overlay::check_card(card, range, overlay) {
-                Ok(()) => remotes.push(card),
-                Err(reason) => {
-                    refused.insert(card.wg_public_key, card.serial);
-                    if self.refused.get(&card.wg_public_key) != Some(&card.serial) {
-                        self.cards_refused += 1;
-                        self.refusals.push_back(CardRefusal {
-                            key: card.wg_public_key,
-                            name: card.name.clone(),
-                            operator: card.operator,
-                            serial: card.serial,
-                            reason,
-                        });
-                    }
-                }
-            }
-        }
-        self.refused = refused;
-
-        // Each network goes to one claimant: this host, then its own
-        // operator's hosts, then the lowest key.
-        let mut owner: BTreeMap<IpNet, (u8, PublicKey)> = BTreeMap::new();
-        let mut claim = |card: &HostCard, rank: u8| {
-            for cidr in routes(card) {
-                let claimant = (rank, card.wg_public_key);
-                owner
-                    .entry(cidr)
-                    .and_modify(|held| *held = (*held).min(claimant))
-                    .or_insert(claimant);
-            }
-        };
-        claim(local, 0);
-        for card in &remotes {
-            claim(
-                card,
-                if card.operator == local.operator {
-                    1
-                } else {
-                    2
-                },
-            );
-        }
-
-        remotes
-            .into_iter()
-            .map(|card| {
-                let allowed_ips = routes(card)
-                    .into_iter()
-                    .filter(|cidr| owner.get(cidr).map(|o| o.1) == Some(card.wg_public_key))
-                    .collect();
-                let spec = PeerSpec {
-                    public_key: card.wg_public_key,
-                    operator: card.operator,
-                    name: card.name.clone(),
-                    role: card.role,
-                    addresses: card.addresses.clone(),
-                    endpoint: card.endpoints.first().cloned(),
-                    allowed_ips,
-                    persistent_keepalive: (local.endpoints.is_empty()
-                        && !card.endpoints.is_empty())
-                    .then_some(PERSISTENT_KEEPALIVE),
-                };
-                (card.wg_public_key, spec)
-            })
-            .collect()
     }
 }
 
@@ -501,3 +687,5 @@ pub(crate) fn check_same_host(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_incremental;

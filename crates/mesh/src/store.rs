@@ -90,6 +90,7 @@
 //! operator is admitted, and to whom it may be shown, is for the peer
 //! manager and the gossip layer. The state file: [`Store::encode`].
 
+mod index;
 mod quota;
 mod state;
 mod tombstone;
@@ -99,6 +100,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Bound;
 
+use index::IdIndex;
+pub use index::{Change, Changes, Subject};
 use quota::Usage;
 pub use quota::{HOST_QUOTA, MAX_CARDS, MAX_LISTED, MAX_VOUCHES, STATEMENT_QUOTA};
 use sentrymesh_types::{CLOCK_SKEW, PublicKey, UnixTime};
@@ -273,7 +276,7 @@ pub struct Store {
     direct: BTreeSet<OperatorId>,
     /// The objects of every other operator, against the global caps.
     pooled: Usage,
-    ids: BTreeMap<ObjectId, Slot>,
+    ids: IdIndex,
     generation: u64,
 }
 
@@ -420,8 +423,16 @@ impl Store {
         cursor: Option<ObjectId>,
     ) -> impl Iterator<Item = (ObjectId, ObjectRef<'_>)> {
         let start = cursor.map_or(Bound::Unbounded, Bound::Excluded);
+        self.objects_in((start, Bound::Unbounded))
+    }
+
+    /// The objects with ids in `range`, ascending. O(log n) to start.
+    pub(crate) fn objects_in(
+        &self,
+        range: impl std::ops::RangeBounds<ObjectId>,
+    ) -> impl Iterator<Item = (ObjectId, ObjectRef<'_>)> {
         self.ids
-            .range((start, Bound::Unbounded))
+            .range(range)
             .filter_map(|(id, slot)| Some((*id, self.resolve(slot)?)))
     }
 
@@ -553,6 +564,7 @@ impl Store {
         self.ids.insert(id, Slot::Card(key));
         self.cards.insert(key, Held { id, object: card });
         self.charge(operator, |usage| usage.hosts += 1);
+        self.note_known_card(operator, key);
         Ok(self.changed(replaced))
     }
 
@@ -677,7 +689,9 @@ impl Store {
         self.ids.remove(&held.id);
         let card = held.object.card();
         self.expiries.remove(&(card.not_after, *key));
-        self.release(card.operator, |usage| usage.hosts -= 1);
+        let operator = card.operator;
+        self.release(operator, |usage| usage.hosts -= 1);
+        self.note_known_card(operator, *key);
         Some(held.object)
     }
 

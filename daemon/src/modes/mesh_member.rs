@@ -53,6 +53,7 @@
 
 mod introductions;
 mod known;
+mod links;
 mod peer_changes;
 mod resolver;
 mod snapshot;
@@ -295,6 +296,7 @@ impl MeshMember {
         let now = unix_seconds();
         let (store, state_lock) = state_file::load(&inputs.settings.state_dir)?;
         let mut mesh = Mesh::new(inputs.card, inputs.policy, store, now)?;
+        links::seed(&mut mesh);
         let known = known::sort(inputs.known);
         known::insert(&mut mesh, &known, now);
         let introduction_port = if mesh.local_card().card().role.is_hidden() {
@@ -446,6 +448,7 @@ impl MeshMember {
                 _ = introduce.tick() => {
                     self.introduce_self(&introducer, &device).await?;
                     self.log_unknown_initiators(&device).await?;
+                    links::note_sessions(&mut self.mesh, &device).await?;
                 }
                 reload = reloads.recv() => match reload {
                     Some((inputs, answer)) => {

@@ -1,13 +1,24 @@
-//! The gossip wire format: three messages, versioned, strictly decoded.
+//! The gossip wire format: six messages, versioned, strictly decoded.
 //!
 //! ```text
 //! u8    gossip protocol version (1)
-//! u8    message type: 1 digest, 2 want, 3 objects
+//! u8    message type: 1 digest, 2 want, 3 objects, 4 summary, 5 buckets, 6 ranges
 //! digest: u16 id count (0 to 1000), then the ids, strictly ascending, 32 bytes each
 //! want:   u16 id count (1 to 1000), then the ids, strictly ascending, 32 bytes each
 //! objects: u16 object count (1 to 256), then per object:
 //!         u8 kind (1 card, 2 vouch, 3 revocation), u16 length, the signed encoding
+//! root (in the next three): u32 object count, 16 bytes hash
+//! summary: root
+//! buckets: root, u16 bucket count (0 to 256), then per bucket, strictly ascending by index:
+//!         u8 index, u32 object count (not 0), 8 bytes hash
+//! ranges:  root, u16 range count (1 to 256), then per range, ascending and disjoint:
+//!         32 bytes first id, 32 bytes last id (not below the first), u16 id count,
+//!         the ids, strictly ascending, each within the range; at most 1000 ids in all
 //! ```
+//!
+//! Types 4 to 6 came after the first release of version 1: a member that
+//! does not know them drops them as malformed and still answers digests,
+//! so members of both kinds converge.
 //!
 //! A message is at most [`MAX_MESSAGE_LEN`] bytes, which the decoder checks
 //! before anything else; every count and length is checked against its
@@ -21,6 +32,9 @@
 
 use crate::card::MAX_CARD_LEN;
 use crate::codec::{DecodeError, Reader, Writer};
+use crate::gossip::views::{
+    BUCKET_HASH_LEN, BUCKETS as MAX_BUCKETS, BucketSum, ROOT_HASH_LEN, ViewRoot,
+};
 use crate::object::{
     OBJECT_ID_LEN, Object, ObjectId, ObjectKind, ObjectRef, ParseObjectError, claimed_signer,
 };
@@ -33,10 +47,22 @@ pub const MAX_MESSAGE_LEN: usize = 32 * 1024;
 pub const MAX_IDS: usize = 1000;
 /// The most objects in one objects message.
 pub const MAX_OBJECTS: usize = 256;
+/// The most ranges in one ranges message.
+pub const MAX_RANGES: usize = 256;
 
 const DIGEST: u8 = 1;
 const WANT: u8 = 2;
 const OBJECTS: u8 = 3;
+const SUMMARY: u8 = 4;
+const BUCKETS: u8 = 5;
+const RANGES: u8 = 6;
+/// Version, type and root: the start of a summary, buckets or ranges
+/// message.
+const ROOT_HEADER_LEN: usize = HEADER_LEN + 4 + ROOT_HASH_LEN;
+/// The bytes a ranges message takes before its first range.
+pub(crate) const RANGES_HEADER_LEN: usize = ROOT_HEADER_LEN + 2;
+/// The bytes a range takes besides its ids.
+pub(crate) const RANGE_HEADER_LEN: usize = 2 * OBJECT_ID_LEN + 2;
 /// Version and type.
 const HEADER_LEN: usize = 2;
 /// Kind and length before each object.
@@ -61,6 +87,40 @@ pub enum GossipMessage {
         /// The objects, each verified.
         objects: Vec<Object>,
     },
+    /// "What I may show you sums up to this": the root of the sender's
+    /// view for the recipient.
+    Summary {
+        /// The sender's root.
+        root: ViewRoot,
+    },
+    /// "Ours differ; here are my buckets": the answer to a summary that
+    /// does not match, each bucket that holds anything.
+    Buckets {
+        /// The sender's root.
+        root: ViewRoot,
+        /// The buckets, by index, ascending.
+        buckets: Vec<(u8, BucketSum)>,
+    },
+    /// "These are all the ids I may show you in these ranges": the answer
+    /// to buckets that differ. The recipient wants what it lacks and sends
+    /// what the sender lacks.
+    Ranges {
+        /// The sender's root.
+        root: ViewRoot,
+        /// The ranges, ascending and disjoint.
+        ranges: Vec<IdRange>,
+    },
+}
+
+/// All the ids a host may show a peer between two ids, both included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdRange {
+    /// The first id of the range.
+    pub first: ObjectId,
+    /// The last id of the range.
+    pub last: ObjectId,
+    /// The ids in it, ascending.
+    pub ids: Vec<ObjectId>,
 }
 
 /// Why bytes are not a gossip message.
@@ -87,6 +147,13 @@ pub enum MessageError {
     /// Ids out of order or repeated.
     #[error("the ids of a gossip message are not strictly ascending")]
     UnorderedIds,
+    /// Buckets out of order or empty, or ranges out of order, overlapping,
+    /// reversed, or listing an id outside them.
+    #[error("the {what} of a gossip message are out of order or inconsistent")]
+    BadSummary {
+        /// `buckets` or `ranges`.
+        what: &'static str,
+    },
     /// An object that is not valid or whose signature does not verify.
     #[error("object {index} of a gossip message, a {kind}, is refused: {source}")]
     BadObject {
@@ -168,6 +235,38 @@ impl GossipMessage {
                     .finish()
                     .ok_or(EncodeMessageError::Empty { what: "objects" })
             }
+            Self::Summary { root } => Ok(encode_summary(*root)),
+            Self::Buckets { root, buckets } => {
+                if buckets.len() > MAX_BUCKETS {
+                    return Err(EncodeMessageError::TooMany {
+                        what: "buckets",
+                        count: buckets.len(),
+                        max: MAX_BUCKETS,
+                    });
+                }
+                Ok(encode_buckets(*root, buckets))
+            }
+            Self::Ranges { root, ranges } => {
+                let ids: usize = ranges.iter().map(|range| range.ids.len()).sum();
+                if ranges.is_empty() {
+                    return Err(EncodeMessageError::Empty { what: "ranges" });
+                }
+                if ranges.len() > MAX_RANGES {
+                    return Err(EncodeMessageError::TooMany {
+                        what: "ranges",
+                        count: ranges.len(),
+                        max: MAX_RANGES,
+                    });
+                }
+                if ids > MAX_IDS {
+                    return Err(EncodeMessageError::TooMany {
+                        what: "ids",
+                        count: ids,
+                        max: MAX_IDS,
+                    });
+                }
+                Ok(encode_ranges(*root, ranges))
+            }
         }
     }
 
@@ -233,6 +332,17 @@ impl GossipMessage {
             OBJECTS => Self::Objects {
                 objects: decode_objects(&mut r, &screen, &mut skipped)?,
             },
+            SUMMARY => Self::Summary {
+                root: decode_root(&mut r)?,
+            },
+            BUCKETS => Self::Buckets {
+                root: decode_root(&mut r)?,
+                buckets: decode_buckets(&mut r)?,
+            },
+            RANGES => Self::Ranges {
+                root: decode_root(&mut r)?,
+                ranges: decode_ranges(&mut r)?,
+            },
             value => {
                 return Err(DecodeError::BadValue {
                     field: "gossip message type",
@@ -266,6 +376,106 @@ fn encode_ids(kind: u8, ids: &[ObjectId]) -> Vec<u8> {
     w.into_bytes()
 }
 
+/// A summary of the sender's view.
+pub(crate) fn encode_summary(root: ViewRoot) -> Vec<u8> {
+    root_writer(SUMMARY, root).into_bytes()
+}
+
+/// The non-empty buckets of a view, ascending by index, at most 256.
+pub(crate) fn encode_buckets(root: ViewRoot, buckets: &[(u8, BucketSum)]) -> Vec<u8> {
+    let mut w = root_writer(BUCKETS, root);
+    // Invariant: at most MAX_BUCKETS (256) buckets.
+    w.count(buckets.len());
+    for (index, bucket) in buckets {
+        w.u8(*index);
+        w.array(&bucket.count.to_be_bytes());
+        w.array(&bucket.hash);
+    }
+    w.into_bytes()
+}
+
+/// Ranges the caller made ascending, disjoint and within the limits.
+pub(crate) fn encode_ranges(root: ViewRoot, ranges: &[IdRange]) -> Vec<u8> {
+    let mut w = root_writer(RANGES, root);
+    // Invariant: at most MAX_RANGES ranges, MAX_IDS ids in all.
+    w.count(ranges.len());
+    for range in ranges {
+        w.array(range.first.as_bytes());
+        w.array(range.last.as_bytes());
+        w.count(range.ids.len());
+        range.ids.iter().for_each(|id| w.array(id.as_bytes()));
+    }
+    w.into_bytes()
+}
+
+fn root_writer(kind: u8, root: ViewRoot) -> Writer {
+    let mut w = Writer::new();
+    w.u8(GOSSIP_VERSION);
+    w.u8(kind);
+    w.array(&root.count.to_be_bytes());
+    w.array(&root.hash);
+    w
+}
+
+fn decode_root(r: &mut Reader<'_>) -> Result<ViewRoot, MessageError> {
+    Ok(ViewRoot {
+        count: u32::from_be_bytes(r.array::<4>("object count")?),
+        hash: r.array::<ROOT_HASH_LEN>("root hash")?,
+    })
+}
+
+fn decode_buckets(r: &mut Reader<'_>) -> Result<Vec<(u8, BucketSum)>, MessageError> {
+    let count = r.count("bucket count", MAX_BUCKETS)?;
+    let mut buckets: Vec<(u8, BucketSum)> = Vec::with_capacity(count);
+    for _ in 0..count {
+        let index = r.u8("bucket index")?;
+        let bucket = BucketSum {
+            count: u32::from_be_bytes(r.array::<4>("bucket count")?),
+            hash: r.array::<BUCKET_HASH_LEN>("bucket hash")?,
+        };
+        if bucket.count == 0 || buckets.last().is_some_and(|(last, _)| *last >= index) {
+            return Err(MessageError::BadSummary { what: "buckets" });
+        }
+        buckets.push((index, bucket));
+    }
+    Ok(buckets)
+}
+
+fn decode_ranges(r: &mut Reader<'_>) -> Result<Vec<IdRange>, MessageError> {
+    let count = r.count("range count", MAX_RANGES)?;
+    if count == 0 {
+        return Err(DecodeError::BadValue {
+            field: "range count",
+            value: 0,
+        }
+        .into());
+    }
+    let mut ranges: Vec<IdRange> = Vec::with_capacity(count);
+    let mut total = 0;
+    for _ in 0..count {
+        let first = ObjectId::from_bytes(r.array::<OBJECT_ID_LEN>("object id")?);
+        let last = ObjectId::from_bytes(r.array::<OBJECT_ID_LEN>("object id")?);
+        if first > last || ranges.last().is_some_and(|prev| prev.last >= first) {
+            return Err(MessageError::BadSummary { what: "ranges" });
+        }
+        let ids = decode_ids(r, 0)?;
+        total += ids.len();
+        if total > MAX_IDS {
+            return Err(DecodeError::TooLong {
+                field: "ids",
+                len: total,
+                max: MAX_IDS,
+            }
+            .into());
+        }
+        if ids.iter().any(|id| *id < first || *id > last) {
+            return Err(MessageError::BadSummary { what: "ranges" });
+        }
+        ranges.push(IdRange { first, last, ids });
+    }
+    Ok(ranges)
+}
+
 fn decode_ids(r: &mut Reader<'_>, min: usize) -> Result<Vec<ObjectId>, MessageError> {
     let count = r.count("id count", MAX_IDS)?;
     if count < min {
@@ -295,6 +505,8 @@ pub(crate) enum Screen {
     NotAdmitted,
     /// It needs room its signer's quota, or the store, no longer has.
     NoRoom,
+    /// This host refused it lately.
+    Refused,
 }
 
 fn decode_objects(
@@ -445,6 +657,120 @@ mod tests {
             GossipMessage::decode(&bytes).unwrap(),
             GossipMessage::Want { ids: ids(3) }
         );
+    }
+
+    fn root(n: u8) -> ViewRoot {
+        ViewRoot {
+            count: u32::from(n),
+            hash: [n; ROOT_HASH_LEN],
+        }
+    }
+
+    fn sum(n: u8) -> BucketSum {
+        BucketSum {
+            count: u32::from(n),
+            hash: [n; BUCKET_HASH_LEN],
+        }
+    }
+
+    #[test]
+    fn summaries_round_trip_and_are_checked() {
+        let range = |first: u8, last: u8, ids: &[u8]| IdRange {
+            first: ObjectId::from_bytes([first; 32]),
+            last: ObjectId::from_bytes([last; 32]),
+            ids: ids.iter().map(|&i| ObjectId::from_bytes([i; 32])).collect(),
+        };
+        for message in [
+            GossipMessage::Summary { root: root(3) },
+            GossipMessage::Buckets {
+                root: root(2),
+                buckets: vec![],
+            },
+            GossipMessage::Buckets {
+                root: root(2),
+                buckets: vec![(0, sum(1)), (7, sum(2)), (255, sum(9))],
+            },
+            GossipMessage::Ranges {
+                root: root(1),
+                ranges: vec![
+                    range(1, 3, &[1, 2]),
+                    range(4, 4, &[]),
+                    range(9, 200, &[100]),
+                ],
+            },
+        ] {
+            let bytes = message.encode().unwrap();
+            assert_eq!(GossipMessage::decode(&bytes).unwrap(), message);
+        }
+        assert_eq!(
+            GossipMessage::Summary { root: root(3) }
+                .encode()
+                .unwrap()
+                .len(),
+            2 + 4 + ROOT_HASH_LEN
+        );
+        let bad =
+            |message: GossipMessage| GossipMessage::decode(&message.encode().unwrap()).unwrap_err();
+        // Buckets out of order, repeated, or empty.
+        for buckets in [
+            vec![(7, sum(1)), (3, sum(1))],
+            vec![(7, sum(1)), (7, sum(1))],
+            vec![(7, sum(0))],
+        ] {
+            let err = bad(GossipMessage::Buckets {
+                root: root(1),
+                buckets,
+            });
+            assert_eq!(err, MessageError::BadSummary { what: "buckets" });
+        }
+        // Ranges reversed, overlapping, or listing an id outside them.
+        for ranges in [
+            vec![range(5, 4, &[])],
+            vec![range(1, 5, &[]), range(5, 9, &[])],
+            vec![range(1, 5, &[6])],
+        ] {
+            let err = bad(GossipMessage::Ranges {
+                root: root(1),
+                ranges,
+            });
+            assert_eq!(err, MessageError::BadSummary { what: "ranges" });
+        }
+        assert_eq!(
+            GossipMessage::Ranges {
+                root: root(1),
+                ranges: vec![]
+            }
+            .encode(),
+            Err(EncodeMessageError::Empty { what: "ranges" })
+        );
+        // More ids across the ranges than one message may carry.
+        let many: Vec<ObjectId> = (0..=MAX_IDS as u16)
+            .map(|i| {
+                let mut bytes = [0; 32];
+                bytes[..2].copy_from_slice(&i.to_be_bytes());
+                ObjectId::from_bytes(bytes)
+            })
+            .collect();
+        let (low, high) = many.split_at(600);
+        let over = encode_ranges(
+            root(1),
+            &[
+                IdRange {
+                    first: low[0],
+                    last: low[low.len() - 1],
+                    ids: low.to_vec(),
+                },
+                IdRange {
+                    first: high[0],
+                    last: high[high.len() - 1],
+                    ids: high.to_vec(),
+                },
+            ],
+        );
+        assert!(matches!(
+            GossipMessage::decode(&over),
+            Err(MessageError::TooLong { .. } | MessageError::Malformed(DecodeError::TooLong { .. }))
+        ));
     }
 
     #[test]

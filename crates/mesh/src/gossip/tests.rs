@@ -97,8 +97,22 @@ pub(super) fn revoke(op: &OperatorSecret, target: &SignedCard) -> SignedRevocati
 
 use crate::revocation::SignedRevocation;
 
+/// Runs a round at each host at `now`, then delivers until quiet; returns
+/// what was sent.
+pub(super) fn round_at(net: &mut Net<Gossip>, now: UnixTime) -> Vec<(usize, usize, Vec<u8>)> {
+    for h in &mut net.hosts {
+        h.node.handle_timeout(now);
+    }
+    run_at(net, now)
+}
+
+/// The message types of a log, in order.
+pub(super) fn kinds(log: &[(usize, usize, Vec<u8>)]) -> Vec<u8> {
+    log.iter().map(|(_, _, b)| b[1]).collect()
+}
+
 #[test]
-fn two_hosts_converge_by_digest_want_and_objects() {
+fn two_hosts_converge_by_summary_buckets_ranges_and_objects() {
     let (alice, bob) = (operator(1), operator(2));
     let (a1, a2, b1) = (
         signed(&alice, "sentry-1", Role::Sentry),
@@ -115,28 +129,32 @@ fn two_hosts_converge_by_digest_want_and_objects() {
     .unwrap();
     let mut net = net_of([host(&a1, &[&a2]), host(&b1, &[])]);
     net.hosts[0].node.insert(vouch.into(), NOW).unwrap();
+    // Admitting another operator, each reconciles with a peer at once.
     connect(&mut net, &[(0, 1)]);
     let log = run(&mut net);
     assert_eq!(ids(&net.hosts[0]), ids(&net.hosts[1]));
     assert_eq!(net.hosts[1].node.store().len(), 4);
-    let kinds: Vec<(usize, u8)> = log.iter().map(|(from, _, b)| (*from, b[1])).collect();
-    // Two digests, two wants, two objects messages.
-    assert_eq!(kinds.iter().filter(|k| k.1 == 1).count(), 2);
-    assert_eq!(kinds.iter().filter(|k| k.1 == 2).count(), 2);
-    assert_eq!(kinds.iter().filter(|k| k.1 == 3).count(), 2);
+    let sent = kinds(&log);
+    // Host 0 summarised its view; host 1's buckets answered it (and stood
+    // for its own summary); host 0 listed its ids in the buckets that
+    // differ; then each sent what the other lacked, both ways at once.
+    assert_eq!(sent, vec![4, 5, 6, 3, 2, 3]);
     let stats = net.hosts[1].node.stats();
-    assert_eq!((stats.objects_received, stats.objects_new), (3, 3));
-    assert_eq!(stats.messages_received, 3);
-    // Nothing more until the next digest round.
-    assert_eq!(
-        net.hosts[0].node.poll_timeout(),
-        Some(NOW + DIGEST_INTERVAL)
-    );
-    for h in &mut net.hosts {
-        h.node.handle_timeout(NOW + DIGEST_INTERVAL);
+    assert_eq!(stats.objects_new, 3);
+    assert_eq!(stats.reconciliations, 1);
+    // Steady: a round is a summary each way, nothing more, the same size
+    // however much the store holds.
+    // (The new ids are announced lazily for a few rounds first.)
+    for round in 0..LAZY_ROUNDS {
+        round_at(&mut net, NOW + round);
     }
-    let log = run_at(&mut net, NOW + DIGEST_INTERVAL);
-    assert_eq!(log.len(), 2, "only the two digests");
+    for round in LAZY_ROUNDS + 1..LAZY_ROUNDS + 4 {
+        let log = round_at(&mut net, NOW + round);
+        assert_eq!(kinds(&log), vec![4, 4], "only the two summaries");
+        assert!(log.iter().all(|(_, _, b)| b.len() == 2 + 4 + ROOT_HASH_LEN));
+        assert_eq!(net.hosts[0].node.poll_timeout(), Some(NOW + round + ROUND));
+    }
+    assert_eq!(net.hosts[1].node.stats().summaries_matched, LAZY_ROUNDS + 3);
 }
 
 #[test]
@@ -334,26 +352,34 @@ fn a_refused_object_is_reported_once_and_not_asked_for_again() {
     });
     let mut net = net_of([host(&a1, &[&a_claim]), host(&b1, &[&b_claim])]);
     connect(&mut net, &[(0, 1)]);
-    run(&mut net);
+    round_at(&mut net, NOW);
     for h in &mut net.hosts {
         assert_eq!(h.node.stats().key_conflicts, 1);
         let refusal = h.node.poll_refusal().unwrap();
         assert!(matches!(refusal.error, InsertError::KeyConflict(_)));
         assert!(h.node.poll_refusal().is_none());
     }
-    for h in &mut net.hosts {
-        h.node.handle_timeout(NOW + DIGEST_INTERVAL);
+    // The views differ for good: once a reconciliation settles that, the
+    // pair is not reconciled again (the next rounds are summaries only),
+    // and the refused card is neither asked for nor checked again.
+    let mut last = Vec::new();
+    for round in 1..5 {
+        last = kinds(&round_at(&mut net, NOW + round));
+        assert!(!last.contains(&2), "no want: {last:?}");
     }
-    let log = run_at(&mut net, NOW + DIGEST_INTERVAL);
-    let kinds: Vec<_> = log
-        .iter()
-        .map(|(f, t, b)| (*f, *t, b[1], b.len()))
-        .collect();
-    assert!(
-        log.iter().all(|(_, _, b)| b[1] == 1),
-        "digests only: {kinds:?}"
-    );
-    assert_eq!(net.hosts[0].node.stats().key_conflicts, 1);
+    assert_eq!(last, vec![4, 4], "summaries only");
+    for h in &mut net.hosts {
+        assert_eq!(h.node.stats().key_conflicts, 1);
+        assert!(h.node.poll_refusal().is_none());
+    }
+    // A while later they reconcile again, in case a message was lost; the
+    // card offered again is dropped unread.
+    let later = NOW + 4 + RESETTLE_AFTER;
+    let log = kinds(&round_at(&mut net, later));
+    assert!(log.contains(&6), "{log:?}");
+    for h in &net.hosts {
+        assert_eq!(h.node.stats().key_conflicts, 1);
+    }
 }
 
 #[test]
@@ -418,7 +444,7 @@ fn a_card_for_another_operators_key_is_refused_whichever_arrives_first() {
 }
 
 #[test]
-fn long_digests_are_sent_in_parts() {
+fn long_ranges_are_sent_in_parts() {
     let alice = operator(1);
     let a1 = signed(&alice, "sentry-1", Role::Sentry);
     let mut net = net_of([
@@ -453,24 +479,36 @@ fn long_digests_are_sent_in_parts() {
         .node
         .set_peers([ends[1]], admitted.clone(), NOW);
     net.hosts[1].node.set_peers([ends[0]], admitted, NOW);
-    // Host 0's digest comes in two parts, and host 1 asks for every id in
-    // two wants (the objects themselves are not sent: verifying a thousand
+    // Hosts of one operator summarise to each other at once; host 0's ids
+    // come in two ranges messages, and host 1 asks for every id it lacks
+    // (the objects themselves are not delivered: verifying a thousand
     // signatures is slow in a debug build).
-    let from = net.hosts[0].key;
-    let mut digests = 0;
-    while let Some((_, bytes)) = net.hosts[0].node.poll_transmit() {
-        assert_eq!(bytes[1], 1);
-        assert!(bytes.len() <= MAX_MESSAGE_LEN);
-        digests += 1;
-        net.hosts[1].node.handle_message(from, &bytes, NOW).unwrap();
-    }
-    assert_eq!(digests, 2);
+    let keys = [net.hosts[0].key, net.hosts[1].key];
+    let mut ranges = 0;
     let mut wanted = BTreeSet::new();
-    while let Some((_, bytes)) = net.hosts[1].node.poll_transmit() {
-        if let GossipMessage::Want { ids } = GossipMessage::decode(&bytes).unwrap() {
-            wanted.extend(ids);
+    loop {
+        let mut quiet = true;
+        for (i, from) in keys.into_iter().enumerate() {
+            while let Some((_, bytes)) = net.hosts[i].node.poll_transmit() {
+                quiet = false;
+                assert!(bytes.len() <= MAX_MESSAGE_LEN);
+                match GossipMessage::decode(&bytes).unwrap() {
+                    GossipMessage::Objects { .. } => continue,
+                    GossipMessage::Want { ids } => wanted.extend(ids),
+                    GossipMessage::Ranges { .. } if i == 0 => ranges += 1,
+                    _ => {}
+                }
+                net.hosts[1 - i]
+                    .node
+                    .handle_message(from, &bytes, NOW)
+                    .unwrap();
+            }
+        }
+        if quiet {
+            break;
         }
     }
+    assert_eq!(ranges, 2);
     let missing: BTreeSet<ObjectId> = ids(&net.hosts[0])
         .difference(&ids(&net.hosts[1]))
         .copied()
@@ -491,10 +529,10 @@ fn timers_survive_a_clock_step_back() {
     run(&mut net);
     let gossip = &mut net.hosts[0].node;
     gossip.handle_timeout(NOW + 3600);
-    assert_eq!(gossip.poll_timeout(), Some(NOW + 3600 + DIGEST_INTERVAL));
+    assert_eq!(gossip.poll_timeout(), Some(NOW + 3600 + ROUND));
     // The clock goes back an hour: the next round is due soon after it.
     gossip.handle_timeout(NOW + 10);
-    assert_eq!(gossip.poll_timeout(), Some(NOW + 10 + DIGEST_INTERVAL));
+    assert_eq!(gossip.poll_timeout(), Some(NOW + 10 + ROUND));
 }
 
 #[test]
@@ -548,11 +586,11 @@ fn a_revocation_goes_only_where_the_revoked_card_may_go() {
             .all(|(_, _, b)| !b.windows(32).any(|w| w == key.as_bytes()))
     );
     // Nor is it listed in a digest, or sent when asked for.
-    net.hosts[0].node.handle_timeout(NOW + DIGEST_INTERVAL);
+    net.hosts[0].node.handle_timeout(NOW + ROUND);
     let want = GossipMessage::Want { ids: vec![ids[0]] }.encode().unwrap();
     net.hosts[0]
         .node
-        .handle_message(b1.card().wg_public_key, &want, NOW + DIGEST_INTERVAL)
+        .handle_message(b1.card().wg_public_key, &want, NOW + ROUND)
         .unwrap();
     while let Some((to, bytes)) = net.hosts[0].node.poll_transmit() {
         if to == b1.card().wg_public_key {
@@ -588,7 +626,7 @@ fn a_revocation_never_goes_to_the_host_it_revokes() {
     net.hosts[0].node.insert(revocation.into(), NOW).unwrap();
     run(&mut net);
     assert!(net.hosts[1].node.store().contains(&id));
-    let later = NOW + DIGEST_INTERVAL;
+    let later = NOW + ROUND;
     for h in &mut net.hosts[..2] {
         h.node.handle_timeout(later);
         let want = GossipMessage::Want { ids: vec![id] }.encode().unwrap();

@@ -369,6 +369,17 @@ impl Net<Member> {
                     GossipMessage::Digest { ids } | GossipMessage::Want { ids } => {
                         assert!(!ids.contains(&id), "{} got operator {op}'s id", m.name());
                     }
+                    GossipMessage::Ranges { ranges, .. } => {
+                        for range in ranges {
+                            assert!(
+                                !range.ids.contains(&id),
+                                "{} got operator {op}'s id",
+                                m.name()
+                            );
+                        }
+                    }
+                    // Hashes of the public view only: no id, key or address.
+                    GossipMessage::Summary { .. } | GossipMessage::Buckets { .. } => {}
                     GossipMessage::Objects { objects } => {
                         for object in objects {
                             if let Object::Card(c) = object {

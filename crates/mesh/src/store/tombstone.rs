@@ -92,13 +92,16 @@ impl Store {
             self.retired_expiries.remove(&(old.card().not_after, key));
         }
         self.retired_expiries.insert((not_after, key));
+        let operator = c.operator;
         self.retired.insert(key, card);
+        self.note_known_card(operator, key);
         true
     }
 
     pub(super) fn unretire(&mut self, key: &PublicKey) {
         if let Some(card) = self.retired.remove(key) {
             self.retired_expiries.remove(&(card.card().not_after, *key));
+            self.note_known_card(card.card().operator, *key);
         }
     }
 

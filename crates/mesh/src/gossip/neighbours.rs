@@ -1,0 +1,392 @@
+//! The hosts gossip talks to, as the peer manager chose them: what is due
+//! to each, which have a WireGuard session, and fair, random choices among
+//! them — each in O(1) or O(log n), whatever their number.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use sentrymesh_types::{PublicKey, UnixTime};
+
+use super::views::{View, ViewRoot};
+use crate::identity::OperatorId;
+use crate::object::ObjectId;
+
+/// The last reconciliation with a peer that left nothing to do: its root
+/// and ours then. While both stay the same, a summary that does not match
+/// is the difference of two admissions (objects one side refuses), not
+/// news, and is not reconciled again before a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Settled {
+    pub(super) theirs: ViewRoot,
+    pub(super) mine: ViewRoot,
+    pub(super) at: UnixTime,
+}
+
+/// One host gossip talks to, and what is due to it.
+#[derive(Debug, Clone)]
+pub(super) struct Neighbour {
+    pub(super) operator: OperatorId,
+    /// What it may be shown.
+    pub(super) view: View,
+    /// It has a WireGuard session with this host (the daemon says so, or a
+    /// message came from it).
+    pub(super) linked: bool,
+    /// A summary of our view is due to it.
+    pub(super) summary_due: bool,
+    /// Our buckets are due to it: its summary did not match.
+    pub(super) buckets_due: bool,
+    /// The recent ids are due to it (a lazy announcement).
+    pub(super) announce_due: bool,
+    /// The buckets whose ids are due to it: its buckets differed there.
+    pub(super) ranges_due: BTreeSet<u8>,
+    /// Within the first of `ranges_due`, the ids up to this one were sent.
+    pub(super) ranges_after: Option<ObjectId>,
+    /// Objects to send (pushed or wanted), filtered when sent.
+    pub(super) push: BTreeSet<ObjectId>,
+    /// Ids to ask it for.
+    pub(super) want: BTreeSet<ObjectId>,
+    pub(super) settled: Option<Settled>,
+    /// In the queue of neighbours with something to send.
+    queued: bool,
+    /// Its place in `Neighbours::all`.
+    place: usize,
+    /// Its place in `Neighbours::linked`.
+    linked_place: Option<usize>,
+}
+
+impl Neighbour {
+    pub(super) fn has_output(&self) -> bool {
+        self.summary_due
+            || self.buckets_due
+            || self.announce_due
+            || !self.ranges_due.is_empty()
+            || !self.push.is_empty()
+            || !self.want.is_empty()
+    }
+}
+
+/// The neighbours, by key. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub(super) struct Neighbours {
+    map: BTreeMap<PublicKey, Neighbour>,
+    /// Every neighbour's key, in no order: for random choices.
+    all: Vec<PublicKey>,
+    /// The keys of the linked ones.
+    linked: Vec<PublicKey>,
+    /// The neighbours of this host's own operator.
+    own: BTreeSet<PublicKey>,
+    /// How many neighbours each operator has.
+    per_operator: BTreeMap<OperatorId, usize>,
+    /// Neighbours with something to send, in turn.
+    ready: VecDeque<PublicKey>,
+    rng: SplitMix64,
+}
+
+impl Neighbours {
+    pub(super) fn new(seed: u64) -> Self {
+        Self {
+            map: BTreeMap::new(),
+            all: Vec::new(),
+            linked: Vec::new(),
+            own: BTreeSet::new(),
+            per_operator: BTreeMap::new(),
+            ready: VecDeque::new(),
+            rng: SplitMix64(seed),
+        }
+    }
+
+    /// Replaces the seed of the random choices.
+    pub(super) fn reseed(&mut self, seed: u64) {
+        self.rng = SplitMix64(seed);
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(super) fn linked_len(&self) -> usize {
+        self.linked.len()
+    }
+
+    pub(super) fn keys(&self) -> impl Iterator<Item = &PublicKey> {
+        self.map.keys()
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&PublicKey, &Neighbour)> {
+        self.map.iter()
+    }
+
+    /// Whether any neighbour is of `operator`.
+    pub(super) fn has_operator(&self, operator: &OperatorId) -> bool {
+        self.per_operator.contains_key(operator)
+    }
+
+    /// The neighbours of this host's own operator.
+    pub(super) fn own(&self) -> impl Iterator<Item = &PublicKey> {
+        self.own.iter()
+    }
+
+    pub(super) fn get(&self, key: &PublicKey) -> Option<&Neighbour> {
+        self.map.get(key)
+    }
+
+    /// Adds a neighbour; `false` when it was one already.
+    pub(super) fn insert(&mut self, key: PublicKey, operator: OperatorId, view: View) -> bool {
+        if self.map.contains_key(&key) {
+            return false;
+        }
+        self.map.insert(
+            key,
+            Neighbour {
+                operator,
+                view,
+                linked: false,
+                summary_due: false,
+                buckets_due: false,
+                announce_due: false,
+                ranges_due: BTreeSet::new(),
+                ranges_after: None,
+                push: BTreeSet::new(),
+                want: BTreeSet::new(),
+                settled: None,
+                queued: false,
+                place: self.all.len(),
+                linked_place: None,
+            },
+        );
+        self.all.push(key);
+        *self.per_operator.entry(operator).or_default() += 1;
+        if view == View::Own {
+            self.own.insert(key);
+        }
+        true
+    }
+
+    /// Removes a neighbour with everything due to it; returns it.
+    pub(super) fn remove(&mut self, key: &PublicKey) -> Option<Neighbour> {
+        self.set_linked(key, false);
+        let neighbour = self.map.remove(key)?;
+        swap_remove(&mut self.all, &mut self.map, neighbour.place, |n| {
+            &mut n.place
+        });
+        self.own.remove(key);
+        if let Some(count) = self.per_operator.get_mut(&neighbour.operator) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_operator.remove(&neighbour.operator);
+            }
+        }
+        // A queued key no longer a neighbour is skipped when popped.
+        Some(neighbour)
+    }
+
+    /// Notes whether the neighbour has a session.
+    pub(super) fn set_linked(&mut self, key: &PublicKey, linked: bool) {
+        let Some(neighbour) = self.map.get_mut(key) else {
+            return;
+        };
+        match (neighbour.linked_place, linked) {
+            (None, true) => {
+                neighbour.linked = true;
+                neighbour.linked_place = Some(self.linked.len());
+                self.linked.push(*key);
+            }
+            (Some(place), false) => {
+                neighbour.linked = false;
+                neighbour.linked_place = None;
+                swap_remove(&mut self.linked, &mut self.map, place, |n| {
+                    n.linked_place
+                        .as_mut()
+                        .expect("a linked neighbour has a place")
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Changes what is due to a neighbour, and queues it if it now has
+    /// something to send.
+    pub(super) fn update<R>(
+        &mut self,
+        key: &PublicKey,
+        change: impl FnOnce(&mut Neighbour) -> R,
+    ) -> Option<R> {
+        let neighbour = self.map.get_mut(key)?;
+        let result = change(neighbour);
+        if !neighbour.queued && neighbour.has_output() {
+            neighbour.queued = true;
+            self.ready.push_back(*key);
+        }
+        Some(result)
+    }
+
+    /// The next neighbour with something to send, in turn; it is taken off
+    /// the queue until [`Neighbours::requeue`].
+    pub(super) fn pop_ready(&mut self) -> Option<PublicKey> {
+        while let Some(key) = self.ready.pop_front() {
+            if let Some(neighbour) = self.map.get_mut(&key) {
+                neighbour.queued = false;
+                return Some(key);
+            }
+        }
+        None
+    }
+
+    /// Queues the neighbour again if it still has something to send.
+    pub(super) fn requeue(&mut self, key: &PublicKey) {
+        self.update(key, |_| ());
+    }
+
+    /// Up to `n` distinct neighbours picked at random among the linked
+    /// ones that `eligible` accepts, then, if too few are linked, among the
+    /// others. O(n).
+    pub(super) fn sample(
+        &mut self,
+        n: usize,
+        eligible: impl Fn(&PublicKey, &Neighbour) -> bool,
+    ) -> Vec<PublicKey> {
+        let mut picked = Vec::with_capacity(n);
+        for pool in [Pool::Linked, Pool::All] {
+            let keys = match pool {
+                Pool::Linked => &self.linked,
+                Pool::All => &self.all,
+            };
+            // A few tries per place: with most of the pool eligible this
+            // fills it; with little, it ends anyway.
+            for _ in 0..4 * n {
+                if picked.len() == n || keys.is_empty() {
+                    break;
+                }
+                let key = keys[self.rng.below(keys.len())];
+                let neighbour = &self.map[&key];
+                if !picked.contains(&key) && eligible(&key, neighbour) {
+                    picked.push(key);
+                }
+            }
+        }
+        picked
+    }
+
+    /// One neighbour picked at random among those not linked, if any.
+    pub(super) fn sample_unlinked(&mut self) -> Option<PublicKey> {
+        if self.linked.len() == self.all.len() {
+            return None;
+        }
+        for _ in 0..8 {
+            let key = self.all[self.rng.below(self.all.len())];
+            if !self.map[&key].linked {
+                return Some(key);
+            }
+        }
+        None
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Pool {
+    Linked,
+    All,
+}
+
+/// Removes `keys[place]` by moving the last key into its place, and tells
+/// the moved neighbour its new place.
+fn swap_remove(
+    keys: &mut Vec<PublicKey>,
+    map: &mut BTreeMap<PublicKey, Neighbour>,
+    place: usize,
+    place_of: impl Fn(&mut Neighbour) -> &mut usize,
+) {
+    keys.swap_remove(place);
+    if let Some(moved) = keys.get(place) {
+        if let Some(neighbour) = map.get_mut(moved) {
+            *place_of(neighbour) = place;
+        }
+    }
+}
+
+/// SplitMix64: a small, fast generator for fair choices, seeded by the
+/// caller (never for secrets).
+#[derive(Debug, Clone)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n` (not 0), near enough to uniform for `n` far
+    /// below 2^64.
+    fn below(&mut self, n: usize) -> usize {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        // Lemire's multiply-shift reduction.
+        usize::try_from((u128::from(self.next()) * u128::from(n)) >> 64).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: u8) -> PublicKey {
+        PublicKey::from_bytes([i; 32])
+    }
+
+    #[test]
+    fn places_stay_right_through_removals_and_links() {
+        let op = crate::testing::operator(1).operator_id();
+        let mut n = Neighbours::new(7);
+        for i in 0..10 {
+            assert!(n.insert(key(i), op, View::Public));
+        }
+        assert!(!n.insert(key(3), op, View::Public));
+        for i in [2, 5, 9] {
+            n.set_linked(&key(i), true);
+        }
+        n.remove(&key(5));
+        n.remove(&key(0));
+        n.set_linked(&key(2), false);
+        assert_eq!(n.len(), 8);
+        assert_eq!(n.linked_len(), 1);
+        for (place, k) in n.all.iter().enumerate() {
+            assert_eq!(n.map[k].place, place);
+        }
+        for (place, k) in n.linked.iter().enumerate() {
+            assert_eq!(n.map[k].linked_place, Some(place));
+        }
+        // Linked neighbours are picked first.
+        assert_eq!(n.sample(1, |_, _| true), vec![key(9)]);
+        let three = n.sample(3, |_, _| true);
+        assert_eq!(three.len(), 3);
+        assert!(three.contains(&key(9)));
+        assert!(n.sample(5, |k, _| *k == key(4)) == vec![key(4)]);
+    }
+
+    #[test]
+    fn the_ready_queue_serves_each_once_and_skips_the_gone() {
+        let op = crate::testing::operator(1).operator_id();
+        let mut n = Neighbours::new(1);
+        n.insert(key(1), op, View::Own);
+        n.insert(key(2), op, View::Own);
+        n.update(&key(1), |x| x.summary_due = true);
+        n.update(&key(1), |x| x.announce_due = true);
+        n.update(&key(2), |x| x.summary_due = true);
+        n.remove(&key(2));
+        assert_eq!(n.pop_ready(), Some(key(1)));
+        assert_eq!(n.pop_ready(), None);
+        n.requeue(&key(1));
+        assert_eq!(n.pop_ready(), Some(key(1)));
+    }
+
+    #[test]
+    fn below_stays_below() {
+        let mut rng = SplitMix64(3);
+        let mut seen = [0u32; 7];
+        for _ in 0..7000 {
+            seen[rng.below(7)] += 1;
+        }
+        assert!(seen.iter().all(|&count| count > 800), "{seen:?}");
+    }
+}

@@ -1,0 +1,113 @@
+//! The peer manager brought up to date change by change
+//! ([`PeerManager::apply`]) ends where a whole recomputation
+//! ([`PeerManager::update`]) does, and its events describe the way there.
+
+use super::*;
+use crate::object::Object;
+use crate::revocation::{Revocation, RevocationTarget};
+use crate::testing::{NOW, SignCard, card, operator, overlay_of};
+
+fn policy() -> TrustPolicy {
+    TrustPolicy::new(
+        operator(1).operator_id(),
+        [operator(2).operator_id(), operator(3).operator_id()],
+        1,
+        overlay_of([1, 2, 3]),
+    )
+    .unwrap()
+}
+
+/// Host `n` of operator `op`, serial `serial`, at 198.19.`op`.`n`, also
+/// routing `extra` (inside its operator's range), valid from `from`.
+fn host(op: u8, n: u8, serial: u64, extra: &[&str], from: UnixTime) -> SignedCard {
+    let secret = operator(op);
+    let mut c = card(&secret, &format!("host-{n}"), Role::Sentry);
+    c.addresses = vec![format!("198.19.{op}.{n}/16").parse().unwrap()];
+    c.allowed_ips = extra.iter().map(|e| e.parse().unwrap()).collect();
+    c.serial = serial;
+    c.not_before = from;
+    c.sign(&secret).unwrap()
+}
+
+fn revoke(op: u8, target: &SignedCard) -> crate::revocation::SignedRevocation {
+    let secret = operator(op);
+    Revocation {
+        issuer: secret.operator_id(),
+        target: RevocationTarget::Host(target.card().wg_public_key),
+        issued_at: NOW,
+    }
+    .sign(&secret)
+    .unwrap()
+}
+
+/// The peers a fresh manager computes from the store at `now`.
+fn recomputed(local: &SignedCard, store: &Store, now: UnixTime) -> Vec<PeerSpec> {
+    let mut fresh = PeerManager::new(local.clone(), policy()).unwrap();
+    fresh.update(store, now);
+    fresh.peers().cloned().collect()
+}
+
+#[test]
+fn applying_changes_ends_where_recomputing_does() {
+    let local = host(1, 1, 1, &[], NOW - 60);
+    let mut store = Store::new();
+    store.insert_card(local.clone(), NOW).unwrap();
+    let mut manager = PeerManager::new(local.clone(), policy()).unwrap();
+    manager.update(&store, NOW);
+    store.take_changes();
+    let mut configured: BTreeMap<PublicKey, PeerSpec> = BTreeMap::new();
+    let mut now = NOW;
+    // Cards that claim the same networks (who holds them moves as cards
+    // come and go), renewals, revocations, a card valid only later, one
+    // outside its range.
+    let a = host(1, 2, 1, &["198.19.1.128/25"], NOW - 60);
+    let b = host(1, 3, 1, &["198.19.1.128/25"], NOW - 60);
+    let c = host(2, 2, 1, &["198.19.2.0/28"], NOW - 60);
+    let d = host(2, 3, 1, &["198.19.2.0/28"], NOW - 60);
+    let later = host(3, 4, 1, &[], NOW + 30);
+    let outside = host(3, 5, 1, &["198.19.1.0/24"], NOW - 60);
+    let renewed_a = host(1, 2, 2, &[], NOW - 60);
+    let renewed_d = host(2, 3, 2, &["198.19.2.64/26"], NOW - 60);
+    let steps: Vec<(u64, Object)> = vec![
+        (0, a.clone().into()),
+        (0, b.clone().into()),
+        (1, c.clone().into()),
+        (0, d.clone().into()),
+        (0, later.clone().into()),
+        (0, outside.into()),
+        (2, renewed_a.into()),
+        (0, revoke(2, &c).into()),
+        (10, renewed_d.into()),
+        (30, revoke(1, &b).into()),
+        (5, host(3, 6, 1, &[], NOW - 60).into()),
+    ];
+    for (i, (wait, object)) in steps.into_iter().enumerate() {
+        now += wait;
+        store.insert(object, now).unwrap();
+        let changes = store.take_changes();
+        manager.apply(&store, &changes, now);
+        while let Some(event) = manager.poll_event() {
+            match event {
+                PeerEvent::Added(spec) => {
+                    assert!(configured.insert(spec.public_key, spec).is_none())
+                }
+                PeerEvent::Changed(spec) => {
+                    assert!(configured.insert(spec.public_key, spec).is_some());
+                }
+                PeerEvent::Removed(key) => assert!(configured.remove(&key).is_some()),
+            }
+        }
+        let peers: Vec<PeerSpec> = manager.peers().cloned().collect();
+        assert_eq!(peers, recomputed(&local, &store, now), "step {i}");
+        assert_eq!(
+            peers,
+            configured.values().cloned().collect::<Vec<_>>(),
+            "step {i}: the events"
+        );
+    }
+    // The card valid only later became a peer when due, with no change
+    // to the store, and one outside its range never did.
+    assert!(manager.peer(&later.card().wg_public_key).is_some());
+    assert_eq!(manager.cards_refused(), 1);
+    assert!(manager.next_due().is_none());
+}
