@@ -28,6 +28,13 @@
 //! meant for one of this operator's hosts. (A wider network that contains a
 //! narrower one is left to WireGuard's longest-prefix match.)
 //!
+//! A host is its operator and its name: when an operator gives a host a new
+//! key (a new card, same name), the newest valid card of that name — by
+//! `not_before`, then serial, then the lower key — is the host, and the
+//! older cards of the name make no peer and claim no network, whether or
+//! not the old key was revoked yet. So a key rotation takes effect
+//! wherever the new card arrives, and the old key gets no traffic.
+//!
 //! When this host's own card is revoked, expired or not yet valid it has no
 //! peers at all ([`PeerManager::local_error`] says why).
 //!
@@ -45,7 +52,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use sentrymesh_types::{InterfaceAddress, IpNet, PublicKey, UnixTime};
+use sentrymesh_types::{CLOCK_SKEW, InterfaceAddress, IpNet, PublicKey, UnixTime};
 
 use crate::card::{CardTimeError, HostCard, SignedCard};
 use crate::endpoint::Endpoint;
@@ -193,6 +200,10 @@ pub struct PeerManager {
     claimants: BTreeMap<IpNet, BTreeSet<(u8, PublicKey)>>,
     /// Cards held that are not valid yet, by when they become so.
     pending: BTreeSet<(UnixTime, PublicKey)>,
+    /// The keys of the cards held for each host (operator and name).
+    hosts: BTreeMap<(OperatorId, String), BTreeSet<PublicKey>>,
+    /// The host (operator and name) of each key in `hosts`.
+    host_of: BTreeMap<PublicKey, (OperatorId, String)>,
     /// Grows whenever the admitted operators change.
     admissions: u64,
     events: VecDeque<PeerEvent>,
@@ -227,6 +238,8 @@ impl PeerManager {
             candidates: BTreeMap::new(),
             claimants: BTreeMap::new(),
             pending: BTreeSet::new(),
+            hosts: BTreeMap::new(),
+            host_of: BTreeMap::new(),
             admissions: 0,
             events: VecDeque::new(),
             membership: Vec::new(),
@@ -353,6 +366,11 @@ impl PeerManager {
         self.candidates.clear();
         self.claimants.clear();
         self.pending.clear();
+        self.hosts.clear();
+        self.host_of.clear();
+        for card in store.cards() {
+            self.index_host(store, card.card().wg_public_key);
+        }
         let mut refused = BTreeMap::new();
         if self.local_error.is_none() {
             let local = self.local.card();
@@ -413,6 +431,20 @@ impl PeerManager {
         if keys.is_empty() {
             return;
         }
+        // A card that came or went changes which card of its host is the
+        // newest: every card of the host is looked at again.
+        let mut same_host = BTreeSet::new();
+        for key in &keys {
+            if let Some(host) = self.host_of.get(key) {
+                same_host.extend(self.hosts[host].iter().copied());
+            }
+            self.index_host(store, *key);
+            if let Some(host) = self.host_of.get(key) {
+                same_host.extend(self.hosts[host].iter().copied());
+            }
+        }
+        keys.extend(same_host);
+        keys.remove(&local_key);
         let mut touched = keys.clone();
         let mut refused = std::mem::take(&mut self.refused);
         for key in keys {
@@ -486,14 +518,15 @@ impl PeerManager {
             return false;
         };
         let card = signed.card();
-        if card.not_before > now {
-            self.pending.insert((card.not_before, key));
+        if let Err(CardTimeError::NotYetValid { not_before, .. }) = signed.check_valid_at(now) {
+            self.pending
+                .insert((not_before.saturating_sub(CLOCK_SKEW), key));
             return false;
         }
         let local = self.local.card();
-        if signed.check_valid_at(now).is_err()
-            || store.is_revoked(card)
+        if !usable(store, signed, now)
             || !may_peer(local, card, &self.admitted)
+            || !self.is_newest_of_its_host(store, card, now)
         {
             return false;
         }
@@ -524,6 +557,39 @@ impl PeerManager {
         };
         self.add_claim(key, rank, routes(card));
         true
+    }
+
+    /// Files the card held for `key` under its host, and takes the key
+    /// out of the host it was filed under before. O(log c).
+    fn index_host(&mut self, store: &Store, key: PublicKey) {
+        if let Some(host) = self.host_of.remove(&key) {
+            if let Some(keys) = self.hosts.get_mut(&host) {
+                keys.remove(&key);
+                if keys.is_empty() {
+                    self.hosts.remove(&host);
+                }
+            }
+        }
+        if let Some(card) = store.card(&key) {
+            let host = (card.card().operator, card.card().name.clone());
+            self.hosts.entry(host.clone()).or_default().insert(key);
+            self.host_of.insert(key, host);
+        }
+    }
+
+    /// Whether `card` is the newest usable card of its host (operator and
+    /// name): by `not_before`, then serial, then the lower key. O(cards of
+    /// the host).
+    fn is_newest_of_its_host(&self, store: &Store, card: &HostCard, now: UnixTime) -> bool {
+        let rank = |c: &HostCard| (c.not_before, c.serial, std::cmp::Reverse(c.wg_public_key));
+        let Some(keys) = self.hosts.get(&(card.operator, card.name.clone())) else {
+            return true;
+        };
+        keys.iter()
+            .filter(|key| **key != card.wg_public_key)
+            .filter_map(|key| store.card(key))
+            .filter(|other| usable(store, other, now))
+            .all(|other| rank(other.card()) < rank(card))
     }
 
     fn add_claim(&mut self, key: PublicKey, rank: u8, routes: BTreeSet<IpNet>) {
@@ -632,6 +698,12 @@ impl PeerManager {
     pub fn is_admitted_peer(&self, key: &PublicKey) -> bool {
         self.peers.contains_key(key)
     }
+}
+
+/// Whether a card may make a peer at `now` at all: valid, and its key not
+/// revoked by its operator.
+fn usable(store: &Store, card: &SignedCard, now: UnixTime) -> bool {
+    card.check_valid_at(now).is_ok() && !store.is_revoked(card.card())
 }
 
 /// The networks a card asks to have routed to its host: its addresses as

@@ -20,8 +20,21 @@ fn policy() -> TrustPolicy {
 /// Host `n` of operator `op`, serial `serial`, at 198.19.`op`.`n`, also
 /// routing `extra` (inside its operator's range), valid from `from`.
 fn host(op: u8, n: u8, serial: u64, extra: &[&str], from: UnixTime) -> SignedCard {
+    host_with_key(op, n, "", serial, extra, from)
+}
+
+/// [`host`] with a key of its own for each `generation` (a rotation).
+fn host_with_key(
+    op: u8,
+    n: u8,
+    generation: &str,
+    serial: u64,
+    extra: &[&str],
+    from: UnixTime,
+) -> SignedCard {
     let secret = operator(op);
-    let mut c = card(&secret, &format!("host-{n}"), Role::Sentry);
+    let mut c = card(&secret, &format!("host-{n}{generation}"), Role::Sentry);
+    c.name = format!("host-{n}");
     c.addresses = vec![format!("198.19.{op}.{n}/16").parse().unwrap()];
     c.allowed_ips = extra.iter().map(|e| e.parse().unwrap()).collect();
     c.serial = serial;
@@ -68,6 +81,7 @@ fn applying_changes_ends_where_recomputing_does() {
     let outside = host(3, 5, 1, &["198.19.1.0/24"], NOW - 60);
     let renewed_a = host(1, 2, 2, &[], NOW - 60);
     let renewed_d = host(2, 3, 2, &["198.19.2.64/26"], NOW - 60);
+    let rotated = host_with_key(1, 3, "-new", 1, &[], NOW + 50);
     let steps: Vec<(u64, Object)> = vec![
         (0, a.clone().into()),
         (0, b.clone().into()),
@@ -80,6 +94,11 @@ fn applying_changes_ends_where_recomputing_does() {
         (10, renewed_d.into()),
         (30, revoke(1, &b).into()),
         (5, host(3, 6, 1, &[], NOW - 60).into()),
+        // Operator 2 gives host 2 a new key: the old card stays in the
+        // store, unrevoked, but the new one is the host.
+        (0, host_with_key(2, 2, "-new", 1, &[], NOW + 60).into()),
+        (1, host(2, 7, 1, &[], NOW - 60).into()),
+        (0, rotated.clone().into()),
     ];
     for (i, (wait, object)) in steps.into_iter().enumerate() {
         now += wait;
@@ -105,9 +124,46 @@ fn applying_changes_ends_where_recomputing_does() {
             "step {i}: the events"
         );
     }
-    // The card valid only later became a peer when due, with no change
-    // to the store, and one outside its range never did.
+    // Operator 1's host 3 (revoked above) came back under a new key, and
+    // its address goes to the new key.
+    let address: IpNet = "198.19.1.3/32".parse().unwrap();
+    let new_key = rotated.card().wg_public_key;
+    assert!(manager.peer(&b.card().wg_public_key).is_none());
+    assert!(manager.peer(&new_key).unwrap().allowed_ips.contains(&address));
+    // The card valid a little later (within the clock skew allowed) is a
+    // peer, and one outside its range never was.
     assert!(manager.peer(&later.card().wg_public_key).is_some());
     assert_eq!(manager.cards_refused(), 1);
     assert!(manager.next_due().is_none());
+}
+
+#[test]
+fn a_new_key_for_a_host_takes_its_place_and_its_address() {
+    let local = host(1, 1, 1, &[], NOW - 60);
+    let old = host(2, 2, 1, &[], NOW - 3600);
+    let new = host_with_key(2, 2, "-new", 1, &[], NOW - 60);
+    let mut store = Store::new();
+    for c in [&local, &old] {
+        store.insert_card(c.clone(), NOW).unwrap();
+    }
+    let mut manager = PeerManager::new(local.clone(), policy()).unwrap();
+    manager.update(&store, NOW);
+    store.take_changes();
+    assert!(manager.peer(&old.card().wg_public_key).is_some());
+    while manager.poll_event().is_some() {}
+    store.insert_card(new.clone(), NOW).unwrap();
+    let changes = store.take_changes();
+    manager.apply(&store, &changes, NOW);
+    let events: Vec<PeerEvent> = std::iter::from_fn(|| manager.poll_event()).collect();
+    let address: IpNet = "198.19.2.2/32".parse().unwrap();
+    assert!(matches!(&events[..], [
+        PeerEvent::Added(_), PeerEvent::Removed(key)
+    ] | [PeerEvent::Removed(key), PeerEvent::Added(_)] if *key == old.card().wg_public_key), "{events:?}");
+    let peer = manager.peer(&new.card().wg_public_key).unwrap();
+    assert_eq!(peer.allowed_ips, vec![address]);
+    assert_eq!(manager.peers().count(), 1);
+    assert_eq!(
+        manager.peers().cloned().collect::<Vec<_>>(),
+        recomputed(&local, &store, NOW)
+    );
 }
