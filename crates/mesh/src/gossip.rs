@@ -21,7 +21,7 @@
 //! ```text
 //!   A                                          B
 //!   │ ── Summary { root of A's view for B } ─► │   equal to B's root for A: done (a steady mesh
-//!   │                                          │   stops here: 26 bytes, whatever the store holds)
+//!   │                                          │   stops here: 22 bytes, whatever the store holds)
 //!   │ ◄── Buckets { B's 256 bucket sums } ──── │   else
 //!   │ ── Ranges { A's ids in the buckets ────► │   B wants what it lacks, and sends what A lacks
 //!   │            that differ }                 │
