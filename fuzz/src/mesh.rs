@@ -3,12 +3,15 @@
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use std::collections::BTreeMap;
+
 use sentrymesh_mesh::bundle::seal;
+use sentrymesh_mesh::gossip::{BUCKET_HASH_LEN, BucketSum, IdRange, ROOT_HASH_LEN, ViewRoot};
 use sentrymesh_mesh::sim::{host_card, policy};
 use sentrymesh_mesh::testing::{NOW, SignCard, operator, wg_key};
 use sentrymesh_mesh::{
-    ChainP2p, GossipMessage, HostCard, Mesh, Object, OperatorSecret, PeerEvent, Revocation, RevocationTarget,
-    Role, SignedCard, Store, Vouch,
+    ChainP2p, GossipMessage, HostCard, Mesh, Object, ObjectId, OperatorSecret, PeerEvent,
+    Revocation, RevocationTarget, Role, SignedCard, Store, Vouch,
 };
 
 /// A card with every kind of field filled: addresses, endpoints of each
@@ -113,7 +116,8 @@ pub struct GossipFixture {
     /// operator's, a card of its own operator's, a vouch and a revocation
     /// (of the peer).
     pub objects: Vec<Object>,
-    /// An objects, a digest and a want message from the peer.
+    /// An objects, a digest, a want, a summary, a buckets and a ranges
+    /// message from the peer.
     pub messages: Vec<Vec<u8>>,
     /// The member, built once: [`GossipFixture::member`] copies it.
     member: Mesh,
@@ -149,6 +153,12 @@ pub fn gossip() -> GossipFixture {
         .into(),
     ];
     let ids: Vec<_> = objects.iter().map(Object::id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    let root = ViewRoot {
+        count: 4,
+        hash: [3; ROOT_HASH_LEN],
+    };
     let messages = vec![
         GossipMessage::Objects {
             objects: objects.clone(),
@@ -158,7 +168,41 @@ pub fn gossip() -> GossipFixture {
         GossipMessage::Digest { ids: ids.clone() }
             .encode()
             .expect("encode a digest"),
-        GossipMessage::Want { ids }.encode().expect("encode a want"),
+        GossipMessage::Want { ids: ids.clone() }
+            .encode()
+            .expect("encode a want"),
+        GossipMessage::Summary { root }
+            .encode()
+            .expect("encode a summary"),
+        GossipMessage::Buckets {
+            root,
+            buckets: ids
+                .iter()
+                .map(|id| {
+                    (
+                        id.as_bytes()[0],
+                        BucketSum {
+                            count: 1,
+                            hash: [7; BUCKET_HASH_LEN],
+                        },
+                    )
+                })
+                .collect::<BTreeMap<_, _>>()
+                .into_iter()
+                .collect(),
+        }
+        .encode()
+        .expect("encode buckets"),
+        GossipMessage::Ranges {
+            root,
+            ranges: vec![IdRange {
+                first: ObjectId::from_bytes([0; 32]),
+                last: ObjectId::from_bytes([0xff; 32]),
+                ids: sorted,
+            }],
+        }
+        .encode()
+        .expect("encode ranges"),
     ];
     GossipFixture {
         member: member(&own, &peer),

@@ -9,7 +9,8 @@
 //! **Epidemic broadcast of what is new.** An object new to this host is
 //! pushed at once, whole, to every peer of its own operator (a hidden
 //! producer hears everything from its own sentries) and to
-//! [`EAGER_FANOUT`] other peers picked at random, preferring those with a
+//! [`EAGER_FANOUT`] other peers ([`REVOCATION_FANOUT`] for a revocation)
+//! picked at random, preferring those with a
 //! WireGuard session; each host that learns it does the same, so it
 //! crosses the mesh in a few hops. Its id is then announced, lazily, in a
 //! digest to [`LAZY_FANOUT`] random peers each round for [`LAZY_ROUNDS`]
@@ -141,6 +142,9 @@ use crate::store::{Changes, InsertError, Inserted, Store};
 pub const ROUND: u64 = 1;
 /// Peers of other operators a new object is pushed to, whole, at once.
 pub const EAGER_FANOUT: usize = 6;
+/// Peers of other operators a new revocation is pushed to: twice as many,
+/// since it must reach every host soonest, and revocations are few.
+pub const REVOCATION_FANOUT: usize = 2 * EAGER_FANOUT;
 /// Peers the recent ids are announced to each round.
 pub const LAZY_FANOUT: usize = 3;
 /// Rounds a new id is announced for.
@@ -878,8 +882,9 @@ impl Gossip {
     }
 
     /// Spreads a new object: pushed to every peer of this host's operator
-    /// and to [`EAGER_FANOUT`] others that may have it (but its sender),
-    /// and announced lazily for a few rounds. O(EAGER_FANOUT + own hosts).
+    /// and to [`EAGER_FANOUT`] others that may have it ([`REVOCATION_FANOUT`]
+    /// for a revocation), but its sender, and announced lazily for a few
+    /// rounds. O(fanout + own hosts).
     fn announce(&mut self, id: ObjectId, except: Option<PublicKey>, now: UnixTime) {
         self.ignored.remove(&id);
         if self.recent.len() == MAX_RECENT {
@@ -895,14 +900,18 @@ impl Gossip {
                 &self.store,
             )
         });
+        let fanout = match self.store.get(&id).map(|object| object.kind()) {
+            Some(ObjectKind::Revocation) => REVOCATION_FANOUT,
+            _ => EAGER_FANOUT,
+        };
         let mut targets: Vec<PublicKey> = self.neighbours.own().copied().collect();
         if public {
-            targets.extend(self.neighbours.sample(EAGER_FANOUT, |key, peer| {
+            targets.extend(self.neighbours.sample(fanout, |key, peer| {
                 peer.view == View::Public && Some(*key) != except
             }));
         } else if let Some(issuer) = self.store.get(&id).and_then(host_revocation_issuer) {
             // Back to the hosts of the operator that revoked the key.
-            targets.extend(self.neighbours.sample(EAGER_FANOUT, |key, peer| {
+            targets.extend(self.neighbours.sample(fanout, |key, peer| {
                 peer.operator == issuer && Some(*key) != except
             }));
         }

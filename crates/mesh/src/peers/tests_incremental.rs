@@ -129,7 +129,13 @@ fn applying_changes_ends_where_recomputing_does() {
     let address: IpNet = "198.19.1.3/32".parse().unwrap();
     let new_key = rotated.card().wg_public_key;
     assert!(manager.peer(&b.card().wg_public_key).is_none());
-    assert!(manager.peer(&new_key).unwrap().allowed_ips.contains(&address));
+    assert!(
+        manager
+            .peer(&new_key)
+            .unwrap()
+            .allowed_ips
+            .contains(&address)
+    );
     // The card valid a little later (within the clock skew allowed) is a
     // peer, and one outside its range never was.
     assert!(manager.peer(&later.card().wg_public_key).is_some());
@@ -156,9 +162,12 @@ fn a_new_key_for_a_host_takes_its_place_and_its_address() {
     manager.apply(&store, &changes, NOW);
     let events: Vec<PeerEvent> = std::iter::from_fn(|| manager.poll_event()).collect();
     let address: IpNet = "198.19.2.2/32".parse().unwrap();
-    assert!(matches!(&events[..], [
+    assert!(
+        matches!(&events[..], [
         PeerEvent::Added(_), PeerEvent::Removed(key)
-    ] | [PeerEvent::Removed(key), PeerEvent::Added(_)] if *key == old.card().wg_public_key), "{events:?}");
+    ] | [PeerEvent::Removed(key), PeerEvent::Added(_)] if *key == old.card().wg_public_key),
+        "{events:?}"
+    );
     let peer = manager.peer(&new.card().wg_public_key).unwrap();
     assert_eq!(peer.allowed_ips, vec![address]);
     assert_eq!(manager.peers().count(), 1);
