@@ -268,3 +268,48 @@ fn a_rival_with_many_hosts_does_not_take_every_round() {
     // Chosen by operator, bob's host would have about half the rounds.
     assert!(summaries_to_bob > 0, "bob's host was never reconciled with");
 }
+
+/// Whether a host revocation is in the public view depends on the card the
+/// store knows for its key (held, or kept aside). When a card kept aside
+/// is replaced by another operator's (one that revoked the key too, and
+/// whose card lasts longer: a key handed from one operator to another),
+/// the first operator's revocation leaves the view, so its bucket must be
+/// recomputed: the summaries must equal those computed afresh.
+#[test]
+fn a_card_kept_aside_replaced_by_another_operators_restales_the_revocation() {
+    use super::tests::revoke;
+    use crate::testing::{card, rng, secret_of};
+    let (alice, xavier, yvonne) = (operator(1), operator(2), operator(3));
+    let a1 = signed(&alice, "sentry-1", Role::Sentry);
+    let x1 = signed(&xavier, "sentry-1", Role::Sentry);
+    let key = x1.card().wg_public_key;
+    let mut store = Store::new();
+    store.insert_card(a1, NOW).unwrap();
+    let mut gossip = Gossip::new(store, alice.operator_id());
+    let admitted = BTreeSet::from([
+        alice.operator_id(),
+        xavier.operator_id(),
+        yvonne.operator_id(),
+    ]);
+    gossip.set_peers([], admitted.clone(), NOW);
+    gossip.insert(x1.clone().into(), NOW).unwrap();
+    // Xavier revokes the key: his card is kept aside, his revocation public.
+    gossip.insert(revoke(&xavier, &x1).into(), NOW).unwrap();
+    gossip.insert(revoke(&yvonne, &x1).into(), NOW).unwrap();
+    gossip.refresh_views();
+    // The key's holder signs for yvonne too, a card lasting longer.
+    let mut y1 = card(&yvonne, "sentry-9", Role::Sentry);
+    y1.wg_public_key = key;
+    y1.not_after += 86_400;
+    let y1 = y1.forge(&yvonne, &secret_of(&key), &mut rng());
+    assert!(gossip.insert(y1.into(), NOW).is_err());
+    assert_eq!(
+        gossip.store().known_card(&key).unwrap().card().operator,
+        yvonne.operator_id()
+    );
+    gossip.refresh_views();
+    let mut fresh = Views::new();
+    fresh.refresh(gossip.store(), alice.operator_id(), &gossip.admitted);
+    assert_eq!(gossip.views.root(View::Public), fresh.root(View::Public));
+    assert_eq!(gossip.views.root(View::Own), fresh.root(View::Own));
+}
