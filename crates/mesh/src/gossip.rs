@@ -72,11 +72,15 @@
 //! peer per card it signs — of [`RECEIVE_BURST`] bytes, refilled at
 //! [`RECEIVE_RATE`] bytes a second: a message over it — from a compromised
 //! member flooding valid objects, each costing a signature check — is
-//! dropped and counted, unread, and gossip asks again for what it lost. A
-//! ranges message makes this host send what the sender lacks; each id it
-//! would send is charged to the same budget as if the sender had asked for
-//! it by id, so a short message cannot make this host send its whole store
-//! over and over.
+//! dropped and counted, unread, and gossip asks again for what it lost.
+//! What a short message makes this host do or send is charged to the same
+//! budget before it is done: a summary that does not match, the buckets
+//! it is answered with; a buckets message, every id of this host's view in
+//! the buckets that differ (as if the sender had asked for each by id); a
+//! ranges message, every id of this host's view in the buckets it spans,
+//! before they are walked. What the budget cannot pay is left for a later
+//! reconciliation, so a 24-byte message cannot make this host walk or list
+//! its whole store over and over.
 //! Another operator's replacements of its own objects (a renewed card, a
 //! later vouch), which need no room but are relayed and change every
 //! store, are limited the same way, per operator: [`REPLACEMENT_BURST`],
@@ -120,13 +124,13 @@ mod views;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use budget::{ReceiveBudget, Replacements};
+use message::{
+    BUCKET_LEN, BUCKETS_HEADER_LEN, ObjectsWriter, RANGE_HEADER_LEN, RANGES_HEADER_LEN, Screen,
+    encode_buckets, encode_digest, encode_ranges, encode_summary, encode_want,
+};
 pub use message::{
     EncodeMessageError, GOSSIP_VERSION, GossipMessage, IdRange, MAX_IDS, MAX_MESSAGE_LEN,
     MAX_OBJECTS, MAX_RANGES, MessageError,
-};
-use message::{
-    ObjectsWriter, RANGE_HEADER_LEN, RANGES_HEADER_LEN, Screen, encode_buckets, encode_digest,
-    encode_ranges, encode_summary, encode_want,
 };
 use neighbours::{Neighbours, Settled};
 use sentrymesh_types::{PublicKey, UnixTime};
@@ -571,7 +575,7 @@ impl Gossip {
             GossipMessage::Want { ids } => self.handle_want(from, ids),
             GossipMessage::Objects { objects } => self.handle_objects(from, objects, now),
             GossipMessage::Summary { root } => self.handle_summary(from, root, now),
-            GossipMessage::Buckets { buckets, .. } => self.handle_buckets(from, &buckets),
+            GossipMessage::Buckets { buckets, .. } => self.handle_buckets(from, &buckets, now),
             GossipMessage::Ranges { root, ranges } => self.handle_ranges(from, root, &ranges, now),
         }
         self.note_changes();
@@ -722,21 +726,40 @@ impl Gossip {
             self.stats.summaries_matched += 1;
             return;
         }
-        self.neighbours.update(&from, |peer| {
-            let settled = peer.settled.is_some_and(|s| {
-                s.theirs == theirs && s.mine == mine && now < s.at.saturating_add(RESETTLE_AFTER)
-            });
-            if !settled {
-                peer.buckets_due = true;
-            }
-        });
-        self.stats.reconciliations += 1;
-    }
-
-    fn handle_buckets(&mut self, from: PublicKey, theirs: &[(u8, BucketSum)]) {
-        let Some(view) = self.neighbours.get(&from).map(|peer| peer.view) else {
+        let Some(peer) = self.neighbours.get(&from) else {
             return;
         };
+        let settled = peer.settled.is_some_and(|s| {
+            s.theirs == theirs && s.mine == mine && now < s.at.saturating_add(RESETTLE_AFTER)
+        });
+        self.stats.reconciliations += 1;
+        if settled || peer.buckets_due {
+            return;
+        }
+        // The buckets it makes this host send are paid by the asker.
+        let operator = peer.operator;
+        let buckets = self
+            .views
+            .buckets(view)
+            .iter()
+            .filter(|bucket| bucket.count > 0)
+            .count();
+        if self.charge(operator, BUCKETS_HEADER_LEN + buckets * BUCKET_LEN, now) {
+            self.neighbours
+                .update(&from, |peer| peer.buckets_due = true);
+        }
+    }
+
+    /// Queues this host's ids in the buckets that differ from the sender's,
+    /// each bucket paid from the sender's budget as if it had asked for
+    /// those ids by id (a short buckets message must not make this host
+    /// list its whole view again and again); the buckets past what it can
+    /// pay wait for a later reconciliation. O(256).
+    fn handle_buckets(&mut self, from: PublicKey, theirs: &[(u8, BucketSum)], now: UnixTime) {
+        let Some(peer) = self.neighbours.get(&from) else {
+            return;
+        };
+        let (view, operator) = (peer.view, peer.operator);
         self.refresh_views();
         let mine = self.views.buckets(view);
         let mut theirs = theirs.iter().peekable();
@@ -755,9 +778,38 @@ impl Gossip {
                 differ.insert(index);
             }
         }
+        let Some(peer) = self.neighbours.get(&from) else {
+            return;
+        };
+        // Buckets due already are not sent twice, nor paid twice.
+        differ.retain(|index| !peer.ranges_due.contains(index));
+        let mut paid = BTreeSet::new();
+        for index in differ {
+            let ids = self.views.buckets(view)[usize::from(index)].count as usize;
+            let cost = RANGE_HEADER_LEN + ids.saturating_mul(OBJECT_ID_LEN);
+            if !self.charge(operator, cost, now) {
+                break;
+            }
+            paid.insert(index);
+        }
         self.neighbours.update(&from, |peer| {
-            peer.ranges_due.extend(differ);
+            peer.ranges_due.extend(paid);
         });
+    }
+
+    /// Takes `cost` bytes from the budget of `operator`'s peers for what a
+    /// message of theirs makes this host do or send; `false`, counted,
+    /// when it cannot pay.
+    fn charge(&mut self, operator: OperatorId, cost: usize, now: UnixTime) -> bool {
+        let paid = self
+            .budgets
+            .entry(operator)
+            .or_insert_with(|| ReceiveBudget::new(now))
+            .take(cost, now);
+        if !paid {
+            self.stats.messages_over_budget += 1;
+        }
+        paid
     }
 
     fn handle_ranges(
@@ -772,8 +824,33 @@ impl Gossip {
         };
         let (view, operator) = (peer.view, peer.operator);
         self.refresh_views();
-        let mut lacking = Vec::new();
+        // Each range is paid before it is walked, as if the sender had
+        // asked by id for every id of this host's view in the buckets it
+        // spans (each bucket once): what it lacks is among them, and a
+        // short range over the whole store must not make this host walk
+        // it unpaid. The ranges past what it can pay wait for a later
+        // reconciliation.
+        let mut paid_to: Option<u8> = None;
+        let mut paid = 0;
         for range in ranges {
+            let (first, last) = (range.first.as_bytes()[0], range.last.as_bytes()[0]);
+            let from_bucket = match paid_to {
+                Some(to) if to >= first => to.checked_add(1),
+                _ => Some(first),
+            };
+            let ids: usize = from_bucket.map_or(0, |from_bucket| {
+                (from_bucket..=last)
+                    .map(|index| self.views.buckets(view)[usize::from(index)].count as usize)
+                    .sum()
+            });
+            if !self.charge(operator, ids.saturating_mul(OBJECT_ID_LEN), now) {
+                break;
+            }
+            paid_to = Some(last);
+            paid += 1;
+        }
+        let mut lacking = Vec::new();
+        for range in &ranges[..paid] {
             let mine = self.ids_in(view, &from, range.first..=range.last);
             let (mut a, mut b) = (mine.iter().peekable(), range.ids.iter().peekable());
             loop {
@@ -792,25 +869,18 @@ impl Gossip {
                 }
             }
         }
-        // What the sender lacks costs it as if it had asked by id.
-        let cost = lacking.len().saturating_mul(OBJECT_ID_LEN);
-        let paid = self
-            .budgets
-            .entry(operator)
-            .or_insert_with(|| ReceiveBudget::new(now))
-            .take(cost, now);
-        if !paid {
-            self.stats.messages_over_budget += 1;
-            lacking.clear();
-        }
         let mine = self.views.root(view);
+        let whole = paid == ranges.len();
         self.neighbours.update(&from, |peer| {
             peer.push.extend(lacking);
-            peer.settled = Some(Settled {
-                theirs,
-                mine,
-                at: now,
-            });
+            // Settled only when every range was taken.
+            if whole {
+                peer.settled = Some(Settled {
+                    theirs,
+                    mine,
+                    at: now,
+                });
+            }
         });
     }
 
@@ -1138,7 +1208,11 @@ impl Gossip {
         'buckets: for &index in &due {
             let whole = bucket_range(index);
             let (first_of_bucket, last) = whole.clone().into_inner();
-            let first = after.map_or(first_of_bucket, next_id);
+            // The cursor is an id of the bucket it was left in: a buckets
+            // message since may have put buckets before it in front.
+            let first = after
+                .filter(|after| after.as_bytes()[0] == index)
+                .map_or(first_of_bucket, next_id);
             let ids = self.ids_in(view, &key, first..=last);
             if ranges.len() == MAX_RANGES
                 || len + RANGE_HEADER_LEN + OBJECT_ID_LEN > MAX_MESSAGE_LEN
@@ -1225,6 +1299,8 @@ fn revokes(object: ObjectRef<'_>, host: &PublicKey) -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_adversary;
 #[cfg(test)]
 mod tests_budget;
 #[cfg(test)]

@@ -61,6 +61,10 @@ const RANGES: u8 = 6;
 const ROOT_HEADER_LEN: usize = HEADER_LEN + 4 + ROOT_HASH_LEN;
 /// The bytes a ranges message takes before its first range.
 pub(crate) const RANGES_HEADER_LEN: usize = ROOT_HEADER_LEN + 2;
+/// The bytes a buckets message takes before its first bucket.
+pub(crate) const BUCKETS_HEADER_LEN: usize = ROOT_HEADER_LEN + 2;
+/// The bytes a bucket takes in a buckets message.
+pub(crate) const BUCKET_LEN: usize = 1 + 4 + BUCKET_HASH_LEN;
 /// The bytes a range takes besides its ids.
 pub(crate) const RANGE_HEADER_LEN: usize = 2 * OBJECT_ID_LEN + 2;
 /// Version and type.

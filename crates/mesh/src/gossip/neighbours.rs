@@ -38,7 +38,8 @@ pub(super) struct Neighbour {
     pub(super) announce_due: bool,
     /// The buckets whose ids are due to it: its buckets differed there.
     pub(super) ranges_due: BTreeSet<u8>,
-    /// Within the first of `ranges_due`, the ids up to this one were sent.
+    /// In the bucket this id begins with, the ids up to it were sent
+    /// (ignored once another bucket comes first in `ranges_due`).
     pub(super) ranges_after: Option<ObjectId>,
     /// Objects to send (pushed or wanted), filtered when sent.
     pub(super) push: BTreeSet<ObjectId>,

@@ -176,3 +176,79 @@ fn a_new_key_for_a_host_takes_its_place_and_its_address() {
         recomputed(&local, &store, NOW)
     );
 }
+
+/// Host `n` of operator `op` valid until `until`, for `key` when given
+/// (the key's holder signing for `op`).
+fn until(op: u8, n: u8, until: UnixTime, key: Option<PublicKey>) -> SignedCard {
+    use crate::testing::{rng, secret_of};
+    let secret = operator(op);
+    let mut c = card(&secret, &format!("host-{n}"), Role::Sentry);
+    c.addresses = vec![format!("198.19.{op}.{n}/16").parse().unwrap()];
+    c.allowed_ips = Vec::new();
+    c.not_before = NOW - 60;
+    c.not_after = until;
+    match key {
+        Some(key) => {
+            c.wg_public_key = key;
+            c.forge(&secret, &secret_of(&key), &mut rng())
+        }
+        None => c.sign(&secret).unwrap(),
+    }
+}
+
+/// The other ways the store changes: cards expiring and pruned, a key
+/// conflict resolved by the held card's expiry, operators dropped by
+/// `retain_signers`, and this host's own card expiring.
+#[test]
+fn pruning_retaining_and_expiring_end_where_recomputing_does() {
+    let local = until(1, 1, NOW + 1000, None);
+    let mut store = Store::new();
+    store.insert_card(local.clone(), NOW).unwrap();
+    let mut manager = PeerManager::new(local.clone(), policy()).unwrap();
+    manager.update(&store, NOW);
+    store.take_changes();
+    let mut configured: BTreeMap<PublicKey, PeerSpec> = BTreeMap::new();
+    let mut check = |store: &mut Store, now: UnixTime, step: &str| {
+        let changes = store.take_changes();
+        manager.apply(store, &changes, now);
+        while let Some(event) = manager.poll_event() {
+            match event {
+                PeerEvent::Added(spec) | PeerEvent::Changed(spec) => {
+                    configured.insert(spec.public_key, spec);
+                }
+                PeerEvent::Removed(key) => assert!(configured.remove(&key).is_some()),
+            }
+        }
+        let peers: Vec<PeerSpec> = manager.peers().cloned().collect();
+        assert_eq!(peers, recomputed(&local, store, now), "{step}");
+        assert_eq!(
+            peers,
+            configured.values().cloned().collect::<Vec<_>>(),
+            "{step}"
+        );
+    };
+    let x = until(2, 2, NOW + 100, None);
+    let key = x.card().wg_public_key;
+    let y = until(3, 7, NOW + 2000, Some(key));
+    let z = until(3, 3, NOW + 2000, None);
+    store.insert_card(x, NOW).unwrap();
+    check(&mut store, NOW, "x");
+    assert!(store.insert_card(y.clone(), NOW).is_err());
+    check(&mut store, NOW, "y conflicts");
+    store.insert_card(z, NOW).unwrap();
+    check(&mut store, NOW, "z");
+    let now = NOW + 100;
+    store.prune(now);
+    check(&mut store, now, "x expired");
+    store.insert_card(y, now).unwrap();
+    check(&mut store, now, "y takes the key");
+    store.retain_signers(&BTreeSet::from([
+        operator(1).operator_id(),
+        operator(2).operator_id(),
+    ]));
+    check(&mut store, now, "operator 3 dropped");
+    let now = NOW + 1000;
+    store.prune(now);
+    check(&mut store, now, "this host's card expired");
+    assert!(manager.local_error().is_some());
+}

@@ -89,7 +89,10 @@ impl Store {
             if old.card().not_after >= not_after {
                 return false;
             }
-            self.retired_expiries.remove(&(old.card().not_after, key));
+            let (old_operator, old_not_after) = (old.card().operator, old.card().not_after);
+            self.retired_expiries.remove(&(old_not_after, key));
+            // Its operator's revocation of the key no longer has it.
+            self.note_known_card(old_operator, key);
         }
         self.retired_expiries.insert((not_after, key));
         let operator = c.operator;
