@@ -43,10 +43,12 @@
 //!
 //! Sessions: a host tells gossip which peers have a WireGuard session
 //! ([`Gossip::set_linked`]; a message from a peer proves one). Random
-//! choices prefer linked peers; while fewer than [`LINKED_TARGET`] are
-//! linked, each round also sends a summary to one that is not, which makes
-//! the daemon open a session with it, so each host keeps a few sessions up
-//! rather than one with every peer.
+//! choices are fair by operator, then by host, so a rival with a host per
+//! card it signs gets one operator's share of them, and prefer linked
+//! peers; while fewer than [`LINKED_TARGET`] other operators have a linked
+//! peer, each round also sends a summary to one that is not linked, which
+//! makes the daemon open a session with it, so each host keeps a few
+//! sessions up rather than one with every peer.
 //!
 //! # What goes to whom
 //!
@@ -153,8 +155,9 @@ pub const REVOCATION_FANOUT: usize = 2 * EAGER_FANOUT;
 pub const LAZY_FANOUT: usize = 3;
 /// Rounds a new id is announced for.
 pub const LAZY_ROUNDS: u64 = 3;
-/// Linked peers (with a session) a host keeps besides its own operator's:
-/// while it has fewer, each round it reaches out to one more.
+/// Operators besides its own a host keeps a linked peer (with a session)
+/// of: while it has fewer, each round it reaches out to one more peer.
+/// Counted in operators, so a rival with many hosts cannot fill it.
 pub const LINKED_TARGET: usize = 6;
 /// Seconds a settled pair of roots is not reconciled again.
 pub const RESETTLE_AFTER: u64 = 60;
@@ -334,11 +337,14 @@ impl Gossip {
             admitted: BTreeSet::from([local_operator]),
             admitted_keys: BTreeMap::from([(*local_operator.as_bytes(), local_operator)]),
             unpruned: true,
-            neighbours: Neighbours::new(u64::from_be_bytes(
-                local_operator.as_bytes()[..8]
-                    .try_into()
-                    .unwrap_or_default(),
-            )),
+            neighbours: Neighbours::new(
+                local_operator,
+                u64::from_be_bytes(
+                    local_operator.as_bytes()[..8]
+                        .try_into()
+                        .unwrap_or_default(),
+                ),
+            ),
             views: Views::new(),
             budgets: BTreeMap::new(),
             replacements: BTreeMap::new(),
@@ -667,7 +673,7 @@ impl Gossip {
         for key in own_unlinked {
             self.neighbours.update(&key, |peer| peer.summary_due = true);
         }
-        if self.neighbours.linked_len() < LINKED_TARGET {
+        if self.neighbours.linked_operators() < LINKED_TARGET {
             if let Some(key) = self.neighbours.sample_unlinked() {
                 self.neighbours.update(&key, |peer| peer.summary_due = true);
             }

@@ -1,6 +1,15 @@
 //! The hosts gossip talks to, as the peer manager chose them: what is due
 //! to each, which have a WireGuard session, and fair, random choices among
 //! them — each in O(1) or O(log n), whatever their number.
+//!
+//! Random choices are fair by operator, then by host: an operator is picked
+//! uniformly among those with a host to offer, then one of its hosts. An
+//! admitted rival may have a peer for every card it signs; picking by host
+//! would give it most of this host's pushes and reconciliations (and with
+//! them the chance to withhold what it should relay), picking by operator
+//! gives it one share in the number of operators, however many hosts it
+//! has. For the same reason the sessions gossip keeps up are counted in
+//! operators ([`Neighbours::linked_operators`]).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -48,9 +57,9 @@ pub(super) struct Neighbour {
     pub(super) settled: Option<Settled>,
     /// In the queue of neighbours with something to send.
     queued: bool,
-    /// Its place in `Neighbours::all`.
+    /// Its place in its operator's `Pool::all`.
     place: usize,
-    /// Its place in `Neighbours::linked`.
+    /// Its place in its operator's `Pool::linked`.
     linked_place: Option<usize>,
 }
 
@@ -65,31 +74,45 @@ impl Neighbour {
     }
 }
 
+/// One operator's neighbours, for random choices.
+#[derive(Debug, Clone, Default)]
+struct Pool {
+    /// Its place in `Neighbours::operators`.
+    place: usize,
+    all: Vec<PublicKey>,
+    linked: Vec<PublicKey>,
+}
+
 /// The neighbours, by key. See the [module docs](self).
 #[derive(Debug, Clone)]
 pub(super) struct Neighbours {
+    local: OperatorId,
     map: BTreeMap<PublicKey, Neighbour>,
-    /// Every neighbour's key, in no order: for random choices.
-    all: Vec<PublicKey>,
-    /// The keys of the linked ones.
-    linked: Vec<PublicKey>,
+    /// The operators with a neighbour, in no order: for random choices.
+    operators: Vec<OperatorId>,
+    pools: BTreeMap<OperatorId, Pool>,
+    /// Linked neighbours.
+    linked: usize,
+    /// Operators other than this host's with a linked neighbour.
+    linked_operators: usize,
     /// The neighbours of this host's own operator.
     own: BTreeSet<PublicKey>,
-    /// How many neighbours each operator has.
-    per_operator: BTreeMap<OperatorId, usize>,
     /// Neighbours with something to send, in turn.
     ready: VecDeque<PublicKey>,
     rng: SplitMix64,
 }
 
 impl Neighbours {
-    pub(super) fn new(seed: u64) -> Self {
+    /// No neighbours yet, for a host of `local`.
+    pub(super) fn new(local: OperatorId, seed: u64) -> Self {
         Self {
+            local,
             map: BTreeMap::new(),
-            all: Vec::new(),
-            linked: Vec::new(),
+            operators: Vec::new(),
+            pools: BTreeMap::new(),
+            linked: 0,
+            linked_operators: 0,
             own: BTreeSet::new(),
-            per_operator: BTreeMap::new(),
             ready: VecDeque::new(),
             rng: SplitMix64(seed),
         }
@@ -104,8 +127,14 @@ impl Neighbours {
         self.map.len()
     }
 
+    /// How many neighbours are linked.
     pub(super) fn linked_len(&self) -> usize {
-        self.linked.len()
+        self.linked
+    }
+
+    /// How many operators other than this host's have a linked neighbour.
+    pub(super) fn linked_operators(&self) -> usize {
+        self.linked_operators
     }
 
     pub(super) fn keys(&self) -> impl Iterator<Item = &PublicKey> {
@@ -118,7 +147,7 @@ impl Neighbours {
 
     /// Whether any neighbour is of `operator`.
     pub(super) fn has_operator(&self, operator: &OperatorId) -> bool {
-        self.per_operator.contains_key(operator)
+        self.pools.contains_key(operator)
     }
 
     /// The neighbours of this host's own operator.
@@ -135,6 +164,14 @@ impl Neighbours {
         if self.map.contains_key(&key) {
             return false;
         }
+        let operators = &mut self.operators;
+        let pool = self.pools.entry(operator).or_insert_with(|| {
+            operators.push(operator);
+            Pool {
+                place: operators.len() - 1,
+                ..Pool::default()
+            }
+        });
         self.map.insert(
             key,
             Neighbour {
@@ -150,12 +187,11 @@ impl Neighbours {
                 want: BTreeSet::new(),
                 settled: None,
                 queued: false,
-                place: self.all.len(),
+                place: pool.all.len(),
                 linked_place: None,
             },
         );
-        self.all.push(key);
-        *self.per_operator.entry(operator).or_default() += 1;
+        pool.all.push(key);
         if view == View::Own {
             self.own.insert(key);
         }
@@ -166,16 +202,25 @@ impl Neighbours {
     pub(super) fn remove(&mut self, key: &PublicKey) -> Option<Neighbour> {
         self.set_linked(key, false);
         let neighbour = self.map.remove(key)?;
-        swap_remove(&mut self.all, &mut self.map, neighbour.place, |n| {
-            &mut n.place
-        });
-        self.own.remove(key);
-        if let Some(count) = self.per_operator.get_mut(&neighbour.operator) {
-            *count -= 1;
-            if *count == 0 {
-                self.per_operator.remove(&neighbour.operator);
+        let operator = neighbour.operator;
+        let pool = self.pools.get_mut(&operator)?;
+        pool.all.swap_remove(neighbour.place);
+        if let Some(moved) = pool.all.get(neighbour.place) {
+            if let Some(moved) = self.map.get_mut(moved) {
+                moved.place = neighbour.place;
             }
         }
+        if pool.all.is_empty() {
+            let place = pool.place;
+            self.pools.remove(&operator);
+            self.operators.swap_remove(place);
+            if let Some(moved) = self.operators.get(place) {
+                if let Some(pool) = self.pools.get_mut(moved) {
+                    pool.place = place;
+                }
+            }
+        }
+        self.own.remove(key);
         // A queued key no longer a neighbour is skipped when popped.
         Some(neighbour)
     }
@@ -185,20 +230,34 @@ impl Neighbours {
         let Some(neighbour) = self.map.get_mut(key) else {
             return;
         };
+        let operator = neighbour.operator;
+        let Some(pool) = self.pools.get_mut(&operator) else {
+            return;
+        };
+        let counted = operator != self.local;
         match (neighbour.linked_place, linked) {
             (None, true) => {
                 neighbour.linked = true;
-                neighbour.linked_place = Some(self.linked.len());
-                self.linked.push(*key);
+                neighbour.linked_place = Some(pool.linked.len());
+                pool.linked.push(*key);
+                self.linked += 1;
+                if counted && pool.linked.len() == 1 {
+                    self.linked_operators += 1;
+                }
             }
             (Some(place), false) => {
                 neighbour.linked = false;
                 neighbour.linked_place = None;
-                swap_remove(&mut self.linked, &mut self.map, place, |n| {
-                    n.linked_place
-                        .as_mut()
-                        .expect("a linked neighbour has a place")
-                });
+                pool.linked.swap_remove(place);
+                if let Some(moved) = pool.linked.get(place) {
+                    if let Some(moved) = self.map.get_mut(moved) {
+                        moved.linked_place = Some(place);
+                    }
+                }
+                self.linked -= 1;
+                if counted && pool.linked.is_empty() {
+                    self.linked_operators -= 1;
+                }
             }
             _ => {}
         }
@@ -237,29 +296,27 @@ impl Neighbours {
         self.update(key, |_| ());
     }
 
-    /// Up to `n` distinct neighbours picked at random among the linked
-    /// ones that `eligible` accepts, then, if too few are linked, among the
-    /// others. O(n).
+    /// Up to `n` distinct neighbours picked at random, fair by operator
+    /// (see the [module docs](self)), among the linked ones that
+    /// `eligible` accepts, then, if too few are linked, among the others.
+    /// O(n).
     pub(super) fn sample(
         &mut self,
         n: usize,
         eligible: impl Fn(&PublicKey, &Neighbour) -> bool,
     ) -> Vec<PublicKey> {
         let mut picked = Vec::with_capacity(n);
-        for pool in [Pool::Linked, Pool::All] {
-            let keys = match pool {
-                Pool::Linked => &self.linked,
-                Pool::All => &self.all,
-            };
+        for linked_only in [true, false] {
             // A few tries per place: with most of the pool eligible this
             // fills it; with little, it ends anyway.
             for _ in 0..4 * n {
-                if picked.len() == n || keys.is_empty() {
+                if picked.len() == n {
                     break;
                 }
-                let key = keys[self.rng.below(keys.len())];
-                let neighbour = &self.map[&key];
-                if !picked.contains(&key) && eligible(&key, neighbour) {
+                let Some(key) = self.pick(linked_only) else {
+                    continue;
+                };
+                if !picked.contains(&key) && eligible(&key, &self.map[&key]) {
                     picked.push(key);
                 }
             }
@@ -267,40 +324,35 @@ impl Neighbours {
         picked
     }
 
-    /// One neighbour picked at random among those not linked, if any.
+    /// One neighbour picked at random, fair by operator, among those not
+    /// linked, if any.
     pub(super) fn sample_unlinked(&mut self) -> Option<PublicKey> {
-        if self.linked.len() == self.all.len() {
+        if self.linked == self.map.len() {
             return None;
         }
         for _ in 0..8 {
-            let key = self.all[self.rng.below(self.all.len())];
-            if !self.map[&key].linked {
-                return Some(key);
+            if let Some(key) = self.pick(false) {
+                if !self.map[&key].linked {
+                    return Some(key);
+                }
             }
         }
         None
     }
-}
 
-#[derive(Clone, Copy)]
-enum Pool {
-    Linked,
-    All,
-}
-
-/// Removes `keys[place]` by moving the last key into its place, and tells
-/// the moved neighbour its new place.
-fn swap_remove(
-    keys: &mut Vec<PublicKey>,
-    map: &mut BTreeMap<PublicKey, Neighbour>,
-    place: usize,
-    place_of: impl Fn(&mut Neighbour) -> &mut usize,
-) {
-    keys.swap_remove(place);
-    if let Some(moved) = keys.get(place) {
-        if let Some(neighbour) = map.get_mut(moved) {
-            *place_of(neighbour) = place;
+    /// A random operator, then a random host of it: linked ones only, or
+    /// any. `None` when the operator picked has none.
+    fn pick(&mut self, linked_only: bool) -> Option<PublicKey> {
+        if self.operators.is_empty() {
+            return None;
         }
+        let operator = self.operators[self.rng.below(self.operators.len())];
+        let pool = &self.pools[&operator];
+        let hosts = if linked_only { &pool.linked } else { &pool.all };
+        if hosts.is_empty() {
+            return None;
+        }
+        Some(hosts[self.rng.below(hosts.len())])
     }
 }
 
@@ -335,40 +387,88 @@ mod tests {
         PublicKey::from_bytes([i; 32])
     }
 
+    /// Every neighbour's places match the pools they are in.
+    fn assert_places(n: &Neighbours) {
+        for (place, operator) in n.operators.iter().enumerate() {
+            let pool = &n.pools[operator];
+            assert_eq!(pool.place, place);
+            for (place, k) in pool.all.iter().enumerate() {
+                assert_eq!(n.map[k].place, place);
+                assert_eq!(n.map[k].operator, *operator);
+            }
+            for (place, k) in pool.linked.iter().enumerate() {
+                assert_eq!(n.map[k].linked_place, Some(place));
+            }
+        }
+        assert_eq!(n.operators.len(), n.pools.len());
+    }
+
     #[test]
     fn places_stay_right_through_removals_and_links() {
-        let op = crate::testing::operator(1).operator_id();
-        let mut n = Neighbours::new(7);
+        let (a, b) = (
+            crate::testing::operator(1).operator_id(),
+            crate::testing::operator(2).operator_id(),
+        );
+        let mut n = Neighbours::new(a, 7);
         for i in 0..10 {
-            assert!(n.insert(key(i), op, View::Public));
+            assert!(n.insert(key(i), if i < 7 { a } else { b }, View::Public));
         }
-        assert!(!n.insert(key(3), op, View::Public));
+        assert!(!n.insert(key(3), a, View::Public));
         for i in [2, 5, 9] {
             n.set_linked(&key(i), true);
         }
+        assert_eq!(n.linked_operators(), 1, "operator b; a is this host's");
         n.remove(&key(5));
         n.remove(&key(0));
         n.set_linked(&key(2), false);
         assert_eq!(n.len(), 8);
         assert_eq!(n.linked_len(), 1);
-        for (place, k) in n.all.iter().enumerate() {
-            assert_eq!(n.map[k].place, place);
-        }
-        for (place, k) in n.linked.iter().enumerate() {
-            assert_eq!(n.map[k].linked_place, Some(place));
-        }
+        assert_places(&n);
         // Linked neighbours are picked first.
         assert_eq!(n.sample(1, |_, _| true), vec![key(9)]);
         let three = n.sample(3, |_, _| true);
         assert_eq!(three.len(), 3);
         assert!(three.contains(&key(9)));
-        assert!(n.sample(5, |k, _| *k == key(4)) == vec![key(4)]);
+        assert!(
+            n.sample(5, |k, _| *k == key(4))
+                .iter()
+                .all(|k| *k == key(4))
+        );
+        // An operator whose last neighbour goes leaves the choices.
+        for i in 7..10 {
+            n.remove(&key(i));
+        }
+        assert_places(&n);
+        assert!(!n.has_operator(&b));
+        assert_eq!(n.linked_operators(), 0);
+    }
+
+    #[test]
+    fn an_operator_with_many_hosts_gets_one_share_of_the_choices() {
+        let local = crate::testing::operator(1).operator_id();
+        let (rival, other) = (
+            crate::testing::operator(2).operator_id(),
+            crate::testing::operator(3).operator_id(),
+        );
+        let mut n = Neighbours::new(local, 11);
+        for i in 0..100 {
+            n.insert(key(i), rival, View::Public);
+            n.set_linked(&key(i), true);
+        }
+        n.insert(key(200), other, View::Public);
+        n.set_linked(&key(200), true);
+        let picked = (0..1000)
+            .filter(|_| n.sample(1, |_, _| true) == vec![key(200)])
+            .count();
+        // One share in two operators, not one in 101 hosts.
+        assert!((400..600).contains(&picked), "{picked}");
+        assert_eq!(n.linked_operators(), 2);
     }
 
     #[test]
     fn the_ready_queue_serves_each_once_and_skips_the_gone() {
         let op = crate::testing::operator(1).operator_id();
-        let mut n = Neighbours::new(1);
+        let mut n = Neighbours::new(op, 1);
         n.insert(key(1), op, View::Own);
         n.insert(key(2), op, View::Own);
         n.update(&key(1), |x| x.summary_due = true);

@@ -216,14 +216,12 @@ fn a_ranges_message_its_sender_cannot_pay_for_is_not_walked() {
     assert!(!asked, "an unpaid ranges message was walked");
 }
 
-/// Random choices are among hosts, and hosts with a session first: an
-/// admitted rival whose many hosts (up to `HOST_QUOTA` cards) each send one
-/// message is linked many times over, fills `LINKED_TARGET`, and then
-/// takes every reconciliation round of this host. An honest host of a
-/// third operator without a session at that moment is never reconciled
-/// with again: what this host learns reaches it only through the rival.
+/// An admitted rival whose many hosts (up to `HOST_QUOTA` cards) each send
+/// one message is linked many times over; were choices made among hosts,
+/// it would take every reconciliation round of this host, and an honest
+/// host of a third operator without a session would hear from this host
+/// only through the rival. Choices are made among operators first.
 #[test]
-#[ignore = "review finding, not fixed: random choices are per host, not per operator"]
 fn a_rival_with_many_hosts_does_not_take_every_round() {
     let (alice, bob, carol) = (operator(1), operator(2), operator(3));
     let a1 = signed(&alice, "sentry-1", Role::Sentry);
@@ -265,8 +263,10 @@ fn a_rival_with_many_hosts_does_not_take_every_round() {
             }
         }
     }
-    // Chosen by operator, bob's host would have about half the rounds.
-    assert!(summaries_to_bob > 0, "bob's host was never reconciled with");
+    // Chosen by operator, bob's host has about half the rounds (and more
+    // summaries, as gossip reaches out to operators it has no session
+    // with).
+    assert!(summaries_to_bob >= 40, "{summaries_to_bob} of 120 rounds");
 }
 
 /// Whether a host revocation is in the public view depends on the card the
