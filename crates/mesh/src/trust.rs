@@ -180,6 +180,15 @@ impl TrustPolicy {
     /// keeps it out (which vouches are missing, a range refused). The
     /// operators admitted are exactly those of
     /// [`TrustPolicy::admitted_ranges`].
+    ///
+    /// Cost: `O((v + w) log (v + w) + c log c + p)` for `v` vouches and
+    /// `w` revocations given, `c` operators vouched for at the threshold
+    /// and `p` pairs of them whose ranges overlap. The peer manager
+    /// recomputes it from the store once per change of the store (a
+    /// gossip message, not an object), and the store holds only the
+    /// vouches that can count ([`crate::Store::reserve_room`]): `v` is at
+    /// most `d + 1` per operator vouched for, with `d` the operators
+    /// trusted directly, not every vouch the mesh has signed.
     pub fn admissions<'a>(
         &self,
         vouches: impl IntoIterator<Item = &'a SignedVouch>,

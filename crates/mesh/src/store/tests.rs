@@ -703,6 +703,9 @@ fn pool() -> &'static [Object] {
             pool.push(revoke_host(op, stray_key(i as u32), NOW).into());
             pool.push(vouch(op, other, NOW).into());
             pool.push(vouch(op, other, NOW + 10).into());
+            // Operator 4 is trusted by no one: vouches for it count when
+            // operator 1 or 2 signs them.
+            pool.push(vouch(op, &operator(4), NOW).into());
             pool.push(
                 Revocation {
                     issuer: op.operator_id(),
@@ -758,14 +761,24 @@ fn assert_consistent(store: &Store) {
         usage.entry(voucher).or_default().statements += 1;
     }
     assert_eq!(store.usage, usage);
-    let mut pooled = Usage::default();
-    for (operator, usage) in &store.usage {
-        if store.local != Some(*operator) && !store.direct.contains(operator) {
-            pooled.hosts += usage.hosts;
-            pooled.statements += usage.statements;
-        }
+    let pooled: usize = store
+        .usage
+        .iter()
+        .filter(|(operator, _)| store.local != Some(**operator) && !store.direct.contains(operator))
+        .map(|(_, usage)| usage.hosts)
+        .sum();
+    assert_eq!(store.pooled_hosts, pooled);
+    // Only vouches and withdrawals that can count are kept.
+    let withdrawals = store
+        .revocations
+        .keys()
+        .filter_map(|&(issuer, target)| match target {
+            RevocationTarget::Vouch(subject) => Some((issuer, subject)),
+            RevocationTarget::Host(_) => None,
+        });
+    for (voucher, subject) in store.vouches.keys().copied().chain(withdrawals) {
+        assert!(store.counts(voucher, subject));
     }
-    assert_eq!(store.pooled, pooled);
     assert_eq!(
         store.ids.len(),
         store.cards.len() + store.vouches.len() + store.revocations.len()
@@ -794,7 +807,8 @@ proptest::proptest! {
         steps in proptest::collection::vec(step(), 1..40),
     ) {
         let pool = pool();
-        // Operator 1 is local, 2 trusted directly, 3 admitted by vouches.
+        // Operator 1 is local, 2 trusted directly, 3 admitted by vouches:
+        // only 1's and 2's vouches for 3 and 4 can count.
         let mut store = Store::new();
         store.reserve_room(operator(1).operator_id(), &BTreeSet::from([operator(2).operator_id()]));
         for step in steps {
