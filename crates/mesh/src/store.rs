@@ -232,7 +232,9 @@ pub enum InsertError {
     /// The store holds as many objects of the kind as it keeps.
     #[error("the store already holds {max} {what}, the most it keeps")]
     Full {
-        /// `cards and host revocations` or `vouches`.
+        /// `cards and host revocations` (those of the operators admitted
+        /// by vouches, [`MAX_CARDS`]) or `objects of one kind`
+        /// ([`MAX_LISTED`]).
         what: &'static str,
         /// The limit.
         max: usize,
@@ -412,17 +414,9 @@ impl Store {
         for key in &cards {
             self.remove_card(key);
         }
-        let vouches: Vec<(OperatorId, OperatorId)> = self
-            .vouches
-            .keys()
-            .filter(|&&(voucher, subject)| {
-                !admitted.contains(&voucher) || !self.counts(voucher, subject)
-            })
-            .copied()
-            .collect();
-        for &pair in &vouches {
-            self.remove_vouch(pair);
-        }
+        let statements = self.retain_statements(|store, voucher, subject| {
+            admitted.contains(&voucher) && store.counts(voucher, subject)
+        });
         let revocations: Vec<(OperatorId, RevocationTarget)> = self
             .revocations
             .keys()
@@ -430,16 +424,14 @@ impl Store {
                 RevocationTarget::Host(key) => {
                     !admitted.contains(&issuer) && !self.tombstones.contains_key(&(issuer, key))
                 }
-                RevocationTarget::Vouch(subject) => {
-                    !admitted.contains(&issuer) || !self.counts(issuer, subject)
-                }
+                RevocationTarget::Vouch(_) => false,
             })
             .copied()
             .collect();
         for &key in &revocations {
             self.remove_revocation(key);
         }
-        let dropped = cards.len() + vouches.len() + revocations.len();
+        let dropped = cards.len() + statements + revocations.len();
         if dropped > 0 {
             self.generation += 1;
         }

@@ -10,6 +10,7 @@ use super::{InsertError, Store};
 use crate::card::claimed_key;
 use crate::identity::OperatorId;
 use crate::object::{Object, ObjectId, ObjectKind};
+use crate::revocation::RevocationTarget;
 
 /// Where a revocation's encoding has its target: after the format version
 /// and the issuer's id, a tag (1: a host key, 2: a vouch's subject) and 32
@@ -89,12 +90,16 @@ impl Store {
     ///   room of the operators this host trusts itself.
     ///
     /// Until it is called, every operator's vouches are taken, each within
-    /// [`STATEMENT_QUOTA`]. Vouches held by an operator that is no longer
-    /// trusted directly stay until the next [`Store::retain_signers`].
+    /// [`STATEMENT_QUOTA`]. When it changes what was set before (a
+    /// reload), the vouches and withdrawals that can no longer count go
+    /// at once; the first call leaves that to [`Store::retain_signers`],
+    /// so that a state file's vouches of directly trusted operators stay
+    /// while the directly trusted operators are being set.
     pub fn reserve_room(&mut self, local: OperatorId, direct: &BTreeSet<OperatorId>) {
         if self.local == Some(local) && self.direct == *direct {
             return;
         }
+        let reload = self.local.is_some();
         self.local = Some(local);
         self.direct = direct.clone();
         self.pooled_hosts = self
@@ -103,6 +108,39 @@ impl Store {
             .filter(|(operator, _)| !self.is_reserved(**operator))
             .map(|(_, usage)| usage.hosts)
             .sum();
+        if reload && self.retain_statements(Self::counts) > 0 {
+            self.generation += 1;
+        }
+    }
+
+    /// Keeps only the vouches and vouch withdrawals for whose (voucher,
+    /// subject) `keep` holds in this store; returns how many went.
+    pub(super) fn retain_statements(
+        &mut self,
+        keep: impl Fn(&Self, OperatorId, OperatorId) -> bool,
+    ) -> usize {
+        let vouches: Vec<(OperatorId, OperatorId)> = self
+            .vouches
+            .keys()
+            .filter(|&&(voucher, subject)| !keep(self, voucher, subject))
+            .copied()
+            .collect();
+        let withdrawals: Vec<(OperatorId, RevocationTarget)> = self
+            .revocations
+            .keys()
+            .filter(|&&(issuer, target)| match target {
+                RevocationTarget::Vouch(subject) => !keep(self, issuer, subject),
+                RevocationTarget::Host(_) => false,
+            })
+            .copied()
+            .collect();
+        for &pair in &vouches {
+            self.remove_vouch(pair);
+        }
+        for &key in &withdrawals {
+            self.remove_revocation(key);
+        }
+        vouches.len() + withdrawals.len()
     }
 
     /// The vouch pairs each directly trusted operator may have here: an

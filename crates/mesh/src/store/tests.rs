@@ -727,6 +727,9 @@ enum Step {
     Insert(usize),
     Prune(u64),
     Retain(u8),
+    /// Operator 1 trusts directly the operators of the mask's bits (2 to
+    /// 4).
+    Trust(u8),
 }
 
 fn step() -> impl proptest::strategy::Strategy<Value = Step> {
@@ -735,11 +738,13 @@ fn step() -> impl proptest::strategy::Strategy<Value = Step> {
         6 => any::<usize>().prop_map(Step::Insert),
         1 => prop::sample::select(vec![0, 101, 91 * 86_400]).prop_map(Step::Prune),
         1 => (1u8..8).prop_map(Step::Retain),
+        1 => (0u8..8).prop_map(Step::Trust),
     ]
 }
 
 /// The counters the quotas rest on agree with what the store holds, and so
-/// do its indexes; the state file round-trips.
+/// do its indexes; only what can count is kept; the state file
+/// round-trips.
 fn assert_consistent(store: &Store) {
     let mut usage: BTreeMap<OperatorId, Usage> = BTreeMap::new();
     for held in store.cards.values() {
@@ -803,12 +808,13 @@ fn assert_consistent(store: &Store) {
 
 proptest::proptest! {
     #[test]
-    fn the_quota_counters_follow_every_insert_prune_and_retain(
+    fn the_quota_counters_follow_every_insert_prune_retain_and_reload(
         steps in proptest::collection::vec(step(), 1..40),
     ) {
         let pool = pool();
         // Operator 1 is local, 2 trusted directly, 3 admitted by vouches:
-        // only 1's and 2's vouches for 3 and 4 can count.
+        // only 1's and 2's vouches for 3 and 4 can count, until a step
+        // changes whom 1 trusts directly.
         let mut store = Store::new();
         store.reserve_room(operator(1).operator_id(), &BTreeSet::from([operator(2).operator_id()]));
         for step in steps {
@@ -825,6 +831,13 @@ proptest::proptest! {
                         .map(|n| operator(n).operator_id())
                         .collect();
                     store.retain_signers(&admitted);
+                }
+                Step::Trust(mask) => {
+                    let direct: BTreeSet<OperatorId> = (2..=4u8)
+                        .filter(|n| mask & (1 << (n - 2)) != 0)
+                        .map(|n| operator(n).operator_id())
+                        .collect();
+                    store.reserve_room(operator(1).operator_id(), &direct);
                 }
             }
             assert_consistent(&store);

@@ -104,6 +104,34 @@ fn what_cannot_count_leaves_at_the_next_retain() {
 }
 
 #[test]
+fn a_reload_drops_what_can_no_longer_count() {
+    let [local, two, three, subject, other] = [1, 2, 3, 20, 21].map(operator);
+    let mut store = store_of_one();
+    store.insert_vouch(vouch(&two, &subject, NOW), NOW).unwrap();
+    store
+        .insert_vouch(vouch(&three, &subject, NOW), NOW)
+        .unwrap();
+    store
+        .insert_revocation(withdraw(&three, &other), NOW)
+        .unwrap();
+    let generation = store.generation();
+    // Operator 3 is no longer trusted directly: its vouch and withdrawal
+    // go at once.
+    store.reserve_room(local.operator_id(), &BTreeSet::from([two.operator_id()]));
+    assert!(store.generation() > generation);
+    assert_eq!(store.vouches().count(), 1);
+    assert_eq!(store.revocations().count(), 0);
+    assert_eq!(store.usage_of(&three.operator_id()), (0, 0));
+    // Operator 20 is trusted directly now: vouches for it count no more.
+    store.reserve_room(
+        local.operator_id(),
+        &BTreeSet::from([two.operator_id(), subject.operator_id()]),
+    );
+    assert_eq!(store.vouches().count(), 0);
+    assert_eq!(store.usage_of(&two.operator_id()), (0, 0));
+}
+
+#[test]
 fn each_direct_voucher_has_its_own_share() {
     let (rival, honest, local) = (operator(2), operator(3), operator(1));
     let mut store = store_of_one();
