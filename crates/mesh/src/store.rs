@@ -47,15 +47,22 @@
 //! follow from the host's trust configuration ([`Store::reserve_room`]), so
 //! an admitted rival fills only its own:
 //!
-//! * **Vouches and withdrawals are kept only where they can count.** A
-//!   host admits an operator on the vouches of its own operator and of the
-//!   `d` operators it trusts directly, for operators it does not trust
-//!   directly (see [`crate::TrustPolicy`]); any other vouch or withdrawal
-//!   is refused ([`InsertError::NotCounted`]), however admitted its signer.
-//!   So a host holds at most `d + 1` vouch pairs per operator it admits by
-//!   vouches — or considers: a subject short of `k` vouches — not every
-//!   vouch of the mesh: in a web of 250 operators where each vouches for
-//!   every other (62,250 vouches), a host trusting 2 directly holds 741.
+//! * **Vouches and withdrawals are kept only where they can count**, and
+//!   at their voucher's own hosts. A host admits an operator on the
+//!   vouches of its own operator and of the `d` operators it trusts
+//!   directly, for operators it does not trust directly (see
+//!   [`crate::TrustPolicy`]); it also keeps every vouch of its own
+//!   operator, which it publishes for other operators' hosts (its vouch
+//!   for an operator it trusts directly counts elsewhere). Any other vouch
+//!   or withdrawal is refused ([`InsertError::NotCounted`]), however
+//!   admitted its signer. So a host holds at most `d + 1` vouch pairs per
+//!   operator it admits by vouches — or considers: a subject short of `k`
+//!   vouches — and its own operator's, not every vouch of the mesh: in a
+//!   web of 250 operators where each vouches for every other (62,250
+//!   vouches), a host trusting 2 directly holds 743. A vouch reaches the
+//!   hosts it counts for from its voucher's hosts, which every such host
+//!   peers with (it admits the voucher directly), and from any host it
+//!   counts for.
 //! * **[`Store::statement_quota`]** (voucher, subject) pairs per directly
 //!   trusted operator, a vouch and a withdrawal of it sharing one, an
 //!   equal share of [`VOUCH_ROOM`] of at most [`STATEMENT_QUOTA`]:
@@ -194,9 +201,10 @@ pub enum InsertError {
     /// A card for a key that another operator's card holds.
     #[error(transparent)]
     KeyConflict(Box<KeyConflict>),
-    /// A vouch or vouch withdrawal that cannot count on this host: its
-    /// signer is neither the host's operator nor one it trusts directly,
-    /// or it is about one of those (see [`Store::reserve_room`]).
+    /// A vouch or vouch withdrawal that cannot count on this host, nor is
+    /// its own operator's: its signer is not trusted directly, or it is
+    /// about the host's operator or one it trusts directly (see
+    /// [`Store::reserve_room`]).
     #[error(
         "the {kind} by operator {voucher} about operator {subject} cannot count on this host: \
          only its own operator's and its directly trusted operators' vouches count, and only \
@@ -371,7 +379,7 @@ impl Store {
     ) -> Result<Inserted, InsertError> {
         let v = vouch.vouch();
         check_not_future(ObjectKind::Vouch, v.voucher, v.issued_at, now)?;
-        self.check_counts(ObjectKind::Vouch, v.voucher, v.subject)?;
+        self.check_kept(ObjectKind::Vouch, v.voucher, v.subject)?;
         self.put_vouch(vouch, Room::Needed)
     }
 
@@ -392,7 +400,7 @@ impl Store {
         let r = revocation.revocation();
         check_not_future(ObjectKind::Revocation, r.issuer, r.issued_at, now)?;
         if let RevocationTarget::Vouch(subject) = r.target {
-            self.check_counts(ObjectKind::Revocation, r.issuer, subject)?;
+            self.check_kept(ObjectKind::Revocation, r.issuer, subject)?;
         }
         self.put_revocation(revocation, Room::Needed)
     }
@@ -415,7 +423,7 @@ impl Store {
             self.remove_card(key);
         }
         let statements = self.retain_statements(|store, voucher, subject| {
-            admitted.contains(&voucher) && store.counts(voucher, subject)
+            admitted.contains(&voucher) && store.keeps(voucher, subject)
         });
         let revocations: Vec<(OperatorId, RevocationTarget)> = self
             .revocations

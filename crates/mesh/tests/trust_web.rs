@@ -5,9 +5,13 @@
 //! trusted rival that vouches for 100,000 made-up operators and signs
 //! cards beyond its quota changes neither.
 //!
-//! Each host is its [`Store`] and [`TrustPolicy`], offered every object as
-//! gossip would offer it (gossip itself only adds that the signer is
-//! admitted, which every operator here ends up being).
+//! In the first two, each host is its [`Store`] and [`TrustPolicy`],
+//! offered every object as gossip would offer it (gossip itself only adds
+//! that the signer is admitted, which every operator here ends up being).
+//! The third runs a smaller web of the same shape through gossip (the
+//! crate's `sim` harness): a vouch travels only through the hosts that keep
+//! it — its voucher's, and those it counts for — and still reaches every
+//! host that needs it.
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
@@ -116,10 +120,15 @@ fn a_web_of_250_operators_admits_every_operator_at_every_host() {
         let admitted = policy.admitted_operators(store.vouches(), store.revocations());
         assert_eq!(admitted, everyone, "host of operator {n}");
         // Only its three vouchers' vouches for the 247 operators it does
-        // not trust directly: 741 of 62,250.
+        // not trust directly, and its own operator's for its two
+        // neighbours, which it publishes: 743 of 62,250.
         let d = policy.direct().len();
         let held = store.vouches().count();
-        assert_eq!(held, bound(d, OPERATORS - 1 - d), "host of operator {n}");
+        assert_eq!(
+            held,
+            bound(d, OPERATORS - 1 - d) + d,
+            "host of operator {n}"
+        );
         assert_eq!(held + refused, vouches.len());
     }
 }
@@ -170,7 +179,7 @@ fn a_rival_vouching_for_made_up_operators_fills_only_its_own_share() {
         let (rival_cards, rival_pairs) = store.usage_of(&rival.operator_id());
         assert_eq!((rival_cards, over_quota), (HOST_QUOTA, 1));
         let d = policy.direct().len();
-        let honest = bound(d, OPERATORS - 1 - d);
+        let honest = bound(d, OPERATORS - 1 - d) + d;
         let held = store.vouches().count();
         if policy.is_voucher(&rival.operator_id()) {
             // Its share, and not one more; the others' vouches all in.
@@ -187,4 +196,41 @@ fn a_rival_vouching_for_made_up_operators_fills_only_its_own_share() {
         // Nothing of the made-up operators is admitted.
         assert!(admitted.iter().all(|op| everyone.contains(op)));
     }
+}
+
+/// Operators of the web run through gossip.
+const GOSSIPED: u8 = 8;
+
+#[test]
+fn a_sparse_web_converges_through_gossip_keeping_only_what_counts() {
+    use sentrymesh_mesh::sim::{Net, policy as sim_policy, seed};
+    // Operators 1 to 8 in a ring, each trusting its two neighbours with a
+    // threshold of 2, each vouching for every other at one of its own
+    // sentries; each sentry starts knowing one sentry of every operator.
+    let ring = |op: u8| [(op + GOSSIPED - 2) % GOSSIPED + 1, op % GOSSIPED + 1];
+    let ops: Vec<u8> = (1..=GOSSIPED).collect();
+    let mut net = Net::launch(&ops, |op| sim_policy(op, &ring(op), THRESHOLD), seed());
+    for &voucher in &ops {
+        for subject in ops.iter().filter(|&&s| s != voucher) {
+            let v = vouch(
+                &operator(voucher),
+                operator(*subject).operator_id(),
+                operator_range(*subject),
+            );
+            net.hand(voucher, "sentry-1", v);
+        }
+    }
+    net.run_for(30);
+    let everyone: BTreeSet<OperatorId> = ops.iter().map(|&op| operator(op).operator_id()).collect();
+    let d = 2;
+    let others = usize::from(GOSSIPED) - 1 - d;
+    for m in net.nodes() {
+        assert_eq!(m.mesh.admitted_operators(), &everyone, "{}", m.name());
+        // Its vouchers' vouches for the others, and its own operator's for
+        // its neighbours: 17 of the 56 the web signed.
+        let held = m.mesh.store().vouches().count();
+        assert_eq!(held, bound(d, others) + d, "{}", m.name());
+    }
+    net.assert_events_match();
+    net.assert_no_hidden_leaks();
 }

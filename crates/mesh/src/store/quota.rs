@@ -78,9 +78,10 @@ impl Store {
     ///
     /// * Only their vouches and withdrawals, and only about other
     ///   operators, can count here (see [`crate::TrustPolicy`]), so only
-    ///   those are stored: any other is refused as
-    ///   [`InsertError::NotCounted`], and [`Store::retain_signers`] drops
-    ///   those held.
+    ///   those are stored — and all of the local operator's, which its
+    ///   hosts publish for the hosts of other operators, whom they may
+    ///   admit: any other is refused as [`InsertError::NotCounted`], and
+    ///   [`Store::retain_signers`] drops those held.
     /// * The local operator's objects are never refused for room (its own
     ///   revocations and renewed cards must always go in, and it signs
     ///   nothing a rival can multiply); each directly trusted operator has
@@ -108,7 +109,7 @@ impl Store {
             .filter(|(operator, _)| !self.is_reserved(**operator))
             .map(|(_, usage)| usage.hosts)
             .sum();
-        if reload && self.retain_statements(Self::counts) > 0 {
+        if reload && self.retain_statements(Self::keeps) > 0 {
             self.generation += 1;
         }
     }
@@ -151,20 +152,20 @@ impl Store {
         STATEMENT_QUOTA.min(VOUCH_ROOM / self.direct.len().max(1))
     }
 
-    /// Whether a vouch or withdrawal by `voucher` about `subject` can count
-    /// here (see [`Store::reserve_room`]).
-    pub(super) fn counts(&self, voucher: OperatorId, subject: OperatorId) -> bool {
-        self.counts_encoded(voucher, subject.as_bytes())
+    /// Whether the store keeps vouches and withdrawals by `voucher` about
+    /// `subject` (see [`Store::reserve_room`]).
+    pub(super) fn keeps(&self, voucher: OperatorId, subject: OperatorId) -> bool {
+        self.keeps_encoded(voucher, subject.as_bytes())
     }
 
-    /// Refuses a vouch or withdrawal (`kind`) that cannot count here.
-    pub(super) fn check_counts(
+    /// Refuses a vouch or withdrawal (`kind`) the store does not keep.
+    pub(super) fn check_kept(
         &self,
         kind: ObjectKind,
         voucher: OperatorId,
         subject: OperatorId,
     ) -> Result<(), InsertError> {
-        if self.counts(voucher, subject) {
+        if self.keeps(voucher, subject) {
             return Ok(());
         }
         Err(InsertError::NotCounted {
@@ -174,15 +175,16 @@ impl Store {
         })
     }
 
-    /// [`Store::counts`] for a subject read from an encoding, unchecked.
-    fn counts_encoded(&self, voucher: OperatorId, subject: &[u8; 32]) -> bool {
+    /// [`Store::keeps`] for a subject read from an encoding, unchecked.
+    fn keeps_encoded(&self, voucher: OperatorId, subject: &[u8; 32]) -> bool {
         let Some(local) = self.local else {
             return true;
         };
         let configured = |id: &OperatorId| id.as_bytes() == subject;
-        (voucher == local || self.direct.contains(&voucher))
-            && !configured(&local)
-            && !self.direct.iter().any(configured)
+        voucher == local
+            || (self.direct.contains(&voucher)
+                && !configured(&local)
+                && !self.direct.iter().any(configured))
     }
 
     /// Whether a list of `len` objects may grow by one: below
@@ -372,7 +374,7 @@ impl Store {
     /// room: it can count here, and its signer has room for a pair or
     /// holds this one.
     fn pair_may_have_room(&self, signer: OperatorId, subject: &[u8; 32]) -> bool {
-        if !self.counts_encoded(signer, subject) {
+        if !self.keeps_encoded(signer, subject) {
             return false;
         }
         if self.check_statement_room(signer).is_ok() {

@@ -773,7 +773,8 @@ fn assert_consistent(store: &Store) {
         .map(|(_, usage)| usage.hosts)
         .sum();
     assert_eq!(store.pooled_hosts, pooled);
-    // Only vouches and withdrawals that can count are kept.
+    // Only vouches and withdrawals that can count, or the local
+    // operator's, are kept.
     let withdrawals = store
         .revocations
         .keys()
@@ -782,7 +783,7 @@ fn assert_consistent(store: &Store) {
             RevocationTarget::Host(_) => None,
         });
     for (voucher, subject) in store.vouches.keys().copied().chain(withdrawals) {
-        assert!(store.counts(voucher, subject));
+        assert!(store.keeps(voucher, subject));
     }
     assert_eq!(
         store.ids.len(),
@@ -813,8 +814,8 @@ proptest::proptest! {
     ) {
         let pool = pool();
         // Operator 1 is local, 2 trusted directly, 3 admitted by vouches:
-        // only 1's and 2's vouches for 3 and 4 can count, until a step
-        // changes whom 1 trusts directly.
+        // only 1's and 2's vouches for 3 and 4 can count (1's for 2 is
+        // kept too), until a step changes whom 1 trusts directly.
         let mut store = Store::new();
         store.reserve_room(operator(1).operator_id(), &BTreeSet::from([operator(2).operator_id()]));
         for step in steps {
