@@ -314,8 +314,8 @@ pub use role::{Role, RoleError};
 pub use standing::{CardStanding, NoPeer, NoSession};
 pub use statement::{ParseStatementError, SignStatementError};
 pub use store::{
-    HOST_QUOTA, InsertError, Inserted, KeyConflict, MAX_CARDS, MAX_LISTED, MAX_VOUCHES,
-    STATEMENT_QUOTA, StateError, Store,
+    HOST_QUOTA, InsertError, Inserted, KeyConflict, MAX_CARDS, MAX_LISTED, STATEMENT_QUOTA,
+    StateError, Store, VOUCH_ROOM,
 };
 pub use trust::{Admission, Admissions, NotAdmitted, PolicyError, TrustPath, TrustPolicy};
 pub use vouch::{SignedVouch, Vouch};

@@ -43,33 +43,61 @@
 //! # Bounds
 //!
 //! Gossip stores only objects signed by operators this host admits (see
-//! [`crate::gossip`]), and the store keeps each operator within a quota, so
-//! an admitted rival cannot fill it for everyone else:
+//! [`crate::gossip`]), and the store keeps each operator within quotas that
+//! follow from the host's trust configuration ([`Store::reserve_room`]), so
+//! an admitted rival fills only its own:
 //!
+//! * **Vouches and withdrawals are kept only where they can count**, and
+//!   at their voucher's own hosts. A host admits an operator on the
+//!   vouches of its own operator and of the `d` operators it trusts
+//!   directly, for operators it does not trust directly (see
+//!   [`crate::TrustPolicy`]); it also keeps every vouch of its own
+//!   operator, which it publishes for other operators' hosts (its vouch
+//!   for an operator it trusts directly counts elsewhere). Any other vouch
+//!   or withdrawal is refused ([`InsertError::NotCounted`]), however
+//!   admitted its signer. So a host holds at most `d + 1` vouch pairs per
+//!   operator it admits by vouches — or considers: a subject short of `k`
+//!   vouches — and its own operator's, not every vouch of the mesh: in a
+//!   web of 250 operators where each vouches for every other (62,250
+//!   vouches), a host trusting 2 directly holds 743. A vouch reaches the
+//!   hosts it counts for from its voucher's hosts, which every such host
+//!   peers with (it admits the voucher directly), and from any host it
+//!   counts for.
+//! * **[`Store::statement_quota`]** (voucher, subject) pairs per directly
+//!   trusted operator, a vouch and a withdrawal of it sharing one, an
+//!   equal share of [`VOUCH_ROOM`] of at most [`STATEMENT_QUOTA`]:
+//!   withdrawing a vouch the store holds is never refused for room. A
+//!   directly trusted rival that vouches for any number of made-up
+//!   operators fills only its own share: the vouches of the others, that
+//!   admit the real operators, each have theirs. Which of a voucher's
+//!   vouches matter cannot be told when they arrive — a subject with one
+//!   vouch is admitted when `k - 1` more come — so none is preferred; and
+//!   once a subject is admitted, its vouches beyond `k` are still kept:
+//!   they keep it admitted when one is withdrawn, and a second range named
+//!   `k` times must leave it out on every host alike, whatever arrived
+//!   first (see [`crate::TrustPolicy`]).
 //! * **[`HOST_QUOTA`]** cards and host revocations together per operator.
 //!   A revocation by an operator of a card of its own that the store holds
 //!   takes that card's place, so it is **never refused for room** — not by
 //!   the quota, not by [`MAX_CARDS`]. A host revocation of a key the store
 //!   holds no card of needs room like a card.
-//! * **[`STATEMENT_QUOTA`]** (signer, subject) pairs per operator, a vouch
-//!   and a withdrawal of it sharing one: withdrawing a vouch the store holds
-//!   is never refused for room.
-//! * Globally, at most [`MAX_CARDS`] cards and host revocations, and
-//!   [`MAX_VOUCHES`] vouch pairs, of the operators admitted by vouches (and
-//!   formerly admitted ones whose tombstones still stand). The operators
-//!   this host trusts itself do not compete with them for that room (see
-//!   [`Store::reserve_room`]): with `k` colluding vouchers, or a threshold
-//!   of 1, a few operators can admit enough stand-ins to fill the caps, and
-//!   our own new cards would then be refused. Each directly trusted
-//!   operator is held to its quotas alone, and the **local operator's
-//!   objects are never refused for room** (its key signs nothing a rival
-//!   can multiply). So the store holds at most `min(HOST_QUOTA × vouched,
-//!   MAX_CARDS) + HOST_QUOTA × direct` cards and host revocations besides
-//!   the local operator's, as many revoked cards aside (at most
-//!   [`MAX_CARDS`]), and `min(STATEMENT_QUOTA × vouched, MAX_VOUCHES) +
-//!   STATEMENT_QUOTA × direct` vouches and as many withdrawals; no list
-//!   ever more than [`MAX_LISTED`], whoever signed it, since the state
-//!   file counts each in 16 bits.
+//! * At most [`MAX_CARDS`] cards and host revocations of the operators
+//!   admitted by vouches (and formerly admitted ones whose tombstones still
+//!   stand), all of them together: one operator fills at most
+//!   [`HOST_QUOTA`] of it, so only 64 at their quotas reach it — stand-ins
+//!   that `k` colluding vouchers (or one, with a threshold of 1) admit —
+//!   and then only they are refused: the operators this host trusts itself
+//!   are outside it.
+//! * The **local operator's objects are never refused for room** (its key
+//!   signs nothing a rival can multiply).
+//!
+//! So besides the local operator's objects the store holds at most
+//! `min(HOST_QUOTA × vouched, MAX_CARDS) + HOST_QUOTA × d` cards and host
+//! revocations (`vouched`: the operators admitted by vouches), as many
+//! revoked cards aside (at most [`MAX_CARDS`]), and `d ×
+//! statement_quota ≤ VOUCH_ROOM` vouch pairs, of which at most `d + 1` are
+//! about any one operator; no list ever more than [`MAX_LISTED`], whoever
+//! signed it, since the state file counts each in 16 bits.
 //!
 //! A host revocation that revoked a card here — held, or refused because it
 //! came later — needs to outlive only that card: the tombstone is dropped
@@ -103,7 +131,7 @@ use std::ops::Bound;
 use index::IdIndex;
 pub use index::{Change, Changes, Subject};
 use quota::Usage;
-pub use quota::{HOST_QUOTA, MAX_CARDS, MAX_LISTED, MAX_VOUCHES, STATEMENT_QUOTA};
+pub use quota::{HOST_QUOTA, MAX_CARDS, MAX_LISTED, STATEMENT_QUOTA, VOUCH_ROOM};
 use sentrymesh_types::{CLOCK_SKEW, PublicKey, UnixTime};
 pub use state::StateError;
 
@@ -176,6 +204,23 @@ pub enum InsertError {
     /// A card for a key that another operator's card holds.
     #[error(transparent)]
     KeyConflict(Box<KeyConflict>),
+    /// A vouch or vouch withdrawal that cannot count on this host, nor is
+    /// its own operator's: its signer is not trusted directly, or it is
+    /// about the host's operator or one it trusts directly (see
+    /// [`Store::reserve_room`]).
+    #[error(
+        "the {kind} by operator {voucher} about operator {subject} cannot count on this host: \
+         only its own operator's and its directly trusted operators' vouches count, and only \
+         for other operators"
+    )]
+    NotCounted {
+        /// `vouch` or `revocation`.
+        kind: ObjectKind,
+        /// The operator who signed it.
+        voucher: OperatorId,
+        /// The operator it is about.
+        subject: OperatorId,
+    },
     /// An object signed by an operator this host does not admit.
     #[error("the {kind} is signed by operator {signer}, which this host does not admit")]
     NotAdmitted {
@@ -198,7 +243,9 @@ pub enum InsertError {
     /// The store holds as many objects of the kind as it keeps.
     #[error("the store already holds {max} {what}, the most it keeps")]
     Full {
-        /// `cards and host revocations` or `vouches`.
+        /// `cards and host revocations` (those of the operators admitted
+        /// by vouches, [`MAX_CARDS`]) or `objects of one kind`
+        /// ([`MAX_LISTED`]).
         what: &'static str,
         /// The limit.
         max: usize,
@@ -271,11 +318,13 @@ pub struct Store {
     usage: BTreeMap<OperatorId, Usage>,
     /// The local operator, whose objects are never refused for room.
     local: Option<OperatorId>,
-    /// The directly trusted operators: held to their quotas, but outside
-    /// the global caps.
+    /// The directly trusted operators: with the local one, the only
+    /// vouchers whose vouches count here; held to their quotas, but
+    /// outside [`MAX_CARDS`].
     direct: BTreeSet<OperatorId>,
-    /// The objects of every other operator, against the global caps.
-    pooled: Usage,
+    /// The cards and host revocations of every other operator, against
+    /// [`MAX_CARDS`].
+    pooled_hosts: usize,
     ids: IdIndex,
     generation: u64,
 }
@@ -322,7 +371,8 @@ impl Store {
     /// # Errors
     ///
     /// [`InsertError::FromTheFuture`] when it is dated more than
-    /// [`CLOCK_SKEW`] seconds after `now`; [`InsertError::OverQuota`] or
+    /// [`CLOCK_SKEW`] seconds after `now`; [`InsertError::NotCounted`] when
+    /// it cannot count here; [`InsertError::OverQuota`] or
     /// [`InsertError::Full`] when there is no room for it (a revocation of a
     /// card held, or a withdrawal of a vouch held, always has room).
     pub fn insert_vouch(
@@ -332,6 +382,7 @@ impl Store {
     ) -> Result<Inserted, InsertError> {
         let v = vouch.vouch();
         check_not_future(ObjectKind::Vouch, v.voucher, v.issued_at, now)?;
+        self.check_kept(ObjectKind::Vouch, v.voucher, v.subject)?;
         self.put_vouch(vouch, Room::Needed)
     }
 
@@ -340,7 +391,8 @@ impl Store {
     /// # Errors
     ///
     /// [`InsertError::FromTheFuture`] when it is dated more than
-    /// [`CLOCK_SKEW`] seconds after `now`; [`InsertError::OverQuota`] or
+    /// [`CLOCK_SKEW`] seconds after `now`; [`InsertError::NotCounted`] for
+    /// a vouch withdrawal that cannot count here; [`InsertError::OverQuota`] or
     /// [`InsertError::Full`] when there is no room for it (a revocation of a
     /// card held, or a withdrawal of a vouch held, always has room).
     pub fn insert_revocation(
@@ -350,14 +402,19 @@ impl Store {
     ) -> Result<Inserted, InsertError> {
         let r = revocation.revocation();
         check_not_future(ObjectKind::Revocation, r.issuer, r.issued_at, now)?;
+        if let RevocationTarget::Vouch(subject) = r.target {
+            self.check_kept(ObjectKind::Revocation, r.issuer, subject)?;
+        }
         self.put_revocation(revocation, Room::Needed)
     }
 
     /// Drops every object signed by an operator `admitted` does not hold —
     /// cards, vouches, vouch withdrawals and host revocations of keys never
     /// seen on their cards — keeping the tombstones of cards they revoked
-    /// until those expire; returns how many were dropped. For when the
-    /// operators admitted change: memory follows the trust configuration.
+    /// until those expire, and every vouch and withdrawal that cannot count
+    /// here ([`Store::reserve_room`]); returns how many were dropped. For
+    /// when the operators admitted change: memory follows the trust
+    /// configuration.
     pub fn retain_signers(&mut self, admitted: &BTreeSet<OperatorId>) -> usize {
         let cards: Vec<PublicKey> = self
             .cards
@@ -368,33 +425,24 @@ impl Store {
         for key in &cards {
             self.remove_card(key);
         }
-        let vouches: Vec<(OperatorId, OperatorId)> = self
-            .vouches
-            .keys()
-            .filter(|(voucher, _)| !admitted.contains(voucher))
-            .copied()
-            .collect();
-        for &pair in &vouches {
-            self.remove_vouch(pair);
-        }
+        let statements = self.retain_statements(|store, voucher, subject| {
+            admitted.contains(&voucher) && store.keeps(voucher, subject)
+        });
         let revocations: Vec<(OperatorId, RevocationTarget)> = self
             .revocations
             .keys()
-            .filter(|&&(issuer, target)| {
-                !admitted.contains(&issuer)
-                    && match target {
-                        RevocationTarget::Host(key) => {
-                            !self.tombstones.contains_key(&(issuer, key))
-                        }
-                        RevocationTarget::Vouch(_) => true,
-                    }
+            .filter(|&&(issuer, target)| match target {
+                RevocationTarget::Host(key) => {
+                    !admitted.contains(&issuer) && !self.tombstones.contains_key(&(issuer, key))
+                }
+                RevocationTarget::Vouch(_) => false,
             })
             .copied()
             .collect();
         for &key in &revocations {
             self.remove_revocation(key);
         }
-        let dropped = cards.len() + vouches.len() + revocations.len();
+        let dropped = cards.len() + statements + revocations.len();
         if dropped > 0 {
             self.generation += 1;
         }
@@ -806,3 +854,5 @@ fn check_not_future(
 mod tests;
 #[cfg(test)]
 mod tests_rivals;
+#[cfg(test)]
+mod tests_vouches;

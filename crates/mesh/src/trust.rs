@@ -19,6 +19,15 @@
 //! later wins. Every vouch and revocation given is already signed and
 //! verified: [`SignedVouch`] and [`SignedRevocation`] values always are.
 //!
+//! So the only vouches and withdrawals a host needs are its vouchers',
+//! about operators it does not trust directly — `d + 1` at most per
+//! operator, with `d` the operators trusted directly — and the store keeps
+//! no others but its own operator's, which its hosts publish
+//! ([`crate::Store::reserve_room`]). It keeps all of those, not
+//! just the first `k` of an admitted operator: the rest keep it admitted
+//! when one is withdrawn, and a second range named `k` times must leave
+//! it out on every host alike, whatever arrived first.
+//!
 //! # Overlay ranges
 //!
 //! Admission comes with an overlay range (see [`crate::overlay`]), the only
@@ -180,6 +189,15 @@ impl TrustPolicy {
     /// keeps it out (which vouches are missing, a range refused). The
     /// operators admitted are exactly those of
     /// [`TrustPolicy::admitted_ranges`].
+    ///
+    /// Cost: `O((v + w) log (v + w) + c log c + p)` for `v` vouches and
+    /// `w` revocations given, `c` operators vouched for at the threshold
+    /// and `p` pairs of them whose ranges overlap. The peer manager
+    /// recomputes it from the store once per change of the store (a
+    /// gossip message, not an object), and the store holds only the
+    /// vouches that can count ([`crate::Store::reserve_room`]): `v` is at
+    /// most `d + 1` per operator vouched for, with `d` the operators
+    /// trusted directly, not every vouch the mesh has signed.
     pub fn admissions<'a>(
         &self,
         vouches: impl IntoIterator<Item = &'a SignedVouch>,

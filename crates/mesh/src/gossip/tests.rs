@@ -45,11 +45,15 @@ pub(super) fn end(host: &Host<Gossip>) -> (PublicKey, OperatorId) {
     (host.key, host.node.local_operator)
 }
 
-/// Makes every listed pair peers, every host admitting every operator.
+/// Makes every listed pair peers, every host trusting every other
+/// operator directly.
 pub(super) fn connect(net: &mut Net<Gossip>, pairs: &[(usize, usize)]) {
     let admitted: BTreeSet<OperatorId> = net.nodes().map(|g| g.local_operator).collect();
     let ends: Vec<(PublicKey, OperatorId)> = net.hosts.iter().map(end).collect();
     for (i, host) in net.hosts.iter_mut().enumerate() {
+        let mut direct = admitted.clone();
+        direct.remove(&host.node.local_operator);
+        host.node.set_direct(&direct);
         let peers = pairs.iter().filter_map(|&(a, b)| match i {
             _ if i == a => Some(ends[b]),
             _ if i == b => Some(ends[a]),
@@ -113,7 +117,7 @@ pub(super) fn kinds(log: &[(usize, usize, Vec<u8>)]) -> Vec<u8> {
 
 #[test]
 fn two_hosts_converge_by_summary_buckets_ranges_and_objects() {
-    let (alice, bob) = (operator(1), operator(2));
+    let (alice, bob, carol) = (operator(1), operator(2), operator(3));
     let (a1, a2, b1) = (
         signed(&alice, "sentry-1", Role::Sentry),
         signed(&alice, "sentry-2", Role::Sentry),
@@ -121,7 +125,7 @@ fn two_hosts_converge_by_summary_buckets_ranges_and_objects() {
     );
     let vouch = Vouch {
         voucher: alice.operator_id(),
-        subject: bob.operator_id(),
+        subject: carol.operator_id(),
         overlay: "198.19.9.0/24".parse().unwrap(),
         issued_at: NOW,
     }
@@ -456,6 +460,9 @@ fn long_ranges_are_sent_in_parts() {
     admitted.extend((20..=250u8).map(|n| operator(n).operator_id()));
     let ends: Vec<(PublicKey, OperatorId)> = net.hosts.iter().map(end).collect();
     net.hosts[0].node.set_peers([], admitted.clone(), NOW);
+    let mut direct = admitted.clone();
+    direct.remove(&alice.operator_id());
+    net.hosts[0].node.set_direct(&direct);
     let mut count = 0;
     'outer: for voucher in 20..=250u8 {
         let voucher = operator(voucher);

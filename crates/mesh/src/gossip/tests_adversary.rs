@@ -25,6 +25,8 @@ fn alice_holding(vouches: usize) -> (Gossip, PublicKey) {
     let mut admitted = BTreeSet::from([alice.operator_id(), bob.operator_id()]);
     admitted.extend((20..=251u8).map(|n| operator(n).operator_id()));
     let bob_key = b1.card().wg_public_key;
+    // The vouchers are trusted directly, so their vouches count here.
+    gossip.set_direct(&(20..=251u8).map(|n| operator(n).operator_id()).collect());
     gossip.set_peers([(bob_key, bob.operator_id())], admitted, NOW);
     let subjects: Vec<OperatorSecret> = (10..=14).map(operator).collect();
     let mut count = 0;

@@ -89,15 +89,15 @@ fn what_a_signer_at_its_quota_cannot_store_is_dropped_before_its_signature_is_ch
         .unwrap()
     };
     let mut net = net_of([host(&a1, &[&b1]), host(&b1, &[])]);
+    connect(&mut net, &[(0, 1)]);
     for n in 0..crate::store::STATEMENT_QUOTA as u16 {
         net.hosts[0].node.store.insert_vouch(vouch(n), NOW).unwrap();
     }
-    connect(&mut net, &[(0, 1)]);
     let from = b1.card().wg_public_key;
     // A vouch for a new subject, its signature broken: dropped as over the
     // quota, unverified — the message is not malformed.
     let mut bytes = GossipMessage::Objects {
-        objects: vec![vouch(1000).into()],
+        objects: vec![vouch(crate::store::STATEMENT_QUOTA as u16).into()],
     }
     .encode()
     .unwrap();

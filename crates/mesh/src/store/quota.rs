@@ -10,6 +10,7 @@ use super::{InsertError, Store};
 use crate::card::claimed_key;
 use crate::identity::OperatorId;
 use crate::object::{Object, ObjectId, ObjectKind};
+use crate::revocation::RevocationTarget;
 
 /// Where a revocation's encoding has its target: after the format version
 /// and the issuer's id, a tag (1: a host key, 2: a vouch's subject) and 32
@@ -25,24 +26,34 @@ const VOUCH_SUBJECT_AT: usize = 33;
 /// lifetimes, a few revoked keys: 256 is many times that, and 64 operators
 /// at their quota fill [`MAX_CARDS`].
 pub const HOST_QUOTA: usize = 256;
-/// Vouch pairs — (signer, subject), a vouch and its withdrawal sharing one
-/// — one operator may have in a store. An operator vouches for the
-/// operators it trusts, 6 to 10 in a launch group and rarely more than a
-/// few dozen: 256 leaves room for large meshes.
-pub const STATEMENT_QUOTA: usize = 256;
-/// The most cards and host revocations a store keeps, all operators
-/// together.
+/// Vouch pairs — (voucher, subject), a vouch and its withdrawal sharing
+/// one — one directly trusted operator may have in a store: the most
+/// operators one voucher can help admit here. A validator set is hundreds
+/// of operators; an operator that vouches for every member of a set of
+/// 1,000 fits. Fewer when the host trusts more than
+/// `VOUCH_ROOM / STATEMENT_QUOTA` operators directly: see
+/// [`Store::statement_quota`].
+pub const STATEMENT_QUOTA: usize = 1024;
+/// The vouch pairs the directly trusted operators together may have in a
+/// store: each has an equal share of it, at most [`STATEMENT_QUOTA`], so
+/// whatever they sign, the local operator's own vouches keep the other
+/// half of [`MAX_LISTED`].
+pub const VOUCH_ROOM: usize = 32_768;
+/// The most cards and host revocations a store keeps of the operators
+/// admitted by vouches, all of them together.
 pub const MAX_CARDS: usize = 16_384;
-/// The most vouch pairs a store keeps, all operators together.
-pub const MAX_VOUCHES: usize = 16_384;
 
 /// The most objects of one list (cards, vouches, revocations) a store
 /// holds, whoever signed them: the state file counts each list in 16 bits.
 /// The only limit the local operator's objects meet; the quotas and caps
 /// keep any real store far below it (the operators admitted by vouches
-/// fill at most [`MAX_CARDS`] and [`MAX_VOUCHES`], each directly trusted
-/// one [`HOST_QUOTA`] and [`STATEMENT_QUOTA`]).
+/// fill at most [`MAX_CARDS`], each directly trusted one [`HOST_QUOTA`]
+/// cards and its share of [`VOUCH_ROOM`] vouches).
 pub const MAX_LISTED: usize = u16::MAX as usize;
+
+// The directly trusted operators' vouches leave the local operator's a
+// list's other half.
+const _: () = assert!(2 * VOUCH_ROOM <= MAX_LISTED + 1);
 
 /// What one operator has in the store, against its quotas.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,34 +67,124 @@ pub(super) struct Usage {
 impl Store {
     /// How many cards and host revocations `operator` signed here, against
     /// [`HOST_QUOTA`], and how many vouch pairs, against
-    /// [`STATEMENT_QUOTA`].
+    /// [`Store::statement_quota`].
     pub fn usage_of(&self, operator: &OperatorId) -> (usize, usize) {
         let usage = self.usage(*operator);
         (usage.hosts, usage.statements)
     }
 
-    /// Sets whose objects never compete for the global caps with those of
-    /// operators admitted by vouches: the `local` operator's, which are
-    /// never refused for room (its own revocations and renewed cards must
-    /// always go in, and it signs nothing a rival can multiply), and the
-    /// `direct`ly trusted operators', held to their quotas only. The caps
-    /// ([`MAX_CARDS`], [`MAX_VOUCHES`]) then count only the others, so
-    /// however many operators a few vouchers admit, they cannot fill the
-    /// room of the operators this host trusts itself.
+    /// Sets this host's trust configuration as the store needs it: its
+    /// `local` operator and the operators it trusts `direct`ly.
+    ///
+    /// * Only their vouches and withdrawals, and only about other
+    ///   operators, can count here (see [`crate::TrustPolicy`]), so only
+    ///   those are stored — and all of the local operator's, which its
+    ///   hosts publish for the hosts of other operators, whom they may
+    ///   admit: any other is refused as [`InsertError::NotCounted`], and
+    ///   [`Store::retain_signers`] drops those held.
+    /// * The local operator's objects are never refused for room (its own
+    ///   revocations and renewed cards must always go in, and it signs
+    ///   nothing a rival can multiply); each directly trusted operator has
+    ///   [`HOST_QUOTA`] cards and host revocations and
+    ///   [`Store::statement_quota`] vouch pairs, outside [`MAX_CARDS`], so
+    ///   however many operators a few vouchers admit, they cannot fill the
+    ///   room of the operators this host trusts itself.
+    ///
+    /// Until it is called, every operator's vouches are taken, each within
+    /// [`STATEMENT_QUOTA`]. When it changes what was set before (a
+    /// reload), the vouches and withdrawals that can no longer count go
+    /// at once; the first call leaves that to [`Store::retain_signers`],
+    /// so that a state file's vouches of directly trusted operators stay
+    /// while the directly trusted operators are being set.
     pub fn reserve_room(&mut self, local: OperatorId, direct: &BTreeSet<OperatorId>) {
         if self.local == Some(local) && self.direct == *direct {
             return;
         }
+        let reload = self.local.is_some();
         self.local = Some(local);
         self.direct = direct.clone();
-        let mut pooled = Usage::default();
-        for (operator, usage) in &self.usage {
-            if !self.is_reserved(*operator) {
-                pooled.hosts += usage.hosts;
-                pooled.statements += usage.statements;
-            }
+        self.pooled_hosts = self
+            .usage
+            .iter()
+            .filter(|(operator, _)| !self.is_reserved(**operator))
+            .map(|(_, usage)| usage.hosts)
+            .sum();
+        if reload && self.retain_statements(Self::keeps) > 0 {
+            self.generation += 1;
         }
-        self.pooled = pooled;
+    }
+
+    /// Keeps only the vouches and vouch withdrawals for whose (voucher,
+    /// subject) `keep` holds in this store; returns how many went.
+    pub(super) fn retain_statements(
+        &mut self,
+        keep: impl Fn(&Self, OperatorId, OperatorId) -> bool,
+    ) -> usize {
+        let vouches: Vec<(OperatorId, OperatorId)> = self
+            .vouches
+            .keys()
+            .filter(|&&(voucher, subject)| !keep(self, voucher, subject))
+            .copied()
+            .collect();
+        let withdrawals: Vec<(OperatorId, RevocationTarget)> = self
+            .revocations
+            .keys()
+            .filter(|&&(issuer, target)| match target {
+                RevocationTarget::Vouch(subject) => !keep(self, issuer, subject),
+                RevocationTarget::Host(_) => false,
+            })
+            .copied()
+            .collect();
+        for &pair in &vouches {
+            self.remove_vouch(pair);
+        }
+        for &key in &withdrawals {
+            self.remove_revocation(key);
+        }
+        vouches.len() + withdrawals.len()
+    }
+
+    /// The vouch pairs each directly trusted operator may have here: an
+    /// equal share of [`VOUCH_ROOM`], at most [`STATEMENT_QUOTA`] (1,024
+    /// each for up to 32 operators trusted directly). Before
+    /// [`Store::reserve_room`], [`STATEMENT_QUOTA`] for every operator.
+    pub fn statement_quota(&self) -> usize {
+        STATEMENT_QUOTA.min(VOUCH_ROOM / self.direct.len().max(1))
+    }
+
+    /// Whether the store keeps vouches and withdrawals by `voucher` about
+    /// `subject` (see [`Store::reserve_room`]).
+    pub(super) fn keeps(&self, voucher: OperatorId, subject: OperatorId) -> bool {
+        self.keeps_encoded(voucher, subject.as_bytes())
+    }
+
+    /// Refuses a vouch or withdrawal (`kind`) the store does not keep.
+    pub(super) fn check_kept(
+        &self,
+        kind: ObjectKind,
+        voucher: OperatorId,
+        subject: OperatorId,
+    ) -> Result<(), InsertError> {
+        if self.keeps(voucher, subject) {
+            return Ok(());
+        }
+        Err(InsertError::NotCounted {
+            kind,
+            voucher,
+            subject,
+        })
+    }
+
+    /// [`Store::keeps`] for a subject read from an encoding, unchecked.
+    fn keeps_encoded(&self, voucher: OperatorId, subject: &[u8; 32]) -> bool {
+        let Some(local) = self.local else {
+            return true;
+        };
+        let configured = |id: &OperatorId| id.as_bytes() == subject;
+        voucher == local
+            || (self.direct.contains(&voucher)
+                && !configured(&local)
+                && !self.direct.iter().any(configured))
     }
 
     /// Whether a list of `len` objects may grow by one: below
@@ -98,7 +199,7 @@ impl Store {
         Ok(())
     }
 
-    /// Whether the global caps leave `operator`'s objects out.
+    /// Whether [`MAX_CARDS`] leaves `operator`'s objects out.
     fn is_reserved(&self, operator: OperatorId) -> bool {
         self.local == Some(operator) || self.direct.contains(&operator)
     }
@@ -121,7 +222,7 @@ impl Store {
                 quota: HOST_QUOTA,
             });
         }
-        if grows_pool && !self.is_reserved(operator) && self.pooled.hosts >= MAX_CARDS {
+        if grows_pool && !self.is_reserved(operator) && self.pooled_hosts >= MAX_CARDS {
             return Err(InsertError::Full {
                 what: "cards and host revocations",
                 max: MAX_CARDS,
@@ -130,23 +231,18 @@ impl Store {
         Ok(())
     }
 
-    /// Whether operator `operator` may add a vouch pair (always, for the
-    /// local operator).
+    /// Whether operator `operator` may add a vouch pair: within
+    /// [`Store::statement_quota`] (always, for the local operator).
     pub(super) fn check_statement_room(&self, operator: OperatorId) -> Result<(), InsertError> {
         if self.local == Some(operator) {
             return Ok(());
         }
-        if self.usage(operator).statements >= STATEMENT_QUOTA {
+        let quota = self.statement_quota();
+        if self.usage(operator).statements >= quota {
             return Err(InsertError::OverQuota {
                 operator,
                 what: "vouches",
-                quota: STATEMENT_QUOTA,
-            });
-        }
-        if !self.is_reserved(operator) && self.pooled.statements >= MAX_VOUCHES {
-            return Err(InsertError::Full {
-                what: "vouches",
-                max: MAX_VOUCHES,
+                quota,
             });
         }
         Ok(())
@@ -156,32 +252,40 @@ impl Store {
         self.usage.get(&operator).copied().unwrap_or_default()
     }
 
-    /// Adds one of `operator`'s objects to its usage (and the pool's).
+    /// Adds one of `operator`'s objects to its usage (and its cards and
+    /// host revocations to the pool's).
     pub(super) fn charge(&mut self, operator: OperatorId, add: impl Fn(&mut Usage)) {
-        add(self.usage.entry(operator).or_default());
+        let usage = self.usage.entry(operator).or_default();
+        let before = usage.hosts;
+        add(usage);
+        let added = usage.hosts - before;
         if !self.is_reserved(operator) {
-            add(&mut self.pooled);
+            self.pooled_hosts += added;
         }
     }
 
     /// Takes one of `operator`'s objects off its usage (and the pool's).
     pub(super) fn release(&mut self, operator: OperatorId, take: impl Fn(&mut Usage)) {
         if let Some(usage) = self.usage.get_mut(&operator) {
+            let before = usage.hosts;
             take(usage);
+            let taken = before - usage.hosts;
             if *usage == Usage::default() {
                 self.usage.remove(&operator);
             }
             if !self.is_reserved(operator) {
-                take(&mut self.pooled);
+                self.pooled_hosts -= taken;
             }
         }
     }
 
     /// Whether an object of `kind` signed by `signer` may find room here,
     /// judged from its encoding before its signature is checked: `false`
-    /// only when it certainly needs room its signer has no more of — a card
-    /// or a revocation of a key whose card the store does not hold from
-    /// that operator, a vouch or withdrawal of a new pair — so what the store
+    /// only when the store would certainly refuse it — a vouch or
+    /// withdrawal that cannot count here ([`Store::reserve_room`]), or an
+    /// object that needs room its signer has no more of: a card or a
+    /// revocation of a key whose card the store does not hold from that
+    /// operator, a vouch or withdrawal of a new pair — so what the store
     /// would refuse anyway costs a lookup, not a signature check. Anything
     /// it cannot read is left to the decoder (`true`).
     pub(crate) fn may_have_room(
@@ -267,8 +371,12 @@ impl Store {
     }
 
     /// Whether a vouch or withdrawal by `signer` for `subject` may find
-    /// room: its signer has room for a pair, or holds this one.
+    /// room: it can count here, and its signer has room for a pair or
+    /// holds this one.
     fn pair_may_have_room(&self, signer: OperatorId, subject: &[u8; 32]) -> bool {
+        if !self.keeps_encoded(signer, subject) {
+            return false;
+        }
         if self.check_statement_room(signer).is_ok() {
             return true;
         }

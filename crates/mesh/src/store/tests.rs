@@ -703,6 +703,9 @@ fn pool() -> &'static [Object] {
             pool.push(revoke_host(op, stray_key(i as u32), NOW).into());
             pool.push(vouch(op, other, NOW).into());
             pool.push(vouch(op, other, NOW + 10).into());
+            // Operator 4 is trusted by no one: vouches for it count when
+            // operator 1 or 2 signs them.
+            pool.push(vouch(op, &operator(4), NOW).into());
             pool.push(
                 Revocation {
                     issuer: op.operator_id(),
@@ -724,6 +727,9 @@ enum Step {
     Insert(usize),
     Prune(u64),
     Retain(u8),
+    /// Operator 1 trusts directly the operators of the mask's bits (2 to
+    /// 4).
+    Trust(u8),
 }
 
 fn step() -> impl proptest::strategy::Strategy<Value = Step> {
@@ -732,11 +738,13 @@ fn step() -> impl proptest::strategy::Strategy<Value = Step> {
         6 => any::<usize>().prop_map(Step::Insert),
         1 => prop::sample::select(vec![0, 101, 91 * 86_400]).prop_map(Step::Prune),
         1 => (1u8..8).prop_map(Step::Retain),
+        1 => (0u8..8).prop_map(Step::Trust),
     ]
 }
 
 /// The counters the quotas rest on agree with what the store holds, and so
-/// do its indexes; the state file round-trips.
+/// do its indexes; only what can count is kept; the state file
+/// round-trips.
 fn assert_consistent(store: &Store) {
     let mut usage: BTreeMap<OperatorId, Usage> = BTreeMap::new();
     for held in store.cards.values() {
@@ -758,14 +766,25 @@ fn assert_consistent(store: &Store) {
         usage.entry(voucher).or_default().statements += 1;
     }
     assert_eq!(store.usage, usage);
-    let mut pooled = Usage::default();
-    for (operator, usage) in &store.usage {
-        if store.local != Some(*operator) && !store.direct.contains(operator) {
-            pooled.hosts += usage.hosts;
-            pooled.statements += usage.statements;
-        }
+    let pooled: usize = store
+        .usage
+        .iter()
+        .filter(|(operator, _)| store.local != Some(**operator) && !store.direct.contains(operator))
+        .map(|(_, usage)| usage.hosts)
+        .sum();
+    assert_eq!(store.pooled_hosts, pooled);
+    // Only vouches and withdrawals that can count, or the local
+    // operator's, are kept.
+    let withdrawals = store
+        .revocations
+        .keys()
+        .filter_map(|&(issuer, target)| match target {
+            RevocationTarget::Vouch(subject) => Some((issuer, subject)),
+            RevocationTarget::Host(_) => None,
+        });
+    for (voucher, subject) in store.vouches.keys().copied().chain(withdrawals) {
+        assert!(store.keeps(voucher, subject));
     }
-    assert_eq!(store.pooled, pooled);
     assert_eq!(
         store.ids.len(),
         store.cards.len() + store.vouches.len() + store.revocations.len()
@@ -790,11 +809,13 @@ fn assert_consistent(store: &Store) {
 
 proptest::proptest! {
     #[test]
-    fn the_quota_counters_follow_every_insert_prune_and_retain(
+    fn the_quota_counters_follow_every_insert_prune_retain_and_reload(
         steps in proptest::collection::vec(step(), 1..40),
     ) {
         let pool = pool();
-        // Operator 1 is local, 2 trusted directly, 3 admitted by vouches.
+        // Operator 1 is local, 2 trusted directly, 3 admitted by vouches:
+        // only 1's and 2's vouches for 3 and 4 can count (1's for 2 is
+        // kept too), until a step changes whom 1 trusts directly.
         let mut store = Store::new();
         store.reserve_room(operator(1).operator_id(), &BTreeSet::from([operator(2).operator_id()]));
         for step in steps {
@@ -811,6 +832,13 @@ proptest::proptest! {
                         .map(|n| operator(n).operator_id())
                         .collect();
                     store.retain_signers(&admitted);
+                }
+                Step::Trust(mask) => {
+                    let direct: BTreeSet<OperatorId> = (2..=4u8)
+                        .filter(|n| mask & (1 << (n - 2)) != 0)
+                        .map(|n| operator(n).operator_id())
+                        .collect();
+                    store.reserve_room(operator(1).operator_id(), &direct);
                 }
             }
             assert_consistent(&store);

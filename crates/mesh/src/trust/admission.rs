@@ -162,6 +162,7 @@ impl Admissions {
         let vouchers: BTreeSet<OperatorId> = std::iter::once(policy.local)
             .chain(policy.direct.iter().copied())
             .collect();
+        let mut clashes = clashes(&candidates);
         let mut vouched = BTreeMap::new();
         for (subject, held) in &at_threshold {
             let outcome = match held.as_slice() {
@@ -169,22 +170,16 @@ impl Admissions {
                 [range] if !candidates.contains_key(subject) => {
                     Err(NotAdmitted::RangeRefused { range: *range })
                 }
-                [range] => {
-                    let with: BTreeSet<OperatorId> = candidates
-                        .iter()
-                        .filter(|(other, theirs)| *other != subject && theirs.overlaps(range))
-                        .map(|(other, _)| *other)
-                        .collect();
-                    if with.is_empty() {
+                [range] => match clashes.remove(subject) {
+                    None => {
                         ranges.insert(*subject, *range);
                         Ok(*range)
-                    } else {
-                        Err(NotAdmitted::RangeClash {
-                            range: *range,
-                            with,
-                        })
                     }
-                }
+                    Some(with) => Err(NotAdmitted::RangeClash {
+                        range: *range,
+                        with,
+                    }),
+                },
                 several => Err(NotAdmitted::AmbiguousRange {
                     ranges: several.to_vec(),
                 }),
@@ -258,6 +253,38 @@ impl Admissions {
             could_vouch: self.vouchers.clone(),
         }
     }
+}
+
+/// For each candidate whose range overlaps another's, the others: a sweep
+/// over the ranges in order, `O(c log c + p)` for `c` candidates and `p`
+/// overlapping pairs, not a comparison of every pair. Two networks
+/// overlap only when one contains the other, and in the order of
+/// [`IpNet`] (by address, then the wider first) a network comes after
+/// every network that contains it, with none between that does not
+/// contain it too; so the networks still open when one comes — a chain,
+/// each containing the next — are exactly those that contain it.
+fn clashes(candidates: &BTreeMap<OperatorId, IpNet>) -> BTreeMap<OperatorId, BTreeSet<OperatorId>> {
+    let mut sorted: Vec<(IpNet, OperatorId)> = candidates
+        .iter()
+        .map(|(operator, range)| (*range, *operator))
+        .collect();
+    sorted.sort_unstable();
+    let mut clashes: BTreeMap<OperatorId, BTreeSet<OperatorId>> = BTreeMap::new();
+    let mut open: Vec<(IpNet, OperatorId)> = Vec::new();
+    for (range, operator) in sorted {
+        while open
+            .last()
+            .is_some_and(|(outer, _)| !outer.contains_net(&range))
+        {
+            open.pop();
+        }
+        for &(_, outer) in &open {
+            clashes.entry(operator).or_default().insert(outer);
+            clashes.entry(outer).or_default().insert(operator);
+        }
+        open.push((range, operator));
+    }
+    clashes
 }
 
 /// The missing vouches of a subject whose vouchers name no range `k`
@@ -492,6 +519,39 @@ mod tests {
             })
         );
         assert!(!admissions.is_admitted(&id(23)));
+    }
+
+    proptest::proptest! {
+        /// The sweep finds exactly the pairs of candidates whose ranges
+        /// overlap, as comparing every pair does: nested, equal and
+        /// disjoint ranges, of both families.
+        #[test]
+        fn the_clashes_are_every_overlapping_pair(
+            picks in proptest::collection::vec((0u8..4, 0u8..=255, 0u8..=10), 0..24),
+        ) {
+            let candidates: BTreeMap<OperatorId, IpNet> = picks
+                .iter()
+                .enumerate()
+                .map(|(n, &(family, byte, len))| {
+                    let range = match family {
+                        0 => IpNet::truncating([198, 19, byte, 0].into(), 16 + len),
+                        1 => IpNet::truncating([198, byte, 0, 0].into(), 8 + len),
+                        2 => IpNet::truncating([0x2001, 0xdb8, u16::from(byte) << 8, 0, 0, 0, 0, 0].into(), 32 + len),
+                        _ => IpNet::truncating([10, byte, 0, 0].into(), 32),
+                    };
+                    (operator(n as u8).operator_id(), range.unwrap())
+                })
+                .collect();
+            let mut expected: BTreeMap<OperatorId, BTreeSet<OperatorId>> = BTreeMap::new();
+            for (a, ra) in &candidates {
+                for (b, rb) in &candidates {
+                    if a != b && ra.overlaps(rb) {
+                        expected.entry(*a).or_default().insert(*b);
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(clashes(&candidates), expected);
+        }
     }
 
     #[test]
