@@ -95,6 +95,7 @@
 //!                      unverified, counted as not admitted)
 //!                    → room? (when its signer is at its quota, a card, vouch or revocation that would
 //!                      need room, read from the encoding, is dropped unverified and counted)
+//!                    → held already, or refused lately? (one hash: dropped, counted)
 //!                    → signature and validity (a message with a bad one is dropped, counted)
 //!                    → a hidden card of another operator? (dropped, counted)
 //!                    → the store: its rules and its signer's quota (refused, counted) → relayed if new
@@ -550,8 +551,17 @@ impl Gossip {
             Some(signer) => match admitted.get(signer) {
                 None => Screen::NotAdmitted,
                 Some(&signer) if !store.may_have_room(signer, kind, encoded) => Screen::NoRoom,
-                Some(_) if ignored.contains_key(&ObjectId::of(kind, encoded)) => Screen::Refused,
-                Some(_) => Screen::Verify,
+                Some(_) => {
+                    // One hash, to spare the signature check of a copy.
+                    let id = ObjectId::of(kind, encoded);
+                    if store.contains(&id) {
+                        Screen::Held
+                    } else if ignored.contains_key(&id) {
+                        Screen::Refused
+                    } else {
+                        Screen::Verify
+                    }
+                }
             },
         };
         let (message, skipped) =
@@ -563,14 +573,21 @@ impl Gossip {
         for (id, why) in skipped {
             self.stats.objects_received += 1;
             self.forget_request(&id);
-            if why == Screen::Refused {
-                self.stats.objects_refused_lately += 1;
-                continue;
+            match why {
+                Screen::Held => {
+                    self.stats.objects_known += 1;
+                    continue;
+                }
+                Screen::Refused => {
+                    self.stats.objects_refused_lately += 1;
+                    continue;
+                }
+                Screen::Verify | Screen::NotAdmitted | Screen::NoRoom => {}
             }
             self.stats.objects_refused += 1;
             match why {
                 Screen::NoRoom => self.stats.objects_over_quota += 1,
-                Screen::NotAdmitted | Screen::Verify | Screen::Refused => {
+                Screen::NotAdmitted | Screen::Verify | Screen::Refused | Screen::Held => {
                     self.stats.objects_not_admitted += 1;
                 }
             }

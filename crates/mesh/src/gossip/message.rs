@@ -511,6 +511,8 @@ pub(crate) enum Screen {
     NoRoom,
     /// This host refused it lately.
     Refused,
+    /// This host holds it already.
+    Held,
 }
 
 fn decode_objects(
