@@ -40,9 +40,11 @@ struct Args {
     /// --delay-ms.
     #[arg(long, default_value_t = 5)]
     jitter_ms: u64,
-    /// Virtual seconds each phase (boot, new card, revocation) may take.
-    #[arg(long, default_value_t = 120)]
-    timeout_virtual: u64,
+    /// Virtual seconds each phase (boot, new card, revocation) may take;
+    /// a fraction stops a run inside boot's first round. A boot that does
+    /// not converge in time ends the run.
+    #[arg(long, default_value_t = 120.0)]
+    timeout_virtual: f64,
     /// Gossip rounds of the steady state measured.
     #[arg(long, default_value_t = 2)]
     steady_rounds: u64,
@@ -78,7 +80,7 @@ fn main() -> ExitCode {
                 loss_per_mille: args.loss_per_mille,
                 delay_ms: args.delay_ms,
                 jitter_ms: args.jitter_ms,
-                timeout_virtual_secs: args.timeout_virtual,
+                timeout_virtual_ms: (args.timeout_virtual.max(0.0) * 1000.0) as u64,
                 steady_rounds: args.steady_rounds,
             };
             match meshsim::run(&setup, &mut |line| eprintln!("{line}")) {

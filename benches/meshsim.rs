@@ -75,9 +75,9 @@ pub struct Setup {
     /// Each message's delay is drawn uniformly within this many
     /// milliseconds either side of `delay_ms`.
     pub jitter_ms: u64,
-    /// Virtual seconds each phase may take before it is reported as not
-    /// converged and the run goes on.
-    pub timeout_virtual_secs: u64,
+    /// Virtual milliseconds each phase may take before it is reported as
+    /// not converged (and, for boot, the run ends).
+    pub timeout_virtual_ms: u64,
     /// Rounds of the steady state measured.
     pub steady_rounds: u64,
 }
@@ -136,18 +136,21 @@ pub fn run(setup: &Setup, progress: &mut dyn FnMut(&str)) -> Result<Report, Setu
     if setup.steady_rounds == 0 {
         return Err(SetupError::NoSteadyRound);
     }
-    let started = Instant::now();
+    let started = Started {
+        wall: Instant::now(),
+        cpu: metered::thread_cpu(),
+    };
     let name = format!("{} hosts, {}", setup.hosts, setup.trust.name());
     let mut sim = Sim::build(setup, operators);
     progress(&format!(
         "{name}: {} members built in {:.1} s",
         sim.net.hosts.len(),
-        started.elapsed().as_secs_f64()
+        started.wall.elapsed().as_secs_f64()
     ));
-    let timeout = setup.timeout_virtual_secs.saturating_mul(1000);
+    let timeout = setup.timeout_virtual_ms;
 
     let boot = sim.boot(&name, timeout, progress);
-    let settle_rounds = boot.converged().then(|| sim.settle());
+    let settle_rounds = boot.converged().then(|| sim.settle(&name, progress));
     // Boot costs until the stores are quiet, not only until the peers are
     // there: most objects still flow after that.
     let booted = sim.net.now_millis() - NOW.0 * 1000;
@@ -172,7 +175,7 @@ pub fn run(setup: &Setup, progress: &mut dyn FnMut(&str)) -> Result<Report, Setu
     progress(&format!(
         "{name}: stores quiet after {} more rounds, wall {:.1} s",
         settle_rounds.unwrap_or_default(),
-        started.elapsed().as_secs_f64()
+        started.wall.elapsed().as_secs_f64()
     ));
     let before = sim.meters();
     sim.net.advance(setup.steady_rounds * ROUND_MS);
@@ -181,7 +184,7 @@ pub fn run(setup: &Setup, progress: &mut dyn FnMut(&str)) -> Result<Report, Setu
     progress(&format!(
         "{name}: steady state measured over {} rounds, wall {:.1} s",
         setup.steady_rounds,
-        started.elapsed().as_secs_f64()
+        started.wall.elapsed().as_secs_f64()
     ));
     let new_card = sim.new_card(&name, timeout, progress);
     sim.check_stores();
@@ -197,6 +200,13 @@ pub fn run(setup: &Setup, progress: &mut dyn FnMut(&str)) -> Result<Report, Setu
         steady: Some(steady),
     };
     Ok(sim.report(setup, found, started))
+}
+
+/// When a run started, by the wall clock and by this thread's processor
+/// time.
+struct Started {
+    wall: Instant,
+    cpu: Option<std::time::Duration>,
 }
 
 /// What the phases found, for [`Report`].
@@ -298,11 +308,22 @@ impl Sim {
 
     /// Runs whole rounds after boot until one passes in which no store
     /// changed, at most [`SETTLE_ROUNDS`]; returns how many ran.
-    fn settle(&mut self) -> u64 {
+    fn settle(&mut self, name: &str, progress: &mut dyn FnMut(&str)) -> u64 {
+        let wall = Instant::now();
         for round in 1..=SETTLE_ROUNDS {
             let before = self.generations();
             self.net.advance(ROUND_MS);
-            if self.generations() == before {
+            let changed = self
+                .generations()
+                .iter()
+                .zip(&before)
+                .filter(|(now, then)| now != then)
+                .count();
+            progress(&format!(
+                "{name}, settle: round {round}, {changed} stores changed, wall {:.1} s",
+                wall.elapsed().as_secs_f64()
+            ));
+            if changed == 0 {
                 return round;
             }
         }
@@ -497,7 +518,7 @@ impl Sim {
         }
     }
 
-    fn report(&self, setup: &Setup, found: Found, started: Instant) -> Report {
+    fn report(&self, setup: &Setup, found: Found, started: Started) -> Report {
         let Found {
             boot,
             new_card,
@@ -535,7 +556,12 @@ impl Sim {
             over_budget: stats.iter().map(|s| s.messages_over_budget).sum(),
             over_quota: stats.iter().map(|s| s.objects_over_quota).sum(),
             virtual_secs: self.net.now.secs_since(NOW),
-            wall_secs: started.elapsed().as_secs_f64(),
+            wall_secs: started.wall.elapsed().as_secs_f64(),
+            cpu_secs: match (started.cpu, metered::thread_cpu()) {
+                (Some(start), Some(end)) => end.saturating_sub(start).as_secs_f64(),
+                _ => 0.0,
+            },
+            member_cpu_secs: nodes.iter().map(|n| n.meter.cpu.as_secs_f64()).sum(),
         }
     }
 }

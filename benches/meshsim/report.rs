@@ -213,6 +213,11 @@ pub struct Report {
     pub virtual_secs: u64,
     /// Wall seconds the whole run took.
     pub wall_secs: f64,
+    /// Processor seconds the whole run took (the thread's: setup, members,
+    /// net and checks).
+    pub cpu_secs: f64,
+    /// Of those, the seconds spent in the members' calls.
+    pub member_cpu_secs: f64,
 }
 
 impl Report {
@@ -246,6 +251,8 @@ impl Report {
             "over_quota_objects": self.over_quota,
             "virtual_seconds": self.virtual_secs,
             "wall_seconds": self.wall_secs,
+            "cpu_seconds": self.cpu_secs,
+            "member_cpu_seconds": self.member_cpu_secs,
         })
     }
 }
@@ -260,12 +267,12 @@ pub fn table(reports: &[Report]) -> String {
     let mut out = String::new();
     out.push_str(
         "| hosts | trust | admitted (of ops) | boot | new card | revocation | violations | \
-         wall |\n|---|---|---|---|---|---|---|---|\n",
+         wall | CPU (in members) |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in reports {
         let _ = writeln!(
             out,
-            "| {} | {} | {}–{} of {} | {} | {} | {} | {} | {:.0} s |",
+            "| {} | {} | {}–{} of {} | {} | {} | {} | {} | {:.0} s | {:.0} s ({:.0} s) |",
             r.hosts,
             r.trust.name(),
             r.admitted_min,
@@ -275,7 +282,9 @@ pub fn table(reports: &[Report]) -> String {
             r.new_card.cell(),
             r.revocation.cell(),
             r.violations,
-            r.wall_secs
+            r.wall_secs,
+            r.cpu_secs,
+            r.member_cpu_secs
         );
     }
     out.push_str(

@@ -14,7 +14,7 @@ fn setup(trust: Trust) -> Setup {
         loss_per_mille: 10,
         delay_ms: 50,
         jitter_ms: 5,
-        timeout_virtual_secs: 60,
+        timeout_virtual_ms: 60_000,
         steady_rounds: 1,
     }
 }
