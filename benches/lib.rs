@@ -15,9 +15,14 @@
 //!                  (boringtun reads the real clock itself)
 //! ```
 //!
+//! The mesh simulation bench (`mesh-sim`) is [`meshsim`]: N mesh members
+//! on the mesh's simulated network and virtual clock.
+//!
 //! Data benches send from the initiator (`a` of our pair) to the responder
 //! (`b`), as the responder's session is only confirmed by the first data
 //! message.
+
+pub mod meshsim;
 
 use std::sync::Arc;
 use std::time::Duration;

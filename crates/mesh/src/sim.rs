@@ -5,12 +5,15 @@
 //! builds it.
 //!
 //! ```text
-//!   Net<N: Node>   hosts: [Host { key, node }]   now: UnixTime   conditions: loss, delay
-//!      │
+//!   Net<N: Node>   hosts: [Host { key, node }]   now: UnixTime (+ milliseconds)
+//!      │             conditions: loss per mille, delay in milliseconds
 //!      ├─ deliver()          drain every node's poll_transmit; hand each message over
 //!      │                     (or queue it until its seeded arrival time)
 //!      ├─ run_until_quiet()  deliver, then let time run until nothing is in flight
-//!      └─ run_for(secs)      jump from timeout to arrival to timeout, delivering
+//!      ├─ run_for(secs)      jump from timeout to arrival to timeout, delivering;
+//!      │                     only the nodes a step wakes are drained
+//!      └─ advance(ms)        the same, in milliseconds, without draining every node
+//!                            first (wake(i) a node changed by hand)
 //!
 //!   Node for Gossip   the gossip machine alone, peers wired by hand
 //!   Node for Member   one host's Mesh: a message reaches it only when it admits the
@@ -38,6 +41,7 @@
 
 mod member;
 mod net;
+mod schedule;
 
 pub use member::{
     Member, THREE, contains, converged_three, everyone, host_card, host_card_with, hosts_of, names,

@@ -19,7 +19,7 @@ fn three_operators_converge_through_loss_and_delay() {
         let mut net = Net::launch(THREE, everyone(THREE), ChaCha8Rng::seed_from_u64(seed));
         net.conditions = Conditions {
             loss_per_mille: 200,
-            delay: 0..=3,
+            delay_ms: 0..=3000,
         };
         net.run_for(120);
         assert!(net.dropped > 0, "seed {seed}: the network lost nothing");
@@ -42,7 +42,7 @@ fn three_operators_converge_through_loss_and_delay() {
 #[test]
 fn a_delayed_revocation_reaches_everyone_a_few_seconds_later() {
     let mut net = converged_three();
-    net.conditions.delay = 1..=2;
+    net.conditions.delay_ms = 1000..=2000;
     let doomed = hosts_of(2)[2].card().wg_public_key;
     let revocation = Revocation {
         issuer: operator(2).operator_id(),
@@ -80,7 +80,7 @@ fn a_seed_gives_the_same_run_every_time() {
         let mut net = Net::launch(THREE, everyone(THREE), ChaCha8Rng::seed_from_u64(seed));
         net.conditions = Conditions {
             loss_per_mille: 200,
-            delay: 0..=3,
+            delay_ms: 0..=3000,
         };
         net.run_for(30);
         (net.log().to_vec(), net.dropped)

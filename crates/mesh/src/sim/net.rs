@@ -1,17 +1,20 @@
 //! [`Net`]: N nodes on one simulated network under one virtual clock.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 use sentrymesh_types::{PublicKey, UnixTime};
 
+use super::schedule::{InFlight, Pending, Queue, Timers};
 use crate::gossip::{Gossip, GossipError};
 
 /// After this many rounds of [`Net::run_until_quiet`] without quiet, the
 /// nodes are answering each other forever.
 const MAX_ROUNDS: usize = 100_000;
+/// Milliseconds in a second of [`UnixTime`].
+const MILLIS: u64 = 1000;
 
 /// What the harness drives: a gossiping state machine, sans-IO, as
 /// [`Gossip`] and [`Mesh`](crate::Mesh) are.
@@ -81,9 +84,9 @@ impl Node for Gossip {
 pub struct Conditions {
     /// Out of 1000 messages, how many are lost on the way.
     pub loss_per_mille: u16,
-    /// How many seconds a message takes, drawn uniformly from the range;
-    /// `0..=0` delivers each at once, in the order it was sent.
-    pub delay: RangeInclusive<u64>,
+    /// How many milliseconds a message takes, drawn uniformly from the
+    /// range; `0..=0` delivers each at once, in the order it was sent.
+    pub delay_ms: RangeInclusive<u64>,
 }
 
 impl Default for Conditions {
@@ -91,7 +94,7 @@ impl Default for Conditions {
     fn default() -> Self {
         Self {
             loss_per_mille: 0,
-            delay: 0..=0,
+            delay_ms: 0..=0,
         }
     }
 }
@@ -108,7 +111,7 @@ pub struct Host<N> {
 /// A message the net delivered, as [`Net::log`] records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    /// When it arrived.
+    /// When it arrived (the second the recipient was given).
     pub at: UnixTime,
     /// The index of the sender in [`Net::hosts`].
     pub from: usize,
@@ -118,42 +121,49 @@ pub struct Delivery {
     pub bytes: Vec<u8>,
 }
 
-/// A message on its way, until its arrival time.
-#[derive(Debug)]
-struct InFlight {
-    from: usize,
-    to: usize,
-    bytes: Vec<u8>,
-}
-
 /// N nodes on a simulated network with one virtual clock — connlib's
 /// `sim_net` for the mesh.
 ///
-/// Everything is deterministic: nodes are served in the order they joined,
-/// messages in flight are ordered by arrival time and then by the order
-/// they were sent, and loss and delay come from the RNG passed to
-/// [`Net::new`]. On a perfect network (the default [`Conditions`]) a message
-/// is handed over as soon as its sender emits it.
+/// The clock counts milliseconds, so a link can take 50 ms; the nodes are
+/// given its whole seconds ([`Net::now`]), as they take [`UnixTime`].
+/// Everything is deterministic: the nodes with work are served in the
+/// order they joined, messages in flight are ordered by arrival time and
+/// then by the order they were sent, and loss and delay come from the RNG
+/// passed to [`Net::new`]. On a perfect network (the default
+/// [`Conditions`]) a message is handed over as soon as its sender emits
+/// it.
+///
+/// Only a node that took a message or ran a timer since it was last
+/// drained is asked for output, and timers and messages in flight wait in
+/// heaps: a step of the net costs what the nodes it wakes do, not a pass
+/// over all of them. [`Net::deliver`] and the runs start by draining every
+/// node once, for what a test changed in them by hand.
 #[derive(Debug)]
 pub struct Net<N> {
     /// The nodes, in the order they joined. Change the nodes, not their
     /// keys: messages are routed by the key each was added with.
     pub hosts: Vec<Host<N>>,
-    /// The virtual clock, in Unix seconds. A test may set it forward by
-    /// hand to hand messages over later without running timers.
+    /// The virtual clock's whole seconds, as the nodes are given them. A
+    /// test may set it forward by hand to hand messages over later without
+    /// running timers.
     pub now: UnixTime,
     /// What the network does to messages.
     pub conditions: Conditions,
     /// Messages that went nowhere: to a key no node has, to a node that
     /// does not accept the sender, over the recipient's budget, or lost.
     pub dropped: usize,
+    /// The clock's milliseconds past [`Net::now`], below 1000.
+    millis: u64,
     rng: ChaCha8Rng,
     /// Where each key's node is in `hosts`: a message is routed by a
     /// lookup, not a scan, in a net of a thousand.
-    by_key: BTreeMap<PublicKey, usize>,
-    /// Messages on their way, by (arrival time, sequence number).
-    in_flight: BTreeMap<(UnixTime, u64), InFlight>,
-    sent: u64,
+    by_key: HashMap<PublicKey, usize>,
+    /// Messages on their way.
+    in_flight: Queue,
+    /// Each node's next timeout.
+    timers: Timers,
+    /// The nodes to drain.
+    pending: Pending,
     /// Every delivered message, when recording.
     log: Option<Vec<Delivery>>,
 }
@@ -167,10 +177,12 @@ impl<N: Node> Net<N> {
             now,
             conditions: Conditions::default(),
             dropped: 0,
+            millis: 0,
             rng,
-            by_key: BTreeMap::new(),
-            in_flight: BTreeMap::new(),
-            sent: 0,
+            by_key: HashMap::new(),
+            in_flight: Queue::default(),
+            timers: Timers::default(),
+            pending: Pending::default(),
             log: None,
         }
     }
@@ -199,6 +211,8 @@ impl<N: Node> Net<N> {
             "two nodes with one key"
         );
         self.hosts.push(Host { key, node });
+        self.timers.add_node(index);
+        self.pending.mark(index);
         index
     }
 
@@ -222,6 +236,14 @@ impl<N: Node> Net<N> {
         self.in_flight.len()
     }
 
+    /// The virtual clock, in milliseconds since the Unix epoch.
+    pub fn now_millis(&self) -> u64 {
+        self.now
+            .0
+            .saturating_mul(MILLIS)
+            .saturating_add(self.millis)
+    }
+
     /// Drains every node's output and delivers what is due at the current
     /// time, until no node has anything to send and nothing in flight is
     /// due; time does not move. Returns how many messages were delivered.
@@ -231,23 +253,8 @@ impl<N: Node> Net<N> {
     /// If a node refuses a message for any reason but its sender's budget
     /// (a bug the test should see), or the nodes never go quiet.
     pub fn deliver(&mut self) -> usize {
-        let mut delivered = 0;
-        for _ in 0..MAX_ROUNDS {
-            self.settle();
-            let mut quiet = true;
-            for from in 0..self.hosts.len() {
-                while let Some((to, bytes)) = self.hosts[from].node.poll_transmit() {
-                    quiet = false;
-                    delivered += self.transmit(from, &to, bytes);
-                }
-            }
-            delivered += self.deliver_due();
-            if quiet {
-                self.settle();
-                return delivered;
-            }
-        }
-        panic!("the nodes did not go quiet after {MAX_ROUNDS} rounds");
+        self.pending.mark_all(self.hosts.len());
+        self.drain()
     }
 
     /// [`Net::deliver`], then lets virtual time run (and timers fire) until
@@ -260,11 +267,11 @@ impl<N: Node> Net<N> {
     pub fn run_until_quiet(&mut self) -> usize {
         let mut delivered = self.deliver();
         for _ in 0..MAX_ROUNDS {
-            let Some(&(at, _)) = self.in_flight.keys().next() else {
+            let Some(at) = self.in_flight.next_arrival() else {
                 return delivered;
             };
             self.advance_to(at);
-            delivered += self.deliver();
+            delivered += self.drain();
         }
         panic!("messages were still in flight after {MAX_ROUNDS} arrivals");
     }
@@ -276,34 +283,94 @@ impl<N: Node> Net<N> {
     ///
     /// As [`Net::deliver`].
     pub fn run_for(&mut self, secs: u64) {
-        let end = self.now.saturating_add(secs);
+        self.deliver();
+        self.advance(secs.saturating_mul(MILLIS));
+    }
+
+    /// Marks node `index` to be drained at the next step: after a caller
+    /// changed it by hand (gave it an object), before [`Net::advance`].
+    ///
+    /// # Panics
+    ///
+    /// If there is no node `index`.
+    pub fn wake(&mut self, index: usize) {
+        assert!(index < self.hosts.len(), "no node {index}");
+        self.pending.mark(index);
+    }
+
+    /// Lets `millis` milliseconds of virtual time run as [`Net::run_for`]
+    /// does, but without first draining every node: only what a timer, an
+    /// arrival or [`Net::wake`] woke is served. For a caller that steps a
+    /// large net in small steps; a node changed by hand since the last
+    /// step must be woken, or its output waits for its next input.
+    ///
+    /// # Panics
+    ///
+    /// As [`Net::deliver`].
+    pub fn advance(&mut self, millis: u64) {
+        let end = self.now_millis().saturating_add(millis);
+        self.drain();
         loop {
-            self.deliver();
-            let timeout = self.nodes().filter_map(N::poll_timeout).min();
-            let arrival = self.in_flight.keys().next().map(|&(at, _)| at);
+            let timeout = self.timers.next();
+            let arrival = self.in_flight.next_arrival();
             match timeout.into_iter().chain(arrival).min() {
-                Some(next) if next <= end => self.advance_to(next),
+                Some(next) if next <= end => {
+                    self.advance_to(next);
+                    self.drain();
+                }
                 _ => {
-                    self.now = end;
+                    self.set_clock(end);
                     return;
                 }
             }
         }
     }
 
-    /// Moves the clock to `at` (never back) and runs the timers due.
-    fn advance_to(&mut self, at: UnixTime) {
-        self.now = self.now.max(at);
-        let now = self.now;
-        for node in self.nodes_mut() {
-            if node.poll_timeout().is_some_and(|due| due <= now) {
-                node.handle_timeout(now);
+    /// Drains the pending nodes' output, in the order they joined, and
+    /// delivers what is due, until no node is pending. Returns how many
+    /// messages were delivered.
+    fn drain(&mut self) -> usize {
+        let mut delivered = 0;
+        for _ in 0..MAX_ROUNDS {
+            let mut cursor = 0;
+            while let Some(from) = self.pending.take_from(cursor) {
+                cursor = from + 1;
+                self.hosts[from].node.settle();
+                while let Some((to, bytes)) = self.hosts[from].node.poll_transmit() {
+                    delivered += self.transmit(from, &to, bytes);
+                }
+                self.arm(from);
             }
+            delivered += self.deliver_due();
+            if self.pending.is_empty() {
+                return delivered;
+            }
+        }
+        panic!("the nodes did not go quiet after {MAX_ROUNDS} rounds");
+    }
+
+    /// Moves the clock to `at` milliseconds (never back) and runs the
+    /// timers due.
+    fn advance_to(&mut self, at: u64) {
+        self.set_clock(self.now_millis().max(at));
+        let (now, now_millis) = (self.now, self.now_millis());
+        while let Some(index) = self.timers.pop_due(now_millis) {
+            self.hosts[index].node.handle_timeout(now);
+            self.pending.mark(index);
         }
     }
 
-    fn settle(&mut self) {
-        self.nodes_mut().for_each(N::settle);
+    fn set_clock(&mut self, millis: u64) {
+        self.now = UnixTime(millis / MILLIS);
+        self.millis = millis % MILLIS;
+    }
+
+    /// Arms node `index`'s timer at what it asks for: the start of that
+    /// second.
+    fn arm(&mut self, index: usize) {
+        let due = self.hosts[index].node.poll_timeout();
+        self.timers
+            .arm(index, due.map(|at| at.0.saturating_mul(MILLIS)));
     }
 
     /// Puts a message on the network: lost, queued for later, or (on a
@@ -319,27 +386,23 @@ impl<N: Node> Net<N> {
             self.dropped += 1;
             return 0;
         }
-        let (low, high) = self.conditions.delay.clone().into_inner();
+        let (low, high) = self.conditions.delay_ms.clone().into_inner();
         if high == 0 {
             return self.hand_over(from, to, bytes);
         }
         let delay = low + self.rng.next_u64() % (high.saturating_sub(low) + 1);
-        self.sent += 1;
-        self.in_flight.insert(
-            (self.now.saturating_add(delay), self.sent),
-            InFlight { from, to, bytes },
-        );
+        let at = self.now_millis().saturating_add(delay);
+        self.in_flight.push(at, from, to, bytes);
         0
     }
 
     /// Delivers what is in flight and due by now; returns how many arrived.
     fn deliver_due(&mut self) -> usize {
         let mut delivered = 0;
-        while let Some(entry) = self.in_flight.first_entry() {
-            if entry.key().0 > self.now {
-                break;
-            }
-            let InFlight { from, to, bytes } = entry.remove();
+        while let Some(InFlight {
+            from, to, bytes, ..
+        }) = self.in_flight.pop_due(self.now_millis())
+        {
             delivered += self.hand_over(from, to, bytes);
         }
         delivered
@@ -355,7 +418,9 @@ impl<N: Node> Net<N> {
             self.dropped += 1;
             return 0;
         }
-        match recipient.handle_message(sender, &bytes, self.now) {
+        let result = recipient.handle_message(sender, &bytes, self.now);
+        self.pending.mark(to);
+        match result {
             Ok(()) => {}
             // A sender that a test made flood this node: gossip drops what
             // is over its budget, and asks again later.
