@@ -44,14 +44,14 @@ use metered::{Census, Meter, Metered};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 pub use report::{Convergence, PerRound, Report, Stat, json, table};
-use sentrymesh_mesh::gossip::DIGEST_INTERVAL;
+use sentrymesh_mesh::gossip::ROUND;
 use sentrymesh_mesh::sim::{Conditions, Member, Net};
 use sentrymesh_mesh::testing::NOW;
 use sentrymesh_mesh::{Mesh, Object, OperatorId, SignedCard, may_peer};
 use sentrymesh_types::PublicKey;
 
-/// A gossip round, in milliseconds: the mesh's digest interval.
-pub const ROUND_MS: u64 = DIGEST_INTERVAL * 1000;
+/// A gossip round, in milliseconds.
+pub const ROUND_MS: u64 = ROUND * 1000;
 /// How often the convergence conditions are checked, in virtual
 /// milliseconds: the resolution of the times reported.
 pub const STEP_MS: u64 = 10;

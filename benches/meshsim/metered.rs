@@ -77,9 +77,16 @@ impl Census {
         let Ok((message, skipped)) = GossipMessage::decode_admitting(bytes, |_| false) else {
             return 1;
         };
+        let listed: Vec<ObjectId>;
         let ids = match &message {
             GossipMessage::Digest { ids } | GossipMessage::Want { ids } => &ids[..],
             GossipMessage::Objects { .. } => &skipped[..],
+            GossipMessage::Ranges { ranges, .. } => {
+                listed = ranges.iter().flat_map(|r| r.ids.iter().copied()).collect();
+                &listed[..]
+            }
+            // Hashes only: no id, key or address.
+            GossipMessage::Summary { .. } | GossipMessage::Buckets { .. } => &[][..],
         };
         let named = ids
             .iter()
