@@ -23,6 +23,7 @@ use std::io;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use sentrymesh_tunnel::StagingStats;
 use sentrymesh_tunnel::ip::{IpPacket, TcpSegment, UDP_HEADER_LEN};
 
 use crate::dataplane::batch::{MAX_PACKET, TxBatch};
@@ -124,6 +125,8 @@ pub struct DeviceCounters {
     pub shedding_claimed_cookie: u32,
     /// The firewall's connection tracker.
     pub conntrack: ConntrackCounters,
+    /// The packets waiting for a session, and those dropped from the wait.
+    pub staging: StagingStats,
 }
 
 /// An interface running: its state, its TUN device `T` and its socket `S`.
@@ -302,6 +305,13 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             Command::LivePeers(answer) => {
                 let _ = answer.send(self.interface.live_peers(now));
             }
+            Command::Sessions(answer) => {
+                let _ = answer.send(self.interface.sessions(now));
+            }
+            Command::Connect(keys, answer) => {
+                self.interface.connect(now, &keys);
+                let _ = answer.send(());
+            }
             Command::Counters(answer) => {
                 let firewall = self.interface.firewall();
                 let _ = answer.send(DeviceCounters {
@@ -314,6 +324,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
                     shedding_no_cookie: self.shedding.rates().no_cookie,
                     shedding_claimed_cookie: self.shedding.rates().claimed_cookie,
                     conntrack: firewall.conntrack(now),
+                    staging: self.interface.engine().staging_stats(),
                 });
             }
             Command::UnknownInitiators(answer) => {
