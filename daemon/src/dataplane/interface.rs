@@ -313,15 +313,19 @@ impl Interface {
         Ok(())
     }
 
-    /// Applies a change that [`Interface::check`] accepted. The listen port
-    /// and mark are recorded; the caller has bound the socket they need.
-    pub(crate) fn commit(&mut self, now: Instant, change: ConfigChange) {
+    /// Applies a change that [`Interface::check`] accepted, and returns how
+    /// many peers it removed. The listen port and mark are recorded; the
+    /// caller has bound the socket they need.
+    pub(crate) fn commit(&mut self, now: Instant, change: ConfigChange) -> usize {
+        let mut removed = 0;
         match change.private_key {
             // The key we have: sessions stay (wireguard-go does the same).
             Some(Some(key))
                 if self.private_key.as_ref().map(PrivateKey::public_key)
                     == Some(key.public_key()) => {}
             Some(Some(key)) => {
+                // A peer with the new key goes: a peer cannot be ourselves.
+                removed += usize::from(self.engine.peer_id(&key.public_key()).is_some());
                 self.engine.set_private_key(key.clone());
                 self.private_key = Some(key);
             }
@@ -340,6 +344,7 @@ impl Interface {
         }
         if change.replace_peers {
             let ids: Vec<PeerId> = self.engine.peers().map(|(_, id)| id).collect();
+            removed += ids.len();
             for id in ids {
                 self.remove_peer(id);
             }
@@ -354,6 +359,7 @@ impl Interface {
                 PeerChange::Remove(_) => {
                     if let Some(id) = existing {
                         self.remove_peer(id);
+                        removed += 1;
                     }
                     continue;
                 }
@@ -391,6 +397,7 @@ impl Interface {
                 }
             }
         }
+        removed
     }
 
     fn add_peer(&mut self, now: Instant, public_key: PublicKey) -> Option<PeerId> {
