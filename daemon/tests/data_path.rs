@@ -13,8 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sentrymesh_lab::{
-    Daemon, Host, Implementation, Keys, Overlay, PeerSection, add_address, configure, link, ping,
-    set_up, unique_ifname,
+    Daemon, EVENT_WITHIN, Host, Implementation, Keys, Overlay, PeerSection, add_address, configure,
+    link, ping, set_up, unique_ifname,
 };
 
 /// The daemon under test, built with these tests.
@@ -138,7 +138,7 @@ fn bulk_then_stream(tunnel: &Tunnel, inner_ipv6: bool) {
         .in_namespace(move || UdpSocket::bind((to, 0)).expect("bind"));
     large_receive_buffer(&receiver);
     receiver
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(EVENT_WITHIN))
         .expect("timeout");
     let destination = receiver.local_addr().expect("address");
     let sender = tunnel
