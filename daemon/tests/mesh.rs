@@ -187,8 +187,13 @@ fn three_operators_form_the_mesh_and_no_producer_leaks() {
 
     // Nothing a sentry received from anyone, through the tunnel or on the
     // underlay, carries another operator's producer: not its card, key,
-    // name, or either of its addresses.
-    std::thread::sleep(Duration::from_secs(2));
+    // name, or either of its addresses. (Once the control is on the wire.)
+    assert!(
+        wait_until(EVENT_WITHIN, || underlay
+            .iter()
+            .any(|capture| capture.saw(|packet| contains(packet, &control)))),
+        "the plaintext control card never crossed the underlay"
+    );
     for (i, gossip, introductions) in captures {
         let received = gossip.stop();
         let introduced = introductions.stop();
