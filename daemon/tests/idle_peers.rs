@@ -57,6 +57,16 @@ const MAX_KIB_PER_PEER: f64 = 8.0;
 const MAX_KIB_KEPT_PER_REVOKED: f64 = 7.0;
 /// The ceiling of every wait: a quiet machine takes seconds.
 const WITHIN: Duration = Duration::from_secs(300);
+/// How often a wait scrapes the member's metrics: each scrape lists every
+/// peer, work a debug build with 1,000 peers on a busy machine feels.
+const SCRAPE_EVERY: Duration = Duration::from_secs(1);
+
+/// The value of `member`'s metric `name{labels}`, read at most every
+/// [`SCRAPE_EVERY`] by a wait that polls it.
+fn scrape(member: &Member, name: &str, labels: &str) -> u64 {
+    std::thread::sleep(SCRAPE_EVERY);
+    member.metric(name, labels)
+}
 
 fn secret(operator: &Operator) -> OperatorSecret {
     let text = std::fs::read_to_string(&operator.key_file).expect("the operator key file");
@@ -206,7 +216,11 @@ fn a_thousand_peers_by_gossip_cost_under_eight_kib_each_and_go_with_their_revoca
     assert_peers(&b, &[&a]);
     // Settled: a few rounds of gossip each way.
     let settled = wait_until(WITHIN, || {
-        a.metric("sentrymesh_gossip_messages_total", ",outcome=\"received\"") >= 3
+        scrape(
+            &a,
+            "sentrymesh_gossip_messages_total",
+            ",outcome=\"received\"",
+        ) >= 3
     });
     assert!(settled, "no gossip from b\n{}", a.log());
     let before = a.rss_kib();
@@ -228,7 +242,10 @@ fn a_thousand_peers_by_gossip_cost_under_eight_kib_each_and_go_with_their_revoca
     });
     // Every new peer was given a handshake to try: gossip for it started
     // one, or its introduction did.
-    let tried = wait_until(WITHIN, || peers_sent_to(&a) > EXTRA_PEERS);
+    let tried = wait_until(WITHIN, || {
+        std::thread::sleep(SCRAPE_EVERY);
+        peers_sent_to(&a) > EXTRA_PEERS
+    });
     assert!(
         tried,
         "{} of the peers had a handshake tried\n{}",
@@ -237,7 +254,8 @@ fn a_thousand_peers_by_gossip_cost_under_eight_kib_each_and_go_with_their_revoca
     );
     // A round of gossip that reached every peer since: none of it waits.
     let dropped = wait_until(WITHIN, || {
-        a.metric(
+        scrape(
+            &a,
             "sentrymesh_gossip_messages_total",
             ",outcome=\"no_session\"",
         ) >= EXTRA_PEERS as u64

@@ -394,6 +394,9 @@ impl MeshMember {
         let mut introduction_buf = vec![0u8; RECEIVE_BUFFER_LEN];
         let mut reply_buf = vec![0u8; RECEIVE_BUFFER_LEN];
         let mut introduce = tokio::time::interval(INTRODUCTION_INTERVAL);
+        // A round that overran (many peers without a session, a slow
+        // machine) is not followed by the missed ones at once.
+        introduce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.apply_events(&device, &mut routes).await?;
             self.log_trust_changes();
