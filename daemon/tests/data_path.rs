@@ -1,26 +1,31 @@
 //! The data path end to end: a TCP bulk transfer as fast as the tunnel goes
 //! (through the segmentation and coalescing offloads) arrives intact, and a
-//! paced UDP stream on the then uncongested tunnel arrives complete, in order
-//! and intact; over IPv4 and IPv6, inside and outside. (Beside a bulk
+//! UDP stream on the then uncongested tunnel, paced by what has arrived (so
+//! a busy machine slows it, never overflows a queue), arrives complete, in
+//! order and intact; over IPv4 and IPv6, inside and outside. (Beside a bulk
 //! transfer the tunnel is congested by design: TCP fills it until packets
 //! drop, so the two are run one after the other.)
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use sentrymesh_lab::{
-    Daemon, Host, Implementation, Keys, Overlay, PeerSection, add_address, configure, link, ping,
-    set_up, unique_ifname,
+    Daemon, EVENT_WITHIN, Host, Implementation, Keys, Overlay, PeerSection, add_address, configure,
+    link, ping, set_up, unique_ifname,
 };
 
 /// The daemon under test, built with these tests.
 const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
 
 const DATAGRAMS: u64 = 20_000;
+/// The most datagrams of the paced stream on their way at once: fewer
+/// than the smallest queue they pass (a TUN device's 500 packets).
+const IN_FLIGHT: u64 = 128;
 const DATAGRAM_LEN: usize = 1_000;
 const TCP_BYTES: usize = 32 << 20;
 
@@ -138,7 +143,7 @@ fn bulk_then_stream(tunnel: &Tunnel, inner_ipv6: bool) {
         .in_namespace(move || UdpSocket::bind((to, 0)).expect("bind"));
     large_receive_buffer(&receiver);
     receiver
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(EVENT_WITHIN))
         .expect("timeout");
     let destination = receiver.local_addr().expect("address");
     let sender = tunnel
@@ -179,7 +184,15 @@ fn bulk_then_stream(tunnel: &Tunnel, inner_ipv6: bool) {
         stream.write_all(&data).expect("write the TCP stream");
     });
 
-    // Then the stream: paced, numbered datagrams.
+    tcp_writer.join().expect("the TCP writer");
+    let received = tcp_reader.join().expect("the TCP stream arrived intact");
+    assert_eq!(received, TCP_BYTES);
+
+    // Then the stream: numbered datagrams, paced by what arrived, so no
+    // queue on the way (the TUN devices' 500 packets, the sockets') can
+    // overflow however slowly a busy machine lets the daemons run.
+    let arrived = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&arrived);
     let udp_reader = thread::spawn(move || {
         let mut buf = [0u8; 2 * DATAGRAM_LEN];
         for expected in 0..DATAGRAMS {
@@ -193,20 +206,22 @@ fn bulk_then_stream(tunnel: &Tunnel, inner_ipv6: bool) {
                 &datagram(sequence)[..],
                 "datagram {sequence} corrupted"
             );
+            counted.store(expected + 1, Ordering::Release);
         }
     });
-    tcp_writer.join().expect("the TCP writer");
-    let received = tcp_reader.join().expect("the TCP stream arrived intact");
-    assert_eq!(received, TCP_BYTES);
 
     let started = Instant::now();
     for sequence in 0..DATAGRAMS {
+        while sequence - arrived.load(Ordering::Acquire) >= IN_FLIGHT {
+            if udp_reader.is_finished() {
+                // It failed; its panic says how.
+                break;
+            }
+            thread::sleep(Duration::from_micros(200));
+        }
         sender
             .send_to(&datagram(sequence), destination)
             .expect("send");
-        if sequence % 100 == 99 {
-            thread::sleep(Duration::from_millis(5));
-        }
     }
     udp_reader.join().expect("the UDP stream arrived whole");
     eprintln!(

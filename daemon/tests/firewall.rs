@@ -16,14 +16,14 @@ use std::time::Duration;
 
 use sentrymesh_lab::capture::Capture;
 use sentrymesh_lab::mesh_lab::{GOSSIP_PORT, Lab, Member, Role, assert_peers};
-use sentrymesh_lab::wait_until;
+use sentrymesh_lab::{EVENT_WITHIN, wait_until};
 
 /// The daemon under test, built with these tests.
 const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
 /// The chain p2p port every lab card publishes.
 const CHAIN_P2P: u16 = 26656;
 /// How long an allowed connection may take on a loaded machine.
-const CONNECTS_WITHIN: Duration = Duration::from_secs(20);
+const CONNECTS_WITHIN: Duration = EVENT_WITHIN;
 /// How long a refused connection is given to get through anyway: a SYN
 /// the firewall drops gets no answer at all, so this is only how long the
 /// test watches it not succeed.

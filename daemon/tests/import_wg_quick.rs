@@ -13,8 +13,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use sentrymesh_lab::{
-    Host, Implementation, Keys, Overlay, link, preshared_key, run_command, socket_path, try_ping,
-    unique_ifname, wait_until, wg_quick,
+    EVENT_WITHIN, Host, Implementation, Keys, Overlay, link, preshared_key, run_command,
+    socket_path, try_ping, unique_ifname, wait_until, wg_quick,
 };
 
 const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
@@ -136,12 +136,11 @@ fn an_imported_wg_quick_config_reaches_a_wireguard_go_peer_run_by_the_original_f
         &["up", "-c", &config.to_string_lossy()],
     );
     assert!(
-        wait_until(Duration::from_secs(10), || Path::new(&socket_path(&if_a))
-            .exists()),
+        wait_until(EVENT_WITHIN, || Path::new(&socket_path(&if_a)).exists()),
         "sentrymesh up did not start:\n{}",
         daemon.log()
     );
-    let ping = try_ping(&a, overlay.b4.into(), 3, 56, Duration::from_secs(10));
+    let ping = try_ping(&a, overlay.b4.into(), 3, 56, EVENT_WITHIN);
     assert!(
         ping.success,
         "no tunnel to wireguard-go:\n{}\n{}",

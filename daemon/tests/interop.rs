@@ -21,9 +21,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use sentrymesh_lab::{
-    Daemon, DumpedPeer, Host, Implementation, Keys, Overlay, PeerSection, add_address, configure,
-    iperf3, link, peer_status, ping, preshared_key, run_command, set_up, socket_path, try_ping,
-    unique_ifname, unix_now, wait_until, wg, wg_quick,
+    Daemon, DumpedPeer, EVENT_WITHIN, Host, Implementation, Keys, Overlay, PeerSection,
+    add_address, configure, iperf3, link, peer_status, ping, preshared_key, run_command, set_up,
+    socket_path, try_ping, unique_ifname, unix_now, wait_until, wg, wg_quick,
 };
 
 /// The daemon under test, built with these tests.
@@ -402,7 +402,7 @@ fn handshake_time_and_transfer(a: Implementation, b: Implementation) {
         pair.b.overlay4.into(),
         20,
         u32::try_from(PING_SIZE).expect("small"),
-        Duration::from_secs(10),
+        EVENT_WITHIN,
     );
     assert!(report.success, "ping failed:\n{}", report.output);
     let after_a = pair.a.status_of(&pair.b);
@@ -554,19 +554,19 @@ fn wg_quick_up_down(implementation: Implementation, peer: Implementation) {
     let gone = run_command(
         Command::new("ip").args(["-n", host_a.name(), "link", "show", &ifname]),
         b"",
-        Duration::from_secs(10),
+        EVENT_WITHIN,
     );
     assert!(
         !gone.success(),
         "{ifname} is still there after wg-quick down"
     );
     assert!(
-        wait_until(Duration::from_secs(5), || !socket_path(&ifname).exists()),
+        wait_until(EVENT_WITHIN, || !socket_path(&ifname).exists()),
         "{userspace} left {} behind after wg-quick down",
         socket_path(&ifname).display()
     );
     assert!(
-        wait_until(Duration::from_secs(5), || host_a.pids().is_empty()),
+        wait_until(EVENT_WITHIN, || host_a.pids().is_empty()),
         "{userspace} still runs 5 s after wg-quick down (pids {:?})",
         host_a.pids()
     );

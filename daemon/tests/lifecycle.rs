@@ -7,17 +7,18 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use sentrymesh_lab::{Host, Process, run_command, socket_path, unique_ifname, wait_until};
+use sentrymesh_lab::{
+    EVENT_WITHIN, Host, Process, run_command, socket_path, unique_ifname, wait_until,
+};
 
 const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
-const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+const STOP_TIMEOUT: Duration = EVENT_WITHIN;
 
 fn start(host: &Host, ifname: &str) -> Process {
     host.register_interface(ifname);
     let process = host.spawn("sentrymesh wg", SENTRYMESH, &["wg", "-f", ifname]);
     assert!(
-        wait_until(Duration::from_secs(10), || Path::new(&socket_path(ifname))
-            .exists()),
+        wait_until(EVENT_WITHIN, || Path::new(&socket_path(ifname)).exists()),
         "sentrymesh wg did not start:\n{}",
         process.log()
     );
@@ -28,7 +29,7 @@ fn device_exists(host: &Host, ifname: &str) -> bool {
     run_command(
         Command::new("ip").args(["-n", host.name(), "link", "show", ifname]),
         b"",
-        Duration::from_secs(5),
+        EVENT_WITHIN,
     )
     .success()
 }
@@ -62,7 +63,7 @@ fn a_second_daemon_is_refused_and_sigterm_stops_the_first_cleanly() {
     let second = run_command(
         host.command(SENTRYMESH).args(["wg", "-f", &ifname]),
         b"",
-        Duration::from_secs(10),
+        EVENT_WITHIN,
     );
     assert!(!second.success(), "a second daemon took a live interface");
     assert!(
@@ -107,13 +108,13 @@ fn a_stale_socket_is_replaced_and_the_daemon_detaches() {
     let started = run_command(
         host.command(SENTRYMESH).args(["wg", &ifname]),
         b"",
-        Duration::from_secs(10),
+        EVENT_WITHIN,
     );
     assert!(started.success(), "{}", started.stderr);
     let answer = run_command(
         host.command("wg").args(["show", &ifname]),
         b"",
-        Duration::from_secs(5),
+        EVENT_WITHIN,
     );
     assert!(
         answer.success(),

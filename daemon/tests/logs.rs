@@ -19,8 +19,8 @@ use sentrymesh_lab::mesh_lab::{
     Lab, Member, REVOKED_WITHIN, Role, WG_PORT, assert_peers, base64_decode,
 };
 use sentrymesh_lab::{
-    Host, Keys, Overlay, PeerSection, Process, add_address, configure, link, preshared_key, set_up,
-    socket_path, unique_ifname, wait_until,
+    EVENT_WITHIN, Host, Keys, Overlay, PeerSection, Process, add_address, configure, link,
+    preshared_key, set_up, socket_path, unique_ifname, wait_until,
 };
 
 /// The daemon under test, built with these tests.
@@ -28,7 +28,7 @@ const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
 
 /// How long a session change may take to be logged: the data path looks
 /// once a second; the ceiling is for a loaded machine.
-const LOGGED_WITHIN: Duration = Duration::from_secs(10);
+const LOGGED_WITHIN: Duration = EVENT_WITHIN;
 
 /// Two operators, each with a hidden producer behind one sentry, every
 /// member at `trace` (one of them in JSON): the mesh forms, packets flow,
@@ -231,7 +231,7 @@ fn wg_mode_at_trace_logs_no_key_and_the_journal_gets_priorities() {
     );
     for ifname in [&ifname_a, &ifname_b] {
         assert!(
-            wait_until(Duration::from_secs(10), || socket_path(ifname).exists()),
+            wait_until(EVENT_WITHIN, || socket_path(ifname).exists()),
             "no UAPI socket for {ifname}:\n{}\n{}",
             daemon_a.log(),
             daemon_b.log()

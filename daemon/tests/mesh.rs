@@ -22,7 +22,7 @@ use sentrymesh_lab::mesh_lab::{
     FORMS_WITHIN, GOSSIP_PORT, INTRODUCTION_PORT, Lab, Member, REVOKED_WITHIN, Role,
     armoured_bytes, assert_peers, base64_decode,
 };
-use sentrymesh_lab::{run_command, run_ok, wait_until};
+use sentrymesh_lab::{EVENT_WITHIN, run_command, run_ok, wait_until};
 
 /// The daemon under test, built with these tests.
 const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
@@ -187,8 +187,13 @@ fn three_operators_form_the_mesh_and_no_producer_leaks() {
 
     // Nothing a sentry received from anyone, through the tunnel or on the
     // underlay, carries another operator's producer: not its card, key,
-    // name, or either of its addresses.
-    std::thread::sleep(Duration::from_secs(2));
+    // name, or either of its addresses. (Once the control is on the wire.)
+    assert!(
+        wait_until(EVENT_WITHIN, || underlay
+            .iter()
+            .any(|capture| capture.saw(|packet| contains(packet, &control)))),
+        "the plaintext control card never crossed the underlay"
+    );
     for (i, gossip, introductions) in captures {
         let received = gossip.stop();
         let introduced = introductions.stop();
@@ -367,7 +372,7 @@ fn a_new_sentry_joins_a_revocation_cuts_it_off_and_reloads_keep_sessions() {
     let sentry_peer = format!("{}@{}:26656", sentry.chain_id, sentry.overlay);
     let watched = || std::fs::read_to_string(&p2p_file).unwrap_or_default();
     assert!(
-        wait_until(Duration::from_secs(10), || watched().contains(&sentry_peer)),
+        wait_until(EVENT_WITHIN, || watched().contains(&sentry_peer)),
         "the watched export never named the sentry:\n{}\n{}",
         watched(),
         watch.log()
@@ -395,8 +400,7 @@ fn a_new_sentry_joins_a_revocation_cuts_it_off_and_reloads_keep_sessions() {
     // every host's export follows the sentry-node layout.
     let newcomer_peer = format!("{}@{}:26656", newcomer.chain_id, newcomer.overlay);
     assert!(
-        wait_until(Duration::from_secs(10), || watched()
-            .contains(&newcomer_peer)),
+        wait_until(EVENT_WITHIN, || watched().contains(&newcomer_peer)),
         "the new sentry never reached the watched export:\n{}\n{}",
         watched(),
         watch.log()
@@ -406,7 +410,7 @@ fn a_new_sentry_joins_a_revocation_cuts_it_off_and_reloads_keep_sessions() {
         b"",
     );
     assert!(
-        wait_until(Duration::from_secs(5), || watch.exit_status().is_some()),
+        wait_until(EVENT_WITHIN, || watch.exit_status().is_some()),
         "the watch did not stop on SIGTERM"
     );
     assert!(watch.exit_status().unwrap().success(), "{}", watch.log());
@@ -434,7 +438,7 @@ fn a_new_sentry_joins_a_revocation_cuts_it_off_and_reloads_keep_sessions() {
     producer.reload();
     let mut pinger = pinger;
     assert!(
-        wait_until(Duration::from_secs(10), || pinger.exit_status().is_some()),
+        wait_until(EVENT_WITHIN, || pinger.exit_status().is_some()),
         "ping did not finish"
     );
     assert!(
@@ -871,7 +875,7 @@ fn route_to(member: &Member, address: &str) -> String {
     let finished = run_command(
         Command::new("ip").args(["-n", member.host.name(), "route", "get", address]),
         b"",
-        Duration::from_secs(10),
+        EVENT_WITHIN,
     );
     format!("{}{}", finished.stdout, finished.stderr)
 }

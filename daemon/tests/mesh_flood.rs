@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use sentrymesh_lab::mesh_lab::{
     GOSSIP_PORT, Lab, Member, Operator, REVOKED_WITHIN, Role, assert_peers,
 };
-use sentrymesh_lab::wait_until;
+use sentrymesh_lab::{EVENT_WITHIN, wait_until};
 use sentrymesh_mesh::{
     GossipMessage, HOST_QUOTA, Object, OperatorSecret, Revocation, RevocationTarget,
     STATEMENT_QUOTA, SignedCard, Vouch,
@@ -243,7 +243,8 @@ fn a_flood_and_a_hostile_revoked_host_change_nothing_for_the_mesh() {
         Arc::new(AtomicU64::new(0)),
     );
     let relay = flood(&rival, &first, vec![relayed], stop.clone(), sent);
-    std::thread::sleep(Duration::from_secs(7));
+    // The relayed card reaching the first sentry, refused, is the event.
+    let reached = wait_until(EVENT_WITHIN, || refused(&first) > refused_before);
     stop.store(true, Ordering::Relaxed);
     relay
         .join()
@@ -257,10 +258,7 @@ fn a_flood_and_a_hostile_revoked_host_change_nothing_for_the_mesh() {
             member.log()
         );
     }
-    assert!(
-        refused(&first) > refused_before,
-        "the re-issued card never reached the first sentry"
-    );
+    assert!(reached, "the re-issued card never reached the first sentry");
     assert_eq!(
         hostile.metric("sentrymesh_mesh_objects", ",kind=\"revocation\""),
         0,

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use sentrymesh_lab::{
-    Host, Keys, Link, Overlay, Process, link, preshared_key, run_command, sample, socket_path,
-    spawn, try_ping, unique_ifname, unix_now, wait_until,
+    EVENT_WITHIN, Host, Keys, Link, Overlay, Process, link, preshared_key, run_command, sample,
+    socket_path, spawn, try_ping, unique_ifname, unix_now, wait_until,
 };
 
 const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
@@ -63,7 +63,7 @@ fn start_with(host: &Host, keys: &Keys, psk: &str, side: &Side<'_>, text: &str) 
     );
     let socket = socket_path(side.ifname);
     assert!(
-        wait_until(Duration::from_secs(10), || Path::new(&socket).exists()),
+        wait_until(EVENT_WITHIN, || Path::new(&socket).exists()),
         "sentrymesh up did not start:\n{}",
         process.log()
     );
@@ -167,7 +167,7 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
     let _daemon_b = start(b, keys_b, psk, &side_b);
 
     // The device, its address and the peer's route came from the file.
-    let first = try_ping(a, overlay.b4.into(), 3, 56, Duration::from_secs(10));
+    let first = try_ping(a, overlay.b4.into(), 3, 56, EVENT_WITHIN);
     assert!(
         first.success,
         "no tunnel:\n{}\n{}",
@@ -215,7 +215,7 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
     hang_up(&daemon_a);
     let mut pinger = pinger;
     assert!(
-        wait_until(Duration::from_secs(10), || pinger.exit_status().is_some()),
+        wait_until(EVENT_WITHIN, || pinger.exit_status().is_some()),
         "ping did not finish"
     );
     let log = pinger.log();
@@ -241,7 +241,7 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
     a.write_file("sm.toml", &config(&side_a));
     hang_up(&daemon_a);
     assert!(
-        wait_until(Duration::from_secs(5), || {
+        wait_until(EVENT_WITHIN, || {
             !a.ip(&["route", "show", "dev", if_a])
                 .contains(extra_network)
                 && !a
@@ -250,7 +250,7 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
         }),
         "the route and address outlived the reload"
     );
-    let ping = try_ping(a, overlay.b4.into(), 3, 56, Duration::from_secs(5));
+    let ping = try_ping(a, overlay.b4.into(), 3, 56, EVENT_WITHIN);
     assert!(
         ping.success,
         "the tunnel broke on the second reload:\n{}",
@@ -266,9 +266,7 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
     a.write_file("sm.toml", &refused);
     hang_up(&daemon_a);
     assert!(
-        wait_until(Duration::from_secs(5), || daemon_a
-            .log()
-            .contains("reload refused")),
+        wait_until(EVENT_WITHIN, || daemon_a.log().contains("reload refused")),
         "the reload was not refused:\n{}",
         daemon_a.log()
     );
@@ -284,7 +282,7 @@ fn a_tunnel_from_native_configs_reloads_without_loss_and_filters_sources() {
     );
     let port = a.run("wg", &["show", if_a, "listen-port"]);
     assert_eq!(port.trim(), "51820", "a refused reload moved the port");
-    let ping = try_ping(a, overlay.b4.into(), 3, 56, Duration::from_secs(5));
+    let ping = try_ping(a, overlay.b4.into(), 3, 56, EVENT_WITHIN);
     assert!(
         ping.success,
         "the tunnel broke on a refused reload:\n{}",
@@ -351,7 +349,7 @@ fn a_broken_configuration_is_refused_before_anything_changes() {
         host.command(SENTRYMESH)
             .args(["up", "-c", &path.to_string_lossy()]),
         b"",
-        Duration::from_secs(10),
+        EVENT_WITHIN,
     );
     assert!(!finished.success(), "a broken configuration was accepted");
     let stderr = &finished.stderr;
@@ -383,7 +381,7 @@ fn systemd_hears_ready_after_setup_then_watchdog_pings_and_reloads() {
     let manager_path = host.dir().join("notify");
     let manager = std::os::unix::net::UnixDatagram::bind(&manager_path).expect("bind");
     manager
-        .set_read_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(EVENT_WITHIN))
         .expect("timeout");
     let mut command = host.command(SENTRYMESH);
     command
@@ -440,7 +438,7 @@ fn readiness_waits_for_a_live_session_and_reload_applies_edits() {
     let manager_path = a.dir().join("notify");
     let manager = std::os::unix::net::UnixDatagram::bind(&manager_path).expect("bind");
     manager
-        .set_read_timeout(Some(Duration::from_secs(20)))
+        .set_read_timeout(Some(EVENT_WITHIN))
         .expect("timeout");
     let mut command = a.command(SENTRYMESH);
     command
@@ -491,7 +489,7 @@ fn readiness_waits_for_a_live_session_and_reload_applies_edits() {
     // The peer comes up and the handshake completes: READY=1, and
     // wait-ready returns at once.
     let _daemon_b = start(b, keys_b, psk, &side_b);
-    let ping = try_ping(b, overlay.a4.into(), 3, 56, Duration::from_secs(10));
+    let ping = try_ping(b, overlay.a4.into(), 3, 56, EVENT_WITHIN);
     assert!(ping.success, "no tunnel:\n{}", ping.output);
     let ready = next();
     assert!(
@@ -515,11 +513,11 @@ fn readiness_waits_for_a_live_session_and_reload_applies_edits() {
     let reload = run_command(
         std::process::Command::new(SENTRYMESH).args(["reload", "--interface", if_a]),
         b"",
-        Duration::from_secs(10),
+        EVENT_WITHIN,
     );
     assert!(reload.success(), "{}{}", reload.stdout, reload.stderr);
     assert!(
-        wait_until(Duration::from_secs(5), || a
+        wait_until(EVENT_WITHIN, || a
             .run("wg", &["show", if_a, "allowed-ips"])
             .contains(extra_network)),
         "the reload did not apply:\n{}",
@@ -545,7 +543,7 @@ fn metrics_show_peers_sessions_and_drops_but_no_secret() {
     let with_metrics = format!("{}\n[metrics]\nlisten = \"{listen}\"\n", config(&side_a));
     let daemon_a = start_with(a, keys_a, psk, &side_a, &with_metrics);
     let _daemon_b = start(b, keys_b, psk, &side_b);
-    let ping = try_ping(a, overlay.b4.into(), 3, 56, Duration::from_secs(10));
+    let ping = try_ping(a, overlay.b4.into(), 3, 56, EVENT_WITHIN);
     assert!(ping.success, "no tunnel:\n{}", ping.output);
     // A's /24 is routed to the device, but only B's address to a peer: a
     // ping to another address of it is dropped for want of a route.

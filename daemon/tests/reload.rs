@@ -10,7 +10,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use sentrymesh_lab::{
-    Host, Keys, Process, link, run_command, socket_path, try_ping, unique_ifname, wait_until,
+    EVENT_WITHIN, Host, Keys, Process, link, run_command, socket_path, try_ping, unique_ifname,
+    wait_until,
 };
 
 const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
@@ -44,8 +45,7 @@ fn start(host: &Host, keys: &Keys, ifname: &str, text: &str) -> Process {
         &["up", "-c", &path.to_string_lossy()],
     );
     assert!(
-        wait_until(Duration::from_secs(10), || Path::new(&socket_path(ifname))
-            .exists()),
+        wait_until(EVENT_WITHIN, || Path::new(&socket_path(ifname)).exists()),
         "sentrymesh up did not start:\n{}",
         process.log()
     );
@@ -106,7 +106,7 @@ fn reload_answers_what_changed_applies_the_mtu_and_fails_with_the_reason() {
             overlay.a4.into(),
         ),
     );
-    let first = try_ping(&a, overlay.b4.into(), 3, 56, Duration::from_secs(10));
+    let first = try_ping(&a, overlay.b4.into(), 3, 56, EVENT_WITHIN);
     assert!(
         first.success,
         "no tunnel:\n{}\n{}",
@@ -131,7 +131,7 @@ fn reload_answers_what_changed_applies_the_mtu_and_fails_with_the_reason() {
         "the reload's log line does not say what changed:\n{}",
         daemon_a.log()
     );
-    let after = try_ping(&a, overlay.b4.into(), 3, 1300, Duration::from_secs(5));
+    let after = try_ping(&a, overlay.b4.into(), 3, 1300, EVENT_WITHIN);
     assert!(
         after.success,
         "the tunnel broke on the MTU change:\n{}",
@@ -156,7 +156,7 @@ fn reload_answers_what_changed_applies_the_mtu_and_fails_with_the_reason() {
         daemon_a.log()
     );
     assert_eq!(mtu_of(&a, &if_a), 1380, "a refused reload changed the MTU");
-    let still = try_ping(&a, overlay.b4.into(), 3, 56, Duration::from_secs(5));
+    let still = try_ping(&a, overlay.b4.into(), 3, 56, EVENT_WITHIN);
     assert!(
         still.success,
         "the old config stopped working:\n{}",

@@ -4,10 +4,9 @@
 //! `mesh.rs`.) Needs root; every address is in 198.18.0.0/15.
 
 use std::path::Path;
-use std::time::Duration;
 
 use sentrymesh::control::status::Status;
-use sentrymesh_lab::{Host, socket_path, unique_ifname, wait_until};
+use sentrymesh_lab::{EVENT_WITHIN, Host, socket_path, unique_ifname, wait_until};
 
 const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
 
@@ -18,8 +17,7 @@ fn a_wg_interface_shows_its_wireguard_columns_only() {
     host.register_interface(&ifname);
     let daemon = host.spawn("sentrymesh wg", SENTRYMESH, &["wg", "-f", &ifname]);
     assert!(
-        wait_until(Duration::from_secs(10), || Path::new(&socket_path(&ifname))
-            .exists()),
+        wait_until(EVENT_WITHIN, || Path::new(&socket_path(&ifname)).exists()),
         "sentrymesh wg did not start:\n{}",
         daemon.log()
     );

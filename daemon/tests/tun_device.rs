@@ -12,7 +12,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use sentrymesh::sys::tun::Tun;
-use sentrymesh_lab::require_root;
+use sentrymesh_lab::{EVENT_WITHIN, require_root};
 
 /// An IPv4 header checksum over `header`.
 fn ipv4_checksum(header: &[u8]) -> u16 {
@@ -57,11 +57,11 @@ fn packets_flow_through_the_device_both_ways() {
     // Out of the kernel, into the device.
     let socket = UdpSocket::bind((local, 0)).expect("bind");
     socket
-        .set_read_timeout(Some(Duration::from_secs(2)))
+        .set_read_timeout(Some(EVENT_WITHIN))
         .expect("timeout");
     socket.send_to(b"sentrymesh", (remote, 9)).expect("send");
     let mut buf = [0u8; 2048];
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + EVENT_WITHIN;
     let packet = loop {
         match tun.recv(&mut buf) {
             // The kernel also sends IPv6 neighbour discovery; find our datagram.

@@ -111,6 +111,21 @@ impl Capture {
         }
     }
 
+    /// Whether a packet recorded so far (an IPv4 packet as it came, a
+    /// fragment on its own) satisfies `check`: what a test waits for
+    /// before it stops the capture.
+    ///
+    /// # Panics
+    ///
+    /// When the capture thread panicked holding the packets.
+    pub fn saw(&self, check: impl Fn(&[u8]) -> bool) -> bool {
+        self.packets
+            .lock()
+            .expect("packets")
+            .iter()
+            .any(|packet| check(packet))
+    }
+
     /// Stops and returns the payload of every datagram recorded.
     ///
     /// # Panics

@@ -74,8 +74,19 @@ pub use sentrymesh_netns::{Finished, Process, wait_until};
 /// namespaces.
 const SOCKET_DIR: &str = "/var/run/wireguard";
 
-/// How long a daemon may take to create its interface and socket.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a daemon may take to create its interface and socket: well
+/// under a second on a quiet machine; the ceiling is for a loaded one.
+const START_TIMEOUT: Duration = EVENT_WITHIN;
+
+/// The ceiling of a test's wait for an event that takes well under a few
+/// seconds on a quiet machine (a daemon started or stopped, a handshake, a
+/// reload applied, pings answered, a packet through a device): ten times
+/// that and more, for a machine busy with other work.
+pub const EVENT_WITHIN: Duration = Duration::from_secs(60);
+
+/// How long an HTTP request to a daemon (its metrics) may take to connect
+/// and to be answered: milliseconds on a quiet machine.
+const HTTP_TIMEOUT: Duration = EVENT_WITHIN;
 
 /// The counter behind every name and address this process hands out.
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -268,21 +279,41 @@ impl Host {
     ///
     /// When the connection fails or the answer is not HTTP.
     pub fn http_get(&self, address: std::net::SocketAddr, path: &str) -> (String, String) {
-        let mut stream = self.in_namespace(move || {
-            std::net::TcpStream::connect_timeout(&address, Duration::from_secs(5))
-                .unwrap_or_else(|error| panic!("connecting to {address}: {error}"))
-        });
+        self.try_http_get(address, path)
+            .unwrap_or_else(|error| panic!("GET {path} from {address}: {error}"))
+    }
+
+    /// Sends `GET path` to `address` from inside the namespace; returns the
+    /// status line and the body, or why there is none: the connection
+    /// failed, or the server closed it without an HTTP answer (a daemon
+    /// gives each request a few seconds, which a loaded machine can
+    /// exceed).
+    ///
+    /// # Errors
+    ///
+    /// Why no answer came, in words.
+    pub fn try_http_get(
+        &self,
+        address: std::net::SocketAddr,
+        path: &str,
+    ) -> Result<(String, String), String> {
+        let stream =
+            self.in_namespace(move || std::net::TcpStream::connect_timeout(&address, HTTP_TIMEOUT));
+        let mut stream = stream.map_err(|error| format!("connecting: {error}"))?;
         stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("a read timeout");
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n").expect("send");
+            .set_read_timeout(Some(HTTP_TIMEOUT))
+            .map_err(|error| format!("setting a read timeout: {error}"))?;
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n")
+            .map_err(|error| format!("sending: {error}"))?;
         let mut answer = String::new();
-        stream.read_to_string(&mut answer).expect("read the answer");
+        stream
+            .read_to_string(&mut answer)
+            .map_err(|error| format!("reading the answer: {error}"))?;
         let (head, body) = answer
             .split_once("\r\n\r\n")
-            .unwrap_or_else(|| panic!("not HTTP: {answer:?}"));
+            .ok_or_else(|| format!("not HTTP: {answer:?}"))?;
         let status = head.lines().next().unwrap_or_default().to_owned();
-        (status, body.to_owned())
+        Ok((status, body.to_owned()))
     }
 
     /// Registers an interface whose daemon this host does not own (one that

@@ -21,6 +21,7 @@ use crate::messages::{
 use crate::peer::{Context, Peer, PeerStats, padded_len};
 use crate::peer_slots::PeerSlots;
 use crate::rate_limit::RateLimiter;
+use crate::staging::{Staging, StagingStats};
 use crate::tai64n::WallClock;
 use crate::timer_queue::{Entry, TimerQueue};
 
@@ -117,7 +118,9 @@ pub enum Encapsulated {
         len: usize,
     },
     /// Kept until a handshake completes; [`Engine::poll_transmit`] will
-    /// produce the handshake now and the packet later.
+    /// produce the handshake now and the packet later. It waits within the
+    /// interface's staging budget ([`crate::staging`]), which may drop it
+    /// (and count it) to make room.
     Queued,
 }
 
@@ -162,6 +165,8 @@ pub struct Engine {
     due: Vec<PeerId>,
     by_key: BTreeMap<PublicKey, PeerId>,
     transmit_queue: VecDeque<PeerId>,
+    /// Every peer's packets waiting for a session, within one budget.
+    staging: Staging,
     cookie_replies: VecDeque<(SocketAddr, [u8; COOKIE_REPLY_LEN])>,
     unknown_initiators: BTreeSet<PublicKey>,
     under_load: bool,
@@ -198,6 +203,7 @@ impl Clone for Engine {
             due: self.due.clone(),
             by_key: self.by_key.clone(),
             transmit_queue: self.transmit_queue.clone(),
+            staging: self.staging.clone(),
             cookie_replies: self.cookie_replies.clone(),
             unknown_initiators: self.unknown_initiators.clone(),
             under_load: self.under_load,
@@ -247,6 +253,7 @@ impl Engine {
             due: Vec::new(),
             by_key: BTreeMap::new(),
             transmit_queue: VecDeque::new(),
+            staging: Staging::default(),
             cookie_replies: VecDeque::new(),
             unknown_initiators: BTreeSet::new(),
             under_load: false,
@@ -406,6 +413,12 @@ impl Engine {
         self.peers.room()
     }
 
+    /// The packets waiting for a session, all peers together, and those
+    /// dropped from that wait ([`crate::staging`]).
+    pub fn staging_stats(&self) -> StagingStats {
+        self.staging.stats()
+    }
+
     /// Removes a peer and erases its keys. Its id is refused from now on,
     /// and its slot is reused by a later peer.
     pub fn remove_peer(&mut self, id: PeerId) -> bool {
@@ -413,6 +426,7 @@ impl Engine {
             return false;
         };
         peer.release_indices(&mut self.indices);
+        self.staging.clear(id);
         self.by_key.remove(peer.public_key());
         self.prune_timers();
         true
@@ -542,7 +556,7 @@ impl Engine {
             .ok_or(Error::UnknownIndex)?;
         let peer = self.peers.get_mut(id).ok_or(Error::UnknownIndex)?;
         let len = peer.handle_data(now, from, header.receiver, header.counter, datagram)?;
-        if peer.enter_transmit_queue(now) {
+        if peer.enter_transmit_queue(now, &self.staging) {
             self.transmit_queue.push_back(id);
         }
         self.reschedule(id);
@@ -704,8 +718,8 @@ impl Engine {
             buf[DATA_HEADER_LEN + len..DATA_HEADER_LEN + padded].fill(0);
         }
         let state = self.peers.get_mut(peer).ok_or(Error::NoSuchPeer)?;
-        let sealed = state.send_data(now, &mut *self.rng, buf, len);
-        if state.enter_transmit_queue(now) {
+        let sealed = state.send_data(now, &mut *self.rng, &mut self.staging, buf, len);
+        if state.enter_transmit_queue(now, &self.staging) {
             self.transmit_queue.push_back(peer);
         }
         self.reschedule(peer);
@@ -771,7 +785,7 @@ impl Engine {
                 continue;
             };
             let sent = peer.poll_transmit(&mut ctx, buf, mtu);
-            if !peer.has_pending_output(now) {
+            if !peer.has_pending_output(now, ctx.staging) {
                 peer.queued_for_transmit = false;
                 self.transmit_queue.pop_front();
             }
@@ -791,8 +805,9 @@ impl Engine {
     /// something to send, and its deadline in the timer heap.
     fn schedule(&mut self, now: Instant, id: PeerId) {
         if self
-            .peer_mut(id)
-            .is_ok_and(|peer| peer.enter_transmit_queue(now))
+            .peers
+            .get_mut(id)
+            .is_some_and(|peer| peer.enter_transmit_queue(now, &self.staging))
         {
             self.transmit_queue.push_back(id);
         }
@@ -841,6 +856,7 @@ impl Engine {
             clock: &self.clock,
             rng: &mut *self.rng,
             indices: &mut self.indices,
+            staging: &mut self.staging,
         };
         Ok((peer, ctx))
     }

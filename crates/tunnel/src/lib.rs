@@ -45,6 +45,7 @@ mod replay;
 mod session;
 #[cfg(any(test, feature = "testing"))]
 pub mod sim;
+pub mod staging;
 mod tai64n;
 mod timer_queue;
 pub mod timers;
@@ -59,6 +60,7 @@ pub use messages::{
 };
 pub use peer::PeerStats;
 pub use rate_limit::RateLimiter;
+pub use staging::StagingStats;
 
 #[cfg(test)]
 mod known_answers;

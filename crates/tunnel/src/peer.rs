@@ -7,12 +7,17 @@
 //! * The initiator uses a session as soon as the response arrives; the
 //!   responder keeps its new session in the `next` slot until the first data
 //!   message under it confirms the initiator has it.
-//! * Packets sent while there is no usable session wait in a small queue and
-//!   trigger a handshake.
+//! * Packets sent while there is no usable session wait, within the
+//!   interface's staging budget ([`crate::staging`]), and trigger a
+//!   handshake.
 //! * Initiations are retried every `REKEY_TIMEOUT` (plus jitter) and given up
 //!   after `REKEY_ATTEMPT_TIME`.
+//!
+//! An idle peer is small: each session (about 2 KiB, most of it the replay
+//! window) lives in an allocation of its own, made when a handshake
+//! completes and freed when the session goes, so a peer that never had one
+//! weighs about 1 KiB.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -34,12 +39,9 @@ use crate::messages::{
     Response, SessionIndex,
 };
 use crate::session::{OpenError, Session};
+use crate::staging::Staging;
 use crate::tai64n::{Tai64N, WallClock};
 use crate::timers::{MAX_TIMER_HANDSHAKES, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX, Timers};
-
-/// At most this many packets wait for a handshake (the kernel's
-/// `MAX_STAGED_PACKETS`); the oldest is dropped when more arrive.
-pub(crate) const MAX_STAGED_PACKETS: usize = 128;
 
 /// The minimum interval between two initiations accepted from one peer
 /// (at most 50 per second).
@@ -53,6 +55,8 @@ pub(crate) struct Context<'a> {
     pub(crate) rng: &'a mut dyn CryptoRngCore,
     /// The session indices in use, where this peer draws its new ones.
     pub(crate) indices: &'a mut IndexTable,
+    /// The packets waiting for a session, this peer's among them.
+    pub(crate) staging: &'a mut Staging,
 }
 
 /// A random delay in `[0, REKEY_TIMEOUT_JITTER_MAX)`, whole milliseconds.
@@ -109,14 +113,13 @@ pub(crate) struct Peer {
     /// The initiation that started `handshake`, as sent: public bytes, kept
     /// to send again when both sides initiate at once.
     initiation_sent: Option<[u8; INITIATION_LEN]>,
-    previous: Option<Session>,
-    current: Option<Session>,
-    next: Option<Session>,
+    previous: Option<Box<Session>>,
+    current: Option<Box<Session>>,
+    next: Option<Box<Session>>,
     latest_timestamp: Option<Tai64N>,
     last_initiation_consumed: Option<Instant>,
     last_handshake_sent: Option<Instant>,
     timers: Timers,
-    staged: VecDeque<Vec<u8>>,
     outbox: Outbox,
     pub(crate) stats: PeerStats,
     /// Whether the peer sits in the engine's transmit queue.
@@ -149,7 +152,6 @@ impl Peer {
             last_initiation_consumed: None,
             last_handshake_sent: None,
             timers: Timers::default(),
-            staged: VecDeque::new(),
             outbox: Outbox::default(),
             stats: PeerStats::default(),
             queued_for_transmit: false,
@@ -300,7 +302,7 @@ impl Peer {
         // it; an unconfirmed `next` and the `previous` are dropped.
         self.handshake = None;
         self.previous = None;
-        self.next = Some(Session::new(keys, now, false));
+        self.next = Some(Box::new(Session::new(keys, now, false)));
         self.outbox.response = Some(response);
         self.timers
             .authenticated_packet_traversal(now, self.persistent_keepalive);
@@ -344,7 +346,7 @@ impl Peer {
         self.stats.last_handshake = Some(now);
         // The initiator may use the session at once. An unconfirmed `next`
         // (from a crossing initiation) becomes `previous`, as in the kernel.
-        let session = Session::new(keys, now, true);
+        let session = Box::new(Session::new(keys, now, true));
         self.previous = match self.next.take() {
             Some(next) => Some(next),
             None => self.current.take(),
@@ -356,7 +358,7 @@ impl Peer {
         self.timers.session_derived(now);
         self.timers.handshake_complete();
         // Confirm the session to the responder: staged data, or a keepalive.
-        if self.staged.is_empty() {
+        if !ctx.staging.has_packets(self.id) {
             self.outbox.keepalive = true;
         }
         Ok(())
@@ -422,7 +424,7 @@ impl Peer {
     }
 
     fn session_slot(&self, index: SessionIndex) -> Option<Slot> {
-        let is = |s: &Option<Session>| s.as_ref().is_some_and(|s| s.local_index == index);
+        let is = |s: &Option<Box<Session>>| s.as_ref().is_some_and(|s| s.local_index == index);
         if is(&self.current) {
             Some(Slot::Current)
         } else if is(&self.next) {
@@ -444,13 +446,14 @@ impl Peer {
 
     /// Seals the packet at `buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len]`,
     /// padded with zeros to `buf.len() - DATA_OVERHEAD`, if a session and an
-    /// endpoint allow; otherwise keeps a copy for after the handshake it
-    /// starts. Returns whether the packet was sealed.
+    /// endpoint allow; otherwise keeps a copy in `staging` for after the
+    /// handshake it starts. Returns whether the packet was sealed.
     #[inline]
     pub(crate) fn send_data(
         &mut self,
         now: Instant,
         rng: &mut dyn CryptoRngCore,
+        staging: &mut Staging,
         buf: &mut [u8],
         len: usize,
     ) -> bool {
@@ -462,19 +465,11 @@ impl Peer {
                 true
             }
             _ => {
-                self.stage(buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len].to_vec());
+                staging.stage(self.id, &buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len]);
                 self.send_initiation(now, false);
                 false
             }
         }
-    }
-
-    #[cold]
-    fn stage(&mut self, packet: Vec<u8>) {
-        if self.staged.len() == MAX_STAGED_PACKETS {
-            self.staged.pop_front();
-        }
-        self.staged.push_back(packet);
     }
 
     /// Bookkeeping after a data message went out under the current session:
@@ -547,7 +542,7 @@ impl Peer {
         if due.retransmit_handshake {
             if self.timers.handshake_attempts > MAX_TIMER_HANDSHAKES {
                 self.timers.handshake_abandoned(now);
-                self.staged.clear();
+                ctx.staging.clear(self.id);
                 self.outbox.keepalive = false;
             } else {
                 self.timers.handshake_attempts += 1;
@@ -572,18 +567,18 @@ impl Peer {
     /// Marks the peer as queued for transmission when it has something to
     /// send and is not queued yet; returns whether the caller must queue it.
     #[inline]
-    pub(crate) fn enter_transmit_queue(&mut self, now: Instant) -> bool {
-        let enter = !self.queued_for_transmit && self.has_pending_output(now);
+    pub(crate) fn enter_transmit_queue(&mut self, now: Instant, staging: &Staging) -> bool {
+        let enter = !self.queued_for_transmit && self.has_pending_output(now, staging);
         self.queued_for_transmit |= enter;
         enter
     }
 
     /// Whether [`Peer::poll_transmit`] has something to do.
-    pub(crate) fn has_pending_output(&self, now: Instant) -> bool {
+    pub(crate) fn has_pending_output(&self, now: Instant, staging: &Staging) -> bool {
         self.outbox.response.is_some()
             || self.outbox.initiation
             || self.outbox.initiation_again
-            || ((self.outbox.keepalive || !self.staged.is_empty())
+            || ((self.outbox.keepalive || staging.has_packets(self.id))
                 && self.endpoint.is_some()
                 && self.has_usable_session(now))
     }
@@ -628,12 +623,12 @@ impl Peer {
                 return Ok(Some(sent));
             }
         }
-        if !self.has_pending_output(ctx.now) {
+        if !self.has_pending_output(ctx.now, ctx.staging) {
             return Ok(None);
         }
         let endpoint = self.endpoint.expect("checked by has_pending_output");
-        let packet = self.staged.pop_front();
-        let len = packet.as_ref().map_or(0, Vec::len);
+        let packet = ctx.staging.pop(self.id);
+        let len = packet.as_ref().map_or(0, |packet| packet.len());
         let padded = padded_len(len, mtu);
         let total = padded + DATA_OVERHEAD;
         // A packet too large for the caller's buffer is dropped.

@@ -3,6 +3,9 @@
 //!
 //! A removed peer's slot is reused by a later peer, so the table never
 //! grows past the most peers held at once, however many come and go. Each
+//! value lives in an allocation of its own, which goes with it: an empty
+//! slot weighs 16 bytes, not a peer's state, so the memory of many peers
+//! that went comes back. Each
 //! reuse bumps the slot's generation, so an id of the removed peer (kept by
 //! a caller, or left in a queue or a timer entry) names nothing any more
 //! and is refused: it never reaches the new peer. A slot whose generation
@@ -23,7 +26,7 @@ use crate::engine::PeerId;
 #[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 struct Slot<T> {
     generation: u32,
-    value: Option<T>,
+    value: Option<Box<T>>,
 }
 
 /// Values named by [`PeerId`]s, in reused slots.
@@ -72,7 +75,7 @@ impl<T> PeerSlots<T> {
     /// called) when the table is full.
     pub(crate) fn insert(&mut self, make: impl FnOnce(PeerId) -> T) -> Option<PeerId> {
         let id = self.next_id()?;
-        let value = Some(make(id));
+        let value = Some(Box::new(make(id)));
         if self.free.last() == Some(&id.slot) {
             self.free.pop();
             self.slots[id.slot as usize].value = value;
@@ -98,7 +101,7 @@ impl<T> PeerSlots<T> {
             slot.generation = next;
             self.free.push(id.slot);
         }
-        Some(value)
+        Some(*value)
     }
 
     /// The value of `id`, unless it was removed.
@@ -107,7 +110,7 @@ impl<T> PeerSlots<T> {
             .get(id.slot as usize)
             .filter(|slot| slot.generation == id.generation)?
             .value
-            .as_ref()
+            .as_deref()
     }
 
     /// The value of `id`, unless it was removed.
@@ -116,7 +119,7 @@ impl<T> PeerSlots<T> {
             .get_mut(id.slot as usize)
             .filter(|slot| slot.generation == id.generation)?
             .value
-            .as_mut()
+            .as_deref_mut()
     }
 
     /// How many values the table holds.
@@ -136,13 +139,15 @@ impl<T> PeerSlots<T> {
                 slot: number,
                 generation: slot.generation,
             };
-            slot.value.as_ref().map(|value| (id, value))
+            slot.value.as_deref().map(|value| (id, value))
         })
     }
 
     /// Every value, in slot order.
     pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut T> + '_ {
-        self.slots.iter_mut().filter_map(|slot| slot.value.as_mut())
+        self.slots
+            .iter_mut()
+            .filter_map(|slot| slot.value.as_deref_mut())
     }
 
     /// How many slots exist, taken or free.

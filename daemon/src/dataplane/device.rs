@@ -23,6 +23,7 @@ use std::io;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use sentrymesh_tunnel::StagingStats;
 use sentrymesh_tunnel::ip::{IpPacket, TcpSegment, UDP_HEADER_LEN};
 
 use crate::dataplane::batch::{MAX_PACKET, TxBatch};
@@ -36,6 +37,7 @@ use crate::dataplane::offload::{GsoType, VIRTIO_NET_HDR_LEN, VirtioNetHdr};
 use crate::dataplane::sessions::SessionWatch;
 use crate::dataplane::state::PeerState;
 use crate::sys::batch_udp::{GsoMode, RecvMeta};
+use crate::sys::memory;
 use crate::sys::tun::Tun;
 use crate::sys::udp::DataSocket;
 use handshakes::HandshakeQueue;
@@ -124,6 +126,8 @@ pub struct DeviceCounters {
     pub shedding_claimed_cookie: u32,
     /// The firewall's connection tracker.
     pub conntrack: ConntrackCounters,
+    /// The packets waiting for a session, and those dropped from the wait.
+    pub staging: StagingStats,
 }
 
 /// An interface running: its state, its TUN device `T` and its socket `S`.
@@ -161,6 +165,9 @@ pub(crate) struct Device<T = Tun, S = DataSocket> {
     socket_pending: bool,
     /// The same for the TUN device.
     tun_pending: bool,
+    /// Whether peers were removed since the free memory was last given
+    /// back to the system.
+    peers_removed: bool,
 }
 
 impl Device {
@@ -239,6 +246,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             sessions: SessionWatch::default(),
             socket_pending: false,
             tun_pending: false,
+            peers_removed: false,
         })
     }
 
@@ -302,6 +310,13 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
             Command::LivePeers(answer) => {
                 let _ = answer.send(self.interface.live_peers(now));
             }
+            Command::Sessions(answer) => {
+                let _ = answer.send(self.interface.sessions(now));
+            }
+            Command::Connect(keys, answer) => {
+                self.interface.connect(now, &keys);
+                let _ = answer.send(());
+            }
             Command::Counters(answer) => {
                 let firewall = self.interface.firewall();
                 let _ = answer.send(DeviceCounters {
@@ -314,6 +329,7 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
                     shedding_no_cookie: self.shedding.rates().no_cookie,
                     shedding_claimed_cookie: self.shedding.rates().claimed_cookie,
                     conntrack: firewall.conntrack(now),
+                    staging: self.interface.engine().staging_stats(),
                 });
             }
             Command::UnknownInitiators(answer) => {
@@ -349,8 +365,19 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
                 .set_mark(fwmark.unwrap_or(0))
                 .map_err(ChangeError::Fwmark)?;
         }
-        self.interface.commit(now, change);
+        self.peers_removed |= self.interface.commit(now, change) > 0;
         Ok(())
+    }
+
+    /// Gives the memory freed back to the system when peers were removed
+    /// since the last look: what they held, and the rest of the daemon's
+    /// state of them (the mesh member frees its own before it asks for
+    /// their removal). Called once a second, so a burst of removals (a
+    /// thousand revocations arrive in many messages) pays one release.
+    fn release_memory_of_removed_peers(&mut self) {
+        if std::mem::take(&mut self.peers_removed) {
+            memory::release_free_memory();
+        }
     }
 }
 

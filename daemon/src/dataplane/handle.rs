@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::dataplane::change::{ChangeError, ConfigChange};
 use crate::dataplane::device::DeviceCounters;
+use crate::dataplane::sessions::PeerSession;
 use crate::dataplane::state::{DeviceState, UapiState};
 
 /// How many commands may wait for the run loop.
@@ -66,6 +67,10 @@ pub(crate) enum Command {
     Apply(ConfigChange, oneshot::Sender<Result<(), ChangeError>>),
     /// The peers with a live session.
     LivePeers(oneshot::Sender<Vec<PublicKey>>),
+    /// Each peer's session.
+    Sessions(oneshot::Sender<Vec<(PublicKey, PeerSession)>>),
+    /// Start a handshake with each of these peers that has no session.
+    Connect(Vec<PublicKey>, oneshot::Sender<()>),
     /// What the device counts, for metrics.
     Counters(oneshot::Sender<DeviceCounters>),
     /// The keys of initiations refused as from no peer, since the last ask.
@@ -113,6 +118,30 @@ impl DeviceHandle {
     /// When the run loop has stopped.
     pub async fn live_peers(&self) -> Result<Vec<PublicKey>, DeviceGone> {
         self.request(Command::LivePeers).await
+    }
+
+    /// Each peer's session, ordered by public key: live (a handshake less
+    /// than 180 s ago), expired, or never had since the peer was added, by
+    /// the device's monotonic clock — the rule of
+    /// [`live_peers`](Self::live_peers) and of the session log.
+    ///
+    /// # Errors
+    ///
+    /// When the run loop has stopped.
+    pub async fn sessions(&self) -> Result<Vec<(PublicKey, PeerSession)>, DeviceGone> {
+        self.request(Command::Sessions).await
+    }
+
+    /// Starts a handshake with each peer of `keys` that has no usable
+    /// session, as a packet to it would (unless one went out less than 5 s
+    /// ago), but without a packet to wait for it: a keepalive confirms the
+    /// session. Keys of no peer are skipped.
+    ///
+    /// # Errors
+    ///
+    /// When the run loop has stopped.
+    pub async fn connect(&self, keys: Vec<PublicKey>) -> Result<(), DeviceGone> {
+        self.request(|answer| Command::Connect(keys, answer)).await
     }
 
     /// What the device counts, for metrics: no secret and no endpoint.

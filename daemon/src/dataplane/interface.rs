@@ -20,14 +20,13 @@ use std::time::{Duration, Instant};
 
 use rand_core::OsRng;
 use sentrymesh_tunnel::ip::IpHeader;
-use sentrymesh_tunnel::timers::REJECT_AFTER_TIME;
 use sentrymesh_tunnel::{Engine, PeerConfig, PeerId};
 use sentrymesh_types::{PrivateKey, PublicKey};
 
 use crate::dataplane::allowed_ips::AllowedIps;
 use crate::dataplane::change::{AllowedIpChange, ChangeError, ConfigChange, PeerChange};
 use crate::dataplane::firewall::{Direction, Dropped, Firewall};
-use crate::dataplane::sessions::SessionView;
+use crate::dataplane::sessions::{PeerSession, SessionView};
 use crate::dataplane::state::{DeviceState, PeerState, UapiState};
 
 /// The state of an interface.
@@ -210,17 +209,30 @@ impl Interface {
     /// The peers whose last handshake completed less than
     /// `REJECT_AFTER_TIME` before `now`: those with a live session.
     pub(crate) fn live_peers(&self, now: Instant) -> Vec<PublicKey> {
-        let engine = &self.engine;
-        engine
-            .peers()
-            .filter(|&(_, id)| {
-                engine
-                    .peer_stats(id)
-                    .and_then(|stats| stats.last_handshake)
-                    .is_some_and(|at| now.saturating_duration_since(at) < REJECT_AFTER_TIME)
-            })
-            .map(|(public_key, _)| *public_key)
+        self.session_views()
+            .filter(|view| view.session_at(now) == PeerSession::Live)
+            .map(|view| view.public_key)
             .collect()
+    }
+
+    /// Each peer's session at `now`, ordered by public key.
+    pub(crate) fn sessions(&self, now: Instant) -> Vec<(PublicKey, PeerSession)> {
+        self.session_views()
+            .map(|view| (view.public_key, view.session_at(now)))
+            .collect()
+    }
+
+    /// Starts a handshake with each peer of `keys` that has no usable
+    /// session, as a packet to it would (unless one went out less than
+    /// `REKEY_TIMEOUT` ago), but with no packet: what follows the
+    /// handshake is a keepalive. Keys of no peer are skipped.
+    pub(crate) fn connect(&mut self, now: Instant, keys: &[PublicKey]) {
+        for key in keys {
+            if let Some(id) = self.engine.peer_id(key) {
+                // The peer was just found.
+                let _ = self.engine.connect(now, id);
+            }
+        }
     }
 
     /// Finds every reason to refuse `change` without changing anything.
@@ -301,15 +313,19 @@ impl Interface {
         Ok(())
     }
 
-    /// Applies a change that [`Interface::check`] accepted. The listen port
-    /// and mark are recorded; the caller has bound the socket they need.
-    pub(crate) fn commit(&mut self, now: Instant, change: ConfigChange) {
+    /// Applies a change that [`Interface::check`] accepted, and returns how
+    /// many peers it removed. The listen port and mark are recorded; the
+    /// caller has bound the socket they need.
+    pub(crate) fn commit(&mut self, now: Instant, change: ConfigChange) -> usize {
+        let mut removed = 0;
         match change.private_key {
             // The key we have: sessions stay (wireguard-go does the same).
             Some(Some(key))
                 if self.private_key.as_ref().map(PrivateKey::public_key)
                     == Some(key.public_key()) => {}
             Some(Some(key)) => {
+                // A peer with the new key goes: a peer cannot be ourselves.
+                removed += usize::from(self.engine.peer_id(&key.public_key()).is_some());
                 self.engine.set_private_key(key.clone());
                 self.private_key = Some(key);
             }
@@ -328,6 +344,7 @@ impl Interface {
         }
         if change.replace_peers {
             let ids: Vec<PeerId> = self.engine.peers().map(|(_, id)| id).collect();
+            removed += ids.len();
             for id in ids {
                 self.remove_peer(id);
             }
@@ -342,6 +359,7 @@ impl Interface {
                 PeerChange::Remove(_) => {
                     if let Some(id) = existing {
                         self.remove_peer(id);
+                        removed += 1;
                     }
                     continue;
                 }
@@ -379,6 +397,7 @@ impl Interface {
                 }
             }
         }
+        removed
     }
 
     fn add_peer(&mut self, now: Instant, public_key: PublicKey) -> Option<PeerId> {
@@ -417,6 +436,8 @@ impl Interface {
 #[cfg(test)]
 mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+
+    use sentrymesh_tunnel::timers::REJECT_AFTER_TIME;
 
     use super::*;
     use crate::dataplane::change::PeerUpdate;
@@ -725,11 +746,18 @@ mod tests {
     /// Two interfaces that know each other, at 198.18.0.1 and 198.18.0.2,
     /// with a preshared key on the first.
     fn pair(now: Instant) -> [Interface; 2] {
+        linked(now, Some(25))
+    }
+
+    /// [`pair`], with each peer's persistent keepalive `keepalive` (none:
+    /// neither sends anything until asked).
+    fn linked(now: Instant, keepalive: Option<u16>) -> [Interface; 2] {
         let unix = Duration::from_secs(1_700_000_000);
         let mut interfaces = [Interface::new(now, unix), Interface::new(now, unix)];
         for (index, interface) in interfaces.iter_mut().enumerate() {
             let other = u8::try_from(2 - index).unwrap();
             let mut peer = update(other, &[&format!("198.19.{other}.0/24")]);
+            peer.persistent_keepalive = keepalive;
             peer.endpoint = Some(SocketAddr::from(([198, 18, 0, other], 51820)));
             peer.preshared_key = Some(sentrymesh_tunnel::PresharedKey::from_bytes([7; 32]));
             let change = ConfigChange {
@@ -792,6 +820,28 @@ mod tests {
                 .live_peers(start + REJECT_AFTER_TIME)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn connect_starts_a_handshake_without_a_packet() {
+        let start = Instant::now();
+        let mut interfaces = linked(start, None);
+        let (one, two) = (key(1).public_key(), key(2).public_key());
+        exchange(&mut interfaces, start);
+        assert_eq!(interfaces[0].sessions(start), [(two, PeerSession::Never)]);
+        // A key of no peer is skipped.
+        interfaces[0].connect(start, &[key(9).public_key(), two]);
+        exchange(&mut interfaces, start);
+        assert_eq!(interfaces[0].sessions(start), [(two, PeerSession::Live)]);
+        assert_eq!(interfaces[1].sessions(start), [(one, PeerSession::Live)]);
+        assert_eq!(
+            interfaces[0].engine().staging_stats().packets,
+            0,
+            "no packet waited for the handshake"
+        );
+        let later = start + REJECT_AFTER_TIME;
+        assert_eq!(interfaces[0].sessions(later), [(two, PeerSession::Expired)]);
+        assert!(PeerSession::Expired.ever() && !PeerSession::Never.ever());
     }
 
     #[test]

@@ -18,6 +18,11 @@
 //!
 //! A roam names no address: the peer may be a hidden host, whose address no
 //! log may show.
+//!
+//! The same rule answers, for the rest of the daemon, whether a peer has a
+//! session now, had one, or never had one since it was added
+//! ([`PeerSession`],
+//! [`DeviceHandle::sessions`](crate::dataplane::handle::DeviceHandle::sessions)).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -36,6 +41,35 @@ pub(crate) struct SessionView {
     pub(crate) last_handshake: Option<Instant>,
     /// Where its datagrams go.
     pub(crate) endpoint: Option<SocketAddr>,
+}
+
+/// Whether a peer has a session, at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PeerSession {
+    /// No handshake has completed since the peer was added.
+    Never,
+    /// A handshake completed less than `REJECT_AFTER_TIME` (180 s) ago.
+    Live,
+    /// The last handshake is older than that: the session expired.
+    Expired,
+}
+
+impl PeerSession {
+    /// Whether the peer has had a session since it was added.
+    pub fn ever(self) -> bool {
+        self != PeerSession::Never
+    }
+}
+
+impl SessionView {
+    /// The peer's session at `now`.
+    pub(crate) fn session_at(&self, now: Instant) -> PeerSession {
+        match self.last_handshake {
+            None => PeerSession::Never,
+            Some(at) if now.saturating_duration_since(at) < REJECT_AFTER_TIME => PeerSession::Live,
+            Some(_) => PeerSession::Expired,
+        }
+    }
 }
 
 /// A change of a peer's session, to log.
@@ -89,9 +123,7 @@ impl SessionWatch {
         let mut changes = Vec::new();
         let mut seen = BTreeMap::new();
         for peer in peers {
-            let live = peer
-                .last_handshake
-                .is_some_and(|at| now.saturating_duration_since(at) < REJECT_AFTER_TIME);
+            let live = peer.session_at(now) == PeerSession::Live;
             let before = self.seen.remove(&peer.public_key);
             let was_live = before.is_some_and(|before| before.live);
             match before {

@@ -56,6 +56,7 @@ mod known;
 mod links;
 mod peer_changes;
 mod resolver;
+mod sessions;
 mod snapshot;
 mod state_file;
 mod status_view;
@@ -79,6 +80,7 @@ use sentrymesh_mesh::{
     SignedCard, SignedRevocation, TrustPolicy, may_share,
 };
 use sentrymesh_types::{IpNet, PrivateKey, PublicKey, UnixTime};
+use sessions::SessionBook;
 pub use snapshot::read_mesh;
 use state_file::StateWriter;
 use status_view::RecentRefusals;
@@ -248,6 +250,9 @@ pub struct MeshCounters {
     pub introductions: IntroductionCounters,
     /// Peer changes the interface refused and the member skipped.
     pub peers_refused: u64,
+    /// Gossip messages not sent, to peers that have never had a session (a
+    /// handshake was started instead; see `mesh_member/sessions.rs`).
+    pub gossip_no_session: u64,
 }
 
 /// A running member: the mesh and what the daemon keeps beside it. When it
@@ -283,6 +288,10 @@ pub struct MeshMember {
     refused: RecentRefusals,
     /// The operators whose introductions were logged as not admitted.
     unadmitted: UnadmittedLog,
+    /// The peers' sessions, as the device last told them.
+    sessions: SessionBook,
+    /// See [`MeshCounters::gossip_no_session`].
+    gossip_no_session: u64,
 }
 
 impl MeshMember {
@@ -319,6 +328,8 @@ impl MeshMember {
             trust_log: TrustLog::default(),
             refused: RecentRefusals::default(),
             unadmitted: UnadmittedLog::default(),
+            sessions: SessionBook::default(),
+            gossip_no_session: 0,
         })
     }
 
@@ -385,10 +396,13 @@ impl MeshMember {
         let mut introduction_buf = vec![0u8; RECEIVE_BUFFER_LEN];
         let mut reply_buf = vec![0u8; RECEIVE_BUFFER_LEN];
         let mut introduce = tokio::time::interval(INTRODUCTION_INTERVAL);
+        // A round that overran (many peers without a session, a slow
+        // machine) is not followed by the missed ones at once.
+        introduce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.apply_events(&device, &mut routes).await?;
             self.log_trust_changes();
-            self.send_gossip(&gossip).await;
+            self.send_gossip(&gossip, &device).await?;
             while let Some(refusal) = self.mesh.poll_refusal() {
                 tracing::debug!("gossip refused object {}: {}", refusal.id, refusal.error);
                 self.refused.object(&refusal);
@@ -485,6 +499,7 @@ impl MeshMember {
             gossip: self.mesh.stats(),
             introductions: self.introductions.counters(),
             peers_refused: self.refused_peers.total(),
+            gossip_no_session: self.gossip_no_session,
         }
     }
 
@@ -670,9 +685,23 @@ impl MeshMember {
         Ok(())
     }
 
-    /// Sends what gossip queued, each message to its peer's overlay address.
-    async fn send_gossip(&mut self, socket: &UdpSocket) {
+    /// Sends what gossip queued, each message to its peer's overlay address;
+    /// a message to a peer that has never had a session is dropped and
+    /// counted, and a handshake with the peer started instead (see
+    /// [`sessions`]).
+    async fn send_gossip(&mut self, socket: &UdpSocket, device: &DeviceHandle) -> Result<()> {
+        let mut looked = false;
+        let mut connect = BTreeSet::new();
         while let Some((key, message)) = self.mesh.poll_transmit() {
+            if !looked {
+                self.sessions.look(device, Instant::now()).await?;
+                looked = true;
+            }
+            if !self.sessions.has_had_session(&key) {
+                self.gossip_no_session += 1;
+                connect.insert(key);
+                continue;
+            }
             let Some(address) = self
                 .mesh
                 .peer(&key)
@@ -686,6 +715,10 @@ impl MeshMember {
                 tracing::debug!("sending gossip to {to}: {error}");
             }
         }
+        if !connect.is_empty() {
+            device.connect(connect.into_iter().collect()).await?;
+        }
+        Ok(())
     }
 
     /// A gossip message heard through the tunnel from `source`: from the

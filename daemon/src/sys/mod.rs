@@ -7,6 +7,7 @@
 
 pub(crate) mod batch_udp;
 pub(crate) mod capabilities;
+pub(crate) mod memory;
 pub(crate) mod netlink;
 pub(crate) mod process;
 pub(crate) mod socket_filter;

@@ -72,19 +72,40 @@ pub(super) fn render(snapshot: &Snapshot) -> String {
         |peer| peer.last_handshake.map_or(0, |at| at.as_secs()),
     );
     let drops = &device.drops;
+    let staging = &device.staging;
     out.by_label(
         "sentrymesh_dropped_packets_total",
         "counter",
-        "Packets the device dropped, by reason (firewall_*: the overlay firewall's).",
+        "Packets the device dropped, by reason (firewall_*: the overlay firewall's; staging_full: \
+         waiting for a session, dropped for room; no_session: waiting for a handshake that gave \
+         up, or a peer removed).",
         "reason",
         [
             ("no_route", drops.no_route),
             ("malformed_from_tun", drops.malformed_from_tun),
             ("not_allowed_source", drops.not_allowed_source),
             ("send_error", drops.send_errors),
+            ("staging_full", staging.dropped_for_room),
+            ("no_session", staging.dropped_no_session),
         ]
         .into_iter()
         .chain(drops.firewall.by_reason()),
+    );
+    out.single(
+        "sentrymesh_staged_packets",
+        "gauge",
+        "Packets waiting for a peer's session, all peers together.",
+        staging.packets,
+    );
+    out.single(
+        "sentrymesh_staged_bytes",
+        "gauge",
+        &format!(
+            "What the packets waiting for a session are charged against the interface's \
+             budget ({} MiB).",
+            sentrymesh_tunnel::staging::BUDGET_BYTES >> 20
+        ),
+        staging.bytes,
     );
     out.single(
         "sentrymesh_conntrack_entries",
@@ -179,10 +200,13 @@ fn render_mesh(out: &mut Exposition, mesh: &MeshCounters) {
     out.by_label(
         "sentrymesh_gossip_messages_total",
         "counter",
-        "Gossip messages sent, and received by what became of them.",
+        "Gossip messages queued for a peer (sent); of those, the ones not sent because the peer \
+         has never had a session (no_session: a handshake is started instead); and those \
+         received, by what became of them.",
         "outcome",
         [
             ("sent", gossip.messages_sent),
+            ("no_session", mesh.gossip_no_session),
             ("received", gossip.messages_received),
             ("malformed", gossip.messages_malformed),
             ("from_stranger", gossip.messages_from_strangers),
@@ -361,6 +385,7 @@ fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use sentrymesh_tunnel::StagingStats;
     use sentrymesh_types::PrivateKey;
 
     use super::*;
@@ -414,6 +439,12 @@ mod tests {
                     capacity: 32_768,
                     evictions: 1,
                 },
+                staging: StagingStats {
+                    packets: 2,
+                    bytes: 3_000,
+                    dropped_for_room: 9,
+                    dropped_no_session: 6,
+                },
             },
             mesh: None,
             now: NOW,
@@ -442,6 +473,10 @@ mod tests {
             "sentrymesh_dropped_packets_total{interface=\"sm0\",reason=\"send_error\"} 0",
             "sentrymesh_dropped_packets_total{interface=\"sm0\",reason=\"firewall_inbound\"} 4",
             "sentrymesh_dropped_packets_total{interface=\"sm0\",reason=\"firewall_fragment\"} 0",
+            "sentrymesh_dropped_packets_total{interface=\"sm0\",reason=\"staging_full\"} 9",
+            "sentrymesh_dropped_packets_total{interface=\"sm0\",reason=\"no_session\"} 6",
+            "sentrymesh_staged_packets{interface=\"sm0\"} 2",
+            "sentrymesh_staged_bytes{interface=\"sm0\"} 3000",
             "sentrymesh_conntrack_entries{interface=\"sm0\"} 12",
             "sentrymesh_conntrack_capacity{interface=\"sm0\"} 32768",
             "sentrymesh_conntrack_evictions_total{interface=\"sm0\"} 1",
@@ -482,6 +517,7 @@ mod tests {
             revocations: 1,
             cards_out_of_range: 6,
             peers_refused: 8,
+            gossip_no_session: 12,
             ..MeshCounters::default()
         };
         counters.gossip.messages_over_budget = 5;
@@ -501,6 +537,7 @@ mod tests {
             "sentrymesh_mesh_objects{interface=\"sm0\",kind=\"card\"} 9",
             "sentrymesh_mesh_objects{interface=\"sm0\",kind=\"revocation\"} 1",
             "sentrymesh_gossip_messages_total{interface=\"sm0\",outcome=\"over_budget\"} 5",
+            "sentrymesh_gossip_messages_total{interface=\"sm0\",outcome=\"no_session\"} 12",
             "sentrymesh_gossip_objects_total{interface=\"sm0\",outcome=\"new\"} 11",
             "sentrymesh_gossip_objects_refused_total{interface=\"sm0\",reason=\"not_admitted\"} 7",
             "sentrymesh_gossip_key_conflicts_total{interface=\"sm0\"} 0",

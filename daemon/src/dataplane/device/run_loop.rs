@@ -28,8 +28,10 @@
 //! [`Heartbeat`](crate::dataplane::heartbeat::Heartbeat) with that reading,
 //! so a thread stuck in a turn stops feeding systemd's watchdog. An idle
 //! loop turns at least every [`MTU_CHECK_INTERVAL`], and then reads the
-//! MTU again and logs the sessions that changed
-//! ([`SessionWatch`](crate::dataplane::sessions::SessionWatch)).
+//! MTU again, logs the sessions that changed
+//! ([`SessionWatch`](crate::dataplane::sessions::SessionWatch)), and gives
+//! the memory of peers removed since back to the system
+//! ([`release_free_memory`](crate::sys::memory::release_free_memory)).
 //!
 //! A thread rather than a task: after the tunnel has been idle a while, the
 //! first packet used to wait ~25 µs in the async runtime (its driver, the
@@ -196,6 +198,7 @@ impl Device<Tun, DataSocket> {
             if mtu_check <= now {
                 self.check_mtu();
                 self.log_session_changes(now);
+                self.release_memory_of_removed_peers();
                 mtu_check = now + MTU_CHECK_INTERVAL;
             }
             if engine_deadline.is_some_and(|at| at <= now) {

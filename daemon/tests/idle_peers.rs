@@ -1,0 +1,310 @@
+//! Small idle peers (issue 14, point 4), on namespace hosts running
+//! `sentrymesh up`: a sentry of a two-operator mesh learns by gossip the
+//! cards of 1,000 more sentries of four more operators that it trusts
+//! (250 each, within the store's quota per operator), whose endpoints
+//! never answer. It takes every one as a peer and tries a handshake with
+//! each; no gossip waits in the interface's staging for them, and each
+//! costs at most 8 KiB of resident memory. Then their operators revoke
+//! them: the peers go, with their memory, but for what the mesh keeps of
+//! revoked hosts (see [`MAX_KIB_KEPT_PER_REVOKED`]).
+//!
+//! ```text
+//!   switch (bridge 198.18.0.0/24)
+//!     |-- a-sentry 198.18.0.1, overlay 198.19.1.1 (measured)
+//!     |     sinkA 198.18.250.1/30 -- veth -- sinkB: 198.18.128.0/17 via
+//!     |     198.18.250.2, a permanent neighbour whose MAC nobody has, so
+//!     |     what goes to the 1,000 endpoints (198.18.130.1–198.18.133.250)
+//!     |     leaves and is lost
+//!     `-- b-sentry 198.18.0.2, overlay 198.19.2.2: the cards and the
+//!           revocations come from its overlay address, through its tunnel,
+//!           as its own gossip would
+//! ```
+//!
+//! The figures (resident memory before, with the peers, per peer, after
+//! the revocations) are printed; `benches/README.md` ("Many peers")
+//! quotes them. Every wait is for the event, with a ceiling far above what
+//! a quiet machine takes. The test needs root and fails (never skips)
+//! without it.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use rand_core::OsRng;
+use sentrymesh_lab::mesh_lab::{GOSSIP_PORT, Lab, Member, Operator, Role, assert_peers};
+use sentrymesh_lab::wait_until;
+use sentrymesh_mesh::{
+    GossipMessage, HOST_QUOTA, HostCard, Object, OperatorSecret, Revocation, RevocationTarget,
+    Role as CardRole,
+};
+use sentrymesh_types::{PrivateKey, PublicKey, UnixTime};
+
+/// The daemon under test, built with these tests.
+const SENTRYMESH: &str = env!("CARGO_BIN_EXE_sentrymesh");
+
+/// The extra peers, and how many operators sign their cards.
+const EXTRA_PEERS: usize = 1_000;
+const EXTRA_OPERATORS: usize = 4;
+/// Objects a gossip message carries.
+const PER_MESSAGE: usize = 25;
+/// The most resident memory an idle peer may cost.
+const MAX_KIB_PER_PEER: f64 = 8.0;
+/// What the member may keep of each revoked peer once it is gone: the
+/// interface's share comes back (the data path gives freed memory back to
+/// the system after removals), but the mesh keeps the revocation, the
+/// revoked public card aside until it expires (so that the revocation may
+/// go to other operators), and more of its own; measured at 5.2–6.1 KiB
+/// (`benches/README.md`, "Many peers").
+const MAX_KIB_KEPT_PER_REVOKED: f64 = 7.0;
+/// The ceiling of every wait: a quiet machine takes seconds.
+const WITHIN: Duration = Duration::from_secs(300);
+/// How often a wait scrapes the member's metrics: each scrape lists every
+/// peer, work a debug build with 1,000 peers on a busy machine feels.
+const SCRAPE_EVERY: Duration = Duration::from_secs(1);
+
+/// The value of `member`'s metric `name{labels}`, read at most every
+/// [`SCRAPE_EVERY`] by a wait that polls it.
+fn scrape(member: &Member, name: &str, labels: &str) -> u64 {
+    std::thread::sleep(SCRAPE_EVERY);
+    member.metric(name, labels)
+}
+
+fn secret(operator: &Operator) -> OperatorSecret {
+    let text = std::fs::read_to_string(&operator.key_file).expect("the operator key file");
+    OperatorSecret::from_text(&text).expect("an operator key")
+}
+
+fn now() -> UnixTime {
+    UnixTime(sentrymesh_lab::unix_now())
+}
+
+/// Extra host `index` of operator `operator` (the lab's number `number`):
+/// its WireGuard key, and its card with an endpoint nobody answers at.
+fn extra_host(operator: &OperatorSecret, number: u8, index: u8) -> (PublicKey, Object) {
+    let mut seed = [0x3c; 32];
+    seed[1] = number;
+    seed[2] = index;
+    let key = PrivateKey::from_bytes(seed);
+    let card = HostCard {
+        operator: operator.operator_id(),
+        name: format!("e{number}-sentry-{index}"),
+        role: CardRole::Sentry,
+        wg_public_key: key.public_key(),
+        addresses: vec![
+            format!("198.19.{number}.{index}/32")
+                .parse()
+                .expect("an address"),
+        ],
+        endpoints: vec![
+            format!("198.18.{}.{index}:51820", 127 + number)
+                .parse()
+                .expect("an endpoint"),
+        ],
+        allowed_ips: Vec::new(),
+        not_before: UnixTime(now().0 - 60),
+        not_after: UnixTime(now().0 + 86_400),
+        serial: 1,
+        chain_p2p: None,
+    };
+    let signed = card
+        .issue(operator, &key, &mut OsRng)
+        .expect("an extra host's card");
+    (key.public_key(), signed.into())
+}
+
+/// The revocation by `operator` of the host key `key`.
+fn revocation(operator: &OperatorSecret, key: PublicKey) -> Object {
+    Revocation {
+        issuer: operator.operator_id(),
+        target: RevocationTarget::Host(key),
+        issued_at: now(),
+    }
+    .sign(operator)
+    .expect("a revocation")
+    .into()
+}
+
+/// Sends `objects` by gossip from `from`'s overlay address, through its
+/// tunnel, to `to`'s gossip port, in messages of [`PER_MESSAGE`] with a
+/// pause between them (the receiver's budget per peer is 8 messages a
+/// second, after a burst), until `done` holds.
+fn gossip_until(from: &Member, to: &Member, objects: &[Object], done: impl Fn() -> bool) {
+    let messages: Vec<Vec<u8>> = objects
+        .chunks(PER_MESSAGE)
+        .map(|chunk| {
+            GossipMessage::Objects {
+                objects: chunk.to_vec(),
+            }
+            .encode()
+            .expect("a gossip message")
+        })
+        .collect();
+    let target = SocketAddr::new(to.overlay.into(), GOSSIP_PORT);
+    let delivered = wait_until(WITHIN, || {
+        let messages = messages.clone();
+        from.host.in_namespace(move || {
+            let socket = UdpSocket::bind(("0.0.0.0", 0)).expect("a gossip socket");
+            for message in &messages {
+                // Lost under load, it goes again on the next pass.
+                let _ = socket.send_to(message, target);
+                std::thread::sleep(Duration::from_millis(150));
+            }
+        });
+        done()
+    });
+    assert!(delivered, "the gossip never took\n{}", to.log());
+}
+
+/// The keys of the interface's peers that sent something (a handshake
+/// initiation), by `wg show IF transfer`.
+fn peers_sent_to(member: &Member) -> usize {
+    member
+        .host
+        .run("wg", &["show", &member.ifname, "transfer"])
+        .lines()
+        .filter(|line| line.split('\t').nth(2).is_some_and(|sent| sent != "0"))
+        .count()
+}
+
+#[test]
+fn a_thousand_peers_by_gossip_cost_under_eight_kib_each_and_go_with_their_revocation() {
+    assert!(
+        EXTRA_PEERS.div_ceil(EXTRA_OPERATORS) <= HOST_QUOTA.min(250),
+        "each extra operator's hosts fit its quota and its /24"
+    );
+    let mut lab = Lab::new(SENTRYMESH, "idle");
+    let a_op = lab.operator("a");
+    let b_op = lab.operator("b");
+    let extra_ops: Vec<Operator> = (0..EXTRA_OPERATORS)
+        .map(|n| lab.operator(&format!("e{n}")))
+        .collect();
+    let mut a = lab.member(&a_op, "a-sentry", Role::Sentry);
+    let mut b = lab.member(&b_op, "b-sentry", Role::Sentry);
+    let a_trusts: Vec<&Operator> = std::iter::once(&b_op).chain(&extra_ops).collect();
+    let b_trusts: Vec<&Operator> = std::iter::once(&a_op).chain(&extra_ops).collect();
+    a.configure(&a_trusts, 1, 1);
+    b.configure(&b_trusts, 1, 1);
+    a.know_card(&b);
+    b.know_card(&a);
+
+    // Where the extra hosts' endpoints lead: out of a sink, to nobody.
+    for args in [
+        &[
+            "link", "add", "sinkA", "type", "veth", "peer", "name", "sinkB",
+        ][..],
+        &["addr", "add", "198.18.250.1/30", "dev", "sinkA"],
+        &["link", "set", "sinkA", "up"],
+        &["link", "set", "sinkB", "up"],
+        &[
+            "neigh",
+            "add",
+            "198.18.250.2",
+            "lladdr",
+            "02:00:00:00:00:02",
+            "dev",
+            "sinkA",
+            "nud",
+            "permanent",
+        ],
+        &["route", "add", "198.18.128.0/17", "via", "198.18.250.2"],
+    ] {
+        a.host.ip(args);
+    }
+
+    a.start();
+    b.start();
+    assert_peers(&a, &[&b]);
+    assert_peers(&b, &[&a]);
+    // Settled: a few rounds of gossip each way.
+    let settled = wait_until(WITHIN, || {
+        scrape(
+            &a,
+            "sentrymesh_gossip_messages_total",
+            ",outcome=\"received\"",
+        ) >= 3
+    });
+    assert!(settled, "no gossip from b\n{}", a.log());
+    let before = a.rss_kib();
+
+    let per_operator = EXTRA_PEERS / EXTRA_OPERATORS;
+    let secrets: Vec<OperatorSecret> = extra_ops.iter().map(secret).collect();
+    let mut keys = Vec::new();
+    let mut cards = Vec::new();
+    for (operator, secret) in extra_ops.iter().zip(&secrets) {
+        for index in 1..=per_operator {
+            let index = u8::try_from(index).expect("at most 250 a /24");
+            let (key, card) = extra_host(secret, operator.number, index);
+            keys.push((secret, key));
+            cards.push(card);
+        }
+    }
+    gossip_until(&b, &a, &cards, || {
+        a.metric("sentrymesh_peers", "") == (1 + EXTRA_PEERS) as u64
+    });
+    // Every new peer was given a handshake to try: gossip for it started
+    // one, or its introduction did.
+    let tried = wait_until(WITHIN, || {
+        std::thread::sleep(SCRAPE_EVERY);
+        peers_sent_to(&a) > EXTRA_PEERS
+    });
+    assert!(
+        tried,
+        "{} of the peers had a handshake tried\n{}",
+        peers_sent_to(&a),
+        a.log()
+    );
+    // A round of gossip that reached every peer since: none of it waits.
+    let dropped = wait_until(WITHIN, || {
+        scrape(
+            &a,
+            "sentrymesh_gossip_messages_total",
+            ",outcome=\"no_session\"",
+        ) >= EXTRA_PEERS as u64
+    });
+    assert!(dropped, "no round of gossip went to the new peers");
+    assert_eq!(
+        a.metric("sentrymesh_staged_packets", ""),
+        0,
+        "gossip waits in staging for peers that never had a session"
+    );
+    let with_peers = a.rss_kib();
+    let per_peer = with_peers.saturating_sub(before) as f64 / EXTRA_PEERS as f64;
+    eprintln!(
+        "a-sentry's resident memory: {before} KiB with 1 peer, {with_peers} KiB with {} peers \
+         learnt by gossip, none answering: {per_peer:.2} KiB per idle peer",
+        1 + EXTRA_PEERS
+    );
+    assert!(
+        per_peer <= MAX_KIB_PER_PEER,
+        "{per_peer:.2} KiB per idle peer, more than {MAX_KIB_PER_PEER}"
+    );
+
+    // Their operators revoke them all.
+    let revocations: Vec<Object> = keys
+        .iter()
+        .map(|(secret, key)| revocation(secret, *key))
+        .collect();
+    gossip_until(&b, &a, &revocations, || {
+        a.metric("sentrymesh_peers", "") == 1
+    });
+    assert_eq!(
+        a.metric("sentrymesh_mesh_objects", ",kind=\"revocation\""),
+        EXTRA_PEERS as u64
+    );
+    assert_peers(&a, &[&b]);
+    let after = a.rss_kib();
+    let kept = after.saturating_sub(before) as f64 / EXTRA_PEERS as f64;
+    eprintln!(
+        "after their revocation: {after} KiB, {kept:.2} KiB per revoked peer more than before \
+         ({} KiB of the {} KiB the peers took came back)",
+        with_peers.saturating_sub(after),
+        with_peers.saturating_sub(before)
+    );
+    assert!(
+        after < with_peers,
+        "nothing came back: {after} KiB after the revocations, {with_peers} KiB with the peers"
+    );
+    assert!(
+        kept <= MAX_KIB_KEPT_PER_REVOKED,
+        "{kept:.2} KiB per revoked peer kept, more than {MAX_KIB_KEPT_PER_REVOKED}"
+    );
+}
