@@ -462,7 +462,8 @@ impl MeshMember {
                 _ = introduce.tick() => {
                     self.introduce_self(&introducer, &device).await?;
                     self.log_unknown_initiators(&device).await?;
-                    links::note_sessions(&mut self.mesh, &device).await?;
+                    self.sessions.look(&device, Instant::now()).await?;
+                    links::note_sessions(&mut self.mesh, &self.sessions);
                 }
                 reload = reloads.recv() => match reload {
                     Some((inputs, answer)) => {

@@ -3,13 +3,11 @@
 //! up on purpose (`sentrymesh_mesh::gossip`), instead of one with every
 //! peer.
 
-use std::collections::BTreeSet;
-
 use rand_core::{OsRng, RngCore};
 use sentrymesh_mesh::Mesh;
 use sentrymesh_types::PublicKey;
 
-use crate::dataplane::handle::{DeviceGone, DeviceHandle};
+use super::sessions::SessionBook;
 
 /// Seeds the mesh's random choices of peers from the operating system, so
 /// no one can predict which peers this host pushes to.
@@ -17,16 +15,11 @@ pub(super) fn seed(mesh: &mut Mesh) {
     mesh.reseed(OsRng.next_u64());
 }
 
-/// Marks each mesh peer linked or not by whether the device has a live
-/// session with it. O(peers log peers).
-pub(super) async fn note_sessions(
-    mesh: &mut Mesh,
-    device: &DeviceHandle,
-) -> Result<(), DeviceGone> {
-    let live: BTreeSet<PublicKey> = device.live_peers().await?.into_iter().collect();
+/// Marks each mesh peer linked or not by whether it had a live session at
+/// the session book's last look. O(peers log peers).
+pub(super) fn note_sessions(mesh: &mut Mesh, sessions: &SessionBook) {
     let peers: Vec<PublicKey> = mesh.peers().map(|peer| peer.public_key).collect();
     for key in peers {
-        mesh.set_linked(&key, live.contains(&key));
+        mesh.set_linked(&key, sessions.is_live(&key));
     }
-    Ok(())
 }

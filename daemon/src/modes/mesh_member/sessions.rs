@@ -55,6 +55,11 @@ impl SessionBook {
         self.looked_at = Some(now);
     }
 
+    /// Whether `peer` had a live session at the last look.
+    pub(super) fn is_live(&self, peer: &PublicKey) -> bool {
+        self.sessions.get(peer) == Some(&PeerSession::Live)
+    }
+
     /// Whether `peer` had a session at the last look: one that is live or
     /// expired. A peer the device did not have then has had none.
     pub(super) fn has_had_session(&self, peer: &PublicKey) -> bool {
