@@ -128,6 +128,16 @@ enum Command {
     /// `[p2p]` keys of a Tendermint config.toml, or nodeos config.ini lines.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Build a whole mesh of operators' producers and sentries in network
+    /// namespaces on this machine, check that it forms as the roles
+    /// require, and remove it (root): runs the `sentrymesh-testnet` beside
+    /// this program with ARGS (`sentrymesh testnet --help` shows them).
+    #[command(disable_help_flag = true)]
+    Testnet {
+        /// The testnet's arguments: --operators N --sentries M, ...
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
 }
 
 /// The arguments, with `sentrymesh-wg ARGS` read as `sentrymesh wg ARGS`.
@@ -185,6 +195,7 @@ fn main() -> ExitCode {
             cli::wg_quick::run(command, &mut stdout, &mut io::stderr().lock())
         }
         Command::Export(command) => cli::export::run(command, &mut stdout),
+        Command::Testnet { args } => cli::testnet::exec(cli.offloads, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,20 +12,22 @@
 //! a grace period) and removes any UAPI socket they left in
 //! `/var/run/wireguard`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::os::unix::net::{UnixDatagram, UnixStream};
-use std::process::{Command, ExitStatus};
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use sentrymesh::config;
 use sentrymesh::control::client;
 use sentrymesh::dataplane::Offloads;
-use sentrymesh::modes::mesh_member;
-use sentrymesh_netns::{Process, interrupt, stop_all};
+use sentrymesh_netns::{Namespace, Process, interrupt, stop_all};
 
 use crate::TestnetSpec;
 use crate::identities::{HostFiles, TestnetOperator, write_file};
@@ -33,13 +35,19 @@ use crate::plan::{LISTEN_PORT, MESH_OVERLAY, OVERLAY_PREFIX, PlannedHost, operat
 
 /// The longest path a Unix socket address holds (with its NUL).
 const MAX_SOCKET_PATH: usize = 107;
+/// How many daemons `start_all` starts at once.
+const PARALLEL_STARTS: usize = 8;
+/// How often `wait_serving` looks.
+const SERVING_POLL: Duration = Duration::from_millis(50);
 
-/// The native config of `host`: its interface, its mesh files, whom it
-/// trusts, and as its readiness threshold the `peers` its role requires.
+/// The native config of `host`: its interface, its mesh files (its
+/// operator's `known_dir`), whom it trusts, and as its readiness threshold
+/// the `peers` its role requires.
 pub(super) fn config_text(
     host: &PlannedHost,
     operator: &TestnetOperator,
     operators: &[TestnetOperator],
+    known_dir: &Path,
     peers: usize,
 ) -> String {
     let trusted: Vec<String> = operator
@@ -67,7 +75,7 @@ pub(super) fn config_text(
     let _ = writeln!(text);
     let _ = writeln!(text, "[mesh]");
     let _ = writeln!(text, "card_file = \"host.card\"");
-    let _ = writeln!(text, "known_dir = \"known\"");
+    let _ = writeln!(text, "known_dir = \"{}\"", known_dir.display());
     let _ = writeln!(text, "state_dir = \"state\"");
     let _ = writeln!(text);
     let _ = writeln!(text, "[trust]");
@@ -83,6 +91,22 @@ pub(super) fn config_text(
     let _ = writeln!(text, "[ready]");
     let _ = writeln!(text, "min_trusted_peers = {peers}");
     text
+}
+
+/// Writes `host`'s config `text` (`config_text`) into its directory and
+/// checks it as `sentrymesh up` will read it; returns its path. (The files
+/// it names — the card, the known directory — the daemon checks as it
+/// starts, and one it refuses makes it exit, which the testnet reports
+/// with the end of its log.)
+///
+/// # Errors
+///
+/// When the file cannot be written or the config is refused.
+pub(super) fn write_config(files: &HostFiles, text: &str) -> Result<PathBuf> {
+    let path = files.dir.join("config.toml");
+    write_file(&path, text)?;
+    config::load(&path).map_err(|error| anyhow!("{error}"))?;
+    Ok(path)
 }
 
 /// A daemon of one host.
@@ -161,28 +185,96 @@ pub(super) struct Daemons {
     daemons: BTreeMap<usize, Daemon>,
 }
 
+/// What [`Daemons::start_all`] needs to start one host's daemon.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Start<'a> {
+    /// The host's index in the plan.
+    pub(super) index: usize,
+    /// The host.
+    pub(super) host: &'a PlannedHost,
+    /// Its namespace.
+    pub(super) namespace: &'a Namespace,
+    /// Its files.
+    pub(super) files: &'a HostFiles,
+    /// Its config, as [`write_config`] wrote it.
+    pub(super) config: &'a Path,
+}
+
 impl Daemons {
-    /// Writes `host`'s config (`config_text`) into its directory, checks it
-    /// as `sentrymesh up` will, and starts `sentrymesh up -c CONFIG` (the
-    /// binary and offloads of `spec`) inside the host's namespace.
+    /// Starts the daemon of each of `starts`, [`PARALLEL_STARTS`] at a
+    /// time (a start waits until the program runs, which on a busy
+    /// machine is a wait for the scheduler more than work), calling
+    /// `started` after each.
     ///
     /// # Errors
     ///
-    /// When a file cannot be written, the config or card is refused, or the
-    /// daemon cannot be started.
-    pub(super) fn start(
+    /// When one cannot be started (the others started meanwhile run on,
+    /// and are stopped with the rest), or a stop is requested.
+    pub(super) fn start_all(
         &mut self,
-        index: usize,
         spec: &TestnetSpec,
-        host: &PlannedHost,
-        files: &HostFiles,
-        config: &str,
+        starts: &[Start<'_>],
+        started: &mut dyn FnMut(),
     ) -> Result<()> {
-        let path = files.dir.join("config.toml");
-        write_file(&path, config)?;
-        let checked = config::load(&path).map_err(|error| anyhow!("{error}"))?;
-        mesh_member::MeshInputs::read(&checked)?;
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let mut first_error = None;
+        std::thread::scope(|scope| {
+            let (results, received) = mpsc::channel();
+            for _ in 0..PARALLEL_STARTS.min(starts.len()) {
+                let results = results.clone();
+                let (next, failed) = (&next, &failed);
+                scope.spawn(move || {
+                    while !failed.load(Ordering::Relaxed) && !interrupt::requested() {
+                        let Some(start) = starts.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                            return;
+                        };
+                        let result = Daemon::start(spec, start)
+                            .with_context(|| format!("starting the daemon of {}", start.host.name));
+                        failed.fetch_or(result.is_err(), Ordering::Relaxed);
+                        if results.send((start.index, result)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(results);
+            for (index, result) in received {
+                match result {
+                    Ok(daemon) => {
+                        self.daemons.insert(index, daemon);
+                        started();
+                    }
+                    Err(error) => {
+                        first_error.get_or_insert(error);
+                    }
+                }
+            }
+        });
+        interrupt::check()?;
+        first_error.map_or(Ok(()), Err)
+    }
 
+    /// Reads every daemon's notifications and notes which exited.
+    pub(super) fn poll(&mut self) {
+        for daemon in self.daemons.values_mut() {
+            daemon.poll();
+        }
+    }
+}
+
+impl Daemon {
+    /// Starts `sentrymesh up -c CONFIG` (the binary and offloads of
+    /// `spec`) inside the host's namespace (entered directly: the daemon
+    /// reads nothing of `/sys`), with a notification socket of its own.
+    fn start(spec: &TestnetSpec, start: &Start<'_>) -> Result<Daemon> {
+        let Start {
+            host,
+            namespace,
+            files,
+            config,
+            ..
+        } = *start;
         let notify_path = files.dir.join("notify.sock");
         if notify_path.as_os_str().len() > MAX_SOCKET_PATH {
             bail!(
@@ -194,17 +286,17 @@ impl Daemons {
             .with_context(|| format!("binding {}", notify_path.display()))?;
         notify.set_nonblocking(true)?;
 
-        let mut command = Command::new("ip");
+        let mut command = namespace
+            .enter_command(&spec.binary)
+            .with_context(|| format!("entering {}", namespace.name()))?;
         command
-            .args(["netns", "exec", &host.namespace])
-            .arg(&spec.binary)
             .arg("--offloads")
             .arg(match spec.offloads {
                 Offloads::Auto => "auto",
                 Offloads::Off => "off",
             })
             .args(["up", "-c"])
-            .arg(&path)
+            .arg(config)
             .env("NOTIFY_SOCKET", &notify_path)
             .env_remove("WATCHDOG_USEC")
             .env_remove("WATCHDOG_PID")
@@ -218,28 +310,19 @@ impl Daemons {
             &mut command,
             &files.dir.join("daemon.log"),
         )?;
-        self.daemons.insert(
-            index,
-            Daemon {
-                host: host.name.clone(),
-                ifname: host.ifname.clone(),
-                process,
-                notify,
-                ready: false,
-                status: "starting".to_owned(),
-                exit: None,
-            },
-        );
-        Ok(())
+        Ok(Daemon {
+            host: host.name.clone(),
+            ifname: host.ifname.clone(),
+            process,
+            notify,
+            ready: false,
+            status: "starting".to_owned(),
+            exit: None,
+        })
     }
+}
 
-    /// Reads every daemon's notifications and notes which exited.
-    pub(super) fn poll(&mut self) {
-        for daemon in self.daemons.values_mut() {
-            daemon.poll();
-        }
-    }
-
+impl Daemons {
     /// The daemon of host `index`.
     pub(super) fn get(&self, index: usize) -> Option<&Daemon> {
         self.daemons.get(&index)
@@ -254,7 +337,11 @@ impl Daemons {
     }
 
     /// Waits until every daemon started so far serves its UAPI socket,
-    /// which it binds once its interface and UDP socket are up.
+    /// which it binds once its interface and UDP socket are up. Each
+    /// daemon is asked (connected to) until it answers, and then no more:
+    /// every connection is one more the daemon must accept, and a daemon
+    /// still starting that is asked too often fills its backlog, and then
+    /// each further connection waits.
     ///
     /// # Errors
     ///
@@ -262,23 +349,31 @@ impl Daemons {
     /// requested.
     pub(super) fn wait_serving(&mut self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
+        let mut serving = BTreeSet::new();
         loop {
             interrupt::check()?;
             self.poll();
             if let Some(index) = self.first_exited() {
                 bail!("{}", self.daemons[&index].exit_message());
             }
-            let serving = self
-                .daemons
-                .values()
-                .all(|daemon| UnixStream::connect(client::socket_path(&daemon.ifname)).is_ok());
-            if serving {
+            for (&index, daemon) in &self.daemons {
+                if !serving.contains(&index)
+                    && UnixStream::connect(client::socket_path(&daemon.ifname)).is_ok()
+                {
+                    serving.insert(index);
+                }
+            }
+            if serving.len() == self.daemons.len() {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                bail!("the daemons did not bring their interfaces up within {timeout:?}");
+                bail!(
+                    "{} of {} daemons did not bring their interfaces up within {timeout:?}",
+                    self.daemons.len() - serving.len(),
+                    self.daemons.len()
+                );
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(SERVING_POLL);
         }
     }
 }
@@ -319,7 +414,8 @@ mod tests {
             })
             .collect();
         let host = &plan.hosts()[8];
-        let text = config_text(host, &operators[2], &operators, 6);
+        let known = std::path::Path::new("/tmp/sentrymesh-testnet-9-0-1/operators/op3/known");
+        let text = config_text(host, &operators[2], &operators, known, 6);
         assert!(text.starts_with("# op3-sentry-2: sentry of op3,"), "{text}");
         assert!(text.contains("name = \"tn9-0-8\"\n"), "{text}");
         assert!(text.contains("addresses = [\"198.19.3.3/32\"]\n"), "{text}");
@@ -333,6 +429,10 @@ mod tests {
         assert!(text.contains("overlay = \"198.19.0.0/16\"\n"), "{text}");
         assert!(text.contains("own_overlay = \"198.19.3.0/24\"\n"), "{text}");
         assert!(text.contains("min_trusted_peers = 6\n"), "{text}");
+        assert!(
+            text.contains("known_dir = \"/tmp/sentrymesh-testnet-9-0-1/operators/op3/known\"\n"),
+            "{text}"
+        );
         // The text is a valid native config (its files aside).
         config::parse(&text, std::path::Path::new("config.toml")).unwrap();
     }

@@ -8,14 +8,17 @@
 //!                   public.bundle       its sentries' cards, sealed to every other operator
 //!                   own.bundle          all its cards (the producer's too), sealed to itself
 //!                   vouches/op<b>.vouch its vouch for each other operator
+//!                   known/              what it hands each of its hosts to start from
 //!   hosts/<host>/wg.key                 the host's WireGuard key (0600)
 //!                host.card              its card
-//!                known/                 what its operator hands it to start from
 //! ```
 //!
 //! Each operator opens the bundles it received and its own, and gives each
 //! of its hosts the same known directory: its own hosts' cards, the other
-//! operators' sentry cards, and every vouch. The producer learns of foreign
+//! operators' sentry cards, and every vouch. Its hosts' configs name that
+//! one directory (`known_dir`) rather than each holding a copy: the
+//! daemons only read it, and a copy per host would be 2,601 files each in
+//! a 200-host testnet, half a million in all. The producer learns of foreign
 //! sentries too: the mesh's role rules, not the files, must keep it from
 //! peering with them.
 //!
@@ -28,6 +31,7 @@ use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, anyhow};
 use rand_core::OsRng;
@@ -41,6 +45,8 @@ use crate::plan::{Plan, PlannedHost, operator_range};
 
 /// How long the testnet's cards are valid.
 const CARD_VALIDITY_SECS: u64 = 86_400;
+/// How many operators' known directories are filled at once.
+const FILLING_THREADS: usize = 4;
 
 /// An operator of the testnet.
 #[derive(Debug, Clone)]
@@ -64,6 +70,8 @@ pub struct TestnetOperator {
 pub(super) struct HostFiles {
     /// The host's directory; the config goes here too.
     pub(super) dir: PathBuf,
+    /// Its operator's known directory, which its config names.
+    pub(super) known_dir: PathBuf,
     /// Its WireGuard public key.
     pub(super) wg_public_key: PublicKey,
 }
@@ -125,7 +133,11 @@ pub(super) fn issue(
             card.to_text(),
         )?;
         cards.push(card);
-        hosts.push(HostFiles { dir, wg_public_key });
+        hosts.push(HostFiles {
+            dir,
+            known_dir: operator_dir.join("known"),
+            wg_public_key,
+        });
     }
 
     // Bundles: sentries to every other operator, everything to oneself.
@@ -177,10 +189,11 @@ pub(super) fn issue(
         }
     }
 
-    // Each operator opens what it received and fills its hosts' known dirs.
-    for (i, secret) in secrets.iter().enumerate() {
+    // Each operator opens what it received and fills its known directory,
+    // the operators side by side.
+    let fill = |i: usize, secret: &OperatorSecret| -> Result<()> {
         let mut known: Vec<SignedCard> = Vec::new();
-        for (j, _) in secrets.iter().enumerate() {
+        for j in 0..secrets.len() {
             let file = if i == j {
                 "own.bundle"
             } else {
@@ -189,21 +202,38 @@ pub(super) fn issue(
             let path = operators_dir.join(format!("op{}", j + 1)).join(file);
             known.extend(open_bundle(secret, &path, now)?);
         }
-        for (host, files) in plan.hosts().iter().zip(&hosts) {
-            if host.operator != i + 1 {
-                continue;
-            }
-            let known_dir = files.dir.join("known");
-            make_dir(&known_dir)?;
-            for card in &known {
-                let name = format!("{}.card", card.card().name);
-                write_file(&known_dir.join(name), card.to_text())?;
-            }
-            for (name, vouch) in &vouches {
-                write_file(&known_dir.join(name), vouch.to_text())?;
-            }
+        let known_dir = operators_dir.join(format!("op{}", i + 1)).join("known");
+        make_dir(&known_dir)?;
+        for card in &known {
+            let name = format!("{}.card", card.card().name);
+            write_file(&known_dir.join(name), card.to_text())?;
         }
-    }
+        for (name, vouch) in &vouches {
+            write_file(&known_dir.join(name), vouch.to_text())?;
+        }
+        Ok(())
+    };
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..FILLING_THREADS)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(secret) = secrets.get(i) else {
+                            return Ok(());
+                        };
+                        fill(i, secret)?;
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|worker| {
+            worker
+                .join()
+                .map_err(|_| anyhow!("a thread filling the known directories panicked"))?
+        })
+    })?;
     Ok((operators, hosts))
 }
 

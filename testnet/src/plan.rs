@@ -41,11 +41,11 @@ pub(super) const WORKDIR_PREFIX: &str = "sentrymesh-testnet-";
 
 /// The most operators a testnet has (an underlay /24 each, and a namespace
 /// and a daemon per host).
-pub const MAX_OPERATORS: usize = 32;
+pub const MAX_OPERATORS: usize = 64;
 /// The most sentries of one operator.
 pub const MAX_SENTRIES: usize = 16;
 /// The most hosts of a testnet.
-pub const MAX_HOSTS: usize = 128;
+pub const MAX_HOSTS: usize = 256;
 /// The WireGuard port of every host (each in a namespace of its own).
 pub const LISTEN_PORT: u16 = 51820;
 /// The prefix length of the underlay: one segment behind the switch.
@@ -250,10 +250,16 @@ impl Plan {
 
     /// How many pairs of hosts must peer.
     pub fn peerings(&self) -> usize {
-        (0..self.hosts.len())
-            .map(|index| self.expected_peer_count(index))
-            .sum::<usize>()
-            / 2
+        self.peering_pairs().len()
+    }
+
+    /// The pairs of hosts that must peer, each once: (lower index, higher).
+    pub fn peering_pairs(&self) -> Vec<(usize, usize)> {
+        let hosts = &self.hosts;
+        (0..hosts.len())
+            .flat_map(|a| (a + 1..hosts.len()).map(move |b| (a, b)))
+            .filter(|&(a, b)| must_peer(&hosts[a], &hosts[b]))
+            .collect()
     }
 
     /// How many peers host `index` must have: its readiness threshold.
@@ -433,15 +439,15 @@ mod tests {
     #[test]
     fn sizes_beyond_the_limits_are_refused() {
         assert_eq!(Plan::new(0, 2, TAG), Err(PlanError::Operators(0)));
-        assert_eq!(Plan::new(33, 2, TAG), Err(PlanError::Operators(33)));
+        assert_eq!(Plan::new(65, 2, TAG), Err(PlanError::Operators(65)));
         assert_eq!(Plan::new(2, 0, TAG), Err(PlanError::Sentries(0)));
         assert_eq!(Plan::new(2, 17, TAG), Err(PlanError::Sentries(17)));
         assert_eq!(
-            Plan::new(32, 4, TAG),
+            Plan::new(64, 4, TAG),
             Err(PlanError::TooManyHosts {
-                operators: 32,
+                operators: 64,
                 sentries: 4,
-                hosts: 160
+                hosts: 320
             })
         );
         Plan::new(1, 1, TAG).unwrap();

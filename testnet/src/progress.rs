@@ -1,6 +1,7 @@
 //! What `sentrymesh-testnet` shows while it builds: how many hosts'
-//! daemons started, then how many of the sessions the roles require are
-//! live and how many hosts are ready, each as "N of M".
+//! daemons started, then of the pairs of hosts the roles require to peer
+//! (the peerings) how many have a live session at both ends and answer
+//! pings both ways, and how many hosts are ready, each as "N of M".
 //!
 //! On a terminal it is one line, rewritten in place (`\r`) as the figures
 //! change, and ended when the stage is over. Anywhere else (a file, a
@@ -11,10 +12,13 @@
 //! ```text
 //! hosts started: 1 of 9
 //! hosts started: 9 of 9
-//! sessions live: 0 of 42; hosts ready: 0 of 9
-//! sessions live: 30 of 42; hosts ready: 4 of 9
-//! sessions live: 42 of 42; hosts ready: 9 of 9
+//! sessions: 0 of 21; pings: 0 of 21; ready: 0 of 9
+//! sessions: 15 of 21; pings: 12 of 21; ready: 4 of 9
+//! sessions: 21 of 21; pings: 21 of 21; ready: 9 of 9
 //! ```
+//!
+//! (Short, so that the line of a 200-host testnet fits a terminal of 80
+//! columns: a line that wraps cannot be rewritten in place.)
 
 use std::fmt;
 use std::io::{self, Write};
@@ -35,11 +39,12 @@ pub enum Stage {
     },
     /// The mesh is forming.
     Forming {
-        /// Sessions live, of those the roles require (each host's with
-        /// each peer it must have, counted at both ends).
-        live: usize,
-        /// Sessions the roles require.
-        required: usize,
+        /// Peerings with a live session at both ends.
+        sessions: usize,
+        /// Peerings whose pings were answered both ways.
+        pings: usize,
+        /// Peerings: pairs of hosts the roles require to peer.
+        peerings: usize,
         /// Hosts whose daemon reported ready.
         ready: usize,
         /// Hosts in the testnet.
@@ -48,17 +53,18 @@ pub enum Stage {
 }
 
 impl Stage {
-    /// Whether the stage is over: every daemon started, or every session
-    /// live and every host ready.
+    /// Whether the stage is over: every daemon started, or every peering
+    /// with its sessions and its pings and every host ready.
     pub fn is_complete(&self) -> bool {
         match *self {
             Stage::Starting { started, hosts } => started >= hosts,
             Stage::Forming {
-                live,
-                required,
+                sessions,
+                pings,
+                peerings,
                 ready,
                 hosts,
-            } => live >= required && ready >= hosts,
+            } => sessions >= peerings && pings >= peerings && ready >= hosts,
         }
     }
 }
@@ -68,13 +74,15 @@ impl fmt::Display for Stage {
         match self {
             Stage::Starting { started, hosts } => write!(f, "hosts started: {started} of {hosts}"),
             Stage::Forming {
-                live,
-                required,
+                sessions,
+                pings,
+                peerings,
                 ready,
                 hosts,
             } => write!(
                 f,
-                "sessions live: {live} of {required}; hosts ready: {ready} of {hosts}"
+                "sessions: {sessions} of {peerings}; pings: {pings} of {peerings}; ready: {ready} \
+                 of {hosts}"
             ),
         }
     }
@@ -164,8 +172,9 @@ mod tests {
 
     fn forming(live: usize, ready: usize) -> Stage {
         Stage::Forming {
-            live,
-            required: 42,
+            sessions: live,
+            pings: live,
+            peerings: 42,
             ready,
             hosts: 9,
         }
@@ -192,9 +201,9 @@ mod tests {
             String::from_utf8(progress.out).expect("UTF-8"),
             "hosts started: 1 of 9\n\
              hosts started: 9 of 9\n\
-             sessions live: 0 of 42; hosts ready: 0 of 9\n\
-             sessions live: 30 of 42; hosts ready: 4 of 9\n\
-             sessions live: 40 of 42; hosts ready: 8 of 9\n"
+             sessions: 0 of 42; pings: 0 of 42; ready: 0 of 9\n\
+             sessions: 30 of 42; pings: 30 of 42; ready: 4 of 9\n\
+             sessions: 40 of 42; pings: 40 of 42; ready: 8 of 9\n"
         );
     }
 
@@ -207,8 +216,8 @@ mod tests {
         progress.finish().expect("written");
         assert_eq!(
             String::from_utf8(progress.out).expect("UTF-8"),
-            "sessions live: 0 of 42; hosts ready: 0 of 9\n\
-             sessions live: 42 of 42; hosts ready: 9 of 9\n"
+            "sessions: 0 of 42; pings: 0 of 42; ready: 0 of 9\n\
+             sessions: 42 of 42; pings: 42 of 42; ready: 9 of 9\n"
         );
     }
 
@@ -222,8 +231,8 @@ mod tests {
         progress.finish().expect("written");
         assert_eq!(
             String::from_utf8(progress.out).expect("UTF-8"),
-            "\rsessions live: 10 of 42; hosts ready: 1 of 9\
-             \rsessions live: 9 of 42; hosts ready: 1 of 9 \n"
+            "\rsessions: 10 of 42; pings: 10 of 42; ready: 1 of 9\
+             \rsessions: 9 of 42; pings: 9 of 42; ready: 1 of 9  \n"
         );
     }
 }

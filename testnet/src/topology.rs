@@ -23,7 +23,7 @@
 //! them all with their veths.
 
 use anyhow::{Context, Result};
-use sentrymesh_netns::{Namespace, add_veth, interrupt, stop_processes_in};
+use sentrymesh_netns::{Namespace, interrupt, remove_all};
 
 use crate::plan::{Plan, PlannedHost, UNDERLAY_PREFIX};
 
@@ -35,31 +35,40 @@ pub(super) const HOST_LINK: &str = "eth0";
 /// The namespaces of a testnet; dropping it removes them.
 #[derive(Debug)]
 pub(super) struct Topology {
-    /// Every namespace created, the switch first.
+    /// Every namespace created: the switch first, then the hosts in the
+    /// plan's order (when created, not adopted).
     namespaces: Vec<Namespace>,
 }
 
 impl Topology {
-    /// Creates the switch and every host of `plan`, linked and addressed.
+    /// Creates the switch and every host of `plan`, linked and addressed:
+    /// the namespaces with one `ip -batch`, then each namespace's links
+    /// with one `ip -n NAME -batch` of its own, several side by side, and
+    /// last the switch's ports onto its bridge with one more.
     ///
     /// # Errors
     ///
     /// When `ip` fails or a stop is requested; what was made is removed.
     pub(super) fn create(plan: &Plan) -> Result<Self> {
-        let mut topology = Self {
-            namespaces: Vec::new(),
+        let names: Vec<String> = std::iter::once(plan.switch().to_owned())
+            .chain(plan.hosts().iter().map(|host| host.namespace.clone()))
+            .collect();
+        let topology = Self {
+            namespaces: Namespace::create_all(&names, |index| match index {
+                0 => switch_setup(),
+                _ => host_setup(&plan.hosts()[index - 1], plan.switch()),
+            })
+            .context("creating the namespaces and their links")?,
         };
-        let switch = Namespace::create(plan.switch())?;
-        switch.ip(&["link", "add", BRIDGE, "type", "bridge"])?;
-        switch.ip(&["link", "set", BRIDGE, "addrgenmode", "none"])?;
-        switch.ip(&["link", "set", BRIDGE, "up"])?;
-        topology.namespaces.push(switch);
-        for host in plan.hosts() {
-            interrupt::check()?;
-            topology
-                .add_host(host)
-                .with_context(|| format!("creating host {}", host.name))?;
-        }
+        interrupt::check()?;
+        topology.namespaces[0]
+            .ip_batch(plan.hosts().iter().map(|host| {
+                format!(
+                    "link set {} addrgenmode none master {BRIDGE} up",
+                    host.switch_port
+                )
+            }))
+            .context("joining the hosts' links to the switch")?;
         Ok(topology)
     }
 
@@ -74,38 +83,66 @@ impl Topology {
         }
     }
 
-    /// Creates `host`'s namespace and its link to the switch.
-    fn add_host(&mut self, host: &PlannedHost) -> Result<()> {
-        let namespace = Namespace::create(&host.namespace)?;
-        let switch = &self.namespaces[0];
-        let port = host.switch_port.as_str();
-        add_veth(&namespace, HOST_LINK, switch, port)?;
-        namespace.ip(&["link", "set", HOST_LINK, "addrgenmode", "none"])?;
-        switch.ip(&[
-            "link",
-            "set",
-            port,
-            "addrgenmode",
-            "none",
-            "master",
-            BRIDGE,
-            "up",
-        ])?;
-        let address = format!("{}/{UNDERLAY_PREFIX}", host.underlay);
-        namespace.ip(&["addr", "add", &address, "dev", HOST_LINK])?;
-        namespace.ip(&["link", "set", HOST_LINK, "up"])?;
-        self.namespaces.push(namespace);
-        Ok(())
+    /// The hosts' namespaces, in the plan's order.
+    pub(super) fn hosts(&self) -> &[Namespace] {
+        self.namespaces.get(1..).unwrap_or_default()
     }
+}
+
+/// The switch's own commands: its bridge, up, without IPv6.
+fn switch_setup() -> Vec<String> {
+    vec![
+        format!("link add {BRIDGE} type bridge"),
+        format!("link set {BRIDGE} addrgenmode none"),
+        format!("link set {BRIDGE} up"),
+    ]
+}
+
+/// `host`'s commands: its veth, the other end straight into the switch
+/// `switch`, without IPv6, addressed and up.
+fn host_setup(host: &PlannedHost, switch: &str) -> Vec<String> {
+    vec![
+        format!(
+            "link add {HOST_LINK} type veth peer name {} netns {switch}",
+            host.switch_port
+        ),
+        format!("link set {HOST_LINK} addrgenmode none"),
+        format!(
+            "addr add {}/{UNDERLAY_PREFIX} dev {HOST_LINK}",
+            host.underlay
+        ),
+        format!("link set {HOST_LINK} up"),
+    ]
 }
 
 impl Drop for Topology {
     fn drop(&mut self) {
-        // One grace period for every process left, then the namespaces go,
-        // hosts before the switch.
-        stop_processes_in(&self.namespaces);
-        while let Some(namespace) = self.namespaces.pop() {
-            drop(namespace);
-        }
+        // One grace period for every process left, then the namespaces go.
+        remove_all(std::mem::take(&mut self.namespaces));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::RunTag;
+
+    #[test]
+    fn each_host_gets_a_veth_into_the_switch_addressed_without_ipv6() {
+        let plan = Plan::new(2, 1, RunTag { pid: 77, serial: 1 }).unwrap();
+        let sentry = &plan.hosts()[3];
+        assert_eq!(
+            host_setup(sentry, plan.switch()),
+            [
+                "link add eth0 type veth peer name port3 netns smtn-77-1-switch",
+                "link set eth0 addrgenmode none",
+                "addr add 198.18.2.2/16 dev eth0",
+                "link set eth0 up",
+            ]
+        );
+        let bridge = switch_setup();
+        assert_eq!(bridge[0], "link add br0 type bridge");
+        // No IPv6 link-local address: addrgenmode before up.
+        assert!(bridge[1].contains("addrgenmode none") && bridge[2].ends_with(" up"));
     }
 }

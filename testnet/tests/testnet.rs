@@ -203,11 +203,12 @@ fn three_operators_form_a_mesh_with_producers_behind_their_own_sentries() {
     }
 
     // Off a terminal, the progress is plain lines on standard error: every
-    // daemon started, then every session the roles require (21 peerings,
-    // at both ends) live and every host ready.
+    // daemon started, then every pair the roles require to peer (21
+    // peerings) with a live session at both ends and pings answered both
+    // ways, and every host ready.
     for line in [
         "hosts started: 9 of 9\n",
-        "sessions live: 42 of 42; hosts ready: 9 of 9\n",
+        "sessions: 21 of 21; pings: 21 of 21; ready: 9 of 9\n",
     ] {
         assert!(stderr.contains(line), "no {line:?} in:\n{stderr}");
     }

@@ -11,6 +11,7 @@
 //!   Namespace::command / ip / spawn_thread ──► work inside it
 //!   Process::spawn    ──► a background program with a log (Drop: SIGTERM, then SIGKILL)
 //!   run / run_ok      ──► a command with a timeout, its output in files
+//!   Pinger / ping_pairs ──► ICMP echo from inside namespaces, in this process
 //! ```
 //!
 //! What it does not do: choose names or addresses (callers make names
@@ -22,20 +23,23 @@
 //! ones an operator would see.
 //!
 //! Its `unsafe` is confined to four system calls (`kill`, `geteuid`,
-//! `setns`, `sigaction`), each with a `// SAFETY:` comment.
+//! `setns`, also in a child about to exec, and `sigaction`), each with a
+//! `// SAFETY:` comment.
 //!
 //! The pieces: [`command`] (running a program with a timeout),
+//! [`echo`] (pings between namespaces without a `ping` process each),
 //! [`process`] (background programs, signals, waits), [`namespace`]
 //! (namespaces and veths), [`neighbours`] (the kernel's neighbour table,
 //! which every namespace shares) and [`interrupt`] (Ctrl-C as a request to
 //! stop and clean up).
 
 pub mod command;
+pub mod echo;
 pub mod interrupt;
 pub mod namespace;
 pub mod neighbours;
 pub mod process;
 
 pub use self::command::{COMMAND_TIMEOUT, CommandError, Finished, find_program, run, run_ok};
-pub use self::namespace::{Namespace, add_veth, is_root, stop_processes_in};
+pub use self::namespace::{Namespace, add_veth, is_root, remove_all, stop_processes_in};
 pub use self::process::{Process, is_running, signal, stop_all, wait_until};

@@ -1,7 +1,8 @@
 //! The operator commands of the trust mesh: `sentrymesh operator`, `card`
 //! and `trust`; `check`, which tells whether `up` would take a config;
 //! `import wg-quick`, which turns a wg-quick config into a native one; and
-//! `export`, the chain node's peer config from the mesh.
+//! `export`, the chain node's peer config from the mesh; and `testnet`,
+//! which runs the `sentrymesh-testnet` program beside this one.
 //!
 //! ```text
 //!  operator new --out op.key ──► op.key (0600) ──► operator id (share it)
@@ -30,6 +31,7 @@ pub mod operator;
 pub mod operator_key;
 pub(crate) mod show;
 pub mod status;
+pub mod testnet;
 pub mod trust;
 pub mod wg_quick;
 
