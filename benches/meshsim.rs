@@ -12,7 +12,8 @@
 //!                                          the cards and peering rules give it
 //!   settle      rounds until no store changes (at most SETTLE_ROUNDS):
 //!               boot's cost per round is measured until here
-//!   steady      --steady-rounds rounds with no change: bytes, CPU
+//!   steady      --steady-rounds rounds with no change, after the rounds new ids are announced in:
+//!               bytes, CPU
 //!               (this and what follows only when boot converged)
 //!   new card    a fourth sentry of one operator, handed to its sentry-1
 //!                                        → until every host that should peer
@@ -44,7 +45,7 @@ use metered::{Census, Meter, Metered};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 pub use report::{Convergence, PerRound, Report, Stat, json, table};
-use sentrymesh_mesh::gossip::ROUND;
+use sentrymesh_mesh::gossip::{LAZY_ROUNDS, ROUND};
 use sentrymesh_mesh::sim::{Conditions, Member, Net};
 use sentrymesh_mesh::testing::NOW;
 use sentrymesh_mesh::{Mesh, Object, OperatorId, SignedCard, may_peer};
@@ -177,6 +178,9 @@ pub fn run(setup: &Setup, progress: &mut dyn FnMut(&str)) -> Result<Report, Setu
         settle_rounds.unwrap_or_default(),
         started.wall.elapsed().as_secs_f64()
     ));
+    // New ids are still announced lazily for LAZY_ROUNDS after the last
+    // change: the steady state begins after that.
+    sim.net.advance(LAZY_ROUNDS * ROUND_MS);
     let before = sim.meters();
     sim.net.advance(setup.steady_rounds * ROUND_MS);
     let steady = sim.meters_since(&before, setup.steady_rounds);
