@@ -334,6 +334,15 @@ struct SystemState {
 impl SystemState {
     fn of(member: &Member) -> SystemState {
         let host = &member.host;
+        // The kernel's duplicate address detection on a new link's IPv6
+        // link-local address ends on its own, adding a local route: wait
+        // for it, so the snapshot holds only what a start could change.
+        assert!(
+            wait_until(REFUSED_WITHIN, || !host
+                .ip(&["-o", "addr", "show"])
+                .contains("tentative")),
+            "an address stayed tentative"
+        );
         // Each link's name and flags (not its counters).
         let links = host
             .ip(&["-o", "link", "show"])
