@@ -101,10 +101,14 @@
 //!                    → the store: its rules and its signer's quota (refused, counted) → relayed if new
 //! ```
 //!
-//! Vouches count the same way: a vouch is stored only when its voucher is
-//! admitted — and every operator the trust policy takes vouches from (a
-//! directly trusted one) is — so the vouches that admit an operator are
-//! stored before it is admitted, and its own objects after. When the
+//! Vouches count the same way, and more narrowly: a vouch is stored only
+//! when it can count here — signed by this host's operator, or by one it
+//! trusts directly about one it does not ([`Store`]; the screen refuses the
+//! others unverified) — so the vouches that admit an operator are stored
+//! before it is admitted, and its own objects after. Hosts whose direct
+//! operators differ keep different vouches, so their views do not
+//! summarise alike: they reconcile again each [`RESETTLE_AFTER`] seconds
+//! per pair, and refetch what the other keeps and they do not. When the
 //! admitted operators shrink, what the others signed leaves the store
 //! ([`Store::retain_signers`]); when they grow, objects refused before are
 //! asked for again.
