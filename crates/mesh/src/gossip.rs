@@ -393,11 +393,6 @@ impl Gossip {
         self.neighbours.keys()
     }
 
-    /// How many peers have a session, as far as gossip knows.
-    pub fn linked_peers(&self) -> usize {
-        self.neighbours.linked_len()
-    }
-
     /// Sets whom to gossip with — each peer's key and operator, as the peer
     /// manager decided — and the operators this host admits: the peers
     /// missing are removed, the new ones added ([`Gossip::add_peer`],

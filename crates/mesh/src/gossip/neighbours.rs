@@ -127,11 +127,6 @@ impl Neighbours {
         self.map.len()
     }
 
-    /// How many neighbours are linked.
-    pub(super) fn linked_len(&self) -> usize {
-        self.linked
-    }
-
     /// How many operators other than this host's have a linked neighbour.
     pub(super) fn linked_operators(&self) -> usize {
         self.linked_operators
@@ -422,7 +417,7 @@ mod tests {
         n.remove(&key(0));
         n.set_linked(&key(2), false);
         assert_eq!(n.len(), 8);
-        assert_eq!(n.linked_len(), 1);
+        assert_eq!(n.linked, 1);
         assert_places(&n);
         // Linked neighbours are picked first.
         assert_eq!(n.sample(1, |_, _| true), vec![key(9)]);
