@@ -57,7 +57,11 @@ pub enum MeshError {
 /// ```
 ///
 /// and, for every WireGuard handshake: answer only keys for which
-/// [`Mesh::is_admitted_peer`] holds.
+/// [`Mesh::is_admitted_peer`] holds. Seed gossip's random choices once
+/// from the operating system ([`Mesh::reseed`]), and tell it every few
+/// seconds which peers have a live session ([`Mesh::set_linked`]); a
+/// message for a peer that never had one is better dropped, and a
+/// handshake started, than left waiting in the tunnel.
 #[derive(Debug)]
 #[cfg_attr(any(test, feature = "testing"), derive(Clone))]
 pub struct Mesh {
