@@ -49,7 +49,8 @@ fn events(manager: &mut PeerManager) -> Vec<PeerEvent> {
     std::iter::from_fn(|| manager.poll_event()).collect()
 }
 
-fn revoke(op: u8, target: &SignedCard) -> crate::revocation::SignedRevocation {
+/// Operator `op`'s revocation of `target`'s key.
+pub(super) fn revoke(op: u8, target: &SignedCard) -> crate::revocation::SignedRevocation {
     let secret = operator(op);
     Revocation {
         issuer: secret.operator_id(),

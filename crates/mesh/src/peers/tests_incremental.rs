@@ -2,9 +2,9 @@
 //! ([`PeerManager::apply`]) ends where a whole recomputation
 //! ([`PeerManager::update`]) does, and its events describe the way there.
 
+use super::tests::revoke;
 use super::*;
 use crate::object::Object;
-use crate::revocation::{Revocation, RevocationTarget};
 use crate::testing::{NOW, SignCard, card, operator, overlay_of};
 
 fn policy() -> TrustPolicy {
@@ -40,17 +40,6 @@ fn host_with_key(
     c.serial = serial;
     c.not_before = from;
     c.sign(&secret).unwrap()
-}
-
-fn revoke(op: u8, target: &SignedCard) -> crate::revocation::SignedRevocation {
-    let secret = operator(op);
-    Revocation {
-        issuer: secret.operator_id(),
-        target: RevocationTarget::Host(target.card().wg_public_key),
-        issued_at: NOW,
-    }
-    .sign(&secret)
-    .unwrap()
 }
 
 /// The peers a fresh manager computes from the store at `now`.
