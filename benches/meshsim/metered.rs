@@ -86,7 +86,9 @@ impl Census {
                 &listed[..]
             }
             // Hashes only: no id, key or address.
-            GossipMessage::Summary { .. } | GossipMessage::Buckets { .. } => &[][..],
+            GossipMessage::Summary { .. }
+            | GossipMessage::Buckets { .. }
+            | GossipMessage::Statements { .. } => &[][..],
         };
         let named = ids
             .iter()

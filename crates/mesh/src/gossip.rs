@@ -29,15 +29,17 @@
 //!   │ ◄── Want / Objects ───────────────────── │
 //! ```
 //!
-//! A view is what this host may show a peer: everything, to its own
-//! operator's hosts; the public view to everyone else's (see
-//! `gossip/views.rs`). Where two hosts admit different operators their
+//! A view is what this host may show a peer, vouches aside (below):
+//! everything, to its own operator's hosts; the public view to everyone
+//! else's (see `gossip/views.rs`). Where two hosts admit different operators their
 //! roots never match; once a reconciliation found nothing either side takes,
 //! the pair of roots is settled and not reconciled again for
 //! [`RESETTLE_AFTER`] seconds unless one of them changes.
 //!
-//! Steady state, each host sends one summary a round and answers about one:
-//! O(1) bytes and CPU per round in the size of the mesh. A new object costs
+//! Steady state, each host sends one summary a round and answers about one,
+//! and one summary of a voucher's statements per voucher it keeps every
+//! [`RESETTLE_AFTER`] seconds: O(1) bytes and CPU per round in the size of
+//! the mesh. A new object costs
 //! each host about `EAGER_FANOUT + own operator's hosts` pushes and a few
 //! lazy ids, not one per peer.
 //!
@@ -103,29 +105,51 @@
 //!
 //! Vouches count the same way, and more narrowly: a vouch is stored only
 //! when it can count here — signed by this host's operator, or by one it
-//! trusts directly about one it does not ([`Store`]; the screen refuses the
-//! others unverified) — so the vouches that admit an operator are stored
-//! before it is admitted, and its own objects after. Hosts whose direct
-//! operators differ keep different vouches, so their views do not
-//! summarise alike: they reconcile again each [`RESETTLE_AFTER`] seconds
-//! per pair, and refetch what the other keeps and they do not. When the
-//! admitted operators shrink, what the others signed leaves the store
-//! ([`Store::retain_signers`]); when they grow, objects refused before are
-//! asked for again.
+//! trusts directly ([`Store`]; the screen refuses the others unverified) —
+//! so the vouches that admit an operator are stored before it is admitted,
+//! and its own objects after. When the admitted operators shrink, what the
+//! others signed leaves the store ([`Store::retain_signers`]); when they
+//! grow, objects refused before are asked for again.
+//!
+//! # Vouches are reconciled per voucher
+//!
+//! Hosts whose direct operators differ keep different vouches, so vouches
+//! and their withdrawals (statements) are no part of the views: were they,
+//! two such hosts' roots would never match, and each pair would reconcile
+//! again and fetch what the other keeps and it refuses, every
+//! [`RESETTLE_AFTER`] seconds, at a cost that grows with the web. Each
+//! voucher's statements are instead one set, the same at every host that
+//! keeps them, with a root of its own: each round a host sends the root of
+//! the next voucher it keeps (its own operator, those it trusts directly,
+//! in turn; one it asked about at the same root less than
+//! [`RESETTLE_AFTER`] seconds ago is passed over) to a host of that voucher
+//! or of its own operator, which answers a root that differs with digests
+//! of its ids of them, paid by the asker (`gossip/statements.rs`).
+//!
+//! ```text
+//!   A                                               B (a host of V, or of A's operator)
+//!   │ ── Statements { V, root of V's that A holds } ─► │   equal: done
+//!   │ ◄── Digest { B's ids of V's statements } ─────── │   else
+//!   │ ── Want / ◄── Objects ───────────────────────── │
+//! ```
 //!
 //! # Cost of each path
 //!
-//! With `n` objects in the store, `p` peers, `b` ids in a bucket (`n / 256`)
-//! and `m` the size of a message: a received message is O(m log n) and
-//! objects in it O(log n) each besides their signature check; a new object
-//! O(EAGER_FANOUT + own hosts); a round O(LAZY_FANOUT); a summary compared
-//! O(1) once the views are fresh; the views refreshed O(b) per changed
-//! bucket; buckets compared O(256); a range answered O(b log n); picking the
-//! next peer to serve O(1); [`Gossip::set_peers`] O(p log p).
+//! With `n` objects in the store, `p` peers, `b` ids in a bucket (`n / 256`),
+//! `v` vouchers kept and `m` the size of a message: a received message is
+//! O(m log n) and objects in it O(log n) each besides their signature
+//! check; a new object O(EAGER_FANOUT + own hosts); a round O(LAZY_FANOUT +
+//! v); a summary compared O(1) once the views are fresh; the views
+//! refreshed O(b) per changed bucket; buckets compared O(256); a range
+//! answered O(b log n); a summary of statements O(1) once its voucher's
+//! root is fresh, O(the voucher's statements) to refresh it after they
+//! changed; picking the next peer to serve O(1); [`Gossip::set_peers`]
+//! O(p log p).
 
 mod budget;
 mod message;
 mod neighbours;
+mod statements;
 mod views;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -133,7 +157,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use budget::{ReceiveBudget, Replacements};
 use message::{
     BUCKET_LEN, BUCKETS_HEADER_LEN, ObjectsWriter, RANGE_HEADER_LEN, RANGES_HEADER_LEN, Screen,
-    encode_buckets, encode_digest, encode_ranges, encode_summary, encode_want,
+    encode_buckets, encode_digest, encode_ranges, encode_statements, encode_summary, encode_want,
 };
 pub use message::{
     EncodeMessageError, GOSSIP_VERSION, GossipMessage, IdRange, MAX_IDS, MAX_MESSAGE_LEN,
@@ -141,6 +165,7 @@ pub use message::{
 };
 use neighbours::{Neighbours, Settled};
 use sentrymesh_types::{PublicKey, UnixTime};
+use statements::{Statements, is_statement};
 pub use views::{BUCKET_HASH_LEN, BucketSum, ROOT_HASH_LEN, ViewRoot};
 use views::{View, Views, bucket_range, in_view};
 
@@ -218,6 +243,12 @@ pub struct GossipStats {
     pub summaries_matched: u64,
     /// Reconciliations begun: summaries received that did not match.
     pub reconciliations: u64,
+    /// Summaries of a voucher's statements received that matched this
+    /// host's.
+    pub statements_matched: u64,
+    /// Summaries of a voucher's statements received that did not match
+    /// this host's: answered with its ids of them, when paid for.
+    pub statements_listed: u64,
     /// Objects received in valid messages.
     pub objects_received: u64,
     /// Objects received that were new to the store (and relayed).
@@ -307,6 +338,11 @@ pub struct Gossip {
     neighbours: Neighbours,
     /// The summaries of what each kind of peer may be shown.
     views: Views,
+    /// The vouches and withdrawals held, by voucher.
+    statements: Statements,
+    /// The vouchers whose statements the store keeps: the local operator
+    /// and those it trusts directly.
+    vouchers: BTreeSet<OperatorId>,
     /// What each operator's peers may still send us.
     budgets: BTreeMap<OperatorId, ReceiveBudget>,
     /// How many of its objects each other operator may still replace.
@@ -336,6 +372,8 @@ impl Gossip {
     pub fn new(mut store: Store, local_operator: OperatorId) -> Self {
         store.reserve_room(local_operator, &BTreeSet::new());
         store.take_changes();
+        let mut statements = Statements::default();
+        statements.note(&Changes::Everything, &store);
         Self {
             store,
             local_operator,
@@ -351,6 +389,8 @@ impl Gossip {
                 ),
             ),
             views: Views::new(),
+            statements,
+            vouchers: BTreeSet::from([local_operator]),
             budgets: BTreeMap::new(),
             replacements: BTreeMap::new(),
             next_round: UnixTime(0),
@@ -488,6 +528,10 @@ impl Gossip {
     /// admitted by vouches ([`Store::reserve_room`]).
     pub fn set_direct(&mut self, direct: &BTreeSet<OperatorId>) {
         self.store.reserve_room(self.local_operator, direct);
+        self.vouchers = direct.clone();
+        self.vouchers.insert(self.local_operator);
+        self.statements.retain_asked(&self.vouchers);
+        self.note_changes();
     }
 
     /// Inserts an object learned locally (from the configuration, a bundle,
@@ -597,6 +641,9 @@ impl Gossip {
             GossipMessage::Want { ids } => self.handle_want(from, ids),
             GossipMessage::Objects { objects } => self.handle_objects(from, objects, now),
             GossipMessage::Summary { root } => self.handle_summary(from, root, now),
+            GossipMessage::Statements { voucher, root } => {
+                self.handle_statements(from, &voucher, root, now);
+            }
             GossipMessage::Buckets { buckets, .. } => self.handle_buckets(from, &buckets, now),
             GossipMessage::Ranges { root, ranges } => self.handle_ranges(from, root, &ranges, now),
         }
@@ -693,6 +740,58 @@ impl Gossip {
             if let Some(key) = self.neighbours.sample_unlinked() {
                 self.neighbours.update(&key, |peer| peer.summary_due = true);
             }
+        }
+        self.ask_about_statements(now);
+    }
+
+    /// Sends the root of the next voucher's statements due to be asked
+    /// about to a host of that voucher or of this host's operator, which
+    /// keep them too. A voucher with no such host is passed over until
+    /// [`RESETTLE_AFTER`] seconds have passed. O(vouchers).
+    fn ask_about_statements(&mut self, now: UnixTime) {
+        let Some(voucher) = self
+            .statements
+            .next_to_ask(&self.vouchers, RESETTLE_AFTER, now)
+        else {
+            return;
+        };
+        self.statements.asked(voucher, now);
+        if let Some(key) = self.neighbours.pick_of(&[voucher, self.local_operator]) {
+            self.neighbours
+                .update(&key, |peer| peer.statements_due = Some(voucher));
+        }
+    }
+
+    /// Answers a summary of `voucher`'s statements that does not match
+    /// this host's with the ids of those it holds, in digests, paid by the
+    /// sender as if it had asked for each by id. A voucher this host does
+    /// not admit is passed over: it holds none of its statements.
+    fn handle_statements(
+        &mut self,
+        from: PublicKey,
+        voucher: &[u8; 32],
+        theirs: ViewRoot,
+        now: UnixTime,
+    ) {
+        let Some(&voucher) = self.admitted_keys.get(voucher) else {
+            return;
+        };
+        if self.statements.root(voucher) == theirs {
+            self.stats.statements_matched += 1;
+            return;
+        }
+        self.stats.statements_listed += 1;
+        let Some(peer) = self.neighbours.get(&from) else {
+            return;
+        };
+        let held = self.statements.count(&voucher);
+        if held == 0 || peer.listing_due.is_some() {
+            return;
+        }
+        let operator = peer.operator;
+        if self.charge(operator, held.saturating_mul(OBJECT_ID_LEN), now) {
+            self.neighbours
+                .update(&from, |peer| peer.listing_due = Some((voucher, None)));
         }
     }
 
@@ -1054,6 +1153,7 @@ impl Gossip {
     fn note_changes(&mut self) {
         let changes = self.store.take_changes();
         self.views.note(&changes);
+        self.statements.note(&changes, &self.store);
         self.changes.merge(changes);
     }
 
@@ -1074,13 +1174,15 @@ impl Gossip {
         self.store
             .objects_in(range)
             .filter(|(_, object)| {
-                in_view(
-                    view,
-                    *object,
-                    self.local_operator,
-                    &self.admitted,
-                    &self.store,
-                ) && !revokes(*object, to)
+                !is_statement(*object)
+                    && in_view(
+                        view,
+                        *object,
+                        self.local_operator,
+                        &self.admitted,
+                        &self.store,
+                    )
+                    && !revokes(*object, to)
             })
             .map(|(id, _)| id)
             .collect()
@@ -1109,6 +1211,19 @@ impl Gossip {
             if let Some(bytes) = self.build_ranges(key, view) {
                 return Some(bytes);
             }
+        }
+        let peer = self.neighbours.get(&key)?;
+        if peer.listing_due.is_some() {
+            if let Some(bytes) = self.build_listing(key) {
+                return Some(bytes);
+            }
+        }
+        let peer = self.neighbours.get(&key)?;
+        if let Some(voucher) = peer.statements_due {
+            let root = self.statements.root(voucher);
+            self.neighbours
+                .update(&key, |peer| peer.statements_due = None);
+            return Some(encode_statements(voucher.as_bytes(), root));
         }
         let peer = self.neighbours.get(&key)?;
         let (buckets_due, summary_due, announce_due) =
@@ -1195,6 +1310,20 @@ impl Gossip {
         let left: BTreeSet<ObjectId> = ready[sent..].iter().map(|(_, id)| *id).collect();
         self.neighbours.update(&key, |peer| peer.push.extend(left));
         writer.finish()
+    }
+
+    /// The next digest of this host's ids of the statements of the voucher
+    /// whose listing is due to `key`, from where the last one stopped.
+    fn build_listing(&mut self, key: PublicKey) -> Option<Vec<u8>> {
+        let (voucher, after) = self.neighbours.get(&key)?.listing_due?;
+        let chunk = self.statements.ids_after(&voucher, after, MAX_IDS);
+        let next = (chunk.len() == MAX_IDS).then(|| (voucher, chunk.last().copied()));
+        self.neighbours.update(&key, |peer| peer.listing_due = next);
+        let ids: Vec<ObjectId> = chunk
+            .into_iter()
+            .filter(|id| self.may_go(&key, id))
+            .collect();
+        (!ids.is_empty()).then(|| encode_digest(&ids))
     }
 
     fn build_want(&mut self, key: PublicKey) -> Option<Vec<u8>> {
@@ -1327,3 +1456,5 @@ mod tests_adversary;
 mod tests_budget;
 #[cfg(test)]
 mod tests_reconcile;
+#[cfg(test)]
+mod tests_statements;

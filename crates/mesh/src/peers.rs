@@ -404,10 +404,10 @@ impl PeerManager {
         let mut keys = BTreeSet::new();
         for change in changes {
             match change.subject {
-                Subject::Vouch | Subject::Revocation(RevocationTarget::Vouch(_)) => {
+                Subject::Vouch(_) | Subject::Revocation(_, RevocationTarget::Vouch(_)) => {
                     return self.update(store, now);
                 }
-                Subject::Card(key) | Subject::Revocation(RevocationTarget::Host(key)) => {
+                Subject::Card(key) | Subject::Revocation(_, RevocationTarget::Host(key)) => {
                     if key == local_key {
                         return self.update(store, now);
                     }

@@ -50,19 +50,21 @@
 //! * **Vouches and withdrawals are kept only where they can count**, and
 //!   at their voucher's own hosts. A host admits an operator on the
 //!   vouches of its own operator and of the `d` operators it trusts
-//!   directly, for operators it does not trust directly (see
-//!   [`crate::TrustPolicy`]); it also keeps every vouch of its own
-//!   operator, which it publishes for other operators' hosts (its vouch
-//!   for an operator it trusts directly counts elsewhere). Any other vouch
-//!   or withdrawal is refused ([`InsertError::NotCounted`]), however
-//!   admitted its signer. So a host holds at most `d + 1` vouch pairs per
-//!   operator it admits by vouches — or considers: a subject short of `k`
-//!   vouches — and its own operator's, not every vouch of the mesh: in a
-//!   web of 250 operators where each vouches for every other (62,250
-//!   vouches), a host trusting 2 directly holds 743. A vouch reaches the
-//!   hosts it counts for from its voucher's hosts, which every such host
-//!   peers with (it admits the voucher directly), and from any host it
-//!   counts for.
+//!   directly (see [`crate::TrustPolicy`]); it also keeps every vouch of
+//!   its own operator, which it publishes for other operators' hosts. Any
+//!   other operator's vouch or withdrawal is refused
+//!   ([`InsertError::NotCounted`]), however admitted its signer. A kept
+//!   voucher's statements are all kept, within its share (below), even
+//!   those about operators this host configures itself, which count only
+//!   elsewhere: so every host keeping a voucher's statements keeps the
+//!   same set, which gossip reconciles per voucher. So a host holds at
+//!   most `d + 1` vouch pairs per operator it admits by vouches — or
+//!   considers: a subject short of `k` vouches — or configures, not every
+//!   vouch of the mesh: in a web of 250 operators where each vouches for
+//!   every other (62,250 vouches), a host trusting 2 directly holds 747. A
+//!   vouch reaches the hosts it counts for from its voucher's hosts, which
+//!   every such host peers with (it admits the voucher directly), and from
+//!   any host it counts for.
 //! * **[`Store::statement_quota`]** (voucher, subject) pairs per directly
 //!   trusted operator, a vouch and a withdrawal of it sharing one, an
 //!   equal share of [`VOUCH_ROOM`] of at most [`STATEMENT_QUOTA`]:
@@ -205,13 +207,11 @@ pub enum InsertError {
     #[error(transparent)]
     KeyConflict(Box<KeyConflict>),
     /// A vouch or vouch withdrawal that cannot count on this host, nor is
-    /// its own operator's: its signer is not trusted directly, or it is
-    /// about the host's operator or one it trusts directly (see
+    /// its own operator's: its signer is not trusted directly (see
     /// [`Store::reserve_room`]).
     #[error(
         "the {kind} by operator {voucher} about operator {subject} cannot count on this host: \
-         only its own operator's and its directly trusted operators' vouches count, and only \
-         for other operators"
+         only its own operator's and its directly trusted operators' vouches count"
     )]
     NotCounted {
         /// `vouch` or `revocation`.
@@ -425,8 +425,8 @@ impl Store {
         for key in &cards {
             self.remove_card(key);
         }
-        let statements = self.retain_statements(|store, voucher, subject| {
-            admitted.contains(&voucher) && store.keeps(voucher, subject)
+        let statements = self.retain_statements(|store, voucher| {
+            admitted.contains(&voucher) && store.keeps(voucher)
         });
         let revocations: Vec<(OperatorId, RevocationTarget)> = self
             .revocations

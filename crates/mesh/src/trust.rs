@@ -22,8 +22,8 @@
 //! So the only vouches and withdrawals a host needs are its vouchers',
 //! about operators it does not trust directly — `d + 1` at most per
 //! operator, with `d` the operators trusted directly — and the store keeps
-//! no others but its own operator's, which its hosts publish
-//! ([`crate::Store::reserve_room`]). It keeps all of those, not
+//! no others (all of its vouchers', its own operator's included, which its
+//! hosts publish: [`crate::Store::reserve_room`]). It keeps all of those, not
 //! just the first `k` of an admitted operator: the rest keep it admitted
 //! when one is withdrawn, and a second range named `k` times must leave
 //! it out on every host alike, whatever arrived first.

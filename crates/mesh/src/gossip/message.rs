@@ -1,8 +1,9 @@
-//! The gossip wire format: six messages, versioned, strictly decoded.
+//! The gossip wire format: seven messages, versioned, strictly decoded.
 //!
 //! ```text
 //! u8    gossip protocol version (1)
-//! u8    message type: 1 digest, 2 want, 3 objects, 4 summary, 5 buckets, 6 ranges
+//! u8    message type: 1 digest, 2 want, 3 objects, 4 summary, 5 buckets, 6 ranges,
+//!       7 statements
 //! digest: u16 id count (0 to 1000), then the ids, strictly ascending, 32 bytes each
 //! want:   u16 id count (1 to 1000), then the ids, strictly ascending, 32 bytes each
 //! objects: u16 object count (1 to 256), then per object:
@@ -14,9 +15,10 @@
 //! ranges:  root, u16 range count (1 to 256), then per range, ascending and disjoint:
 //!         32 bytes first id, 32 bytes last id (not below the first), u16 id count,
 //!         the ids, strictly ascending, each within the range; at most 1000 ids in all
+//! statements: 32 bytes voucher's operator id, root (of the voucher's vouches and withdrawals)
 //! ```
 //!
-//! Types 4 to 6 came after the first release of version 1: a member that
+//! Types 4 to 7 came after the first release of version 1: a member that
 //! does not know them drops them as malformed and still answers digests,
 //! so members of both kinds converge.
 //!
@@ -56,6 +58,7 @@ const OBJECTS: u8 = 3;
 const SUMMARY: u8 = 4;
 const BUCKETS: u8 = 5;
 const RANGES: u8 = 6;
+const STATEMENTS: u8 = 7;
 /// Version, type and root: the start of a summary, buckets or ranges
 /// message.
 const ROOT_HEADER_LEN: usize = HEADER_LEN + 4 + ROOT_HASH_LEN;
@@ -104,6 +107,17 @@ pub enum GossipMessage {
         root: ViewRoot,
         /// The buckets, by index, ascending.
         buckets: Vec<(u8, BucketSum)>,
+    },
+    /// "The vouches and withdrawals of this voucher I hold sum up to
+    /// this": answered, when they differ, with digests of the
+    /// recipient's.
+    Statements {
+        /// The id of the operator that signed them, as it is encoded: the
+        /// recipient looks it up among the operators it admits, which is
+        /// cheaper than checking it is a key.
+        voucher: [u8; 32],
+        /// The sender's root of them.
+        root: ViewRoot,
     },
     /// "These are all the ids I may show you in these ranges": the answer
     /// to buckets that differ. The recipient wants what it lacks and sends
@@ -240,6 +254,7 @@ impl GossipMessage {
                     .ok_or(EncodeMessageError::Empty { what: "objects" })
             }
             Self::Summary { root } => Ok(encode_summary(*root)),
+            Self::Statements { voucher, root } => Ok(encode_statements(voucher, *root)),
             Self::Buckets { root, buckets } => {
                 if buckets.len() > MAX_BUCKETS {
                     return Err(EncodeMessageError::TooMany {
@@ -347,6 +362,10 @@ impl GossipMessage {
                 root: decode_root(&mut r)?,
                 ranges: decode_ranges(&mut r)?,
             },
+            STATEMENTS => Self::Statements {
+                voucher: r.array::<32>("voucher")?,
+                root: decode_root(&mut r)?,
+            },
             value => {
                 return Err(DecodeError::BadValue {
                     field: "gossip message type",
@@ -383,6 +402,17 @@ fn encode_ids(kind: u8, ids: &[ObjectId]) -> Vec<u8> {
 /// A summary of the sender's view.
 pub(crate) fn encode_summary(root: ViewRoot) -> Vec<u8> {
     root_writer(SUMMARY, root).into_bytes()
+}
+
+/// A summary of the sender's statements of `voucher`.
+pub(crate) fn encode_statements(voucher: &[u8; 32], root: ViewRoot) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u8(GOSSIP_VERSION);
+    w.u8(STATEMENTS);
+    w.array(voucher);
+    w.array(&root.count.to_be_bytes());
+    w.array(&root.hash);
+    w.into_bytes()
 }
 
 /// The non-empty buckets of a view, ascending by index, at most 256.
@@ -688,6 +718,10 @@ mod tests {
         };
         for message in [
             GossipMessage::Summary { root: root(3) },
+            GossipMessage::Statements {
+                voucher: [7; 32],
+                root: root(4),
+            },
             GossipMessage::Buckets {
                 root: root(2),
                 buckets: vec![],
@@ -715,6 +749,17 @@ mod tests {
                 .len(),
             2 + 4 + ROOT_HASH_LEN
         );
+        let statements = GossipMessage::Statements {
+            voucher: [7; 32],
+            root: root(4),
+        }
+        .encode()
+        .unwrap();
+        assert_eq!(statements.len(), 2 + 32 + 4 + ROOT_HASH_LEN);
+        assert_eq!(&statements[..3], &[1, 7, 7]);
+        // Cut short, or with a byte more.
+        assert!(GossipMessage::decode(&statements[..statements.len() - 1]).is_err());
+        assert!(GossipMessage::decode(&[statements.as_slice(), &[0]].concat()).is_err());
         let bad =
             |message: GossipMessage| GossipMessage::decode(&message.encode().unwrap()).unwrap_err();
         // Buckets out of order, repeated, or empty.

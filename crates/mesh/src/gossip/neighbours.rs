@@ -55,6 +55,11 @@ pub(super) struct Neighbour {
     /// Ids to ask it for.
     pub(super) want: BTreeSet<ObjectId>,
     pub(super) settled: Option<Settled>,
+    /// A summary of our statements of this voucher is due to it.
+    pub(super) statements_due: Option<OperatorId>,
+    /// Our ids of this voucher's statements are due to it, after this id
+    /// (from the first when `None`): its summary of them did not match.
+    pub(super) listing_due: Option<(OperatorId, Option<ObjectId>)>,
     /// In the queue of neighbours with something to send.
     queued: bool,
     /// Its place in its operator's `Pool::all`.
@@ -71,6 +76,8 @@ impl Neighbour {
             || !self.ranges_due.is_empty()
             || !self.push.is_empty()
             || !self.want.is_empty()
+            || self.statements_due.is_some()
+            || self.listing_due.is_some()
     }
 }
 
@@ -181,6 +188,8 @@ impl Neighbours {
                 push: BTreeSet::new(),
                 want: BTreeSet::new(),
                 settled: None,
+                statements_due: None,
+                listing_due: None,
                 queued: false,
                 place: pool.all.len(),
                 linked_place: None,
@@ -317,6 +326,25 @@ impl Neighbours {
             }
         }
         picked
+    }
+
+    /// One neighbour of one of `operators` picked at random, fair by
+    /// operator, a linked one if that operator has one. O(operators).
+    pub(super) fn pick_of(&mut self, operators: &[OperatorId]) -> Option<PublicKey> {
+        let pools: Vec<&Pool> = operators
+            .iter()
+            .filter_map(|operator| self.pools.get(operator))
+            .collect();
+        if pools.is_empty() {
+            return None;
+        }
+        let pool = pools[self.rng.below(pools.len())];
+        let hosts = if pool.linked.is_empty() {
+            &pool.all
+        } else {
+            &pool.linked
+        };
+        Some(hosts[self.rng.below(hosts.len())])
     }
 
     /// One neighbour picked at random, fair by operator, among those not

@@ -5,14 +5,12 @@
 use super::tests::signed;
 use super::*;
 use crate::card::SignedCard;
-use crate::identity::OperatorSecret;
 use crate::role::Role;
 use crate::testing::{NOW, operator};
-use crate::vouch::Vouch;
 
-/// Alice's host with `vouches` vouches in its store (besides its own card
-/// and bob's), and bob's host as its only peer.
-fn alice_holding(vouches: usize) -> (Gossip, PublicKey) {
+/// Alice's host with `cards` more public cards of hers in its store
+/// (besides its own card and bob's), and bob's host as its only peer.
+fn alice_holding(cards: usize) -> (Gossip, PublicKey) {
     let (alice, bob) = (operator(1), operator(2));
     let (a1, b1) = (
         signed(&alice, "sentry-1", Role::Sentry),
@@ -22,31 +20,12 @@ fn alice_holding(vouches: usize) -> (Gossip, PublicKey) {
     store.insert_card(a1.clone(), NOW).unwrap();
     store.insert_card(b1.clone(), NOW).unwrap();
     let mut gossip = Gossip::new(store, alice.operator_id());
-    let mut admitted = BTreeSet::from([alice.operator_id(), bob.operator_id()]);
-    admitted.extend((20..=251u8).map(|n| operator(n).operator_id()));
+    let admitted = BTreeSet::from([alice.operator_id(), bob.operator_id()]);
     let bob_key = b1.card().wg_public_key;
-    // The vouchers are trusted directly, so their vouches count here.
-    gossip.set_direct(&(20..=251u8).map(|n| operator(n).operator_id()).collect());
     gossip.set_peers([(bob_key, bob.operator_id())], admitted, NOW);
-    let subjects: Vec<OperatorSecret> = (10..=14).map(operator).collect();
-    let mut count = 0;
-    'outer: for voucher in 20..=250u8 {
-        let voucher = operator(voucher);
-        for subject in &subjects {
-            if count == vouches {
-                break 'outer;
-            }
-            let vouch = Vouch {
-                voucher: voucher.operator_id(),
-                subject: subject.operator_id(),
-                overlay: "198.19.9.0/24".parse().unwrap(),
-                issued_at: NOW,
-            }
-            .sign(&voucher)
-            .unwrap();
-            gossip.insert(vouch.into(), NOW).unwrap();
-            count += 1;
-        }
+    for n in 0..cards {
+        let card = signed(&alice, &format!("full-node-{n}"), Role::Sentry);
+        gossip.insert(card.into(), NOW).unwrap();
     }
     while gossip.poll_transmit().is_some() {}
     (gossip, bob_key)
@@ -72,9 +51,9 @@ fn empty_buckets() -> Vec<u8> {
 #[test]
 fn buckets_again_before_the_last_ranges_part_do_not_panic() {
     let (mut base, bob) = alice_holding(MAX_IDS + 50);
-    // One more vouch at a time until the first part stops inside a bucket.
-    let voucher = operator(251);
-    let mut subject = 0u8;
+    // One more card at a time until the first part stops inside a bucket.
+    let alice = operator(1);
+    let mut more = 0;
     let (mut gossip, first) = loop {
         let mut gossip = base.clone();
         gossip.handle_message(bob, &empty_buckets(), NOW).unwrap();
@@ -83,19 +62,9 @@ fn buckets_again_before_the_last_ranges_part_do_not_panic() {
         if gossip.neighbours.get(&bob).unwrap().ranges_after.is_some() {
             break (gossip, first);
         }
-        subject += 1;
-        // A subject no one here trusts directly, so the vouch counts.
-        let mut seed = [0x77; 32];
-        seed[0] = subject;
-        let vouch = Vouch {
-            voucher: voucher.operator_id(),
-            subject: OperatorSecret::from_seed(seed).operator_id(),
-            overlay: "198.19.9.0/24".parse().unwrap(),
-            issued_at: NOW,
-        }
-        .sign(&voucher)
-        .unwrap();
-        base.insert(vouch.into(), NOW).unwrap();
+        more += 1;
+        let card = signed(&alice, &format!("archive-{more}"), Role::Sentry);
+        base.insert(card.into(), NOW).unwrap();
         while base.poll_transmit().is_some() {}
     };
     // Bob's next reconciliation (or a rival's bytes) arrive before the

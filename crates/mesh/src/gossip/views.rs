@@ -9,6 +9,10 @@
 //! shown, in a summary, a list of ids or an object, anything outside the
 //! public view.
 //!
+//! Vouches and their withdrawals are shown to every peer but are no part
+//! of the views: which of them a host keeps depends on whom it trusts, so
+//! they are reconciled per voucher (`gossip/statements.rs`).
+//!
 //! Each view is summarised in 256 buckets by the first byte of the object
 //! id: a bucket's count and a hash of its ids, and a root hash over the
 //! buckets. Two hosts whose views hold the same objects have the same root;
@@ -27,6 +31,7 @@ use std::ops::RangeInclusive;
 
 use sentrymesh_types::blake2s;
 
+use super::statements::is_statement;
 use crate::identity::OperatorId;
 use crate::object::{OBJECT_ID_LEN, ObjectId, ObjectRef};
 use crate::revocation::RevocationTarget;
@@ -182,7 +187,7 @@ impl Views {
         match changes {
             Changes::Everything => self.note_everything(),
             Changes::Objects(changes) => {
-                for change in changes {
+                for change in changes.iter().filter(|c| c.subject.voucher().is_none()) {
                     self.stale[usize::from(change.id.as_bytes()[0])] = true;
                     self.any_stale = true;
                 }
@@ -216,6 +221,9 @@ impl Views {
             let range = bucket_range(index as u8);
             let (mut own, mut public) = (Vec::new(), Vec::new());
             for (id, object) in store.objects_in(range) {
+                if is_statement(object) {
+                    continue;
+                }
                 if in_view(View::Own, object, local, admitted, store) {
                     own.push(id);
                 }

@@ -378,8 +378,11 @@ impl Net<Member> {
                             );
                         }
                     }
-                    // Hashes of the public view only: no id, key or address.
-                    GossipMessage::Summary { .. } | GossipMessage::Buckets { .. } => {}
+                    // Hashes of the public view, or of a voucher's
+                    // statements: no id, key or address.
+                    GossipMessage::Summary { .. }
+                    | GossipMessage::Buckets { .. }
+                    | GossipMessage::Statements { .. } => {}
                     GossipMessage::Objects { objects } => {
                         for object in objects {
                             if let Object::Card(c) = object {

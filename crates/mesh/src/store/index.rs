@@ -41,10 +41,23 @@ pub struct Change {
 pub enum Subject {
     /// The card of the host with this key.
     Card(PublicKey),
-    /// A vouch.
-    Vouch,
-    /// A revocation of this target.
-    Revocation(RevocationTarget),
+    /// A vouch by this voucher.
+    Vouch(OperatorId),
+    /// A revocation by this issuer of this target.
+    Revocation(OperatorId, RevocationTarget),
+}
+
+impl Subject {
+    /// The voucher of a vouch or a vouch withdrawal; `None` for a card or
+    /// a host revocation.
+    pub fn voucher(&self) -> Option<OperatorId> {
+        match *self {
+            Self::Vouch(voucher) | Self::Revocation(voucher, RevocationTarget::Vouch(_)) => {
+                Some(voucher)
+            }
+            Self::Card(_) | Self::Revocation(_, RevocationTarget::Host(_)) => None,
+        }
+    }
 }
 
 impl Changes {
@@ -74,8 +87,8 @@ impl Changes {
 fn subject(slot: Slot) -> Subject {
     match slot {
         Slot::Card(key) => Subject::Card(key),
-        Slot::Vouch(..) => Subject::Vouch,
-        Slot::Revocation(_, target) => Subject::Revocation(target),
+        Slot::Vouch(voucher, _) => Subject::Vouch(voucher),
+        Slot::Revocation(issuer, target) => Subject::Revocation(issuer, target),
     }
 }
 
@@ -165,8 +178,10 @@ impl Store {
             .revocations
             .get(&(operator, RevocationTarget::Host(key)))
         {
-            self.ids
-                .note(held.id, Subject::Revocation(RevocationTarget::Host(key)));
+            self.ids.note(
+                held.id,
+                Subject::Revocation(operator, RevocationTarget::Host(key)),
+            );
         }
     }
 }

@@ -76,12 +76,13 @@ impl Store {
     /// Sets this host's trust configuration as the store needs it: its
     /// `local` operator and the operators it trusts `direct`ly.
     ///
-    /// * Only their vouches and withdrawals, and only about other
-    ///   operators, can count here (see [`crate::TrustPolicy`]), so only
-    ///   those are stored — and all of the local operator's, which its
-    ///   hosts publish for the hosts of other operators, whom they may
-    ///   admit: any other is refused as [`InsertError::NotCounted`], and
-    ///   [`Store::retain_signers`] drops those held.
+    /// * Only their vouches and withdrawals can count here (see
+    ///   [`crate::TrustPolicy`]), so only those are stored: any other is
+    ///   refused as [`InsertError::NotCounted`], and
+    ///   [`Store::retain_signers`] drops those held. All of theirs, even
+    ///   about an operator this host configures itself (which counts only
+    ///   elsewhere): every host that keeps a voucher's statements then
+    ///   keeps the same ones, which gossip reconciles per voucher.
     /// * The local operator's objects are never refused for room (its own
     ///   revocations and renewed cards must always go in, and it signs
     ///   nothing a rival can multiply); each directly trusted operator has
@@ -109,28 +110,25 @@ impl Store {
             .filter(|(operator, _)| !self.is_reserved(**operator))
             .map(|(_, usage)| usage.hosts)
             .sum();
-        if reload && self.retain_statements(Self::keeps) > 0 {
+        if reload && self.retain_statements(|store, voucher| store.keeps(voucher)) > 0 {
             self.generation += 1;
         }
     }
 
-    /// Keeps only the vouches and vouch withdrawals for whose (voucher,
-    /// subject) `keep` holds in this store; returns how many went.
-    pub(super) fn retain_statements(
-        &mut self,
-        keep: impl Fn(&Self, OperatorId, OperatorId) -> bool,
-    ) -> usize {
+    /// Keeps only the vouches and vouch withdrawals whose voucher `keep`
+    /// accepts in this store; returns how many went.
+    pub(super) fn retain_statements(&mut self, keep: impl Fn(&Self, OperatorId) -> bool) -> usize {
         let vouches: Vec<(OperatorId, OperatorId)> = self
             .vouches
             .keys()
-            .filter(|&&(voucher, subject)| !keep(self, voucher, subject))
+            .filter(|&&(voucher, _)| !keep(self, voucher))
             .copied()
             .collect();
         let withdrawals: Vec<(OperatorId, RevocationTarget)> = self
             .revocations
             .keys()
             .filter(|&&(issuer, target)| match target {
-                RevocationTarget::Vouch(subject) => !keep(self, issuer, subject),
+                RevocationTarget::Vouch(_) => !keep(self, issuer),
                 RevocationTarget::Host(_) => false,
             })
             .copied()
@@ -152,10 +150,12 @@ impl Store {
         STATEMENT_QUOTA.min(VOUCH_ROOM / self.direct.len().max(1))
     }
 
-    /// Whether the store keeps vouches and withdrawals by `voucher` about
-    /// `subject` (see [`Store::reserve_room`]).
-    pub(super) fn keeps(&self, voucher: OperatorId, subject: OperatorId) -> bool {
-        self.keeps_encoded(voucher, subject.as_bytes())
+    /// Whether the store keeps the vouches and withdrawals `voucher`
+    /// signed (see [`Store::reserve_room`]): before the trust
+    /// configuration is set, everyone's.
+    pub(super) fn keeps(&self, voucher: OperatorId) -> bool {
+        self.local
+            .is_none_or(|local| voucher == local || self.direct.contains(&voucher))
     }
 
     /// Refuses a vouch or withdrawal (`kind`) the store does not keep.
@@ -165,7 +165,7 @@ impl Store {
         voucher: OperatorId,
         subject: OperatorId,
     ) -> Result<(), InsertError> {
-        if self.keeps(voucher, subject) {
+        if self.keeps(voucher) {
             return Ok(());
         }
         Err(InsertError::NotCounted {
@@ -173,18 +173,6 @@ impl Store {
             voucher,
             subject,
         })
-    }
-
-    /// [`Store::keeps`] for a subject read from an encoding, unchecked.
-    fn keeps_encoded(&self, voucher: OperatorId, subject: &[u8; 32]) -> bool {
-        let Some(local) = self.local else {
-            return true;
-        };
-        let configured = |id: &OperatorId| id.as_bytes() == subject;
-        voucher == local
-            || (self.direct.contains(&voucher)
-                && !configured(&local)
-                && !self.direct.iter().any(configured))
     }
 
     /// Whether a list of `len` objects may grow by one: below
@@ -374,7 +362,7 @@ impl Store {
     /// room: it can count here, and its signer has room for a pair or
     /// holds this one.
     fn pair_may_have_room(&self, signer: OperatorId, subject: &[u8; 32]) -> bool {
-        if !self.keeps_encoded(signer, subject) {
+        if !self.keeps(signer) {
             return false;
         }
         if self.check_statement_room(signer).is_ok() {

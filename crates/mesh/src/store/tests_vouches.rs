@@ -36,25 +36,26 @@ fn only_vouches_that_can_count_are_kept() {
         store.may_have_room(signer, kind, object.as_bytes())
     };
     // The local operator's and the direct ones' vouches and withdrawals
-    // for another operator are kept, and the local operator's for one it
-    // trusts directly: it counts elsewhere, and this host publishes it.
+    // are kept, whatever their subject: those about operators this host
+    // configures count elsewhere, and every host keeping a voucher's
+    // statements keeps the same ones.
     for object in [
         Object::from(vouch(&local, &subject, NOW)),
         vouch(&two, &subject, NOW).into(),
         withdraw(&three, &subject).into(),
         vouch(&local, &two, NOW).into(),
+        vouch(&two, &three, NOW).into(),
+        vouch(&two, &local, NOW).into(),
+        withdraw(&three, &two).into(),
     ] {
         assert!(screened(&store, &object));
         assert_eq!(store.insert(object, NOW), Ok(Inserted::New));
     }
-    // Operator 4 vouches for no one here, whoever admits it; and no vouch
-    // about the local or a direct operator counts.
+    // Operator 4 vouches for no one here, whoever admits it.
     for object in [
         Object::from(vouch(&four, &subject, NOW)),
         withdraw(&four, &subject).into(),
-        vouch(&two, &three, NOW).into(),
-        vouch(&two, &local, NOW).into(),
-        withdraw(&three, &two).into(),
+        vouch(&four, &two, NOW).into(),
     ] {
         assert!(!screened(&store, &object), "{object:?}");
         assert!(
@@ -65,8 +66,8 @@ fn only_vouches_that_can_count_are_kept() {
             "refused"
         );
     }
-    assert_eq!(store.vouches().count(), 3);
-    assert_eq!(store.revocations().count(), 1);
+    assert_eq!(store.vouches().count(), 5);
+    assert_eq!(store.revocations().count(), 2);
     assert_eq!(store.usage_of(&four.operator_id()), (0, 0));
 }
 
@@ -92,16 +93,21 @@ fn what_cannot_count_leaves_at_the_next_retain() {
         &BTreeSet::from([two.operator_id(), three.operator_id()]),
     );
     // Operator 4 admitted, but no voucher here: its vouch and withdrawal
-    // go, and so does a vouch about a direct operator.
+    // go; a direct voucher's stay, even about a direct operator.
     let admitted = [&local, &two, &three, &four, &subject]
         .map(OperatorSecret::operator_id)
         .into();
-    assert_eq!(store.retain_signers(&admitted), 3);
+    assert_eq!(store.retain_signers(&admitted), 2);
     let left: Vec<_> = store.vouches().map(|v| *v.vouch()).collect();
-    assert_eq!(left, [*vouch(&two, &subject, NOW).vouch()]);
+    let mut kept = vec![
+        *vouch(&two, &subject, NOW).vouch(),
+        *vouch(&two, &three, NOW).vouch(),
+    ];
+    kept.sort_by_key(|v| (v.voucher, v.subject));
+    assert_eq!(left, kept);
     assert_eq!(store.revocations().count(), 0);
     assert_eq!(store.usage_of(&four.operator_id()), (0, 0));
-    assert_eq!(store.usage_of(&two.operator_id()), (0, 1));
+    assert_eq!(store.usage_of(&two.operator_id()), (0, 2));
 }
 
 #[test]
@@ -123,10 +129,10 @@ fn a_reload_drops_what_can_no_longer_count() {
     assert_eq!(store.vouches().count(), 1);
     assert_eq!(store.revocations().count(), 0);
     assert_eq!(store.usage_of(&three.operator_id()), (0, 0));
-    // Operator 20 is trusted directly now: vouches for it count no more.
+    // Operator 2 is trusted directly no more: its vouch goes too.
     store.reserve_room(
         local.operator_id(),
-        &BTreeSet::from([two.operator_id(), subject.operator_id()]),
+        &BTreeSet::from([subject.operator_id()]),
     );
     assert_eq!(store.vouches().count(), 0);
     assert_eq!(store.usage_of(&two.operator_id()), (0, 0));
