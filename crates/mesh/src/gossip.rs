@@ -122,8 +122,10 @@
 //! keeps them, with a root of its own: each round a host sends the root of
 //! the next voucher it keeps (its own operator, those it trusts directly,
 //! in turn; one it asked about at the same root less than
-//! [`RESETTLE_AFTER`] seconds ago is passed over) to a host of that voucher
-//! or of its own operator, which answers a root that differs with digests
+//! [`RESETTLE_AFTER`] seconds ago is passed over; one it never asked about,
+//! at boot or newly trusted, is asked about at once, and again a few
+//! seconds later) to a host of that voucher, or else of its own operator,
+//! which answers a root that differs with digests
 //! of its ids of them, paid by the asker (`gossip/statements.rs`).
 //!
 //! ```text
@@ -744,21 +746,28 @@ impl Gossip {
         self.ask_about_statements(now);
     }
 
-    /// Sends the root of the next voucher's statements due to be asked
-    /// about to a host of that voucher or of this host's operator, which
-    /// keep them too. A voucher with no such host is passed over until
-    /// [`RESETTLE_AFTER`] seconds have passed. O(vouchers).
+    /// Sends the root of the statements of each voucher due to be asked
+    /// about ([`Statements::due`]: the next in turn, and those never asked
+    /// about or asked once only), each to a host of that voucher, which
+    /// holds all of them, or else (a hidden host, which peers with its own
+    /// operator's only) of this host's operator. A voucher with no such
+    /// host is passed over until [`RESETTLE_AFTER`] seconds have passed.
+    /// O(vouchers).
     fn ask_about_statements(&mut self, now: UnixTime) {
-        let Some(voucher) = self
+        let due = self
             .statements
-            .next_to_ask(&self.vouchers, RESETTLE_AFTER, now)
-        else {
-            return;
-        };
-        self.statements.asked(voucher, now);
-        if let Some(key) = self.neighbours.pick_of(&[voucher, self.local_operator]) {
-            self.neighbours
-                .update(&key, |peer| peer.statements_due = Some(voucher));
+            .due(&self.vouchers, REQUEST_TIMEOUT, RESETTLE_AFTER, now);
+        for voucher in due {
+            self.statements.asked(voucher, now);
+            let to = self
+                .neighbours
+                .pick_of(voucher)
+                .or_else(|| self.neighbours.pick_of(self.local_operator));
+            if let Some(key) = to {
+                self.neighbours.update(&key, |peer| {
+                    peer.statements_due.insert(voucher);
+                });
+            }
         }
     }
 
@@ -1219,10 +1228,11 @@ impl Gossip {
             }
         }
         let peer = self.neighbours.get(&key)?;
-        if let Some(voucher) = peer.statements_due {
+        if let Some(&voucher) = peer.statements_due.first() {
             let root = self.statements.root(voucher);
-            self.neighbours
-                .update(&key, |peer| peer.statements_due = None);
+            self.neighbours.update(&key, |peer| {
+                peer.statements_due.remove(&voucher);
+            });
             return Some(encode_statements(voucher.as_bytes(), root));
         }
         let peer = self.neighbours.get(&key)?;

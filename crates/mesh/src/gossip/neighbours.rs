@@ -55,8 +55,8 @@ pub(super) struct Neighbour {
     /// Ids to ask it for.
     pub(super) want: BTreeSet<ObjectId>,
     pub(super) settled: Option<Settled>,
-    /// A summary of our statements of this voucher is due to it.
-    pub(super) statements_due: Option<OperatorId>,
+    /// Summaries of our statements of these vouchers are due to it.
+    pub(super) statements_due: BTreeSet<OperatorId>,
     /// Our ids of this voucher's statements are due to it, after this id
     /// (from the first when `None`): its summary of them did not match.
     pub(super) listing_due: Option<(OperatorId, Option<ObjectId>)>,
@@ -76,7 +76,7 @@ impl Neighbour {
             || !self.ranges_due.is_empty()
             || !self.push.is_empty()
             || !self.want.is_empty()
-            || self.statements_due.is_some()
+            || !self.statements_due.is_empty()
             || self.listing_due.is_some()
     }
 }
@@ -188,7 +188,7 @@ impl Neighbours {
                 push: BTreeSet::new(),
                 want: BTreeSet::new(),
                 settled: None,
-                statements_due: None,
+                statements_due: BTreeSet::new(),
                 listing_due: None,
                 queued: false,
                 place: pool.all.len(),
@@ -328,17 +328,10 @@ impl Neighbours {
         picked
     }
 
-    /// One neighbour of one of `operators` picked at random, fair by
-    /// operator, a linked one if that operator has one. O(operators).
-    pub(super) fn pick_of(&mut self, operators: &[OperatorId]) -> Option<PublicKey> {
-        let pools: Vec<&Pool> = operators
-            .iter()
-            .filter_map(|operator| self.pools.get(operator))
-            .collect();
-        if pools.is_empty() {
-            return None;
-        }
-        let pool = pools[self.rng.below(pools.len())];
+    /// One neighbour of `operator` picked at random, a linked one if it
+    /// has one. O(1).
+    pub(super) fn pick_of(&mut self, operator: OperatorId) -> Option<PublicKey> {
+        let pool = self.pools.get(&operator)?;
         let hosts = if pool.linked.is_empty() {
             &pool.all
         } else {

@@ -12,13 +12,16 @@
 //! Each round a host takes the next voucher it keeps (its own operator,
 //! then each it trusts directly, in turn) whose statements it has not
 //! asked about at its present root for [`RESETTLE_AFTER`](super::RESETTLE_AFTER)
-//! seconds, and sends that root to a host of the voucher or of its own
+//! seconds — and every voucher it has never asked about, at boot or once
+//! it trusts it directly, or asked about only once, a few seconds before
+//! — and sends that root to a host of the voucher or of its own
 //! operator, which keep them too. A host whose root for that voucher
 //! differs answers with the ids of its statements of the voucher, in
 //! digests; the asker wants what it lacks. A voucher's own hosts hold all
 //! its statements, so every host keeping them converges on them; a steady
 //! mesh sends one short message per voucher per
-//! [`RESETTLE_AFTER`](super::RESETTLE_AFTER) seconds, whatever its size.
+//! [`RESETTLE_AFTER`](super::RESETTLE_AFTER) seconds, and at most one a
+//! round, whatever its size.
 //!
 //! Kept up to date from the store's journal: O(log n) per change, and a
 //! voucher's root recomputed, in O(its statements), only when next needed
@@ -52,13 +55,23 @@ struct Held {
     root: Option<ViewRoot>,
 }
 
+/// When a voucher's statements were last asked about.
+#[derive(Debug, Clone, Copy)]
+struct Asked {
+    /// This host's root of them then.
+    root: ViewRoot,
+    at: UnixTime,
+    /// Not the first time since the voucher was kept.
+    again: bool,
+}
+
 /// The statements held, by voucher, and which vouchers' were asked about
 /// lately. See the [module docs](self).
 #[derive(Debug, Clone, Default)]
 pub(super) struct Statements {
     by_voucher: BTreeMap<OperatorId, Held>,
-    /// The vouchers asked about, with this host's root then and when.
-    asked: BTreeMap<OperatorId, (ViewRoot, UnixTime)>,
+    /// The vouchers asked about, and when.
+    asked: BTreeMap<OperatorId, Asked>,
     /// The voucher asked about last: the next round takes the one after.
     last_asked: Option<OperatorId>,
 }
@@ -138,32 +151,58 @@ impl Statements {
         }
     }
 
-    /// The next of `vouchers` to ask about at `now`, after the one asked
-    /// about last: one not asked about since its root here changed, or
-    /// not for `settle` seconds. O(vouchers).
-    pub(super) fn next_to_ask(
+    /// The vouchers of `vouchers` to ask about at `now`: each one never
+    /// asked about (at boot, or newly trusted directly) and each asked
+    /// about once, `retry` seconds ago or more — the answer may have been
+    /// lost, or come from a host that had none yet —, and the next one in
+    /// turn, after the one asked about last, that was not asked about
+    /// since its root here changed, or not for `settle` seconds.
+    /// O(vouchers).
+    pub(super) fn due(
         &mut self,
         vouchers: &BTreeSet<OperatorId>,
+        retry: u64,
         settle: u64,
         now: UnixTime,
-    ) -> Option<OperatorId> {
+    ) -> Vec<OperatorId> {
+        let mut due: Vec<OperatorId> = vouchers
+            .iter()
+            .filter(|voucher| {
+                self.asked
+                    .get(voucher)
+                    .is_none_or(|asked| !asked.again && now >= asked.at.saturating_add(retry))
+            })
+            .copied()
+            .collect();
         let after = self.last_asked;
         let (later, earlier): (Vec<OperatorId>, Vec<OperatorId>) = vouchers
             .iter()
             .partition(|voucher| after.is_none_or(|after| **voucher > after));
-        later.into_iter().chain(earlier).find(|voucher| {
+        let next = later.into_iter().chain(earlier).find(|voucher| {
             let root = self.root(*voucher);
-            self.asked.get(voucher).is_none_or(|(asked_at_root, at)| {
-                *asked_at_root != root || now >= at.saturating_add(settle)
-            })
-        })
+            self.asked
+                .get(voucher)
+                .is_none_or(|asked| asked.root != root || now >= asked.at.saturating_add(settle))
+        });
+        if let Some(next) = next.filter(|next| !due.contains(next)) {
+            due.push(next);
+        }
+        due
     }
 
     /// Notes that `voucher` was asked about at `now`, at this host's
     /// present root.
     pub(super) fn asked(&mut self, voucher: OperatorId, now: UnixTime) {
         let root = self.root(voucher);
-        self.asked.insert(voucher, (root, now));
+        let again = self.asked.contains_key(&voucher);
+        self.asked.insert(
+            voucher,
+            Asked {
+                root,
+                at: now,
+                again,
+            },
+        );
         self.last_asked = Some(voucher);
     }
 
