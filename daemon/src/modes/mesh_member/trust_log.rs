@@ -89,11 +89,15 @@ impl TrustLog {
         }
         if self.generation != Some(generation) {
             self.generation = Some(generation);
-            for revocation in revocations() {
-                if self.revocations.insert(*revocation) {
-                    changes.push(TrustChange::Revoked(*revocation));
-                }
-            }
+            // The store's revocations only: one it dropped (expired) is
+            // forgotten here too.
+            let known: BTreeSet<Revocation> = revocations().into_iter().copied().collect();
+            changes.extend(
+                known
+                    .difference(&self.revocations)
+                    .map(|&revocation| TrustChange::Revoked(revocation)),
+            );
+            self.revocations = known;
         }
         changes
     }
