@@ -659,7 +659,7 @@ impl PeerManager {
         let claim = self.candidates.get(key)?;
         let card = store.card(key)?.card();
         let local = self.local.card();
-        let allowed_ips = claim
+        let mut allowed_ips: Vec<IpNet> = claim
             .routes
             .iter()
             .filter(|&&cidr| {
@@ -669,6 +669,8 @@ impl PeerManager {
             })
             .copied()
             .collect();
+        // Kept as long as the peer: no room for four when it has one.
+        allowed_ips.shrink_to_fit();
         Some(PeerSpec {
             public_key: card.wg_public_key,
             operator: card.operator,
