@@ -571,14 +571,31 @@ impl Member {
     ///
     /// When no daemon runs, or its status cannot be read or has no VmRSS.
     pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS")
+    }
+
+    /// The daemon's resident anonymous memory (`RssAnon`), in KiB: its
+    /// heaps and stacks, without the pages of its program and libraries,
+    /// which a debug build faults in as it first runs each path (the
+    /// handling of a revocation, say) and which hold nothing of any peer.
+    ///
+    /// # Panics
+    ///
+    /// As [`rss_kib`](Self::rss_kib).
+    pub fn anon_kib(&self) -> u64 {
+        self.status_kib("RssAnon")
+    }
+
+    /// The field `field` of `/proc/PID/status`, in KiB.
+    fn status_kib(&self, field: &str) -> u64 {
         let pid = self.daemon.as_ref().expect("a running daemon").pid();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("its status");
         status
             .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|value| value.trim().strip_suffix("kB"))
             .and_then(|kib| kib.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no VmRSS in the status of {}:\n{status}", self.name))
+            .unwrap_or_else(|| panic!("no {field} in the status of {}:\n{status}", self.name))
     }
 
     /// The daemon's log so far.

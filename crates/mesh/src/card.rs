@@ -488,17 +488,11 @@ impl HostCard {
         })?;
         let wg_public_key = PublicKey::from_bytes(r.array("WireGuard public key")?);
         let count = r.count("address list", MAX_ADDRESSES)?;
-        let addresses = (0..count)
-            .map(|_| r.interface_address("address"))
-            .collect::<Result<_, _>>()?;
+        let addresses = read_list(count, || r.interface_address("address"))?;
         let count = r.count("endpoint list", MAX_ENDPOINTS)?;
-        let endpoints = (0..count)
-            .map(|_| Endpoint::decode(r))
-            .collect::<Result<_, _>>()?;
+        let endpoints = read_list(count, || Endpoint::decode(r))?;
         let count = r.count("allowed IP list", MAX_ALLOWED_IPS)?;
-        let allowed_ips = (0..count)
-            .map(|_| r.ip_net("allowed IP"))
-            .collect::<Result<_, _>>()?;
+        let allowed_ips = read_list(count, || r.ip_net("allowed IP"))?;
         let not_before = r.time("start of validity")?;
         let not_after = r.time("end of validity")?;
         let serial = r.u64("serial")?;
@@ -517,6 +511,20 @@ impl HostCard {
             chain_p2p,
         })
     }
+}
+
+/// `count` items read with `read`, in a vector with room for exactly
+/// them: collecting into a `Result` starts with room for four, and a
+/// card's lists live as long as the card (and a revoked one beyond it).
+fn read_list<T>(
+    count: usize,
+    mut read: impl FnMut() -> Result<T, DecodeError>,
+) -> Result<Vec<T>, DecodeError> {
+    let mut list = Vec::with_capacity(count);
+    for _ in 0..count {
+        list.push(read()?);
+    }
+    Ok(list)
 }
 
 /// The WireGuard key a card's encoding names, read without decoding or

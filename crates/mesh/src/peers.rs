@@ -177,8 +177,15 @@ pub enum LocalConfigError {
 struct Claim {
     /// 0 for this host, 1 for its operator's hosts, 2 for the others.
     rank: u8,
-    routes: BTreeSet<IpNet>,
+    /// Ascending, without repeats: one allocation the size of the networks
+    /// (a set of them took a B-tree node, over 200 bytes, for one).
+    routes: Box<[IpNet]>,
 }
+
+/// The least and the greatest key: the bounds of a range of the index
+/// entries of one network or one host.
+const LEAST_KEY: PublicKey = PublicKey::from_bytes([0; 32]);
+const GREATEST_KEY: PublicKey = PublicKey::from_bytes([0xff; 32]);
 
 /// Computes a host's WireGuard peers and reports changes. See the [module
 /// docs](self).
@@ -196,12 +203,16 @@ pub struct PeerManager {
     /// range), by key, and this host's own: each with its claim's rank and
     /// the networks it claims.
     candidates: BTreeMap<PublicKey, Claim>,
-    /// Who claims each network, as (rank, key): the least holds it.
-    claimants: BTreeMap<IpNet, BTreeSet<(u8, PublicKey)>>,
+    /// Who claims each network, as (network, rank, key): for each
+    /// network, the least holds it. One set of triples, not a set per
+    /// network: most networks have one claimant, and a set of one takes a
+    /// B-tree node of its own (over 300 bytes) for it.
+    claimants: BTreeSet<(IpNet, u8, PublicKey)>,
     /// Cards held that are not valid yet, by when they become so.
     pending: BTreeSet<(UnixTime, PublicKey)>,
-    /// The keys of the cards held for each host (operator and name).
-    hosts: BTreeMap<(OperatorId, String), BTreeSet<PublicKey>>,
+    /// The keys of the cards held for each host, as (operator, name,
+    /// key): one set, for the reason `claimants` is one.
+    hosts: BTreeSet<(OperatorId, String, PublicKey)>,
     /// The host (operator and name) of each key in `hosts`.
     host_of: BTreeMap<PublicKey, (OperatorId, String)>,
     /// Grows whenever the admitted operators change.
@@ -236,9 +247,9 @@ impl PeerManager {
             local_error: None,
             peers: BTreeMap::new(),
             candidates: BTreeMap::new(),
-            claimants: BTreeMap::new(),
+            claimants: BTreeSet::new(),
             pending: BTreeSet::new(),
-            hosts: BTreeMap::new(),
+            hosts: BTreeSet::new(),
             host_of: BTreeMap::new(),
             admissions: 0,
             events: VecDeque::new(),
@@ -436,11 +447,11 @@ impl PeerManager {
         let mut same_host = BTreeSet::new();
         for key in &keys {
             if let Some(host) = self.host_of.get(key) {
-                same_host.extend(self.hosts[host].iter().copied());
+                same_host.extend(self.keys_of_host(host));
             }
             self.index_host(store, *key);
             if let Some(host) = self.host_of.get(key) {
-                same_host.extend(self.hosts[host].iter().copied());
+                same_host.extend(self.keys_of_host(host));
             }
         }
         keys.extend(same_host);
@@ -450,20 +461,15 @@ impl PeerManager {
         for key in keys {
             refused.remove(&key);
             if let Some(old) = self.candidates.remove(&key) {
-                for cidr in &old.routes {
-                    if let Some(claims) = self.claimants.get_mut(cidr) {
-                        claims.remove(&(old.rank, key));
-                        touched.extend(claims.iter().map(|&(_, k)| k));
-                        if claims.is_empty() {
-                            self.claimants.remove(cidr);
-                        }
-                    }
+                for &cidr in &old.routes {
+                    self.claimants.remove(&(cidr, old.rank, key));
+                    touched.extend(self.claimants_of(cidr).map(|&(_, _, k)| k));
                 }
             }
             if self.consider(store, key, now, &mut refused) {
                 let claim = &self.candidates[&key];
-                for cidr in &claim.routes {
-                    touched.extend(self.claimants[cidr].iter().map(|&(_, k)| k));
+                for &cidr in &claim.routes {
+                    touched.extend(self.claimants_of(cidr).map(|&(_, _, k)| k));
                 }
             }
         }
@@ -562,19 +568,32 @@ impl PeerManager {
     /// Files the card held for `key` under its host, and takes the key
     /// out of the host it was filed under before. O(log c).
     fn index_host(&mut self, store: &Store, key: PublicKey) {
-        if let Some(host) = self.host_of.remove(&key) {
-            if let Some(keys) = self.hosts.get_mut(&host) {
-                keys.remove(&key);
-                if keys.is_empty() {
-                    self.hosts.remove(&host);
-                }
-            }
+        if let Some((operator, name)) = self.host_of.remove(&key) {
+            self.hosts.remove(&(operator, name, key));
         }
         if let Some(card) = store.card(&key) {
-            let host = (card.card().operator, card.card().name.clone());
-            self.hosts.entry(host.clone()).or_default().insert(key);
-            self.host_of.insert(key, host);
+            let (operator, name) = (card.card().operator, card.card().name.clone());
+            self.hosts.insert((operator, name.clone(), key));
+            self.host_of.insert(key, (operator, name));
         }
+    }
+
+    /// The keys of the cards held for the host `(operator, name)`.
+    /// O(log c + cards of the host).
+    fn keys_of_host<'a>(
+        &'a self,
+        (operator, name): &(OperatorId, String),
+    ) -> impl Iterator<Item = PublicKey> + 'a {
+        let operator = *operator;
+        self.hosts
+            .range((operator, name.clone(), LEAST_KEY)..=(operator, name.clone(), GREATEST_KEY))
+            .map(|&(_, _, key)| key)
+    }
+
+    /// The claims on `cidr`, the one that holds it first. O(log n).
+    fn claimants_of(&self, cidr: IpNet) -> impl Iterator<Item = &(IpNet, u8, PublicKey)> {
+        self.claimants
+            .range((cidr, 0, LEAST_KEY)..=(cidr, u8::MAX, GREATEST_KEY))
     }
 
     /// Whether `card` is the newest usable card of its host (operator and
@@ -582,19 +601,16 @@ impl PeerManager {
     /// the host).
     fn is_newest_of_its_host(&self, store: &Store, card: &HostCard, now: UnixTime) -> bool {
         let rank = |c: &HostCard| (c.not_before, c.serial, std::cmp::Reverse(c.wg_public_key));
-        let Some(keys) = self.hosts.get(&(card.operator, card.name.clone())) else {
-            return true;
-        };
-        keys.iter()
-            .filter(|key| **key != card.wg_public_key)
-            .filter_map(|key| store.card(key))
+        self.keys_of_host(&(card.operator, card.name.clone()))
+            .filter(|key| *key != card.wg_public_key)
+            .filter_map(|key| store.card(&key))
             .filter(|other| usable(store, other, now))
             .all(|other| rank(other.card()) < rank(card))
     }
 
-    fn add_claim(&mut self, key: PublicKey, rank: u8, routes: BTreeSet<IpNet>) {
-        for cidr in &routes {
-            self.claimants.entry(*cidr).or_default().insert((rank, key));
+    fn add_claim(&mut self, key: PublicKey, rank: u8, routes: Box<[IpNet]>) {
+        for &cidr in &routes {
+            self.claimants.insert((cidr, rank, key));
         }
         self.candidates.insert(key, Claim { rank, routes });
     }
@@ -643,17 +659,18 @@ impl PeerManager {
         let claim = self.candidates.get(key)?;
         let card = store.card(key)?.card();
         let local = self.local.card();
-        let allowed_ips = claim
+        let mut allowed_ips: Vec<IpNet> = claim
             .routes
             .iter()
-            .filter(|cidr| {
-                self.claimants
-                    .get(cidr)
-                    .and_then(BTreeSet::first)
-                    .is_some_and(|&(_, owner)| owner == *key)
+            .filter(|&&cidr| {
+                self.claimants_of(cidr)
+                    .next()
+                    .is_some_and(|&(_, _, owner)| owner == *key)
             })
             .copied()
             .collect();
+        // Kept as long as the peer: no room for four when it has one.
+        allowed_ips.shrink_to_fit();
         Some(PeerSpec {
             public_key: card.wg_public_key,
             operator: card.operator,
@@ -707,13 +724,17 @@ fn usable(store: &Store, card: &SignedCard, now: UnixTime) -> bool {
 }
 
 /// The networks a card asks to have routed to its host: its addresses as
-/// host routes, and its allowed IPs.
-fn routes(card: &HostCard) -> BTreeSet<IpNet> {
-    card.addresses
+/// host routes, and its allowed IPs; ascending, without repeats.
+fn routes(card: &HostCard) -> Box<[IpNet]> {
+    let mut routes: Vec<IpNet> = card
+        .addresses
         .iter()
         .map(|address| IpNet::host(address.addr()))
         .chain(card.allowed_ips.iter().copied())
-        .collect()
+        .collect();
+    routes.sort_unstable();
+    routes.dedup();
+    routes.into_boxed_slice()
 }
 
 /// Whether the card `local` fits `policy`: its operator's, and inside the

@@ -308,8 +308,10 @@ pub struct Store {
     tombstones: BTreeMap<(OperatorId, PublicKey), UnixTime>,
     /// `(until, issuer, key)` of every entry of `tombstones`.
     tombstone_expiries: BTreeSet<(UnixTime, OperatorId, PublicKey)>,
-    /// The issuers of the entries of `tombstones`, by key.
-    tombstoned_keys: BTreeMap<PublicKey, BTreeSet<OperatorId>>,
+    /// The issuers of the entries of `tombstones`, by key, ascending: a
+    /// key has one issuer but for rivals' claims, and a set of one took a
+    /// B-tree node (368 bytes) for each revoked host.
+    tombstoned_keys: BTreeMap<PublicKey, Vec<OperatorId>>,
     /// Public cards their operator revoked, until they expire.
     retired: BTreeMap<PublicKey, SignedCard>,
     /// `(not_after, key)` of every retired card.
@@ -763,7 +765,7 @@ impl Store {
                 if let Some(until) = self.tombstones.remove(&(key.0, host)) {
                     self.tombstone_expiries.remove(&(until, key.0, host));
                     if let Some(issuers) = self.tombstoned_keys.get_mut(&host) {
-                        issuers.remove(&key.0);
+                        issuers.retain(|issuer| *issuer != key.0);
                         if issuers.is_empty() {
                             self.tombstoned_keys.remove(&host);
                         }

@@ -432,6 +432,18 @@ impl Engine {
         true
     }
 
+    /// Gives back the room its tables keep beyond what they hold: after
+    /// many peers went, a table keeps the capacity of the most it held
+    /// until this is called. O(peers); the daemon calls it once after a
+    /// burst of removals, not per removal.
+    pub fn shrink_to_fit(&mut self) {
+        self.prune_timers();
+        self.indices.shrink_to_fit();
+        self.timers.shrink_to_fit();
+        self.due.shrink_to_fit();
+        self.transmit_queue.shrink_to_fit();
+    }
+
     /// The peer with this public key.
     pub fn peer_id(&self, public_key: &PublicKey) -> Option<PeerId> {
         self.by_key.get(public_key).copied()

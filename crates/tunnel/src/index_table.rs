@@ -43,6 +43,11 @@ impl IndexTable {
         }
     }
 
+    /// Gives back the room of the indices freed.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.owners.shrink_to_fit();
+    }
+
     /// Frees `index` for another draw.
     pub(crate) fn release(&mut self, index: SessionIndex) {
         self.owners.remove(&index);

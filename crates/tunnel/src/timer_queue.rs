@@ -46,6 +46,11 @@ impl TimerQueue {
         self.heap.peek().map(|&Reverse(entry)| entry)
     }
 
+    /// Gives back the room of the entries dropped.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.heap.shrink_to_fit();
+    }
+
     /// Takes the earliest entry if it is due at `now`, current or not.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Entry> {
         match self.heap.peek() {

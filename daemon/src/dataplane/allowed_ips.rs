@@ -53,9 +53,10 @@
 //! ...), not by `192.0.2.0/24`. This table does the same, so callers must pass
 //! addresses as they are in the header and not canonicalize them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::RangeInclusive;
 
 use sentrymesh_types::IpNet;
 
@@ -72,9 +73,11 @@ use sentrymesh_types::IpNet;
 pub(crate) struct AllowedIps<T> {
     v4: Option<Box<Node<T>>>,
     v6: Option<Box<Node<T>>>,
-    /// The networks of each value that has any: the nodes of the tries
-    /// with a value, by value.
-    by_owner: BTreeMap<T, BTreeSet<IpNet>>,
+    /// The networks of each value that has any, as (value, network): the
+    /// nodes of the tries with a value. One set of pairs, not a set per
+    /// value: a set of one network took a B-tree node (over 200 bytes) for
+    /// each peer.
+    by_owner: BTreeSet<(T, IpNet)>,
     /// The number of networks (nodes with a value).
     len: usize,
 }
@@ -106,7 +109,7 @@ impl<T: Copy + Ord> AllowedIps<T> {
         Self {
             v4: None,
             v6: None,
-            by_owner: BTreeMap::new(),
+            by_owner: BTreeSet::new(),
             len: 0,
         }
     }
@@ -123,7 +126,7 @@ impl<T: Copy + Ord> AllowedIps<T> {
             Some(owner) if owner != value => self.unindex(net, owner),
             Some(_) => {}
         }
-        self.by_owner.entry(value).or_default().insert(net);
+        self.by_owner.insert((value, net));
         previous
     }
 
@@ -145,10 +148,13 @@ impl<T: Copy + Ord> AllowedIps<T> {
     /// Removes every network of `value` (the peer is removed, or its allowed
     /// IPs are replaced).
     pub(crate) fn remove_value(&mut self, value: T) {
-        let Some(nets) = self.by_owner.remove(&value) else {
-            return;
-        };
+        let nets: Vec<IpNet> = self
+            .by_owner
+            .range(owned_by(value))
+            .map(|&(_, net)| net)
+            .collect();
         for net in nets {
+            self.by_owner.remove(&(value, net));
             let (key, len) = key_of(net);
             // The index holds exactly the networks `value` owns.
             let removed = remove_at(self.root_mut(net.addr()), key, len, value);
@@ -187,9 +193,9 @@ impl<T: Copy + Ord> AllowedIps<T> {
     /// prefix length), for `wg show` and the UAPI's `get`.
     pub(crate) fn nets_of(&self, value: T) -> Vec<IpNet> {
         self.by_owner
-            .get(&value)
-            .map(|nets| nets.iter().copied().collect())
-            .unwrap_or_default()
+            .range(owned_by(value))
+            .map(|&(_, net)| net)
+            .collect()
     }
 
     /// The number of networks in the table.
@@ -206,12 +212,7 @@ impl<T: Copy + Ord> AllowedIps<T> {
 
     /// Takes `net` out of the index of `owner`, which owned it.
     fn unindex(&mut self, net: IpNet, owner: T) {
-        if let Some(nets) = self.by_owner.get_mut(&owner) {
-            nets.remove(&net);
-            if nets.is_empty() {
-                self.by_owner.remove(&owner);
-            }
-        }
+        self.by_owner.remove(&(owner, net));
     }
 
     /// The trie of `addr`'s family.
@@ -227,6 +228,15 @@ impl<T: Copy + Ord> AllowedIps<T> {
         walk(&self.v4, Family::V4, &mut f);
         walk(&self.v6, Family::V6, &mut f);
     }
+}
+
+/// The entries of `value`'s networks in the index: from the least network,
+/// `0.0.0.0/0`, to the greatest, the last IPv6 address.
+fn owned_by<T: Copy>(value: T) -> RangeInclusive<(T, IpNet)> {
+    // Invariant: a prefix of 0 has no host bits to be set.
+    let least = IpNet::new(Ipv4Addr::UNSPECIFIED.into(), 0).expect("0.0.0.0/0");
+    let greatest = IpNet::host(Ipv6Addr::from(u128::MAX).into());
+    (value, least)..=(value, greatest)
 }
 
 impl<T: Copy + Ord> Default for AllowedIps<T> {

@@ -370,12 +370,14 @@ impl<T: TunIo, S: DatagramIo> Device<T, S> {
     }
 
     /// Gives the memory freed back to the system when peers were removed
-    /// since the last look: what they held, and the rest of the daemon's
+    /// since the last look, once the interface's tables gave back the room
+    /// they kept for them: what they held, and the rest of the daemon's
     /// state of them (the mesh member frees its own before it asks for
     /// their removal). Called once a second, so a burst of removals (a
     /// thousand revocations arrive in many messages) pays one release.
     fn release_memory_of_removed_peers(&mut self) {
         if std::mem::take(&mut self.peers_removed) {
+            self.interface.shrink_to_fit();
             memory::release_free_memory();
         }
     }

@@ -426,6 +426,13 @@ impl Interface {
         }
     }
 
+    /// Gives back the room the interface's tables keep for peers that
+    /// went (their capacity stays at the most they held until then).
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.engine.shrink_to_fit();
+        self.firewall.shrink_to_fit();
+    }
+
     fn remove_peer(&mut self, id: PeerId) {
         self.allowed_ips.remove_value(id);
         self.firewall.remove_peer(id);

@@ -97,12 +97,11 @@ impl fmt::Display for SessionChange {
     }
 }
 
-/// What the last look saw of a peer.
+/// What the last look saw of a peer whose session was live.
 #[derive(Debug, Clone, Copy)]
 struct Seen {
     last_handshake: Option<Instant>,
     endpoint: Option<SocketAddr>,
-    live: bool,
 }
 
 /// The peers' sessions as last seen; see the [module](self).
@@ -125,9 +124,9 @@ impl SessionWatch {
         for peer in peers {
             let live = peer.session_at(now) == PeerSession::Live;
             let before = self.seen.remove(&peer.public_key);
-            let was_live = before.is_some_and(|before| before.live);
+            let was_live = before.is_some();
             match before {
-                Some(before) if before.live && live => {
+                Some(before) if live => {
                     if peer.last_handshake != before.last_handshake {
                         changes.push((peer.public_key, SessionChange::Rekeyed));
                     }
@@ -139,19 +138,21 @@ impl SessionWatch {
                 _ if was_live && !live => changes.push((peer.public_key, SessionChange::Down)),
                 _ => {}
             }
-            seen.insert(
-                peer.public_key,
-                Seen {
-                    last_handshake: peer.last_handshake,
-                    endpoint: peer.endpoint,
-                    live,
-                },
-            );
-        }
-        for (public_key, removed) in std::mem::replace(&mut self.seen, seen) {
-            if removed.live {
-                changes.push((public_key, SessionChange::Down));
+            // A peer without a live session is left out: nothing it did
+            // before is compared (a session up is told by its being live
+            // now), and most of a large interface's peers are idle.
+            if live {
+                seen.insert(
+                    peer.public_key,
+                    Seen {
+                        last_handshake: peer.last_handshake,
+                        endpoint: peer.endpoint,
+                    },
+                );
             }
+        }
+        for public_key in std::mem::replace(&mut self.seen, seen).into_keys() {
+            changes.push((public_key, SessionChange::Down));
         }
         changes
     }
@@ -232,6 +233,23 @@ mod tests {
         );
         assert_eq!(watch.observe(start, []), [(key(3), SessionChange::Down)]);
         assert_eq!(watch.observe(start, []), []);
+    }
+
+    /// The watch keeps nothing of the peers without a live session: a
+    /// thousand idle peers cost it nothing between looks.
+    #[test]
+    fn idle_peers_are_not_kept() {
+        let start = Instant::now();
+        let mut watch = SessionWatch::default();
+        let idle = (1..=200).map(|byte| view(byte, None, 51820));
+        assert_eq!(watch.observe(start, idle), []);
+        assert!(watch.seen.is_empty());
+        let expired = view(1, Some(start), 51820);
+        assert_eq!(watch.observe(start + REJECT_AFTER_TIME, [expired]), []);
+        assert!(watch.seen.is_empty());
+        let live = view(2, Some(start), 51820);
+        assert_eq!(watch.observe(start, [live]), [(key(2), SessionChange::Up)]);
+        assert_eq!(watch.seen.len(), 1);
     }
 
     #[test]

@@ -255,6 +255,16 @@ pub struct MeshCounters {
     pub gossip_no_session: u64,
 }
 
+/// What a member keeps of one peer the mesh gave it.
+struct PeerRecord {
+    /// Its host name and operator, as its card gives them, to name it in
+    /// the log when it goes.
+    name: String,
+    operator: OperatorId,
+    /// Its routes, none when the interface refused it.
+    routes: Box<[IpNet]>,
+}
+
 /// A running member: the mesh and what the daemon keeps beside it. When it
 /// is dropped, the last state is written.
 pub struct MeshMember {
@@ -271,11 +281,9 @@ pub struct MeshMember {
     /// The introduction port, bound at the start (public hosts only), so
     /// a port in use refuses the start before anything changed.
     introduction_port: Option<std::net::UdpSocket>,
-    /// The routes of each peer the interface took, removed with it.
-    peer_routes: BTreeMap<PublicKey, Vec<IpNet>>,
-    /// Each peer's host name and operator, as its card gives them, to name
-    /// it in the log when it goes.
-    peer_hosts: BTreeMap<PublicKey, (String, OperatorId)>,
+    /// What the member keeps of each peer the mesh gave it, removed with
+    /// it: one map, as an entry of a map weighs more than its value here.
+    peer_records: BTreeMap<PublicKey, PeerRecord>,
     /// Introductions heard, and this host's own sealed.
     introductions: Introductions,
     /// The peers the interface refused.
@@ -320,8 +328,7 @@ impl MeshMember {
             settings: inputs.settings,
             known,
             state: StateWriter::spawn(state_lock)?,
-            peer_routes: BTreeMap::new(),
-            peer_hosts: BTreeMap::new(),
+            peer_records: BTreeMap::new(),
             introductions: Introductions::new(&inputs.wg_secret.to_bytes(), now),
             refused_peers: RefusedPeers::default(),
             resolver: Resolver::new(Arc::new(SystemLookup), LOOKUP_TIMEOUT),
@@ -552,9 +559,14 @@ impl MeshMember {
                         spec.role,
                         spec.public_key
                     );
-                    self.peer_routes.insert(spec.public_key, routes_of(&spec));
-                    self.peer_hosts
-                        .insert(spec.public_key, (spec.name.clone(), spec.operator));
+                    self.peer_records.insert(
+                        spec.public_key,
+                        PeerRecord {
+                            name: spec.name.clone(),
+                            operator: spec.operator,
+                            routes: routes_of(&spec).into_boxed_slice(),
+                        },
+                    );
                     let endpoint = self.endpoint_of(&spec);
                     let policy = self.policy_of(&spec);
                     changes.push(Change {
@@ -563,14 +575,14 @@ impl MeshMember {
                     });
                 }
                 PeerEvent::Removed(key) => {
-                    match self.peer_hosts.remove(&key) {
-                        Some((name, operator)) => tracing::info!(
+                    match self.peer_records.remove(&key) {
+                        Some(record) => tracing::info!(
                             "mesh peer {} (key {key}) removed, with its sessions",
-                            host_label(&name, &operator)
+                            host_label(&record.name, &record.operator)
                         ),
                         None => tracing::info!("mesh peer {key} removed, with its sessions"),
                     }
-                    self.peer_routes.remove(&key);
+                    self.introductions.forget(&key);
                     changes.push(Change {
                         change: PeerChange::Remove(key),
                         host: None,
@@ -583,9 +595,16 @@ impl MeshMember {
         }
         // A peer the interface refused has no routes.
         for key in self.refused_peers.apply(device, changes).await? {
-            self.peer_routes.remove(&key);
+            if let Some(record) = self.peer_records.get_mut(&key) {
+                record.routes = Box::default();
+            }
         }
-        let desired: BTreeSet<IpNet> = self.peer_routes.values().flatten().copied().collect();
+        let desired: BTreeSet<IpNet> = self
+            .peer_records
+            .values()
+            .flat_map(|record| record.routes.iter())
+            .copied()
+            .collect();
         // A route the kernel refuses stops no other (and no member): it is
         // tried again with the next change.
         for refused in routes.apply(&desired) {

@@ -138,6 +138,12 @@ impl Introducer {
         Ok(sealed)
     }
 
+    /// Forgets `recipient` (no peer any more): the introduction awaiting
+    /// its answer and the cookie it sent.
+    pub fn forget(&mut self, recipient: &PublicKey) {
+        self.recipients.remove(recipient);
+    }
+
     /// Takes the cookie reply `bytes` received from `from` at `now`: the
     /// cookie of the recipient whose last introduction went to `from` and
     /// is answered by it. Returns that recipient's key: the caller seals

@@ -73,7 +73,12 @@ impl Store {
             *until = not_after;
         }
         self.tombstone_expiries.insert((*until, issuer, key));
-        self.tombstoned_keys.entry(key).or_default().insert(issuer);
+        let issuers = self.tombstoned_keys.entry(key).or_default();
+        if let Err(at) = issuers.binary_search(&issuer) {
+            // Room for this one only: most keys have no other.
+            issuers.reserve_exact(1);
+            issuers.insert(at, issuer);
+        }
     }
 
     /// Keeps aside a revoked card, if it is a public host's and lasts longer

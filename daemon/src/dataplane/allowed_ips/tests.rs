@@ -64,9 +64,9 @@ fn assert_invariants<T: Copy + Ord + std::fmt::Debug>(table: &AllowedIps<T>) {
     }
     let count = check(&table.v4, 32) + check(&table.v6, 128);
     assert_eq!(count, table.len(), "len does not count the networks");
-    let mut walked: BTreeMap<T, BTreeSet<IpNet>> = BTreeMap::new();
+    let mut walked: BTreeSet<(T, IpNet)> = BTreeSet::new();
     table.for_each(|net, owner| {
-        walked.entry(owner).or_default().insert(net);
+        walked.insert((owner, net));
     });
     assert_eq!(walked, table.by_owner, "the index is not the tries");
 }
@@ -391,6 +391,31 @@ fn v4_mapped_addresses_are_looked_up_as_v6() {
     assert_eq!(t.lookup(addr("::ffff:192.0.2.1")), Some(2));
     assert_eq!(t.lookup(addr("192.0.2.1")), Some(1));
     assert_eq!(t.nets_of(2), [parse("::ffff:0.0.0.0/96")]);
+}
+
+/// The index of a value's networks reaches the least network and the
+/// greatest, and no other value's.
+#[test]
+fn the_index_holds_the_extreme_networks() {
+    let mut t = AllowedIps::new();
+    let (least, greatest) = (
+        parse("0.0.0.0/0"),
+        parse("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128"),
+    );
+    for owner in [1, 3] {
+        t.insert(parse("198.18.0.0/15"), owner);
+    }
+    t.insert(least, 2);
+    t.insert(greatest, 2);
+    t.insert(parse("2001:db8::/32"), 2);
+    assert_eq!(t.nets_of(2), [least, parse("2001:db8::/32"), greatest]);
+    assert_eq!(t.nets_of(3), [parse("198.18.0.0/15")]);
+    t.remove_value(2);
+    assert_eq!(t.nets_of(2), []);
+    assert_eq!(t.lookup(addr("2001:db8::1")), None);
+    assert_eq!(t.lookup(addr("198.18.0.1")), Some(3));
+    assert_eq!(t.len(), 1);
+    assert_invariants(&t);
 }
 
 #[test]

@@ -140,6 +140,11 @@ impl Firewall {
         self.conntrack.retain(|entry| entry.peer != peer);
     }
 
+    /// Gives back the room of the policies of the peers that went.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.policies.shrink_to_fit();
+    }
+
     /// Sizes the tracker for about `conntrack_max` flows, keeping the
     /// flows it tracks (as many as fit).
     pub(crate) fn resize(&mut self, conntrack_max: usize, now: Instant) {

@@ -145,6 +145,12 @@ impl Introductions {
         }
     }
 
+    /// Forgets what the sending side keeps for `recipient`, a peer that
+    /// went.
+    pub(super) fn forget(&mut self, recipient: &PublicKey) {
+        self.introducer.forget(recipient);
+    }
+
     /// The key of the recipient whose cookie reply `bytes`, heard from
     /// `from` at `now`, was taken: this host's introduction to it is to be
     /// sealed and sent again at once.

@@ -68,7 +68,7 @@ impl TrustLog {
         &mut self,
         admitted: &BTreeSet<OperatorId>,
         generation: u64,
-        revocations: impl FnOnce() -> I,
+        revocations: impl Fn() -> I,
     ) -> Vec<TrustChange>
     where
         I: IntoIterator<Item = &'a Revocation>,
@@ -89,10 +89,19 @@ impl TrustLog {
         }
         if self.generation != Some(generation) {
             self.generation = Some(generation);
+            let mut held = 0;
             for revocation in revocations() {
+                held += 1;
                 if self.revocations.insert(*revocation) {
                     changes.push(TrustChange::Revoked(*revocation));
                 }
+            }
+            // The store dropped some (expired, or superseded): forgotten
+            // here too, so the log holds no more than the store.
+            if held < self.revocations.len() {
+                let known: BTreeSet<&Revocation> = revocations().into_iter().collect();
+                self.revocations
+                    .retain(|revocation| known.contains(revocation));
             }
         }
         changes
@@ -141,6 +150,22 @@ mod tests {
                 TrustChange::Admitted(operator(3)),
                 TrustChange::NoLongerAdmitted(operator(2))
             ]
+        );
+    }
+
+    #[test]
+    fn a_revocation_the_store_dropped_is_forgotten() {
+        let mut log = TrustLog::default();
+        let admitted = BTreeSet::new();
+        let both = [revoke_host(1, 8), revoke_host(1, 9)];
+        assert_eq!(log.observe(&admitted, 1, || both.iter()).len(), 2);
+        let one = [revoke_host(1, 9)];
+        assert_eq!(log.observe(&admitted, 2, || one.iter()), []);
+        assert_eq!(log.revocations.len(), 1);
+        // Back in the store: new to the log again.
+        assert_eq!(
+            log.observe(&admitted, 3, || both.iter()),
+            [TrustChange::Revoked(both[0])]
         );
     }
 

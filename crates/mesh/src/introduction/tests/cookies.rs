@@ -389,6 +389,35 @@ fn the_introducer_takes_only_a_reply_to_its_last_introduction() {
     assert!(!shown.contains(&host_key(2).to_string()), "{shown}");
 }
 
+/// A recipient forgotten (no peer any more) is held no more: a reply to
+/// the introduction sealed to it is unexpected.
+#[test]
+fn a_forgotten_recipient_is_answered_by_nothing() {
+    let alice = operator(1);
+    let ops = admitted(&[&alice]);
+    let sentry = signed(&alice, "sentry-1", Role::Sentry);
+    let mut receiver = IntroductionReceiver::new(&host_secret(2), NOW);
+    let mut introducer = Introducer::new();
+    load(&mut receiver, NOW);
+    let sealed = introducer
+        .seal(&sentry, &host_key(2), addr(DESTINATION), NOW, &mut rng())
+        .unwrap();
+    let Ok(Received::CookieReply(reply)) = hand(&mut receiver, &sealed, addr(REAL), &ops, NOW)
+    else {
+        panic!("no cookie reply under load");
+    };
+    introducer.forget(&host_key(3));
+    introducer.forget(&host_key(2));
+    assert_eq!(
+        format!("{introducer:?}").matches("recipients: 0").count(),
+        1
+    );
+    assert_eq!(
+        introducer.handle_cookie_reply(addr(DESTINATION), &reply, NOW),
+        Err(CookieReplyError::Unexpected)
+    );
+}
+
 proptest::proptest! {
     /// Whatever arrives at the introduction port, under load or not, or
     /// where the introducer's cookie replies arrive, is dropped or answered,
