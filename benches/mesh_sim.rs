@@ -6,7 +6,7 @@
 //! ```text
 //! mesh-sim [--hosts 100,300,1000] [--trust direct,web] [--seed 1]
 //!          [--loss-per-mille 10] [--delay-ms 50] [--jitter-ms 5]
-//!          [--timeout-virtual 120] [--steady-rounds 2] [--json]
+//!          [--timeout-virtual 120] [--steady-rounds 2] [--no-memo] [--json]
 //! ```
 
 use std::io::Write as _;
@@ -48,6 +48,11 @@ struct Args {
     /// Gossip rounds of the steady state measured.
     #[arg(long, default_value_t = 2)]
     steady_rounds: u64,
+    /// Check each host's objects on that host, not each distinct object
+    /// once for the whole net: the same figures, at the cost of every
+    /// check (for comparing with the memo).
+    #[arg(long)]
+    no_memo: bool,
     /// Print JSON instead of the tables.
     #[arg(long)]
     json: bool,
@@ -82,6 +87,7 @@ fn main() -> ExitCode {
                 jitter_ms: args.jitter_ms,
                 timeout_virtual_ms: (args.timeout_virtual.max(0.0) * 1000.0) as u64,
                 steady_rounds: args.steady_rounds,
+                memo: !args.no_memo,
             };
             match meshsim::run(&setup, &mut |line| eprintln!("{line}")) {
                 Ok(report) => reports.push(report),

@@ -1,15 +1,20 @@
 //! Each simulated host as the bench sees it: the [`Member`] wrapped in a
 //! [`Metered`] node that counts what it sends, the processor time it
-//! takes, its largest store, and every message it sends to another
-//! operator's host that carries a hidden host's object.
+//! takes (with the signature checks the run's
+//! [`Checks`](super::checks::Checks) answered for it charged at their
+//! cost), the checks it asks for, its largest store, and
+//! every message it sends to another operator's host that carries a hidden
+//! host's object.
 
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sentrymesh_mesh::sim::{Member, Node};
 use sentrymesh_mesh::{GossipError, GossipMessage, ObjectId};
 use sentrymesh_types::{PublicKey, UnixTime};
+
+use super::checks;
 
 /// What one host did, counted from its start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -18,8 +23,11 @@ pub(crate) struct Meter {
     pub(crate) messages: u64,
     /// Their bytes.
     pub(crate) bytes: u64,
-    /// The processor time of this thread spent in the member's calls.
+    /// The processor time of this thread spent in the member's calls, and
+    /// that of the checks answered for it from the memo.
     pub(crate) cpu: Duration,
+    /// Signature checks of objects it asked for.
+    pub(crate) checks: u64,
     /// The most objects its store held after any input.
     pub(crate) peak_objects: usize,
     /// Messages it sent to another operator's host that named a hidden
@@ -34,6 +42,7 @@ impl Meter {
             messages: self.messages - earlier.messages,
             bytes: self.bytes - earlier.bytes,
             cpu: self.cpu.saturating_sub(earlier.cpu),
+            checks: self.checks - earlier.checks,
             peak_objects: self.peak_objects,
             violations: self.violations - earlier.violations,
         }
@@ -106,11 +115,11 @@ impl Census {
 pub(crate) struct Metered {
     pub(crate) member: Member,
     pub(crate) meter: Meter,
-    census: Rc<Census>,
+    census: Arc<Census>,
 }
 
 impl Metered {
-    pub(crate) fn new(member: Member, census: Rc<Census>) -> Self {
+    pub(crate) fn new(member: Member, census: Arc<Census>) -> Self {
         Self {
             member,
             meter: Meter::default(),
@@ -118,13 +127,20 @@ impl Metered {
         }
     }
 
-    /// Runs `call` on the member, charging its processor time.
+    /// Runs `call` on the member, charging its processor time and that of
+    /// the checks the memo answered during it, and counting the checks it
+    /// asked for.
     fn timed<T>(&mut self, call: impl FnOnce(&mut Member) -> T) -> T {
+        // Only members' calls ask for checks: nothing is left to take.
+        checks::on_this_thread();
         let start = thread_cpu();
         let result = call(&mut self.member);
         if let (Some(start), Some(end)) = (start, thread_cpu()) {
             self.meter.cpu += end.saturating_sub(start);
         }
+        let asked = checks::on_this_thread();
+        self.meter.cpu += asked.charge;
+        self.meter.checks += asked.checks;
         result
     }
 }

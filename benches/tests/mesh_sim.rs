@@ -16,6 +16,7 @@ fn setup(trust: Trust) -> Setup {
         jitter_ms: 5,
         timeout_virtual_ms: 60_000,
         steady_rounds: 1,
+        memo: true,
     }
 }
 
@@ -43,6 +44,51 @@ fn a_small_mesh_converges_in_every_phase_with_no_hidden_host_shown() {
         // The new sentry peers with everyone's sentries and its producer.
         assert_eq!(report.new_card.hosts, 1 + 3 + 15, "{name}");
         assert!(report.store_objects.max > 0.0 && report.store_bytes.max > 0.0);
+    }
+}
+
+/// The memo changes what a run costs, not what it does: the hosts ask
+/// for the same checks, send the same bytes and converge at the same
+/// virtual times with it as without, and it makes fewer checks than they
+/// ask for.
+#[test]
+fn the_memo_answers_the_checks_the_hosts_would_make() {
+    for trust in [Trust::Direct, Trust::Web] {
+        let name = trust.name();
+        let with = meshsim::run(&setup(trust), &mut |_| {}).expect("a setup that runs");
+        let without = meshsim::run(
+            &Setup {
+                memo: false,
+                ..setup(trust)
+            },
+            &mut |_| {},
+        )
+        .expect("a setup that runs");
+        assert!(with.memo && !without.memo);
+        assert!(with.checks_asked > 0, "{name}");
+        assert_eq!(with.checks_asked, without.checks_asked, "{name}");
+        assert_eq!(without.checks_made, without.checks_asked, "{name}");
+        assert!(
+            with.checks_made < with.checks_asked / 4,
+            "{name}: {} made of {}",
+            with.checks_made,
+            with.checks_asked
+        );
+        let steady = (with.steady.unwrap(), without.steady.unwrap());
+        for (a, b) in [(with.converging, without.converging), steady] {
+            assert_eq!(a.checks, b.checks, "{name}");
+            assert_eq!((a.messages, a.bytes), (b.messages, b.bytes), "{name}");
+        }
+        assert_eq!(
+            (with.boot, with.new_card, with.revocation),
+            (without.boot, without.new_card, without.revocation),
+            "{name}"
+        );
+        assert_eq!(
+            (with.dropped, with.over_quota, with.store_bytes),
+            (without.dropped, without.over_quota, without.store_bytes),
+            "{name}"
+        );
     }
 }
 

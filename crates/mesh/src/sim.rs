@@ -39,10 +39,12 @@
 //! net.assert_no_hidden_leaks();
 //! ```
 
+pub mod checks;
 mod member;
 mod net;
 mod schedule;
 
+pub use checks::{Check, Checker};
 pub use member::{
     Member, THREE, contains, converged_three, everyone, host_card, host_card_with, hosts_of, names,
     policy, seed,
