@@ -6,7 +6,8 @@
 //! ```text
 //! mesh-sim [--hosts 100,300,1000] [--trust direct,web] [--seed 1]
 //!          [--loss-per-mille 10] [--delay-ms 50] [--jitter-ms 5]
-//!          [--timeout-virtual 120] [--steady-rounds 2] [--no-memo] [--json]
+//!          [--timeout-virtual 120] [--steady-rounds 2] [--no-memo]
+//!          [--workers N] [--json]
 //! ```
 
 use std::io::Write as _;
@@ -53,6 +54,10 @@ struct Args {
     /// check (for comparing with the memo).
     #[arg(long)]
     no_memo: bool,
+    /// Threads the hosts run on (the figures are the same with any
+    /// number); by default the machine's processors.
+    #[arg(long)]
+    workers: Option<usize>,
     /// Print JSON instead of the tables.
     #[arg(long)]
     json: bool,
@@ -75,6 +80,9 @@ impl From<TrustArg> for Trust {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let workers = args.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
     let mut reports = Vec::new();
     for &hosts in &args.hosts {
         for &trust in &args.trust {
@@ -88,6 +96,7 @@ fn main() -> ExitCode {
                 timeout_virtual_ms: (args.timeout_virtual.max(0.0) * 1000.0) as u64,
                 steady_rounds: args.steady_rounds,
                 memo: !args.no_memo,
+                workers,
             };
             match meshsim::run(&setup, &mut |line| eprintln!("{line}")) {
                 Ok(report) => reports.push(report),

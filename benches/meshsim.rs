@@ -92,6 +92,9 @@ pub struct Setup {
     /// the whole net (each host still charged the check's cost), or on
     /// every host that asks.
     pub memo: bool,
+    /// Threads the hosts run on (`Net::set_workers`): the run is the
+    /// same with any number.
+    pub workers: usize,
 }
 
 /// Why a setup cannot run.
@@ -150,7 +153,7 @@ pub fn run(setup: &Setup, progress: &mut dyn FnMut(&str)) -> Result<Report, Setu
     }
     let started = Started {
         wall: Instant::now(),
-        cpu: metered::thread_cpu(),
+        cpu: metered::process_cpu(),
     };
     let name = format!("{} hosts, {}", setup.hosts, setup.trust.name());
     let checks = Arc::new(Checks::new(setup.memo));
@@ -219,7 +222,7 @@ pub fn run(setup: &Setup, progress: &mut dyn FnMut(&str)) -> Result<Report, Setu
     Ok(sim.report(setup, found, started))
 }
 
-/// When a run started, by the wall clock and by this thread's processor
+/// When a run started, by the wall clock and by the process's processor
 /// time.
 struct Started {
     wall: Instant,
@@ -273,6 +276,7 @@ impl Sim {
         );
         let census = Arc::new(census);
         let mut net = Net::new(NOW, ChaCha8Rng::seed_from_u64(setup.seed));
+        net.set_workers(setup.workers);
         net.conditions = Conditions {
             loss_per_mille: setup.loss_per_mille,
             delay_ms: setup.delay_ms.saturating_sub(setup.jitter_ms)
@@ -577,7 +581,7 @@ impl Sim {
             over_quota: stats.iter().map(|s| s.objects_over_quota).sum(),
             virtual_secs: self.net.now.secs_since(NOW),
             wall_secs: started.wall.elapsed().as_secs_f64(),
-            cpu_secs: match (started.cpu, metered::thread_cpu()) {
+            cpu_secs: match (started.cpu, metered::process_cpu()) {
                 (Some(start), Some(end)) => end.saturating_sub(start).as_secs_f64(),
                 _ => 0.0,
             },

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sentrymesh_mesh::sim::{Member, Node};
+use sentrymesh_mesh::sim::{Arrival, Member, Node};
 use sentrymesh_mesh::{GossipError, GossipMessage, ObjectId};
 use sentrymesh_types::{PublicKey, UnixTime};
 
@@ -181,19 +181,60 @@ impl Node for Metered {
     fn settle(&mut self) {
         self.timed(Member::settle);
     }
+
+    /// The batch timed once (a read of the thread's clock costs about as
+    /// much as a small message), the tunnel's check of each sender with it.
+    fn handle_messages(&mut self, messages: &[(PublicKey, &[u8])], now: UnixTime) -> Vec<Arrival> {
+        let mut peak = self.meter.peak_objects;
+        let arrivals = self.timed(|member| {
+            let mut arrivals = Vec::with_capacity(messages.len());
+            for &(from, bytes) in messages {
+                arrivals.push(if member.accepts(&from) {
+                    Arrival::Handled(member.handle_message(from, bytes, now))
+                } else {
+                    Arrival::Refused
+                });
+                peak = peak.max(member.mesh.store().len());
+            }
+            arrivals
+        });
+        self.meter.peak_objects = peak;
+        arrivals
+    }
+
+    /// The member's output timed once, then counted and read for hidden
+    /// objects.
+    fn poll_output(&mut self, out: &mut Vec<(PublicKey, Vec<u8>)>) {
+        let first = out.len();
+        self.timed(|member| member.poll_output(out));
+        for (to, bytes) in &out[first..] {
+            self.meter.messages += 1;
+            self.meter.bytes += bytes.len() as u64;
+            self.meter.violations += self.census.violations_in(self.member.op, to, bytes);
+        }
+    }
 }
 
 /// The processor time this thread has used: what the members cost, without
 /// the time other processes on the machine took from it. `None` if the
 /// clock cannot be read (Linux always has it): nothing is charged then.
 pub(crate) fn thread_cpu() -> Option<Duration> {
+    cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// The processor time this process has used, on all its threads.
+pub(crate) fn process_cpu() -> Option<Duration> {
+    cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+fn cpu_clock(clock: libc::clockid_t) -> Option<Duration> {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes one timespec through a pointer to a
     // live, writable local; it reads nothing else.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
     if rc != 0 {
         return None;
     }

@@ -218,8 +218,9 @@ pub struct Report {
     pub virtual_secs: u64,
     /// Wall seconds the whole run took.
     pub wall_secs: f64,
-    /// Processor seconds the whole run took (the thread's: setup, members,
-    /// net and checks).
+    /// Processor seconds the whole run took, on all the process's threads
+    /// (setup, members, net and checks; and whatever else the process ran
+    /// meanwhile, as other tests).
     pub cpu_secs: f64,
     /// Of those, the seconds charged to the members: their calls', and
     /// the checks the memo answered for them at their cost (so it can
