@@ -1,15 +1,21 @@
 //! The signature checks of a run ([`Checks`]): every object a host decodes
 //! is checked once for the whole net and the outcome remembered, as
-//! identical bytes verify identically on every host, and the host that
-//! asks is charged the processor time the first check took — so a run
-//! costs each check once, and each host's CPU is what it would have spent
+//! identical bytes verify identically on every host, and a host answered
+//! from the memo is charged the processor time a check of that kind takes
+//! (the mean of the checks of that kind timed so far) — so a run costs
+//! each check about once, and each host's CPU is what it would have spent
 //! checking every object itself.
 //!
 //! ```text
 //!   host i decodes (kind, bytes)
-//!     ├─ first time on the net → check, time it, remember outcome and time
-//!     └─ again (any host)      → the outcome remembered; host i is charged the time
+//!     ├─ first time on the net → check, time it (a sample of the kind), remember the outcome
+//!     └─ again (any host)      → the outcome remembered; host i is charged the kind's mean;
+//!                                one in RESAMPLE_EVERY is checked again, timed, as a sample
 //! ```
+//!
+//! The first checks of a run come in a burst at boot: sampling through
+//! the whole run keeps what the machine did during that burst (another
+//! process, the other worker) from setting the cost of every check.
 //!
 //! Without the memo (`--no-memo`) every check is made where it is asked;
 //! the hosts ask for the same checks either way, which a test checks.
@@ -18,8 +24,8 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use sentrymesh_mesh::sim::{Check, Checker};
@@ -27,19 +33,37 @@ use sentrymesh_mesh::{Object, ObjectKind, ParseObjectError};
 
 use super::metered::thread_cpu;
 
-/// A check made once, and what it gave and cost.
-struct Outcome {
-    result: Result<Object, ParseObjectError>,
-    cpu: Duration,
+/// One in this many checks answered from the memo (of each kind) is made
+/// again and timed.
+const RESAMPLE_EVERY: u64 = 64;
+
+/// What a check gave.
+type Outcome = Result<Object, ParseObjectError>;
+
+/// The checks of one kind that were timed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Samples {
+    total: Duration,
+    count: u32,
+}
+
+impl Samples {
+    fn mean(self) -> Duration {
+        self.total.checked_div(self.count).unwrap_or_default()
+    }
 }
 
 /// Counts the checks the hosts ask for and, with the memo, makes each
-/// distinct one once.
+/// distinct one once (and a sample of the others again).
 #[derive(Default)]
 pub(crate) struct Checks {
     memo: bool,
     /// What each encoding of each kind (by [`kind_index`]) checked as.
     outcomes: RwLock<[HashMap<Vec<u8>, Outcome>; 3]>,
+    /// Each kind's timed checks.
+    samples: Mutex<[Samples; 3]>,
+    /// Each kind's checks answered from the memo.
+    answered: [AtomicU64; 3],
     /// Checks asked for by the hosts.
     asked: AtomicU64,
     /// Checks made, on the processor.
@@ -87,30 +111,45 @@ impl Checks {
     }
 
     /// Checks made on the processor: [`Checks::asked`] without the memo,
-    /// the distinct objects with it.
+    /// the distinct objects and one in [`RESAMPLE_EVERY`] of the others
+    /// with it.
     pub(crate) fn made(&self) -> u64 {
         self.made.load(Ordering::Relaxed)
     }
 
-    /// The outcome remembered for `bytes` of `kind`, and its cost.
-    fn remembered(
-        &self,
-        slot: usize,
-        bytes: &[u8],
-    ) -> Option<(Result<Object, ParseObjectError>, Duration)> {
+    /// The outcome remembered for `bytes` of the kind at `slot`.
+    fn remembered(&self, slot: usize, bytes: &[u8]) -> Option<Outcome> {
         let outcomes = self.outcomes.read().unwrap_or_else(|e| e.into_inner());
-        let outcome = outcomes[slot].get(bytes)?;
-        Some((outcome.result.clone(), outcome.cpu))
+        outcomes[slot].get(bytes).cloned()
+    }
+
+    /// Makes the check on this thread, timed, adding its time to the
+    /// kind's samples.
+    fn make(&self, slot: usize, kind: ObjectKind, bytes: &[u8], check: Check) -> Outcome {
+        let start = thread_cpu();
+        let outcome = check(kind, bytes);
+        if let (Some(start), Some(end)) = (start, thread_cpu()) {
+            let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+            samples[slot].total += end.saturating_sub(start);
+            samples[slot].count += 1;
+        }
+        self.made.fetch_add(1, Ordering::Relaxed);
+        outcome
+    }
+
+    /// What a check of the kind at `slot` is charged when the memo answers
+    /// it: the mean of those timed.
+    fn charge(&self, slot: usize) -> Duration {
+        self.samples.lock().unwrap_or_else(|e| e.into_inner())[slot].mean()
     }
 }
 
 impl Checker for Checks {
-    fn check(
-        &self,
-        kind: ObjectKind,
-        bytes: &[u8],
-        check: Check,
-    ) -> Result<Object, ParseObjectError> {
+    /// # Panics
+    ///
+    /// If a check made again gives another outcome than the one
+    /// remembered: the memo would be changing what the hosts do.
+    fn check(&self, kind: ObjectKind, bytes: &[u8], check: Check) -> Outcome {
         self.asked.fetch_add(1, Ordering::Relaxed);
         let slot = kind_index(kind);
         let remembered = if self.memo {
@@ -118,26 +157,25 @@ impl Checker for Checks {
         } else {
             None
         };
-        let (result, charge) = match remembered {
-            Some((result, cpu)) => (result, cpu),
+        // A check made here is timed with the host's call already.
+        let (outcome, charge) = match remembered {
             None => {
-                let start = thread_cpu();
-                let result = check(kind, bytes);
-                let cpu = match (start, thread_cpu()) {
-                    (Some(start), Some(end)) => end.saturating_sub(start),
-                    _ => Duration::ZERO,
-                };
-                self.made.fetch_add(1, Ordering::Relaxed);
+                let outcome = self.make(slot, kind, bytes, check);
                 if self.memo {
-                    let outcome = Outcome {
-                        result: result.clone(),
-                        cpu,
-                    };
                     let mut outcomes = self.outcomes.write().unwrap_or_else(|e| e.into_inner());
-                    outcomes[slot].entry(bytes.to_vec()).or_insert(outcome);
+                    outcomes[slot].insert(bytes.to_vec(), outcome.clone());
                 }
-                // Made in the host's call: timed with it already.
-                (result, Duration::ZERO)
+                (outcome, Duration::ZERO)
+            }
+            Some(outcome) => {
+                let answered = self.answered[slot].fetch_add(1, Ordering::Relaxed) + 1;
+                if answered % RESAMPLE_EVERY == 0 {
+                    let again = self.make(slot, kind, bytes, check);
+                    assert_eq!(again, outcome, "a {kind} checked twice gave two outcomes");
+                    (outcome, Duration::ZERO)
+                } else {
+                    (outcome, self.charge(slot))
+                }
             }
         };
         ASKED.with(|asked| {
@@ -150,7 +188,7 @@ impl Checker for Checks {
                 charge: total + charge,
             });
         });
-        result
+        outcome
     }
 }
 
