@@ -164,6 +164,7 @@ struct Arrived {
     from: usize,
     /// The sender's key, as the recipient is given it.
     key: PublicKey,
+    /// The message.
     bytes: Vec<u8>,
 }
 
