@@ -6,7 +6,8 @@
 //! ```text
 //! mesh-sim [--hosts 100,300,1000] [--trust direct,web] [--seed 1]
 //!          [--loss-per-mille 10] [--delay-ms 50] [--jitter-ms 5]
-//!          [--timeout-virtual 120] [--steady-rounds 2] [--json]
+//!          [--timeout-virtual 120] [--steady-rounds 2] [--no-memo]
+//!          [--workers N] [--json]
 //! ```
 
 use std::io::Write as _;
@@ -48,6 +49,15 @@ struct Args {
     /// Gossip rounds of the steady state measured.
     #[arg(long, default_value_t = 2)]
     steady_rounds: u64,
+    /// Check each host's objects on that host, not each distinct object
+    /// once for the whole net: the same figures, at the cost of every
+    /// check (for comparing with the memo).
+    #[arg(long)]
+    no_memo: bool,
+    /// Threads the hosts run on (the figures are the same with any
+    /// number); by default the machine's processors.
+    #[arg(long)]
+    workers: Option<usize>,
     /// Print JSON instead of the tables.
     #[arg(long)]
     json: bool,
@@ -70,6 +80,9 @@ impl From<TrustArg> for Trust {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let workers = args.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
     let mut reports = Vec::new();
     for &hosts in &args.hosts {
         for &trust in &args.trust {
@@ -82,6 +95,8 @@ fn main() -> ExitCode {
                 jitter_ms: args.jitter_ms,
                 timeout_virtual_ms: (args.timeout_virtual.max(0.0) * 1000.0) as u64,
                 steady_rounds: args.steady_rounds,
+                memo: !args.no_memo,
+                workers,
             };
             match meshsim::run(&setup, &mut |line| eprintln!("{line}")) {
                 Ok(report) => reports.push(report),

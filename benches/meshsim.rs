@@ -27,16 +27,23 @@
 //! read (ids only, no signature checked) for a hidden host's card or
 //! revocation, and every store is checked for one after each phase: the
 //! hidden-filter violations, which must be 0.
+//!
+//! The signatures of an object are checked once for the whole net, with
+//! each host that checks it charged what the check cost (`checks.rs`):
+//! the hosts do and report what they would without it, and a run costs
+//! each distinct object's check once.
 
+mod checks;
 mod fixture;
 mod metered;
 mod report;
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
+use checks::Checks;
 use fixture::Operator;
 pub use fixture::{
     HOSTS_PER_OPERATOR, MAX_OPERATORS, MIN_WEB_OPERATORS, SENTRIES, Trust, WEB_THRESHOLD,
@@ -46,7 +53,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 pub use report::{Convergence, PerRound, Report, Stat, json, table};
 use sentrymesh_mesh::gossip::{LAZY_ROUNDS, ROUND};
-use sentrymesh_mesh::sim::{Conditions, Member, Net};
+use sentrymesh_mesh::sim::{Conditions, Member, Net, checks::install};
 use sentrymesh_mesh::testing::NOW;
 use sentrymesh_mesh::{Mesh, Object, OperatorId, SignedCard, may_peer};
 use sentrymesh_types::PublicKey;
@@ -81,6 +88,13 @@ pub struct Setup {
     pub timeout_virtual_ms: u64,
     /// Rounds of the steady state measured.
     pub steady_rounds: u64,
+    /// Whether each distinct object's signatures are checked once for
+    /// the whole net (each host still charged the check's cost), or on
+    /// every host that asks.
+    pub memo: bool,
+    /// Threads the hosts run on (`Net::set_workers`): the run is the
+    /// same with any number.
+    pub workers: usize,
 }
 
 /// Why a setup cannot run.
@@ -139,10 +153,12 @@ pub fn run(setup: &Setup, progress: &mut dyn FnMut(&str)) -> Result<Report, Setu
     }
     let started = Started {
         wall: Instant::now(),
-        cpu: metered::thread_cpu(),
+        cpu: metered::process_cpu(),
     };
     let name = format!("{} hosts, {}", setup.hosts, setup.trust.name());
-    let mut sim = Sim::build(setup, operators);
+    let checks = Arc::new(Checks::new(setup.memo));
+    let _installed = install(checks.clone());
+    let mut sim = Sim::build(setup, operators, checks);
     progress(&format!(
         "{name}: {} members built in {:.1} s",
         sim.net.hosts.len(),
@@ -206,7 +222,7 @@ pub fn run(setup: &Setup, progress: &mut dyn FnMut(&str)) -> Result<Report, Setu
     Ok(sim.report(setup, found, started))
 }
 
-/// When a run started, by the wall clock and by this thread's processor
+/// When a run started, by the wall clock and by the process's processor
 /// time.
 struct Started {
     wall: Instant,
@@ -233,7 +249,9 @@ struct Sim {
     cards: Vec<SignedCard>,
     /// Every operator: whom every host should admit.
     everyone: BTreeSet<OperatorId>,
-    census: Rc<Census>,
+    census: Arc<Census>,
+    /// The signature checks the hosts ask for.
+    checks: Arc<Checks>,
     /// Each host's largest `Store::encode`, sampled after each phase.
     peak_store_bytes: Vec<usize>,
     /// Hidden hosts' objects found in another operator's store.
@@ -241,7 +259,7 @@ struct Sim {
 }
 
 impl Sim {
-    fn build(setup: &Setup, count: usize) -> Self {
+    fn build(setup: &Setup, count: usize, checks: Arc<Checks>) -> Self {
         let operators = fixture::operators(count, setup.trust);
         let mut census = Census::default();
         for op in &operators {
@@ -256,8 +274,9 @@ impl Sim {
             Object::from(fixture::revocation(producer_op, &producer)).id(),
             producer_op,
         );
-        let census = Rc::new(census);
+        let census = Arc::new(census);
         let mut net = Net::new(NOW, ChaCha8Rng::seed_from_u64(setup.seed));
+        net.set_workers(setup.workers);
         net.conditions = Conditions {
             loss_per_mille: setup.loss_per_mille,
             delay_ms: setup.delay_ms.saturating_sub(setup.jitter_ms)
@@ -278,6 +297,7 @@ impl Sim {
             operators,
             cards,
             census,
+            checks,
             store_violations: 0,
         }
     }
@@ -354,7 +374,7 @@ impl Sim {
         let holders: Vec<usize> = (0..self.cards.len())
             .filter(|&h| may_peer(self.cards[h].card(), card.card(), &self.everyone))
             .collect();
-        let census = Rc::clone(&self.census);
+        let census = Arc::clone(&self.census);
         add_member(&mut self.net, &census, op, card.clone(), store);
         self.cards.push(card.clone());
         self.peak_store_bytes.push(0);
@@ -561,11 +581,14 @@ impl Sim {
             over_quota: stats.iter().map(|s| s.objects_over_quota).sum(),
             virtual_secs: self.net.now.secs_since(NOW),
             wall_secs: started.wall.elapsed().as_secs_f64(),
-            cpu_secs: match (started.cpu, metered::thread_cpu()) {
+            cpu_secs: match (started.cpu, metered::process_cpu()) {
                 (Some(start), Some(end)) => end.saturating_sub(start).as_secs_f64(),
                 _ => 0.0,
             },
             member_cpu_secs: nodes.iter().map(|n| n.meter.cpu.as_secs_f64()).sum(),
+            memo: setup.memo,
+            checks_asked: self.checks.asked(),
+            checks_made: self.checks.made(),
         }
     }
 }
@@ -593,7 +616,7 @@ fn revoked(operators: &[Operator]) -> (SignedCard, SignedCard) {
 /// Adds a host of `op` with `card` and `store` to the net, metered.
 fn add_member(
     net: &mut Net<Metered>,
-    census: &Rc<Census>,
+    census: &Arc<Census>,
     op: &Operator,
     card: SignedCard,
     store: sentrymesh_mesh::Store,
@@ -606,5 +629,5 @@ fn add_member(
         configured: Default::default(),
         removed: Vec::new(),
     };
-    net.add(key, Metered::new(member, Rc::clone(census)));
+    net.add(key, Metered::new(member, Arc::clone(census)));
 }

@@ -1,15 +1,20 @@
 //! Each simulated host as the bench sees it: the [`Member`] wrapped in a
 //! [`Metered`] node that counts what it sends, the processor time it
-//! takes, its largest store, and every message it sends to another
-//! operator's host that carries a hidden host's object.
+//! takes (with the signature checks the run's
+//! [`Checks`](super::checks::Checks) answered for it charged at their
+//! cost), the checks it asks for, its largest store, and
+//! every message it sends to another operator's host that carries a hidden
+//! host's object.
 
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
-use sentrymesh_mesh::sim::{Member, Node};
+use sentrymesh_mesh::sim::{Arrival, Member, Node};
 use sentrymesh_mesh::{GossipError, GossipMessage, ObjectId};
 use sentrymesh_types::{PublicKey, UnixTime};
+
+use super::checks;
 
 /// What one host did, counted from its start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -18,8 +23,11 @@ pub(crate) struct Meter {
     pub(crate) messages: u64,
     /// Their bytes.
     pub(crate) bytes: u64,
-    /// The processor time of this thread spent in the member's calls.
+    /// The processor time of this thread spent in the member's calls, and
+    /// that of the checks answered for it from the memo.
     pub(crate) cpu: Duration,
+    /// Signature checks of objects it asked for.
+    pub(crate) checks: u64,
     /// The most objects its store held after any input.
     pub(crate) peak_objects: usize,
     /// Messages it sent to another operator's host that named a hidden
@@ -34,6 +42,7 @@ impl Meter {
             messages: self.messages - earlier.messages,
             bytes: self.bytes - earlier.bytes,
             cpu: self.cpu.saturating_sub(earlier.cpu),
+            checks: self.checks - earlier.checks,
             peak_objects: self.peak_objects,
             violations: self.violations - earlier.violations,
         }
@@ -108,11 +117,11 @@ impl Census {
 pub(crate) struct Metered {
     pub(crate) member: Member,
     pub(crate) meter: Meter,
-    census: Rc<Census>,
+    census: Arc<Census>,
 }
 
 impl Metered {
-    pub(crate) fn new(member: Member, census: Rc<Census>) -> Self {
+    pub(crate) fn new(member: Member, census: Arc<Census>) -> Self {
         Self {
             member,
             meter: Meter::default(),
@@ -120,13 +129,20 @@ impl Metered {
         }
     }
 
-    /// Runs `call` on the member, charging its processor time.
+    /// Runs `call` on the member, charging its processor time and that of
+    /// the checks the memo answered during it, and counting the checks it
+    /// asked for.
     fn timed<T>(&mut self, call: impl FnOnce(&mut Member) -> T) -> T {
+        // Only members' calls ask for checks: nothing is left to take.
+        checks::on_this_thread();
         let start = thread_cpu();
         let result = call(&mut self.member);
         if let (Some(start), Some(end)) = (start, thread_cpu()) {
             self.meter.cpu += end.saturating_sub(start);
         }
+        let asked = checks::on_this_thread();
+        self.meter.cpu += asked.charge;
+        self.meter.checks += asked.checks;
         result
     }
 }
@@ -167,19 +183,60 @@ impl Node for Metered {
     fn settle(&mut self) {
         self.timed(Member::settle);
     }
+
+    /// The batch timed once (a read of the thread's clock costs about as
+    /// much as a small message), the tunnel's check of each sender with it.
+    fn handle_messages(&mut self, messages: &[(PublicKey, &[u8])], now: UnixTime) -> Vec<Arrival> {
+        let mut peak = self.meter.peak_objects;
+        let arrivals = self.timed(|member| {
+            let mut arrivals = Vec::with_capacity(messages.len());
+            for &(from, bytes) in messages {
+                arrivals.push(if member.accepts(&from) {
+                    Arrival::Handled(member.handle_message(from, bytes, now))
+                } else {
+                    Arrival::Refused
+                });
+                peak = peak.max(member.mesh.store().len());
+            }
+            arrivals
+        });
+        self.meter.peak_objects = peak;
+        arrivals
+    }
+
+    /// The member's output timed once, then counted and read for hidden
+    /// objects.
+    fn poll_output(&mut self, out: &mut Vec<(PublicKey, Vec<u8>)>) {
+        let first = out.len();
+        self.timed(|member| member.poll_output(out));
+        for (to, bytes) in &out[first..] {
+            self.meter.messages += 1;
+            self.meter.bytes += bytes.len() as u64;
+            self.meter.violations += self.census.violations_in(self.member.op, to, bytes);
+        }
+    }
 }
 
 /// The processor time this thread has used: what the members cost, without
 /// the time other processes on the machine took from it. `None` if the
 /// clock cannot be read (Linux always has it): nothing is charged then.
 pub(crate) fn thread_cpu() -> Option<Duration> {
+    cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// The processor time this process has used, on all its threads.
+pub(crate) fn process_cpu() -> Option<Duration> {
+    cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+fn cpu_clock(clock: libc::clockid_t) -> Option<Duration> {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes one timespec through a pointer to a
     // live, writable local; it reads nothing else.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
     if rc != 0 {
         return None;
     }

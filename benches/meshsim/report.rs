@@ -124,8 +124,11 @@ pub struct PerRound {
     pub messages: Stat,
     /// Bytes of gossip sent.
     pub bytes: Stat,
-    /// Processor time in the member's calls, milliseconds.
+    /// Processor time in the member's calls, milliseconds, the checks
+    /// the memo answered for it charged at their cost.
     pub cpu_ms: Stat,
+    /// Signature checks of objects asked for.
+    pub checks: Stat,
 }
 
 impl PerRound {
@@ -139,6 +142,7 @@ impl PerRound {
             messages: per(|m| m.messages as f64),
             bytes: per(|m| m.bytes as f64),
             cpu_ms: per(|m| millis(m.cpu)),
+            checks: per(|m| m.checks as f64),
         }
     }
 
@@ -148,6 +152,7 @@ impl PerRound {
             "messages": self.messages.to_json(),
             "bytes": self.bytes.to_json(),
             "cpu_ms": self.cpu_ms.to_json(),
+            "checks": self.checks.to_json(),
         })
     }
 }
@@ -213,11 +218,22 @@ pub struct Report {
     pub virtual_secs: u64,
     /// Wall seconds the whole run took.
     pub wall_secs: f64,
-    /// Processor seconds the whole run took (the thread's: setup, members,
-    /// net and checks).
+    /// Processor seconds the whole run took, on all the process's threads
+    /// (setup, members, net and checks; and whatever else the process ran
+    /// meanwhile, as other tests).
     pub cpu_secs: f64,
-    /// Of those, the seconds spent in the members' calls.
+    /// Of those, the seconds charged to the members: their calls', and
+    /// the checks the memo answered for them at their cost (so it can
+    /// exceed [`Report::cpu_secs`]).
     pub member_cpu_secs: f64,
+    /// Whether a distinct object's signatures were checked once for the
+    /// whole net.
+    pub memo: bool,
+    /// Signature checks of objects the hosts asked for.
+    pub checks_asked: u64,
+    /// Of those, checks made on the processor: all without the memo, each
+    /// distinct object once with it.
+    pub checks_made: u64,
 }
 
 impl Report {
@@ -253,6 +269,9 @@ impl Report {
             "wall_seconds": self.wall_secs,
             "cpu_seconds": self.cpu_secs,
             "member_cpu_seconds": self.member_cpu_secs,
+            "memo": self.memo,
+            "checks_asked": self.checks_asked,
+            "checks_made": self.checks_made,
         })
     }
 }
@@ -289,7 +308,7 @@ pub fn table(reports: &[Report]) -> String {
     }
     out.push_str(
         "\nper host per round, mean / max over hosts\n\n| hosts | trust | phase | messages | \
-         bytes | CPU ms |\n|---|---|---|---|---|---|\n",
+         bytes | CPU ms | checks |\n|---|---|---|---|---|---|---|\n",
     );
     for r in reports {
         let phases = [
@@ -300,7 +319,7 @@ pub fn table(reports: &[Report]) -> String {
             let Some(p) = p else {
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {phase} | — | — | — |",
+                    "| {} | {} | {phase} | — | — | — | — |",
                     r.hosts,
                     r.trust.name()
                 );
@@ -308,7 +327,8 @@ pub fn table(reports: &[Report]) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {phase} ({} r) | {:.0} / {:.0} | {} / {} | {:.2} / {:.2} |",
+                "| {} | {} | {phase} ({} r) | {:.0} / {:.0} | {} / {} | {:.2} / {:.2} | {:.0} / \
+                 {:.0} |",
                 r.hosts,
                 r.trust.name(),
                 p.rounds,
@@ -317,18 +337,21 @@ pub fn table(reports: &[Report]) -> String {
                 bytes(p.bytes.mean),
                 bytes(p.bytes.max),
                 p.cpu_ms.mean,
-                p.cpu_ms.max
+                p.cpu_ms.max,
+                p.checks.mean,
+                p.checks.max
             );
         }
     }
     out.push_str(
         "\n| hosts | trust | peak store objects (mean / max) | peak store bytes (mean / max) | \
-         dropped | over budget | over quota |\n|---|---|---|---|---|---|---|\n",
+         dropped | over budget | over quota | checks asked (made) |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for r in reports {
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} / {:.0} | {} / {} | {} | {} | {} |",
+            "| {} | {} | {:.0} / {:.0} | {} / {} | {} | {} | {} | {} ({}{}) |",
             r.hosts,
             r.trust.name(),
             r.store_objects.mean,
@@ -337,7 +360,10 @@ pub fn table(reports: &[Report]) -> String {
             bytes(r.store_bytes.max),
             r.dropped,
             r.over_budget,
-            r.over_quota
+            r.over_quota,
+            r.checks_asked,
+            r.checks_made,
+            if r.memo { ", memo" } else { "" }
         );
     }
     out

@@ -4,7 +4,7 @@
 //! show no hidden host to another operator. Nothing here reads the wall
 //! clock's figures.
 
-use sentrymesh_benches::meshsim::{self, Setup, Trust};
+use sentrymesh_benches::meshsim::{self, Report, Setup, Trust};
 
 fn setup(trust: Trust) -> Setup {
     Setup {
@@ -16,6 +16,8 @@ fn setup(trust: Trust) -> Setup {
         jitter_ms: 5,
         timeout_virtual_ms: 60_000,
         steady_rounds: 1,
+        memo: true,
+        workers: 1,
     }
 }
 
@@ -43,6 +45,67 @@ fn a_small_mesh_converges_in_every_phase_with_no_hidden_host_shown() {
         // The new sentry peers with everyone's sentries and its producer.
         assert_eq!(report.new_card.hosts, 1 + 3 + 15, "{name}");
         assert!(report.store_objects.max > 0.0 && report.store_bytes.max > 0.0);
+    }
+}
+
+/// What a run did, without what it cost (times and processor figures).
+fn what_it_did(r: &Report) -> String {
+    let per_round = |p: meshsim::PerRound| (p.rounds, p.messages, p.bytes, p.checks);
+    format!(
+        "{:?}",
+        (
+            (r.boot, r.new_card, r.revocation),
+            (r.admitted_min, r.admitted_max, r.settle_rounds),
+            (per_round(r.converging), r.steady.map(per_round)),
+            (r.store_objects, r.store_bytes, r.violations),
+            (r.dropped, r.over_budget, r.over_quota, r.checks_asked),
+            r.virtual_secs,
+        )
+    )
+}
+
+/// The memo changes what a run costs, not what it does: the hosts ask
+/// for the same checks, send the same bytes and converge at the same
+/// virtual times with it as without, and it makes fewer checks than they
+/// ask for.
+#[test]
+fn the_memo_answers_the_checks_the_hosts_would_make() {
+    for trust in [Trust::Direct, Trust::Web] {
+        let name = trust.name();
+        let with = meshsim::run(&setup(trust), &mut |_| {}).expect("a setup that runs");
+        let without = meshsim::run(
+            &Setup {
+                memo: false,
+                ..setup(trust)
+            },
+            &mut |_| {},
+        )
+        .expect("a setup that runs");
+        assert!(with.memo && !without.memo);
+        assert!(with.checks_asked > 0, "{name}");
+        assert_eq!(without.checks_made, without.checks_asked, "{name}");
+        assert!(
+            with.checks_made < with.checks_asked / 4,
+            "{name}: {} made of {}",
+            with.checks_made,
+            with.checks_asked
+        );
+        assert_eq!(what_it_did(&with), what_it_did(&without), "{name}");
+    }
+}
+
+/// Workers change how long a run takes, not what it does: hosts run on
+/// three threads give the figures they give on one.
+#[test]
+fn a_run_is_the_same_on_more_workers() {
+    for trust in [Trust::Direct, Trust::Web] {
+        let one = meshsim::run(&setup(trust), &mut |_| {}).expect("a setup that runs");
+        let three = Setup {
+            workers: 3,
+            ..setup(trust)
+        };
+        let three = meshsim::run(&three, &mut |_| {}).expect("a setup that runs");
+        assert_eq!(what_it_did(&one), what_it_did(&three), "{}", trust.name());
     }
 }
 

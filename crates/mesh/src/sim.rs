@@ -12,8 +12,9 @@
 //!      ├─ run_until_quiet()  deliver, then let time run until nothing is in flight
 //!      ├─ run_for(secs)      jump from timeout to arrival to timeout, delivering;
 //!      │                     only the nodes a step wakes are drained
-//!      └─ advance(ms)        the same, in milliseconds, without draining every node
-//!                            first (wake(i) a node changed by hand)
+//!      ├─ advance(ms)        the same, in milliseconds, without draining every node
+//!      │                     first (wake(i) a node changed by hand)
+//!      └─ set_workers(n)     the nodes a step wakes run on n threads, the run unchanged
 //!
 //!   Node for Gossip   the gossip machine alone, peers wired by hand
 //!   Node for Member   one host's Mesh: a message reaches it only when it admits the
@@ -21,7 +22,8 @@
 //! ```
 //!
 //! Nothing here reads a clock or takes entropy from the operating system:
-//! nodes are served in the order they joined, messages in flight ordered by
+//! nodes are served in the order they joined (their results taken in that
+//! order when workers run them), messages in flight ordered by
 //! arrival time and then by sending order, and loss and delay come from the
 //! RNG passed in, so a seed gives the same run every time. The cards,
 //! operators and trust policies come from the [`testing`](crate::testing)
@@ -39,12 +41,15 @@
 //! net.assert_no_hidden_leaks();
 //! ```
 
+pub mod checks;
 mod member;
 mod net;
 mod schedule;
+mod workers;
 
+pub use checks::{Check, Checker};
 pub use member::{
     Member, THREE, contains, converged_three, everyone, host_card, host_card_with, hosts_of, names,
     policy, seed,
 };
-pub use net::{Conditions, Delivery, Host, Net, Node};
+pub use net::{Arrival, Conditions, Delivery, Host, Net, Node};

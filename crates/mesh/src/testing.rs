@@ -31,12 +31,24 @@ const POISONED: &str = "a test panicked holding the host keys";
 /// [`SignCard::sign`] can prove possession for any card built from them.
 static HOST_KEYS: Mutex<BTreeMap<PublicKey, [u8; 32]>> = Mutex::new(BTreeMap::new());
 
+/// Every operator [`operator`] made, as deriving one's public key costs a
+/// scalar multiplication and a simulation of 250 operators asks for them
+/// hundreds of thousands of times.
+static OPERATORS: Mutex<BTreeMap<u8, OperatorSecret>> = Mutex::new(BTreeMap::new());
+
 /// Operator number `n`, the same key every run.
 pub fn operator(n: u8) -> OperatorSecret {
-    let mut seed = [n; 32];
-    // Keep clear of the bit pattern refused as a WireGuard key.
-    seed[0] |= 1;
-    OperatorSecret::from_seed(seed)
+    OPERATORS
+        .lock()
+        .expect("a test panicked holding the operators")
+        .entry(n)
+        .or_insert_with(|| {
+            let mut seed = [n; 32];
+            // Keep clear of the bit pattern refused as a WireGuard key.
+            seed[0] |= 1;
+            OperatorSecret::from_seed(seed)
+        })
+        .clone()
 }
 
 /// The WireGuard private key made from `seed` (hashed, so seeds that

@@ -90,3 +90,27 @@ fn a_seed_gives_the_same_run_every_time() {
     assert_eq!(run(3), first);
     assert_ne!(run(4), first);
 }
+
+/// Workers change how fast a run goes, not what it does: the same seed
+/// gives the same messages in the same order, and the same peers, with
+/// the hosts on one thread or on three.
+#[test]
+fn workers_change_nothing_a_run_does() {
+    const SIX: &[u8] = &[1, 2, 3, 4, 5, 6];
+    let run = |workers| {
+        let mut net = Net::launch(SIX, everyone(SIX), ChaCha8Rng::seed_from_u64(5));
+        net.set_workers(workers);
+        // No jitter: the 18 hosts' messages arrive together, and their
+        // timers fire together, so workers share the steps.
+        net.conditions = Conditions {
+            loss_per_mille: 50,
+            delay_ms: 40..=40,
+        };
+        net.run_for(20);
+        let peers: Vec<_> = net.nodes().map(Member::peer_names).collect();
+        (net.log().to_vec(), net.dropped, peers)
+    };
+    let one = run(1);
+    assert!(one.0.len() > 100 && one.1 > 0);
+    assert_eq!(run(3), one);
+}

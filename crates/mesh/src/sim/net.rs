@@ -1,6 +1,6 @@
 //! [`Net`]: N nodes on one simulated network under one virtual clock.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeInclusive;
 
 use rand_chacha::ChaCha8Rng;
@@ -8,6 +8,7 @@ use rand_core::RngCore;
 use sentrymesh_types::{PublicKey, UnixTime};
 
 use super::schedule::{InFlight, Pending, Queue, Timers};
+use super::workers;
 use crate::gossip::{Gossip, GossipError};
 
 /// After this many rounds of [`Net::run_until_quiet`] without quiet, the
@@ -17,8 +18,9 @@ const MAX_ROUNDS: usize = 100_000;
 const MILLIS: u64 = 1000;
 
 /// What the harness drives: a gossiping state machine, sans-IO, as
-/// [`Gossip`] and [`Mesh`](crate::Mesh) are.
-pub trait Node {
+/// [`Gossip`] and [`Mesh`](crate::Mesh) are; `Send`, as a net with
+/// workers runs nodes on several threads.
+pub trait Node: Send {
     /// Takes a message from the node whose WireGuard key is `from`.
     ///
     /// # Errors
@@ -47,6 +49,42 @@ pub trait Node {
     /// Called after every round of deliveries, to drain what else the node
     /// reports (peer events).
     fn settle(&mut self) {}
+
+    /// Takes the messages that arrived for this node at one time, in
+    /// order: each that reaches it ([`Node::accepts`]) is handled
+    /// ([`Node::handle_message`]). A node may override it to do something
+    /// around the whole batch, as a bench timing it once.
+    fn handle_messages(&mut self, messages: &[(PublicKey, &[u8])], now: UnixTime) -> Vec<Arrival> {
+        messages
+            .iter()
+            .map(|&(from, bytes)| {
+                if self.accepts(&from) {
+                    Arrival::Handled(self.handle_message(from, bytes, now))
+                } else {
+                    Arrival::Refused
+                }
+            })
+            .collect()
+    }
+
+    /// [`Node::settle`], then every message the node has to send
+    /// ([`Node::poll_transmit`]), in order, into `out`. A node may
+    /// override it as [`Node::handle_messages`].
+    fn poll_output(&mut self, out: &mut Vec<(PublicKey, Vec<u8>)>) {
+        self.settle();
+        while let Some(message) = self.poll_transmit() {
+            out.push(message);
+        }
+    }
+}
+
+/// What became of a message that arrived at its recipient's host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arrival {
+    /// The recipient does not accept the sender: no tunnel carried it.
+    Refused,
+    /// The recipient took it, and what it said.
+    Handled(Result<(), GossipError>),
 }
 
 /// The gossip machine alone: every message reaches it, and it refuses
@@ -89,6 +127,15 @@ pub struct Conditions {
     pub delay_ms: RangeInclusive<u64>,
 }
 
+impl Conditions {
+    /// Whether every message waits in flight, if only until the end of the
+    /// step it was sent in: with no delay at all, each is handed over as
+    /// soon as its sender emits it.
+    fn queues(&self) -> bool {
+        *self.delay_ms.end() > 0
+    }
+}
+
 impl Default for Conditions {
     /// A perfect network: nothing lost, nothing delayed.
     fn default() -> Self {
@@ -106,6 +153,19 @@ pub struct Host<N> {
     pub key: PublicKey,
     /// The machine under test.
     pub node: N,
+}
+
+/// A message due at its recipient, as [`Net::deliver_due`] hands it over.
+struct Arrived {
+    /// Its place among the messages due at the time: the order they
+    /// arrived in.
+    place: usize,
+    /// The index of the sender.
+    from: usize,
+    /// The sender's key, as the recipient is given it.
+    key: PublicKey,
+    /// The message.
+    bytes: Vec<u8>,
 }
 
 /// A message the net delivered, as [`Net::log`] records it.
@@ -135,9 +195,16 @@ pub struct Delivery {
 ///
 /// Only a node that took a message or ran a timer since it was last
 /// drained is asked for output, and timers and messages in flight wait in
-/// heaps: a step of the net costs what the nodes it wakes do, not a pass
-/// over all of them. [`Net::deliver`] and the runs start by draining every
-/// node once, for what a test changed in them by hand.
+/// a heap and in buckets by arrival: a step of the net costs what the
+/// nodes it wakes do, not a pass over all of them. [`Net::deliver`] and
+/// the runs start by draining every node once, for what a test changed in
+/// them by hand.
+///
+/// With [`Net::set_workers`] the nodes a step wakes run on several
+/// threads, each call on its own node: the messages that arrive at one
+/// time, the timers due at one time, and (when messages are delayed) the
+/// draining of every pending node. Their results are taken in the order
+/// the nodes joined, so a run is the same with any number of workers.
 #[derive(Debug)]
 pub struct Net<N> {
     /// The nodes, in the order they joined. Change the nodes, not their
@@ -166,6 +233,8 @@ pub struct Net<N> {
     pending: Pending,
     /// Every delivered message, when recording.
     log: Option<Vec<Delivery>>,
+    /// Threads the nodes a step wakes run on.
+    workers: usize,
 }
 
 impl<N: Node> Net<N> {
@@ -184,7 +253,15 @@ impl<N: Node> Net<N> {
             timers: Timers::default(),
             pending: Pending::default(),
             log: None,
+            workers: 1,
         }
+    }
+
+    /// Runs the nodes a step wakes on up to `workers` threads (1, the
+    /// default, runs everything on the caller's); each thread has the
+    /// caller's [`Checker`](super::Checker), if one is installed.
+    pub fn set_workers(&mut self, workers: usize) {
+        self.workers = workers.max(1);
     }
 
     /// Starts recording every delivered message in [`Net::log`] (from now
@@ -332,14 +409,10 @@ impl<N: Node> Net<N> {
     fn drain(&mut self) -> usize {
         let mut delivered = 0;
         for _ in 0..MAX_ROUNDS {
-            let mut cursor = 0;
-            while let Some(from) = self.pending.take_from(cursor) {
-                cursor = from + 1;
-                self.hosts[from].node.settle();
-                while let Some((to, bytes)) = self.hosts[from].node.poll_transmit() {
-                    delivered += self.transmit(from, &to, bytes);
-                }
-                self.arm(from);
+            if self.conditions.queues() {
+                self.poll_pending();
+            } else {
+                delivered += self.poll_pending_in_turn();
             }
             delivered += self.deliver_due();
             if self.pending.is_empty() {
@@ -349,13 +422,60 @@ impl<N: Node> Net<N> {
         panic!("the nodes did not go quiet after {MAX_ROUNDS} rounds");
     }
 
+    /// Drains every pending node (on the workers), then puts what each
+    /// sent on the network in the order the nodes joined: as
+    /// [`Net::poll_pending_in_turn`] does when every message is queued, as
+    /// no node's output then depends on another's.
+    fn poll_pending(&mut self) {
+        let nodes = self.pending.take_all();
+        let jobs = nodes.iter().map(|&index| (index, ())).collect();
+        let outputs = workers::run(self.workers, &mut self.hosts, jobs, |node, ()| {
+            let mut out = Vec::new();
+            node.poll_output(&mut out);
+            out
+        });
+        for (from, out) in nodes.into_iter().zip(outputs) {
+            for (to, bytes) in out {
+                self.transmit(from, &to, bytes);
+            }
+            self.arm(from);
+        }
+    }
+
+    /// Drains the pending nodes one by one in the order they joined, each
+    /// message handed over as it is sent when the network does not delay
+    /// it (a node drained later in the pass sees it). Returns how many
+    /// messages were delivered.
+    fn poll_pending_in_turn(&mut self) -> usize {
+        let mut delivered = 0;
+        let mut cursor = 0;
+        while let Some(from) = self.pending.take_from(cursor) {
+            cursor = from + 1;
+            self.hosts[from].node.settle();
+            while let Some((to, bytes)) = self.hosts[from].node.poll_transmit() {
+                delivered += self.transmit(from, &to, bytes);
+            }
+            self.arm(from);
+        }
+        delivered
+    }
+
     /// Moves the clock to `at` milliseconds (never back) and runs the
-    /// timers due.
+    /// timers due (on the workers).
     fn advance_to(&mut self, at: u64) {
         self.set_clock(self.now_millis().max(at));
         let (now, now_millis) = (self.now, self.now_millis());
+        let mut due = Vec::new();
         while let Some(index) = self.timers.pop_due(now_millis) {
-            self.hosts[index].node.handle_timeout(now);
+            due.push(index);
+        }
+        // Each timer runs on its own node: their order does not matter.
+        due.sort_unstable();
+        let jobs = due.iter().map(|&index| (index, ())).collect();
+        workers::run(self.workers, &mut self.hosts, jobs, |node, ()| {
+            node.handle_timeout(now);
+        });
+        for index in due {
             self.pending.mark(index);
         }
     }
@@ -396,16 +516,46 @@ impl<N: Node> Net<N> {
         0
     }
 
-    /// Delivers what is in flight and due by now; returns how many arrived.
+    /// Delivers what is in flight and due by now, each recipient's
+    /// messages in the order they arrived (the recipients on the workers),
+    /// and accounts for them in that order; returns how many arrived.
     fn deliver_due(&mut self) -> usize {
-        let mut delivered = 0;
-        while let Some(InFlight {
-            from, to, bytes, ..
-        }) = self.in_flight.pop_due(self.now_millis())
-        {
-            delivered += self.hand_over(from, to, bytes);
+        let due = self.in_flight.take_due(self.now_millis());
+        if due.is_empty() {
+            return 0;
         }
-        delivered
+        let count = due.len();
+        let mut by_recipient: BTreeMap<usize, Vec<Arrived>> = BTreeMap::new();
+        for (place, InFlight { from, to, bytes }) in due.into_iter().enumerate() {
+            let key = self.hosts[from].key;
+            let arrived = Arrived {
+                place,
+                from,
+                key,
+                bytes,
+            };
+            by_recipient.entry(to).or_default().push(arrived);
+        }
+        let recipients: Vec<usize> = by_recipient.keys().copied().collect();
+        let now = self.now;
+        let jobs = by_recipient.into_iter().collect();
+        let handled = workers::run(self.workers, &mut self.hosts, jobs, |node, messages| {
+            let batch: Vec<(PublicKey, &[u8])> =
+                messages.iter().map(|m| (m.key, &m.bytes[..])).collect();
+            let arrivals = node.handle_messages(&batch, now);
+            (messages, arrivals)
+        });
+        let mut in_order = Vec::with_capacity(count);
+        for (to, (messages, arrivals)) in recipients.into_iter().zip(handled) {
+            for (message, arrival) in messages.into_iter().zip(arrivals) {
+                in_order.push((to, message, arrival));
+            }
+        }
+        in_order.sort_unstable_by_key(|(_, message, _)| message.place);
+        in_order
+            .into_iter()
+            .map(|(to, message, arrival)| self.account(message.from, to, message.bytes, arrival))
+            .sum()
     }
 
     /// Gives a message to its recipient if it accepts the sender; returns 1
@@ -414,11 +564,26 @@ impl<N: Node> Net<N> {
         let sender = self.hosts[from].key;
         let recipient = &mut self.hosts[to].node;
         // The tunnel: no session unless the recipient admits the sender.
-        if !recipient.accepts(&sender) {
+        let arrival = if recipient.accepts(&sender) {
+            Arrival::Handled(recipient.handle_message(sender, &bytes, self.now))
+        } else {
+            Arrival::Refused
+        };
+        self.account(from, to, bytes, arrival)
+    }
+
+    /// Counts what became of a message from `from` to `to`, marks a
+    /// recipient that took it to be drained, and logs it when recording;
+    /// returns 1 when the recipient took it.
+    ///
+    /// # Panics
+    ///
+    /// If the recipient refused it for any reason but its sender's budget.
+    fn account(&mut self, from: usize, to: usize, bytes: Vec<u8>, arrival: Arrival) -> usize {
+        let Arrival::Handled(result) = arrival else {
             self.dropped += 1;
             return 0;
-        }
-        let result = recipient.handle_message(sender, &bytes, self.now);
+        };
         self.pending.mark(to);
         match result {
             Ok(()) => {}

@@ -1,18 +1,14 @@
 //! What a [`Net`](super::Net) does next: the messages in flight, the
 //! nodes' armed timers, and the nodes with work to drain — each kept so
-//! that finding the next thing costs a heap pop or a bit scan, not a pass
-//! over every node, in a net of a thousand.
+//! that finding the next thing costs a map lookup, a heap pop or a bit
+//! scan, not a pass over every node, in a net of a thousand.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 
 /// A message on its way, until its arrival time.
 #[derive(Debug)]
 pub(super) struct InFlight {
-    /// When it arrives, in milliseconds since the Unix epoch.
-    pub(super) at: u64,
-    /// The order it was sent in, which breaks ties between arrivals.
-    pub(super) seq: u64,
     /// The index of the sender.
     pub(super) from: usize,
     /// The index of the recipient.
@@ -21,70 +17,46 @@ pub(super) struct InFlight {
     pub(super) bytes: Vec<u8>,
 }
 
-impl InFlight {
-    fn key(&self) -> (u64, u64) {
-        (self.at, self.seq)
-    }
-}
-
-impl PartialEq for InFlight {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl Eq for InFlight {}
-
-impl PartialOrd for InFlight {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// Earliest arrival first, then first sent: reversed, as
-/// [`BinaryHeap`] pops the greatest.
-impl Ord for InFlight {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.key().cmp(&self.key())
-    }
-}
-
-/// The messages in flight, earliest arrival (then first sent) on top.
+/// The messages in flight, by arrival time (milliseconds), those arriving
+/// at one time in the order they were sent.
 #[derive(Debug, Default)]
 pub(super) struct Queue {
-    heap: BinaryHeap<InFlight>,
-    sent: u64,
+    by_arrival: BTreeMap<u64, Vec<InFlight>>,
+    len: usize,
 }
 
 impl Queue {
     /// Queues `bytes` from `from` to `to`, arriving at `at` (milliseconds).
     pub(super) fn push(&mut self, at: u64, from: usize, to: usize, bytes: Vec<u8>) {
-        self.sent += 1;
-        self.heap.push(InFlight {
-            at,
-            seq: self.sent,
-            from,
-            to,
-            bytes,
-        });
+        self.len += 1;
+        self.by_arrival
+            .entry(at)
+            .or_default()
+            .push(InFlight { from, to, bytes });
     }
 
     /// When the next message arrives.
     pub(super) fn next_arrival(&self) -> Option<u64> {
-        self.heap.peek().map(|m| m.at)
+        self.by_arrival.keys().next().copied()
     }
 
-    /// The next message, if it has arrived by `now` (milliseconds).
-    pub(super) fn pop_due(&mut self, now: u64) -> Option<InFlight> {
-        if self.heap.peek()?.at > now {
-            return None;
+    /// Every message that has arrived by `now` (milliseconds), by arrival
+    /// time and then in the order they were sent.
+    pub(super) fn take_due(&mut self, now: u64) -> Vec<InFlight> {
+        let mut due = Vec::new();
+        while let Some(arrivals) = self.by_arrival.first_entry() {
+            if *arrivals.key() > now {
+                break;
+            }
+            due.extend(arrivals.remove());
         }
-        self.heap.pop()
+        self.len -= due.len();
+        due
     }
 
     /// How many messages are on their way.
     pub(super) fn len(&self) -> usize {
-        self.heap.len()
+        self.len
     }
 }
 
@@ -170,6 +142,15 @@ impl Pending {
         (0..len).for_each(|index| self.mark(index));
     }
 
+    /// Unmarks and returns every marked node, in index order.
+    pub(super) fn take_all(&mut self) -> Vec<usize> {
+        let mut nodes = Vec::with_capacity(self.count);
+        while let Some(index) = self.take_from(nodes.last().map_or(0, |last| last + 1)) {
+            nodes.push(index);
+        }
+        nodes
+    }
+
     /// Unmarks and returns the first marked node at `from` or after.
     pub(super) fn take_from(&mut self, from: usize) -> Option<usize> {
         let mut word = from / 64;
@@ -199,18 +180,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_queue_pops_by_arrival_then_by_sending_order() {
+    fn the_queue_gives_what_is_due_by_arrival_then_by_sending_order() {
         let mut queue = Queue::default();
         queue.push(50, 0, 1, vec![1]);
         queue.push(20, 0, 1, vec![2]);
         queue.push(50, 0, 1, vec![3]);
+        queue.push(70, 0, 1, vec![4]);
         assert_eq!(queue.next_arrival(), Some(20));
-        assert!(queue.pop_due(19).is_none());
-        let order: Vec<u8> = std::iter::from_fn(|| queue.pop_due(50))
-            .map(|m| m.bytes[0])
-            .collect();
+        assert!(queue.take_due(19).is_empty());
+        let order: Vec<u8> = queue.take_due(50).iter().map(|m| m.bytes[0]).collect();
         assert_eq!(order, [2, 1, 3]);
-        assert_eq!(queue.len(), 0);
+        assert_eq!((queue.len(), queue.next_arrival()), (1, Some(70)));
+        assert_eq!(queue.take_due(70).len(), 1);
+        assert_eq!((queue.len(), queue.next_arrival()), (0, None));
     }
 
     #[test]
@@ -244,5 +226,10 @@ mod tests {
         assert!(pending.is_empty());
         pending.mark_all(2);
         assert_eq!(pending.take_from(0), Some(0));
+        for index in [200, 1, 65] {
+            pending.mark(index);
+        }
+        assert_eq!(pending.take_all(), [1, 65, 200]);
+        assert!(pending.is_empty() && pending.take_all().is_empty());
     }
 }
