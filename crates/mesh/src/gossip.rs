@@ -794,13 +794,16 @@ impl Gossip {
             return;
         };
         let held = self.statements.count(&voucher);
-        if held == 0 || peer.listing_due.is_some() {
+        // A listing of this voucher due already is not sent twice, nor
+        // paid twice; one of another voucher goes after it.
+        if held == 0 || peer.listing_due.contains_key(&voucher) {
             return;
         }
         let operator = peer.operator;
         if self.charge(operator, held.saturating_mul(OBJECT_ID_LEN), now) {
-            self.neighbours
-                .update(&from, |peer| peer.listing_due = Some((voucher, None)));
+            self.neighbours.update(&from, |peer| {
+                peer.listing_due.insert(voucher, None);
+            });
         }
     }
 
@@ -1222,7 +1225,7 @@ impl Gossip {
             }
         }
         let peer = self.neighbours.get(&key)?;
-        if peer.listing_due.is_some() {
+        if !peer.listing_due.is_empty() {
             if let Some(bytes) = self.build_listing(key) {
                 return Some(bytes);
             }
@@ -1322,13 +1325,21 @@ impl Gossip {
         writer.finish()
     }
 
-    /// The next digest of this host's ids of the statements of the voucher
-    /// whose listing is due to `key`, from where the last one stopped.
+    /// The next digest of this host's ids of the statements of the first
+    /// voucher whose listing is due to `key`, from where the last one
+    /// stopped.
     fn build_listing(&mut self, key: PublicKey) -> Option<Vec<u8>> {
-        let (voucher, after) = self.neighbours.get(&key)?.listing_due?;
+        let (&voucher, &after) = self.neighbours.get(&key)?.listing_due.first_key_value()?;
         let chunk = self.statements.ids_after(&voucher, after, MAX_IDS);
-        let next = (chunk.len() == MAX_IDS).then(|| (voucher, chunk.last().copied()));
-        self.neighbours.update(&key, |peer| peer.listing_due = next);
+        let next = (chunk.len() == MAX_IDS).then(|| chunk.last().copied());
+        self.neighbours.update(&key, |peer| match next {
+            Some(after) => {
+                peer.listing_due.insert(voucher, after);
+            }
+            None => {
+                peer.listing_due.remove(&voucher);
+            }
+        });
         let ids: Vec<ObjectId> = chunk
             .into_iter()
             .filter(|id| self.may_go(&key, id))

@@ -7,7 +7,7 @@ use super::tests::{end, host, kinds, net_of, round_at, signed};
 use super::*;
 use crate::identity::OperatorSecret;
 use crate::role::Role;
-use crate::sim::Net;
+use crate::sim::{Host, Net};
 use crate::testing::{NOW, operator};
 use crate::vouch::{SignedVouch, Vouch};
 
@@ -269,4 +269,51 @@ fn a_listing_its_asker_cannot_pay_for_is_not_sent() {
         carol.handle_message(alice, &ask, NOW).unwrap();
         assert!(carol.poll_transmit().is_none());
     }
+}
+
+/// A hidden host peers with its own operator's public hosts only, so it
+/// asks one of them about every voucher it trusts directly, several in
+/// one round at boot. Each ask must be answered, not only the first: the
+/// others would wait [`RESETTLE_AFTER`] seconds for their next turn.
+#[test]
+fn asks_about_several_vouchers_of_one_host_in_one_round_are_each_answered() {
+    let [alice, carol, dave, erin] = [1, 3, 4, 5].map(operator);
+    let (hidden, sentry) = (
+        signed(&alice, "producer-1", Role::Producer),
+        signed(&alice, "sentry-1", Role::Sentry),
+    );
+    let vouchers = [&carol, &dave, &erin];
+    let direct: BTreeSet<OperatorId> = vouchers.iter().map(|op| op.operator_id()).collect();
+    let mut admitted = direct.clone();
+    admitted.insert(alice.operator_id());
+    // The sentry holds two statements of each voucher from before the
+    // hidden host came: nothing is pushed or announced any more.
+    let mut store = Store::new();
+    store.insert_card(sentry.clone(), NOW).unwrap();
+    store.insert_card(hidden.clone(), NOW).unwrap();
+    for (n, voucher) in (10..).step_by(2).zip(vouchers) {
+        for subject in [n, n + 1] {
+            store.insert(vouch(voucher, subject).into(), NOW).unwrap();
+        }
+    }
+    let mut net = net_of([
+        host(&hidden, &[&sentry]),
+        Host {
+            key: sentry.card().wg_public_key,
+            node: Gossip::new(store, alice.operator_id()),
+        },
+    ]);
+    let ends: Vec<(PublicKey, OperatorId)> = net.hosts.iter().map(end).collect();
+    for (i, host) in net.hosts.iter_mut().enumerate() {
+        host.node.set_direct(&direct);
+        host.node.set_peers([ends[1 - i]], admitted.clone(), NOW);
+    }
+    assert_eq!(net.hosts[1].node.store().vouches().count(), 6);
+    let later = NOW + LAZY_ROUNDS + 1;
+    // The first round, and the retry of the asks REQUEST_TIMEOUT later.
+    for round in 0..=REQUEST_TIMEOUT {
+        round_at(&mut net, later + round);
+    }
+    assert_eq!(vouchers_of(&net.hosts[0].node), direct);
+    assert_eq!(net.hosts[0].node.store().vouches().count(), 6);
 }
