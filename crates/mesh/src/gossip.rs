@@ -527,11 +527,17 @@ impl Gossip {
 
     /// Sets the operators this host trusts directly: with the local one,
     /// they never compete for the store's global caps with the operators
-    /// admitted by vouches ([`Store::reserve_room`]).
+    /// admitted by vouches ([`Store::reserve_room`]). When it trusts more,
+    /// the statements it refused lately (not kept then) are no longer
+    /// ignored.
     pub fn set_direct(&mut self, direct: &BTreeSet<OperatorId>) {
         self.store.reserve_room(self.local_operator, direct);
-        self.vouchers = direct.clone();
-        self.vouchers.insert(self.local_operator);
+        let mut vouchers = direct.clone();
+        vouchers.insert(self.local_operator);
+        if !vouchers.is_subset(&self.vouchers) {
+            self.ignored.clear();
+        }
+        self.vouchers = vouchers;
         self.statements.retain_asked(&self.vouchers);
         self.note_changes();
     }

@@ -3,7 +3,7 @@
 //! a voucher's statements reach the hosts that keep them; the answers are
 //! paid by the asker.
 
-use super::tests::{end, host, kinds, net_of, round_at, signed};
+use super::tests::{end, host, kinds, net_of, round_at, run, signed};
 use super::*;
 use crate::identity::OperatorSecret;
 use crate::role::Role;
@@ -316,4 +316,42 @@ fn asks_about_several_vouchers_of_one_host_in_one_round_are_each_answered() {
     }
     assert_eq!(vouchers_of(&net.hosts[0].node), direct);
     assert_eq!(net.hosts[0].node.store().vouches().count(), 6);
+}
+
+/// A statement of an operator admitted but not trusted directly is
+/// refused, and not asked for again for a while. Once the host trusts
+/// that operator directly, it keeps its statements: those refused before
+/// are asked for at once, as when it admits more operators.
+#[test]
+fn statements_refused_before_their_voucher_was_trusted_directly_are_fetched_once_it_is() {
+    let [alice, carol] = [1, 3].map(operator);
+    let (a1, c1) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&carol, "sentry-1", Role::Sentry),
+    );
+    let mut net = net_of([host(&a1, &[]), host(&c1, &[])]);
+    wire(&mut net, &[&[], &[1]]);
+    run(&mut net);
+    net.hosts[1]
+        .node
+        .insert(vouch(&carol, 10).into(), NOW)
+        .unwrap();
+    let later = NOW + 1;
+    for round in 0..=LAZY_ROUNDS {
+        round_at(&mut net, later + round);
+    }
+    // Pushed and announced, and refused: Alice's host keeps none of Carol's.
+    assert_eq!(net.hosts[0].node.store().vouches().count(), 0);
+    assert!(net.hosts[0].node.stats().objects_refused > 0);
+    net.hosts[0]
+        .node
+        .set_direct(&BTreeSet::from([carol.operator_id()]));
+    let later = later + LAZY_ROUNDS + 1;
+    for round in 0..=REQUEST_TIMEOUT {
+        round_at(&mut net, later + round);
+    }
+    assert_eq!(
+        vouchers_of(&net.hosts[0].node),
+        BTreeSet::from([carol.operator_id()])
+    );
 }
