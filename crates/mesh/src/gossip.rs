@@ -355,8 +355,8 @@ pub struct Gossip {
     recent: VecDeque<(ObjectId, UnixTime)>,
     /// Ids refused recently, not asked for again until the time given.
     ignored: BTreeMap<ObjectId, UnixTime>,
-    /// Ids asked for, and when.
-    requested: BTreeMap<ObjectId, UnixTime>,
+    /// Ids asked for, when, and of whom.
+    requested: BTreeMap<ObjectId, (UnixTime, PublicKey)>,
     /// Ids queued to be asked for, and of whom.
     asking: BTreeMap<ObjectId, PublicKey>,
     refusals: VecDeque<Refusal>,
@@ -671,7 +671,7 @@ impl Gossip {
         }
         self.ignored.retain(|_, until| *until > now);
         self.requested
-            .retain(|_, at| at.saturating_add(REQUEST_TIMEOUT) > now);
+            .retain(|_, (at, _)| at.saturating_add(REQUEST_TIMEOUT) > now);
         self.store.prune(now);
         self.note_changes();
     }
@@ -813,11 +813,36 @@ impl Gossip {
         }
     }
 
+    /// Wants what a digest lists. One from a peer this host asked about a
+    /// voucher's statements within [`REQUEST_TIMEOUT`] (a host of the
+    /// voucher or of its own operator) is taken as the listing, and each id
+    /// in it asked of that peer even when asked of another already: a
+    /// rival that announces the ids and never sends the objects must not
+    /// hold them back.
     fn handle_digest(&mut self, from: PublicKey, ids: Vec<ObjectId>, now: UnixTime) {
+        let listing = self.neighbours.get(&from).is_some_and(|peer| {
+            peer.asked_statements
+                .is_some_and(|at| now < at.saturating_add(REQUEST_TIMEOUT))
+        });
         for id in ids {
+            if listing {
+                self.unclaim(&id, &from);
+            }
             if !self.consider_want(from, id, now) {
                 break;
             }
+        }
+    }
+
+    /// Forgets that `id` is to be asked of, or was asked of, a peer other
+    /// than `from`.
+    fn unclaim(&mut self, id: &ObjectId, from: &PublicKey) {
+        if self.requested.get(id).is_some_and(|(_, of)| of != from) {
+            self.requested.remove(id);
+        }
+        if let Some(of) = self.asking.get(id).copied().filter(|of| of != from) {
+            self.asking.remove(id);
+            self.neighbours.update(&of, |peer| peer.want.remove(id));
         }
     }
 
@@ -827,7 +852,7 @@ impl Gossip {
         let asked_recently = self
             .requested
             .get(&id)
-            .is_some_and(|&at| at.saturating_add(REQUEST_TIMEOUT) > now);
+            .is_some_and(|&(at, _)| at.saturating_add(REQUEST_TIMEOUT) > now);
         if self.store.contains(&id)
             || self.ignored.contains_key(&id)
             || asked_recently
@@ -1239,8 +1264,10 @@ impl Gossip {
         let peer = self.neighbours.get(&key)?;
         if let Some(&voucher) = peer.statements_due.first() {
             let root = self.statements.root(voucher);
+            let now = self.last_now;
             self.neighbours.update(&key, |peer| {
                 peer.statements_due.remove(&voucher);
+                peer.asked_statements = Some(now);
             });
             return Some(encode_statements(voucher.as_bytes(), root));
         }
@@ -1366,7 +1393,7 @@ impl Gossip {
         for id in &ids {
             self.asking.remove(id);
             if self.requested.len() < MAX_REQUESTED {
-                self.requested.insert(*id, self.last_now);
+                self.requested.insert(*id, (self.last_now, key));
             }
         }
         (!ids.is_empty()).then(|| encode_want(&ids))

@@ -57,6 +57,9 @@ pub(super) struct Neighbour {
     pub(super) settled: Option<Settled>,
     /// Summaries of our statements of these vouchers are due to it.
     pub(super) statements_due: BTreeSet<OperatorId>,
+    /// When it was last sent a summary of our statements of a voucher:
+    /// the digests it sends a little after are its listing.
+    pub(super) asked_statements: Option<UnixTime>,
     /// Our ids of these vouchers' statements are due to it, each after
     /// this id (from the first when `None`): its summaries of them did not
     /// match. At most one entry per voucher whose statements we keep.
@@ -190,6 +193,7 @@ impl Neighbours {
                 want: BTreeSet::new(),
                 settled: None,
                 statements_due: BTreeSet::new(),
+                asked_statements: None,
                 listing_due: BTreeMap::new(),
                 queued: false,
                 place: pool.all.len(),

@@ -355,3 +355,32 @@ fn statements_refused_before_their_voucher_was_trusted_directly_are_fetched_once
         BTreeSet::from([carol.operator_id()])
     );
 }
+
+/// A rival announces the id of a voucher's old statement every round and
+/// never sends it when asked. The listing of the voucher's host, which
+/// holds it, must still bring it: asked of the rival a moment before, it
+/// was passed over, every time.
+#[test]
+fn a_rival_announcing_a_statement_it_never_sends_does_not_keep_it_away() {
+    let [alice, rob, carol] = [1, 2, 3].map(operator);
+    let cards = [&alice, &rob, &carol].map(|op| signed(op, "sentry-1", Role::Sentry));
+    let mut net = net_of(cards.iter().map(|c| host(c, &[])));
+    let old = vouch(&carol, 10);
+    let old_id = Object::from(old.clone()).id();
+    net.hosts[2].node.insert(old.into(), NOW).unwrap();
+    // Alice's host trusts Carol directly; Rob's keeps none of hers.
+    wire(&mut net, &[&[3], &[], &[1]]);
+    let rob_key = net.hosts[1].key;
+    let digest = GossipMessage::Digest { ids: vec![old_id] }
+        .encode()
+        .unwrap();
+    let later = NOW + LAZY_ROUNDS + 1;
+    for round in 0..=REQUEST_TIMEOUT {
+        net.hosts[0]
+            .node
+            .handle_message(rob_key, &digest, later + round)
+            .unwrap();
+        round_at(&mut net, later + round);
+    }
+    assert!(net.hosts[0].node.store().contains(&old_id));
+}
