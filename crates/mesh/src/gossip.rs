@@ -757,23 +757,25 @@ impl Gossip {
     /// about or asked once only), each to a host of that voucher, which
     /// holds all of them, or else (a hidden host, which peers with its own
     /// operator's only) of this host's operator. A voucher with no such
-    /// host is passed over until [`RESETTLE_AFTER`] seconds have passed.
-    /// O(vouchers).
+    /// host is passed over, and not counted as asked about: it is due
+    /// again once one comes. O(vouchers).
     fn ask_about_statements(&mut self, now: UnixTime) {
         let due = self
             .statements
             .due(&self.vouchers, REQUEST_TIMEOUT, RESETTLE_AFTER, now);
         for voucher in due {
-            self.statements.asked(voucher, now);
             let to = self
                 .neighbours
                 .pick_of(voucher)
                 .or_else(|| self.neighbours.pick_of(self.local_operator));
-            if let Some(key) = to {
-                self.neighbours.update(&key, |peer| {
-                    peer.statements_due.insert(voucher);
-                });
-            }
+            let Some(key) = to else {
+                self.statements.passed_over(voucher);
+                continue;
+            };
+            self.statements.asked(voucher, now);
+            self.neighbours.update(&key, |peer| {
+                peer.statements_due.insert(voucher);
+            });
         }
     }
 

@@ -384,3 +384,45 @@ fn a_rival_announcing_a_statement_it_never_sends_does_not_keep_it_away() {
     }
     assert!(net.hosts[0].node.store().contains(&old_id));
 }
+
+/// A host's first rounds may come before it has any peer that keeps a
+/// voucher's statements (at first boot, before it learned their cards).
+/// An ask that had no one to go to is no ask: once such a peer comes,
+/// the voucher is asked about at once, not a turn of RESETTLE_AFTER later.
+#[test]
+fn a_voucher_is_asked_about_once_a_peer_to_ask_comes_after_the_first_rounds() {
+    let [alice, carol] = [1, 3].map(operator);
+    let (a1, c1) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&carol, "sentry-1", Role::Sentry),
+    );
+    let mut net = net_of([host(&a1, &[]), host(&c1, &[])]);
+    for subject in 10..13 {
+        net.hosts[1]
+            .node
+            .insert(vouch(&carol, subject).into(), NOW)
+            .unwrap();
+    }
+    let admitted = BTreeSet::from([alice.operator_id(), carol.operator_id()]);
+    net.hosts[0]
+        .node
+        .set_direct(&BTreeSet::from([carol.operator_id()]));
+    net.hosts[0].node.set_peers([], admitted.clone(), NOW);
+    // Rounds with no peer: nothing to ask of anyone.
+    for round in 0..=REQUEST_TIMEOUT + 1 {
+        round_at(&mut net, NOW + round);
+    }
+    let later = NOW + REQUEST_TIMEOUT + 2;
+    let ends: Vec<(PublicKey, OperatorId)> = net.hosts.iter().map(end).collect();
+    net.hosts[0]
+        .node
+        .set_peers([ends[1]], admitted.clone(), later);
+    net.hosts[1]
+        .node
+        .set_direct(&BTreeSet::from([alice.operator_id()]));
+    net.hosts[1].node.set_peers([ends[0]], admitted, later);
+    for round in 0..=REQUEST_TIMEOUT {
+        round_at(&mut net, later + round);
+    }
+    assert_eq!(net.hosts[0].node.store().vouches().count(), 3);
+}
