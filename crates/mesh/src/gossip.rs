@@ -355,8 +355,8 @@ pub struct Gossip {
     recent: VecDeque<(ObjectId, UnixTime)>,
     /// Ids refused recently, not asked for again until the time given.
     ignored: BTreeMap<ObjectId, UnixTime>,
-    /// Ids asked for, and when.
-    requested: BTreeMap<ObjectId, UnixTime>,
+    /// Ids asked for, when, and of whom.
+    requested: BTreeMap<ObjectId, (UnixTime, PublicKey)>,
     /// Ids queued to be asked for, and of whom.
     asking: BTreeMap<ObjectId, PublicKey>,
     refusals: VecDeque<Refusal>,
@@ -527,11 +527,17 @@ impl Gossip {
 
     /// Sets the operators this host trusts directly: with the local one,
     /// they never compete for the store's global caps with the operators
-    /// admitted by vouches ([`Store::reserve_room`]).
+    /// admitted by vouches ([`Store::reserve_room`]). When it trusts more,
+    /// the statements it refused lately (not kept then) are no longer
+    /// ignored.
     pub fn set_direct(&mut self, direct: &BTreeSet<OperatorId>) {
         self.store.reserve_room(self.local_operator, direct);
-        self.vouchers = direct.clone();
-        self.vouchers.insert(self.local_operator);
+        let mut vouchers = direct.clone();
+        vouchers.insert(self.local_operator);
+        if !vouchers.is_subset(&self.vouchers) {
+            self.ignored.clear();
+        }
+        self.vouchers = vouchers;
         self.statements.retain_asked(&self.vouchers);
         self.note_changes();
     }
@@ -665,7 +671,7 @@ impl Gossip {
         }
         self.ignored.retain(|_, until| *until > now);
         self.requested
-            .retain(|_, at| at.saturating_add(REQUEST_TIMEOUT) > now);
+            .retain(|_, (at, _)| at.saturating_add(REQUEST_TIMEOUT) > now);
         self.store.prune(now);
         self.note_changes();
     }
@@ -751,23 +757,25 @@ impl Gossip {
     /// about or asked once only), each to a host of that voucher, which
     /// holds all of them, or else (a hidden host, which peers with its own
     /// operator's only) of this host's operator. A voucher with no such
-    /// host is passed over until [`RESETTLE_AFTER`] seconds have passed.
-    /// O(vouchers).
+    /// host is passed over, and not counted as asked about: it is due
+    /// again once one comes. O(vouchers).
     fn ask_about_statements(&mut self, now: UnixTime) {
         let due = self
             .statements
             .due(&self.vouchers, REQUEST_TIMEOUT, RESETTLE_AFTER, now);
         for voucher in due {
-            self.statements.asked(voucher, now);
             let to = self
                 .neighbours
                 .pick_of(voucher)
                 .or_else(|| self.neighbours.pick_of(self.local_operator));
-            if let Some(key) = to {
-                self.neighbours.update(&key, |peer| {
-                    peer.statements_due.insert(voucher);
-                });
-            }
+            let Some(key) = to else {
+                self.statements.passed_over(voucher);
+                continue;
+            };
+            self.statements.asked(voucher, now);
+            self.neighbours.update(&key, |peer| {
+                peer.statements_due.insert(voucher);
+            });
         }
     }
 
@@ -794,21 +802,49 @@ impl Gossip {
             return;
         };
         let held = self.statements.count(&voucher);
-        if held == 0 || peer.listing_due.is_some() {
+        // A listing of this voucher due already is not sent twice, nor
+        // paid twice; one of another voucher goes after it.
+        if held == 0 || peer.listing_due.contains_key(&voucher) {
             return;
         }
         let operator = peer.operator;
         if self.charge(operator, held.saturating_mul(OBJECT_ID_LEN), now) {
-            self.neighbours
-                .update(&from, |peer| peer.listing_due = Some((voucher, None)));
+            self.neighbours.update(&from, |peer| {
+                peer.listing_due.insert(voucher, None);
+            });
         }
     }
 
+    /// Wants what a digest lists. One from a peer this host asked about a
+    /// voucher's statements within [`REQUEST_TIMEOUT`] (a host of the
+    /// voucher or of its own operator) is taken as the listing, and each id
+    /// in it asked of that peer even when asked of another already: a
+    /// rival that announces the ids and never sends the objects must not
+    /// hold them back.
     fn handle_digest(&mut self, from: PublicKey, ids: Vec<ObjectId>, now: UnixTime) {
+        let listing = self.neighbours.get(&from).is_some_and(|peer| {
+            peer.asked_statements
+                .is_some_and(|at| now < at.saturating_add(REQUEST_TIMEOUT))
+        });
         for id in ids {
+            if listing {
+                self.unclaim(&id, &from);
+            }
             if !self.consider_want(from, id, now) {
                 break;
             }
+        }
+    }
+
+    /// Forgets that `id` is to be asked of, or was asked of, a peer other
+    /// than `from`.
+    fn unclaim(&mut self, id: &ObjectId, from: &PublicKey) {
+        if self.requested.get(id).is_some_and(|(_, of)| of != from) {
+            self.requested.remove(id);
+        }
+        if let Some(of) = self.asking.get(id).copied().filter(|of| of != from) {
+            self.asking.remove(id);
+            self.neighbours.update(&of, |peer| peer.want.remove(id));
         }
     }
 
@@ -818,7 +854,7 @@ impl Gossip {
         let asked_recently = self
             .requested
             .get(&id)
-            .is_some_and(|&at| at.saturating_add(REQUEST_TIMEOUT) > now);
+            .is_some_and(|&(at, _)| at.saturating_add(REQUEST_TIMEOUT) > now);
         if self.store.contains(&id)
             || self.ignored.contains_key(&id)
             || asked_recently
@@ -1222,7 +1258,7 @@ impl Gossip {
             }
         }
         let peer = self.neighbours.get(&key)?;
-        if peer.listing_due.is_some() {
+        if !peer.listing_due.is_empty() {
             if let Some(bytes) = self.build_listing(key) {
                 return Some(bytes);
             }
@@ -1230,8 +1266,10 @@ impl Gossip {
         let peer = self.neighbours.get(&key)?;
         if let Some(&voucher) = peer.statements_due.first() {
             let root = self.statements.root(voucher);
+            let now = self.last_now;
             self.neighbours.update(&key, |peer| {
                 peer.statements_due.remove(&voucher);
+                peer.asked_statements = Some(now);
             });
             return Some(encode_statements(voucher.as_bytes(), root));
         }
@@ -1322,13 +1360,21 @@ impl Gossip {
         writer.finish()
     }
 
-    /// The next digest of this host's ids of the statements of the voucher
-    /// whose listing is due to `key`, from where the last one stopped.
+    /// The next digest of this host's ids of the statements of the first
+    /// voucher whose listing is due to `key`, from where the last one
+    /// stopped.
     fn build_listing(&mut self, key: PublicKey) -> Option<Vec<u8>> {
-        let (voucher, after) = self.neighbours.get(&key)?.listing_due?;
+        let (&voucher, &after) = self.neighbours.get(&key)?.listing_due.first_key_value()?;
         let chunk = self.statements.ids_after(&voucher, after, MAX_IDS);
-        let next = (chunk.len() == MAX_IDS).then(|| (voucher, chunk.last().copied()));
-        self.neighbours.update(&key, |peer| peer.listing_due = next);
+        let next = (chunk.len() == MAX_IDS).then(|| chunk.last().copied());
+        self.neighbours.update(&key, |peer| match next {
+            Some(after) => {
+                peer.listing_due.insert(voucher, after);
+            }
+            None => {
+                peer.listing_due.remove(&voucher);
+            }
+        });
         let ids: Vec<ObjectId> = chunk
             .into_iter()
             .filter(|id| self.may_go(&key, id))
@@ -1349,7 +1395,7 @@ impl Gossip {
         for id in &ids {
             self.asking.remove(id);
             if self.requested.len() < MAX_REQUESTED {
-                self.requested.insert(*id, self.last_now);
+                self.requested.insert(*id, (self.last_now, key));
             }
         }
         (!ids.is_empty()).then(|| encode_want(&ids))

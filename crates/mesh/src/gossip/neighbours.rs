@@ -57,9 +57,13 @@ pub(super) struct Neighbour {
     pub(super) settled: Option<Settled>,
     /// Summaries of our statements of these vouchers are due to it.
     pub(super) statements_due: BTreeSet<OperatorId>,
-    /// Our ids of this voucher's statements are due to it, after this id
-    /// (from the first when `None`): its summary of them did not match.
-    pub(super) listing_due: Option<(OperatorId, Option<ObjectId>)>,
+    /// When it was last sent a summary of our statements of a voucher:
+    /// the digests it sends a little after are its listing.
+    pub(super) asked_statements: Option<UnixTime>,
+    /// Our ids of these vouchers' statements are due to it, each after
+    /// this id (from the first when `None`): its summaries of them did not
+    /// match. At most one entry per voucher whose statements we keep.
+    pub(super) listing_due: BTreeMap<OperatorId, Option<ObjectId>>,
     /// In the queue of neighbours with something to send.
     queued: bool,
     /// Its place in its operator's `Pool::all`.
@@ -77,7 +81,7 @@ impl Neighbour {
             || !self.push.is_empty()
             || !self.want.is_empty()
             || !self.statements_due.is_empty()
-            || self.listing_due.is_some()
+            || !self.listing_due.is_empty()
     }
 }
 
@@ -189,7 +193,8 @@ impl Neighbours {
                 want: BTreeSet::new(),
                 settled: None,
                 statements_due: BTreeSet::new(),
-                listing_due: None,
+                asked_statements: None,
+                listing_due: BTreeMap::new(),
                 queued: false,
                 place: pool.all.len(),
                 linked_place: None,

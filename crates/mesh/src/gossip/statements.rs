@@ -206,6 +206,12 @@ impl Statements {
         self.last_asked = Some(voucher);
     }
 
+    /// Notes that `voucher` was due but had no one to be asked of: the
+    /// next round takes the one after it, and it stays due.
+    pub(super) fn passed_over(&mut self, voucher: OperatorId) {
+        self.last_asked = Some(voucher);
+    }
+
     /// Forgets what was asked about vouchers not in `vouchers`.
     pub(super) fn retain_asked(&mut self, vouchers: &BTreeSet<OperatorId>) {
         self.asked.retain(|voucher, _| vouchers.contains(voucher));

@@ -3,11 +3,11 @@
 //! a voucher's statements reach the hosts that keep them; the answers are
 //! paid by the asker.
 
-use super::tests::{end, host, kinds, net_of, round_at, signed};
+use super::tests::{end, host, kinds, net_of, round_at, run, signed};
 use super::*;
 use crate::identity::OperatorSecret;
 use crate::role::Role;
-use crate::sim::Net;
+use crate::sim::{Host, Net};
 use crate::testing::{NOW, operator};
 use crate::vouch::{SignedVouch, Vouch};
 
@@ -269,4 +269,160 @@ fn a_listing_its_asker_cannot_pay_for_is_not_sent() {
         carol.handle_message(alice, &ask, NOW).unwrap();
         assert!(carol.poll_transmit().is_none());
     }
+}
+
+/// A hidden host peers with its own operator's public hosts only, so it
+/// asks one of them about every voucher it trusts directly, several in
+/// one round at boot. Each ask must be answered, not only the first: the
+/// others would wait [`RESETTLE_AFTER`] seconds for their next turn.
+#[test]
+fn asks_about_several_vouchers_of_one_host_in_one_round_are_each_answered() {
+    let [alice, carol, dave, erin] = [1, 3, 4, 5].map(operator);
+    let (hidden, sentry) = (
+        signed(&alice, "producer-1", Role::Producer),
+        signed(&alice, "sentry-1", Role::Sentry),
+    );
+    let vouchers = [&carol, &dave, &erin];
+    let direct: BTreeSet<OperatorId> = vouchers.iter().map(|op| op.operator_id()).collect();
+    let mut admitted = direct.clone();
+    admitted.insert(alice.operator_id());
+    // The sentry holds two statements of each voucher from before the
+    // hidden host came: nothing is pushed or announced any more.
+    let mut store = Store::new();
+    store.insert_card(sentry.clone(), NOW).unwrap();
+    store.insert_card(hidden.clone(), NOW).unwrap();
+    for (n, voucher) in (10..).step_by(2).zip(vouchers) {
+        for subject in [n, n + 1] {
+            store.insert(vouch(voucher, subject).into(), NOW).unwrap();
+        }
+    }
+    let mut net = net_of([
+        host(&hidden, &[&sentry]),
+        Host {
+            key: sentry.card().wg_public_key,
+            node: Gossip::new(store, alice.operator_id()),
+        },
+    ]);
+    let ends: Vec<(PublicKey, OperatorId)> = net.hosts.iter().map(end).collect();
+    for (i, host) in net.hosts.iter_mut().enumerate() {
+        host.node.set_direct(&direct);
+        host.node.set_peers([ends[1 - i]], admitted.clone(), NOW);
+    }
+    assert_eq!(net.hosts[1].node.store().vouches().count(), 6);
+    let later = NOW + LAZY_ROUNDS + 1;
+    // The first round, and the retry of the asks REQUEST_TIMEOUT later.
+    for round in 0..=REQUEST_TIMEOUT {
+        round_at(&mut net, later + round);
+    }
+    assert_eq!(vouchers_of(&net.hosts[0].node), direct);
+    assert_eq!(net.hosts[0].node.store().vouches().count(), 6);
+}
+
+/// A statement of an operator admitted but not trusted directly is
+/// refused, and not asked for again for a while. Once the host trusts
+/// that operator directly, it keeps its statements: those refused before
+/// are asked for at once, as when it admits more operators.
+#[test]
+fn statements_refused_before_their_voucher_was_trusted_directly_are_fetched_once_it_is() {
+    let [alice, carol] = [1, 3].map(operator);
+    let (a1, c1) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&carol, "sentry-1", Role::Sentry),
+    );
+    let mut net = net_of([host(&a1, &[]), host(&c1, &[])]);
+    wire(&mut net, &[&[], &[1]]);
+    run(&mut net);
+    net.hosts[1]
+        .node
+        .insert(vouch(&carol, 10).into(), NOW)
+        .unwrap();
+    let later = NOW + 1;
+    for round in 0..=LAZY_ROUNDS {
+        round_at(&mut net, later + round);
+    }
+    // Pushed and announced, and refused: Alice's host keeps none of Carol's.
+    assert_eq!(net.hosts[0].node.store().vouches().count(), 0);
+    assert!(net.hosts[0].node.stats().objects_refused > 0);
+    net.hosts[0]
+        .node
+        .set_direct(&BTreeSet::from([carol.operator_id()]));
+    let later = later + LAZY_ROUNDS + 1;
+    for round in 0..=REQUEST_TIMEOUT {
+        round_at(&mut net, later + round);
+    }
+    assert_eq!(
+        vouchers_of(&net.hosts[0].node),
+        BTreeSet::from([carol.operator_id()])
+    );
+}
+
+/// A rival announces the id of a voucher's old statement every round and
+/// never sends it when asked. The listing of the voucher's host, which
+/// holds it, must still bring it: asked of the rival a moment before, it
+/// was passed over, every time.
+#[test]
+fn a_rival_announcing_a_statement_it_never_sends_does_not_keep_it_away() {
+    let [alice, rob, carol] = [1, 2, 3].map(operator);
+    let cards = [&alice, &rob, &carol].map(|op| signed(op, "sentry-1", Role::Sentry));
+    let mut net = net_of(cards.iter().map(|c| host(c, &[])));
+    let old = vouch(&carol, 10);
+    let old_id = Object::from(old.clone()).id();
+    net.hosts[2].node.insert(old.into(), NOW).unwrap();
+    // Alice's host trusts Carol directly; Rob's keeps none of hers.
+    wire(&mut net, &[&[3], &[], &[1]]);
+    let rob_key = net.hosts[1].key;
+    let digest = GossipMessage::Digest { ids: vec![old_id] }
+        .encode()
+        .unwrap();
+    let later = NOW + LAZY_ROUNDS + 1;
+    for round in 0..=REQUEST_TIMEOUT {
+        net.hosts[0]
+            .node
+            .handle_message(rob_key, &digest, later + round)
+            .unwrap();
+        round_at(&mut net, later + round);
+    }
+    assert!(net.hosts[0].node.store().contains(&old_id));
+}
+
+/// A host's first rounds may come before it has any peer that keeps a
+/// voucher's statements (at first boot, before it learned their cards).
+/// An ask that had no one to go to is no ask: once such a peer comes,
+/// the voucher is asked about at once, not a turn of RESETTLE_AFTER later.
+#[test]
+fn a_voucher_is_asked_about_once_a_peer_to_ask_comes_after_the_first_rounds() {
+    let [alice, carol] = [1, 3].map(operator);
+    let (a1, c1) = (
+        signed(&alice, "sentry-1", Role::Sentry),
+        signed(&carol, "sentry-1", Role::Sentry),
+    );
+    let mut net = net_of([host(&a1, &[]), host(&c1, &[])]);
+    for subject in 10..13 {
+        net.hosts[1]
+            .node
+            .insert(vouch(&carol, subject).into(), NOW)
+            .unwrap();
+    }
+    let admitted = BTreeSet::from([alice.operator_id(), carol.operator_id()]);
+    net.hosts[0]
+        .node
+        .set_direct(&BTreeSet::from([carol.operator_id()]));
+    net.hosts[0].node.set_peers([], admitted.clone(), NOW);
+    // Rounds with no peer: nothing to ask of anyone.
+    for round in 0..=REQUEST_TIMEOUT + 1 {
+        round_at(&mut net, NOW + round);
+    }
+    let later = NOW + REQUEST_TIMEOUT + 2;
+    let ends: Vec<(PublicKey, OperatorId)> = net.hosts.iter().map(end).collect();
+    net.hosts[0]
+        .node
+        .set_peers([ends[1]], admitted.clone(), later);
+    net.hosts[1]
+        .node
+        .set_direct(&BTreeSet::from([alice.operator_id()]));
+    net.hosts[1].node.set_peers([ends[0]], admitted, later);
+    for round in 0..=REQUEST_TIMEOUT {
+        round_at(&mut net, later + round);
+    }
+    assert_eq!(net.hosts[0].node.store().vouches().count(), 3);
 }
