@@ -55,6 +55,7 @@ mod introductions;
 mod known;
 mod links;
 mod peer_changes;
+mod peer_records;
 mod resolver;
 mod sessions;
 mod snapshot;
@@ -63,7 +64,7 @@ mod status_view;
 mod trust_log;
 mod unadmitted;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -74,6 +75,7 @@ use introductions::{
     Introductions, bind_introduction_port, introduction_socket, recv_from, send_from,
 };
 use peer_changes::{Change, RefusedPeers};
+use peer_records::PeerRecords;
 use resolver::{LOOKUP_TIMEOUT, Resolved, Resolver, SystemLookup};
 use sentrymesh_mesh::{
     EndpointHost, GossipStats, Mesh, Object, OperatorId, Overlay, PeerEvent, PeerSpec, Received,
@@ -255,16 +257,6 @@ pub struct MeshCounters {
     pub gossip_no_session: u64,
 }
 
-/// What a member keeps of one peer the mesh gave it.
-struct PeerRecord {
-    /// Its host name and operator, as its card gives them, to name it in
-    /// the log when it goes.
-    name: String,
-    operator: OperatorId,
-    /// Its routes, none when the interface refused it.
-    routes: Box<[IpNet]>,
-}
-
 /// A running member: the mesh and what the daemon keeps beside it. When it
 /// is dropped, the last state is written.
 pub struct MeshMember {
@@ -282,8 +274,8 @@ pub struct MeshMember {
     /// a port in use refuses the start before anything changed.
     introduction_port: Option<std::net::UdpSocket>,
     /// What the member keeps of each peer the mesh gave it, removed with
-    /// it: one map, as an entry of a map weighs more than its value here.
-    peer_records: BTreeMap<PublicKey, PeerRecord>,
+    /// it.
+    peer_records: PeerRecords,
     /// Introductions heard, and this host's own sealed.
     introductions: Introductions,
     /// The peers the interface refused.
@@ -328,7 +320,7 @@ impl MeshMember {
             settings: inputs.settings,
             known,
             state: StateWriter::spawn(state_lock)?,
-            peer_records: BTreeMap::new(),
+            peer_records: PeerRecords::new(),
             introductions: Introductions::new(&inputs.wg_secret.to_bytes(), now),
             refused_peers: RefusedPeers::default(),
             resolver: Resolver::new(Arc::new(SystemLookup), LOOKUP_TIMEOUT),
@@ -561,11 +553,9 @@ impl MeshMember {
                     );
                     self.peer_records.insert(
                         spec.public_key,
-                        PeerRecord {
-                            name: spec.name.clone(),
-                            operator: spec.operator,
-                            routes: routes_of(&spec).into_boxed_slice(),
-                        },
+                        spec.name.clone(),
+                        spec.operator,
+                        routes_of(&spec).into_boxed_slice(),
                     );
                     let endpoint = self.endpoint_of(&spec);
                     let policy = self.policy_of(&spec);
@@ -595,16 +585,9 @@ impl MeshMember {
         }
         // A peer the interface refused has no routes.
         for key in self.refused_peers.apply(device, changes).await? {
-            if let Some(record) = self.peer_records.get_mut(&key) {
-                record.routes = Box::default();
-            }
+            self.peer_records.clear_routes(&key);
         }
-        let desired: BTreeSet<IpNet> = self
-            .peer_records
-            .values()
-            .flat_map(|record| record.routes.iter())
-            .copied()
-            .collect();
+        let desired: BTreeSet<IpNet> = self.peer_records.routes().copied().collect();
         // A route the kernel refuses stops no other (and no member): it is
         // tried again with the next change.
         for refused in routes.apply(&desired) {
@@ -745,20 +728,7 @@ impl MeshMember {
     /// peer the source is routed to (longest prefix first), the one whose
     /// session the device let it through.
     fn handle_gossip(&mut self, source: IpAddr, message: &[u8]) {
-        let Some(from) = self
-            .mesh
-            .peers()
-            .filter_map(|spec| {
-                let longest = routes_of(spec)
-                    .into_iter()
-                    .filter(|net| net.contains(source))
-                    .map(|net| net.prefix_len())
-                    .max()?;
-                Some((longest, spec.public_key))
-            })
-            .max_by_key(|&(prefix_len, _)| prefix_len)
-            .map(|(_, key)| key)
-        else {
+        let Some(from) = self.peer_records.sender_of(source) else {
             tracing::debug!("gossip from {source}, which is no peer's address");
             return;
         };
