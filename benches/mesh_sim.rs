@@ -6,7 +6,7 @@
 //! ```text
 //! mesh-sim [--hosts 100,300,1000] [--trust direct,web] [--seed 1]
 //!          [--loss-per-mille 10] [--delay-ms 50] [--jitter-ms 5]
-//!          [--timeout-virtual 120] [--steady-rounds 2] [--no-memo]
+//!          [--timeout-virtual 120] [--steady-rounds 61] [--no-memo]
 //!          [--workers N] [--json]
 //! ```
 
@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use sentrymesh_benches::meshsim::{self, Setup, Trust};
+use sentrymesh_mesh::gossip::RESETTLE_AFTER;
 
 /// Simulates N mesh hosts (N/4 operators, each a hidden producer and three
 /// sentries) on virtual time and reports convergence, traffic, CPU, store
@@ -46,8 +47,10 @@ struct Args {
     /// not converge in time ends the run.
     #[arg(long, default_value_t = 120.0)]
     timeout_virtual: f64,
-    /// Gossip rounds of the steady state measured.
-    #[arg(long, default_value_t = 2)]
+    /// Gossip rounds of the steady state measured: by default one more
+    /// than a settled pair or voucher waits to be reconciled again
+    /// (`gossip::RESETTLE_AFTER`), so every periodic message is in it.
+    #[arg(long, default_value_t = RESETTLE_AFTER + 1)]
     steady_rounds: u64,
     /// Check each host's objects on that host, not each distinct object
     /// once for the whole net: the same figures, at the cost of every
