@@ -478,13 +478,16 @@ impl PeerManager {
         self.respecify(store, touched);
     }
 
-    /// When a card held becomes valid: the time to call
-    /// [`PeerManager::apply`] (with no changes) by.
+    /// When a card held, or this host's own, becomes valid: the time to
+    /// call [`PeerManager::apply`] (with no changes) by. An expired card
+    /// never becomes valid, so it sets no time.
     pub fn next_due(&self) -> Option<UnixTime> {
-        let local = self.local.card();
-        let local_due = matches!(self.local_error, Some(LocalCardError::Time(_)))
-            .then_some(local.not_before)
-            .filter(|&at| at > UnixTime(0));
+        let local_due = match &self.local_error {
+            Some(LocalCardError::Time(CardTimeError::NotYetValid { not_before, .. })) => {
+                Some(not_before.saturating_sub(CLOCK_SKEW))
+            }
+            _ => None,
+        };
         self.pending
             .first()
             .map(|&(at, _)| at)

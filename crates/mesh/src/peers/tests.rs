@@ -224,6 +224,9 @@ fn a_revoked_or_expired_host_has_no_peers() {
         Some(LocalCardError::Time(CardTimeError::Expired { .. }))
     ));
     assert_eq!(sentry.peers().count(), 0);
+    // Nothing is due: an expired card never becomes valid again (a time
+    // in the past here would make the daemon's loop spin).
+    assert_eq!(sentry.next_due(), None);
     sentry.update(&store, NOW);
     assert_eq!(sentry.peers().count(), 3);
     store.insert_revocation(revoke(1, &w.s1a), NOW).unwrap();
@@ -239,6 +242,24 @@ fn a_revoked_or_expired_host_has_no_peers() {
             .count(),
         6
     );
+}
+
+#[test]
+fn a_host_whose_card_is_not_valid_yet_is_due_when_it_becomes_valid() {
+    let w = world();
+    let secret = operator(1);
+    let mut early = w.s1a.card().clone();
+    early.not_before = NOW + 3600;
+    early.serial = 2;
+    let mut sentry = PeerManager::new(early.sign(&secret).unwrap(), policy(1, &[2], 1)).unwrap();
+    sentry.update(&w.store, NOW);
+    assert_eq!(sentry.peers().count(), 0);
+    let due = NOW + 3600 - CLOCK_SKEW;
+    assert_eq!(sentry.next_due(), Some(due));
+    sentry.update(&w.store, due);
+    assert_eq!(sentry.local_error(), None);
+    assert_eq!(sentry.peers().count(), 3);
+    assert_eq!(sentry.next_due(), None);
 }
 
 #[test]
