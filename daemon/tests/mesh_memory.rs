@@ -9,7 +9,8 @@
 //! four operators revoke the 1,000 hosts: what the mesh still holds of
 //! each is what it must keep, the revocation and the revoked public card
 //! aside until it expires (see the store's docs), bounded by
-//! [`MAX_BYTES_KEPT_PER_REVOKED`].
+//! [`MAX_BYTES_KEPT_PER_REVOKED`]; once the cards have expired, that goes
+//! too ([`MAX_BYTES_LEFT_AFTER_EXPIRY`]).
 //!
 //! The daemon's share (the engine's peer, the interface's tables) is
 //! measured by `daemon/tests/idle_peers.rs`, in resident memory, with the
@@ -37,6 +38,9 @@ const MAX_BYTES_PER_PEER: usize = 2_700;
 /// bytes (the revocation and the card kept aside, their encodings, ids
 /// and indices, gossip's record of the revocation).
 const MAX_BYTES_KEPT_PER_REVOKED: usize = 2_048;
+/// The most heap the mesh may still hold of a revoked host once its card
+/// expired, and with it the need to keep the revocation.
+const MAX_BYTES_LEFT_AFTER_EXPIRY: usize = 64;
 /// The time of the test, in Unix seconds.
 const NOW: UnixTime = UnixTime(1_800_000_000);
 
@@ -183,5 +187,22 @@ fn the_mesh_keeps_little_of_idle_peers_and_of_revoked_hosts() {
     assert!(
         kept <= MAX_BYTES_KEPT_PER_REVOKED,
         "{kept} bytes kept per revoked host, more than {MAX_BYTES_KEPT_PER_REVOKED}"
+    );
+
+    // Once the revoked cards have expired, the revocations need not stand
+    // any more: the member's timers drop both, and the rest comes back.
+    let expired = UnixTime(NOW.0 + 86_400 + 1);
+    while mesh.poll_timeout().is_some_and(|at| at <= expired) {
+        mesh.handle_timeout(expired);
+        drain(&mut mesh);
+    }
+    assert_eq!(mesh.store().revocations().count(), 0);
+    let pruned = LIVE.load(Ordering::Relaxed);
+    let left = pruned.saturating_sub(before) / EXTRA_HOSTS;
+    eprintln!("after their cards expired: {left} bytes per revoked host");
+    assert!(
+        left <= MAX_BYTES_LEFT_AFTER_EXPIRY,
+        "{left} bytes left per revoked host once its card expired, more than \
+         {MAX_BYTES_LEFT_AFTER_EXPIRY}"
     );
 }
