@@ -587,10 +587,13 @@ impl MeshMember {
         for key in self.refused_peers.apply(device, changes).await? {
             self.peer_records.clear_routes(&key);
         }
-        let desired: BTreeSet<IpNet> = self.peer_records.routes().copied().collect();
-        // A route the kernel refuses stops no other (and no member): it is
-        // tried again with the next change.
-        for refused in routes.apply(&desired) {
+        // Only the networks these changes touched: O(change), not a
+        // comparison of every peer's routes. A route the kernel refuses
+        // stops no other (and no member): it is tried again with the next
+        // change.
+        let touched = self.peer_records.take_touched();
+        let records = &self.peer_records;
+        for refused in routes.update(touched, |net| records.is_routed(net)) {
             tracing::warn!("{:#}", anyhow::Error::new(refused));
         }
         Ok(())

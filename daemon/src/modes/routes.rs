@@ -5,8 +5,11 @@
 //! A [`Routes`] remembers which routes it added, and only those are its to
 //! remove: a route that was there already (the operator's, another
 //! daemon's) is left alone, now and at shutdown. Given the set a mode
-//! wants, it adds what is missing and removes what is stale; when it is
-//! dropped, however the mode stopped, it removes everything it added. A
+//! wants, it adds what is missing and removes what is stale (the native
+//! mode, once per configuration); given the networks a change touched, it
+//! brings those alone in line (the mesh member, at every change of its
+//! peers); when it is dropped, however the mode stopped, it removes
+//! everything it added. A
 //! daemon killed outright leaves its routes: those through the interface go
 //! with the device, and the unreachable route keeps overlay traffic off the
 //! underlay until the daemon starts again.
@@ -38,6 +41,9 @@ pub(crate) struct Routes<K: RouteTable = Netlink> {
     /// Routes wanted that were there before this added them: taken as
     /// present, never removed.
     found: BTreeSet<IpNet>,
+    /// Routes wanted that the kernel refused: tried again at the next
+    /// [`Routes::update`].
+    refused: BTreeSet<IpNet>,
     /// The unreachable route this added, if any.
     unreachable: Option<IpNet>,
 }
@@ -98,6 +104,7 @@ impl<K: RouteTable> Routes<K> {
             table,
             installed: BTreeSet::new(),
             found: BTreeSet::new(),
+            refused: BTreeSet::new(),
             unreachable: None,
         }
     }
@@ -145,17 +152,30 @@ impl<K: RouteTable> Routes<K> {
         self.found.retain(|net| desired.contains(net));
     }
 
-    /// Brings the routes to `desired` route by route: adds the missing,
-    /// removes the stale. A route the kernel refuses is skipped, and the
-    /// rest go on: the refusals are returned, to be logged, and tried again
-    /// at the next call.
-    pub(crate) fn apply(&mut self, desired: &BTreeSet<IpNet>) -> Vec<RouteError> {
-        let refused = desired
-            .iter()
-            .filter_map(|&net| self.add(net).err())
-            .collect();
-        self.remove_stale(desired);
-        refused
+    /// Brings the routes to `touched` networks in line with `wanted`, route
+    /// by route: adds each wanted one that is missing, removes each
+    /// unwanted one this added. A route the kernel refuses is skipped, and
+    /// the rest go on: the refusals are returned, to be logged, and tried
+    /// again at the next call while still wanted. O((touched + refused) ×
+    /// log routes), whatever the number of routes.
+    pub(crate) fn update(
+        &mut self,
+        touched: BTreeSet<IpNet>,
+        wanted: impl Fn(&IpNet) -> bool,
+    ) -> Vec<RouteError> {
+        let mut again = std::mem::take(&mut self.refused);
+        again.extend(touched);
+        let mut refusals = Vec::new();
+        for net in again {
+            if !wanted(&net) {
+                self.remove(net);
+                self.found.remove(&net);
+            } else if let Err(error) = self.add(net) {
+                self.refused.insert(net);
+                refusals.push(error);
+            }
+        }
+        refusals
     }
 
     /// Makes `net` the unreachable route (`None`: no route), in place of the
@@ -304,24 +324,36 @@ mod tests {
         text.parse().unwrap()
     }
 
+    /// Updates `routes` to `desired`, touching the networks `before` or
+    /// `desired` hold, as the mesh member does.
+    fn update_to(
+        routes: &mut Routes<Shared>,
+        before: &BTreeSet<IpNet>,
+        desired: &BTreeSet<IpNet>,
+    ) -> Vec<IpNet> {
+        let touched = before.union(desired).copied().collect();
+        routes
+            .update(touched, |net| desired.contains(net))
+            .iter()
+            .map(|error| error.net)
+            .collect()
+    }
+
     #[test]
-    fn apply_adds_the_missing_removes_the_stale_and_drop_removes_the_rest() {
+    fn update_adds_the_missing_removes_the_stale_and_drop_removes_the_rest() {
         let table = Shared::default();
         let mut routes = Routes::new(table.clone());
-        assert!(
-            routes
-                .apply(&nets(&["198.19.1.0/24", "198.19.2.0/24"]))
-                .is_empty()
-        );
-        assert!(
-            routes
-                .apply(&nets(&["198.19.2.0/24", "198.19.3.0/24"]))
-                .is_empty()
-        );
+        let first = nets(&["198.19.1.0/24", "198.19.2.0/24"]);
+        assert!(update_to(&mut routes, &nets(&[]), &first).is_empty());
+        let second = nets(&["198.19.2.0/24", "198.19.3.0/24"]);
+        assert!(update_to(&mut routes, &first, &second).is_empty());
         assert_eq!(
             table.routes(),
             [(net("198.19.2.0/24"), false), (net("198.19.3.0/24"), false)]
         );
+        // Networks not touched are left as they are.
+        assert!(routes.update(BTreeSet::new(), |_| false).is_empty());
+        assert_eq!(table.routes().len(), 2);
         routes.set_unreachable(Some(net("198.19.0.0/16"))).unwrap();
         drop(routes);
         assert_eq!(table.routes(), []);
@@ -333,9 +365,10 @@ mod tests {
         table.insert(net("198.19.1.0/24"), false).unwrap();
         table.insert(net("198.19.0.0/16"), true).unwrap();
         let mut routes = Routes::new(table.clone());
-        assert!(routes.apply(&nets(&["198.19.1.0/24"])).is_empty());
+        let found = nets(&["198.19.1.0/24"]);
+        assert!(update_to(&mut routes, &nets(&[]), &found).is_empty());
         routes.set_unreachable(Some(net("198.19.0.0/16"))).unwrap();
-        assert!(routes.apply(&nets(&[])).is_empty());
+        assert!(update_to(&mut routes, &found, &nets(&[])).is_empty());
         drop(routes);
         assert_eq!(
             table.routes(),
@@ -344,14 +377,38 @@ mod tests {
     }
 
     #[test]
-    fn apply_skips_a_refused_route_and_goes_on() {
+    fn update_skips_a_refused_route_goes_on_and_tries_it_again_while_wanted() {
         let table = Shared::default();
-        table.0.borrow_mut().refuse.insert(net("198.19.2.0/24"));
+        let refused = net("198.19.2.0/24");
+        table.0.borrow_mut().refuse.insert(refused);
         let mut routes = Routes::new(table.clone());
-        let refused = routes.apply(&nets(&["198.19.1.0/24", "198.19.2.0/24", "198.19.3.0/24"]));
-        assert_eq!(
-            refused.iter().map(|error| error.net).collect::<Vec<_>>(),
-            [net("198.19.2.0/24")]
+        let all = nets(&["198.19.1.0/24", "198.19.2.0/24", "198.19.3.0/24"]);
+        assert_eq!(update_to(&mut routes, &nets(&[]), &all), [refused]);
+        assert_eq!(table.routes().len(), 2);
+        // Still refused, still tried, though no change touched it.
+        assert_eq!(update_to(&mut routes, &all, &all), [refused]);
+        table.0.borrow_mut().refuse.clear();
+        assert!(
+            routes
+                .update(BTreeSet::new(), |net| all.contains(net))
+                .is_empty()
+        );
+        assert_eq!(table.routes().len(), 3);
+        // A refused route no longer wanted is not tried again.
+        routes.remove(refused);
+        table.0.borrow_mut().refuse.insert(refused);
+        let mut rest = all.clone();
+        rest.remove(&refused);
+        assert_eq!(update_to(&mut routes, &all, &all), [refused]);
+        assert!(
+            routes
+                .update(BTreeSet::new(), |net| rest.contains(net))
+                .is_empty()
+        );
+        assert!(
+            routes
+                .update(BTreeSet::new(), |net| all.contains(net))
+                .is_empty()
         );
         assert_eq!(table.routes().len(), 2);
     }
