@@ -34,11 +34,12 @@
 //!   for that key from that operator, whatever its serial; the newest vouch
 //!   withdrawal is the one the trust policy needs.
 //! * A **public host's card that its operator revoked** is kept aside, inert
-//!   — never listed, never sent, never a peer — until it expires. It is how
-//!   the store remembers that the revoked key was a public host's, so the
-//!   revocation, which names the key, may go to other operators; a
-//!   revocation of a key never seen on a public card stays with its
-//!   operator, as a hidden host's card does.
+//!   — never listed, never sent, never a peer — until it expires; only its
+//!   operator, its `not_after` and its signed encoding (for the state file)
+//!   are kept, not the parsed card. It is how the store remembers that the
+//!   revoked key was a public host's, so the revocation, which names the
+//!   key, may go to other operators; a revocation of a key never seen on a
+//!   public card stays with its operator, as a hidden host's card does.
 //!
 //! # Bounds
 //!
@@ -136,6 +137,7 @@ use quota::Usage;
 pub use quota::{HOST_QUOTA, MAX_CARDS, MAX_LISTED, STATEMENT_QUOTA, VOUCH_ROOM};
 use sentrymesh_types::{CLOCK_SKEW, PublicKey, UnixTime};
 pub use state::StateError;
+use tombstone::RetiredCard;
 
 use crate::card::{CardTimeError, HostCard, SignedCard};
 use crate::identity::OperatorId;
@@ -312,8 +314,9 @@ pub struct Store {
     /// key has one issuer but for rivals' claims, and a set of one took a
     /// B-tree node (368 bytes) for each revoked host.
     tombstoned_keys: BTreeMap<PublicKey, Vec<OperatorId>>,
-    /// Public cards their operator revoked, until they expire.
-    retired: BTreeMap<PublicKey, SignedCard>,
+    /// What is kept of the public cards their operator revoked, until they
+    /// expire.
+    retired: BTreeMap<PublicKey, RetiredCard>,
     /// `(not_after, key)` of every retired card.
     retired_expiries: BTreeSet<(UnixTime, PublicKey)>,
     /// Each operator's objects, against its quotas; no entry when none.
@@ -511,11 +514,19 @@ impl Store {
         self.revokes_host(card.operator, card.wg_public_key)
     }
 
-    /// The card the store knows for a key: the one held, or a public card
-    /// its operator revoked (kept until it expires). For judging to whom a
-    /// revocation of the key may go.
-    pub fn known_card(&self, key: &PublicKey) -> Option<&SignedCard> {
-        self.card(key).or_else(|| self.retired.get(key))
+    /// The operator for which the store knows `key` as a public (not
+    /// hidden) host: that of the card held for the key, if it is a public
+    /// host's, or, when none is held, that of a public card its operator
+    /// revoked (kept aside until it expires). For judging to whom a
+    /// revocation of the key may go: only that operator's may leave it.
+    pub fn public_host_operator(&self, key: &PublicKey) -> Option<OperatorId> {
+        match self.card(key) {
+            Some(held) => {
+                let card = held.card();
+                (!card.role.is_hidden()).then_some(card.operator)
+            }
+            None => self.retired.get(key).map(RetiredCard::operator),
+        }
     }
 
     /// How many objects the store holds.
@@ -567,7 +578,7 @@ impl Store {
             if rival {
                 self.remove_card(&key);
             }
-            if self.retire(card) || rival {
+            if self.retire(&card) || rival {
                 self.generation += 1;
             }
             return Err(error);
@@ -719,7 +730,7 @@ impl Store {
         if let Some(host) = revoked_card {
             if let Some(card) = self.remove_card(&host) {
                 self.bind_tombstone(r.issuer, host, card.card().not_after);
-                self.retire(card);
+                self.retire(&card);
             }
         }
         Ok(self.changed(replaced))
@@ -774,7 +785,7 @@ impl Store {
                 if self
                     .retired
                     .get(&host)
-                    .is_some_and(|card| card.card().operator == key.0)
+                    .is_some_and(|retired| retired.operator() == key.0)
                 {
                     self.unretire(&host);
                 }

@@ -278,8 +278,8 @@ fn a_card_kept_aside_replaced_by_another_operators_restales_the_revocation() {
     let y1 = y1.forge(&yvonne, &secret_of(&key), &mut rng());
     assert!(gossip.insert(y1.into(), NOW).is_err());
     assert_eq!(
-        gossip.store().known_card(&key).unwrap().card().operator,
-        yvonne.operator_id()
+        gossip.store().public_host_operator(&key),
+        Some(yvonne.operator_id())
     );
     gossip.refresh_views();
     let mut fresh = Views::new();

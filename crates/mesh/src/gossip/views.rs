@@ -108,9 +108,9 @@ pub(super) fn in_view(
                 RevocationTarget::Vouch(_) => true,
                 // Only where the store knows the key as a public host of
                 // the issuer: revoking a hidden host never shows its key.
-                RevocationTarget::Host(key) => store.known_card(&key).is_some_and(|card| {
-                    card.card().operator == revocation.issuer && !card.card().role.is_hidden()
-                }),
+                RevocationTarget::Host(key) => {
+                    store.public_host_operator(&key) == Some(revocation.issuer)
+                }
             }
         }
     }

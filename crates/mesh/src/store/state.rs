@@ -98,7 +98,7 @@ impl Store {
         w.count(self.retired.len());
         self.retired
             .values()
-            .for_each(|card| w.bytes(card.as_bytes()));
+            .for_each(|retired| w.bytes(retired.as_bytes()));
         w.into_bytes()
     }
 
@@ -170,7 +170,7 @@ impl Store {
                 return Err(StateError::NotCanonical);
             }
             let (operator, key, not_after) = (c.operator, c.wg_public_key, c.not_after);
-            store.retire(card);
+            store.retire(&card);
             store.bind_tombstone(operator, key, not_after);
         }
         r.finish()?;

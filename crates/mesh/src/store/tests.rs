@@ -38,6 +38,11 @@ pub(super) fn revoke_host(by: &OperatorSecret, key: PublicKey, at: UnixTime) -> 
     .unwrap()
 }
 
+/// The signed encoding of the revoked card kept aside for `key`.
+fn retired_bytes<'a>(store: &'a Store, key: &PublicKey) -> Option<&'a [u8]> {
+    store.retired.get(key).map(RetiredCard::as_bytes)
+}
+
 /// A store with two cards, a vouch and a revocation.
 fn sample() -> Store {
     let (alice, bob) = (operator(1), operator(2));
@@ -398,20 +403,30 @@ fn a_revoked_public_card_is_kept_aside_until_it_expires() {
     let (s_key, p_key) = (sentry.card().wg_public_key, producer.card().wg_public_key);
     // Neither is a card any more; the public one is remembered.
     assert_eq!((store.card(&s_key), store.card(&p_key)), (None, None));
-    assert_eq!(store.known_card(&s_key), Some(&sentry));
-    assert_eq!(store.known_card(&p_key), None);
+    assert_eq!(
+        store.public_host_operator(&s_key),
+        Some(alice.operator_id())
+    );
+    assert_eq!(retired_bytes(&store, &s_key), Some(sentry.as_bytes()));
+    assert_eq!(store.public_host_operator(&p_key), None);
+    assert_eq!(retired_bytes(&store, &p_key), None);
     assert_eq!(store.objects().count(), 2, "the two revocations");
     // It survives the state file, and goes when it expires.
     let again = Store::decode(&store.encode()).unwrap();
     assert_eq!(again, store);
-    assert_eq!(again.known_card(&s_key), Some(&sentry));
+    assert_eq!(
+        again.public_host_operator(&s_key),
+        Some(alice.operator_id())
+    );
+    assert_eq!(retired_bytes(&again, &s_key), Some(sentry.as_bytes()));
     let expiry = sentry.card().not_after;
     assert_eq!(store.next_expiry(), Some(expiry));
     // Once the cards they revoked have expired, the revocations need not
     // stand any more: the retired card and both tombstones go.
     assert_eq!(store.prune(expiry - 1), 0);
     assert_eq!(store.prune(expiry), 3);
-    assert_eq!(store.known_card(&s_key), None);
+    assert_eq!(store.public_host_operator(&s_key), None);
+    assert_eq!(retired_bytes(&store, &s_key), None);
     assert_eq!((store.next_expiry(), store.len()), (None, 0));
     assert_eq!(store.usage_of(&alice.operator_id()), (0, 0));
 }
@@ -430,7 +445,8 @@ fn a_card_arriving_after_its_revocation_is_refused_but_remembered() {
         store.insert_card(sentry.clone(), NOW),
         Err(InsertError::Revoked { .. })
     ));
-    assert_eq!(store.known_card(&key), Some(&sentry));
+    assert_eq!(store.public_host_operator(&key), Some(alice.operator_id()));
+    assert_eq!(retired_bytes(&store, &key), Some(sentry.as_bytes()));
     assert_eq!(store.generation(), generation + 1, "worth writing down");
     assert!(store.insert_card(sentry, NOW).is_err());
     assert_eq!(store.generation(), generation + 1);
@@ -663,7 +679,10 @@ fn operators_no_longer_admitted_leave_but_their_tombstones_stay() {
     assert_eq!(store.cards().collect::<Vec<_>>(), [&a]);
     assert_eq!(store.vouches().count(), 1);
     assert_eq!(store.revocations().collect::<Vec<_>>(), [&tombstone]);
-    assert!(store.known_card(&b_gone.card().wg_public_key).is_some());
+    assert_eq!(
+        store.public_host_operator(&b_gone.card().wg_public_key),
+        Some(bob.operator_id())
+    );
     assert_eq!(store.usage_of(&bob.operator_id()), (1, 0));
     assert_eq!(Store::decode(&store.encode()).unwrap(), store);
     assert_eq!(store.retain_signers(&admitted), 0);
@@ -801,8 +820,21 @@ fn assert_consistent(store: &Store) {
         assert!(store.tombstone_expiries.contains(&(until, issuer, key)));
     }
     assert_eq!(store.retired.len(), store.retired_expiries.len());
-    for (key, card) in &store.retired {
-        assert!(store.revokes_host(card.card().operator, *key));
+    for (key, retired) in &store.retired {
+        assert!(store.revokes_host(retired.operator(), *key));
+        assert!(
+            store
+                .retired_expiries
+                .contains(&(retired.not_after(), *key))
+        );
+        // What is kept is the public card its operator revoked.
+        let card = SignedCard::decode(retired.as_bytes()).unwrap();
+        let card = card.card();
+        assert_eq!(
+            (card.wg_public_key, card.operator, card.not_after),
+            (*key, retired.operator(), retired.not_after())
+        );
+        assert!(!card.role.is_hidden());
     }
     assert_eq!(&Store::decode(&store.encode()).unwrap(), store);
 }

@@ -10,6 +10,47 @@ use crate::card::SignedCard;
 use crate::identity::OperatorId;
 use crate::revocation::RevocationTarget;
 
+/// A public host's card that its operator revoked, kept aside until it
+/// expires: only what the store needs of it. Its operator, for whom the
+/// store still knows the key as a public host (so that operator's
+/// revocation of the key may go to other operators); its `not_after`, for
+/// pruning; and its signed encoding, exactly as received, for the state
+/// file, which verifies it again on load. The parsed card (its name,
+/// addresses, endpoints) is not kept.
+#[derive(Clone, PartialEq, Eq)]
+pub(super) struct RetiredCard {
+    operator: OperatorId,
+    not_after: UnixTime,
+    encoded: Box<[u8]>,
+}
+
+impl RetiredCard {
+    /// What is kept of `card`.
+    fn of(card: &SignedCard) -> Self {
+        let c = card.card();
+        Self {
+            operator: c.operator,
+            not_after: c.not_after,
+            encoded: card.as_bytes().into(),
+        }
+    }
+
+    /// The operator whose card it was, and which revoked it.
+    pub(super) fn operator(&self) -> OperatorId {
+        self.operator
+    }
+
+    /// When the card expires, and with it the need to keep it.
+    pub(super) fn not_after(&self) -> UnixTime {
+        self.not_after
+    }
+
+    /// The card's signed encoding.
+    pub(super) fn as_bytes(&self) -> &[u8] {
+        &self.encoded
+    }
+}
+
 impl Store {
     /// Drops every card expired at `now` (retired ones too) and every host
     /// revocation whose revoked cards have all expired; returns how many.
@@ -83,7 +124,7 @@ impl Store {
 
     /// Keeps aside a revoked card, if it is a public host's and lasts longer
     /// than the one kept for its key; says whether it did.
-    pub(super) fn retire(&mut self, card: SignedCard) -> bool {
+    pub(super) fn retire(&mut self, card: &SignedCard) -> bool {
         let c = card.card();
         if c.role.is_hidden() || self.retired.len() >= MAX_CARDS {
             return false;
@@ -91,25 +132,26 @@ impl Store {
         let key = c.wg_public_key;
         let not_after = c.not_after;
         if let Some(old) = self.retired.get(&key) {
-            if old.card().not_after >= not_after {
+            if old.not_after() >= not_after {
                 return false;
             }
-            let (old_operator, old_not_after) = (old.card().operator, old.card().not_after);
+            let (old_operator, old_not_after) = (old.operator(), old.not_after());
             self.retired_expiries.remove(&(old_not_after, key));
             // Its operator's revocation of the key no longer has it.
             self.note_known_card(old_operator, key);
         }
         self.retired_expiries.insert((not_after, key));
-        let operator = c.operator;
-        self.retired.insert(key, card);
+        let retired = RetiredCard::of(card);
+        let operator = retired.operator();
+        self.retired.insert(key, retired);
         self.note_known_card(operator, key);
         true
     }
 
     pub(super) fn unretire(&mut self, key: &PublicKey) {
-        if let Some(card) = self.retired.remove(key) {
-            self.retired_expiries.remove(&(card.card().not_after, *key));
-            self.note_known_card(card.card().operator, *key);
+        if let Some(retired) = self.retired.remove(key) {
+            self.retired_expiries.remove(&(retired.not_after(), *key));
+            self.note_known_card(retired.operator(), *key);
         }
     }
 
